@@ -1,0 +1,105 @@
+// Plain-text tables: the comparison (triad vs each peer) and the full figures per tool.
+
+function median(xs) {
+  const s = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+  if (!s.length) return undefined;
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+/** Median figures of one scenario, or its failure/skip reason. */
+export function summarize(list) {
+  if (!list?.length) return null;
+  const ok = list.filter((m) => m.exit === 0);
+  if (!ok.length) {
+    const skipped = list.find((m) => m.skipped);
+    return skipped ? { status: 'skipped', reason: skipped.skipped } : { status: 'failed', reason: list[0].error ?? `exit ${list[0].exit}` };
+  }
+  const med = (k) => median(ok.map((m) => m[k]));
+  return {
+    status: ok.length === list.length ? 'ok' : 'some runs failed',
+    n: ok.length,
+    wall_s: med('wall_s'),
+    mb_per_s: med('mb_per_s'),
+    cpu_s: med('cpu_s'),
+    peak_rss_mib: med('peak_rss_mib'),
+    size_mb: med('size_mb'),
+    disk_mb: med('disk_mb'),
+  };
+}
+
+function table(rows, align) {
+  const w = rows[0].map((_, i) => Math.max(...rows.map((r) => String(r[i]).length)));
+  const line = (r) => r.map((c, i) => (align[i] === 'l' ? String(c).padEnd(w[i]) : String(c).padStart(w[i]))).join('  ');
+  return [line(rows[0]), w.map((n) => '-'.repeat(n)).join('  '), ...rows.slice(1).map(line)].join('\n');
+}
+
+const f = (x, d = 2) => (x === undefined ? '' : x.toFixed(d));
+
+function primary(s, key) {
+  if (!s) return undefined;
+  return key === 'repo_size' ? s.size_mb : s.wall_s;
+}
+
+function cell(s, key) {
+  if (!s) return '—';
+  if (s.status === 'failed') return 'fail';
+  if (s.status === 'skipped') return 'skip';
+  return key === 'repo_size' ? f(s.size_mb, 0) : f(s.wall_s);
+}
+
+export function printTables({ results, avail, scenarios, log }) {
+  const peers = Object.keys(avail).filter((n) => n !== 'triad' && avail[n].ok);
+  const summary = {};
+  for (const tool of Object.keys(results)) {
+    summary[tool] = {};
+    for (const [key] of scenarios) {
+      const s = summarize(results[tool][key]);
+      if (s) summary[tool][key] = s;
+    }
+  }
+  const tr = summary.triad ?? {};
+  const header = ['scenario', 'triad s', 'MB/s', 'CPU s', 'RSS MiB'];
+  for (const p of peers) header.push(`${p} s`, `triad/${p}`);
+  const rows = [header];
+  const ratios = {};
+  for (const [key, label] of scenarios) {
+    const t = tr[key];
+    if (!t && !peers.some((p) => summary[p]?.[key])) continue;
+    const ok = t && t.status !== 'failed' && t.status !== 'skipped';
+    const row = [label, avail.triad?.ok ? cell(t, key) : 'n/a', ok ? f(t.mb_per_s, 0) : '', ok ? f(t.cpu_s, 1) : '', ok ? f(t.peak_rss_mib, 0) : ''];
+    for (const p of peers) {
+      const s = summary[p]?.[key];
+      row.push(cell(s, key));
+      const a = ok ? primary(t, key) : undefined;
+      const b = s && s.status !== 'failed' && s.status !== 'skipped' ? primary(s, key) : undefined;
+      if (a !== undefined && b) {
+        (ratios[key] ??= {})[p] = a / b;
+        row.push(f(a / b));
+      } else row.push('');
+    }
+    rows.push(row);
+  }
+  log('triad compared with its peers (seconds; repository size in MB; ratio < 1 means triad is faster/smaller)');
+  log(table(rows, ['l']));
+  log();
+
+  const drows = [['tool', 'scenario', 'wall s', 'MB/s', 'CPU s', 'peak RSS MiB', 'result']];
+  for (const tool of Object.keys(summary)) {
+    for (const [key, label] of scenarios) {
+      const s = summary[tool][key];
+      if (!s) continue;
+      if (s.status === 'failed' || s.status === 'skipped') {
+        drows.push([tool, label, '', '', '', '', `${s.status}: ${s.reason.split('\n')[0].slice(0, 70)}`]);
+      } else if (key === 'repo_size') {
+        drows.push([tool, label, '', '', '', '', `${f(s.size_mb, 0)} MB (${f(s.disk_mb, 0)} MB on disk)`]);
+      } else {
+        drows.push([tool, label, f(s.wall_s), f(s.mb_per_s, 0), f(s.cpu_s, 1), f(s.peak_rss_mib, 0), s.status === 'ok' ? (s.n > 1 ? `median of ${s.n}` : 'ok') : s.status]);
+      }
+    }
+  }
+  log('all figures (MB/s = source bytes / wall time; CPU = user + sys of the process tree)');
+  log(table(drows, ['l', 'l', 'r', 'r', 'r', 'r', 'l']));
+  log();
+  return { medians: summary, ratios };
+}

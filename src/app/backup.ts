@@ -1,0 +1,215 @@
+import { TriadError } from '../core/errors.js';
+import type { Policy } from '../policy/types.js';
+import { evaluateRule } from '../policy/rule.js';
+import { Archiver, type BackupWarning, type FileRecord } from '../repo/archiver.js';
+import { BlobReader } from '../repo/blob-reader.js';
+import { AAD } from '../repo/format.js';
+import { MasterIndex } from '../repo/index-store.js';
+import { loadSnapshots, sealSnapshot, type Snapshot, type SnapshotManifest, type SnapshotSummary } from '../repo/snapshot.js';
+import { MultiTargetWriter, type TargetSession } from '../repo/writer.js';
+import { catalogFor, closeAll, errorMessage, hostName, loadPolicyFile, openTargets, passphraseFor, requireSome, selectTargets, userName, type AppContext, type OpenedTarget } from './session.js';
+
+export interface BackupOptions {
+  policyFile: string;
+  targets?: string[];
+  dryRun?: boolean;
+  /** Record the snapshot under this time instead of now (imports, retention tests). */
+  time?: Date;
+  tags?: string[];
+  /** Run even though the policy violates its 3-2-1 rule. */
+  allowViolation?: boolean;
+  /** Test hook: smaller packs. */
+  packSize?: number;
+}
+
+export interface TargetBackupResult {
+  target: string;
+  location?: string;
+  status: 'committed' | 'failed' | 'dry-run';
+  error?: string;
+  errorCode?: string;
+  bytesWritten: number;
+  packs: number;
+}
+
+export interface BackupResult {
+  policy: string;
+  snapshot?: string;
+  parent?: string;
+  dryRun: boolean;
+  time: string;
+  durationMs: number;
+  summary: SnapshotSummary;
+  partial: boolean;
+  warnings: BackupWarning[];
+  targets: TargetBackupResult[];
+  /** 0 ok, 3 partial, 1 when a target failed (DESIGN.md §7). */
+  exitCode: number;
+}
+
+export async function runBackup(ctx: AppContext, opts: BackupOptions): Promise<BackupResult> {
+  const policy = await loadPolicyFile(ctx, opts.policyFile);
+  const matrix = evaluateRule(policy);
+  if (matrix.verdict === 'fail' && !opts.allowViolation) {
+    throw new TriadError('E_RULE_VIOLATION', `policy ${policy.name} violates its ${policy.rule} rule: ${matrix.requirements.filter((r) => r.status === 'fail').map((r) => r.reason).join('; ')}`, {
+      hint: "fix the targets (see 'triad policy check'), or pass --allow-violation to back up anyway",
+    });
+  }
+  const passphrase = await passphraseFor(ctx, policy);
+  const specs = selectTargets(policy, opts.targets);
+  const started = ctx.clock.monotonic();
+  const opened = await openTargets(ctx, policy, specs, passphrase);
+  try {
+    const usable = requireSome(opened);
+    return await backupTo(ctx, policy, opened, usable, opts, started);
+  } finally {
+    await closeAll(opened);
+  }
+}
+
+async function backupTo(ctx: AppContext, policy: Policy, opened: OpenedTarget[], usable: OpenedTarget[], opts: BackupOptions, started: number): Promise<BackupResult> {
+  const host = hostName(policy);
+  const paths = policy.sources.map((s) => s.path).sort();
+  const sessions: TargetSession[] = await Promise.all(
+    usable.map(async (o) => ({ name: o.spec.name, repo: o.repo!, index: await MasterIndex.load(o.repo!), bytesWritten: 0, packsWritten: 0 })),
+  );
+  const parent = await findParent(sessions[0]!, policy.name, host, paths);
+  const time = opts.time ?? ctx.clock.now();
+  const writer = new MultiTargetWriter(sessions, policy.compression, {
+    packSize: opts.packSize,
+    signal: ctx.signal,
+    dryRun: opts.dryRun,
+    onTargetFailed: (s, err) => ctx.events?.warning?.(`target '${s.name}' failed and is left out of this run: ${errorMessage(err)}`),
+  });
+  const files: FileRecord[] = [];
+  const catalog = opts.dryRun ? undefined : catalogFor(ctx, policy);
+  const runId = catalog?.startRun({ policy: policy.name, kind: 'backup', started_at: ctx.clock.now(), details: { targets: opened.map((o) => o.spec.name) } });
+  try {
+    const archiver = new Archiver(writer, {
+      parent: parent ? { reader: new BlobReader(sessions[0]!.repo, sessions[0]!.index), tree: parent.tree } : undefined,
+      clock: ctx.clock,
+      signal: ctx.signal,
+      events: {
+        onWarning: (w) => ctx.events?.warning?.(`${w.path}: ${w.message}`, w.path),
+        onProgress: (p) => ctx.events?.progress?.({ phase: 'backup', files: p.files, bytes: p.bytes, path: p.path }),
+        onFile: catalog ? (f) => files.push(f) : undefined,
+      },
+    });
+    const result = await archiver.run(policy.sources.map((s) => ({ path: s.path, exclude: s.exclude, crossFilesystems: s.cross_filesystems })));
+    let snapshotId: string | undefined;
+    if (!opts.dryRun) {
+      await writer.finishData();
+      const manifest: SnapshotManifest = {
+        version: 1,
+        time: time.toISOString(),
+        finished: ctx.clock.now().toISOString(),
+        policy: policy.name,
+        host,
+        username: userName(),
+        paths,
+        tree: result.rootTree,
+        parent: parent?.id,
+        partial: result.partial,
+        tags: opts.tags ?? [],
+        summary: result.summary,
+      };
+      const sealed = sealSnapshot(writer.live[0]!.repo, manifest);
+      snapshotId = sealed.id;
+      await writer.saveEverywhere(`snapshots/${sealed.id}`, sealed.sealed);
+      await writeJournal(writer, { kind: 'backup', time: manifest.finished, snapshot: sealed.id, policy: policy.name, host, summary: result.summary, partial: result.partial, targets: sessions.map((s) => ({ name: s.name, ok: s.failed === undefined })) });
+    }
+    const targets = targetResults(opened, sessions, !!opts.dryRun);
+    const failed = targets.some((t) => t.status === 'failed');
+    const exitCode = failed ? 1 : result.partial ? 3 : 0;
+    if (catalog && runId !== undefined) {
+      recordBackup(catalog, policy, opened, sessions, writer, { snapshotId, time, paths, host, parent: parent?.id, result, files, finished: ctx.clock.now(), tags: opts.tags ?? [] });
+      catalog.finishRun(runId, {
+        finished_at: ctx.clock.now(),
+        status: failed ? 'failed' : result.partial ? 'partial' : 'ok',
+        exit_code: exitCode,
+        bytes_read: result.summary.bytesRead,
+        bytes_written: result.summary.dataAddedPacked,
+        files: result.summary.files,
+        error: failed ? targets.filter((t) => t.error).map((t) => `${t.target}: ${t.error}`).join('; ') : null,
+        details: { snapshot: snapshotId, targets },
+      });
+    }
+    return {
+      policy: policy.name,
+      snapshot: snapshotId,
+      parent: parent?.id,
+      dryRun: !!opts.dryRun,
+      time: time.toISOString(),
+      durationMs: ctx.clock.monotonic() - started,
+      summary: result.summary,
+      partial: result.partial,
+      warnings: result.warnings,
+      targets,
+      exitCode,
+    };
+  } catch (err) {
+    if (catalog && runId !== undefined) {
+      const interrupted = ctx.signal?.aborted ?? false;
+      catalog.finishRun(runId, { finished_at: ctx.clock.now(), status: interrupted ? 'interrupted' : 'failed', exit_code: err instanceof TriadError ? err.exitCode : 1, error: errorMessage(err) });
+    }
+    throw err;
+  } finally {
+    catalog?.close();
+  }
+}
+
+/** The newest complete snapshot of the same policy, host and paths: its unchanged files are not read again. */
+async function findParent(session: TargetSession, policy: string, host: string, paths: string[]): Promise<Snapshot | undefined> {
+  const key = JSON.stringify(paths);
+  const all = await loadSnapshots(session.repo);
+  return all.filter((s) => s.policy === policy && s.host === host && JSON.stringify([...s.paths].sort()) === key).pop();
+}
+
+async function writeJournal(writer: MultiTargetWriter, record: Record<string, unknown>): Promise<void> {
+  const repo = writer.live[0]?.repo;
+  if (!repo) return;
+  const { plaintext, sealed } = repo.sealObject(AAD.journal, record);
+  await writer.saveEverywhere(`journal/${repo.manifestId(plaintext)}`, sealed);
+}
+
+function targetResults(opened: OpenedTarget[], sessions: TargetSession[], dryRun: boolean): TargetBackupResult[] {
+  return opened.map((o) => {
+    const s = sessions.find((x) => x.name === o.spec.name);
+    const err = s?.failed ?? o.error;
+    if (err !== undefined) {
+      return { target: o.spec.name, location: o.storage?.location, status: 'failed', error: errorMessage(err), errorCode: err instanceof TriadError ? err.code : undefined, bytesWritten: s?.bytesWritten ?? 0, packs: s?.packsWritten ?? 0 };
+    }
+    return { target: o.spec.name, location: o.storage?.location, status: dryRun ? 'dry-run' : 'committed', bytesWritten: s?.bytesWritten ?? 0, packs: s?.packsWritten ?? 0 };
+  });
+}
+
+function recordBackup(
+  catalog: ReturnType<typeof catalogFor>,
+  policy: Policy,
+  opened: OpenedTarget[],
+  sessions: TargetSession[],
+  writer: MultiTargetWriter,
+  r: { snapshotId?: string; time: Date; paths: string[]; host: string; parent?: string; result: Awaited<ReturnType<Archiver['run']>>; files: FileRecord[]; finished: Date; tags: string[] },
+): void {
+  for (const o of opened) {
+    catalog.upsertTarget({ policy: policy.name, name: o.spec.name, type: o.spec.type, location: o.storage?.location ?? '', media: o.spec.media, offsite: o.spec.offsite, immutable: o.spec.immutable, offline: (o.spec as { offline?: boolean }).offline ?? false });
+  }
+  if (!r.snapshotId) return;
+  const s = r.result.summary;
+  catalog.upsertSnapshot({
+    id: r.snapshotId, policy: policy.name, host: r.host, paths: r.paths, time: r.time, finished_at: r.finished, tree: r.result.rootTree, parent: r.parent ?? null,
+    partial: r.result.partial, tags: r.tags, files: s.files, dirs: s.dirs, bytes: s.bytes, files_new: s.filesNew, files_changed: s.filesChanged,
+    files_unchanged: s.filesUnchanged, bytes_read: s.bytesRead, bytes_added: s.dataAddedPacked,
+  });
+  for (const o of opened) {
+    const sess = sessions.find((x) => x.name === o.spec.name);
+    const ok = sess && sess.failed === undefined;
+    catalog.setPresence(r.snapshotId, o.spec.name, { status: ok ? 'complete' : 'missing', at: r.finished });
+  }
+  catalog.addFiles(r.snapshotId, r.files.map((f) => ({ path: f.path, type: f.type, size: f.size, mode: f.mode, mtime: f.mtime, hash: f.hash ?? null, chunks: f.chunks })));
+  for (const sess of sessions) {
+    if (sess.failed !== undefined) continue;
+    catalog.addPacks(policy.name, sess.name, writer.packs.map((p) => ({ id: p.id, size: p.size, blobs: p.entries.length, type: p.entries[0]?.type ?? 'data' })));
+    catalog.addBlobs(policy.name, sess.name, writer.packs.flatMap((p) => p.entries.map((e) => ({ id: e.id.toString('hex'), pack: p.id, type: e.type, length: e.length, raw_length: e.rawLength }))));
+  }
+}

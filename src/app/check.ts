@@ -1,0 +1,44 @@
+import { TriadError } from '../core/errors.js';
+import type { Random } from '../core/random.js';
+import { checkRepository, type CheckReport } from '../repo/checker.js';
+import { catalogFor, closeAll, errorMessage, loadPolicyFile, openTargets, passphraseFor, selectTargets, type AppContext } from './session.js';
+
+export interface CheckResult {
+  policy: string;
+  targets: (CheckReport | { target: string; unreachable: true; error: string; errorCode?: string })[];
+  ok: boolean;
+  exitCode: number;
+}
+
+export async function runCheck(ctx: AppContext, opts: { policyFile: string; target?: string; readData: 'none' | 'all' | number; random: Random }): Promise<CheckResult> {
+  const policy = await loadPolicyFile(ctx, opts.policyFile);
+  const passphrase = await passphraseFor(ctx, policy);
+  const opened = await openTargets(ctx, policy, selectTargets(policy, opts.target ? [opts.target] : undefined), passphrase);
+  const catalog = catalogFor(ctx, policy);
+  try {
+    const out: CheckResult['targets'] = [];
+    for (const o of opened) {
+      const runId = catalog.startRun({ policy: policy.name, kind: 'check', target: o.spec.name, started_at: ctx.clock.now(), details: { readData: opts.readData } });
+      if (!o.repo) {
+        out.push({ target: o.spec.name, unreachable: true, error: errorMessage(o.error), errorCode: o.error instanceof TriadError ? o.error.code : undefined });
+        catalog.finishRun(runId, { finished_at: ctx.clock.now(), status: 'failed', exit_code: 1, error: errorMessage(o.error) });
+        continue;
+      }
+      const report = await checkRepository(o.repo, {
+        readData: opts.readData,
+        random: opts.random,
+        signal: ctx.signal,
+        onProgress: (p) => ctx.events?.progress?.({ phase: `check ${o.spec.name}`, files: p.packs, totalFiles: p.totalPacks, bytes: p.bytes }),
+      });
+      out.push(report);
+      catalog.finishRun(runId, { finished_at: ctx.clock.now(), status: report.errors.length ? 'failed' : 'ok', exit_code: report.errors.length ? 1 : 0, bytes_read: report.bytesRead, details: { errors: report.errors.length, damagedPacks: report.damagedPacks.map((d) => d.pack) } });
+    }
+    // Every target unreachable with the same kind of error → that error's exit code (10, 12…).
+    if (opened.every((o) => !o.repo)) throw opened[0]!.error;
+    const ok = out.every((t) => !('unreachable' in t) && t.errors.length === 0);
+    return { policy: policy.name, targets: out, ok, exitCode: ok ? 0 : 1 };
+  } finally {
+    catalog.close();
+    await closeAll(opened);
+  }
+}

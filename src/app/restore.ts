@@ -1,0 +1,83 @@
+import { readdirSync } from 'node:fs';
+import { resolve } from 'node:path';
+import type { Writable } from 'node:stream';
+import { TriadError, errnoCode } from '../core/errors.js';
+import { dumpTar } from '../repo/dump.js';
+import { restoreTree, type RestoreResult } from '../repo/restorer.js';
+import { findNode } from '../repo/walk.js';
+import { openForRead, pickSnapshot } from './read.js';
+import { catalogFor, errorMessage, type AppContext } from './session.js';
+
+export interface RestoreOptions {
+  policyFile: string;
+  snapshot: string;
+  to: string;
+  target?: string;
+  include?: string[];
+  exclude?: string[];
+  overwrite?: boolean;
+}
+
+export interface RestoreSummary extends RestoreResult {
+  snapshot: string;
+  target: string;
+  to: string;
+  durationMs: number;
+  exitCode: number;
+}
+
+export async function runRestore(ctx: AppContext, opts: RestoreOptions): Promise<RestoreSummary> {
+  const to = resolve(ctx.cwd, opts.to);
+  if (!opts.overwrite && !isEmptyOrMissing(to)) {
+    throw new TriadError('E_RESTORE_TARGET', `${to} is not empty`, { hint: 'restore into an empty or new directory, or pass --overwrite to replace files there' });
+  }
+  const started = ctx.clock.monotonic();
+  const s = await openForRead(ctx, opts.policyFile, opts.target);
+  const catalog = catalogFor(ctx, s.policy);
+  const runId = catalog.startRun({ policy: s.policy.name, kind: 'restore', target: s.target, started_at: ctx.clock.now() });
+  try {
+    const snap = pickSnapshot(s, opts.snapshot);
+    const result = await restoreTree(s.reader, snap.tree, '', {
+      to,
+      include: opts.include,
+      exclude: opts.exclude,
+      owner: process.getuid?.() === 0,
+      overwrite: !!opts.overwrite,
+      signal: ctx.signal,
+      onProgress: (p) => ctx.events?.progress?.({ phase: 'restore', files: p.files, bytes: p.bytes, totalBytes: snap.summary.bytes, totalFiles: snap.summary.files, path: p.path }),
+      onFileError: (path, err) => ctx.events?.warning?.(`${path}: ${errorMessage(err)}`, path),
+    });
+    const exitCode = result.failures.length ? 1 : 0;
+    catalog.finishRun(runId, { finished_at: ctx.clock.now(), status: exitCode ? 'failed' : 'ok', exit_code: exitCode, bytes_read: s.reader.bytesFetched, bytes_written: result.bytes, files: result.files, details: { snapshot: snap.id, failures: result.failures.length } });
+    return { ...result, snapshot: snap.id, target: s.target, to, durationMs: ctx.clock.monotonic() - started, exitCode };
+  } catch (err) {
+    catalog.finishRun(runId, { finished_at: ctx.clock.now(), status: ctx.signal?.aborted ? 'interrupted' : 'failed', exit_code: err instanceof TriadError ? err.exitCode : 1, error: errorMessage(err) });
+    throw err;
+  } finally {
+    catalog.close();
+    await s.close();
+  }
+}
+
+function isEmptyOrMissing(dir: string): boolean {
+  try {
+    return readdirSync(dir).length === 0;
+  } catch (err) {
+    if (errnoCode(err) === 'ENOENT') return true;
+    if (errnoCode(err) === 'ENOTDIR') throw new TriadError('E_RESTORE_TARGET', `${dir} is not a directory`);
+    throw err;
+  }
+}
+
+export async function runDump(ctx: AppContext, opts: { policyFile: string; snapshot: string; path?: string; target?: string; out: Writable }): Promise<{ snapshot: string; target: string }> {
+  const s = await openForRead(ctx, opts.policyFile, opts.target);
+  try {
+    const snap = pickSnapshot(s, opts.snapshot);
+    const found = await findNode(s.reader, snap.tree, opts.path ?? '');
+    if (!found) throw new TriadError('E_USAGE', `no path '${opts.path}' in snapshot ${snap.id.slice(0, 8)}`);
+    await dumpTar(s.reader, found.tree, found.path, found.node, opts.out, ctx.signal);
+    return { snapshot: snap.id, target: s.target };
+  } finally {
+    await s.close();
+  }
+}

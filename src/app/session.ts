@@ -1,0 +1,125 @@
+import { hostname, homedir, userInfo } from 'node:os';
+import { TriadError } from '../core/errors.js';
+import type { Clock } from '../core/clock.js';
+import type { AppEvents } from '../core/events.js';
+import type { Storage } from '../backends/storage.js';
+import { openStorage } from '../backends/open.js';
+import { loadPolicy } from '../policy/load.js';
+import { resolvePassphraseWithWarnings } from '../policy/secrets.js';
+import type { Policy, TargetSpec } from '../policy/types.js';
+import { openCatalog, type Catalog } from '../catalog/catalog.js';
+import { defaultCatalogPath } from '../catalog/paths.js';
+import { Repository } from '../repo/repository.js';
+
+/** What every use case gets from the CLI: explicit environment, clock and cancellation. */
+export interface AppContext {
+  env: Record<string, string | undefined>;
+  cwd: string;
+  clock: Clock;
+  signal?: AbortSignal;
+  events?: AppEvents;
+  /** --catalog, overriding the policy's and $TRIAD_CATALOG. */
+  catalogPath?: string;
+  /** Test-only: cheap key derivation for repositories created in tests. */
+  lowSecurityKdf?: boolean;
+}
+
+export interface OpenedTarget {
+  spec: TargetSpec;
+  storage?: Storage;
+  repo?: Repository;
+  error?: unknown;
+}
+
+export function hostName(policy: Policy): string {
+  return policy.host ?? hostname();
+}
+
+export function userName(): string | undefined {
+  try {
+    return userInfo().username;
+  } catch {
+    return undefined;
+  }
+}
+
+export async function loadPolicyFile(ctx: AppContext, file: string): Promise<Policy> {
+  return loadPolicy(file, { env: ctx.env });
+}
+
+export async function passphraseFor(ctx: AppContext, policy: Policy): Promise<string> {
+  if (!policy.encryption) {
+    throw new TriadError('E_POLICY_INVALID', `policy ${policy.name} has no encryption section`, { hint: 'add encryption.passphrase_env (or _file / _command)' });
+  }
+  const r = await resolvePassphraseWithWarnings(policy.encryption.passphrase, { env: ctx.env, cwd: ctx.cwd });
+  for (const w of r.warnings) ctx.events?.warning?.(w);
+  return r.passphrase;
+}
+
+/** The targets the user named (all when none), with an error naming unknown ones. */
+export function selectTargets(policy: Policy, names: string[] | undefined): TargetSpec[] {
+  if (!names || names.length === 0) return policy.targets;
+  return names.map((n) => {
+    const t = policy.targets.find((x) => x.name === n);
+    if (!t) {
+      throw new TriadError('E_USAGE', `policy ${policy.name} has no target '${n}'`, { hint: `its targets are: ${policy.targets.map((x) => x.name).join(', ')}` });
+    }
+    return t;
+  });
+}
+
+export function catalogFor(ctx: AppContext, policy: Policy): Catalog {
+  const file = ctx.catalogPath ?? policy.catalog ?? defaultCatalogPath(ctx.env, homedir(), process.getuid?.());
+  return openCatalog(file);
+}
+
+/**
+ * Opens each target's replica. A target that cannot be opened is returned with its error,
+ * so one unreachable copy does not stop the others.
+ */
+export async function openTargets(ctx: AppContext, policy: Policy, specs: TargetSpec[], passphrase: string): Promise<OpenedTarget[]> {
+  const opened = await Promise.all(
+    specs.map(async (spec): Promise<OpenedTarget> => {
+      try {
+        const storage = await openStorage(spec, { env: ctx.env, cwd: ctx.cwd, clock: ctx.clock });
+        try {
+          return { spec, storage, repo: await Repository.open(spec.name, storage, passphrase) };
+        } catch (err) {
+          return { spec, storage, error: err };
+        }
+      } catch (err) {
+        return { spec, error: err };
+      }
+    }),
+  );
+  const ids = new Set(opened.filter((o) => o.repo).map((o) => o.repo!.id));
+  if (ids.size > 1) {
+    const first = opened.find((o) => o.repo)!;
+    for (const o of opened) {
+      if (o.repo && o.repo.id !== first.repo!.id) {
+        o.error = new TriadError('E_REPO_MISMATCH', `target '${o.spec.name}' holds another repository (id ${o.repo.id.slice(0, 8)}) than target '${first.spec.name}' (id ${first.repo!.id.slice(0, 8)})`, {
+          hint: 'every target of a policy must be a replica of one repository; point the target at an empty location and run triad init',
+        });
+        o.repo = undefined;
+      }
+    }
+  }
+  return opened;
+}
+
+/** Throws the most telling error when no target could be opened at all. */
+export function requireSome(opened: OpenedTarget[]): OpenedTarget[] {
+  const ok = opened.filter((o) => o.repo);
+  if (ok.length > 0) return ok;
+  const errs = opened.map((o) => o.error);
+  const pick = (code: string) => errs.find((e) => e instanceof TriadError && e.code === code);
+  throw pick('E_WRONG_PASSPHRASE') ?? pick('E_REPO_NOT_FOUND') ?? errs[0] ?? new TriadError('E_USAGE', 'the policy has no targets');
+}
+
+export async function closeAll(opened: OpenedTarget[]): Promise<void> {
+  await Promise.all(opened.map((o) => o.storage?.close().catch(() => undefined)));
+}
+
+export function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

@@ -1,0 +1,45 @@
+import { TriadError } from '../core/errors.js';
+import { ID_RE } from '../repo/format.js';
+import { loadSnapshots, type Snapshot } from '../repo/snapshot.js';
+import { closeAll, errorMessage, loadPolicyFile, openTargets, passphraseFor, selectTargets, type AppContext } from './session.js';
+
+export interface SnapshotListing {
+  policy: string;
+  snapshots: (Snapshot & { targets: string[] })[];
+  targets: { name: string; ok: boolean; error?: string }[];
+}
+
+/** Lists snapshots from the repositories themselves, with the targets each one is complete on. */
+export async function listSnapshots(ctx: AppContext, opts: { policyFile: string; target?: string }): Promise<SnapshotListing> {
+  const policy = await loadPolicyFile(ctx, opts.policyFile);
+  const passphrase = await passphraseFor(ctx, policy);
+  const opened = await openTargets(ctx, policy, selectTargets(policy, opts.target ? [opts.target] : undefined), passphrase);
+  try {
+    const byId = new Map<string, Snapshot & { targets: string[] }>();
+    const targets: SnapshotListing['targets'] = [];
+    for (const o of opened) {
+      if (!o.repo) {
+        targets.push({ name: o.spec.name, ok: false, error: errorMessage(o.error) });
+        continue;
+      }
+      try {
+        const names: string[] = [];
+        for await (const obj of o.repo.storage.list('snapshots/')) names.push(obj.name.slice('snapshots/'.length));
+        const missing = names.filter((n) => ID_RE.test(n) && !byId.has(n));
+        if (missing.length) for (const s of await loadSnapshots(o.repo)) if (!byId.has(s.id)) byId.set(s.id, { ...s, targets: [] });
+        for (const n of names) byId.get(n)?.targets.push(o.spec.name);
+        targets.push({ name: o.spec.name, ok: true });
+      } catch (err) {
+        targets.push({ name: o.spec.name, ok: false, error: errorMessage(err) });
+      }
+    }
+    if (!targets.some((t) => t.ok)) {
+      const first = opened.find((o) => o.error)?.error;
+      throw first instanceof TriadError ? first : new TriadError('E_BACKEND', 'no target could be read');
+    }
+    const snapshots = [...byId.values()].filter((s) => s.policy === policy.name).sort((a, b) => (a.time < b.time ? -1 : a.time > b.time ? 1 : 0));
+    return { policy: policy.name, snapshots, targets };
+  } finally {
+    await closeAll(opened);
+  }
+}

@@ -1,0 +1,88 @@
+/**
+ * The one narrow interface every target implements (local path, S3, Azure, GCS, memory).
+ *
+ * Names are repository-relative object names with '/' separators, e.g. `config`,
+ * `keys/<id>`, `data/ab/<pack id>`; a backend maps them under its own root or prefix.
+ *
+ * Guarantees a backend must give:
+ * - `save` is atomic: a reader sees either no object or the whole object, never a part
+ *   (local: temp file + fsync + rename + fsync dir; object stores: single upload with an
+ *   integrity checksum).
+ * - read-after-write: after `save` resolves, `load`/`stat`/`list` see the object.
+ * - errors are StorageError with a kind, so callers can tell a missing object from an
+ *   unreachable store and a transient fault (worth a retry) from a permanent one.
+ */
+export interface ObjectInfo {
+  /** Repository-relative name. */
+  name: string;
+  size: number;
+}
+
+export interface Range {
+  offset: number;
+  /** Number of bytes; omitted means to the end of the object. */
+  length?: number;
+}
+
+export interface SaveOptions {
+  signal?: AbortSignal;
+  /** Fail with kind 'exists' instead of replacing an existing object (where the store enforces it). */
+  ifAbsent?: boolean;
+}
+
+export interface LoadOptions {
+  signal?: AbortSignal;
+}
+
+export interface Storage {
+  /** Human-readable location without secrets, e.g. `local:/mnt/nas/triad` or `s3://bucket/prefix/`. */
+  readonly location: string;
+  save(name: string, data: Uint8Array, opts?: SaveOptions): Promise<void>;
+  /** Whole object, or the given byte range of it. */
+  load(name: string, range?: Range, opts?: LoadOptions): Promise<Buffer>;
+  /** Throws StorageError kind 'not-found' when absent. */
+  stat(name: string, opts?: LoadOptions): Promise<ObjectInfo>;
+  /** Every object whose name starts with `prefix` (e.g. `snapshots/`), in any order. */
+  list(prefix: string, opts?: LoadOptions): AsyncIterable<ObjectInfo>;
+  /** Removing an absent object is not an error. */
+  remove(name: string, opts?: LoadOptions): Promise<void>;
+  /** Space information where the medium has it (local file systems). */
+  capacity?(): Promise<{ total: number; free: number } | undefined>;
+  close(): Promise<void>;
+}
+
+export type StorageErrorKind =
+  | 'not-found' // the object does not exist
+  | 'exists' // ifAbsent save of an existing object
+  | 'unreachable' // network down, DNS, connection refused, missing mount point
+  | 'auth' // credentials rejected or missing permission
+  | 'no-container' // bucket / container / repository root missing
+  | 'no-space' // disk or quota full
+  | 'transient' // throttling, 5xx, reset: worth retrying
+  | 'aborted'
+  | 'other';
+
+export class StorageError extends Error {
+  readonly kind: StorageErrorKind;
+  readonly location: string;
+  readonly objectName?: string;
+
+  constructor(kind: StorageErrorKind, location: string, message: string, opts: { objectName?: string; cause?: unknown } = {}) {
+    super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
+    this.name = 'StorageError';
+    this.kind = kind;
+    this.location = location;
+    this.objectName = opts.objectName;
+  }
+
+  get transient(): boolean {
+    return this.kind === 'transient' || this.kind === 'unreachable';
+  }
+}
+
+export function isNotFound(err: unknown): boolean {
+  return err instanceof StorageError && err.kind === 'not-found';
+}
+
+/** Repository layout directories (DESIGN.md §2). */
+export const OBJECT_DIRS = ['keys', 'data', 'index', 'snapshots', 'journal', 'locks'] as const;

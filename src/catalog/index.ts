@@ -1,0 +1,8 @@
+export { Catalog, openCatalog } from './catalog.js';
+export type { OpenCatalogOptions } from './catalog.js';
+export { defaultCatalogPath } from './paths.js';
+export { LATEST_SCHEMA_VERSION, migrations } from './migrations.js';
+export type { Migration } from './migrations.js';
+export { isoFromMs, toIso } from './time.js';
+export type { TimeInput } from './time.js';
+export type * from './types.js';

@@ -1,0 +1,207 @@
+import type { TimeInput } from './time.js';
+
+/** Row shapes as the catalogue returns them; times are canonical UTC ISO strings. */
+
+export type FileType = 'file' | 'dir' | 'symlink';
+export type PresenceStatus = 'complete' | 'missing' | 'forgotten';
+export type BlobType = 'data' | 'tree';
+export type RunKind = 'backup' | 'copy' | 'prune' | 'forget' | 'check' | 'restore' | 'restore-test' | 'init';
+/** 'running' until finishRun; a run left 'running' by a crashed process stays visible as such. */
+export type RunStatus = 'running' | 'ok' | 'partial' | 'failed' | 'interrupted';
+export type FinalRunStatus = Exclude<RunStatus, 'running'>;
+
+export interface TargetRow {
+  policy: string;
+  name: string;
+  type: string | null;
+  /** Display location (path or bucket URL); never credentials. */
+  location: string | null;
+  media: string | null;
+  offsite: boolean;
+  immutable: boolean;
+  offline: boolean;
+}
+export interface TargetInput {
+  policy: string;
+  name: string;
+  type: string;
+  location: string;
+  media: string;
+  offsite: boolean;
+  immutable?: boolean;
+  offline?: boolean;
+}
+
+export interface SnapshotSummary {
+  files: number;
+  dirs: number;
+  /** Logical size of the source data. */
+  bytes: number;
+  files_new: number;
+  files_changed: number;
+  files_unchanged: number;
+  bytes_read: number;
+  /** Stored after dedupe and compression. */
+  bytes_added: number;
+}
+
+export interface SnapshotInput extends Partial<SnapshotSummary> {
+  id: string;
+  policy: string;
+  host: string;
+  paths: readonly string[];
+  /** Recovery point: when reading the source started. */
+  time: TimeInput;
+  finished_at?: TimeInput | null;
+  tree: string;
+  parent?: string | null;
+  partial?: boolean;
+  tags?: readonly string[];
+}
+
+export interface PresenceRow {
+  target: string;
+  status: PresenceStatus;
+  completed_at: string | null;
+  /** When the status last changed (completion, detection of loss, forget). */
+  changed_at: string | null;
+  forget_rule: string | null;
+}
+
+export interface SnapshotRecord extends SnapshotSummary {
+  id: string;
+  policy: string;
+  host: string;
+  /** Sorted. */
+  paths: string[];
+  time: string;
+  finished_at: string | null;
+  tree: string;
+  parent: string | null;
+  partial: boolean;
+  tags: string[];
+  presence: PresenceRow[];
+}
+
+export interface FileRow {
+  path: string;
+  type: FileType;
+  size: number;
+  mode: number;
+  /** Milliseconds since the epoch. */
+  mtime: number;
+  /** Whole-file keyed content hash, 64 hex; null for directories and symlinks. */
+  hash: string | null;
+  chunks: number;
+}
+
+/** What addFiles accepts: the archiver's records leave `hash` out for non-files. */
+export interface FileInput extends Omit<FileRow, 'hash'> {
+  hash?: string | null;
+}
+
+export interface FileQuery {
+  type?: FileType;
+  minSize?: number;
+  maxSize?: number;
+  limit?: number;
+  offset?: number;
+}
+
+export interface PackRow {
+  id: string;
+  size: number;
+  blobs: number;
+  type: BlobType;
+}
+export interface BlobRow {
+  id: string;
+  pack: string;
+  type: BlobType;
+  /** Stored (compressed, encrypted) length. */
+  length: number;
+  /** Plaintext length. */
+  raw_length: number;
+}
+export interface StorageStats {
+  packs: number;
+  /** Sum of pack sizes: what the target stores. */
+  pack_bytes: number;
+  blobs: number;
+  blob_bytes: number;
+  raw_bytes: number;
+}
+
+export interface RunStart {
+  policy: string;
+  kind: RunKind;
+  target?: string | null;
+  started_at: TimeInput;
+  details?: Record<string, unknown>;
+  /** Id of the repository journal record, for idempotent rebuilds. */
+  journal_id?: string | null;
+}
+export interface RunFinish {
+  finished_at: TimeInput;
+  status: FinalRunStatus;
+  exit_code: number;
+  bytes_read?: number;
+  bytes_written?: number;
+  files?: number;
+  /** A message for people: callers must pass it already free of secrets. */
+  error?: string | null;
+  /** Replaces the details given at start when present. */
+  details?: Record<string, unknown>;
+}
+export interface RunRow {
+  id: number;
+  policy: string;
+  kind: RunKind;
+  target: string | null;
+  started_at: string;
+  finished_at: string | null;
+  status: RunStatus;
+  exit_code: number | null;
+  bytes_read: number;
+  bytes_written: number;
+  files: number;
+  error: string | null;
+  details: Record<string, unknown>;
+  journal_id: string | null;
+}
+export interface RunQuery {
+  kind?: RunKind;
+  since?: TimeInput;
+  target?: string;
+  status?: RunStatus;
+}
+
+export interface RestoreTestInput {
+  run_id: number;
+  policy: string;
+  target: string;
+  at: TimeInput;
+  seed: number;
+  ok: boolean;
+  files: number;
+  bytes: number;
+  overhead_ms: number;
+  transfer_ms: number;
+  /** Snapshot ids sampled. */
+  snapshots?: readonly string[];
+  failures?: readonly unknown[];
+}
+export interface RestoreTestRow {
+  run_id: number;
+  policy: string;
+  target: string;
+  at: string;
+  seed: number;
+  ok: boolean;
+  files: number;
+  bytes: number;
+  overhead_ms: number;
+  transfer_ms: number;
+  snapshots: string[];
+  failures: unknown[];
+}

@@ -1,0 +1,236 @@
+import { Option, type Command } from 'commander';
+import type { CliContext } from '../context.js';
+import { examples } from '../context.js';
+import { formatBytes, formatDuration, table } from '../output.js';
+import { appContext, collect } from './app-context.js';
+import { TriadError } from '../../core/errors.js';
+
+const policyOpt = () => new Option('-p, --policy <file>', 'policy file (YAML)').makeOptionMandatory();
+
+export function registerRepo(program: Command, ctx: CliContext): void {
+  examples(
+    program
+      .command('init')
+      .description('create the repository on every target of the policy (idempotent)')
+      .addOption(policyOpt())
+      .option('--target <name>', 'only this target (repeatable)', collect)
+      .action(async (o: { policy: string; target?: string[] }, cmd: Command) => {
+        const out = ctx.output(cmd);
+        const app = appContext(ctx, cmd, out);
+        const { initRepositories } = await import('../../app/init.js');
+        const r = await initRepositories(app, { policyFile: o.policy, targets: o.target });
+        const failed = r.targets.filter((t) => t.status === 'failed');
+        if (out.json) out.emitJson(r);
+        else {
+          out.result(`repository ${r.repositoryId ?? '?'} for policy ${r.policy}`);
+          out.line(table(r.targets.map((t) => [t.target, t.status, t.location, t.error ?? '']), { header: ['target', 'status', 'location', 'error'] }));
+        }
+        if (failed.length) ctx.setExitCode(1);
+      }),
+    ['triad init -p policies/demo.yaml', 'TRIAD_PASSPHRASE=… triad init -p /etc/triad/finance.yaml --target nas'],
+  );
+
+  examples(
+    program
+      .command('backup')
+      .description('take one snapshot of all sources and write it to every target')
+      .addOption(policyOpt())
+      .option('--target <name>', 'only this target (repeatable)', collect)
+      .option('-n, --dry-run', 'read and hash everything, write nothing; report what would be added')
+      .option('--time <iso>', 'record the snapshot under this time (ISO 8601) instead of now')
+      .option('--tag <tag>', 'add a tag to the snapshot (repeatable)', collect)
+      .option('--allow-violation', 'back up even if the policy violates its 3-2-1 rule')
+      .action(async (o: { policy: string; target?: string[]; dryRun?: boolean; time?: string; tag?: string[]; allowViolation?: boolean }, cmd: Command) => {
+        const out = ctx.output(cmd);
+        const app = appContext(ctx, cmd, out);
+        let time: Date | undefined;
+        if (o.time) {
+          time = new Date(o.time);
+          if (Number.isNaN(time.getTime())) throw new TriadError('E_USAGE', `--time ${o.time} is not a date`, { hint: 'use ISO 8601, e.g. 2026-01-31T23:00:00Z' });
+        }
+        const { runBackup } = await import('../../app/backup.js');
+        const r = await runBackup(app, { policyFile: o.policy, targets: o.target, dryRun: o.dryRun, time, tags: o.tag, allowViolation: o.allowViolation }).finally(() => app.stopProgress());
+        if (out.json) out.emitJson(r);
+        else {
+          const s = r.summary;
+          out.result(r.dryRun ? `dry run of policy ${r.policy}: nothing written` : r.snapshot ? `snapshot ${r.snapshot.slice(0, 8)} saved (${r.snapshot})${r.partial ? ' — PARTIAL: some files could not be read' : ''}` : 'no snapshot saved');
+          out.line(`files: ${s.filesNew} new, ${s.filesChanged} changed, ${s.filesUnchanged} unchanged; ${s.dirs} directories`);
+          out.line(`read ${formatBytes(s.bytesRead)} of ${formatBytes(s.bytes)}; added ${formatBytes(s.dataAdded)} of new data${r.dryRun ? '' : `, ${formatBytes(s.dataAddedPacked)} stored after compression`} in ${formatDuration(r.durationMs)}`);
+          if (r.warnings.length) out.line(`${r.warnings.length} warning(s): see above`);
+          out.line(table(r.targets.map((t) => [t.target, t.status === 'failed' ? out.c.red(t.status) : out.c.green(t.status), formatBytes(t.bytesWritten), String(t.packs), t.error ?? '']), { header: ['target', 'result', 'written', 'packs', 'error'] }));
+        }
+        ctx.setExitCode(r.exitCode);
+      }),
+    ['triad backup -p policies/demo.yaml', 'triad backup -p /etc/triad/finance.yaml --target nas --json', 'triad backup -p policies/demo.yaml --dry-run'],
+  );
+
+  examples(
+    program
+      .command('snapshots')
+      .description('list snapshots and on which targets each is complete')
+      .addOption(policyOpt())
+      .option('--target <name>', 'only this target')
+      .action(async (o: { policy: string; target?: string }, cmd: Command) => {
+        const out = ctx.output(cmd);
+        const app = appContext(ctx, cmd, out);
+        const { listSnapshots } = await import('../../app/snapshots.js');
+        const r = await listSnapshots(app, { policyFile: o.policy, target: o.target });
+        if (out.json) {
+          out.emitJson(r);
+          return;
+        }
+        for (const t of r.targets.filter((x) => !x.ok)) out.warn(`target '${t.name}' could not be read: ${t.error}`);
+        out.result(
+          table(
+            r.snapshots.map((s) => [s.id.slice(0, 8), s.time.replace('T', ' ').replace(/\.\d+Z$/, 'Z'), s.host, s.paths.join(', '), formatBytes(s.summary.bytes), String(s.summary.files), s.targets.join(',') + (s.partial ? ' (partial)' : ''), s.id]),
+            { header: ['id', 'time', 'host', 'paths', 'size', 'files', 'complete on', 'full id'] },
+          ) || 'no snapshots',
+        );
+      }),
+    ['triad snapshots -p policies/demo.yaml', 'triad snapshots -p policies/demo.yaml --target offsite --json'],
+  );
+
+  examples(
+    program
+      .command('ls')
+      .description("list a snapshot's tree ('latest' or an id prefix of 8+ hex characters)")
+      .addOption(policyOpt())
+      .argument('<snapshot>', "'latest', a full id or a unique prefix")
+      .argument('[path]', 'a path inside the snapshot')
+      .option('--target <name>', 'read from this target')
+      .option('--no-recursive', 'only the entries directly under PATH')
+      .option('-l, --long', 'show mode, size and time')
+      .action(async (snapshot: string, path: string | undefined, o: { policy: string; target?: string; recursive: boolean; long?: boolean }, cmd: Command) => {
+        const out = ctx.output(cmd);
+        const app = appContext(ctx, cmd, out);
+        const { listTree } = await import('../../app/browse.js');
+        const r = await listTree(app, { policyFile: o.policy, snapshot, path, target: o.target, recursive: o.recursive });
+        if (out.json) return out.emitJson(r);
+        if (o.long) {
+          out.result(table(r.entries.map((e) => [modeString(e.type, e.mode), String(e.uid), String(e.gid), String(e.size), e.mtime, e.path + (e.target ? ` -> ${e.target}` : '')]), { align: ['l', 'r', 'r', 'r', 'l', 'l'] }));
+        } else {
+          for (const e of r.entries) out.result(e.path + (e.type === 'dir' ? '/' : ''));
+        }
+      }),
+    ['triad ls -p policies/demo.yaml latest', 'triad ls -p policies/demo.yaml 1a2b3c4d demo-data/docs -l'],
+  );
+
+  examples(
+    program
+      .command('diff')
+      .description('paths added, removed and modified between two snapshots')
+      .addOption(policyOpt())
+      .argument('<a>', 'older snapshot')
+      .argument('<b>', 'newer snapshot')
+      .option('--target <name>', 'read from this target')
+      .action(async (a: string, b: string, o: { policy: string; target?: string }, cmd: Command) => {
+        const out = ctx.output(cmd);
+        const app = appContext(ctx, cmd, out);
+        const { diffSnapshots } = await import('../../app/browse.js');
+        const r = await diffSnapshots(app, { policyFile: o.policy, a, b, target: o.target });
+        if (out.json) return out.emitJson(r);
+        for (const p of r.added) out.result(out.c.green(`+ ${p}`));
+        for (const p of r.removed) out.result(out.c.red(`- ${p}`));
+        for (const p of r.modified) out.result(out.c.yellow(`M ${p}`));
+        out.line(`${r.added.length} added, ${r.removed.length} removed, ${r.modified.length} modified`);
+      }),
+    ['triad diff -p policies/demo.yaml 1a2b3c4d latest'],
+  );
+
+  examples(
+    program
+      .command('restore')
+      .description('restore a snapshot into a directory, verifying every byte')
+      .addOption(policyOpt())
+      .argument('<snapshot>', "'latest', a full id or a unique prefix")
+      .requiredOption('--to <dir>', 'directory to restore into (must be empty unless --overwrite)')
+      .option('--target <name>', 'restore from this target (default: the first on-site one that opens)')
+      .option('--include <glob>', 'restore only matching paths (repeatable)', collect)
+      .option('--exclude <glob>', 'skip matching paths (repeatable)', collect)
+      .option('--overwrite', 'replace existing files in DIR')
+      .action(async (snapshot: string, o: { policy: string; to: string; target?: string; include?: string[]; exclude?: string[]; overwrite?: boolean }, cmd: Command) => {
+        const out = ctx.output(cmd);
+        const app = appContext(ctx, cmd, out);
+        const { runRestore } = await import('../../app/restore.js');
+        const r = await runRestore(app, { policyFile: o.policy, snapshot, to: o.to, target: o.target, include: o.include, exclude: o.exclude, overwrite: o.overwrite }).finally(() => app.stopProgress());
+        if (out.json) out.emitJson(r);
+        else {
+          out.result(`restored snapshot ${r.snapshot.slice(0, 8)} from target '${r.target}' to ${r.to}: ${r.files} files, ${r.dirs} directories, ${r.symlinks} symlinks, ${formatBytes(r.bytes)} in ${formatDuration(r.durationMs)}`);
+          for (const f of r.failures) out.error(`${f.path}: ${f.reason}`);
+          if (r.failures.length) out.line(`${r.failures.length} file(s) could not be restored intact; try another target with --target`);
+        }
+        ctx.setExitCode(r.exitCode);
+      }),
+    ['triad restore -p policies/demo.yaml latest --to /tmp/restore', "triad restore -p /etc/triad/finance.yaml 1a2b3c4d --to /srv/restore --target cloud --include 'finance/2026/**'"],
+  );
+
+  examples(
+    program
+      .command('dump')
+      .description('write a snapshot (or a subtree) to stdout as a POSIX tar stream')
+      .addOption(policyOpt())
+      .argument('<snapshot>', "'latest', a full id or a unique prefix")
+      .argument('[path]', 'a path inside the snapshot')
+      .option('--target <name>', 'read from this target')
+      .action(async (snapshot: string, path: string | undefined, o: { policy: string; target?: string }, cmd: Command) => {
+        const out = ctx.output(cmd);
+        if (out.stdout.isTTY) throw new TriadError('E_USAGE', 'refusing to write a tar stream to a terminal', { hint: 'redirect it: triad dump … > backup.tar, or pipe it into tar -x' });
+        const app = appContext(ctx, cmd, out);
+        const { runDump } = await import('../../app/restore.js');
+        await runDump(app, { policyFile: o.policy, snapshot, path, target: o.target, out: out.stdout });
+      }),
+    ['triad dump -p policies/demo.yaml latest > demo.tar', 'triad dump -p policies/demo.yaml latest demo-data/docs | tar -tv'],
+  );
+
+  examples(
+    program
+      .command('check')
+      .description('verify repository structure, and with --read-data every byte')
+      .addOption(policyOpt())
+      .option('--target <name>', 'only this target')
+      .option('--read-data', 'download, decrypt and verify all packs')
+      .option('--read-data-subset <pct>', 'verify a random sample of packs, e.g. 10%')
+      .option('--seed <n>', 'seed for the sample (printed when chosen at random)')
+      .action(async (o: { policy: string; target?: string; readData?: boolean; readDataSubset?: string; seed?: string }, cmd: Command) => {
+        const out = ctx.output(cmd);
+        const app = appContext(ctx, cmd, out);
+        const { seededRandom, freshSeed } = await import('../../core/random.js');
+        let readData: 'none' | 'all' | number = o.readData ? 'all' : 'none';
+        if (o.readDataSubset) {
+          const pct = Number(o.readDataSubset.replace(/%$/, ''));
+          if (!(pct > 0 && pct <= 100)) throw new TriadError('E_USAGE', `--read-data-subset ${o.readDataSubset} is not a percentage in (0, 100]`);
+          readData = pct;
+        }
+        const seed = o.seed !== undefined ? Number(o.seed) : freshSeed();
+        const { runCheck } = await import('../../app/check.js');
+        const r = await runCheck(app, { policyFile: o.policy, target: o.target, readData, random: seededRandom(seed) }).finally(() => app.stopProgress());
+        if (out.json) out.emitJson({ ...r, seed });
+        else {
+          for (const t of r.targets) {
+            if ('unreachable' in t) {
+              out.result(`${out.c.red('✗')} ${t.target}: cannot be opened: ${t.error}`);
+              continue;
+            }
+            const verdict = t.errors.length ? out.c.red(`✗ ${t.errors.length} error(s)`) : out.c.green('✓ no errors');
+            out.result(`${t.target}: ${verdict} — ${t.snapshots} snapshots, ${t.packs} packs, ${t.blobs} blobs${t.packsRead ? `, ${t.packsRead} packs read (${formatBytes(t.bytesRead)})` : ''}`);
+            for (const e of t.errors.filter((x) => x.kind !== 'damaged-pack')) out.result(`  ${e.message}`);
+            for (const d of t.damagedPacks) {
+              out.result(`  damaged pack ${d.pack}: ${d.reason}`);
+              for (const a of d.affected.slice(0, 50)) out.result(`    affects snapshot ${a.snapshot.slice(0, 8)}: ${a.path}`);
+              if (d.affected.length > 50) out.result(`    … and ${d.affected.length - 50} more files`);
+            }
+            if (t.unindexedPacks.length) out.line(`  ${t.unindexedPacks.length} pack(s) not in any index (left by an interrupted run; harmless)`);
+          }
+          if (readData !== 'none' && typeof readData === 'number') out.line(`sample seed: ${seed}`);
+        }
+        ctx.setExitCode(r.exitCode);
+      }),
+    ['triad check -p policies/demo.yaml', 'triad check -p policies/demo.yaml --read-data', 'triad check -p /etc/triad/finance.yaml --target cloud --read-data-subset 10% --seed 42'],
+  );
+}
+
+function modeString(type: string, mode: number): string {
+  const t = type === 'dir' ? 'd' : type === 'symlink' ? 'l' : '-';
+  const rwx = (m: number) => (m & 4 ? 'r' : '-') + (m & 2 ? 'w' : '-') + (m & 1 ? 'x' : '-');
+  return t + rwx(mode >> 6) + rwx(mode >> 3) + rwx(mode);
+}

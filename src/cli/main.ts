@@ -1,0 +1,81 @@
+import { Command, CommanderError, Option } from 'commander';
+import { readFileSync } from 'node:fs';
+import { makeContext } from './context.js';
+import { Output } from './output.js';
+import { reportError } from './errors.js';
+import { ExitCode } from '../core/errors.js';
+import { registerCommands } from './commands/index.js';
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+export function buildProgram(ctx: ReturnType<typeof makeContext>): Command {
+  const program = new Command('triad')
+    .description('Backups that prove they follow the 3-2-1 rule and meet their RPO/RTO.')
+    .version(version(), '-V, --version')
+    .addOption(new Option('--json', 'machine-readable JSON output (no colours, no progress)'))
+    .addOption(new Option('-q, --quiet', 'print only results and errors'))
+    .addOption(new Option('-v, --verbose', 'more detail, including stack traces of internal errors'))
+    .addOption(new Option('--no-color', 'no colours even on a terminal (NO_COLOR is honoured too)'))
+    .addOption(new Option('--catalog <file>', 'SQLite catalogue to use (overrides the policy and $TRIAD_CATALOG)'))
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride()
+    .configureOutput({ outputError: (str, write) => write(str) });
+  program.addHelpText(
+    'after',
+    `
+Exit codes: 0 ok, 1 failed, 2 usage/invalid policy, 3 partial snapshot, 4 compliance finding,
+            10 no repository, 11 locked, 12 wrong passphrase, 130/143 interrupted.
+
+Examples:
+  $ triad policy check policies/*.yaml
+  $ triad init -p policies/demo.yaml
+  $ triad backup -p policies/demo.yaml
+  $ triad snapshots -p policies/demo.yaml --json`,
+  );
+  registerCommands(program, ctx);
+  for (const c of program.commands) propagate(c);
+  return program;
+}
+
+function propagate(cmd: Command): void {
+  cmd.exitOverride().showHelpAfterError('(run with --help for usage)');
+  for (const c of cmd.commands) propagate(c);
+}
+
+export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
+  const controller = new AbortController();
+  let exitCode = 0;
+  let signalled: number | undefined;
+  const onSignal = (sig: NodeJS.Signals) => {
+    if (signalled !== undefined) process.exit(sig === 'SIGINT' ? ExitCode.SIGINT : ExitCode.SIGTERM);
+    signalled = sig === 'SIGINT' ? ExitCode.SIGINT : ExitCode.SIGTERM;
+    process.stderr.write(`\ntriad: ${sig} received, stopping cleanly (send again to force)\n`);
+    controller.abort(new Error(sig));
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  const ctx = makeContext(env, process.cwd(), controller.signal, (c) => (exitCode = c));
+  const program = buildProgram(ctx);
+  try {
+    await program.parseAsync(argv);
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return 0;
+      return ExitCode.USAGE;
+    }
+    const json = argv.includes('--json');
+    const out = new Output({ json, quiet: false, verbose: argv.includes('-v') || argv.includes('--verbose'), color: !argv.includes('--no-color') }, { env });
+    const code = reportError(err, out);
+    return signalled ?? code;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+  return signalled ?? exitCode;
+}
+
+const code = await main(process.argv, process.env);
+process.exitCode = code;

@@ -1,0 +1,121 @@
+import { Chalk, supportsColor, type ChalkInstance } from 'chalk';
+
+export interface GlobalOptions {
+  json: boolean;
+  quiet: boolean;
+  verbose: boolean;
+  color: boolean;
+  catalog?: string;
+}
+
+/**
+ * Everything the CLI prints goes through here, so --json, --quiet, --no-color and
+ * "progress only on a TTY" are decided in one place.
+ */
+export class Output {
+  readonly json: boolean;
+  readonly quiet: boolean;
+  readonly verbose: boolean;
+  readonly isTTY: boolean;
+  readonly c: ChalkInstance;
+  private readonly out: NodeJS.WriteStream;
+  private readonly err: NodeJS.WriteStream;
+
+  constructor(opts: GlobalOptions, streams: { out?: NodeJS.WriteStream; err?: NodeJS.WriteStream; env?: NodeJS.ProcessEnv } = {}) {
+    this.out = streams.out ?? process.stdout;
+    this.err = streams.err ?? process.stderr;
+    const env = streams.env ?? process.env;
+    this.json = opts.json;
+    this.quiet = opts.quiet;
+    this.verbose = opts.verbose;
+    this.isTTY = Boolean(this.out.isTTY) && env.TERM !== 'dumb';
+    const colour = opts.color && this.isTTY && env.NO_COLOR === undefined && !opts.json;
+    this.c = new Chalk({ level: colour ? (supportsColor ? supportsColor.level : 1) || 1 : 0 });
+  }
+
+  /** Progress bars and spinners: only for a person at a terminal. */
+  get showProgress(): boolean {
+    return this.isTTY && !this.json && !this.quiet && Boolean(this.err.isTTY);
+  }
+
+  line(text = ''): void {
+    if (this.json || this.quiet) return;
+    this.out.write(text + '\n');
+  }
+
+  /** Lines that must appear even with --quiet (the result a script waits for). */
+  result(text: string): void {
+    if (this.json) return;
+    this.out.write(text + '\n');
+  }
+
+  info(text: string): void {
+    if (this.json || this.quiet) return;
+    this.err.write(text + '\n');
+  }
+
+  debug(text: string): void {
+    if (this.verbose && !this.json) this.err.write(this.c.dim(text) + '\n');
+  }
+
+  warn(text: string): void {
+    this.err.write(this.c.yellow('warning: ') + text + '\n');
+  }
+
+  error(text: string): void {
+    this.err.write(this.c.red('error: ') + text + '\n');
+  }
+
+  emitJson(value: unknown): void {
+    this.out.write(JSON.stringify(value, null, 2) + '\n');
+  }
+
+  get stdout(): NodeJS.WriteStream {
+    return this.out;
+  }
+
+  get stderr(): NodeJS.WriteStream {
+    return this.err;
+  }
+}
+
+/** Plain column table; colour codes are ignored when measuring widths. */
+export function table(rows: string[][], opts: { header?: string[]; align?: ('l' | 'r')[] } = {}): string {
+  const all = opts.header ? [opts.header, ...rows] : rows;
+  if (all.length === 0) return '';
+  const strip = (s: string) => s.replace(/\x1b\[[0-9;]*m/g, '');
+  const widths: number[] = [];
+  for (const r of all) r.forEach((cell, i) => (widths[i] = Math.max(widths[i] ?? 0, strip(cell).length)));
+  const fmt = (r: string[]) =>
+    r
+      .map((cell, i) => {
+        const pad = ' '.repeat(widths[i]! - strip(cell).length);
+        return opts.align?.[i] === 'r' ? pad + cell : i === r.length - 1 ? cell : cell + pad;
+      })
+      .join('  ');
+  const lines = all.map(fmt);
+  if (opts.header) lines.splice(1, 0, widths.map((w) => '-'.repeat(w)).join('  '));
+  return lines.join('\n');
+}
+
+export function formatBytes(n: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let v = n;
+  let i = 0;
+  while (Math.abs(v) >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return i === 0 ? `${n} B` : `${v.toFixed(v < 10 ? 2 : 1)} ${units[i]}`;
+}
+
+export function formatDuration(ms: number): string {
+  if (ms < 1000) return `${Math.round(ms)}ms`;
+  const s = ms / 1000;
+  if (s < 60) return `${s.toFixed(1)}s`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return `${m}m${Math.round(s % 60)}s`;
+  const h = Math.floor(m / 60);
+  if (h < 48) return `${h}h${m % 60}m`;
+  return `${Math.floor(h / 24)}d${h % 24}h`;
+}

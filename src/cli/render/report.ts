@@ -1,0 +1,343 @@
+import { formatBytes, formatDuration, formatTime } from '../../compliance/format.js';
+import type { PerfDatum, PolicyReport, Severity, TargetRpo } from '../../compliance/types.js';
+
+/**
+ * Renderers of the compliance report model: pure functions from PolicyReport to text, so
+ * `report` and `status` print the same facts in every format. Colour is the caller's
+ * decision, passed in as a style callback.
+ */
+export type TextStyle = 'ok' | 'warning' | 'critical' | 'heading' | 'dim';
+export type Styler = (style: TextStyle, text: string) => string;
+
+const plain: Styler = (_s, t) => t;
+const sevStyle = (s: Severity): TextStyle => s;
+const SEVERITY_LABEL: Record<Severity, string> = { ok: 'OK', warning: 'WARNING', critical: 'CRITICAL' };
+const NAGIOS_LABEL = ['OK', 'WARNING', 'CRITICAL', 'UNKNOWN'] as const;
+
+const dur = (ms: number | null): string => (ms === null ? '-' : formatDuration(ms));
+const pct = (p: number | null): string => (p === null ? '-' : `${p.toFixed(2)}%`);
+const time = (d: Date | null | undefined): string => (d ? formatTime(d) : '-');
+
+function table(rows: readonly (readonly string[])[]): string[] {
+  const widths: number[] = [];
+  for (const r of rows) r.forEach((c, i) => (widths[i] = Math.max(widths[i] ?? 0, [...c].length)));
+  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c + ' '.repeat(widths[i]! - [...c].length))).join('  ').trimEnd());
+}
+
+/** Plain-text report; `style` adds colour on a terminal. */
+export function renderReportTable(reports: readonly PolicyReport[], opts: { style?: Styler } = {}): string {
+  const st = opts.style ?? plain;
+  const out: string[] = [];
+  for (const r of reports) {
+    out.push(st('heading', `Policy ${r.policy}`) + `  ${st(sevStyle(r.severity), r.verdict === 'compliant' ? 'COMPLIANT' : 'FINDING')}  at ${formatTime(r.at)}, window ${formatDuration(r.windowMs)}`);
+    out.push(`Rule ${r.rule.rule}: configured ${r.rule.configured}, data ${r.rule.data} (${r.rule.copies} copies, ${r.rule.media.length} media, ${r.rule.offsiteCopies} off-site)`);
+    out.push('');
+    out.push(st('heading', `RPO ${dur(r.objectives.rpoMs)}`));
+    const rpoRows: string[][] = [['TARGET', 'MEDIA', 'OFFSITE', 'EXPOSURE', 'STATUS', 'WITHIN', 'WORST', 'BREACHES']];
+    for (const t of r.rpo.targets) {
+      const info = r.targets.find((x) => x.name === t.target);
+      rpoRows.push([
+        t.target,
+        info?.media ?? '-',
+        info?.offsite ? 'yes' : 'no',
+        t.hasSnapshot ? dur(t.exposureMs) : 'no snapshot',
+        t.breachSince ? 'BREACH' : t.within ? 'ok' : 'not due',
+        pct(t.window.percentWithin),
+        dur(t.window.worstExposureMs),
+        String(r.rpo.breaches.filter((b) => b.scope === t.target).length),
+      ]);
+    }
+    const o = r.rpo.overall;
+    rpoRows.push(['overall', '', '', dur(o.exposureMs), o.breachSince ? 'BREACH' : o.within ? 'ok' : 'not due', pct(o.window.percentWithin), dur(o.window.worstExposureMs), String(r.rpo.breaches.filter((b) => b.scope === 'overall').length)]);
+    out.push(...table(rpoRows).map((l) => colourStatus(l, st)));
+    out.push('');
+    out.push(st('heading', `RTO ${dur(r.objectives.rtoMs)}: ${r.rto.verdict}${r.rto.stale ? ' (stale evidence)' : ''}${r.rto.fastest ? `, fastest ${r.rto.fastest.target}` : ''}`));
+    const rtoRows: string[][] = [['TARGET', 'SNAPSHOT SIZE', 'THROUGHPUT', 'ESTIMATE', 'EVIDENCE', 'VERDICT', 'LAST TEST', 'OVERDUE']];
+    for (const t of r.rto.targets) {
+      const rt = r.restoreTests.find((x) => x.target === t.target);
+      rtoRows.push([
+        t.target,
+        t.snapshotBytes === null ? '-' : formatBytes(t.snapshotBytes),
+        t.lastTest?.throughputBytesPerSec == null ? '-' : `${formatBytes(t.lastTest.throughputBytesPerSec)}/s`,
+        dur(t.estimateMs),
+        t.evidence,
+        t.verdict,
+        rt?.last ? `${time(rt.last.at)} ${rt.last.ok ? 'passed' : 'FAILED'}` : '-',
+        rt?.overdue ? `by ${formatDuration(rt.overdueByMs)}` : 'no',
+      ]);
+    }
+    out.push(...table(rtoRows));
+    out.push('');
+    out.push(st('heading', 'Backups'));
+    const bRows: string[][] = [['TARGET', 'LAST SUCCESS', 'LAST FAILURE', 'FAILURES', 'PARTIAL', 'MEAN RUN', 'TREND/DAY']];
+    for (const b of r.backups) {
+      bRows.push([
+        b.target,
+        time(b.lastSuccess?.at),
+        b.lastFailure ? `${time(b.lastFailure.at)} ${b.lastFailure.error}` : '-',
+        String(b.failuresInWindow.length),
+        String(b.partialSnapshots.length),
+        dur(b.trend.meanMs),
+        b.trend.slopeMsPerDay === null ? '-' : `${b.trend.slopeMsPerDay >= 0 ? '+' : ''}${formatDuration(b.trend.slopeMsPerDay)}`,
+      ]);
+    }
+    out.push(...table(bRows));
+    if (r.capacity.length > 0) {
+      out.push('');
+      out.push(st('heading', 'Capacity'));
+      const cRows: string[][] = [['TARGET', 'USED', 'FREE', 'STORED', 'GROWTH/DAY', 'DAYS LEFT', 'RATIO']];
+      for (const c of r.capacity) {
+        cRows.push([
+          c.target,
+          pct(c.usedPercent),
+          c.freeBytes === null ? '-' : formatBytes(c.freeBytes),
+          c.storedBytes === null ? '-' : formatBytes(c.storedBytes),
+          c.growthBytesPerDay === null ? '-' : formatBytes(c.growthBytesPerDay),
+          c.daysLeft === null ? '-' : String(Math.floor(c.daysLeft)),
+          c.reductionRatio === null ? '-' : `${c.reductionRatio.toFixed(2)}x`,
+        ]);
+      }
+      out.push(...table(cRows));
+    }
+    out.push('');
+    out.push(st('heading', 'Findings'));
+    if (r.findings.length === 0) out.push('  none');
+    for (const f of r.findings) {
+      out.push(`  ${st(sevStyle(f.severity), SEVERITY_LABEL[f.severity].padEnd(8))} ${f.message}`);
+      if (f.action) out.push(`           ${st('dim', '→ ' + f.action)}`);
+    }
+    out.push('');
+  }
+  return out.join('\n');
+}
+
+function colourStatus(line: string, st: Styler): string {
+  return line.replace(/\bBREACH\b/, st('critical', 'BREACH'));
+}
+
+/** Current version of the JSON document; bumped only on incompatible changes. */
+export const REPORT_JSON_SCHEMA = 'triad.report/v1';
+
+type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
+
+function toJson(v: unknown): Json {
+  if (v === null || v === undefined) return null;
+  if (v instanceof Date) return v.toISOString();
+  if (Array.isArray(v)) return v.map(toJson);
+  if (typeof v === 'number') return Number.isFinite(v) ? v : null;
+  if (typeof v === 'string' || typeof v === 'boolean') return v;
+  if (typeof v === 'object') {
+    const o: { [k: string]: Json } = {};
+    for (const [k, x] of Object.entries(v)) if (x !== undefined) o[k] = toJson(x);
+    return o;
+  }
+  return String(v);
+}
+
+/**
+ * The stable JSON document: times as ISO-8601 UTC strings, durations in milliseconds
+ * (fields ending in Ms), sizes in bytes, keys in model order.
+ */
+export function renderReportJson(reports: readonly PolicyReport[]): { schema: string; policies: Json[] } {
+  return { schema: REPORT_JSON_SCHEMA, policies: reports.map(toJson) };
+}
+
+/** Markdown, pasteable into a ticket. */
+export function renderReportMarkdown(reports: readonly PolicyReport[]): string {
+  const md = (s: string): string => s.replace(/([\\|*_`[\]<>#])/g, '\\$1').replace(/\r?\n/g, ' ');
+  const row = (cells: readonly string[]): string => `| ${cells.map(md).join(' | ')} |`;
+  const out: string[] = [];
+  for (const r of reports) {
+    out.push(`## Policy ${md(r.policy)}: ${r.verdict === 'compliant' ? 'compliant' : 'finding'} (${SEVERITY_LABEL[r.severity]})`, '');
+    out.push(`Evaluated at ${formatTime(r.at)} over ${formatDuration(r.windowMs)}. Rule ${md(r.rule.rule)}: configured ${r.rule.configured}, data ${r.rule.data}.`, '');
+    out.push(`### RPO ${dur(r.objectives.rpoMs)}`, '');
+    out.push(row(['Target', 'Exposure', 'Status', 'Within RPO', 'Worst']), '|---|---|---|---|---|');
+    for (const t of r.rpo.targets) out.push(row([t.target, t.hasSnapshot ? dur(t.exposureMs) : 'no snapshot', t.breachSince ? 'breach' : t.within ? 'ok' : 'not due', pct(t.window.percentWithin), dur(t.window.worstExposureMs)]));
+    const o = r.rpo.overall;
+    out.push(row(['overall', dur(o.exposureMs), o.breachSince ? 'breach' : o.within ? 'ok' : 'not due', pct(o.window.percentWithin), dur(o.window.worstExposureMs)]), '');
+    if (r.rpo.breaches.length > 0) {
+      out.push(row(['Breach of', 'Start', 'End', 'Length']), '|---|---|---|---|');
+      for (const b of r.rpo.breaches) out.push(row([b.scope, formatTime(b.start), b.end ? formatTime(b.end) : 'ongoing', formatDuration(b.durationMs)]));
+      out.push('');
+    }
+    out.push(`### RTO ${dur(r.objectives.rtoMs)}: ${r.rto.verdict}${r.rto.stale ? ' (stale evidence)' : ''}`, '');
+    out.push(row(['Target', 'Estimate', 'Evidence', 'Verdict', 'Last test', 'Overdue']), '|---|---|---|---|---|---|');
+    for (const t of r.rto.targets) {
+      const rt = r.restoreTests.find((x) => x.target === t.target);
+      out.push(row([t.target, dur(t.estimateMs), t.evidence, t.verdict, rt?.last ? `${formatTime(rt.last.at)} ${rt.last.ok ? 'passed' : 'failed'}` : '-', rt?.overdue ? formatDuration(rt.overdueByMs) : 'no']));
+    }
+    out.push('', '### Findings', '');
+    if (r.findings.length === 0) out.push('None.');
+    for (const f of r.findings) out.push(`- **${SEVERITY_LABEL[f.severity]}** ${md(f.message)}${f.action ? ` — ${md(f.action)}` : ''}`);
+    out.push('');
+  }
+  return out.join('\n');
+}
+
+/** Escapes text for HTML element content and attribute values. */
+export function escapeHtml(s: string): string {
+  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&#39;');
+}
+
+function exposureChart(t: TargetRpo, rpoMs: number | null): string {
+  const pts = t.series.filter((p) => p.exposureMs !== null);
+  if (pts.length < 2) return '';
+  const w = 600;
+  const h = 120;
+  const t0 = pts[0]!.at.getTime();
+  const t1 = pts[pts.length - 1]!.at.getTime();
+  const maxY = Math.max(rpoMs ?? 0, ...pts.map((p) => p.exposureMs!)) * 1.1 || 1;
+  const x = (ms: number): string => (t1 === t0 ? 0 : ((ms - t0) / (t1 - t0)) * w).toFixed(1);
+  const y = (ms: number): string => (h - (ms / maxY) * h).toFixed(1);
+  const line = pts.map((p) => `${x(p.at.getTime())},${y(p.exposureMs!)}`).join(' ');
+  const rpoLine = rpoMs === null ? '' : `<line x1="0" x2="${w}" y1="${y(rpoMs)}" y2="${y(rpoMs)}" stroke="#c0392b" stroke-dasharray="4 3"/>`;
+  return `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${w} ${h}" width="${w}" height="${h}" role="img" aria-label="${escapeHtml(`exposure of ${t.target} over the window`)}"><rect width="${w}" height="${h}" fill="#fafafa"/>${rpoLine}<polyline fill="none" stroke="#2c3e50" stroke-width="1.5" points="${line}"/></svg>`;
+}
+
+/** One self-contained HTML page (inline CSS and SVG, no external assets); all text escaped. */
+export function renderReportHtml(reports: readonly PolicyReport[], opts: { title?: string } = {}): string {
+  const e = escapeHtml;
+  const title = opts.title ?? 'triad compliance report';
+  const body: string[] = [];
+  for (const r of reports) {
+    body.push(`<section><h2>Policy ${e(r.policy)} <span class="${r.severity}">${r.verdict === 'compliant' ? 'compliant' : 'finding'}</span></h2>`);
+    if (r.description) body.push(`<p>${e(r.description)}</p>`);
+    body.push(`<p>Evaluated at ${e(formatTime(r.at))} over ${e(formatDuration(r.windowMs))}. Rule ${e(r.rule.rule)}: configured ${e(r.rule.configured)}, data ${e(r.rule.data)}.</p>`);
+    body.push(`<h3>RPO ${e(dur(r.objectives.rpoMs))}</h3><table><tr><th>Target</th><th>Exposure</th><th>Status</th><th>Within RPO</th><th>Worst</th><th>Exposure over the window</th></tr>`);
+    for (const t of r.rpo.targets) {
+      body.push(`<tr><td>${e(t.target)}</td><td>${e(t.hasSnapshot ? dur(t.exposureMs) : 'no snapshot')}</td><td class="${t.breachSince ? 'critical' : 'ok'}">${t.breachSince ? 'breach' : t.within ? 'ok' : 'not due'}</td><td>${e(pct(t.window.percentWithin))}</td><td>${e(dur(t.window.worstExposureMs))}</td><td>${exposureChart(t, r.objectives.rpoMs)}</td></tr>`);
+    }
+    const o = r.rpo.overall;
+    body.push(`<tr><td><b>overall</b></td><td>${e(dur(o.exposureMs))}</td><td class="${o.breachSince ? 'critical' : 'ok'}">${o.breachSince ? 'breach' : o.within ? 'ok' : 'not due'}</td><td>${e(pct(o.window.percentWithin))}</td><td>${e(dur(o.window.worstExposureMs))}</td><td></td></tr></table>`);
+    if (r.rpo.breaches.length > 0) {
+      body.push('<h4>Breaches</h4><table><tr><th>Of</th><th>Start</th><th>End</th><th>Length</th></tr>');
+      for (const b of r.rpo.breaches) body.push(`<tr><td>${e(b.scope)}</td><td>${e(formatTime(b.start))}</td><td>${e(b.end ? formatTime(b.end) : 'ongoing')}</td><td>${e(formatDuration(b.durationMs))}</td></tr>`);
+      body.push('</table>');
+    }
+    body.push(`<h3>RTO ${e(dur(r.objectives.rtoMs))}: ${e(r.rto.verdict)}${r.rto.stale ? ' (stale evidence)' : ''}</h3><table><tr><th>Target</th><th>Estimate</th><th>Evidence</th><th>Verdict</th></tr>`);
+    for (const t of r.rto.targets) body.push(`<tr><td>${e(t.target)}</td><td>${e(dur(t.estimateMs))}</td><td>${e(t.evidence)}</td><td>${e(t.verdict)}</td></tr>`);
+    body.push('</table><h3>Findings</h3><ul>');
+    for (const f of r.findings) body.push(`<li class="${f.severity}"><b>${SEVERITY_LABEL[f.severity]}</b> ${e(f.message)}${f.action ? ` — <i>${e(f.action)}</i>` : ''}</li>`);
+    body.push('</ul></section>');
+  }
+  return `<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>${e(title)}</title>
+<style>body{font-family:system-ui,sans-serif;margin:2em;color:#222}table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:.25em .5em;text-align:left;vertical-align:middle}.ok{color:#1e7d32}.warning{color:#b26a00}.critical{color:#c0392b}</style>
+</head><body><h1>${e(title)}</h1>
+${body.join('\n')}
+</body></html>
+`;
+}
+
+/** Prometheus label value escaping (backslash, double quote, newline). */
+function labelValue(s: string): string {
+  return s.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
+}
+
+interface Family {
+  readonly help: string;
+  readonly samples: string[];
+}
+
+/**
+ * Prometheus text exposition (node_exporter textfile collector): one HELP and TYPE line per
+ * metric family, all gauges, seconds and bytes as base units, timestamps in Unix seconds.
+ */
+export function renderPrometheus(reports: readonly PolicyReport[]): string {
+  const families = new Map<string, Family>();
+  const put = (name: string, help: string, labels: Record<string, string>, value: number | null): void => {
+    if (value === null || !Number.isFinite(value)) return;
+    let f = families.get(name);
+    if (!f) families.set(name, (f = { help, samples: [] }));
+    const l = Object.entries(labels).map(([k, v]) => `${k}="${labelValue(v)}"`).join(',');
+    f.samples.push(`${name}{${l}} ${value}`);
+  };
+  const s = (ms: number | null | undefined): number | null => (ms === null || ms === undefined ? null : ms / 1000);
+  const ts = (d: Date | null | undefined): number | null => (d ? d.getTime() / 1000 : null);
+  for (const r of reports) {
+    const p = { policy: r.policy };
+    put('triad_report_timestamp_seconds', 'Time the report was evaluated at.', p, ts(r.at));
+    put('triad_compliant', '1 when the policy has no compliance finding.', p, r.verdict === 'compliant' ? 1 : 0);
+    put('triad_rule_compliant', '1 when the data meets the 3-2-1 rule now (also 1 when the rule is off).', { ...p, rule: r.rule.rule }, r.rule.data === 'violated' ? 0 : 1);
+    put('triad_copies', 'Copies of the data that count now, production included.', p, r.rule.copies);
+    put('triad_rpo_target_seconds', 'Contracted recovery point objective.', p, s(r.objectives.rpoMs));
+    put('triad_rto_target_seconds', 'Contracted recovery time objective.', p, s(r.objectives.rtoMs));
+    put('triad_rpo_compliant', '1 when within the RPO now.', { ...p, target: 'overall' }, r.rpo.overall.within ? 1 : 0);
+    put('triad_rpo_exposure_seconds', 'Now minus the recovery point of the newest complete snapshot.', { ...p, target: 'overall' }, s(r.rpo.overall.exposureMs));
+    put('triad_rpo_window_within_ratio', 'Fraction of the window spent within the RPO.', { ...p, target: 'overall' }, r.rpo.overall.window.percentWithin === null ? null : r.rpo.overall.window.percentWithin / 100);
+    for (const t of r.rpo.targets) {
+      const l = { ...p, target: t.target };
+      put('triad_rpo_compliant', '1 when within the RPO now.', l, t.within ? 1 : 0);
+      put('triad_rpo_exposure_seconds', 'Now minus the recovery point of the newest complete snapshot.', l, s(t.exposureMs));
+      put('triad_rpo_window_within_ratio', 'Fraction of the window spent within the RPO.', l, t.window.percentWithin === null ? null : t.window.percentWithin / 100);
+      put('triad_rpo_worst_exposure_seconds', 'Largest exposure in the window.', l, s(t.window.worstExposureMs));
+      put('triad_last_snapshot_recovery_point_timestamp_seconds', 'Recovery point of the newest complete snapshot.', l, ts(t.recoveryPoint));
+    }
+    for (const t of r.rto.targets) {
+      const l = { ...p, target: t.target };
+      put('triad_rto_estimate_seconds', 'Estimated full-restore time of the latest snapshot.', l, s(t.estimateMs));
+      put('triad_rto_evidence_stale', '1 when the latest restore test is older than restore_test.every.', l, t.evidence === 'none' ? null : t.evidence === 'stale' ? 1 : 0);
+      put('triad_restore_throughput_bytes_per_second', 'Throughput measured by the latest restore test.', l, t.lastTest?.throughputBytesPerSec ?? null);
+    }
+    for (const t of r.restoreTests) {
+      const l = { ...p, target: t.target };
+      put('triad_restore_test_age_seconds', 'Age of the latest restore test.', l, s(t.ageMs));
+      put('triad_restore_test_last_success', '1 when the latest restore test passed.', l, t.last ? (t.last.ok ? 1 : 0) : null);
+      put('triad_restore_test_last_timestamp_seconds', 'Time of the latest restore test.', l, ts(t.last?.at));
+      put('triad_restore_test_overdue', '1 when a restore test is overdue.', l, t.overdue ? 1 : 0);
+    }
+    for (const b of r.backups) {
+      const l = { ...p, target: b.target };
+      put('triad_last_backup_success_timestamp_seconds', 'End of the latest successful backup.', l, ts(b.lastSuccess?.at));
+      put('triad_last_backup_failure_timestamp_seconds', 'End of the latest failed backup.', l, ts(b.lastFailure?.at));
+      put('triad_last_backup_duration_seconds', 'Duration of the latest successful backup.', l, s(b.lastSuccess?.durationMs));
+      put('triad_backup_failures_window', 'Failed backups in the window.', l, b.failuresInWindow.length);
+    }
+    for (const c of r.capacity) {
+      const l = { ...p, target: c.target };
+      put('triad_target_used_ratio', 'Used fraction of the target file system.', l, c.usedPercent === null ? null : c.usedPercent / 100);
+      put('triad_target_free_bytes', 'Free bytes on the target file system.', l, c.freeBytes);
+      put('triad_target_stored_bytes', 'Bytes stored in the repository on the target.', l, c.storedBytes);
+      put('triad_target_days_left', 'Forecast days until the target file system is full.', l, c.daysLeft);
+    }
+    put('triad_findings', 'Findings by severity.', { ...p, severity: 'critical' }, r.findings.filter((f) => f.severity === 'critical').length);
+    put('triad_findings', 'Findings by severity.', { ...p, severity: 'warning' }, r.findings.filter((f) => f.severity === 'warning').length);
+  }
+  const out: string[] = [];
+  for (const [name, f] of families) out.push(`# HELP ${name} ${f.help}`, `# TYPE ${name} gauge`, ...f.samples);
+  return out.join('\n') + '\n';
+}
+
+/** One line per policy for `triad status`: "finance COMPLIANT rpo ok (exposure 1h 2m/4h) …". */
+export function renderStatusLine(r: PolicyReport): string {
+  const o = r.rpo.overall;
+  const first = r.findings.find((f) => f.severity !== 'ok');
+  return [
+    r.policy,
+    r.verdict === 'compliant' ? 'COMPLIANT' : 'FINDING',
+    `rule ${r.rule.rule} ${r.rule.data}`,
+    `rpo ${o.breachSince ? 'BREACH' : 'ok'} (exposure ${dur(o.exposureMs)}/${dur(r.objectives.rpoMs)})`,
+    `rto ${r.rto.verdict}`,
+    ...(first ? [`- ${first.message}`] : []),
+  ].join(' ');
+}
+
+function perfItem(d: PerfDatum): string {
+  const label = /^[A-Za-z0-9_.-]+$/.test(d.label) ? d.label : `'${d.label.replace(/'/g, "''")}'`;
+  const opt = (n: number | undefined): string => (n === undefined ? '' : String(n));
+  return `${label}=${d.value}${d.uom};${opt(d.warn)};${opt(d.crit)};${opt(d.min)};${opt(d.max)}`.replace(/;+$/, '');
+}
+
+/** The Nagios plugin line ("TRIAD CRITICAL - finance: … | exposure=…") and its exit status. */
+export function renderNagios(r: PolicyReport): { text: string; exitCode: 0 | 1 | 2 | 3 } {
+  const status = r.nagios.status;
+  const worst = r.findings.filter((f) => f.severity !== 'ok');
+  const summary = worst.length === 0 ? 'compliant' : `${worst.length} finding(s): ${worst[0]!.message}`;
+  const perf = r.nagios.perfdata.map(perfItem).join(' ');
+  return { text: `TRIAD ${NAGIOS_LABEL[status]} - ${r.policy}: ${summary.replace(/\|/g, '/')}${perf ? ` | ${perf}` : ''}`, exitCode: status };
+}
+
+/** For a policy that could not be evaluated at all (catalogue unreadable, policy invalid). */
+export function renderNagiosUnknown(policy: string, reason: string): { text: string; exitCode: 3 } {
+  return { text: `TRIAD UNKNOWN - ${policy}: ${reason.replace(/\|/g, '/').replace(/\r?\n/g, ' ')}`, exitCode: 3 };
+}

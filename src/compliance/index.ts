@@ -1,0 +1,14 @@
+// Compliance as pure functions of history and a time: RPO/RTO, 3-2-1(-1-0) status, reports.
+export * from './types.js';
+export { evaluateRpo, exposureAt, meetsRpoAt, type RpoInput } from './rpo.js';
+export { evaluateRto, latestTest, type RtoInput } from './rto.js';
+export { evaluateDataRule, copiesSatisfyRule, mediaOf, PRODUCTION_MEDIA, type DataRuleInput } from './rule-status.js';
+export {
+  buildPolicyReport,
+  leastSquares,
+  CAPACITY_WARNING_PERCENT,
+  CAPACITY_CRITICAL_PERCENT,
+  CAPACITY_WARNING_DAYS,
+  type PolicyReportInput,
+} from './report.js';
+export { formatDuration, formatBytes, formatTime } from './format.js';

@@ -1,0 +1,466 @@
+import type { Policy } from '../policy/types.js';
+import { formatDuration, formatTime } from './format.js';
+import { evaluateRpo } from './rpo.js';
+import { evaluateDataRule } from './rule-status.js';
+import { evaluateRto, latestTest } from './rto.js';
+import type {
+  BackupRun,
+  CapacityInput,
+  Finding,
+  NagiosStatus,
+  PerfDatum,
+  PolicyReport,
+  RestoreTestRecord,
+  RpoEvaluation,
+  Severity,
+  SnapshotCopy,
+  TargetBackups,
+  TargetCapacity,
+  TargetInfo,
+  TargetRestoreTests,
+  VerificationRecord,
+} from './types.js';
+
+/** Used-space thresholds of a local target's file system, in percent. */
+export const CAPACITY_WARNING_PERCENT = 85;
+export const CAPACITY_CRITICAL_PERCENT = 95;
+/** A forecast of fewer days left than this is a warning. */
+export const CAPACITY_WARNING_DAYS = 14;
+
+const DAY_MS = 86_400_000;
+
+export interface PolicyReportInput {
+  readonly policy: Pick<Policy, 'name' | 'description' | 'rule' | 'objectives'> & {
+    readonly restore_test: { readonly every: number };
+  };
+  readonly targets: readonly TargetInfo[];
+  readonly snapshots: readonly SnapshotCopy[];
+  readonly runs: readonly BackupRun[];
+  readonly restoreTests: readonly RestoreTestRecord[];
+  readonly verifications: readonly VerificationRecord[];
+  readonly capacity?: readonly CapacityInput[];
+  /** The policy's first scheduled backup (or its creation time): obligations start here. */
+  readonly firstScheduledAt: Date;
+  readonly at: Date;
+  /** Defaults to policy.objectives.window. */
+  readonly windowMs?: number;
+  /** Let partial snapshots count as copies (default false). */
+  readonly countPartial?: boolean;
+}
+
+/**
+ * The whole compliance picture of one policy at `at`: rule, RPO, RTO, restore tests, backups
+ * and capacity, with findings ordered by severity and the exit codes a CLI should use.
+ * A finding with affectsCompliance means "out of contract" and turns the exit code into 4;
+ * warnings that are not (a failed run since recovered, a filling disk) only colour Nagios.
+ */
+export function buildPolicyReport(input: PolicyReportInput): PolicyReport {
+  const { policy, at } = input;
+  const atMs = at.getTime();
+  const windowMs = input.windowMs ?? policy.objectives.window;
+  const windowStart = atMs - windowMs;
+  const rpoMs = policy.objectives.rpo ?? null;
+  const rtoMs = policy.objectives.rto ?? null;
+  const everyMs = policy.restore_test.every;
+  const countPartial = input.countPartial ?? false;
+
+  const rule = evaluateDataRule({
+    rule: policy.rule,
+    targets: input.targets,
+    snapshots: input.snapshots,
+    verifications: input.verifications,
+    rpoMs,
+    at,
+    countPartial,
+  });
+  const rpo = evaluateRpo({
+    rule: policy.rule,
+    rpoMs,
+    targets: input.targets,
+    snapshots: input.snapshots,
+    firstScheduledAt: input.firstScheduledAt,
+    at,
+    windowMs,
+    countPartial,
+  });
+  const rto = evaluateRto({
+    rtoMs,
+    restoreEveryMs: everyMs,
+    targets: input.targets,
+    snapshots: input.snapshots,
+    restoreTests: input.restoreTests,
+    at,
+    countPartial,
+  });
+  const restoreTests = input.targets.map((t) => restoreTestStatus(input, t, atMs, windowStart, everyMs));
+  const backups = input.targets.map((t) => backupStatus(input, t.name, atMs, windowStart));
+  const capacity = (input.capacity ?? []).map((c) => capacityStatus(c, atMs, windowStart));
+
+  const findings = collectFindings({ input, rule, rpo, rto, restoreTests, backups, capacity, rpoMs, rtoMs, everyMs });
+  const severity = worstSeverity(findings);
+  const compliant = !findings.some((f) => f.affectsCompliance);
+  const nagiosStatus: NagiosStatus = input.targets.length === 0 ? 3 : severity === 'critical' ? 2 : severity === 'warning' ? 1 : 0;
+
+  return {
+    policy: policy.name,
+    ...(policy.description === undefined ? {} : { description: policy.description }),
+    at,
+    windowMs,
+    windowStart: new Date(windowStart),
+    objectives: { rpoMs, rtoMs, restoreEveryMs: everyMs },
+    targets: input.targets,
+    rule,
+    rpo,
+    rto,
+    restoreTests,
+    backups,
+    capacity,
+    findings,
+    severity,
+    verdict: compliant ? 'compliant' : 'finding',
+    exitCode: compliant ? 0 : 4,
+    nagios: { status: nagiosStatus, perfdata: perfdata(rpo, rpoMs, rtoMs, rto, restoreTests, everyMs, capacity) },
+  };
+}
+
+function restoreTestStatus(input: PolicyReportInput, t: TargetInfo, at: number, windowStart: number, everyMs: number): TargetRestoreTests {
+  const last = latestTest(input.restoreTests, t.name, at);
+  const failuresInWindow = input.restoreTests
+    .filter((r) => r.target === t.name && !r.ok && r.at.getTime() > windowStart && r.at.getTime() <= at)
+    .sort((a, b) => a.at.getTime() - b.at.getTime())
+    .map((r) => ({ at: r.at, failures: r.failures }));
+  // Without any test, the first one was due one interval after the target's first backup.
+  const dueAt = last ? last.at.getTime() + everyMs : (t.firstScheduledAt ?? input.firstScheduledAt).getTime() + everyMs;
+  const overdueByMs = Math.max(0, at - dueAt);
+  return {
+    target: t.name,
+    last: last ? { at: last.at, ok: last.ok, files: last.files, bytes: last.bytes, failures: last.failures } : null,
+    ageMs: last ? at - last.at.getTime() : null,
+    overdue: overdueByMs > 0,
+    overdueByMs,
+    failuresInWindow,
+  };
+}
+
+function backupStatus(input: PolicyReportInput, target: string, at: number, windowStart: number): TargetBackups {
+  const runs = input.runs.filter((r) => r.target === target && r.finishedAt.getTime() <= at).sort((a, b) => a.startedAt.getTime() - b.startedAt.getTime());
+  let lastSuccess: TargetBackups['lastSuccess'] = null;
+  let lastFailure: TargetBackups['lastFailure'] = null;
+  for (const r of runs) {
+    if (r.ok) lastSuccess = { at: r.finishedAt, durationMs: r.finishedAt.getTime() - r.startedAt.getTime() };
+    else lastFailure = { at: r.finishedAt, error: r.error ?? 'unknown error' };
+  }
+  const inWindow = runs.filter((r) => r.startedAt.getTime() >= windowStart);
+  const durations = inWindow.filter((r) => r.ok).map((r) => ({ at: r.startedAt, durationMs: r.finishedAt.getTime() - r.startedAt.getTime() }));
+  const fit = leastSquares(durations.map((d) => [(d.at.getTime() - windowStart) / DAY_MS, d.durationMs]));
+  const partialSnapshots = input.snapshots
+    .filter((s) => s.target === target && s.partial && s.completedAt.getTime() > windowStart && s.completedAt.getTime() <= at)
+    .sort((a, b) => a.completedAt.getTime() - b.completedAt.getTime())
+    .map((s) => ({ snapshotId: s.snapshotId, recoveryPoint: s.recoveryPoint, completedAt: s.completedAt }));
+  return {
+    target,
+    lastSuccess,
+    lastFailure,
+    failuresInWindow: inWindow.filter((r) => !r.ok).map((r) => ({ at: r.finishedAt, error: r.error ?? 'unknown error' })),
+    partialSnapshots,
+    durations,
+    trend: {
+      runs: durations.length,
+      meanMs: durations.length > 0 ? durations.reduce((s, d) => s + d.durationMs, 0) / durations.length : null,
+      slopeMsPerDay: fit,
+    },
+  };
+}
+
+function capacityStatus(c: CapacityInput, at: number, windowStart: number): TargetCapacity {
+  const history = (c.storedHistory ?? []).filter((h) => h.at.getTime() <= at).sort((a, b) => a.at.getTime() - b.at.getTime());
+  const latest = history[history.length - 1];
+  const inWindow = history.filter((h) => h.at.getTime() >= windowStart);
+  const growth = leastSquares(inWindow.map((h) => [(h.at.getTime() - windowStart) / DAY_MS, h.bytes]));
+  const used = c.usedBytes ?? null;
+  const free = c.freeBytes ?? null;
+  const usedPercent = used !== null && free !== null && used + free > 0 ? (used / (used + free)) * 100 : null;
+  const daysLeft = free !== null && growth !== null && growth > 0 ? free / growth : null;
+  let severity: Severity = 'ok';
+  if (usedPercent !== null && usedPercent >= CAPACITY_CRITICAL_PERCENT) severity = 'critical';
+  else if ((usedPercent !== null && usedPercent >= CAPACITY_WARNING_PERCENT) || (daysLeft !== null && daysLeft < CAPACITY_WARNING_DAYS)) severity = 'warning';
+  return {
+    target: c.target,
+    usedBytes: used,
+    freeBytes: free,
+    usedPercent,
+    storedBytes: latest ? latest.bytes : null,
+    growthBytesPerDay: growth,
+    daysLeft,
+    reductionRatio: c.logicalBytes !== undefined && latest && latest.bytes > 0 ? c.logicalBytes / latest.bytes : null,
+    severity,
+  };
+}
+
+/** Ordinary least-squares slope of y on x; null with fewer than 2 distinct x. */
+export function leastSquares(points: readonly (readonly [number, number])[]): number | null {
+  if (points.length < 2) return null;
+  const mx = points.reduce((s, p) => s + p[0], 0) / points.length;
+  const my = points.reduce((s, p) => s + p[1], 0) / points.length;
+  let sxy = 0;
+  let sxx = 0;
+  for (const [x, y] of points) {
+    sxy += (x - mx) * (y - my);
+    sxx += (x - mx) * (x - mx);
+  }
+  return sxx === 0 ? null : sxy / sxx;
+}
+
+interface FindingContext {
+  readonly input: PolicyReportInput;
+  readonly rule: PolicyReport['rule'];
+  readonly rpo: RpoEvaluation;
+  readonly rto: PolicyReport['rto'];
+  readonly restoreTests: readonly TargetRestoreTests[];
+  readonly backups: readonly TargetBackups[];
+  readonly capacity: readonly TargetCapacity[];
+  readonly rpoMs: number | null;
+  readonly rtoMs: number | null;
+  readonly everyMs: number;
+}
+
+const SEVERITY_RANK: Record<Severity, number> = { critical: 0, warning: 1, ok: 2 };
+
+function collectFindings(ctx: FindingContext): Finding[] {
+  const { input, rule, rpo, rto } = ctx;
+  const p = input.policy.name;
+  const out: Finding[] = [];
+  const add = (f: Finding): void => {
+    out.push(f);
+  };
+
+  if (rule.configured === 'violated') {
+    add({
+      severity: 'critical',
+      code: 'rule-config',
+      message: `the targets of policy ${p} cannot satisfy ${rule.rule} even when every copy is fresh`,
+      action: `run \`triad policy check -p ${p}\` to see the matrix, then add or change targets`,
+      affectsCompliance: true,
+    });
+  } else if (rule.data === 'violated') {
+    add({
+      severity: 'critical',
+      code: 'rule-data',
+      message: `the data does not meet ${rule.rule}: ${rule.shortfalls.join('; ')}`,
+      action: 'bring the stale targets up to date (see the RPO findings)',
+      affectsCompliance: true,
+    });
+  } else if (rule.data === 'off') {
+    add({ severity: 'ok', code: 'rule-off', message: 'the 3-2-1 rule is turned off for this policy (rule: none)', affectsCompliance: false });
+  }
+
+  if (rpo.rpoMs !== null) {
+    const fresh = rpo.targets.filter((t) => t.within).sort((a, b) => (a.exposureMs ?? 0) - (b.exposureMs ?? 0))[0];
+    if (rpo.overall.breachSince) {
+      add({
+        severity: 'critical',
+        code: 'rpo-breach',
+        message: `RPO ${formatDuration(rpo.rpoMs)} breached since ${formatTime(rpo.overall.breachSince)}` +
+          (rpo.overall.exposureMs === null ? ' (not enough targets hold a copy)' : ` (effective exposure ${formatDuration(rpo.overall.exposureMs)})`),
+        action: `run \`triad backup -p ${p}\` and check the backup findings`,
+        affectsCompliance: true,
+      });
+    }
+    for (const t of rpo.targets) {
+      if (!t.breachSince) continue;
+      const lastFailure = ctx.backups.find((b) => b.target === t.target)?.lastFailure;
+      const action = fresh && fresh.target !== t.target && t.hasSnapshot
+        ? `run \`triad copy -p ${p} --from ${fresh.target} --to ${t.target}\``
+        : `run \`triad backup -p ${p}\`` + (lastFailure ? ` (last failure: ${lastFailure.error})` : '');
+      add({
+        severity: rpo.overall.breachSince ? 'critical' : 'warning',
+        code: 'rpo-target-breach',
+        target: t.target,
+        message: t.hasSnapshot
+          ? `target ${t.target} is ${formatDuration(t.exposureMs ?? 0)} behind (RPO ${formatDuration(rpo.rpoMs)}) since ${formatTime(t.breachSince)}`
+          : `target ${t.target} has no complete snapshot, due since ${formatTime(t.breachSince)}`,
+        action,
+        affectsCompliance: false,
+      });
+    }
+    const pct = rpo.overall.window.percentWithin;
+    if (!rpo.overall.breachSince && pct !== null && pct < 100) {
+      const n = rpo.breaches.filter((b) => b.scope === 'overall').length;
+      add({
+        severity: 'warning',
+        code: 'rpo-window',
+        message: `RPO met ${pct.toFixed(2)}% of the last ${formatDuration(rpo.windowMs)} (${n} breach${n === 1 ? '' : 'es'})`,
+        affectsCompliance: false,
+      });
+    }
+  }
+
+  if (rto.verdict === 'exceeded' && rto.fastest && ctx.rtoMs !== null) {
+    add({
+      severity: 'critical',
+      code: 'rto-exceeded',
+      target: rto.fastest.target,
+      message: `RTO ${formatDuration(ctx.rtoMs)} exceeded: the fastest full restore (${rto.fastest.target}) is estimated at ${formatDuration(rto.fastest.estimateMs)}`,
+      action: 'add a faster target, raise throughput, or renegotiate the RTO',
+      affectsCompliance: true,
+    });
+  } else if (rto.verdict === 'no-evidence') {
+    add({
+      severity: 'warning',
+      code: 'rto-no-evidence',
+      message: 'no passing restore test: the RTO cannot be demonstrated',
+      action: `run \`triad restore-test -p ${p}\``,
+      affectsCompliance: true,
+    });
+  } else if (rto.stale && rto.fastest) {
+    add({
+      severity: 'warning',
+      code: 'rto-stale',
+      target: rto.fastest.target,
+      message: `the RTO verdict rests on a restore test older than ${formatDuration(ctx.everyMs)}`,
+      action: `run \`triad restore-test -p ${p}\``,
+      affectsCompliance: false,
+    });
+  }
+
+  for (const r of ctx.restoreTests) {
+    if (r.last && !r.last.ok) {
+      add({
+        severity: 'critical',
+        code: 'restore-test-failed',
+        target: r.target,
+        message: `the latest restore test on ${r.target} (${formatTime(r.last.at)}) failed: ${r.last.failures} file(s) did not restore or verify`,
+        action: `run \`triad check -p ${p}\` on ${r.target} and repair it from another target`,
+        affectsCompliance: true,
+      });
+    } else if (r.failuresInWindow.length > 0) {
+      add({
+        severity: 'warning',
+        code: 'restore-test-failed-earlier',
+        target: r.target,
+        message: `${r.failuresInWindow.length} restore test(s) on ${r.target} failed in the window; the latest passed`,
+        affectsCompliance: false,
+      });
+    }
+    if (r.overdue) {
+      add({
+        severity: 'warning',
+        code: 'restore-test-overdue',
+        target: r.target,
+        message: r.last
+          ? `restore test on ${r.target} overdue by ${formatDuration(r.overdueByMs)}`
+          : `no restore test on ${r.target} yet, due for ${formatDuration(r.overdueByMs)}`,
+        action: `run \`triad restore-test -p ${p}\``,
+        affectsCompliance: true,
+      });
+    }
+  }
+
+  const latestCheck = new Map<string, VerificationRecord>();
+  for (const v of input.verifications) {
+    if (v.at.getTime() > input.at.getTime()) continue;
+    const prev = latestCheck.get(v.target);
+    if (!prev || prev.at.getTime() < v.at.getTime()) latestCheck.set(v.target, v);
+  }
+  for (const [target, v] of latestCheck) {
+    if (v.errors === 0) continue;
+    add({
+      severity: 'critical',
+      code: 'verification-errors',
+      target,
+      message: `the latest check of ${target} (${formatTime(v.at)}) found ${v.errors} error(s)`,
+      action: `run \`triad check -p ${p}\` for details and repair ${target} from another target`,
+      affectsCompliance: true,
+    });
+  }
+
+  for (const b of ctx.backups) {
+    if (b.lastFailure && (!b.lastSuccess || b.lastFailure.at.getTime() > b.lastSuccess.at.getTime())) {
+      add({
+        severity: 'warning',
+        code: 'backup-failed',
+        target: b.target,
+        message: `the last backup to ${b.target} failed at ${formatTime(b.lastFailure.at)}: ${b.lastFailure.error}`,
+        action: `fix the cause, then run \`triad backup -p ${p}\``,
+        affectsCompliance: false,
+      });
+    }
+    const lastPartial = b.partialSnapshots[b.partialSnapshots.length - 1];
+    if (lastPartial) {
+      add({
+        severity: 'warning',
+        code: 'partial-snapshot',
+        target: b.target,
+        message: `${b.partialSnapshots.length} partial snapshot(s) on ${b.target} in the window, the latest ${lastPartial.snapshotId}: some source files could not be read`,
+        action: 'check the backup log for unreadable files (permissions, files locked by other programs)',
+        affectsCompliance: false,
+      });
+    }
+    if (ctx.rpoMs !== null && b.lastSuccess && b.lastSuccess.durationMs > ctx.rpoMs) {
+      add({
+        severity: 'warning',
+        code: 'backup-slower-than-rpo',
+        target: b.target,
+        message: `the last backup to ${b.target} took ${formatDuration(b.lastSuccess.durationMs)}, longer than the RPO`,
+        affectsCompliance: false,
+      });
+    }
+  }
+
+  for (const c of ctx.capacity) {
+    if (c.severity === 'ok') continue;
+    const parts: string[] = [];
+    if (c.usedPercent !== null) parts.push(`${c.usedPercent.toFixed(1)}% used`);
+    if (c.daysLeft !== null) parts.push(`about ${Math.floor(c.daysLeft)} day(s) left at the current growth`);
+    add({
+      severity: c.severity,
+      code: 'capacity',
+      target: c.target,
+      message: `${c.target}: ${parts.join(', ')}`,
+      action: `free space or extend the file system; \`triad prune -p ${p}\` applies the retention`,
+      affectsCompliance: false,
+    });
+  }
+
+  return out
+    .map((f, i) => ({ f, i }))
+    .sort((a, b) => SEVERITY_RANK[a.f.severity] - SEVERITY_RANK[b.f.severity] || a.i - b.i)
+    .map((x) => x.f);
+}
+
+function worstSeverity(findings: readonly Finding[]): Severity {
+  if (findings.some((f) => f.severity === 'critical')) return 'critical';
+  if (findings.some((f) => f.severity === 'warning')) return 'warning';
+  return 'ok';
+}
+
+function perfdata(
+  rpo: RpoEvaluation,
+  rpoMs: number | null,
+  rtoMs: number | null,
+  rto: PolicyReport['rto'],
+  tests: readonly TargetRestoreTests[],
+  everyMs: number,
+  capacity: readonly TargetCapacity[],
+): PerfDatum[] {
+  const sec = (ms: number): number => Math.round(ms) / 1000;
+  const crit = (ms: number | null): { crit?: number } => (ms === null ? {} : { crit: sec(ms) });
+  const out: PerfDatum[] = [];
+  if (rpo.overall.exposureMs !== null) out.push({ label: 'exposure', value: sec(rpo.overall.exposureMs), uom: 's', ...crit(rpoMs), min: 0 });
+  for (const t of rpo.targets) {
+    if (t.exposureMs !== null) out.push({ label: `exposure_${t.target}`, value: sec(t.exposureMs), uom: 's', ...crit(rpoMs), min: 0 });
+  }
+  if (rpo.overall.window.percentWithin !== null) {
+    out.push({ label: 'rpo_within', value: Math.round(rpo.overall.window.percentWithin * 100) / 100, uom: '%', min: 0, max: 100 });
+  }
+  if (rto.fastest) out.push({ label: 'rto_estimate', value: sec(rto.fastest.estimateMs), uom: 's', ...crit(rtoMs), min: 0 });
+  for (const t of tests) {
+    if (t.ageMs !== null) out.push({ label: `restore_test_age_${t.target}`, value: sec(t.ageMs), uom: 's', warn: sec(everyMs), min: 0 });
+  }
+  for (const c of capacity) {
+    if (c.usedPercent !== null) {
+      out.push({ label: `used_${c.target}`, value: Math.round(c.usedPercent * 100) / 100, uom: '%', warn: CAPACITY_WARNING_PERCENT, crit: CAPACITY_CRITICAL_PERCENT, min: 0, max: 100 });
+    }
+  }
+  return out;
+}

@@ -1,0 +1,324 @@
+/**
+ * Inputs and outputs of the compliance engine (DESIGN.md §3–§4, issue #7).
+ * Inputs are plain history rows the app layer reads from the catalogue; every function in
+ * this folder is a pure function of them and an explicit `at` time. Durations are
+ * milliseconds, sizes bytes, times `Date`.
+ */
+import type { RuleName } from '../policy/types.js';
+
+export type Severity = 'ok' | 'warning' | 'critical';
+
+/** A target as the rule sees it: its place in the 3-2-1 matrix. */
+export interface TargetInfo {
+  readonly name: string;
+  readonly media: string;
+  readonly offsite: boolean;
+  /** Object lock / immutability policy that prevents deletion by triad's own credentials. */
+  readonly immutable: boolean;
+  /** Disconnected between runs (removable disk, tape). Counts like immutable for the extra "1". */
+  readonly offline: boolean;
+  /** True for `type: local`; only those get file-system capacity figures. */
+  readonly local?: boolean;
+  /**
+   * When this target first had to hold a copy (its first scheduled backup after it was
+   * added). Defaults to the policy's `firstScheduledAt`.
+   */
+  readonly firstScheduledAt?: Date;
+}
+
+/** One snapshot as present on one target (a snapshot written to three targets is three rows). */
+export interface SnapshotCopy {
+  readonly snapshotId: string;
+  readonly target: string;
+  /** When the backup started reading the source (DESIGN.md §4). */
+  readonly recoveryPoint: Date;
+  /** When the snapshot was committed and readable on this target; it counts only from then. */
+  readonly completedAt: Date;
+  /** Restorable size: the sum of the file sizes in the snapshot (not the stored, deduplicated bytes). */
+  readonly bytes: number;
+  /** Some source files could not be read (exit code 3). */
+  readonly partial: boolean;
+}
+
+/** One backup attempt, per target. */
+export interface BackupRun {
+  readonly target: string;
+  readonly startedAt: Date;
+  readonly finishedAt: Date;
+  readonly ok: boolean;
+  /** Error message as shown to the user (never a secret). */
+  readonly error?: string;
+  readonly partial?: boolean;
+}
+
+/** One restore test, per target (DESIGN.md §5). */
+export interface RestoreTestRecord {
+  /** When the test finished. */
+  readonly at: Date;
+  readonly target: string;
+  /** Every sampled byte was restored and matched its recorded content hash. */
+  readonly ok: boolean;
+  readonly files: number;
+  readonly bytes: number;
+  /** Fixed cost independent of size: opening the repository, listing, index loading. */
+  readonly overheadMs: number;
+  /** Time spent moving and verifying `bytes`; throughput = bytes / transferMs. */
+  readonly transferMs: number;
+  /** Files that failed to restore or verify. */
+  readonly failures: number;
+  readonly snapshotId?: string;
+}
+
+/** The latest `triad check` result of a target. */
+export interface VerificationRecord {
+  readonly target: string;
+  readonly at: Date;
+  /** Integrity errors found (missing or damaged packs, index mismatches…). */
+  readonly errors: number;
+}
+
+/** File-system and repository figures of one target, sampled by the app layer. */
+export interface CapacityInput {
+  readonly target: string;
+  /** File-system figures, local targets only. */
+  readonly usedBytes?: number;
+  readonly freeBytes?: number;
+  /** Bytes stored in the repository on this target over time (any order). */
+  readonly storedHistory?: readonly { readonly at: Date; readonly bytes: number }[];
+  /** Sum of the restorable sizes of all snapshots kept, for the dedupe/compression ratio. */
+  readonly logicalBytes?: number;
+}
+
+/** A half-open interval in which a target (or the policy overall) was outside its RPO. */
+export interface BreachInterval {
+  /** A target name, or 'overall' for the policy. */
+  readonly scope: string;
+  readonly start: Date;
+  /** null while the breach is ongoing at the evaluation time. */
+  readonly end: Date | null;
+  /** end − start, or at − start when ongoing. */
+  readonly durationMs: number;
+  /** The breach started before the window; `start` is the true start, not clipped. */
+  readonly startedBeforeWindow: boolean;
+}
+
+export interface ExposurePoint {
+  readonly at: Date;
+  /** null where no snapshot existed yet. */
+  readonly exposureMs: number | null;
+}
+
+export interface WindowStats {
+  readonly start: Date;
+  readonly end: Date;
+  /** Time inside the window during which the obligation existed (after firstScheduledAt). */
+  readonly evaluatedMs: number;
+  readonly withinMs: number;
+  /** withinMs / evaluatedMs × 100, or null when nothing was due yet. */
+  readonly percentWithin: number | null;
+  /** Largest exposure in the window; null when nothing was due or no exposure was defined. */
+  readonly worstExposureMs: number | null;
+}
+
+export interface TargetRpo {
+  readonly target: string;
+  /**
+   * now − recovery point of the newest complete snapshot; with no snapshot, now − the
+   * target's firstScheduledAt (time unprotected); null when nothing is due yet.
+   */
+  readonly exposureMs: number | null;
+  readonly hasSnapshot: boolean;
+  readonly recoveryPoint: Date | null;
+  readonly snapshotId: string | null;
+  readonly within: boolean;
+  /** Start of the ongoing breach, or null when within. */
+  readonly breachSince: Date | null;
+  readonly window: WindowStats;
+  /** Vertices of the exposure curve inside the window, for charts. */
+  readonly series: readonly ExposurePoint[];
+}
+
+export interface OverallRpo {
+  /**
+   * The smallest exposure E such that the targets with exposure ≤ E satisfy the rule;
+   * null when even all targets together cannot (no snapshot, or the rule is unsatisfiable).
+   */
+  readonly exposureMs: number | null;
+  readonly within: boolean;
+  /** Targets within the RPO at the evaluation time. */
+  readonly targetsWithin: readonly string[];
+  readonly breachSince: Date | null;
+  readonly window: WindowStats;
+}
+
+export interface RpoEvaluation {
+  readonly at: Date;
+  /** null when the policy has no RPO; then nothing is evaluated and everything is within. */
+  readonly rpoMs: number | null;
+  readonly windowMs: number;
+  readonly targets: readonly TargetRpo[];
+  readonly overall: OverallRpo;
+  /** Every breach that overlaps the window, per target and overall, ordered by start. */
+  readonly breaches: readonly BreachInterval[];
+}
+
+export type RtoVerdict = 'met' | 'exceeded' | 'no-evidence' | 'no-snapshot' | 'failed-test';
+export type Evidence = 'fresh' | 'stale' | 'none';
+
+export interface TargetRto {
+  readonly target: string;
+  readonly snapshotId: string | null;
+  readonly snapshotBytes: number | null;
+  readonly evidence: Evidence;
+  readonly lastTest: {
+    readonly at: Date;
+    readonly ok: boolean;
+    readonly ageMs: number;
+    readonly overheadMs: number;
+    /** Measured bytes per second; null when the test moved no bytes. */
+    readonly throughputBytesPerSec: number | null;
+  } | null;
+  /** overhead + size / throughput; null without a snapshot or a measured throughput. */
+  readonly estimateMs: number | null;
+  readonly verdict: RtoVerdict;
+}
+
+export interface RtoEvaluation {
+  readonly at: Date;
+  /** null when the policy has no RTO. */
+  readonly rtoMs: number | null;
+  readonly targets: readonly TargetRto[];
+  /** The target with the smallest estimate among those whose latest test passed. */
+  readonly fastest: { readonly target: string; readonly estimateMs: number; readonly evidence: Evidence } | null;
+  /** met: some complete copy restores within the RTO (judged on the fastest target). */
+  readonly verdict: 'met' | 'exceeded' | 'no-evidence' | 'off';
+  /** The verdict rests on evidence older than restore_test.every. */
+  readonly stale: boolean;
+}
+
+export type RuleState = 'met' | 'violated' | 'off';
+
+export interface TargetCopyStatus {
+  readonly target: string;
+  readonly counts: boolean;
+  /** Why it does not count (or 'ok'). */
+  readonly reason: 'ok' | 'no-snapshot' | 'stale' | 'partial-only';
+  readonly recoveryPoint: Date | null;
+}
+
+export interface RuleStatus {
+  readonly rule: RuleName;
+  /** Whether the configured targets could satisfy the rule if every one were fresh. */
+  readonly configured: RuleState;
+  /** Whether the data on the targets satisfies the rule now. */
+  readonly data: RuleState;
+  /** Production data + counting targets. */
+  readonly copies: number;
+  /** Distinct media of the production data (PRODUCTION_MEDIA) and the counting targets. */
+  readonly media: readonly string[];
+  readonly offsiteCopies: number;
+  readonly immutableOrOfflineCopies: number;
+  /** Sum of errors in the latest verification of every target; null when none was ever run. */
+  readonly verificationErrors: number | null;
+  readonly targets: readonly TargetCopyStatus[];
+  /** Human-readable reasons the data does not meet the rule (empty when met or off). */
+  readonly shortfalls: readonly string[];
+}
+
+export interface Finding {
+  readonly severity: Severity;
+  /** Stable identifier for scripts, e.g. 'rpo-breach'. */
+  readonly code: string;
+  readonly target?: string;
+  readonly message: string;
+  /** What to do about it. */
+  readonly action?: string;
+  /** True when the finding means the policy is out of contract (exit 4). */
+  readonly affectsCompliance: boolean;
+}
+
+export interface TargetRestoreTests {
+  readonly target: string;
+  readonly last: {
+    readonly at: Date;
+    readonly ok: boolean;
+    readonly files: number;
+    readonly bytes: number;
+    readonly failures: number;
+  } | null;
+  readonly ageMs: number | null;
+  /** Older than restore_test.every, or none at all although one was due. */
+  readonly overdue: boolean;
+  /** How long past due; 0 when not overdue. */
+  readonly overdueByMs: number;
+  readonly failuresInWindow: readonly { readonly at: Date; readonly failures: number }[];
+}
+
+export interface TargetBackups {
+  readonly target: string;
+  readonly lastSuccess: { readonly at: Date; readonly durationMs: number } | null;
+  readonly lastFailure: { readonly at: Date; readonly error: string } | null;
+  readonly failuresInWindow: readonly { readonly at: Date; readonly error: string }[];
+  readonly partialSnapshots: readonly { readonly snapshotId: string; readonly recoveryPoint: Date; readonly completedAt: Date }[];
+  /** Successful runs in the window, by start time. */
+  readonly durations: readonly { readonly at: Date; readonly durationMs: number }[];
+  readonly trend: {
+    readonly runs: number;
+    readonly meanMs: number | null;
+    /** Least-squares slope of run duration against start time, ms per day; null under 2 runs. */
+    readonly slopeMsPerDay: number | null;
+  };
+}
+
+export interface TargetCapacity {
+  readonly target: string;
+  readonly usedBytes: number | null;
+  readonly freeBytes: number | null;
+  readonly usedPercent: number | null;
+  /** Latest stored-bytes sample at or before the evaluation time. */
+  readonly storedBytes: number | null;
+  /** Least-squares growth of stored bytes in the window; null under 2 samples. */
+  readonly growthBytesPerDay: number | null;
+  /** freeBytes ÷ growth; null without free-space figures or without growth. */
+  readonly daysLeft: number | null;
+  /** logicalBytes ÷ storedBytes (dedupe × compression). */
+  readonly reductionRatio: number | null;
+  readonly severity: Severity;
+}
+
+export type NagiosStatus = 0 | 1 | 2 | 3;
+
+/** One Nagios perfdata item: 'label'=value[uom];warn;crit;min;max */
+export interface PerfDatum {
+  readonly label: string;
+  readonly value: number;
+  readonly uom: '' | 's' | 'B' | '%';
+  readonly warn?: number;
+  readonly crit?: number;
+  readonly min?: number;
+  readonly max?: number;
+}
+
+export interface PolicyReport {
+  readonly policy: string;
+  readonly description?: string;
+  readonly at: Date;
+  readonly windowMs: number;
+  readonly windowStart: Date;
+  readonly objectives: { readonly rpoMs: number | null; readonly rtoMs: number | null; readonly restoreEveryMs: number };
+  /** The 3-2-1 matrix as configured. */
+  readonly targets: readonly TargetInfo[];
+  readonly rule: RuleStatus;
+  readonly rpo: RpoEvaluation;
+  readonly rto: RtoEvaluation;
+  readonly restoreTests: readonly TargetRestoreTests[];
+  readonly backups: readonly TargetBackups[];
+  readonly capacity: readonly TargetCapacity[];
+  /** Ordered critical, warning, ok; stable within a severity. */
+  readonly findings: readonly Finding[];
+  readonly severity: Severity;
+  readonly verdict: 'compliant' | 'finding';
+  /** DESIGN.md §7: 0 compliant, 4 compliance finding. */
+  readonly exitCode: 0 | 4;
+  readonly nagios: { readonly status: NagiosStatus; readonly perfdata: readonly PerfDatum[] };
+}

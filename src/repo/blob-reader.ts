@@ -1,0 +1,84 @@
+import { TriadError } from '../core/errors.js';
+import { IntegrityFailure } from './crypto.js';
+import { packObjectName, type BlobType } from './format.js';
+import type { MasterIndex } from './index-store.js';
+import type { Repository } from './repository.js';
+import { decodeTree, type Tree } from './tree.js';
+
+/** A blob that could not be read back intact; restore and check report these per file. */
+export class BlobError extends TriadError {
+  constructor(
+    readonly blobId: string,
+    readonly pack: string | undefined,
+    reason: string,
+    target: string,
+  ) {
+    super('E_INTEGRITY', pack ? `blob ${blobId.slice(0, 12)} in pack ${pack.slice(0, 12)} on target '${target}': ${reason}` : `blob ${blobId.slice(0, 12)} on target '${target}': ${reason}`, {
+      hint: `run 'triad check -p POLICY --target ${target} --read-data'; restore from another target or repair with 'triad copy'`,
+    });
+  }
+}
+
+/**
+ * Reads blobs through a small LRU of whole packs: restores walk files in the order they
+ * were packed, so consecutive blobs mostly come from a pack already in memory.
+ */
+export class BlobReader {
+  private readonly cache = new Map<string, Buffer>();
+  private readonly trees = new Map<string, Tree>();
+  bytesFetched = 0;
+
+  constructor(
+    readonly repo: Repository,
+    readonly index: MasterIndex,
+    private readonly maxPacks = 4,
+  ) {}
+
+  async blob(id: string, type: BlobType = 'data'): Promise<Buffer> {
+    const loc = this.index.get(id);
+    if (!loc) throw new BlobError(id, undefined, 'not in any index (missing pack or index)', this.repo.target);
+    let sealed: Buffer;
+    try {
+      const pack = await this.pack(loc.pack, loc.offset + loc.length);
+      sealed = pack.subarray(loc.offset, loc.offset + loc.length);
+      if (sealed.length !== loc.length) throw new IntegrityFailure('pack is truncated');
+    } catch (err) {
+      if (err instanceof IntegrityFailure) throw new BlobError(id, loc.pack, err.message, this.repo.target);
+      if (err instanceof TriadError) throw err;
+      if (err && typeof err === 'object' && (err as { kind?: string }).kind === 'not-found') {
+        throw new BlobError(id, loc.pack, 'pack file is missing', this.repo.target);
+      }
+      throw err;
+    }
+    try {
+      return this.repo.decodeBlob(type, Buffer.from(id, 'hex'), sealed);
+    } catch (err) {
+      if (err instanceof IntegrityFailure) throw new BlobError(id, loc.pack, err.message, this.repo.target);
+      throw err;
+    }
+  }
+
+  async tree(id: string): Promise<Tree> {
+    const hit = this.trees.get(id);
+    if (hit) return hit;
+    const t = decodeTree(await this.blob(id, 'tree'), id);
+    if (this.trees.size > 2048) this.trees.clear();
+    this.trees.set(id, t);
+    return t;
+  }
+
+  private async pack(packId: string, needed: number): Promise<Buffer> {
+    const hit = this.cache.get(packId);
+    if (hit) {
+      this.cache.delete(packId);
+      this.cache.set(packId, hit);
+      return hit;
+    }
+    const bytes = await this.repo.storage.load(packObjectName(packId));
+    this.bytesFetched += bytes.length;
+    if (bytes.length < needed) throw new IntegrityFailure(`pack is truncated (${bytes.length} bytes, expected at least ${needed})`);
+    this.cache.set(packId, bytes);
+    while (this.cache.size > this.maxPacks) this.cache.delete(this.cache.keys().next().value!);
+    return bytes;
+  }
+}

@@ -1,0 +1,168 @@
+import { createHash } from 'node:crypto';
+import type { Random } from '../core/random.js';
+import { TriadError } from '../core/errors.js';
+import { BlobReader } from './blob-reader.js';
+import { IntegrityFailure } from './crypto.js';
+import { ID_RE, packObjectName } from './format.js';
+import { MasterIndex } from './index-store.js';
+import { parsePackHeader } from './pack.js';
+import type { Repository } from './repository.js';
+import { loadSnapshots, type Snapshot } from './snapshot.js';
+import { walkTree } from './walk.js';
+
+export interface CheckProblem {
+  kind: 'missing-pack' | 'pack-size' | 'damaged-pack' | 'missing-blob' | 'tree' | 'snapshot' | 'index';
+  message: string;
+  pack?: string;
+  snapshot?: string;
+  path?: string;
+}
+
+export interface DamagedPack {
+  pack: string;
+  reason: string;
+  /** Files (and the snapshots holding them) that need a blob of this pack. */
+  affected: { snapshot: string; path: string }[];
+}
+
+export interface CheckReport {
+  target: string;
+  snapshots: number;
+  packs: number;
+  blobs: number;
+  packsRead: number;
+  bytesRead: number;
+  errors: CheckProblem[];
+  /** Packs no index names: left by an interrupted run; harmless, removed by prune. */
+  unindexedPacks: string[];
+  damagedPacks: DamagedPack[];
+}
+
+export interface CheckOptions {
+  /** 'none': structure only; 'all': every pack; a number: that percentage of packs, sampled. */
+  readData: 'none' | 'all' | number;
+  random: Random;
+  signal?: AbortSignal;
+  onProgress?(p: { packs: number; totalPacks: number; bytes: number }): void;
+}
+
+export async function checkRepository(repo: Repository, opts: CheckOptions): Promise<CheckReport> {
+  const report: CheckReport = { target: repo.target, snapshots: 0, packs: 0, blobs: 0, packsRead: 0, bytesRead: 0, errors: [], unindexedPacks: [], damagedPacks: [] };
+  let index: MasterIndex;
+  try {
+    index = await MasterIndex.load(repo);
+  } catch (err) {
+    report.errors.push({ kind: 'index', message: (err as Error).message });
+    index = new MasterIndex();
+  }
+  report.blobs = index.size;
+  const stored = new Map<string, number>();
+  for await (const o of repo.storage.list('data/')) {
+    const id = o.name.slice(o.name.lastIndexOf('/') + 1);
+    if (ID_RE.test(id)) stored.set(id, o.size);
+  }
+  report.packs = index.packs.size;
+  for (const [pack, size] of index.packs) {
+    const actual = stored.get(pack);
+    if (actual === undefined) report.errors.push({ kind: 'missing-pack', pack, message: `pack ${pack.slice(0, 12)} is named by an index but missing` });
+    else if (actual !== size) report.errors.push({ kind: 'pack-size', pack, message: `pack ${pack.slice(0, 12)} has ${actual} bytes, the index says ${size} (truncated or damaged)` });
+  }
+  for (const id of stored.keys()) if (!index.packs.has(id)) report.unindexedPacks.push(id);
+
+  let snapshots: Snapshot[] = [];
+  try {
+    snapshots = await loadSnapshots(repo);
+  } catch (err) {
+    report.errors.push({ kind: 'snapshot', message: (err as Error).message });
+  }
+  report.snapshots = snapshots.length;
+  const reader = new BlobReader(repo, index);
+  for (const s of snapshots) {
+    try {
+      if (!index.has(s.tree)) throw new TriadError('E_INTEGRITY', `root tree ${s.tree.slice(0, 12)} is not in any index`);
+      for await (const { path, node } of walkTree(reader, s.tree)) {
+        opts.signal?.throwIfAborted();
+        if (node.type === 'dir' && node.subtree && !index.has(node.subtree)) {
+          report.errors.push({ kind: 'missing-blob', snapshot: s.id, path, message: `snapshot ${s.id.slice(0, 8)}: tree of ${path} is missing` });
+        }
+        for (const c of node.content ?? []) {
+          if (!index.has(c)) {
+            report.errors.push({ kind: 'missing-blob', snapshot: s.id, path, message: `snapshot ${s.id.slice(0, 8)}: ${path} needs blob ${c.slice(0, 12)}, which no index holds` });
+            break;
+          }
+        }
+      }
+    } catch (err) {
+      if ((err as Error).name === 'AbortError') throw err;
+      report.errors.push({ kind: 'tree', snapshot: s.id, message: `snapshot ${s.id.slice(0, 8)}: ${(err as Error).message}` });
+    }
+  }
+
+  if (opts.readData !== 'none') {
+    let packs = [...index.packs.keys()].filter((p) => stored.has(p)).sort();
+    if (typeof opts.readData === 'number') {
+      const want = Math.max(1, Math.ceil((packs.length * opts.readData) / 100));
+      const pool = [...packs];
+      packs = [];
+      while (packs.length < want && pool.length) packs.push(pool.splice(opts.random.int(pool.length), 1)[0]!);
+    }
+    const damaged = new Map<string, string>();
+    for (const pack of packs) {
+      opts.signal?.throwIfAborted();
+      const reason = await verifyPack(repo, index, pack);
+      report.packsRead++;
+      report.bytesRead += index.packs.get(pack) ?? 0;
+      opts.onProgress?.({ packs: report.packsRead, totalPacks: packs.length, bytes: report.bytesRead });
+      if (reason) damaged.set(pack, reason);
+    }
+    if (damaged.size) report.damagedPacks = await affectedFiles(reader, index, snapshots, damaged);
+    for (const d of report.damagedPacks) report.errors.push({ kind: 'damaged-pack', pack: d.pack, message: `pack ${d.pack.slice(0, 12)} is damaged: ${d.reason}` });
+  }
+  return report;
+}
+
+/** Returns undefined when the pack is intact, else why it is not. */
+async function verifyPack(repo: Repository, index: MasterIndex, pack: string): Promise<string | undefined> {
+  let bytes: Buffer;
+  try {
+    bytes = await repo.storage.load(packObjectName(pack));
+  } catch (err) {
+    return `cannot be read: ${(err as Error).message}`;
+  }
+  if (createHash('sha256').update(bytes).digest('hex') !== pack) return 'its content does not match its name (bytes changed or truncated)';
+  try {
+    const entries = parsePackHeader(repo.key.encrypt, bytes, bytes.length);
+    for (const e of entries) {
+      const id = e.id.toString('hex');
+      repo.decodeBlob(e.type, e.id, bytes.subarray(e.offset, e.offset + e.length));
+      const loc = index.get(id);
+      if (loc && loc.pack === pack && (loc.offset !== e.offset || loc.length !== e.length)) return `blob ${id.slice(0, 12)} is not where the index says`;
+    }
+  } catch (err) {
+    if (err instanceof IntegrityFailure) return err.message;
+    throw err;
+  }
+  return undefined;
+}
+
+async function affectedFiles(reader: BlobReader, index: MasterIndex, snapshots: Snapshot[], damaged: Map<string, string>): Promise<DamagedPack[]> {
+  const out = new Map<string, DamagedPack>();
+  for (const [pack, reason] of damaged) out.set(pack, { pack, reason, affected: [] });
+  for (const s of snapshots) {
+    try {
+      for await (const { path, node } of walkTree(reader, s.tree)) {
+        for (const c of node.content ?? []) {
+          const loc = index.get(c);
+          const d = loc && out.get(loc.pack);
+          if (d) {
+            d.affected.push({ snapshot: s.id, path });
+            break;
+          }
+        }
+      }
+    } catch {
+      // A damaged tree pack is reported already; files below it cannot be listed.
+    }
+  }
+  return [...out.values()];
+}

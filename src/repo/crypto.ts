@@ -1,0 +1,81 @@
+import { createCipheriv, createDecipheriv, createHmac, randomBytes, scrypt as scryptCb, timingSafeEqual, type ScryptOptions } from 'node:crypto';
+import { TriadError } from '../core/errors.js';
+
+/** AES-256-GCM sealed box: nonce(12) || ciphertext || tag(16). */
+export const NONCE_LEN = 12;
+export const TAG_LEN = 16;
+export const OVERHEAD = NONCE_LEN + TAG_LEN;
+
+export interface MasterKey {
+  /** AES-256-GCM key for every object and blob. */
+  encrypt: Buffer;
+  /** HMAC-SHA-256 key: blob ids, snapshot ids and whole-file content hashes. */
+  mac: Buffer;
+}
+
+export function newMasterKey(): MasterKey {
+  return { encrypt: randomBytes(32), mac: randomBytes(32) };
+}
+
+export function seal(key: Buffer, plaintext: Uint8Array, aad: Uint8Array): Buffer {
+  const nonce = randomBytes(NONCE_LEN);
+  const c = createCipheriv('aes-256-gcm', key, nonce);
+  c.setAAD(aad);
+  const body = c.update(plaintext);
+  const fin = c.final();
+  return Buffer.concat([nonce, body, fin, c.getAuthTag()]);
+}
+
+/** Throws IntegrityFailure on any tampering, truncation or wrong key. */
+export function open(key: Buffer, sealed: Uint8Array, aad: Uint8Array): Buffer {
+  if (sealed.length < OVERHEAD) throw new IntegrityFailure('ciphertext too short (truncated)');
+  const buf = Buffer.isBuffer(sealed) ? sealed : Buffer.from(sealed.buffer, sealed.byteOffset, sealed.length);
+  const nonce = buf.subarray(0, NONCE_LEN);
+  const tag = buf.subarray(buf.length - TAG_LEN);
+  const d = createDecipheriv('aes-256-gcm', key, nonce);
+  d.setAAD(aad);
+  d.setAuthTag(tag);
+  try {
+    return Buffer.concat([d.update(buf.subarray(NONCE_LEN, buf.length - TAG_LEN)), d.final()]);
+  } catch {
+    throw new IntegrityFailure('authentication failed (tampered, truncated or wrong key)');
+  }
+}
+
+/** Raised by the crypto layer; callers turn it into E_INTEGRITY naming the object. */
+export class IntegrityFailure extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'IntegrityFailure';
+  }
+}
+
+export function keyedHash(macKey: Buffer, data: Uint8Array): Buffer {
+  return createHmac('sha256', macKey).update(data).digest();
+}
+
+export function constantTimeEqual(a: Buffer, b: Buffer): boolean {
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+/** Parameters of the passphrase KDF, stored beside each wrapped key. */
+export interface KdfParams {
+  name: 'scrypt';
+  N: number;
+  r: number;
+  p: number;
+  salt: string; // base64
+}
+
+/** N=2^17 r=8 p=1: ~0.3 s and 128 MiB, the usual interactive-login strength. */
+export function defaultKdfParams(lowSecurityForTests = false): KdfParams {
+  return { name: 'scrypt', N: lowSecurityForTests ? 1 << 10 : 1 << 17, r: 8, p: 1, salt: randomBytes(32).toString('base64') };
+}
+
+export async function deriveKey(passphrase: string, params: KdfParams): Promise<Buffer> {
+  if (params.name !== 'scrypt') throw new TriadError('E_INTEGRITY', `unsupported key derivation function '${params.name}'`);
+  const opts: ScryptOptions = { N: params.N, r: params.r, p: params.p, maxmem: 256 * params.N * params.r + 16 * 1024 * 1024 };
+  return new Promise((resolve, reject) =>
+    scryptCb(passphrase.normalize('NFC'), Buffer.from(params.salt, 'base64'), 32, opts, (err, key) => (err ? reject(err) : resolve(key))),
+  );
+}

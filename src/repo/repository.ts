@@ -1,0 +1,163 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { TriadError } from '../core/errors.js';
+import type { Clock } from '../core/clock.js';
+import { isNotFound, StorageError, type Storage } from '../backends/storage.js';
+import { newMasterKey, open, seal, keyedHash, IntegrityFailure, type MasterKey } from './crypto.js';
+import { findMasterKey, wrapMasterKey } from './keys.js';
+import { makeGear, DEFAULT_CHUNKER, type ChunkerParams, type Gear } from './chunker.js';
+import { frame, unframe, type CompressionMode } from './compress.js';
+import { AAD, blobAad, FORMAT_VERSION, type BlobType } from './format.js';
+
+export interface RepoConfig {
+  version: number;
+  id: string;
+  created: string;
+  chunker: ChunkerParams & { seed: string };
+  compression: 'zstd';
+}
+
+/** One target's replica of the repository, opened with its master key. */
+export class Repository {
+  readonly gear: Gear;
+
+  private constructor(
+    readonly target: string,
+    readonly storage: Storage,
+    readonly key: MasterKey,
+    readonly config: RepoConfig,
+  ) {
+    this.gear = makeGear(Buffer.from(config.chunker.seed, 'base64'), config.chunker);
+  }
+
+  get id(): string {
+    return this.config.id;
+  }
+
+  /** Opens an existing replica; E_REPO_NOT_FOUND / E_WRONG_PASSPHRASE as DESIGN.md §7. */
+  static async open(target: string, storage: Storage, passphrase: string): Promise<Repository> {
+    const configBytes = await loadConfigBytes(target, storage);
+    const { key } = await findMasterKey(storage, passphrase, target);
+    const config = decodeConfig(target, key, configBytes);
+    return new Repository(target, storage, key, config);
+  }
+
+  /** Whether `config` exists (cheap probe used by init). */
+  static async exists(storage: Storage): Promise<boolean> {
+    try {
+      await storage.stat('config');
+      return true;
+    } catch (err) {
+      if (isNotFound(err) || (err instanceof StorageError && err.kind === 'no-container')) return false;
+      throw err;
+    }
+  }
+
+  /** Creates a brand-new repository (first replica). */
+  static async create(target: string, storage: Storage, passphrase: string, opts: { clock: Clock; host: string; username?: string; chunker?: ChunkerParams; lowSecurityKdf?: boolean }): Promise<Repository> {
+    const key = newMasterKey();
+    const config: RepoConfig = {
+      version: FORMAT_VERSION,
+      id: randomBytes(16).toString('hex'),
+      created: opts.clock.now().toISOString(),
+      chunker: { ...(opts.chunker ?? DEFAULT_CHUNKER), seed: randomBytes(32).toString('base64') },
+      compression: 'zstd',
+    };
+    const wrapped = await wrapMasterKey(key, passphrase, { created: opts.clock.now(), host: opts.host, username: opts.username, lowSecurityKdf: opts.lowSecurityKdf });
+    await storage.save(`keys/${wrapped.id}`, wrapped.bytes);
+    await storage.save('config', seal(key.encrypt, Buffer.from(JSON.stringify(config)), AAD.config));
+    return new Repository(target, storage, key, config);
+  }
+
+  /**
+   * Makes `storage` a replica of `source`: the same config and key files, byte for byte,
+   * so blob ids, packs and snapshots agree on every target.
+   */
+  static async replicate(target: string, storage: Storage, source: Repository): Promise<Repository> {
+    for await (const k of source.storage.list('keys/')) {
+      await storage.save(k.name, await source.storage.load(k.name));
+    }
+    await storage.save('config', await source.storage.load('config'));
+    return new Repository(target, storage, source.key, source.config);
+  }
+
+  blobId(data: Uint8Array): Buffer {
+    return keyedHash(this.key.mac, data);
+  }
+
+  /** Keyed id of a JSON manifest (snapshots, journal records): stable across replicas. */
+  manifestId(plaintext: Uint8Array): string {
+    return keyedHash(this.key.mac, plaintext).toString('hex');
+  }
+
+  encodeBlob(type: BlobType, id: Buffer, plaintext: Uint8Array, compression: CompressionMode): Buffer {
+    return seal(this.key.encrypt, frame(plaintext, compression), blobAad(type, id));
+  }
+
+  /** Decrypts and verifies a blob against its id; throws IntegrityFailure on any mismatch. */
+  decodeBlob(type: BlobType, id: Buffer, sealed: Uint8Array): Buffer {
+    const plain = unframe(open(this.key.encrypt, sealed, blobAad(type, id)));
+    if (!this.blobId(plain).equals(id)) throw new IntegrityFailure('content does not match its id');
+    return plain;
+  }
+
+  sealObject(aad: Buffer, value: unknown): { plaintext: Buffer; sealed: Buffer } {
+    const plaintext = Buffer.from(JSON.stringify(value));
+    return { plaintext, sealed: seal(this.key.encrypt, frame(plaintext, 'auto'), aad) };
+  }
+
+  openObject<T>(aad: Buffer, sealed: Uint8Array, what: string): T {
+    try {
+      return JSON.parse(unframe(open(this.key.encrypt, sealed, aad)).toString('utf8')) as T;
+    } catch (err) {
+      throw integrityError(this.target, this.storage, what, err);
+    }
+  }
+
+  async loadObject<T>(aad: Buffer, name: string): Promise<T> {
+    return this.openObject<T>(aad, await this.storage.load(name), name);
+  }
+
+  /** Content-addressed save (index files): name = sha256 of the stored bytes. */
+  async saveHashed(dir: string, sealed: Buffer): Promise<string> {
+    const id = createHash('sha256').update(sealed).digest('hex');
+    await this.storage.save(`${dir}/${id}`, sealed);
+    return id;
+  }
+}
+
+async function loadConfigBytes(target: string, storage: Storage): Promise<Buffer> {
+  try {
+    return await storage.load('config');
+  } catch (err) {
+    if (isNotFound(err) || (err instanceof StorageError && err.kind === 'no-container')) {
+      throw new TriadError('E_REPO_NOT_FOUND', `no repository at target '${target}' (${storage.location})`, {
+        hint: `run 'triad init -p POLICY' to create it, or check the target's path/bucket in the policy`,
+      });
+    }
+    throw err;
+  }
+}
+
+function decodeConfig(target: string, key: MasterKey, bytes: Buffer): RepoConfig {
+  try {
+    const cfg = JSON.parse(open(key.encrypt, bytes, AAD.config).toString('utf8')) as RepoConfig;
+    if (cfg.version !== FORMAT_VERSION) {
+      throw new TriadError('E_INTEGRITY', `target '${target}' uses repository format ${cfg.version}; this triad reads format ${FORMAT_VERSION}`, { hint: 'upgrade triad' });
+    }
+    return cfg;
+  } catch (err) {
+    if (err instanceof TriadError) throw err;
+    throw new TriadError('E_INTEGRITY', `the config of target '${target}' cannot be decrypted with the key that the passphrase opened: it is damaged or belongs to another repository`, {
+      hint: `run 'triad check -p POLICY --target ${target}'`,
+      cause: err,
+    });
+  }
+}
+
+export function integrityError(target: string, storage: Storage, what: string, cause: unknown): TriadError {
+  const reason = cause instanceof Error ? cause.message : String(cause);
+  return new TriadError('E_INTEGRITY', `integrity error in ${what} on target '${target}' (${storage.location}): ${reason}`, {
+    hint: `run 'triad check -p POLICY --target ${target} --read-data' to see what is affected; restore from another target if it is damaged`,
+    cause,
+  });
+}

@@ -1,0 +1,129 @@
+import { createHash } from 'node:crypto';
+import { TriadError } from '../core/errors.js';
+import type { CompressionMode } from './compress.js';
+import { AAD, packObjectName, PACK_TARGET_SIZE, type BlobType } from './format.js';
+import type { MasterIndex } from './index-store.js';
+import { encodeIndex } from './index-store.js';
+import { PackBuilder, type PackEntry } from './pack.js';
+import type { Repository } from './repository.js';
+
+/** One target taking part in a run. All sessions are replicas of one repository. */
+export interface TargetSession {
+  name: string;
+  repo: Repository;
+  index: MasterIndex;
+  /** Set when the target failed; it takes no further writes in this run. */
+  failed?: unknown;
+  bytesWritten: number;
+  packsWritten: number;
+}
+
+export interface WrittenPack {
+  id: string;
+  size: number;
+  entries: PackEntry[];
+}
+
+/**
+ * Writes new blobs once, into packs sent to every live target. A target that fails is
+ * dropped from the run without stopping the others (DESIGN.md §2 "Replicas").
+ */
+export class MultiTargetWriter {
+  private readonly data = new PackBuilder();
+  private readonly tree = new PackBuilder();
+  private readonly pending = new Set<string>();
+  private readonly inflight: Promise<void>[] = [];
+  readonly packs: WrittenPack[] = [];
+  blobsAdded = 0;
+  rawAdded = 0;
+  packedAdded = 0;
+
+  constructor(
+    readonly sessions: TargetSession[],
+    private readonly compression: CompressionMode,
+    private readonly opts: { packSize?: number; dryRun?: boolean; maxInflight?: number; signal?: AbortSignal; onTargetFailed?: (s: TargetSession, err: unknown) => void } = {},
+  ) {}
+
+  get live(): TargetSession[] {
+    return this.sessions.filter((s) => s.failed === undefined);
+  }
+
+  /** True when every live target already holds the blob (or it is queued in this run). */
+  known(id: string): boolean {
+    if (this.pending.has(id)) return true;
+    const live = this.live;
+    return live.length > 0 && live.every((s) => s.index.has(id));
+  }
+
+  async add(type: BlobType, id: Buffer, plaintext: Uint8Array): Promise<boolean> {
+    const hex = id.toString('hex');
+    if (this.known(hex)) return false;
+    this.pending.add(hex);
+    if (this.opts.dryRun) {
+      this.blobsAdded++;
+      this.rawAdded += plaintext.length;
+      return true;
+    }
+    const sealed = this.live[0]!.repo.encodeBlob(type, id, plaintext, this.compression);
+    const builder = type === 'tree' ? this.tree : this.data;
+    builder.add(type, id, sealed, plaintext.length);
+    this.blobsAdded++;
+    this.rawAdded += plaintext.length;
+    this.packedAdded += sealed.length;
+    if (builder.length >= (this.opts.packSize ?? PACK_TARGET_SIZE)) await this.flush(builder);
+    return true;
+  }
+
+  private async flush(builder: PackBuilder): Promise<void> {
+    if (builder.count === 0) return;
+    this.opts.signal?.throwIfAborted();
+    const { id, bytes, entries } = builder.finish(this.live[0]!.repo.key.encrypt);
+    const pack: WrittenPack = { id, size: bytes.length, entries };
+    const job = this.saveEverywhere(packObjectName(id), bytes).then(() => {
+      this.packs.push(pack);
+      for (const s of this.live) s.packsWritten++;
+    });
+    this.inflight.push(job);
+    // Bounded memory: at most maxInflight closed packs wait for their uploads.
+    while (this.inflight.length >= (this.opts.maxInflight ?? 2)) await this.inflight.shift();
+  }
+
+  /** Saves one object on every live target concurrently; failures drop that target. */
+  async saveEverywhere(name: string, bytes: Buffer): Promise<void> {
+    const live = this.live;
+    if (live.length === 0) throw this.allFailed();
+    await Promise.all(
+      live.map(async (s) => {
+        try {
+          await s.repo.storage.save(name, bytes, { signal: this.opts.signal });
+          s.bytesWritten += bytes.length;
+        } catch (err) {
+          if (this.opts.signal?.aborted) throw err;
+          s.failed = err;
+          this.opts.onTargetFailed?.(s, err);
+        }
+      }),
+    );
+    if (this.live.length === 0) throw this.allFailed();
+  }
+
+  private allFailed(): unknown {
+    const first = this.sessions.find((s) => s.failed !== undefined)?.failed;
+    if (this.sessions.length === 1) return first;
+    return new TriadError('E_TARGET_FAILED', `every target failed: ${this.sessions.map((s) => s.name).join(', ')}`, { cause: first });
+  }
+
+  /** Flushes open packs, then writes the index naming them (DESIGN.md §2 write order). */
+  async finishData(): Promise<void> {
+    await this.flush(this.data);
+    await this.flush(this.tree);
+    while (this.inflight.length) await this.inflight.shift();
+    if (this.packs.length === 0) return;
+    const repo = this.live[0]?.repo;
+    if (!repo) throw this.allFailed();
+    const { sealed } = repo.sealObject(AAD.index, encodeIndex(this.packs));
+    const name = `index/${createHash('sha256').update(sealed).digest('hex')}`;
+    await this.saveEverywhere(name, sealed);
+    for (const s of this.live) for (const p of this.packs) s.index.addPack(p.id, p.size, p.entries);
+  }
+}
