@@ -10,6 +10,7 @@
 // taken with a monotonic clock around the spawn. Without GNU time, CPU comes from the same
 // sampler (utime+stime of the tool, last sample before exit) and is marked approximate.
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { spawn, spawnSync } from 'node:child_process';
 
@@ -68,6 +69,19 @@ function sampleTree(rootPid, skipRoot) {
   return { rss, cpu: cpuTicks / TICK };
 }
 
+/**
+ * Microseconds during which some runnable task waited for a CPU (Linux PSI). On a shared
+ * machine this tells how much of a step's wall time was lost to other load.
+ */
+function cpuStallUs() {
+  try {
+    const m = /^some .*total=(\d+)/m.exec(fs.readFileSync('/proc/pressure/cpu', 'utf8'));
+    return m ? Number(m[1]) : null;
+  } catch {
+    return null;
+  }
+}
+
 let current = null;
 /** Kills the command being measured (its whole process group), e.g. on Ctrl-C. */
 export function killCurrent() {
@@ -94,6 +108,8 @@ export async function run(cmd, args, { cwd, env, logDir, name }) {
   const err = fs.openSync(errFile, 'w');
   const argv = hasGnuTime ? ['-f', '%e %U %S %M %x', '-o', timeFile, '--', cmd, ...args] : args;
   const exe = hasGnuTime ? GNU_TIME : cmd;
+  const stall0 = cpuStallUs();
+  const load1 = os.loadavg()[0];
   const t0 = process.hrtime.bigint();
   let child;
   const result = await new Promise((resolve) => {
@@ -120,7 +136,9 @@ export async function run(cmd, args, { cwd, env, logDir, name }) {
   const wall = Number(process.hrtime.bigint() - t0) / 1e9;
   fs.closeSync(out);
   fs.closeSync(err);
-  const m = { exit: result.exit, wall_s: wall, tree_rss_mib: result.treeRss / 1048576, approx: !hasGnuTime };
+  const stall1 = cpuStallUs();
+  const m = { exit: result.exit, wall_s: wall, tree_rss_mib: result.treeRss / 1048576, approx: !hasGnuTime, load1 };
+  if (stall0 !== null && stall1 !== null) m.cpu_wait_pct = Math.min(100, ((stall1 - stall0) / 1e6 / wall) * 100);
   if (hasGnuTime && fs.existsSync(timeFile)) {
     // GNU time prints "Command exited with non-zero status N" before the format line
     const lines = fs.readFileSync(timeFile, 'utf8').trim().split('\n');

@@ -10,19 +10,21 @@ function median(xs) {
 /** Median figures of one scenario, or its failure/skip reason. */
 export function summarize(list) {
   if (!list?.length) return null;
-  const ok = list.filter((m) => m.exit === 0);
+  const ok = list.filter((m) => m.exit === 0 || m.partial);
   if (!ok.length) {
     const skipped = list.find((m) => m.skipped);
     return skipped ? { status: 'skipped', reason: skipped.skipped } : { status: 'failed', reason: list[0].error ?? `exit ${list[0].exit}` };
   }
   const med = (k) => median(ok.map((m) => m[k]));
   return {
-    status: ok.length === list.length ? 'ok' : 'some runs failed',
+    status: ok.some((m) => m.partial) ? 'partial' : ok.length === list.length ? 'ok' : 'some runs failed',
+    reason: ok.find((m) => m.partial)?.partial,
     n: ok.length,
     wall_s: med('wall_s'),
     mb_per_s: med('mb_per_s'),
     cpu_s: med('cpu_s'),
     peak_rss_mib: med('peak_rss_mib'),
+    cpu_wait_pct: med('cpu_wait_pct'),
     size_mb: med('size_mb'),
     disk_mb: med('disk_mb'),
   };
@@ -45,7 +47,7 @@ function cell(s, key) {
   if (!s) return '—';
   if (s.status === 'failed') return 'fail';
   if (s.status === 'skipped') return 'skip';
-  return key === 'repo_size' ? f(s.size_mb, 0) : f(s.wall_s);
+  return (key === 'repo_size' ? f(s.size_mb, 0) : f(s.wall_s)) + (s.status === 'partial' ? '!' : '');
 }
 
 export function printTables({ results, avail, scenarios, log }) {
@@ -82,24 +84,27 @@ export function printTables({ results, avail, scenarios, log }) {
   }
   log('triad compared with its peers (seconds; repository size in MB; ratio < 1 means triad is faster/smaller)');
   log(table(rows, ['l']));
+  if (rows.some((row) => row.some((c) => String(c).endsWith('!')))) log('! = partial snapshot (exit 3: some files were not read), see below');
   log();
 
-  const drows = [['tool', 'scenario', 'wall s', 'MB/s', 'CPU s', 'peak RSS MiB', 'result']];
+  const drows = [['tool', 'scenario', 'wall s', 'MB/s', 'CPU s', 'peak RSS MiB', 'CPU wait %', 'result']];
   for (const tool of Object.keys(summary)) {
     for (const [key, label] of scenarios) {
       const s = summary[tool][key];
       if (!s) continue;
       if (s.status === 'failed' || s.status === 'skipped') {
-        drows.push([tool, label, '', '', '', '', `${s.status}: ${s.reason.split('\n')[0].slice(0, 70)}`]);
+        drows.push([tool, label, '', '', '', '', '', `${s.status}: ${s.reason.split('\n')[0].slice(0, 70)}`]);
       } else if (key === 'repo_size') {
-        drows.push([tool, label, '', '', '', '', `${f(s.size_mb, 0)} MB (${f(s.disk_mb, 0)} MB on disk)`]);
+        drows.push([tool, label, '', '', '', '', '', `${f(s.size_mb, 0)} MB (${f(s.disk_mb, 0)} MB on disk)`]);
       } else {
-        drows.push([tool, label, f(s.wall_s), f(s.mb_per_s, 0), f(s.cpu_s, 1), f(s.peak_rss_mib, 0), s.status === 'ok' ? (s.n > 1 ? `median of ${s.n}` : 'ok') : s.status]);
+        const res = s.status === 'ok' ? (s.n > 1 ? `median of ${s.n}` : 'ok') : s.status === 'partial' ? `PARTIAL snapshot: ${s.reason.slice(0, 60)}` : s.status;
+        drows.push([tool, label, f(s.wall_s), f(s.mb_per_s, 0), f(s.cpu_s, 1), f(s.peak_rss_mib, 0), f(s.cpu_wait_pct, 0), res]);
       }
     }
   }
   log('all figures (MB/s = source bytes / wall time; CPU = user + sys of the process tree)');
-  log(table(drows, ['l', 'l', 'r', 'r', 'r', 'r', 'l']));
+  log(table(drows, ['l', 'l', 'r', 'r', 'r', 'r', 'r', 'l']));
+  log('CPU wait % = share of the wall time during which some task waited for a CPU (Linux PSI): other load on a shared machine');
   log();
   return { medians: summary, ratios };
 }

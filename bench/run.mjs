@@ -92,6 +92,9 @@ const machine = {
 log(`triad bench — ${new Date().toISOString()}`);
 log(`machine: ${machine.nproc} CPUs (${machine.cpu}), ${machine.mem_gib} GiB RAM, node ${machine.node}, kernel ${machine.kernel}`);
 log(`measured with: ${method}`);
+const load = os.loadavg()[0];
+machine.load1_at_start = load;
+if (load > machine.nproc * 0.5) log(`WARNING: load average ${load.toFixed(1)} on ${machine.nproc} CPUs — other work is running; absolute times will be inflated (ratios of one run hold better)`);
 
 corpus = ensureCorpus(root, opts.scale, log);
 const base = corpus.manifest;
@@ -123,20 +126,25 @@ const note = (tool, s) => {
 const record = (tool, key, m) => ((results[tool] ??= {})[key] ??= []).push(m);
 
 function fmtStep(tool, key, m, bytes) {
-  if (m.exit !== 0) {
+  if (m.exit !== 0 && !m.partial) {
     const why = firstLine(m.stderr) || firstLine(m.stdout) || 'no output';
     return `  ${tool.padEnd(6)} ${key.padEnd(16)} FAILED (exit ${m.exit}) ${why}`;
   }
   const rate = bytes ? `${(bytes / 1e6 / m.wall_s).toFixed(0).padStart(5)} MB/s` : '';
-  return `  ${tool.padEnd(6)} ${key.padEnd(16)} ${m.wall_s.toFixed(2).padStart(7)} s ${rate}  cpu ${m.cpu_s.toFixed(1)} s  rss ${m.peak_rss_mib.toFixed(0)} MiB`;
+  return `  ${tool.padEnd(6)} ${key.padEnd(16)} ${m.wall_s.toFixed(2).padStart(7)} s ${rate}  cpu ${m.cpu_s.toFixed(1)} s  rss ${m.peak_rss_mib.toFixed(0)} MiB${m.partial ? `  PARTIAL (exit 3): ${m.partial}` : ''}`;
 }
 
 async function step(tool, key, spec, bytes, runTag) {
   settle();
   const m = await run(spec.cmd, spec.args, { cwd: spec.cwd, env: spec.env, logDir, name: `${tool}${runTag}-${key}` });
   m.bytes = bytes;
-  if (m.exit === 0 && bytes) m.mb_per_s = bytes / 1e6 / m.wall_s;
-  if (m.exit !== 0) m.error = (m.stderr.trim() || m.stdout.trim()).split('\n').slice(-5).join('\n');
+  // exit 3 = snapshot completed but some files were not read: figures kept, flagged partial
+  if (m.exit === 3 && (key.startsWith('backup') || key === 's3_upload')) m.partial = firstLine(m.stderr) || 'exit 3';
+  if ((m.exit === 0 || m.partial) && bytes) m.mb_per_s = bytes / 1e6 / m.wall_s;
+  if (m.exit !== 0) {
+    m.error = firstLine(m.stderr) || firstLine(m.stdout) || `exit ${m.exit}`;
+    m.stderr_tail = m.stderr.trim().split('\n').slice(-8).join('\n');
+  }
   if (key.startsWith('backup') && tool === 'triad' && m.exit === 0) {
     try {
       m.summary = JSON.parse(m.stdout);
@@ -153,17 +161,23 @@ async function step(tool, key, spec, bytes, runTag) {
 
 /** The directory in a restore that corresponds to the source root (tools lay it out differently). */
 function restoredRoot(dir, src) {
-  const cands = [path.join(dir, src), path.join(dir, path.basename(src)), dir];
-  for (const c of cands) if (fs.existsSync(path.join(c, 'big', 'mixed-1.bin'))) return c;
-  let found = null;
-  try {
-    walk(dir, (rel, e) => {
-      if (!found && e.isDirectory() && rel.endsWith('/big') && fs.existsSync(path.join(dir, rel, 'mixed-1.bin'))) found = path.dirname(path.join(dir, rel));
-    });
-  } catch {
-    /* nothing restored */
+  const marker = fs.readdirSync(path.join(src, 'tree')).sort()[0];
+  const isRoot = (d) => fs.existsSync(path.join(d, 'tree', marker));
+  // breadth-first, so a "tree" dir deep inside the corpus cannot be taken for the root
+  let level = [dir];
+  for (let depth = 0; depth < 16 && level.length; depth++) {
+    const next = [];
+    for (const d of level) {
+      if (isRoot(d)) return d;
+      try {
+        for (const e of fs.readdirSync(d, { withFileTypes: true })) if (e.isDirectory()) next.push(path.join(d, e.name));
+      } catch {
+        /* unreadable */
+      }
+    }
+    level = next;
   }
-  return found;
+  return null;
 }
 
 async function localSequence(tool, runTag) {
@@ -244,7 +258,7 @@ async function s3Sequence(tool, runTag) {
     const init = await run(spec.cmd, spec.args, { ...spec, logDir, name: `${tool}${runTag}-s3-init` });
     if (init.exit !== 0) return skip(firstLine(init.stderr) || firstLine(init.stdout) || `init exit ${init.exit}`);
     const m = await step(tool, 's3_upload', t.backup(), bytes, runTag);
-    if (m.exit !== 0 && tool === 'triad') {
+    if (m.exit !== 0 && !m.partial && tool === 'triad') {
       // an s3 target the CLI does not support yet is a skip, not a benchmark failure
       const r = results[tool].s3_upload;
       r[r.length - 1] = { exit: -1, skipped: firstLine(m.error) };

@@ -13,8 +13,23 @@ function which(cmd) {
   return r.status === 0 ? r.stdout.trim() : null;
 }
 
+/**
+ * The line of a tool's output that says why it failed: Node's multi-line runtime warnings
+ * (e.g. the AWS SDK's Node-version notice) come first on stderr and would hide the reason.
+ */
 function firstLine(text) {
-  return (text ?? '').split('\n').map((l) => l.trim()).find(Boolean) ?? '';
+  const lines = [];
+  let inWarning = false;
+  for (const raw of (text ?? '').split('\n')) {
+    const l = raw.trim();
+    if (/^\(node:\d+\) \w*Warning/.test(l)) inWarning = true;
+    if (inWarning) {
+      if (l.startsWith('(Use `node --trace')) inWarning = false;
+      continue;
+    }
+    if (l) lines.push(l);
+  }
+  return lines.find((l) => /^(error|fatal|triad:)|E_[A-Z_]+|failed|denied|not supported|unsupported/i.test(l)) ?? lines[0] ?? '';
 }
 
 /** Environment that pins every state/cache dir a tool might use under its work dir. */

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { BlobServiceClient, ContainerClient } from '@azure/storage-blob';
+import type { BlobServiceClient, BlockBlobUploadOptions, ContainerClient } from '@azure/storage-blob';
 import { TriadError } from '../core/errors.js';
 import type { AzureTarget } from '../policy/types.js';
 import { checkName, checkRange, describeKind, findSystemCode, isAbortError, networkKind, normalizePrefix, redact, sanitizedCause, statusKind, throwIfAborted } from './classify.js';
@@ -12,13 +12,13 @@ export interface AzureStorageOptions {
   create?: boolean;
 }
 
-/** Azure's single Put Blob limit is far larger, but a block list keeps memory per request modest. */
-const SINGLE_BLOCK_MAX = 256 * 1024 * 1024;
+/** Above this, a save stages blocks (each MD5-checked) and commits them in one request. */
+export const SINGLE_PUT_MAX = 256 * 1024 * 1024;
 
 /**
- * Azure Blob Storage (block blobs). A save stages the data as blocks whose MD5 the service
- * checks on arrival, then commits the block list in one request: the blob appears whole or
- * not at all, and `ifAbsent` is enforced by the commit (`If-None-Match: *`).
+ * Azure Blob Storage (block blobs). A save is one Put Blob with Content-MD5 (a staged block
+ * list above 256 MiB): the blob appears whole or not at all, and `ifAbsent` is enforced by
+ * the service (`If-None-Match: *`).
  */
 export class AzureStorage implements Storage {
   readonly location: string;
@@ -39,23 +39,28 @@ export class AzureStorage implements Storage {
     throwIfAborted(opts.signal, this.location, 'save', name);
     const blob = this.container.getBlockBlobClient(this.prefix + name);
     const buf = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+    const common = {
+      abortSignal: opts.signal,
+      blobHTTPHeaders: { blobContentMD5: createHash('md5').update(buf).digest() },
+      ...(opts.ifAbsent ? { conditions: { ifNoneMatch: '*' } } : {}),
+      ...(this.target.access_tier ? { tier: this.target.access_tier } : {}),
+    };
     try {
+      if (buf.length <= SINGLE_PUT_MAX) {
+        // One Put Blob. The SDK forwards transactionalContentMD5 as Content-MD5 (its typings
+        // omit it), which the service checks against the bytes received before storing them.
+        const uploadOptions = { ...common, transactionalContentMD5: common.blobHTTPHeaders.blobContentMD5 } as BlockBlobUploadOptions;
+        await blob.upload(buf, buf.length, uploadOptions);
+        return;
+      }
       const ids: string[] = [];
-      for (let off = 0, i = 0; off < buf.length || i === 0; off += SINGLE_BLOCK_MAX, i++) {
-        const part = buf.subarray(off, Math.min(buf.length, off + SINGLE_BLOCK_MAX));
+      for (let off = 0, i = 0; off < buf.length; off += SINGLE_PUT_MAX, i++) {
+        const part = buf.subarray(off, Math.min(buf.length, off + SINGLE_PUT_MAX));
         const id = Buffer.from(`triad-${String(i).padStart(6, '0')}`).toString('base64');
-        await blob.stageBlock(id, part, part.length, {
-          transactionalContentMD5: createHash('md5').update(part).digest(),
-          abortSignal: opts.signal,
-        });
+        await blob.stageBlock(id, part, part.length, { transactionalContentMD5: createHash('md5').update(part).digest(), abortSignal: opts.signal });
         ids.push(id);
       }
-      await blob.commitBlockList(ids, {
-        abortSignal: opts.signal,
-        blobHTTPHeaders: { blobContentMD5: createHash('md5').update(buf).digest() },
-        ...(opts.ifAbsent ? { conditions: { ifNoneMatch: '*' } } : {}),
-        ...(this.target.access_tier ? { tier: this.target.access_tier } : {}),
-      });
+      await blob.commitBlockList(ids, common);
     } catch (err) {
       throw this.classify(err, 'save', name, opts.signal);
     }

@@ -45,8 +45,8 @@ export class RateLimitedStorage implements Storage {
   /** Reserves `bytes` and returns how long the caller must wait before sending them. */
   reserve(bytes: number): number {
     const now = this.clock.monotonic();
-    const start = Math.max(this.paidUntil, now - this.burstMs);
-    this.paidUntil = start + bytes / this.rate;
+    // GCRA: bytes are paid for in order at `rate`; a save may start up to burstMs before its bytes are paid.
+    this.paidUntil = Math.max(this.paidUntil, now) + bytes / this.rate;
     return Math.max(0, this.paidUntil - this.burstMs - now);
   }
 

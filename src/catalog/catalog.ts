@@ -62,7 +62,7 @@ export function openCatalog(file: string, opts: OpenCatalogOptions = {}): Catalo
       hint: 'run a backup first, or `triad catalog rebuild` to build it from a repository',
     });
   }
-  if (!readonly) {
+  if (!readonly && file !== ':memory:') {
     try {
       // File names in the catalogue can be sensitive: keep it private to the user running triad.
       mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
@@ -372,7 +372,11 @@ export class Catalog {
     this.setPresence(snapshotId, target, { status: 'forgotten', at, rule });
   }
 
-  /** Snapshots of a policy, oldest first, each with its presence on every target. */
+  /**
+   * Snapshots of a policy, oldest first (by recovery point), each with its presence on every
+   * target. With `target`: those with any presence row there, forgotten and missing included,
+   * because exposure history needs them; filter on `presence` for what is restorable now.
+   */
   listSnapshots(policy: string, q: { target?: string; since?: TimeInput } = {}): SnapshotRecord[] {
     const since = q.since === undefined ? '' : toIso(q.since, 'since');
     let rows: SnapshotDbRow[];

@@ -265,9 +265,9 @@ export class Archiver {
         }
         // The file grew past what we allocated; read it again in streaming mode.
         content.length = 0;
-        return this.streamFile(abs, fd, st);
+        return await this.streamFile(abs, fd, st);
       }
-      return this.streamFile(abs, fd, st);
+      return await this.streamFile(abs, fd, st);
     } finally {
       closeSync(fd);
     }

@@ -1,4 +1,4 @@
-import { chmodSync, chownSync, closeSync, lchownSync, lstatSync, lutimesSync, mkdirSync, openSync, renameSync, rmSync, symlinkSync, unlinkSync, utimesSync, writeSync, constants as fsc } from 'node:fs';
+import { chmodSync, chownSync, closeSync, lchownSync, lstatSync, lutimesSync, mkdirSync, openSync, renameSync, rmdirSync, symlinkSync, unlinkSync, utimesSync, writeSync, constants as fsc } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import picomatch from 'picomatch';
@@ -66,7 +66,7 @@ export async function restoreTree(reader: BlobReader, treeId: string, rootPrefix
           const existed = makeDir(out);
           const any = node.subtree ? await visit(node.subtree, rel, out, here) : false;
           if (!here && !any) {
-            if (!existed) rmSync(out, { recursive: false, force: true });
+            if (!existed) rmdirSync(out);
             continue;
           }
           result.dirs++;

@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openCatalog } from '../../src/catalog/index.js';
 import type { Catalog } from '../../src/catalog/index.js';
+import { fixedClock } from '../../src/core/clock.js';
 import { TriadError } from '../../src/core/errors.js';
 import { hex, tempDir, thrown } from './helpers.js';
 
@@ -20,7 +21,7 @@ afterEach(() => {
 
 describe('runs', () => {
   it('round-trips a run from start to finish, across a reopen', () => {
-    const id = cat.startRun({ policy: 'fin', kind: 'backup', target: null, started_at: new Date(Date.parse('2025-01-01T04:00:00Z')), details: { dry: false } });
+    const id = cat.startRun({ policy: 'fin', kind: 'backup', target: null, started_at: fixedClock('2025-01-01T04:00:00Z').now(), details: { dry: false } });
     expect(cat.getRun(id)).toMatchObject({ status: 'running', finished_at: null, exit_code: null });
     cat.finishRun(id, {
       finished_at: '2025-01-01T04:10:00Z',

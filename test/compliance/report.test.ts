@@ -1,0 +1,201 @@
+import { describe, expect, it } from 'vitest';
+import { buildPolicyReport, leastSquares, type PolicyReportInput } from '../../src/compliance/report.js';
+import type { SnapshotCopy, TargetInfo } from '../../src/compliance/types.js';
+import {
+  escapeHtml,
+  renderNagios,
+  renderPrometheus,
+  renderReportHtml,
+  renderReportJson,
+  renderReportMarkdown,
+  renderReportTable,
+  renderStatusLine,
+} from '../../src/cli/render/report.js';
+
+const H = 3_600_000;
+const D = 24 * H;
+const AT = new Date('2024-03-31T00:00:00Z');
+const ago = (ms: number): Date => new Date(AT.getTime() - ms);
+
+const nas: TargetInfo = { name: 'nas', media: 'nas', offsite: false, immutable: false, offline: false, local: true };
+const cloud: TargetInfo = { name: 'cloud', media: 'object-storage', offsite: true, immutable: false, offline: false };
+
+const snap = (target: string, rpAgo: number, partial = false): SnapshotCopy => ({
+  snapshotId: `${target}-${rpAgo / H}h`, target, recoveryPoint: ago(rpAgo), completedAt: ago(rpAgo - 600_000), bytes: 36e9, partial,
+});
+
+/** Backups every 4h for 40 days on both targets, restore tests 10 days ago: compliant. */
+function healthy(): PolicyReportInput {
+  const snapshots: SnapshotCopy[] = [];
+  const runs = [];
+  for (let k = 1; k <= 240; k++) {
+    for (const t of ['nas', 'cloud']) {
+      snapshots.push(snap(t, k * 4 * H));
+      runs.push({ target: t, startedAt: ago(k * 4 * H), finishedAt: ago(k * 4 * H - 600_000), ok: true });
+    }
+  }
+  return {
+    policy: { name: 'finance', description: 'Finance <files> & "db"', rule: '3-2-1', objectives: { rpo: 4 * H + 600_000, rto: 2 * H, window: 30 * D }, restore_test: { every: 30 * D } },
+    targets: [nas, cloud],
+    snapshots,
+    runs,
+    restoreTests: ['nas', 'cloud'].map((t) => ({ at: ago(10 * D), target: t, ok: true, files: 50, bytes: 1e9, overheadMs: 60_000, transferMs: 10_000, failures: 0 })),
+    verifications: [],
+    capacity: [{ target: 'nas', usedBytes: 50e9, freeBytes: 50e9, storedHistory: [{ at: ago(20 * D), bytes: 10e9 }, { at: ago(10 * D), bytes: 20e9 }, { at: ago(0), bytes: 30e9 }], logicalBytes: 90e9 }],
+    firstScheduledAt: ago(40 * D),
+    at: AT,
+  };
+}
+
+describe('buildPolicyReport', () => {
+  it('a healthy policy is compliant: exit 0, Nagios OK, no findings above ok', () => {
+    const r = buildPolicyReport(healthy());
+    expect(r.findings).toEqual([]);
+    expect(r.verdict).toBe('compliant');
+    expect(r.exitCode).toBe(0);
+    expect(r.nagios.status).toBe(0);
+    expect(r.rpo.overall.window.percentWithin).toBe(100);
+    expect(r.rto.verdict).toBe('met');
+    const cap = r.capacity[0]!;
+    expect(cap.usedPercent).toBe(50);
+    expect(cap.growthBytesPerDay).toBeCloseTo(1e9, 3); // 10 GB per 10 days
+    expect(cap.daysLeft).toBeCloseTo(50, 6);
+    expect(cap.reductionRatio).toBe(3);
+    expect(r.backups[0]!.trend.slopeMsPerDay).toBe(0);
+    expect(r.backups[0]!.trend.meanMs).toBe(600_000);
+  });
+
+  it.each([
+    {
+      name: 'cloud stopped 12h ago → overall RPO breach and rule violation: critical, exit 4',
+      patch: (i: PolicyReportInput): PolicyReportInput => ({ ...i, snapshots: i.snapshots.filter((s) => !(s.target === 'cloud' && s.recoveryPoint.getTime() > AT.getTime() - 12 * H)) }),
+      nagios: 2, exit: 4, codes: ['rule-data', 'rpo-breach', 'rpo-target-breach'],
+    },
+    {
+      name: 'restore tests 40 days old → overdue (compliance) and stale RTO: warning, exit 4',
+      patch: (i: PolicyReportInput): PolicyReportInput => ({ ...i, restoreTests: i.restoreTests.map((t) => ({ ...t, at: ago(40 * D) })) }),
+      nagios: 1, exit: 4, codes: ['rto-stale', 'restore-test-overdue', 'restore-test-overdue'],
+    },
+    {
+      name: 'a full disk and a failed last run → warnings that do not break compliance: exit 0',
+      patch: (i: PolicyReportInput): PolicyReportInput => ({
+        ...i,
+        capacity: [{ target: 'nas', usedBytes: 90e9, freeBytes: 10e9 }],
+        runs: [...i.runs, { target: 'nas', startedAt: ago(H), finishedAt: ago(H - 1000), ok: false, error: 'NAS unreachable' }],
+      }),
+      nagios: 1, exit: 0, codes: ['backup-failed', 'capacity'],
+    },
+    {
+      name: 'the latest restore test on cloud found damage → critical',
+      patch: (i: PolicyReportInput): PolicyReportInput => ({ ...i, restoreTests: [...i.restoreTests, { at: ago(D), target: 'cloud', ok: false, files: 50, bytes: 1e9, overheadMs: 1, transferMs: 1, failures: 3 }] }),
+      nagios: 2, exit: 4, codes: ['restore-test-failed'],
+    },
+  ])('$name', ({ patch, nagios, exit, codes }) => {
+    const r = buildPolicyReport(patch(healthy()));
+    expect(r.findings.map((f) => f.code)).toEqual(codes);
+    expect(r.nagios.status).toBe(nagios);
+    expect(r.exitCode).toBe(exit);
+    const ranks = r.findings.map((f) => ({ critical: 0, warning: 1, ok: 2 })[f.severity]);
+    expect(ranks).toEqual([...ranks].sort());
+  });
+
+  it('a stale target is told to copy from the fresh one', () => {
+    const i = healthy();
+    const r = buildPolicyReport({ ...i, snapshots: i.snapshots.filter((s) => !(s.target === 'cloud' && s.recoveryPoint.getTime() > AT.getTime() - 12 * H)) });
+    const f = r.findings.find((x) => x.code === 'rpo-target-breach')!;
+    expect(f.target).toBe('cloud');
+    expect(f.action).toBe('run `triad copy -p finance --from nas --to cloud`');
+    // Last cloud snapshot: recovery point 12h ago; breach since RP + RPO = 7h 50m ago.
+    expect(r.rpo.targets.find((t) => t.target === 'cloud')!.breachSince).toEqual(ago(12 * H - 4 * H - 600_000));
+  });
+
+  it('no targets → Nagios UNKNOWN', () => {
+    expect(buildPolicyReport({ ...healthy(), targets: [] }).nagios.status).toBe(3);
+  });
+
+  it('leastSquares gives the exact slope and refuses degenerate input', () => {
+    expect(leastSquares([[0, 1], [1, 3], [2, 5]])).toBe(2);
+    expect(leastSquares([[1, 1]])).toBeNull();
+    expect(leastSquares([[1, 1], [1, 2]])).toBeNull();
+  });
+});
+
+describe('renderers', () => {
+  const broken = buildPolicyReport({
+    ...healthy(),
+    targets: [nas, { ...cloud, name: 'cl"oud\\x' }],
+    snapshots: healthy().snapshots.map((s) => (s.target === 'cloud' ? { ...s, target: 'cl"oud\\x' } : s)),
+  });
+  const good = buildPolicyReport(healthy());
+
+  it('prometheus output is valid text exposition, line by line', () => {
+    const text = renderPrometheus([good, broken]);
+    const name = '[a-zA-Z_:][a-zA-Z0-9_:]*';
+    const help = new RegExp(`^# HELP (${name}) [^\\n]+$`);
+    const type = new RegExp(`^# TYPE (${name}) (gauge|counter|untyped|summary|histogram)$`);
+    const sample = new RegExp(`^(${name})\\{([a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\\\\n]|\\\\[\\\\"n])*"(?:,[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\\\\n]|\\\\[\\\\"n])*")*)?\\} (-?[0-9.e+-]+|NaN|[+-]Inf)$`);
+    const typed = new Set<string>();
+    let current = '';
+    const lines = text.trimEnd().split('\n');
+    for (const line of lines) {
+      const h = help.exec(line);
+      const t = type.exec(line);
+      const s = sample.exec(line);
+      expect(h || t || s, line).toBeTruthy();
+      if (t) {
+        expect(typed.has(t[1]!), `second TYPE for ${t[1]}`).toBe(false);
+        typed.add(t[1]!);
+        current = t[1]!;
+      }
+      if (s) expect(s[1]).toBe(current);
+    }
+    expect(text).toContain('triad_rpo_exposure_seconds{policy="finance",target="nas"} 14400\n');
+    expect(text).toContain('target="cl\\"oud\\\\x"');
+    expect(text).toContain('triad_rto_estimate_seconds{policy="finance",target="nas"} 420\n');
+    expect(text).toContain('triad_restore_test_age_seconds{policy="finance",target="nas"} 864000\n');
+    expect(text).toMatch(/^triad_last_backup_success_timestamp_seconds\{policy="finance",target="nas"\} 1711829400$/m);
+    expect(text).toMatch(/^triad_rpo_compliant\{policy="finance",target="overall"\} 1$/m);
+  });
+
+  it('html is one self-contained page with every text escaped', () => {
+    const html = renderReportHtml([good], { title: '<script>alert(1)</script>' });
+    expect(html.startsWith('<!DOCTYPE html>')).toBe(true);
+    expect(html).not.toContain('<script>');
+    expect(html).toContain('&lt;script&gt;alert(1)&lt;/script&gt;');
+    expect(html).toContain('Finance &lt;files&gt; &amp; &quot;db&quot;');
+    expect(html).not.toMatch(/(src|href)=/);
+    expect(html).toContain('<polyline');
+    expect(escapeHtml(`a<b>&"'`)).toBe('a&lt;b&gt;&amp;&quot;&#39;');
+  });
+
+  it('json is a stable, serialisable document with ISO times', () => {
+    const doc = renderReportJson([good]);
+    const again = JSON.parse(JSON.stringify(doc));
+    expect(again.schema).toBe('triad.report/v1');
+    expect(again.policies[0].at).toBe('2024-03-31T00:00:00.000Z');
+    expect(again.policies[0].verdict).toBe('compliant');
+    expect(again.policies[0].rpo.targets[0].exposureMs).toBe(4 * H);
+    expect(JSON.stringify(renderReportJson([good]))).toBe(JSON.stringify(doc));
+  });
+
+  it('table, markdown and the status line carry the verdict; colour comes from the callback', () => {
+    const styled = renderReportTable([good], { style: (s, t) => (s === 'heading' ? `[${t}]` : t) });
+    expect(styled).toContain('[Policy finance]');
+    expect(styled).toMatch(/^overall\s+4h\s+ok\s+100\.00%/m);
+    expect(renderReportTable([good])).not.toContain('[Policy');
+    expect(renderReportMarkdown([good])).toContain('## Policy finance: compliant (OK)');
+    expect(renderReportMarkdown([broken])).toContain('cl"oud\\\\x');
+    expect(renderStatusLine(good)).toBe('finance COMPLIANT rule 3-2-1 met rpo ok (exposure 4h/4h 10m) rto met');
+  });
+
+  it('the Nagios line has the plugin status and perfdata', () => {
+    const n = renderNagios(good);
+    expect(n.exitCode).toBe(0);
+    expect(n.text).toMatch(/^TRIAD OK - finance: compliant \| /);
+    expect(n.text).toContain('exposure=14400s;;15000;0 ');
+    expect(n.text).toContain('used_nas=50%;85;95;0;100');
+    const b = renderNagios(buildPolicyReport({ ...healthy(), restoreTests: [] }));
+    expect(b.exitCode).toBe(1);
+    expect(b.text).toMatch(/^TRIAD WARNING - finance: \d+ finding\(s\): /);
+  });
+});

@@ -1,0 +1,98 @@
+import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openLocalStorage } from '../../src/backends/local.js';
+import { fixedClock } from '../../src/core/clock.js';
+import { MasterIndex } from '../../src/repo/index-store.js';
+import { Repository } from '../../src/repo/repository.js';
+import { sealSnapshot, type SnapshotManifest } from '../../src/repo/snapshot.js';
+import { MultiTargetWriter } from '../../src/repo/writer.js';
+import type { TreeNode } from '../../src/repo/tree.js';
+import { PASS, scratchDir, triad, writeLocalPolicy } from '../helpers/triad.js';
+
+/** Writes a snapshot whose root tree is exactly `nodes` (as an attacker with the key could). */
+async function craftSnapshot(repoDir: string, nodes: (Omit<TreeNode, 'content'> & { data?: string })[]): Promise<string> {
+  const storage = await openLocalStorage(repoDir);
+  const repo = await Repository.open('nas', storage, PASS.TEST_PASSPHRASE);
+  const session = { name: 'nas', repo, index: await MasterIndex.load(repo), bytesWritten: 0, packsWritten: 0 };
+  const writer = new MultiTargetWriter([session], 'auto');
+  const real: TreeNode[] = [];
+  for (const n of nodes) {
+    const { data, ...rest } = n;
+    if (data !== undefined) {
+      const buf = Buffer.from(data);
+      const id = repo.blobId(buf);
+      await writer.add('data', id, buf);
+      real.push({ ...rest, size: buf.length, content: [id.toString('hex')], hash: id.toString('hex') });
+    } else real.push(rest as TreeNode);
+  }
+  // Bypass encodeTree's sorting/validation: the attacker writes raw JSON.
+  const treeBytes = Buffer.from(JSON.stringify({ nodes: real }));
+  const treeId = repo.blobId(treeBytes);
+  await writer.add('tree', treeId, treeBytes);
+  await writer.finishData();
+  const clock = fixedClock('2030-01-01T00:00:00Z');
+  const manifest: SnapshotManifest = {
+    version: 1, time: clock.now().toISOString(), finished: clock.now().toISOString(), policy: 'test', host: 'evil', paths: ['/x'],
+    tree: treeId.toString('hex'), partial: false, tags: [],
+    summary: { files: 1, dirs: 0, bytes: 0, filesNew: 0, filesChanged: 0, filesUnchanged: 0, bytesRead: 0, dataAdded: 0, dataAddedPacked: 0, blobsNew: 0, warnings: 0 },
+  };
+  const { id, sealed } = sealSnapshot(repo, manifest);
+  await storage.save(`snapshots/${id}`, sealed);
+  await storage.close();
+  return id;
+}
+
+const base = { mode: 0o644, uid: 0, gid: 0, mtime: 0 };
+
+describe('a crafted snapshot cannot write outside --to', () => {
+  const work = scratchDir();
+  let policy: string;
+  beforeAll(() => {
+    mkdirSync(join(work, 'src'));
+    writeFileSync(join(work, 'src', 'f'), 'x');
+    policy = writeLocalPolicy(work, { sources: [join(work, 'src')], targets: { nas: { path: join(work, 'nas'), media: 'nas', offsite: false } }, rule: 'none' });
+    expect(triad(['init', '-p', policy], { env: PASS }).code).toBe(0);
+  });
+  afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+  const cases: [string, (Omit<TreeNode, 'content'> & { data?: string })[]][] = [
+    ['parent reference', [{ ...base, name: '../escape.txt', type: 'file', size: 0, data: 'pwned' }]],
+    ['dot-dot', [{ ...base, name: '..', type: 'file', size: 0, data: 'pwned' }]],
+    ['absolute name', [{ ...base, name: join(work, 'abs-escape.txt'), type: 'file', size: 0, data: 'pwned' }]],
+    ['slash inside a name', [{ ...base, name: 'a/../../escape2.txt', type: 'file', size: 0, data: 'pwned' }]],
+    ['symlink then a directory of the same name', [
+      { ...base, name: 'link', type: 'symlink', size: 0, target: work },
+      { ...base, name: 'link', type: 'file', size: 0, data: 'pwned' },
+    ]],
+  ];
+
+  for (const [label, nodes] of cases) {
+    it(`rejects ${label}`, async () => {
+      const id = await craftSnapshot(join(work, 'nas'), nodes);
+      const to = join(work, 'restore', label.replace(/\W+/g, '-'));
+      const r = triad(['restore', '-p', policy, id, '--to', to], { env: PASS });
+      expect(r.code).not.toBe(0);
+      expect(r.stderr).toMatch(/unsafe|twice/);
+      expect(existsSync(join(work, 'escape.txt'))).toBe(false);
+      expect(existsSync(join(work, 'restore', 'escape.txt'))).toBe(false);
+      expect(existsSync(join(work, 'abs-escape.txt'))).toBe(false);
+      expect(existsSync(join(work, 'escape2.txt'))).toBe(false);
+      expect(readdirSync(work).sort()).toEqual(['catalog.db', 'catalog.db-shm', 'catalog.db-wal', 'nas', 'restore', 'src', 'test.yaml'].filter((f) => existsSync(join(work, f))));
+    });
+  }
+
+  it('does not follow a symlink already in the restore directory (with --overwrite)', async () => {
+    const outside = join(work, 'outside');
+    mkdirSync(outside, { recursive: true });
+    const to = join(work, 'restore', 'pre-existing-link');
+    mkdirSync(to, { recursive: true });
+    const { symlinkSync } = await import('node:fs');
+    symlinkSync(outside, join(to, 'dir'));
+    const id = await craftSnapshot(join(work, 'nas'), [{ ...base, name: 'dir', type: 'dir', size: 0, subtree: undefined }]);
+    const r = triad(['restore', '-p', policy, id, '--to', to, '--overwrite'], { env: PASS });
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/symlink|not a directory/);
+    expect(readdirSync(outside)).toEqual([]);
+  });
+});

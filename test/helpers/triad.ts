@@ -1,0 +1,89 @@
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { onTestFinished } from 'vitest';
+
+export const ROOT = resolve(import.meta.dirname, '..', '..');
+export const BIN = join(ROOT, 'bin', 'triad');
+
+export interface RunResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the built CLI as a subprocess, as cron or a sysadmin would. */
+export function triad(args: string[], opts: { env?: Record<string, string>; cwd?: string; input?: Buffer } = {}): RunResult {
+  const r = spawnSync(process.execPath, [BIN, ...args], {
+    cwd: opts.cwd ?? ROOT,
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root', TRIAD_TEST_LOW_KDF: '1', ...opts.env },
+    input: opts.input,
+    maxBuffer: 256 * 1024 * 1024,
+  });
+  return { code: r.status ?? (r.signal ? 128 : 1), stdout: r.stdout.toString('utf8'), stderr: r.stderr.toString('utf8') };
+}
+
+/** Like triad() but resolves with the raw stdout bytes (for `dump`). */
+export function triadBytes(args: string[], env: Record<string, string>): Promise<{ code: number; stdout: Buffer; stderr: string }> {
+  return new Promise((res, rej) => {
+    const p = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root', TRIAD_TEST_LOW_KDF: '1', ...env } });
+    const out: Buffer[] = [];
+    let err = '';
+    p.stdout.on('data', (d: Buffer) => out.push(d));
+    p.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    p.on('error', rej);
+    p.on('close', (code) => res({ code: code ?? 1, stdout: Buffer.concat(out), stderr: err }));
+  });
+}
+
+export function tempDir(prefix = 'triad-test-'): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** Scratch dir that lives for a whole describe block (clean it in afterAll). */
+export function scratchDir(prefix = 'triad-test-'): string {
+  return mkdtempSync(join(tmpdir(), prefix));
+}
+
+export interface LocalPolicyOptions {
+  name?: string;
+  sources: (string | { path: string; exclude?: string[] })[];
+  targets?: Record<string, { path: string; media?: string; offsite?: boolean }>;
+  extra?: string;
+  rule?: string;
+}
+
+/** Writes a policy with local targets; returns its path. */
+export function writeLocalPolicy(dir: string, opts: LocalPolicyOptions): string {
+  const targets = opts.targets ?? {
+    nas: { path: join(dir, 'nas'), media: 'nas', offsite: false },
+    usb: { path: join(dir, 'usb'), media: 'removable', offsite: true },
+  };
+  const lines = [
+    'version: 1',
+    `policy: ${opts.name ?? 'test'}`,
+    `catalog: ${join(dir, 'catalog.db')}`,
+    'sources:',
+    ...opts.sources.map((s) => (typeof s === 'string' ? `  - path: ${JSON.stringify(s)}` : `  - path: ${JSON.stringify(s.path)}\n    exclude: ${JSON.stringify(s.exclude ?? [])}`)),
+    'encryption:',
+    '  passphrase_env: TEST_PASSPHRASE',
+    'targets:',
+    ...Object.entries(targets).flatMap(([name, t]) => [
+      `  ${name}:`,
+      '    type: local',
+      `    path: ${JSON.stringify(t.path)}`,
+      `    media: ${t.media ?? 'nas'}`,
+      `    offsite: ${t.offsite ?? false}`,
+    ]),
+    `rule: ${opts.rule ?? '3-2-1'}`,
+    opts.extra ?? '',
+  ];
+  const file = join(dir, `${opts.name ?? 'test'}.yaml`);
+  writeFileSync(file, lines.join('\n') + '\n');
+  return file;
+}
+
+export const PASS = { TEST_PASSPHRASE: 'correct horse battery staple' };
