@@ -71,10 +71,19 @@ export const SCENARIOS = [
 let corpus = null;
 let s3 = null;
 let edited = false;
+let interrupted = false;
 async function cleanupAndExit(code) {
+  if (interrupted) process.exit(code);
+  interrupted = true;
   killCurrent();
   if (edited && corpus) revertChanges(corpus.dir);
   if (s3 && !s3.error) await s3.stop().catch(() => {});
+  try {
+    log('\ninterrupted: figures so far');
+    finish();
+  } catch {
+    /* interrupted before anything was measured */
+  }
   process.exit(code);
 }
 process.on('SIGINT', () => cleanupAndExit(130));
@@ -117,6 +126,7 @@ log();
 fs.rmSync(workRoot, { recursive: true, force: true });
 fs.mkdirSync(logDir, { recursive: true });
 
+let changes = '';
 const results = {}; // tool → scenario → [measurement]
 const notes = {}; // tool → [text]
 const note = (tool, s) => {
@@ -272,7 +282,6 @@ async function s3Sequence(tool, runTag) {
   }
 }
 
-let changes = '';
 const ran = Object.keys(avail).filter((n) => avail[n].ok);
 for (let i = 1; i <= opts.runs; i++) {
   const runTag = opts.runs > 1 ? `-run${i}` : '';
@@ -291,11 +300,13 @@ for (let i = 1; i <= opts.runs; i++) {
 log();
 log(`~1% change: ${changes}`);
 
-const summary = printTables({ results, avail, scenarios: SCENARIOS, log });
-for (const [tool, list] of Object.entries(notes)) for (const n of list) log(`note (${tool}): ${n.split('\n')[0]}`);
-log(`logs of every command: ${logDir}`);
+finish();
 
-if (opts.json) {
+function finish() {
+  const summary = printTables({ results, avail, scenarios: SCENARIOS, log });
+  for (const [tool, list] of Object.entries(notes)) for (const n of list) log(`note (${tool}): ${n.split('\n')[0]}`);
+  log(`logs of every command: ${logDir}`);
+  if (!opts.json) return;
   const out = {
     generated_at: new Date().toISOString(),
     machine,
@@ -303,6 +314,7 @@ if (opts.json) {
     corpus: { scale: corpus.scale, kind: corpus.kind, dir: corpus.src, ...base },
     change: changes,
     runs: opts.runs,
+    complete: !interrupted,
     tools: Object.fromEntries(Object.entries(avail).map(([n, a]) => [n, { ...a, scenarios: results[n] ?? {}, notes: notes[n] ?? [] }])),
     summary,
   };

@@ -203,7 +203,14 @@ export class LocalStorage implements Storage {
           // The parent directory is created on demand, but never the root: a missing root
           // means the repository (or the NAS mount) is not there.
           if (!(await this.rootExists())) throw err;
-          await fsp.mkdir(dir, { recursive: true });
+          const firstCreated = await fsp.mkdir(dir, { recursive: true });
+          // A new directory is only durable once its own parent is synced: walk up to the root.
+          if (firstCreated !== undefined) {
+            for (let d = dir; ; d = path.dirname(d)) {
+              await syncDir(path.dirname(d));
+              if (d === firstCreated || d === this.root) break;
+            }
+          }
           continue;
         }
         throw err;

@@ -1,4 +1,5 @@
 import cliProgress from 'cli-progress';
+import ora, { type Ora } from 'ora';
 import type { AppEvents, ProgressEvent } from '../core/events.js';
 import { formatBytes } from './output.js';
 import type { Output } from './output.js';
@@ -7,11 +8,18 @@ import type { Output } from './output.js';
  * Turns app events into a progress bar on a TTY (bytes, files, rate, ETA) and plain warning
  * lines otherwise. Nothing of the bar reaches --json output or a non-terminal.
  */
-export function progressEvents(out: Output): AppEvents & { stop(): void } {
+export function progressEvents(out: Output, opening?: string): AppEvents & { stop(): void } {
   let bar: cliProgress.SingleBar | undefined;
   let started = 0;
+  // A spinner covers the quiet start (key derivation, index loading) until progress begins.
+  let spinner: Ora | undefined = opening && out.showProgress ? ora({ text: opening, stream: out.stderr }).start() : undefined;
+  const stopSpinner = () => {
+    spinner?.stop();
+    spinner = undefined;
+  };
   const render = (e: ProgressEvent) => {
     if (!out.showProgress) return;
+    stopSpinner();
     if (!bar) {
       started = performance.now();
       bar = new cliProgress.SingleBar(
@@ -40,12 +48,14 @@ export function progressEvents(out: Output): AppEvents & { stop(): void } {
   return {
     progress: render,
     warning: (msg) => {
+      stopSpinner();
       if (bar) bar.stop();
       bar = undefined;
       out.warn(msg);
     },
     info: (msg) => out.info(msg),
     stop: () => {
+      stopSpinner();
       bar?.stop();
       bar = undefined;
     },

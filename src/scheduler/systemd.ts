@@ -140,7 +140,6 @@ export function renderSystemdUnits(opts: SystemdUnitOptions): SystemdUnits {
   const service = [
     '[Unit]',
     `Description=${what}`,
-    'Documentation=man:triad(1)',
     'Wants=network-online.target',
     'After=network-online.target',
     '',

@@ -215,6 +215,8 @@ export function describeStorageContract(label: string, opts: ContractOptions): v
         try {
           const e = await expectKind(dead.load('config'), 'unreachable');
           expect(e.transient).toBe(true);
+          expect(e.message).toContain(dead.location);
+          expect(e.message).toContain('config');
           await expectKind(dead.save('config', Buffer.from('x')), 'unreachable');
           await expectKind(collect(dead.list('')), 'unreachable');
         } finally {

@@ -27,6 +27,8 @@ describeStorageContract('gcs (firebase storage emulator)', {
   enforcesIfAbsent: false,
   abortsInFlight: true,
   unreachable: async () => openGcsStorage(emu.target({ endpoint: `http://127.0.0.1:${await closedPort()}` })),
+  // No missingContainer case: in the emulator buckets spring into existence on first write,
+  // and listing an unknown bucket answers with an empty list.
 });
 
 describe('GcsStorage specifics (emulator)', () => {

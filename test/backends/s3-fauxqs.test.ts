@@ -113,6 +113,15 @@ describe('S3Storage requests (fauxqs)', () => {
     expect(faulty.calls.load).toBe(3);
   });
 
+  it('creates a missing bucket with create: true, idempotently', async () => {
+    const target = emu.target({ bucket: 'made-by-init' });
+    await expectKind(openS3Storage(target, { env: emu.env }).then((s) => s.load('config')), 'no-container');
+    const s = await openStorage(target, { env: emu.env, create: true });
+    await s.save('config', Buffer.from('c'));
+    const again = await openStorage(target, { env: emu.env, create: true });
+    expect((await again.load('config')).toString()).toBe('c');
+  });
+
   it('is the S3Storage the factory wraps', async () => {
     const s = await openS3Storage(emu.target(), { env: emu.env });
     expect(s).toBeInstanceOf(S3Storage);

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { FaultyStorage } from '../../src/backends/faulty.js';
 import { MemoryStorage } from '../../src/backends/memory.js';
 import { RateLimitedStorage, withUploadLimit } from '../../src/backends/ratelimit.js';
+import { redact } from '../../src/backends/classify.js';
 import { isRetryable, RetryStorage, withRetry } from '../../src/backends/retry.js';
 import { StorageError, type Storage, type StorageErrorKind } from '../../src/backends/storage.js';
 import type { Clock } from '../../src/core/clock.js';
@@ -185,5 +186,15 @@ describe('FaultyStorage', () => {
     expect(flipped[0]).toBe('0'.charCodeAt(0) ^ 0xff);
     expect(flipped.subarray(1).toString()).toBe('123456789');
     expect(_conformsFaulty.location).toBe('memory:');
+  });
+});
+
+describe('redact', () => {
+  it('removes SAS signatures, account keys, auth headers and URL passwords', () => {
+    const text = redact(
+      'GET https://a.blob.core.windows.net/c/b?sv=2024-01-01&sig=SECRET1%3D&se=2026 AccountKey=SECRET2==; Authorization: AWS4-HMAC-SHA256 SECRET3 http://user:SECRET4@host/x X-Amz-Signature=SECRET5',
+    );
+    for (const secret of ['SECRET1', 'SECRET2', 'SECRET3', 'SECRET4', 'SECRET5']) expect(text).not.toContain(secret);
+    expect(text).toContain('a.blob.core.windows.net');
   });
 });

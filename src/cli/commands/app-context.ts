@@ -6,8 +6,8 @@ import type { Output } from '../output.js';
 import { progressEvents } from '../progress.js';
 
 /** Builds the app layer's context from the CLI's: the env, cwd, clock and signal passed down explicitly. */
-export function appContext(ctx: CliContext, cmd: Command, out: Output): AppContext & { stopProgress(): void } {
-  const events = progressEvents(out);
+export function appContext(ctx: CliContext, cmd: Command, out: Output, opening?: string): AppContext & { stopProgress(): void } {
+  const events = progressEvents(out, opening);
   return {
     env: ctx.env,
     cwd: ctx.cwd,

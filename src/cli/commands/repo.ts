@@ -42,7 +42,7 @@ export function registerRepo(program: Command, ctx: CliContext): void {
       .option('--allow-violation', 'back up even if the policy violates its 3-2-1 rule')
       .action(async (o: { policy: string; target?: string[]; dryRun?: boolean; time?: string; tag?: string[]; allowViolation?: boolean }, cmd: Command) => {
         const out = ctx.output(cmd);
-        const app = appContext(ctx, cmd, out);
+        const app = appContext(ctx, cmd, out, 'opening targets and loading indexes…');
         let time: Date | undefined;
         if (o.time) {
           time = new Date(o.time);
