@@ -1,9 +1,9 @@
 import { TriadError } from '../core/errors.js';
 import type { Policy } from '../policy/types.js';
 import { evaluateRule } from '../policy/rule.js';
-import { Archiver, type BackupWarning, type FileRecord } from '../repo/archiver.js';
+import { Archiver, estimateSources, type BackupWarning, type FileRecord } from '../repo/archiver.js';
 import { BlobReader } from '../repo/blob-reader.js';
-import { AAD } from '../repo/format.js';
+import { writeJournal } from '../repo/journal.js';
 import { MasterIndex } from '../repo/index-store.js';
 import { loadSnapshots, sealSnapshot, type Snapshot, type SnapshotManifest, type SnapshotSummary } from '../repo/snapshot.js';
 import { MultiTargetWriter, type TargetSession } from '../repo/writer.js';
@@ -18,6 +18,8 @@ export interface BackupOptions {
   tags?: string[];
   /** Run even though the policy violates its 3-2-1 rule. */
   allowViolation?: boolean;
+  /** Count the sources first so progress can show an ETA (for a person at a terminal). */
+  estimate?: boolean;
   /** Test hook: smaller packs. */
   packSize?: number;
 }
@@ -74,7 +76,8 @@ async function backupTo(ctx: AppContext, policy: Policy, opened: OpenedTarget[],
     usable.map(async (o) => ({ name: o.spec.name, repo: o.repo!, index: await MasterIndex.load(o.repo!), bytesWritten: 0, packsWritten: 0 })),
   );
   const parent = await findParent(sessions[0]!, policy.name, host, paths);
-  const time = opts.time ?? ctx.clock.now();
+  const startedAt = ctx.clock.now();
+  const time = opts.time ?? startedAt;
   const writer = new MultiTargetWriter(sessions, policy.compression, {
     packSize: opts.packSize,
     signal: ctx.signal,
@@ -91,12 +94,16 @@ async function backupTo(ctx: AppContext, policy: Policy, opened: OpenedTarget[],
       signal: ctx.signal,
       events: {
         onWarning: (w) => ctx.events?.warning?.(`${w.path}: ${w.message}`, w.path),
-        onProgress: (p) => ctx.events?.progress?.({ phase: 'backup', files: p.files, bytes: p.bytes, path: p.path }),
+        onProgress: (p) => ctx.events?.progress?.({ phase: 'backup', files: p.files, bytes: p.bytes, path: p.path, totalFiles: total?.files, totalBytes: total?.bytes }),
         onFile: catalog ? (f) => files.push(f) : undefined,
       },
     });
-    const result = await archiver.run(policy.sources.map((s) => ({ path: s.path, exclude: s.exclude, crossFilesystems: s.cross_filesystems })));
+    const sources = policy.sources.map((s) => ({ path: s.path, exclude: s.exclude, crossFilesystems: s.cross_filesystems }));
+    const total = opts.estimate ? estimateSources(sources, ctx.signal) : undefined;
+    if (total) ctx.events?.progress?.({ phase: 'backup', files: 0, bytes: 0, totalFiles: total.files, totalBytes: total.bytes });
+    const result = await archiver.run(sources);
     let snapshotId: string | undefined;
+    let journalFinish: string | undefined;
     if (!opts.dryRun) {
       await writer.finishData();
       const manifest: SnapshotManifest = {
@@ -116,11 +123,20 @@ async function backupTo(ctx: AppContext, policy: Policy, opened: OpenedTarget[],
       const sealed = sealSnapshot(writer.live[0]!.repo, manifest);
       snapshotId = sealed.id;
       await writer.saveEverywhere(`snapshots/${sealed.id}`, sealed.sealed);
-      await writeJournal(writer, { kind: 'backup', time: manifest.finished, snapshot: sealed.id, policy: policy.name, host, summary: result.summary, partial: result.partial, targets: sessions.map((s) => ({ name: s.name, ok: s.failed === undefined })) });
+      journalFinish = manifest.finished;
     }
     const targets = targetResults(opened, sessions, !!opts.dryRun);
     const failed = targets.some((t) => t.status === 'failed');
     const exitCode = failed ? 1 : result.partial ? 3 : 0;
+    if (snapshotId) {
+      await writeJournal(writer.live.map((s) => s.repo), {
+        version: 1, kind: 'backup', policy: policy.name, host, started: startedAt.toISOString(), finished: journalFinish ?? ctx.clock.now().toISOString(),
+        status: failed ? 'failed' : result.partial ? 'partial' : 'ok', exitCode, snapshot: snapshotId,
+        targets: targets.map((t) => ({ name: t.target, ok: t.status !== 'failed', error: t.error })),
+        bytesRead: result.summary.bytesRead, bytesWritten: result.summary.dataAddedPacked, files: result.summary.files,
+        details: { summary: result.summary, partial: result.partial, time: time.toISOString(), paths, parent: parent?.id },
+      });
+    }
     if (catalog && runId !== undefined) {
       recordBackup(catalog, policy, opened, sessions, writer, { snapshotId, time, paths, host, parent: parent?.id, result, files, finished: ctx.clock.now(), tags: opts.tags ?? [] });
       catalog.finishRun(runId, {
@@ -163,13 +179,6 @@ async function findParent(session: TargetSession, policy: string, host: string, 
   const key = JSON.stringify(paths);
   const all = await loadSnapshots(session.repo);
   return all.filter((s) => s.policy === policy && s.host === host && JSON.stringify([...s.paths].sort()) === key).pop();
-}
-
-async function writeJournal(writer: MultiTargetWriter, record: Record<string, unknown>): Promise<void> {
-  const repo = writer.live[0]?.repo;
-  if (!repo) return;
-  const { plaintext, sealed } = repo.sealObject(AAD.journal, record);
-  await writer.saveEverywhere(`journal/${repo.manifestId(plaintext)}`, sealed);
 }
 
 function targetResults(opened: OpenedTarget[], sessions: TargetSession[], dryRun: boolean): TargetBackupResult[] {

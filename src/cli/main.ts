@@ -77,5 +77,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
   return signalled ?? exitCode;
 }
 
+// The pinned AWS SDK warns on every run that its later releases need Node 22; we pin it on purpose.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 const code = await main(process.argv, process.env);
 process.exitCode = code;

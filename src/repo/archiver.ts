@@ -82,7 +82,7 @@ export class Archiver {
   async run(sources: ArchiveSource[]): Promise<ArchiveResult> {
     const names = new Map<string, string>();
     for (const s of sources) {
-      const name = basename(s.path);
+      const name = topName(s.path);
       const other = names.get(name);
       if (other) {
         throw new TriadError('E_USAGE', `sources ${other} and ${s.path} have the same name '${name}' at the top of the snapshot`, {
@@ -103,7 +103,7 @@ export class Archiver {
           cause: err,
         });
       }
-      const name = basename(s.path);
+      const name = topName(s.path);
       const ctx: WalkCtx = { exclude: makeExcludeMatcher(s.exclude), rootDev: st.dev, cross: s.crossFilesystems, source: s.path };
       const node = await this.entry(ctx, s.path, name, '', st, parentRoot.get(name));
       if (node) nodes.push(node);
@@ -209,7 +209,7 @@ export class Archiver {
     if (parent && parent.type === 'file' && parent.size === st.size && parent.mtime === st.mtimeMs && parent.ctime === st.ctimeMs && parent.inode === st.ino && parent.content && parent.hash && parent.content.every((c) => this.writer.known(c))) {
       this.summary.filesUnchanged++;
       this.opts.events?.onFile?.({ path: rel, type: 'file', size: st.size, mode: meta.mode, mtime: meta.mtime, hash: parent.hash, chunks: parent.content.length });
-      this.opts.events?.onProgress?.({ files: this.summary.files, bytes: this.summary.bytesRead, path: rel });
+      this.opts.events?.onProgress?.({ files: this.summary.files, bytes: this.summary.bytes, path: rel });
       return { ...meta, content: parent.content, hash: parent.hash };
     }
     let content: string[];
@@ -227,7 +227,7 @@ export class Archiver {
     if (parent) this.summary.filesChanged++;
     else this.summary.filesNew++;
     this.opts.events?.onFile?.({ path: rel, type: 'file', size: st.size, mode: meta.mode, mtime: meta.mtime, hash, chunks: content.length });
-    this.opts.events?.onProgress?.({ files: this.summary.files, bytes: this.summary.bytesRead, path: rel });
+    this.opts.events?.onProgress?.({ files: this.summary.files, bytes: this.summary.bytes, path: rel });
     return { ...meta, content, hash };
   }
 
@@ -326,4 +326,49 @@ interface WalkCtx {
   rootDev: number;
   cross: boolean;
   source: string;
+}
+
+/** The source's name at the top of the snapshot; `/` has no basename, so it is called `root`. */
+function topName(path: string): string {
+  return basename(path) || 'root';
+}
+
+/**
+ * Counts files and bytes the walk will visit (lstat only), so a progress bar can show an ETA.
+ * Costs one extra metadata pass; the CLI asks for it only when a person is watching.
+ */
+export function estimateSources(sources: ArchiveSource[], signal?: AbortSignal): { files: number; bytes: number } {
+  let files = 0;
+  let bytes = 0;
+  for (const s of sources) {
+    const exclude = makeExcludeMatcher(s.exclude);
+    const walk = (abs: string, rel: string, dev: number) => {
+      let names: string[];
+      try {
+        names = readdirSync(abs);
+      } catch {
+        return;
+      }
+      for (const n of names) {
+        signal?.throwIfAborted();
+        const child = join(abs, n);
+        const r = rel ? `${rel}/${n}` : n;
+        const st = lstatSync(child, { throwIfNoEntry: false });
+        if (!st || exclude(r, st.isDirectory())) continue;
+        if (st.isDirectory()) {
+          if (s.crossFilesystems || st.dev === dev) walk(child, r, dev);
+        } else if (st.isFile()) {
+          files++;
+          bytes += st.size;
+        }
+      }
+    };
+    const st = lstatSync(s.path, { throwIfNoEntry: false });
+    if (st?.isDirectory()) walk(s.path, '', st.dev);
+    else if (st?.isFile()) {
+      files++;
+      bytes += st.size;
+    }
+  }
+  return { files, bytes };
 }

@@ -74,6 +74,10 @@ export function defaultKdfParams(lowSecurityForTests = false): KdfParams {
 
 export async function deriveKey(passphrase: string, params: KdfParams): Promise<Buffer> {
   if (params.name !== 'scrypt') throw new TriadError('E_INTEGRITY', `unsupported key derivation function '${params.name}'`);
+  // A crafted key file must not make us allocate gigabytes: cap at N=2^20, r=32, p=16.
+  if (!(params.N >= 2 && params.N <= 1 << 20 && (params.N & (params.N - 1)) === 0 && params.r >= 1 && params.r <= 32 && params.p >= 1 && params.p <= 16)) {
+    throw new TriadError('E_INTEGRITY', `key file has out-of-range scrypt parameters (N=${params.N}, r=${params.r}, p=${params.p})`, { hint: 'the key file is damaged or was crafted; use another key file or target' });
+  }
   const opts: ScryptOptions = { N: params.N, r: params.r, p: params.p, maxmem: 256 * params.N * params.r + 16 * 1024 * 1024 };
   return new Promise((resolve, reject) =>
     scryptCb(passphrase.normalize('NFC'), Buffer.from(params.salt, 'base64'), 32, opts, (err, key) => (err ? reject(err) : resolve(key))),

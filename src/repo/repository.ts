@@ -113,6 +113,23 @@ export class Repository {
     }
   }
 
+  /**
+   * Loads a manifest (snapshot, journal record) and checks that its name is the keyed hash
+   * of its content, so objects cannot be swapped or replayed under another name.
+   */
+  async loadManifest<T>(aad: Buffer, dir: string, id: string): Promise<T> {
+    const name = `${dir}/${id}`;
+    const sealed = await this.storage.load(name);
+    let plaintext: Buffer;
+    try {
+      plaintext = unframe(open(this.key.encrypt, sealed, aad));
+    } catch (err) {
+      throw integrityError(this.target, this.storage, name, err);
+    }
+    if (this.manifestId(plaintext) !== id) throw integrityError(this.target, this.storage, name, new IntegrityFailure('content does not match its name'));
+    return JSON.parse(plaintext.toString('utf8')) as T;
+  }
+
   async loadObject<T>(aad: Buffer, name: string): Promise<T> {
     return this.openObject<T>(aad, await this.storage.load(name), name);
   }

@@ -48,7 +48,7 @@ export async function loadSnapshots(repo: Repository): Promise<Snapshot[]> {
   for await (const o of repo.storage.list('snapshots/')) {
     const id = o.name.slice('snapshots/'.length);
     if (!ID_RE.test(id)) continue;
-    const m = await repo.loadObject<SnapshotManifest>(AAD.snapshot, o.name);
+    const m = await repo.loadManifest<SnapshotManifest>(AAD.snapshot, 'snapshots', id);
     out.push({ ...m, id });
   }
   return out.sort((a, b) => (a.time < b.time ? -1 : a.time > b.time ? 1 : a.id < b.id ? -1 : 1));

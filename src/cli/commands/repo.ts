@@ -49,7 +49,7 @@ export function registerRepo(program: Command, ctx: CliContext): void {
           if (Number.isNaN(time.getTime())) throw new TriadError('E_USAGE', `--time ${o.time} is not a date`, { hint: 'use ISO 8601, e.g. 2026-01-31T23:00:00Z' });
         }
         const { runBackup } = await import('../../app/backup.js');
-        const r = await runBackup(app, { policyFile: o.policy, targets: o.target, dryRun: o.dryRun, time, tags: o.tag, allowViolation: o.allowViolation }).finally(() => app.stopProgress());
+        const r = await runBackup(app, { policyFile: o.policy, targets: o.target, dryRun: o.dryRun, time, tags: o.tag, allowViolation: o.allowViolation, estimate: out.showProgress }).finally(() => app.stopProgress());
         if (out.json) out.emitJson(r);
         else {
           const s = r.summary;
