@@ -268,7 +268,7 @@ async function s3Sequence(tool, runTag) {
     const init = await run(spec.cmd, spec.args, { ...spec, logDir, name: `${tool}${runTag}-s3-init` });
     if (init.exit !== 0) return skip(firstLine(init.stderr) || firstLine(init.stdout) || `init exit ${init.exit}`);
     const m = await step(tool, 's3_upload', t.backup(), bytes, runTag);
-    if (m.exit !== 0 && !m.partial && tool === 'triad') {
+    if (m.exit !== 0 && !m.partial && tool === 'triad' && /not (yet )?(supported|implemented)|unsupported|unknown target type/i.test(m.error)) {
       // an s3 target the CLI does not support yet is a skip, not a benchmark failure
       const r = results[tool].s3_upload;
       r[r.length - 1] = { exit: -1, skipped: firstLine(m.error) };

@@ -5,6 +5,7 @@ import { Archiver, estimateSources, type BackupWarning, type FileRecord } from '
 import { BlobReader } from '../repo/blob-reader.js';
 import { writeJournal } from '../repo/journal.js';
 import { MasterIndex } from '../repo/index-store.js';
+import { adoptUnindexedPacks } from '../repo/adopt.js';
 import { loadSnapshots, sealSnapshot, type Snapshot, type SnapshotManifest, type SnapshotSummary } from '../repo/snapshot.js';
 import { MultiTargetWriter, type TargetSession } from '../repo/writer.js';
 import { catalogFor, closeAll, errorMessage, hostName, loadPolicyFile, openTargets, passphraseFor, requireSome, selectTargets, userName, type AppContext, type OpenedTarget } from './session.js';
@@ -73,9 +74,24 @@ async function backupTo(ctx: AppContext, policy: Policy, opened: OpenedTarget[],
   const host = hostName(policy);
   const paths = policy.sources.map((s) => s.path).sort();
   const sessions: TargetSession[] = await Promise.all(
-    usable.map(async (o) => ({ name: o.spec.name, repo: o.repo!, index: await MasterIndex.load(o.repo!), bytesWritten: 0, packsWritten: 0 })),
+    usable.map(async (o): Promise<TargetSession> => {
+      try {
+        const index = await MasterIndex.load(o.repo!);
+        if (!opts.dryRun) {
+          const { adopted } = await adoptUnindexedPacks(o.repo!, index, ctx.signal);
+          if (adopted) ctx.events?.info?.(`target '${o.spec.name}': reusing ${adopted} pack(s) left by an interrupted run`);
+        }
+        return { name: o.spec.name, repo: o.repo!, index, bytesWritten: 0, packsWritten: 0 };
+      } catch (err) {
+        if (ctx.signal?.aborted) throw err;
+        ctx.events?.warning?.(`target '${o.spec.name}' failed and is left out of this run: ${errorMessage(err)}`);
+        return { name: o.spec.name, repo: o.repo!, index: new MasterIndex(), bytesWritten: 0, packsWritten: 0, failed: err };
+      }
+    }),
   );
-  const parent = await findParent(sessions[0]!, policy.name, host, paths);
+  const first = sessions.find((s) => s.failed === undefined);
+  if (!first) throw sessions[0]!.failed;
+  const parent = await findParent(first, policy.name, host, paths);
   const startedAt = ctx.clock.now();
   const time = opts.time ?? startedAt;
   const writer = new MultiTargetWriter(sessions, policy.compression, {
@@ -89,7 +105,7 @@ async function backupTo(ctx: AppContext, policy: Policy, opened: OpenedTarget[],
   const runId = catalog?.startRun({ policy: policy.name, kind: 'backup', started_at: ctx.clock.now(), details: { targets: opened.map((o) => o.spec.name) } });
   try {
     const archiver = new Archiver(writer, {
-      parent: parent ? { reader: new BlobReader(sessions[0]!.repo, sessions[0]!.index), tree: parent.tree } : undefined,
+      parent: parent ? { reader: new BlobReader(first.repo, first.index), tree: parent.tree } : undefined,
       clock: ctx.clock,
       signal: ctx.signal,
       events: {

@@ -2,7 +2,7 @@ import { TriadError } from '../core/errors.js';
 import { openStorage } from '../backends/open.js';
 import type { Storage } from '../backends/storage.js';
 import { Repository } from '../repo/repository.js';
-import { catalogFor, errorMessage, hostName, loadPolicyFile, passphraseFor, selectTargets, userName, type AppContext } from './session.js';
+import { catalogFor, errorMessage, hostName, loadPolicyFile, passphraseFor, selectTargets, storageOptions, userName, type AppContext } from './session.js';
 
 export interface InitTargetResult {
   target: string;
@@ -29,7 +29,7 @@ export async function initRepositories(ctx: AppContext, opts: { policyFile: stri
   const storages: { name: string; storage: Storage }[] = [];
   const results: InitTargetResult[] = [];
   try {
-    for (const spec of specs) storages.push({ name: spec.name, storage: await openStorage(spec, { env: ctx.env, cwd: ctx.cwd, clock: ctx.clock, create: true }) });
+    for (const spec of specs) storages.push({ name: spec.name, storage: await openStorage(spec, { ...storageOptions(ctx, spec), create: true }) });
     let source: Repository | undefined;
     const existing: Repository[] = [];
     for (const { name, storage } of storages) {

@@ -22,6 +22,24 @@ export interface AppContext {
   catalogPath?: string;
   /** Test-only: cheap key derivation for repositories created in tests. */
   lowSecurityKdf?: boolean;
+  /** How long a target may keep failing transiently before it is given up (--retry-for). */
+  retryForMs?: number;
+  /** Upload limit for every target in bytes/s (--limit-upload), overriding the policy. */
+  uploadLimit?: number;
+}
+
+/** The storage options every use case passes to openStorage. */
+export function storageOptions(ctx: AppContext, spec: TargetSpec): Parameters<typeof openStorage>[1] {
+  return {
+    env: ctx.env,
+    cwd: ctx.cwd,
+    clock: ctx.clock,
+    uploadLimit: ctx.uploadLimit,
+    retry: {
+      ...(ctx.retryForMs !== undefined ? { maxElapsedMs: ctx.retryForMs } : {}),
+      onRetry: (op, name, err, delayMs) => ctx.events?.info?.(`target '${spec.name}': ${op} ${name} failed (${err.kind}), retrying in ${Math.round(delayMs)} ms`),
+    },
+  };
 }
 
 export interface OpenedTarget {
@@ -81,7 +99,7 @@ export async function openTargets(ctx: AppContext, policy: Policy, specs: Target
   const opened = await Promise.all(
     specs.map(async (spec): Promise<OpenedTarget> => {
       try {
-        const storage = await openStorage(spec, { env: ctx.env, cwd: ctx.cwd, clock: ctx.clock });
+        const storage = await openStorage(spec, storageOptions(ctx, spec));
         try {
           return { spec, storage, repo: await Repository.open(spec.name, storage, passphrase) };
         } catch (err) {

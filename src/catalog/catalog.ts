@@ -584,6 +584,14 @@ export class Catalog {
     return this.storageStats(policy, target).pack_bytes;
   }
 
+  /** Ids of the packs recorded for a target, in id order, streamed (catalog verify). */
+  *iteratePackIds(policy: string, target: string): Generator<string, void, undefined> {
+    const tid = this.targetId(policy, target, false);
+    if (tid === undefined) return;
+    const stmt = this.db.prepare('SELECT id FROM packs WHERE target = ? ORDER BY id').pluck();
+    for (const id of stmt.iterate(tid)) yield (id as Buffer).toString('hex');
+  }
+
   storageStats(policy: string, target: string): StorageStats {
     const tid = this.targetId(policy, target, false);
     if (tid === undefined) return { packs: 0, pack_bytes: 0, blobs: 0, blob_bytes: 0, raw_bytes: 0 };

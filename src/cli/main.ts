@@ -20,6 +20,8 @@ export function buildProgram(ctx: ReturnType<typeof makeContext>): Command {
     .addOption(new Option('-v, --verbose', 'more detail, including stack traces of internal errors'))
     .addOption(new Option('--no-color', 'no colours even on a terminal (NO_COLOR is honoured too)'))
     .addOption(new Option('--catalog <file>', 'SQLite catalogue to use (overrides the policy and $TRIAD_CATALOG)'))
+    .addOption(new Option('--retry-for <duration>', 'how long a target may keep failing transiently before it is given up (default 60s)'))
+    .addOption(new Option('--limit-upload <rate>', "upload limit per target, e.g. 10MiB/s (overrides the policy's upload_limit)"))
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride()
     .configureOutput({ outputError: (str, write) => write(str) });

@@ -132,10 +132,13 @@ function restoreTestStatus(input: PolicyReportInput, t: TargetInfo, at: number, 
   // Without any test, the first one was due one interval after the target's first backup.
   const dueAt = last ? last.at.getTime() + everyMs : (t.firstScheduledAt ?? input.firstScheduledAt).getTime() + everyMs;
   const overdueByMs = Math.max(0, at - dueAt);
+  const passed = input.restoreTests.filter((r) => r.target === t.name && r.ok && r.at.getTime() <= at);
+  const lastSuccessAt = passed.reduce<Date | null>((m, r) => (m === null || r.at.getTime() > m.getTime() ? r.at : m), null);
   return {
     target: t.name,
     last: last ? { at: last.at, ok: last.ok, files: last.files, bytes: last.bytes, failures: last.failures } : null,
     ageMs: last ? at - last.at.getTime() : null,
+    lastSuccessAt,
     overdue: overdueByMs > 0,
     overdueByMs,
     failuresInWindow,

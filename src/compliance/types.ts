@@ -247,6 +247,8 @@ export interface TargetRestoreTests {
     readonly failures: number;
   } | null;
   readonly ageMs: number | null;
+  /** When the latest passing test finished (it may be older than `last`); null when none passed. */
+  readonly lastSuccessAt: Date | null;
   /** Older than restore_test.every, or none at all although one was due. */
   readonly overdue: boolean;
   /** How long past due; 0 when not overdue. */

@@ -112,7 +112,8 @@ export async function restoreTree(reader: BlobReader, treeId: string, rootPrefix
   return result;
 }
 
-async function restoreFile(reader: BlobReader, node: TreeNode, out: string, rel: string, opts: RestoreOptions, result: RestoreResult): Promise<void> {
+/** Restores one file node to `out` (temporary name, verified against its blob ids and whole-content hash, then renamed). */
+export async function restoreFile(reader: BlobReader, node: TreeNode, out: string, rel: string, opts: RestoreOptions, result: RestoreResult): Promise<void> {
   replaceable(out, opts.overwrite);
   const tmp = `${out}.triad-tmp-${randomBytes(4).toString('hex')}`;
   let fd: number;

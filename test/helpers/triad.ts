@@ -87,3 +87,34 @@ export function writeLocalPolicy(dir: string, opts: LocalPolicyOptions): string 
 }
 
 export const PASS = { TEST_PASSPHRASE: 'correct horse battery staple' };
+
+/** Writes a policy with arbitrary targets (e.g. emulator `policyFields()`); returns its path. */
+export function writePolicy(dir: string, opts: { name?: string; sources: string[]; targets: Record<string, Record<string, unknown>>; rule?: string; extra?: Record<string, unknown> }): string {
+  const doc = {
+    version: 1,
+    policy: opts.name ?? 'test',
+    catalog: join(dir, 'catalog.db'),
+    sources: opts.sources.map((path) => ({ path })),
+    encryption: { passphrase_env: 'TEST_PASSPHRASE' },
+    targets: opts.targets,
+    rule: opts.rule ?? '3-2-1',
+    ...opts.extra,
+  };
+  const file = join(dir, `${opts.name ?? 'test'}.yaml`);
+  // JSON is valid YAML 1.2, and keeps this helper free of quoting rules.
+  writeFileSync(file, JSON.stringify(doc, null, 2) + '\n');
+  return file;
+}
+
+/** Runs the CLI without blocking this process's event loop (needed when an emulator runs in-process). */
+export function triadAsync(args: string[], opts: { env?: Record<string, string> } = {}): Promise<RunResult> {
+  return new Promise((res, rej) => {
+    const p = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root', TRIAD_TEST_LOW_KDF: '1', ...opts.env } });
+    let out = '';
+    let err = '';
+    p.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    p.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    p.on('error', rej);
+    p.on('close', (code) => res({ code: code ?? 1, stdout: out, stderr: err }));
+  });
+}

@@ -1,23 +1,37 @@
 import type { Command } from 'commander';
-import { systemClock } from '../../core/clock.js';
+import { fixedClock, systemClock } from '../../core/clock.js';
 import type { AppContext } from '../../app/session.js';
 import type { CliContext } from '../context.js';
 import type { Output } from '../output.js';
 import { progressEvents } from '../progress.js';
+import { TriadError } from '../../core/errors.js';
+import { parseDuration, parseRate } from '../../policy/units.js';
 
 /** Builds the app layer's context from the CLI's: the env, cwd, clock and signal passed down explicitly. */
 export function appContext(ctx: CliContext, cmd: Command, out: Output, opening?: string): AppContext & { stopProgress(): void } {
   const events = progressEvents(out, opening);
+  const g = cmd.optsWithGlobals() as { retryFor?: string; limitUpload?: string };
   return {
     env: ctx.env,
     cwd: ctx.cwd,
-    clock: systemClock,
+    // Test-only: TRIAD_TEST_NOW pins the clock of commands without --at (backups at recorded times).
+    clock: ctx.env.TRIAD_TEST_NOW ? fixedClock(ctx.env.TRIAD_TEST_NOW) : systemClock,
     signal: ctx.signal,
     events,
     catalogPath: ctx.globals(cmd).catalog,
     lowSecurityKdf: ctx.env.TRIAD_TEST_LOW_KDF === '1',
+    retryForMs: g.retryFor !== undefined ? parseOption('--retry-for', g.retryFor, parseDuration) : undefined,
+    uploadLimit: g.limitUpload !== undefined ? parseOption('--limit-upload', g.limitUpload, parseRate) : undefined,
     stopProgress: () => events.stop(),
   };
+}
+
+function parseOption(flag: string, value: string, parse: (v: string) => number): number {
+  try {
+    return parse(value);
+  } catch (err) {
+    throw new TriadError('E_USAGE', `${flag} ${value}: ${err instanceof Error ? err.message : String(err)}`);
+  }
 }
 
 export function collect(value: string, previous: string[] = []): string[] {

@@ -234,3 +234,24 @@ function modeString(type: string, mode: number): string {
   const rwx = (m: number) => (m & 4 ? 'r' : '-') + (m & 2 ? 'w' : '-') + (m & 1 ? 'x' : '-');
   return t + rwx(mode >> 6) + rwx(mode >> 3) + rwx(mode);
 }
+
+export function registerCopy(program: Command, ctx: CliContext): void {
+  examples(
+    program
+      .command('copy')
+      .description('replicate snapshots missing on one target from another (object level, verified)')
+      .addOption(policyOpt())
+      .requiredOption('--from <name>', 'target to copy from')
+      .requiredOption('--to <name>', 'target to copy to')
+      .argument('[snapshot...]', 'snapshots to copy (default: every one missing on --to)')
+      .action(async (snapshots: string[], o: { policy: string; from: string; to: string }, cmd: Command) => {
+        const out = ctx.output(cmd);
+        const app = appContext(ctx, cmd, out, 'opening targets…');
+        const { runCopy } = await import('../../app/copy.js');
+        const r = await runCopy(app, { policyFile: o.policy, from: o.from, to: o.to, snapshots }).finally(() => app.stopProgress());
+        if (out.json) return out.emitJson(r);
+        out.result(r.snapshots.length ? `copied ${r.snapshots.length} snapshot(s) from '${r.from}' to '${r.to}': ${r.packsCopied} packs, ${formatBytes(r.bytesCopied)} in ${formatDuration(r.durationMs)}` : `target '${r.to}' already holds every snapshot of '${r.from}'`);
+      }),
+    ['triad copy -p /etc/triad/finance.yaml --from nas --to cloud', 'triad copy -p policies/demo.yaml --from nas --to offsite latest'],
+  );
+}

@@ -284,6 +284,7 @@ export function renderPrometheus(reports: readonly PolicyReport[]): string {
       put('triad_restore_test_age_seconds', 'Age of the latest restore test.', l, s(t.ageMs));
       put('triad_restore_test_last_success', '1 when the latest restore test passed.', l, t.last ? (t.last.ok ? 1 : 0) : null);
       put('triad_restore_test_last_timestamp_seconds', 'Time of the latest restore test.', l, ts(t.last?.at));
+      put('triad_restore_test_last_success_timestamp_seconds', 'Time of the latest passing restore test.', l, ts(t.lastSuccessAt));
       put('triad_restore_test_overdue', '1 when a restore test is overdue.', l, t.overdue ? 1 : 0);
     }
     for (const b of r.backups) {
@@ -298,7 +299,7 @@ export function renderPrometheus(reports: readonly PolicyReport[]): string {
       put('triad_target_used_ratio', 'Used fraction of the target file system.', l, c.usedPercent === null ? null : c.usedPercent / 100);
       put('triad_target_free_bytes', 'Free bytes on the target file system.', l, c.freeBytes);
       put('triad_target_stored_bytes', 'Bytes stored in the repository on the target.', l, c.storedBytes);
-      put('triad_target_days_left', 'Forecast days until the target file system is full.', l, c.daysLeft);
+      put('triad_target_time_to_full_seconds', 'Forecast time until the target file system is full at the growth seen in the window.', l, c.daysLeft === null ? null : c.daysLeft * 86_400);
     }
     put('triad_findings', 'Findings by severity.', { ...p, severity: 'critical' }, r.findings.filter((f) => f.severity === 'critical').length);
     put('triad_findings', 'Findings by severity.', { ...p, severity: 'warning' }, r.findings.filter((f) => f.severity === 'warning').length);

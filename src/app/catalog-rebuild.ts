@@ -1,0 +1,452 @@
+import { homedir } from 'node:os';
+import { TriadError } from '../core/errors.js';
+import { openStorage } from '../backends/open.js';
+import type { Storage } from '../backends/storage.js';
+import { openCatalog, type Catalog } from '../catalog/catalog.js';
+import { defaultCatalogPath } from '../catalog/paths.js';
+import type { FileInput, RunKind } from '../catalog/types.js';
+import { resolvePassphraseWithWarnings } from '../policy/secrets.js';
+import type { PassphraseSpec, Policy, TargetSpec } from '../policy/types.js';
+import { BlobReader } from '../repo/blob-reader.js';
+import { AAD, ID_RE } from '../repo/format.js';
+import { MasterIndex } from '../repo/index-store.js';
+import type { JournalRecord } from '../repo/journal.js';
+import type { PackEntry } from '../repo/pack.js';
+import { Repository } from '../repo/repository.js';
+import type { SnapshotManifest } from '../repo/snapshot.js';
+import { walkTree } from '../repo/walk.js';
+import { targetFromUrl, type RepoUrl } from './repo-url.js';
+import { catalogFor, errorMessage, loadPolicyFile, passphraseFor, selectTargets, storageOptions, type AppContext } from './session.js';
+
+export interface RebuildOptions {
+  /** With a policy: rebuild the policy's part of the catalogue from its target `target`. */
+  policyFile?: string;
+  /** The target to read (with a policy), or the name to record the repository under (with `repo`). */
+  target?: string;
+  /** Without a policy: where the repository is and how to unlock it. */
+  repo?: RepoUrl & { passphrase?: PassphraseSpec; passphraseValue?: string; policy?: string };
+  /** File rows per catalogue transaction (bounded memory; default 5000). */
+  batchSize?: number;
+}
+
+export interface RebuildResult {
+  catalog: string;
+  target: string;
+  location: string;
+  repositoryId: string;
+  policies: string[];
+  snapshots: { total: number; imported: number; skipped: number };
+  files: number;
+  packs: number;
+  blobs: number;
+  runs: { total: number; imported: number; skipped: number; damaged: { id: string; error: string }[] };
+  restoreTests: number;
+  /** Copies on other targets known only from the journal, recorded as missing until verified. */
+  journalPresence: number;
+  durationMs: number;
+}
+
+interface IndexFileJson {
+  packs: { id: string; size: number; blobs: [0 | 1, string, number, number, number][] }[];
+}
+
+/** A source opened for reading: one replica, the catalogue to fill and what it may hold. */
+interface Source {
+  policy?: Policy;
+  spec: TargetSpec;
+  storage: Storage;
+  repo: Repository;
+  catalog: Catalog;
+  /** With --repo: only this policy's part of the repository (default: every policy in it). */
+  policyFilter?: string;
+}
+
+/**
+ * Rebuilds the catalogue from one replica alone: snapshots and their file entries, packs and
+ * blobs, run history and restore tests from the journal. Idempotent and resumable: a snapshot
+ * whose file rows are all present and a journal record already imported are skipped, and every
+ * batch is its own transaction, so an interrupted rebuild continues where it stopped.
+ * Memory stays bounded: file rows stream in batches; only tree-blob locations are kept.
+ */
+export async function rebuildCatalog(ctx: AppContext, opts: RebuildOptions): Promise<RebuildResult> {
+  const started = ctx.clock.monotonic();
+  const src = await openSource(ctx, opts);
+  try {
+    return await rebuild(ctx, src, opts.batchSize ?? 5000, started);
+  } finally {
+    src.catalog.close();
+    await src.storage.close().catch(() => undefined);
+  }
+}
+
+async function openSource(ctx: AppContext, opts: RebuildOptions): Promise<Source> {
+  let policy: Policy | undefined;
+  let spec: TargetSpec;
+  let passphrase: string;
+  if (opts.policyFile) {
+    if (opts.repo) throw new TriadError('E_USAGE', 'give either a policy (-p) or --repo, not both');
+    policy = await loadPolicyFile(ctx, opts.policyFile);
+    if (!opts.target) {
+      throw new TriadError('E_USAGE', `name the target to rebuild from with --target`, { hint: `policy ${policy.name} has the targets: ${policy.targets.map((t) => t.name).join(', ')}` });
+    }
+    spec = selectTargets(policy, [opts.target])[0]!;
+    passphrase = await passphraseFor(ctx, policy);
+  } else if (opts.repo) {
+    spec = targetFromUrl({ ...opts.repo, name: opts.target ?? opts.repo.name }, { env: ctx.env, cwd: ctx.cwd });
+    passphrase = await repoPassphrase(ctx, opts.repo);
+  } else {
+    throw new TriadError('E_USAGE', 'give a policy (-p POLICY --target NAME) or a repository (--repo URL)');
+  }
+  const storage = await openStorage(spec, storageOptions(ctx, spec));
+  try {
+    const repo = await Repository.open(spec.name, storage, passphrase);
+    const catalog = policy ? catalogFor(ctx, policy) : openCatalog(ctx.catalogPath ?? defaultCatalogPath(ctx.env, homedir(), process.getuid?.()));
+    return { policy, spec, storage, repo, catalog, policyFilter: opts.repo?.policy };
+  } catch (err) {
+    await storage.close().catch(() => undefined);
+    throw err;
+  }
+}
+
+async function repoPassphrase(ctx: AppContext, r: NonNullable<RebuildOptions['repo']>): Promise<string> {
+  if (r.passphraseValue !== undefined) return r.passphraseValue;
+  if (!r.passphrase) {
+    throw new TriadError('E_PASSPHRASE_UNAVAILABLE', 'no passphrase for --repo', { hint: 'give --passphrase-env VAR or --passphrase-file FILE (or run on a terminal to be asked)' });
+  }
+  const res = await resolvePassphraseWithWarnings(r.passphrase, { env: ctx.env, cwd: ctx.cwd, signal: ctx.signal });
+  for (const w of res.warnings) ctx.events?.warning?.(w);
+  return res.passphrase;
+}
+
+async function rebuild(ctx: AppContext, src: Source, batchSize: number, started: number): Promise<RebuildResult> {
+  const { repo, catalog, spec } = src;
+  const wanted = src.policy?.name ?? src.policyFilter;
+  const policies = new Set<string>();
+  const ensurePolicy = (name: string): boolean => {
+    if (wanted !== undefined && name !== wanted) return false;
+    if (!policies.has(name)) {
+      policies.add(name);
+      recordTargets(catalog, name, src);
+    }
+    return true;
+  };
+  if (src.policy) ensurePolicy(src.policy.name);
+
+  // 1. Snapshot manifests (small): they say which policies the repository serves.
+  const manifests: (SnapshotManifest & { id: string })[] = [];
+  for await (const o of repo.storage.list('snapshots/', { signal: ctx.signal })) {
+    const id = o.name.slice('snapshots/'.length);
+    if (!ID_RE.test(id)) continue;
+    const m = await repo.loadManifest<SnapshotManifest>(AAD.snapshot, 'snapshots', id);
+    if (ensurePolicy(m.policy)) manifests.push({ ...m, id });
+    ctx.events?.progress?.({ phase: 'reading snapshots', files: manifests.length });
+  }
+  manifests.sort((a, b) => (a.time < b.time ? -1 : a.time > b.time ? 1 : a.id < b.id ? -1 : 1));
+
+  // 2. Packs and blobs, one index file (one transaction per policy) at a time. Only the
+  //    locations of tree blobs stay in memory: they are what walking the snapshots needs.
+  const trees = new MasterIndex();
+  const indexNames: string[] = [];
+  for await (const o of repo.storage.list('index/', { signal: ctx.signal })) indexNames.push(o.name);
+  indexNames.sort();
+  let packs = 0;
+  let blobs = 0;
+  for (const [i, name] of indexNames.entries()) {
+    ctx.signal?.throwIfAborted();
+    const file = await repo.loadObject<IndexFileJson>(AAD.index, name);
+    const packRows = [];
+    const blobRows = [];
+    for (const p of file.packs ?? []) {
+      if (!ID_RE.test(p.id)) continue;
+      packRows.push({ id: p.id, size: p.size, blobs: p.blobs.length, type: p.blobs[0]?.[0] === 1 ? ('tree' as const) : ('data' as const) });
+      const treeEntries: PackEntry[] = [];
+      for (const [t, id, offset, length, rawLength] of p.blobs) {
+        if (!ID_RE.test(id)) continue;
+        blobRows.push({ id, pack: p.id, type: t === 1 ? ('tree' as const) : ('data' as const), length, raw_length: rawLength });
+        if (t === 1) treeEntries.push({ type: 'tree', id: Buffer.from(id, 'hex'), offset, length, rawLength });
+      }
+      trees.addPack(p.id, p.size, treeEntries);
+    }
+    for (const pol of policies) {
+      packs += catalog.addPacks(pol, spec.name, packRows);
+      blobs += catalog.addBlobs(pol, spec.name, blobRows);
+    }
+    ctx.events?.progress?.({ phase: 'reading indexes', files: i + 1, totalFiles: indexNames.length });
+  }
+
+  // 3. Snapshots with their file entries, streamed from the trees in batches.
+  const reader = new BlobReader(repo, trees);
+  let imported = 0;
+  let skipped = 0;
+  let files = 0;
+  for (const m of manifests) {
+    ctx.signal?.throwIfAborted();
+    if (isComplete(catalog, m, spec.name)) {
+      skipped++;
+      continue;
+    }
+    const s = m.summary;
+    catalog.upsertSnapshot({
+      id: m.id, policy: m.policy, host: m.host, paths: m.paths, time: m.time, finished_at: m.finished, tree: m.tree, parent: m.parent ?? null,
+      partial: m.partial, tags: m.tags ?? [], files: s.files, dirs: s.dirs, bytes: s.bytes, files_new: s.filesNew, files_changed: s.filesChanged,
+      files_unchanged: s.filesUnchanged, bytes_read: s.bytesRead, bytes_added: s.dataAddedPacked,
+    });
+    let batch: FileInput[] = [];
+    for await (const { path, node } of walkTree(reader, m.tree)) {
+      const isFile = node.type === 'file';
+      batch.push({ path, type: node.type, size: isFile ? node.size : 0, mode: node.mode, mtime: node.mtime, hash: isFile ? (node.hash ?? null) : null, chunks: isFile ? (node.content?.length ?? 0) : 0 });
+      if (batch.length >= batchSize) {
+        files += catalog.addFiles(m.id, batch);
+        batch = [];
+        ctx.signal?.throwIfAborted();
+        ctx.events?.progress?.({ phase: `snapshot ${m.id.slice(0, 8)}`, files, totalFiles: s.files + s.dirs, path });
+      }
+    }
+    files += catalog.addFiles(m.id, batch);
+    // Presence last: a snapshot counts as imported only once all its file rows are in.
+    catalog.setPresence(m.id, spec.name, { status: 'complete', at: m.finished });
+    imported++;
+    ctx.events?.progress?.({ phase: 'snapshots', files: imported + skipped, totalFiles: manifests.length });
+  }
+
+  // 4. Run history from the journal.
+  const runs = await importJournal(ctx, src, ensurePolicy);
+  return {
+    catalog: catalog.file,
+    target: spec.name,
+    location: src.storage.location,
+    repositoryId: repo.id,
+    policies: [...policies].sort(),
+    snapshots: { total: manifests.length, imported, skipped },
+    files,
+    packs,
+    blobs,
+    runs: { total: runs.total, imported: runs.imported, skipped: runs.skipped, damaged: runs.damaged },
+    restoreTests: runs.restoreTests,
+    journalPresence: runs.presence,
+    durationMs: ctx.clock.monotonic() - started,
+  };
+}
+
+/** Already imported by an earlier (possibly interrupted) rebuild or recorded by the backup itself. */
+function isComplete(catalog: Catalog, m: SnapshotManifest & { id: string }, target: string): boolean {
+  const row = catalog.snapshotById(m.id, m.policy);
+  if (!row || row.presence.find((p) => p.target === target)?.status !== 'complete') return false;
+  return catalog.countFiles(m.id) >= m.summary.files + m.summary.dirs;
+}
+
+/** Target rows as a backup records them; targets the catalogue already knows keep their row. */
+function recordTargets(catalog: Catalog, policyName: string, src: Source): void {
+  const known = new Set(catalog.listTargets(policyName).filter((t) => t.type !== null).map((t) => t.name));
+  const specs = src.policy && src.policy.name === policyName ? src.policy.targets : [src.spec];
+  for (const t of specs) {
+    if (t.name !== src.spec.name && known.has(t.name)) continue;
+    catalog.upsertTarget({
+      policy: policyName, name: t.name, type: t.type, location: t.name === src.spec.name ? src.storage.location : displayLocation(t),
+      media: t.media, offsite: t.offsite, immutable: t.immutable, offline: t.offline ?? false,
+    });
+  }
+}
+
+/** The location string the backend would report, without opening it. */
+export function displayLocation(t: TargetSpec): string {
+  const prefix = (p: string) => p.replace(/^\/+/, '').replace(/([^/])$/, '$1/');
+  switch (t.type) {
+    case 'local':
+      return `local:${t.path}`;
+    case 's3':
+      return `s3://${t.bucket}/${prefix(t.prefix)}`;
+    case 'azure':
+      return `azure://${t.account ?? 'account'}/${t.container}/${prefix(t.prefix)}`;
+    case 'gcs':
+      return `gs://${t.bucket}/${prefix(t.prefix)}`;
+  }
+}
+
+const RUN_KINDS = new Set<string>(['backup', 'copy', 'prune', 'forget', 'check', 'restore', 'restore-test', 'init']);
+const STATUSES = new Set<string>(['ok', 'partial', 'failed', 'interrupted']);
+
+async function importJournal(
+  ctx: AppContext,
+  src: Source,
+  ensurePolicy: (name: string) => boolean,
+): Promise<{ total: number; imported: number; skipped: number; restoreTests: number; presence: number; damaged: { id: string; error: string }[] }> {
+  const { repo, catalog, spec } = src;
+  const ids: string[] = [];
+  for await (const o of repo.storage.list('journal/', { signal: ctx.signal })) {
+    const id = o.name.slice('journal/'.length);
+    if (ID_RE.test(id)) ids.push(id);
+  }
+  const out = { total: ids.length, imported: 0, skipped: 0, restoreTests: 0, presence: 0, damaged: [] as { id: string; error: string }[] };
+  const now = ctx.clock.now();
+  // Records are small (one per run): load the new ones, then import them oldest first.
+  const pending: { id: string; r: JournalRecord }[] = [];
+  for (const [i, id] of ids.entries()) {
+    ctx.signal?.throwIfAborted();
+    ctx.events?.progress?.({ phase: 'reading journal', files: i + 1, totalFiles: ids.length });
+    if (src.policy && catalog.journalSeen(src.policy.name, spec.name, id)) {
+      out.skipped++;
+      continue;
+    }
+    try {
+      pending.push({ id, r: await repo.loadManifest<JournalRecord>(AAD.journal, 'journal', id) });
+    } catch (err) {
+      out.damaged.push({ id, error: errorMessage(err) });
+    }
+  }
+  // Runs the catalogue recorded itself carry no journal id: recognise them by what both hold.
+  const known = new Map<string, Set<string>>();
+  const recordedAlready = (r: JournalRecord): boolean => {
+    let keys = known.get(r.policy);
+    if (!keys) {
+      keys = new Set();
+      for (const run of catalog.listRuns(r.policy)) {
+        keys.add(`${run.kind}|${run.target ?? ''}|${run.started_at}`);
+        if (run.kind === 'backup' && typeof run.details.snapshot === 'string') keys.add(`backup-snapshot|${run.details.snapshot}`);
+      }
+      known.set(r.policy, keys);
+    }
+    if (r.kind === 'backup' && r.snapshot) return keys.has(`backup-snapshot|${r.snapshot}`);
+    const t = runFromRecord(r, '');
+    return keys.has(`${r.kind}|${t.target ?? ''}|${new Date(r.started).toISOString()}`) || keys.has(`${r.kind}||${new Date(r.started).toISOString()}`);
+  };
+  pending.sort((a, b) => (a.r.started < b.r.started ? -1 : a.r.started > b.r.started ? 1 : a.id < b.id ? -1 : 1));
+  for (const { id, r } of pending) {
+    ctx.signal?.throwIfAborted();
+    if (typeof r.policy !== 'string' || !ensurePolicy(r.policy)) {
+      out.skipped++;
+      continue;
+    }
+    if (catalog.journalSeen(r.policy, spec.name, id) || recordedAlready(r)) {
+      catalog.markJournalSeen(r.policy, spec.name, id);
+      out.skipped++;
+      continue;
+    }
+    if (!RUN_KINDS.has(r.kind) || !STATUSES.has(r.status)) {
+      // A kind this triad does not know (written by a newer one): ignorable, as FORMAT.md §13 says.
+      catalog.markJournalSeen(r.policy, spec.name, id);
+      out.skipped++;
+      continue;
+    }
+    catalog.transaction(() => {
+      const runId = catalog.importRun(runFromRecord(r, id));
+      if (r.kind === 'restore-test') out.restoreTests += importRestoreTests(catalog, r, runId);
+      if (r.kind === 'backup') out.presence += presenceFromJournal(catalog, r, spec.name, src.policy, now);
+      catalog.markJournalSeen(r.policy, spec.name, id);
+    });
+    out.imported++;
+  }
+  return out;
+}
+
+/** The catalogue row a run writes, as far as the journal record holds it (backup.ts recordBackup / finishRun). */
+function runFromRecord(r: JournalRecord, journalId: string): Parameters<Catalog['importRun']>[0] {
+  const targets = Array.isArray(r.targets) ? r.targets : [];
+  const d = r.details ?? {};
+  let details: Record<string, unknown>;
+  let error: string | null = null;
+  let target: string | null = null;
+  let bytesWritten = r.bytesWritten ?? 0;
+  if (r.kind === 'backup') {
+    const failed = targets.some((t) => !t.ok);
+    details = { snapshot: r.snapshot, targets: targets.map((t) => ({ target: t.name, status: t.ok ? 'committed' : 'failed', ...(t.error ? { error: t.error } : {}) })) };
+    if (failed) error = targets.filter((t) => t.error).map((t) => `${t.name}: ${t.error}`).join('; ') || null;
+  } else if (r.kind === 'restore-test' && Array.isArray(d.results)) {
+    // As restore-test.ts finishes its run.
+    const results = d.results as Record<string, unknown>[];
+    details = {
+      seed: d.seed,
+      snapshots: snapshotIds(d.snapshots),
+      journal: journalId,
+      targets: results.map((t) => ({ target: t.target, ok: t.ok, files: t.files, failed: t.failed })),
+    };
+    error = r.status === 'ok' ? null : targets.filter((t) => !t.ok).map((t) => `${t.name}: ${t.error ?? 'failed'}`).join('; ') || null;
+    bytesWritten = results.reduce((n, t) => n + (num(t.bytes) ?? 0), 0);
+  } else {
+    details = { ...d, ...(r.snapshot ? { snapshot: r.snapshot } : {}), targets };
+    target = typeof d.target === 'string' ? d.target : targets.length === 1 ? targets[0]!.name : null;
+    const errs = targets.filter((t) => t.error).map((t) => `${t.name}: ${t.error}`);
+    error = typeof d.error === 'string' ? d.error : errs.length ? errs.join('; ') : null;
+  }
+  return {
+    policy: r.policy,
+    kind: r.kind as RunKind,
+    target,
+    started_at: r.started,
+    finished_at: r.finished,
+    status: r.status,
+    exit_code: typeof r.exitCode === 'number' ? r.exitCode : r.status === 'ok' ? 0 : 1,
+    bytes_read: r.bytesRead ?? 0,
+    bytes_written: bytesWritten,
+    files: r.files ?? 0,
+    error,
+    details,
+    journal_id: journalId,
+  };
+}
+
+/**
+ * Per-target results of a restore test. The record's `details.results` (or `details.targets`)
+ * holds one entry per target; field names in snake_case or camelCase are accepted.
+ */
+function importRestoreTests(catalog: Catalog, r: JournalRecord, runId: number): number {
+  const d = r.details ?? {};
+  const list = (Array.isArray(d.results) ? d.results : Array.isArray(d.targets) ? d.targets : r.targets) as Record<string, unknown>[];
+  let n = 0;
+  for (const e of list) {
+    const name = str(e.target) ?? str(e.name);
+    if (!name) continue;
+    const fails = e.failures ?? [];
+    catalog.addRestoreTest({
+      run_id: runId,
+      policy: r.policy,
+      target: name,
+      at: str(e.at) ?? r.finished,
+      seed: num(e.seed) ?? num(d.seed) ?? 0,
+      ok: typeof e.ok === 'boolean' ? e.ok : r.status === 'ok',
+      files: num(e.files) ?? r.files ?? 0,
+      bytes: num(e.bytes) ?? r.bytesRead ?? 0,
+      overhead_ms: num(e.overhead_ms) ?? num(e.overheadMs) ?? 0,
+      transfer_ms: num(e.transfer_ms) ?? num(e.transferMs) ?? 0,
+      snapshots: snapshotIds(e.snapshots ?? d.snapshots),
+      failures: Array.isArray(fails) ? fails : typeof fails === 'number' ? new Array(fails).fill({}) : [],
+    });
+    n++;
+  }
+  return n;
+}
+
+/**
+ * The journal says which other targets took the snapshot; this replica cannot vouch that
+ * they still hold it. Such copies are recorded as missing, with their completion time, so
+ * RPO history keeps the interval in which they existed while current status claims nothing;
+ * `catalog rebuild --target OTHER` or `catalog verify` marks them complete once confirmed.
+ */
+function presenceFromJournal(catalog: Catalog, r: JournalRecord, readFrom: string, policy: Policy | undefined, now: Date): number {
+  if (!r.snapshot || !ID_RE.test(r.snapshot)) return 0;
+  const snap = catalog.snapshotById(r.snapshot, r.policy);
+  if (!snap) return 0;
+  let n = 0;
+  for (const t of r.targets ?? []) {
+    if (!t.ok || t.name === readFrom) continue;
+    if (policy && !policy.targets.some((x) => x.name === t.name)) continue;
+    if (snap.presence.some((p) => p.target === t.name)) continue;
+    catalog.setPresence(r.snapshot, t.name, { status: 'missing', at: now, completed_at: r.finished });
+    n++;
+  }
+  return n;
+}
+
+/** Snapshot ids from a list of ids or of `{id, …}` objects. */
+function snapshotIds(v: unknown): string[] {
+  if (!Array.isArray(v)) return [];
+  return v.map((x) => (typeof x === 'string' ? x : str((x as { id?: unknown })?.id))).filter((x): x is string => x !== undefined);
+}
+
+function str(v: unknown): string | undefined {
+  return typeof v === 'string' && v !== '' ? v : undefined;
+}
+
+function num(v: unknown): number | undefined {
+  return typeof v === 'number' && Number.isFinite(v) ? v : undefined;
+}

@@ -1,0 +1,111 @@
+import { createHash } from 'node:crypto';
+import { TriadError } from '../core/errors.js';
+import { adoptUnindexedPacks } from '../repo/adopt.js';
+import { BlobReader } from '../repo/blob-reader.js';
+import { AAD, packObjectName } from '../repo/format.js';
+import { encodeIndex, MasterIndex } from '../repo/index-store.js';
+import { writeJournal } from '../repo/journal.js';
+import { parsePackHeader, type PackEntry } from '../repo/pack.js';
+import { loadSnapshots, resolveSnapshot, type Snapshot } from '../repo/snapshot.js';
+import { walkTree } from '../repo/walk.js';
+import { catalogFor, closeAll, errorMessage, hostName, loadPolicyFile, openTargets, passphraseFor, selectTargets, type AppContext } from './session.js';
+
+export interface CopyResult {
+  policy: string;
+  from: string;
+  to: string;
+  snapshots: string[];
+  packsCopied: number;
+  /** Packs found on the destination from an interrupted run, indexed and not sent again. */
+  packsReused: number;
+  bytesCopied: number;
+  durationMs: number;
+}
+
+/**
+ * Replicates snapshots missing on one target from another at the object level: the packs
+ * holding blobs the destination lacks are copied verbatim (verified by their hash and header),
+ * then an index naming them, then the snapshot manifests — the repository write order.
+ */
+export async function runCopy(ctx: AppContext, opts: { policyFile: string; from: string; to: string; snapshots?: string[] }): Promise<CopyResult> {
+  if (opts.from === opts.to) throw new TriadError('E_USAGE', '--from and --to name the same target');
+  const policy = await loadPolicyFile(ctx, opts.policyFile);
+  const passphrase = await passphraseFor(ctx, policy);
+  const started = ctx.clock.monotonic();
+  const startedAt = ctx.clock.now();
+  const opened = await openTargets(ctx, policy, selectTargets(policy, [opts.from, opts.to]), passphrase);
+  const catalog = catalogFor(ctx, policy);
+  const runId = catalog.startRun({ policy: policy.name, kind: 'copy', target: opts.to, started_at: startedAt, details: { from: opts.from } });
+  try {
+    for (const o of opened) if (!o.repo) throw o.error;
+    const src = opened[0]!.repo!;
+    const dst = opened[1]!.repo!;
+    const [srcIndex, dstIndex] = await Promise.all([MasterIndex.load(src), MasterIndex.load(dst)]);
+    // Packs that reached the destination before an interruption are reused, not sent again.
+    const reused = await adoptUnindexedPacks(dst, dstIndex, ctx.signal);
+    const srcSnaps = (await loadSnapshots(src)).filter((s) => s.policy === policy.name);
+    const have = new Set((await loadSnapshots(dst)).map((s) => s.id));
+    const wanted: Snapshot[] = opts.snapshots?.length ? opts.snapshots.map((r) => resolveSnapshot(srcSnaps, r, `target '${opts.from}'`)) : srcSnaps;
+    const todo = wanted.filter((s) => !have.has(s.id));
+
+    // Packs of the source that hold a blob the destination lacks.
+    const reader = new BlobReader(src, srcIndex);
+    const packs = new Set<string>();
+    const need = (id: string) => {
+      if (dstIndex.has(id)) return;
+      const loc = srcIndex.get(id);
+      if (!loc) throw new TriadError('E_INTEGRITY', `blob ${id.slice(0, 12)} is not indexed on target '${opts.from}'`, { hint: `run 'triad check -p POLICY --target ${opts.from}'` });
+      packs.add(loc.pack);
+    };
+    for (const s of todo) {
+      need(s.tree);
+      for await (const { node } of walkTree(reader, s.tree)) {
+        ctx.signal?.throwIfAborted();
+        if (node.subtree) need(node.subtree);
+        for (const c of node.content ?? []) need(c);
+      }
+    }
+
+    let bytesCopied = 0;
+    const copied: { id: string; size: number; entries: PackEntry[] }[] = [];
+    let n = 0;
+    for (const pack of [...packs].sort()) {
+      ctx.signal?.throwIfAborted();
+      const bytes = await src.storage.load(packObjectName(pack), undefined, { signal: ctx.signal });
+      if (createHash('sha256').update(bytes).digest('hex') !== pack) {
+        throw new TriadError('E_INTEGRITY', `pack ${pack.slice(0, 12)} on target '${opts.from}' does not match its name; not copied`, { hint: `run 'triad check -p POLICY --target ${opts.from} --read-data'` });
+      }
+      const entries = parsePackHeader(src.key.encrypt, bytes, bytes.length);
+      await dst.storage.save(packObjectName(pack), bytes, { signal: ctx.signal });
+      copied.push({ id: pack, size: bytes.length, entries });
+      bytesCopied += bytes.length;
+      ctx.events?.progress?.({ phase: `copy ${opts.from}→${opts.to}`, files: ++n, totalFiles: packs.size, bytes: bytesCopied });
+    }
+    if (copied.length) {
+      const { sealed } = dst.sealObject(AAD.index, encodeIndex(copied));
+      await dst.saveHashed('index', sealed);
+    }
+    for (const s of todo) await dst.storage.save(`snapshots/${s.id}`, await src.storage.load(`snapshots/${s.id}`));
+
+    const finishedAt = ctx.clock.now();
+    for (const s of todo) {
+      catalog.upsertSnapshot({ id: s.id, policy: policy.name, host: s.host, paths: s.paths, time: s.time, finished_at: s.finished, tree: s.tree, parent: s.parent ?? null, partial: s.partial, tags: s.tags });
+      catalog.setPresence(s.id, opts.to, { status: 'complete', at: finishedAt });
+    }
+    catalog.addPacks(policy.name, opts.to, copied.map((p) => ({ id: p.id, size: p.size, blobs: p.entries.length, type: p.entries[0]?.type ?? 'data' })));
+    catalog.addBlobs(policy.name, opts.to, copied.flatMap((p) => p.entries.map((e) => ({ id: e.id.toString('hex'), pack: p.id, type: e.type, length: e.length, raw_length: e.rawLength }))));
+    await writeJournal([dst], {
+      version: 1, kind: 'copy', policy: policy.name, host: hostName(policy), started: startedAt.toISOString(), finished: finishedAt.toISOString(),
+      status: 'ok', exitCode: 0, targets: [{ name: opts.to, ok: true }], bytesWritten: bytesCopied,
+      details: { from: opts.from, snapshots: todo.map((s) => s.id), packs: copied.length },
+    });
+    catalog.finishRun(runId, { finished_at: finishedAt, status: 'ok', exit_code: 0, bytes_written: bytesCopied, details: { from: opts.from, snapshots: todo.map((s) => s.id), packs: copied.length } });
+    return { policy: policy.name, from: opts.from, to: opts.to, snapshots: todo.map((s) => s.id), packsCopied: copied.length, packsReused: reused.adopted, bytesCopied, durationMs: ctx.clock.monotonic() - started };
+  } catch (err) {
+    catalog.finishRun(runId, { finished_at: ctx.clock.now(), status: ctx.signal?.aborted ? 'interrupted' : 'failed', exit_code: err instanceof TriadError ? err.exitCode : 1, error: errorMessage(err) });
+    throw err;
+  } finally {
+    catalog.close();
+    await closeAll(opened);
+  }
+}

@@ -1,0 +1,238 @@
+/**
+ * The unattended envelope of one job (backup, restore test, prune, check): heartbeat
+ * `/start`, `before` hooks, then the job, then `after` or `on_failure` hooks, the final
+ * heartbeat and the webhook. Use cases call it around their work:
+ *
+ *   const job = await startJob(ctx, policy, 'backup');          // may throw E_HOOK_FAILED
+ *   try { result = await work(); } catch (err) { await job.fail(err); throw err; }
+ *   const fin = await job.finish({ status, exitCode, snapshot, … });   // fin.exitCode may be raised to 1
+ *
+ * Hook output goes into the catalogue's run record (`details.hooks`); notification
+ * failures are warnings, never job failures.
+ */
+import { hostname } from 'node:os';
+import { TriadError } from '../core/errors.js';
+import type { Policy } from '../policy/types.js';
+import type { RunKind } from '../catalog/types.js';
+import { describeHook, hookRecord, hookSucceeded, runHooks, type HookResult } from './hooks.js';
+import { pingHeartbeat, sendWebhook, type DeliveryOptions, type DeliveryResult, type RunStatus, type RunSummary } from './notify.js';
+import { catalogFor, errorMessage, type AppContext } from './session.js';
+
+export type JobName = 'backup' | 'restore-test' | 'prune' | 'check';
+
+export interface JobOutcome {
+  status: RunStatus;
+  exitCode: number;
+  snapshot?: string;
+  files?: number;
+  bytesRead?: number;
+  bytesAdded?: number;
+  targets?: { name: string; ok: boolean; error?: string }[];
+  /** Message of a failed run (already free of secrets). */
+  error?: string;
+  errorCode?: string;
+  /** Catalogue run id to attach the hook output to; found by time when absent. */
+  runId?: number;
+}
+
+export interface FinishedJob {
+  /** The job's exit code, raised to 1 when an `after` hook failed. */
+  exitCode: number;
+  status: RunStatus;
+  hooks: HookResult[];
+  notifications: DeliveryResult[];
+}
+
+export interface StartJobOptions {
+  /** Test hooks for delivery (fetch, backoff). */
+  delivery?: Partial<Omit<DeliveryOptions, 'clock' | 'signal'>>;
+  /** Skip hooks and notifications (dry runs). */
+  disabled?: boolean;
+}
+
+export class JobRun {
+  readonly hooks: HookResult[] = [];
+  readonly notifications: DeliveryResult[] = [];
+  private readonly startedAt: Date;
+  private readonly startedMono: number;
+
+  constructor(
+    private readonly ctx: AppContext,
+    readonly policy: Policy,
+    readonly job: JobName,
+    private readonly opts: StartJobOptions = {},
+  ) {
+    this.startedAt = ctx.clock.now();
+    this.startedMono = ctx.clock.monotonic();
+  }
+
+  /** The hook results so far, in the form kept in run records. */
+  records(): Record<string, unknown>[] {
+    return this.hooks.map(hookRecord);
+  }
+
+  /** Heartbeat `/start`, then the `before` hooks. */
+  async begin(): Promise<void> {
+    if (this.opts.disabled) return;
+    const hb = this.policy.notify.heartbeat;
+    // Short budget: a slow monitor must not delay the backup window.
+    if (hb) this.note(await pingHeartbeat(hb, 'start', undefined, this.delivery({ attempts: 2, maxElapsedMs: 10_000 })), 'heartbeat /start');
+    try {
+      await runHooks('before', this.policy.hooks.before, { ...this.hookOptions({ job: this.job }), onResult: (r) => this.hooks.push(r) });
+    } catch (err) {
+      this.recordBeforeFailure(err);
+      await this.fail(err);
+      throw err;
+    }
+  }
+
+  /** After the job returned: `after` hooks (exit 0 or 3) or `on_failure` hooks, heartbeat, webhook. */
+  async finish(outcome: JobOutcome): Promise<FinishedJob> {
+    if (this.opts.disabled) return { exitCode: outcome.exitCode, status: outcome.status, hooks: [], notifications: [] };
+    let { exitCode, status } = outcome;
+    let error = outcome.error;
+    let errorCode = outcome.errorCode;
+    if (exitCode === 0 || exitCode === 3) {
+      const summary = { job: this.job, result: status, exitCode, ...(outcome.snapshot !== undefined ? { snapshot: outcome.snapshot } : {}) };
+      const after = await runHooks('after', this.policy.hooks.after, this.hookOptions(summary));
+      this.hooks.push(...after);
+      const bad = after.filter((r) => !hookSucceeded(r));
+      if (bad.length > 0) {
+        const msg = bad.map((r) => describeHook(r)).join('; ');
+        this.ctx.events?.warning?.(`${msg}; the ${this.job} itself completed`);
+        if (exitCode === 0) exitCode = 1;
+        status = 'failed';
+        error = error ? `${error}; ${msg}` : msg;
+        errorCode ??= 'E_HOOK_FAILED';
+        this.hooks.push(...(await this.onFailureHooks({ status, exitCode, error, snapshot: outcome.snapshot })));
+      }
+    } else {
+      this.hooks.push(...(await this.onFailureHooks({ status, exitCode, error, snapshot: outcome.snapshot })));
+    }
+    this.attachToRunRecord(outcome.runId);
+    await this.notifyEnd({ ...outcome, exitCode, status, error, errorCode });
+    return { exitCode, status, hooks: this.hooks, notifications: this.notifications };
+  }
+
+  /** After the job threw: `on_failure` hooks, heartbeat `/fail`, webhook. Never throws. */
+  async fail(err: unknown): Promise<void> {
+    if (this.opts.disabled) return;
+    const interrupted = this.ctx.signal?.aborted === true || (err instanceof TriadError && err.code === 'E_INTERRUPTED');
+    const exitCode = err instanceof TriadError ? err.exitCode : 1;
+    const status: RunStatus = interrupted ? 'interrupted' : 'failed';
+    const error = errorMessage(err);
+    if (!interrupted) {
+      try {
+        this.hooks.push(...(await this.onFailureHooks({ status, exitCode, error })));
+      } catch (hookErr) {
+        this.ctx.events?.warning?.(`on_failure hooks: ${errorMessage(hookErr)}`);
+      }
+    }
+    await this.notifyEnd({ status, exitCode, error, errorCode: err instanceof TriadError ? err.code : 'E_INTERNAL' });
+  }
+
+  private async onFailureHooks(s: { status: RunStatus; exitCode: number; error?: string; snapshot?: string }): Promise<HookResult[]> {
+    const results = await runHooks('on_failure', this.policy.hooks.on_failure, this.hookOptions({ job: this.job, result: s.status, exitCode: s.exitCode, ...(s.error !== undefined ? { error: s.error } : {}), ...(s.snapshot !== undefined ? { snapshot: s.snapshot } : {}) }));
+    for (const r of results.filter((x) => !hookSucceeded(x))) this.ctx.events?.warning?.(describeHook(r));
+    return results;
+  }
+
+  private hookOptions(summary: Parameters<typeof runHooks>[2]['summary']): Parameters<typeof runHooks>[2] {
+    return { env: this.ctx.env, cwd: this.ctx.cwd, clock: this.ctx.clock, ...(this.ctx.signal ? { signal: this.ctx.signal } : {}), policy: this.policy, ...(summary ? { summary } : {}) };
+  }
+
+  private delivery(over: Partial<DeliveryOptions> = {}): DeliveryOptions {
+    return { ...this.opts.delivery, ...over, clock: this.ctx.clock };
+  }
+
+  private summary(o: JobOutcome): RunSummary {
+    const finished = this.ctx.clock.now();
+    return {
+      policy: this.policy.name,
+      job: this.job,
+      status: o.status,
+      exitCode: o.exitCode,
+      host: this.policy.host ?? hostname(),
+      startedAt: this.startedAt.toISOString(),
+      finishedAt: finished.toISOString(),
+      durationMs: this.ctx.clock.monotonic() - this.startedMono,
+      ...(o.snapshot !== undefined ? { snapshot: o.snapshot } : {}),
+      ...(o.errorCode !== undefined ? { errorCode: o.errorCode } : {}),
+      ...(o.error !== undefined ? { error: o.error } : {}),
+      ...(o.files !== undefined ? { files: o.files } : {}),
+      ...(o.bytesRead !== undefined ? { bytesRead: o.bytesRead } : {}),
+      ...(o.bytesAdded !== undefined ? { bytesAdded: o.bytesAdded } : {}),
+      ...(o.targets !== undefined ? { targets: o.targets } : {}),
+      hooks: this.hooks.map((h) => ({ kind: h.kind, run: h.run, exitCode: h.exitCode, timedOut: h.timedOut })),
+    };
+  }
+
+  private async notifyEnd(o: JobOutcome): Promise<void> {
+    const summary = this.summary(o);
+    const { heartbeat, webhook } = this.policy.notify;
+    // Deliveries do not listen to the job's cancellation: an interrupted run is reported too.
+    const jobs: Promise<void>[] = [];
+    if (heartbeat) jobs.push(pingHeartbeat(heartbeat, o.exitCode === 0 ? 'success' : 'fail', summary, this.delivery()).then((r) => this.note(r, 'heartbeat')));
+    if (webhook) jobs.push(sendWebhook(webhook, summary, this.delivery()).then((r) => this.note(r, 'webhook')));
+    await Promise.all(jobs);
+  }
+
+  private note(r: DeliveryResult, what: string): void {
+    this.notifications.push(r);
+    if (!r.ok) this.ctx.events?.warning?.(`${what} ${r.url} not delivered after ${r.attempts} attempt(s): ${r.error ?? 'unknown error'}`);
+  }
+
+  /** A before hook stopped the job before it opened its run record: record the failed run here. */
+  private recordBeforeFailure(err: unknown): void {
+    try {
+      const catalog = catalogFor(this.ctx, this.policy);
+      try {
+        const id = catalog.startRun({ policy: this.policy.name, kind: this.job as RunKind, started_at: this.startedAt, details: {} });
+        catalog.finishRun(id, {
+          finished_at: this.ctx.clock.now(),
+          status: this.ctx.signal?.aborted ? 'interrupted' : 'failed',
+          exit_code: err instanceof TriadError ? err.exitCode : 1,
+          error: errorMessage(err),
+          details: { hooks: this.records() },
+        });
+      } finally {
+        catalog.close();
+      }
+    } catch (e) {
+      this.ctx.events?.warning?.(`could not record the failed ${this.job} in the catalogue: ${errorMessage(e)}`);
+    }
+  }
+
+  /** Adds `details.hooks` to the job's run record, keeping everything else it holds. */
+  private attachToRunRecord(runId: number | undefined): void {
+    if (this.hooks.length === 0) return;
+    try {
+      const catalog = catalogFor(this.ctx, this.policy);
+      try {
+        const run = runId !== undefined ? catalog.getRun(runId) : catalog.listRuns(this.policy.name, { kind: this.job as RunKind, since: this.startedAt }).pop();
+        if (!run || run.finished_at === null || run.status === 'running' || run.exit_code === null) return;
+        catalog.finishRun(run.id, {
+          finished_at: run.finished_at,
+          status: run.status,
+          exit_code: run.exit_code,
+          bytes_read: run.bytes_read,
+          bytes_written: run.bytes_written,
+          files: run.files,
+          error: run.error,
+          details: { ...run.details, hooks: this.records() },
+        });
+      } finally {
+        catalog.close();
+      }
+    } catch (e) {
+      this.ctx.events?.warning?.(`could not add the hook output to the run record: ${errorMessage(e)}`);
+    }
+  }
+}
+
+/** Creates the envelope and runs its start (heartbeat `/start`, `before` hooks). Throws E_HOOK_FAILED. */
+export async function startJob(ctx: AppContext, policy: Policy, job: JobName, opts: StartJobOptions = {}): Promise<JobRun> {
+  const run = new JobRun(ctx, policy, job, opts);
+  await run.begin();
+  return run;
+}

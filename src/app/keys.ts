@@ -1,0 +1,213 @@
+import { TriadError } from '../core/errors.js';
+import { keyFileOpens, keyOpenedBy, listKeyFiles, newKeyFile, removeKeyFile, saveKeyFile, type KeyInfo } from '../repo/key-admin.js';
+import { closeAll, errorMessage, hostName, loadPolicyFile, openTargets, passphraseFor, selectTargets, userName, type AppContext, type OpenedTarget } from './session.js';
+import type { Policy } from '../policy/types.js';
+
+export interface KeyTargetsOptions {
+  policyFile: string;
+  /** Only these targets (default: every target of the policy). */
+  targets?: string[];
+}
+
+export interface KeyListResult {
+  policy: string;
+  targets: { name: string; location?: string; ok: boolean; error?: string; keys: (KeyInfo & { current: boolean })[] }[];
+  /** Every readable target holds the same set of key files. */
+  consistent: boolean;
+  exitCode: number;
+}
+
+export interface KeyChangeResult {
+  policy: string;
+  action: 'add' | 'remove' | 'passwd';
+  /** The key file added (add, passwd). */
+  added?: string;
+  /** The key file removed (remove, passwd). */
+  removed?: string;
+  targets: { name: string; status: 'added' | 'copied' | 'present' | 'removed' | 'rotated' | 'failed'; error?: string }[];
+  /** 0, or 1 when some target failed (run the command again: it completes the others identically). */
+  exitCode: number;
+}
+
+/** Key files of every target, and which one the policy's passphrase opens. */
+export async function listKeys(ctx: AppContext, opts: KeyTargetsOptions): Promise<KeyListResult> {
+  const { policy, passphrase, opened } = await openAll(ctx, opts, false);
+  try {
+    const targets: KeyListResult['targets'] = [];
+    for (const o of opened) {
+      if (!o.storage || (o.error && !isWrongKey(o.error))) {
+        targets.push({ name: o.spec.name, location: o.storage?.location, ok: false, error: errorMessage(o.error), keys: [] });
+        continue;
+      }
+      try {
+        const current = await keyOpenedBy(o.storage, passphrase, o.spec.name);
+        const keys = (await listKeyFiles(o.storage, ctx.signal)).map((k) => ({ ...k, current: k.id === current }));
+        targets.push({ name: o.spec.name, location: o.storage.location, ok: true, keys });
+      } catch (err) {
+        targets.push({ name: o.spec.name, location: o.storage.location, ok: false, error: errorMessage(err), keys: [] });
+      }
+    }
+    const sets = targets.filter((t) => t.ok).map((t) => t.keys.map((k) => k.id).join(','));
+    const consistent = new Set(sets).size <= 1;
+    return { policy: policy.name, targets, consistent, exitCode: targets.some((t) => !t.ok) || !consistent ? 1 : 0 };
+  } finally {
+    await closeAll(opened);
+  }
+}
+
+/**
+ * Adds a passphrase to every selected target. The same key file bytes go everywhere; when the
+ * new passphrase already opens a key file on some target (an earlier run that did not reach
+ * every target), that file is copied to the others instead of making a new one.
+ */
+export async function addKey(ctx: AppContext, opts: KeyTargetsOptions & { newPassphrase: string }): Promise<KeyChangeResult> {
+  const { policy, passphrase, opened } = await openAll(ctx, opts, true);
+  try {
+    if (opts.newPassphrase === passphrase) throw new TriadError('E_USAGE', 'the new passphrase is the one already in use', { hint: 'choose a different passphrase' });
+    const r = await addEverywhere(ctx, policy, opened, opts.newPassphrase);
+    if (r.targets.every((t) => t.status === 'present')) {
+      throw new TriadError('E_USAGE', `the new passphrase already opens key ${r.id.slice(0, 12)} on every target`, { hint: "see 'triad key list -p POLICY'" });
+    }
+    return { policy: policy.name, action: 'add', added: r.id, targets: r.targets, exitCode: r.targets.some((t) => t.status === 'failed') ? 1 : 0 };
+  } finally {
+    await closeAll(opened);
+  }
+}
+
+/**
+ * Removes a key file (full id or a unique prefix of 8+ hex characters) from every selected
+ * target. Refused, before anything is removed, if it is the last key of any target or the
+ * key the policy's passphrase opens (use `passwd` to replace that one).
+ */
+export async function removeKey(ctx: AppContext, opts: KeyTargetsOptions & { id: string }): Promise<KeyChangeResult> {
+  const { policy, passphrase, opened } = await openAll(ctx, opts, true);
+  try {
+    const lists = await Promise.all(opened.map(async (o) => ({ o, keys: (await listKeyFiles(o.storage!, ctx.signal)).map((k) => k.id) })));
+    const id = resolveKeyId(opts.id, [...new Set(lists.flatMap((l) => l.keys))]);
+    for (const { o, keys } of lists) {
+      if (keys.includes(id) && keys.length <= 1) {
+        throw new TriadError('E_USAGE', `refusing to remove key ${id.slice(0, 12)}: it is the last key of target '${o.spec.name}' and the repository could never be opened again`, {
+          hint: "add another key first with 'triad key add', or use 'triad key passwd' to change the passphrase",
+        });
+      }
+      if (keys.includes(id) && (await keyOpenedBy(o.storage!, passphrase, o.spec.name)) === id) {
+        throw new TriadError('E_USAGE', `refusing to remove key ${id.slice(0, 12)}: it is the key the policy's passphrase opens on target '${o.spec.name}'`, {
+          hint: "use 'triad key passwd' to replace it, or run the removal with another passphrase of the repository",
+        });
+      }
+    }
+    const targets: KeyChangeResult['targets'] = [];
+    for (const { o, keys } of lists) {
+      if (!keys.includes(id)) {
+        targets.push({ name: o.spec.name, status: 'removed' });
+        continue;
+      }
+      try {
+        await removeKeyFile(o.storage!, id, o.spec.name);
+        targets.push({ name: o.spec.name, status: 'removed' });
+      } catch (err) {
+        targets.push({ name: o.spec.name, status: 'failed', error: errorMessage(err) });
+      }
+    }
+    return { policy: policy.name, action: 'remove', removed: id, targets, exitCode: targets.some((t) => t.status === 'failed') ? 1 : 0 };
+  } finally {
+    await closeAll(opened);
+  }
+}
+
+/**
+ * Changes the passphrase: adds a key for the new one on every selected target, checks that it
+ * opens there, then removes the key the current passphrase opened. Data is not re-encrypted.
+ * Re-running after a partial failure completes the rotation with the same key file.
+ */
+export async function changePassphrase(ctx: AppContext, opts: KeyTargetsOptions & { newPassphrase: string }): Promise<KeyChangeResult> {
+  const { policy, passphrase, opened } = await openAll(ctx, opts, true);
+  try {
+    if (opts.newPassphrase === passphrase) throw new TriadError('E_USAGE', 'the new passphrase is the one already in use', { hint: 'choose a different passphrase' });
+    const old = new Map<string, string>();
+    for (const o of opened) old.set(o.spec.name, (await keyOpenedBy(o.storage!, passphrase, o.spec.name))!);
+    const added = await addEverywhere(ctx, policy, opened, opts.newPassphrase);
+    const targets: KeyChangeResult['targets'] = [];
+    const oldIds = new Set<string>();
+    for (const o of opened) {
+      const name = o.spec.name;
+      const step = added.targets.find((t) => t.name === name)!;
+      if (step.status === 'failed') {
+        targets.push(step);
+        continue;
+      }
+      try {
+        if (!(await keyFileOpens(o.storage!, added.id, opts.newPassphrase))) throw new TriadError('E_INTEGRITY', `the new key ${added.id.slice(0, 12)} does not open on target '${name}'`);
+        const oldId = old.get(name)!;
+        oldIds.add(oldId);
+        await removeKeyFile(o.storage!, oldId, name);
+        targets.push({ name, status: 'rotated' });
+      } catch (err) {
+        targets.push({ name, status: 'failed', error: errorMessage(err) });
+      }
+    }
+    return { policy: policy.name, action: 'passwd', added: added.id, removed: [...oldIds].join(','), targets, exitCode: targets.some((t) => t.status === 'failed') ? 1 : 0 };
+  } finally {
+    await closeAll(opened);
+  }
+}
+
+async function addEverywhere(ctx: AppContext, policy: Policy, opened: OpenedTarget[], newPassphrase: string): Promise<{ id: string; targets: KeyChangeResult['targets'] }> {
+  let existing: { id: string; bytes: Buffer } | undefined;
+  const has = new Set<string>();
+  for (const o of opened) {
+    const id = await keyOpenedBy(o.storage!, newPassphrase, o.spec.name);
+    if (id === undefined) continue;
+    has.add(o.spec.name);
+    existing ??= { id, bytes: await o.storage!.load(`keys/${id}`) };
+  }
+  const key = existing ?? (await newKeyFile(opened[0]!.repo!.key, newPassphrase, { created: ctx.clock.now(), host: hostName(policy), username: userName(), lowSecurityKdf: ctx.lowSecurityKdf }));
+  const targets: KeyChangeResult['targets'] = [];
+  for (const o of opened) {
+    if (has.has(o.spec.name)) {
+      targets.push({ name: o.spec.name, status: 'present' });
+      continue;
+    }
+    try {
+      await saveKeyFile(o.storage!, key);
+      targets.push({ name: o.spec.name, status: existing ? 'copied' : 'added' });
+    } catch (err) {
+      targets.push({ name: o.spec.name, status: 'failed', error: errorMessage(err) });
+    }
+  }
+  return { id: key.id, targets };
+}
+
+/**
+ * Opens the selected targets with the policy's passphrase. For changes every one must open:
+ * replicas must keep identical key files, so a change is not started on a subset by accident.
+ */
+async function openAll(ctx: AppContext, opts: KeyTargetsOptions, strict: boolean): Promise<{ policy: Policy; passphrase: string; opened: OpenedTarget[] }> {
+  const policy = await loadPolicyFile(ctx, opts.policyFile);
+  const passphrase = await passphraseFor(ctx, policy);
+  const opened = await openTargets(ctx, policy, selectTargets(policy, opts.targets), passphrase);
+  if (strict) {
+    const bad = opened.find((o) => !o.repo);
+    if (bad) {
+      await closeAll(opened);
+      if (bad.error instanceof TriadError && opened.every((o) => !o.repo)) throw bad.error;
+      throw new TriadError(bad.error instanceof TriadError ? bad.error.code : 'E_TARGET_FAILED', `target '${bad.spec.name}' cannot be opened, so the key files of the replicas would diverge: ${errorMessage(bad.error)}`, {
+        hint: `fix the target, or leave it out with --target and run the same command for it later (the same key file is then copied there)`,
+      });
+    }
+  }
+  return { policy, passphrase, opened };
+}
+
+function isWrongKey(err: unknown): boolean {
+  return err instanceof TriadError && err.code === 'E_WRONG_PASSPHRASE';
+}
+
+function resolveKeyId(ref: string, ids: string[]): string {
+  const p = ref.trim().toLowerCase();
+  if (!/^[0-9a-f]{8,64}$/.test(p)) throw new TriadError('E_USAGE', `'${ref}' is not a key id: give the full id or at least 8 of its hex characters`, { hint: "see 'triad key list -p POLICY'" });
+  const hits = ids.filter((id) => id.startsWith(p));
+  if (hits.length === 0) throw new TriadError('E_USAGE', `no key ${p} on the selected targets`, { hint: "see 'triad key list -p POLICY'" });
+  if (hits.length > 1) throw new TriadError('E_USAGE', `key prefix ${p} is ambiguous: ${hits.map((h) => h.slice(0, 16)).join(', ')}`, { hint: 'give more characters' });
+  return hits[0]!;
+}

@@ -1,0 +1,69 @@
+import { homedir } from 'node:os';
+import { dirname, join } from 'node:path';
+import type { Policy } from '../policy/types.js';
+import { defaultCatalogPath } from '../catalog/paths.js';
+import { acquireJobLock, withRepoLocks, type JobLock, type LockKind, type LockOptions, type RepoLock } from '../repo/lock.js';
+import type { Repository } from '../repo/repository.js';
+import { hostName, userName, type AppContext } from './session.js';
+
+/**
+ * How use cases take locks (issue #5):
+ * - repository locks on every replica they touch: backup, restore, check → 'shared';
+ *   forget, prune, repair index → 'exclusive';
+ * - the local job lock, `<catalogue dir>/locks/<policy>.<command>.lock`, so two runs of the
+ *   same command of one policy on this machine never overlap (a slow cron run and the next).
+ */
+export interface LockRequest {
+  command: string;
+  /** Wait this long (ms) for a conflicting lock instead of failing at once (--wait). */
+  wait?: number;
+}
+
+export function lockOptions(ctx: AppContext, policy: Policy, req: LockRequest): LockOptions {
+  const staleAfter = Number(ctx.env.TRIAD_LOCK_STALE_AFTER_MS ?? '');
+  return {
+    clock: ctx.clock,
+    host: hostName(policy),
+    username: userName(),
+    command: req.command,
+    policy: policy.name,
+    wait: req.wait ?? 0,
+    pollEvery: Math.min(5000, Math.max(200, Math.floor((req.wait ?? 0) / 10))),
+    ...(ctx.signal ? { signal: ctx.signal } : {}),
+    ...(staleAfter > 0 ? { staleAfter } : {}),
+  };
+}
+
+/** The catalogue file the policy uses (same rule as `catalogFor`). */
+export function catalogPathFor(ctx: AppContext, policy: Policy): string {
+  return ctx.catalogPath ?? policy.catalog ?? defaultCatalogPath(ctx.env, homedir(), process.getuid?.());
+}
+
+export function jobLockFile(ctx: AppContext, policy: Policy, command: string): string {
+  return join(dirname(catalogPathFor(ctx, policy)), 'locks', `${policy.name}.${command}.lock`);
+}
+
+export function takeJobLock(ctx: AppContext, policy: Policy, command: string): JobLock {
+  return acquireJobLock(jobLockFile(ctx, policy, command), { clock: ctx.clock, host: hostName(policy), command, policy: policy.name });
+}
+
+/**
+ * Runs `fn` holding the job lock and `kind` locks on every repository given; everything is
+ * released when `fn` settles (also on error or SIGINT/SIGTERM). `fn` gets a signal that
+ * aborts on the user's signal or when a repository lock is lost.
+ */
+export async function withPolicyLocks<T>(
+  ctx: AppContext,
+  policy: Policy,
+  repos: readonly Repository[],
+  kind: LockKind,
+  req: LockRequest,
+  fn: (signal: AbortSignal, locks: RepoLock[]) => Promise<T>,
+): Promise<T> {
+  const job = takeJobLock(ctx, policy, req.command);
+  try {
+    return await withRepoLocks(repos, kind, lockOptions(ctx, policy, req), fn);
+  } finally {
+    job.release();
+  }
+}

@@ -1,0 +1,410 @@
+import { existsSync } from 'node:fs';
+import { readdir, stat, statfs } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { TriadError, errnoCode } from '../core/errors.js';
+import { openCatalog, type Catalog } from '../catalog/catalog.js';
+import { defaultCatalogPath } from '../catalog/paths.js';
+import type { RestoreTestRow, RunRow, SnapshotRecord } from '../catalog/types.js';
+import {
+  buildPolicyReport,
+  type BackupRun,
+  type CapacityInput,
+  type Finding,
+  type PolicyReport,
+  type PolicyReportInput,
+  type RestoreTestRecord,
+  type SnapshotCopy,
+  type TargetInfo,
+  type VerificationRecord,
+} from '../compliance/index.js';
+import type { Policy, TargetSpec } from '../policy/types.js';
+import { nextRuns } from '../scheduler/cron.js';
+import { errorMessage, loadPolicyFile, type AppContext } from './session.js';
+
+/**
+ * `triad report` and `triad status`: read each policy's history from its catalogue, map it
+ * to the compliance inputs (DESIGN.md §3–§4) and evaluate it at one time. All I/O of the
+ * compliance picture lives here (catalogue, file-system capacity); src/compliance stays pure.
+ */
+export interface ReportOptions {
+  /** Policy files (-p), in the order given. */
+  readonly policyFiles?: readonly string[];
+  /** A directory whose *.yaml / *.yml files are policies (--policies). */
+  readonly policiesDir?: string;
+  /** Evaluation time; defaults to ctx.clock.now(). */
+  readonly at?: Date;
+  /** Overrides every policy's objectives.window. */
+  readonly windowMs?: number;
+}
+
+/** One policy's outcome: a report, or the reason it could not be evaluated at all. */
+export type PolicyOutcome =
+  | { readonly file: string; readonly ok: true; readonly report: PolicyReport; readonly catalog: string; readonly hasHistory: boolean }
+  | { readonly file: string; readonly ok: false; readonly policy?: string; readonly error: TriadError };
+
+export interface ReportResult {
+  readonly at: Date;
+  readonly outcomes: readonly PolicyOutcome[];
+  /** 0 when every evaluated policy is compliant, 4 when any has a finding. */
+  readonly exitCode: 0 | 4;
+}
+
+/** The policy files named by -p and --policies, de-duplicated, -p first. Throws E_USAGE when there are none. */
+export async function resolvePolicyFiles(ctx: AppContext, opts: Pick<ReportOptions, 'policyFiles' | 'policiesDir'>): Promise<string[]> {
+  const files = (opts.policyFiles ?? []).map((f) => resolve(ctx.cwd, f));
+  if (opts.policiesDir !== undefined) {
+    const dir = resolve(ctx.cwd, opts.policiesDir);
+    let names: string[];
+    try {
+      names = await readdir(dir);
+    } catch (err) {
+      throw new TriadError('E_USAGE', `cannot read the policy directory ${opts.policiesDir}: ${errnoCode(err) ?? errorMessage(err)}`, {
+        hint: 'give a directory that holds policy files (*.yaml), e.g. --policies /etc/triad',
+        cause: err,
+      });
+    }
+    const found = names.filter((n) => /\.ya?ml$/i.test(n)).sort().map((n) => join(dir, n));
+    if (found.length === 0) {
+      throw new TriadError('E_USAGE', `no policy files (*.yaml, *.yml) in ${opts.policiesDir}`, { hint: 'name the files with -p POLICY instead' });
+    }
+    files.push(...found);
+  }
+  if (files.length === 0) {
+    throw new TriadError('E_USAGE', 'no policy given', { hint: 'name policies with -p POLICY (repeatable) or --policies DIR' });
+  }
+  return [...new Set(files)];
+}
+
+/**
+ * Evaluates every policy. A policy that cannot be loaded, or whose catalogue exists but cannot
+ * be read, becomes an `ok: false` outcome; a policy without a catalogue or without history is
+ * evaluated with no history (so it is in breach since its first scheduled backup).
+ */
+export async function buildReports(ctx: AppContext, opts: ReportOptions): Promise<ReportResult> {
+  const at = opts.at ?? ctx.clock.now();
+  const files = await resolvePolicyFiles(ctx, opts);
+  const outcomes: PolicyOutcome[] = [];
+  for (const file of files) {
+    if (ctx.signal?.aborted) throw new TriadError('E_INTERRUPTED', 'interrupted');
+    outcomes.push(await evaluateFile(ctx, file, at, opts.windowMs));
+  }
+  const finding = outcomes.some((o) => o.ok && o.report.exitCode === 4);
+  return { at, outcomes, exitCode: finding ? 4 : 0 };
+}
+
+async function evaluateFile(ctx: AppContext, file: string, at: Date, windowMs: number | undefined): Promise<PolicyOutcome> {
+  let policy: Policy;
+  try {
+    policy = await loadPolicyFile(ctx, file);
+  } catch (err) {
+    return { file, ok: false, error: asTriadError(err, `cannot load the policy ${file}`) };
+  }
+  const catalogFile = catalogPathFor(ctx, policy);
+  let catalog: Catalog | undefined;
+  if (existsSync(catalogFile)) {
+    try {
+      catalog = openCatalog(catalogFile, { readonly: true });
+    } catch (err) {
+      return { file, ok: false, policy: policy.name, error: asTriadError(err, `cannot read the catalogue ${catalogFile}`) };
+    }
+  }
+  try {
+    const history = catalog ? readHistory(catalog, policy.name) : emptyHistory();
+    const anchor = history.firstRecordAt ?? (await fileCreatedAt(policy.file));
+    const input = reportInput({ policy, history, anchor, at, windowMs, capacity: await capacityOf(policy, history, at) });
+    let report = buildPolicyReport(input);
+    const hasHistory = history.snapshots.length > 0 || history.runs.length > 0;
+    if (!hasHistory) report = withFinding(report, noHistoryFinding(policy, catalogFile, catalog !== undefined));
+    return { file, ok: true, report, catalog: catalogFile, hasHistory };
+  } catch (err) {
+    return { file, ok: false, policy: policy.name, error: asTriadError(err, `cannot evaluate policy ${policy.name}`) };
+  } finally {
+    catalog?.close();
+  }
+}
+
+/** The same resolution as session.catalogFor, without creating the file: a report never writes. */
+export function catalogPathFor(ctx: AppContext, policy: Policy): string {
+  return ctx.catalogPath ?? policy.catalog ?? defaultCatalogPath(ctx.env, homedir(), process.getuid?.());
+}
+
+function asTriadError(err: unknown, what: string): TriadError {
+  if (err instanceof TriadError) return err;
+  return new TriadError('E_INTERNAL', `${what}: ${errorMessage(err)}`, { cause: err });
+}
+
+// ---- history -----------------------------------------------------------------------------
+
+/** The catalogue rows of one policy that the report needs. */
+export interface PolicyHistory {
+  readonly snapshots: readonly SnapshotRecord[];
+  readonly runs: readonly RunRow[];
+  readonly restoreTests: readonly RestoreTestRow[];
+  /** Stored bytes per target now (sum of its pack sizes). */
+  readonly storedBytes: ReadonlyMap<string, number>;
+  /** Earliest time any record of the policy mentions (run start or snapshot recovery point). */
+  readonly firstRecordAt: Date | null;
+}
+
+function emptyHistory(): PolicyHistory {
+  return { snapshots: [], runs: [], restoreTests: [], storedBytes: new Map(), firstRecordAt: null };
+}
+
+export function readHistory(catalog: Catalog, policy: string): PolicyHistory {
+  const snapshots = catalog.listSnapshots(policy);
+  const runs = catalog.listRuns(policy);
+  const restoreTests = catalog.listRestoreTests(policy);
+  const storedBytes = new Map<string, number>();
+  for (const t of catalog.listTargets(policy)) storedBytes.set(t.name, catalog.storageStats(policy, t.name).pack_bytes);
+  const times = [...runs.map((r) => Date.parse(r.started_at)), ...snapshots.map((s) => Date.parse(s.time))].filter(Number.isFinite);
+  const first = times.length > 0 ? Math.min(...times) : null;
+  return { snapshots, runs, restoreTests, storedBytes, firstRecordAt: first === null ? null : new Date(first) };
+}
+
+/** Birth time of the policy file (its change time where the file system keeps none). */
+async function fileCreatedAt(file: string): Promise<Date> {
+  const s = await stat(file);
+  return s.birthtimeMs > 0 ? s.birthtime : s.mtime;
+}
+
+// ---- mapping to the compliance inputs ---------------------------------------------------------
+
+export interface ReportInputArgs {
+  readonly policy: Policy;
+  readonly history: PolicyHistory;
+  /** When the policy's obligations began: its first record, or the file's creation. */
+  readonly anchor: Date;
+  readonly at: Date;
+  readonly windowMs?: number | undefined;
+  readonly capacity?: readonly CapacityInput[];
+}
+
+/** Pure: catalogue rows → PolicyReportInput. */
+export function reportInput(a: ReportInputArgs): PolicyReportInput {
+  const { policy, history } = a;
+  const firstScheduledAt = firstScheduled(policy, a.anchor);
+  const firstSeen = targetFirstSeen(history.runs);
+  const targets: TargetInfo[] = policy.targets.map((t) => targetInfo(t, firstScheduledAt, firstSeen.get(t.name)));
+  return {
+    policy,
+    targets,
+    snapshots: snapshotCopies(history.snapshots),
+    runs: backupRuns(history.runs),
+    restoreTests: history.restoreTests.map(restoreTestRecord),
+    verifications: verifications(history.runs),
+    ...(a.capacity === undefined ? {} : { capacity: a.capacity }),
+    firstScheduledAt,
+    at: a.at,
+    ...(a.windowMs === undefined ? {} : { windowMs: a.windowMs }),
+  };
+}
+
+/**
+ * The first firing of schedule.backup at or after the anchor (in the policy's time zone);
+ * the anchor itself when the policy has no backup schedule (it runs on demand).
+ */
+export function firstScheduled(policy: Pick<Policy, 'schedule' | 'timezone'>, anchor: Date): Date {
+  const cron = policy.schedule.backup;
+  if (cron === undefined) return anchor;
+  return nextRuns(cron, new Date(anchor.getTime() - 1), 1, policy.timezone)[0] ?? anchor;
+}
+
+/**
+ * A target added to the policy later is due from the first backup run that included it, not
+ * from the policy's start; a target no run ever included is due from the policy's start.
+ */
+function targetInfo(t: TargetSpec, policyDue: Date, firstSeen: number | undefined): TargetInfo {
+  const due = firstSeen !== undefined && firstSeen > policyDue.getTime() ? new Date(firstSeen) : undefined;
+  return {
+    name: t.name,
+    media: t.media,
+    offsite: t.offsite,
+    immutable: t.immutable,
+    offline: t.offline ?? false,
+    local: t.type === 'local',
+    ...(due === undefined ? {} : { firstScheduledAt: due }),
+  };
+}
+
+function targetFirstSeen(runs: readonly RunRow[]): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const r of runs) {
+    if (r.kind !== 'backup') continue;
+    const t = Date.parse(r.started_at);
+    for (const e of runTargets(r)) if (!out.has(e.name)) out.set(e.name, t);
+  }
+  return out;
+}
+
+/**
+ * A snapshot counts on a target from its completion there. Forgotten copies count for their
+ * history (a prune does not make the past unprotected); a copy found missing never counts.
+ */
+export function snapshotCopies(snapshots: readonly SnapshotRecord[]): SnapshotCopy[] {
+  const out: SnapshotCopy[] = [];
+  for (const s of snapshots) {
+    for (const p of s.presence) {
+      if (p.status === 'missing' || p.completed_at === null) continue;
+      out.push({
+        snapshotId: s.id,
+        target: p.target,
+        recoveryPoint: new Date(s.time),
+        completedAt: new Date(p.completed_at),
+        bytes: s.bytes,
+        partial: s.partial,
+      });
+    }
+  }
+  return out;
+}
+
+interface RunTarget {
+  readonly name: string;
+  readonly ok: boolean | undefined;
+  readonly error?: string;
+}
+
+/** The targets of a backup run: objects once it finished, plain names while running or when it threw. */
+function runTargets(r: RunRow): RunTarget[] {
+  const list = r.details.targets;
+  if (!Array.isArray(list)) return r.target ? [{ name: r.target, ok: undefined }] : [];
+  const out: RunTarget[] = [];
+  for (const e of list as unknown[]) {
+    if (typeof e === 'string') out.push({ name: e, ok: undefined });
+    else if (e !== null && typeof e === 'object' && typeof (e as { target?: unknown }).target === 'string') {
+      const o = e as { target: string; status?: unknown; error?: unknown };
+      out.push({ name: o.target, ok: o.status !== 'failed', ...(typeof o.error === 'string' ? { error: o.error } : {}) });
+    }
+  }
+  return out;
+}
+
+/** One BackupRun per target of every finished backup run; runs still 'running' are left out. */
+export function backupRuns(runs: readonly RunRow[]): BackupRun[] {
+  const out: BackupRun[] = [];
+  for (const r of runs) {
+    if (r.kind !== 'backup' || r.status === 'running' || r.finished_at === null) continue;
+    const startedAt = new Date(r.started_at);
+    const finishedAt = new Date(r.finished_at);
+    const runFailed = r.status === 'failed' || r.status === 'interrupted';
+    for (const t of runTargets(r)) {
+      // Per-target results when the run recorded them; otherwise the run's own status.
+      const ok = t.ok ?? !runFailed;
+      const error = ok ? undefined : (t.error ?? r.error ?? (r.status === 'interrupted' ? 'interrupted' : 'failed'));
+      out.push({ target: t.name, startedAt, finishedAt, ok, ...(error === undefined ? {} : { error }), ...(r.status === 'partial' && ok ? { partial: true } : {}) });
+    }
+  }
+  return out;
+}
+
+export function restoreTestRecord(r: RestoreTestRow): RestoreTestRecord {
+  const snap = r.snapshots[0];
+  return {
+    at: new Date(r.at),
+    target: r.target,
+    ok: r.ok,
+    files: r.files,
+    bytes: r.bytes,
+    overheadMs: r.overhead_ms,
+    transferMs: r.transfer_ms,
+    failures: r.failures.length,
+    ...(snap === undefined ? {} : { snapshotId: snap }),
+  };
+}
+
+/**
+ * Finished `check` runs as verification records. A check that could not open its target
+ * recorded no integrity figures and is not a verification.
+ */
+export function verifications(runs: readonly RunRow[]): VerificationRecord[] {
+  const out: VerificationRecord[] = [];
+  for (const r of runs) {
+    if (r.kind !== 'check' || r.target === null || r.finished_at === null || r.status === 'running') continue;
+    const errors = r.details.errors;
+    if (typeof errors === 'number') out.push({ target: r.target, at: new Date(r.finished_at), errors });
+    else if (r.status === 'ok') out.push({ target: r.target, at: new Date(r.finished_at), errors: 0 });
+  }
+  return out;
+}
+
+// ---- capacity ----------------------------------------------------------------------------------
+
+/**
+ * Per target: stored bytes over time (the running sum of what each snapshot added, ending at the
+ * catalogue's current pack total), the restorable bytes kept, and for local targets the file
+ * system's used and free space now.
+ */
+async function capacityOf(policy: Policy, history: PolicyHistory, at: Date): Promise<CapacityInput[]> {
+  const out: CapacityInput[] = [];
+  for (const t of policy.targets) {
+    const fs = t.type === 'local' ? await fileSystemUsage(t.path) : undefined;
+    out.push({ ...storedFigures(t.name, history, at), ...(fs ?? {}) });
+  }
+  return out;
+}
+
+export function storedFigures(target: string, history: PolicyHistory, at: Date): CapacityInput {
+  const atMs = at.getTime();
+  const all = history.snapshots
+    .map((s) => ({ s, p: s.presence.find((p) => p.target === target) }))
+    .filter((x) => x.p !== undefined && x.p.completed_at !== null && x.p.status !== 'missing')
+    .map((x) => ({ s: x.s, status: x.p!.status, completed: Date.parse(x.p!.completed_at!) }))
+    .sort((a, b) => a.completed - b.completed);
+  const mine = all.filter((x) => x.completed <= atMs);
+  let sum = 0;
+  const storedHistory = mine.map((x) => ({ at: new Date(x.completed), bytes: (sum += x.s.bytes_added) }));
+  const now = history.storedBytes.get(target);
+  const last = storedHistory[storedHistory.length - 1];
+  if (last && now !== undefined && now > 0 && mine.length === all.length) {
+    // Evaluated after the latest snapshot: the catalogue's pack total (after prunes) is exact.
+    storedHistory[storedHistory.length - 1] = { at: last.at, bytes: now };
+  }
+  const logicalBytes = mine.filter((x) => x.status === 'complete').reduce((n, x) => n + x.s.bytes, 0);
+  return { target, ...(storedHistory.length > 0 ? { storedHistory, logicalBytes } : {}) };
+}
+
+/** Used and free bytes of the file system holding `path` (or its nearest existing ancestor). */
+async function fileSystemUsage(path: string): Promise<{ usedBytes: number; freeBytes: number } | undefined> {
+  let p = resolve(path);
+  for (;;) {
+    try {
+      const s = await statfs(p);
+      return { usedBytes: (s.blocks - s.bfree) * s.bsize, freeBytes: s.bavail * s.bsize };
+    } catch (err) {
+      const code = errnoCode(err);
+      const parent = dirname(p);
+      if ((code !== 'ENOENT' && code !== 'ENOTDIR') || parent === p) return undefined;
+      p = parent;
+    }
+  }
+}
+
+// ---- extra findings ------------------------------------------------------------------------------
+
+function noHistoryFinding(policy: Policy, catalogFile: string, catalogExists: boolean): Finding {
+  return {
+    severity: 'warning',
+    code: 'no-history',
+    message: catalogExists
+      ? `the catalogue ${catalogFile} holds no backup of policy ${policy.name}`
+      : `no catalogue at ${catalogFile}: no backup of policy ${policy.name} was ever recorded there`,
+    action: catalogExists
+      ? `run \`triad backup -p ${policy.file}\``
+      : `run \`triad backup -p ${policy.file}\`, or point --catalog at the catalogue the backups use (it is per user unless the policy names one)`,
+    affectsCompliance: false,
+  };
+}
+
+const RANK = { critical: 0, warning: 1, ok: 2 } as const;
+
+/** Adds a finding, keeping the order by severity (stable within a severity). */
+function withFinding(r: PolicyReport, f: Finding): PolicyReport {
+  const findings = [...r.findings];
+  let i = findings.findIndex((x) => RANK[x.severity] > RANK[f.severity]);
+  if (i < 0) i = findings.length;
+  findings.splice(i, 0, f);
+  const severity = findings.some((x) => x.severity === 'critical') ? 'critical' : findings.some((x) => x.severity === 'warning') ? 'warning' : 'ok';
+  const nagiosStatus = r.nagios.status === 3 ? 3 : severity === 'critical' ? 2 : severity === 'warning' ? 1 : 0;
+  return { ...r, findings, severity, nagios: { ...r.nagios, status: nagiosStatus } };
+}

@@ -1,0 +1,188 @@
+import { Option, type Command } from 'commander';
+import type { CliContext } from '../context.js';
+import { examples } from '../context.js';
+import { formatBytes, table, type Output } from '../output.js';
+import { appContext } from './app-context.js';
+import { TriadError } from '../../core/errors.js';
+import { parseDuration, parsePercent, parseSize } from '../../policy/units.js';
+import type { PruneTargetOutcome } from '../../app/prune.js';
+
+const policyOpt = () => new Option('-p, --policy <file>', 'policy file (YAML)').makeOptionMandatory();
+const waitOpt = () => new Option('--wait <duration>', 'wait up to DURATION for another process\'s lock (e.g. 10m) instead of failing with exit 11');
+
+function usage<T>(flag: string, value: string, parse: (v: string) => T): T {
+  try {
+    return parse(value);
+  } catch (err) {
+    throw new TriadError('E_USAGE', `${flag} ${value}: ${err instanceof Error ? err.message : String(err)}`);
+  }
+}
+
+function waitMs(v: string | undefined): number | undefined {
+  return v === undefined ? undefined : usage('--wait', v, parseDuration);
+}
+
+/** `0` (remove at once) or a duration. */
+function graceMs(v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  return v.trim() === '0' ? 0 : usage('--unindexed-grace', v, parseDuration);
+}
+
+const graceOpt = () =>
+  new Option('--unindexed-grace <duration>', 'remove packs no index names only once an earlier prune saw them at least this long ago (default 1h; 0 = now)');
+
+export function registerMaintenance(program: Command, ctx: CliContext): void {
+  examples(
+    program
+      .command('forget')
+      .description("remove snapshots the retention rules do not keep (the target's own retention overrides the policy's)")
+      .addOption(policyOpt())
+      .option('--target <name>', 'only this target')
+      .option('-n, --dry-run', 'list every snapshot with keep/remove and the rule that keeps it; change nothing')
+      .option('--prune', 'prune each target afterwards, under the same lock')
+      .option('--max-repack-size <size>', 'with --prune: repack at most this many bytes of packs')
+      .addOption(graceOpt())
+      .addOption(waitOpt())
+      .action(async (o: { policy: string; target?: string; dryRun?: boolean; prune?: boolean; maxRepackSize?: string; unindexedGrace?: string; wait?: string }, cmd: Command) => {
+        const out = ctx.output(cmd);
+        const app = appContext(ctx, cmd, out);
+        const { runForget } = await import('../../app/forget.js');
+        const r = await runForget(app, {
+          policyFile: o.policy,
+          target: o.target,
+          dryRun: o.dryRun,
+          prune: o.prune,
+          wait: waitMs(o.wait),
+          maxRepackSize: o.maxRepackSize === undefined ? undefined : usage('--max-repack-size', o.maxRepackSize, parseSize),
+          unindexedGrace: graceMs(o.unindexedGrace),
+        }).finally(() => app.stopProgress());
+        if (out.json) out.emitJson(r);
+        else {
+          for (const t of r.targets) {
+            if (!t.ok && t.snapshots.length === 0) {
+              out.result(`${out.c.red('✗')} ${t.target}: ${t.error}`);
+              continue;
+            }
+            out.result(`${t.target}: ${r.dryRun ? 'would remove' : 'removed'} ${t.snapshots.filter((s) => !s.keep).length} of ${t.snapshots.length} snapshot(s) (${t.retentionSource} retention, time zone ${r.timezone})`);
+            out.line(
+              table(
+                t.snapshots.map((s) => [s.id.slice(0, 8), s.time.replace('T', ' ').replace(/\.\d+Z$/, 'Z'), s.host, s.keep ? out.c.green('keep') : out.c.red('remove'), s.reasons.join(', ')]),
+                { header: ['id', 'time', 'host', 'action', 'kept by'] },
+              ),
+            );
+            if (t.prune) renderPrune(out, t.prune, false);
+            if (!t.ok && t.error) out.error(`${t.target}: ${t.error}`);
+          }
+        }
+        ctx.setExitCode(r.exitCode);
+      }),
+    ['triad forget -p policies/demo.yaml --dry-run', 'triad forget -p /etc/triad/finance.yaml --prune', 'triad forget -p /etc/triad/finance.yaml --target cloud --json'],
+  );
+
+  examples(
+    program
+      .command('prune')
+      .description('remove data no snapshot references and repack mostly-unused packs; reports space freed')
+      .addOption(policyOpt())
+      .option('--target <name>', 'only this target')
+      .option('-n, --dry-run', 'show what would be removed and repacked; change nothing')
+      .option('--max-repack-size <size>', 'repack at most this many bytes of packs (e.g. 2GiB)')
+      .option('--repack-below <pct>', 'repack packs whose used share is below this (default 75%)')
+      .addOption(graceOpt())
+      .addOption(waitOpt())
+      .action(async (o: { policy: string; target?: string; dryRun?: boolean; maxRepackSize?: string; repackBelow?: string; unindexedGrace?: string; wait?: string }, cmd: Command) => {
+        const out = ctx.output(cmd);
+        const app = appContext(ctx, cmd, out);
+        const { runPrune } = await import('../../app/prune.js');
+        const r = await runPrune(app, {
+          policyFile: o.policy,
+          target: o.target,
+          dryRun: o.dryRun,
+          wait: waitMs(o.wait),
+          maxRepackSize: o.maxRepackSize === undefined ? undefined : usage('--max-repack-size', o.maxRepackSize, parseSize),
+          repackBelow: o.repackBelow === undefined ? undefined : usage('--repack-below', o.repackBelow, parsePercent) / 100,
+          unindexedGrace: graceMs(o.unindexedGrace),
+          packSize: ctx.env.TRIAD_TEST_PACK_SIZE ? Number(ctx.env.TRIAD_TEST_PACK_SIZE) : undefined,
+        }).finally(() => app.stopProgress());
+        if (out.json) out.emitJson(r);
+        else for (const t of r.targets) renderPrune(out, t, r.dryRun);
+        ctx.setExitCode(r.exitCode);
+      }),
+    ['triad prune -p policies/demo.yaml --dry-run', 'triad prune -p /etc/triad/finance.yaml --max-repack-size 2GiB', 'triad prune -p /etc/triad/finance.yaml --target nas --wait 30m'],
+  );
+
+  examples(
+    program
+      .command('unlock')
+      .description('remove stale locks (expired, or left by a process that no longer runs on this host)')
+      .addOption(policyOpt())
+      .option('--target <name>', 'only this target')
+      .option('--remove-all', 'remove every lock, including those of running processes (dangerous)')
+      .action(async (o: { policy: string; target?: string; removeAll?: boolean }, cmd: Command) => {
+        const out = ctx.output(cmd);
+        const app = appContext(ctx, cmd, out);
+        if (o.removeAll) out.warn('--remove-all removes the locks of processes that may still be running; a prune running now could lose data a backup is writing');
+        const { runUnlock } = await import('../../app/unlock.js');
+        const r = await runUnlock(app, { policyFile: o.policy, target: o.target, removeAll: o.removeAll });
+        if (out.json) out.emitJson(r);
+        else {
+          for (const t of r.targets) {
+            if (!t.ok) {
+              out.result(`${out.c.red('✗')} ${t.target}: ${t.error}`);
+              continue;
+            }
+            out.result(`${t.target}: removed ${t.removed.length} lock(s), ${t.kept.length} live lock(s) left`);
+            for (const l of t.removed) out.line(`  removed ${l.holder ?? l.name}${l.reason ? ` — ${l.reason}` : ''}`);
+            for (const l of t.kept) out.line(`  kept    ${l.holder ?? l.name}`);
+          }
+        }
+        ctx.setExitCode(r.exitCode);
+      }),
+    ['triad unlock -p /etc/triad/finance.yaml', 'triad unlock -p /etc/triad/finance.yaml --target cloud --remove-all'],
+  );
+
+  const repair = program.command('repair').description('repair parts of a repository');
+  examples(
+    repair
+      .command('index')
+      .description('rebuild the index files by reading every pack header (also makes packs of an interrupted backup usable again)')
+      .addOption(policyOpt())
+      .option('--target <name>', 'only this target')
+      .addOption(waitOpt())
+      .action(async (o: { policy: string; target?: string; wait?: string }, cmd: Command) => {
+        const out = ctx.output(cmd);
+        const app = appContext(ctx, cmd, out);
+        const { runRepairIndex } = await import('../../app/repair.js');
+        const r = await runRepairIndex(app, { policyFile: o.policy, target: o.target, wait: waitMs(o.wait) }).finally(() => app.stopProgress());
+        if (out.json) out.emitJson(r);
+        else {
+          for (const t of r.targets) {
+            if (t.error) {
+              out.result(`${out.c.red('✗')} ${t.target}: ${t.error}`);
+              continue;
+            }
+            out.result(`${t.target}: indexed ${t.packsIndexed} pack(s) (${t.packsAdded.length} not indexed before) into ${t.indexFilesWritten.length} index file(s); removed ${t.indexFilesRemoved.length} old index file(s)`);
+            for (const d of t.damaged) out.error(`${t.target}: pack ${d.pack} left out: ${d.reason}`);
+          }
+        }
+        ctx.setExitCode(r.exitCode);
+      }),
+    ['triad repair index -p /etc/triad/finance.yaml', 'triad repair index -p /etc/triad/finance.yaml --target nas'],
+  );
+}
+
+function renderPrune(out: Output, t: PruneTargetOutcome, dryRun: boolean): void {
+  if (!t.ok || !t.plan) {
+    out.result(`${out.c.red('✗')} ${t.target}: prune failed: ${t.error ?? 'unknown error'}`);
+    return;
+  }
+  const p = t.plan;
+  if (dryRun) {
+    out.result(`${t.target}: would remove ${p.remove.length + p.removeUnindexed.length} pack(s) and repack ${p.repack.length} (${formatBytes(p.bytesToRepack)}), freeing about ${formatBytes(p.bytesToFree)} of ${formatBytes(p.packs.bytes)}`);
+  } else {
+    out.result(`${t.target}: removed ${t.packsRemoved ?? 0} pack(s), repacked ${p.repack.length} into ${t.packsWritten ?? 0}; freed ${formatBytes(t.bytesFreed ?? 0)} (${formatBytes(t.bytesBefore ?? 0)} → ${formatBytes(t.bytesAfter ?? 0)})`);
+  }
+  out.line(`  ${p.snapshots} snapshot(s) use ${p.usedBlobs} blob(s) in ${p.packs.total} pack(s); ${p.indexFiles} index file(s)`);
+  if (p.keepUnindexed.length) out.line(`  ${p.keepUnindexed.length} pack(s) not in any index left alone for now (a backup may have been interrupted; a later prune removes them, 'triad repair index' indexes them)`);
+  if (p.dropFromIndex.length) out.line(`  ${p.dropFromIndex.length} missing or damaged pack(s) that nothing uses dropped from the index`);
+}

@@ -1,0 +1,234 @@
+import { Option, type Command } from 'commander';
+import type { CliContext } from '../context.js';
+import { examples } from '../context.js';
+import { formatDuration, table, type Output } from '../output.js';
+import { appContext, collect } from './app-context.js';
+import { TriadError } from '../../core/errors.js';
+
+/** Disaster recovery: `catalog rebuild|verify` and `key list|add|remove|passwd` (issue #9). */
+export function registerRecovery(program: Command, ctx: CliContext): void {
+  const catalog = program.command('catalog').description('rebuild the SQLite catalogue from a repository, or compare the two');
+
+  examples(
+    catalog
+      .command('rebuild')
+      .description('rebuild the catalogue from one target alone (snapshots, files, packs, run history); resumable')
+      .option('-p, --policy <file>', 'policy file (YAML)')
+      .option('--target <name>', 'the target to read (with -p); with --repo, the name to record it under')
+      .option('--repo <url>', 'without a policy: s3://bucket/prefix, azure://container/prefix, gcs://bucket/prefix or a local path')
+      .option('--passphrase-env <var>', 'with --repo: environment variable holding the passphrase')
+      .option('--passphrase-file <file>', 'with --repo: file holding the passphrase')
+      .option('--endpoint <url>', 'with --repo: S3-compatible, Azure or GCS endpoint (e.g. an emulator or MinIO)')
+      .option('--region <region>', 'with --repo s3://: the bucket region')
+      .addOption(new Option('--checksums <mode>', 'with --repo s3://: integrity checksums').choices(['when_supported', 'when_required']))
+      .option('--only-policy <name>', 'with --repo: import only this policy (default: every policy in the repository)')
+      .action(async (o: { policy?: string; target?: string; repo?: string; passphraseEnv?: string; passphraseFile?: string; endpoint?: string; region?: string; checksums?: 'when_supported' | 'when_required'; onlyPolicy?: string }, cmd: Command) => {
+        const out = ctx.output(cmd);
+        if (!o.policy && !o.repo) throw new TriadError('E_USAGE', 'give a policy (-p POLICY --target NAME) or a repository (--repo URL)');
+        if (o.policy && o.repo) throw new TriadError('E_USAGE', 'give either -p POLICY or --repo URL, not both');
+        let repo;
+        if (o.repo) {
+          if (o.passphraseEnv && o.passphraseFile) throw new TriadError('E_USAGE', 'give --passphrase-env or --passphrase-file, not both');
+          const spec = o.passphraseEnv ? { env: o.passphraseEnv } : o.passphraseFile ? { file: o.passphraseFile } : undefined;
+          const passphraseValue = spec ? undefined : await promptSecret(out, 'repository passphrase: ');
+          repo = { url: o.repo, endpoint: o.endpoint, region: o.region, checksums: o.checksums, policy: o.onlyPolicy, passphrase: spec, passphraseValue };
+        }
+        const app = appContext(ctx, cmd, out, 'opening the repository…');
+        const { rebuildCatalog } = await import('../../app/catalog-rebuild.js');
+        const r = await rebuildCatalog(app, { policyFile: o.policy, target: o.target, repo }).finally(() => app.stopProgress());
+        if (out.json) return out.emitJson(r);
+        out.result(`catalogue ${r.catalog} rebuilt from target '${r.target}' (${r.location}), repository ${r.repositoryId}`);
+        out.line(`policies: ${r.policies.join(', ') || 'none'}`);
+        out.line(`snapshots: ${r.snapshots.imported} imported, ${r.snapshots.skipped} already there (${r.snapshots.total} in the repository); ${r.files} file rows`);
+        out.line(`packs: ${r.packs} new rows, blobs: ${r.blobs} new rows`);
+        out.line(`runs: ${r.runs.imported} imported from the journal, ${r.runs.skipped} skipped; restore tests: ${r.restoreTests}`);
+        if (r.journalPresence) out.line(`${r.journalPresence} copies on other targets known from the journal only, recorded as missing until 'catalog rebuild --target OTHER' confirms them`);
+        for (const d of r.runs.damaged) out.warn(`journal record ${d.id.slice(0, 12)} is damaged and was skipped: ${d.error}`);
+        out.line(`done in ${formatDuration(r.durationMs)}`);
+      }),
+    [
+      'triad catalog rebuild -p /etc/triad/finance.yaml --target cloud',
+      'AWS_ACCESS_KEY_ID=… AWS_SECRET_ACCESS_KEY=… triad catalog rebuild --repo s3://acme-backups/finance/ --target cloud --passphrase-file /root/finance.key',
+      'triad catalog rebuild --repo /mnt/usb/triad/finance --passphrase-env TRIAD_PASSPHRASE --catalog /var/lib/triad/catalog.db',
+    ],
+  );
+
+  examples(
+    catalog
+      .command('verify')
+      .description('compare the catalogue with the targets and list the drift (exit 1 on drift)')
+      .addOption(new Option('-p, --policy <file>', 'policy file (YAML)').makeOptionMandatory())
+      .option('--target <name>', 'only this target (repeatable)', collect)
+      .action(async (o: { policy: string; target?: string[] }, cmd: Command) => {
+        const out = ctx.output(cmd);
+        const app = appContext(ctx, cmd, out);
+        const { verifyCatalog } = await import('../../app/catalog-verify.js');
+        const r = await verifyCatalog(app, { policyFile: o.policy, targets: o.target });
+        if (out.json) out.emitJson(r);
+        else {
+          for (const t of r.targets) {
+            if (!t.ok) out.result(`${out.c.red('✗')} ${t.name}: cannot be read: ${t.error}`);
+            else out.result(`${t.drift.length ? out.c.red('✗') : out.c.green('✓')} ${t.name}: ${t.snapshots} snapshots, ${t.packs} packs, ${t.drift.length} difference(s)`);
+            for (const d of t.drift.slice(0, 200)) out.result(`  ${d.kind}: ${d.message}`);
+            if (t.drift.length > 200) out.result(`  … and ${t.drift.length - 200} more (see --json)`);
+          }
+          if (r.drift) out.line(`run 'triad catalog rebuild -p ${o.policy} --target NAME' to bring the catalogue up to date`);
+        }
+        ctx.setExitCode(r.exitCode);
+      }),
+    ['triad catalog verify -p /etc/triad/finance.yaml', 'triad catalog verify -p /etc/triad/finance.yaml --target cloud --json'],
+  );
+
+  const key = program.command('key').description('manage the passphrases of a repository (every target of the policy keeps the same key files)');
+  const policyOpt = () => new Option('-p, --policy <file>', 'policy file (YAML)').makeOptionMandatory();
+  const newPassOpts = (c: Command) =>
+    c.option('--new-passphrase-env <var>', 'environment variable holding the new passphrase').option('--new-passphrase-file <file>', 'file holding the new passphrase');
+
+  examples(
+    key
+      .command('list')
+      .description('list the key files of every target and mark the one the passphrase opens')
+      .addOption(policyOpt())
+      .option('--target <name>', 'only this target (repeatable)', collect)
+      .action(async (o: { policy: string; target?: string[] }, cmd: Command) => {
+        const out = ctx.output(cmd);
+        const app = appContext(ctx, cmd, out);
+        const { listKeys } = await import('../../app/keys.js');
+        const r = await listKeys(app, { policyFile: o.policy, targets: o.target });
+        if (out.json) out.emitJson(r);
+        else {
+          for (const t of r.targets) {
+            if (!t.ok) {
+              out.result(`${t.name}: ${out.c.red('cannot be read')}: ${t.error}`);
+              continue;
+            }
+            out.result(`${t.name} (${t.location}):`);
+            out.result(table(t.keys.map((k) => [k.current ? '*' : ' ', k.id.slice(0, 16), k.created ?? '?', k.host ?? '?', k.username ?? '', k.unreadable ? 'unreadable' : `scrypt N=${k.kdf?.N}`]), { header: [' ', 'id', 'created', 'host', 'user', 'kdf'] }));
+          }
+          if (!r.consistent) out.warn('the targets hold different key files: run `triad key add` with the missing passphrase, or remove the extra key');
+        }
+        ctx.setExitCode(r.exitCode);
+      }),
+    ['triad key list -p /etc/triad/finance.yaml', 'triad key list -p /etc/triad/finance.yaml --json'],
+  );
+
+  examples(
+    newPassOpts(
+      key
+        .command('add')
+        .description('add a passphrase (a new key file) to every target')
+        .addOption(policyOpt())
+        .option('--target <name>', 'only this target (repeatable)', collect),
+    ).action(async (o: { policy: string; target?: string[]; newPassphraseEnv?: string; newPassphraseFile?: string }, cmd: Command) => {
+      const out = ctx.output(cmd);
+      const newPassphrase = await newPassphraseFrom(ctx, out, o);
+      const app = appContext(ctx, cmd, out);
+      const { addKey } = await import('../../app/keys.js');
+      const r = await addKey(app, { policyFile: o.policy, targets: o.target, newPassphrase });
+      renderChange(out, r);
+      ctx.setExitCode(r.exitCode);
+    }),
+    ['SAFE_PASS=… triad key add -p /etc/triad/finance.yaml --new-passphrase-env SAFE_PASS', 'triad key add -p /etc/triad/finance.yaml   # asks twice on a terminal'],
+  );
+
+  examples(
+    key
+      .command('remove')
+      .description('remove a key file from every target (never the last one, nor the one in use)')
+      .addOption(policyOpt())
+      .argument('<id>', 'key id or a unique prefix of 8+ hex characters (see key list)')
+      .option('--target <name>', 'only this target (repeatable)', collect)
+      .action(async (id: string, o: { policy: string; target?: string[] }, cmd: Command) => {
+        const out = ctx.output(cmd);
+        const app = appContext(ctx, cmd, out);
+        const { removeKey } = await import('../../app/keys.js');
+        const r = await removeKey(app, { policyFile: o.policy, targets: o.target, id });
+        renderChange(out, r);
+        ctx.setExitCode(r.exitCode);
+      }),
+    ['triad key remove -p /etc/triad/finance.yaml 3fa2c1d0'],
+  );
+
+  examples(
+    newPassOpts(
+      key
+        .command('passwd')
+        .description('change the passphrase: add a key for the new one, then remove the one the current passphrase opens')
+        .addOption(policyOpt())
+        .option('--target <name>', 'only this target (repeatable)', collect),
+    ).action(async (o: { policy: string; target?: string[]; newPassphraseEnv?: string; newPassphraseFile?: string }, cmd: Command) => {
+      const out = ctx.output(cmd);
+      const newPassphrase = await newPassphraseFrom(ctx, out, o);
+      const app = appContext(ctx, cmd, out);
+      const { changePassphrase } = await import('../../app/keys.js');
+      const r = await changePassphrase(app, { policyFile: o.policy, targets: o.target, newPassphrase });
+      renderChange(out, r);
+      if (r.exitCode === 0 && !out.json) out.line('now update the passphrase source the policy names (passphrase_env / _file / _command)');
+      ctx.setExitCode(r.exitCode);
+    }),
+    ['NEW=… triad key passwd -p /etc/triad/finance.yaml --new-passphrase-env NEW'],
+  );
+}
+
+function renderChange(out: Output, r: { action: string; added?: string; removed?: string; targets: { name: string; status: string; error?: string }[] }): void {
+  if (out.json) return out.emitJson(r);
+  if (r.added) out.result(`key ${r.added} ${r.action === 'passwd' ? 'now holds the new passphrase' : 'added'}`);
+  if (r.removed) out.result(`key ${r.removed} removed`);
+  out.line(table(r.targets.map((t) => [t.name, t.status === 'failed' ? out.c.red(t.status) : out.c.green(t.status), t.error ?? '']), { header: ['target', 'result', 'error'] }));
+}
+
+async function newPassphraseFrom(ctx: CliContext, out: Output, o: { newPassphraseEnv?: string; newPassphraseFile?: string }): Promise<string> {
+  if (o.newPassphraseEnv && o.newPassphraseFile) throw new TriadError('E_USAGE', 'give --new-passphrase-env or --new-passphrase-file, not both');
+  if (o.newPassphraseEnv || o.newPassphraseFile) {
+    const { resolvePassphraseWithWarnings } = await import('../../policy/secrets.js');
+    const r = await resolvePassphraseWithWarnings(o.newPassphraseEnv ? { env: o.newPassphraseEnv } : { file: o.newPassphraseFile! }, { env: ctx.env, cwd: ctx.cwd, signal: ctx.signal });
+    for (const w of r.warnings) out.warn(w);
+    return r.passphrase;
+  }
+  const first = await promptSecret(out, 'new passphrase: ');
+  const second = await promptSecret(out, 'new passphrase again: ');
+  if (first !== second) throw new TriadError('E_USAGE', 'the two passphrases differ', { hint: 'run the command again' });
+  return first;
+}
+
+/** Reads a secret from the terminal without echo; refuses when no terminal is attached. */
+async function promptSecret(out: Output, question: string): Promise<string> {
+  const stdin = process.stdin;
+  if (!stdin.isTTY || !out.stderr.isTTY) {
+    throw new TriadError('E_USAGE', 'no passphrase given and no terminal to ask on', {
+      hint: 'pass it by reference: --new-passphrase-env VAR / --new-passphrase-file FILE (or --passphrase-env / --passphrase-file with --repo)',
+    });
+  }
+  out.stderr.write(question);
+  stdin.setRawMode(true);
+  stdin.resume();
+  try {
+    return await new Promise<string>((resolve, reject) => {
+      let value = '';
+      const onData = (buf: Buffer) => {
+        for (const ch of buf.toString('utf8')) {
+          if (ch === '\r' || ch === '\n') {
+            stdin.off('data', onData);
+            out.stderr.write('\n');
+            if (value === '') reject(new TriadError('E_USAGE', 'the passphrase is empty'));
+            else resolve(value);
+            return;
+          }
+          if (ch === '\u0003') {
+            stdin.off('data', onData);
+            out.stderr.write('\n');
+            reject(new TriadError('E_INTERRUPTED', 'interrupted'));
+            return;
+          }
+          if (ch === '\u007f' || ch === '\b') value = value.slice(0, -1);
+          else value += ch;
+        }
+      };
+      stdin.on('data', onData);
+    });
+  } finally {
+    stdin.setRawMode(false);
+    stdin.pause();
+  }
+}
+

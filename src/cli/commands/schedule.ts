@@ -1,0 +1,172 @@
+import { Option, type Command } from 'commander';
+import * as nodePath from 'node:path';
+import { systemClock } from '../../core/clock.js';
+import { TriadError } from '../../core/errors.js';
+import type { CliContext } from '../context.js';
+import { examples } from '../context.js';
+import { table } from '../output.js';
+import { createLogger, type LogFormat } from '../log.js';
+import { appContext, collect } from './app-context.js';
+
+/** Seconds/minutes/hours as `30s`, `5m`, `1h`, or plain seconds. */
+function parseSeconds(text: string): number {
+  const m = /^(\d+)(ms|s|m|h)?$/.exec(text.trim());
+  if (!m) throw new TriadError('E_USAGE', `"${text}" is not a duration`, { hint: 'use e.g. 30s, 5m or 1h' });
+  const n = Number(m[1]);
+  return n * ({ ms: 1, s: 1000, m: 60_000, h: 3_600_000 } as const)[(m[2] ?? 's') as 'ms' | 's' | 'm' | 'h'];
+}
+
+/** The launcher this process was started from (bin/triad, or the npm symlink), absolute. */
+function triadEntry(ctx: CliContext): string {
+  const entry = process.argv[1];
+  if (!entry) throw new TriadError('E_INTERNAL', 'cannot tell which triad launcher is running');
+  return nodePath.resolve(ctx.cwd, entry);
+}
+
+export function registerSchedule(program: Command, ctx: CliContext): void {
+  const schedule = program.command('schedule').description("run policies' schedules unattended: a scheduler, systemd timers or cron");
+  examples(schedule, ['triad schedule run --policies /etc/triad', 'sudo triad schedule install -p /etc/triad/finance.yaml --systemd', 'triad schedule list -p /etc/triad/finance.yaml']);
+
+  examples(
+    schedule
+      .command('run')
+      .description('long-running scheduler: runs every job of the policies at its time, each as a child triad process (SIGHUP reloads, SIGTERM stops)')
+      .option('-p, --policy <file>', 'policy file (repeatable)', collect)
+      .option('--policies <dir>', 'every *.yaml / *.yml policy in this directory (re-read on SIGHUP)')
+      .addOption(new Option('--log-format <format>', 'plain lines for journald and cron mail, or one JSON object per line').choices(['plain', 'json']).default('plain'))
+      .option('--stop-timeout <duration>', 'on SIGTERM, time a running job gets to end cleanly before it is killed', '60s')
+      .option('--no-catch-up', 'do not run a missed backup at start')
+      .action(async (o: { policy?: string[]; policies?: string; logFormat: LogFormat; stopTimeout: string; catchUp: boolean }, cmd: Command) => {
+        if (!o.policy?.length && !o.policies) throw new TriadError('E_USAGE', 'no policies to schedule', { hint: 'give -p FILE (repeatable) or --policies DIR' });
+        const stopGraceMs = parseSeconds(o.stopTimeout);
+        const out = ctx.output(cmd);
+        const app = appContext(ctx, cmd, out);
+        const sched = await import('../../app/schedule.js');
+        const { secretEnvNames } = await import('../../app/hooks.js');
+        const secretsOf = (ps: { policy: import('../../policy/types.js').Policy }[]): string[] =>
+          ps.flatMap((p) => secretEnvNames(p.policy).map((n) => ctx.env[n] ?? '')).filter((v) => v.length > 0);
+        let redact: string[] = [];
+        const write = (line: string) => out.stdout.write(line);
+        let logger = createLogger({ format: o.logFormat, clock: systemClock, write, redact, debug: out.verbose });
+        const log = (e: Parameters<typeof logger.log>[0]) => logger.log(e);
+
+        const files = () => sched.policyFiles(ctx, o.policy ?? [], o.policies);
+        const first = await sched.loadScheduledPolicies(app, await files());
+        for (const p of first.problems) log({ level: 'error', message: `policy ${p.file} not loaded: ${p.message}` });
+        let current = first.policies;
+        if (current.length === 0) throw new TriadError('E_POLICY_INVALID', 'no valid policy to schedule', { hint: 'fix the files listed above (triad policy check FILE)' });
+        redact = secretsOf(current);
+        logger = createLogger({ format: o.logFormat, clock: systemClock, write, redact, debug: out.verbose });
+
+        const globalArgs = ctx.globals(cmd).catalog ? ['--catalog', nodePath.resolve(ctx.cwd, ctx.globals(cmd).catalog!)] : [];
+        const scheduler = new sched.Scheduler({
+          timer: sched.realTimer(systemClock),
+          log,
+          runner: sched.childJobRunner({ execPath: process.execPath, entry: triadEntry(ctx), env: ctx.env, cwd: ctx.cwd, globalArgs, stopGraceMs, log }),
+          ...(o.catchUp ? { lastBackup: (sp) => sched.lastBackupFromCatalog(app, current.find((c) => c.file === sp.file)!.policy) } : {}),
+        });
+        scheduler.setPolicies(current);
+        for (const u of scheduler.upcoming()) log({ level: 'info', policy: u.policy, job: u.job, message: `next run ${u.next.toISOString()} (${u.cron})` });
+
+        let reloading = Promise.resolve();
+        const onHup = (): void => {
+          reloading = reloading.then(async () => {
+            log({ level: 'info', message: 'SIGHUP: reloading policies' });
+            try {
+              const r = await sched.loadScheduledPolicies(app, await files(), current);
+              for (const p of r.problems) {
+                log({ level: 'error', message: `policy ${p.file} is invalid${p.kept ? ', keeping the version loaded before' : ' and was not loaded'}: ${p.message}` });
+              }
+              current = r.policies;
+              redact = secretsOf(current);
+              logger = createLogger({ format: o.logFormat, clock: systemClock, write, redact, debug: out.verbose });
+              scheduler.setPolicies(current);
+              log({ level: 'info', message: `reloaded: ${current.length} polic${current.length === 1 ? 'y' : 'ies'}` });
+            } catch (err) {
+              log({ level: 'error', message: `reload failed, keeping the current policies: ${err instanceof Error ? err.message : String(err)}` });
+            }
+          });
+        };
+        process.on('SIGHUP', onHup);
+        try {
+          await scheduler.run(ctx.signal);
+        } finally {
+          process.off('SIGHUP', onHup);
+        }
+        // Stopped by SIGTERM/SIGINT: main maps the signal to 143/130.
+        ctx.setExitCode(0);
+      }),
+    ['triad schedule run -p /etc/triad/finance.yaml -p /etc/triad/pg.yaml', 'triad schedule run --policies /etc/triad --log-format json', 'kill -HUP $(pidof triad)   # reload the policies'],
+  );
+
+  examples(
+    schedule
+      .command('install')
+      .description('write systemd service+timer units for every scheduled job (or print crontab lines)')
+      .requiredOption('-p, --policy <file>', 'policy file (repeatable)', collect)
+      .option('--systemd', 'write systemd units')
+      .option('--cron', 'print crontab lines instead')
+      .option('--dir <dir>', 'where to write the units (default /etc/systemd/system, or ~/.config/systemd/user with --user)')
+      .option('--user', 'systemd --user units')
+      .option('--env-file <file>', 'environment file the jobs read the passphrase and credentials from (its path goes into the units, never its content)')
+      .option('-n, --dry-run', 'print the units, write nothing')
+      .action(async (o: { policy: string[]; systemd?: boolean; cron?: boolean; dir?: string; user?: boolean; envFile?: string; dryRun?: boolean }, cmd: Command) => {
+        if (Boolean(o.systemd) === Boolean(o.cron)) throw new TriadError('E_USAGE', 'choose one of --systemd or --cron');
+        if (o.cron && (o.dir || o.user)) throw new TriadError('E_USAGE', '--dir and --user apply to --systemd only');
+        const out = ctx.output(cmd);
+        const app = appContext(ctx, cmd, out);
+        const { installSchedule } = await import('../../app/schedule-install.js');
+        const r = await installSchedule(app, {
+          policyFiles: o.policy,
+          mode: o.cron ? 'cron' : 'systemd',
+          triadBin: triadEntry(ctx),
+          ...(o.dir !== undefined ? { dir: o.dir } : {}),
+          ...(o.user ? { user: true } : {}),
+          ...(o.envFile !== undefined ? { envFile: nodePath.resolve(ctx.cwd, o.envFile) } : {}),
+          ...(o.dryRun ? { dryRun: true } : {}),
+        });
+        if (out.json) return out.emitJson(r);
+        if (r.mode === 'cron') {
+          out.result(r.crontab ?? '');
+        } else if (o.dryRun) {
+          for (const u of r.units) out.result(`# ${u.service}\n${u.serviceText}\n# ${u.timer}\n${u.timerText}`);
+        } else {
+          for (const u of r.units) out.result(`wrote ${u.servicePath} and ${u.timerPath}`);
+        }
+        for (const e of r.environment.filter((x) => x.variables.length > 0)) {
+          out.info(`policy ${e.policy}: put ${e.variables.join(', ')} in ${e.file} (chmod 600, owned by the user the jobs run as)`);
+        }
+        if (!o.dryRun || o.cron) out.info(`next:\n${r.next.map((l) => `  ${l}`).join('\n')}`);
+      }),
+    [
+      'sudo triad schedule install -p /etc/triad/finance.yaml --systemd',
+      'triad schedule install -p ~/triad/laptop.yaml --systemd --user',
+      'triad schedule install -p /etc/triad/finance.yaml --cron >> /tmp/triad.cron',
+    ],
+  );
+
+  examples(
+    schedule
+      .command('list')
+      .description('next run of every scheduled job and the result of its last run')
+      .requiredOption('-p, --policy <file>', 'policy file (repeatable)', collect)
+      .action(async (o: { policy: string[] }, cmd: Command) => {
+        const out = ctx.output(cmd);
+        const app = appContext(ctx, cmd, out);
+        const { listSchedule } = await import('../../app/schedule-install.js');
+        const r = await listSchedule(app, { policyFiles: o.policy });
+        if (out.json) return out.emitJson(r);
+        const when = (iso: string | null | undefined) => (iso ? iso.replace('T', ' ').replace(/:\d\d(\.\d+)?Z$/, 'Z') : '-');
+        out.result(
+          table(
+            r.jobs.map((j) => {
+              const status = j.last ? (j.last.status === 'ok' ? out.c.green(j.last.status) : j.last.status === 'running' ? j.last.status : out.c.red(j.last.status)) : 'never run';
+              return [j.policy, j.job, j.cron, when(j.next), status, j.last ? when(j.last.startedAt) : '-', j.error ?? j.last?.error ?? ''];
+            }),
+            { header: ['policy', 'job', 'schedule', 'next run', 'last result', 'last run', 'note'] },
+          ) || 'no scheduled jobs',
+        );
+      }),
+    ['triad schedule list -p /etc/triad/finance.yaml', 'triad schedule list -p /etc/triad/finance.yaml --json'],
+  );
+}
