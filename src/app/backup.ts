@@ -7,7 +7,10 @@ import { writeJournal } from '../repo/journal.js';
 import { MasterIndex } from '../repo/index-store.js';
 import { adoptUnindexedPacks } from '../repo/adopt.js';
 import { loadSnapshots, sealSnapshot, type Snapshot, type SnapshotManifest, type SnapshotSummary } from '../repo/snapshot.js';
-import { MultiTargetWriter, type TargetSession } from '../repo/writer.js';
+import { MultiTargetWriter, type TargetSession, type WrittenPack } from '../repo/writer.js';
+import { Spool } from './spool.js';
+import { startJob } from './job-run.js';
+import { withPolicyLocks } from './locking.js';
 import { catalogFor, closeAll, errorMessage, hostName, loadPolicyFile, openTargets, passphraseFor, requireSome, selectTargets, userName, type AppContext, type OpenedTarget } from './session.js';
 
 export interface BackupOptions {
@@ -21,6 +24,8 @@ export interface BackupOptions {
   allowViolation?: boolean;
   /** Count the sources first so progress can show an ETA (for a person at a terminal). */
   estimate?: boolean;
+  /** Wait this long for a conflicting lock instead of failing at once (--wait). */
+  waitMs?: number;
   /** Test hook: smaller packs. */
   packSize?: number;
 }
@@ -48,6 +53,8 @@ export interface BackupResult {
   targets: TargetBackupResult[];
   /** 0 ok, 3 partial, 1 when a target failed (DESIGN.md §7). */
   exitCode: number;
+  /** Hook runs (before/after/on_failure) with their exit codes and output tails. */
+  hooks?: Record<string, unknown>[];
 }
 
 export async function runBackup(ctx: AppContext, opts: BackupOptions): Promise<BackupResult> {
@@ -58,13 +65,43 @@ export async function runBackup(ctx: AppContext, opts: BackupOptions): Promise<B
       hint: "fix the targets (see 'triad policy check'), or pass --allow-violation to back up anyway",
     });
   }
+  // Before hooks (e.g. a database dump) run first, so the recovery point comes after them.
+  const job = opts.dryRun ? undefined : await startJob(ctx, policy, 'backup');
+  let r: BackupResult;
+  try {
+    r = await backupAllTargets(ctx, policy, opts);
+  } catch (err) {
+    await job?.fail(err);
+    throw err;
+  }
+  if (job) {
+    const fin = await job.finish({
+      status: r.exitCode === 0 ? 'ok' : r.exitCode === 3 ? 'partial' : 'failed',
+      exitCode: r.exitCode,
+      snapshot: r.snapshot,
+      files: r.summary.files,
+      bytesRead: r.summary.bytesRead,
+      bytesAdded: r.summary.dataAddedPacked,
+      targets: r.targets.map((t) => ({ name: t.target, ok: t.status !== 'failed', ...(t.error ? { error: t.error } : {}) })),
+      ...(r.targets.some((t) => t.error) ? { error: r.targets.filter((t) => t.error).map((t) => `${t.target}: ${t.error}`).join('; ') } : {}),
+    });
+    // A failed after hook turns a successful run into a failed one.
+    r.exitCode = fin.exitCode;
+    r.hooks = job.records();
+  }
+  return r;
+}
+
+async function backupAllTargets(ctx: AppContext, policy: Policy, opts: BackupOptions): Promise<BackupResult> {
   const passphrase = await passphraseFor(ctx, policy);
   const specs = selectTargets(policy, opts.targets);
   const started = ctx.clock.monotonic();
   const opened = await openTargets(ctx, policy, specs, passphrase);
   try {
     const usable = requireSome(opened);
-    return await backupTo(ctx, policy, opened, usable, opts, started);
+    return await withPolicyLocks(ctx, policy, usable.map((o) => o.repo!), 'shared', { command: 'backup', wait: opts.waitMs }, (signal) =>
+      backupTo({ ...ctx, signal }, policy, opened, usable, opts, started),
+    );
   } finally {
     await closeAll(opened);
   }
@@ -94,15 +131,16 @@ async function backupTo(ctx: AppContext, policy: Policy, opened: OpenedTarget[],
   const parent = await findParent(first, policy.name, host, paths);
   const startedAt = ctx.clock.now();
   const time = opts.time ?? startedAt;
+  const catalog = opts.dryRun ? undefined : catalogFor(ctx, policy);
   const writer = new MultiTargetWriter(sessions, policy.compression, {
     packSize: opts.packSize,
     signal: ctx.signal,
     dryRun: opts.dryRun,
     onTargetFailed: (s, err) => ctx.events?.warning?.(`target '${s.name}' failed and is left out of this run: ${errorMessage(err)}`),
+    onIndexed: catalog ? (packs, live) => recordPacks(catalog, policy.name, packs, live) : undefined,
   });
-  const files: FileRecord[] = [];
-  const catalog = opts.dryRun ? undefined : catalogFor(ctx, policy);
-  const runId = catalog?.startRun({ policy: policy.name, kind: 'backup', started_at: ctx.clock.now(), details: { targets: opened.map((o) => o.spec.name) } });
+  const files = new Spool<FileRecord>();
+  const runId = catalog?.startRun({ policy: policy.name, kind: 'backup', started_at: startedAt, details: { targets: opened.map((o) => o.spec.name) } });
   try {
     const archiver = new Archiver(writer, {
       parent: parent ? { reader: new BlobReader(first.repo, first.index), tree: parent.tree } : undefined,
@@ -119,13 +157,14 @@ async function backupTo(ctx: AppContext, policy: Policy, opened: OpenedTarget[],
     if (total) ctx.events?.progress?.({ phase: 'backup', files: 0, bytes: 0, totalFiles: total.files, totalBytes: total.bytes });
     const result = await archiver.run(sources);
     let snapshotId: string | undefined;
-    let journalFinish: string | undefined;
+    let finished = ctx.clock.now();
     if (!opts.dryRun) {
       await writer.finishData();
+      finished = ctx.clock.now();
       const manifest: SnapshotManifest = {
         version: 1,
         time: time.toISOString(),
-        finished: ctx.clock.now().toISOString(),
+        finished: finished.toISOString(),
         policy: policy.name,
         host,
         username: userName(),
@@ -139,24 +178,25 @@ async function backupTo(ctx: AppContext, policy: Policy, opened: OpenedTarget[],
       const sealed = sealSnapshot(writer.live[0]!.repo, manifest);
       snapshotId = sealed.id;
       await writer.saveEverywhere(`snapshots/${sealed.id}`, sealed.sealed);
-      journalFinish = manifest.finished;
     }
     const targets = targetResults(opened, sessions, !!opts.dryRun);
     const failed = targets.some((t) => t.status === 'failed');
     const exitCode = failed ? 1 : result.partial ? 3 : 0;
+    let journalId: string | undefined;
     if (snapshotId) {
-      await writeJournal(writer.live.map((s) => s.repo), {
-        version: 1, kind: 'backup', policy: policy.name, host, started: startedAt.toISOString(), finished: journalFinish ?? ctx.clock.now().toISOString(),
+      ({ id: journalId } = await writeJournal(writer.live.map((s) => s.repo), {
+        version: 1, kind: 'backup', policy: policy.name, host, started: startedAt.toISOString(), finished: finished.toISOString(),
         status: failed ? 'failed' : result.partial ? 'partial' : 'ok', exitCode, snapshot: snapshotId,
-        targets: targets.map((t) => ({ name: t.target, ok: t.status !== 'failed', error: t.error })),
+        targets: targets.map((t) => ({ name: t.target, ok: t.status !== 'failed', error: t.error, location: t.location, bytesWritten: t.bytesWritten, packs: t.packs })),
         bytesRead: result.summary.bytesRead, bytesWritten: result.summary.dataAddedPacked, files: result.summary.files,
         details: { summary: result.summary, partial: result.partial, time: time.toISOString(), paths, parent: parent?.id },
-      });
+      }));
     }
     if (catalog && runId !== undefined) {
-      recordBackup(catalog, policy, opened, sessions, writer, { snapshotId, time, paths, host, parent: parent?.id, result, files, finished: ctx.clock.now(), tags: opts.tags ?? [] });
+      recordBackup(catalog, policy, opened, sessions, { snapshotId, time, paths, host, parent: parent?.id, result, files, finished, tags: opts.tags ?? [] });
+      if (journalId) for (const s of writer.live) catalog.markJournalSeen(policy.name, s.name, journalId);
       catalog.finishRun(runId, {
-        finished_at: ctx.clock.now(),
+        finished_at: finished,
         status: failed ? 'failed' : result.partial ? 'partial' : 'ok',
         exit_code: exitCode,
         bytes_read: result.summary.bytesRead,
@@ -186,6 +226,7 @@ async function backupTo(ctx: AppContext, policy: Policy, opened: OpenedTarget[],
     }
     throw err;
   } finally {
+    files.dispose();
     catalog?.close();
   }
 }
@@ -213,8 +254,7 @@ function recordBackup(
   policy: Policy,
   opened: OpenedTarget[],
   sessions: TargetSession[],
-  writer: MultiTargetWriter,
-  r: { snapshotId?: string; time: Date; paths: string[]; host: string; parent?: string; result: Awaited<ReturnType<Archiver['run']>>; files: FileRecord[]; finished: Date; tags: string[] },
+  r: { snapshotId?: string; time: Date; paths: string[]; host: string; parent?: string; result: Awaited<ReturnType<Archiver['run']>>; files: Spool<FileRecord>; finished: Date; tags: string[] },
 ): void {
   for (const o of opened) {
     catalog.upsertTarget({ policy: policy.name, name: o.spec.name, type: o.spec.type, location: o.storage?.location ?? '', media: o.spec.media, offsite: o.spec.offsite, immutable: o.spec.immutable, offline: (o.spec as { offline?: boolean }).offline ?? false });
@@ -226,15 +266,21 @@ function recordBackup(
     partial: r.result.partial, tags: r.tags, files: s.files, dirs: s.dirs, bytes: s.bytes, files_new: s.filesNew, files_changed: s.filesChanged,
     files_unchanged: s.filesUnchanged, bytes_read: s.bytesRead, bytes_added: s.dataAddedPacked,
   });
+  catalog.addFiles(r.snapshotId, mapIter(r.files.drain(), (f) => ({ path: f.path, type: f.type, size: f.size, mode: f.mode, mtime: f.mtime, hash: f.hash ?? null, chunks: f.chunks })));
   for (const o of opened) {
     const sess = sessions.find((x) => x.name === o.spec.name);
     const ok = sess && sess.failed === undefined;
     catalog.setPresence(r.snapshotId, o.spec.name, { status: ok ? 'complete' : 'missing', at: r.finished });
   }
-  catalog.addFiles(r.snapshotId, r.files.map((f) => ({ path: f.path, type: f.type, size: f.size, mode: f.mode, mtime: f.mtime, hash: f.hash ?? null, chunks: f.chunks })));
-  for (const sess of sessions) {
-    if (sess.failed !== undefined) continue;
-    catalog.addPacks(policy.name, sess.name, writer.packs.map((p) => ({ id: p.id, size: p.size, blobs: p.entries.length, type: p.entries[0]?.type ?? 'data' })));
-    catalog.addBlobs(policy.name, sess.name, writer.packs.flatMap((p) => p.entries.map((e) => ({ id: e.id.toString('hex'), pack: p.id, type: e.type, length: e.length, raw_length: e.rawLength }))));
+}
+
+function* mapIter<A, B>(it: Iterable<A>, fn: (a: A) => B): Generator<B> {
+  for (const a of it) yield fn(a);
+}
+
+function recordPacks(catalog: ReturnType<typeof catalogFor>, policy: string, packs: WrittenPack[], live: TargetSession[]): void {
+  for (const sess of live) {
+    catalog.addPacks(policy, sess.name, packs.map((p) => ({ id: p.id, size: p.size, blobs: p.entries.length, type: p.entries[0]?.type ?? 'data' })));
+    catalog.addBlobs(policy, sess.name, packs.flatMap((p) => p.entries.map((e) => ({ id: e.id.toString('hex'), pack: p.id, type: e.type, length: e.length, raw_length: e.rawLength }))));
   }
 }

@@ -20,7 +20,7 @@ function entry(path: string, n: TreeNode): LsEntry {
 }
 
 export async function listTree(ctx: AppContext, opts: { policyFile: string; snapshot: string; path?: string; target?: string; recursive?: boolean }): Promise<{ snapshot: string; target: string; entries: LsEntry[] }> {
-  const s = await openForRead(ctx, opts.policyFile, opts.target);
+  const s = await openForRead(ctx, opts.policyFile, opts.target, 'ls');
   try {
     const snap = pickSnapshot(s, opts.snapshot);
     const found = await findNode(s.reader, snap.tree, opts.path ?? '');
@@ -52,7 +52,7 @@ export interface DiffResult {
 
 /** Compares two snapshots path by path; a file is modified when its content or metadata differ. */
 export async function diffSnapshots(ctx: AppContext, opts: { policyFile: string; a: string; b: string; target?: string }): Promise<DiffResult> {
-  const s = await openForRead(ctx, opts.policyFile, opts.target);
+  const s = await openForRead(ctx, opts.policyFile, opts.target, 'ls');
   try {
     const a = pickSnapshot(s, opts.a);
     const b = pickSnapshot(s, opts.b);

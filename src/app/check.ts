@@ -1,6 +1,8 @@
 import { TriadError } from '../core/errors.js';
 import type { Random } from '../core/random.js';
 import { checkRepository, type CheckReport } from '../repo/checker.js';
+import { acquireLock } from '../repo/lock.js';
+import { lockOptions } from './locking.js';
 import { catalogFor, closeAll, errorMessage, loadPolicyFile, openTargets, passphraseFor, selectTargets, type AppContext } from './session.js';
 
 export interface CheckResult {
@@ -24,12 +26,18 @@ export async function runCheck(ctx: AppContext, opts: { policyFile: string; targ
         catalog.finishRun(runId, { finished_at: ctx.clock.now(), status: 'failed', exit_code: 1, error: errorMessage(o.error) });
         continue;
       }
-      const report = await checkRepository(o.repo, {
-        readData: opts.readData,
-        random: opts.random,
-        signal: ctx.signal,
-        onProgress: (p) => ctx.events?.progress?.({ phase: `check ${o.spec.name}`, files: p.packs, totalFiles: p.totalPacks, bytes: p.bytes }),
-      });
+      const lock = await acquireLock(o.repo, 'shared', lockOptions(ctx, policy, { command: 'check' }));
+      let report: CheckReport;
+      try {
+        report = await checkRepository(o.repo, {
+          readData: opts.readData,
+          random: opts.random,
+          signal: ctx.signal,
+          onProgress: (p) => ctx.events?.progress?.({ phase: `check ${o.spec.name}`, files: p.packs, totalFiles: p.totalPacks, bytes: p.bytes }),
+        });
+      } finally {
+        await lock.release().catch(() => undefined);
+      }
       out.push(report);
       catalog.finishRun(runId, { finished_at: ctx.clock.now(), status: report.errors.length ? 'failed' : 'ok', exit_code: report.errors.length ? 1 : 0, bytes_read: report.bytesRead, details: { errors: report.errors.length, damagedPacks: report.damagedPacks.map((d) => d.pack) } });
     }

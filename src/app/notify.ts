@@ -100,7 +100,7 @@ export type HeartbeatEvent = 'start' | 'success' | 'fail';
 export function heartbeatUrl(base: string, event: HeartbeatEvent): string {
   const u = new URL(base);
   const path = u.pathname.replace(/\/+$/, '');
-  if (event !== 'success') u.pathname = `${path}/${event}`;
+  u.pathname = event === 'success' ? path || '/' : `${path}/${event}`;
   return u.toString();
 }
 

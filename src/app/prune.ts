@@ -28,6 +28,7 @@ export interface PruneTargetOutcome {
   ok: boolean;
   error?: string;
   errorCode?: string;
+  hint?: string;
   plan?: PrunePlan;
   packsRemoved?: number;
   packsWritten?: number;
@@ -129,6 +130,6 @@ export async function pruneTarget(
       catalog.finishRun(runId, { finished_at: ctx.clock.now(), status: interrupted ? 'interrupted' : 'failed', exit_code: err instanceof TriadError ? err.exitCode : 1, error: errorMessage(err) });
     }
     if (interrupted) throw err;
-    return { target: repo.target, ok: false, error: errorMessage(err), errorCode: err instanceof TriadError ? err.code : undefined };
+    return { target: repo.target, ok: false, error: errorMessage(err), errorCode: err instanceof TriadError ? err.code : undefined, hint: err instanceof TriadError ? err.hint : undefined };
   }
 }

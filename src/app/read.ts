@@ -1,4 +1,6 @@
 import type { Policy } from '../policy/types.js';
+import { acquireLock } from '../repo/lock.js';
+import { lockOptions } from './locking.js';
 import { BlobReader } from '../repo/blob-reader.js';
 import { MasterIndex } from '../repo/index-store.js';
 import { loadSnapshots, resolveSnapshot, type Snapshot } from '../repo/snapshot.js';
@@ -14,7 +16,7 @@ export interface ReadSession {
   close(): Promise<void>;
 }
 
-export async function openForRead(ctx: AppContext, policyFile: string, target?: string): Promise<ReadSession> {
+export async function openForRead(ctx: AppContext, policyFile: string, target?: string, command = 'restore'): Promise<ReadSession> {
   const policy = await loadPolicyFile(ctx, policyFile);
   const passphrase = await passphraseFor(ctx, policy);
   const specs = selectTargets(policy, target ? [target] : undefined);
@@ -24,9 +26,20 @@ export async function openForRead(ctx: AppContext, policyFile: string, target?: 
   try {
     const chosen = requireSome(opened)[0]!;
     const repo = chosen.repo!;
-    const index = await MasterIndex.load(repo);
-    const snapshots = (await loadSnapshots(repo)).filter((s) => s.policy === policy.name);
-    return { policy, target: chosen.spec.name, reader: new BlobReader(repo, index), snapshots, opened, close: () => closeAll(opened) };
+    // A shared lock keeps prune from removing data while it is being read.
+    const lock = await acquireLock(repo, 'shared', lockOptions(ctx, policy, { command }));
+    try {
+      const index = await MasterIndex.load(repo);
+      const snapshots = (await loadSnapshots(repo)).filter((s) => s.policy === policy.name);
+      const close = async () => {
+        await lock.release().catch(() => undefined);
+        await closeAll(opened);
+      };
+      return { policy, target: chosen.spec.name, reader: new BlobReader(repo, index), snapshots, opened, close };
+    } catch (err) {
+      await lock.release().catch(() => undefined);
+      throw err;
+    }
   } catch (err) {
     await closeAll(opened);
     throw err;

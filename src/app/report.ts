@@ -162,10 +162,13 @@ export function readHistory(catalog: Catalog, policy: string): PolicyHistory {
   return { snapshots, runs, restoreTests, storedBytes, firstRecordAt: first === null ? null : new Date(first) };
 }
 
-/** Birth time of the policy file (its change time where the file system keeps none). */
+/**
+ * The earliest evidence that the policy file existed: its birth time, or its modification time
+ * when that is earlier (copied with preserved times, unpacked, or no birth time kept).
+ */
 async function fileCreatedAt(file: string): Promise<Date> {
   const s = await stat(file);
-  return s.birthtimeMs > 0 ? s.birthtime : s.mtime;
+  return s.birthtimeMs > 0 && s.birthtimeMs < s.mtimeMs ? s.birthtime : s.mtime;
 }
 
 // ---- mapping to the compliance inputs ---------------------------------------------------------

@@ -13,6 +13,7 @@ import { checkSnapshotStructure, listStoredPacks, type StructureProblem } from '
 import { loadSnapshots, type Snapshot } from '../repo/snapshot.js';
 import { keyedFileHash, restoreAndVerify, type FailureKind } from '../repo/verify-restore.js';
 import { walkTree } from '../repo/walk.js';
+import { withPolicyLocks } from './locking.js';
 import { catalogFor, closeAll, errorMessage, hostName, loadPolicyFile, openTargets, passphraseFor, selectTargets, type AppContext, type OpenedTarget } from './session.js';
 
 export type { FailureKind } from '../repo/verify-restore.js';
@@ -171,108 +172,115 @@ export async function runRestoreTest(ctx: AppContext, opts: RestoreTestOptions):
   let runId: number | undefined;
   try {
     const previous = previousTest(catalog, policy, specs, startedAt);
-    runId = catalog.startRun({ policy: policy.name, kind: 'restore-test', started_at: startedAt, details: { seed: opts.seed, targets: specs.map((s) => s.name) } });
+    const run = catalog.startRun({ policy: policy.name, kind: 'restore-test', started_at: startedAt, details: { seed: opts.seed, targets: specs.map((s) => s.name) } });
+    runId = run;
     for (const spec of specs) sessions.push(await openSession(ctx, policy, spec, passphrase));
     requireOneRepository(sessions);
-    const reached = sessions.filter((s) => s.reader);
+    const locked = sessions.filter((s) => s.repo).map((s) => s.repo!);
+    // Shared locks: a prune (exclusive) cannot remove packs under the test, and the test never blocks backups.
+    return await withPolicyLocks(ctx, policy, locked, 'shared', { command: 'restore-test' }, async (signal) => {
+      const lctx: AppContext = { ...ctx, signal };
+      for (const s of sessions) if (s.repo) await loadSession(lctx, policy, s);
+      const reached = sessions.filter((s) => s.reader);
 
-    const maxBytes = opts.maxBytes ?? policy.restore_test.max_bytes ?? (opts.sample?.kind === 'bytes' ? opts.sample.value : policy.restore_test.sample.kind === 'bytes' ? policy.restore_test.sample.value : DEFAULT_MAX_BYTES);
-    const spec = opts.sample ?? policy.restore_test.sample;
-    const selector = opts.snapshots ?? { kind: 'default' };
-    const plan = reached.length ? await planSample(ctx, { catalog, policy: policy.name, sessions: reached, spec, selector, maxBytes, random }) : [];
-    if (reached.length && plan.length === 0) {
-      throw new TriadError('E_SNAPSHOT_NOT_FOUND', `no snapshot of policy ${policy.name} on ${reached.map((s) => `'${s.spec.name}'`).join(', ')}`, { hint: "run 'triad backup -p POLICY' first" });
-    }
-    const plannedBytes = plan.reduce((n, p) => n + p.files.reduce((m, f) => m + f.size, 0), 0);
-
-    const scratchParent = resolve(ctx.cwd, opts.scratch);
-    mkdirSync(scratchParent, { recursive: true });
-    requireSpace(scratchParent, plannedBytes);
-    scratchRoot = mkdtempSync(join(scratchParent, 'triad-restore-test-'));
-
-    const targets: TargetTestResult[] = [];
-    const sourceHashes = new Map<string, Promise<string | undefined>>();
-    for (const [i, s] of sessions.entries()) {
-      if (!s.reader) {
-        targets.push(unreachableResult(s, plan));
-        continue;
+      const maxBytes = opts.maxBytes ?? policy.restore_test.max_bytes ?? (opts.sample?.kind === 'bytes' ? opts.sample.value : policy.restore_test.sample.kind === 'bytes' ? policy.restore_test.sample.value : DEFAULT_MAX_BYTES);
+      const spec = opts.sample ?? policy.restore_test.sample;
+      const selector = opts.snapshots ?? { kind: 'default' };
+      const plan = reached.length ? await planSample(lctx, { catalog, policy: policy.name, sessions: reached, spec, selector, maxBytes, random }) : [];
+      if (reached.length && plan.length === 0) {
+        throw new TriadError('E_SNAPSHOT_NOT_FOUND', `no snapshot of policy ${policy.name} on ${reached.map((s) => `'${s.spec.name}'`).join(', ')}`, { hint: "run 'triad backup -p POLICY' first" });
       }
-      const dir = join(scratchRoot, `t${i}`);
-      try {
-        targets.push(await testTarget(ctx, policy, s, plan, { dir, compareSource: !!opts.compareSource, sourceHashes }));
-      } finally {
-        rmSync(dir, { recursive: true, force: true });
+      const plannedBytes = plan.reduce((n, p) => n + p.files.reduce((m, f) => m + f.size, 0), 0);
+
+      const scratchParent = resolve(ctx.cwd, opts.scratch);
+      mkdirSync(scratchParent, { recursive: true });
+      requireSpace(scratchParent, plannedBytes);
+      scratchRoot = mkdtempSync(join(scratchParent, 'triad-restore-test-'));
+
+      const targets: TargetTestResult[] = [];
+      const sourceHashes = new Map<string, Promise<string | undefined>>();
+      for (const [i, s] of sessions.entries()) {
+        if (!s.reader) {
+          targets.push(unreachableResult(s, plan));
+          continue;
+        }
+        const dir = join(scratchRoot, `t${i}`);
+        try {
+          targets.push(await testTarget(lctx, policy, s, plan, { dir, compareSource: !!opts.compareSource, sourceHashes }));
+        } finally {
+          rmSync(dir, { recursive: true, force: true });
+        }
       }
-    }
 
-    const reachable = targets.filter((t) => t.reachable);
-    const ok = targets.every((t) => t.ok);
-    const exitCode = exitCodeFor(sessions, targets);
-    const finishedAt = ctx.clock.now();
-    const result: RestoreTestResult = {
-      policy: policy.name,
-      seed: opts.seed,
-      startedAt: startedAt.toISOString(),
-      finishedAt: finishedAt.toISOString(),
-      durationMs: ctx.clock.monotonic() - t0,
-      sample: {
-        spec,
-        snapshots: selectorText(selector),
-        maxBytes,
-        files: plan.reduce((n, p) => n + p.files.length, 0),
-        bytes: plannedBytes,
-        snapshotList: plan.map((p) => ({
-          id: p.snapshot.id,
-          time: p.snapshot.time,
-          listing: p.listing,
-          candidates: p.candidates,
-          files: p.files.map((f) => ({ path: f.path, size: f.size })),
-          bytes: p.files.reduce((n, f) => n + f.size, 0),
-          ...(p.note ? { note: p.note } : {}),
-        })),
-      },
-      previous,
-      everyMs: policy.restore_test.every,
-      overdue: previous !== null && previous.ageMs > policy.restore_test.every,
-      targets,
-      ok,
-      exitCode,
-      runId,
-      journal: { id: '', failed: [] },
-    };
-
-    result.journal = await writeJournal(
-      reached.map((s) => s.repo!),
-      journalRecord(policy, result, startedAt, finishedAt),
-    );
-    for (const t of targets) {
-      catalog.addRestoreTest({
-        run_id: runId,
+      const reachable = targets.filter((t) => t.reachable);
+      const ok = targets.every((t) => t.ok);
+      const exitCode = exitCodeFor(sessions, targets);
+      const finishedAt = ctx.clock.now();
+      const result: RestoreTestResult = {
         policy: policy.name,
-        target: t.target,
-        at: finishedAt,
         seed: opts.seed,
-        ok: t.ok,
-        files: t.files,
-        bytes: t.bytes,
-        overhead_ms: t.overheadMs,
-        transfer_ms: t.transferMs,
-        snapshots: t.structure.filter((x) => x.present).map((x) => x.snapshot),
-        failures: recordedFailures(t),
+        startedAt: startedAt.toISOString(),
+        finishedAt: finishedAt.toISOString(),
+        durationMs: ctx.clock.monotonic() - t0,
+        sample: {
+          spec,
+          snapshots: selectorText(selector),
+          maxBytes,
+          files: plan.reduce((n, p) => n + p.files.length, 0),
+          bytes: plannedBytes,
+          snapshotList: plan.map((p) => ({
+            id: p.snapshot.id,
+            time: p.snapshot.time,
+            listing: p.listing,
+            candidates: p.candidates,
+            files: p.files.map((f) => ({ path: f.path, size: f.size })),
+            bytes: p.files.reduce((n, f) => n + f.size, 0),
+            ...(p.note ? { note: p.note } : {}),
+          })),
+        },
+        previous,
+        everyMs: policy.restore_test.every,
+        overdue: previous !== null && previous.ageMs > policy.restore_test.every,
+        targets,
+        ok,
+        exitCode,
+        runId: run,
+        journal: { id: '', failed: [] },
+      };
+
+      result.journal = await writeJournal(
+        reached.map((s) => s.repo!),
+        journalRecord(policy, result, startedAt, finishedAt),
+      );
+      for (const t of targets) {
+        catalog.addRestoreTest({
+          run_id: run,
+          policy: policy.name,
+          target: t.target,
+          at: finishedAt,
+          seed: opts.seed,
+          ok: t.ok,
+          files: t.files,
+          bytes: t.bytes,
+          overhead_ms: t.overheadMs,
+          transfer_ms: t.transferMs,
+          snapshots: t.structure.filter((x) => x.present).map((x) => x.snapshot),
+          failures: recordedFailures(t),
+        });
+      }
+      for (const s of reached) if (result.journal.id && !result.journal.failed.includes(s.spec.name)) catalog.markJournalSeen(policy.name, s.spec.name, result.journal.id);
+      catalog.finishRun(run, {
+        finished_at: finishedAt,
+        status: ok ? 'ok' : 'failed',
+        exit_code: exitCode,
+        bytes_read: reachable.reduce((n, t) => n + t.bytesFetched, 0),
+        bytes_written: reachable.reduce((n, t) => n + t.bytes, 0),
+        files: result.sample.files,
+        error: ok ? null : targets.filter((t) => !t.ok).map((t) => `${t.target}: ${t.error ?? `${t.failed} file(s) failed`}`).join('; '),
+        details: { seed: opts.seed, snapshots: plan.map((p) => p.snapshot.id), journal: result.journal.id, targets: targets.map((t) => ({ target: t.target, ok: t.ok, files: t.files, failed: t.failed })) },
       });
-    }
-    for (const s of reached) if (result.journal.id && !result.journal.failed.includes(s.spec.name)) catalog.markJournalSeen(policy.name, s.spec.name, result.journal.id);
-    catalog.finishRun(runId, {
-      finished_at: finishedAt,
-      status: ok ? 'ok' : 'failed',
-      exit_code: exitCode,
-      bytes_read: reachable.reduce((n, t) => n + t.bytesFetched, 0),
-      bytes_written: reachable.reduce((n, t) => n + t.bytes, 0),
-      files: result.sample.files,
-      error: ok ? null : targets.filter((t) => !t.ok).map((t) => `${t.target}: ${t.error ?? `${t.failed} file(s) failed`}`).join('; '),
-      details: { seed: opts.seed, snapshots: plan.map((p) => p.snapshot.id), journal: result.journal.id, targets: targets.map((t) => ({ target: t.target, ok: t.ok, files: t.files, failed: t.failed })) },
+      return result;
     });
-    return result;
   } catch (err) {
     if (runId !== undefined) {
       catalog.finishRun(runId, { finished_at: ctx.clock.now(), status: ctx.signal?.aborted ? 'interrupted' : 'failed', exit_code: err instanceof TriadError ? err.exitCode : 1, error: errorMessage(err) });
@@ -285,25 +293,31 @@ export async function runRestoreTest(ctx: AppContext, opts: RestoreTestOptions):
   }
 }
 
-/** Opens one target and loads what a restore needs, timing it as the target's fixed overhead. */
+/** Opens one target (key derivation included), timing it as part of the target's fixed overhead. */
 async function openSession(ctx: AppContext, policy: Policy, spec: TargetSpec, passphrase: string): Promise<Session> {
   const t = ctx.clock.monotonic();
   const [opened] = await openTargets(ctx, policy, [spec], passphrase);
   const s: Session = { spec, opened, snapshots: new Map(), stored: new Map(), overheadMs: 0 };
+  if (opened?.repo) s.repo = opened.repo;
+  else s.error = opened?.error ?? new TriadError('E_TARGET_FAILED', `target '${spec.name}' could not be opened`);
+  s.overheadMs = ctx.clock.monotonic() - t;
+  return s;
+}
+
+/** Loads the index, the snapshot list and the pack listing of an opened target (more fixed overhead). */
+async function loadSession(ctx: AppContext, policy: Policy, s: Session): Promise<void> {
+  const t = ctx.clock.monotonic();
+  const repo = s.repo!;
   try {
-    if (!opened?.repo) throw opened?.error ?? new TriadError('E_TARGET_FAILED', `target '${spec.name}' could not be opened`);
-    const repo = opened.repo;
     const index = await MasterIndex.load(repo);
     for (const snap of await loadSnapshots(repo)) if (snap.policy === policy.name) s.snapshots.set(snap.id, snap);
     s.stored = await listStoredPacks(repo, ctx.signal);
-    s.repo = repo;
     s.reader = new BlobReader(repo, index);
   } catch (err) {
     if ((err as Error).name === 'AbortError') throw err;
     s.error = err;
   }
-  s.overheadMs = ctx.clock.monotonic() - t;
-  return s;
+  s.overheadMs += ctx.clock.monotonic() - t;
 }
 
 /** Every target of a policy must hold a replica of the same repository. */
@@ -596,6 +610,7 @@ function journalRecord(policy: Policy, r: RestoreTestResult, started: Date, fini
         target: t.target,
         ok: t.ok,
         reachable: t.reachable,
+        snapshots: t.structure.filter((x) => x.present).map((x) => x.snapshot),
         files: t.files,
         passed: t.passed,
         failed: t.failed,

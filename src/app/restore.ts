@@ -70,7 +70,7 @@ function isEmptyOrMissing(dir: string): boolean {
 }
 
 export async function runDump(ctx: AppContext, opts: { policyFile: string; snapshot: string; path?: string; target?: string; out: Writable }): Promise<{ snapshot: string; target: string }> {
-  const s = await openForRead(ctx, opts.policyFile, opts.target);
+  const s = await openForRead(ctx, opts.policyFile, opts.target, 'dump');
   try {
     const snap = pickSnapshot(s, opts.snapshot);
     const found = await findNode(s.reader, snap.tree, opts.path ?? '');

@@ -16,7 +16,7 @@ export interface JournalRecord {
   status: 'ok' | 'partial' | 'failed' | 'interrupted';
   exitCode: number;
   /** Targets the run concerned, with their own outcome. */
-  targets: { name: string; ok: boolean; error?: string }[];
+  targets: { name: string; ok: boolean; error?: string; location?: string; bytesWritten?: number; packs?: number }[];
   snapshot?: string;
   bytesRead?: number;
   bytesWritten?: number;

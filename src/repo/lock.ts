@@ -263,7 +263,7 @@ export async function acquireLock(repo: Repository, kind: LockKind, opts: LockOp
       await repo.storage.remove(`locks/${id}`).catch(() => undefined);
     }
     const waited = opts.clock.monotonic() - t0;
-    if (waited >= wait) throw lockedError(repo, holder, opts.clock.now(), waited);
+    if (waited >= wait) throw lockedError(repo, holder, opts.clock.now(), wait > 0 ? waited : 0);
     // Jitter breaks the tie when two processes keep backing off from each other.
     const poll = Math.min(opts.pollEvery ?? 5000, wait - waited) * (0.75 + (randomBytes(1)[0]! / 255) * 0.5);
     await sleep(Math.max(10, poll), undefined, { signal: opts.signal });

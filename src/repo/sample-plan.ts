@@ -71,8 +71,8 @@ export class FileSampler<T extends SampleCandidate> {
   }
 
   /**
-   * Takes files round-robin over the size classes, alternating largest and smallest class,
-   * one random file per class per round, until `maxFiles` are taken or nothing else fits in
+   * Takes files round-robin over the size classes, alternating largest and smallest class
+   * (starting at a random pair of classes), one random file per class per round, until `maxFiles` are taken or nothing else fits in
    * `maxBytes`. A file larger than the remaining byte budget is left out.
    */
   pick(limit: { maxFiles: number; maxBytes: number }): T[] {
@@ -82,7 +82,10 @@ export class FileSampler<T extends SampleCandidate> {
       order.push(keys[hi--]!);
       if (lo <= hi) order.push(keys[lo++]!);
     }
-    const pools = order.map((k) => [...this.classes.get(k)!.kept]);
+    // `order` is pairs (a class of the upper half, one of the lower half). The rotation starts
+    // at a random pair, so the first two picks still cover a large and a small file.
+    const start = 2 * this.random.int(Math.max(1, Math.floor(order.length / 2)));
+    const pools = [...order.slice(start), ...order.slice(0, start)].map((k) => [...this.classes.get(k)!.kept]);
     const out: T[] = [];
     let bytes = 0;
     while (out.length < limit.maxFiles && pools.some((p) => p.length > 0)) {

@@ -33,7 +33,9 @@ export class MultiTargetWriter {
   private readonly tree = new PackBuilder();
   private readonly pending = new Set<string>();
   private readonly inflight: Promise<void>[] = [];
-  readonly packs: WrittenPack[] = [];
+  /** Packs stored but not yet named by an index file of this run. */
+  private unindexed: WrittenPack[] = [];
+  packsWritten = 0;
   blobsAdded = 0;
   rawAdded = 0;
   packedAdded = 0;
@@ -41,7 +43,13 @@ export class MultiTargetWriter {
   constructor(
     readonly sessions: TargetSession[],
     private readonly compression: CompressionMode,
-    private readonly opts: { packSize?: number; dryRun?: boolean; maxInflight?: number; signal?: AbortSignal; onTargetFailed?: (s: TargetSession, err: unknown) => void } = {},
+    private readonly opts: {
+      packSize?: number;
+      dryRun?: boolean;
+      /** Index files are written every this many packs, so memory stays flat and an interrupted run keeps its work. */
+      indexEvery?: number;
+      /** Called once packs are named by an index on the live targets (the catalogue records them). */
+      onIndexed?: (packs: WrittenPack[], targets: TargetSession[]) => void; maxInflight?: number; signal?: AbortSignal; onTargetFailed?: (s: TargetSession, err: unknown) => void } = {},
   ) {}
 
   get live(): TargetSession[] {
@@ -79,9 +87,15 @@ export class MultiTargetWriter {
     this.opts.signal?.throwIfAborted();
     const { id, bytes, entries } = builder.finish(this.live[0]!.repo.key.encrypt);
     const pack: WrittenPack = { id, size: bytes.length, entries };
-    const job = this.saveEverywhere(packObjectName(id), bytes).then(() => {
-      this.packs.push(pack);
-      for (const s of this.live) s.packsWritten++;
+    const job = this.saveEverywhere(packObjectName(id), bytes).then(async () => {
+      this.packsWritten++;
+      for (const s of this.live) {
+        s.packsWritten++;
+        s.index.addPack(pack.id, pack.size, pack.entries);
+      }
+      for (const e of pack.entries) this.pending.delete(e.id.toString('hex'));
+      this.unindexed.push(pack);
+      if (this.unindexed.length >= (this.opts.indexEvery ?? 64)) await this.writeIndex();
     });
     this.inflight.push(job);
     // Bounded memory: at most maxInflight closed packs wait for their uploads.
@@ -118,12 +132,18 @@ export class MultiTargetWriter {
     await this.flush(this.data);
     await this.flush(this.tree);
     while (this.inflight.length) await this.inflight.shift();
-    if (this.packs.length === 0) return;
+    await this.writeIndex();
+  }
+
+  private async writeIndex(): Promise<void> {
+    if (this.unindexed.length === 0) return;
+    const packs = this.unindexed;
+    this.unindexed = [];
     const repo = this.live[0]?.repo;
     if (!repo) throw this.allFailed();
-    const { sealed } = repo.sealObject(AAD.index, encodeIndex(this.packs));
+    const { sealed } = repo.sealObject(AAD.index, encodeIndex(packs));
     const name = `index/${createHash('sha256').update(sealed).digest('hex')}`;
     await this.saveEverywhere(name, sealed);
-    for (const s of this.live) for (const p of this.packs) s.index.addPack(p.id, p.size, p.entries);
+    this.opts.onIndexed?.(packs, this.live);
   }
 }

@@ -37,3 +37,7 @@ function parseOption(flag: string, value: string, parse: (v: string) => number):
 export function collect(value: string, previous: string[] = []): string[] {
   return [...previous, value];
 }
+
+export function parseDurationOption(flag: string, value: string): number {
+  return parseOption(flag, value, parseDuration);
+}

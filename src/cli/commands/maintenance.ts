@@ -174,6 +174,7 @@ export function registerMaintenance(program: Command, ctx: CliContext): void {
 function renderPrune(out: Output, t: PruneTargetOutcome, dryRun: boolean): void {
   if (!t.ok || !t.plan) {
     out.result(`${out.c.red('✗')} ${t.target}: prune failed: ${t.error ?? 'unknown error'}`);
+    if (t.hint) out.result(`  hint: ${t.hint}`);
     return;
   }
   const p = t.plan;

@@ -2,7 +2,7 @@ import { Option, type Command } from 'commander';
 import type { CliContext } from '../context.js';
 import { examples } from '../context.js';
 import { formatBytes, formatDuration, table } from '../output.js';
-import { appContext, collect } from './app-context.js';
+import { appContext, collect, parseDurationOption } from './app-context.js';
 import { TriadError } from '../../core/errors.js';
 
 const policyOpt = () => new Option('-p, --policy <file>', 'policy file (YAML)').makeOptionMandatory();
@@ -40,7 +40,8 @@ export function registerRepo(program: Command, ctx: CliContext): void {
       .option('--time <iso>', 'record the snapshot under this time (ISO 8601) instead of now')
       .option('--tag <tag>', 'add a tag to the snapshot (repeatable)', collect)
       .option('--allow-violation', 'back up even if the policy violates its 3-2-1 rule')
-      .action(async (o: { policy: string; target?: string[]; dryRun?: boolean; time?: string; tag?: string[]; allowViolation?: boolean }, cmd: Command) => {
+      .option('--wait <duration>', 'wait up to this long for a lock held by another process (e.g. 10m) instead of exiting 11')
+      .action(async (o: { policy: string; target?: string[]; dryRun?: boolean; time?: string; tag?: string[]; allowViolation?: boolean; wait?: string }, cmd: Command) => {
         const out = ctx.output(cmd);
         const app = appContext(ctx, cmd, out, 'opening targets and loading indexes…');
         let time: Date | undefined;
@@ -49,7 +50,8 @@ export function registerRepo(program: Command, ctx: CliContext): void {
           if (Number.isNaN(time.getTime())) throw new TriadError('E_USAGE', `--time ${o.time} is not a date`, { hint: 'use ISO 8601, e.g. 2026-01-31T23:00:00Z' });
         }
         const { runBackup } = await import('../../app/backup.js');
-        const r = await runBackup(app, { policyFile: o.policy, targets: o.target, dryRun: o.dryRun, time, tags: o.tag, allowViolation: o.allowViolation, estimate: out.showProgress }).finally(() => app.stopProgress());
+        const waitMs = o.wait !== undefined ? parseDurationOption('--wait', o.wait) : undefined;
+        const r = await runBackup(app, { policyFile: o.policy, targets: o.target, dryRun: o.dryRun, time, tags: o.tag, allowViolation: o.allowViolation, estimate: out.showProgress, waitMs }).finally(() => app.stopProgress());
         if (out.json) out.emitJson(r);
         else {
           const s = r.summary;

@@ -108,9 +108,9 @@ export function registerSchedule(program: Command, ctx: CliContext): void {
       .option('--cron', 'print crontab lines instead')
       .option('--dir <dir>', 'where to write the units (default /etc/systemd/system, or ~/.config/systemd/user with --user)')
       .option('--user', 'systemd --user units')
-      .option('--env-file <file>', 'environment file the jobs read the passphrase and credentials from (its path goes into the units, never its content)')
+      .option('--environment-file <file>', 'environment file the jobs read the passphrase and credentials from (its path goes into the units, never its content)')
       .option('-n, --dry-run', 'print the units, write nothing')
-      .action(async (o: { policy: string[]; systemd?: boolean; cron?: boolean; dir?: string; user?: boolean; envFile?: string; dryRun?: boolean }, cmd: Command) => {
+      .action(async (o: { policy: string[]; systemd?: boolean; cron?: boolean; dir?: string; user?: boolean; environmentFile?: string; dryRun?: boolean }, cmd: Command) => {
         if (Boolean(o.systemd) === Boolean(o.cron)) throw new TriadError('E_USAGE', 'choose one of --systemd or --cron');
         if (o.cron && (o.dir || o.user)) throw new TriadError('E_USAGE', '--dir and --user apply to --systemd only');
         const out = ctx.output(cmd);
@@ -122,7 +122,7 @@ export function registerSchedule(program: Command, ctx: CliContext): void {
           triadBin: triadEntry(ctx),
           ...(o.dir !== undefined ? { dir: o.dir } : {}),
           ...(o.user ? { user: true } : {}),
-          ...(o.envFile !== undefined ? { envFile: nodePath.resolve(ctx.cwd, o.envFile) } : {}),
+          ...(o.environmentFile !== undefined ? { envFile: nodePath.resolve(ctx.cwd, o.environmentFile) } : {}),
           ...(o.dryRun ? { dryRun: true } : {}),
         });
         if (out.json) return out.emitJson(r);
