@@ -5,7 +5,7 @@ import { Archiver, estimateSources, type BackupWarning, type FileRecord } from '
 import { BlobReader } from '../repo/blob-reader.js';
 import { writeJournal } from '../repo/journal.js';
 import { MasterIndex } from '../repo/index-store.js';
-import { adoptUnindexedPacks } from '../repo/adopt.js';
+import { repairIndex } from '../repo/prune.js';
 import { loadSnapshots, sealSnapshot, type Snapshot, type SnapshotManifest, type SnapshotSummary } from '../repo/snapshot.js';
 import { MultiTargetWriter, type TargetSession, type WrittenPack } from '../repo/writer.js';
 import { Spool } from './spool.js';
@@ -113,11 +113,12 @@ async function backupTo(ctx: AppContext, policy: Policy, opened: OpenedTarget[],
   const sessions: TargetSession[] = await Promise.all(
     usable.map(async (o): Promise<TargetSession> => {
       try {
-        const index = await MasterIndex.load(o.repo!);
         if (!opts.dryRun) {
-          const { adopted } = await adoptUnindexedPacks(o.repo!, index, ctx.signal);
-          if (adopted) ctx.events?.info?.(`target '${o.spec.name}': reusing ${adopted} pack(s) left by an interrupted run`);
+          // Packs left by an interrupted run are indexed and reused, not uploaded again.
+          const { packsAdded } = await repairIndex(o.repo!, { onlyUnindexed: true, signal: ctx.signal });
+          if (packsAdded.length) ctx.events?.info?.(`target '${o.spec.name}': reusing ${packsAdded.length} pack(s) left by an interrupted run`);
         }
+        const index = await MasterIndex.load(o.repo!);
         return { name: o.spec.name, repo: o.repo!, index, bytesWritten: 0, packsWritten: 0 };
       } catch (err) {
         if (ctx.signal?.aborted) throw err;

@@ -1,9 +1,7 @@
-import { homedir } from 'node:os';
 import { TriadError } from '../core/errors.js';
 import { openStorage } from '../backends/open.js';
 import type { Storage } from '../backends/storage.js';
 import { openCatalog, type Catalog } from '../catalog/catalog.js';
-import { defaultCatalogPath } from '../catalog/paths.js';
 import type { FileInput, RunKind } from '../catalog/types.js';
 import { resolvePassphraseWithWarnings } from '../policy/secrets.js';
 import type { PassphraseSpec, Policy, TargetSpec } from '../policy/types.js';
@@ -16,7 +14,7 @@ import { Repository } from '../repo/repository.js';
 import type { SnapshotManifest } from '../repo/snapshot.js';
 import { walkTree } from '../repo/walk.js';
 import { targetFromUrl, type RepoUrl } from './repo-url.js';
-import { catalogFor, errorMessage, loadPolicyFile, passphraseFor, selectTargets, storageOptions, type AppContext } from './session.js';
+import { catalogFor, catalogPathFor, errorMessage, loadPolicyFile, passphraseFor, selectTargets, storageOptions, type AppContext } from './session.js';
 
 export interface RebuildOptions {
   /** With a policy: rebuild the policy's part of the catalogue from its target `target`. */
@@ -100,7 +98,7 @@ async function openSource(ctx: AppContext, opts: RebuildOptions): Promise<Source
   const storage = await openStorage(spec, storageOptions(ctx, spec));
   try {
     const repo = await Repository.open(spec.name, storage, passphrase);
-    const catalog = policy ? catalogFor(ctx, policy) : openCatalog(ctx.catalogPath ?? defaultCatalogPath(ctx.env, homedir(), process.getuid?.()));
+    const catalog = policy ? catalogFor(ctx, policy) : openCatalog(catalogPathFor(ctx));
     return { policy, spec, storage, repo, catalog, policyFilter: opts.repo?.policy };
   } catch (err) {
     await storage.close().catch(() => undefined);

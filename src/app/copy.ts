@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { TriadError } from '../core/errors.js';
-import { adoptUnindexedPacks } from '../repo/adopt.js';
+import { repairIndex } from '../repo/prune.js';
 import { BlobReader } from '../repo/blob-reader.js';
 import { AAD, packObjectName } from '../repo/format.js';
 import { encodeIndex, MasterIndex } from '../repo/index-store.js';
@@ -40,9 +40,9 @@ export async function runCopy(ctx: AppContext, opts: { policyFile: string; from:
     for (const o of opened) if (!o.repo) throw o.error;
     const src = opened[0]!.repo!;
     const dst = opened[1]!.repo!;
-    const [srcIndex, dstIndex] = await Promise.all([MasterIndex.load(src), MasterIndex.load(dst)]);
     // Packs that reached the destination before an interruption are reused, not sent again.
-    const reused = await adoptUnindexedPacks(dst, dstIndex, ctx.signal);
+    const reused = await repairIndex(dst, { onlyUnindexed: true, signal: ctx.signal });
+    const [srcIndex, dstIndex] = await Promise.all([MasterIndex.load(src), MasterIndex.load(dst)]);
     const srcSnaps = (await loadSnapshots(src)).filter((s) => s.policy === policy.name);
     const have = new Set((await loadSnapshots(dst)).map((s) => s.id));
     const wanted: Snapshot[] = opts.snapshots?.length ? opts.snapshots.map((r) => resolveSnapshot(srcSnaps, r, `target '${opts.from}'`)) : srcSnaps;
@@ -100,7 +100,7 @@ export async function runCopy(ctx: AppContext, opts: { policyFile: string; from:
       details: { from: opts.from, snapshots: todo.map((s) => s.id), packs: copied.length },
     });
     catalog.finishRun(runId, { finished_at: finishedAt, status: 'ok', exit_code: 0, bytes_written: bytesCopied, details: { from: opts.from, snapshots: todo.map((s) => s.id), packs: copied.length } });
-    return { policy: policy.name, from: opts.from, to: opts.to, snapshots: todo.map((s) => s.id), packsCopied: copied.length, packsReused: reused.adopted, bytesCopied, durationMs: ctx.clock.monotonic() - started };
+    return { policy: policy.name, from: opts.from, to: opts.to, snapshots: todo.map((s) => s.id), packsCopied: copied.length, packsReused: reused.packsAdded.length, bytesCopied, durationMs: ctx.clock.monotonic() - started };
   } catch (err) {
     catalog.finishRun(runId, { finished_at: ctx.clock.now(), status: ctx.signal?.aborted ? 'interrupted' : 'failed', exit_code: err instanceof TriadError ? err.exitCode : 1, error: errorMessage(err) });
     throw err;

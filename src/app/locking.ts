@@ -1,10 +1,8 @@
-import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { Policy } from '../policy/types.js';
-import { defaultCatalogPath } from '../catalog/paths.js';
 import { acquireJobLock, withRepoLocks, type JobLock, type LockKind, type LockOptions, type RepoLock } from '../repo/lock.js';
 import type { Repository } from '../repo/repository.js';
-import { hostName, userName, type AppContext } from './session.js';
+import { catalogPathFor, hostName, userName, type AppContext } from './session.js';
 
 /**
  * How use cases take locks (issue #5):
@@ -32,11 +30,6 @@ export function lockOptions(ctx: AppContext, policy: Policy, req: LockRequest): 
     ...(ctx.signal ? { signal: ctx.signal } : {}),
     ...(staleAfter > 0 ? { staleAfter } : {}),
   };
-}
-
-/** The catalogue file the policy uses (same rule as `catalogFor`). */
-export function catalogPathFor(ctx: AppContext, policy: Policy): string {
-  return ctx.catalogPath ?? policy.catalog ?? defaultCatalogPath(ctx.env, homedir(), process.getuid?.());
 }
 
 export function jobLockFile(ctx: AppContext, policy: Policy, command: string): string {

@@ -1,10 +1,8 @@
 import { existsSync } from 'node:fs';
 import { readdir, stat, statfs } from 'node:fs/promises';
-import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { TriadError, errnoCode } from '../core/errors.js';
 import { openCatalog, type Catalog } from '../catalog/catalog.js';
-import { defaultCatalogPath } from '../catalog/paths.js';
 import type { RestoreTestRow, RunRow, SnapshotRecord } from '../catalog/types.js';
 import {
   buildPolicyReport,
@@ -20,7 +18,7 @@ import {
 } from '../compliance/index.js';
 import type { Policy, TargetSpec } from '../policy/types.js';
 import { nextRuns } from '../scheduler/cron.js';
-import { errorMessage, loadPolicyFile, type AppContext } from './session.js';
+import { catalogPathFor, errorMessage, loadPolicyFile, type AppContext } from './session.js';
 
 /**
  * `triad report` and `triad status`: read each policy's history from its catalogue, map it
@@ -125,10 +123,6 @@ async function evaluateFile(ctx: AppContext, file: string, at: Date, windowMs: n
 }
 
 /** The same resolution as session.catalogFor, without creating the file: a report never writes. */
-export function catalogPathFor(ctx: AppContext, policy: Policy): string {
-  return ctx.catalogPath ?? policy.catalog ?? defaultCatalogPath(ctx.env, homedir(), process.getuid?.());
-}
-
 function asTriadError(err: unknown, what: string): TriadError {
   if (err instanceof TriadError) return err;
   return new TriadError('E_INTERNAL', `${what}: ${errorMessage(err)}`, { cause: err });

@@ -6,14 +6,13 @@ import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import * as nodePath from 'node:path';
 import { TriadError } from '../core/errors.js';
-import { defaultCatalogPath } from '../catalog/paths.js';
 import type { Policy } from '../policy/types.js';
 import { nextRuns } from '../scheduler/cron.js';
 import { renderCrontab } from '../scheduler/crontab.js';
 import { renderSystemdUnits, type ScheduledJob } from '../scheduler/systemd.js';
 import { secretEnvNames } from './hooks.js';
 import { SCHEDULE_JOBS } from './schedule.js';
-import { catalogFor, errorMessage, loadPolicyFile, type AppContext } from './session.js';
+import { catalogFor, catalogPathFor, errorMessage, loadPolicyFile, type AppContext } from './session.js';
 
 export interface InstallOptions {
   policyFiles: readonly string[];
@@ -60,7 +59,7 @@ export function requiredVariables(policy: Policy): string[] {
 
 /** Paths a job must be able to write under ProtectSystem=strict: the catalogue's directory and local targets. */
 export function readWritePaths(ctx: AppContext, policy: Policy): string[] {
-  const catalog = ctx.catalogPath ?? policy.catalog ?? defaultCatalogPath(ctx.env, homedir(), process.getuid?.());
+  const catalog = catalogPathFor(ctx, policy);
   // "-": a target that is not mounted yet does not stop the unit from starting; triad reports it.
   return [nodePath.dirname(catalog), ...policy.targets.flatMap((t) => (t.type === 'local' ? [`-${t.path}`] : []))];
 }

@@ -86,9 +86,13 @@ export function selectTargets(policy: Policy, names: string[] | undefined): Targ
   });
 }
 
+/** --catalog, else the policy's `catalog`, else $TRIAD_CATALOG or the user's state dir. */
+export function catalogPathFor(ctx: AppContext, policy?: Policy): string {
+  return ctx.catalogPath ?? policy?.catalog ?? defaultCatalogPath(ctx.env, homedir(), process.getuid?.());
+}
+
 export function catalogFor(ctx: AppContext, policy: Policy): Catalog {
-  const file = ctx.catalogPath ?? policy.catalog ?? defaultCatalogPath(ctx.env, homedir(), process.getuid?.());
-  return openCatalog(file);
+  return openCatalog(catalogPathFor(ctx, policy));
 }
 
 /**

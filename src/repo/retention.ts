@@ -74,7 +74,7 @@ export function applyRetention<S extends RetentionSnapshot>(snapshots: readonly 
   };
   const lastBucket: Partial<Record<BucketRule, string>> = {};
 
-  for (const { s, i, t } of order) {
+  for (const { i, t } of order) {
     const d = decisions[i]!;
     if (Number.isNaN(t)) {
       d.reasons.push('unparseable time');
