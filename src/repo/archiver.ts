@@ -234,40 +234,28 @@ export class Archiver {
   private async readFile(abs: string, st: Stats): Promise<{ content: string[]; hash: string }> {
     const fd = openSync(abs, 'r');
     try {
+      if (st.size > SMALL_FILE) return await this.streamFile(abs, fd, st);
+      const buf = Buffer.allocUnsafe(st.size + 1);
+      let n = 0;
+      for (;;) {
+        const r = readSync(fd, buf, n, buf.length - n, null);
+        if (r === 0) break;
+        n += r;
+        // One byte more than lstat said: the file grew while we read it; stream it instead.
+        if (n === buf.length) return await this.streamFile(abs, fd, st);
+      }
+      this.summary.bytesRead += n;
+      if (n !== st.size) this.warn(abs, 'changed', 'file changed while it was being read; the snapshot holds the bytes read', false);
       const content: string[] = [];
-      const whole = createHmac('sha256', this.repo.key.mac);
-      let total = 0;
-      const addChunk = async (chunk: Uint8Array) => {
+      // Files up to the minimum chunk size are one chunk, whose id is the keyed content hash.
+      const whole = n > this.repo.gear.params.min ? createHmac('sha256', this.repo.key.mac) : undefined;
+      for (const chunk of chunkBuffer(this.repo.gear, buf.subarray(0, n))) {
         const id = this.repo.blobId(chunk);
-        whole.update(chunk);
-        total += chunk.length;
+        whole?.update(chunk);
         await this.writer.add('data', id, chunk);
         content.push(id.toString('hex'));
-      };
-      if (st.size <= SMALL_FILE) {
-        const buf = Buffer.allocUnsafe(st.size + 1);
-        let n = 0;
-        for (;;) {
-          const r = readSync(fd, buf, n, buf.length - n, null);
-          if (r === 0) break;
-          n += r;
-          if (n === buf.length) {
-            // Grew while we read: fall back to streaming the rest.
-            break;
-          }
-        }
-        if (n <= st.size) {
-          this.summary.bytesRead += n;
-          for (const c of chunkBuffer(this.repo.gear, buf.subarray(0, n))) await addChunk(c);
-          this.checkUnchanged(abs, fd, st, total);
-          // A single-chunk file's keyed content hash is its blob id.
-          return { content, hash: content.length === 1 ? content[0]! : whole.digest('hex') };
-        }
-        // The file grew past what we allocated; read it again in streaming mode.
-        content.length = 0;
-        return await this.streamFile(abs, fd, st);
       }
-      return await this.streamFile(abs, fd, st);
+      return { content, hash: whole ? whole.digest('hex') : content[0] ?? this.repo.blobId(Buffer.alloc(0)).toString('hex') };
     } finally {
       closeSync(fd);
     }

@@ -30,14 +30,22 @@ export function setCompressionLevel(l: number): void {
 
 export type CompressionMode = 'auto' | 'off' | 'max';
 
-/** Returns the framed payload (method byte + data). */
-export function frame(data: Uint8Array, mode: CompressionMode): Buffer {
+const METHOD_STORED = Buffer.of(STORED);
+const METHOD_ZSTD = Buffer.of(ZSTD);
+
+/** The framed payload as two parts (method byte, data), so sealing needs no copy to join them. */
+export function frameParts(data: Uint8Array, mode: CompressionMode): [Buffer, Uint8Array] {
   if (mode !== 'off' && data.length >= 64 && looksCompressible(data)) {
     const z = lib().compress(data);
     // Keep compression only when it saves at least 3 %: decompressing costs time on restore.
-    if (z.length < data.length * 0.97) return Buffer.concat([Buffer.of(ZSTD), z]);
+    if (z.length < data.length * 0.97) return [METHOD_ZSTD, z];
   }
-  return Buffer.concat([Buffer.of(STORED), data]);
+  return [METHOD_STORED, data];
+}
+
+/** Returns the framed payload (method byte + data). */
+export function frame(data: Uint8Array, mode: CompressionMode): Buffer {
+  return Buffer.concat(frameParts(data, mode));
 }
 
 export function unframe(framed: Uint8Array): Buffer {

@@ -18,12 +18,18 @@ export function newMasterKey(): MasterKey {
 }
 
 export function seal(key: Buffer, plaintext: Uint8Array, aad: Uint8Array): Buffer {
+  return sealParts(key, [plaintext], aad);
+}
+
+/** Seals the concatenation of `parts` without building it first. */
+export function sealParts(key: Buffer, parts: Uint8Array[], aad: Uint8Array): Buffer {
   const nonce = randomBytes(NONCE_LEN);
   const c = createCipheriv('aes-256-gcm', key, nonce);
   c.setAAD(aad);
-  const body = c.update(plaintext);
-  const fin = c.final();
-  return Buffer.concat([nonce, body, fin, c.getAuthTag()]);
+  const out: Buffer[] = [nonce];
+  for (const p of parts) out.push(c.update(p));
+  out.push(c.final(), c.getAuthTag());
+  return Buffer.concat(out);
 }
 
 /** Throws IntegrityFailure on any tampering, truncation or wrong key. */

@@ -2,10 +2,10 @@ import { createHash, randomBytes } from 'node:crypto';
 import { TriadError } from '../core/errors.js';
 import type { Clock } from '../core/clock.js';
 import { isNotFound, StorageError, type Storage } from '../backends/storage.js';
-import { newMasterKey, open, seal, keyedHash, IntegrityFailure, type MasterKey } from './crypto.js';
+import { newMasterKey, open, seal, sealParts, keyedHash, IntegrityFailure, type MasterKey } from './crypto.js';
 import { findMasterKey, wrapMasterKey } from './keys.js';
 import { makeGear, DEFAULT_CHUNKER, type ChunkerParams, type Gear } from './chunker.js';
-import { frame, unframe, type CompressionMode } from './compress.js';
+import { frame, frameParts, unframe, type CompressionMode } from './compress.js';
 import { AAD, blobAad, FORMAT_VERSION, type BlobType } from './format.js';
 
 export interface RepoConfig {
@@ -90,7 +90,7 @@ export class Repository {
   }
 
   encodeBlob(type: BlobType, id: Buffer, plaintext: Uint8Array, compression: CompressionMode): Buffer {
-    return seal(this.key.encrypt, frame(plaintext, compression), blobAad(type, id));
+    return sealParts(this.key.encrypt, frameParts(plaintext, compression), blobAad(type, id));
   }
 
   /** Decrypts and verifies a blob against its id; throws IntegrityFailure on any mismatch. */

@@ -6,6 +6,12 @@ import type { MasterIndex } from './index-store.js';
 import { encodeIndex } from './index-store.js';
 import { PackBuilder, type PackEntry } from './pack.js';
 import type { Repository } from './repository.js';
+import type { EncodePool } from './encode-pool.js';
+
+/** Plaintext bytes allowed to wait for the encoding workers. */
+const ENCODE_BUDGET = 16 * 1024 * 1024;
+/** Blobs at least this large go to the encoding workers. */
+const POOL_MIN_BLOB = 256 * 1024;
 
 /** One target taking part in a run. All sessions are replicas of one repository. */
 export interface TargetSession {
@@ -33,6 +39,13 @@ export class MultiTargetWriter {
   private readonly tree = new PackBuilder();
   private readonly pending = new Set<string>();
   private readonly inflight: Promise<void>[] = [];
+  /**
+   * Blobs waiting to be placed, in the order they were added: packs get the same layout
+   * whether or not workers encode them, so the output does not depend on thread timing.
+   */
+  private readonly encoding: { job: Promise<Buffer>; type: BlobType; id: Buffer; bytes: number; pooled: boolean }[] = [];
+  private encodingBytes = 0;
+  private failure: unknown;
   /** Packs stored but not yet named by an index file of this run. */
   private unindexed: WrittenPack[] = [];
   packsWritten = 0;
@@ -49,7 +62,13 @@ export class MultiTargetWriter {
       /** Index files are written every this many packs, so memory stays flat and an interrupted run keeps its work. */
       indexEvery?: number;
       /** Called once packs are named by an index on the live targets (the catalogue records them). */
-      onIndexed?: (packs: WrittenPack[], targets: TargetSession[]) => void; maxInflight?: number; signal?: AbortSignal; onTargetFailed?: (s: TargetSession, err: unknown) => void } = {},
+      onIndexed?: (packs: WrittenPack[], targets: TargetSession[]) => void;
+      maxInflight?: number;
+      signal?: AbortSignal;
+      onTargetFailed?: (s: TargetSession, err: unknown) => void;
+      /** Worker threads for compression and encryption of data blobs; without it, the main thread does it. */
+      pool?: EncodePool;
+    } = {},
   ) {}
 
   get live(): TargetSession[] {
@@ -64,25 +83,48 @@ export class MultiTargetWriter {
   }
 
   async add(type: BlobType, id: Buffer, plaintext: Uint8Array): Promise<boolean> {
+    if (this.failure !== undefined) throw this.failure;
     const hex = id.toString('hex');
     if (this.known(hex)) return false;
     this.pending.add(hex);
-    if (this.opts.dryRun) {
-      this.blobsAdded++;
-      this.rawAdded += plaintext.length;
-      return true;
-    }
-    const sealed = this.live[0]!.repo.encodeBlob(type, id, plaintext, this.compression);
-    const builder = type === 'tree' ? this.tree : this.data;
-    builder.add(type, id, sealed, plaintext.length);
     this.blobsAdded++;
     this.rawAdded += plaintext.length;
-    this.packedAdded += sealed.length;
-    if (builder.length >= (this.opts.packSize ?? PACK_TARGET_SIZE)) await this.flush(builder);
+    if (this.opts.dryRun) return true;
+    const raw = plaintext.length;
+    // Small blobs cost more to hand to a worker than to encode here.
+    if (this.opts.pool && type === 'data' && raw >= POOL_MIN_BLOB) {
+      const job = this.opts.pool.encode(type, id, plaintext, this.compression);
+      job.catch((err) => (this.failure ??= err));
+      this.encoding.push({ job, type, id, bytes: raw, pooled: true });
+      this.encodingBytes += raw;
+      // Bounded memory: at most ENCODE_BUDGET bytes of plaintext wait for a worker.
+      while (this.encodingBytes > ENCODE_BUDGET) await this.settleOldestEncode();
+    } else {
+      const sealed = this.live[0]!.repo.encodeBlob(type, id, plaintext, this.compression);
+      if (this.encoding.length) this.encoding.push({ job: Promise.resolve(sealed), type, id, bytes: raw, pooled: false });
+      else this.place(type, id, sealed, raw);
+    }
+    // Bounded memory: at most maxInflight closed packs wait for their uploads.
+    while (this.inflight.length >= (this.opts.maxInflight ?? 2)) await this.inflight.shift();
     return true;
   }
 
-  private async flush(builder: PackBuilder): Promise<void> {
+  private async settleOldestEncode(): Promise<void> {
+    const e = this.encoding[0]!;
+    const sealed = await e.job;
+    this.encoding.shift();
+    if (e.pooled) this.encodingBytes -= e.bytes;
+    this.place(e.type, e.id, sealed, e.bytes);
+  }
+
+  private place(type: BlobType, id: Buffer, sealed: Buffer, raw: number): void {
+    const builder = type === 'tree' ? this.tree : this.data;
+    builder.add(type, id, sealed, raw);
+    this.packedAdded += sealed.length;
+    if (builder.length >= (this.opts.packSize ?? PACK_TARGET_SIZE)) this.startFlush(builder);
+  }
+
+  private startFlush(builder: PackBuilder): void {
     if (builder.count === 0) return;
     this.opts.signal?.throwIfAborted();
     const { id, bytes, entries } = builder.finish(this.live[0]!.repo.key.encrypt);
@@ -97,9 +139,8 @@ export class MultiTargetWriter {
       this.unindexed.push(pack);
       if (this.unindexed.length >= (this.opts.indexEvery ?? 64)) await this.writeIndex();
     });
+    job.catch(() => undefined);
     this.inflight.push(job);
-    // Bounded memory: at most maxInflight closed packs wait for their uploads.
-    while (this.inflight.length >= (this.opts.maxInflight ?? 2)) await this.inflight.shift();
   }
 
   /** Saves one object on every live target concurrently; failures drop that target. */
@@ -129,8 +170,10 @@ export class MultiTargetWriter {
 
   /** Flushes open packs, then writes the index naming them (DESIGN.md §2 write order). */
   async finishData(): Promise<void> {
-    await this.flush(this.data);
-    await this.flush(this.tree);
+    while (this.encoding.length) await this.settleOldestEncode();
+    if (this.failure !== undefined) throw this.failure;
+    this.startFlush(this.data);
+    this.startFlush(this.tree);
     while (this.inflight.length) await this.inflight.shift();
     await this.writeIndex();
   }

@@ -83,6 +83,13 @@ describe('S3Storage requests (fauxqs)', () => {
     expect((await s.load('data/bb/big', { offset: 16 * 1024 * 1024, length: 8192 })).equals(data.subarray(16 * 1024 * 1024, 16 * 1024 * 1024 + 8192))).toBe(true);
   });
 
+  it('stores a 12 MiB pack, above what fauxqs accepts in one request body (11 MiB)', async () => {
+    const s = await openS3Storage(emu.target({ prefix: 'mid/' }), { env: emu.env });
+    const data = Buffer.alloc(12 * 1024 * 1024, 7);
+    await s.save('data/cc/mid', data);
+    expect((await s.load('data/cc/mid')).equals(data)).toBe(true);
+  });
+
   it('names the target and the variable when a credential variable is missing, never a value', async () => {
     let caught: unknown;
     try {

@@ -46,12 +46,12 @@ describe('the S3 target goes down during a backup, then is repaired with copy', 
 
   it('the NAS copy commits, the run exits 1 and names the missing copy', async () => {
     const run = triadAsync(['backup', '-p', policy, '--json', '--retry-for', '2s'], { env });
-    // Stop the emulator once a third pack has started: at most two uploads run at once, so
-    // the first pack is then complete (s3rver leaves the ones in flight truncated).
+    // Stop the emulator once a fourth pack has appeared: at most two uploads run at once, so
+    // the first ones are complete by then (s3rver leaves the ones in flight truncated).
     const deadline = Date.now() + 60_000;
-    while (storedPacks(s3dir) < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    while (storedPacks(s3dir) < 4 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
     await s3.stop();
-    expect(storedPacks(s3dir)).toBeGreaterThanOrEqual(3);
+    expect(storedPacks(s3dir)).toBeGreaterThanOrEqual(4);
     const r = await run;
     expect(r.code, r.stderr).toBe(1);
     const out = JSON.parse(r.stdout);
