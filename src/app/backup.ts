@@ -9,7 +9,6 @@ import { repairIndex } from '../repo/prune.js';
 import { loadSnapshots, sealSnapshot, type Snapshot, type SnapshotManifest, type SnapshotSummary } from '../repo/snapshot.js';
 import { MultiTargetWriter, type TargetSession, type WrittenPack } from '../repo/writer.js';
 import { Spool } from './spool.js';
-import { EncodePool } from '../repo/encode-pool.js';
 import { startJob } from './job-run.js';
 import { withPolicyLocks } from './locking.js';
 import { catalogFor, closeAll, errorMessage, hostName, loadPolicyFile, openTargets, passphraseFor, requireSome, selectTargets, userName, type AppContext, type OpenedTarget } from './session.js';
@@ -134,14 +133,12 @@ async function backupTo(ctx: AppContext, policy: Policy, opened: OpenedTarget[],
   const startedAt = ctx.clock.now();
   const time = opts.time ?? startedAt;
   const catalog = opts.dryRun ? undefined : catalogFor(ctx, policy);
-  const pool = opts.dryRun ? undefined : EncodePool.create(first.repo.key.encrypt);
   const writer = new MultiTargetWriter(sessions, policy.compression, {
     packSize: opts.packSize,
     signal: ctx.signal,
     dryRun: opts.dryRun,
     onTargetFailed: (s, err) => ctx.events?.warning?.(`target '${s.name}' failed and is left out of this run: ${errorMessage(err)}`),
     onIndexed: catalog ? (packs, live) => recordPacks(catalog, policy.name, packs, live) : undefined,
-    pool,
   });
   const files = new Spool<FileRecord>();
   const runId = catalog?.startRun({ policy: policy.name, kind: 'backup', started_at: startedAt, details: { targets: opened.map((o) => o.spec.name) } });
@@ -233,7 +230,6 @@ async function backupTo(ctx: AppContext, policy: Policy, opened: OpenedTarget[],
   } finally {
     files.dispose();
     catalog?.close();
-    await pool?.close();
   }
 }
 

@@ -2,8 +2,9 @@ import { TriadError } from '../core/errors.js';
 import type { Random } from '../core/random.js';
 import { checkRepository, type CheckReport } from '../repo/checker.js';
 import { acquireLock } from '../repo/lock.js';
+import { writeJournal } from '../repo/journal.js';
 import { lockOptions } from './locking.js';
-import { catalogFor, closeAll, errorMessage, loadPolicyFile, openTargets, passphraseFor, selectTargets, type AppContext } from './session.js';
+import { catalogFor, closeAll, errorMessage, hostName, loadPolicyFile, openTargets, passphraseFor, selectTargets, type AppContext } from './session.js';
 
 export interface CheckResult {
   policy: string;
@@ -20,7 +21,8 @@ export async function runCheck(ctx: AppContext, opts: { policyFile: string; targ
   try {
     const out: CheckResult['targets'] = [];
     for (const o of opened) {
-      const runId = catalog.startRun({ policy: policy.name, kind: 'check', target: o.spec.name, started_at: ctx.clock.now(), details: { readData: opts.readData } });
+      const startedAt = ctx.clock.now();
+      const runId = catalog.startRun({ policy: policy.name, kind: 'check', target: o.spec.name, started_at: startedAt, details: { readData: opts.readData } });
       if (!o.repo) {
         out.push({ target: o.spec.name, unreachable: true, error: errorMessage(o.error), errorCode: o.error instanceof TriadError ? o.error.code : undefined });
         catalog.finishRun(runId, { finished_at: ctx.clock.now(), status: 'failed', exit_code: 1, error: errorMessage(o.error) });
@@ -39,7 +41,16 @@ export async function runCheck(ctx: AppContext, opts: { policyFile: string; targ
         await lock.release().catch(() => undefined);
       }
       out.push(report);
-      catalog.finishRun(runId, { finished_at: ctx.clock.now(), status: report.errors.length ? 'failed' : 'ok', exit_code: report.errors.length ? 1 : 0, bytes_read: report.bytesRead, details: { errors: report.errors.length, damagedPacks: report.damagedPacks.map((d) => d.pack) } });
+      const finishedAt = ctx.clock.now();
+      const status = report.errors.length ? 'failed' : 'ok';
+      const details = { readData: opts.readData, errors: report.errors.length, damagedPacks: report.damagedPacks.map((d) => d.pack) };
+      // The verification result feeds 3-2-1-1-0 ("0 errors"): the journal keeps it for a catalogue rebuild.
+      const { id: journalId } = await writeJournal([o.repo], {
+        version: 1, kind: 'check', policy: policy.name, host: hostName(policy), started: startedAt.toISOString(), finished: finishedAt.toISOString(),
+        status, exitCode: report.errors.length ? 1 : 0, targets: [{ name: o.spec.name, ok: report.errors.length === 0 }], bytesRead: report.bytesRead, details,
+      });
+      if (journalId) catalog.markJournalSeen(policy.name, o.spec.name, journalId);
+      catalog.finishRun(runId, { finished_at: finishedAt, status, exit_code: report.errors.length ? 1 : 0, bytes_read: report.bytesRead, details });
     }
     // Every target unreachable with the same kind of error → that error's exit code (10, 12…).
     if (opened.every((o) => !o.repo)) throw opened[0]!.error;

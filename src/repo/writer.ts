@@ -6,12 +6,7 @@ import type { MasterIndex } from './index-store.js';
 import { encodeIndex } from './index-store.js';
 import { PackBuilder, type PackEntry } from './pack.js';
 import type { Repository } from './repository.js';
-import type { EncodePool } from './encode-pool.js';
 
-/** Plaintext bytes allowed to wait for the encoding workers. */
-const ENCODE_BUDGET = 16 * 1024 * 1024;
-/** Blobs at least this large go to the encoding workers. */
-const POOL_MIN_BLOB = 256 * 1024;
 
 /** One target taking part in a run. All sessions are replicas of one repository. */
 export interface TargetSession {
@@ -39,13 +34,6 @@ export class MultiTargetWriter {
   private readonly tree = new PackBuilder();
   private readonly pending = new Set<string>();
   private readonly inflight: Promise<void>[] = [];
-  /**
-   * Blobs waiting to be placed, in the order they were added: packs get the same layout
-   * whether or not workers encode them, so the output does not depend on thread timing.
-   */
-  private readonly encoding: { job: Promise<Buffer>; type: BlobType; id: Buffer; bytes: number; pooled: boolean }[] = [];
-  private encodingBytes = 0;
-  private failure: unknown;
   /** Packs stored but not yet named by an index file of this run. */
   private unindexed: WrittenPack[] = [];
   packsWritten = 0;
@@ -66,8 +54,6 @@ export class MultiTargetWriter {
       maxInflight?: number;
       signal?: AbortSignal;
       onTargetFailed?: (s: TargetSession, err: unknown) => void;
-      /** Worker threads for compression and encryption of data blobs; without it, the main thread does it. */
-      pool?: EncodePool;
     } = {},
   ) {}
 
@@ -83,38 +69,16 @@ export class MultiTargetWriter {
   }
 
   async add(type: BlobType, id: Buffer, plaintext: Uint8Array): Promise<boolean> {
-    if (this.failure !== undefined) throw this.failure;
     const hex = id.toString('hex');
     if (this.known(hex)) return false;
     this.pending.add(hex);
     this.blobsAdded++;
     this.rawAdded += plaintext.length;
     if (this.opts.dryRun) return true;
-    const raw = plaintext.length;
-    // Small blobs cost more to hand to a worker than to encode here.
-    if (this.opts.pool && type === 'data' && raw >= POOL_MIN_BLOB) {
-      const job = this.opts.pool.encode(type, id, plaintext, this.compression);
-      job.catch((err) => (this.failure ??= err));
-      this.encoding.push({ job, type, id, bytes: raw, pooled: true });
-      this.encodingBytes += raw;
-      // Bounded memory: at most ENCODE_BUDGET bytes of plaintext wait for a worker.
-      while (this.encodingBytes > ENCODE_BUDGET) await this.settleOldestEncode();
-    } else {
-      const sealed = this.live[0]!.repo.encodeBlob(type, id, plaintext, this.compression);
-      if (this.encoding.length) this.encoding.push({ job: Promise.resolve(sealed), type, id, bytes: raw, pooled: false });
-      else this.place(type, id, sealed, raw);
-    }
+    this.place(type, id, this.live[0]!.repo.encodeBlob(type, id, plaintext, this.compression), plaintext.length);
     // Bounded memory: at most maxInflight closed packs wait for their uploads.
     while (this.inflight.length >= (this.opts.maxInflight ?? 2)) await this.inflight.shift();
     return true;
-  }
-
-  private async settleOldestEncode(): Promise<void> {
-    const e = this.encoding[0]!;
-    const sealed = await e.job;
-    this.encoding.shift();
-    if (e.pooled) this.encodingBytes -= e.bytes;
-    this.place(e.type, e.id, sealed, e.bytes);
   }
 
   private place(type: BlobType, id: Buffer, sealed: Buffer, raw: number): void {
@@ -170,8 +134,6 @@ export class MultiTargetWriter {
 
   /** Flushes open packs, then writes the index naming them (DESIGN.md §2 write order). */
   async finishData(): Promise<void> {
-    while (this.encoding.length) await this.settleOldestEncode();
-    if (this.failure !== undefined) throw this.failure;
     this.startFlush(this.data);
     this.startFlush(this.tree);
     while (this.inflight.length) await this.inflight.shift();

@@ -141,7 +141,7 @@ export function registerMaintenance(program: Command, ctx: CliContext): void {
     ['triad unlock -p /etc/triad/finance.yaml', 'triad unlock -p /etc/triad/finance.yaml --target cloud --remove-all'],
   );
 
-  const repair = program.command('repair').description('repair parts of a repository');
+  const repair = examples(program.command('repair').description('repair parts of a repository'), ['triad repair index -p /etc/triad/finance.yaml --target nas']);
   examples(
     repair
       .command('index')

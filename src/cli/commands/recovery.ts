@@ -7,7 +7,10 @@ import { TriadError } from '../../core/errors.js';
 
 /** Disaster recovery: `catalog rebuild|verify` and `key list|add|remove|passwd` (issue #9). */
 export function registerRecovery(program: Command, ctx: CliContext): void {
-  const catalog = program.command('catalog').description('rebuild the SQLite catalogue from a repository, or compare the two');
+  const catalog = examples(program.command('catalog').description('rebuild the SQLite catalogue from a repository, or compare the two'), [
+    'triad catalog rebuild -p /etc/triad/finance.yaml --target cloud',
+    'triad catalog verify -p /etc/triad/finance.yaml',
+  ]);
 
   examples(
     catalog
@@ -79,7 +82,10 @@ export function registerRecovery(program: Command, ctx: CliContext): void {
     ['triad catalog verify -p /etc/triad/finance.yaml', 'triad catalog verify -p /etc/triad/finance.yaml --target cloud --json'],
   );
 
-  const key = program.command('key').description('manage the passphrases of a repository (every target of the policy keeps the same key files)');
+  const key = examples(program.command('key').description('manage the passphrases of a repository (every target of the policy keeps the same key files)'), [
+    'triad key list -p /etc/triad/finance.yaml',
+    'triad key add -p /etc/triad/finance.yaml --new-passphrase-file /root/safe.key',
+  ]);
   const policyOpt = () => new Option('-p, --policy <file>', 'policy file (YAML)').makeOptionMandatory();
   const newPassOpts = (c: Command) =>
     c.option('--new-passphrase-env <var>', 'environment variable holding the new passphrase').option('--new-passphrase-file <file>', 'file holding the new passphrase');
