@@ -8,7 +8,7 @@ import * as nodePath from 'node:path';
 import { errnoCode } from '../core/errors.js';
 import { validatePolicyText, type PolicyProblem } from '../policy/load.js';
 import { evaluateRule, type RuleMatrix } from '../policy/rule.js';
-import type { Policy } from '../policy/types.js';
+import type { Policy, TargetSpec, TargetType } from '../policy/types.js';
 
 export interface PolicyCheckResult {
   /** The path as given by the user. */
@@ -22,6 +22,24 @@ export interface PolicyCheckResult {
   policy?: Policy;
   matrix?: RuleMatrix;
   problems?: PolicyProblem[];
+  /** For each target with `immutable: true`, in policy order: what its storage must have enabled. */
+  immutability?: ImmutabilityNote[];
+}
+
+/**
+ * What makes an `immutable: true` target really immutable. triad can only ask for a lock on
+ * each object it writes; the bucket / container / medium has to be set up to honour it, and
+ * `policy check` (which never connects) says what that setup is.
+ */
+export interface ImmutabilityNote {
+  target: string;
+  type: TargetType;
+  /** The bucket / container / path the requirements are about. */
+  where: string;
+  /** What triad sends with every object it writes, or null when it sets nothing. */
+  triadSets: string | null;
+  /** What the operator must have enabled or provided; one sentence each. */
+  requirements: string[];
 }
 
 export interface CheckPoliciesOptions {
@@ -53,5 +71,89 @@ async function checkOne(file: string, opts: CheckPoliciesOptions): Promise<Polic
     return { file, ok: false, valid: false, verdict: 'invalid', problems: v.problems.map((p) => ({ ...p, file })) };
   }
   const matrix = evaluateRule(v.policy);
-  return { file, ok: matrix.verdict !== 'fail', valid: true, verdict: matrix.verdict, policy: v.policy, matrix };
+  return { file, ok: matrix.verdict !== 'fail', valid: true, verdict: matrix.verdict, policy: v.policy, matrix, immutability: immutabilityNotes(v.policy) };
+}
+
+const plural = (n: number, unit: string): string => `${n} ${unit}${n === 1 ? '' : 's'}`;
+
+/** One note per `immutable: true` target, in policy order; [] when there is none. */
+export function immutabilityNotes(policy: Pick<Policy, 'targets'>): ImmutabilityNote[] {
+  return policy.targets.filter((t) => t.immutable).map(noteFor);
+}
+
+function noteFor(t: TargetSpec): ImmutabilityNote {
+  switch (t.type) {
+    case 's3': {
+      const where = `s3://${t.bucket}`;
+      const lock = t.object_lock;
+      const requirements = [
+        `Object Lock must be enabled on bucket ${t.bucket}: it is set when the bucket is created (\`triad init\` creates a missing bucket with Object Lock when object_lock is set); an existing bucket needs versioning first, and some S3-compatible stores allow it only at creation`,
+        `versioning must be enabled on bucket ${t.bucket} (Object Lock requires it; enabling Object Lock turns it on)`,
+      ];
+      if (!lock) {
+        requirements.push(
+          'no object_lock on this target: triad sends no retention, so objects are locked only by a default retention configured on the bucket; add object_lock: {mode: COMPLIANCE|GOVERNANCE, days: N} to have triad set it on every object',
+        );
+      } else if (lock.mode === 'COMPLIANCE') {
+        requirements.push(
+          `COMPLIANCE mode cannot be shortened or removed by anyone, the root account included: every object stays undeletable for ${plural(lock.days, 'day')} after it is written (prune cannot free it earlier)`,
+        );
+      } else {
+        requirements.push(
+          'GOVERNANCE mode can be shortened or removed by users with s3:BypassGovernanceRetention: deny that permission to the credentials triad and attackers could use, or use COMPLIANCE',
+        );
+      }
+      return {
+        target: t.name,
+        type: t.type,
+        where,
+        triadSets: lock ? `Object Lock retention on every object written: mode ${lock.mode}, ${plural(lock.days, 'day')} from the write` : null,
+        requirements,
+      };
+    }
+    case 'azure': {
+      const where = t.account ? `azure://${t.account}/${t.container}` : `container ${t.container}`;
+      const imm = t.immutability;
+      const requirements = [
+        `version-level immutability support must be enabled on container ${t.container} or its storage account (immutable storage with versioning, which needs blob versioning): without it the service rejects every write that carries a policy; triad cannot turn it on (portal, ARM/Bicep or az CLI)`,
+      ];
+      if (!imm) {
+        requirements.push(
+          'no immutability on this target: triad sets no policy on the blobs, so they are protected only by a default policy configured on the container or account; add immutability: {mode: locked|unlocked, days: N} to have triad set it on every blob',
+        );
+      } else if (imm.mode === 'locked') {
+        requirements.push(`locked mode cannot be shortened or removed, only extended: every blob stays undeletable for ${plural(imm.days, 'day')} after it is written (prune cannot free it earlier)`);
+      } else {
+        requirements.push('unlocked mode can be shortened or deleted by anyone allowed to set immutability policies: use locked for a copy nobody can remove early');
+      }
+      if (imm && t.sas_token_env) requirements.push(`the SAS token in ${t.sas_token_env} must include the Set Immutability Policy permission (i)`);
+      return {
+        target: t.name,
+        type: t.type,
+        where,
+        triadSets: imm ? `a blob immutability policy on every blob written: mode ${imm.mode}, ${plural(imm.days, 'day')} from the write` : null,
+        requirements,
+      };
+    }
+    case 'gcs':
+      return {
+        target: t.name,
+        type: t.type,
+        where: `gs://${t.bucket}`,
+        triadSets: null,
+        requirements: [
+          `triad sets nothing on GCS objects: bucket ${t.bucket} must have a retention policy (lock it to make it permanent) or object retention (Object Retention Lock) configured by you; otherwise the copy is not immutable`,
+        ],
+      };
+    case 'local':
+      return {
+        target: t.name,
+        type: t.type,
+        where: t.path,
+        triadSets: null,
+        requirements: [
+          `triad sets nothing on local targets: an offline or WORM medium behind ${t.path} (rotated disk, tape, WORM share or immutable snapshots) is your responsibility`,
+        ],
+      };
+  }
 }

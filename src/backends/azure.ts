@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { BlobServiceClient, BlockBlobUploadOptions, ContainerClient } from '@azure/storage-blob';
+import { systemClock, type Clock } from '../core/clock.js';
 import { TriadError } from '../core/errors.js';
 import type { AzureTarget } from '../policy/types.js';
 import { checkName, checkRange, describeKind, findSystemCode, isAbortError, networkKind, normalizePrefix, redact, sanitizedCause, statusKind, throwIfAborted } from './classify.js';
@@ -10,6 +11,8 @@ export interface AzureStorageOptions {
   env: Record<string, string | undefined>;
   /** Create the container when it does not exist. */
   create?: boolean;
+  /** For the immutability policy's expiry (now + days); default: the system clock. */
+  clock?: Clock;
 }
 
 /** Above this, a save stages blocks (each MD5-checked) and commits them in one request. */
@@ -18,7 +21,10 @@ export const SINGLE_PUT_MAX = 256 * 1024 * 1024;
 /**
  * Azure Blob Storage (block blobs). A save is one Put Blob with Content-MD5 (a staged block
  * list above 256 MiB): the blob appears whole or not at all, and `ifAbsent` is enforced by
- * the service (`If-None-Match: *`).
+ * the service (`If-None-Match: *`). With `immutability` on the target, every write (Put Blob or
+ * Put Block List) carries a blob immutability policy (`x-ms-immutability-policy-until-date` =
+ * now + days, `x-ms-immutability-policy-mode`); the service accepts it only on a container
+ * with version-level immutability support.
  */
 export class AzureStorage implements Storage {
   readonly location: string;
@@ -28,6 +34,7 @@ export class AzureStorage implements Storage {
   constructor(
     readonly service: BlobServiceClient,
     private readonly target: AzureTarget,
+    private readonly clock: Clock = systemClock,
   ) {
     this.prefix = normalizePrefix(target.prefix);
     this.container = service.getContainerClient(target.container);
@@ -39,11 +46,20 @@ export class AzureStorage implements Storage {
     throwIfAborted(opts.signal, this.location, 'save', name);
     const blob = this.container.getBlockBlobClient(this.prefix + name);
     const buf = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+    const lock = this.target.immutability;
     const common = {
       abortSignal: opts.signal,
       blobHTTPHeaders: { blobContentMD5: createHash('md5').update(buf).digest() },
       ...(opts.ifAbsent ? { conditions: { ifNoneMatch: '*' } } : {}),
       ...(this.target.access_tier ? { tier: this.target.access_tier } : {}),
+      ...(lock
+        ? {
+            immutabilityPolicy: {
+              expiriesOn: new Date(this.clock.now().getTime() + lock.days * 86_400_000),
+              policyMode: lock.mode === 'locked' ? ('Locked' as const) : ('Unlocked' as const),
+            },
+          }
+        : {}),
     };
     try {
       if (buf.length <= SINGLE_PUT_MAX) {
@@ -226,7 +242,7 @@ export async function azureServiceClient(target: AzureTarget, env: Record<string
 
 export async function openAzureStorage(target: AzureTarget, opts: AzureStorageOptions): Promise<AzureStorage> {
   const service = await azureServiceClient(target, opts.env);
-  const storage = new AzureStorage(service, target);
+  const storage = new AzureStorage(service, target, opts.clock ?? systemClock);
   if (opts.create) await storage.createContainer();
   return storage;
 }

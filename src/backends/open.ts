@@ -40,7 +40,7 @@ export async function openStorage(target: TargetSpec, opts: OpenStorageOptions):
     }
     case 'azure': {
       const { openAzureStorage } = await import('./azure.js');
-      storage = await openAzureStorage(target, { env: opts.env, create: opts.create ?? false });
+      storage = await openAzureStorage(target, { env: opts.env, clock, create: opts.create ?? false });
       break;
     }
     case 'gcs': {

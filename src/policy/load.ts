@@ -609,6 +609,13 @@ class Validation {
       if (t.object_lock !== undefined && t.immutable !== true) {
         this.add(this.locate([...path, 'object_lock'], true), [...path, 'object_lock'], '`object_lock` needs `immutable: true` on the same target (object lock is what makes the copy immutable)');
       }
+      if (t.immutability !== undefined && t.immutable !== true) {
+        this.add(
+          this.locate([...path, 'immutability'], true),
+          [...path, 'immutability'],
+          '`immutability` needs `immutable: true` on the same target (the immutability policy is what makes the copy immutable)',
+        );
+      }
       if ((t.type === 's3' || t.type === 'azure' || t.type === 'gcs') && t.endpoint !== undefined && t.offsite === undefined) {
         this.add(this.locate(path, true), [...path, 'offsite'], 'missing required field `offsite`: a target with a custom `endpoint` may be in the same building, so say whether it is off-site', {
           expected: 'true or false',
@@ -733,6 +740,7 @@ function normaliseTarget(name: string, t: WrittenTarget, abs: (p: string) => str
       for (const k of ['account', 'endpoint', 'access_tier', 'connection_string_env', 'account_key_env', 'sas_token_env'] as const) {
         if (t[k] !== undefined) az[k] = t[k];
       }
+      if (t.immutability !== undefined) az.immutability = { ...t.immutability };
       return az;
     }
     case 'gcs': {

@@ -146,6 +146,12 @@ export const azureTargetSchema = z.strictObject({
   connection_string_env: envName.optional(),
   account_key_env: envName.optional(),
   sas_token_env: envName.optional(),
+  immutability: z
+    .strictObject({
+      mode: z.enum(['unlocked', 'locked']),
+      days: z.int({ error: 'expected a whole number of days' }).min(1, { error: 'must be at least 1' }),
+    })
+    .optional(),
   ...commonTargetShape,
 });
 

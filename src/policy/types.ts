@@ -65,6 +65,11 @@ export interface AzureTarget extends TargetCommon {
   connection_string_env?: string;
   account_key_env?: string;
   sas_token_env?: string;
+  /**
+   * Blob-level immutability policy set on every blob written (only with `immutable: true`):
+   * expiry = now + days. Needs version-level immutability support on the container/account.
+   */
+  immutability?: { mode: 'unlocked' | 'locked'; days: number };
 }
 
 export interface GcsTarget extends TargetCommon {

@@ -76,6 +76,15 @@ function render(results: readonly PolicyCheckResult[], out: Output): void {
         ),
       ),
     );
+    if (r.immutability?.length) {
+      out.line();
+      out.line('  immutable copies — what the storage must have enabled (not checked: policy check does not connect):');
+      for (const n of r.immutability) {
+        out.line(`    ${c.bold(n.target)} (${n.type}, ${n.where})`);
+        out.line(`      triad sets: ${n.triadSets ?? 'nothing'}`);
+        for (const req of n.requirements) out.line(`      - ${req}`);
+      }
+    }
   }
   if (results.length > 1) {
     const n = (v: PolicyCheckResult['verdict']) => results.filter((r) => r.verdict === v).length;
