@@ -346,10 +346,31 @@ export function acquireJobLock(file: string, opts: { clock: Clock; host?: string
   const alive = opts.isAlive ?? isProcessAlive;
   const record: JobLockRecord = { pid: process.pid, host, time: opts.clock.now().toISOString(), command: opts.command, policy: opts.policy, nonce: randomBytes(8).toString('hex') };
   mkdirSync(dirname(file), { recursive: true });
-  for (let attempt = 0; attempt < 5; attempt++) {
-    let fd: number;
+  // The record is written in full under a private name, then linked into place: a kill can
+  // never leave a lock file without its holder's pid (which would block every later run).
+  const tmp = `${file}.tmp-${record.nonce}`;
+  const fd = openSync(tmp, 'wx', 0o644);
+  try {
+    writeSync(fd, JSON.stringify(record) + '\n');
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  try {
+    return takeJobLockFile(file, tmp, record, host, alive, opts.policy);
+  } finally {
     try {
-      fd = openSync(file, 'wx', 0o644);
+      unlinkSync(tmp);
+    } catch {
+      /* already gone */
+    }
+  }
+}
+
+function takeJobLockFile(file: string, tmp: string, record: JobLockRecord, host: string, alive: (pid: number) => boolean, policy: string | undefined): JobLock {
+  for (let attempt = 0; attempt < 5; attempt++) {
+    try {
+      linkSync(tmp, file);
     } catch (err) {
       if (errnoCode(err) !== 'EEXIST') throw err;
       const other = readJobLock(file);
@@ -357,7 +378,7 @@ export function acquireJobLock(file: string, opts: { clock: Clock; host?: string
       const isStale = other.nonce === 'unreadable' ? false : other.host === host && !alive(other.pid);
       if (!isStale) {
         const who = other.nonce === 'unreadable' ? 'an unreadable lock file' : `${other.host}/${other.pid}${other.command ? ` (${other.command})` : ''} since ${other.time}`;
-        const job = opts.policy ? `policy ${opts.policy}` : 'this job';
+        const job = policy ? `policy ${policy}` : 'this job';
         throw new TriadError('E_REPO_LOCKED', `${job} is already running on this machine: ${file} is held by ${who}`, {
           hint: `wait for that run to finish; if no triad process runs, remove ${file}`,
           details: { file, holder: other },
@@ -384,12 +405,6 @@ export function acquireJobLock(file: string, opts: { clock: Clock; host?: string
       }
       unlinkSync(aside);
       continue;
-    }
-    try {
-      writeSync(fd, JSON.stringify(record) + '\n');
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
     }
     let released = false;
     return {
