@@ -33,9 +33,12 @@ export class Output {
     this.c = new Chalk({ level: colour ? (supportsColor ? supportsColor.level : 1) || 1 : 0 });
   }
 
-  /** Progress bars and spinners: only for a person at a terminal. */
+  /**
+   * Progress bars and spinners: only for a person at a terminal. A pseudo-terminal that reports
+   * zero columns (some CI runners, `script` without a size) gets none: ora divides by the width.
+   */
   get showProgress(): boolean {
-    return this.isTTY && !this.json && !this.quiet && Boolean(this.err.isTTY);
+    return this.isTTY && !this.json && !this.quiet && Boolean(this.err.isTTY) && (this.err.columns ?? 0) > 0;
   }
 
   line(text = ''): void {
