@@ -1,9 +1,8 @@
-import { closeSync, fstatSync, lstatSync, openSync, readdirSync, readlinkSync, readSync, type Stats } from 'node:fs';
+import { lstatSync, readdirSync, readlinkSync, type Stats } from 'node:fs';
 import { basename, join } from 'node:path';
-import { createHmac } from 'node:crypto';
 import { TriadError, errnoCode } from '../core/errors.js';
 import type { Clock } from '../core/clock.js';
-import { chunkBuffer, nextCut } from './chunker.js';
+import { FilePool } from './file-pool.js';
 import { makeExcludeMatcher, type ExcludeMatcher } from './exclude.js';
 import type { BlobReader } from './blob-reader.js';
 import { encodeTree, type TreeNode } from './tree.js';
@@ -50,9 +49,6 @@ export interface ArchiveResult {
   partial: boolean;
 }
 
-/** Files up to this size are read in one call; larger ones stream through a fixed buffer. */
-const SMALL_FILE = 8 * 1024 * 1024;
-
 /**
  * Walks the sources once, chunking and writing new blobs through the writer. Reuses the
  * parent snapshot's chunk list for files whose size, mtime, ctime and inode are unchanged.
@@ -64,8 +60,8 @@ export class Archiver {
   };
   private readonly warnings: BackupWarning[] = [];
   private partial = false;
-  private readBuf: Buffer | undefined;
   private readonly repo: Repository;
+  private pool: FilePool | undefined;
 
   constructor(
     private readonly writer: MultiTargetWriter,
@@ -92,7 +88,16 @@ export class Archiver {
       names.set(name, s.path);
     }
     const parentRoot = await this.parentTree(this.opts.parent?.tree);
-    const nodes: TreeNode[] = [];
+    this.pool = new FilePool(this.repo, this.writer, { compression: this.writer.compressionMode, dryRun: this.writer.dryRun, signal: this.opts.signal });
+    try {
+      return await this.walkSources(sources, parentRoot);
+    } finally {
+      await this.pool.close();
+    }
+  }
+
+  private async walkSources(sources: ArchiveSource[], parentRoot: Map<string, TreeNode>): Promise<ArchiveResult> {
+    const top: Eventual[] = [];
     for (const s of sources) {
       let st: Stats;
       try {
@@ -105,10 +110,9 @@ export class Archiver {
       }
       const name = topName(s.path);
       const ctx: WalkCtx = { exclude: makeExcludeMatcher(s.exclude), rootDev: st.dev, cross: s.crossFilesystems, source: s.path };
-      const node = await this.entry(ctx, s.path, name, '', st, parentRoot.get(name));
-      if (node) nodes.push(node);
+      top.push(await this.entry(ctx, s.path, name, '', st, parentRoot.get(name)));
     }
-    const rootTree = await this.saveTree(nodes);
+    const rootTree = await this.saveTree(await settle(top));
     this.summary.dataAdded = this.writer.rawAdded;
     this.summary.dataAddedPacked = this.writer.packedAdded;
     this.summary.blobsNew = this.writer.blobsAdded;
@@ -134,7 +138,12 @@ export class Archiver {
     this.opts.events?.onWarning?.(w);
   }
 
-  private async entry(ctx: WalkCtx, abs: string, name: string, relParent: string, st: Stats, parent: TreeNode | undefined): Promise<TreeNode | undefined> {
+  /**
+   * Walks one entry. The returned promise settles when the walk has passed it; the node
+   * itself may still be `Later`, while workers read its files, so the walk never waits
+   * for file contents (only for room in the workers' queue).
+   */
+  private async entry(ctx: WalkCtx, abs: string, name: string, relParent: string, st: Stats, parent: TreeNode | undefined): Promise<Eventual> {
     this.opts.signal?.throwIfAborted();
     const rel = relParent ? `${relParent}/${name}` : name;
     const base = { name, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime: st.mtimeMs };
@@ -143,11 +152,15 @@ export class Archiver {
         this.warn(abs, 'other-filesystem', 'on another file system: skipped (set cross_filesystems: true to include it)', false);
         return undefined;
       }
-      const subtree = await this.dir(ctx, abs, rel, parent?.type === 'dir' ? parent.subtree : undefined);
-      if (subtree === undefined) return undefined;
-      this.summary.dirs++;
-      this.opts.events?.onFile?.({ path: rel, type: 'dir', size: 0, mode: base.mode, mtime: base.mtime, chunks: 0 });
-      return { ...base, type: 'dir', size: 0, subtree };
+      const walked = await this.dir(ctx, abs, rel, parent?.type === 'dir' ? parent.subtree : undefined);
+      if (walked === undefined) return undefined;
+      return later(
+        walked.tree.then((id): TreeNode => {
+          this.summary.dirs++;
+          this.opts.events?.onFile?.({ path: rel, type: 'dir', size: 0, mode: base.mode, mtime: base.mtime, chunks: 0 });
+          return { ...base, type: 'dir', size: 0, subtree: id };
+        }),
+      );
     }
     if (st.isSymbolicLink()) {
       let target: string;
@@ -161,12 +174,17 @@ export class Archiver {
       this.opts.events?.onFile?.({ path: rel, type: 'symlink', size: 0, mode: base.mode, mtime: base.mtime, chunks: 0 });
       return { ...base, type: 'symlink', size: 0, target };
     }
-    if (st.isFile()) return this.file(abs, rel, st, base, parent);
+    if (st.isFile()) {
+      const node = this.file(abs, rel, st, base, parent);
+      if (node instanceof Later) await this.pool!.room();
+      return node;
+    }
     this.warn(abs, 'special', 'socket, FIFO or device: skipped', false);
     return undefined;
   }
 
-  private async dir(ctx: WalkCtx, abs: string, rel: string, parentSubtree: string | undefined): Promise<string | undefined> {
+  /** Walks a directory; undefined when it cannot be read, else the eventual id of its tree (wrapped: awaiting would flatten it). */
+  private async dir(ctx: WalkCtx, abs: string, rel: string, parentSubtree: string | undefined): Promise<{ tree: Promise<string> } | undefined> {
     let names: string[];
     try {
       names = readdirSync(abs);
@@ -177,7 +195,7 @@ export class Archiver {
     }
     names.sort();
     const parentNodes = await this.parentTree(parentSubtree);
-    const nodes: TreeNode[] = [];
+    const children: Eventual[] = [];
     const relInSource = (n: string) => (rel.includes('/') ? rel.slice(rel.indexOf('/') + 1) + '/' : '') + n;
     for (const n of names) {
       const childAbs = join(abs, n);
@@ -189,10 +207,12 @@ export class Archiver {
         continue;
       }
       if (ctx.exclude(relInSource(n), st.isDirectory())) continue;
-      const node = await this.entry(ctx, childAbs, n, rel, st, parentNodes.get(n));
-      if (node) nodes.push(node);
+      children.push(await this.entry(ctx, childAbs, n, rel, st, parentNodes.get(n)));
     }
-    return this.saveTree(nodes);
+    const tree = settle(children).then((nodes) => this.saveTree(nodes));
+    // Awaited by the parent directory; a failure must not surface as an unhandled rejection first.
+    tree.catch(() => undefined);
+    return { tree };
   }
 
   private async saveTree(nodes: TreeNode[]): Promise<string> {
@@ -202,7 +222,8 @@ export class Archiver {
     return id.toString('hex');
   }
 
-  private async file(abs: string, rel: string, st: Stats, base: Pick<TreeNode, 'name' | 'mode' | 'uid' | 'gid' | 'mtime'>, parent: TreeNode | undefined): Promise<TreeNode | undefined> {
+  /** An unchanged file's node at once; otherwise the node once a worker has stored the file. */
+  private file(abs: string, rel: string, st: Stats, base: Pick<TreeNode, 'name' | 'mode' | 'uid' | 'gid' | 'mtime'>, parent: TreeNode | undefined): TreeNode | Later {
     const meta = { ...base, type: 'file' as const, size: st.size, ctime: st.ctimeMs, inode: st.ino, dev: st.dev };
     this.summary.files++;
     this.summary.bytes += st.size;
@@ -212,12 +233,19 @@ export class Archiver {
       this.opts.events?.onProgress?.({ files: this.summary.files, bytes: this.summary.bytes, path: rel });
       return { ...meta, content: parent.content, hash: parent.hash };
     }
+    return later(this.readFile(abs, rel, st, meta, parent));
+  }
+
+  private async readFile(abs: string, rel: string, st: Stats, meta: Omit<TreeNode, 'content' | 'hash'>, parent: TreeNode | undefined): Promise<TreeNode | undefined> {
     let content: string[];
     let hash: string;
     try {
-      ({ content, hash } = await this.readFile(abs, st));
+      const done = await this.pool!.file(abs, st.size, st.mtimeMs);
+      ({ content, hash } = done);
+      this.summary.bytesRead += done.bytesRead;
+      if (done.changed) this.warn(abs, 'changed', 'file changed while it was being read; the snapshot holds the bytes read', false);
     } catch (err) {
-      if (err instanceof TriadError || (err as Error).name === 'AbortError') throw err;
+      if (err instanceof TriadError || (err as Error).name === 'AbortError' || errnoCode(err) === undefined) throw err;
       const code = errnoCode(err);
       this.summary.files--;
       this.summary.bytes -= st.size;
@@ -230,83 +258,28 @@ export class Archiver {
     this.opts.events?.onProgress?.({ files: this.summary.files, bytes: this.summary.bytes, path: rel });
     return { ...meta, content, hash };
   }
+}
 
-  private async readFile(abs: string, st: Stats): Promise<{ content: string[]; hash: string }> {
-    const fd = openSync(abs, 'r');
-    try {
-      if (st.size > SMALL_FILE) return await this.streamFile(abs, fd, st);
-      const buf = Buffer.allocUnsafe(st.size + 1);
-      let n = 0;
-      for (;;) {
-        const r = readSync(fd, buf, n, buf.length - n, null);
-        if (r === 0) break;
-        n += r;
-        // One byte more than lstat said: the file grew while we read it; stream it instead.
-        if (n === buf.length) return await this.streamFile(abs, fd, st);
-      }
-      this.summary.bytesRead += n;
-      if (n !== st.size) this.warn(abs, 'changed', 'file changed while it was being read; the snapshot holds the bytes read', false);
-      const content: string[] = [];
-      // Files up to the minimum chunk size are one chunk, whose id is the keyed content hash.
-      const whole = n > this.repo.gear.params.min ? createHmac('sha256', this.repo.key.mac) : undefined;
-      for (const chunk of chunkBuffer(this.repo.gear, buf.subarray(0, n))) {
-        const id = this.repo.blobId(chunk);
-        whole?.update(chunk);
-        await this.writer.add('data', id, chunk);
-        content.push(id.toString('hex'));
-      }
-      return { content, hash: whole ? whole.digest('hex') : content[0] ?? this.repo.blobId(Buffer.alloc(0)).toString('hex') };
-    } finally {
-      closeSync(fd);
-    }
-  }
+/** A node still being produced by the file workers (a wrapper: promises of promises flatten). */
+class Later {
+  constructor(readonly node: Promise<TreeNode | undefined>) {}
+}
 
-  private async streamFile(abs: string, fd: number, st: Stats): Promise<{ content: string[]; hash: string }> {
-    const max = this.repo.gear.params.max;
-    const buf = (this.readBuf ??= Buffer.allocUnsafe(2 * max));
-    const content: string[] = [];
-    const whole = createHmac('sha256', this.repo.key.mac);
-    let start = 0;
-    let end = 0;
-    let eof = false;
-    let pos = 0;
-    let total = 0;
-    for (;;) {
-      while (!eof && end < buf.length) {
-        const r = readSync(fd, buf, end, buf.length - end, pos);
-        if (r === 0) eof = true;
-        end += r;
-        pos += r;
-        this.summary.bytesRead += r;
-      }
-      for (;;) {
-        if (start === end) break;
-        const cut = nextCut(this.repo.gear, buf, start, end, eof);
-        if (cut < 0) break;
-        const chunk = buf.subarray(start, start + cut);
-        const id = this.repo.blobId(chunk);
-        whole.update(chunk);
-        total += cut;
-        await this.writer.add('data', id, chunk);
-        content.push(id.toString('hex'));
-        start += cut;
-        this.opts.signal?.throwIfAborted();
-      }
-      if (eof && start === end) break;
-      buf.copy(buf, 0, start, end);
-      end -= start;
-      start = 0;
-    }
-    this.checkUnchanged(abs, fd, st, total);
-    return { content, hash: content.length === 1 ? content[0]! : whole.digest('hex') };
-  }
+type Eventual = TreeNode | Later | undefined;
 
-  private checkUnchanged(abs: string, fd: number, before: Stats, bytes: number): void {
-    const after = fstatSync(fd);
-    if (after.size !== before.size || after.mtimeMs !== before.mtimeMs || bytes !== before.size) {
-      this.warn(abs, 'changed', 'file changed while it was being read; the snapshot holds the bytes read', false);
-    }
+function later(p: Promise<TreeNode | undefined>): Later {
+  p.catch(() => undefined);
+  return new Later(p);
+}
+
+/** The nodes of a directory once all of them are stored, in walk order. */
+async function settle(entries: Eventual[]): Promise<TreeNode[]> {
+  const nodes: TreeNode[] = [];
+  for (const e of entries) {
+    const n = e instanceof Later ? await e.node : e;
+    if (n) nodes.push(n);
   }
+  return nodes;
 }
 
 interface WalkCtx {

@@ -1,4 +1,4 @@
-import { chmodSync, chownSync, closeSync, lchownSync, lstatSync, lutimesSync, mkdirSync, openSync, renameSync, rmdirSync, symlinkSync, unlinkSync, utimesSync, writeSync, constants as fsc } from 'node:fs';
+import { chmodSync, chownSync, closeSync, fchmodSync, fchownSync, futimesSync, lchownSync, lstatSync, lutimesSync, mkdirSync, openSync, readdirSync, renameSync, rmdirSync, symlinkSync, unlinkSync, utimesSync, writeSync, constants as fsc } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import picomatch from 'picomatch';
@@ -48,11 +48,13 @@ export async function restoreTree(reader: BlobReader, treeId: string, rootPrefix
   const inc = opts.include?.length ? picomatch(opts.include, { dot: true }) : undefined;
   const exc = opts.exclude?.length ? picomatch(opts.exclude, { dot: true }) : undefined;
   ensureRealDir(opts.to);
+  const rootFresh = readdirSync(opts.to).length === 0;
   const dirTimes: { path: string; node: TreeNode }[] = [];
 
   // With --include, a matching directory brings everything below it; other directories are
   // entered and kept only when something inside them matches.
-  const visit = async (tree: string, relPrefix: string, outDir: string, included: boolean): Promise<boolean> => {
+  // `fresh`: a directory this restore created (or found empty), so no entry can be in the way.
+  const visit = async (tree: string, relPrefix: string, outDir: string, included: boolean, fresh: boolean): Promise<boolean> => {
     let wroteSomething = false;
     for (const node of (await reader.tree(tree)).nodes) {
       opts.signal?.throwIfAborted();
@@ -64,7 +66,7 @@ export async function restoreTree(reader: BlobReader, treeId: string, rootPrefix
       try {
         if (node.type === 'dir') {
           const existed = makeDir(out);
-          const any = node.subtree ? await visit(node.subtree, rel, out, here) : false;
+          const any = node.subtree ? await visit(node.subtree, rel, out, here, !existed) : false;
           if (!here && !any) {
             if (!existed) rmdirSync(out);
             continue;
@@ -75,14 +77,14 @@ export async function restoreTree(reader: BlobReader, treeId: string, rootPrefix
         } else if (!here) {
           continue;
         } else if (node.type === 'symlink') {
-          replaceable(out, opts.overwrite);
+          if (!fresh) replaceable(out, opts.overwrite);
           symlinkSync(node.target ?? '', out);
           if (opts.owner) tryChown(() => lchownSync(out, node.uid, node.gid));
           lutimesSync(out, node.mtime / 1000, node.mtime / 1000);
           result.symlinks++;
           wroteSomething = true;
         } else {
-          await restoreFile(reader, node, out, rel, opts, result);
+          await restoreFile(reader, node, out, rel, opts, result, fresh);
           result.files++;
           wroteSomething = true;
           opts.onProgress?.({ files: result.files, bytes: result.bytes, path: rel });
@@ -102,7 +104,7 @@ export async function restoreTree(reader: BlobReader, treeId: string, rootPrefix
     }
     return wroteSomething;
   };
-  await visit(treeId, rootPrefix, opts.to, false);
+  await visit(treeId, rootPrefix, opts.to, false, rootFresh);
   // Directory metadata last: writing children changes a directory's mtime.
   for (const { path, node } of dirTimes.reverse()) {
     if (opts.owner) tryChown(() => chownSync(path, node.uid, node.gid));
@@ -113,9 +115,9 @@ export async function restoreTree(reader: BlobReader, treeId: string, rootPrefix
 }
 
 /** Restores one file node to `out` (temporary name, verified against its blob ids and whole-content hash, then renamed). */
-export async function restoreFile(reader: BlobReader, node: TreeNode, out: string, rel: string, opts: RestoreOptions, result: RestoreResult): Promise<void> {
-  replaceable(out, opts.overwrite);
-  const tmp = `${out}.triad-tmp-${randomBytes(4).toString('hex')}`;
+export async function restoreFile(reader: BlobReader, node: TreeNode, out: string, rel: string, opts: RestoreOptions, result: RestoreResult, fresh = false): Promise<void> {
+  if (!fresh) replaceable(out, opts.overwrite);
+  const tmp = tempName(out);
   let fd: number;
   try {
     fd = openSync(tmp, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW, 0o600);
@@ -140,11 +142,12 @@ export async function restoreFile(reader: BlobReader, node: TreeNode, out: strin
     if (size !== node.size) throw new TriadError('E_INTEGRITY', `size mismatch for ${rel}: restored ${size} bytes, snapshot says ${node.size}`);
     const hash = content.length === 1 ? content[0] : content.length === 0 ? keyedHash(reader.repo.key.mac, Buffer.alloc(0)).toString('hex') : whole!.digest('hex');
     if (node.hash && hash !== node.hash) throw new TriadError('E_INTEGRITY', `content hash mismatch for ${rel}`);
-    if (opts.owner) tryChown(() => chownSync(tmp, node.uid, node.gid));
-    chmodSync(tmp, node.mode);
+    // Through the descriptor: no path lookups, and chown before chmod (chown clears set-id bits).
+    if (opts.owner) tryChown(() => fchownSync(fd, node.uid, node.gid));
+    fchmodSync(fd, node.mode);
+    futimesSync(fd, node.mtime / 1000, node.mtime / 1000);
     closeSync(fd);
     fd = -1;
-    utimesSync(tmp, node.mtime / 1000, node.mtime / 1000);
     renameSync(tmp, out);
   } catch (err) {
     if (fd >= 0) closeSync(fd);
@@ -155,6 +158,13 @@ export async function restoreFile(reader: BlobReader, node: TreeNode, out: strin
     }
     throw err;
   }
+}
+
+// A random tag per process plus a counter: unguessable, unique, and one CSPRNG call per run.
+const TMP_TAG = randomBytes(6).toString('hex');
+let tmpSeq = 0;
+function tempName(out: string): string {
+  return `${out}.triad-tmp-${TMP_TAG}-${(tmpSeq++).toString(36)}`;
 }
 
 /** Creates `dir` or accepts an existing real directory; refuses a symlink in its place. Returns whether it existed. */

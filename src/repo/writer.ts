@@ -71,14 +71,29 @@ export class MultiTargetWriter {
   async add(type: BlobType, id: Buffer, plaintext: Uint8Array): Promise<boolean> {
     const hex = id.toString('hex');
     if (this.known(hex)) return false;
-    this.pending.add(hex);
+    return this.addSealed(type, hex, this.opts.dryRun ? undefined : this.live[0]!.repo.encodeBlob(type, id, plaintext, this.compression), plaintext.length);
+  }
+
+  /** Adds a blob sealed elsewhere (a file worker); `sealed` may be missing only on a dry run. */
+  async addSealed(type: BlobType, id: string, sealed: Buffer | undefined, rawLength: number): Promise<boolean> {
+    if (this.known(id)) return false;
+    this.pending.add(id);
     this.blobsAdded++;
-    this.rawAdded += plaintext.length;
+    this.rawAdded += rawLength;
     if (this.opts.dryRun) return true;
-    this.place(type, id, this.live[0]!.repo.encodeBlob(type, id, plaintext, this.compression), plaintext.length);
+    if (!sealed) throw new Error(`internal error: new blob ${id.slice(0, 12)} arrived without its sealed bytes`);
+    this.place(type, Buffer.from(id, 'hex'), sealed, rawLength);
     // Bounded memory: at most maxInflight closed packs wait for their uploads.
     while (this.inflight.length >= (this.opts.maxInflight ?? 2)) await this.inflight.shift();
     return true;
+  }
+
+  get dryRun(): boolean {
+    return !!this.opts.dryRun;
+  }
+
+  get compressionMode(): CompressionMode {
+    return this.compression;
   }
 
   private place(type: BlobType, id: Buffer, sealed: Buffer, raw: number): void {

@@ -1,0 +1,181 @@
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
+import type { CompressionMode } from './compress.js';
+import { encodeJobs, ITEM_NUMS, type FileDone, type FileJob, type FileWorkerInit, type FromWorker, type ToWorker } from './file-protocol.js';
+import { KnownSet } from './known-set.js';
+import type { Repository } from './repository.js';
+import type { MultiTargetWriter } from './writer.js';
+
+/** Jobs handed to one worker ahead of its current one, so it never waits for the walk; refilled in groups below half. */
+const PREFETCH = 32;
+/** Files the walk may queue before it waits (each is only a path and a size). */
+const QUEUE_MAX = 256;
+
+// Tests run the TypeScript sources in-process; a worker thread needs the compiled module.
+const WORKER_URL = import.meta.url.endsWith('.ts') ? new URL('../../dist/repo/file-worker.js', import.meta.url) : new URL('./file-worker.js', import.meta.url);
+
+interface PendingJob {
+  job: FileJob;
+  resolve(d: FileDone): void;
+  reject(err: unknown): void;
+  /** A chunk was skipped as known but the writer does not have it: read the file again, sealing all. */
+  redo: boolean;
+  content: string[];
+}
+
+interface Slot {
+  worker: Worker;
+  running: Set<number>;
+  chain: Promise<void>;
+}
+
+/**
+ * The backup's file workers: the walk hands over paths, the workers read, chunk and seal,
+ * and their blobs go through the writer in the order each file produced them.
+ */
+export class FilePool {
+  private readonly slots: Slot[] = [];
+  private readonly queue: PendingJob[] = [];
+  private readonly jobs = new Map<number, PendingJob>();
+  private readonly roomWaiters: (() => void)[] = [];
+  private readonly known: KnownSet;
+  private nextJob = 1;
+  private failure: unknown;
+  private closed = false;
+
+  constructor(
+    repo: Repository,
+    private readonly writer: MultiTargetWriter,
+    private readonly opts: { compression: CompressionMode; dryRun: boolean; workers?: number; signal?: AbortSignal },
+  ) {
+    this.known = knownSetOf(writer);
+    opts.signal?.addEventListener('abort', () => this.fail(opts.signal!.reason), { once: true });
+    const init: FileWorkerInit = {
+      encKey: repo.key.encrypt,
+      macKey: repo.key.mac,
+      gearSeed: repo.config.chunker.seed,
+      chunker: { min: repo.config.chunker.min, avg: repo.config.chunker.avg, max: repo.config.chunker.max },
+      compression: opts.compression,
+      known: this.known.buffer,
+      seal: !opts.dryRun,
+    };
+    const n = opts.workers ?? defaultWorkers();
+    for (let i = 0; i < n; i++) {
+      const worker = new Worker(WORKER_URL, { workerData: init });
+      const slot: Slot = { worker, running: new Set(), chain: Promise.resolve() };
+      worker.on('message', (m: FromWorker) => {
+        slot.chain = slot.chain.then(() => this.handle(slot, m)).catch((err) => this.fail(err));
+      });
+      worker.on('error', (err) => this.fail(err));
+      worker.on('exit', (code) => {
+        if (!this.closed) this.fail(new Error(`a backup worker thread stopped unexpectedly (exit code ${code})`));
+      });
+      this.slots.push(slot);
+    }
+  }
+
+  /** Resolves once the queue has room; the walk awaits it before handing over a file. */
+  async room(): Promise<void> {
+    while (this.queue.length >= QUEUE_MAX && this.failure === undefined) await new Promise<void>((r) => this.roomWaiters.push(r));
+    if (this.failure !== undefined) throw this.failure;
+  }
+
+  /** Reads, chunks and stores one file; rejects with the errno-carrying error of a failed read. */
+  file(path: string, size: number, mtimeMs: number): Promise<FileDone> {
+    if (this.failure !== undefined) return Promise.reject(this.failure);
+    return new Promise<FileDone>((resolve, reject) => {
+      const job: FileJob = { job: this.nextJob++, path, size, mtimeMs, sealAll: false };
+      this.queue.push({ job, resolve, reject, redo: false, content: [] });
+      this.pump();
+    });
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await Promise.all(this.slots.map((s) => s.worker.terminate()));
+  }
+
+  private pump(): void {
+    for (const slot of this.slots) {
+      if (!this.queue.length) break;
+      if (slot.running.size > PREFETCH / 2) continue;
+      const jobs: FileJob[] = [];
+      while (this.queue.length && slot.running.size < PREFETCH) {
+        const p = this.queue.shift()!;
+        this.jobs.set(p.job.job, p);
+        slot.running.add(p.job.job);
+        jobs.push(p.job);
+      }
+      slot.worker.postMessage(encodeJobs(jobs) satisfies ToWorker);
+    }
+    while (this.roomWaiters.length && this.queue.length < QUEUE_MAX) this.roomWaiters.shift()!();
+  }
+
+  private async handle(slot: Slot, m: FromWorker): Promise<void> {
+    try {
+      await this.store(m);
+    } finally {
+      slot.worker.postMessage({ t: 'ack', bytes: m.cost } satisfies ToWorker);
+    }
+    for (const end of m.ends) {
+      const p = this.jobs.get(end.job);
+      if (!p) continue;
+      this.jobs.delete(end.job);
+      slot.running.delete(end.job);
+      if (!end.ok) {
+        p.reject(Object.assign(new Error(end.message), { code: end.code }));
+      } else if (p.redo) {
+        p.redo = false;
+        p.content = [];
+        p.job = { ...p.job, sealAll: true };
+        this.queue.unshift(p);
+      } else {
+        p.resolve({ content: p.content, hash: end.hash, bytesRead: end.bytesRead, changed: end.changed });
+      }
+    }
+    this.pump();
+  }
+
+  private async store(m: FromWorker): Promise<void> {
+    const ids = Buffer.from(m.ids.buffer, m.ids.byteOffset, m.ids.length);
+    for (let i = 0, o = 0; o < m.nums.length; i++, o += ITEM_NUMS) {
+      const p = this.jobs.get(m.nums[o]!);
+      const raw = m.nums[o + 1]!;
+      const off = m.nums[o + 2]!;
+      const id = ids.toString('hex', i * 32, i * 32 + 32);
+      p?.content.push(id);
+      if (off < 0) {
+        if (this.opts.dryRun) await this.writer.addSealed('data', id, undefined, raw);
+        else if (p && !this.writer.known(id)) p.redo = true;
+        continue;
+      }
+      const sealed = Buffer.from(m.buf!, off, m.nums[o + 3]!);
+      if (await this.writer.addSealed('data', id, sealed, raw)) this.known.add(id);
+    }
+  }
+
+  private fail(err: unknown): void {
+    if (this.failure !== undefined) return;
+    this.failure = err;
+    for (const p of [...this.jobs.values(), ...this.queue]) p.reject(err);
+    this.jobs.clear();
+    this.queue.length = 0;
+    for (const w of this.roomWaiters.splice(0)) w();
+  }
+}
+
+/** Two workers on two cores: the main thread's walk and pack writing are light by comparison. */
+function defaultWorkers(): number {
+  const env = Number(process.env.TRIAD_BACKUP_WORKERS);
+  if (Number.isInteger(env) && env >= 1 && env <= 64) return env;
+  return Math.max(1, Math.min(4, availableParallelism()));
+}
+
+/** Ids every live target holds now: a worker need not seal those. */
+function knownSetOf(writer: MultiTargetWriter): KnownSet {
+  const [first, ...others] = writer.live;
+  const set = KnownSet.create(first ? first.index.size : 0);
+  if (!first) return set;
+  for (const [id] of first.index.entries()) if (others.every((s) => s.index.has(id))) set.add(id);
+  return set;
+}
