@@ -61,7 +61,8 @@ export class FilePool {
     };
     const n = opts.workers ?? defaultWorkers();
     for (let i = 0; i < n; i++) {
-      const worker = new Worker(WORKER_URL, { workerData: init });
+      // A small young generation: workers make short-lived buffers only, and each MiB here is RSS.
+      const worker = new Worker(WORKER_URL, { workerData: init, resourceLimits: { maxYoungGenerationSizeMb: 12 } });
       const slot: Slot = { worker, running: new Set(), chain: Promise.resolve() };
       worker.on('message', (m: FromWorker) => {
         slot.chain = slot.chain.then(() => this.handle(slot, m)).catch((err) => this.fail(err));

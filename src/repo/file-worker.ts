@@ -22,9 +22,9 @@ const port = parentPort!;
 /** Files up to this size are read in one call; larger ones stream through a fixed buffer. */
 const SMALL_FILE = 8 * 1024 * 1024;
 /** Sealed bytes a worker may have sent before the main thread has taken them. */
-const WINDOW = 16 * 1024 * 1024;
+const WINDOW = 8 * 1024 * 1024;
 /** Blobs go out once about this many bytes, or this many files, are ready (or nothing is queued). */
-const BATCH_BYTES = 4 * 1024 * 1024;
+const BATCH_BYTES = 2 * 1024 * 1024;
 const BATCH_FILES = 64;
 /** Message cost of an item without bytes, so many tiny files are throttled too. */
 const ITEM_COST = 256;
