@@ -62,6 +62,7 @@ export class Archiver {
   private partial = false;
   private readonly repo: Repository;
   private pool: FilePool | undefined;
+  private lastYield = 0;
 
   constructor(
     private readonly writer: MultiTargetWriter,
@@ -208,11 +209,20 @@ export class Archiver {
       }
       if (ctx.exclude(relInSource(n), st.isDirectory())) continue;
       children.push(await this.entry(ctx, childAbs, n, rel, st, parentNodes.get(n)));
+      await this.yieldNow();
     }
     const tree = settle(children).then((nodes) => this.saveTree(nodes));
     // Awaited by the parent directory; a failure must not surface as an unhandled rejection first.
     tree.catch(() => undefined);
     return { tree };
+  }
+
+  /** The walk is synchronous work; every few ms it lets the workers' results in, so they are never kept waiting. */
+  private async yieldNow(): Promise<void> {
+    const now = performance.now();
+    if (now - this.lastYield < 2) return;
+    this.lastYield = now;
+    await new Promise<void>((r) => setImmediate(r));
   }
 
   private async saveTree(nodes: TreeNode[]): Promise<string> {

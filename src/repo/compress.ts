@@ -57,13 +57,19 @@ export function unframe(framed: Uint8Array): Buffer {
 }
 
 /**
- * Cheap test on a sample so random or already-compressed data (media, archives) skips the
- * compressor entirely; a 64 KiB sample compresses in ~0.1 ms.
+ * Cheap test on samples so random or already-compressed data (media, archives) skips the
+ * compressor. Four 16 KiB samples spread over the chunk: a chunk can start in random bytes
+ * and go on in text, and one sample at the start stored such chunks uncompressed (2.5 % of
+ * the bench repository).
  */
+const SAMPLES = 4;
+const SAMPLE = 16 * 1024;
+
 function looksCompressible(data: Uint8Array): boolean {
   if (data.length <= 128 * 1024) return true;
-  const sample = data.subarray(0, 64 * 1024);
-  const z = lib().compress(sample);
-  return z.length < sample.length * 0.95;
+  for (let k = 0; k < SAMPLES; k++) {
+    const start = Math.floor(((data.length - SAMPLE) * k) / (SAMPLES - 1));
+    if (lib().compress(data.subarray(start, start + SAMPLE)).length < SAMPLE * 0.95) return true;
+  }
+  return false;
 }
-

@@ -6,8 +6,9 @@ import { KnownSet } from './known-set.js';
 import type { Repository } from './repository.js';
 import type { MultiTargetWriter } from './writer.js';
 
-/** Jobs handed to one worker ahead of its current one, so it never waits for the walk; refilled in groups below half. */
+/** Jobs handed to one worker ahead of its current one, so it never waits for the walk; refilled in groups of REFILL. */
 const PREFETCH = 32;
+const REFILL = 8;
 /** Files the walk may queue before it waits (each is only a path and a size). */
 const QUEUE_MAX = 256;
 
@@ -99,7 +100,7 @@ export class FilePool {
   private pump(): void {
     for (const slot of this.slots) {
       if (!this.queue.length) break;
-      if (slot.running.size > PREFETCH / 2) continue;
+      if (slot.running.size > PREFETCH - REFILL) continue;
       const jobs: FileJob[] = [];
       while (this.queue.length && slot.running.size < PREFETCH) {
         const p = this.queue.shift()!;

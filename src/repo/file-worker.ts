@@ -25,7 +25,7 @@ const SMALL_FILE = 8 * 1024 * 1024;
 const WINDOW = 8 * 1024 * 1024;
 /** Blobs go out once about this many bytes, or this many files, are ready (or nothing is queued). */
 const BATCH_BYTES = 2 * 1024 * 1024;
-const BATCH_FILES = 64;
+const BATCH_FILES = 16;
 /** Message cost of an item without bytes, so many tiny files are throttled too. */
 const ITEM_COST = 256;
 
@@ -61,7 +61,11 @@ async function drain(): Promise<void> {
       // Blobs already cut from a file that then failed stay unreferenced until a prune.
       batch.end({ job: job.job, ok: false, code: e.code, message: e.message ?? String(err) });
     }
-    if (batch.size >= BATCH_BYTES || batch.files >= BATCH_FILES || queue.length === 0) await send(batch.take());
+    if (batch.size >= BATCH_BYTES || batch.files >= BATCH_FILES || queue.length === 0) {
+      await send(batch.take());
+      // Let queued messages in (new jobs, acks): the work above never yields to the event loop.
+      await new Promise<void>((r) => setImmediate(r));
+    }
   }
   busy = false;
 }
