@@ -26,4 +26,4 @@ export function packObjectName(packId: string): string {
 export const ID_RE = /^[0-9a-f]{64}$/;
 
 /** Packs are closed once they reach this size (or at the end of a run). */
-export const PACK_TARGET_SIZE = 8 * 1024 * 1024;
+export const PACK_TARGET_SIZE = 4 * 1024 * 1024;

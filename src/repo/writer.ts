@@ -116,7 +116,7 @@ export class MultiTargetWriter {
       }
       for (const e of pack.entries) this.pending.delete(e.id.toString('hex'));
       this.unindexed.push(pack);
-      if (this.unindexed.length >= (this.opts.indexEvery ?? 16)) await this.writeIndex();
+      if (this.unindexed.length >= (this.opts.indexEvery ?? 32)) await this.writeIndex();
     });
     job.catch(() => undefined);
     this.inflight.push(job);
