@@ -1,12 +1,14 @@
-import { chmodSync, chownSync, closeSync, fchmodSync, fchownSync, futimesSync, lchownSync, lstatSync, lutimesSync, mkdirSync, openSync, readdirSync, renameSync, rmdirSync, symlinkSync, unlinkSync, utimesSync, writeSync, constants as fsc } from 'node:fs';
+import { chmodSync, chownSync, lchownSync, lstatSync, lutimesSync, mkdirSync, readdirSync, rmdirSync, symlinkSync, utimesSync } from 'node:fs';
 import { join } from 'node:path';
-import { randomBytes } from 'node:crypto';
+import { createHmac } from 'node:crypto';
 import picomatch from 'picomatch';
-import { TriadError, errnoCode, fsError } from '../core/errors.js';
+import { TriadError, errnoCode, fsError, type ErrorCode } from '../core/errors.js';
 import { BlobError, type BlobReader } from './blob-reader.js';
 import { keyedHash } from './crypto.js';
+import { commitTemp, discardTemp, openTemp, replaceable, writeTemp } from './file-out.js';
+import { FileWriterPool } from './file-writer-pool.js';
+import type { WriteResult } from './file-writer-protocol.js';
 import { isSafeName, type TreeNode } from './tree.js';
-import { createHmac } from 'node:crypto';
 
 export interface RestoreOptions {
   /** Directory to restore into; nothing is ever written outside it. */
@@ -50,12 +52,36 @@ export async function restoreTree(reader: BlobReader, treeId: string, rootPrefix
   ensureRealDir(opts.to);
   const rootFresh = readdirSync(opts.to).length === 0;
   const dirTimes: { path: string; node: TreeNode }[] = [];
+  // Files handed to the writer threads, until their outcome comes back.
+  const pending = new Map<number, { rel: string; out: string; bytes: number }>();
+  let fatal: unknown;
+  const failed = (rel: string, err: unknown) => {
+    if (err instanceof TriadError && err.code === 'E_NO_SPACE') fatal ??= err;
+    const f: RestoreFailure = { path: rel, reason: err instanceof Error ? err.message : String(err) };
+    if (err instanceof BlobError) {
+      f.blob = err.blobId;
+      f.pack = err.pack;
+    }
+    result.failures.push(f);
+    opts.onFileError?.(rel, err);
+  };
+  const pool = new FileWriterPool((file, r) => {
+    const p = pending.get(file);
+    if (!p) return;
+    pending.delete(file);
+    if (!r.ok) return failed(p.rel, writeError(r, p.out));
+    result.files++;
+    result.bytes += p.bytes;
+    opts.onProgress?.({ files: result.files, bytes: result.bytes, path: p.rel });
+  });
 
   // With --include, a matching directory brings everything below it; other directories are
   // entered and kept only when something inside them matches.
   // `fresh`: a directory this restore created (or found empty), so no entry can be in the way.
+  let dirs = 0;
   const visit = async (tree: string, relPrefix: string, outDir: string, included: boolean, fresh: boolean): Promise<boolean> => {
     let wroteSomething = false;
+    const lane = dirs++;
     for (const node of (await reader.tree(tree)).nodes) {
       opts.signal?.throwIfAborted();
       if (!isSafeName(node.name)) throw new TriadError('E_UNSAFE_PATH', `unsafe name ${JSON.stringify(node.name)} in snapshot`);
@@ -84,27 +110,26 @@ export async function restoreTree(reader: BlobReader, treeId: string, rootPrefix
           result.symlinks++;
           wroteSomething = true;
         } else {
-          await restoreFile(reader, node, out, rel, opts, result, fresh);
-          result.files++;
+          await sendFile(reader, pool, pending, node, out, rel, opts, fresh, lane);
           wroteSomething = true;
-          opts.onProgress?.({ files: result.files, bytes: result.bytes, path: rel });
         }
       } catch (err) {
         if (err instanceof TriadError && err.code === 'E_UNSAFE_PATH') throw err;
         if ((err as Error).name === 'AbortError') throw err;
         if (err instanceof TriadError && err.code === 'E_NO_SPACE') throw err;
-        const f: RestoreFailure = { path: rel, reason: err instanceof Error ? err.message : String(err) };
-        if (err instanceof BlobError) {
-          f.blob = err.blobId;
-          f.pack = err.pack;
-        }
-        result.failures.push(f);
-        opts.onFileError?.(rel, err);
+        failed(rel, err);
       }
+      if (fatal) throw fatal;
     }
     return wroteSomething;
   };
-  await visit(treeId, rootPrefix, opts.to, false, rootFresh);
+  try {
+    await visit(treeId, rootPrefix, opts.to, false, rootFresh);
+    await pool.drain();
+  } finally {
+    await pool.close();
+  }
+  if (fatal) throw fatal;
   // Directory metadata last: writing children changes a directory's mtime.
   for (const { path, node } of dirTimes.reverse()) {
     if (opts.owner) tryChown(() => chownSync(path, node.uid, node.gid));
@@ -114,57 +139,55 @@ export async function restoreTree(reader: BlobReader, treeId: string, rootPrefix
   return result;
 }
 
-/** Restores one file node to `out` (temporary name, verified against its blob ids and whole-content hash, then renamed). */
-export async function restoreFile(reader: BlobReader, node: TreeNode, out: string, rel: string, opts: RestoreOptions, result: RestoreResult, fresh = false): Promise<void> {
-  if (!fresh) replaceable(out, opts.overwrite);
-  const tmp = tempName(out);
-  let fd: number;
+/**
+ * Reads and verifies one file node on this thread and has a writer thread write it: pieces
+ * as they are verified, then commit (rename) once size and whole-content hash match.
+ */
+async function sendFile(reader: BlobReader, pool: FileWriterPool, pending: Map<number, { rel: string; out: string; bytes: number }>, node: TreeNode, out: string, rel: string, opts: RestoreOptions, fresh: boolean, lane: number): Promise<void> {
+  const file = pool.begin(out, lane, { fresh, overwrite: opts.overwrite, owner: opts.owner });
   try {
-    fd = openSync(tmp, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW, 0o600);
+    const size = await readVerified(reader, node, rel, (data) => pool.write(file, data));
+    pending.set(file, { rel, out, bytes: size });
+    pool.commit(file, node);
   } catch (err) {
-    throw fsError(err, tmp);
-  }
-  try {
-    const content = node.content ?? [];
-    const whole = content.length > 1 ? createHmac('sha256', reader.repo.key.mac) : undefined;
-    let size = 0;
-    for (const id of content) {
-      const data = await reader.blob(id);
-      whole?.update(data);
-      try {
-        writeSync(fd, data);
-      } catch (err) {
-        throw fsError(err, out);
-      }
-      size += data.length;
-      result.bytes += data.length;
-    }
-    if (size !== node.size) throw new TriadError('E_INTEGRITY', `size mismatch for ${rel}: restored ${size} bytes, snapshot says ${node.size}`);
-    const hash = content.length === 1 ? content[0] : content.length === 0 ? keyedHash(reader.repo.key.mac, Buffer.alloc(0)).toString('hex') : whole!.digest('hex');
-    if (node.hash && hash !== node.hash) throw new TriadError('E_INTEGRITY', `content hash mismatch for ${rel}`);
-    // Through the descriptor: no path lookups, and chown before chmod (chown clears set-id bits).
-    if (opts.owner) tryChown(() => fchownSync(fd, node.uid, node.gid));
-    fchmodSync(fd, node.mode);
-    futimesSync(fd, node.mtime / 1000, node.mtime / 1000);
-    closeSync(fd);
-    fd = -1;
-    renameSync(tmp, out);
-  } catch (err) {
-    if (fd >= 0) closeSync(fd);
-    try {
-      unlinkSync(tmp);
-    } catch {
-      /* already gone */
-    }
+    pool.abort(file);
     throw err;
   }
 }
 
-// A random tag per process plus a counter: unguessable, unique, and one CSPRNG call per run.
-const TMP_TAG = randomBytes(6).toString('hex');
-let tmpSeq = 0;
-function tempName(out: string): string {
-  return `${out}.triad-tmp-${TMP_TAG}-${(tmpSeq++).toString(36)}`;
+/** Feeds a file's content to `write` blob by blob; throws unless its size and whole-content hash match the node. */
+async function readVerified(reader: BlobReader, node: TreeNode, rel: string, write: (data: Buffer) => unknown): Promise<number> {
+  const content = node.content ?? [];
+  const whole = content.length > 1 ? createHmac('sha256', reader.repo.key.mac) : undefined;
+  let size = 0;
+  for (const id of content) {
+    const data = await reader.blob(id);
+    whole?.update(data);
+    await write(data);
+    size += data.length;
+  }
+  if (size !== node.size) throw new TriadError('E_INTEGRITY', `size mismatch for ${rel}: restored ${size} bytes, snapshot says ${node.size}`);
+  const hash = content.length === 1 ? content[0] : content.length === 0 ? keyedHash(reader.repo.key.mac, Buffer.alloc(0)).toString('hex') : whole!.digest('hex');
+  if (node.hash && hash !== node.hash) throw new TriadError('E_INTEGRITY', `content hash mismatch for ${rel}`);
+  return size;
+}
+
+/** Restores one file node to `out` on this thread (restore tests time files one by one). */
+export async function restoreFile(reader: BlobReader, node: TreeNode, out: string, rel: string, opts: RestoreOptions, result: RestoreResult, fresh = false): Promise<void> {
+  const t = openTemp(out, fresh, opts.overwrite);
+  try {
+    result.bytes += await readVerified(reader, node, rel, (data) => writeTemp(t, data));
+  } catch (err) {
+    discardTemp(t);
+    throw err;
+  }
+  commitTemp(t, node, opts.owner);
+}
+
+/** The error a writer thread reported, as the TriadError the main thread would have thrown. */
+function writeError(r: WriteResult, out: string): TriadError {
+  if (r.code?.startsWith('E_')) return new TriadError(r.code as ErrorCode, r.message ?? 'write failed', { hint: r.hint });
+  return fsError(Object.assign(new Error(r.message ?? 'write failed'), { code: r.code }), out);
 }
 
 /** Creates `dir` or accepts an existing real directory; refuses a symlink in its place. Returns whether it existed. */
@@ -190,15 +213,6 @@ function ensureRealDir(dir: string): void {
       hint: 'remove it or restore into an empty directory',
     });
   }
-}
-
-/** An existing entry is replaced only with --overwrite, and never followed if it is a symlink. */
-function replaceable(path: string, overwrite: boolean): void {
-  const st = lstatSync(path, { throwIfNoEntry: false });
-  if (!st) return;
-  if (!overwrite) throw new TriadError('E_RESTORE_TARGET', `${path} already exists`, { hint: 'restore into an empty directory, or pass --overwrite' });
-  if (st.isDirectory()) throw new TriadError('E_RESTORE_TARGET', `${path} is a directory; the snapshot has a file there`);
-  unlinkSync(path);
 }
 
 function tryChown(fn: () => void): void {

@@ -15,15 +15,18 @@ describe('partial snapshots and special files', () => {
     writeFileSync(join(src, 'a.txt'), 'first');
     writeFileSync(join(src, 'b.txt'), 'second, will vanish');
     writeFileSync(join(src, 'c.txt'), 'third');
-    execFileSync('mkfifo', [join(src, 'pipe')]);
+    // Sorts first: the walk reports it (a warning) after listing the directory and before
+    // it hands any file to the readers, which is when b.txt is removed below.
+    execFileSync('mkfifo', [join(src, '0-pipe')]);
     const policy = writeLocalPolicy(work, { sources: [src] });
     const warnings: string[] = [];
     const ctx = {
       env: PASS, cwd: work, clock: systemClock, lowSecurityKdf: true,
       events: {
-        warning: (m: string) => warnings.push(m),
-        // The walk has listed the directory; remove the next file before it is opened.
-        progress: (e: { path?: string }) => { if (e.path?.endsWith('a.txt')) rmSync(join(src, 'b.txt')); },
+        warning: (m: string) => {
+          warnings.push(m);
+          if (m.includes('0-pipe')) rmSync(join(src, 'b.txt'));
+        },
       },
     };
     await initRepositories(ctx, { policyFile: policy });
