@@ -2,7 +2,7 @@ import { lstatSync, readdirSync, readlinkSync, type Stats } from 'node:fs';
 import { basename, join } from 'node:path';
 import { TriadError, errnoCode } from '../core/errors.js';
 import type { Clock } from '../core/clock.js';
-import { FilePool, type EntryStat, type Listing } from './file-pool.js';
+import { FilePool } from './file-pool.js';
 import { makeExcludeMatcher, type ExcludeMatcher } from './exclude.js';
 import type { BlobReader } from './blob-reader.js';
 import { encodeTree, type TreeNode } from './tree.js';
@@ -63,8 +63,6 @@ export class Archiver {
   private readonly repo: Repository;
   private pool: FilePool | undefined;
   private lastYield = 0;
-  /** Listings asked for ahead of the walk (subdirectories of the directory being walked). */
-  private readonly listings = new Map<string, Promise<Listing>>();
 
   constructor(
     private readonly writer: MultiTargetWriter,
@@ -146,7 +144,7 @@ export class Archiver {
    * itself may still be `Later`, while workers read its files, so the walk never waits
    * for file contents (only for room in the workers' queue).
    */
-  private async entry(ctx: WalkCtx, abs: string, name: string, relParent: string, st: EntryStat, parent: TreeNode | undefined): Promise<Eventual> {
+  private async entry(ctx: WalkCtx, abs: string, name: string, relParent: string, st: Stats, parent: TreeNode | undefined): Promise<Eventual> {
     this.opts.signal?.throwIfAborted();
     const rel = relParent ? `${relParent}/${name}` : name;
     const base = { name, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime: st.mtimeMs };
@@ -188,61 +186,35 @@ export class Archiver {
 
   /** Walks a directory; undefined when it cannot be read, else the eventual id of its tree (wrapped: awaiting would flatten it). */
   private async dir(ctx: WalkCtx, abs: string, rel: string, parentSubtree: string | undefined): Promise<{ tree: Promise<string> } | undefined> {
-    let listing: Listing;
+    let names: string[];
     try {
-      listing = await this.takeListing(abs);
+      names = readdirSync(abs);
     } catch (err) {
-      if (errnoCode(err) === undefined) throw err;
       const code = errnoCode(err);
       this.warn(abs, code === 'ENOENT' ? 'vanished' : 'unreadable', code === 'ENOENT' ? 'directory vanished during the backup' : (err as Error).message, true);
       return undefined;
     }
-    for (const f of listing.failed) this.warn(join(abs, f.name), f.code === 'ENOENT' ? 'vanished' : 'unreadable', f.message, true);
-    const entries = listing.entries.filter((e) => !ctx.exclude(relInSource(`${rel}/${e.name}`), e.st.isDirectory()));
-    entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-    for (const e of entries) if (e.st.isDirectory() && (ctx.cross || e.st.dev === ctx.rootDev)) this.requestListing(ctx, join(abs, e.name), `${rel}/${e.name}`, LOOKAHEAD);
+    names.sort();
     const parentNodes = await this.parentTree(parentSubtree);
     const children: Eventual[] = [];
-    for (const e of entries) {
-      children.push(await this.entry(ctx, join(abs, e.name), e.name, rel, e.st, parentNodes.get(e.name)));
+    const relInSource = (n: string) => (rel.includes('/') ? rel.slice(rel.indexOf('/') + 1) + '/' : '') + n;
+    for (const n of names) {
+      const childAbs = join(abs, n);
+      let st: Stats;
+      try {
+        st = lstatSync(childAbs);
+      } catch (err) {
+        this.warn(childAbs, errnoCode(err) === 'ENOENT' ? 'vanished' : 'unreadable', (err as Error).message, true);
+        continue;
+      }
+      if (ctx.exclude(relInSource(n), st.isDirectory())) continue;
+      children.push(await this.entry(ctx, childAbs, n, rel, st, parentNodes.get(n)));
       await this.yieldNow();
     }
     const tree = settle(children).then((nodes) => this.saveTree(nodes));
     // Awaited by the parent directory; a failure must not surface as an unhandled rejection first.
     tree.catch(() => undefined);
     return { tree };
-  }
-
-  /**
-   * Asks a worker for a directory's listing ahead of the walk and, as soon as it arrives,
-   * for those of its subdirectories, `depth` levels down: the workers list what the walk
-   * (depth-first) needs next, not the breadth of the tree.
-   */
-  private requestListing(ctx: WalkCtx, abs: string, rel: string, depth: number): void {
-    if (this.listings.has(abs) || this.listings.size >= 4096) return;
-    const p = this.pool!.list(abs);
-    this.listings.set(abs, p);
-    if (depth === 0) {
-      p.catch(() => undefined);
-      return;
-    }
-    p.then(
-      (l) => {
-        for (const e of l.entries) {
-          if (e.st.isDirectory() && (ctx.cross || e.st.dev === ctx.rootDev) && !ctx.exclude(relInSource(`${rel}/${e.name}`), true)) {
-            this.requestListing(ctx, join(abs, e.name), `${rel}/${e.name}`, depth - 1);
-          }
-        }
-      },
-      () => undefined,
-    );
-  }
-
-  private takeListing(abs: string): Promise<Listing> {
-    const p = this.listings.get(abs);
-    if (!p) return this.pool!.list(abs);
-    this.listings.delete(abs);
-    return p;
   }
 
   /** The walk is synchronous work; every few ms it lets the workers' results in, so they are never kept waiting. */
@@ -261,7 +233,7 @@ export class Archiver {
   }
 
   /** An unchanged file's node at once; otherwise the node once a worker has stored the file. */
-  private file(abs: string, rel: string, st: EntryStat, base: Pick<TreeNode, 'name' | 'mode' | 'uid' | 'gid' | 'mtime'>, parent: TreeNode | undefined): TreeNode | Later {
+  private file(abs: string, rel: string, st: Stats, base: Pick<TreeNode, 'name' | 'mode' | 'uid' | 'gid' | 'mtime'>, parent: TreeNode | undefined): TreeNode | Later {
     const meta = { ...base, type: 'file' as const, size: st.size, ctime: st.ctimeMs, inode: st.ino, dev: st.dev };
     this.summary.files++;
     this.summary.bytes += st.size;
@@ -274,7 +246,7 @@ export class Archiver {
     return later(this.readFile(abs, rel, st, meta, parent));
   }
 
-  private async readFile(abs: string, rel: string, st: EntryStat, meta: Omit<TreeNode, 'content' | 'hash'>, parent: TreeNode | undefined): Promise<TreeNode | undefined> {
+  private async readFile(abs: string, rel: string, st: Stats, meta: Omit<TreeNode, 'content' | 'hash'>, parent: TreeNode | undefined): Promise<TreeNode | undefined> {
     let content: string[];
     let hash: string;
     try {
@@ -325,15 +297,6 @@ interface WalkCtx {
   rootDev: number;
   cross: boolean;
   source: string;
-}
-
-/** Levels of subdirectories listed ahead of the walk. */
-const LOOKAHEAD = 2;
-
-/** A snapshot path without its top name: the form exclude patterns are written against. */
-function relInSource(rel: string): string {
-  const i = rel.indexOf('/');
-  return i < 0 ? '' : rel.slice(i + 1);
 }
 
 /** The source's name at the top of the snapshot; `/` has no basename, so it is called `root`. */

@@ -1,8 +1,7 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import type { CompressionMode } from './compress.js';
-import { constants as fsc } from 'node:fs';
-import { encodeJobs, ITEM_NUMS, STAT_NUMS, type FileDone, type FileJob, type FileWorkerInit, type FromWorker, type ListingMsg, type ToWorker } from './file-protocol.js';
+import { encodeJobs, ITEM_NUMS, type FileDone, type FileJob, type FileWorkerInit, type FromWorker, type ToWorker } from './file-protocol.js';
 import { KnownSet } from './known-set.js';
 import type { Repository } from './repository.js';
 import type { MultiTargetWriter } from './writer.js';
@@ -25,39 +24,6 @@ interface PendingJob {
   content: string[];
 }
 
-/** The lstat fields the walk uses, as a worker reported them. */
-export class ListedStat {
-  constructor(
-    readonly mode: number,
-    readonly uid: number,
-    readonly gid: number,
-    readonly size: number,
-    readonly mtimeMs: number,
-    readonly ctimeMs: number,
-    readonly ino: number,
-    readonly dev: number,
-  ) {}
-
-  isDirectory(): boolean {
-    return (this.mode & fsc.S_IFMT) === fsc.S_IFDIR;
-  }
-
-  isFile(): boolean {
-    return (this.mode & fsc.S_IFMT) === fsc.S_IFREG;
-  }
-
-  isSymbolicLink(): boolean {
-    return (this.mode & fsc.S_IFMT) === fsc.S_IFLNK;
-  }
-}
-
-export type EntryStat = Pick<ListedStat, 'mode' | 'uid' | 'gid' | 'size' | 'mtimeMs' | 'ctimeMs' | 'ino' | 'dev' | 'isDirectory' | 'isFile' | 'isSymbolicLink'>;
-
-export interface Listing {
-  entries: { name: string; st: EntryStat }[];
-  failed: ListingMsg['failed'];
-}
-
 interface Slot {
   worker: Worker;
   running: Set<number>;
@@ -75,7 +41,6 @@ export class FilePool {
   private readonly roomWaiters: (() => void)[] = [];
   private readonly known: KnownSet;
   private nextJob = 1;
-  private readonly listings = new Map<number, { resolve(l: Listing): void; reject(err: unknown): void }>();
   private failure: unknown;
   private closed = false;
 
@@ -98,10 +63,9 @@ export class FilePool {
     const n = opts.workers ?? defaultWorkers();
     for (let i = 0; i < n; i++) {
       // A small young generation: workers make short-lived buffers only, and each MiB here is RSS.
-      const worker = new Worker(WORKER_URL, { workerData: init, resourceLimits: { maxYoungGenerationSizeMb: 8 } });
+      const worker = new Worker(WORKER_URL, { workerData: init, resourceLimits: { maxYoungGenerationSizeMb: 12 } });
       const slot: Slot = { worker, running: new Set(), chain: Promise.resolve() };
-      worker.on('message', (m: FromWorker | ListingMsg) => {
-        if (m.t === 'listing') return this.listed(m);
+      worker.on('message', (m: FromWorker) => {
         slot.chain = slot.chain.then(() => this.handle(slot, m)).catch((err) => this.fail(err));
       });
       worker.on('error', (err) => this.fail(err));
@@ -126,30 +90,6 @@ export class FilePool {
       this.queue.push({ job, resolve, reject, redo: false, content: [] });
       this.pump();
     });
-  }
-
-  /** readdir + lstat of a directory on a worker; rejects with the errno-carrying error of readdir. */
-  list(path: string): Promise<Listing> {
-    if (this.failure !== undefined) return Promise.reject(this.failure);
-    return new Promise<Listing>((resolve, reject) => {
-      const id = this.nextJob++;
-      this.listings.set(id, { resolve, reject });
-      this.slots[id % this.slots.length]!.worker.postMessage({ t: 'list', id, path } satisfies ToWorker);
-    });
-  }
-
-  private listed(m: ListingMsg): void {
-    const p = this.listings.get(m.id);
-    if (!p) return;
-    this.listings.delete(m.id);
-    if (m.error) return p.reject(Object.assign(new Error(m.error.message), { code: m.error.code }));
-    const names = m.names ? m.names.split('\0') : [];
-    const n = m.nums;
-    const entries = names.map((name, i) => {
-      const o = i * STAT_NUMS;
-      return { name, st: new ListedStat(n[o]!, n[o + 1]!, n[o + 2]!, n[o + 3]!, n[o + 4]!, n[o + 5]!, n[o + 6]!, n[o + 7]!) };
-    });
-    p.resolve({ entries, failed: m.failed });
   }
 
   async close(): Promise<void> {
@@ -219,9 +159,8 @@ export class FilePool {
   private fail(err: unknown): void {
     if (this.failure !== undefined) return;
     this.failure = err;
-    for (const p of [...this.jobs.values(), ...this.queue, ...this.listings.values()]) p.reject(err);
+    for (const p of [...this.jobs.values(), ...this.queue]) p.reject(err);
     this.jobs.clear();
-    this.listings.clear();
     this.queue.length = 0;
     for (const w of this.roomWaiters.splice(0)) w();
   }

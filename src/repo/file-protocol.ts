@@ -26,7 +26,7 @@ export interface FileJob {
  * Main → worker. Jobs travel in groups, flattened into one string and one number array:
  * cloning thousands of small objects cost more than reading the files they name.
  */
-export type ToWorker = { t: 'jobs'; paths: string; nums: Float64Array } | { t: 'ack'; bytes: number } | { t: 'list'; id: number; path: string };
+export type ToWorker = { t: 'jobs'; paths: string; nums: Float64Array } | { t: 'ack'; bytes: number };
 
 const JOB_NUMS = 4;
 
@@ -62,7 +62,6 @@ export type FileEnd = { job: number; ok: true; hash: string; bytesRead: number; 
  * sealed bytes in `buf` (-1: not sealed, the worker found it in the known set), length.
  */
 export interface FromWorker {
-  t: 'files';
   buf: ArrayBuffer | null;
   ids: Uint8Array;
   nums: Float64Array;
@@ -72,20 +71,3 @@ export interface FromWorker {
 }
 
 export const ITEM_NUMS = 4;
-
-/**
- * Worker → main: a directory's entries with their lstat fields, so the walk's system calls
- * run on the workers too. Per entry i (names split on NUL): nums[8i..8i+7] = mode, uid, gid,
- * size, mtimeMs, ctimeMs, ino, dev; an entry that could not be lstat'ed is in `failed`.
- */
-export interface ListingMsg {
-  t: 'listing';
-  id: number;
-  names: string;
-  nums: Float64Array;
-  failed: { name: string; code?: string; message: string }[];
-  /** The directory itself could not be read. */
-  error?: { code?: string; message: string };
-}
-
-export const STAT_NUMS = 8;

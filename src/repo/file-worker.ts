@@ -2,8 +2,7 @@
  * Worker thread of the backup: opens, reads, chunks, names, compresses and encrypts files,
  * so every core does the per-byte work while the main thread walks and writes packs.
  */
-import { closeSync, fstatSync, lstatSync, openSync, readdirSync, readSync } from 'node:fs';
-import { join } from 'node:path';
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { createHmac } from 'node:crypto';
 import { parentPort, workerData } from 'node:worker_threads';
 import { chunkBuffer, makeGear, nextCut } from './chunker.js';
@@ -11,7 +10,7 @@ import { frameParts } from './compress.js';
 import { sealParts } from './crypto.js';
 import { blobAad } from './format.js';
 import { KnownSet } from './known-set.js';
-import { decodeJobs, ITEM_NUMS, type FileEnd, type FileJob, type FileWorkerInit, type FromWorker, type ListingMsg, type ToWorker } from './file-protocol.js';
+import { decodeJobs, ITEM_NUMS, type FileEnd, type FileJob, type FileWorkerInit, type FromWorker, type ToWorker } from './file-protocol.js';
 
 const init = workerData as FileWorkerInit;
 const encKey = Buffer.from(init.encKey);
@@ -23,9 +22,9 @@ const port = parentPort!;
 /** Files up to this size are read in one call; larger ones stream through a fixed buffer. */
 const SMALL_FILE = 8 * 1024 * 1024;
 /** Sealed bytes a worker may have sent before the main thread has taken them. */
-const WINDOW = 4 * 1024 * 1024;
+const WINDOW = 8 * 1024 * 1024;
 /** Blobs go out once about this many bytes, or this many files, are ready (or nothing is queued). */
-const BATCH_BYTES = 1024 * 1024;
+const BATCH_BYTES = 2 * 1024 * 1024;
 const BATCH_FILES = 16;
 /** Message cost of an item without bytes, so many tiny files are throttled too. */
 const ITEM_COST = 256;
@@ -33,7 +32,6 @@ const ITEM_COST = 256;
 let unacked = 0;
 let wake: (() => void) | undefined;
 const queue: FileJob[] = [];
-const listQueue: { id: number; path: string }[] = [];
 let busy = false;
 let streamBuf: Buffer | undefined;
 // One read buffer for every small file: a fresh allocation per file fragmented the heap
@@ -50,50 +48,15 @@ port.on('message', (m: ToWorker) => {
     }
     return;
   }
-  if (m.t === 'list') listQueue.push(m);
-  else for (const j of decodeJobs(m)) queue.push(j);
+  for (const j of decodeJobs(m)) queue.push(j);
   if (!busy) void drain();
 });
-
-/** Directory listings go first: the walk waits for them, while file jobs are queued ahead. */
-function serveListings(): void {
-  while (listQueue.length) {
-    const { id, path } = listQueue.shift()!;
-    port.postMessage(listDir(id, path));
-  }
-}
-
-function listDir(id: number, path: string): ListingMsg {
-  let names: string[];
-  try {
-    names = readdirSync(path);
-  } catch (err) {
-    const e = err as NodeJS.ErrnoException;
-    return { t: 'listing', id, names: '', nums: new Float64Array(0), failed: [], error: { code: e.code, message: e.message } };
-  }
-  const ok: string[] = [];
-  const nums: number[] = [];
-  const failed: ListingMsg['failed'] = [];
-  for (const name of names) {
-    try {
-      const st = lstatSync(join(path, name));
-      ok.push(name);
-      nums.push(st.mode, st.uid, st.gid, st.size, st.mtimeMs, st.ctimeMs, st.ino, st.dev);
-    } catch (err) {
-      const e = err as NodeJS.ErrnoException;
-      failed.push({ name, code: e.code, message: e.message });
-    }
-  }
-  return { t: 'listing', id, names: ok.join('\0'), nums: Float64Array.from(nums), failed };
-}
 
 async function drain(): Promise<void> {
   busy = true;
   const batch = new Batch();
-  for (;;) {
-    serveListings();
-    const job = queue.shift();
-    if (!job) break;
+  while (queue.length) {
+    const job = queue.shift()!;
     try {
       batch.end({ job: job.job, ok: true, ...(await processFile(job, batch)) });
     } catch (err) {
@@ -154,7 +117,7 @@ class Batch {
       }
     }
     const items = this.nums.length / ITEM_NUMS;
-    const out: FromWorker = { t: 'files', buf, ids: Buffer.concat(this.ids), nums: Float64Array.from(this.nums), ends: this.ends, cost: this.size + (items + this.ends.length) * ITEM_COST };
+    const out: FromWorker = { buf, ids: Buffer.concat(this.ids), nums: Float64Array.from(this.nums), ends: this.ends, cost: this.size + (items + this.ends.length) * ITEM_COST };
     this.ids = [];
     this.nums = [];
     this.ends = [];
@@ -230,11 +193,7 @@ async function streamFile(fd: number, job: FileJob, batch: Batch): Promise<FileS
       first ??= id;
       count++;
       start += cut;
-      if (batch.size >= BATCH_BYTES) {
-        await send(batch.take());
-        await new Promise<void>((r) => setImmediate(r));
-        serveListings();
-      }
+      if (batch.size >= BATCH_BYTES) await send(batch.take());
     }
     if (eof && start === end) break;
     buf.copy(buf, 0, start, end);

@@ -1,4 +1,4 @@
-import { existsSync, lstatSync, mkdirSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { openLocalStorage } from '../../src/backends/local.js';
@@ -215,47 +215,6 @@ describe('FilePool', () => {
     await expect(pool.file(join(src, 'no-such-file'), 10, 0)).rejects.toMatchObject({ code: 'ENOENT' });
     const r = await fileOf(pool, 'tiny.txt');
     expect(r.content).toEqual([repo.blobId(Buffer.from('x')).toString('hex')]);
-  });
-
-  it('list() rejects with ENOENT for a missing directory', async () => {
-    const { pool } = await setup();
-    await expect(pool.list(join(work, 'no-such-dir'))).rejects.toMatchObject({ code: 'ENOENT' });
-    // A file is not a directory.
-    await expect(pool.list(join(src, 'small.txt'))).rejects.toMatchObject({ code: 'ENOTDIR' });
-  });
-
-  it('list() returns every entry with lstat types, sizes and times', async () => {
-    const { pool } = await setup();
-    const dir = join(work, 'listed');
-    mkdirSync(join(dir, 'sub'), { recursive: true });
-    writeFileSync(join(dir, 'file.txt'), 'hello world\n');
-    symlinkSync('file.txt', join(dir, 'link'));
-    symlinkSync('/nonexistent/target', join(dir, 'dangling'));
-
-    const { entries, failed } = await pool.list(dir);
-    expect(failed).toEqual([]);
-    expect(entries.map((e) => e.name).sort()).toEqual(['dangling', 'file.txt', 'link', 'sub']);
-    const by = new Map(entries.map((e) => [e.name, e.st]));
-    const kinds = (name: string) => {
-      const st = by.get(name)!;
-      return [st.isDirectory(), st.isFile(), st.isSymbolicLink()];
-    };
-    expect(kinds('sub')).toEqual([true, false, false]);
-    expect(kinds('file.txt')).toEqual([false, true, false]);
-    expect(kinds('link')).toEqual([false, false, true]);
-    expect(kinds('dangling')).toEqual([false, false, true]);
-    for (const [name, st] of by) {
-      const real = lstatSync(join(dir, name));
-      expect(st.size, name).toBe(real.size);
-      expect(st.mtimeMs, name).toBe(real.mtimeMs);
-      expect(st.mode, name).toBe(real.mode);
-      expect(st.ino, name).toBe(real.ino);
-    }
-    expect(by.get('file.txt')!.size).toBe(12);
-
-    const empty = join(work, 'empty-dir');
-    mkdirSync(empty);
-    expect(await pool.list(empty)).toEqual({ entries: [], failed: [] });
   });
 
   it('a dry run names the same chunks and writes no packs', async () => {
