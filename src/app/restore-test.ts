@@ -407,25 +407,7 @@ async function testTarget(
 ): Promise<TargetTestResult> {
   const reader = s.reader!;
   const name = s.spec.name;
-  const r: TargetTestResult = {
-    target: name,
-    location: s.opened?.storage?.location,
-    reachable: true,
-    ok: true,
-    files: 0,
-    passed: 0,
-    failed: 0,
-    skipped: 0,
-    bytes: 0,
-    bytesFetched: 0,
-    overheadMs: s.overheadMs,
-    transferMs: 0,
-    verifyMs: 0,
-    throughputBytesPerSec: null,
-    estimatedFullRestoreMs: null,
-    structure: [],
-    results: [],
-  };
+  const r = emptyResult(s, []);
   const totalFiles = plan.reduce((n, p) => n + p.files.length, 0);
   const totalBytes = plan.reduce((n, p) => n + p.files.reduce((m, f) => m + f.size, 0), 0);
   const add = (f: FileTestResult): void => {
@@ -532,15 +514,26 @@ function unreachableResult(s: Session, plan: PlannedSnapshot[]): TargetTestResul
   const reason = errorMessage(s.error);
   const results = plan.flatMap((p) => p.files.map((f) => ({ snapshot: p.snapshot.id, path: f.path, size: f.size, status: 'failed' as const, kind: 'target-unreachable' as const, reason, transferMs: 0 })));
   return {
-    target: s.spec.name,
-    ...(s.opened?.storage?.location ? { location: s.opened.storage.location } : {}),
+    ...emptyResult(s, results),
     reachable: false,
     error: reason,
     ...(s.error instanceof TriadError ? { errorCode: s.error.code } : {}),
     ok: false,
     files: results.length,
-    passed: 0,
     failed: results.length,
+  };
+}
+
+/** A target's result before any file is counted. */
+function emptyResult(s: Session, results: FileTestResult[]): TargetTestResult {
+  return {
+    target: s.spec.name,
+    ...(s.opened?.storage?.location ? { location: s.opened.storage.location } : {}),
+    reachable: true,
+    ok: true,
+    files: 0,
+    passed: 0,
+    failed: 0,
     skipped: 0,
     bytes: 0,
     bytesFetched: 0,

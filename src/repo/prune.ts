@@ -310,23 +310,9 @@ export async function executePrune(repo: Repository, prepared: PreparedPrune, op
       ...[...prepared.keep].sort((a, b) => (a[0] < b[0] ? -1 : 1)).map(([id, p]) => ({ id, size: p.size, entries: p.entries.map(toPackEntry) })),
       ...result.packsWritten,
     ];
-    let batch: typeof packs = [];
-    let blobs = 0;
-    const writeBatch = async () => {
-      if (batch.length === 0) return;
-      const { sealed } = repo.sealObject(AAD.index, encodeIndex(batch));
-      const id = await repo.saveHashed('index', sealed);
-      result.indexFilesWritten.push(`index/${id}`);
-      result.bytesAfter += sealed.length;
-      batch = [];
-      blobs = 0;
-    };
-    for (const p of packs) {
-      if (blobs + p.entries.length > MAX_BLOBS_PER_INDEX) await writeBatch();
-      batch.push(p);
-      blobs += p.entries.length;
-    }
-    await writeBatch();
+    const written = await writeIndexFiles(repo, packs);
+    result.indexFilesWritten.push(...written.names);
+    result.bytesAfter += written.bytes;
     for (const f of prepared.oldIndexFiles) {
       if (result.indexFilesWritten.includes(f.name)) continue;
       await repo.storage.remove(f.name, { signal });
@@ -413,12 +399,27 @@ export async function repairIndex(repo: Repository, opts: { onlyUnindexed?: bool
   }
   result.packsIndexed = packs.length;
   if (packs.length === 0 && opts.onlyUnindexed) return result;
+  result.indexFilesWritten.push(...(await writeIndexFiles(repo, packs)).names);
+  if (!opts.onlyUnindexed) {
+    for (const name of oldFiles) {
+      if (result.indexFilesWritten.includes(name)) continue;
+      await repo.storage.remove(name, { signal });
+      result.indexFilesRemoved.push(name);
+    }
+  }
+  return result;
+}
+
+/** Index files naming `packs`, at most MAX_BLOBS_PER_INDEX blobs each; their names and total size. */
+async function writeIndexFiles(repo: Repository, packs: { id: string; size: number; entries: PackEntry[] }[]): Promise<{ names: string[]; bytes: number }> {
+  const out = { names: [] as string[], bytes: 0 };
   let batch: typeof packs = [];
   let blobs = 0;
   const writeBatch = async () => {
     if (batch.length === 0) return;
     const { sealed } = repo.sealObject(AAD.index, encodeIndex(batch));
-    result.indexFilesWritten.push(`index/${await repo.saveHashed('index', sealed)}`);
+    out.names.push(`index/${await repo.saveHashed('index', sealed)}`);
+    out.bytes += sealed.length;
     batch = [];
     blobs = 0;
   };
@@ -428,14 +429,7 @@ export async function repairIndex(repo: Repository, opts: { onlyUnindexed?: bool
     blobs += p.entries.length;
   }
   await writeBatch();
-  if (!opts.onlyUnindexed) {
-    for (const name of oldFiles) {
-      if (result.indexFilesWritten.includes(name)) continue;
-      await repo.storage.remove(name, { signal });
-      result.indexFilesRemoved.push(name);
-    }
-  }
-  return result;
+  return out;
 }
 
 /** The entries of a stored pack, from its header (one ranged read for most packs). */

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { triadAsync } from '../helpers/triad.js';
 
 const run = promisify(execFile);
 const root = path.resolve(import.meta.dirname, '../..');
@@ -11,19 +12,7 @@ const tmp = mkdtempSync(path.join(tmpdir(), 'triad-policy-cli-imm-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 /** Runs the real launcher; never rejects, returns the exit code and both streams. */
-async function triad(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [path.join(root, 'bin/triad'), ...args], {
-      cwd: root,
-      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', NO_COLOR: '1' },
-    });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code?: number; stdout?: string; stderr?: string };
-    if (typeof e.code !== 'number') throw err;
-    return { code: e.code, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
-  }
-}
+const triad = (...args: string[]) => triadAsync(args, { env: { NO_COLOR: '1' } });
 
 const IMMUTABLE = `version: 1
 policy: locked-down
