@@ -1,11 +1,10 @@
-import { createHash } from 'node:crypto';
 import type { Random } from '../core/random.js';
 import { TriadError } from '../core/errors.js';
 import { BlobReader } from './blob-reader.js';
-import { IntegrityFailure } from './crypto.js';
 import { ID_RE, packObjectName } from './format.js';
 import { MasterIndex } from './index-store.js';
-import { parsePackHeader } from './pack.js';
+import { verifyPackBytes } from './pack-verify.js';
+import { PackVerifyPool } from './pack-verify-pool.js';
 import type { Repository } from './repository.js';
 import { loadSnapshots, type Snapshot } from './snapshot.js';
 import { walkTree } from './walk.js';
@@ -107,40 +106,50 @@ export async function checkRepository(repo: Repository, opts: CheckOptions): Pro
       while (packs.length < want && pool.length) packs.push(pool.splice(opts.random.int(pool.length), 1)[0]!);
     }
     const damaged = new Map<string, string>();
-    for (const pack of packs) {
-      opts.signal?.throwIfAborted();
-      const reason = await verifyPack(repo, index, pack);
+    const done = (pack: string, reason: string | undefined) => {
       report.packsRead++;
       report.bytesRead += index.packs.get(pack) ?? 0;
       opts.onProgress?.({ packs: report.packsRead, totalPacks: packs.length, bytes: report.bytesRead });
       if (reason) damaged.set(pack, reason);
+    };
+    // The main thread reads every pack and verifies some itself, the workers the others:
+    // each worker holds one pack at a time, and memory stays that of a few packs.
+    const verifier = new PackVerifyPool(repo.key);
+    try {
+      const inflight: Promise<void>[] = [];
+      for (const pack of packs) {
+        opts.signal?.throwIfAborted();
+        let bytes: Buffer;
+        try {
+          bytes = await repo.storage.load(packObjectName(pack));
+        } catch (err) {
+          done(pack, `cannot be read: ${(err as Error).message}`);
+          continue;
+        }
+        if (inflight.length < verifier.size) {
+          inflight.push(verifier.verify(pack, bytes).then((d) => done(pack, d.reason ?? misplaced(index, pack, d.entries))));
+        } else {
+          const d = verifyPackBytes(repo.key, pack, bytes);
+          done(pack, d.reason ?? misplaced(index, pack, d.entries));
+          await inflight.shift();
+        }
+      }
+      await Promise.all(inflight);
+    } finally {
+      await verifier.close();
     }
-    if (damaged.size) report.damagedPacks = await affectedFiles(reader, index, snapshots, damaged);
+    const sorted = new Map([...damaged].sort((a, b) => (a[0] < b[0] ? -1 : 1)));
+    if (sorted.size) report.damagedPacks = await affectedFiles(reader, index, snapshots, sorted);
     for (const d of report.damagedPacks) report.errors.push({ kind: 'damaged-pack', pack: d.pack, message: `pack ${d.pack.slice(0, 12)} is damaged: ${d.reason}` });
   }
   return report;
 }
 
-/** Returns undefined when the pack is intact, else why it is not. */
-async function verifyPack(repo: Repository, index: MasterIndex, pack: string): Promise<string | undefined> {
-  let bytes: Buffer;
-  try {
-    bytes = await repo.storage.load(packObjectName(pack));
-  } catch (err) {
-    return `cannot be read: ${(err as Error).message}`;
-  }
-  if (createHash('sha256').update(bytes).digest('hex') !== pack) return 'its content does not match its name (bytes changed or truncated)';
-  try {
-    const entries = parsePackHeader(repo.key.encrypt, bytes, bytes.length);
-    for (const e of entries) {
-      const id = e.id.toString('hex');
-      repo.decodeBlob(e.type, e.id, bytes.subarray(e.offset, e.offset + e.length));
-      const loc = index.get(id);
-      if (loc && loc.pack === pack && (loc.offset !== e.offset || loc.length !== e.length)) return `blob ${id.slice(0, 12)} is not where the index says`;
-    }
-  } catch (err) {
-    if (err instanceof IntegrityFailure) return err.message;
-    throw err;
+/** Why a verified pack disagrees with the index, if it does. */
+function misplaced(index: MasterIndex, pack: string, entries: [string, number, number][]): string | undefined {
+  for (const [id, offset, length] of entries) {
+    const loc = index.get(id);
+    if (loc && loc.pack === pack && (loc.offset !== offset || loc.length !== length)) return `blob ${id.slice(0, 12)} is not where the index says`;
   }
   return undefined;
 }

@@ -95,9 +95,7 @@ export class Repository {
 
   /** Decrypts and verifies a blob against its id; throws IntegrityFailure on any mismatch. */
   decodeBlob(type: BlobType, id: Buffer, sealed: Uint8Array): Buffer {
-    const plain = unframe(open(this.key.encrypt, sealed, blobAad(type, id)));
-    if (!this.blobId(plain).equals(id)) throw new IntegrityFailure('content does not match its id');
-    return plain;
+    return decodeBlobWith(this.key, type, id, sealed);
   }
 
   sealObject(aad: Buffer, value: unknown): { plaintext: Buffer; sealed: Buffer } {
@@ -140,6 +138,13 @@ export class Repository {
     await this.storage.save(`${dir}/${id}`, sealed);
     return id;
   }
+}
+
+/** A blob's plaintext, verified against its id (also used by worker threads, which hold only the key). */
+export function decodeBlobWith(key: MasterKey, type: BlobType, id: Buffer, sealed: Uint8Array): Buffer {
+  const plain = unframe(open(key.encrypt, sealed, blobAad(type, id)));
+  if (!keyedHash(key.mac, plain).equals(id)) throw new IntegrityFailure('content does not match its id');
+  return plain;
 }
 
 async function loadConfigBytes(target: string, storage: Storage): Promise<Buffer> {

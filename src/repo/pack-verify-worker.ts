@@ -1,0 +1,11 @@
+/** Worker thread of `check --read-data`: verifies whole packs while the main thread verifies others. */
+import { parentPort, workerData } from 'node:worker_threads';
+import { verifyPackBytes } from './pack-verify.js';
+import type { VerifyDone, VerifyJob } from './pack-verify-pool.js';
+
+const key = { encrypt: Buffer.from(workerData.encKey as Uint8Array), mac: Buffer.from(workerData.macKey as Uint8Array) };
+const port = parentPort!;
+
+port.on('message', (m: VerifyJob) => {
+  port.postMessage({ job: m.job, ...verifyPackBytes(key, m.pack, Buffer.from(m.buf)) } satisfies VerifyDone);
+});

@@ -1,0 +1,30 @@
+import { createHash } from 'node:crypto';
+import { IntegrityFailure, type MasterKey } from './crypto.js';
+import { parsePackHeader } from './pack.js';
+import { decodeBlobWith } from './repository.js';
+
+export interface PackVerdict {
+  /** Why the pack is damaged; absent when every blob verified. */
+  reason?: string;
+  /** id, offset, length of each blob, for comparing with the index. */
+  entries: [string, number, number][];
+}
+
+/** Checks a whole pack: its content hash, its header, and every blob decrypted and checked against its id. */
+export function verifyPackBytes(key: MasterKey, pack: string, bytes: Buffer): PackVerdict {
+  const out: PackVerdict = { entries: [] };
+  try {
+    if (createHash('sha256').update(bytes).digest('hex') !== pack) {
+      out.reason = 'its content does not match its name (bytes changed or truncated)';
+      return out;
+    }
+    for (const e of parsePackHeader(key.encrypt, bytes, bytes.length)) {
+      decodeBlobWith(key, e.type, e.id, bytes.subarray(e.offset, e.offset + e.length));
+      out.entries.push([e.id.toString('hex'), e.offset, e.length]);
+    }
+  } catch (err) {
+    if (!(err instanceof IntegrityFailure)) throw err;
+    out.reason = err.message;
+  }
+  return out;
+}
