@@ -7,7 +7,7 @@ import type { WriteBatch, WriteDone, WriteOp, WriteResult } from './file-writer-
 const BATCH_BYTES = 1024 * 1024;
 const BATCH_OPS = 64;
 /** Bytes sent to one writer thread and not yet written; the restore waits beyond it. */
-const WINDOW = 16 * 1024 * 1024;
+const WINDOW = 4 * 1024 * 1024;
 const OP_COST = 128;
 
 // Tests run the TypeScript sources in-process; a worker thread needs the compiled module.
