@@ -89,7 +89,7 @@ export class Archiver {
       names.set(name, s.path);
     }
     const parentRoot = await this.parentTree(this.opts.parent?.tree);
-    this.pool = new FilePool(this.repo, this.writer, { compression: this.writer.compressionMode, dryRun: this.writer.dryRun, signal: this.opts.signal });
+    this.pool = new FilePool(this.repo, this.writer, { signal: this.opts.signal });
     try {
       return await this.walkSources(sources, parentRoot);
     } finally {

@@ -47,13 +47,7 @@ export function writeTemp(t: TempFile, data: Uint8Array): void {
 /** Metadata through the descriptor (no path lookups; chown before chmod, as chown clears set-id bits), then rename. */
 export function commitTemp(t: TempFile, meta: FileMeta, owner: boolean): void {
   try {
-    if (owner) {
-      try {
-        fchownSync(t.fd, meta.uid, meta.gid);
-      } catch {
-        // Ownership is best effort: only root may give files away.
-      }
-    }
+    if (owner) tryChown(() => fchownSync(t.fd, meta.uid, meta.gid));
     fchmodSync(t.fd, meta.mode);
     futimesSync(t.fd, meta.mtime / 1000, meta.mtime / 1000);
     closeSync(t.fd);
@@ -78,6 +72,14 @@ export function discardTemp(t: TempFile): void {
     unlinkSync(t.tmp);
   } catch {
     /* already gone */
+  }
+}
+
+export function tryChown(fn: () => void): void {
+  try {
+    fn();
+  } catch {
+    // Ownership is best effort: only root may give files away.
   }
 }
 

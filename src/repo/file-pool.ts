@@ -1,8 +1,8 @@
 import { availableParallelism } from 'node:os';
-import { Worker } from 'node:worker_threads';
-import type { CompressionMode } from './compress.js';
+import type { Worker } from 'node:worker_threads';
 import { encodeJobs, ITEM_NUMS, type FileDone, type FileJob, type FileWorkerInit, type FromWorker, type ToWorker } from './file-protocol.js';
 import { KnownSet } from './known-set.js';
+import { startWorker } from './threads.js';
 import type { Repository } from './repository.js';
 import type { MultiTargetWriter } from './writer.js';
 
@@ -11,9 +11,6 @@ const PREFETCH = 32;
 const REFILL = 8;
 /** Files the walk may queue before it waits (each is only a path and a size). */
 const QUEUE_MAX = 256;
-
-// Tests run the TypeScript sources in-process; a worker thread needs the compiled module.
-const WORKER_URL = import.meta.url.endsWith('.ts') ? new URL('../../dist/repo/file-worker.js', import.meta.url) : new URL('./file-worker.js', import.meta.url);
 
 interface PendingJob {
   job: FileJob;
@@ -47,7 +44,7 @@ export class FilePool {
   constructor(
     repo: Repository,
     private readonly writer: MultiTargetWriter,
-    private readonly opts: { compression: CompressionMode; dryRun: boolean; workers?: number; signal?: AbortSignal },
+    opts: { workers?: number; signal?: AbortSignal } = {},
   ) {
     this.known = knownSetOf(writer);
     opts.signal?.addEventListener('abort', () => this.fail(opts.signal!.reason), { once: true });
@@ -56,21 +53,16 @@ export class FilePool {
       macKey: repo.key.mac,
       gearSeed: repo.config.chunker.seed,
       chunker: { min: repo.config.chunker.min, avg: repo.config.chunker.avg, max: repo.config.chunker.max },
-      compression: opts.compression,
+      compression: writer.compressionMode,
       known: this.known.buffer,
-      seal: !opts.dryRun,
+      seal: !writer.dryRun,
     };
     const n = opts.workers ?? defaultWorkers();
     for (let i = 0; i < n; i++) {
-      // A small young generation: workers make short-lived buffers only, and each MiB here is RSS.
-      const worker = new Worker(WORKER_URL, { workerData: init, resourceLimits: { maxYoungGenerationSizeMb: 12 } });
+      const worker = startWorker('file-worker', { what: 'backup worker', workerData: init, youngGenerationMb: 12, closing: () => this.closed, onFail: (err) => this.fail(err) });
       const slot: Slot = { worker, running: new Set(), chain: Promise.resolve() };
       worker.on('message', (m: FromWorker) => {
         slot.chain = slot.chain.then(() => this.handle(slot, m)).catch((err) => this.fail(err));
-      });
-      worker.on('error', (err) => this.fail(err));
-      worker.on('exit', (code) => {
-        if (!this.closed) this.fail(new Error(`a backup worker thread stopped unexpectedly (exit code ${code})`));
       });
       this.slots.push(slot);
     }
@@ -147,7 +139,7 @@ export class FilePool {
       const id = ids.toString('hex', i * 32, i * 32 + 32);
       p?.content.push(id);
       if (off < 0) {
-        if (this.opts.dryRun) await this.writer.addSealed('data', id, undefined, raw);
+        if (this.writer.dryRun) await this.writer.addSealed('data', id, undefined, raw);
         else if (p && !this.writer.known(id)) p.redo = true;
         continue;
       }

@@ -10,6 +10,7 @@ import { frameParts } from './compress.js';
 import { sealParts } from './crypto.js';
 import { blobAad } from './format.js';
 import { KnownSet } from './known-set.js';
+import { transferable } from './threads.js';
 import { decodeJobs, ITEM_NUMS, type FileEnd, type FileJob, type FileWorkerInit, type FromWorker, type ToWorker } from './file-protocol.js';
 
 const init = workerData as FileWorkerInit;
@@ -107,15 +108,7 @@ class Batch {
 
   /** The batch as one transferable buffer (no copy crosses the thread boundary). */
   take(): FromWorker {
-    const buf = this.size ? new ArrayBuffer(this.size) : null;
-    if (buf) {
-      const u = new Uint8Array(buf);
-      let o = 0;
-      for (const p of this.parts) {
-        u.set(p, o);
-        o += p.length;
-      }
-    }
+    const buf = transferable(this.parts, this.size);
     const items = this.nums.length / ITEM_NUMS;
     const out: FromWorker = { buf, ids: Buffer.concat(this.ids), nums: Float64Array.from(this.nums), ends: this.ends, cost: this.size + (items + this.ends.length) * ITEM_COST };
     this.ids = [];

@@ -1,7 +1,7 @@
-import { availableParallelism } from 'node:os';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import type { FileMeta } from './file-out.js';
 import type { WriteBatch, WriteDone, WriteOp, WriteResult } from './file-writer-protocol.js';
+import { startWorker, transferable } from './threads.js';
 
 /** A batch goes out at this many bytes or pieces. */
 const BATCH_BYTES = 1024 * 1024;
@@ -9,9 +9,6 @@ const BATCH_OPS = 64;
 /** Bytes sent to one writer thread and not yet written; the restore waits beyond it. */
 const WINDOW = 4 * 1024 * 1024;
 const OP_COST = 128;
-
-// Tests run the TypeScript sources in-process; a worker thread needs the compiled module.
-const WORKER_URL = import.meta.url.endsWith('.ts') ? new URL('../../dist/repo/file-writer-worker.js', import.meta.url) : new URL('./file-writer-worker.js', import.meta.url);
 
 interface Slot {
   worker: Worker;
@@ -45,7 +42,7 @@ export class FileWriterPool {
 
   constructor(private readonly onResult: (file: number, r: WriteResult) => void, workers = defaultWriters()) {
     for (let i = 0; i < workers; i++) {
-      const worker = new Worker(WORKER_URL, { resourceLimits: { maxYoungGenerationSizeMb: 8 } });
+      const worker = startWorker('file-writer-worker', { what: 'restore writer', youngGenerationMb: 8, closing: () => this.closed, onFail: (err) => this.fail(err) });
       const slot: Slot = { worker, parts: [], ops: [], size: 0, unacked: 0, waiters: [] };
       worker.on('message', (m: WriteDone) => {
         slot.unacked -= m.cost;
@@ -54,10 +51,6 @@ export class FileWriterPool {
           this.onResult(r.file, r);
         }
         this.wake(slot);
-      });
-      worker.on('error', (err) => this.fail(err));
-      worker.on('exit', (code) => {
-        if (!this.closed) this.fail(new Error(`a restore writer thread stopped unexpectedly (exit code ${code})`));
       });
       this.slots.push(slot);
     }
@@ -121,16 +114,7 @@ export class FileWriterPool {
 
   private flush(s: Slot): void {
     if (!s.ops.length) return;
-    let buf: ArrayBuffer | null = null;
-    if (s.size) {
-      buf = new ArrayBuffer(s.size);
-      const u = new Uint8Array(buf);
-      let o = 0;
-      for (const p of s.parts) {
-        u.set(p, o);
-        o += p.length;
-      }
-    }
+    const buf = transferable(s.parts, s.size);
     const cost = s.size + s.ops.length * OP_COST;
     const batch: WriteBatch = { buf, ops: s.ops, cost };
     s.unacked += cost;
@@ -165,5 +149,5 @@ export class FileWriterPool {
 function defaultWriters(): number {
   const env = Number(process.env.TRIAD_RESTORE_WRITERS);
   if (Number.isInteger(env) && env >= 1 && env <= 64) return env;
-  return Math.min(1, availableParallelism());
+  return 1;
 }

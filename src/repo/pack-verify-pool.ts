@@ -1,7 +1,8 @@
 import { availableParallelism } from 'node:os';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import type { MasterKey } from './crypto.js';
 import type { PackVerdict } from './pack-verify.js';
+import { startWorker } from './threads.js';
 
 export interface VerifyJob {
   job: number;
@@ -13,9 +14,6 @@ export interface VerifyDone extends PackVerdict {
   job: number;
 }
 
-// Tests run the TypeScript sources in-process; a worker thread needs the compiled module.
-const WORKER_URL = import.meta.url.endsWith('.ts') ? new URL('../../dist/repo/pack-verify-worker.js', import.meta.url) : new URL('./pack-verify-worker.js', import.meta.url);
-
 /** Worker threads that verify whole packs (one core fewer: the main thread verifies too); the caller bounds how many are in flight. */
 export class PackVerifyPool {
   private readonly workers: Worker[] = [];
@@ -25,15 +23,11 @@ export class PackVerifyPool {
 
   constructor(key: MasterKey, workers = Math.max(1, Math.min(3, availableParallelism() - 1))) {
     for (let i = 0; i < workers; i++) {
-      const w = new Worker(WORKER_URL, { workerData: { encKey: key.encrypt, macKey: key.mac }, resourceLimits: { maxYoungGenerationSizeMb: 8 } });
+      const w = startWorker('pack-verify-worker', { what: 'check worker', workerData: { encKey: key.encrypt, macKey: key.mac }, youngGenerationMb: 8, closing: () => this.closed, onFail: (err) => this.failAll(err) });
       w.on('message', (d: VerifyDone) => {
         const p = this.pending.get(d.job);
         this.pending.delete(d.job);
         p?.resolve(d);
-      });
-      w.on('error', (err) => this.failAll(err));
-      w.on('exit', (code) => {
-        if (!this.closed) this.failAll(new Error(`a check worker thread stopped unexpectedly (exit code ${code})`));
       });
       this.workers.push(w);
     }

@@ -5,7 +5,7 @@ import picomatch from 'picomatch';
 import { TriadError, errnoCode, fsError, type ErrorCode } from '../core/errors.js';
 import { BlobError, type BlobReader } from './blob-reader.js';
 import { keyedHash } from './crypto.js';
-import { commitTemp, discardTemp, openTemp, replaceable, writeTemp } from './file-out.js';
+import { commitTemp, discardTemp, openTemp, replaceable, tryChown, writeTemp } from './file-out.js';
 import { FileWriterPool } from './file-writer-pool.js';
 import type { WriteResult } from './file-writer-protocol.js';
 import { isSafeName, type TreeNode } from './tree.js';
@@ -212,14 +212,6 @@ function ensureRealDir(dir: string): void {
     throw new TriadError('E_UNSAFE_PATH', `${dir} exists and is not a directory (or is a symlink); refusing to restore through it`, {
       hint: 'remove it or restore into an empty directory',
     });
-  }
-}
-
-function tryChown(fn: () => void): void {
-  try {
-    fn();
-  } catch {
-    // Ownership is best effort: only root may give files away.
   }
 }
 

@@ -54,7 +54,7 @@ describe('FilePool', () => {
     const repoDir = join(work, `repo-${++n}`);
     const repo = await newRepo(repoDir);
     const writer = await writerFor(repo, opts);
-    const pool = new FilePool(repo, writer, { compression: 'auto', dryRun: !!opts.dryRun, workers: 2 });
+    const pool = new FilePool(repo, writer, { workers: 2 });
     pools.push(pool);
     return { repo, repoDir, writer, pool };
   }
@@ -132,7 +132,7 @@ describe('FilePool', () => {
 
     // A writer and pool opened on the now-populated index: the known set covers every chunk.
     const second = await writerFor(repo);
-    const secondPool = new FilePool(repo, second, { compression: 'auto', dryRun: false, workers: 2 });
+    const secondPool = new FilePool(repo, second, { workers: 2 });
     pools.push(secondPool);
     const known = (secondPool as unknown as { known: KnownSet }).known;
     for (const id of a.content) expect(known.has(Buffer.from(id, 'hex'))).toBe(true);

@@ -4,41 +4,22 @@
  * only) in this process plays the webhook receiver and the healthchecks.io-style monitor.
  * The CLI is spawned asynchronously (triadAsync) so the server can answer while it runs.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startRecorder, type Received, type Recorder } from '../helpers/http-recorder.js';
 import { PASS, tempDir, triadAsync, writePolicy, type RunResult } from '../helpers/triad.js';
 
-interface Received {
-  method: string;
-  path: string;
-  contentType: string | undefined;
-  body: string;
-}
-
-let server: Server;
+let server: Recorder;
 let base: string;
-const received: Received[] = [];
+let received: Received[];
 
 beforeAll(async () => {
-  server = createServer((req: IncomingMessage, res: ServerResponse) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      received.push({ method: req.method ?? '', path: req.url ?? '', contentType: req.headers['content-type'], body: Buffer.concat(chunks).toString('utf8') });
-      res.writeHead(200, { 'content-type': 'text/plain' }).end('OK');
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  server = await startRecorder();
+  ({ base, received } = server);
 });
 
-afterAll(async () => {
-  server.closeAllConnections();
-  await new Promise((r) => server.close(r));
-});
+afterAll(() => server.close());
 
 /** Requests whose path is `prefix` or lies below it, in arrival order (each test uses its own prefix). */
 function under(prefix: string): Received[] {

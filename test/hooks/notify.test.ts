@@ -1,5 +1,3 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -9,47 +7,34 @@ import { openCatalog } from '../../src/catalog/catalog.js';
 import { systemClock } from '../../src/core/clock.js';
 import { isTriadError } from '../../src/core/errors.js';
 import { loadPolicy } from '../../src/policy/load.js';
+import { startRecorder, type Received, type Recorder } from '../helpers/http-recorder.js';
 import { PASS, tempDir, writeLocalPolicy } from '../helpers/triad.js';
 
-interface Received {
-  method: string;
-  path: string;
-  contentType: string | undefined;
-  body: string;
-}
-
-/** A local endpoint (127.0.0.1 only) that records what it receives; some paths misbehave on purpose. */
-let server: Server;
+/** A local endpoint that records what it receives; some paths misbehave on purpose. */
+let server: Recorder;
 let base: string;
-const received: Received[] = [];
+let received: Received[];
 const flakyCount = new Map<string, number>();
 
 beforeAll(async () => {
-  server = createServer((req: IncomingMessage, res: ServerResponse) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      const path = req.url ?? '';
-      received.push({ method: req.method ?? '', path, contentType: req.headers['content-type'], body: Buffer.concat(chunks).toString('utf8') });
-      if (path.startsWith('/hang')) return; // never answers: the client's timeout must fire
-      if (path.startsWith('/down')) return void res.writeHead(503).end('down');
-      if (path.startsWith('/reject')) return void res.writeHead(400).end('bad');
-      if (path.startsWith('/flaky')) {
-        const n = (flakyCount.get(path) ?? 0) + 1;
-        flakyCount.set(path, n);
-        if (n < 3) return void res.writeHead(500).end('oops');
-      }
-      res.writeHead(200, { 'content-type': 'text/plain' }).end('OK');
-    });
+  server = await startRecorder((path, res) => {
+    if (path.startsWith('/hang')) return true; // never answers: the client's timeout must fire
+    let status = 0;
+    if (path.startsWith('/down')) status = 503;
+    else if (path.startsWith('/reject')) status = 400;
+    else if (path.startsWith('/flaky')) {
+      const n = (flakyCount.get(path) ?? 0) + 1;
+      flakyCount.set(path, n);
+      if (n < 3) status = 500;
+    }
+    if (!status) return false;
+    res.writeHead(status).end({ 503: 'down', 400: 'bad', 500: 'oops' }[status]);
+    return true;
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  ({ base, received } = server);
 });
 
-afterAll(async () => {
-  server.closeAllConnections();
-  await new Promise((r) => server.close(r));
-});
+afterAll(() => server.close());
 
 beforeEach(() => {
   received.length = 0;
@@ -129,7 +114,7 @@ describe('webhook', () => {
   });
 
   it('keeps credentials in the URL out of the reported address', async () => {
-    const r = await sendWebhook(`http://user:hunter2@127.0.0.1:${(server.address() as AddressInfo).port}/reject`, summary, fast);
+    const r = await sendWebhook(`http://user:hunter2@127.0.0.1:${server.port}/reject`, summary, fast);
     expect(r.url).not.toContain('hunter2');
     expect(webhookPayload({ ...summary, error: 'x'.repeat(5000) }).error).toHaveLength(2000);
   });
