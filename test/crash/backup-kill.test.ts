@@ -90,9 +90,10 @@ interface TargetProbe {
   stop(): Promise<void>;
 }
 
+/** Files below `dir` now; polled while a backup writes, so a temporary file may vanish between listing and stat. */
 function walk(dir: string): string[] {
   if (!existsSync(dir)) return [];
-  return readdirSync(dir, { recursive: true, encoding: 'utf8' }).map((p) => join(dir, p)).filter((p) => statSync(p).isFile());
+  return readdirSync(dir, { recursive: true, encoding: 'utf8' }).map((p) => join(dir, p)).filter((p) => statSync(p, { throwIfNoEntry: false })?.isFile());
 }
 
 function localTarget(dir: string): TargetProbe {
