@@ -1,14 +1,14 @@
 import { TriadError } from '../core/errors.js';
+import type { FileStage } from '../catalog/file-stage.js';
 import type { Policy } from '../policy/types.js';
 import { evaluateRule } from '../policy/rule.js';
-import { Archiver, estimateSources, type BackupWarning, type FileRecord } from '../repo/archiver.js';
+import { Archiver, estimateSources, type BackupWarning } from '../repo/archiver.js';
 import { BlobReader } from '../repo/blob-reader.js';
 import { writeJournal } from '../repo/journal.js';
 import { MasterIndex } from '../repo/index-store.js';
 import { repairIndex } from '../repo/prune.js';
 import { loadSnapshots, sealSnapshot, type Snapshot, type SnapshotManifest, type SnapshotSummary } from '../repo/snapshot.js';
 import { MultiTargetWriter, type TargetSession, type WrittenPack } from '../repo/writer.js';
-import { Spool } from './spool.js';
 import { startJob } from './job-run.js';
 import { withPolicyLocks } from './locking.js';
 import { catalogFor, closeAll, errorMessage, hostName, loadPolicyFile, openTargets, passphraseFor, requireSome, selectTargets, userName, type AppContext, type OpenedTarget } from './session.js';
@@ -113,12 +113,12 @@ async function backupTo(ctx: AppContext, policy: Policy, opened: OpenedTarget[],
   const sessions: TargetSession[] = await Promise.all(
     usable.map(async (o): Promise<TargetSession> => {
       try {
+        const index = await MasterIndex.load(o.repo!);
         if (!opts.dryRun) {
           // Packs left by an interrupted run are indexed and reused, not uploaded again.
-          const { packsAdded } = await repairIndex(o.repo!, { onlyUnindexed: true, signal: ctx.signal });
+          const { packsAdded } = await repairIndex(o.repo!, { onlyUnindexed: true, signal: ctx.signal, index });
           if (packsAdded.length) ctx.events?.info?.(`target '${o.spec.name}': reusing ${packsAdded.length} pack(s) left by an interrupted run`);
         }
-        const index = await MasterIndex.load(o.repo!);
         return { name: o.spec.name, repo: o.repo!, index, bytesWritten: 0, packsWritten: 0 };
       } catch (err) {
         if (ctx.signal?.aborted) throw err;
@@ -140,7 +140,7 @@ async function backupTo(ctx: AppContext, policy: Policy, opened: OpenedTarget[],
     onTargetFailed: (s, err) => ctx.events?.warning?.(`target '${s.name}' failed and is left out of this run: ${errorMessage(err)}`),
     onIndexed: catalog ? (packs, live) => recordPacks(catalog, policy.name, packs, live) : undefined,
   });
-  const files = new Spool<FileRecord>();
+  const files = catalog?.stageFiles();
   const runId = catalog?.startRun({ policy: policy.name, kind: 'backup', started_at: startedAt, details: { targets: opened.map((o) => o.spec.name) } });
   try {
     const archiver = new Archiver(writer, {
@@ -150,7 +150,7 @@ async function backupTo(ctx: AppContext, policy: Policy, opened: OpenedTarget[],
       events: {
         onWarning: (w) => ctx.events?.warning?.(`${w.path}: ${w.message}`, w.path),
         onProgress: (p) => ctx.events?.progress?.({ phase: 'backup', files: p.files, bytes: p.bytes, path: p.path, totalFiles: total?.files, totalBytes: total?.bytes }),
-        onFile: catalog ? (f) => files.push(f) : undefined,
+        onFile: files ? (f) => files.push(f) : undefined,
       },
     });
     const sources = policy.sources.map((s) => ({ path: s.path, exclude: s.exclude, crossFilesystems: s.cross_filesystems }));
@@ -195,7 +195,7 @@ async function backupTo(ctx: AppContext, policy: Policy, opened: OpenedTarget[],
       }));
     }
     if (catalog && runId !== undefined) {
-      recordBackup(catalog, policy, opened, sessions, { snapshotId, time, paths, host, parent: parent?.id, result, files, finished, tags: opts.tags ?? [] });
+      await recordBackup(catalog, policy, opened, sessions, { snapshotId, time, paths, host, parent: parent?.id, result, files: files!, finished, tags: opts.tags ?? [] });
       if (journalId) for (const s of writer.live) catalog.markJournalSeen(policy.name, s.name, journalId);
       catalog.finishRun(runId, {
         finished_at: finished,
@@ -228,7 +228,7 @@ async function backupTo(ctx: AppContext, policy: Policy, opened: OpenedTarget[],
     }
     throw err;
   } finally {
-    files.dispose();
+    await files?.close();
     catalog?.close();
   }
 }
@@ -251,13 +251,13 @@ function targetResults(opened: OpenedTarget[], sessions: TargetSession[], dryRun
   });
 }
 
-function recordBackup(
+async function recordBackup(
   catalog: ReturnType<typeof catalogFor>,
   policy: Policy,
   opened: OpenedTarget[],
   sessions: TargetSession[],
-  r: { snapshotId?: string; time: Date; paths: string[]; host: string; parent?: string; result: Awaited<ReturnType<Archiver['run']>>; files: Spool<FileRecord>; finished: Date; tags: string[] },
-): void {
+  r: { snapshotId?: string; time: Date; paths: string[]; host: string; parent?: string; result: Awaited<ReturnType<Archiver['run']>>; files: FileStage; finished: Date; tags: string[] },
+): Promise<void> {
   for (const o of opened) {
     catalog.upsertTarget({ policy: policy.name, name: o.spec.name, type: o.spec.type, location: o.storage?.location ?? '', media: o.spec.media, offsite: o.spec.offsite, immutable: o.spec.immutable, offline: (o.spec as { offline?: boolean }).offline ?? false });
   }
@@ -268,16 +268,12 @@ function recordBackup(
     partial: r.result.partial, tags: r.tags, files: s.files, dirs: s.dirs, bytes: s.bytes, files_new: s.filesNew, files_changed: s.filesChanged,
     files_unchanged: s.filesUnchanged, bytes_read: s.bytesRead, bytes_added: s.dataAddedPacked,
   });
-  catalog.addFiles(r.snapshotId, mapIter(r.files.drain(), (f) => ({ path: f.path, type: f.type, size: f.size, mode: f.mode, mtime: f.mtime, hash: f.hash ?? null, chunks: f.chunks })));
+  await r.files.commit(r.snapshotId);
   for (const o of opened) {
     const sess = sessions.find((x) => x.name === o.spec.name);
     const ok = sess && sess.failed === undefined;
     catalog.setPresence(r.snapshotId, o.spec.name, { status: ok ? 'complete' : 'missing', at: r.finished });
   }
-}
-
-function* mapIter<A, B>(it: Iterable<A>, fn: (a: A) => B): Generator<B> {
-  for (const a of it) yield fn(a);
 }
 
 function recordPacks(catalog: ReturnType<typeof catalogFor>, policy: string, packs: WrittenPack[], live: TargetSession[]): void {

@@ -41,8 +41,8 @@ export async function runCopy(ctx: AppContext, opts: { policyFile: string; from:
     const src = opened[0]!.repo!;
     const dst = opened[1]!.repo!;
     // Packs that reached the destination before an interruption are reused, not sent again.
-    const reused = await repairIndex(dst, { onlyUnindexed: true, signal: ctx.signal });
     const [srcIndex, dstIndex] = await Promise.all([MasterIndex.load(src), MasterIndex.load(dst)]);
+    const reused = await repairIndex(dst, { onlyUnindexed: true, signal: ctx.signal, index: dstIndex });
     const srcSnaps = (await loadSnapshots(src)).filter((s) => s.policy === policy.name);
     const have = new Set((await loadSnapshots(dst)).map((s) => s.id));
     const wanted: Snapshot[] = opts.snapshots?.length ? opts.snapshots.map((r) => resolveSnapshot(srcSnaps, r, `target '${opts.from}'`)) : srcSnaps;

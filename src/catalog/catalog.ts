@@ -2,6 +2,7 @@ import { closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { TriadError, errnoCode } from '../core/errors.js';
+import { FileStage } from './file-stage.js';
 import { migrations as builtinMigrations } from './migrations.js';
 import type { Migration } from './migrations.js';
 import { optIso, toIso } from './time.js';
@@ -482,6 +483,15 @@ export class Catalog {
     );
   }
 
+  /**
+   * Collects a snapshot's file rows before its id is known, on a thread of its own (see
+   * FileStage); the caller closes it.
+   */
+  stageFiles(opts: { busyMs?: number } = {}): FileStage {
+    if (this.readonly || this.file === ':memory:') throw new TriadError('E_CATALOG', `file rows cannot be staged in the catalogue ${this.file}: it is read-only or in memory`);
+    return new FileStage(this.file, opts.busyMs ?? BUSY_TIMEOUT_MS, (id) => this.snapshotKey(id).seq, (err) => this.writeError(err));
+  }
+
   listFiles(snapshotId: string, q: FileQuery = {}): FileRow[] {
     const { seq } = this.snapshotKey(snapshotId);
     const { where, params } = fileFilter(seq, q);
@@ -784,31 +794,36 @@ export class Catalog {
     try {
       return fn();
     } catch (err) {
-      if (err instanceof TriadError) throw err;
-      const code = errnoCode(err);
-      if (code === 'SQLITE_FULL') {
-        throw new TriadError('E_NO_SPACE', `no space left while writing the catalogue ${this.file}`, {
-          hint: 'free space on that file system and run the command again; the repository is unaffected',
-          cause: err,
-        });
-      }
-      if (code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED') {
-        throw new TriadError('E_CATALOG', `the catalogue ${this.file} is locked by another process`, {
-          hint: 'another triad command is writing it; try again when it has finished',
-          cause: err,
-        });
-      }
-      if (code === 'SQLITE_READONLY') {
-        throw new TriadError('E_CATALOG', `the catalogue ${this.file} is read-only`, {
-          hint: this.readonly ? 'this command opened it read-only' : 'check the permissions of the file and its directory',
-          cause: err,
-        });
-      }
-      if (code === 'SQLITE_CORRUPT' || code === 'SQLITE_NOTADB') {
-        throw new TriadError('E_CATALOG', `the catalogue ${this.file} is damaged`, { hint: REBUILD_HINT, cause: err });
-      }
-      throw err;
+      throw this.writeError(err);
     }
+  }
+
+  /** A failed write in the catalogue's words (what happened, what to do). */
+  private writeError(err: unknown): unknown {
+    if (err instanceof TriadError) return err;
+    const code = errnoCode(err);
+    if (code === 'SQLITE_FULL') {
+      return new TriadError('E_NO_SPACE', `no space left while writing the catalogue ${this.file}`, {
+        hint: 'free space on that file system and run the command again; the repository is unaffected',
+        cause: err,
+      });
+    }
+    if (code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED') {
+      return new TriadError('E_CATALOG', `the catalogue ${this.file} is locked by another process`, {
+        hint: 'another triad command is writing it; try again when it has finished',
+        cause: err,
+      });
+    }
+    if (code === 'SQLITE_READONLY') {
+      return new TriadError('E_CATALOG', `the catalogue ${this.file} is read-only`, {
+        hint: this.readonly ? 'this command opened it read-only' : 'check the permissions of the file and its directory',
+        cause: err,
+      });
+    }
+    if (code === 'SQLITE_CORRUPT' || code === 'SQLITE_NOTADB') {
+      return new TriadError('E_CATALOG', `the catalogue ${this.file} is damaged`, { hint: REBUILD_HINT, cause: err });
+    }
+    return err;
   }
 
   private targetId(policy: string, name: string, create: boolean): number | undefined {

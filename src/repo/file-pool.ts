@@ -2,7 +2,7 @@ import { availableParallelism } from 'node:os';
 import type { Worker } from 'node:worker_threads';
 import { encodeJobs, ITEM_NUMS, type FileDone, type FileJob, type FileWorkerInit, type FromWorker, type ToWorker } from './file-protocol.js';
 import { KnownSet } from './known-set.js';
-import { startWorker } from './threads.js';
+import { startWorker } from '../core/threads.js';
 import type { Repository } from './repository.js';
 import type { MultiTargetWriter } from './writer.js';
 
@@ -59,7 +59,7 @@ export class FilePool {
     };
     const n = opts.workers ?? defaultWorkers();
     for (let i = 0; i < n; i++) {
-      const worker = startWorker('file-worker', { what: 'backup worker', workerData: init, youngGenerationMb: 12, closing: () => this.closed, onFail: (err) => this.fail(err) });
+      const worker = startWorker('repo/file-worker', { what: 'backup worker', workerData: init, youngGenerationMb: 12, closing: () => this.closed, onFail: (err) => this.fail(err) });
       const slot: Slot = { worker, running: new Set(), chain: Promise.resolve() };
       worker.on('message', (m: FromWorker) => {
         slot.chain = slot.chain.then(() => this.handle(slot, m)).catch((err) => this.fail(err));

@@ -10,7 +10,7 @@ import { frameParts } from './compress.js';
 import { sealParts } from './crypto.js';
 import { blobAad } from './format.js';
 import { KnownSet } from './known-set.js';
-import { transferable } from './threads.js';
+import { transferable } from '../core/threads.js';
 import { decodeJobs, ITEM_NUMS, type FileEnd, type FileJob, type FileWorkerInit, type FromWorker, type ToWorker } from './file-protocol.js';
 
 const init = workerData as FileWorkerInit;

@@ -1,7 +1,7 @@
 import type { Worker } from 'node:worker_threads';
 import type { FileMeta } from './file-out.js';
 import type { WriteBatch, WriteDone, WriteOp, WriteResult } from './file-writer-protocol.js';
-import { startWorker, transferable } from './threads.js';
+import { startWorker, transferable } from '../core/threads.js';
 
 /** A batch goes out at this many bytes or pieces. */
 const BATCH_BYTES = 1024 * 1024;
@@ -42,7 +42,7 @@ export class FileWriterPool {
 
   constructor(private readonly onResult: (file: number, r: WriteResult) => void, workers = defaultWriters()) {
     for (let i = 0; i < workers; i++) {
-      const worker = startWorker('file-writer-worker', { what: 'restore writer', youngGenerationMb: 8, closing: () => this.closed, onFail: (err) => this.fail(err) });
+      const worker = startWorker('repo/file-writer-worker', { what: 'restore writer', youngGenerationMb: 8, closing: () => this.closed, onFail: (err) => this.fail(err) });
       const slot: Slot = { worker, parts: [], ops: [], size: 0, unacked: 0, waiters: [] };
       worker.on('message', (m: WriteDone) => {
         slot.unacked -= m.cost;

@@ -2,7 +2,7 @@ import { availableParallelism } from 'node:os';
 import type { Worker } from 'node:worker_threads';
 import type { MasterKey } from './crypto.js';
 import type { PackVerdict } from './pack-verify.js';
-import { startWorker } from './threads.js';
+import { startWorker } from '../core/threads.js';
 
 export interface VerifyJob {
   job: number;
@@ -23,7 +23,7 @@ export class PackVerifyPool {
 
   constructor(key: MasterKey, workers = Math.max(1, Math.min(3, availableParallelism() - 1))) {
     for (let i = 0; i < workers; i++) {
-      const w = startWorker('pack-verify-worker', { what: 'check worker', workerData: { encKey: key.encrypt, macKey: key.mac }, youngGenerationMb: 8, closing: () => this.closed, onFail: (err) => this.failAll(err) });
+      const w = startWorker('repo/pack-verify-worker', { what: 'check worker', workerData: { encKey: key.encrypt, macKey: key.mac }, youngGenerationMb: 8, closing: () => this.closed, onFail: (err) => this.failAll(err) });
       w.on('message', (d: VerifyDone) => {
         const p = this.pending.get(d.job);
         this.pending.delete(d.job);

@@ -359,14 +359,18 @@ export interface RepairIndexResult {
  * removed. Caller holds the exclusive lock for `full`; `onlyUnindexed` only adds an index
  * file and is safe under a shared lock.
  */
-export async function repairIndex(repo: Repository, opts: { onlyUnindexed?: boolean; signal?: AbortSignal; onProgress?(p: { done: number; total: number }): void } = {}): Promise<RepairIndexResult> {
+export async function repairIndex(
+  repo: Repository,
+  opts: { onlyUnindexed?: boolean; signal?: AbortSignal; onProgress?(p: { done: number; total: number }): void; index?: MasterIndex } = {},
+): Promise<RepairIndexResult> {
   const signal = opts.signal;
   const result: RepairIndexResult = { target: repo.target, packsRead: 0, packsIndexed: 0, packsAdded: [], damaged: [], indexFilesWritten: [], indexFilesRemoved: [] };
   const oldFiles: string[] = [];
   const known = new Map<string, { size: number; entries: RawEntry[] }>();
   let raw: Awaited<ReturnType<typeof loadRawIndex>> | undefined;
   try {
-    raw = await loadRawIndex(repo, signal);
+    // An index the caller already loaded is not read a second time.
+    if (!opts.index) raw = await loadRawIndex(repo, signal);
   } catch (err) {
     if (opts.onlyUnindexed) throw err;
     // A damaged index file is exactly what a full repair replaces.
@@ -382,7 +386,8 @@ export async function repairIndex(repo: Repository, opts: { onlyUnindexed?: bool
     if (ID_RE.test(id) && o.name === packObjectName(id)) stored.push({ id, size: o.size });
   }
   stored.sort((a, b) => (a.id < b.id ? -1 : 1));
-  const todo = opts.onlyUnindexed ? stored.filter((p) => !known.has(p.id)) : stored;
+  const indexed = (id: string) => known.has(id) || !!opts.index?.packs.has(id);
+  const todo = opts.onlyUnindexed ? stored.filter((p) => !indexed(p.id)) : stored;
   const packs: { id: string; size: number; entries: PackEntry[] }[] = [];
   for (const p of todo) {
     signal?.throwIfAborted();
@@ -390,7 +395,7 @@ export async function repairIndex(repo: Repository, opts: { onlyUnindexed?: bool
     try {
       const entries = await readPackHeader(repo, p.id, p.size, signal);
       packs.push({ id: p.id, size: p.size, entries });
-      if (!known.has(p.id)) result.packsAdded.push(p.id);
+      if (!indexed(p.id)) result.packsAdded.push(p.id);
     } catch (err) {
       if (!(err instanceof IntegrityFailure)) throw err;
       result.damaged.push({ pack: p.id, reason: err.message });
@@ -400,6 +405,7 @@ export async function repairIndex(repo: Repository, opts: { onlyUnindexed?: bool
   result.packsIndexed = packs.length;
   if (packs.length === 0 && opts.onlyUnindexed) return result;
   result.indexFilesWritten.push(...(await writeIndexFiles(repo, packs)).names);
+  if (opts.index) for (const p of packs) opts.index.addPack(p.id, p.size, p.entries);
   if (!opts.onlyUnindexed) {
     for (const name of oldFiles) {
       if (result.indexFilesWritten.includes(name)) continue;

@@ -1,13 +1,13 @@
 import { Worker } from 'node:worker_threads';
 
 /**
- * Starts one of the repository's worker threads (`module`: a file of src/repo, compiled).
- * Tests run the TypeScript sources in-process, and a worker thread needs the compiled
- * module, so from a `.ts` caller it is taken from dist/. `onFail` hears an error thrown in
- * the thread and an exit that `closing()` did not ask for.
+ * Starts a worker thread (`module`: a file under src/ without extension, e.g.
+ * `repo/file-worker`, compiled). Tests run the TypeScript sources in-process, and a worker
+ * thread needs the compiled module, so from a `.ts` caller it is taken from dist/. `onFail`
+ * hears an error thrown in the thread and an exit that `closing()` did not ask for.
  */
 export function startWorker(module: string, opts: { what: string; workerData?: unknown; youngGenerationMb: number; closing(): boolean; onFail(err: unknown): void }): Worker {
-  const url = import.meta.url.endsWith('.ts') ? new URL(`../../dist/repo/${module}.js`, import.meta.url) : new URL(`./${module}.js`, import.meta.url);
+  const url = import.meta.url.endsWith('.ts') ? new URL(`../../dist/${module}.js`, import.meta.url) : new URL(`../${module}.js`, import.meta.url);
   // A small young generation: the threads make short-lived buffers only, and each MiB is RSS.
   const worker = new Worker(url, { workerData: opts.workerData, resourceLimits: { maxYoungGenerationSizeMb: opts.youngGenerationMb } });
   worker.on('error', opts.onFail);

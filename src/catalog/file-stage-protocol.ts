@@ -1,0 +1,19 @@
+/** Messages between the catalogue's main thread and its file-row thread (flat: one batch of rows each). */
+export const FILE_TYPE_CODES = ['file', 'dir', 'symlink'] as const;
+
+export type StageMessage =
+  | {
+      op: 'rows';
+      /** The rows' paths joined with NUL, which no path holds. */
+      paths: string;
+      /** Index into FILE_TYPE_CODES, one per row. */
+      types: Uint8Array;
+      /** size, mode, mtime, chunks: four per row. */
+      nums: Float64Array;
+      /** 32 bytes per row; meaningful where `hashed` is 1. */
+      hashes: Uint8Array;
+      hashed: Uint8Array;
+    }
+  | { op: 'commit'; snap: number };
+
+export type StageReply = { op: 'committed'; rows: number } | { op: 'error'; code?: string; message: string };

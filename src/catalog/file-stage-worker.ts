@@ -1,0 +1,46 @@
+import { parentPort, workerData } from 'node:worker_threads';
+import Database from 'better-sqlite3';
+import { FILE_TYPE_CODES, type StageMessage, type StageReply } from './file-stage-protocol.js';
+
+/**
+ * The catalogue's file-row thread: its own connection to the catalogue, a temporary table
+ * that collects a backup's rows while the walk runs, and one INSERT … SELECT that files them
+ * under the snapshot once the main thread knows its id.
+ */
+const { file, busyMs } = workerData as { file: string; busyMs: number };
+const port = parentPort!;
+const db = new Database(file, { fileMustExist: true, timeout: busyMs });
+db.pragma('foreign_keys = ON');
+db.pragma('synchronous = NORMAL');
+// On disk, not in memory: a backup of millions of files must not hold them all.
+db.pragma('temp_store = FILE');
+db.exec('CREATE TEMP TABLE staged_files (path TEXT NOT NULL, type TEXT NOT NULL, size INTEGER NOT NULL, mode INTEGER NOT NULL, mtime INTEGER NOT NULL, hash BLOB, chunks INTEGER NOT NULL)');
+const insert = db.prepare('INSERT INTO temp.staged_files VALUES (?, ?, ?, ?, ?, ?, ?)');
+const moveUnderSnapshot = db.prepare(
+  'INSERT OR REPLACE INTO files (snap, path, type, size, mode, mtime, hash, chunks) SELECT ?, path, type, size, mode, mtime, hash, chunks FROM temp.staged_files ORDER BY rowid',
+);
+
+const addRows = db.transaction((m: Extract<StageMessage, { op: 'rows' }>) => {
+  const paths = m.paths.split('\u0000');
+  const hashes = Buffer.from(m.hashes.buffer, m.hashes.byteOffset, m.hashes.byteLength);
+  for (let i = 0; i < paths.length; i++) {
+    const hash = m.hashed[i] ? hashes.subarray(i * 32, i * 32 + 32) : null;
+    insert.run(paths[i], FILE_TYPE_CODES[m.types[i]!], m.nums[i * 4], m.nums[i * 4 + 1], m.nums[i * 4 + 2], hash, m.nums[i * 4 + 3]);
+  }
+});
+
+const commit = db.transaction((snap: number): number => moveUnderSnapshot.run(snap).changes);
+
+function reply(r: StageReply): void {
+  port.postMessage(r);
+}
+
+port.on('message', (m: StageMessage) => {
+  try {
+    if (m.op === 'rows') addRows(m);
+    else reply({ op: 'committed', rows: commit(m.snap) });
+  } catch (err) {
+    const e = err as { code?: unknown; message?: unknown };
+    reply({ op: 'error', code: typeof e.code === 'string' ? e.code : undefined, message: String(e.message ?? err) });
+  }
+});

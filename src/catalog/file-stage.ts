@@ -1,0 +1,110 @@
+import type { Worker } from 'node:worker_threads';
+import { TriadError } from '../core/errors.js';
+import { startWorker } from '../core/threads.js';
+import { FILE_TYPE_CODES, type StageMessage, type StageReply } from './file-stage-protocol.js';
+import type { FileInput } from './types.js';
+
+const BATCH = 4096;
+
+/**
+ * A snapshot's file rows, recorded while the backup walks: the rows go in batches to a
+ * thread with its own connection, which keeps them in a temporary table until `commit`
+ * files them under the snapshot. The walk pays for packing a row, not for inserting it,
+ * and nothing waits for the snapshot id in memory. The thread inserts far faster than a
+ * walk finds files, so batches are not flow-controlled.
+ */
+export class FileStage {
+  private readonly worker: Worker;
+  private paths: string[] = [];
+  private types = new Uint8Array(BATCH);
+  private nums = new Float64Array(BATCH * 4);
+  private hashes = Buffer.alloc(BATCH * 32);
+  private hashed = new Uint8Array(BATCH);
+  private failure: unknown;
+  private waiting: { resolve(rows: number): void; reject(err: unknown): void } | undefined;
+  private closed = false;
+  count = 0;
+
+  /** `snapSeq` finds the snapshot's row; `mapError` gives a database error the catalogue's wording. */
+  constructor(
+    file: string,
+    busyMs: number,
+    private readonly snapSeq: (snapshotId: string) => number,
+    private readonly mapError: (err: unknown) => unknown,
+  ) {
+    this.worker = startWorker('catalog/file-stage-worker', {
+      what: 'catalogue',
+      workerData: { file, busyMs },
+      youngGenerationMb: 8,
+      closing: () => this.closed,
+      onFail: (err) => this.fail(err),
+    });
+    this.worker.on('message', (r: StageReply) => {
+      if (r.op === 'error') this.fail(Object.assign(new Error(r.message), { code: r.code }));
+      else {
+        const w = this.waiting;
+        this.waiting = undefined;
+        w?.resolve(r.rows);
+      }
+    });
+  }
+
+  push(f: FileInput): void {
+    const i = this.paths.length;
+    const type = FILE_TYPE_CODES.indexOf(f.type);
+    if (type < 0) throw new TriadError('E_CATALOG', `invalid file type ${JSON.stringify(f.type)} for ${f.path}`);
+    this.paths.push(f.path);
+    this.types[i] = type;
+    this.nums[i * 4] = f.size;
+    this.nums[i * 4 + 1] = f.mode;
+    this.nums[i * 4 + 2] = f.mtime;
+    this.nums[i * 4 + 3] = f.chunks ?? 0;
+    const hash = f.hash ?? null;
+    this.hashed[i] = hash === null ? 0 : 1;
+    if (hash !== null && (hash.length !== 64 || this.hashes.write(hash, i * 32, 32, 'hex') !== 32)) {
+      throw new TriadError('E_CATALOG', `invalid content hash of ${f.path}: ${JSON.stringify(hash)} (expected 64 hex characters)`);
+    }
+    this.count++;
+    if (this.paths.length === BATCH) this.flush();
+  }
+
+  /** Files every staged row under the snapshot (already in the catalogue); returns how many. */
+  async commit(snapshotId: string): Promise<number> {
+    this.flush();
+    const snap = this.snapSeq(snapshotId);
+    const rows = new Promise<number>((resolve, reject) => {
+      this.waiting = { resolve, reject };
+    });
+    if (this.failure !== undefined) this.fail(this.failure);
+    else this.post({ op: 'commit', snap });
+    return rows;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.worker.terminate();
+  }
+
+  private flush(): void {
+    const n = this.paths.length;
+    if (n === 0 || this.failure !== undefined) return;
+    const types = this.types.slice(0, n);
+    const nums = this.nums.slice(0, n * 4);
+    const hashes = new Uint8Array(this.hashes.subarray(0, n * 32));
+    const hashed = this.hashed.slice(0, n);
+    this.post({ op: 'rows', paths: this.paths.join('\u0000'), types, nums, hashes, hashed }, [types.buffer, nums.buffer, hashes.buffer, hashed.buffer]);
+    this.paths = [];
+  }
+
+  private post(m: StageMessage, transfer: ArrayBuffer[] = []): void {
+    this.worker.postMessage(m, transfer);
+  }
+
+  private fail(err: unknown): void {
+    this.failure ??= err;
+    const w = this.waiting;
+    this.waiting = undefined;
+    w?.reject(this.mapError(this.failure));
+  }
+}
