@@ -12,8 +12,11 @@ const port = parentPort!;
 const db = new Database(file, { fileMustExist: true, timeout: busyMs });
 db.pragma('foreign_keys = ON');
 db.pragma('synchronous = NORMAL');
-// On disk, not in memory: a backup of millions of files must not hold them all.
+// On disk, not in memory: a backup of millions of files must not hold them all. The rows
+// arrive nearly in path order, so small page caches serve (each MiB here is RSS of the backup).
 db.pragma('temp_store = FILE');
+db.pragma('cache_size = -4096');
+db.pragma('temp.cache_size = -2048');
 db.exec('CREATE TEMP TABLE staged_files (path TEXT NOT NULL, type TEXT NOT NULL, size INTEGER NOT NULL, mode INTEGER NOT NULL, mtime INTEGER NOT NULL, hash BLOB, chunks INTEGER NOT NULL)');
 const insert = db.prepare('INSERT INTO temp.staged_files VALUES (?, ?, ?, ?, ?, ?, ?)');
 const moveUnderSnapshot = db.prepare(
