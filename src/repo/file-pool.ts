@@ -36,28 +36,36 @@ export class FilePool {
   private readonly queue: PendingJob[] = [];
   private readonly jobs = new Map<number, PendingJob>();
   private readonly roomWaiters: (() => void)[] = [];
-  private readonly known: KnownSet;
+  private knownSet: KnownSet | undefined;
   private nextJob = 1;
   private failure: unknown;
   private closed = false;
 
   constructor(
-    repo: Repository,
+    private readonly repo: Repository,
     private readonly writer: MultiTargetWriter,
-    opts: { workers?: number; signal?: AbortSignal } = {},
+    private readonly opts: { workers?: number; signal?: AbortSignal } = {},
   ) {
-    this.known = knownSetOf(writer);
     opts.signal?.addEventListener('abort', () => this.fail(opts.signal!.reason), { once: true });
+  }
+
+  /** Built on first use, from the index as it is then: a backup where nothing changed needs none. */
+  private get known(): KnownSet {
+    return (this.knownSet ??= knownSetOf(this.writer));
+  }
+
+  /** The workers start with the first file to read: a backup where nothing changed needs none. */
+  private start(): void {
     const init: FileWorkerInit = {
-      encKey: repo.key.encrypt,
-      macKey: repo.key.mac,
-      gearSeed: repo.config.chunker.seed,
-      chunker: { min: repo.config.chunker.min, avg: repo.config.chunker.avg, max: repo.config.chunker.max },
-      compression: writer.compressionMode,
+      encKey: this.repo.key.encrypt,
+      macKey: this.repo.key.mac,
+      gearSeed: this.repo.config.chunker.seed,
+      chunker: { min: this.repo.config.chunker.min, avg: this.repo.config.chunker.avg, max: this.repo.config.chunker.max },
+      compression: this.writer.compressionMode,
       known: this.known.buffer,
-      seal: !writer.dryRun,
+      seal: !this.writer.dryRun,
     };
-    const n = opts.workers ?? defaultWorkers();
+    const n = this.opts.workers ?? defaultWorkers();
     for (let i = 0; i < n; i++) {
       const worker = startWorker('repo/file-worker', { what: 'backup worker', workerData: init, youngGenerationMb: 12, closing: () => this.closed, onFail: (err) => this.fail(err) });
       const slot: Slot = { worker, running: new Set(), chain: Promise.resolve() };
@@ -77,6 +85,7 @@ export class FilePool {
   /** Reads, chunks and stores one file; rejects with the errno-carrying error of a failed read. */
   file(path: string, size: number, mtimeMs: number): Promise<FileDone> {
     if (this.failure !== undefined) return Promise.reject(this.failure);
+    if (this.slots.length === 0) this.start();
     return new Promise<FileDone>((resolve, reject) => {
       const job: FileJob = { job: this.nextJob++, path, size, mtimeMs, sealAll: false };
       this.queue.push({ job, resolve, reject, redo: false, content: [] });
