@@ -8,6 +8,10 @@ import { writeJournal } from '../repo/journal.js';
 import { parsePackHeader, type PackEntry } from '../repo/pack.js';
 import { loadSnapshots, resolveSnapshot, type Snapshot } from '../repo/snapshot.js';
 import { walkTree } from '../repo/walk.js';
+import type { Catalog } from '../catalog/index.js';
+import type { Policy } from '../policy/types.js';
+import type { Repository } from '../repo/repository.js';
+import { withPolicyLocks } from './locking.js';
 import { catalogFor, closeAll, errorMessage, hostName, loadPolicyFile, openTargets, passphraseFor, selectTargets, type AppContext } from './session.js';
 
 export interface CopyResult {
@@ -27,7 +31,7 @@ export interface CopyResult {
  * holding blobs the destination lacks are copied verbatim (verified by their hash and header),
  * then an index naming them, then the snapshot manifests — the repository write order.
  */
-export async function runCopy(ctx: AppContext, opts: { policyFile: string; from: string; to: string; snapshots?: string[] }): Promise<CopyResult> {
+export async function runCopy(ctx: AppContext, opts: { policyFile: string; from: string; to: string; snapshots?: string[]; waitMs?: number }): Promise<CopyResult> {
   if (opts.from === opts.to) throw new TriadError('E_USAGE', '--from and --to name the same target');
   const policy = await loadPolicyFile(ctx, opts.policyFile);
   const passphrase = await passphraseFor(ctx, policy);
@@ -40,67 +44,12 @@ export async function runCopy(ctx: AppContext, opts: { policyFile: string; from:
     for (const o of opened) if (!o.repo) throw o.error;
     const src = opened[0]!.repo!;
     const dst = opened[1]!.repo!;
-    // Packs that reached the destination before an interruption are reused, not sent again.
-    const [srcIndex, dstIndex] = await Promise.all([MasterIndex.load(src), MasterIndex.load(dst)]);
-    const reused = await repairIndex(dst, { onlyUnindexed: true, signal: ctx.signal, index: dstIndex });
-    const srcSnaps = (await loadSnapshots(src)).filter((s) => s.policy === policy.name);
-    const have = new Set((await loadSnapshots(dst)).map((s) => s.id));
-    const wanted: Snapshot[] = opts.snapshots?.length ? opts.snapshots.map((r) => resolveSnapshot(srcSnaps, r, `target '${opts.from}'`)) : srcSnaps;
-    const todo = wanted.filter((s) => !have.has(s.id));
-
-    // Packs of the source that hold a blob the destination lacks.
-    const reader = new BlobReader(src, srcIndex);
-    const packs = new Set<string>();
-    const need = (id: string) => {
-      if (dstIndex.has(id)) return;
-      const loc = srcIndex.get(id);
-      if (!loc) throw new TriadError('E_INTEGRITY', `blob ${id.slice(0, 12)} is not indexed on target '${opts.from}'`, { hint: `run 'triad check -p POLICY --target ${opts.from}'` });
-      packs.add(loc.pack);
-    };
-    for (const s of todo) {
-      need(s.tree);
-      for await (const { node } of walkTree(reader, s.tree)) {
-        ctx.signal?.throwIfAborted();
-        if (node.subtree) need(node.subtree);
-        for (const c of node.content ?? []) need(c);
-      }
-    }
-
-    let bytesCopied = 0;
-    const copied: { id: string; size: number; entries: PackEntry[] }[] = [];
-    let n = 0;
-    for (const pack of [...packs].sort()) {
-      ctx.signal?.throwIfAborted();
-      const bytes = await src.storage.load(packObjectName(pack), undefined, { signal: ctx.signal });
-      if (createHash('sha256').update(bytes).digest('hex') !== pack) {
-        throw new TriadError('E_INTEGRITY', `pack ${pack.slice(0, 12)} on target '${opts.from}' does not match its name; not copied`, { hint: `run 'triad check -p POLICY --target ${opts.from} --read-data'` });
-      }
-      const entries = parsePackHeader(src.key.encrypt, bytes, bytes.length);
-      await dst.storage.save(packObjectName(pack), bytes, { signal: ctx.signal });
-      copied.push({ id: pack, size: bytes.length, entries });
-      bytesCopied += bytes.length;
-      ctx.events?.progress?.({ phase: `copy ${opts.from}→${opts.to}`, files: ++n, totalFiles: packs.size, bytes: bytesCopied });
-    }
-    if (copied.length) {
-      const { sealed } = dst.sealObject(AAD.index, encodeIndex(copied));
-      await dst.saveHashed('index', sealed);
-    }
-    for (const s of todo) await dst.storage.save(`snapshots/${s.id}`, await src.storage.load(`snapshots/${s.id}`));
-
-    const finishedAt = ctx.clock.now();
-    for (const s of todo) {
-      catalog.upsertSnapshot({ id: s.id, policy: policy.name, host: s.host, paths: s.paths, time: s.time, finished_at: s.finished, tree: s.tree, parent: s.parent ?? null, partial: s.partial, tags: s.tags });
-      catalog.setPresence(s.id, opts.to, { status: 'complete', at: finishedAt });
-    }
-    catalog.addPacks(policy.name, opts.to, copied.map((p) => ({ id: p.id, size: p.size, blobs: p.entries.length, type: p.entries[0]?.type ?? 'data' })));
-    catalog.addBlobs(policy.name, opts.to, copied.flatMap((p) => p.entries.map((e) => ({ id: e.id.toString('hex'), pack: p.id, type: e.type, length: e.length, raw_length: e.rawLength }))));
-    await writeJournal([dst], {
-      version: 1, kind: 'copy', policy: policy.name, host: hostName(policy), started: startedAt.toISOString(), finished: finishedAt.toISOString(),
-      status: 'ok', exitCode: 0, targets: [{ name: opts.to, ok: true }], bytesWritten: bytesCopied,
-      details: { from: opts.from, snapshots: todo.map((s) => s.id), packs: copied.length },
-    });
-    catalog.finishRun(runId, { finished_at: finishedAt, status: 'ok', exit_code: 0, bytes_written: bytesCopied, details: { from: opts.from, snapshots: todo.map((s) => s.id), packs: copied.length } });
-    return { policy: policy.name, from: opts.from, to: opts.to, snapshots: todo.map((s) => s.id), packsCopied: copied.length, packsReused: reused.packsAdded.length, bytesCopied, durationMs: ctx.clock.monotonic() - started };
+    // Shared locks on both replicas, as a backup takes: a prune on the destination must not
+    // remove packs this copy has written and not yet named in a snapshot, and one on the
+    // source must not remove packs it is about to read.
+    return await withPolicyLocks(ctx, policy, [src, dst], 'shared', { command: 'copy', wait: opts.waitMs }, (signal) =>
+      copySnapshots({ ...ctx, signal }, policy, catalog, runId, src, dst, opts, started, startedAt),
+    );
   } catch (err) {
     catalog.finishRun(runId, { finished_at: ctx.clock.now(), status: ctx.signal?.aborted ? 'interrupted' : 'failed', exit_code: err instanceof TriadError ? err.exitCode : 1, error: errorMessage(err) });
     throw err;
@@ -108,4 +57,78 @@ export async function runCopy(ctx: AppContext, opts: { policyFile: string; from:
     catalog.close();
     await closeAll(opened);
   }
+}
+
+async function copySnapshots(
+  ctx: AppContext,
+  policy: Policy,
+  catalog: Catalog,
+  runId: number,
+  src: Repository,
+  dst: Repository,
+  opts: { from: string; to: string; snapshots?: string[] },
+  started: number,
+  startedAt: Date,
+): Promise<CopyResult> {
+  // Packs that reached the destination before an interruption are reused, not sent again.
+  const [srcIndex, dstIndex] = await Promise.all([MasterIndex.load(src), MasterIndex.load(dst)]);
+  const reused = await repairIndex(dst, { onlyUnindexed: true, signal: ctx.signal, index: dstIndex });
+  const srcSnaps = (await loadSnapshots(src)).filter((s) => s.policy === policy.name);
+  const have = new Set((await loadSnapshots(dst)).map((s) => s.id));
+  const wanted: Snapshot[] = opts.snapshots?.length ? opts.snapshots.map((r) => resolveSnapshot(srcSnaps, r, `target '${opts.from}'`)) : srcSnaps;
+  const todo = wanted.filter((s) => !have.has(s.id));
+
+  // Packs of the source that hold a blob the destination lacks.
+  const reader = new BlobReader(src, srcIndex);
+  const packs = new Set<string>();
+  const need = (id: string) => {
+    if (dstIndex.has(id)) return;
+    const loc = srcIndex.get(id);
+    if (!loc) throw new TriadError('E_INTEGRITY', `blob ${id.slice(0, 12)} is not indexed on target '${opts.from}'`, { hint: `run 'triad check -p POLICY --target ${opts.from}'` });
+    packs.add(loc.pack);
+  };
+  for (const s of todo) {
+    need(s.tree);
+    for await (const { node } of walkTree(reader, s.tree)) {
+      ctx.signal?.throwIfAborted();
+      if (node.subtree) need(node.subtree);
+      for (const c of node.content ?? []) need(c);
+    }
+  }
+
+  let bytesCopied = 0;
+  const copied: { id: string; size: number; entries: PackEntry[] }[] = [];
+  let n = 0;
+  for (const pack of [...packs].sort()) {
+    ctx.signal?.throwIfAborted();
+    const bytes = await src.storage.load(packObjectName(pack), undefined, { signal: ctx.signal });
+    if (createHash('sha256').update(bytes).digest('hex') !== pack) {
+      throw new TriadError('E_INTEGRITY', `pack ${pack.slice(0, 12)} on target '${opts.from}' does not match its name; not copied`, { hint: `run 'triad check -p POLICY --target ${opts.from} --read-data'` });
+    }
+    const entries = parsePackHeader(src.key.encrypt, bytes, bytes.length);
+    await dst.storage.save(packObjectName(pack), bytes, { signal: ctx.signal });
+    copied.push({ id: pack, size: bytes.length, entries });
+    bytesCopied += bytes.length;
+    ctx.events?.progress?.({ phase: `copy ${opts.from}→${opts.to}`, files: ++n, totalFiles: packs.size, bytes: bytesCopied });
+  }
+  if (copied.length) {
+    const { sealed } = dst.sealObject(AAD.index, encodeIndex(copied));
+    await dst.saveHashed('index', sealed);
+  }
+  for (const s of todo) await dst.storage.save(`snapshots/${s.id}`, await src.storage.load(`snapshots/${s.id}`));
+
+  const finishedAt = ctx.clock.now();
+  for (const s of todo) {
+    catalog.upsertSnapshot({ id: s.id, policy: policy.name, host: s.host, paths: s.paths, time: s.time, finished_at: s.finished, tree: s.tree, parent: s.parent ?? null, partial: s.partial, tags: s.tags });
+    catalog.setPresence(s.id, opts.to, { status: 'complete', at: finishedAt });
+  }
+  catalog.addPacks(policy.name, opts.to, copied.map((p) => ({ id: p.id, size: p.size, blobs: p.entries.length, type: p.entries[0]?.type ?? 'data' })));
+  catalog.addBlobs(policy.name, opts.to, copied.flatMap((p) => p.entries.map((e) => ({ id: e.id.toString('hex'), pack: p.id, type: e.type, length: e.length, raw_length: e.rawLength }))));
+  await writeJournal([dst], {
+    version: 1, kind: 'copy', policy: policy.name, host: hostName(policy), started: startedAt.toISOString(), finished: finishedAt.toISOString(),
+    status: 'ok', exitCode: 0, targets: [{ name: opts.to, ok: true }], bytesWritten: bytesCopied,
+    details: { from: opts.from, snapshots: todo.map((s) => s.id), packs: copied.length },
+  });
+  catalog.finishRun(runId, { finished_at: finishedAt, status: 'ok', exit_code: 0, bytes_written: bytesCopied, details: { from: opts.from, snapshots: todo.map((s) => s.id), packs: copied.length } });
+  return { policy: policy.name, from: opts.from, to: opts.to, snapshots: todo.map((s) => s.id), packsCopied: copied.length, packsReused: reused.packsAdded.length, bytesCopied, durationMs: ctx.clock.monotonic() - started };
 }

@@ -1,17 +1,13 @@
-import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { openCatalog } from '../../src/catalog/index.js';
-import type { Catalog, FileInput } from '../../src/catalog/index.js';
+import { describe, expect, it } from 'vitest';
+import type { FileInput } from '../../src/catalog/index.js';
 import { TriadError } from '../../src/core/errors.js';
-import { hex, tempDir, thrown } from './helpers.js';
+import { catalogPerTest, hex, thrown } from './helpers.js';
 
 // Rows staged on the catalogue's own thread while a backup walks, filed under the snapshot at the end.
 const N = 10_000; // more than two of the stage's batches
 const snapId = hex('staged');
-let tmp: ReturnType<typeof tempDir>;
-let file: string;
-let cat: Catalog;
+const db = catalogPerTest();
 
 function row(i: number): FileInput {
   const path = `src/d${i % 37}/f ${i} ü`;
@@ -20,27 +16,17 @@ function row(i: number): FileInput {
   return { path, type: 'file', size: i * 3, mode: 0o640, mtime: 1_700_000_000_000 + i + 0.5, hash: hex(`content ${i}`), chunks: 1 + (i % 4) };
 }
 
-beforeEach(() => {
-  tmp = tempDir();
-  file = join(tmp.dir, 'catalog.db');
-  cat = openCatalog(file);
-});
-afterEach(() => {
-  cat.close();
-  tmp.cleanup();
-});
-
 describe('staged file rows', () => {
   it('files every staged row under the snapshot, as addFiles would have', async () => {
-    const stage = cat.stageFiles();
+    const stage = db.cat.stageFiles();
     try {
       for (let i = 0; i < N; i++) stage.push(row(i));
-      cat.upsertSnapshot({ id: snapId, policy: 'p', host: 'h', paths: ['/src'], time: '2026-01-01T00:00:00Z', tree: hex('t') });
+      db.cat.upsertSnapshot({ id: snapId, policy: 'p', host: 'h', paths: ['/src'], time: '2026-01-01T00:00:00Z', tree: hex('t') });
       expect(await stage.commit(snapId)).toBe(N);
     } finally {
       await stage.close();
     }
-    const got = new Map(cat.listFiles(snapId, { limit: N + 1 }).map((f) => [f.path, f]));
+    const got = new Map(db.cat.listFiles(snapId, { limit: N + 1 }).map((f) => [f.path, f]));
     expect(got.size).toBe(N);
     for (const i of [0, 1, 25, 4095, 4096, 4097, 9999]) {
       const want = row(i);
@@ -49,7 +35,7 @@ describe('staged file rows', () => {
   });
 
   it('rejects a row it cannot record, at once', async () => {
-    const stage = cat.stageFiles();
+    const stage = db.cat.stageFiles();
     try {
       const badType = thrown(() => stage.push({ ...row(1), type: 'fifo' as FileInput['type'] }));
       expect(badType).toBeInstanceOf(TriadError);
@@ -63,7 +49,7 @@ describe('staged file rows', () => {
   });
 
   it('names a snapshot the catalogue does not hold', async () => {
-    const stage = cat.stageFiles();
+    const stage = db.cat.stageFiles();
     try {
       stage.push(row(1));
       await expect(stage.commit(hex('absent'))).rejects.toMatchObject({ code: 'E_SNAPSHOT_NOT_FOUND' });
@@ -73,21 +59,21 @@ describe('staged file rows', () => {
   });
 
   it('reports a catalogue held by another writer in the catalogue words, and files nothing', async () => {
-    const stage = cat.stageFiles({ busyMs: 100 });
-    const other = new Database(file, { timeout: 100 });
+    const stage = db.cat.stageFiles({ busyMs: 100 });
+    const other = new Database(db.file, { timeout: 100 });
     try {
       for (let i = 0; i < 10; i++) stage.push(row(i));
-      cat.upsertSnapshot({ id: snapId, policy: 'p', host: 'h', paths: ['/src'], time: '2026-01-01T00:00:00Z', tree: hex('t') });
+      db.cat.upsertSnapshot({ id: snapId, policy: 'p', host: 'h', paths: ['/src'], time: '2026-01-01T00:00:00Z', tree: hex('t') });
       other.exec('BEGIN IMMEDIATE');
       const err = await stage.commit(snapId).then(() => undefined, (e: unknown) => e);
       expect(err).toBeInstanceOf(TriadError);
       expect((err as TriadError).code).toBe('E_CATALOG');
-      expect((err as TriadError).message).toContain(`the catalogue ${file} is locked by another process`);
+      expect((err as TriadError).message).toContain(`the catalogue ${db.file} is locked by another process`);
     } finally {
       other.exec('ROLLBACK');
       other.close();
       await stage.close();
     }
-    expect(cat.listFiles(snapId)).toEqual([]);
+    expect(db.cat.listFiles(snapId)).toEqual([]);
   });
 });

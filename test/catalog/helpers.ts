@@ -2,6 +2,8 @@ import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { afterEach, beforeEach } from 'vitest';
+import { openCatalog, type Catalog } from '../../src/catalog/index.js';
 
 export function hex(seed: string): string {
   return createHash('sha256').update(seed).digest('hex');
@@ -20,4 +22,20 @@ export function thrown(fn: () => unknown): unknown {
     return err;
   }
   throw new Error('expected an error, none was thrown');
+}
+
+/** A new catalogue file for each test of the calling file: opened before it, closed and removed after. */
+export function catalogPerTest(): { cat: Catalog; file: string } {
+  let tmp: ReturnType<typeof tempDir>;
+  const state = {} as { cat: Catalog; file: string };
+  beforeEach(() => {
+    tmp = tempDir();
+    state.file = join(tmp.dir, 'catalog.db');
+    state.cat = openCatalog(state.file);
+  });
+  afterEach(() => {
+    state.cat.close();
+    tmp.cleanup();
+  });
+  return state;
 }

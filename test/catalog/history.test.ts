@@ -1,29 +1,16 @@
-import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { openCatalog } from '../../src/catalog/index.js';
-import type { Catalog } from '../../src/catalog/index.js';
 import { fixedClock } from '../../src/core/clock.js';
 import { TriadError } from '../../src/core/errors.js';
-import { hex, tempDir, thrown } from './helpers.js';
+import { catalogPerTest, hex, thrown } from './helpers.js';
 
-let tmp: ReturnType<typeof tempDir>;
-let file: string;
-let cat: Catalog;
-beforeEach(() => {
-  tmp = tempDir();
-  file = join(tmp.dir, 'catalog.db');
-  cat = openCatalog(file);
-});
-afterEach(() => {
-  cat.close();
-  tmp.cleanup();
-});
+const db = catalogPerTest();
 
 describe('runs', () => {
   it('round-trips a run from start to finish, across a reopen', () => {
-    const id = cat.startRun({ policy: 'fin', kind: 'backup', target: null, started_at: fixedClock('2025-01-01T04:00:00Z').now(), details: { dry: false } });
-    expect(cat.getRun(id)).toMatchObject({ status: 'running', finished_at: null, exit_code: null });
-    cat.finishRun(id, {
+    const id = db.cat.startRun({ policy: 'fin', kind: 'backup', target: null, started_at: fixedClock('2025-01-01T04:00:00Z').now(), details: { dry: false } });
+    expect(db.cat.getRun(id)).toMatchObject({ status: 'running', finished_at: null, exit_code: null });
+    db.cat.finishRun(id, {
       finished_at: '2025-01-01T04:10:00Z',
       status: 'partial',
       exit_code: 3,
@@ -33,9 +20,9 @@ describe('runs', () => {
       error: 'unreadable: /srv/fin/locked.xlsx',
       details: { snapshot: hex('s'), warnings: 1 },
     });
-    cat.close();
-    cat = openCatalog(file);
-    expect(cat.getRun(id)).toEqual({
+    db.cat.close();
+    db.cat = openCatalog(db.file);
+    expect(db.cat.getRun(id)).toEqual({
       id,
       policy: 'fin',
       kind: 'backup',
@@ -55,20 +42,20 @@ describe('runs', () => {
 
   it('lists runs oldest first, filtered by kind, target and time', () => {
     const mk = (kind: 'backup' | 'copy' | 'check', target: string | null, at: string): number => {
-      const id = cat.startRun({ policy: 'fin', kind, target, started_at: at });
-      cat.finishRun(id, { finished_at: at, status: 'ok', exit_code: 0 });
+      const id = db.cat.startRun({ policy: 'fin', kind, target, started_at: at });
+      db.cat.finishRun(id, { finished_at: at, status: 'ok', exit_code: 0 });
       return id;
     };
     const b1 = mk('backup', null, '2025-01-01T00:00:00Z');
     const c1 = mk('copy', 'cloud', '2025-01-01T01:00:00Z');
     const k1 = mk('check', 'nas', '2025-01-02T00:00:00Z');
     const b2 = mk('backup', null, '2025-01-03T00:00:00Z');
-    cat.startRun({ policy: 'hr', kind: 'backup', started_at: '2025-01-03T00:00:00Z' });
-    expect(cat.listRuns('fin').map((r) => r.id)).toEqual([b1, c1, k1, b2]);
-    expect(cat.listRuns('fin', { kind: 'backup' }).map((r) => r.id)).toEqual([b1, b2]);
-    expect(cat.listRuns('fin', { target: 'cloud' }).map((r) => r.id)).toEqual([c1]);
-    expect(cat.listRuns('fin', { since: '2025-01-02T00:00:00+00:00' }).map((r) => r.id)).toEqual([k1, b2]);
-    expect(cat.listRuns('hr', { status: 'running' })).toHaveLength(1);
+    db.cat.startRun({ policy: 'hr', kind: 'backup', started_at: '2025-01-03T00:00:00Z' });
+    expect(db.cat.listRuns('fin').map((r) => r.id)).toEqual([b1, c1, k1, b2]);
+    expect(db.cat.listRuns('fin', { kind: 'backup' }).map((r) => r.id)).toEqual([b1, b2]);
+    expect(db.cat.listRuns('fin', { target: 'cloud' }).map((r) => r.id)).toEqual([c1]);
+    expect(db.cat.listRuns('fin', { since: '2025-01-02T00:00:00+00:00' }).map((r) => r.id)).toEqual([k1, b2]);
+    expect(db.cat.listRuns('hr', { status: 'running' })).toHaveLength(1);
   });
 
   it('imports journal runs idempotently', () => {
@@ -82,96 +69,96 @@ describe('runs', () => {
       exit_code: 0,
       journal_id: hex('j1'),
     };
-    const a = cat.importRun(run);
-    const b = cat.importRun(run);
+    const a = db.cat.importRun(run);
+    const b = db.cat.importRun(run);
     expect(b).toBe(a);
-    expect(cat.listRuns('fin')).toHaveLength(1);
-    expect(cat.getRun(a)).toMatchObject({ journal_id: hex('j1'), status: 'ok', target: 'nas' });
+    expect(db.cat.listRuns('fin')).toHaveLength(1);
+    expect(db.cat.getRun(a)).toMatchObject({ journal_id: hex('j1'), status: 'ok', target: 'nas' });
   });
 
   it('rejects unknown runs and bad values', () => {
-    expect((thrown(() => cat.finishRun(999, { finished_at: '2025-01-01T00:00:00Z', status: 'ok', exit_code: 0 })) as TriadError).code).toBe('E_CATALOG');
-    const id = cat.startRun({ policy: 'fin', kind: 'check', started_at: '2025-01-01T00:00:00Z' });
-    expect(() => cat.finishRun(id, { finished_at: '2025-01-01T00:00:00Z', status: 'running' as never, exit_code: 0 })).toThrow(TriadError);
-    expect(() => cat.startRun({ policy: 'fin', kind: 'dance' as never, started_at: '2025-01-01T00:00:00Z' })).toThrow(TriadError);
-    expect(() => cat.startRun({ policy: 'fin', kind: 'check', started_at: 'last tuesday' })).toThrow(TriadError);
+    expect((thrown(() => db.cat.finishRun(999, { finished_at: '2025-01-01T00:00:00Z', status: 'ok', exit_code: 0 })) as TriadError).code).toBe('E_CATALOG');
+    const id = db.cat.startRun({ policy: 'fin', kind: 'check', started_at: '2025-01-01T00:00:00Z' });
+    expect(() => db.cat.finishRun(id, { finished_at: '2025-01-01T00:00:00Z', status: 'running' as never, exit_code: 0 })).toThrow(TriadError);
+    expect(() => db.cat.startRun({ policy: 'fin', kind: 'dance' as never, started_at: '2025-01-01T00:00:00Z' })).toThrow(TriadError);
+    expect(() => db.cat.startRun({ policy: 'fin', kind: 'check', started_at: 'last tuesday' })).toThrow(TriadError);
   });
 
   it('keeps long error messages bounded', () => {
-    const id = cat.startRun({ policy: 'fin', kind: 'backup', started_at: '2025-01-01T00:00:00Z' });
-    cat.finishRun(id, { finished_at: '2025-01-01T00:00:01Z', status: 'failed', exit_code: 1, error: 'x'.repeat(100_000) });
-    expect(cat.getRun(id)!.error!.length).toBeLessThan(5000);
+    const id = db.cat.startRun({ policy: 'fin', kind: 'backup', started_at: '2025-01-01T00:00:00Z' });
+    db.cat.finishRun(id, { finished_at: '2025-01-01T00:00:01Z', status: 'failed', exit_code: 1, error: 'x'.repeat(100_000) });
+    expect(db.cat.getRun(id)!.error!.length).toBeLessThan(5000);
   });
 });
 
 describe('restore tests', () => {
   it('round-trips per-target results and filters them', () => {
-    const run = cat.startRun({ policy: 'fin', kind: 'restore-test', started_at: '2025-02-01T03:00:00Z' });
+    const run = db.cat.startRun({ policy: 'fin', kind: 'restore-test', started_at: '2025-02-01T03:00:00Z' });
     const failure = { file: '/srv/fin/a.pdf', snapshot: hex('s1'), reason: 'hash mismatch' };
-    cat.addRestoreTest({
+    db.cat.addRestoreTest({
       run_id: run, policy: 'fin', target: 'nas', at: '2025-02-01T03:05:00Z', seed: 4_000_000_000, ok: true,
       files: 120, bytes: 5_000_000, overhead_ms: 800, transfer_ms: 2500.5, snapshots: [hex('s1')],
     });
-    cat.addRestoreTest({
+    db.cat.addRestoreTest({
       run_id: run, policy: 'fin', target: 'cloud', at: '2025-02-01T03:09:00Z', seed: 4_000_000_000, ok: false,
       files: 120, bytes: 5_000_000, overhead_ms: 3000, transfer_ms: 9000, snapshots: [hex('s1')], failures: [failure],
     });
-    const later = cat.startRun({ policy: 'fin', kind: 'restore-test', started_at: '2025-03-01T03:00:00Z' });
-    cat.addRestoreTest({ run_id: later, policy: 'fin', target: 'nas', at: '2025-03-01T03:04:00Z', seed: 7, ok: true, files: 1, bytes: 1, overhead_ms: 1, transfer_ms: 1 });
+    const later = db.cat.startRun({ policy: 'fin', kind: 'restore-test', started_at: '2025-03-01T03:00:00Z' });
+    db.cat.addRestoreTest({ run_id: later, policy: 'fin', target: 'nas', at: '2025-03-01T03:04:00Z', seed: 7, ok: true, files: 1, bytes: 1, overhead_ms: 1, transfer_ms: 1 });
 
-    const all = cat.listRestoreTests('fin');
+    const all = db.cat.listRestoreTests('fin');
     expect(all.map((t) => `${t.run_id}:${t.target}`)).toEqual([`${run}:nas`, `${run}:cloud`, `${later}:nas`]);
     expect(all[1]).toEqual({
       run_id: run, policy: 'fin', target: 'cloud', at: '2025-02-01T03:09:00.000Z', seed: 4_000_000_000, ok: false,
       files: 120, bytes: 5_000_000, overhead_ms: 3000, transfer_ms: 9000, snapshots: [hex('s1')], failures: [failure],
     });
     expect(all[0]!.transfer_ms).toBe(2500.5);
-    expect(cat.listRestoreTests('fin', { target: 'nas' })).toHaveLength(2);
-    expect(cat.listRestoreTests('fin', { since: '2025-02-15' }).map((t) => t.run_id)).toEqual([later]);
-    expect(cat.listRestoreTests('hr')).toEqual([]);
+    expect(db.cat.listRestoreTests('fin', { target: 'nas' })).toHaveLength(2);
+    expect(db.cat.listRestoreTests('fin', { since: '2025-02-15' }).map((t) => t.run_id)).toEqual([later]);
+    expect(db.cat.listRestoreTests('hr')).toEqual([]);
   });
 });
 
 describe('packs, blobs and journal', () => {
   it('records packs and blobs per target and sums them for capacity reports', () => {
     const packs = [0, 1, 2].map((i) => ({ id: hex(`pack${i}`), size: 1000 * (i + 1), blobs: 2, type: 'data' as const }));
-    expect(cat.addPacks('fin', 'nas', packs)).toBe(3);
-    expect(cat.addPacks('fin', 'nas', packs)).toBe(0);
+    expect(db.cat.addPacks('fin', 'nas', packs)).toBe(3);
+    expect(db.cat.addPacks('fin', 'nas', packs)).toBe(0);
     const blobs = [0, 1, 2, 3, 4, 5].map((i) => ({
       id: hex(`blob${i}`), pack: hex(`pack${i >> 1}`), type: 'data' as const, length: 400 + i, raw_length: 1000,
     }));
-    expect(cat.addBlobs('fin', 'nas', blobs)).toBe(6);
-    expect(cat.hasBlob('fin', 'nas', hex('blob3'))).toBe(true);
-    expect(cat.hasBlob('fin', 'nas', hex('blob9'))).toBe(false);
-    expect(cat.hasBlob('fin', 'cloud', hex('blob3'))).toBe(false);
-    expect(cat.getBlob('fin', 'nas', hex('blob3'))).toEqual({ id: hex('blob3'), pack: hex('pack1'), type: 'data', length: 403, raw_length: 1000 });
-    expect(cat.storedBytes('fin', 'nas')).toBe(6000);
-    expect(cat.storageStats('fin', 'nas')).toEqual({ packs: 3, pack_bytes: 6000, blobs: 6, blob_bytes: 2415, raw_bytes: 6000 });
-    expect(cat.storedBytes('fin', 'cloud')).toBe(0);
+    expect(db.cat.addBlobs('fin', 'nas', blobs)).toBe(6);
+    expect(db.cat.hasBlob('fin', 'nas', hex('blob3'))).toBe(true);
+    expect(db.cat.hasBlob('fin', 'nas', hex('blob9'))).toBe(false);
+    expect(db.cat.hasBlob('fin', 'cloud', hex('blob3'))).toBe(false);
+    expect(db.cat.getBlob('fin', 'nas', hex('blob3'))).toEqual({ id: hex('blob3'), pack: hex('pack1'), type: 'data', length: 403, raw_length: 1000 });
+    expect(db.cat.storedBytes('fin', 'nas')).toBe(6000);
+    expect(db.cat.storageStats('fin', 'nas')).toEqual({ packs: 3, pack_bytes: 6000, blobs: 6, blob_bytes: 2415, raw_bytes: 6000 });
+    expect(db.cat.storedBytes('fin', 'cloud')).toBe(0);
 
-    expect(cat.removePacks('fin', 'nas', [hex('pack0')])).toBe(1);
-    expect(cat.hasBlob('fin', 'nas', hex('blob0'))).toBe(false);
-    expect(cat.hasBlob('fin', 'nas', hex('blob2'))).toBe(true);
-    expect(cat.storageStats('fin', 'nas')).toMatchObject({ packs: 2, pack_bytes: 5000, blobs: 4 });
+    expect(db.cat.removePacks('fin', 'nas', [hex('pack0')])).toBe(1);
+    expect(db.cat.hasBlob('fin', 'nas', hex('blob0'))).toBe(false);
+    expect(db.cat.hasBlob('fin', 'nas', hex('blob2'))).toBe(true);
+    expect(db.cat.storageStats('fin', 'nas')).toMatchObject({ packs: 2, pack_bytes: 5000, blobs: 4 });
   });
 
   it('remembers imported journal records per target', () => {
-    expect(cat.journalSeen('fin', 'cloud', 'j1')).toBe(false);
-    expect(cat.markJournalSeen('fin', 'cloud', 'j1')).toBe(true);
-    expect(cat.markJournalSeen('fin', 'cloud', 'j1')).toBe(false);
-    expect(cat.journalSeen('fin', 'cloud', 'j1')).toBe(true);
-    expect(cat.journalSeen('fin', 'nas', 'j1')).toBe(false);
+    expect(db.cat.journalSeen('fin', 'cloud', 'j1')).toBe(false);
+    expect(db.cat.markJournalSeen('fin', 'cloud', 'j1')).toBe(true);
+    expect(db.cat.markJournalSeen('fin', 'cloud', 'j1')).toBe(false);
+    expect(db.cat.journalSeen('fin', 'cloud', 'j1')).toBe(true);
+    expect(db.cat.journalSeen('fin', 'nas', 'j1')).toBe(false);
   });
 
   it('groups writes in one transaction that rolls back as a whole', () => {
     expect(() =>
-      cat.transaction(() => {
-        cat.markJournalSeen('fin', 'cloud', 'j2');
-        cat.importRun({ policy: 'fin', kind: 'backup', started_at: '2025-01-01T00:00:00Z', finished_at: '2025-01-01T00:00:01Z', status: 'ok', exit_code: 0 });
+      db.cat.transaction(() => {
+        db.cat.markJournalSeen('fin', 'cloud', 'j2');
+        db.cat.importRun({ policy: 'fin', kind: 'backup', started_at: '2025-01-01T00:00:00Z', finished_at: '2025-01-01T00:00:01Z', status: 'ok', exit_code: 0 });
         throw new Error('interrupted');
       }),
     ).toThrow('interrupted');
-    expect(cat.journalSeen('fin', 'cloud', 'j2')).toBe(false);
-    expect(cat.listRuns('fin')).toEqual([]);
+    expect(db.cat.journalSeen('fin', 'cloud', 'j2')).toBe(false);
+    expect(db.cat.listRuns('fin')).toEqual([]);
   });
 });

@@ -194,6 +194,55 @@ describe('locks through the CLI', () => {
   });
 });
 
+describe('copy takes shared locks on both replicas', () => {
+  function twoTargets(): { dir: string; policy: string } {
+    const dir = tempDir();
+    const src = join(dir, 'src');
+    mkdirSync(src);
+    writeFileSync(join(src, 'a.txt'), 'hello\n');
+    const policy = writeLocalPolicy(dir, { sources: [src], targets: { nas: { path: join(dir, 'nas'), media: 'nas' }, usb: { path: join(dir, 'usb'), media: 'disk' } }, rule: 'none' });
+    expect(triad(['init', '-p', policy], { env: PASS }).code).toBe(0);
+    expect(triad(['backup', '-p', policy, '--target', 'nas'], { env: PASS }).code).toBe(0);
+    return { dir, policy };
+  }
+
+  it('a prune holding the destination makes copy exit 11 and write nothing there; with --wait it copies after', async () => {
+    const { dir, policy } = twoTargets();
+    const usb = await openRepo(join(dir, 'usb'));
+    const held = await acquireLock(usb, 'exclusive', { clock: systemClock, refreshEvery: 0, command: 'prune', host: 'prune-host', pid: 4343 });
+    const r = triad(['copy', '-p', policy, '--from', 'nas', '--to', 'usb'], { env: PASS });
+    expect(r.code).toBe(11);
+    expect(r.stderr).toContain("target 'usb' is locked by prune-host/4343 (exclusive lock for prune)");
+    expect([...filesUnder(join(dir, 'usb', 'data')).keys()]).toEqual([]);
+    expect([...filesUnder(join(dir, 'usb', 'snapshots')).keys()]).toEqual([]);
+
+    const run = triadAsync(['copy', '-p', policy, '--from', 'nas', '--to', 'usb', '--wait', '30s', '--json'], { env: PASS });
+    await new Promise((res) => setTimeout(res, 1500));
+    expect([...filesUnder(join(dir, 'usb', 'snapshots')).keys()]).toEqual([]);
+    await held.release();
+    const w = await run;
+    expect(w.code, w.stdout + w.stderr).toBe(0);
+    expect(JSON.parse(w.stdout).snapshots).toHaveLength(1);
+    expect([...filesUnder(join(dir, 'usb', 'snapshots')).keys()]).toHaveLength(1);
+    // Both replicas' locks are gone once the copy is done.
+    expect(lockFiles(dir)).toHaveLength(0);
+    expect([...filesUnder(join(dir, 'usb', 'locks')).keys()]).toHaveLength(0);
+    await usb.storage.close();
+  });
+
+  it('a prune holding the source makes copy exit 11', async () => {
+    const { dir, policy } = twoTargets();
+    const nas = await openRepo(join(dir, 'nas'));
+    const held = await acquireLock(nas, 'exclusive', { clock: systemClock, refreshEvery: 0, command: 'prune' });
+    const r = triad(['copy', '-p', policy, '--from', 'nas', '--to', 'usb'], { env: PASS });
+    expect(r.code).toBe(11);
+    expect(r.stderr).toContain("target 'nas' is locked");
+    expect([...filesUnder(join(dir, 'usb', 'snapshots')).keys()]).toEqual([]);
+    await held.release();
+    await nas.storage.close();
+  });
+});
+
 describe('local job lock', () => {
   it('a second run of the same job on this machine is refused while the first runs; a dead one is taken over', () => {
     const dir = tempDir();

@@ -245,12 +245,14 @@ export function registerCopy(program: Command, ctx: CliContext): void {
       .addOption(policyOpt())
       .requiredOption('--from <name>', 'target to copy from')
       .requiredOption('--to <name>', 'target to copy to')
+      .option('--wait <duration>', 'wait up to this long for a lock held by another process (e.g. 10m) instead of exiting 11')
       .argument('[snapshot...]', 'snapshots to copy (default: every one missing on --to)')
-      .action(async (snapshots: string[], o: { policy: string; from: string; to: string }, cmd: Command) => {
+      .action(async (snapshots: string[], o: { policy: string; from: string; to: string; wait?: string }, cmd: Command) => {
         const out = ctx.output(cmd);
         const app = appContext(ctx, cmd, out, 'opening targets…');
+        const waitMs = o.wait !== undefined ? parseDurationOption('--wait', o.wait) : undefined;
         const { runCopy } = await import('../../app/copy.js');
-        const r = await runCopy(app, { policyFile: o.policy, from: o.from, to: o.to, snapshots }).finally(() => app.stopProgress());
+        const r = await runCopy(app, { policyFile: o.policy, from: o.from, to: o.to, snapshots, waitMs }).finally(() => app.stopProgress());
         if (out.json) return out.emitJson(r);
         out.result(r.snapshots.length ? `copied ${r.snapshots.length} snapshot(s) from '${r.from}' to '${r.to}': ${r.packsCopied} packs, ${formatBytes(r.bytesCopied)} in ${formatDuration(r.durationMs)}` : `target '${r.to}' already holds every snapshot of '${r.from}'`);
       }),
