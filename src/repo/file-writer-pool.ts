@@ -68,15 +68,17 @@ export class FileWriterPool {
   }
 
   async write(file: number, data: Uint8Array): Promise<void> {
-    const f = this.files.get(file)!;
+    const f = this.files.get(file);
+    // Gone: the writer already reported this file failed; the rest of it is moot.
+    if (!f) return;
     this.push(f, file, data);
     await this.room(f.slot);
   }
 
   /** The content was verified: set metadata and rename. The outcome arrives through onResult. */
   commit(file: number, meta: FileMeta): void {
-    const f = this.files.get(file)!;
-    this.push(f, file, undefined, 'commit', meta);
+    const f = this.files.get(file);
+    if (f) this.push(f, file, undefined, 'commit', meta);
   }
 
   /** The content failed verification: remove the temporary file (no result follows). */

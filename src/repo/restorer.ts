@@ -145,13 +145,17 @@ export async function restoreTree(reader: BlobReader, treeId: string, rootPrefix
  */
 async function sendFile(reader: BlobReader, pool: FileWriterPool, pending: Map<number, { rel: string; out: string; bytes: number }>, node: TreeNode, out: string, rel: string, opts: RestoreOptions, fresh: boolean, lane: number): Promise<void> {
   const file = pool.begin(out, lane, { fresh, overwrite: opts.overwrite, owner: opts.owner });
+  // Registered before any piece is sent: the writer may report the file failed (a full
+  // disk) while later pieces are still on their way.
+  pending.set(file, { rel, out, bytes: node.size });
   try {
-    const size = await readVerified(reader, node, rel, (data) => pool.write(file, data));
-    pending.set(file, { rel, out, bytes: size });
+    await readVerified(reader, node, rel, (data) => pool.write(file, data));
     pool.commit(file, node);
   } catch (err) {
+    const unreported = pending.delete(file);
     pool.abort(file);
-    throw err;
+    // A file the writer already reported failed is not reported twice.
+    if (unreported || !(err instanceof TriadError) || err.code === 'E_NO_SPACE') throw err;
   }
 }
 
