@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { BlobServiceClient, BlockBlobUploadOptions, ContainerClient } from '@azure/storage-blob';
 import { systemClock, type Clock } from '../core/clock.js';
 import { TriadError } from '../core/errors.js';
-import type { AzureTarget } from '../policy/types.js';
+import type { AzureTarget } from './specs.js';
 import { checkName, checkRange, describeKind, findSystemCode, isAbortError, networkKind, normalizePrefix, redact, sanitizedCause, statusKind, throwIfAborted } from './classify.js';
 import { requireEnv } from './env.js';
 import { StorageError, type LoadOptions, type ObjectInfo, type Range, type SaveOptions, type Storage, type StorageErrorKind } from './storage.js';

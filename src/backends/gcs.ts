@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import * as path from 'node:path';
 import type { Bucket, Storage as GcsClient } from '@google-cloud/storage';
-import type { GcsTarget } from '../policy/types.js';
+import type { GcsTarget } from './specs.js';
 import { checkName, checkRange, describeKind, findSystemCode, isAbortError, networkKind, normalizePrefix, redact, sanitizedCause, statusKind, throwIfAborted } from './classify.js';
 import { StorageError, type LoadOptions, type ObjectInfo, type Range, type SaveOptions, type Storage, type StorageErrorKind } from './storage.js';
 

@@ -1,6 +1,6 @@
 import * as path from 'node:path';
 import { systemClock, type Clock } from '../core/clock.js';
-import type { TargetSpec } from '../policy/types.js';
+import type { TargetSpec } from './specs.js';
 import { withUploadLimit } from './ratelimit.js';
 import { withRetry, type RetryOptions } from './retry.js';
 import type { Storage } from './storage.js';

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { S3Client, S3ClientConfig } from '@aws-sdk/client-s3';
 import { systemClock, type Clock } from '../core/clock.js';
-import type { S3Target } from '../policy/types.js';
+import type { S3Target } from './specs.js';
 import { checkName, checkRange, describeKind, findSystemCode, isAbortError, networkKind, normalizePrefix, redact, sanitizedCause, statusKind, throttleName, throwIfAborted } from './classify.js';
 import { requireEnv } from './env.js';
 import { StorageError, type LoadOptions, type ObjectInfo, type Range, type SaveOptions, type Storage, type StorageErrorKind } from './storage.js';

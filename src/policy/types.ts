@@ -2,8 +2,15 @@
  * The normalised, typed form of a version-1 policy file (DESIGN.md §2b).
  * Durations are milliseconds, sizes bytes; defaults are filled in; paths are absolute.
  */
+import type { RetentionSpec } from '../core/retention-spec.js';
+import type { TargetSpec } from '../backends/specs.js';
+
+// Target and retention shapes live with the layers that use them (backends, core), so those
+// layers never import from policy; the policy re-exports them as part of its typed form.
+export type { RetentionSpec } from '../core/retention-spec.js';
+export type { AzureTarget, GcsTarget, LocalTarget, S3Target, TargetSpec, TargetType } from '../backends/specs.js';
+
 export type RuleName = '3-2-1' | '3-2-1-1-0' | 'none';
-export type TargetType = 'local' | 's3' | 'azure' | 'gcs';
 
 export interface SourceSpec {
   path: string;
@@ -16,83 +23,6 @@ export interface PassphraseSpec {
   env?: string;
   file?: string;
   command?: string;
-}
-
-interface TargetCommon {
-  name: string;
-  type: TargetType;
-  media: string;
-  offsite: boolean;
-  immutable: boolean;
-  /**
-   * Kept offline / air-gapped between runs (a rotated disk, tape): counts as the extra "1"
-   * of 3-2-1-1-0 like an immutable copy. Always set (default false) by loadPolicy.
-   */
-  offline?: boolean;
-  /** Bytes per second, 0 = unlimited. */
-  upload_limit: number;
-  /** Per-target override of the policy's retention (issue #5). */
-  retention?: RetentionSpec;
-}
-
-export interface LocalTarget extends TargetCommon {
-  type: 'local';
-  path: string;
-}
-
-export interface S3Target extends TargetCommon {
-  type: 's3';
-  bucket: string;
-  prefix: string;
-  region?: string;
-  endpoint?: string;
-  storage_class?: string;
-  /** 'when_required' for S3-compatible stores that reject the SDK's default integrity checksums. */
-  checksums: 'when_supported' | 'when_required';
-  force_path_style: boolean;
-  credentials_env?: { access_key_id: string; secret_access_key: string; session_token?: string };
-  profile?: string;
-  object_lock?: { mode: 'GOVERNANCE' | 'COMPLIANCE'; days: number };
-}
-
-export interface AzureTarget extends TargetCommon {
-  type: 'azure';
-  container: string;
-  prefix: string;
-  account?: string;
-  endpoint?: string;
-  access_tier?: string;
-  connection_string_env?: string;
-  account_key_env?: string;
-  sas_token_env?: string;
-  /**
-   * Blob-level immutability policy set on every blob written (only with `immutable: true`):
-   * expiry = now + days. Needs version-level immutability support on the container/account.
-   */
-  immutability?: { mode: 'unlocked' | 'locked'; days: number };
-}
-
-export interface GcsTarget extends TargetCommon {
-  type: 'gcs';
-  bucket: string;
-  prefix: string;
-  project_id?: string;
-  key_file?: string;
-  endpoint?: string;
-  storage_class?: string;
-}
-
-export type TargetSpec = LocalTarget | S3Target | AzureTarget | GcsTarget;
-
-export interface RetentionSpec {
-  keep_last?: number;
-  keep_hourly?: number;
-  keep_daily?: number;
-  keep_weekly?: number;
-  keep_monthly?: number;
-  keep_yearly?: number;
-  /** Milliseconds. */
-  keep_within?: number;
 }
 
 export interface HookSpec {

@@ -1,4 +1,4 @@
-import type { RetentionSpec } from '../policy/types.js';
+import type { RetentionSpec } from '../core/retention-spec.js';
 
 /**
  * Retention as restic's `forget` computes it, made pure: snapshots are visited newest first;
