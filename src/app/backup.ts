@@ -1,5 +1,5 @@
 import { TriadError } from '../core/errors.js';
-import type { FileStage } from '../catalog/file-stage.js';
+import type { RowStage } from '../catalog/row-stage.js';
 import type { Policy } from '../policy/types.js';
 import { evaluateRule } from '../policy/rule.js';
 import { Archiver, estimateSources, type BackupWarning } from '../repo/archiver.js';
@@ -8,7 +8,7 @@ import { writeJournal } from '../repo/journal.js';
 import { MasterIndex } from '../repo/index-store.js';
 import { repairIndex } from '../repo/prune.js';
 import { loadSnapshots, sealSnapshot, type Snapshot, type SnapshotManifest, type SnapshotSummary } from '../repo/snapshot.js';
-import { MultiTargetWriter, type TargetSession, type WrittenPack } from '../repo/writer.js';
+import { MultiTargetWriter, type TargetSession } from '../repo/writer.js';
 import { startJob } from './job-run.js';
 import { withPolicyLocks } from './locking.js';
 import { catalogFor, closeAll, errorMessage, hostName, loadPolicyFile, openTargets, passphraseFor, requireSome, selectTargets, userName, type AppContext, type OpenedTarget } from './session.js';
@@ -133,16 +133,17 @@ async function backupTo(ctx: AppContext, policy: Policy, opened: OpenedTarget[],
   const startedAt = ctx.clock.now();
   const time = opts.time ?? startedAt;
   const catalog = opts.dryRun ? undefined : catalogFor(ctx, policy);
-  const writer = new MultiTargetWriter(sessions, policy.compression, {
-    packSize: opts.packSize,
-    signal: ctx.signal,
-    dryRun: opts.dryRun,
-    onTargetFailed: (s, err) => ctx.events?.warning?.(`target '${s.name}' failed and is left out of this run: ${errorMessage(err)}`),
-    onIndexed: catalog ? (packs, live) => recordPacks(catalog, policy.name, packs, live) : undefined,
-  });
-  const files = catalog?.stageFiles();
   const runId = catalog?.startRun({ policy: policy.name, kind: 'backup', started_at: startedAt, details: { targets: opened.map((o) => o.spec.name) } });
+  let stage: RowStage | undefined;
   try {
+    const rows = (stage = catalog?.stageRows());
+    const writer = new MultiTargetWriter(sessions, policy.compression, {
+      packSize: opts.packSize,
+      signal: ctx.signal,
+      dryRun: opts.dryRun,
+      onTargetFailed: (s, err) => ctx.events?.warning?.(`target '${s.name}' failed and is left out of this run: ${errorMessage(err)}`),
+      onIndexed: rows ? (packs, live) => live.forEach((t) => rows.addPacks(policy.name, t.name, packs)) : undefined,
+    });
     const archiver = new Archiver(writer, {
       parent: parent ? { reader: new BlobReader(first.repo, first.index), tree: parent.tree } : undefined,
       clock: ctx.clock,
@@ -150,7 +151,7 @@ async function backupTo(ctx: AppContext, policy: Policy, opened: OpenedTarget[],
       events: {
         onWarning: (w) => ctx.events?.warning?.(`${w.path}: ${w.message}`, w.path),
         onProgress: (p) => ctx.events?.progress?.({ phase: 'backup', files: p.files, bytes: p.bytes, path: p.path, totalFiles: total?.files, totalBytes: total?.bytes }),
-        onFile: files ? (f) => files.push(f) : undefined,
+        onFile: rows ? (f) => rows.push(f) : undefined,
       },
     });
     const sources = policy.sources.map((s) => ({ path: s.path, exclude: s.exclude, crossFilesystems: s.cross_filesystems }));
@@ -195,7 +196,7 @@ async function backupTo(ctx: AppContext, policy: Policy, opened: OpenedTarget[],
       }));
     }
     if (catalog && runId !== undefined) {
-      await recordBackup(catalog, policy, opened, sessions, { snapshotId, time, paths, host, parent: parent?.id, result, files: files!, finished, tags: opts.tags ?? [] });
+      await recordBackup(catalog, policy, opened, sessions, { snapshotId, time, paths, host, parent: parent?.id, result, files: rows!, finished, tags: opts.tags ?? [] });
       if (journalId) for (const s of writer.live) catalog.markJournalSeen(policy.name, s.name, journalId);
       catalog.finishRun(runId, {
         finished_at: finished,
@@ -228,7 +229,7 @@ async function backupTo(ctx: AppContext, policy: Policy, opened: OpenedTarget[],
     }
     throw err;
   } finally {
-    await files?.close();
+    await stage?.close();
     catalog?.close();
   }
 }
@@ -256,7 +257,7 @@ async function recordBackup(
   policy: Policy,
   opened: OpenedTarget[],
   sessions: TargetSession[],
-  r: { snapshotId?: string; time: Date; paths: string[]; host: string; parent?: string; result: Awaited<ReturnType<Archiver['run']>>; files: FileStage; finished: Date; tags: string[] },
+  r: { snapshotId?: string; time: Date; paths: string[]; host: string; parent?: string; result: Awaited<ReturnType<Archiver['run']>>; files: RowStage; finished: Date; tags: string[] },
 ): Promise<void> {
   for (const o of opened) {
     catalog.upsertTarget({ policy: policy.name, name: o.spec.name, type: o.spec.type, location: o.storage?.location ?? '', media: o.spec.media, offsite: o.spec.offsite, immutable: o.spec.immutable, offline: (o.spec as { offline?: boolean }).offline ?? false });
@@ -273,12 +274,5 @@ async function recordBackup(
     const sess = sessions.find((x) => x.name === o.spec.name);
     const ok = sess && sess.failed === undefined;
     catalog.setPresence(r.snapshotId, o.spec.name, { status: ok ? 'complete' : 'missing', at: r.finished });
-  }
-}
-
-function recordPacks(catalog: ReturnType<typeof catalogFor>, policy: string, packs: WrittenPack[], live: TargetSession[]): void {
-  for (const sess of live) {
-    catalog.addPacks(policy, sess.name, packs.map((p) => ({ id: p.id, size: p.size, blobs: p.entries.length, type: p.entries[0]?.type ?? 'data' })));
-    catalog.addBlobs(policy, sess.name, packs.flatMap((p) => p.entries.map((e) => ({ id: e.id.toString('hex'), pack: p.id, type: e.type, length: e.length, raw_length: e.rawLength }))));
   }
 }

@@ -2,7 +2,7 @@ import { closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { TriadError, errnoCode } from '../core/errors.js';
-import { FileStage } from './file-stage.js';
+import { RowStage } from './row-stage.js';
 import { migrations as builtinMigrations } from './migrations.js';
 import type { Migration } from './migrations.js';
 import { optIso, toIso } from './time.js';
@@ -484,12 +484,18 @@ export class Catalog {
   }
 
   /**
-   * Collects a snapshot's file rows before its id is known, on a thread of its own (see
-   * FileStage); the caller closes it.
+   * Records a backup's rows on a thread of its own (see RowStage): file rows before the
+   * snapshot id is known, packs and blobs as they are indexed. The caller closes it.
    */
-  stageFiles(opts: { busyMs?: number } = {}): FileStage {
+  stageRows(opts: { busyMs?: number } = {}): RowStage {
     if (this.readonly || this.file === ':memory:') throw new TriadError('E_CATALOG', `file rows cannot be staged in the catalogue ${this.file}: it is read-only or in memory`);
-    return new FileStage(this.file, opts.busyMs ?? BUSY_TIMEOUT_MS, (id) => this.snapshotKey(id).seq, (err) => this.writeError(err));
+    return new RowStage(
+      this.file,
+      opts.busyMs ?? BUSY_TIMEOUT_MS,
+      (id) => this.snapshotKey(id).seq,
+      (policy, target) => this.write(() => this.targetId(policy, target, true)!),
+      (err) => this.writeError(err),
+    );
   }
 
   listFiles(snapshotId: string, q: FileQuery = {}): FileRow[] {

@@ -1,5 +1,5 @@
 export { Catalog, openCatalog } from './catalog.js';
-export type { FileStage } from './file-stage.js';
+export type { RowStage } from './row-stage.js';
 export type { OpenCatalogOptions } from './catalog.js';
 export { defaultCatalogPath } from './paths.js';
 export { LATEST_SCHEMA_VERSION, migrations } from './migrations.js';

@@ -18,7 +18,7 @@ function row(i: number): FileInput {
 
 describe('staged file rows', () => {
   it('files every staged row under the snapshot, as addFiles would have', async () => {
-    const stage = db.cat.stageFiles();
+    const stage = db.cat.stageRows();
     try {
       for (let i = 0; i < N; i++) stage.push(row(i));
       db.cat.upsertSnapshot({ id: snapId, policy: 'p', host: 'h', paths: ['/src'], time: '2026-01-01T00:00:00Z', tree: hex('t') });
@@ -34,8 +34,36 @@ describe('staged file rows', () => {
     }
   });
 
+  it('records packs and the blobs they hold, for the target named', async () => {
+    const stage = db.cat.stageRows();
+    const packs = [0, 1].map((p) => ({
+      id: hex(`pack ${p}`),
+      size: 4096 + p,
+      entries: [0, 1, 2].map((b) => ({ type: p === 0 ? ('data' as const) : ('tree' as const), id: Buffer.from(hex(`blob ${p}.${b}`), 'hex'), length: 100 + b, rawLength: 300 + b })),
+    }));
+    try {
+      stage.addPacks('p', 'nas', packs);
+      stage.push(row(1));
+      db.cat.upsertSnapshot({ id: snapId, policy: 'p', host: 'h', paths: ['/src'], time: '2026-01-01T00:00:00Z', tree: hex('t') });
+      // Commit answers after every earlier batch is in.
+      expect(await stage.commit(snapId)).toBe(1);
+    } finally {
+      await stage.close();
+    }
+    expect(db.cat.getBlob('p', 'nas', hex('blob 1.2'))).toEqual({ id: hex('blob 1.2'), pack: hex('pack 1'), type: 'tree', length: 102, raw_length: 302 });
+    expect(db.cat.getBlob('p', 'nas', hex('blob 0.0'))).toMatchObject({ pack: hex('pack 0'), type: 'data' });
+    expect(db.cat.hasBlob('p', 'usb', hex('blob 0.0'))).toBe(false);
+    const raw = new Database(db.file, { readonly: true });
+    try {
+      const rows = raw.prepare("SELECT hex(id) AS id, size, blobs, type FROM packs ORDER BY size").all();
+      expect(rows).toEqual(packs.map((p, i) => ({ id: p.id.toUpperCase(), size: p.size, blobs: 3, type: i === 0 ? 'data' : 'tree' })));
+    } finally {
+      raw.close();
+    }
+  });
+
   it('rejects a row it cannot record, at once', async () => {
-    const stage = db.cat.stageFiles();
+    const stage = db.cat.stageRows();
     try {
       const badType = thrown(() => stage.push({ ...row(1), type: 'fifo' as FileInput['type'] }));
       expect(badType).toBeInstanceOf(TriadError);
@@ -49,7 +77,7 @@ describe('staged file rows', () => {
   });
 
   it('names a snapshot the catalogue does not hold', async () => {
-    const stage = db.cat.stageFiles();
+    const stage = db.cat.stageRows();
     try {
       stage.push(row(1));
       await expect(stage.commit(hex('absent'))).rejects.toMatchObject({ code: 'E_SNAPSHOT_NOT_FOUND' });
@@ -59,7 +87,7 @@ describe('staged file rows', () => {
   });
 
   it('reports a catalogue held by another writer in the catalogue words, and files nothing', async () => {
-    const stage = db.cat.stageFiles({ busyMs: 100 });
+    const stage = db.cat.stageRows({ busyMs: 100 });
     const other = new Database(db.file, { timeout: 100 });
     try {
       for (let i = 0; i < 10; i++) stage.push(row(i));

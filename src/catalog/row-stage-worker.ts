@@ -1,11 +1,12 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import Database from 'better-sqlite3';
-import { FILE_TYPE_CODES, type StageMessage, type StageReply } from './file-stage-protocol.js';
+import { BLOB_TYPE_CODES, FILE_TYPE_CODES, type StageMessage, type StageReply } from './row-stage-protocol.js';
 
 /**
- * The catalogue's file-row thread: its own connection to the catalogue, a temporary table
- * that collects a backup's rows while the walk runs, and one INSERT … SELECT that files them
- * under the snapshot once the main thread knows its id.
+ * The catalogue's row thread during a backup: its own connection to the catalogue, a
+ * temporary table that collects the file rows while the walk runs, and one INSERT … SELECT
+ * that files them under the snapshot once the main thread knows its id. Packs and blobs go
+ * straight to their tables as the writer indexes them.
  */
 const { file, busyMs } = workerData as { file: string; busyMs: number };
 const port = parentPort!;
@@ -32,6 +33,22 @@ const addRows = db.transaction((m: Extract<StageMessage, { op: 'rows' }>) => {
   }
 });
 
+const insertPack = db.prepare('INSERT OR IGNORE INTO packs (target, id, size, blobs, type) VALUES (?, ?, ?, ?, ?)');
+// A blob stored twice (after an interrupted backup) keeps its first location; either copy is valid.
+const insertBlob = db.prepare('INSERT OR IGNORE INTO blobs (target, id, pack, type, length, raw_length) VALUES (?, ?, ?, ?, ?, ?)');
+
+const addPacks = db.transaction((m: Extract<StageMessage, { op: 'packs' }>) => {
+  const packIds = Buffer.from(m.packIds.buffer, m.packIds.byteOffset, m.packIds.byteLength);
+  const blobIds = Buffer.from(m.blobIds.buffer, m.blobIds.byteOffset, m.blobIds.byteLength);
+  const packs = m.packNums.length / 3;
+  const packId = (i: number) => packIds.subarray(i * 32, i * 32 + 32);
+  for (let i = 0; i < packs; i++) insertPack.run(m.target, packId(i), m.packNums[i * 3], m.packNums[i * 3 + 1], BLOB_TYPE_CODES[m.packNums[i * 3 + 2]!]);
+  for (let i = 0; i < m.blobNums.length / 4; i++) {
+    const o = i * 4;
+    insertBlob.run(m.target, blobIds.subarray(i * 32, i * 32 + 32), packId(m.blobNums[o]!), BLOB_TYPE_CODES[m.blobNums[o + 1]!], m.blobNums[o + 2], m.blobNums[o + 3]);
+  }
+});
+
 const commit = db.transaction((snap: number): number => moveUnderSnapshot.run(snap).changes);
 
 function reply(r: StageReply): void {
@@ -41,6 +58,7 @@ function reply(r: StageReply): void {
 port.on('message', (m: StageMessage) => {
   try {
     if (m.op === 'rows') addRows(m);
+    else if (m.op === 'packs') addPacks(m);
     else reply({ op: 'committed', rows: commit(m.snap) });
   } catch (err) {
     const e = err as { code?: unknown; message?: unknown };

@@ -1,19 +1,19 @@
 import type { Worker } from 'node:worker_threads';
 import { TriadError } from '../core/errors.js';
 import { startWorker } from '../core/threads.js';
-import { FILE_TYPE_CODES, type StageMessage, type StageReply } from './file-stage-protocol.js';
-import type { FileInput } from './types.js';
+import { BLOB_TYPE_CODES, FILE_TYPE_CODES, type StageMessage, type StageReply } from './row-stage-protocol.js';
+import type { BlobType, FileInput } from './types.js';
 
 const BATCH = 4096;
 
 /**
- * A snapshot's file rows, recorded while the backup walks: the rows go in batches to a
- * thread with its own connection, which keeps them in a temporary table until `commit`
- * files them under the snapshot. The walk pays for packing a row, not for inserting it,
- * and nothing waits for the snapshot id in memory. The thread inserts far faster than a
- * walk finds files, so batches are not flow-controlled.
+ * A backup's catalogue rows, written by a thread with its own connection, so the main
+ * thread pays for packing a row, not for inserting it. File rows wait in a temporary table
+ * until `commit` files them under the snapshot (nothing waits for the snapshot id in
+ * memory); packs and blobs go to their tables as the writer indexes them. The thread
+ * inserts far faster than a backup produces rows, so batches are not flow-controlled.
  */
-export class FileStage {
+export class RowStage {
   private readonly worker: Worker;
   private paths: string[] = [];
   private types = new Uint8Array(BATCH);
@@ -30,9 +30,10 @@ export class FileStage {
     file: string,
     busyMs: number,
     private readonly snapSeq: (snapshotId: string) => number,
+    private readonly targetOf: (policy: string, target: string) => number,
     private readonly mapError: (err: unknown) => unknown,
   ) {
-    this.worker = startWorker('catalog/file-stage-worker', {
+    this.worker = startWorker('catalog/row-stage-worker', {
       what: 'catalogue',
       workerData: { file, busyMs },
       youngGenerationMb: 8,
@@ -66,6 +67,29 @@ export class FileStage {
     }
     this.count++;
     if (this.paths.length === BATCH) this.flush();
+  }
+
+  /** Records packs now named by an index on `target`, with the blobs they hold. */
+  addPacks(policy: string, target: string, packs: readonly { id: string; size: number; entries: readonly { type: BlobType; id: Uint8Array; length: number; rawLength: number }[] }[]): void {
+    if (this.failure !== undefined || packs.length === 0) return;
+    const blobs = packs.reduce((n, p) => n + p.entries.length, 0);
+    const packIds = Buffer.alloc(packs.length * 32);
+    const packNums = new Float64Array(packs.length * 3);
+    const blobIds = Buffer.alloc(blobs * 32);
+    const blobNums = new Float64Array(blobs * 4);
+    let b = 0;
+    packs.forEach((p, i) => {
+      if (packIds.write(p.id, i * 32, 32, 'hex') !== 32) throw new TriadError('E_CATALOG', `invalid pack id ${JSON.stringify(p.id)}`);
+      packNums.set([p.size, p.entries.length, BLOB_TYPE_CODES.indexOf(p.entries[0]?.type ?? 'data')], i * 3);
+      for (const e of p.entries) {
+        blobIds.set(e.id, b * 32);
+        blobNums.set([i, BLOB_TYPE_CODES.indexOf(e.type), e.length, e.rawLength], b * 4);
+        b++;
+      }
+    });
+    const ids = new Uint8Array(packIds);
+    const bids = new Uint8Array(blobIds);
+    this.post({ op: 'packs', target: this.targetOf(policy, target), packIds: ids, packNums, blobIds: bids, blobNums }, [ids.buffer, packNums.buffer, bids.buffer, blobNums.buffer]);
   }
 
   /** Files every staged row under the snapshot (already in the catalogue); returns how many. */
