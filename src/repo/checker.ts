@@ -76,21 +76,39 @@ export async function checkRepository(repo: Repository, opts: CheckOptions): Pro
   }
   report.snapshots = snapshots.length;
   const reader = new BlobReader(repo, index);
+  // Trees already found whole (every subtree and blob below them indexed). Snapshots share
+  // most of their trees, so each is checked once, not once per snapshot.
+  const whole = new Set<string>();
+  /** Checks a tree and everything below it; returns whether nothing is missing there. */
+  const checkTree = async (s: Snapshot, treeId: string, prefix: string): Promise<boolean> => {
+    if (whole.has(treeId)) return true;
+    let ok = true;
+    for (const node of (await reader.tree(treeId)).nodes) {
+      opts.signal?.throwIfAborted();
+      const path = prefix ? `${prefix}/${node.name}` : node.name;
+      if (node.type === 'dir' && node.subtree) {
+        if (!index.has(node.subtree)) {
+          report.errors.push({ kind: 'missing-blob', snapshot: s.id, path, message: `snapshot ${s.id.slice(0, 8)}: tree of ${path} is missing` });
+          ok = false;
+        }
+        // A missing subtree throws here, ending this snapshot's walk with a tree error.
+        if (!(await checkTree(s, node.subtree, path))) ok = false;
+      }
+      for (const c of node.content ?? []) {
+        if (!index.has(c)) {
+          report.errors.push({ kind: 'missing-blob', snapshot: s.id, path, message: `snapshot ${s.id.slice(0, 8)}: ${path} needs blob ${c.slice(0, 12)}, which no index holds` });
+          ok = false;
+          break;
+        }
+      }
+    }
+    if (ok) whole.add(treeId);
+    return ok;
+  };
   for (const s of snapshots) {
     try {
       if (!index.has(s.tree)) throw new TriadError('E_INTEGRITY', `root tree ${s.tree.slice(0, 12)} is not in any index`);
-      for await (const { path, node } of walkTree(reader, s.tree)) {
-        opts.signal?.throwIfAborted();
-        if (node.type === 'dir' && node.subtree && !index.has(node.subtree)) {
-          report.errors.push({ kind: 'missing-blob', snapshot: s.id, path, message: `snapshot ${s.id.slice(0, 8)}: tree of ${path} is missing` });
-        }
-        for (const c of node.content ?? []) {
-          if (!index.has(c)) {
-            report.errors.push({ kind: 'missing-blob', snapshot: s.id, path, message: `snapshot ${s.id.slice(0, 8)}: ${path} needs blob ${c.slice(0, 12)}, which no index holds` });
-            break;
-          }
-        }
-      }
+      await checkTree(s, s.tree, '');
     } catch (err) {
       if ((err as Error).name === 'AbortError') throw err;
       report.errors.push({ kind: 'tree', snapshot: s.id, message: `snapshot ${s.id.slice(0, 8)}: ${(err as Error).message}` });
