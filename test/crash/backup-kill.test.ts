@@ -314,7 +314,9 @@ function crashSuite(kind: string, makeTarget: (dir: string) => Promise<TargetPro
       // Every pack a killed run left was indexed and used: none is left unindexed, and the new
       // snapshot, built on those packs, restores (and any taken since the latest kill's verification).
       const rep = await verify('after the final backup', complete.slice(verified));
-      expect(rep.unindexedPacks, context).toEqual([]);
+      // When this fails, the sizes tell a pack cut short by a kill from a whole one that arrived late.
+      const packSizes = target.packs();
+      expect(rep.unindexedPacks, `${context}; unindexed pack sizes: ${rep.unindexedPacks.map((id) => packSizes.get(id)).join(', ')}; packs before the final backup: ${beforeFinal.size}`).toEqual([]);
       // No lock survives: the killed runs' locks were cleared by the next run, the last run released its own.
       expect(target.locks(), context).toEqual([]);
       expect(existsSync(join(work, 'locks', 'test.backup.lock')), context).toBe(false);
