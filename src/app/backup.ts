@@ -196,7 +196,7 @@ async function backupTo(ctx: AppContext, policy: Policy, opened: OpenedTarget[],
       }));
     }
     if (catalog && runId !== undefined) {
-      await recordBackup(catalog, policy, opened, sessions, { snapshotId, time, paths, host, parent: parent?.id, result, files: rows!, finished, tags: opts.tags ?? [] });
+      await recordBackup(catalog, policy, opened, sessions, { snapshotId, time, paths, host, parent: parent?.id, result, rows: rows!, finished, tags: opts.tags ?? [] });
       if (journalId) for (const s of writer.live) catalog.markJournalSeen(policy.name, s.name, journalId);
       catalog.finishRun(runId, {
         finished_at: finished,
@@ -257,7 +257,7 @@ async function recordBackup(
   policy: Policy,
   opened: OpenedTarget[],
   sessions: TargetSession[],
-  r: { snapshotId?: string; time: Date; paths: string[]; host: string; parent?: string; result: Awaited<ReturnType<Archiver['run']>>; files: RowStage; finished: Date; tags: string[] },
+  r: { snapshotId?: string; time: Date; paths: string[]; host: string; parent?: string; result: Awaited<ReturnType<Archiver['run']>>; rows: RowStage; finished: Date; tags: string[] },
 ): Promise<void> {
   for (const o of opened) {
     catalog.upsertTarget({ policy: policy.name, name: o.spec.name, type: o.spec.type, location: o.storage?.location ?? '', media: o.spec.media, offsite: o.spec.offsite, immutable: o.spec.immutable, offline: (o.spec as { offline?: boolean }).offline ?? false });
@@ -269,7 +269,7 @@ async function recordBackup(
     partial: r.result.partial, tags: r.tags, files: s.files, dirs: s.dirs, bytes: s.bytes, files_new: s.filesNew, files_changed: s.filesChanged,
     files_unchanged: s.filesUnchanged, bytes_read: s.bytesRead, bytes_added: s.dataAddedPacked,
   });
-  await r.files.commit(r.snapshotId);
+  await r.rows.commit(r.snapshotId);
   for (const o of opened) {
     const sess = sessions.find((x) => x.name === o.spec.name);
     const ok = sess && sess.failed === undefined;

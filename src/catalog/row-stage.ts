@@ -87,9 +87,8 @@ export class RowStage {
         b++;
       }
     });
-    const ids = new Uint8Array(packIds);
-    const bids = new Uint8Array(blobIds);
-    this.post({ op: 'packs', target: this.targetOf(policy, target), packIds: ids, packNums, blobIds: bids, blobNums }, [ids.buffer, packNums.buffer, bids.buffer, blobNums.buffer]);
+    // Buffer.alloc never takes from the shared pool: each buffer is its own, and can be transferred.
+    this.post({ op: 'packs', target: this.targetOf(policy, target), packIds, packNums, blobIds, blobNums }, [packIds.buffer, packNums.buffer, blobIds.buffer, blobNums.buffer]);
   }
 
   /** Files every staged row under the snapshot (already in the catalogue); returns how many. */

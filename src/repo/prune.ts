@@ -361,16 +361,18 @@ export interface RepairIndexResult {
  */
 export async function repairIndex(
   repo: Repository,
-  opts: { onlyUnindexed?: boolean; signal?: AbortSignal; onProgress?(p: { done: number; total: number }): void; index?: MasterIndex } = {},
+  opts: { onlyUnindexed?: boolean; signal?: AbortSignal; onProgress?(p: { done: number; total: number }): void; /** With onlyUnindexed: the loaded index, used instead of reading the files, and extended. */ index?: MasterIndex } = {},
 ): Promise<RepairIndexResult> {
   const signal = opts.signal;
+  // A loaded index stands in for the index files only when adding: a full repair must know the files it replaces.
+  const given = opts.onlyUnindexed ? opts.index : undefined;
   const result: RepairIndexResult = { target: repo.target, packsRead: 0, packsIndexed: 0, packsAdded: [], damaged: [], indexFilesWritten: [], indexFilesRemoved: [] };
   const oldFiles: string[] = [];
   const known = new Map<string, { size: number; entries: RawEntry[] }>();
   let raw: Awaited<ReturnType<typeof loadRawIndex>> | undefined;
   try {
     // An index the caller already loaded is not read a second time.
-    if (!opts.index) raw = await loadRawIndex(repo, signal);
+    if (!given) raw = await loadRawIndex(repo, signal);
   } catch (err) {
     if (opts.onlyUnindexed) throw err;
     // A damaged index file is exactly what a full repair replaces.
@@ -386,7 +388,7 @@ export async function repairIndex(
     if (ID_RE.test(id) && o.name === packObjectName(id)) stored.push({ id, size: o.size });
   }
   stored.sort((a, b) => (a.id < b.id ? -1 : 1));
-  const indexed = (id: string) => known.has(id) || !!opts.index?.packs.has(id);
+  const indexed = (id: string) => known.has(id) || !!given?.packs.has(id);
   const todo = opts.onlyUnindexed ? stored.filter((p) => !indexed(p.id)) : stored;
   const packs: { id: string; size: number; entries: PackEntry[] }[] = [];
   for (const p of todo) {
@@ -405,7 +407,7 @@ export async function repairIndex(
   result.packsIndexed = packs.length;
   if (packs.length === 0 && opts.onlyUnindexed) return result;
   result.indexFilesWritten.push(...(await writeIndexFiles(repo, packs)).names);
-  if (opts.index) for (const p of packs) opts.index.addPack(p.id, p.size, p.entries);
+  if (given) for (const p of packs) given.addPack(p.id, p.size, p.entries);
   if (!opts.onlyUnindexed) {
     for (const name of oldFiles) {
       if (result.indexFilesWritten.includes(name)) continue;
