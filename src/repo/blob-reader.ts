@@ -1,8 +1,9 @@
 import { TriadError } from '../core/errors.js';
+import { ReusingUnframer, unframe } from './compress.js';
 import { IntegrityFailure } from './crypto.js';
 import { packObjectName, type BlobType } from './format.js';
 import type { MasterIndex } from './index-store.js';
-import type { Repository } from './repository.js';
+import { decodeBlobWith, type Repository } from './repository.js';
 import { decodeTree, type Tree } from './tree.js';
 
 /** A blob that could not be read back intact; restore and check report these per file. */
@@ -26,6 +27,7 @@ export class BlobError extends TriadError {
 export class BlobReader {
   private readonly cache = new Map<string, Buffer>();
   private readonly trees = new Map<string, Tree>();
+  private unframer: ReusingUnframer | undefined;
   bytesFetched = 0;
 
   constructor(
@@ -35,25 +37,44 @@ export class BlobReader {
   ) {}
 
   async blob(id: string, type: BlobType = 'data'): Promise<Buffer> {
+    return this.decode(id, type, unframe);
+  }
+
+  /**
+   * A data blob decompressed into a buffer that the next call of this method reuses, for a
+   * caller that writes or copies each blob before asking for the next: a restore makes no
+   * garbage the size of the data it restores.
+   */
+  async transientBlob(id: string): Promise<Buffer> {
+    const u = (this.unframer ??= new ReusingUnframer());
+    return this.decode(id, 'data', (framed) => u.unframe(framed));
+  }
+
+  private async decode(id: string, type: BlobType, unframeFn: (framed: Uint8Array) => Buffer): Promise<Buffer> {
+    const { sealed, pack } = await this.sealed(id);
+    try {
+      return decodeBlobWith(this.repo.key, type, Buffer.from(id, 'hex'), sealed, unframeFn);
+    } catch (err) {
+      if (err instanceof IntegrityFailure) throw new BlobError(id, pack, err.message, this.repo.target);
+      throw err;
+    }
+  }
+
+  /** A blob as stored (still encrypted). */
+  private async sealed(id: string): Promise<{ sealed: Buffer; pack: string }> {
     const loc = this.index.get(id);
     if (!loc) throw new BlobError(id, undefined, 'not in any index (missing pack or index)', this.repo.target);
-    let sealed: Buffer;
     try {
       const pack = await this.pack(loc.pack, loc.offset + loc.length);
-      sealed = pack.subarray(loc.offset, loc.offset + loc.length);
+      const sealed = pack.subarray(loc.offset, loc.offset + loc.length);
       if (sealed.length !== loc.length) throw new IntegrityFailure('pack is truncated');
+      return { sealed, pack: loc.pack };
     } catch (err) {
       if (err instanceof IntegrityFailure) throw new BlobError(id, loc.pack, err.message, this.repo.target);
       if (err instanceof TriadError) throw err;
       if (err && typeof err === 'object' && (err as { kind?: string }).kind === 'not-found') {
         throw new BlobError(id, loc.pack, 'pack file is missing', this.repo.target);
       }
-      throw err;
-    }
-    try {
-      return this.repo.decodeBlob(type, Buffer.from(id, 'hex'), sealed);
-    } catch (err) {
-      if (err instanceof IntegrityFailure) throw new BlobError(id, loc.pack, err.message, this.repo.target);
       throw err;
     }
   }

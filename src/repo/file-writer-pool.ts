@@ -1,7 +1,7 @@
 import type { Worker } from 'node:worker_threads';
 import type { FileMeta } from './file-out.js';
 import type { WriteBatch, WriteDone, WriteOp, WriteResult } from './file-writer-protocol.js';
-import { startWorker, transferable } from '../core/threads.js';
+import { startWorker } from '../core/threads.js';
 
 /** A batch goes out at this many bytes or pieces. */
 const BATCH_BYTES = 1024 * 1024;
@@ -12,7 +12,8 @@ const OP_COST = 128;
 
 interface Slot {
   worker: Worker;
-  parts: Uint8Array[];
+  /** The batch's bytes, copied in as they come: the caller may reuse its buffer at once. */
+  stage: Buffer;
   ops: WriteOp[];
   size: number;
   unacked: number;
@@ -43,7 +44,7 @@ export class FileWriterPool {
   constructor(private readonly onResult: (file: number, r: WriteResult) => void, workers = defaultWriters()) {
     for (let i = 0; i < workers; i++) {
       const worker = startWorker('repo/file-writer-worker', { what: 'restore writer', youngGenerationMb: 8, closing: () => this.closed, onFail: (err) => this.fail(err) });
-      const slot: Slot = { worker, parts: [], ops: [], size: 0, unacked: 0, waiters: [] };
+      const slot: Slot = { worker, stage: Buffer.allocUnsafeSlow(BATCH_BYTES), ops: [], size: 0, unacked: 0, waiters: [] };
       worker.on('message', (m: WriteDone) => {
         slot.unacked -= m.cost;
         for (const r of m.results) {
@@ -67,6 +68,7 @@ export class FileWriterPool {
     return file;
   }
 
+  /** `data` is copied before this returns; the promise waits for room in the thread's window. */
   async write(file: number, data: Uint8Array): Promise<void> {
     const f = this.files.get(file);
     // Gone: the writer already reported this file failed; the rest of it is moot.
@@ -105,10 +107,14 @@ export class FileWriterPool {
     if (this.failure !== undefined) throw this.failure;
     const s = f.slot;
     const len = data?.length ?? 0;
+    if (s.size + len > s.stage.length) {
+      this.flush(s);
+      if (len > s.stage.length) s.stage = Buffer.allocUnsafeSlow(len);
+    }
     s.ops.push({ file, out: f.started ? undefined : f.out, fresh: f.fresh, overwrite: f.overwrite, owner: f.owner, off: s.size, len, end, meta });
     f.started = true;
     if (data && len) {
-      s.parts.push(data);
+      s.stage.set(data, s.size);
       s.size += len;
     }
     if (s.size >= BATCH_BYTES || s.ops.length >= BATCH_OPS) this.flush(s);
@@ -116,12 +122,11 @@ export class FileWriterPool {
 
   private flush(s: Slot): void {
     if (!s.ops.length) return;
-    const buf = transferable(s.parts, s.size);
+    const buf = s.size ? (s.stage.buffer as ArrayBuffer).slice(s.stage.byteOffset, s.stage.byteOffset + s.size) : null;
     const cost = s.size + s.ops.length * OP_COST;
     const batch: WriteBatch = { buf, ops: s.ops, cost };
     s.unacked += cost;
     s.worker.postMessage(batch, buf ? [buf] : []);
-    s.parts = [];
     s.ops = [];
     s.size = 0;
   }

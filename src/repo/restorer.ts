@@ -1,10 +1,9 @@
 import { chmodSync, chownSync, lchownSync, lstatSync, lutimesSync, mkdirSync, readdirSync, rmdirSync, symlinkSync, utimesSync } from 'node:fs';
 import { join } from 'node:path';
-import { createHmac } from 'node:crypto';
 import picomatch from 'picomatch';
 import { TriadError, errnoCode, fsError, type ErrorCode } from '../core/errors.js';
 import { BlobError, type BlobReader } from './blob-reader.js';
-import { keyedHash } from './crypto.js';
+import { ContentCheck } from './content-check.js';
 import { commitTemp, discardTemp, openTemp, replaceable, tryChown, writeTemp } from './file-out.js';
 import { FileWriterPool } from './file-writer-pool.js';
 import type { WriteResult } from './file-writer-protocol.js';
@@ -159,21 +158,19 @@ async function sendFile(reader: BlobReader, pool: FileWriterPool, pending: Map<n
   }
 }
 
-/** Feeds a file's content to `write` blob by blob; throws unless its size and whole-content hash match the node. */
+/**
+ * Feeds a file's content to `write` blob by blob; throws unless its size and whole-content
+ * hash match the node. `write` must be done with a blob's bytes when it returns (or its
+ * promise settles): the next blob is decoded into the same buffer.
+ */
 async function readVerified(reader: BlobReader, node: TreeNode, rel: string, write: (data: Buffer) => unknown): Promise<number> {
-  const content = node.content ?? [];
-  const whole = content.length > 1 ? createHmac('sha256', reader.repo.key.mac) : undefined;
-  let size = 0;
-  for (const id of content) {
-    const data = await reader.blob(id);
-    whole?.update(data);
+  const check = new ContentCheck(reader.repo.key.mac, { blobs: node.content?.length ?? 0, size: node.size, hash: node.hash }, rel);
+  for (const id of node.content ?? []) {
+    const data = await reader.transientBlob(id);
+    check.add(id, data);
     await write(data);
-    size += data.length;
   }
-  if (size !== node.size) throw new TriadError('E_INTEGRITY', `size mismatch for ${rel}: restored ${size} bytes, snapshot says ${node.size}`);
-  const hash = content.length === 1 ? content[0] : content.length === 0 ? keyedHash(reader.repo.key.mac, Buffer.alloc(0)).toString('hex') : whole!.digest('hex');
-  if (node.hash && hash !== node.hash) throw new TriadError('E_INTEGRITY', `content hash mismatch for ${rel}`);
-  return size;
+  return check.finish();
 }
 
 /** Restores one file node to `out` on this thread (restore tests time files one by one). */
