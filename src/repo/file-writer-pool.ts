@@ -9,6 +9,8 @@ const BATCH_OPS = 64;
 /** Bytes sent to one writer thread and not yet written; the restore waits beyond it. */
 const WINDOW = 4 * 1024 * 1024;
 const OP_COST = 128;
+/** The main thread waits this long in all for writers before another thread is added. */
+const ADD_WRITER_AFTER_MS = 1000;
 
 interface Slot {
   worker: Worker;
@@ -33,39 +35,73 @@ interface OpenFile {
  * The restore's writer threads. The main thread reads, decrypts and verifies; each file's
  * pieces go, in order, to one writer thread, which creates it under a temporary name and
  * renames it when told the content was verified.
+ *
+ * It starts with one thread and adds another (up to `maxWriters`) once the main thread has
+ * waited a second in all for full windows: file creation then holds the restore back. On this
+ * ext4 that happens when the kernel is slow to find free inodes, after many deletions; a
+ * restore of the bench corpus right after deleting the previous one took 17-22 s instead of
+ * 27 s. When creation keeps up (the main thread waited 0.3-0.5 s in all), its decoding is the
+ * limit, and a second thread from the start only competed with it for the CPU (11.4-12.0 s
+ * instead of 10.5 s).
  */
 export class FileWriterPool {
   private readonly slots: Slot[] = [];
   private readonly files = new Map<number, OpenFile>();
+  /** Which thread each directory's files go to. */
+  private readonly dirSlots = new Map<number, Slot>();
   private nextFile = 1;
+  /** How long the main thread has waited for a full window, in ms. */
+  private waited = 0;
   private failure: unknown;
   private closed = false;
 
-  constructor(private readonly onResult: (file: number, r: WriteResult) => void, workers = defaultWriters()) {
-    for (let i = 0; i < workers; i++) {
-      const worker = startWorker('repo/file-writer-worker', { what: 'restore writer', youngGenerationMb: 8, closing: () => this.closed, onFail: (err) => this.fail(err) });
-      const slot: Slot = { worker, stage: Buffer.allocUnsafeSlow(BATCH_BYTES), ops: [], size: 0, unacked: 0, waiters: [] };
-      worker.on('message', (m: WriteDone) => {
-        slot.unacked -= m.cost;
-        for (const r of m.results) {
-          this.files.delete(r.file);
-          this.onResult(r.file, r);
-        }
-        this.wake(slot);
-      });
-      this.slots.push(slot);
-    }
+  constructor(
+    private readonly onResult: (file: number, r: WriteResult) => void,
+    private readonly maxWriters = defaultWriters(),
+    private readonly addWriterAfterMs = ADD_WRITER_AFTER_MS,
+  ) {
+    this.addWriter();
+  }
+
+  /** How many writer threads are running. */
+  get writers(): number {
+    return this.slots.length;
+  }
+
+  private addWriter(): void {
+    const worker = startWorker('repo/file-writer-worker', { what: 'restore writer', youngGenerationMb: 8, closing: () => this.closed, onFail: (err) => this.fail(err) });
+    const slot: Slot = { worker, stage: Buffer.allocUnsafeSlow(BATCH_BYTES), ops: [], size: 0, unacked: 0, waiters: [] };
+    worker.on('message', (m: WriteDone) => {
+      slot.unacked -= m.cost;
+      for (const r of m.results) {
+        this.files.delete(r.file);
+        this.onResult(r.file, r);
+      }
+      this.wake(slot);
+    });
+    this.slots.push(slot);
   }
 
   /**
    * Starts a file; nothing reaches the disk before its first piece. Files of one directory
-   * (`dir`: any number naming it) go to one thread: creating files in the same directory
-   * from two threads made the kernel's directory lock the bottleneck.
+   * (`dir`: any number naming it) go to one thread, the least busy when the directory's first
+   * file came: creating files in the same directory from two threads made the kernel's
+   * directory lock the bottleneck.
    */
   begin(out: string, dir: number, opts: { fresh: boolean; overwrite: boolean; owner: boolean }): number {
     const file = this.nextFile++;
-    this.files.set(file, { slot: this.slots[dir % this.slots.length]!, out, ...opts, started: false });
+    let slot = this.dirSlots.get(dir);
+    if (!slot) {
+      slot = this.slots.reduce((a, b) => (b.unacked + b.size < a.unacked + a.size ? b : a));
+      this.dirSlots.set(dir, slot);
+    }
+    this.files.set(file, { slot, out, ...opts, started: false });
     return file;
+  }
+
+  /** The directory's files were all begun: forget its thread. */
+  endDir(dir: number): void {
+    this.dirSlots.delete(dir);
   }
 
   /** `data` is copied before this returns; the promise waits for room in the thread's window. */
@@ -132,7 +168,12 @@ export class FileWriterPool {
   }
 
   private async room(s: Slot): Promise<void> {
-    while (s.unacked >= WINDOW && this.failure === undefined) await new Promise<void>((r) => s.waiters.push(r));
+    if (s.unacked >= WINDOW && this.failure === undefined) {
+      const t0 = performance.now();
+      while (s.unacked >= WINDOW && this.failure === undefined) await new Promise<void>((r) => s.waiters.push(r));
+      this.waited += performance.now() - t0;
+      if (this.waited >= this.addWriterAfterMs && this.slots.length < this.maxWriters && !this.closed) this.addWriter();
+    }
     if (this.failure !== undefined) throw this.failure;
   }
 
@@ -147,14 +188,9 @@ export class FileWriterPool {
   }
 }
 
-/**
- * One writer thread: it overlaps file creation with the main thread's decryption (a restore
- * of the bench corpus took 13 s instead of 21 s), while a second writer made it slower on
- * ext4 here (14.5 s), file creation being serialised in the kernel. TRIAD_RESTORE_WRITERS
- * overrides it for file systems that scale.
- */
+/** At most two writer threads (see FileWriterPool); TRIAD_RESTORE_WRITERS sets another limit. */
 function defaultWriters(): number {
   const env = Number(process.env.TRIAD_RESTORE_WRITERS);
   if (Number.isInteger(env) && env >= 1 && env <= 64) return env;
-  return 1;
+  return 2;
 }

@@ -120,6 +120,7 @@ export async function restoreTree(reader: BlobReader, treeId: string, rootPrefix
       }
       if (fatal) throw fatal;
     }
+    pool.endDir(lane);
     return wroteSomething;
   };
   try {
