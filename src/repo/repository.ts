@@ -140,8 +140,10 @@ export class Repository {
   }
 }
 
-/** A blob's plaintext, verified against its id (also used by worker threads, which hold only the key). */
-/** `unframeFn`: how to decompress, e.g. into a reused buffer (see ReusingUnframer). */
+/**
+ * A blob's plaintext, verified against its id (also used by worker threads, which hold only
+ * the key). `unframeFn`: how to decompress, e.g. into a reused buffer (see ReusingUnframer).
+ */
 export function decodeBlobWith(key: MasterKey, type: BlobType, id: Buffer, sealed: Uint8Array, unframeFn: (framed: Uint8Array) => Buffer = unframe): Buffer {
   const plain = unframeFn(open(key.encrypt, sealed, blobAad(type, id)));
   if (!keyedHash(key.mac, plain).equals(id)) throw new IntegrityFailure('content does not match its id');
