@@ -41,8 +41,8 @@ interface OpenFile {
  * ext4 that happens when the kernel is slow to find free inodes, after many deletions; a
  * restore of the bench corpus right after deleting the previous one took 17-22 s instead of
  * 27 s. When creation keeps up (the main thread waited 0.3-0.5 s in all), its decoding is the
- * limit, and a second thread from the start only competed with it for the CPU (11.4-12.0 s
- * against 10.5-11.7 s with one).
+ * limit, and a second thread from the start only competed with it for the CPU (11.7 and
+ * 12.0 s against 10.5 s with one).
  */
 export class FileWriterPool {
   private readonly slots: Slot[] = [];
