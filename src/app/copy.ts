@@ -122,8 +122,7 @@ async function copySnapshots(
     catalog.upsertSnapshot({ id: s.id, policy: policy.name, host: s.host, paths: s.paths, time: s.time, finished_at: s.finished, tree: s.tree, parent: s.parent ?? null, partial: s.partial, tags: s.tags });
     catalog.setPresence(s.id, opts.to, { status: 'complete', at: finishedAt });
   }
-  catalog.addPacks(policy.name, opts.to, copied.map((p) => ({ id: p.id, size: p.size, blobs: p.entries.length, type: p.entries[0]?.type ?? 'data' })));
-  catalog.addBlobs(policy.name, opts.to, copied.flatMap((p) => p.entries.map((e) => ({ id: e.id.toString('hex'), pack: p.id, type: e.type, length: e.length, raw_length: e.rawLength }))));
+  catalog.recordPacks(policy.name, opts.to, copied);
   await writeJournal([dst], {
     version: 1, kind: 'copy', policy: policy.name, host: hostName(policy), started: startedAt.toISOString(), finished: finishedAt.toISOString(),
     status: 'ok', exitCode: 0, targets: [{ name: opts.to, ok: true }], bytesWritten: bytesCopied,

@@ -116,8 +116,7 @@ export async function pruneTarget(
     });
     if (catalog && runId !== undefined) {
       catalog.removePacks(policy.name, repo.target, r.packsRemoved);
-      catalog.addPacks(policy.name, repo.target, r.packsWritten.map((p) => ({ id: p.id, size: p.size, blobs: p.entries.length, type: p.entries[0]?.type ?? 'data' })));
-      catalog.addBlobs(policy.name, repo.target, r.packsWritten.flatMap((p) => p.entries.map((e) => ({ id: e.id.toString('hex'), pack: p.id, type: e.type, length: e.length, raw_length: e.rawLength }))));
+      catalog.recordPacks(policy.name, repo.target, r.packsWritten);
       catalog.finishRun(runId, { finished_at: finished, status: 'ok', exit_code: 0, bytes_written: r.packsWritten.reduce((a, p) => a + p.size, 0), details });
     }
     return {

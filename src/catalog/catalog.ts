@@ -14,6 +14,7 @@ import type {
   FileRow,
   FileType,
   PackRow,
+  WrittenPackRecord,
   PresenceRow,
   PresenceStatus,
   RestoreTestInput,
@@ -532,6 +533,12 @@ export class Catalog {
   }
 
   // ---- packs and blobs -----------------------------------------------------------------
+
+  /** Records packs as written, with the blobs they hold, on `target`. */
+  recordPacks(policy: string, target: string, packs: readonly WrittenPackRecord[]): void {
+    this.addPacks(policy, target, packs.map((p) => ({ id: p.id, size: p.size, blobs: p.entries.length, type: p.entries[0]?.type ?? 'data' })));
+    this.addBlobs(policy, target, packs.flatMap((p) => p.entries.map((e) => ({ id: Buffer.from(e.id.buffer, e.id.byteOffset, e.id.byteLength).toString('hex'), pack: p.id, type: e.type, length: e.length, raw_length: e.rawLength }))));
+  }
 
   addPacks(policy: string, target: string, rows: Iterable<PackRow>): number {
     return this.write(() =>

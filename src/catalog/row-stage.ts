@@ -2,7 +2,7 @@ import type { Worker } from 'node:worker_threads';
 import { TriadError } from '../core/errors.js';
 import { startWorker } from '../core/threads.js';
 import { BLOB_TYPE_CODES, FILE_TYPE_CODES, type StageMessage, type StageReply } from './row-stage-protocol.js';
-import type { BlobType, FileInput } from './types.js';
+import type { FileInput, WrittenPackRecord } from './types.js';
 
 const BATCH = 4096;
 
@@ -70,7 +70,7 @@ export class RowStage {
   }
 
   /** Records packs now named by an index on `target`, with the blobs they hold. */
-  addPacks(policy: string, target: string, packs: readonly { id: string; size: number; entries: readonly { type: BlobType; id: Uint8Array; length: number; rawLength: number }[] }[]): void {
+  addPacks(policy: string, target: string, packs: readonly WrittenPackRecord[]): void {
     if (this.failure !== undefined || packs.length === 0) return;
     const blobs = packs.reduce((n, p) => n + p.entries.length, 0);
     const packIds = Buffer.alloc(packs.length * 32);

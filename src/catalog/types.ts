@@ -108,6 +108,13 @@ export interface FileQuery {
   offset?: number;
 }
 
+/** A pack as the repository wrote it, with its blobs: recorded by `recordPacks` and `RowStage.addPacks`. */
+export interface WrittenPackRecord {
+  id: string;
+  size: number;
+  entries: readonly { type: BlobType; id: Uint8Array; length: number; rawLength: number }[];
+}
+
 export interface PackRow {
   id: string;
   size: number;

@@ -7,6 +7,7 @@ import { createRequire } from 'node:module';
 export const STORED = 0;
 export const ZSTD = 1;
 
+const require = createRequire(import.meta.url);
 
 let zstd: { compress: (d: Uint8Array) => Buffer; decompress: (d: Uint8Array) => Buffer } | undefined;
 let level = 3;
@@ -22,7 +23,6 @@ const SMALL_WINDOW_LOG = 17;
 
 function lib() {
   if (!zstd) {
-    const require = createRequire(import.meta.url);
     const m = require('zstd-napi') as { Compressor: new () => { setParameters(p: Record<string, number>): void; compress(b: Uint8Array): Buffer }; Decompressor: new () => { decompress(b: Uint8Array): Buffer } };
     const large = new m.Compressor();
     large.setParameters({ compressionLevel: level });
@@ -74,7 +74,7 @@ interface Binding {
  */
 export class ReusingUnframer {
   private scratch = Buffer.alloc(0);
-  private readonly binding = createRequire(import.meta.url)('zstd-napi/binding') as Binding;
+  private readonly binding = require('zstd-napi/binding') as Binding;
   private readonly dctx = new this.binding.DCtx();
 
   unframe(framed: Uint8Array): Buffer {
