@@ -1,8 +1,11 @@
+import { existsSync } from 'node:fs';
 import { TriadError } from '../core/errors.js';
+import { openCatalog } from '../catalog/index.js';
 import type { RowStage } from '../catalog/row-stage.js';
 import type { Policy } from '../policy/types.js';
 import { evaluateRule } from '../policy/rule.js';
-import { Archiver, estimateSources, type BackupWarning } from '../repo/archiver.js';
+import { Archiver, estimateSources, type ArchiveSource, type BackupWarning } from '../repo/archiver.js';
+import { StatAhead } from '../repo/stat-ahead.js';
 import { BlobReader } from '../repo/blob-reader.js';
 import { writeJournal } from '../repo/journal.js';
 import { MasterIndex } from '../repo/index-store.js';
@@ -11,7 +14,7 @@ import { loadSnapshots, sealSnapshot, type Snapshot, type SnapshotManifest, type
 import { MultiTargetWriter, type TargetSession } from '../repo/writer.js';
 import { startJob } from './job-run.js';
 import { withPolicyLocks } from './locking.js';
-import { catalogFor, closeAll, errorMessage, hostName, loadPolicyFile, openTargets, passphraseFor, requireSome, selectTargets, userName, type AppContext, type OpenedTarget } from './session.js';
+import { catalogFor, catalogPathFor, closeAll, errorMessage, hostName, loadPolicyFile, openTargets, passphraseFor, requireSome, selectTargets, userName, type AppContext, type OpenedTarget } from './session.js';
 
 export interface BackupOptions {
   policyFile: string;
@@ -96,18 +99,46 @@ async function backupAllTargets(ctx: AppContext, policy: Policy, opts: BackupOpt
   const passphrase = await passphraseFor(ctx, policy);
   const specs = selectTargets(policy, opts.targets);
   const started = ctx.clock.monotonic();
-  const opened = await openTargets(ctx, policy, specs, passphrase);
+  const sources = policy.sources.map((s) => ({ path: s.path, exclude: s.exclude, crossFilesystems: s.cross_filesystems }));
+  // Started before the key derivation, which takes about a second: the listings need no key.
+  const statAhead = !opts.dryRun && backedUpBefore(ctx, policy) ? new StatAhead(sources) : undefined;
   try {
-    const usable = requireSome(opened);
-    return await withPolicyLocks(ctx, policy, usable.map((o) => o.repo!), 'shared', { command: 'backup', wait: opts.waitMs }, (signal) =>
-      backupTo({ ...ctx, signal }, policy, opened, usable, opts, started),
-    );
+    const opened = await openTargets(ctx, policy, specs, passphrase);
+    try {
+      const usable = requireSome(opened);
+      return await withPolicyLocks(ctx, policy, usable.map((o) => o.repo!), 'shared', { command: 'backup', wait: opts.waitMs }, (signal) =>
+        backupTo({ ...ctx, signal }, policy, opened, usable, opts, started, sources, statAhead),
+      );
+    } finally {
+      await closeAll(opened);
+    }
   } finally {
-    await closeAll(opened);
+    statAhead?.stop();
   }
 }
 
-async function backupTo(ctx: AppContext, policy: Policy, opened: OpenedTarget[], usable: OpenedTarget[], opts: BackupOptions, started: number): Promise<BackupResult> {
+/**
+ * Whether the catalogue records an earlier snapshot of these sources: then most files will be
+ * unchanged, and listing the tree ahead on another thread pays. A first backup spends both
+ * cores on file contents, and the thread would only add its memory. Only speed depends on
+ * the answer.
+ */
+function backedUpBefore(ctx: AppContext, policy: Policy): boolean {
+  const path = catalogPathFor(ctx, policy);
+  if (!existsSync(path)) return false;
+  try {
+    const catalog = openCatalog(path);
+    try {
+      return catalog.latestSnapshot(policy.name, { host: hostName(policy), paths: policy.sources.map((s) => s.path) }) !== undefined;
+    } finally {
+      catalog.close();
+    }
+  } catch {
+    return false;
+  }
+}
+
+async function backupTo(ctx: AppContext, policy: Policy, opened: OpenedTarget[], usable: OpenedTarget[], opts: BackupOptions, started: number, sources: ArchiveSource[], statAhead: StatAhead | undefined): Promise<BackupResult> {
   const host = hostName(policy);
   const paths = policy.sources.map((s) => s.path).sort();
   const sessions: TargetSession[] = await Promise.all(
@@ -148,13 +179,13 @@ async function backupTo(ctx: AppContext, policy: Policy, opened: OpenedTarget[],
       parent: parent ? { reader: new BlobReader(first.repo, first.index), tree: parent.tree } : undefined,
       clock: ctx.clock,
       signal: ctx.signal,
+      statAhead,
       events: {
         onWarning: (w) => ctx.events?.warning?.(`${w.path}: ${w.message}`, w.path),
         onProgress: (p) => ctx.events?.progress?.({ phase: 'backup', files: p.files, bytes: p.bytes, path: p.path, totalFiles: total?.files, totalBytes: total?.bytes }),
         onFile: rows ? (f) => rows.push(f) : undefined,
       },
     });
-    const sources = policy.sources.map((s) => ({ path: s.path, exclude: s.exclude, crossFilesystems: s.cross_filesystems }));
     const total = opts.estimate ? estimateSources(sources, ctx.signal) : undefined;
     if (total) ctx.events?.progress?.({ phase: 'backup', files: 0, bytes: 0, totalFiles: total.files, totalBytes: total.bytes });
     const result = await archiver.run(sources);

@@ -1,4 +1,4 @@
-import { lstatSync, readdirSync, readlinkSync, type Stats } from 'node:fs';
+import { lstatSync, readdirSync, readlinkSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { TriadError, errnoCode } from '../core/errors.js';
 import type { Clock } from '../core/clock.js';
@@ -9,6 +9,8 @@ import { encodeTree, type TreeNode } from './tree.js';
 import type { MultiTargetWriter } from './writer.js';
 import type { SnapshotSummary } from './snapshot.js';
 import type { Repository } from './repository.js';
+import { entryStat, type EntryStat } from './stat-ahead-protocol.js';
+import type { StatAhead } from './stat-ahead.js';
 
 export interface ArchiveSource {
   path: string;
@@ -71,6 +73,8 @@ export class Archiver {
       clock: Clock;
       signal?: AbortSignal;
       events?: ArchiveEvents;
+      /** Listings read ahead by a thread (started with the same sources). */
+      statAhead?: StatAhead;
     },
   ) {
     this.repo = writer.live[0]!.repo;
@@ -100,7 +104,7 @@ export class Archiver {
   private async walkSources(sources: ArchiveSource[], parentRoot: Map<string, TreeNode>): Promise<ArchiveResult> {
     const top: Eventual[] = [];
     for (const s of sources) {
-      let st: Stats;
+      let st: EntryStat;
       try {
         st = lstatSync(s.path);
       } catch (err) {
@@ -144,7 +148,7 @@ export class Archiver {
    * itself may still be `Later`, while workers read its files, so the walk never waits
    * for file contents (only for room in the workers' queue).
    */
-  private async entry(ctx: WalkCtx, abs: string, name: string, relParent: string, st: Stats, parent: TreeNode | undefined): Promise<Eventual> {
+  private async entry(ctx: WalkCtx, abs: string, name: string, relParent: string, st: EntryStat, parent: TreeNode | undefined): Promise<Eventual> {
     this.opts.signal?.throwIfAborted();
     const rel = relParent ? `${relParent}/${name}` : name;
     const base = { name, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime: st.mtimeMs };
@@ -186,26 +190,33 @@ export class Archiver {
 
   /** Walks a directory; undefined when it cannot be read, else the eventual id of its tree (wrapped: awaiting would flatten it). */
   private async dir(ctx: WalkCtx, abs: string, rel: string, parentSubtree: string | undefined): Promise<{ tree: Promise<string> } | undefined> {
+    const ahead = await this.opts.statAhead?.next(abs);
     let names: string[];
-    try {
-      names = readdirSync(abs);
-    } catch (err) {
-      const code = errnoCode(err);
-      this.warn(abs, code === 'ENOENT' ? 'vanished' : 'unreadable', code === 'ENOENT' ? 'directory vanished during the backup' : (err as Error).message, true);
-      return undefined;
+    if (ahead) names = ahead.names;
+    else {
+      try {
+        names = readdirSync(abs);
+      } catch (err) {
+        const code = errnoCode(err);
+        this.warn(abs, code === 'ENOENT' ? 'vanished' : 'unreadable', code === 'ENOENT' ? 'directory vanished during the backup' : (err as Error).message, true);
+        return undefined;
+      }
+      names.sort();
     }
-    names.sort();
     const parentNodes = await this.parentTree(parentSubtree);
     const children: Eventual[] = [];
     const relInSource = (n: string) => (rel.includes('/') ? rel.slice(rel.indexOf('/') + 1) + '/' : '') + n;
-    for (const n of names) {
+    for (let i = 0; i < names.length; i++) {
+      const n = names[i]!;
       const childAbs = join(abs, n);
-      let st: Stats;
-      try {
-        st = lstatSync(childAbs);
-      } catch (err) {
-        this.warn(childAbs, errnoCode(err) === 'ENOENT' ? 'vanished' : 'unreadable', (err as Error).message, true);
-        continue;
+      let st = ahead && entryStat(ahead.stats, i);
+      if (!st) {
+        try {
+          st = lstatSync(childAbs);
+        } catch (err) {
+          this.warn(childAbs, errnoCode(err) === 'ENOENT' ? 'vanished' : 'unreadable', (err as Error).message, true);
+          continue;
+        }
       }
       if (ctx.exclude(relInSource(n), st.isDirectory())) continue;
       children.push(await this.entry(ctx, childAbs, n, rel, st, parentNodes.get(n)));
@@ -233,7 +244,7 @@ export class Archiver {
   }
 
   /** An unchanged file's node at once; otherwise the node once a worker has stored the file. */
-  private file(abs: string, rel: string, st: Stats, base: Pick<TreeNode, 'name' | 'mode' | 'uid' | 'gid' | 'mtime'>, parent: TreeNode | undefined): TreeNode | Later {
+  private file(abs: string, rel: string, st: EntryStat, base: Pick<TreeNode, 'name' | 'mode' | 'uid' | 'gid' | 'mtime'>, parent: TreeNode | undefined): TreeNode | Later {
     const meta = { ...base, type: 'file' as const, size: st.size, ctime: st.ctimeMs, inode: st.ino, dev: st.dev };
     this.summary.files++;
     this.summary.bytes += st.size;
@@ -246,7 +257,7 @@ export class Archiver {
     return later(this.readFile(abs, rel, st, meta, parent));
   }
 
-  private async readFile(abs: string, rel: string, st: Stats, meta: Omit<TreeNode, 'content' | 'hash'>, parent: TreeNode | undefined): Promise<TreeNode | undefined> {
+  private async readFile(abs: string, rel: string, st: EntryStat, meta: Omit<TreeNode, 'content' | 'hash'>, parent: TreeNode | undefined): Promise<TreeNode | undefined> {
     let content: string[];
     let hash: string;
     try {
