@@ -1,6 +1,5 @@
-import { existsSync } from 'node:fs';
 import { TriadError } from '../core/errors.js';
-import { openCatalog } from '../catalog/index.js';
+import type { Catalog } from '../catalog/index.js';
 import type { RowStage } from '../catalog/row-stage.js';
 import type { Policy } from '../policy/types.js';
 import { evaluateRule } from '../policy/rule.js';
@@ -14,7 +13,7 @@ import { loadSnapshots, sealSnapshot, type Snapshot, type SnapshotManifest, type
 import { MultiTargetWriter, type TargetSession } from '../repo/writer.js';
 import { startJob } from './job-run.js';
 import { withPolicyLocks } from './locking.js';
-import { catalogFor, catalogPathFor, closeAll, errorMessage, hostName, loadPolicyFile, openTargets, passphraseFor, requireSome, selectTargets, userName, type AppContext, type OpenedTarget } from './session.js';
+import { catalogFor, closeAll, errorMessage, hostName, loadPolicyFile, openTargets, passphraseFor, requireSome, selectTargets, userName, type AppContext, type OpenedTarget } from './session.js';
 
 export interface BackupOptions {
   policyFile: string;
@@ -99,48 +98,46 @@ async function backupAllTargets(ctx: AppContext, policy: Policy, opts: BackupOpt
   const passphrase = await passphraseFor(ctx, policy);
   const specs = selectTargets(policy, opts.targets);
   const started = ctx.clock.monotonic();
-  const sources = policy.sources.map((s) => ({ path: s.path, exclude: s.exclude, crossFilesystems: s.cross_filesystems }));
-  // Started before the key derivation, which takes about a second: the listings need no key.
-  const statAhead = !opts.dryRun && backedUpBefore(ctx, policy) ? new StatAhead(sources) : undefined;
+  const opened = await openTargets(ctx, policy, specs, passphrase);
   try {
-    const opened = await openTargets(ctx, policy, specs, passphrase);
-    try {
-      const usable = requireSome(opened);
-      return await withPolicyLocks(ctx, policy, usable.map((o) => o.repo!), 'shared', { command: 'backup', wait: opts.waitMs }, (signal) =>
-        backupTo({ ...ctx, signal }, policy, opened, usable, opts, started, sources, statAhead),
-      );
-    } finally {
-      await closeAll(opened);
-    }
+    const usable = requireSome(opened);
+    return await withPolicyLocks(ctx, policy, usable.map((o) => o.repo!), 'shared', { command: 'backup', wait: opts.waitMs }, (signal) =>
+      backupTo({ ...ctx, signal }, policy, opened, usable, opts, started),
+    );
   } finally {
-    statAhead?.stop();
+    await closeAll(opened);
   }
 }
 
-/**
- * Whether the catalogue records an earlier snapshot of these sources: then most files will be
- * unchanged, and listing the tree ahead on another thread pays. A first backup spends both
- * cores on file contents, and the thread would only add its memory. Only speed depends on
- * the answer.
- */
-function backedUpBefore(ctx: AppContext, policy: Policy): boolean {
-  const path = catalogPathFor(ctx, policy);
-  if (!existsSync(path)) return false;
-  try {
-    const catalog = openCatalog(path);
-    try {
-      return catalog.latestSnapshot(policy.name, { host: hostName(policy), paths: policy.sources.map((s) => s.path) }) !== undefined;
-    } finally {
-      catalog.close();
-    }
-  } catch {
-    return false;
-  }
-}
-
-async function backupTo(ctx: AppContext, policy: Policy, opened: OpenedTarget[], usable: OpenedTarget[], opts: BackupOptions, started: number, sources: ArchiveSource[], statAhead: StatAhead | undefined): Promise<BackupResult> {
+async function backupTo(ctx: AppContext, policy: Policy, opened: OpenedTarget[], usable: OpenedTarget[], opts: BackupOptions, started: number): Promise<BackupResult> {
   const host = hostName(policy);
   const paths = policy.sources.map((s) => s.path).sort();
+  const sources = policy.sources.map((s) => ({ path: s.path, exclude: s.exclude, crossFilesystems: s.cross_filesystems }));
+  // The recovery point (DESIGN §4): nothing of the sources has been read before it.
+  const startedAt = ctx.clock.now();
+  const catalog = opts.dryRun ? undefined : catalogFor(ctx, policy);
+  // After an earlier snapshot of these sources most files are unchanged, and listing the tree
+  // on another thread, from now on while the indexes load, pays. A first backup spends both
+  // cores on file contents, where the thread would only add its memory.
+  const statAhead = catalog?.latestSnapshot(policy.name, { host, paths }) ? new StatAhead(sources) : undefined;
+  try {
+    return await backupFrom(ctx, policy, opened, usable, opts, started, { host, paths, sources, startedAt, catalog, statAhead });
+  } finally {
+    statAhead?.stop();
+    catalog?.close();
+  }
+}
+
+async function backupFrom(
+  ctx: AppContext,
+  policy: Policy,
+  opened: OpenedTarget[],
+  usable: OpenedTarget[],
+  opts: BackupOptions,
+  started: number,
+  run: { host: string; paths: string[]; sources: ArchiveSource[]; startedAt: Date; catalog: Catalog | undefined; statAhead: StatAhead | undefined },
+): Promise<BackupResult> {
+  const { host, paths, sources, startedAt, catalog, statAhead } = run;
   const sessions: TargetSession[] = await Promise.all(
     usable.map(async (o): Promise<TargetSession> => {
       try {
@@ -161,9 +158,7 @@ async function backupTo(ctx: AppContext, policy: Policy, opened: OpenedTarget[],
   const first = sessions.find((s) => s.failed === undefined);
   if (!first) throw sessions[0]!.failed;
   const parent = await findParent(first, policy.name, host, paths);
-  const startedAt = ctx.clock.now();
   const time = opts.time ?? startedAt;
-  const catalog = opts.dryRun ? undefined : catalogFor(ctx, policy);
   const runId = catalog?.startRun({ policy: policy.name, kind: 'backup', started_at: startedAt, details: { targets: opened.map((o) => o.spec.name) } });
   let stage: RowStage | undefined;
   try {
@@ -261,7 +256,6 @@ async function backupTo(ctx: AppContext, policy: Policy, opened: OpenedTarget[],
     throw err;
   } finally {
     await stage?.close();
-    catalog?.close();
   }
 }
 
