@@ -1,7 +1,7 @@
 /**
  * Thread of the backup's walk: reads directories and lstats their entries ahead of the walk,
  * in the walk's order, so that this kernel work runs on another core (and starts while the
- * main thread still derives the key).
+ * main thread still loads the indexes).
  */
 import { lstatSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
