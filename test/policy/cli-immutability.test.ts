@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
@@ -14,30 +14,9 @@ afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 /** Runs the real launcher; never rejects, returns the exit code and both streams. */
 const triad = (...args: string[]) => triadAsync(args, { env: { NO_COLOR: '1' } });
 
-const IMMUTABLE = `version: 1
-policy: locked-down
-sources: [/srv/data]
-encryption: {passphrase_env: TRIAD_PASSPHRASE}
-rule: 3-2-1-1-0
-targets:
-  nas: {type: local, path: /mnt/nas, media: nas}
-  s3-lock:
-    type: s3
-    bucket: acme-s3
-    immutable: true
-    object_lock: {mode: COMPLIANCE, days: 30}
-  blob:
-    type: azure
-    container: acme-blob
-    account: acme
-    account_key_env: AZ_KEY
-    immutable: true
-    immutability: {mode: locked, days: 14}
-  gcs:
-    type: gcs
-    bucket: acme-gcs
-    immutable: true
-`;
+/** Every kind of immutable target (S3 Object Lock, Azure with a SAS token, GCS, a local WORM volume). */
+const IMMUTABLE_FILE = path.join(root, 'fixtures/policies/immutable-targets.yaml');
+const IMMUTABLE = readFileSync(IMMUTABLE_FILE, 'utf8');
 
 const PLAIN = `version: 1
 policy: plain
@@ -52,7 +31,6 @@ beforeAll(async () => {
   if (!existsSync(path.join(root, 'dist/cli/main.js'))) {
     await run('npx', ['tsc', '-p', 'tsconfig.json', '--noEmitOnError', 'false'], { cwd: root }).catch((e: { stdout?: string }) => e);
   }
-  writeFileSync(path.join(tmp, 'immutable.yaml'), IMMUTABLE);
   writeFileSync(path.join(tmp, 'plain.yaml'), PLAIN);
 }, 180_000);
 
@@ -68,7 +46,7 @@ function section(stdout: string, target: string): string[] {
 
 describe('triad policy check: what immutable targets need', () => {
   it('prints, per immutable target, what triad sets and what the bucket/container must have', async () => {
-    const r = await triad('policy', 'check', path.join(tmp, 'immutable.yaml'));
+    const r = await triad('policy', 'check', IMMUTABLE_FILE);
     expect(r.code).toBe(0);
     expect(r.stdout).toContain('immutable copies — what the storage must have enabled (not checked: policy check does not connect):');
     expect(r.stdout).not.toMatch(/^ {4}nas \(/m);
@@ -86,17 +64,24 @@ describe('triad policy check: what immutable targets need', () => {
     expect(az[1]).toBe('      triad sets: a blob immutability policy on every blob written: mode locked, 14 days from the write');
     expect(az[2]).toMatch(/^ {6}- version-level immutability support must be enabled on container acme-blob or its storage account/);
     expect(az[3]).toMatch(/^ {6}- locked mode cannot be shortened or removed, only extended/);
-    expect(az).toHaveLength(4);
+    expect(az[4]).toBe('      - the SAS token in AZ_SAS must include the Set Immutability Policy permission (i)');
+    expect(az).toHaveLength(5);
 
     const gcs = section(r.stdout, 'gcs');
     expect(gcs[0]).toBe('    gcs (gcs, gs://acme-gcs)');
     expect(gcs[1]).toBe('      triad sets: nothing');
     expect(gcs[2]).toMatch(/^ {6}- triad sets nothing on GCS objects: bucket acme-gcs must have a retention policy .* or object retention/);
     expect(gcs).toHaveLength(3);
+
+    const vault = section(r.stdout, 'vault');
+    expect(vault[0]).toBe('    vault (local, /mnt/worm)');
+    expect(vault[1]).toBe('      triad sets: nothing');
+    expect(vault[2]).toMatch(/^ {6}- triad sets nothing on local targets: an offline or WORM medium behind \/mnt\/worm .* is your responsibility$/);
+    expect(vault).toHaveLength(3);
   });
 
   it('--json carries the same notes in each result', async () => {
-    const r = await triad('policy', 'check', '--json', path.join(tmp, 'immutable.yaml'), path.join(tmp, 'plain.yaml'));
+    const r = await triad('policy', 'check', '--json', IMMUTABLE_FILE, path.join(tmp, 'plain.yaml'));
     expect(r.code).toBe(0);
     const doc = JSON.parse(r.stdout) as { results: { immutability?: { target: string; type: string; where: string; triadSets: string | null; requirements: string[] }[] }[] };
     const [imm, plain] = doc.results;
@@ -104,6 +89,7 @@ describe('triad policy check: what immutable targets need', () => {
       ['s3-lock', 's3', 's3://acme-s3'],
       ['blob', 'azure', 'azure://acme/acme-blob'],
       ['gcs', 'gcs', 'gs://acme-gcs'],
+      ['vault', 'local', '/mnt/worm'],
     ]);
     const [s3, az, gcs] = imm!.immutability!;
     expect(s3!.triadSets).toContain('mode COMPLIANCE, 30 days');

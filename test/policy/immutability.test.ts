@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -78,31 +78,8 @@ describe('azure `immutability` in the policy', () => {
   });
 });
 
-const ALL = `version: 1
-policy: locked-down
-sources: [/srv/data]
-encryption: {passphrase_env: TRIAD_PASSPHRASE}
-rule: 3-2-1-1-0
-targets:
-  nas: {type: local, path: /mnt/nas, media: nas}
-  s3-lock:
-    type: s3
-    bucket: acme-s3
-    immutable: true
-    object_lock: {mode: COMPLIANCE, days: 30}
-  blob:
-    type: azure
-    container: acme-blob
-    account: acme
-    sas_token_env: AZ_SAS
-    immutable: true
-    immutability: {mode: locked, days: 14}
-  gcs:
-    type: gcs
-    bucket: acme-gcs
-    immutable: true
-  vault: {type: local, path: /mnt/worm, media: worm, immutable: true}
-`;
+/** Every kind of immutable target (S3 Object Lock, Azure with a SAS token, GCS, a local WORM volume). */
+const ALL = readFileSync(path.join(import.meta.dirname, '../../fixtures/policies/immutable-targets.yaml'), 'utf8');
 
 function notesOf(text: string): ImmutabilityNote[] {
   const v = validatePolicyText(text, file, { env: {} });
