@@ -5,6 +5,7 @@ import type { Clock } from '../core/clock.js';
 import { FilePool } from './file-pool.js';
 import { makeExcludeMatcher, type ExcludeMatcher } from './exclude.js';
 import type { BlobReader } from './blob-reader.js';
+import { listSource } from './source-tree.js';
 import { encodeTree, type TreeNode } from './tree.js';
 import type { MultiTargetWriter } from './writer.js';
 import type { SnapshotSummary } from './snapshot.js';
@@ -323,34 +324,23 @@ export function estimateSources(sources: ArchiveSource[], signal?: AbortSignal):
   let files = 0;
   let bytes = 0;
   for (const s of sources) {
-    const exclude = makeExcludeMatcher(s.exclude);
-    const walk = (abs: string, rel: string, dev: number) => {
-      let names: string[];
-      try {
-        names = readdirSync(abs);
-      } catch {
-        return;
-      }
-      for (const n of names) {
-        signal?.throwIfAborted();
-        const child = join(abs, n);
-        const r = rel ? `${rel}/${n}` : n;
-        const st = lstatSync(child, { throwIfNoEntry: false });
-        if (!st || exclude(r, st.isDirectory())) continue;
-        if (st.isDirectory()) {
-          if (s.crossFilesystems || st.dev === dev) walk(child, r, dev);
-        } else if (st.isFile()) {
-          files++;
-          bytes += st.size;
-        }
-      }
-    };
     const st = lstatSync(s.path, { throwIfNoEntry: false });
-    if (st?.isDirectory()) walk(s.path, '', st.dev);
-    else if (st?.isFile()) {
+    if (st?.isFile()) {
       files++;
       bytes += st.size;
+      continue;
     }
+    const exclude = makeExcludeMatcher(s.exclude);
+    listSource(s, exclude, (_dir, rel, names, stats) => {
+      names?.forEach((n, i) => {
+        signal?.throwIfAborted();
+        const e = stats[i];
+        if (e?.isFile() && !exclude(rel ? `${rel}/${n}` : n, false)) {
+          files++;
+          bytes += e.size;
+        }
+      });
+    });
   }
   return { files, bytes };
 }

@@ -15,12 +15,6 @@ export interface EntryStat {
   isFile(): boolean;
 }
 
-export interface StatAheadSource {
-  path: string;
-  exclude: string[];
-  crossFilesystems: boolean;
-}
-
 /** Numbers per entry in a DirRecord's `stats`, in this order. */
 export const STAT_FIELDS = 8;
 

@@ -1,6 +1,7 @@
 import type { Worker } from 'node:worker_threads';
 import { startWorker } from '../core/threads.js';
-import { CONSUMED, STOP, type DirRecord, type StatAheadSource } from './stat-ahead-protocol.js';
+import { CONSUMED, STOP, type DirRecord } from './stat-ahead-protocol.js';
+import type { ArchiveSource } from './archiver.js';
 
 /** Entries the thread may read ahead of the walk: bounds its memory whatever the tree's size. */
 const WINDOW = 32768;
@@ -23,7 +24,7 @@ export class StatAhead {
   private done = false;
   private stopped = false;
 
-  constructor(sources: StatAheadSource[]) {
+  constructor(sources: ArchiveSource[]) {
     this.worker = startWorker('repo/stat-ahead-worker', {
       what: 'walk',
       workerData: { sources, shared: this.counters.buffer, window: WINDOW },

@@ -1,0 +1,44 @@
+import { lstatSync, readdirSync, type Stats } from 'node:fs';
+import { join } from 'node:path';
+import type { ArchiveSource } from './archiver.js';
+import type { ExcludeMatcher } from './exclude.js';
+
+/**
+ * Lists a directory source depth-first in the order the backup's walk visits it: names
+ * sorted, a directory before what it holds, excluded directories and other file systems
+ * (unless `crossFilesystems`) not entered. `each` gets every directory with the lstat of each
+ * entry (undefined where lstat failed), or `names` undefined when it cannot be read.
+ */
+export function listSource(
+  s: ArchiveSource,
+  exclude: ExcludeMatcher,
+  each: (dir: string, relInSource: string, names: string[] | undefined, stats: (Stats | undefined)[]) => void,
+): void {
+  const root = lstatQuiet(s.path);
+  if (!root?.isDirectory()) return;
+  const walk = (abs: string, rel: string): void => {
+    let names: string[];
+    try {
+      names = readdirSync(abs).sort();
+    } catch {
+      each(abs, rel, undefined, []);
+      return;
+    }
+    const stats = names.map((n) => lstatQuiet(join(abs, n)));
+    each(abs, rel, names, stats);
+    names.forEach((n, i) => {
+      const st = stats[i];
+      const childRel = rel ? `${rel}/${n}` : n;
+      if (st?.isDirectory() && !exclude(childRel, true) && (s.crossFilesystems || st.dev === root.dev)) walk(join(abs, n), childRel);
+    });
+  };
+  walk(s.path, '');
+}
+
+function lstatQuiet(path: string): Stats | undefined {
+  try {
+    return lstatSync(path);
+  } catch {
+    return undefined;
+  }
+}
