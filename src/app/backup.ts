@@ -144,8 +144,10 @@ async function backupFrom(
         const index = await MasterIndex.load(o.repo!);
         if (!opts.dryRun) {
           // Packs left by an interrupted run are indexed and reused, not uploaded again.
-          const { packsAdded } = await repairIndex(o.repo!, { onlyUnindexed: true, signal: ctx.signal, index });
+          const { packsAdded, damaged } = await repairIndex(o.repo!, { onlyUnindexed: true, signal: ctx.signal, index });
           if (packsAdded.length) ctx.events?.info?.(`target '${o.spec.name}': reusing ${packsAdded.length} pack(s) left by an interrupted run`);
+          // A store that lists an upload before it completes (some S3-compatible servers) shows a killed run's pack cut short.
+          if (damaged.length) ctx.events?.info?.(`target '${o.spec.name}': ${damaged.length} unreadable pack(s) left by an interrupted run are not used; 'triad prune' removes them after its grace period`);
         }
         return { name: o.spec.name, repo: o.repo!, index, bytesWritten: 0, packsWritten: 0 };
       } catch (err) {
