@@ -1,9 +1,8 @@
 import { TriadError } from '../core/errors.js';
-import { ReusingUnframer, unframe } from './compress.js';
 import { IntegrityFailure } from './crypto.js';
 import { packObjectName, type BlobType } from './format.js';
 import type { MasterIndex } from './index-store.js';
-import { decodeBlobWith, type Repository } from './repository.js';
+import { decodeBlobWith, ReusingBlobDecoder, type Repository } from './repository.js';
 import { decodeTree, type Tree } from './tree.js';
 
 /** A blob that could not be read back intact; restore and check report these per file. */
@@ -27,7 +26,9 @@ export class BlobError extends TriadError {
 export class BlobReader {
   private readonly cache = new Map<string, Buffer>();
   private readonly trees = new Map<string, Tree>();
-  private unframer: ReusingUnframer | undefined;
+  /** Packs being loaded (for a caller, or ahead of need), or loaded ahead and not yet asked for. */
+  private readonly loading = new Map<string, Promise<Buffer>>();
+  private reusing: ReusingBlobDecoder | undefined;
   bytesFetched = 0;
 
   constructor(
@@ -37,23 +38,23 @@ export class BlobReader {
   ) {}
 
   async blob(id: string, type: BlobType = 'data'): Promise<Buffer> {
-    return this.decode(id, type, unframe);
+    return this.decode(id, type, decodeBlobWith);
   }
 
   /**
-   * A data blob decompressed into a buffer that the next call of this method reuses, for a
-   * caller that writes or copies each blob before asking for the next: a restore makes no
-   * garbage the size of the data it restores.
+   * A data blob decoded into buffers that the next call of this method reuses, for a caller
+   * that writes or copies each blob before asking for the next: a restore makes no garbage
+   * the size of the data it restores.
    */
   async transientBlob(id: string): Promise<Buffer> {
-    const u = (this.unframer ??= new ReusingUnframer());
-    return this.decode(id, 'data', (framed) => u.unframe(framed));
+    const r = (this.reusing ??= new ReusingBlobDecoder());
+    return this.decode(id, 'data', (key, type, bid, sealed) => r.decode(key, type, bid, sealed));
   }
 
-  private async decode(id: string, type: BlobType, unframeFn: (framed: Uint8Array) => Buffer): Promise<Buffer> {
+  private async decode(id: string, type: BlobType, decodeFn: typeof decodeBlobWith): Promise<Buffer> {
     const { sealed, pack } = await this.sealed(id);
     try {
-      return decodeBlobWith(this.repo.key, type, Buffer.from(id, 'hex'), sealed, unframeFn);
+      return decodeFn(this.repo.key, type, Buffer.from(id, 'hex'), sealed);
     } catch (err) {
       if (err instanceof IntegrityFailure) throw new BlobError(id, pack, err.message, this.repo.target);
       throw err;
@@ -88,6 +89,29 @@ export class BlobReader {
     return t;
   }
 
+  /** How many packs are being loaded or wait, loaded ahead, to be asked for. */
+  get packsAhead(): number {
+    return this.loading.size;
+  }
+
+  /**
+   * Starts loading a pack a caller will soon ask for, so its read overlaps the decoding of
+   * the packs before it. False when the pack is held or on its way already. Errors surface
+   * only when the pack is asked for.
+   */
+  prefetch(packId: string): boolean {
+    if (this.cache.has(packId) || this.loading.has(packId)) return false;
+    const p = this.load(packId);
+    p.catch(() => undefined);
+    this.loading.set(packId, p);
+    return true;
+  }
+
+  /** A pack loaded ahead turned out not to be needed: let its memory go. */
+  dropPrefetch(packId: string): void {
+    this.loading.delete(packId);
+  }
+
   private async pack(packId: string, needed: number): Promise<Buffer> {
     const hit = this.cache.get(packId);
     if (hit) {
@@ -95,11 +119,25 @@ export class BlobReader {
       this.cache.set(packId, hit);
       return hit;
     }
+    let p = this.loading.get(packId);
+    if (!p) this.loading.set(packId, (p = this.load(packId)));
+    let bytes: Buffer;
+    try {
+      bytes = await p;
+    } finally {
+      this.loading.delete(packId);
+    }
+    if (bytes.length < needed) throw new IntegrityFailure(`pack is truncated (${bytes.length} bytes, expected at least ${needed})`);
+    if (!this.cache.has(packId)) {
+      this.cache.set(packId, bytes);
+      while (this.cache.size > this.maxPacks) this.cache.delete(this.cache.keys().next().value!);
+    }
+    return bytes;
+  }
+
+  private async load(packId: string): Promise<Buffer> {
     const bytes = await this.repo.storage.load(packObjectName(packId));
     this.bytesFetched += bytes.length;
-    if (bytes.length < needed) throw new IntegrityFailure(`pack is truncated (${bytes.length} bytes, expected at least ${needed})`);
-    this.cache.set(packId, bytes);
-    while (this.cache.size > this.maxPacks) this.cache.delete(this.cache.keys().next().value!);
     return bytes;
   }
 }

@@ -73,6 +73,40 @@ export function open(key: Buffer, sealed: Uint8Array, aad: Uint8Array): Buffer {
   }
 }
 
+/**
+ * Decrypts in steps of this size. Node returns each step's output in a new buffer, and on this
+ * machine fresh memory of a megabyte costs more than decrypting it: a 1 MiB blob decrypted
+ * whole ran at 250-630 MB/s, in 64 KiB steps copied into a reused buffer at 2.9-3.0 GB/s.
+ */
+const OPEN_STEP = 64 * 1024;
+
+/**
+ * Opens sealed boxes into one buffer it reuses, for a thread that decodes a stream of blobs
+ * and is done with each before the next. A result is valid only until the next call, and is
+ * returned only once the tag has been verified.
+ */
+export class ReusingOpener {
+  private scratch = Buffer.alloc(0);
+
+  open(key: Buffer, sealed: Uint8Array, aad: Uint8Array): Buffer {
+    if (sealed.length < OVERHEAD) throw new IntegrityFailure('ciphertext too short (truncated)');
+    const buf = Buffer.isBuffer(sealed) ? sealed : Buffer.from(sealed.buffer, sealed.byteOffset, sealed.length);
+    const end = buf.length - TAG_LEN;
+    if (this.scratch.length < end - NONCE_LEN) this.scratch = Buffer.allocUnsafeSlow(Math.max(end - NONCE_LEN, 1024 * 1024));
+    const d = createDecipheriv('aes-256-gcm', key, buf.subarray(0, NONCE_LEN));
+    d.setAAD(aad);
+    d.setAuthTag(buf.subarray(end));
+    try {
+      let n = 0;
+      for (let p = NONCE_LEN; p < end; p += OPEN_STEP) n += d.update(buf.subarray(p, Math.min(p + OPEN_STEP, end))).copy(this.scratch, n);
+      n += d.final().copy(this.scratch, n);
+      return this.scratch.subarray(0, n);
+    } catch {
+      throw new IntegrityFailure('authentication failed (tampered, truncated or wrong key)');
+    }
+  }
+}
+
 /** Raised by the crypto layer; callers turn it into E_INTEGRITY naming the object. */
 export class IntegrityFailure extends Error {
   constructor(message: string) {

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { IntegrityFailure, type MasterKey } from './crypto.js';
 import { parsePackHeader } from './pack.js';
-import { decodeBlobWith } from './repository.js';
+import { ReusingBlobDecoder } from './repository.js';
 
 export interface PackVerdict {
   /** Why the pack is damaged; absent when every blob verified. */
@@ -9,6 +9,9 @@ export interface PackVerdict {
   /** id, offset, length of each blob, for comparing with the index. */
   entries: [string, number, number][];
 }
+
+/** The blobs are only checked, never kept: one decoder per thread serves every pack it verifies. */
+const decoder = new ReusingBlobDecoder();
 
 /** Checks a whole pack: its content hash, its header, and every blob decrypted and checked against its id. */
 export function verifyPackBytes(key: MasterKey, pack: string, bytes: Buffer): PackVerdict {
@@ -19,7 +22,7 @@ export function verifyPackBytes(key: MasterKey, pack: string, bytes: Buffer): Pa
       return out;
     }
     for (const e of parsePackHeader(key.encrypt, bytes, bytes.length)) {
-      decodeBlobWith(key, e.type, e.id, bytes.subarray(e.offset, e.offset + e.length));
+      decoder.decode(key, e.type, e.id, bytes.subarray(e.offset, e.offset + e.length));
       out.entries.push([e.id.toString('hex'), e.offset, e.length]);
     }
   } catch (err) {

@@ -1,8 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { ContentCheck } from '../../src/repo/content-check.js';
-import { ReusingUnframer, frame, unframe } from '../../src/repo/compress.js';
-import { keyedHash } from '../../src/repo/crypto.js';
+import { ReusingUnframer, frame, frameParts, unframe } from '../../src/repo/compress.js';
+import { IntegrityFailure, ReusingOpener, keyedHash, newMasterKey, open, seal, sealParts } from '../../src/repo/crypto.js';
+import { blobAad } from '../../src/repo/format.js';
+import { ReusingBlobDecoder, decodeBlobWith } from '../../src/repo/repository.js';
 
 const text = (n: number) => Buffer.from('the quick brown fox jumps over the lazy dog\n'.repeat(Math.ceil(n / 44)).slice(0, n));
 
@@ -23,6 +25,59 @@ describe('ReusingUnframer', () => {
     const b = u.unframe(frame(Buffer.alloc(5000, 0x41), 'auto'));
     expect(b.buffer).toBe(a.buffer);
     expect(a.equals(copy)).toBe(false);
+  });
+});
+
+describe('ReusingOpener', () => {
+  const key = randomBytes(32);
+  const aad = Buffer.from('blob');
+
+  it('opens what open opens, for sizes around its 64 KiB steps, growing and shrinking', () => {
+    const o = new ReusingOpener();
+    for (const n of [0, 1, 65_535, 65_536, 65_537, 3 * 65_536 + 7, 2 * 1024 * 1024 + 3, 100]) {
+      const plain = randomBytes(n);
+      const sealed = seal(key, plain, aad);
+      expect(o.open(key, sealed, aad).equals(open(key, sealed, aad))).toBe(true);
+      expect(o.open(key, sealed, aad).equals(plain)).toBe(true);
+    }
+  });
+
+  it('reuses its buffer, and gives nothing for a tampered box, a truncated one, other associated data or another key', () => {
+    const o = new ReusingOpener();
+    const sealed = seal(key, randomBytes(200_000), aad);
+    const a = o.open(key, sealed, aad);
+    const b = o.open(key, seal(key, Buffer.alloc(1000, 7), aad), aad);
+    expect(b.buffer).toBe(a.buffer);
+    const flipped = Buffer.from(sealed);
+    flipped[100_000]! ^= 1;
+    expect(() => o.open(key, flipped, aad)).toThrow(IntegrityFailure);
+    expect(() => o.open(key, sealed.subarray(0, sealed.length - 1), aad)).toThrow(IntegrityFailure);
+    expect(() => o.open(key, sealed.subarray(0, 20), aad)).toThrow(/too short/);
+    expect(() => o.open(key, sealed, Buffer.from('tree'))).toThrow(IntegrityFailure);
+    expect(() => o.open(randomBytes(32), sealed, aad)).toThrow(IntegrityFailure);
+  });
+});
+
+describe('ReusingBlobDecoder', () => {
+  it('decodes what decodeBlobWith decodes, and refuses a blob under another id', () => {
+    const key = newMasterKey();
+    const d = new ReusingBlobDecoder();
+    const encode = (plain: Buffer) => {
+      const id = keyedHash(key.mac, plain);
+      return { id, sealed: sealParts(key.encrypt, frameParts(plain, 'auto'), blobAad('data', id)) };
+    };
+    for (const plain of [text(50_000), randomBytes(300_000), Buffer.alloc(0)]) {
+      const { id, sealed } = encode(plain);
+      expect(d.decode(key, 'data', id, sealed).equals(decodeBlobWith(key, 'data', id, sealed))).toBe(true);
+      expect(d.decode(key, 'data', id, sealed).equals(plain)).toBe(true);
+    }
+    // Sealed with the id of other content (only someone holding the key can do this): the
+    // box authenticates, the content check refuses it.
+    const other = keyedHash(key.mac, text(10));
+    const plain = text(20);
+    const forged = seal(key.encrypt, frame(plain, 'auto'), blobAad('data', other));
+    expect(() => d.decode(key, 'data', other, forged)).toThrow(/content does not match its id/);
+    expect(() => decodeBlobWith(key, 'data', other, forged)).toThrow(/content does not match its id/);
   });
 });
 
