@@ -26,8 +26,6 @@ export class BlobError extends TriadError {
 export class BlobReader {
   private readonly cache = new Map<string, Buffer>();
   private readonly trees = new Map<string, Tree>();
-  /** Packs being loaded (for a caller, or ahead of need), or loaded ahead and not yet asked for. */
-  private readonly loading = new Map<string, Promise<Buffer>>();
   private reusing: ReusingBlobDecoder | undefined;
   bytesFetched = 0;
 
@@ -89,29 +87,6 @@ export class BlobReader {
     return t;
   }
 
-  /** How many packs are being loaded or wait, loaded ahead, to be asked for. */
-  get packsAhead(): number {
-    return this.loading.size;
-  }
-
-  /**
-   * Starts loading a pack a caller will soon ask for, so its read overlaps the decoding of
-   * the packs before it. False when the pack is held or on its way already. Errors surface
-   * only when the pack is asked for.
-   */
-  prefetch(packId: string): boolean {
-    if (this.cache.has(packId) || this.loading.has(packId)) return false;
-    const p = this.load(packId);
-    p.catch(() => undefined);
-    this.loading.set(packId, p);
-    return true;
-  }
-
-  /** A pack loaded ahead turned out not to be needed: let its memory go. */
-  dropPrefetch(packId: string): void {
-    this.loading.delete(packId);
-  }
-
   private async pack(packId: string, needed: number): Promise<Buffer> {
     const hit = this.cache.get(packId);
     if (hit) {
@@ -119,25 +94,11 @@ export class BlobReader {
       this.cache.set(packId, hit);
       return hit;
     }
-    let p = this.loading.get(packId);
-    if (!p) this.loading.set(packId, (p = this.load(packId)));
-    let bytes: Buffer;
-    try {
-      bytes = await p;
-    } finally {
-      this.loading.delete(packId);
-    }
-    if (bytes.length < needed) throw new IntegrityFailure(`pack is truncated (${bytes.length} bytes, expected at least ${needed})`);
-    if (!this.cache.has(packId)) {
-      this.cache.set(packId, bytes);
-      while (this.cache.size > this.maxPacks) this.cache.delete(this.cache.keys().next().value!);
-    }
-    return bytes;
-  }
-
-  private async load(packId: string): Promise<Buffer> {
     const bytes = await this.repo.storage.load(packObjectName(packId));
     this.bytesFetched += bytes.length;
+    if (bytes.length < needed) throw new IntegrityFailure(`pack is truncated (${bytes.length} bytes, expected at least ${needed})`);
+    this.cache.set(packId, bytes);
+    while (this.cache.size > this.maxPacks) this.cache.delete(this.cache.keys().next().value!);
     return bytes;
   }
 }

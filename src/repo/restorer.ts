@@ -6,7 +6,6 @@ import { BlobError, type BlobReader } from './blob-reader.js';
 import { ContentCheck } from './content-check.js';
 import { commitTemp, discardTemp, openTemp, replaceable, tryChown, writeTemp } from './file-out.js';
 import { FileWriterPool } from './file-writer-pool.js';
-import { PackLookahead } from './pack-lookahead.js';
 import type { WriteResult } from './file-writer-protocol.js';
 import { isSafeName, type TreeNode } from './tree.js';
 
@@ -76,27 +75,7 @@ export async function restoreTree(reader: BlobReader, treeId: string, rootPrefix
   });
 
   // With --include, a matching directory brings everything below it; other directories are
-  // entered and kept only when something inside them matches. Undefined: excluded.
-  const place = (relPrefix: string, name: string, included: boolean): { rel: string; here: boolean } | undefined => {
-    const rel = relPrefix ? `${relPrefix}/${name}` : name;
-    if (exc && exc(rel)) return undefined;
-    return { rel, here: included || !inc || inc(rel) };
-  };
-  // The files the walk below will send, in its order, for the packs to be loaded ahead.
-  async function* files(tree: string, relPrefix: string, included: boolean): AsyncGenerator<TreeNode> {
-    for (const node of (await reader.tree(tree)).nodes) {
-      if (!isSafeName(node.name)) return;
-      const p = place(relPrefix, node.name, included);
-      if (!p) continue;
-      if (node.type === 'dir') {
-        if (node.subtree) yield* files(node.subtree, p.rel, p.here);
-      } else if (p.here && node.type !== 'symlink') yield node;
-    }
-  }
-  const lookahead = new PackLookahead(reader, files(treeId, rootPrefix, false));
-  /** Position, over the blobs of the files sent so far, of the next file's first blob. */
-  let blobBase = 0;
-
+  // entered and kept only when something inside them matches.
   // `fresh`: a directory this restore created (or found empty), so no entry can be in the way.
   let dirs = 0;
   const visit = async (tree: string, relPrefix: string, outDir: string, included: boolean, fresh: boolean): Promise<boolean> => {
@@ -105,10 +84,10 @@ export async function restoreTree(reader: BlobReader, treeId: string, rootPrefix
     for (const node of (await reader.tree(tree)).nodes) {
       opts.signal?.throwIfAborted();
       if (!isSafeName(node.name)) throw new TriadError('E_UNSAFE_PATH', `unsafe name ${JSON.stringify(node.name)} in snapshot`);
+      const rel = relPrefix ? `${relPrefix}/${node.name}` : node.name;
       const out = join(outDir, node.name);
-      const p = place(relPrefix, node.name, included);
-      if (!p) continue;
-      const { rel, here } = p;
+      if (exc && exc(rel)) continue;
+      const here = included || !inc || inc(rel);
       try {
         if (node.type === 'dir') {
           const existed = makeDir(out);
@@ -130,9 +109,7 @@ export async function restoreTree(reader: BlobReader, treeId: string, rootPrefix
           result.symlinks++;
           wroteSomething = true;
         } else {
-          const first = blobBase;
-          blobBase += node.content?.length ?? 0;
-          await sendFile(reader, pool, pending, node, out, rel, opts, fresh, lane, (i) => lookahead.at(first + i));
+          await sendFile(reader, pool, pending, node, out, rel, opts, fresh, lane);
           wroteSomething = true;
         }
       } catch (err) {
@@ -150,7 +127,6 @@ export async function restoreTree(reader: BlobReader, treeId: string, rootPrefix
     await visit(treeId, rootPrefix, opts.to, false, rootFresh);
     await pool.drain();
   } finally {
-    lookahead.stop();
     await pool.close();
   }
   if (fatal) throw fatal;
@@ -167,13 +143,13 @@ export async function restoreTree(reader: BlobReader, treeId: string, rootPrefix
  * Reads and verifies one file node on this thread and has a writer thread write it: pieces
  * as they are verified, then commit (rename) once size and whole-content hash match.
  */
-async function sendFile(reader: BlobReader, pool: FileWriterPool, pending: Map<number, { rel: string; out: string; bytes: number }>, node: TreeNode, out: string, rel: string, opts: RestoreOptions, fresh: boolean, lane: number, onBlob: (i: number) => void): Promise<void> {
+async function sendFile(reader: BlobReader, pool: FileWriterPool, pending: Map<number, { rel: string; out: string; bytes: number }>, node: TreeNode, out: string, rel: string, opts: RestoreOptions, fresh: boolean, lane: number): Promise<void> {
   const file = pool.begin(out, lane, { fresh, overwrite: opts.overwrite, owner: opts.owner });
   // Registered before any piece is sent: the writer may report the file failed (a full
   // disk) while later pieces are still on their way.
   pending.set(file, { rel, out, bytes: node.size });
   try {
-    await readVerified(reader, node, rel, (data) => pool.write(file, data), onBlob);
+    await readVerified(reader, node, rel, (data) => pool.write(file, data));
     pool.commit(file, node);
   } catch (err) {
     const unreported = pending.delete(file);
@@ -188,10 +164,9 @@ async function sendFile(reader: BlobReader, pool: FileWriterPool, pending: Map<n
  * hash match the node. `write` must be done with a blob's bytes when it returns (or its
  * promise settles): the next blob is decoded into the same buffer.
  */
-async function readVerified(reader: BlobReader, node: TreeNode, rel: string, write: (data: Buffer) => unknown, onBlob?: (i: number) => void): Promise<number> {
+async function readVerified(reader: BlobReader, node: TreeNode, rel: string, write: (data: Buffer) => unknown): Promise<number> {
   const check = new ContentCheck(reader.repo.key.mac, { blobs: node.content?.length ?? 0, size: node.size, hash: node.hash }, rel);
-  for (const [i, id] of (node.content ?? []).entries()) {
-    onBlob?.(i);
+  for (const id of node.content ?? []) {
     const data = await reader.transientBlob(id);
     check.add(id, data);
     await write(data);
