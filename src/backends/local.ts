@@ -73,7 +73,8 @@ export class LocalStorage implements Storage {
       fh = await fsp.open(this.filePath(name), 'r');
       const size = (await fh.stat()).size;
       const { start, end } = clipRange(size, range?.offset ?? 0, range?.length);
-      const buf = Buffer.allocUnsafe(end - start);
+      const given = opts.buffer?.(end - start);
+      const buf = given?.length === end - start ? given : Buffer.allocUnsafe(end - start);
       let done = 0;
       while (done < buf.length) {
         throwIfAborted(opts.signal, this.location, 'load', name);

@@ -32,6 +32,11 @@ export interface SaveOptions {
 
 export interface LoadOptions {
   signal?: AbortSignal;
+  /**
+   * Where to put the bytes: given their length, returns a buffer of exactly that length. Lets
+   * a reader reuse its memory (see BlobReader); a backend that cannot use it ignores it.
+   */
+  buffer?(length: number): Buffer;
 }
 
 export interface Storage {

@@ -19,12 +19,31 @@ export class BlobError extends TriadError {
   }
 }
 
+/** Pack buffers are allocated in multiples of this, so one evicted pack's memory fits most others. */
+const PACK_BUFFER_STEP = 4 * 1024 * 1024;
+/** At most this many evicted pack buffers are kept for reuse. */
+const SPARE_BUFFERS = 2;
+
 /**
  * Reads blobs through a small LRU of whole packs: restores walk files in the order they
  * were packed, so consecutive blobs mostly come from a pack already in memory.
+ *
+ * A pack evicted from the LRU lends its memory to the next pack loaded (from a backend that
+ * can read into it: local targets). A restore of the bench corpus loads about 100 packs of
+ * up to 9.5 MB; each new buffer was fresh memory, slow here, and V8 ran full collections
+ * only to free the evicted ones (external memory), finding nothing else to free.
  */
 export class BlobReader {
   private readonly cache = new Map<string, Buffer>();
+  /**
+   * Pack buffers a decode is reading: not lent to another pack when evicted meanwhile. With
+   * concurrent readers (prune, check) an eviction can fall between a pack's arrival and its
+   * decode; no test reproduced that order, so this guards the rule rather than a seen failure.
+   */
+  private readonly pinned = new Map<Buffer, number>();
+  private readonly spare: ArrayBuffer[] = [];
+  /** Memory this reader handed to its storage: only that may be reused (a backend's own buffers can share theirs). */
+  private readonly lent = new WeakSet<ArrayBuffer>();
   private readonly trees = new Map<string, Tree>();
   private reusing: ReusingBlobDecoder | undefined;
   bytesFetched = 0;
@@ -50,24 +69,29 @@ export class BlobReader {
   }
 
   private async decode(id: string, type: BlobType, decodeFn: typeof decodeBlobWith): Promise<Buffer> {
-    const { sealed, pack } = await this.sealed(id);
+    const { sealed, pack, bytes } = await this.sealed(id);
     try {
       return decodeFn(this.repo.key, type, Buffer.from(id, 'hex'), sealed);
     } catch (err) {
       if (err instanceof IntegrityFailure) throw new BlobError(id, pack, err.message, this.repo.target);
       throw err;
+    } finally {
+      this.unpin(bytes);
     }
   }
 
-  /** A blob as stored (still encrypted). */
-  private async sealed(id: string): Promise<{ sealed: Buffer; pack: string }> {
+  /** A blob as stored (still encrypted), and its pack's buffer, pinned: the caller unpins it. */
+  private async sealed(id: string): Promise<{ sealed: Buffer; pack: string; bytes: Buffer }> {
     const loc = this.index.get(id);
     if (!loc) throw new BlobError(id, undefined, 'not in any index (missing pack or index)', this.repo.target);
     try {
-      const pack = await this.pack(loc.pack, loc.offset + loc.length);
-      const sealed = pack.subarray(loc.offset, loc.offset + loc.length);
-      if (sealed.length !== loc.length) throw new IntegrityFailure('pack is truncated');
-      return { sealed, pack: loc.pack };
+      const bytes = await this.pack(loc.pack, loc.offset + loc.length);
+      const sealed = bytes.subarray(loc.offset, loc.offset + loc.length);
+      if (sealed.length !== loc.length) {
+        this.unpin(bytes);
+        throw new IntegrityFailure('pack is truncated');
+      }
+      return { sealed, pack: loc.pack, bytes };
     } catch (err) {
       if (err instanceof IntegrityFailure) throw new BlobError(id, loc.pack, err.message, this.repo.target);
       if (err instanceof TriadError) throw err;
@@ -87,18 +111,43 @@ export class BlobReader {
     return t;
   }
 
+  /** The pack's bytes, pinned (pinned before this returns, so no other load can reuse them first). */
   private async pack(packId: string, needed: number): Promise<Buffer> {
     const hit = this.cache.get(packId);
     if (hit) {
       this.cache.delete(packId);
       this.cache.set(packId, hit);
-      return hit;
+      return this.pin(hit);
     }
-    const bytes = await this.repo.storage.load(packObjectName(packId));
+    const bytes = await this.repo.storage.load(packObjectName(packId), undefined, { buffer: (n) => this.packBuffer(n) });
     this.bytesFetched += bytes.length;
     if (bytes.length < needed) throw new IntegrityFailure(`pack is truncated (${bytes.length} bytes, expected at least ${needed})`);
     this.cache.set(packId, bytes);
-    while (this.cache.size > this.maxPacks) this.cache.delete(this.cache.keys().next().value!);
+    while (this.cache.size > this.maxPacks) {
+      const [oldest, old] = this.cache.entries().next().value!;
+      this.cache.delete(oldest);
+      const mem = old.buffer as ArrayBuffer;
+      if (this.lent.has(mem) && !this.pinned.has(old) && this.spare.length < SPARE_BUFFERS) this.spare.push(mem);
+    }
+    return this.pin(bytes);
+  }
+
+  /** Memory for a pack of `length` bytes: an evicted pack's if one is large enough. */
+  private packBuffer(length: number): Buffer {
+    const i = this.spare.findIndex((b) => b.byteLength >= length);
+    const mem = i >= 0 ? this.spare.splice(i, 1)[0]! : (Buffer.allocUnsafeSlow(Math.ceil(length / PACK_BUFFER_STEP) * PACK_BUFFER_STEP).buffer as ArrayBuffer);
+    this.lent.add(mem);
+    return Buffer.from(mem, 0, length);
+  }
+
+  private pin(bytes: Buffer): Buffer {
+    this.pinned.set(bytes, (this.pinned.get(bytes) ?? 0) + 1);
     return bytes;
+  }
+
+  private unpin(bytes: Buffer): void {
+    const n = this.pinned.get(bytes) ?? 0;
+    if (n <= 1) this.pinned.delete(bytes);
+    else this.pinned.set(bytes, n - 1);
   }
 }
