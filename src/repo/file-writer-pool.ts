@@ -12,10 +12,20 @@ const OP_COST = 128;
 /** The main thread waits this long in all for writers before another thread is added. */
 const ADD_WRITER_AFTER_MS = 1000;
 
+/** Batch buffers a thread gave back, kept for reuse up to this many bytes per thread. */
+const SPARE_BYTES = 16 * 1024 * 1024;
+
 interface Slot {
   worker: Worker;
-  /** The batch's bytes, copied in as they come: the caller may reuse its buffer at once. */
+  /**
+   * The batch's bytes, copied in as they come: the caller may reuse its buffer at once. The
+   * memory goes to the thread with the batch and comes back with its answer, to stage a later
+   * batch. A fresh buffer per batch (1 GB over a bench restore) cost more here: four
+   * alternating restores each gave a median of 9.25 s, 13.8 CPU-s and 308 MiB peak against
+   * 8.96 s, 13.3 CPU-s and 262 MiB with the memory given back.
+   */
   stage: Buffer;
+  spare: ArrayBuffer[];
   ops: WriteOp[];
   size: number;
   unacked: number;
@@ -70,9 +80,10 @@ export class FileWriterPool {
 
   private addWriter(): void {
     const worker = startWorker('repo/file-writer-worker', { what: 'restore writer', youngGenerationMb: 8, closing: () => this.closed, onFail: (err) => this.fail(err) });
-    const slot: Slot = { worker, stage: Buffer.allocUnsafeSlow(BATCH_BYTES), ops: [], size: 0, unacked: 0, waiters: [] };
+    const slot: Slot = { worker, stage: Buffer.allocUnsafeSlow(BATCH_BYTES), spare: [], ops: [], size: 0, unacked: 0, waiters: [] };
     worker.on('message', (m: WriteDone) => {
       slot.unacked -= m.cost;
+      if (m.buf) this.keepSpare(slot, m.buf);
       for (const r of m.results) {
         this.files.delete(r.file);
         this.onResult(r.file, r);
@@ -145,7 +156,10 @@ export class FileWriterPool {
     const len = data?.length ?? 0;
     if (s.size + len > s.stage.length) {
       this.flush(s);
-      if (len > s.stage.length) s.stage = Buffer.allocUnsafeSlow(len);
+      if (len > s.stage.length) {
+        this.keepSpare(s, s.stage.buffer as ArrayBuffer);
+        s.stage = this.stageOf(s, len);
+      }
     }
     s.ops.push({ file, out: f.started ? undefined : f.out, fresh: f.fresh, overwrite: f.overwrite, owner: f.owner, off: s.size, len, end, meta });
     f.started = true;
@@ -158,13 +172,27 @@ export class FileWriterPool {
 
   private flush(s: Slot): void {
     if (!s.ops.length) return;
-    const buf = s.size ? (s.stage.buffer as ArrayBuffer).slice(s.stage.byteOffset, s.stage.byteOffset + s.size) : null;
+    let buf: ArrayBuffer | null = null;
+    if (s.size) {
+      buf = s.stage.buffer as ArrayBuffer;
+      s.stage = this.stageOf(s, BATCH_BYTES);
+    }
     const cost = s.size + s.ops.length * OP_COST;
-    const batch: WriteBatch = { buf, ops: s.ops, cost };
+    const batch: WriteBatch = { buf, size: s.size, ops: s.ops, cost };
     s.unacked += cost;
     s.worker.postMessage(batch, buf ? [buf] : []);
     s.ops = [];
     s.size = 0;
+  }
+
+  private keepSpare(s: Slot, buf: ArrayBuffer): void {
+    if (s.spare.reduce((a, b) => a + b.byteLength, buf.byteLength) <= SPARE_BYTES) s.spare.push(buf);
+  }
+
+  /** A stage of at least `len` bytes: a buffer given back if one is large enough. */
+  private stageOf(s: Slot, len: number): Buffer {
+    const i = s.spare.findIndex((b) => b.byteLength >= len);
+    return i >= 0 ? Buffer.from(s.spare.splice(i, 1)[0]!) : Buffer.allocUnsafeSlow(Math.max(len, BATCH_BYTES));
   }
 
   private async room(s: Slot): Promise<void> {

@@ -20,6 +20,8 @@ export interface WriteOp {
 /** Main → writer thread: pieces of one or more files, their bytes in one transferred buffer. */
 export interface WriteBatch {
   buf: ArrayBuffer | null;
+  /** Bytes of `buf` in use. */
+  size: number;
   ops: WriteOp[];
   /** Bytes counted against the thread's window until it answers. */
   cost: number;
@@ -34,8 +36,9 @@ export interface WriteResult {
   hint?: string;
 }
 
-/** Writer thread → main, one per batch. */
+/** Writer thread → main, one per batch; `buf` is the batch's memory, given back for reuse. */
 export interface WriteDone {
   cost: number;
   results: WriteResult[];
+  buf: ArrayBuffer | null;
 }

@@ -14,7 +14,7 @@ const open = new Map<number, TempFile>();
 const failed = new Set<number>();
 
 port.on('message', (m: WriteBatch) => {
-  const buf = m.buf ? Buffer.from(m.buf) : Buffer.alloc(0);
+  const buf = m.buf ? Buffer.from(m.buf, 0, m.size) : Buffer.alloc(0);
   const results: WriteResult[] = [];
   for (const op of m.ops) {
     if (failed.has(op.file)) {
@@ -45,5 +45,5 @@ port.on('message', (m: WriteBatch) => {
       results.push({ file: op.file, ok: false, code: err instanceof TriadError ? err.code : errnoCode(err), message: err instanceof Error ? err.message : String(err), hint: err instanceof TriadError ? err.hint : undefined });
     }
   }
-  port.postMessage({ cost: m.cost, results } satisfies WriteDone);
+  port.postMessage({ cost: m.cost, results, buf: m.buf } satisfies WriteDone, m.buf ? [m.buf] : []);
 });
