@@ -3,6 +3,7 @@ import { IntegrityFailure } from './crypto.js';
 import { packObjectName, type BlobType } from './format.js';
 import type { MasterIndex } from './index-store.js';
 import { decodeBlobWith, ReusingBlobDecoder, type Repository } from './repository.js';
+import { PackMemory } from './pack-memory.js';
 import { decodeTree, type Tree } from './tree.js';
 
 /** A blob that could not be read back intact; restore and check report these per file. */
@@ -19,31 +20,21 @@ export class BlobError extends TriadError {
   }
 }
 
-/** Pack buffers are allocated in multiples of this, so one evicted pack's memory fits most others. */
-const PACK_BUFFER_STEP = 4 * 1024 * 1024;
-/** At most this many evicted pack buffers are kept for reuse. */
-const SPARE_BUFFERS = 2;
-
 /**
  * Reads blobs through a small LRU of whole packs: restores walk files in the order they
- * were packed, so consecutive blobs mostly come from a pack already in memory.
- *
- * A pack evicted from the LRU lends its memory to the next pack loaded (from a backend that
- * can read into it: local targets). A restore of the bench corpus loads about 100 packs of
- * up to 9.5 MB; each new buffer was fresh memory, slow here, and V8 ran full collections
- * only to free the evicted ones (external memory), finding nothing else to free.
+ * were packed, so consecutive blobs mostly come from a pack already in memory. A pack
+ * evicted from the LRU hands its memory to the next pack loaded (see PackMemory).
  */
 export class BlobReader {
   private readonly cache = new Map<string, Buffer>();
   /**
-   * Pack buffers a decode is reading: not lent to another pack when evicted meanwhile. With
+   * Pack buffers a decode is reading: not handed back when evicted meanwhile. With
    * concurrent readers (prune, check) an eviction can fall between a pack's arrival and its
    * decode; no test reproduced that order, so this guards the rule rather than a seen failure.
    */
   private readonly pinned = new Map<Buffer, number>();
-  private readonly spare: ArrayBuffer[] = [];
-  /** Memory this reader handed to its storage: only that may be reused (a backend's own buffers can share theirs). */
-  private readonly lent = new WeakSet<ArrayBuffer>();
+  /** Two buffers wait at most: the cache itself holds the packs in use. */
+  private readonly memory = new PackMemory(2);
   private readonly trees = new Map<string, Tree>();
   private reusing: ReusingBlobDecoder | undefined;
   bytesFetched = 0;
@@ -119,25 +110,16 @@ export class BlobReader {
       this.cache.set(packId, hit);
       return this.pin(hit);
     }
-    const bytes = await this.repo.storage.load(packObjectName(packId), undefined, { buffer: (n) => this.packBuffer(n) });
+    const bytes = await this.repo.storage.load(packObjectName(packId), undefined, { buffer: (n) => this.memory.take(n) });
     this.bytesFetched += bytes.length;
     if (bytes.length < needed) throw new IntegrityFailure(`pack is truncated (${bytes.length} bytes, expected at least ${needed})`);
     this.cache.set(packId, bytes);
     while (this.cache.size > this.maxPacks) {
       const [oldest, old] = this.cache.entries().next().value!;
       this.cache.delete(oldest);
-      const mem = old.buffer as ArrayBuffer;
-      if (this.lent.has(mem) && !this.pinned.has(old) && this.spare.length < SPARE_BUFFERS) this.spare.push(mem);
+      if (!this.pinned.has(old)) this.memory.giveBack(old.buffer);
     }
     return this.pin(bytes);
-  }
-
-  /** Memory for a pack of `length` bytes: an evicted pack's if one is large enough. */
-  private packBuffer(length: number): Buffer {
-    const i = this.spare.findIndex((b) => b.byteLength >= length);
-    const mem = i >= 0 ? this.spare.splice(i, 1)[0]! : (Buffer.allocUnsafeSlow(Math.ceil(length / PACK_BUFFER_STEP) * PACK_BUFFER_STEP).buffer as ArrayBuffer);
-    this.lent.add(mem);
-    return Buffer.from(mem, 0, length);
   }
 
   private pin(bytes: Buffer): Buffer {

@@ -3,6 +3,7 @@ import { TriadError } from '../core/errors.js';
 import { BlobReader } from './blob-reader.js';
 import { ID_RE, packObjectName } from './format.js';
 import { MasterIndex } from './index-store.js';
+import { PackMemory } from './pack-memory.js';
 import { verifyPackBytes } from './pack-verify.js';
 import { PackVerifyPool } from './pack-verify-pool.js';
 import type { Repository } from './repository.js';
@@ -133,21 +134,30 @@ export async function checkRepository(repo: Repository, opts: CheckOptions): Pro
     // The main thread reads every pack and verifies some itself, the workers the others:
     // each worker holds one pack at a time, and memory stays that of a few packs.
     const verifier = new PackVerifyPool(repo.key);
+    // Pack memory goes round: loaded into, verified (here or in a worker), handed back.
+    const memory = new PackMemory(verifier.size + 1);
     try {
       const inflight: Promise<void>[] = [];
       for (const pack of packs) {
         opts.signal?.throwIfAborted();
         let bytes: Buffer;
         try {
-          bytes = await repo.storage.load(packObjectName(pack));
+          bytes = await repo.storage.load(packObjectName(pack), undefined, { buffer: (n) => memory.take(n) });
         } catch (err) {
           done(pack, `cannot be read: ${(err as Error).message}`);
           continue;
         }
         if (inflight.length < verifier.size) {
-          inflight.push(verifier.verify(pack, bytes).then((d) => done(pack, d.reason ?? misplaced(index, pack, d.entries))));
+          const lent = memory.owns(bytes.buffer);
+          inflight.push(
+            verifier.verify(pack, bytes, lent).then((d) => {
+              if (lent) memory.giveBack(d.buf, true);
+              done(pack, d.reason ?? misplaced(index, pack, d.entries));
+            }),
+          );
         } else {
           const d = verifyPackBytes(repo.key, pack, bytes);
+          memory.giveBack(bytes.buffer);
           done(pack, d.reason ?? misplaced(index, pack, d.entries));
           await inflight.shift();
         }

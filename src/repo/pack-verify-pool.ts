@@ -7,11 +7,15 @@ import { startWorker } from '../core/threads.js';
 export interface VerifyJob {
   job: number;
   pack: string;
+  /** The pack is buf's first `length` bytes. */
   buf: ArrayBuffer;
+  length: number;
 }
 
+/** `buf`: the job's memory, given back for reuse. */
 export interface VerifyDone extends PackVerdict {
   job: number;
+  buf: ArrayBuffer;
 }
 
 /** Worker threads that verify whole packs (one core fewer: the main thread verifies too); the caller bounds how many are in flight. */
@@ -37,14 +41,17 @@ export class PackVerifyPool {
     return this.workers.length;
   }
 
-  verify(pack: string, bytes: Buffer): Promise<VerifyDone> {
-    // The bytes move to the worker; a view into a larger buffer is copied first.
-    const own = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength && bytes.buffer instanceof ArrayBuffer;
+  /**
+   * The bytes move to the worker, and their memory comes back in the answer. `movable`: the
+   * caller owns all of `bytes.buffer` (e.g. PackMemory lent it); otherwise the bytes are copied.
+   */
+  verify(pack: string, bytes: Buffer, movable = false): Promise<VerifyDone> {
+    const own = bytes.byteOffset === 0 && bytes.buffer instanceof ArrayBuffer && (movable || bytes.byteLength === bytes.buffer.byteLength);
     const buf = own ? (bytes.buffer as ArrayBuffer) : new Uint8Array(bytes).buffer;
     const job = this.nextJob++;
     return new Promise<VerifyDone>((resolve, reject) => {
       this.pending.set(job, { resolve, reject });
-      this.workers[job % this.workers.length]!.postMessage({ job, pack, buf } satisfies VerifyJob, [buf]);
+      this.workers[job % this.workers.length]!.postMessage({ job, pack, buf, length: bytes.length } satisfies VerifyJob, [buf]);
     });
   }
 

@@ -7,5 +7,5 @@ const key = { encrypt: Buffer.from(workerData.encKey as Uint8Array), mac: Buffer
 const port = parentPort!;
 
 port.on('message', (m: VerifyJob) => {
-  port.postMessage({ job: m.job, ...verifyPackBytes(key, m.pack, Buffer.from(m.buf)) } satisfies VerifyDone);
+  port.postMessage({ job: m.job, ...verifyPackBytes(key, m.pack, Buffer.from(m.buf, 0, m.length)), buf: m.buf } satisfies VerifyDone, [m.buf]);
 });

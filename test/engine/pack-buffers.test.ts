@@ -12,6 +12,7 @@ import { openForRead, pickSnapshot, type ReadSession } from '../../src/app/read.
 import { systemClock } from '../../src/core/clock.js';
 import { seededRandom } from '../../src/core/random.js';
 import { BlobReader } from '../../src/repo/blob-reader.js';
+import { PackMemory } from '../../src/repo/pack-memory.js';
 import { bytes } from '../helpers/tree.js';
 import { PASS, scratchDir, writeLocalPolicy } from '../helpers/triad.js';
 
@@ -79,5 +80,39 @@ describe('pack memory reused across evictions', () => {
     } finally {
       storage.load = load;
     }
+  });
+});
+
+describe('PackMemory', () => {
+  it('lends handed-back memory to a pack that fits, keeps only what it lent, and at most `keep` buffers', () => {
+    const m = new PackMemory(1);
+    const a = m.take(5 * 1024 * 1024);
+    expect(a.length).toBe(5 * 1024 * 1024);
+    expect(m.owns(a.buffer)).toBe(true);
+    m.giveBack(a.buffer);
+    const b = m.take(3 * 1024 * 1024);
+    expect(b.buffer).toBe(a.buffer);
+    expect(b.length).toBe(3 * 1024 * 1024);
+    // Too large for what was handed back: new memory.
+    m.giveBack(b.buffer);
+    const c = m.take(9 * 1024 * 1024);
+    expect(c.buffer).not.toBe(a.buffer);
+    // A buffer it did not lend is never lent out.
+    const foreign = Buffer.alloc(16 * 1024 * 1024);
+    const m2 = new PackMemory(2);
+    m2.giveBack(foreign.buffer);
+    expect(m2.take(1024).buffer).not.toBe(foreign.buffer);
+    // Memory that went to another thread and came back is a new object: taken back only when vouched for.
+    const moved = new ArrayBuffer(4 * 1024 * 1024);
+    m2.giveBack(moved, true);
+    expect(m2.take(2 * 1024 * 1024).buffer).toBe(moved);
+    // At most `keep` buffers wait.
+    const x = m.take(1024);
+    const y = m.take(1024);
+    m.giveBack(x.buffer);
+    m.giveBack(y.buffer);
+    const firstBack = m.take(1024).buffer;
+    expect([x.buffer, y.buffer]).toContain(firstBack);
+    expect(m.take(1024).buffer).not.toBe(x.buffer === firstBack ? y.buffer : x.buffer);
   });
 });
