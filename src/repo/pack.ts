@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { open, seal, IntegrityFailure } from './crypto.js';
 import { AAD, BLOB_TYPE_CODE, BLOB_TYPE_NAME, type BlobType } from './format.js';
+import { PackMemory } from './pack-memory.js';
 
 /**
  * Pack layout: sealedBlob_1 || … || sealedBlob_n || sealedHeader || uint32le(len(sealedHeader)).
@@ -17,10 +18,17 @@ export interface PackEntry {
 
 const ENTRY_SIZE = 1 + 32 + 4 + 4;
 
+/**
+ * Builds a pack in memory taken from a PackMemory: each sealed blob is copied in as it is
+ * added (so the buffer it came in can be reused at once), and the caller hands the memory
+ * back once the pack is stored.
+ */
 export class PackBuilder {
-  private parts: Buffer[] = [];
+  private mem: Buffer = Buffer.alloc(0);
   private entries: PackEntry[] = [];
   private size = 0;
+
+  constructor(private readonly memory = new PackMemory(0)) {}
 
   get length(): number {
     return this.size;
@@ -30,13 +38,16 @@ export class PackBuilder {
     return this.entries.length;
   }
 
-  add(type: BlobType, id: Buffer, sealed: Buffer, rawLength: number): void {
+  add(type: BlobType, id: Buffer, sealed: Uint8Array, rawLength: number): void {
     this.entries.push({ type, id, offset: this.size, length: sealed.length, rawLength });
-    this.parts.push(sealed);
+    this.room(sealed.length).set(sealed);
     this.size += sealed.length;
   }
 
-  /** Closes the pack: returns its bytes, its id (sha256 of the bytes) and its entries. */
+  /**
+   * Closes the pack: returns its bytes, its id (sha256 of the bytes) and its entries. The
+   * bytes live in memory of the builder's PackMemory: hand `bytes.buffer` back when stored.
+   */
   finish(encKey: Buffer): { id: string; bytes: Buffer; entries: PackEntry[] } {
     const header = Buffer.alloc(this.entries.length * ENTRY_SIZE);
     this.entries.forEach((e, i) => {
@@ -47,14 +58,26 @@ export class PackBuilder {
       header.writeUInt32LE(e.rawLength, o + 37);
     });
     const sealedHeader = seal(encKey, header, AAD.packHeader);
-    const len = Buffer.alloc(4);
-    len.writeUInt32LE(sealedHeader.length);
-    const bytes = Buffer.concat([...this.parts, sealedHeader, len]);
+    this.room(sealedHeader.length + 4);
+    sealedHeader.copy(this.mem, this.size);
+    this.mem.writeUInt32LE(sealedHeader.length, this.size + sealedHeader.length);
+    const bytes = this.mem.subarray(0, this.size + sealedHeader.length + 4);
     const entries = this.entries;
-    this.parts = [];
+    this.mem = Buffer.alloc(0);
     this.entries = [];
     this.size = 0;
     return { id: createHash('sha256').update(bytes).digest('hex'), bytes, entries };
+  }
+
+  /** The next `n` bytes of the pack's memory, grown (by at least 4 MiB) if needed. */
+  private room(n: number): Buffer {
+    if (this.size + n > this.mem.length) {
+      const grown = this.memory.take(Math.max(this.size + n, this.mem.length + 4 * 1024 * 1024));
+      this.mem.copy(grown, 0, 0, this.size);
+      if (this.mem.length) this.memory.giveBack(this.mem.buffer);
+      this.mem = grown;
+    }
+    return this.mem.subarray(this.size, this.size + n);
   }
 }
 

@@ -5,6 +5,7 @@ import { AAD, packObjectName, PACK_TARGET_SIZE, type BlobType } from './format.j
 import type { MasterIndex } from './index-store.js';
 import { encodeIndex } from './index-store.js';
 import { PackBuilder, type PackEntry } from './pack.js';
+import { PackMemory } from './pack-memory.js';
 import type { Repository } from './repository.js';
 
 
@@ -30,8 +31,10 @@ export interface WrittenPack {
  * dropped from the run without stopping the others (DESIGN.md §2 "Replicas").
  */
 export class MultiTargetWriter {
-  private readonly data = new PackBuilder();
-  private readonly tree = new PackBuilder();
+  /** Memory of stored packs, for the next ones. */
+  private readonly memory = new PackMemory(3);
+  private readonly data = new PackBuilder(this.memory);
+  private readonly tree = new PackBuilder(this.memory);
   private readonly pending = new Set<string>();
   private readonly inflight: Promise<void>[] = [];
   /** Packs stored but not yet named by an index file of this run. */
@@ -109,6 +112,8 @@ export class MultiTargetWriter {
     const { id, bytes, entries } = builder.finish(this.live[0]!.repo.key.encrypt);
     const pack: WrittenPack = { id, size: bytes.length, entries };
     const job = this.saveEverywhere(packObjectName(id), bytes).then(async () => {
+      // Every target has stored the pack, or failed it: nothing reads the bytes any more.
+      this.memory.giveBack(bytes.buffer);
       this.packsWritten++;
       for (const s of this.live) {
         s.packsWritten++;

@@ -13,6 +13,12 @@ import { systemClock } from '../../src/core/clock.js';
 import { seededRandom } from '../../src/core/random.js';
 import { BlobReader } from '../../src/repo/blob-reader.js';
 import { PackMemory } from '../../src/repo/pack-memory.js';
+import { PackBuilder, parsePackHeader } from '../../src/repo/pack.js';
+import { keyedHash, newMasterKey } from '../../src/repo/crypto.js';
+import { decodeBlobWith } from '../../src/repo/repository.js';
+import { sealParts } from '../../src/repo/crypto.js';
+import { frameParts } from '../../src/repo/compress.js';
+import { blobAad } from '../../src/repo/format.js';
 import { bytes } from '../helpers/tree.js';
 import { PASS, scratchDir, writeLocalPolicy } from '../helpers/triad.js';
 
@@ -114,5 +120,32 @@ describe('PackMemory', () => {
     const firstBack = m.take(1024).buffer;
     expect([x.buffer, y.buffer]).toContain(firstBack);
     expect(m.take(1024).buffer).not.toBe(x.buffer === firstBack ? y.buffer : x.buffer);
+  });
+});
+
+describe('PackBuilder', () => {
+  it('builds readable packs in memory handed back by stored ones, growing past its first buffer', () => {
+    const key = newMasterKey();
+    const memory = new PackMemory(2);
+    const builder = new PackBuilder(memory);
+    const blob = (seed: number, n: number) => {
+      const plain = bytes(seed, n);
+      const id = keyedHash(key.mac, plain);
+      return { plain, id, sealed: sealParts(key.encrypt, frameParts(plain, 'off'), blobAad('data', id)) };
+    };
+    let previous: ArrayBufferLike | undefined;
+    for (let p = 0; p < 3; p++) {
+      // 3 MiB, then 2.5 MiB more: past the 4 MiB the pack's memory starts with.
+      const blobs = [blob(p * 10 + 1, 3 * 1024 * 1024), blob(p * 10 + 2, 2.5 * 1024 * 1024), blob(p * 10 + 3, 100)];
+      for (const b of blobs) builder.add('data', b.id, b.sealed, b.plain.length);
+      const { bytes: pack, entries } = builder.finish(key.encrypt);
+      // The second pack is built in the memory the first was handed back in.
+      if (previous) expect(pack.buffer).toBe(previous);
+      const parsed = parsePackHeader(key.encrypt, pack, pack.length);
+      expect(parsed.map((e) => e.id.toString('hex'))).toEqual(entries.map((e) => e.id.toString('hex')));
+      for (const [i, e] of parsed.entries()) expect(decodeBlobWith(key, 'data', e.id, pack.subarray(e.offset, e.offset + e.length)).equals(blobs[i]!.plain)).toBe(true);
+      memory.giveBack(pack.buffer);
+      previous = pack.buffer;
+    }
   });
 });
