@@ -3,7 +3,7 @@ import { IntegrityFailure } from './crypto.js';
 import { packObjectName, type BlobType } from './format.js';
 import type { MasterIndex } from './index-store.js';
 import { decodeBlobWith, ReusingBlobDecoder, type Repository } from './repository.js';
-import { PackMemory } from './pack-memory.js';
+import { MemoryPool } from '../core/memory-pool.js';
 import { decodeTree, type Tree } from './tree.js';
 
 /** A blob that could not be read back intact; restore and check report these per file. */
@@ -23,7 +23,7 @@ export class BlobError extends TriadError {
 /**
  * Reads blobs through a small LRU of whole packs: restores walk files in the order they
  * were packed, so consecutive blobs mostly come from a pack already in memory. A pack
- * evicted from the LRU hands its memory to the next pack loaded (see PackMemory).
+ * evicted from the LRU hands its memory to the next pack loaded (see MemoryPool).
  */
 export class BlobReader {
   private readonly cache = new Map<string, Buffer>();
@@ -34,7 +34,7 @@ export class BlobReader {
    */
   private readonly pinned = new Map<Buffer, number>();
   /** Two buffers wait at most: the cache itself holds the packs in use. */
-  private readonly memory = new PackMemory(2);
+  private readonly memory = new MemoryPool(2);
   private readonly trees = new Map<string, Tree>();
   private reusing: ReusingBlobDecoder | undefined;
   bytesFetched = 0;

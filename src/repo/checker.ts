@@ -3,7 +3,7 @@ import { TriadError } from '../core/errors.js';
 import { BlobReader } from './blob-reader.js';
 import { ID_RE, packObjectName } from './format.js';
 import { MasterIndex } from './index-store.js';
-import { PackMemory } from './pack-memory.js';
+import { MemoryPool } from '../core/memory-pool.js';
 import { verifyPackBytes } from './pack-verify.js';
 import { PackVerifyPool } from './pack-verify-pool.js';
 import type { Repository } from './repository.js';
@@ -135,7 +135,7 @@ export async function checkRepository(repo: Repository, opts: CheckOptions): Pro
     // each worker holds one pack at a time, and memory stays that of a few packs.
     const verifier = new PackVerifyPool(repo.key);
     // Pack memory goes round: loaded into, verified (here or in a worker), handed back.
-    const memory = new PackMemory(verifier.size + 1);
+    const memory = new MemoryPool(verifier.size + 1);
     try {
       const inflight: Promise<void>[] = [];
       for (const pack of packs) {

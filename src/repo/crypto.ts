@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, createHmac, randomBytes, randomFillSync, scrypt as scryptCb, timingSafeEqual, type ScryptOptions } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHmac, randomBytes, randomFillSync, scrypt as scryptCb, timingSafeEqual, type DecipherGCM, type ScryptOptions } from 'node:crypto';
 import { TriadError } from '../core/errors.js';
 
 /** AES-256-GCM sealed box: nonce(12) || ciphertext || tag(16). */
@@ -56,21 +56,12 @@ export function sealParts(key: Buffer, parts: Uint8Array[], aad: Uint8Array): Bu
 
 /** Throws IntegrityFailure on any tampering, truncation or wrong key. */
 export function open(key: Buffer, sealed: Uint8Array, aad: Uint8Array): Buffer {
-  if (sealed.length < OVERHEAD) throw new IntegrityFailure('ciphertext too short (truncated)');
-  const buf = Buffer.isBuffer(sealed) ? sealed : Buffer.from(sealed.buffer, sealed.byteOffset, sealed.length);
-  const nonce = buf.subarray(0, NONCE_LEN);
-  const tag = buf.subarray(buf.length - TAG_LEN);
-  const d = createDecipheriv('aes-256-gcm', key, nonce);
-  d.setAAD(aad);
-  d.setAuthTag(tag);
-  try {
-    const plain = d.update(buf.subarray(NONCE_LEN, buf.length - TAG_LEN));
+  return opening(key, sealed, aad, (d, body) => {
+    const plain = d.update(body);
     // GCM's final() yields no bytes; it only checks the tag, so no concat copy is needed.
     const rest = d.final();
     return rest.length === 0 ? plain : Buffer.concat([plain, rest]);
-  } catch {
-    throw new IntegrityFailure('authentication failed (tampered, truncated or wrong key)');
-  }
+  });
 }
 
 /**
@@ -89,21 +80,27 @@ export class ReusingOpener {
   private scratch = Buffer.alloc(0);
 
   open(key: Buffer, sealed: Uint8Array, aad: Uint8Array): Buffer {
-    if (sealed.length < OVERHEAD) throw new IntegrityFailure('ciphertext too short (truncated)');
-    const buf = Buffer.isBuffer(sealed) ? sealed : Buffer.from(sealed.buffer, sealed.byteOffset, sealed.length);
-    const end = buf.length - TAG_LEN;
-    if (this.scratch.length < end - NONCE_LEN) this.scratch = Buffer.allocUnsafeSlow(Math.max(end - NONCE_LEN, 1024 * 1024));
-    const d = createDecipheriv('aes-256-gcm', key, buf.subarray(0, NONCE_LEN));
-    d.setAAD(aad);
-    d.setAuthTag(buf.subarray(end));
-    try {
+    return opening(key, sealed, aad, (d, body) => {
+      if (this.scratch.length < body.length) this.scratch = Buffer.allocUnsafeSlow(Math.max(body.length, 1024 * 1024));
       let n = 0;
-      for (let p = NONCE_LEN; p < end; p += OPEN_STEP) n += d.update(buf.subarray(p, Math.min(p + OPEN_STEP, end))).copy(this.scratch, n);
+      for (let p = 0; p < body.length; p += OPEN_STEP) n += d.update(body.subarray(p, p + OPEN_STEP)).copy(this.scratch, n);
       n += d.final().copy(this.scratch, n);
       return this.scratch.subarray(0, n);
-    } catch {
-      throw new IntegrityFailure('authentication failed (tampered, truncated or wrong key)');
-    }
+    });
+  }
+}
+
+/** Sets up the decipher of a sealed box and runs `decrypt` on its ciphertext; any failure is an IntegrityFailure. */
+function opening(key: Buffer, sealed: Uint8Array, aad: Uint8Array, decrypt: (d: DecipherGCM, body: Buffer) => Buffer): Buffer {
+  if (sealed.length < OVERHEAD) throw new IntegrityFailure('ciphertext too short (truncated)');
+  const buf = Buffer.isBuffer(sealed) ? sealed : Buffer.from(sealed.buffer, sealed.byteOffset, sealed.length);
+  const d = createDecipheriv('aes-256-gcm', key, buf.subarray(0, NONCE_LEN));
+  d.setAAD(aad);
+  d.setAuthTag(buf.subarray(buf.length - TAG_LEN));
+  try {
+    return decrypt(d, buf.subarray(NONCE_LEN, buf.length - TAG_LEN));
+  } catch {
+    throw new IntegrityFailure('authentication failed (tampered, truncated or wrong key)');
   }
 }
 

@@ -1,6 +1,7 @@
 import type { Worker } from 'node:worker_threads';
 import type { FileMeta } from './file-out.js';
 import type { WriteBatch, WriteDone, WriteOp, WriteResult } from './file-writer-protocol.js';
+import { MemoryPool } from '../core/memory-pool.js';
 import { startWorker } from '../core/threads.js';
 
 /** A batch goes out at this many bytes or pieces. */
@@ -12,8 +13,8 @@ const OP_COST = 128;
 /** The main thread waits this long in all for writers before another thread is added. */
 const ADD_WRITER_AFTER_MS = 1000;
 
-/** Batch buffers a thread gave back, kept for reuse up to this many bytes per thread. */
-const SPARE_BYTES = 16 * 1024 * 1024;
+/** Batch buffers a thread gave back, kept for reuse: at most this many per thread. */
+const SPARE_BATCHES = 16;
 
 interface Slot {
   worker: Worker;
@@ -25,7 +26,7 @@ interface Slot {
    * 8.96 s, 13.3 CPU-s and 262 MiB with the memory given back.
    */
   stage: Buffer;
-  spare: ArrayBuffer[];
+  memory: MemoryPool;
   ops: WriteOp[];
   size: number;
   unacked: number;
@@ -80,10 +81,12 @@ export class FileWriterPool {
 
   private addWriter(): void {
     const worker = startWorker('repo/file-writer-worker', { what: 'restore writer', youngGenerationMb: 8, closing: () => this.closed, onFail: (err) => this.fail(err) });
-    const slot: Slot = { worker, stage: Buffer.allocUnsafeSlow(BATCH_BYTES), spare: [], ops: [], size: 0, unacked: 0, waiters: [] };
+    const memory = new MemoryPool(SPARE_BATCHES, BATCH_BYTES);
+    const slot: Slot = { worker, stage: memory.take(BATCH_BYTES), memory, ops: [], size: 0, unacked: 0, waiters: [] };
     worker.on('message', (m: WriteDone) => {
       slot.unacked -= m.cost;
-      if (m.buf) this.keepSpare(slot, m.buf);
+      // The batch's memory, back from the thread (so a new object the pool cannot recognise).
+      if (m.buf) memory.giveBack(m.buf, true);
       for (const r of m.results) {
         this.files.delete(r.file);
         this.onResult(r.file, r);
@@ -157,8 +160,8 @@ export class FileWriterPool {
     if (s.size + len > s.stage.length) {
       this.flush(s);
       if (len > s.stage.length) {
-        this.keepSpare(s, s.stage.buffer as ArrayBuffer);
-        s.stage = this.stageOf(s, len);
+        s.memory.giveBack(s.stage.buffer);
+        s.stage = s.memory.take(len);
       }
     }
     s.ops.push({ file, out: f.started ? undefined : f.out, fresh: f.fresh, overwrite: f.overwrite, owner: f.owner, off: s.size, len, end, meta });
@@ -175,7 +178,7 @@ export class FileWriterPool {
     let buf: ArrayBuffer | null = null;
     if (s.size) {
       buf = s.stage.buffer as ArrayBuffer;
-      s.stage = this.stageOf(s, BATCH_BYTES);
+      s.stage = s.memory.take(BATCH_BYTES);
     }
     const cost = s.size + s.ops.length * OP_COST;
     const batch: WriteBatch = { buf, size: s.size, ops: s.ops, cost };
@@ -183,16 +186,6 @@ export class FileWriterPool {
     s.worker.postMessage(batch, buf ? [buf] : []);
     s.ops = [];
     s.size = 0;
-  }
-
-  private keepSpare(s: Slot, buf: ArrayBuffer): void {
-    if (s.spare.reduce((a, b) => a + b.byteLength, buf.byteLength) <= SPARE_BYTES) s.spare.push(buf);
-  }
-
-  /** A stage of at least `len` bytes: a buffer given back if one is large enough. */
-  private stageOf(s: Slot, len: number): Buffer {
-    const i = s.spare.findIndex((b) => b.byteLength >= len);
-    return i >= 0 ? Buffer.from(s.spare.splice(i, 1)[0]!) : Buffer.allocUnsafeSlow(Math.max(len, BATCH_BYTES));
   }
 
   private async room(s: Slot): Promise<void> {

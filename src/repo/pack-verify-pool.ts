@@ -43,7 +43,7 @@ export class PackVerifyPool {
 
   /**
    * The bytes move to the worker, and their memory comes back in the answer. `movable`: the
-   * caller owns all of `bytes.buffer` (e.g. PackMemory lent it); otherwise the bytes are copied.
+   * caller owns all of `bytes.buffer` (e.g. MemoryPool lent it); otherwise the bytes are copied.
    */
   verify(pack: string, bytes: Buffer, movable = false): Promise<VerifyDone> {
     const own = bytes.byteOffset === 0 && bytes.buffer instanceof ArrayBuffer && (movable || bytes.byteLength === bytes.buffer.byteLength);

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { open, seal, IntegrityFailure } from './crypto.js';
 import { AAD, BLOB_TYPE_CODE, BLOB_TYPE_NAME, type BlobType } from './format.js';
-import { PackMemory } from './pack-memory.js';
+import { MemoryPool } from '../core/memory-pool.js';
 
 /**
  * Pack layout: sealedBlob_1 || … || sealedBlob_n || sealedHeader || uint32le(len(sealedHeader)).
@@ -19,7 +19,7 @@ export interface PackEntry {
 const ENTRY_SIZE = 1 + 32 + 4 + 4;
 
 /**
- * Builds a pack in memory taken from a PackMemory: each sealed blob is copied in as it is
+ * Builds a pack in memory taken from a MemoryPool: each sealed blob is copied in as it is
  * added (so the buffer it came in can be reused at once), and the caller hands the memory
  * back once the pack is stored.
  */
@@ -28,7 +28,7 @@ export class PackBuilder {
   private entries: PackEntry[] = [];
   private size = 0;
 
-  constructor(private readonly memory = new PackMemory(0)) {}
+  constructor(private readonly memory = new MemoryPool(0)) {}
 
   get length(): number {
     return this.size;
@@ -46,7 +46,7 @@ export class PackBuilder {
 
   /**
    * Closes the pack: returns its bytes, its id (sha256 of the bytes) and its entries. The
-   * bytes live in memory of the builder's PackMemory: hand `bytes.buffer` back when stored.
+   * bytes live in memory of the builder's MemoryPool: hand `bytes.buffer` back when stored.
    */
   finish(encKey: Buffer): { id: string; bytes: Buffer; entries: PackEntry[] } {
     const header = Buffer.alloc(this.entries.length * ENTRY_SIZE);

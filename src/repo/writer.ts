@@ -5,7 +5,7 @@ import { AAD, packObjectName, PACK_TARGET_SIZE, type BlobType } from './format.j
 import type { MasterIndex } from './index-store.js';
 import { encodeIndex } from './index-store.js';
 import { PackBuilder, type PackEntry } from './pack.js';
-import { PackMemory } from './pack-memory.js';
+import { MemoryPool } from '../core/memory-pool.js';
 import type { Repository } from './repository.js';
 
 
@@ -32,7 +32,7 @@ export interface WrittenPack {
  */
 export class MultiTargetWriter {
   /** Memory of stored packs, for the next ones. */
-  private readonly memory = new PackMemory(3);
+  private readonly memory = new MemoryPool(3);
   private readonly data = new PackBuilder(this.memory);
   private readonly tree = new PackBuilder(this.memory);
   private readonly pending = new Set<string>();

@@ -12,11 +12,10 @@ import { openForRead, pickSnapshot, type ReadSession } from '../../src/app/read.
 import { systemClock } from '../../src/core/clock.js';
 import { seededRandom } from '../../src/core/random.js';
 import { BlobReader } from '../../src/repo/blob-reader.js';
-import { PackMemory } from '../../src/repo/pack-memory.js';
+import { MemoryPool } from '../../src/core/memory-pool.js';
 import { PackBuilder, parsePackHeader } from '../../src/repo/pack.js';
-import { keyedHash, newMasterKey } from '../../src/repo/crypto.js';
+import { keyedHash, newMasterKey, sealParts } from '../../src/repo/crypto.js';
 import { decodeBlobWith } from '../../src/repo/repository.js';
-import { sealParts } from '../../src/repo/crypto.js';
 import { frameParts } from '../../src/repo/compress.js';
 import { blobAad } from '../../src/repo/format.js';
 import { bytes } from '../helpers/tree.js';
@@ -89,9 +88,9 @@ describe('pack memory reused across evictions', () => {
   });
 });
 
-describe('PackMemory', () => {
+describe('MemoryPool', () => {
   it('lends handed-back memory to a pack that fits, keeps only what it lent, and at most `keep` buffers', () => {
-    const m = new PackMemory(1);
+    const m = new MemoryPool(1);
     const a = m.take(5 * 1024 * 1024);
     expect(a.length).toBe(5 * 1024 * 1024);
     expect(m.owns(a.buffer)).toBe(true);
@@ -105,7 +104,7 @@ describe('PackMemory', () => {
     expect(c.buffer).not.toBe(a.buffer);
     // A buffer it did not lend is never lent out.
     const foreign = Buffer.alloc(16 * 1024 * 1024);
-    const m2 = new PackMemory(2);
+    const m2 = new MemoryPool(2);
     m2.giveBack(foreign.buffer);
     expect(m2.take(1024).buffer).not.toBe(foreign.buffer);
     // Memory that went to another thread and came back is a new object: taken back only when vouched for.
@@ -126,7 +125,7 @@ describe('PackMemory', () => {
 describe('PackBuilder', () => {
   it('builds readable packs in memory handed back by stored ones, growing past its first buffer', () => {
     const key = newMasterKey();
-    const memory = new PackMemory(2);
+    const memory = new MemoryPool(2);
     const builder = new PackBuilder(memory);
     const blob = (seed: number, n: number) => {
       const plain = bytes(seed, n);

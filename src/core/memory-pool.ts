@@ -1,25 +1,29 @@
-/** Pack buffers are allocated in multiples of this, so one pack's memory fits most others. */
-const STEP = 4 * 1024 * 1024;
-
 /**
- * Memory for whole packs, handed back when a pack is no longer read and lent to the next one
- * loaded (through LoadOptions.buffer; local targets use it). Fresh memory is slow on this VM,
- * and every new pack buffer was also external memory that V8 ran full collections to free: a
- * bench restore took 10.0 s and 15.0 CPU-s with a new buffer per pack, 8.6 s and 12.9 CPU-s
- * with this (medians of four alternating runs).
+ * Large buffers handed back when nothing reads them any more and lent again: whole packs
+ * (loaded through LoadOptions.buffer, which local targets use, or built by PackBuilder) and
+ * the restore's batches for its writer threads. Fresh memory is slow on this VM, and every
+ * new large buffer is also external memory that V8 runs full collections to free: a bench
+ * restore took 10.0 s and 15.0 CPU-s with a new buffer per pack, 8.6 s and 12.9 CPU-s with
+ * pack memory reused (medians of four alternating runs).
  */
-export class PackMemory {
+export class MemoryPool {
   private readonly spare: ArrayBuffer[] = [];
   /** Memory this pool lent: only that is taken back (a backend's own buffers can share theirs). */
   private readonly lent = new WeakSet<ArrayBufferLike>();
 
-  /** `keep`: at most this many buffers wait to be lent again. */
-  constructor(private readonly keep: number) {}
+  /**
+   * `keep`: at most this many buffers wait to be lent again. `step`: memory is allocated in
+   * multiples of it, so one buffer handed back fits most later requests.
+   */
+  constructor(
+    private readonly keep: number,
+    private readonly step = 4 * 1024 * 1024,
+  ) {}
 
   /** A buffer of exactly `length` bytes, in memory handed back earlier if any is large enough. */
   take(length: number): Buffer {
     const i = this.spare.findIndex((b) => b.byteLength >= length);
-    const mem = i >= 0 ? this.spare.splice(i, 1)[0]! : (Buffer.allocUnsafeSlow(Math.ceil(length / STEP) * STEP).buffer as ArrayBuffer);
+    const mem = i >= 0 ? this.spare.splice(i, 1)[0]! : (Buffer.allocUnsafeSlow(Math.ceil(length / this.step) * this.step).buffer as ArrayBuffer);
     this.lent.add(mem);
     return Buffer.from(mem, 0, length);
   }
