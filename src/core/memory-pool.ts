@@ -1,10 +1,10 @@
 /**
  * Large buffers handed back when nothing reads them any more and lent again: whole packs
- * (loaded through LoadOptions.buffer, which local targets use, or built by PackBuilder) and
- * the restore's batches for its writer threads. Fresh memory is slow on this VM, and every
- * new large buffer is also external memory that V8 runs full collections to free: a bench
- * restore took 10.0 s and 15.0 CPU-s with a new buffer per pack, 8.6 s and 12.9 CPU-s with
- * pack memory reused (medians of four alternating runs).
+ * (loaded through LoadOptions.buffer, which local targets use, or built by PackBuilder).
+ * Fresh memory is slow on this VM, and every new large buffer is also external memory that
+ * V8 runs full collections to free: a bench restore took 10.0 s and 15.0 CPU-s with a new
+ * buffer per pack, 8.6 s and 12.9 CPU-s with pack memory reused (medians of four
+ * alternating runs).
  */
 export class MemoryPool {
   private readonly spare: ArrayBuffer[] = [];

@@ -17,14 +17,17 @@ export interface WriteOp {
   meta?: FileMeta;
 }
 
-/** Main → writer thread: pieces of one or more files, their bytes in one transferred buffer. */
+/**
+ * Main → writer thread: pieces of one or more files. Their bytes are in one chunk of the
+ * ring the thread shares with the main thread (`workerData.ring`, chunks of
+ * `workerData.chunkBytes`), which is the thread's until it answers.
+ */
 export interface WriteBatch {
-  buf: ArrayBuffer | null;
-  /** Bytes of `buf` in use. */
+  /** The chunk holding the batch's bytes (-1: the batch has none). */
+  chunk: number;
+  /** Bytes of the chunk in use. */
   size: number;
   ops: WriteOp[];
-  /** Bytes counted against the thread's window until it answers. */
-  cost: number;
 }
 
 /** A file committed, or failed (`code`: a TriadError code or an errno code). */
@@ -36,9 +39,8 @@ export interface WriteResult {
   hint?: string;
 }
 
-/** Writer thread → main, one per batch; `buf` is the batch's memory, given back for reuse. */
+/** Writer thread → main, one per batch; `chunk` is the batch's chunk, given back. */
 export interface WriteDone {
-  cost: number;
+  chunk: number;
   results: WriteResult[];
-  buf: ArrayBuffer | null;
 }

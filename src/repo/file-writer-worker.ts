@@ -3,18 +3,20 @@
  * thread has already decrypted and verified, so file creation (the kernel's share of a
  * restore) runs on every core.
  */
-import { parentPort } from 'node:worker_threads';
+import { parentPort, workerData } from 'node:worker_threads';
 import { TriadError, errnoCode } from '../core/errors.js';
 import { commitTemp, discardTemp, openTemp, writeTemp, type TempFile } from './file-out.js';
 import type { WriteBatch, WriteDone, WriteResult } from './file-writer-protocol.js';
 
 const port = parentPort!;
+const { ring: shared, chunkBytes } = workerData as { ring: SharedArrayBuffer; chunkBytes: number };
+const ring = Buffer.from(shared);
 const open = new Map<number, TempFile>();
 /** Files that failed: their later pieces are ignored. */
 const failed = new Set<number>();
 
 port.on('message', (m: WriteBatch) => {
-  const buf = m.buf ? Buffer.from(m.buf, 0, m.size) : Buffer.alloc(0);
+  const buf = m.chunk >= 0 ? ring.subarray(m.chunk * chunkBytes, m.chunk * chunkBytes + m.size) : ring.subarray(0, 0);
   const results: WriteResult[] = [];
   for (const op of m.ops) {
     if (failed.has(op.file)) {
@@ -45,5 +47,5 @@ port.on('message', (m: WriteBatch) => {
       results.push({ file: op.file, ok: false, code: err instanceof TriadError ? err.code : errnoCode(err), message: err instanceof Error ? err.message : String(err), hint: err instanceof TriadError ? err.hint : undefined });
     }
   }
-  port.postMessage({ cost: m.cost, results, buf: m.buf } satisfies WriteDone, m.buf ? [m.buf] : []);
+  port.postMessage({ chunk: m.chunk, results } satisfies WriteDone);
 });

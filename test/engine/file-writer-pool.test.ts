@@ -74,4 +74,13 @@ describe('FileWriterPool', () => {
     // Every file was renamed into place: no temporary names left behind.
     for (let d = 0; d < 6; d++) expect(readdirSync(join(root, `d${d}`)).sort()).toEqual(['f0', 'f1', 'f2']);
   });
+
+  it('splits a piece larger than a chunk of the shared ring over several batches, and reuses the ring for more data than it holds', async () => {
+    // Two files of three 2.5 MiB pieces each: 15 MiB through a 5 MiB ring, pieces starting mid-chunk.
+    const { done, expected, writers } = await throughPool(60_000, 1, 2, 2.5 * MiB + 3, 3);
+    expect(writers).toBe(1);
+    expect(done.filter((r) => !r.ok)).toEqual([]);
+    expect(done).toHaveLength(2);
+    for (const [out, content] of expected) expect(readFileSync(out).equals(content)).toBe(true);
+  });
 });
