@@ -16,16 +16,3 @@ export function startWorker(module: string, opts: { what: string; workerData?: u
   });
   return worker;
 }
-
-/** `parts` joined in one buffer that can be transferred to another thread (null when empty). */
-export function transferable(parts: Uint8Array[], size: number): ArrayBuffer | null {
-  if (!size) return null;
-  const buf = new ArrayBuffer(size);
-  const u = new Uint8Array(buf);
-  let o = 0;
-  for (const p of parts) {
-    u.set(p, o);
-    o += p.length;
-  }
-  return buf;
-}

@@ -37,15 +37,23 @@ function freshNonce(): Buffer {
   return n;
 }
 
-/** Seals the concatenation of `parts` without building it first. */
-export function sealParts(key: Buffer, parts: Uint8Array[], aad: Uint8Array): Buffer {
+/** The size of the sealed box of the concatenation of `parts`. */
+export function sealedLength(parts: Uint8Array[]): number {
+  let total = OVERHEAD;
+  for (const p of parts) total += p.length;
+  return total;
+}
+
+/**
+ * Seals the concatenation of `parts` without building it first, into `out` when given (of
+ * exactly sealedLength(parts) bytes).
+ */
+export function sealParts(key: Buffer, parts: Uint8Array[], aad: Uint8Array, out?: Buffer): Buffer {
   const nonce = freshNonce();
   const c = createCipheriv('aes-256-gcm', key, nonce);
   c.setAAD(aad);
-  let total = NONCE_LEN + TAG_LEN;
-  for (const p of parts) total += p.length;
   // GCM output is as long as its input, so the sealed box is written in place, no concat copy.
-  const out = Buffer.allocUnsafe(total);
+  out ??= Buffer.allocUnsafe(sealedLength(parts));
   nonce.copy(out, 0);
   let o = NONCE_LEN;
   for (const p of parts) o += c.update(p).copy(out, o);

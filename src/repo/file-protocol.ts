@@ -11,6 +11,11 @@ export interface FileWorkerInit {
   known: SharedArrayBuffer;
   /** False on a dry run: ids and sizes only, nothing compressed or encrypted. */
   seal: boolean;
+  /**
+   * Memory this worker shares with the main thread: it seals blobs into it, and the main
+   * thread copies them into packs and acknowledges. Used as a ring, in order.
+   */
+  ring: SharedArrayBuffer;
 }
 
 export interface FileJob {
@@ -26,7 +31,7 @@ export interface FileJob {
  * Main → worker. Jobs travel in groups, flattened into one string and one number array:
  * cloning thousands of small objects cost more than reading the files they name.
  */
-export type ToWorker = { t: 'jobs'; paths: string; nums: Float64Array } | { t: 'ack'; bytes: number };
+export type ToWorker = { t: 'jobs'; paths: string; nums: Float64Array } | { t: 'ack'; bytes: number; upTo: number };
 
 const JOB_NUMS = 4;
 
@@ -59,15 +64,17 @@ export type FileEnd = { job: number; ok: true; hash: string; bytesRead: number; 
  * files that ended with them. Every chunk of a file is listed (its content list is the
  * sequence of its items), in or before the message that ends the file. Per chunk i:
  * ids[32i, 32i+32) is its id and nums[4i..4i+3] = job, plaintext length, offset of its
- * sealed bytes in `buf` (-1: not sealed, the worker found it in the known set), length.
+ * sealed bytes in the worker's ring (-1: not sealed, the worker found it in the known set),
+ * length.
  */
 export interface FromWorker {
-  buf: ArrayBuffer | null;
   ids: Uint8Array;
   nums: Float64Array;
   ends: FileEnd[];
   /** Counted against the worker's window until the main thread acknowledges it. */
   cost: number;
+  /** Acknowledging the message frees the ring up to here (a position counted from the start, not wrapped). */
+  upTo: number;
 }
 
 export const ITEM_NUMS = 4;

@@ -7,10 +7,9 @@ import { createHmac } from 'node:crypto';
 import { parentPort, workerData } from 'node:worker_threads';
 import { chunkBuffer, makeGear, nextCut } from './chunker.js';
 import { frameParts } from './compress.js';
-import { sealParts } from './crypto.js';
+import { sealParts, sealedLength } from './crypto.js';
 import { blobAad } from './format.js';
 import { KnownSet } from './known-set.js';
-import { transferable } from '../core/threads.js';
 import { decodeJobs, ITEM_NUMS, type FileEnd, type FileJob, type FileWorkerInit, type FromWorker, type ToWorker } from './file-protocol.js';
 
 const init = workerData as FileWorkerInit;
@@ -32,6 +31,28 @@ const ITEM_COST = 256;
 
 let unacked = 0;
 let wake: (() => void) | undefined;
+
+/**
+ * Blobs are sealed into memory shared with the main thread, used as a ring: `head` and `tail`
+ * count bytes from the start (the offset in the ring is that modulo its size), `tail` being
+ * how far the main thread has acknowledged. A buffer per batch, transferred, was new memory
+ * for both threads each time (slow here, and external memory V8 collects with full GCs).
+ */
+const ring = Buffer.from(init.ring);
+let head = 0;
+let tail = 0;
+let ackWaiters: (() => void)[] = [];
+
+/** Room for `n` contiguous bytes in the ring, or -1 until the main thread acknowledges more. */
+function place(n: number): number {
+  let h = head;
+  const at = h % ring.length;
+  // A blob does not wrap around: the rest of the ring is skipped.
+  if (at + n > ring.length) h += ring.length - at;
+  if (h + n - tail > ring.length) return -1;
+  head = h + n;
+  return h % ring.length;
+}
 const queue: FileJob[] = [];
 let busy = false;
 let streamBuf: Buffer | undefined;
@@ -42,6 +63,8 @@ let smallBuf: Buffer | undefined;
 port.on('message', (m: ToWorker) => {
   if (m.t === 'ack') {
     unacked -= m.bytes;
+    tail = Math.max(tail, m.upTo);
+    for (const w of ackWaiters.splice(0)) w();
     if (wake && unacked < WINDOW) {
       const w = wake;
       wake = undefined;
@@ -76,7 +99,7 @@ async function drain(): Promise<void> {
 
 async function send(msg: FromWorker): Promise<void> {
   unacked += msg.cost;
-  port.postMessage(msg, msg.buf ? [msg.buf] : []);
+  port.postMessage(msg);
   if (unacked >= WINDOW) await new Promise<void>((r) => (wake = r));
 }
 
@@ -84,47 +107,55 @@ class Batch {
   private ids: Buffer[] = [];
   private nums: number[] = [];
   private ends: FileEnd[] = [];
-  private parts: Buffer[] = [];
   size = 0;
 
   get files(): number {
     return this.ends.length;
   }
 
-  add(job: number, id: Buffer, raw: number, sealed?: Buffer): void {
+  get empty(): boolean {
+    return this.nums.length === 0 && this.ends.length === 0;
+  }
+
+  /** A chunk, sealed at `at` in the ring (`length` bytes), or not sealed (`at` -1). */
+  add(job: number, id: Buffer, raw: number, at = -1, length = 0): void {
     this.ids.push(id);
-    if (sealed) {
-      this.nums.push(job, raw, this.size, sealed.length);
-      this.parts.push(sealed);
-      this.size += sealed.length;
-    } else {
-      this.nums.push(job, raw, -1, 0);
-    }
+    this.nums.push(job, raw, at, length);
+    this.size += length;
   }
 
   end(e: FileEnd): void {
     this.ends.push(e);
   }
 
-  /** The batch as one transferable buffer (no copy crosses the thread boundary). */
   take(): FromWorker {
-    const buf = transferable(this.parts, this.size);
     const items = this.nums.length / ITEM_NUMS;
-    const out: FromWorker = { buf, ids: Buffer.concat(this.ids), nums: Float64Array.from(this.nums), ends: this.ends, cost: this.size + (items + this.ends.length) * ITEM_COST };
+    const out: FromWorker = { ids: Buffer.concat(this.ids), nums: Float64Array.from(this.nums), ends: this.ends, cost: this.size + (items + this.ends.length) * ITEM_COST, upTo: head };
     this.ids = [];
     this.nums = [];
     this.ends = [];
-    this.parts = [];
     this.size = 0;
     return out;
   }
 }
 
 /** Names, and unless known seals, one chunk; returns its id (the first chunk's is a one-chunk file's hash). */
-function addChunk(batch: Batch, job: FileJob, chunk: Uint8Array): Buffer {
+async function addChunk(batch: Batch, job: FileJob, chunk: Uint8Array): Promise<Buffer> {
   const id = createHmac('sha256', macKey).update(chunk).digest();
-  if (!init.seal || (!job.sealAll && known.has(id))) batch.add(job.job, id, chunk.length);
-  else batch.add(job.job, id, chunk.length, sealParts(encKey, frameParts(chunk, init.compression), blobAad('data', id)));
+  if (!init.seal || (!job.sealAll && known.has(id))) {
+    batch.add(job.job, id, chunk.length);
+    return id;
+  }
+  const parts = frameParts(chunk, init.compression);
+  const length = sealedLength(parts);
+  let at: number;
+  while ((at = place(length)) < 0) {
+    // The ring is full: what this batch sealed goes to the main thread, which frees it.
+    if (!batch.empty) await send(batch.take());
+    else await new Promise<void>((r) => ackWaiters.push(r));
+  }
+  sealParts(encKey, parts, blobAad('data', id), ring.subarray(at, at + length));
+  batch.add(job.job, id, chunk.length, at, length);
   return id;
 }
 
@@ -149,7 +180,7 @@ async function processFile(job: FileJob, batch: Batch): Promise<FileSummary> {
     const whole = n > gear.params.min ? createHmac('sha256', macKey) : undefined;
     for (const chunk of chunkBuffer(gear, buf.subarray(0, n))) {
       whole?.update(chunk);
-      const id = addChunk(batch, job, chunk);
+      const id = await addChunk(batch, job, chunk);
       first ??= id;
     }
     const hash = whole ? whole.digest('hex') : (first ?? createHmac('sha256', macKey).digest()).toString('hex');
@@ -182,7 +213,7 @@ async function streamFile(fd: number, job: FileJob, batch: Batch): Promise<FileS
       if (cut < 0) break;
       const chunk = buf.subarray(start, start + cut);
       whole.update(chunk);
-      const id = addChunk(batch, job, chunk);
+      const id = await addChunk(batch, job, chunk);
       first ??= id;
       count++;
       start += cut;
