@@ -2,6 +2,7 @@ import { availableParallelism } from 'node:os';
 import type { Worker } from 'node:worker_threads';
 import { encodeJobs, ITEM_NUMS, type FileDone, type FileJob, type FileWorkerInit, type FromWorker, type ToWorker } from './file-protocol.js';
 import { KnownSet } from './known-set.js';
+import { OVERHEAD } from './crypto.js';
 import { startWorker } from '../core/threads.js';
 import type { Repository } from './repository.js';
 import type { MultiTargetWriter } from './writer.js';
@@ -12,13 +13,13 @@ const REFILL = 8;
 /** Files the walk may queue before it waits (each is only a path and a size). */
 const QUEUE_MAX = 256;
 /**
- * Each worker's ring (see file-worker.ts): room for the largest sealed blob (the 8 MiB
- * maximum chunk stored as is) and then some. 20 MiB, so that the worker's window rather than
- * the ring paced it, raised the first backup's peak RSS to 328-358 MiB; with 12 MiB the
- * peak stayed as before (299-328 MiB against 302-316 MiB in three alternating pairs), in
- * 11.9-12.4 s against 12.3-12.5 s.
+ * Each worker's ring (see file-worker.ts) holds the largest sealed blob (the largest chunk
+ * stored as is) and 1 MiB more. Larger rings, so that the worker's window rather than the
+ * ring paces it, only raised peak RSS: a first backup of the bench corpus peaked at
+ * 328-358 MiB with 20 MiB rings, 299-328 MiB with 12 MiB ones, and 303-314 MiB with 9 MiB
+ * ones (against 312-332 MiB with 12 MiB in alternating runs), at the same speed.
  */
-const RING_BYTES = 12 * 1024 * 1024;
+const RING_SLACK = 1024 * 1024;
 
 interface PendingJob {
   job: FileJob;
@@ -78,7 +79,7 @@ export class FilePool {
     };
     const n = this.opts.workers ?? defaultWorkers();
     for (let i = 0; i < n; i++) {
-      const ring = new SharedArrayBuffer(init.seal ? RING_BYTES : 0);
+      const ring = new SharedArrayBuffer(init.seal ? init.chunker.max + OVERHEAD + 1 + RING_SLACK : 0);
       const worker = startWorker('repo/file-worker', { what: 'backup worker', workerData: { ...init, ring }, youngGenerationMb: 12, closing: () => this.closed, onFail: (err) => this.fail(err) });
       const slot: Slot = { worker, ring: Buffer.from(ring), running: new Set(), chain: Promise.resolve() };
       worker.on('message', (m: FromWorker) => {

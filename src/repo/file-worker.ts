@@ -192,7 +192,10 @@ async function processFile(job: FileJob, batch: Batch): Promise<FileSummary> {
 
 async function streamFile(fd: number, job: FileJob, batch: Batch): Promise<FileSummary> {
   const { size } = job;
-  const buf = (streamBuf ??= Buffer.allocUnsafe(2 * gear.params.max));
+  // Room for the largest chunk and 1 MiB more: every refill reads at least 1 MiB, and the
+  // cut after the largest chunk is always found. Twice the largest chunk was 7 MiB more RSS
+  // per worker for the same speed.
+  const buf = (streamBuf ??= Buffer.allocUnsafe(gear.params.max + 1024 * 1024));
   let first: Buffer | undefined;
   let count = 0;
   const whole = createHmac('sha256', macKey);

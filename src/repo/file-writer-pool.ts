@@ -143,7 +143,8 @@ export class FileWriterPool {
   /** The content was verified: set metadata and rename. The outcome arrives through onResult. */
   commit(file: number, meta: FileMeta): void {
     const f = this.files.get(file);
-    if (f) this.push(f, file, 0, 'commit', meta);
+    // Only these fields: a tree node (content ids, hash, name) would be cloned to the thread whole.
+    if (f) this.push(f, file, 0, 'commit', { mode: meta.mode, uid: meta.uid, gid: meta.gid, mtime: meta.mtime });
   }
 
   /** The content failed verification: remove the temporary file (no result follows). */

@@ -73,6 +73,8 @@ describe('FilePool', () => {
     files['tiny.txt'] = Buffer.from('x');
     files['three.bin'] = bytes(23, 3 * MiB);
     files['repeat.bin'] = Buffer.concat(Array.from({ length: 20 }, () => block));
+    // No content-defined cut in zeros: every chunk but the last is of the largest size.
+    files['zeros.bin'] = Buffer.alloc(30 * MiB + 123);
     for (const [name, data] of Object.entries(files)) writeFileSync(join(src, name), data);
   });
 
@@ -120,6 +122,18 @@ describe('FilePool', () => {
     const index = await MasterIndex.load(repo);
     for (const id of all) expect(index.has(id), id).toBe(true);
     expect(index.size).toBe(all.size);
+  });
+
+  it('streams a large file through a buffer of the largest chunk and 1 MiB more, cutting where a whole read would', async () => {
+    const { repo, pool } = await setup();
+    const data = files['zeros.bin']!;
+    const r = await fileOf(pool, 'zeros.bin');
+    const chunks = [...chunkBuffer(repo.gear, data)];
+    expect(chunks.slice(0, -1).every((c) => c.length === repo.gear.params.max)).toBe(true);
+    expect(chunks.length).toBe(Math.ceil(data.length / repo.gear.params.max));
+    expect(r.content).toEqual(expectedIds(repo, data));
+    expect(r.bytesRead).toBe(data.length);
+    expect(r.hash).toBe(repo.blobId(data).toString('hex'));
   });
 
   it('reading the same files again stores nothing new', async () => {
