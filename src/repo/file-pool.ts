@@ -16,8 +16,8 @@ const QUEUE_MAX = 256;
  * Each worker's ring (see file-worker.ts) holds the largest sealed blob (the largest chunk
  * stored as is) and 1 MiB more. Larger rings, so that the worker's window rather than the
  * ring paces it, only raised peak RSS: a first backup of the bench corpus peaked at
- * 328-358 MiB with 20 MiB rings, 299-328 MiB with 12 MiB ones, and 303-314 MiB with 9 MiB
- * ones (against 312-332 MiB with 12 MiB in alternating runs), at the same speed.
+ * 321-350 MiB with 20 MiB rings, 292-320 MiB with 12 MiB ones, and 296-306 MiB with 9 MiB
+ * ones (against 304-324 MiB with 12 MiB in alternating runs), at the same speed.
  */
 const RING_SLACK = 1024 * 1024;
 
