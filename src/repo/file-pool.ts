@@ -67,7 +67,7 @@ export class FilePool {
 
   /** The workers start with the first file to read: a backup where nothing changed needs none. */
   private start(): void {
-    const init: FileWorkerInit = {
+    const init: Omit<FileWorkerInit, 'ring'> = {
       encKey: this.repo.key.encrypt,
       macKey: this.repo.key.mac,
       gearSeed: this.repo.config.chunker.seed,
@@ -75,12 +75,13 @@ export class FilePool {
       compression: this.writer.compressionMode,
       known: this.known.buffer,
       seal: !this.writer.dryRun,
-      ring: new SharedArrayBuffer(0),
     };
+    // The largest chunk stored as is: its method byte, then the sealed box's nonce and tag.
+    const maxSealed = init.chunker.max + 1 + OVERHEAD;
     const n = this.opts.workers ?? defaultWorkers();
     for (let i = 0; i < n; i++) {
-      const ring = new SharedArrayBuffer(init.seal ? init.chunker.max + OVERHEAD + 1 + RING_SLACK : 0);
-      const worker = startWorker('repo/file-worker', { what: 'backup worker', workerData: { ...init, ring }, youngGenerationMb: 12, closing: () => this.closed, onFail: (err) => this.fail(err) });
+      const ring = new SharedArrayBuffer(init.seal ? maxSealed + RING_SLACK : 0);
+      const worker = startWorker('repo/file-worker', { what: 'backup worker', workerData: { ...init, ring } satisfies FileWorkerInit, youngGenerationMb: 12, closing: () => this.closed, onFail: (err) => this.fail(err) });
       const slot: Slot = { worker, ring: Buffer.from(ring), running: new Set(), chain: Promise.resolve() };
       worker.on('message', (m: FromWorker) => {
         slot.chain = slot.chain.then(() => this.handle(slot, m)).catch((err) => this.fail(err));

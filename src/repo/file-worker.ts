@@ -30,7 +30,8 @@ const BATCH_FILES = 16;
 const ITEM_COST = 256;
 
 let unacked = 0;
-let wake: (() => void) | undefined;
+/** Waiting for the main thread's next acknowledgement: for room in the window or in the ring. */
+const ackWaiters: (() => void)[] = [];
 
 /**
  * Blobs are sealed into memory shared with the main thread, used as a ring: `head` and `tail`
@@ -41,7 +42,10 @@ let wake: (() => void) | undefined;
 const ring = Buffer.from(init.ring);
 let head = 0;
 let tail = 0;
-let ackWaiters: (() => void)[] = [];
+
+function nextAck(): Promise<void> {
+  return new Promise<void>((r) => ackWaiters.push(r));
+}
 
 /** Room for `n` contiguous bytes in the ring, or -1 until the main thread acknowledges more. */
 function place(n: number): number {
@@ -53,6 +57,7 @@ function place(n: number): number {
   head = h + n;
   return h % ring.length;
 }
+
 const queue: FileJob[] = [];
 let busy = false;
 let streamBuf: Buffer | undefined;
@@ -65,11 +70,6 @@ port.on('message', (m: ToWorker) => {
     unacked -= m.bytes;
     tail = Math.max(tail, m.upTo);
     for (const w of ackWaiters.splice(0)) w();
-    if (wake && unacked < WINDOW) {
-      const w = wake;
-      wake = undefined;
-      w();
-    }
     return;
   }
   for (const j of decodeJobs(m)) queue.push(j);
@@ -100,7 +100,7 @@ async function drain(): Promise<void> {
 async function send(msg: FromWorker): Promise<void> {
   unacked += msg.cost;
   port.postMessage(msg);
-  if (unacked >= WINDOW) await new Promise<void>((r) => (wake = r));
+  while (unacked >= WINDOW) await nextAck();
 }
 
 class Batch {
@@ -152,7 +152,7 @@ async function addChunk(batch: Batch, job: FileJob, chunk: Uint8Array): Promise<
   while ((at = place(length)) < 0) {
     // The ring is full: what this batch sealed goes to the main thread, which frees it.
     if (!batch.empty) await send(batch.take());
-    else await new Promise<void>((r) => ackWaiters.push(r));
+    else await nextAck();
   }
   sealParts(encKey, parts, blobAad('data', id), ring.subarray(at, at + length));
   batch.add(job.job, id, chunk.length, at, length);
