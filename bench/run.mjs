@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { applyChanges, diskUsage, ensureCorpus, revertChanges, treeStats, walk, warmCache } from './corpus.mjs';
-import { detectGnuTime, killCurrent, method, run, settle } from './measure.mjs';
+import { detectGnuTime, killCurrent, method, forgetDeletions, run, settle } from './measure.mjs';
 import { firstLine, tools } from './tools.mjs';
 import { startS3 } from './s3.mjs';
 import { printTables } from './report.mjs';
@@ -190,10 +190,15 @@ function restoredRoot(dir, src) {
   return null;
 }
 
+let warnedCache = false;
 async function localSequence(tool, runTag) {
   const work = path.join(workRoot, `${tool}${runTag}`);
   fs.mkdirSync(work, { recursive: true });
   const t = tools[tool].setup(work, corpus.src);
+  if (!forgetDeletions() && !warnedCache) {
+    warnedCache = true;
+    log('WARNING: could not drop the page cache (needs root): restores may be slowed by the files deleted before them (bench/README.md)');
+  }
   warmCache(corpus.src);
   try {
     settle();
