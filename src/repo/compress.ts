@@ -21,15 +21,38 @@ let level = 3;
 const SMALL_INPUT = 128 * 1024;
 const SMALL_WINDOW_LOG = 17;
 
+interface Binding {
+  CCtx: new () => { setParameter(param: number, value: number): void; compress2(dst: Uint8Array, src: Uint8Array): number };
+  CParameter: { compressionLevel: number; windowLog: number };
+  compressBound(size: number): number;
+  DCtx: new () => { decompress(dst: Uint8Array, src: Uint8Array): number };
+  getFrameContentSize(frame: Uint8Array): number | null;
+}
+
 function lib() {
   if (!zstd) {
-    const m = require('zstd-napi') as { Compressor: new () => { setParameters(p: Record<string, number>): void; compress(b: Uint8Array): Buffer }; Decompressor: new () => { decompress(b: Uint8Array): Buffer } };
-    const large = new m.Compressor();
-    large.setParameters({ compressionLevel: level });
-    const small = new m.Compressor();
-    small.setParameters({ compressionLevel: level, windowLog: SMALL_WINDOW_LOG });
+    const b = require('zstd-napi/binding') as Binding;
+    const context = (windowLog?: number) => {
+      const c = new b.CCtx();
+      c.setParameter(b.CParameter.compressionLevel, level);
+      if (windowLog) c.setParameter(b.CParameter.windowLog, windowLog);
+      return c;
+    };
+    const large = context();
+    const small = context(SMALL_WINDOW_LOG);
+    const m = require('zstd-napi') as { Decompressor: new () => { decompress(b: Uint8Array): Buffer } };
     const d = new m.Decompressor();
-    zstd = { compress: (b) => (b.length <= SMALL_INPUT ? small : large).compress(b), decompress: (b) => d.decompress(b) };
+    // Compressed into one buffer per thread: a new buffer of up to 8 MiB per chunk, then a
+    // trimmed copy of it, made the backup workers' malloc arenas grow through the run.
+    let out = Buffer.alloc(0);
+    zstd = {
+      compress: (data) => {
+        const bound = b.compressBound(data.length);
+        if (out.length < bound) out = Buffer.allocUnsafeSlow(Math.max(bound, 1024 * 1024));
+        return out.subarray(0, (data.length <= SMALL_INPUT ? small : large).compress2(out, data));
+      },
+      decompress: (data) => d.decompress(data),
+    };
   }
   return zstd;
 }
@@ -44,7 +67,11 @@ export type CompressionMode = 'auto' | 'off' | 'max';
 const METHOD_STORED = Buffer.of(STORED);
 const METHOD_ZSTD = Buffer.of(ZSTD);
 
-/** The framed payload as two parts (method byte, data), so sealing needs no copy to join them. */
+/**
+ * The framed payload as two parts (method byte, data), so sealing needs no copy to join them.
+ * A compressed part lives in a buffer the thread's next compression reuses: seal or copy it
+ * before compressing anything else.
+ */
 export function frameParts(data: Uint8Array, mode: CompressionMode): [Buffer, Uint8Array] {
   if (mode !== 'off' && data.length >= 64 && looksCompressible(data)) {
     const z = lib().compress(data);
@@ -61,11 +88,6 @@ export function frame(data: Uint8Array, mode: CompressionMode): Buffer {
 
 /** Payloads up to this size are decompressed into a reused buffer (chunks are at most 8 MiB). */
 const MAX_REUSED = 16 * 1024 * 1024;
-
-interface Binding {
-  DCtx: new () => { decompress(dst: Uint8Array, src: Uint8Array): number };
-  getFrameContentSize(frame: Uint8Array): number | null;
-}
 
 /**
  * Unframes payloads into one buffer it reuses, so a thread decoding a stream of blobs makes
