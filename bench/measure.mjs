@@ -181,7 +181,7 @@ export function settle() {
  * Returns false when the cache could not be dropped (not root, no /proc).
  */
 export function forgetDeletions() {
-  spawnSync('sync');
+  settle();
   try {
     fs.writeFileSync('/proc/sys/vm/drop_caches', '1');
     return true;

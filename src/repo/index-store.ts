@@ -129,7 +129,10 @@ export class MasterIndex {
         if (!ID_RE.test(p.id)) continue;
         idx.packs.set(p.id, p.size);
         for (const [t, id, offset, length, rawLength] of p.blobs) {
-          if (ID_RE.test(id)) idx.add(Buffer.from(id, 'hex'), p.id, t === 1 ? 1 : 0, offset, length, rawLength);
+          // add() copies the id, so the probe buffer serves every blob of every index file.
+          if (!ID_RE.test(id)) continue;
+          idx.probe.write(id, 'hex');
+          idx.add(idx.probe, p.id, t === 1 ? 1 : 0, offset, length, rawLength);
         }
       }
     }
