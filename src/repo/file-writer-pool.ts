@@ -1,6 +1,6 @@
 import type { Worker } from 'node:worker_threads';
-import type { FileMeta } from './file-out.js';
-import type { WriteBatch, WriteDone, WriteOp, WriteResult } from './file-writer-protocol.js';
+import type { CommitPlan, CreatePlan, FileMeta } from './file-out.js';
+import type { OpenSpec, WriteBatch, WriteDone, WriteOp, WriteResult } from './file-writer-protocol.js';
 import { startWorker } from '../core/threads.js';
 
 /** A batch goes out when its chunk of the ring is full, or at this many pieces. */
@@ -36,11 +36,9 @@ interface Slot {
 
 interface OpenFile {
   slot: Slot;
-  out: string;
-  fresh: boolean;
-  overwrite: boolean;
-  owner: boolean;
-  started: boolean;
+  /** Until the first op has gone: how the thread creates the file. */
+  open: OpenSpec | undefined;
+  plan: CommitPlan;
 }
 
 /**
@@ -104,14 +102,15 @@ export class FileWriterPool {
    * file came: creating files in the same directory from two threads made the kernel's
    * directory lock the bottleneck.
    */
-  begin(out: string, dir: number, opts: { fresh: boolean; overwrite: boolean; owner: boolean }): number {
+  begin(out: string, dir: number, opts: { fresh: boolean; overwrite: boolean; plan: CreatePlan }): number {
     const file = this.nextFile++;
     let slot = this.dirSlots.get(dir);
     if (!slot) {
       slot = this.slots.reduce((a, b) => (busy(b) < busy(a) ? b : a));
       this.dirSlots.set(dir, slot);
     }
-    this.files.set(file, { slot, out, ...opts, started: false });
+    const { plan } = opts;
+    this.files.set(file, { slot, open: { out, fresh: opts.fresh, overwrite: opts.overwrite, createMode: plan.createMode }, plan: { chmod: plan.chmod, chown: plan.chown } });
     return file;
   }
 
@@ -143,8 +142,17 @@ export class FileWriterPool {
   /** The content was verified: set metadata and rename. The outcome arrives through onResult. */
   commit(file: number, meta: FileMeta): void {
     const f = this.files.get(file);
+    if (!f) return;
     // Only these fields: a tree node (content ids, hash, name) would be cloned to the thread whole.
-    if (f) this.push(f, file, 0, 'commit', { mode: meta.mode, uid: meta.uid, gid: meta.gid, mtime: meta.mtime });
+    const m = { mode: meta.mode, uid: meta.uid, gid: meta.gid, mtime: meta.mtime, chmod: f.plan.chmod, chown: f.plan.chown };
+    // Most files are one piece: its op, still waiting in the batch, takes the commit too.
+    const last = f.slot.ops.at(-1);
+    if (last?.file === file && !last.end) {
+      last.end = 'commit';
+      last.meta = m;
+      return;
+    }
+    this.push(f, file, 0, 'commit', m);
   }
 
   /** The content failed verification: remove the temporary file (no result follows). */
@@ -152,7 +160,7 @@ export class FileWriterPool {
     const f = this.files.get(file);
     if (!f) return;
     this.files.delete(file);
-    if (f.started) this.push(f, file, 0, 'abort');
+    if (!f.open) this.push(f, file, 0, 'abort');
   }
 
   /** Sends what is batched and waits until every piece is written. */
@@ -168,11 +176,16 @@ export class FileWriterPool {
   }
 
   /** Adds a piece to the thread's batch: `len` bytes already copied into its chunk, or an end. */
-  private push(f: OpenFile, file: number, len: number, end?: WriteOp['end'], meta?: FileMeta): void {
+  private push(f: OpenFile, file: number, len: number, end?: WriteOp['end'], meta?: WriteOp['meta']): void {
     if (this.failure !== undefined) throw this.failure;
     const s = f.slot;
-    s.ops.push({ file, out: f.started ? undefined : f.out, fresh: f.fresh, overwrite: f.overwrite, owner: f.owner, off: s.size, len, end, meta });
-    f.started = true;
+    // Fields left out rather than undefined: each one present is cloned to the thread.
+    const op: WriteOp = { file, off: s.size, len };
+    if (f.open) op.open = f.open;
+    if (end) op.end = end;
+    if (meta) op.meta = meta;
+    s.ops.push(op);
+    f.open = undefined;
     s.size += len;
     if (s.size >= CHUNK_BYTES || s.ops.length >= BATCH_OPS) this.flush(s);
   }

@@ -1,20 +1,26 @@
-import type { FileMeta } from './file-out.js';
+import type { CommitPlan, FileMeta } from './file-out.js';
 
 /**
  * One piece of a restored file. The first piece of a file opens it (under a temporary
- * name); `end: 'commit'` sets its metadata and renames it, once the main thread has
- * verified every byte; `end: 'abort'` removes the temporary file.
+ * name) and alone carries `open`; `end: 'commit'` (with `meta`) sets its metadata and
+ * renames it, once the main thread has verified every byte, and may come with the last
+ * piece; `end: 'abort'` removes the temporary file.
  */
 export interface WriteOp {
   file: number;
-  out?: string;
-  fresh: boolean;
-  overwrite: boolean;
-  owner: boolean;
+  open?: OpenSpec;
   off: number;
   len: number;
   end?: 'commit' | 'abort';
-  meta?: FileMeta;
+  meta?: FileMeta & CommitPlan;
+}
+
+/** How to create a file's temporary name (see openTemp). */
+export interface OpenSpec {
+  out: string;
+  fresh: boolean;
+  overwrite: boolean;
+  createMode: number;
 }
 
 /**

@@ -31,13 +31,14 @@ port.on('message', (m: WriteBatch) => {
         continue;
       }
       if (!t) {
-        t = openTemp(op.out!, op.fresh, op.overwrite);
+        const o = op.open!;
+        t = openTemp(o.out, o.fresh, o.overwrite, o.createMode);
         open.set(op.file, t);
       }
       if (op.len) writeTemp(t, buf.subarray(op.off, op.off + op.len));
       if (op.end === 'commit') {
         open.delete(op.file);
-        commitTemp(t, op.meta!, op.owner);
+        commitTemp(t, op.meta!, op.meta!);
         results.push({ file: op.file, ok: true });
       }
     } catch (err) {

@@ -4,7 +4,7 @@ import picomatch from 'picomatch';
 import { TriadError, errnoCode, fsError, type ErrorCode } from '../core/errors.js';
 import { BlobError, type BlobReader } from './blob-reader.js';
 import { ContentCheck } from './content-check.js';
-import { commitTemp, discardTemp, openTemp, replaceable, tryChown, writeTemp } from './file-out.js';
+import { commitTemp, createPlan, discardTemp, openTemp, probeCreation, replaceable, tryChown, writeTemp, type CreatedAs } from './file-out.js';
 import { FileWriterPool } from './file-writer-pool.js';
 import type { WriteResult } from './file-writer-protocol.js';
 import { isSafeName, type TreeNode } from './tree.js';
@@ -50,6 +50,7 @@ export async function restoreTree(reader: BlobReader, treeId: string, rootPrefix
   const exc = opts.exclude?.length ? picomatch(opts.exclude, { dot: true }) : undefined;
   ensureRealDir(opts.to);
   const rootFresh = readdirSync(opts.to).length === 0;
+  const rootCreates = probeCreation(opts.to);
   const dirTimes: { path: string; node: TreeNode }[] = [];
   // Files handed to the writer threads, until their outcome comes back.
   const pending = new Map<number, { rel: string; out: string; bytes: number }>();
@@ -77,8 +78,9 @@ export async function restoreTree(reader: BlobReader, treeId: string, rootPrefix
   // With --include, a matching directory brings everything below it; other directories are
   // entered and kept only when something inside them matches.
   // `fresh`: a directory this restore created (or found empty), so no entry can be in the way.
+  // `creates`: how files come out in it, known for the root and the directories made below it.
   let dirs = 0;
-  const visit = async (tree: string, relPrefix: string, outDir: string, included: boolean, fresh: boolean): Promise<boolean> => {
+  const visit = async (tree: string, relPrefix: string, outDir: string, included: boolean, fresh: boolean, creates: CreatedAs | undefined): Promise<boolean> => {
     let wroteSomething = false;
     const lane = dirs++;
     for (const node of (await reader.tree(tree)).nodes) {
@@ -91,7 +93,7 @@ export async function restoreTree(reader: BlobReader, treeId: string, rootPrefix
       try {
         if (node.type === 'dir') {
           const existed = makeDir(out);
-          const any = node.subtree ? await visit(node.subtree, rel, out, here, !existed) : false;
+          const any = node.subtree ? await visit(node.subtree, rel, out, here, !existed, existed ? undefined : creates) : false;
           if (!here && !any) {
             if (!existed) rmdirSync(out);
             continue;
@@ -109,7 +111,7 @@ export async function restoreTree(reader: BlobReader, treeId: string, rootPrefix
           result.symlinks++;
           wroteSomething = true;
         } else {
-          await sendFile(reader, pool, pending, node, out, rel, opts, fresh, lane);
+          await sendFile(reader, pool, pending, node, out, rel, opts, fresh, creates, lane);
           wroteSomething = true;
         }
       } catch (err) {
@@ -124,7 +126,7 @@ export async function restoreTree(reader: BlobReader, treeId: string, rootPrefix
     return wroteSomething;
   };
   try {
-    await visit(treeId, rootPrefix, opts.to, false, rootFresh);
+    await visit(treeId, rootPrefix, opts.to, false, rootFresh, rootCreates);
     await pool.drain();
   } finally {
     await pool.close();
@@ -143,8 +145,8 @@ export async function restoreTree(reader: BlobReader, treeId: string, rootPrefix
  * Reads and verifies one file node on this thread and has a writer thread write it: pieces
  * as they are verified, then commit (rename) once size and whole-content hash match.
  */
-async function sendFile(reader: BlobReader, pool: FileWriterPool, pending: Map<number, { rel: string; out: string; bytes: number }>, node: TreeNode, out: string, rel: string, opts: RestoreOptions, fresh: boolean, lane: number): Promise<void> {
-  const file = pool.begin(out, lane, { fresh, overwrite: opts.overwrite, owner: opts.owner });
+async function sendFile(reader: BlobReader, pool: FileWriterPool, pending: Map<number, { rel: string; out: string; bytes: number }>, node: TreeNode, out: string, rel: string, opts: RestoreOptions, fresh: boolean, creates: CreatedAs | undefined, lane: number): Promise<void> {
+  const file = pool.begin(out, lane, { fresh, overwrite: opts.overwrite, plan: createPlan(node, opts.owner, creates) });
   // Registered before any piece is sent: the writer may report the file failed (a full
   // disk) while later pieces are still on their way.
   pending.set(file, { rel, out, bytes: node.size });
@@ -183,7 +185,7 @@ export async function restoreFile(reader: BlobReader, node: TreeNode, out: strin
     discardTemp(t);
     throw err;
   }
-  commitTemp(t, node, opts.owner);
+  commitTemp(t, node, createPlan(node, opts.owner));
 }
 
 /** The error a writer thread reported, as the TriadError the main thread would have thrown. */

@@ -1,12 +1,14 @@
 import { mkdirSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { createPlan, probeCreation } from '../../src/repo/file-out.js';
 import { FileWriterPool } from '../../src/repo/file-writer-pool.js';
 import type { WriteResult } from '../../src/repo/file-writer-protocol.js';
 import { bytes } from '../helpers/tree.js';
 import { scratchDir } from '../helpers/triad.js';
 
 const MiB = 1024 * 1024;
+const meta = { mode: 0o640, uid: 0, gid: 0, mtime: Date.UTC(2030, 0, 1) };
 const dirs: string[] = [];
 afterEach(() => {
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
@@ -15,6 +17,8 @@ afterEach(() => {
 /** Writes `files` per directory through the pool, each file in pieces, and returns what the pool reported. */
 async function writeTree(pool: FileWriterPool, root: string, dirCount: number, files: number, pieceSize: number, pieces: number) {
   const expected = new Map<string, Buffer>();
+  // Files created with their final mode where the umask allows (no chmod), as a restore does.
+  const creates = probeCreation(root);
   for (let d = 0; d < dirCount; d++) {
     const dir = join(root, `d${d}`);
     mkdirSync(dir);
@@ -22,14 +26,14 @@ async function writeTree(pool: FileWriterPool, root: string, dirCount: number, f
       const out = join(dir, `f${f}`);
       const content = bytes(d * 1000 + f, pieceSize * pieces);
       expected.set(out, content);
-      const file = pool.begin(out, d, { fresh: true, overwrite: false, owner: false });
+      const file = pool.begin(out, d, { fresh: true, overwrite: false, plan: createPlan(meta, false, creates) });
       // The pool copies each piece at once: the same buffer is overwritten for the next one.
       const scratch = Buffer.alloc(pieceSize);
       for (let p = 0; p < pieces; p++) {
         content.copy(scratch, 0, p * pieceSize, (p + 1) * pieceSize);
         await pool.write(file, scratch);
       }
-      pool.commit(file, { mode: 0o640, uid: 0, gid: 0, mtime: Date.UTC(2030, 0, 1) });
+      pool.commit(file, meta);
     }
     pool.endDir(d);
   }
