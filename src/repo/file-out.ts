@@ -1,4 +1,4 @@
-import { closeSync, fchmodSync, fchownSync, fstatSync, futimesSync, lstatSync, openSync, renameSync, unlinkSync, writeSync, constants as fsc } from 'node:fs';
+import { closeSync, fchmodSync, fchownSync, fstatSync, futimesSync, lchownSync, lstatSync, lutimesSync, openSync, renameSync, symlinkSync, unlinkSync, writeSync, constants as fsc } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { TriadError, fsError } from '../core/errors.js';
@@ -132,6 +132,21 @@ export function discardTemp(t: TempFile): void {
   } catch {
     /* already gone */
   }
+}
+
+export interface LinkOptions {
+  /** The directory was created by this restore, so nothing can be in the way. */
+  fresh: boolean;
+  overwrite: boolean;
+  owner: boolean;
+}
+
+/** Creates a symlink with its owner (when `owner`) and mtime; never follows one in its place. */
+export function makeSymlink(out: string, link: { target?: string; uid: number; gid: number; mtime: number }, opts: LinkOptions): void {
+  if (!opts.fresh) replaceable(out, opts.overwrite);
+  symlinkSync(link.target ?? '', out);
+  if (opts.owner) tryChown(() => lchownSync(out, link.uid, link.gid));
+  lutimesSync(out, link.mtime / 1000, link.mtime / 1000);
 }
 
 export function tryChown(fn: () => void): void {

@@ -1,5 +1,5 @@
 import type { Worker } from 'node:worker_threads';
-import type { CommitPlan, CreatePlan, FileMeta } from './file-out.js';
+import type { CommitPlan, CreatePlan, FileMeta, LinkOptions } from './file-out.js';
 import type { OpenSpec, WriteBatch, WriteDone, WriteOp, WriteResult } from './file-writer-protocol.js';
 import { startWorker } from '../core/threads.js';
 
@@ -31,6 +31,9 @@ interface Slot {
   size: number;
   /** Batches sent and not yet answered. */
   sent: number;
+  /** Batches sent and answered since the start (a thread answers in order). */
+  batches: number;
+  answered: number;
   waiters: (() => void)[];
 }
 
@@ -59,6 +62,11 @@ export class FileWriterPool {
   private readonly files = new Map<number, OpenFile>();
   /** Which thread each directory's files go to. */
   private readonly dirSlots = new Map<number, Slot>();
+  /** Directories a thread creates: which one, and in which of its batches. */
+  private readonly made = new Map<number, { slot: Slot; batch: number }>();
+  /** The directory each mkdir op (by its number) creates, and those that failed. */
+  private readonly mkdirs = new Map<number, number>();
+  private readonly failedLanes = new Set<number>();
   private nextFile = 1;
   /** How long the main thread has waited for a full window, in ms. */
   private waited = 0;
@@ -82,12 +90,15 @@ export class FileWriterPool {
     const shared = new SharedArrayBuffer(RING_CHUNKS * CHUNK_BYTES);
     const worker = startWorker('repo/file-writer-worker', { what: 'restore writer', workerData: { ring: shared, chunkBytes: CHUNK_BYTES }, youngGenerationMb: 8, closing: () => this.closed, onFail: (err) => this.fail(err) });
     const free = Array.from({ length: RING_CHUNKS - 1 }, (_, i) => i + 1);
-    const slot: Slot = { worker, ring: Buffer.from(shared), free, chunk: 0, ops: [], size: 0, sent: 0, waiters: [] };
+    const slot: Slot = { worker, ring: Buffer.from(shared), free, chunk: 0, ops: [], size: 0, sent: 0, batches: 0, answered: 0, waiters: [] };
     worker.on('message', (m: WriteDone) => {
       slot.sent--;
+      slot.answered++;
       if (m.chunk >= 0) slot.free.push(m.chunk);
       if (slot.chunk < 0) slot.chunk = slot.free.pop() ?? -1;
       for (const r of m.results) {
+        const lane = this.mkdirs.get(r.file);
+        if (lane !== undefined && !r.ok) this.failedLanes.add(lane);
         this.files.delete(r.file);
         this.onResult(r.file, r);
       }
@@ -104,19 +115,63 @@ export class FileWriterPool {
    */
   begin(out: string, dir: number, opts: { fresh: boolean; overwrite: boolean; plan: CreatePlan }): number {
     const file = this.nextFile++;
-    let slot = this.dirSlots.get(dir);
-    if (!slot) {
-      slot = this.slots.reduce((a, b) => (busy(b) < busy(a) ? b : a));
-      this.dirSlots.set(dir, slot);
-    }
     const { plan } = opts;
-    this.files.set(file, { slot, open: { out, fresh: opts.fresh, overwrite: opts.overwrite, createMode: plan.createMode }, plan: { chmod: plan.chmod, chown: plan.chown } });
+    this.files.set(file, { slot: this.laneSlot(dir), open: { out, lane: dir, fresh: opts.fresh, overwrite: opts.overwrite, createMode: plan.createMode }, plan: { chmod: plan.chmod, chown: plan.chown } });
     return file;
   }
 
-  /** The directory's files were all begun: forget its thread. */
+  /**
+   * Has a thread create directory `dir` (numbered like begin's) in directory `parent`; its
+   * entries then go to the same thread. Returns the number its failure is reported under.
+   * The parent must be a directory this restore made (through makeDir or itself), so that
+   * nothing can be in the way. mkdir on the main thread took 0.6 s of a bench restore on
+   * ext4, and the main thread's decoding is what the restore waits for.
+   */
+  makeDir(out: string, dir: number, parent: number): number {
+    const id = this.nextFile++;
+    let slot = this.leastBusy();
+    // The parent may not exist yet: only the thread making it, or one that has made it, can go on in it.
+    const p = this.made.get(parent);
+    if (p && p.slot !== slot && (p.slot.answered < p.batch || this.failedLanes.has(parent))) slot = p.slot;
+    this.dirSlots.set(dir, slot);
+    this.made.set(dir, { slot, batch: slot.batches + 1 });
+    this.mkdirs.set(id, dir);
+    this.enqueue(slot, { file: id, off: slot.size, len: 0, mkdir: { out, lane: dir, parent } });
+    return id;
+  }
+
+  /** Has a thread create a symlink in directory `dir`; returns the number its outcome is reported under. */
+  symlink(out: string, dir: number, link: { target?: string; uid: number; gid: number; mtime: number }, opts: LinkOptions): number {
+    const id = this.nextFile++;
+    const slot = this.laneSlot(dir);
+    this.enqueue(slot, { file: id, off: slot.size, len: 0, symlink: { out, lane: dir, target: link.target ?? '', uid: link.uid, gid: link.gid, mtime: link.mtime, ...opts } });
+    return id;
+  }
+
+  /** Which thread (0, 1, …) a directory's entries go to, while it is being restored. */
+  threadOf(dir: number): number | undefined {
+    const slot = this.dirSlots.get(dir);
+    return slot ? this.slots.indexOf(slot) : undefined;
+  }
+
+  /** The directory's entries were all begun: forget its thread. */
   endDir(dir: number): void {
     this.dirSlots.delete(dir);
+    this.made.delete(dir);
+  }
+
+  /** The thread a directory's entries go to: the least busy when its first one came. */
+  private laneSlot(dir: number): Slot {
+    let slot = this.dirSlots.get(dir);
+    if (!slot) {
+      slot = this.leastBusy();
+      this.dirSlots.set(dir, slot);
+    }
+    return slot;
+  }
+
+  private leastBusy(): Slot {
+    return this.slots.reduce((a, b) => (busy(b) < busy(a) ? b : a));
   }
 
   /** `data` is copied before the promise settles; it waits for room in the thread's ring. */
@@ -177,16 +232,19 @@ export class FileWriterPool {
 
   /** Adds a piece to the thread's batch: `len` bytes already copied into its chunk, or an end. */
   private push(f: OpenFile, file: number, len: number, end?: WriteOp['end'], meta?: WriteOp['meta']): void {
-    if (this.failure !== undefined) throw this.failure;
-    const s = f.slot;
     // Fields left out rather than undefined: each one present is cloned to the thread.
-    const op: WriteOp = { file, off: s.size, len };
+    const op: WriteOp = { file, off: f.slot.size, len };
     if (f.open) op.open = f.open;
     if (end) op.end = end;
     if (meta) op.meta = meta;
-    s.ops.push(op);
+    this.enqueue(f.slot, op);
     f.open = undefined;
-    s.size += len;
+  }
+
+  private enqueue(s: Slot, op: WriteOp): void {
+    if (this.failure !== undefined) throw this.failure;
+    s.ops.push(op);
+    s.size += op.len;
     if (s.size >= CHUNK_BYTES || s.ops.length >= BATCH_OPS) this.flush(s);
   }
 
@@ -196,6 +254,7 @@ export class FileWriterPool {
     const withBytes = s.size > 0;
     const batch: WriteBatch = { chunk: withBytes ? s.chunk : -1, size: s.size, ops: s.ops };
     s.sent++;
+    s.batches++;
     s.worker.postMessage(batch);
     if (withBytes) s.chunk = s.free.pop() ?? -1;
     s.ops = [];

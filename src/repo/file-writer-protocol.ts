@@ -1,10 +1,15 @@
-import type { CommitPlan, FileMeta } from './file-out.js';
+import type { CommitPlan, FileMeta, LinkOptions } from './file-out.js';
 
 /**
  * One piece of a restored file. The first piece of a file opens it (under a temporary
  * name) and alone carries `open`; `end: 'commit'` (with `meta`) sets its metadata and
  * renames it, once the main thread has verified every byte, and may come with the last
  * piece; `end: 'abort'` removes the temporary file.
+ *
+ * An op with `mkdir` or `symlink` creates that entry instead (`file` then only names the
+ * op in its result). Directories are numbered (lanes); an entry in a directory whose
+ * creation failed on this thread is skipped without a result: its directory's failure
+ * was reported.
  */
 export interface WriteOp {
   file: number;
@@ -13,14 +18,34 @@ export interface WriteOp {
   len: number;
   end?: 'commit' | 'abort';
   meta?: FileMeta & CommitPlan;
+  mkdir?: MkdirSpec;
+  symlink?: SymlinkSpec;
 }
 
-/** How to create a file's temporary name (see openTemp). */
+/** How to create a file's temporary name (see openTemp); `lane`: its directory. */
 export interface OpenSpec {
   out: string;
+  lane: number;
   fresh: boolean;
   overwrite: boolean;
   createMode: number;
+}
+
+/** A directory to create (mode 0700 until the restore sets its own); `parent`: the lane it is in. */
+export interface MkdirSpec {
+  out: string;
+  lane: number;
+  parent: number;
+}
+
+/** A symlink to create in directory `lane` (see makeSymlink). */
+export interface SymlinkSpec extends LinkOptions {
+  out: string;
+  lane: number;
+  target: string;
+  uid: number;
+  gid: number;
+  mtime: number;
 }
 
 /**

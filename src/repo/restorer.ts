@@ -1,10 +1,10 @@
-import { chmodSync, chownSync, lchownSync, lstatSync, lutimesSync, mkdirSync, readdirSync, rmdirSync, symlinkSync, utimesSync } from 'node:fs';
-import { join } from 'node:path';
+import { chmodSync, chownSync, lstatSync, mkdirSync, readdirSync, rmdirSync, utimesSync } from 'node:fs';
+import { join, sep } from 'node:path';
 import picomatch from 'picomatch';
 import { TriadError, errnoCode, fsError, type ErrorCode } from '../core/errors.js';
 import { BlobError, type BlobReader } from './blob-reader.js';
 import { ContentCheck } from './content-check.js';
-import { commitTemp, createPlan, discardTemp, openTemp, probeCreation, replaceable, tryChown, writeTemp, type CreatedAs } from './file-out.js';
+import { commitTemp, createPlan, discardTemp, makeSymlink, openTemp, probeCreation, tryChown, writeTemp, type CreatedAs } from './file-out.js';
 import { FileWriterPool } from './file-writer-pool.js';
 import type { WriteResult } from './file-writer-protocol.js';
 import { isSafeName, type TreeNode } from './tree.js';
@@ -38,6 +38,30 @@ export interface RestoreResult {
   failures: RestoreFailure[];
 }
 
+/** A directory being restored into. */
+interface Dir {
+  /** Its number for the writer threads. */
+  lane: number;
+  rel: string;
+  out: string;
+  /** Matched by --include (or no --include): everything below is restored. */
+  included: boolean;
+  /** Created by this restore (or found empty): no entry can be in the way. */
+  fresh: boolean;
+  /** How files come out in it: known for the root and the directories created below it. */
+  creates: CreatedAs | undefined;
+  /** Created by a writer thread, which may not have done so yet. */
+  made: boolean;
+}
+
+/** An entry handed to a writer thread, until its outcome comes back. */
+interface Pending {
+  kind: 'file' | 'dir' | 'symlink';
+  rel: string;
+  out: string;
+  bytes: number;
+}
+
 /**
  * Restores a snapshot tree (or subtree) under `to`. Every byte is verified against its blob id
  * while writing; each file is written under a temporary name and renamed when complete.
@@ -52,8 +76,9 @@ export async function restoreTree(reader: BlobReader, treeId: string, rootPrefix
   const rootFresh = readdirSync(opts.to).length === 0;
   const rootCreates = probeCreation(opts.to);
   const dirTimes: { path: string; node: TreeNode }[] = [];
-  // Files handed to the writer threads, until their outcome comes back.
-  const pending = new Map<number, { rel: string; out: string; bytes: number }>();
+  // Entries handed to the writer threads, until their outcome comes back (directories report only a failure).
+  const pending = new Map<number, Pending>();
+  const failedDirs: string[] = [];
   let fatal: unknown;
   const failed = (rel: string, err: unknown) => {
     if (err instanceof TriadError && err.code === 'E_NO_SPACE') fatal ??= err;
@@ -69,7 +94,12 @@ export async function restoreTree(reader: BlobReader, treeId: string, rootPrefix
     const p = pending.get(file);
     if (!p) return;
     pending.delete(file);
-    if (!r.ok) return failed(p.rel, writeError(r, p.out));
+    if (!r.ok) {
+      if (p.kind === 'dir') failedDirs.push(p.out);
+      return failed(p.rel, writeError(r, p.out));
+    }
+    if (p.kind === 'symlink') result.symlinks++;
+    if (p.kind !== 'file') return;
     result.files++;
     result.bytes += p.bytes;
     opts.onProgress?.({ files: result.files, bytes: result.bytes, path: p.rel });
@@ -77,41 +107,48 @@ export async function restoreTree(reader: BlobReader, treeId: string, rootPrefix
 
   // With --include, a matching directory brings everything below it; other directories are
   // entered and kept only when something inside them matches.
-  // `fresh`: a directory this restore created (or found empty), so no entry can be in the way.
-  // `creates`: how files come out in it, known for the root and the directories made below it.
-  let dirs = 0;
-  const visit = async (tree: string, relPrefix: string, outDir: string, included: boolean, fresh: boolean, creates: CreatedAs | undefined): Promise<boolean> => {
+  let lanes = 0;
+  const visit = async (tree: string, dir: Dir): Promise<boolean> => {
     let wroteSomething = false;
-    const lane = dirs++;
     for (const node of (await reader.tree(tree)).nodes) {
       opts.signal?.throwIfAborted();
       if (!isSafeName(node.name)) throw new TriadError('E_UNSAFE_PATH', `unsafe name ${JSON.stringify(node.name)} in snapshot`);
-      const rel = relPrefix ? `${relPrefix}/${node.name}` : node.name;
-      const out = join(outDir, node.name);
+      const rel = dir.rel ? `${dir.rel}/${node.name}` : node.name;
+      const out = join(dir.out, node.name);
       if (exc && exc(rel)) continue;
-      const here = included || !inc || inc(rel);
+      const here = dir.included || !inc || inc(rel);
       try {
         if (node.type === 'dir') {
-          const existed = makeDir(out);
-          const any = node.subtree ? await visit(node.subtree, rel, out, here, !existed, existed ? undefined : creates) : false;
+          const sub: Dir = { lane: lanes++, rel, out, included: here, fresh: true, creates: dir.creates, made: false };
+          if (dir.fresh && here) {
+            // Nothing can be in the way, and an included directory is kept whatever is inside: a writer thread makes it.
+            pending.set(pool.makeDir(out, sub.lane, dir.lane), { kind: 'dir', rel, out, bytes: 0 });
+            sub.made = true;
+          } else if (makeDir(out)) {
+            sub.fresh = false;
+            sub.creates = undefined;
+          }
+          const any = node.subtree ? await visit(node.subtree, sub) : false;
+          pool.endDir(sub.lane);
           if (!here && !any) {
-            if (!existed) rmdirSync(out);
+            if (sub.fresh) rmdirSync(out);
             continue;
           }
-          result.dirs++;
           dirTimes.push({ path: out, node });
           wroteSomething = true;
         } else if (!here) {
           continue;
         } else if (node.type === 'symlink') {
-          if (!fresh) replaceable(out, opts.overwrite);
-          symlinkSync(node.target ?? '', out);
-          if (opts.owner) tryChown(() => lchownSync(out, node.uid, node.gid));
-          lutimesSync(out, node.mtime / 1000, node.mtime / 1000);
-          result.symlinks++;
+          const link = { fresh: dir.fresh, overwrite: opts.overwrite, owner: opts.owner };
+          // In a directory a writer thread makes, only that thread knows when it exists.
+          if (dir.made) pending.set(pool.symlink(out, dir.lane, node, link), { kind: 'symlink', rel, out, bytes: 0 });
+          else {
+            makeSymlink(out, node, link);
+            result.symlinks++;
+          }
           wroteSomething = true;
         } else {
-          await sendFile(reader, pool, pending, node, out, rel, opts, fresh, creates, lane);
+          await sendFile(reader, pool, pending, node, out, rel, opts, dir);
           wroteSomething = true;
         }
       } catch (err) {
@@ -122,11 +159,12 @@ export async function restoreTree(reader: BlobReader, treeId: string, rootPrefix
       }
       if (fatal) throw fatal;
     }
-    pool.endDir(lane);
     return wroteSomething;
   };
   try {
-    await visit(treeId, rootPrefix, opts.to, false, rootFresh, rootCreates);
+    const root: Dir = { lane: lanes++, rel: rootPrefix, out: opts.to, included: false, fresh: rootFresh, creates: rootCreates, made: false };
+    await visit(treeId, root);
+    pool.endDir(root.lane);
     await pool.drain();
   } finally {
     await pool.close();
@@ -134,6 +172,8 @@ export async function restoreTree(reader: BlobReader, treeId: string, rootPrefix
   if (fatal) throw fatal;
   // Directory metadata last: writing children changes a directory's mtime.
   for (const { path, node } of dirTimes.reverse()) {
+    if (failedDirs.some((f) => path === f || path.startsWith(`${f}${sep}`))) continue;
+    result.dirs++;
     if (opts.owner) tryChown(() => chownSync(path, node.uid, node.gid));
     chmodSync(path, node.mode);
     utimesSync(path, node.mtime / 1000, node.mtime / 1000);
@@ -145,11 +185,11 @@ export async function restoreTree(reader: BlobReader, treeId: string, rootPrefix
  * Reads and verifies one file node on this thread and has a writer thread write it: pieces
  * as they are verified, then commit (rename) once size and whole-content hash match.
  */
-async function sendFile(reader: BlobReader, pool: FileWriterPool, pending: Map<number, { rel: string; out: string; bytes: number }>, node: TreeNode, out: string, rel: string, opts: RestoreOptions, fresh: boolean, creates: CreatedAs | undefined, lane: number): Promise<void> {
-  const file = pool.begin(out, lane, { fresh, overwrite: opts.overwrite, plan: createPlan(node, opts.owner, creates) });
+async function sendFile(reader: BlobReader, pool: FileWriterPool, pending: Map<number, Pending>, node: TreeNode, out: string, rel: string, opts: RestoreOptions, dir: Dir): Promise<void> {
+  const file = pool.begin(out, dir.lane, { fresh: dir.fresh, overwrite: opts.overwrite, plan: createPlan(node, opts.owner, dir.creates) });
   // Registered before any piece is sent: the writer may report the file failed (a full
   // disk) while later pieces are still on their way.
-  pending.set(file, { rel, out, bytes: node.size });
+  pending.set(file, { kind: 'file', rel, out, bytes: node.size });
   try {
     await readVerified(reader, node, rel, (data) => pool.write(file, data));
     pool.commit(file, node);

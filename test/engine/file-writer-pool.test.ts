@@ -1,4 +1,4 @@
-import { mkdirSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, rmSync, statSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createPlan, probeCreation } from '../../src/repo/file-out.js';
@@ -86,5 +86,132 @@ describe('FileWriterPool', () => {
     expect(done.filter((r) => !r.ok)).toEqual([]);
     expect(done).toHaveLength(2);
     for (const [out, content] of expected) expect(readFileSync(out).equals(content)).toBe(true);
+  });
+
+  it('creates directories and symlinks on the threads, a directory before anything in it, across two threads', async () => {
+    const root = scratchDir();
+    dirs.push(root);
+    const done = new Map<number, WriteResult>();
+    // No patience: a second thread comes with the first full window, so later directories can go to either.
+    const pool = new FileWriterPool((id, r) => done.set(id, r), 2, 0);
+    const expected = new Map<string, Buffer>();
+    const links: string[] = [];
+    let lanes = 1; // lane 0: the root, which exists
+    const fill = async (dir: string, lane: number, depth: number) => {
+      for (let f = 0; f < 2; f++) {
+        const out = join(dir, `f${f}`);
+        const content = bytes(lane * 10 + f, MiB + 17);
+        expected.set(out, content);
+        const file = pool.begin(out, lane, { fresh: true, overwrite: false, plan: createPlan(meta, false) });
+        await pool.write(file, content.subarray(0, MiB));
+        await pool.write(file, content.subarray(MiB));
+        pool.commit(file, meta);
+      }
+      const link = join(dir, 'link');
+      links.push(link);
+      pool.symlink(link, lane, { target: 'f0', uid: 0, gid: 0, mtime: Date.UTC(2029, 0, 1) }, { fresh: true, overwrite: false, owner: false });
+      if (depth === 0) return;
+      for (let d = 0; d < 2; d++) {
+        const sub = lanes++;
+        const out = join(dir, `d${d}`);
+        pool.makeDir(out, sub, lane);
+        await fill(out, sub, depth - 1);
+        pool.endDir(sub);
+      }
+    };
+    try {
+      await fill(root, 0, 3);
+      await pool.drain();
+      expect(pool.writers).toBe(2);
+    } finally {
+      await pool.close();
+    }
+    expect([...done.values()].filter((r) => !r.ok)).toEqual([]);
+    expect(expected.size).toBe(30);
+    for (const [out, content] of expected) expect(readFileSync(out).equals(content)).toBe(true);
+    for (const link of links) {
+      expect(readlinkSync(link)).toBe('f0');
+      expect(lstatSync(link).mtimeMs).toBe(Date.UTC(2029, 0, 1));
+    }
+    expect(statSync(join(root, 'd1', 'd0', 'd1')).mode & 0o777).toBe(0o700);
+  });
+
+  it('puts a directory on the thread making its parent until that thread has answered for it', async () => {
+    const root = scratchDir();
+    dirs.push(root);
+    const results: WriteResult[] = [];
+    const pool = new FileWriterPool((_id, r) => results.push(r), 2, 0);
+    const file = (out: string, lane: number) => pool.begin(out, lane, { fresh: true, overwrite: false, plan: createPlan(meta, false) });
+    try {
+      // 6 MiB through a 4 MiB window: the main thread waits, and a second thread comes.
+      const big = file(join(root, 'big'), 0);
+      for (let i = 0; i < 6; i++) await pool.write(big, bytes(i, MiB));
+      pool.commit(big, meta);
+      pool.endDir(0);
+      await pool.drain();
+      expect(pool.writers).toBe(2);
+      // Both idle: the first thread makes P, and 1.5 MiB in P keep it busy (its answer not yet read).
+      pool.makeDir(join(root, 'P'), 1, 0);
+      expect(pool.threadOf(1)).toBe(0);
+      const inP = file(join(root, 'P', 'f'), 1);
+      await pool.write(inP, bytes(7, 1.5 * MiB));
+      pool.commit(inP, meta);
+      // The other thread is less busy, but P may not exist yet: C goes where P is made.
+      pool.makeDir(join(root, 'P', 'C'), 2, 1);
+      expect(pool.threadOf(2)).toBe(0);
+      await pool.drain();
+      // Once the first thread has answered for P, a directory in it goes to the less busy thread.
+      const more = file(join(root, 'P', 'g'), 1);
+      await pool.write(more, bytes(8, 1.5 * MiB));
+      pool.commit(more, meta);
+      pool.makeDir(join(root, 'P', 'D'), 3, 1);
+      expect(pool.threadOf(3)).toBe(1);
+      const inD = file(join(root, 'P', 'D', 'h'), 3);
+      await pool.write(inD, Buffer.from('deep'));
+      pool.commit(inD, meta);
+      await pool.drain();
+    } finally {
+      await pool.close();
+    }
+    expect(results.filter((r) => !r.ok)).toEqual([]);
+    expect(readFileSync(join(root, 'P', 'D', 'h'), 'utf8')).toBe('deep');
+    expect(statSync(join(root, 'P', 'C')).isDirectory()).toBe(true);
+  });
+
+  it('reports a directory it cannot create once, and creates nothing in it or below it (not even through a symlink in its place)', async () => {
+    const root = scratchDir();
+    dirs.push(root);
+    const outside = join(root, 'outside');
+    mkdirSync(outside);
+    const base = join(root, 'restore');
+    mkdirSync(base);
+    // What a race could put where the restore was to create a directory.
+    symlinkSync(outside, join(base, 'd'));
+    const results: [number, WriteResult][] = [];
+    const pool = new FileWriterPool((id, r) => results.push([id, r]), 1);
+    let mkdirId: number;
+    try {
+      mkdirId = pool.makeDir(join(base, 'd'), 1, 0);
+      const file = pool.begin(join(base, 'd', 'f'), 1, { fresh: true, overwrite: false, plan: createPlan(meta, false) });
+      await pool.write(file, Buffer.from('pwned'));
+      pool.commit(file, meta);
+      pool.symlink(join(base, 'd', 'l'), 1, { target: '/etc/passwd', uid: 0, gid: 0, mtime: 0 }, { fresh: true, overwrite: false, owner: false });
+      pool.makeDir(join(base, 'd', 'sub'), 2, 1);
+      const deep = pool.begin(join(base, 'd', 'sub', 'g'), 2, { fresh: true, overwrite: false, plan: createPlan(meta, false) });
+      await pool.write(deep, Buffer.from('pwned'));
+      pool.commit(deep, meta);
+      // The root's other entries go on.
+      const ok = pool.begin(join(base, 'ok'), 0, { fresh: true, overwrite: false, plan: createPlan(meta, false) });
+      await pool.write(ok, Buffer.from('fine'));
+      pool.commit(ok, meta);
+      await pool.drain();
+    } finally {
+      await pool.close();
+    }
+    expect(results.filter(([, r]) => !r.ok)).toEqual([[mkdirId, expect.objectContaining({ ok: false, code: 'EEXIST' })]]);
+    expect(results.filter(([, r]) => r.ok)).toHaveLength(1);
+    expect(readdirSync(outside)).toEqual([]);
+    expect(readFileSync(join(base, 'ok'), 'utf8')).toBe('fine');
+    expect(existsSync(join(base, 'sub'))).toBe(false);
   });
 });
