@@ -22,7 +22,12 @@ export class MemoryPool {
 
   /** A buffer of exactly `length` bytes, in memory handed back earlier if any is large enough. */
   take(length: number): Buffer {
-    const i = this.spare.findIndex((b) => b.byteLength >= length);
+    // The smallest that fits: larger ones stay for larger packs.
+    let i = -1;
+    for (let k = 0; k < this.spare.length; k++) {
+      const n = this.spare[k]!.byteLength;
+      if (n >= length && (i < 0 || n < this.spare[i]!.byteLength)) i = k;
+    }
     const mem = i >= 0 ? this.spare.splice(i, 1)[0]! : (Buffer.allocUnsafeSlow(Math.ceil(length / this.step) * this.step).buffer as ArrayBuffer);
     this.lent.add(mem);
     return Buffer.from(mem, 0, length);
@@ -34,7 +39,16 @@ export class MemoryPool {
    * caller vouches for it).
    */
   giveBack(mem: ArrayBufferLike, returned = false): void {
-    if (!(returned || this.lent.has(mem)) || this.spare.length >= this.keep) return;
+    if (!(returned || this.lent.has(mem))) return;
+    if (this.spare.length >= this.keep) {
+      // Full: a larger buffer replaces the smallest, as it serves whatever that one would.
+      // Dropping larger ones instead made a restore of the bench's latest snapshot, whose
+      // packs the pack cache keeps evicting, allocate 544 MiB afresh instead of 44 MiB.
+      let s = -1;
+      for (let k = 0; k < this.spare.length; k++) if (s < 0 || this.spare[k]!.byteLength < this.spare[s]!.byteLength) s = k;
+      if (s < 0 || this.spare[s]!.byteLength >= mem.byteLength) return;
+      this.spare.splice(s, 1);
+    }
     this.lent.add(mem);
     this.spare.push(mem as ArrayBuffer);
   }

@@ -120,6 +120,27 @@ describe('MemoryPool', () => {
     expect([x.buffer, y.buffer]).toContain(firstBack);
     expect(m.take(1024).buffer).not.toBe(x.buffer === firstBack ? y.buffer : x.buffer);
   });
+
+  it('keeps the larger buffers when full, and lends the smallest that fits', () => {
+    const MiB = 1024 * 1024;
+    const m = new MemoryPool(2);
+    const small = [m.take(MiB), m.take(2 * MiB)].map((b) => b.buffer);
+    const big = m.take(5 * MiB).buffer;
+    expect(small.map((b) => b.byteLength)).toEqual([4 * MiB, 4 * MiB]);
+    expect(big.byteLength).toBe(8 * MiB);
+    for (const b of small) m.giveBack(b);
+    // Full of 4 MiB buffers: the 8 MiB one takes the place of one of them.
+    m.giveBack(big);
+    expect(m.take(MiB).buffer).not.toBe(big);
+    expect(m.take(6 * MiB).buffer).toBe(big);
+    // A smaller buffer does not push out a larger one.
+    const again = new MemoryPool(1);
+    const large = again.take(5 * MiB).buffer;
+    const little = again.take(MiB).buffer;
+    again.giveBack(large);
+    again.giveBack(little);
+    expect(again.take(MiB).buffer).toBe(large);
+  });
 });
 
 describe('PackBuilder', () => {
