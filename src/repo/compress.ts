@@ -99,15 +99,20 @@ export class ReusingUnframer {
   private readonly binding = require('zstd-napi/binding') as Binding;
   private readonly dctx = new this.binding.DCtx();
 
-  unframe(framed: Uint8Array): Buffer {
+  /** `into`: where the caller would like a compressed payload of `size` bytes decompressed, if it has room. */
+  unframe(framed: Uint8Array, into?: (size: number) => Buffer | undefined): Buffer {
     if (framed[0] !== ZSTD) return unframe(framed);
     const body = framed.subarray(1);
     const size = this.binding.getFrameContentSize(body);
     if (size === null || size > MAX_REUSED) return unframe(framed);
-    if (this.scratch.length < size) this.scratch = Buffer.allocUnsafeSlow(Math.max(size, 1024 * 1024));
-    const n = this.dctx.decompress(this.scratch, body);
+    let out = into?.(size);
+    if (!out || out.length < size) {
+      if (this.scratch.length < size) this.scratch = Buffer.allocUnsafeSlow(Math.max(size, 1024 * 1024));
+      out = this.scratch;
+    }
+    const n = this.dctx.decompress(out, body);
     if (n !== size) throw new Error(`zstd frame says ${size} bytes, decompressed to ${n}`);
-    return this.scratch.subarray(0, n);
+    return out.subarray(0, n);
   }
 }
 

@@ -194,6 +194,26 @@ export class FileWriterPool {
     }
   }
 
+  /**
+   * Room for the next `n` bytes of `file` in its thread's ring, to decode them into rather
+   * than copy them there: valid until anything else is written; hand it over with wrote().
+   * Undefined when the chunk being filled has less room left (write() then copies).
+   */
+  reserve(file: number, n: number): Buffer | undefined {
+    const f = this.files.get(file);
+    if (!f || this.failure !== undefined) return undefined;
+    const s = f.slot;
+    if (s.chunk < 0 || CHUNK_BYTES - s.size < n) return undefined;
+    const at = s.chunk * CHUNK_BYTES + s.size;
+    return s.ring.subarray(at, at + n);
+  }
+
+  /** The first `n` bytes that reserve() gave now hold the file's next piece. */
+  wrote(file: number, n: number): void {
+    const f = this.files.get(file);
+    if (f) this.push(f, file, n);
+  }
+
   /** The content was verified: set metadata and rename. The outcome arrives through onResult. */
   commit(file: number, meta: FileMeta): void {
     const f = this.files.get(file);

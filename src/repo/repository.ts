@@ -154,8 +154,9 @@ export class ReusingBlobDecoder {
   private readonly opener = new ReusingOpener();
   private readonly unframer = new ReusingUnframer();
 
-  decode(key: MasterKey, type: BlobType, id: Buffer, sealed: Uint8Array): Buffer {
-    return verifiedBlob(key, id, this.unframer.unframe(this.opener.open(key.encrypt, sealed, blobAad(type, id))));
+  /** `into`: see ReusingUnframer.unframe; the result may then be in the caller's buffer. */
+  decode(key: MasterKey, type: BlobType, id: Buffer, sealed: Uint8Array, into?: (size: number) => Buffer | undefined): Buffer {
+    return verifiedBlob(key, id, this.unframer.unframe(this.opener.open(key.encrypt, sealed, blobAad(type, id)), into));
   }
 }
 

@@ -190,8 +190,16 @@ async function sendFile(reader: BlobReader, pool: FileWriterPool, pending: Map<n
   // Registered before any piece is sent: the writer may report the file failed (a full
   // disk) while later pieces are still on their way.
   pending.set(file, { kind: 'file', rel, out, bytes: node.size });
+  // Blobs are decompressed straight into the writer's ring when they fit (no copy of them).
+  let room: Buffer | undefined;
+  const into = (size: number) => (room = pool.reserve(file, size));
+  const write = (data: Buffer) => {
+    const inPlace = room !== undefined && data.buffer === room.buffer && data.byteOffset === room.byteOffset;
+    room = undefined;
+    return inPlace ? pool.wrote(file, data.length) : pool.write(file, data);
+  };
   try {
-    await readVerified(reader, node, rel, (data) => pool.write(file, data));
+    await readVerified(reader, node, rel, write, into);
     pool.commit(file, node);
   } catch (err) {
     const unreported = pending.delete(file);
@@ -204,12 +212,12 @@ async function sendFile(reader: BlobReader, pool: FileWriterPool, pending: Map<n
 /**
  * Feeds a file's content to `write` blob by blob; throws unless its size and whole-content
  * hash match the node. `write` must be done with a blob's bytes when it returns (or its
- * promise settles): the next blob is decoded into the same buffer.
+ * promise settles): the next blob is decoded into the same buffer. `into`: see transientBlob.
  */
-async function readVerified(reader: BlobReader, node: TreeNode, rel: string, write: (data: Buffer) => unknown): Promise<number> {
+async function readVerified(reader: BlobReader, node: TreeNode, rel: string, write: (data: Buffer) => unknown, into?: (size: number) => Buffer | undefined): Promise<number> {
   const check = new ContentCheck(reader.repo.key.mac, { blobs: node.content?.length ?? 0, size: node.size, hash: node.hash }, rel);
   for (const id of node.content ?? []) {
-    const data = await reader.transientBlob(id);
+    const data = await reader.transientBlob(id, into);
     check.add(id, data);
     await write(data);
   }

@@ -178,6 +178,43 @@ describe('FileWriterPool', () => {
     expect(statSync(join(root, 'P', 'C')).isDirectory()).toBe(true);
   });
 
+  it('takes pieces decoded straight into its ring where there is room, and copies the others', async () => {
+    const root = scratchDir();
+    dirs.push(root);
+    const results: WriteResult[] = [];
+    const pool = new FileWriterPool((_id, r) => results.push(r), 1);
+    const content = bytes(3, 3 * MiB);
+    const out = join(root, 'f');
+    try {
+      const file = pool.begin(out, 0, { fresh: true, overwrite: false, plan: createPlan(meta, false) });
+      // 700 KiB in place, then 700 KiB no longer fit in the 1 MiB chunk: copied by write().
+      const first = pool.reserve(file, 700 * 1024)!;
+      content.copy(first, 0, 0, 700 * 1024);
+      pool.wrote(file, 700 * 1024);
+      expect(pool.reserve(file, 700 * 1024)).toBeUndefined();
+      await pool.write(file, content.subarray(700 * 1024, 1400 * 1024));
+      // The rest in 400 KiB pieces, each in place where the chunk being filled has room.
+      let inPlace = 0;
+      for (let at = 1400 * 1024; at < content.length; at += 400 * 1024) {
+        const n = Math.min(400 * 1024, content.length - at);
+        const room = pool.reserve(file, n);
+        if (room) {
+          expect(room.length).toBe(n);
+          content.copy(room, 0, at, at + n);
+          pool.wrote(file, n);
+          inPlace++;
+        } else await pool.write(file, content.subarray(at, at + n));
+      }
+      expect(inPlace).toBeGreaterThanOrEqual(2);
+      pool.commit(file, meta);
+      await pool.drain();
+    } finally {
+      await pool.close();
+    }
+    expect(results).toEqual([expect.objectContaining({ ok: true })]);
+    expect(readFileSync(out).equals(content)).toBe(true);
+  });
+
   it('reports a directory it cannot create once, and creates nothing in it or below it (not even through a symlink in its place)', async () => {
     const root = scratchDir();
     dirs.push(root);

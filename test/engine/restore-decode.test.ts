@@ -26,6 +26,27 @@ describe('ReusingUnframer', () => {
     expect(b.buffer).toBe(a.buffer);
     expect(a.equals(copy)).toBe(false);
   });
+
+  it('decompresses into the buffer it is offered when that has room, and into its own otherwise', () => {
+    const u = new ReusingUnframer();
+    const data = text(20_000);
+    const framed = frame(data, 'auto');
+    const asked: number[] = [];
+    const room = Buffer.alloc(30_000);
+    const inRoom = u.unframe(framed, (n) => (asked.push(n), room.subarray(100)));
+    expect(asked).toEqual([20_000]);
+    expect(inRoom.buffer).toBe(room.buffer);
+    expect(inRoom.byteOffset).toBe(room.byteOffset + 100);
+    expect(inRoom.equals(data)).toBe(true);
+    // Too small, or nothing offered: its own buffer.
+    const own = u.unframe(framed, () => room.subarray(0, 19_999));
+    expect(own.buffer).not.toBe(room.buffer);
+    expect(own.equals(data)).toBe(true);
+    expect(u.unframe(framed, () => undefined).equals(data)).toBe(true);
+    // A stored payload is not decompressed: it is never offered a place.
+    const stored = randomBytes(5000);
+    expect(u.unframe(frame(stored, 'auto'), () => expect.fail('offered a place for a stored payload')).equals(stored)).toBe(true);
+  });
 });
 
 describe('ReusingOpener', () => {
