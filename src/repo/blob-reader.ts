@@ -53,11 +53,12 @@ export class BlobReader {
    * A data blob decoded into buffers that the next call of this method reuses, for a caller
    * that writes or copies each blob before asking for the next: a restore makes no garbage
    * the size of the data it restores. `into` may offer a place to decompress it to (the
-   * result is then there), called once the blob is loaded.
+   * result is then there), called once the blob is loaded. `verify` false: the caller
+   * checks the content against its id (see ReusingBlobDecoder.decode).
    */
-  async transientBlob(id: string, into?: (size: number) => Buffer | undefined): Promise<Buffer> {
+  async transientBlob(id: string, into?: (size: number) => Buffer | undefined, verify = true): Promise<Buffer> {
     const r = (this.reusing ??= new ReusingBlobDecoder());
-    return this.decode(id, 'data', (key, type, bid, sealed) => r.decode(key, type, bid, sealed, into));
+    return this.decode(id, 'data', (key, type, bid, sealed) => r.decode(key, type, bid, sealed, into, verify));
   }
 
   private async decode(id: string, type: BlobType, decodeFn: typeof decodeBlobWith): Promise<Buffer> {

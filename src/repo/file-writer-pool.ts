@@ -73,11 +73,18 @@ export class FileWriterPool {
   private failure: unknown;
   private closed = false;
 
+  private readonly maxWriters: number;
+  private readonly addWriterAfterMs: number;
+  private readonly mac: Buffer | undefined;
+
+  /** `mac`: the repository's MAC key, with which the threads check pieces given a blob id. */
   constructor(
     private readonly onResult: (file: number, r: WriteResult) => void,
-    private readonly maxWriters = defaultWriters(),
-    private readonly addWriterAfterMs = ADD_WRITER_AFTER_MS,
+    opts: { mac?: Buffer; maxWriters?: number; addWriterAfterMs?: number } = {},
   ) {
+    this.maxWriters = opts.maxWriters ?? defaultWriters();
+    this.addWriterAfterMs = opts.addWriterAfterMs ?? ADD_WRITER_AFTER_MS;
+    this.mac = opts.mac;
     this.addWriter();
   }
 
@@ -88,7 +95,7 @@ export class FileWriterPool {
 
   private addWriter(): void {
     const shared = new SharedArrayBuffer(RING_CHUNKS * CHUNK_BYTES);
-    const worker = startWorker('repo/file-writer-worker', { what: 'restore writer', workerData: { ring: shared, chunkBytes: CHUNK_BYTES }, youngGenerationMb: 8, closing: () => this.closed, onFail: (err) => this.fail(err) });
+    const worker = startWorker('repo/file-writer-worker', { what: 'restore writer', workerData: { ring: shared, chunkBytes: CHUNK_BYTES, mac: this.mac }, youngGenerationMb: 8, closing: () => this.closed, onFail: (err) => this.fail(err) });
     const free = Array.from({ length: RING_CHUNKS - 1 }, (_, i) => i + 1);
     const slot: Slot = { worker, ring: Buffer.from(shared), free, chunk: 0, ops: [], size: 0, sent: 0, batches: 0, answered: 0, waiters: [] };
     worker.on('message', (m: WriteDone) => {
@@ -113,10 +120,12 @@ export class FileWriterPool {
    * file came: creating files in the same directory from two threads made the kernel's
    * directory lock the bottleneck.
    */
-  begin(out: string, dir: number, opts: { fresh: boolean; overwrite: boolean; plan: CreatePlan }): number {
+  begin(out: string, dir: number, opts: { fresh: boolean; overwrite: boolean; plan: CreatePlan; whole?: string }): number {
     const file = this.nextFile++;
     const { plan } = opts;
-    this.files.set(file, { slot: this.laneSlot(dir), open: { out, lane: dir, fresh: opts.fresh, overwrite: opts.overwrite, createMode: plan.createMode }, plan: { chmod: plan.chmod, chown: plan.chown } });
+    const open: OpenSpec = { out, lane: dir, fresh: opts.fresh, overwrite: opts.overwrite, createMode: plan.createMode };
+    if (opts.whole) open.whole = opts.whole;
+    this.files.set(file, { slot: this.laneSlot(dir), open, plan: { chmod: plan.chmod, chown: plan.chown } });
     return file;
   }
 
@@ -174,8 +183,11 @@ export class FileWriterPool {
     return this.slots.reduce((a, b) => (busy(b) < busy(a) ? b : a));
   }
 
-  /** `data` is copied before the promise settles; it waits for room in the thread's ring. */
-  async write(file: number, data: Uint8Array): Promise<void> {
+  /**
+   * `data` is copied before the promise settles; it waits for room in the thread's ring.
+   * `blob`: `data` ends a blob with that id (hex), which the thread checks it against.
+   */
+  async write(file: number, data: Uint8Array, blob?: string): Promise<void> {
     for (let done = 0; ; ) {
       // Gone: the writer already reported this file failed; the rest of it is moot.
       const f = this.files.get(file);
@@ -189,8 +201,9 @@ export class FileWriterPool {
       const len = Math.min(data.length - done, CHUNK_BYTES - s.size);
       s.ring.set(data.subarray(done, done + len), s.chunk * CHUNK_BYTES + s.size);
       done += len;
-      this.push(f, file, len);
-      if (done >= data.length) return;
+      const last = done >= data.length;
+      this.push(f, file, len, undefined, undefined, last ? blob : undefined);
+      if (last) return;
     }
   }
 
@@ -208,10 +221,10 @@ export class FileWriterPool {
     return s.ring.subarray(at, at + n);
   }
 
-  /** The first `n` bytes that reserve() gave now hold the file's next piece. */
-  wrote(file: number, n: number): void {
+  /** The first `n` bytes that reserve() gave now hold the file's next piece (`blob`: as for write). */
+  wrote(file: number, n: number, blob?: string): void {
     const f = this.files.get(file);
-    if (f) this.push(f, file, n);
+    if (f) this.push(f, file, n, undefined, undefined, blob);
   }
 
   /** The content was verified: set metadata and rename. The outcome arrives through onResult. */
@@ -251,12 +264,13 @@ export class FileWriterPool {
   }
 
   /** Adds a piece to the thread's batch: `len` bytes already copied into its chunk, or an end. */
-  private push(f: OpenFile, file: number, len: number, end?: WriteOp['end'], meta?: WriteOp['meta']): void {
+  private push(f: OpenFile, file: number, len: number, end?: WriteOp['end'], meta?: WriteOp['meta'], blob?: string): void {
     // Fields left out rather than undefined: each one present is cloned to the thread.
     const op: WriteOp = { file, off: f.slot.size, len };
     if (f.open) op.open = f.open;
     if (end) op.end = end;
     if (meta) op.meta = meta;
+    if (blob) op.blob = blob;
     this.enqueue(f.slot, op);
     f.open = undefined;
   }

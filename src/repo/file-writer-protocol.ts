@@ -18,6 +18,8 @@ export interface WriteOp {
   len: number;
   end?: 'commit' | 'abort';
   meta?: FileMeta & CommitPlan;
+  /** On the op with a blob's last bytes: its id, which the thread checks them against. */
+  blob?: string;
   mkdir?: MkdirSpec;
   symlink?: SymlinkSpec;
 }
@@ -26,6 +28,8 @@ export interface WriteOp {
 export interface OpenSpec {
   out: string;
   lane: number;
+  /** A file of several blobs: the keyed hash its whole content must have, checked before commit. */
+  whole?: string;
   fresh: boolean;
   overwrite: boolean;
   createMode: number;
@@ -51,7 +55,8 @@ export interface SymlinkSpec extends LinkOptions {
 /**
  * Main → writer thread: pieces of one or more files. Their bytes are in one chunk of the
  * ring the thread shares with the main thread (`workerData.ring`, chunks of
- * `workerData.chunkBytes`), which is the thread's until it answers.
+ * `workerData.chunkBytes`), which is the thread's until it answers. `workerData.mac` is
+ * the repository's MAC key, for checking blobs against their ids.
  */
 export interface WriteBatch {
   /** The chunk holding the batch's bytes (-1: the batch has none). */
@@ -65,6 +70,8 @@ export interface WriteBatch {
 export interface WriteResult {
   file: number;
   ok: boolean;
+  /** A blob whose content did not match its id. */
+  blob?: string;
   code?: string;
   message?: string;
   hint?: string;

@@ -1,8 +1,11 @@
 /**
  * Worker thread of the restore: creates directories, symlinks and files whose content the
- * main thread has already decrypted and verified (writing and renaming them), so file
- * creation (the kernel's share of a restore) runs on every core.
+ * main thread has decrypted, checks that content against the blob ids and whole-content
+ * hash, and renames each file into place only when all of it matched. File creation (the
+ * kernel's share of a restore) and the content hashing thus run beside the main thread's
+ * decryption and decompression.
  */
+import { createHmac, type Hmac } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import { TriadError, errnoCode } from '../core/errors.js';
@@ -10,9 +13,17 @@ import { commitTemp, discardTemp, makeSymlink, openTemp, writeTemp, type TempFil
 import type { WriteBatch, WriteDone, WriteOp, WriteResult } from './file-writer-protocol.js';
 
 const port = parentPort!;
-const { ring: shared, chunkBytes } = workerData as { ring: SharedArrayBuffer; chunkBytes: number };
+const { ring: shared, chunkBytes, mac } = workerData as { ring: SharedArrayBuffer; chunkBytes: number; mac?: Uint8Array };
 const ring = Buffer.from(shared);
-const open = new Map<number, TempFile>();
+
+/** A file being written, with the keyed hashes of its current blob and of all of it so far. */
+interface Writing {
+  t: TempFile;
+  blob: Hmac | undefined;
+  whole: Hmac | undefined;
+  expectWhole: string | undefined;
+}
+const open = new Map<number, Writing>();
 /** Files that failed: their later pieces are ignored. */
 const failed = new Set<number>();
 /** Directories this thread could not create: nothing is created in them. */
@@ -61,32 +72,55 @@ function writeFile(op: WriteOp, buf: Buffer, results: WriteResult[]): void {
     if (op.end) failed.delete(op.file);
     return;
   }
-  let t = open.get(op.file);
+  let w = open.get(op.file);
   try {
     if (op.end === 'abort') {
-      if (t) discardTemp(t);
+      if (w) discardTemp(w.t);
       open.delete(op.file);
       return;
     }
-    if (!t) {
+    if (!w) {
       const o = op.open!;
-      t = openTemp(o.out, o.fresh, o.overwrite, o.createMode);
-      open.set(op.file, t);
+      w = { t: openTemp(o.out, o.fresh, o.overwrite, o.createMode), blob: undefined, whole: o.whole ? keyed() : undefined, expectWhole: o.whole };
+      open.set(op.file, w);
     }
-    if (op.len) writeTemp(t, buf.subarray(op.off, op.off + op.len));
+    if (op.len) {
+      const piece = buf.subarray(op.off, op.off + op.len);
+      if (mac) (w.blob ??= keyed()).update(piece);
+      w.whole?.update(piece);
+      writeTemp(w.t, piece);
+    }
+    if (op.blob) {
+      const got = (w.blob ?? keyed()).digest('hex');
+      w.blob = undefined;
+      if (got !== op.blob) throw new BlobMismatch(op.blob);
+    }
     if (op.end === 'commit') {
+      if (w.whole && w.whole.digest('hex') !== w.expectWhole) throw new TriadError('E_INTEGRITY', `content hash mismatch for ${w.t.out}`);
       open.delete(op.file);
-      commitTemp(t, op.meta!, op.meta!);
+      commitTemp(w.t, op.meta!, op.meta!);
       results.push({ file: op.file, ok: true });
     }
   } catch (err) {
-    if (t) discardTemp(t);
+    if (w) discardTemp(w.t);
     open.delete(op.file);
     if (!op.end) failed.add(op.file);
     results.push(failure(op.file, err));
   }
 }
 
+function keyed(): Hmac {
+  if (!mac) throw new Error('restore writer: no MAC key to check content with');
+  return createHmac('sha256', mac);
+}
+
+class BlobMismatch extends Error {
+  constructor(readonly blob: string) {
+    super('content does not match its id');
+  }
+}
+
 function failure(file: number, err: unknown): WriteResult {
+  if (err instanceof BlobMismatch) return { file, ok: false, code: 'E_INTEGRITY', message: err.message, blob: err.blob };
   return { file, ok: false, code: err instanceof TriadError ? err.code : errnoCode(err), message: err instanceof Error ? err.message : String(err), hint: err instanceof TriadError ? err.hint : undefined };
 }

@@ -1,4 +1,5 @@
 import { existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, rmSync, statSync, symlinkSync } from 'node:fs';
+import { createHmac, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createPlan, probeCreation } from '../../src/repo/file-out.js';
@@ -46,7 +47,7 @@ async function throughPool(addWriterAfterMs: number, dirCount: number, files: nu
   const root = scratchDir();
   dirs.push(root);
   const done: WriteResult[] = [];
-  const pool = new FileWriterPool((_f, r) => done.push(r), 2, addWriterAfterMs);
+  const pool = new FileWriterPool((_f, r) => done.push(r), { maxWriters: 2, addWriterAfterMs });
   try {
     const { expected } = await writeTree(pool, root, dirCount, files, pieceSize, pieces);
     return { root, done, expected, writers: pool.writers };
@@ -93,7 +94,7 @@ describe('FileWriterPool', () => {
     dirs.push(root);
     const done = new Map<number, WriteResult>();
     // No patience: a second thread comes with the first full window, so later directories can go to either.
-    const pool = new FileWriterPool((id, r) => done.set(id, r), 2, 0);
+    const pool = new FileWriterPool((id, r) => done.set(id, r), { maxWriters: 2, addWriterAfterMs: 0 });
     const expected = new Map<string, Buffer>();
     const links: string[] = [];
     let lanes = 1; // lane 0: the root, which exists
@@ -140,7 +141,7 @@ describe('FileWriterPool', () => {
     const root = scratchDir();
     dirs.push(root);
     const results: WriteResult[] = [];
-    const pool = new FileWriterPool((_id, r) => results.push(r), 2, 0);
+    const pool = new FileWriterPool((_id, r) => results.push(r), { maxWriters: 2, addWriterAfterMs: 0 });
     const file = (out: string, lane: number) => pool.begin(out, lane, { fresh: true, overwrite: false, plan: createPlan(meta, false) });
     try {
       // 6 MiB through a 4 MiB window: the main thread waits, and a second thread comes.
@@ -182,7 +183,7 @@ describe('FileWriterPool', () => {
     const root = scratchDir();
     dirs.push(root);
     const results: WriteResult[] = [];
-    const pool = new FileWriterPool((_id, r) => results.push(r), 1);
+    const pool = new FileWriterPool((_id, r) => results.push(r), { maxWriters: 1 });
     const content = bytes(3, 3 * MiB);
     const out = join(root, 'f');
     try {
@@ -215,6 +216,41 @@ describe('FileWriterPool', () => {
     expect(readFileSync(out).equals(content)).toBe(true);
   });
 
+  it('checks each blob against its id, and a file of several blobs against its hash, before renaming it', async () => {
+    const root = scratchDir();
+    dirs.push(root);
+    const mac = randomBytes(32);
+    const id = (b: Buffer) => createHmac('sha256', mac).update(b).digest('hex');
+    // The first blob spans two chunks of the ring: it is checked across its pieces.
+    const a = bytes(1, 1.5 * MiB);
+    const b = bytes(2, 1000);
+    const results = new Map<number, WriteResult>();
+    const pool = new FileWriterPool((f, r) => results.set(f, r), { maxWriters: 1, mac });
+    const files: Record<string, number> = {};
+    try {
+      for (const [name, secondId, whole] of [
+        ['good', id(b), id(Buffer.concat([a, b]))],
+        ['wrong-blob', id(a), id(Buffer.concat([a, b]))],
+        ['wrong-whole', id(b), id(a)],
+      ] as const) {
+        const f = pool.begin(join(root, name), 0, { fresh: true, overwrite: false, plan: createPlan(meta, false), whole });
+        files[name] = f;
+        await pool.write(f, a, id(a));
+        await pool.write(f, b, secondId);
+        pool.commit(f, meta);
+      }
+      await pool.drain();
+    } finally {
+      await pool.close();
+    }
+    expect(results.get(files.good!)).toEqual({ file: files.good, ok: true });
+    expect(results.get(files['wrong-blob']!)).toEqual(expect.objectContaining({ ok: false, code: 'E_INTEGRITY', blob: id(a) }));
+    expect(results.get(files['wrong-whole']!)).toEqual(expect.objectContaining({ ok: false, code: 'E_INTEGRITY', message: expect.stringMatching(/content hash mismatch/) }));
+    // Nothing but the good file: no temporary names left behind.
+    expect(readdirSync(root)).toEqual(['good']);
+    expect(readFileSync(join(root, 'good')).equals(Buffer.concat([a, b]))).toBe(true);
+  });
+
   it('reports a directory it cannot create once, and creates nothing in it or below it (not even through a symlink in its place)', async () => {
     const root = scratchDir();
     dirs.push(root);
@@ -225,7 +261,7 @@ describe('FileWriterPool', () => {
     // What a race could put where the restore was to create a directory.
     symlinkSync(outside, join(base, 'd'));
     const results: [number, WriteResult][] = [];
-    const pool = new FileWriterPool((id, r) => results.push([id, r]), 1);
+    const pool = new FileWriterPool((id, r) => results.push([id, r]), { maxWriters: 1 });
     let mkdirId: number;
     try {
       mkdirId = pool.makeDir(join(base, 'd'), 1, 0);

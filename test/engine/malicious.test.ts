@@ -11,17 +11,18 @@ import type { TreeNode } from '../../src/repo/tree.js';
 import { PASS, scratchDir, triad, writeLocalPolicy } from '../helpers/triad.js';
 
 /** Writes a snapshot whose root tree is exactly `nodes` (as an attacker with the key could). */
-async function craftSnapshot(repoDir: string, nodes: (Omit<TreeNode, 'content'> & { data?: string })[]): Promise<string> {
+async function craftSnapshot(repoDir: string, nodes: (Omit<TreeNode, 'content'> & { data?: string; storedAs?: string })[]): Promise<string> {
   const storage = await openLocalStorage(repoDir);
   const repo = await Repository.open('nas', storage, PASS.TEST_PASSPHRASE);
   const session = { name: 'nas', repo, index: await MasterIndex.load(repo), bytesWritten: 0, packsWritten: 0 };
   const writer = new MultiTargetWriter([session], 'auto');
   const real: TreeNode[] = [];
   for (const n of nodes) {
-    const { data, ...rest } = n;
+    const { data, storedAs, ...rest } = n;
     if (data !== undefined) {
       const buf = Buffer.from(data);
-      const id = repo.blobId(buf);
+      // storedAs: the blob is stored (and named in the tree) under the id of other content.
+      const id = repo.blobId(storedAs === undefined ? buf : Buffer.from(storedAs));
       await writer.add('data', id, buf);
       real.push({ ...rest, size: buf.length, content: [id.toString('hex')], hash: id.toString('hex') });
     } else real.push(rest as TreeNode);
@@ -81,6 +82,18 @@ describe('a crafted snapshot cannot write outside --to', () => {
       expect(readdirSync(work).sort()).toEqual(['catalog.db', 'catalog.db-shm', 'catalog.db-wal', 'nas', 'restore', 'src', 'test.yaml'].filter((f) => existsSync(join(work, f))));
     });
   }
+
+  it('does not restore a file whose blob was stored under the id of other content, and names the blob', async () => {
+    const id = await craftSnapshot(join(work, 'nas'), [
+      { ...base, name: 'liar', type: 'file', size: 0, data: 'not what the id says', storedAs: 'the content the id is of' },
+      { ...base, name: 'honest', type: 'file', size: 0, data: 'fine' },
+    ]);
+    const to = join(work, 'restore', 'stored-under-another-id');
+    const r = triad(['restore', '-p', policy, id, '--to', to], { env: PASS });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/liar: blob [0-9a-f]{12} in pack [0-9a-f]{12} on target 'nas': content does not match its id/);
+    expect(readdirSync(to)).toEqual(['honest']);
+  });
 
   it('does not follow a symlink already in the restore directory (with --overwrite)', async () => {
     const outside = join(work, 'outside');
