@@ -141,8 +141,17 @@ export interface LinkOptions {
   owner: boolean;
 }
 
+/** What a restored symlink is made of (the fields of its tree node). */
+export interface LinkMeta {
+  target?: string;
+  uid: number;
+  gid: number;
+  /** ms since the epoch */
+  mtime: number;
+}
+
 /** Creates a symlink with its owner (when `owner`) and mtime; never follows one in its place. */
-export function makeSymlink(out: string, link: { target?: string; uid: number; gid: number; mtime: number }, opts: LinkOptions): void {
+export function makeSymlink(out: string, link: LinkMeta, opts: LinkOptions): void {
   if (!opts.fresh) replaceable(out, opts.overwrite);
   symlinkSync(link.target ?? '', out);
   if (opts.owner) tryChown(() => lchownSync(out, link.uid, link.gid));

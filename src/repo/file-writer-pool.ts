@@ -1,5 +1,5 @@
 import type { Worker } from 'node:worker_threads';
-import type { CommitPlan, CreatePlan, FileMeta, LinkOptions } from './file-out.js';
+import type { CommitPlan, CreatePlan, FileMeta, LinkMeta, LinkOptions } from './file-out.js';
 import type { OpenSpec, WriteBatch, WriteDone, WriteOp, WriteResult } from './file-writer-protocol.js';
 import { startWorker } from '../core/threads.js';
 
@@ -29,8 +29,6 @@ interface Slot {
   chunk: number;
   ops: WriteOp[];
   size: number;
-  /** Batches sent and not yet answered. */
-  sent: number;
   /** Batches sent and answered since the start (a thread answers in order). */
   batches: number;
   answered: number;
@@ -45,9 +43,10 @@ interface OpenFile {
 }
 
 /**
- * The restore's writer threads. The main thread reads, decrypts and verifies; each file's
- * pieces go, in order, to one writer thread, which creates it under a temporary name and
- * renames it when told the content was verified.
+ * The restore's writer threads. The main thread reads, decrypts and decompresses; each
+ * file's pieces go, in order, to one writer thread, which creates it under a temporary name,
+ * checks the pieces against their blob ids and the file's hash, and renames it when told the
+ * file is complete.
  *
  * It starts with one thread and adds another (up to `maxWriters`) once the main thread has
  * waited a second in all for full windows: file creation then holds the restore back. On this
@@ -97,9 +96,8 @@ export class FileWriterPool {
     const shared = new SharedArrayBuffer(RING_CHUNKS * CHUNK_BYTES);
     const worker = startWorker('repo/file-writer-worker', { what: 'restore writer', workerData: { ring: shared, chunkBytes: CHUNK_BYTES, mac: this.mac }, youngGenerationMb: 8, closing: () => this.closed, onFail: (err) => this.fail(err) });
     const free = Array.from({ length: RING_CHUNKS - 1 }, (_, i) => i + 1);
-    const slot: Slot = { worker, ring: Buffer.from(shared), free, chunk: 0, ops: [], size: 0, sent: 0, batches: 0, answered: 0, waiters: [] };
+    const slot: Slot = { worker, ring: Buffer.from(shared), free, chunk: 0, ops: [], size: 0, batches: 0, answered: 0, waiters: [] };
     worker.on('message', (m: WriteDone) => {
-      slot.sent--;
       slot.answered++;
       if (m.chunk >= 0) slot.free.push(m.chunk);
       if (slot.chunk < 0) slot.chunk = slot.free.pop() ?? -1;
@@ -150,10 +148,11 @@ export class FileWriterPool {
   }
 
   /** Has a thread create a symlink in directory `dir`; returns the number its outcome is reported under. */
-  symlink(out: string, dir: number, link: { target?: string; uid: number; gid: number; mtime: number }, opts: LinkOptions): number {
+  symlink(out: string, dir: number, link: LinkMeta, opts: LinkOptions): number {
     const id = this.nextFile++;
     const slot = this.laneSlot(dir);
-    this.enqueue(slot, { file: id, off: slot.size, len: 0, symlink: { out, lane: dir, target: link.target ?? '', uid: link.uid, gid: link.gid, mtime: link.mtime, ...opts } });
+    // Only these fields: a tree node would be cloned to the thread whole.
+    this.enqueue(slot, { file: id, off: slot.size, len: 0, symlink: { out, lane: dir, target: link.target, uid: link.uid, gid: link.gid, mtime: link.mtime, ...opts } });
     return id;
   }
 
@@ -202,7 +201,7 @@ export class FileWriterPool {
       s.ring.set(data.subarray(done, done + len), s.chunk * CHUNK_BYTES + s.size);
       done += len;
       const last = done >= data.length;
-      this.push(f, file, len, undefined, undefined, last ? blob : undefined);
+      this.push(f, file, len, last && blob ? { blob } : {});
       if (last) return;
     }
   }
@@ -224,10 +223,10 @@ export class FileWriterPool {
   /** The first `n` bytes that reserve() gave now hold the file's next piece (`blob`: as for write). */
   wrote(file: number, n: number, blob?: string): void {
     const f = this.files.get(file);
-    if (f) this.push(f, file, n, undefined, undefined, blob);
+    if (f) this.push(f, file, n, blob ? { blob } : {});
   }
 
-  /** The content was verified: set metadata and rename. The outcome arrives through onResult. */
+  /** The file is complete: the thread checks its hash, sets metadata and renames it. The outcome arrives through onResult. */
   commit(file: number, meta: FileMeta): void {
     const f = this.files.get(file);
     if (!f) return;
@@ -240,21 +239,21 @@ export class FileWriterPool {
       last.meta = m;
       return;
     }
-    this.push(f, file, 0, 'commit', m);
+    this.push(f, file, 0, { end: 'commit', meta: m });
   }
 
-  /** The content failed verification: remove the temporary file (no result follows). */
+  /** The file could not be read: remove the temporary file (no result follows). */
   abort(file: number): void {
     const f = this.files.get(file);
     if (!f) return;
     this.files.delete(file);
-    if (!f.open) this.push(f, file, 0, 'abort');
+    if (!f.open) this.push(f, file, 0, { end: 'abort' });
   }
 
   /** Sends what is batched and waits until every piece is written. */
   async drain(): Promise<void> {
     for (const s of this.slots) this.flush(s);
-    for (const s of this.slots) while (s.sent > 0 && this.failure === undefined) await new Promise<void>((r) => s.waiters.push(r));
+    for (const s of this.slots) while (inFlight(s) > 0 && this.failure === undefined) await new Promise<void>((r) => s.waiters.push(r));
     if (this.failure !== undefined) throw this.failure;
   }
 
@@ -263,14 +262,13 @@ export class FileWriterPool {
     await Promise.all(this.slots.map((s) => s.worker.terminate()));
   }
 
-  /** Adds a piece to the thread's batch: `len` bytes already copied into its chunk, or an end. */
-  private push(f: OpenFile, file: number, len: number, end?: WriteOp['end'], meta?: WriteOp['meta'], blob?: string): void {
-    // Fields left out rather than undefined: each one present is cloned to the thread.
-    const op: WriteOp = { file, off: f.slot.size, len };
+  /**
+   * Adds a piece to the thread's batch: `len` bytes already copied into its chunk, or an end.
+   * `more` holds only the fields that are set: each one present is cloned to the thread.
+   */
+  private push(f: OpenFile, file: number, len: number, more: Pick<WriteOp, 'end' | 'meta' | 'blob'>): void {
+    const op: WriteOp = { file, off: f.slot.size, len, ...more };
     if (f.open) op.open = f.open;
-    if (end) op.end = end;
-    if (meta) op.meta = meta;
-    if (blob) op.blob = blob;
     this.enqueue(f.slot, op);
     f.open = undefined;
   }
@@ -287,7 +285,6 @@ export class FileWriterPool {
     if (!s.ops.length) return;
     const withBytes = s.size > 0;
     const batch: WriteBatch = { chunk: withBytes ? s.chunk : -1, size: s.size, ops: s.ops };
-    s.sent++;
     s.batches++;
     s.worker.postMessage(batch);
     if (withBytes) s.chunk = s.free.pop() ?? -1;
@@ -316,7 +313,12 @@ export class FileWriterPool {
 
 /** How much a thread has to do: what it holds and what waits for it. */
 function busy(s: Slot): number {
-  return s.sent * CHUNK_BYTES + s.size;
+  return inFlight(s) * CHUNK_BYTES + s.size;
+}
+
+/** Batches sent to the thread and not yet answered. */
+function inFlight(s: Slot): number {
+  return s.batches - s.answered;
 }
 
 /** At most two writer threads (see FileWriterPool); TRIAD_RESTORE_WRITERS sets another limit. */

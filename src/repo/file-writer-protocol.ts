@@ -1,10 +1,10 @@
-import type { CommitPlan, FileMeta, LinkOptions } from './file-out.js';
+import type { CommitPlan, FileMeta, LinkMeta, LinkOptions } from './file-out.js';
 
 /**
  * One piece of a restored file. The first piece of a file opens it (under a temporary
- * name) and alone carries `open`; `end: 'commit'` (with `meta`) sets its metadata and
- * renames it, once the main thread has verified every byte, and may come with the last
- * piece; `end: 'abort'` removes the temporary file.
+ * name) and alone carries `open`; `end: 'commit'` (with `meta`) checks the whole-content
+ * hash, sets its metadata and renames it, and may come with the last piece; `end: 'abort'`
+ * removes the temporary file.
  *
  * An op with `mkdir` or `symlink` creates that entry instead (`file` then only names the
  * op in its result). Directories are numbered (lanes); an entry in a directory whose
@@ -43,13 +43,9 @@ export interface MkdirSpec {
 }
 
 /** A symlink to create in directory `lane` (see makeSymlink). */
-export interface SymlinkSpec extends LinkOptions {
+export interface SymlinkSpec extends LinkOptions, LinkMeta {
   out: string;
   lane: number;
-  target: string;
-  uid: number;
-  gid: number;
-  mtime: number;
 }
 
 /**

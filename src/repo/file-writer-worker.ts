@@ -16,12 +16,11 @@ const port = parentPort!;
 const { ring: shared, chunkBytes, mac } = workerData as { ring: SharedArrayBuffer; chunkBytes: number; mac?: Uint8Array };
 const ring = Buffer.from(shared);
 
-/** A file being written, with the keyed hashes of its current blob and of all of it so far. */
+/** A file being written, with the keyed hashes of its current blob and (for several blobs) of all of it so far. */
 interface Writing {
   t: TempFile;
   blob: Hmac | undefined;
-  whole: Hmac | undefined;
-  expectWhole: string | undefined;
+  whole: { hash: Hmac; expect: string } | undefined;
 }
 const open = new Map<number, Writing>();
 /** Files that failed: their later pieces are ignored. */
@@ -81,13 +80,13 @@ function writeFile(op: WriteOp, buf: Buffer, results: WriteResult[]): void {
     }
     if (!w) {
       const o = op.open!;
-      w = { t: openTemp(o.out, o.fresh, o.overwrite, o.createMode), blob: undefined, whole: o.whole ? keyed() : undefined, expectWhole: o.whole };
+      w = { t: openTemp(o.out, o.fresh, o.overwrite, o.createMode), blob: undefined, whole: o.whole ? { hash: keyed(), expect: o.whole } : undefined };
       open.set(op.file, w);
     }
     if (op.len) {
       const piece = buf.subarray(op.off, op.off + op.len);
       if (mac) (w.blob ??= keyed()).update(piece);
-      w.whole?.update(piece);
+      w.whole?.hash.update(piece);
       writeTemp(w.t, piece);
     }
     if (op.blob) {
@@ -96,7 +95,7 @@ function writeFile(op: WriteOp, buf: Buffer, results: WriteResult[]): void {
       if (got !== op.blob) throw new BlobMismatch(op.blob);
     }
     if (op.end === 'commit') {
-      if (w.whole && w.whole.digest('hex') !== w.expectWhole) throw new TriadError('E_INTEGRITY', `content hash mismatch for ${w.t.out}`);
+      if (w.whole && w.whole.hash.digest('hex') !== w.whole.expect) throw new TriadError('E_INTEGRITY', `content hash mismatch for ${w.t.out}`);
       open.delete(op.file);
       commitTemp(w.t, op.meta!, op.meta!);
       results.push({ file: op.file, ok: true });
