@@ -162,6 +162,10 @@ async function backupFrom(
   const parent = await findParent(first, policy.name, host, paths);
   const time = opts.time ?? startedAt;
   const runId = catalog?.startRun({ policy: policy.name, kind: 'backup', started_at: startedAt, details: { targets: opened.map((o) => o.spec.name) } });
+  // Before the row thread starts: from then on the main thread writes only when that thread is idle.
+  for (const o of opened) {
+    catalog?.upsertTarget({ policy: policy.name, name: o.spec.name, type: o.spec.type, location: o.storage?.location ?? '', media: o.spec.media, offsite: o.spec.offsite, immutable: o.spec.immutable, offline: (o.spec as { offline?: boolean }).offline ?? false });
+  }
   let stage: RowStage | undefined;
   try {
     const rows = (stage = catalog?.stageRows());
@@ -252,6 +256,7 @@ async function backupFrom(
     };
   } catch (err) {
     if (catalog && runId !== undefined) {
+      await stage?.settle();
       const interrupted = ctx.signal?.aborted ?? false;
       catalog.finishRun(runId, { finished_at: ctx.clock.now(), status: interrupted ? 'interrupted' : 'failed', exit_code: err instanceof TriadError ? err.exitCode : 1, error: errorMessage(err) });
     }
@@ -286,11 +291,10 @@ async function recordBackup(
   sessions: TargetSession[],
   r: { snapshotId?: string; time: Date; paths: string[]; host: string; parent?: string; result: Awaited<ReturnType<Archiver['run']>>; rows: RowStage; finished: Date; tags: string[] },
 ): Promise<void> {
-  for (const o of opened) {
-    catalog.upsertTarget({ policy: policy.name, name: o.spec.name, type: o.spec.type, location: o.storage?.location ?? '', media: o.spec.media, offsite: o.spec.offsite, immutable: o.spec.immutable, offline: (o.spec as { offline?: boolean }).offline ?? false });
-  }
   if (!r.snapshotId) return;
   const s = r.result.summary;
+  // The row thread may still be writing: SQLite can refuse this write at once rather than wait.
+  await r.rows.settle();
   catalog.upsertSnapshot({
     id: r.snapshotId, policy: policy.name, host: r.host, paths: r.paths, time: r.time, finished_at: r.finished, tree: r.result.rootTree, parent: r.parent ?? null,
     partial: r.result.partial, tags: r.tags, files: s.files, dirs: s.dirs, bytes: s.bytes, files_new: s.filesNew, files_changed: s.filesChanged,

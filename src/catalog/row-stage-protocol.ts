@@ -28,6 +28,8 @@ export type StageMessage =
       /** pack (index into this message's packs), type, stored length, plaintext length: four per blob. */
       blobNums: Float64Array;
     }
-  | { op: 'commit'; snap: number };
+  | { op: 'commit'; snap: number }
+  /** Answered once every message before it is done: the thread then holds no lock. */
+  | { op: 'settle' };
 
-export type StageReply = { op: 'committed'; rows: number } | { op: 'error'; code?: string; message: string };
+export type StageReply = { op: 'committed'; rows: number } | { op: 'settled' } | { op: 'error'; code?: string; message: string };

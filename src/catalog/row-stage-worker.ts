@@ -59,6 +59,7 @@ port.on('message', (m: StageMessage) => {
   try {
     if (m.op === 'rows') addRows(m);
     else if (m.op === 'packs') addPacks(m);
+    else if (m.op === 'settle') reply({ op: 'settled' });
     else reply({ op: 'committed', rows: commit(m.snap) });
   } catch (err) {
     const e = err as { code?: unknown; message?: unknown };

@@ -86,6 +86,31 @@ describe('staged file rows', () => {
     }
   });
 
+  it('settles: once answered, everything sent before is written and the thread holds no lock', async () => {
+    const stage = db.cat.stageRows();
+    // ~100,000 blob rows: the thread is still inserting them well after they are sent.
+    const packs = Array.from({ length: 50 }, (_, p) => ({
+      id: hex(`pack ${p}`),
+      size: 1,
+      entries: Array.from({ length: 2000 }, (_, b) => ({ type: 'data' as const, id: Buffer.from(hex(`blob ${p}.${b}`), 'hex'), length: 1, rawLength: 1 })),
+    }));
+    const other = new Database(db.file, { timeout: 0 });
+    try {
+      stage.addPacks('p', 'nas', packs);
+      for (let i = 0; i < 10; i++) stage.push(row(i));
+      await stage.settle();
+      // A writer that does not wait at all gets the lock: the thread is idle.
+      other.exec('BEGIN IMMEDIATE');
+      other.exec('ROLLBACK');
+      expect(other.prepare('SELECT count(*) FROM blobs').pluck().get()).toBe(100_000);
+      db.cat.upsertSnapshot({ id: snapId, policy: 'p', host: 'h', paths: ['/src'], time: '2026-01-01T00:00:00Z', tree: hex('t') });
+      expect(await stage.commit(snapId)).toBe(10);
+    } finally {
+      other.close();
+      await stage.close();
+    }
+  });
+
   it('reports a catalogue held by another writer in the catalogue words, and files nothing', async () => {
     const stage = db.cat.stageRows({ busyMs: 100 });
     const other = new Database(db.file, { timeout: 100 });
