@@ -82,7 +82,8 @@ async function drain(): Promise<void> {
   while (queue.length) {
     const job = queue.shift()!;
     try {
-      batch.end({ job: job.job, ok: true, ...(await processFile(job, batch)) });
+      const { hash, bytesRead, changed } = await processFile(job, batch);
+      batch.end({ job: job.job, ok: true, hash, bytesRead, changed });
     } catch (err) {
       const e = err as NodeJS.ErrnoException;
       // Blobs already cut from a file that then failed stay unreferenced until a prune.

@@ -267,7 +267,11 @@ export class FileWriterPool {
    * `more` holds only the fields that are set: each one present is cloned to the thread.
    */
   private push(f: OpenFile, file: number, len: number, more: Pick<WriteOp, 'end' | 'meta' | 'blob'>): void {
-    const op: WriteOp = { file, off: f.slot.size, len, ...more };
+    // Assigned, not spread: a spread costs microseconds per op (see archiver's fileNode).
+    const op: WriteOp = { file, off: f.slot.size, len };
+    if (more.end) op.end = more.end;
+    if (more.meta) op.meta = more.meta;
+    if (more.blob) op.blob = more.blob;
     if (f.open) op.open = f.open;
     this.enqueue(f.slot, op);
     f.open = undefined;
