@@ -29,6 +29,17 @@ describe('compression into a reused buffer', () => {
     expect(Buffer.compare(Buffer.from(body), zstd.compress(data, 3))).toBe(0);
   });
 
+  it("compresses harder with 'max': smaller than level 3, and decodes to the input", () => {
+    for (const size of [3 * 1024 * 1024, 100 * 1024]) {
+      const data = text(size, 6);
+      const auto = Buffer.from(frameParts(data, 'auto')[1]);
+      const [method, max] = frameParts(data, 'max');
+      expect(method[0]).toBe(ZSTD);
+      expect(max.length).toBeLessThan(auto.length);
+      expect(unframe(frame(data, 'max')).equals(data)).toBe(true);
+    }
+  });
+
   it('keeps each sealed blob intact when the next one is compressed into the same buffer', () => {
     const key = newMasterKey();
     const aad = Buffer.from('test');
