@@ -106,71 +106,86 @@ export async function checkRepository(repo: Repository, opts: CheckOptions): Pro
     if (ok) whole.add(treeId);
     return ok;
   };
-  for (const s of snapshots) {
-    try {
-      if (!index.has(s.tree)) throw new TriadError('E_INTEGRITY', `root tree ${s.tree.slice(0, 12)} is not in any index`);
-      await checkTree(s, s.tree, '');
-    } catch (err) {
-      if ((err as Error).name === 'AbortError') throw err;
-      report.errors.push({ kind: 'tree', snapshot: s.id, message: `snapshot ${s.id.slice(0, 8)}: ${(err as Error).message}` });
-    }
-  }
-
-  if (opts.readData !== 'none') {
-    let packs = [...index.packs.keys()].filter((p) => stored.has(p)).sort();
-    if (typeof opts.readData === 'number') {
-      const want = Math.max(1, Math.ceil((packs.length * opts.readData) / 100));
-      const pool = [...packs];
-      packs = [];
-      while (packs.length < want && pool.length) packs.push(pool.splice(opts.random.int(pool.length), 1)[0]!);
-    }
-    const damaged = new Map<string, string>();
-    const done = (pack: string, reason: string | undefined) => {
-      report.packsRead++;
-      report.bytesRead += index.packs.get(pack) ?? 0;
-      opts.onProgress?.({ packs: report.packsRead, totalPacks: packs.length, bytes: report.bytesRead });
-      if (reason) damaged.set(pack, reason);
-    };
-    // The main thread reads every pack and verifies some itself, the workers the others:
-    // each worker holds one pack at a time, and memory stays that of a few packs.
-    const verifier = new PackVerifyPool(repo.key);
-    // Pack memory goes round: loaded into, verified (here or in a worker), handed back.
-    const memory = new MemoryPool(verifier.size + 1);
-    try {
-      const inflight: Promise<void>[] = [];
-      for (const pack of packs) {
-        opts.signal?.throwIfAborted();
-        let bytes: Buffer;
-        try {
-          bytes = await repo.storage.load(packObjectName(pack), undefined, { buffer: (n) => memory.take(n) });
-        } catch (err) {
-          done(pack, `cannot be read: ${(err as Error).message}`);
-          continue;
-        }
-        if (inflight.length < verifier.size) {
-          const lent = memory.owns(bytes.buffer);
-          inflight.push(
-            verifier.verify(pack, bytes, lent).then((d) => {
-              if (lent) memory.giveBack(d.buf, true);
-              done(pack, d.reason ?? misplaced(index, pack, d.entries));
-            }),
-          );
-        } else {
-          const d = verifyPackBytes(repo.key, pack, bytes);
-          memory.giveBack(bytes.buffer);
-          done(pack, d.reason ?? misplaced(index, pack, d.entries));
-          await inflight.shift();
-        }
+  const checkStructure = async (): Promise<void> => {
+    for (const s of snapshots) {
+      try {
+        if (!index.has(s.tree)) throw new TriadError('E_INTEGRITY', `root tree ${s.tree.slice(0, 12)} is not in any index`);
+        await checkTree(s, s.tree, '');
+      } catch (err) {
+        if ((err as Error).name === 'AbortError') throw err;
+        report.errors.push({ kind: 'tree', snapshot: s.id, message: `snapshot ${s.id.slice(0, 8)}: ${(err as Error).message}` });
       }
-      await Promise.all(inflight);
-    } finally {
-      await verifier.close();
     }
+  };
+
+  // Both at once: the tree walk alone kept the verifying worker idle for its first 2-3 s
+  // (a bench check took 7.3 s with 1.5 s of the worker idle).
+  const [structure, data] = await Promise.allSettled([checkStructure(), opts.readData === 'none' ? undefined : verifyData(repo, index, stored, opts, report)]);
+  if (structure.status === 'rejected') throw structure.reason;
+  if (data.status === 'rejected') throw data.reason;
+  const damaged = data.value;
+  if (damaged?.size) {
     const sorted = new Map([...damaged].sort((a, b) => (a[0] < b[0] ? -1 : 1)));
-    if (sorted.size) report.damagedPacks = await affectedFiles(reader, index, snapshots, sorted);
+    report.damagedPacks = await affectedFiles(reader, index, snapshots, sorted);
     for (const d of report.damagedPacks) report.errors.push({ kind: 'damaged-pack', pack: d.pack, message: `pack ${d.pack.slice(0, 12)} is damaged: ${d.reason}` });
   }
   return report;
+}
+
+/** Reads and verifies the packs `opts.readData` asks for; returns the damaged ones with why. */
+async function verifyData(repo: Repository, index: MasterIndex, stored: Map<string, number>, opts: CheckOptions, report: CheckReport): Promise<Map<string, string>> {
+  let packs = [...index.packs.keys()].filter((p) => stored.has(p)).sort();
+  if (typeof opts.readData === 'number') {
+    const want = Math.max(1, Math.ceil((packs.length * opts.readData) / 100));
+    const pool = [...packs];
+    packs = [];
+    while (packs.length < want && pool.length) packs.push(pool.splice(opts.random.int(pool.length), 1)[0]!);
+  }
+  const damaged = new Map<string, string>();
+  const done = (pack: string, reason: string | undefined) => {
+    report.packsRead++;
+    report.bytesRead += index.packs.get(pack) ?? 0;
+    opts.onProgress?.({ packs: report.packsRead, totalPacks: packs.length, bytes: report.bytesRead });
+    if (reason) damaged.set(pack, reason);
+  };
+  // The main thread reads every pack and verifies some itself, the workers the others:
+  // each worker holds two packs at most (one waiting: it is not idle while this thread
+  // loads the next), and memory stays that of a few packs.
+  const verifier = new PackVerifyPool(repo.key);
+  const queued = verifier.size * 2;
+  // Pack memory goes round: loaded into, verified (here or in a worker), handed back.
+  const memory = new MemoryPool(queued + 1);
+  try {
+    const inflight: Promise<void>[] = [];
+    for (const pack of packs) {
+      opts.signal?.throwIfAborted();
+      let bytes: Buffer;
+      try {
+        bytes = await repo.storage.load(packObjectName(pack), undefined, { buffer: (n) => memory.take(n) });
+      } catch (err) {
+        done(pack, `cannot be read: ${(err as Error).message}`);
+        continue;
+      }
+      if (inflight.length < queued) {
+        const lent = memory.owns(bytes.buffer);
+        inflight.push(
+          verifier.verify(pack, bytes, lent).then((d) => {
+            if (lent) memory.giveBack(d.buf, true);
+            done(pack, d.reason ?? misplaced(index, pack, d.entries));
+          }),
+        );
+      } else {
+        const d = verifyPackBytes(repo.key, pack, bytes);
+        memory.giveBack(bytes.buffer);
+        done(pack, d.reason ?? misplaced(index, pack, d.entries));
+        await inflight.shift();
+      }
+    }
+    await Promise.all(inflight);
+  } finally {
+    await verifier.close();
+  }
+  return damaged;
 }
 
 /** Why a verified pack disagrees with the index, if it does. */

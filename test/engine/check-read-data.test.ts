@@ -49,4 +49,26 @@ describe('check --read-data over several packs', () => {
       for (const a of d.affected) expect(a.path).toMatch(/f\d\.bin$/);
     }
   });
+
+  it('reports a damaged tree pack from the walk of the snapshots and from reading the data, in one run', () => {
+    const work = tempDir();
+    const src = join(work, 'src');
+    mkdirSync(join(src, 'sub'), { recursive: true });
+    for (let i = 0; i < 3; i++) writeFileSync(join(src, `f${i}.bin`), bytes(200 + i, 2 * 1024 * 1024));
+    writeFileSync(join(src, 'sub', 'g.txt'), 'below\n');
+    const policy = writeLocalPolicy(work, { sources: [src], targets: { nas: { path: join(work, 'nas'), media: 'nas', offsite: false } }, rule: 'none' });
+    expect(triad(['init', '-p', policy], { env: PASS }).code).toBe(0);
+    expect(triad(['backup', '-p', policy], { env: PASS }).code).toBe(0);
+    // The smallest pack holds the trees (a few hundred bytes against megabytes of data).
+    const treePack = packFiles(join(work, 'nas')).at(-1)!;
+    expect(statSync(treePack).size).toBeLessThan(64 * 1024);
+    flipByte(treePack, Math.floor(statSync(treePack).size / 2));
+    const bad = triad(['check', '-p', policy, '--read-data', '--json'], { env: PASS });
+    expect(bad.code).toBe(1);
+    const rep = JSON.parse(bad.stdout).targets[0];
+    const errors = rep.errors as { kind: string; pack?: string }[];
+    expect(errors.some((e) => e.kind === 'tree')).toBe(true);
+    expect(errors.filter((e) => e.kind === 'damaged-pack').map((e) => e.pack)).toEqual([basename(treePack)]);
+    expect(rep.packsRead).toBe(packFiles(join(work, 'nas')).length);
+  });
 });
