@@ -10,11 +10,17 @@ export const ZSTD = 1;
 const require = createRequire(import.meta.url);
 
 /**
- * zstd levels: `auto` level 3; `max` level 12, where the sizes stop shrinking much for the
- * time (a sample of the bench corpus on this machine: level 3 38.6 % of the input at
- * 139 MB/s, 6 37.1 % at 53 MB/s, 12 36.7 % at 15 MB/s, 19 35.9 % at 2 MB/s).
+ * zstd levels for inputs up to SMALL_INPUT and for larger ones. `auto`: 4 for small inputs
+ * (source files, mostly), 3 for larger ones: level 4 made the bench repository 1.0 % smaller
+ * (388.1 against 392.0 MB, same chunker key) for 2-4 of 29 CPU-s more in its first backup; larger
+ * inputs gained nothing (a corpus sample: 65.1 against 65.3 % of the input) at 16 % less
+ * speed. `max`: 12, where the sizes stop shrinking much for the time (a sample of the
+ * corpus on this machine: level 3 38.6 % of the input at 139 MB/s, 6 37.1 % at 53 MB/s, 12
+ * 36.7 % at 15 MB/s, 19 35.9 % at 2 MB/s).
  */
-const LEVEL = { auto: 3, max: 12 } as const;
+const LEVELS = { auto: { small: 4, large: 3 }, max: { small: 12, large: 12 } } as const;
+/** looksCompressible's samples: level 3, as the rule in docs/FORMAT.md was measured with. */
+const SAMPLE_LEVEL = 3;
 
 /**
  * Inputs up to this size are compressed with a window of this size. zstd otherwise sets up
@@ -34,7 +40,7 @@ interface Binding {
 }
 
 type Compressor = (data: Uint8Array) => Buffer;
-let zstd: { compress: Record<keyof typeof LEVEL, Compressor>; decompress: (d: Uint8Array) => Buffer } | undefined;
+let zstd: { compress: Record<keyof typeof LEVELS | 'sample', Compressor>; decompress: (d: Uint8Array) => Buffer } | undefined;
 
 function lib() {
   if (!zstd) {
@@ -42,15 +48,15 @@ function lib() {
     // Compressed into one buffer per thread: a new buffer of up to 8 MiB per chunk, then a
     // trimmed copy of it, cost ~1 CPU-s in a first backup of the bench corpus.
     let out = Buffer.alloc(0);
-    const compressor = (level: number): Compressor => {
-      const context = (windowLog?: number) => {
+    const compressor = (levels: { small: number; large: number }): Compressor => {
+      const context = (level: number, windowLog?: number) => {
         const c = new b.CCtx();
         c.setParameter(b.CParameter.compressionLevel, level);
         if (windowLog) c.setParameter(b.CParameter.windowLog, windowLog);
         return c;
       };
-      const large = context();
-      const small = context(SMALL_WINDOW_LOG);
+      const large = context(levels.large);
+      const small = context(levels.small, SMALL_WINDOW_LOG);
       return (data) => {
         const bound = b.compressBound(data.length);
         if (out.length < bound) out = Buffer.allocUnsafeSlow(Math.max(bound, 1024 * 1024));
@@ -59,7 +65,8 @@ function lib() {
     };
     const m = require('zstd-napi') as { Decompressor: new () => { decompress(b: Uint8Array): Buffer } };
     const d = new m.Decompressor();
-    zstd = { compress: { auto: compressor(LEVEL.auto), max: compressor(LEVEL.max) }, decompress: (data) => d.decompress(data) };
+    const sample = { small: SAMPLE_LEVEL, large: SAMPLE_LEVEL };
+    zstd = { compress: { auto: compressor(LEVELS.auto), max: compressor(LEVELS.max), sample: compressor(sample) }, decompress: (data) => d.decompress(data) };
   }
   return zstd;
 }
@@ -139,7 +146,7 @@ function looksCompressible(data: Uint8Array): boolean {
   if (data.length <= 128 * 1024) return true;
   for (let k = 0; k < SAMPLES; k++) {
     const start = Math.floor(((data.length - SAMPLE) * k) / (SAMPLES - 1));
-    if (lib().compress.auto(data.subarray(start, start + SAMPLE)).length < SAMPLE * 0.95) return true;
+    if (lib().compress.sample(data.subarray(start, start + SAMPLE)).length < SAMPLE * 0.95) return true;
   }
   return false;
 }

@@ -3,13 +3,17 @@
  * bytes must be those of zstd's one-shot compression at the same level, and every consumer
  * (sealing, framing) must have taken its copy before the buffer is reused.
  */
+import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { describe, expect, it } from 'vitest';
 import { seededRandom } from '../../src/core/random.js';
 import { frame, frameParts, unframe, ZSTD, STORED } from '../../src/repo/compress.js';
 import { newMasterKey, open, sealParts } from '../../src/repo/crypto.js';
 
-const zstd = createRequire(import.meta.url)('zstd-napi') as { compress(b: Uint8Array, level: number): Buffer };
+const zstdLib = createRequire(import.meta.url)('zstd-napi') as {
+  compress(b: Uint8Array, level: number): Buffer;
+  Compressor: new () => { setParameters(p: { compressionLevel: number; windowLog: number }): void; compress(b: Uint8Array): Buffer };
+};
 
 /** Text-like bytes: compressible, and different for each seed. */
 function text(size: number, seed: number): Buffer {
@@ -26,7 +30,23 @@ describe('compression into a reused buffer', () => {
     const [method, body] = frameParts(data, 'auto');
     expect(method[0]).toBe(ZSTD);
     expect(body.length).toBeLessThan(data.length / 2);
-    expect(Buffer.compare(Buffer.from(body), zstd.compress(data, 3))).toBe(0);
+    expect(Buffer.compare(Buffer.from(body), zstdLib.compress(data, 3))).toBe(0);
+  });
+
+  it('compresses inputs up to 128 KiB at level 4 (their 128 KiB window), smaller than level 3 does', () => {
+    // Source text: the inputs this level is for.
+    const dir = new URL('../../src/repo/', import.meta.url);
+    const data = Buffer.concat(['archiver.ts', 'restorer.ts', 'checker.ts', 'file-writer-pool.ts'].map((f) => readFileSync(new URL(f, dir)))).subarray(0, 120 * 1024);
+    const at = (compressionLevel: number) => {
+      const c = new zstdLib.Compressor();
+      c.setParameters({ compressionLevel, windowLog: 17 });
+      return c.compress(data);
+    };
+    const [method, body] = frameParts(data, 'auto');
+    expect(method[0]).toBe(ZSTD);
+    expect(Buffer.compare(Buffer.from(body), at(4))).toBe(0);
+    expect(body.length).toBeLessThan(at(3).length);
+    expect(unframe(frame(data, 'auto')).equals(data)).toBe(true);
   });
 
   it("compresses harder with 'max': smaller than level 3, and decodes to the input", () => {
