@@ -1,7 +1,7 @@
 import cliProgress from 'cli-progress';
 import ora, { type Ora } from 'ora';
 import type { AppEvents, ProgressEvent } from '../core/events.js';
-import { formatBytes } from './output.js';
+import { formatBytes, formatRate } from './output.js';
 import type { Output } from './output.js';
 
 /**
@@ -41,7 +41,7 @@ export function progressEvents(out: Output, opening?: string): AppEvents & { sto
     }
     const secs = (performance.now() - started) / 1000;
     const bytes = e.bytes ?? 0;
-    const rate = secs > 0.5 ? `${formatBytes(bytes / secs)}/s` : '';
+    const rate = secs > 0.5 ? formatRate(bytes / secs) : '';
     const eta = e.totalBytes && bytes > 0 && secs > 1 ? ` · ETA ${Math.max(0, Math.round(((e.totalBytes - bytes) * secs) / bytes))}s` : '';
     bar.update(bytes, { phase: e.phase, files: e.files ?? 0, rate, eta, done: formatBytes(bytes) + (e.totalBytes ? `/${formatBytes(e.totalBytes)}` : '') });
   };

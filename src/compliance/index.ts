@@ -11,4 +11,4 @@ export {
   CAPACITY_WARNING_DAYS,
   type PolicyReportInput,
 } from './report.js';
-export { formatDuration, formatBytes, formatTime } from './format.js';
+export { formatDuration, formatBytes, formatTime } from '../core/format.js';

@@ -1,5 +1,5 @@
 import type { Policy } from '../policy/types.js';
-import { formatDuration, formatTime } from './format.js';
+import { formatDuration, formatTime } from '../core/format.js';
 import { evaluateRpo } from './rpo.js';
 import { evaluateDataRule } from './rule-status.js';
 import { evaluateRto, latestTest } from './rto.js';

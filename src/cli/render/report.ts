@@ -1,4 +1,4 @@
-import { formatBytes, formatDuration, formatTime } from '../../compliance/format.js';
+import { formatBytes, formatDuration, formatRate, formatTime } from '../../core/format.js';
 import type { PerfDatum, PolicyReport, Severity, TargetRpo } from '../../compliance/types.js';
 
 /**
@@ -58,7 +58,7 @@ export function renderReportTable(reports: readonly PolicyReport[], opts: { styl
       rtoRows.push([
         t.target,
         t.snapshotBytes === null ? '-' : formatBytes(t.snapshotBytes),
-        t.lastTest?.throughputBytesPerSec == null ? '-' : `${formatBytes(t.lastTest.throughputBytesPerSec)}/s`,
+        t.lastTest?.throughputBytesPerSec == null ? '-' : formatRate(t.lastTest.throughputBytesPerSec),
         dur(t.estimateMs),
         t.evidence,
         t.verdict,

@@ -1,5 +1,5 @@
 import type { RestoreTestResult, TargetTestResult } from '../../app/restore-test.js';
-import { formatBytes, formatDuration, table } from '../output.js';
+import { formatBytes, formatDuration, formatRate, table } from '../output.js';
 
 /**
  * Renderers of a restore-test result: JUnit XML for CI and the human summary. Pure
@@ -120,7 +120,7 @@ export function renderSummary(r: RestoreTestResult, c: { red(s: string): string;
         String(t.files),
         String(t.failed),
         formatBytes(t.bytes),
-        t.throughputBytesPerSec === null ? '-' : `${formatBytes(t.throughputBytesPerSec)}/s`,
+        t.throughputBytesPerSec === null ? '-' : formatRate(t.throughputBytesPerSec),
         formatDuration(t.overheadMs),
         formatDuration(t.transferMs),
         t.estimatedFullRestoreMs === null ? '-' : formatDuration(t.estimatedFullRestoreMs),

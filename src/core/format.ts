@@ -1,3 +1,5 @@
+/** The one set of human formatters (durations, sizes, rates, times) that every output uses. */
+
 /** Short human durations for messages and tables: "2d 3h", "4h 5m", "12m 3s", "850ms". */
 export function formatDuration(ms: number): string {
   if (!Number.isFinite(ms)) return '∞';
@@ -38,4 +40,9 @@ export function formatBytes(n: number): string {
 /** UTC, second precision, no milliseconds: stable in reports and tickets. */
 export function formatTime(d: Date): string {
   return d.toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+/** Bytes per second: "12.5 MiB/s". */
+export function formatRate(bytesPerSecond: number): string {
+  return `${formatBytes(bytesPerSecond)}/s`;
 }
