@@ -1,34 +1,20 @@
+import { countsMeetRule, distinctMedia, PRODUCTION_MEDIA } from '../policy/rule.js';
 import type { RuleName } from '../policy/types.js';
 import type { RuleState, RuleStatus, SnapshotCopy, TargetCopyStatus, TargetInfo, VerificationRecord } from './types.js';
 
 /**
  * Whether a set of target copies, together with the production data (copy 1), satisfies
- * the copy/media/off-site/immutable part of a rule (DESIGN.md §3).
- *
- * - 3-2-1: at least 2 targets (1 + 2 = 3 copies), at least 2 distinct media counting the
- *   production storage as a medium of its own (PRODUCTION_MEDIA), at least 1 off-site target.
- *   Media names compare trimmed and lower-case. This is the counting of `triad policy check`
- *   (src/policy/rule.ts), so a policy that passes there is judged the same way here when
- *   every target is fresh.
- * - 3-2-1-1-0: the same, plus at least 1 immutable or offline target. The "0" (verification
- *   errors) is a property of the latest check, not of the copies: see evaluateDataRule.
- * - none: the rule is off on purpose; any single copy is enough for "the data has a backup",
- *   which is what the RPO evaluation needs to stay meaningful.
+ * the copy/media/off-site/immutable part of a rule (DESIGN.md §3), counted exactly as
+ * `triad policy check` counts (src/policy/rule.ts), so a policy that passes there is judged
+ * the same way here when every target is fresh. The "0" of 3-2-1-1-0 (verification errors)
+ * is a property of the latest check, not of the copies: see evaluateDataRule. For `none`,
+ * any single copy is enough for "the data has a backup", which keeps the RPO meaningful.
  */
 export function copiesSatisfyRule(rule: RuleName, copies: readonly TargetInfo[]): boolean {
-  if (rule === 'none') return copies.length >= 1;
-  const base = copies.length >= 2 && mediaOf(copies).length >= 2 && copies.some((t) => t.offsite);
-  if (rule === '3-2-1') return base;
-  return base && copies.some((t) => t.immutable || t.offline);
+  return countsMeetRule(rule, copies);
 }
 
-/** The production data's own medium, as src/policy/rule.ts names it. */
-export const PRODUCTION_MEDIA = 'primary';
-
-/** Distinct media of production + the given targets, sorted. */
-export function mediaOf(copies: readonly TargetInfo[]): string[] {
-  return [...new Set([PRODUCTION_MEDIA, ...copies.map((t) => t.media.trim().toLowerCase())])].sort();
-}
+export { PRODUCTION_MEDIA, distinctMedia as mediaOf };
 
 export interface DataRuleInput {
   readonly rule: RuleName;
@@ -53,7 +39,7 @@ export function evaluateDataRule(input: DataRuleInput): RuleStatus {
   const at = input.at.getTime();
   const statuses: TargetCopyStatus[] = input.targets.map((t) => copyStatus(input, t, at));
   const counting = input.targets.filter((_, i) => statuses[i]!.counts);
-  const media = mediaOf(counting);
+  const media = distinctMedia(counting);
   const offsiteCopies = counting.filter((t) => t.offsite).length;
   const immutableOrOfflineCopies = counting.filter((t) => t.immutable || t.offline).length;
 

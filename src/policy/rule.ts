@@ -91,14 +91,40 @@ export function targetsNeededForRule(rule: RuleName): number {
   return r === null ? 0 : Math.max(0, r.copies - 1);
 }
 
-export function countCopies(targets: readonly TargetSpec[]): RuleCounts {
-  const media = new Set(targets.map((t) => t.media.trim().toLowerCase()));
+/** What the counting needs of a copy: a declared target, or a catalogue row describing one. */
+export interface CopyTraits {
+  readonly media: string;
+  readonly offsite: boolean;
+  readonly immutable: boolean;
+  readonly offline?: boolean;
+}
+
+/** Media names compare trimmed and lower-case. */
+export function mediaName(media: string): string {
+  return media.trim().toLowerCase();
+}
+
+/** Distinct media of the production data and the given copies, sorted. */
+export function distinctMedia(copies: readonly CopyTraits[]): string[] {
+  return [...new Set([PRODUCTION_MEDIA, ...copies.map((t) => mediaName(t.media))])].sort();
+}
+
+/** The one 3-2-1 counter: `triad policy check` counts declared targets, reports count the fresh ones. */
+export function countCopies(copies: readonly CopyTraits[]): RuleCounts {
   return {
-    copies: 1 + targets.length,
-    media: media.size + 1,
-    offsite: targets.filter((t) => t.offsite).length,
-    immutableOrOffline: targets.filter((t) => t.immutable || t.offline === true).length,
+    copies: 1 + copies.length,
+    media: distinctMedia(copies).length,
+    offsite: copies.filter((t) => t.offsite).length,
+    immutableOrOffline: copies.filter((t) => t.immutable || t.offline === true).length,
   };
+}
+
+/** Whether these copies, with the production data, meet the copy, media, off-site and immutable counts of the rule. */
+export function countsMeetRule(rule: RuleName, copies: readonly CopyTraits[]): boolean {
+  const req = ruleRequirements(rule);
+  if (req === null) return copies.length >= 1;
+  const c = countCopies(copies);
+  return c.copies >= req.copies && c.media >= req.media && c.offsite >= req.offsite && c.immutableOrOffline >= req.immutableOrOffline;
 }
 
 /** Evaluates the policy's rule on its targets (or on any subset passed in `targets`). */
@@ -111,7 +137,7 @@ export function evaluateRule(policy: Pick<Policy, 'rule' | 'targets'>): RuleMatr
       name: t.name,
       kind: 'target' as const,
       type: t.type,
-      media: t.media.trim().toLowerCase(),
+      media: mediaName(t.media),
       offsite: t.offsite,
       immutable: t.immutable,
       offline: t.offline === true,
