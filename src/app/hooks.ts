@@ -14,6 +14,7 @@ import { spawn } from 'node:child_process';
 import { TriadError } from '../core/errors.js';
 import type { Clock } from '../core/clock.js';
 import type { HookSpec, Policy } from '../policy/types.js';
+import { formatDurationShort } from '../policy/units.js';
 
 export type HookKind = 'before' | 'after' | 'on_failure';
 
@@ -76,7 +77,7 @@ export function hookSucceeded(r: HookResult): boolean {
 export function describeHook(r: HookResult, timeoutMs?: number): string {
   const what = `${r.kind} hook "${r.run}"`;
   if (r.spawnError !== undefined) return `${what} could not start: ${r.spawnError}`;
-  if (r.timedOut) return `${what} timed out${timeoutMs !== undefined ? ` after ${formatMs(timeoutMs)}` : ''} and was killed`;
+  if (r.timedOut) return `${what} timed out${timeoutMs !== undefined ? ` after ${formatDurationShort(timeoutMs)}` : ''} and was killed`;
   if (r.aborted) return `${what} was interrupted`;
   if (r.exitCode === null) return `${what} was killed by ${r.signal ?? 'a signal'}`;
   return `${what} exited with code ${r.exitCode}`;
@@ -283,11 +284,4 @@ function signalGroup(pid: number | undefined, sig: NodeJS.Signals): void {
     // ESRCH: the group is already gone, which is what we wanted.
     if ((e as NodeJS.ErrnoException).code !== 'ESRCH') throw e;
   }
-}
-
-function formatMs(ms: number): string {
-  if (ms % 3_600_000 === 0) return `${ms / 3_600_000}h`;
-  if (ms % 60_000 === 0) return `${ms / 60_000}m`;
-  if (ms % 1000 === 0) return `${ms / 1000}s`;
-  return `${ms}ms`;
 }

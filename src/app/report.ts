@@ -1,6 +1,7 @@
+import { discoverPolicyFiles } from './policy-files.js';
 import { existsSync } from 'node:fs';
-import { readdir, stat, statfs } from 'node:fs/promises';
-import { dirname, join, resolve } from 'node:path';
+import { stat, statfs } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
 import { TriadError, errnoCode } from '../core/errors.js';
 import { openCatalog, type Catalog } from '../catalog/catalog.js';
 import type { RestoreTestRow, RunRow, SnapshotRecord } from '../catalog/types.js';
@@ -49,29 +50,8 @@ export interface ReportResult {
 }
 
 /** The policy files named by -p and --policies, de-duplicated, -p first. Throws E_USAGE when there are none. */
-export async function resolvePolicyFiles(ctx: AppContext, opts: Pick<ReportOptions, 'policyFiles' | 'policiesDir'>): Promise<string[]> {
-  const files = (opts.policyFiles ?? []).map((f) => resolve(ctx.cwd, f));
-  if (opts.policiesDir !== undefined) {
-    const dir = resolve(ctx.cwd, opts.policiesDir);
-    let names: string[];
-    try {
-      names = await readdir(dir);
-    } catch (err) {
-      throw new TriadError('E_USAGE', `cannot read the policy directory ${opts.policiesDir}: ${errnoCode(err) ?? errorMessage(err)}`, {
-        hint: 'give a directory that holds policy files (*.yaml), e.g. --policies /etc/triad',
-        cause: err,
-      });
-    }
-    const found = names.filter((n) => /\.ya?ml$/i.test(n)).sort().map((n) => join(dir, n));
-    if (found.length === 0) {
-      throw new TriadError('E_USAGE', `no policy files (*.yaml, *.yml) in ${opts.policiesDir}`, { hint: 'name the files with -p POLICY instead' });
-    }
-    files.push(...found);
-  }
-  if (files.length === 0) {
-    throw new TriadError('E_USAGE', 'no policy given', { hint: 'name policies with -p POLICY (repeatable) or --policies DIR' });
-  }
-  return [...new Set(files)];
+export function resolvePolicyFiles(ctx: AppContext, opts: Pick<ReportOptions, 'policyFiles' | 'policiesDir'>): Promise<string[]> {
+  return discoverPolicyFiles(ctx.cwd, opts.policyFiles ?? [], opts.policiesDir, { requireSome: true });
 }
 
 /**

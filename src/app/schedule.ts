@@ -16,11 +16,11 @@
  * one starts `triad <job> -p FILE` as a child process, so a crashing job never takes the
  * scheduler down.
  */
+import { formatDuration } from '../core/format.js';
+import { discoverPolicyFiles } from './policy-files.js';
 import { spawn } from 'node:child_process';
-import { readdir } from 'node:fs/promises';
-import * as nodePath from 'node:path';
 import type { Clock } from '../core/clock.js';
-import { TriadError, errnoCode } from '../core/errors.js';
+import { errnoCode } from '../core/errors.js';
 import { loadPolicy } from '../policy/load.js';
 import type { Policy } from '../policy/types.js';
 import { nextRuns } from '../scheduler/cron.js';
@@ -153,7 +153,7 @@ export function backupCatchUp(opts: { now: Date; last: Date | undefined; rpoMs?:
     if (gap > opts.rpoMs) {
       return {
         due: true,
-        reason: `last backup at ${lastText}; waiting for the next scheduled run at ${next.toISOString()} would leave ${formatMs(gap)} between recovery points (RPO ${formatMs(opts.rpoMs)})`,
+        reason: `last backup at ${lastText}; waiting for the next scheduled run at ${next.toISOString()} would leave ${formatDuration(gap)} between recovery points (RPO ${formatDuration(opts.rpoMs)})`,
       };
     }
     return { due: false, reason: `last backup at ${lastText} keeps the RPO until the next run at ${next.toISOString()}` };
@@ -256,14 +256,14 @@ export class Scheduler {
       const now = this.opts.timer.now();
       const t = now.getTime();
       if (this.lastNow !== undefined && t < this.lastNow - 1000) {
-        this.opts.log({ level: 'warn', message: `the clock went back ${formatMs(this.lastNow - t)}; next run times recomputed` });
+        this.opts.log({ level: 'warn', message: `the clock went back ${formatDuration(this.lastNow - t)}; next run times recomputed` });
         for (const e of this.entries.values()) e.next = nextRuns(e.cron, now, 1, e.timezone)[0]!;
       }
       this.lastNow = t;
       for (const e of [...this.entries.values()].sort((a, b) => a.next.getTime() - b.next.getTime())) {
         if (e.next.getTime() > t) continue;
         const late = t - e.next.getTime();
-        if (late > 5 * 60_000) this.opts.log({ level: 'warn', policy: e.policy, job: e.job, message: `fire time ${e.next.toISOString()} passed ${formatMs(late)} ago (suspended or busy); running once now` });
+        if (late > 5 * 60_000) this.opts.log({ level: 'warn', policy: e.policy, job: e.job, message: `fire time ${e.next.toISOString()} passed ${formatDuration(late)} ago (suspended or busy); running once now` });
         this.fire(e, 'schedule', e.next);
         e.next = nextRuns(e.cron, now, 1, e.timezone)[0]!;
       }
@@ -348,7 +348,7 @@ export class Scheduler {
       }
       const took = this.opts.timer.now().getTime() - startedAt.getTime();
       const level = outcome.status === 'ok' ? 'info' : outcome.status === 'partial' || outcome.status === 'finding' || outcome.status === 'unavailable' ? 'warn' : 'error';
-      this.opts.log({ level, policy: entry.policy, job: entry.job, message: `${outcome.status} (exit ${outcome.exitCode}) after ${formatMs(took)}: ${outcome.message}`, fields: { status: outcome.status, exitCode: outcome.exitCode, durationMs: took } });
+      this.opts.log({ level, policy: entry.policy, job: entry.job, message: `${outcome.status} (exit ${outcome.exitCode}) after ${formatDuration(took)}: ${outcome.message}`, fields: { status: outcome.status, exitCode: outcome.exitCode, durationMs: took } });
     })();
     state.running = { job: entry.job, startedAt, done };
     void done.then(() => {
@@ -399,7 +399,7 @@ export function childJobRunner(opts: ChildRunnerOptions): JobRunner {
         opts.log?.({ level: 'info', policy: req.policy, job: req.job, message: `stopping: SIGTERM sent to the job (pid ${child.pid})` });
         signalGroup(child.pid, 'SIGTERM');
         killTimer = setTimeout(() => {
-          opts.log?.({ level: 'warn', policy: req.policy, job: req.job, message: `abandoned: the job did not end within ${formatMs(opts.stopGraceMs ?? 60_000)} of SIGTERM; killed` });
+          opts.log?.({ level: 'warn', policy: req.policy, job: req.job, message: `abandoned: the job did not end within ${formatDuration(opts.stopGraceMs ?? 60_000)} of SIGTERM; killed` });
           signalGroup(child.pid, 'SIGKILL');
         }, opts.stopGraceMs ?? 60_000);
       };
@@ -471,19 +471,8 @@ export interface PolicyLoadProblem {
 }
 
 /** The policy files named with -p plus every *.yaml / *.yml in --policies DIR, sorted. */
-export async function policyFiles(ctx: Pick<AppContext, 'cwd'>, files: readonly string[], dir?: string): Promise<string[]> {
-  const out = files.map((f) => nodePath.resolve(ctx.cwd, f));
-  if (dir !== undefined) {
-    const abs = nodePath.resolve(ctx.cwd, dir);
-    let names: string[];
-    try {
-      names = await readdir(abs);
-    } catch (err) {
-      throw new TriadError('E_POLICY_NOT_FOUND', `cannot read the policy directory ${abs}: ${errnoCode(err) ?? errorMessage(err)}`, { hint: 'check the path given to --policies' });
-    }
-    for (const n of names.sort()) if (/\.ya?ml$/i.test(n)) out.push(nodePath.join(abs, n));
-  }
-  return [...new Set(out)];
+export function policyFiles(ctx: Pick<AppContext, 'cwd'>, files: readonly string[], dir?: string): Promise<string[]> {
+  return discoverPolicyFiles(ctx.cwd, files, dir);
 }
 
 /**
@@ -521,12 +510,3 @@ export function lastBackupFromCatalog(ctx: AppContext, policy: Policy): Date | u
   }
 }
 
-export function formatMs(ms: number): string {
-  const s = Math.round(ms / 1000);
-  if (s < 60) return `${s}s`;
-  const m = Math.floor(s / 60);
-  if (m < 60) return `${m}m${s % 60 ? `${s % 60}s` : ''}`;
-  const h = Math.floor(m / 60);
-  if (h < 48) return `${h}h${m % 60 ? `${m % 60}m` : ''}`;
-  return `${Math.floor(h / 24)}d${h % 24 ? `${h % 24}h` : ''}`;
-}
