@@ -137,7 +137,7 @@ export function redactUrl(url: string): string {
 
 async function deliver(url: string, init: { method: string; headers: Record<string, string>; body: string }, opts: DeliveryOptions): Promise<DeliveryResult> {
   const doFetch = opts.fetch ?? fetch;
-  const sleep = opts.sleep ?? defaultSleep;
+  const sleep = opts.sleep ?? opts.clock.sleep;
   const attempts = Math.max(1, opts.attempts ?? 4);
   const timeoutMs = opts.timeoutMs ?? 10_000;
   const maxElapsed = opts.maxElapsedMs ?? 60_000;
@@ -183,19 +183,4 @@ function errorText(err: unknown): string {
     return (err.message + detail).replace(/\/\/[^/@\s]+@/g, '//');
   }
   return String(err);
-}
-
-function defaultSleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(new Error('aborted'));
-    const t = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    const onAbort = (): void => {
-      clearTimeout(t);
-      reject(new Error('aborted'));
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
 }

@@ -45,21 +45,12 @@ export interface SchedulerTimer {
   sleep(ms: number, signal?: AbortSignal): Promise<void>;
 }
 
-/** Wall-clock time from the injected Clock; sleeping with setTimeout. */
+/** Wall-clock time and sleeps from the injected Clock. */
 export function realTimer(clock: Clock): SchedulerTimer {
   return {
     now: () => clock.now(),
-    sleep: (ms, signal) =>
-      new Promise((resolve) => {
-        if (signal?.aborted) return resolve();
-        const t = setTimeout(done, Math.max(0, ms));
-        function done(): void {
-          clearTimeout(t);
-          signal?.removeEventListener('abort', done);
-          resolve();
-        }
-        signal?.addEventListener('abort', done, { once: true });
-      }),
+    // The daemon wakes on abort to stop, which is not an error.
+    sleep: (ms, signal) => clock.sleep(ms, signal).catch(() => undefined),
   };
 }
 

@@ -1,6 +1,6 @@
 import { systemClock, type Clock } from '../core/clock.js';
 import { abortedError } from './classify.js';
-import { abortableSleep } from './retry.js';
+import { sleep } from '../core/clock.js';
 import type { LoadOptions, ObjectInfo, Range, SaveOptions, Storage } from './storage.js';
 
 export interface UploadLimitOptions {
@@ -36,7 +36,7 @@ export class RateLimitedStorage implements Storage {
     this.rate = opts.bytesPerSecond / 1000;
     this.burstMs = (opts.burstBytes ?? opts.bytesPerSecond) / this.rate;
     this.clock = opts.clock ?? systemClock;
-    this.sleep = opts.sleep ?? abortableSleep;
+    this.sleep = opts.sleep ?? sleep;
     if (inner.capacity) this.capacity = () => (inner.capacity as () => Promise<{ total: number; free: number } | undefined>)();
   }
 

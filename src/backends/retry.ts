@@ -1,3 +1,4 @@
+import { sleep } from '../core/clock.js';
 import { systemClock, type Clock } from '../core/clock.js';
 import { freshSeed, seededRandom } from '../core/random.js';
 import { abortedError, findSystemCode, networkKind, statusKind, throttleName } from './classify.js';
@@ -39,23 +40,6 @@ export function isRetryable(err: unknown): boolean {
   return networkKind(findSystemCode(err)) !== undefined;
 }
 
-export function abortableSleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) {
-      reject(signal.reason ?? new Error('aborted'));
-      return;
-    }
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    const onAbort = (): void => {
-      clearTimeout(timer);
-      reject(signal?.reason ?? new Error('aborted'));
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
-}
 
 /**
  * Retries transient failures of any Storage with exponential backoff and full jitter
@@ -88,7 +72,7 @@ export class RetryStorage implements Storage {
     this.maxDelayMs = opts.maxDelayMs ?? 10_000;
     this.clock = opts.clock ?? systemClock;
     this.random = opts.random ?? seededRandom(freshSeed()).next;
-    this.sleep = opts.sleep ?? abortableSleep;
+    this.sleep = opts.sleep ?? sleep;
     this.onRetry = opts.onRetry;
     if (inner.capacity) this.capacity = () => (inner.capacity as () => Promise<{ total: number; free: number } | undefined>)();
   }

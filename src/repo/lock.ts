@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { closeSync, linkSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeSync, fsyncSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { sleep } from '../core/clock.js';
 import { errnoCode, TriadError } from '../core/errors.js';
 import type { Clock } from '../core/clock.js';
 import { isNotFound } from '../backends/storage.js';
@@ -266,7 +266,7 @@ export async function acquireLock(repo: Repository, kind: LockKind, opts: LockOp
     if (waited >= wait) throw lockedError(repo, holder, opts.clock.now(), wait > 0 ? waited : 0);
     // Jitter breaks the tie when two processes keep backing off from each other.
     const poll = Math.min(opts.pollEvery ?? 5000, wait - waited) * (0.75 + (randomBytes(1)[0]! / 255) * 0.5);
-    await sleep(Math.max(10, poll), undefined, { signal: opts.signal });
+    await sleep(Math.max(10, poll), opts.signal);
     if (attempt > 1_000_000) throw lockedError(repo, holder, opts.clock.now(), waited);
   }
 }
