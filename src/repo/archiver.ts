@@ -5,7 +5,7 @@ import type { Clock } from '../core/clock.js';
 import { FilePool } from './file-pool.js';
 import { makeExcludeMatcher, type ExcludeMatcher } from './exclude.js';
 import type { BlobReader } from './blob-reader.js';
-import { listSource } from './source-tree.js';
+import { listSource, type ArchiveSource } from './source-tree.js';
 import { encodeTree, type TreeNode } from './tree.js';
 import type { MultiTargetWriter } from './writer.js';
 import type { SnapshotSummary } from './snapshot.js';
@@ -13,11 +13,7 @@ import type { Repository } from './repository.js';
 import { entryStat, type EntryStat } from './stat-ahead-protocol.js';
 import type { StatAhead } from './stat-ahead.js';
 
-export interface ArchiveSource {
-  path: string;
-  exclude: string[];
-  crossFilesystems: boolean;
-}
+export type { ArchiveSource };
 
 export type WarningCode = 'unreadable' | 'vanished' | 'changed' | 'special' | 'other-filesystem';
 

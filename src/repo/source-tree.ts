@@ -1,7 +1,13 @@
 import { lstatSync, readdirSync, type Stats } from 'node:fs';
 import { join } from 'node:path';
-import type { ArchiveSource } from './archiver.js';
 import type { ExcludeMatcher } from './exclude.js';
+
+/** One source of a backup as the walk needs it: its path, exclude patterns and whether to cross file systems. */
+export interface ArchiveSource {
+  path: string;
+  exclude: string[];
+  crossFilesystems: boolean;
+}
 
 /**
  * Lists a directory source depth-first in the order the backup's walk visits it: names

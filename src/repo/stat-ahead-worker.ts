@@ -7,7 +7,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { makeExcludeMatcher } from './exclude.js';
 import { listSource } from './source-tree.js';
 import { CONSUMED, STAT_FIELDS, STOP, type DirRecord } from './stat-ahead-protocol.js';
-import type { ArchiveSource } from './archiver.js';
+import type { ArchiveSource } from './source-tree.js';
 
 const { sources, shared, window } = workerData as { sources: ArchiveSource[]; shared: SharedArrayBuffer; window: number };
 const counters = new Int32Array(shared);

@@ -1,7 +1,7 @@
 import type { Worker } from 'node:worker_threads';
 import { startWorker } from '../core/threads.js';
 import { CONSUMED, STOP, type DirRecord } from './stat-ahead-protocol.js';
-import type { ArchiveSource } from './archiver.js';
+import type { ArchiveSource } from './source-tree.js';
 
 /** Entries the thread may read ahead of the walk: bounds its memory whatever the tree's size. */
 const WINDOW = 32768;
