@@ -2,7 +2,7 @@ import { TriadError } from '../core/errors.js';
 import { openStorage } from '../backends/open.js';
 import type { Storage } from '../backends/storage.js';
 import { openCatalog, type Catalog } from '../catalog/catalog.js';
-import type { FileInput, RunKind } from '../catalog/types.js';
+import type { FileInput } from '../catalog/types.js';
 import { resolvePassphraseWithWarnings } from '../policy/secrets.js';
 import type { PassphraseSpec, Policy, TargetSpec } from '../policy/types.js';
 import { BlobReader } from '../repo/blob-reader.js';
@@ -368,7 +368,7 @@ function runFromRecord(r: JournalRecord, journalId: string): Parameters<Catalog[
   }
   return {
     policy: r.policy,
-    kind: r.kind as RunKind,
+    kind: r.kind,
     target,
     started_at: r.started,
     finished_at: r.finished,

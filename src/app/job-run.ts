@@ -187,7 +187,7 @@ export class JobRun {
     try {
       const catalog = catalogFor(this.ctx, this.policy);
       try {
-        const id = catalog.startRun({ policy: this.policy.name, kind: this.job as RunKind, started_at: this.startedAt, details: {} });
+        const id = catalog.startRun({ policy: this.policy.name, kind: this.job, started_at: this.startedAt, details: {} });
         catalog.finishRun(id, {
           finished_at: this.ctx.clock.now(),
           status: this.ctx.signal?.aborted ? 'interrupted' : 'failed',

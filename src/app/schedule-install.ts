@@ -97,7 +97,7 @@ export async function installSchedule(ctx: AppContext, opts: InstallOptions): Pr
           policyFile: p.file,
           policyName: p.name,
           triadBin: opts.triadBin,
-          jobs: SCHEDULE_JOBS.flatMap(({ key, job }) => (p.schedule[key] !== undefined ? [{ job, cron: p.schedule[key]! }] : [])),
+          jobs: SCHEDULE_JOBS.flatMap(({ key, job }) => (p.schedule[key] !== undefined ? [{ job, cron: p.schedule[key] }] : [])),
           ...(envFile !== undefined ? { envFile } : {}),
           lockDir,
           timezone: p.timezone,

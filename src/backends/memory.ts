@@ -16,6 +16,7 @@ export class MemoryStorage implements Storage {
   }
 
   async save(name: string, data: Uint8Array, opts: SaveOptions = {}): Promise<void> {
+    await answerLater();
     this.check(name, 'save', opts.signal);
     if (opts.ifAbsent && this.objects.has(name)) {
       throw new StorageError('exists', this.location, `${this.location}: ${name} already exists`, { objectName: name });
@@ -24,6 +25,7 @@ export class MemoryStorage implements Storage {
   }
 
   async load(name: string, range?: Range, opts: LoadOptions = {}): Promise<Buffer> {
+    await answerLater();
     this.check(name, 'load', opts.signal);
     checkRange(this.location, name, range);
     const buf = this.get(name);
@@ -32,11 +34,13 @@ export class MemoryStorage implements Storage {
   }
 
   async stat(name: string, opts: LoadOptions = {}): Promise<ObjectInfo> {
+    await answerLater();
     this.check(name, 'stat', opts.signal);
     return { name, size: this.get(name).length };
   }
 
   async *list(prefix: string, opts: LoadOptions = {}): AsyncIterable<ObjectInfo> {
+    await answerLater();
     throwIfAborted(opts.signal, this.location, 'list');
     // Snapshot the keys so concurrent saves/removes do not disturb the iteration.
     const names = [...this.objects.keys()].filter((n) => n.startsWith(prefix));
@@ -48,12 +52,14 @@ export class MemoryStorage implements Storage {
   }
 
   async remove(name: string, opts: LoadOptions = {}): Promise<void> {
+    await answerLater();
     this.check(name, 'remove', opts.signal);
     this.objects.delete(name);
   }
 
-  async close(): Promise<void> {
+  close(): Promise<void> {
     this.closed = true;
+    return Promise.resolve();
   }
 
   /** Number of stored objects (for assertions). */
@@ -72,4 +78,9 @@ export class MemoryStorage implements Storage {
     checkName(this.location, name);
     throwIfAborted(signal, this.location, op, name);
   }
+}
+
+/** Like a real store, answer in a later microtask: code that forgets an await fails here too. */
+function answerLater(): Promise<void> {
+  return Promise.resolve();
 }

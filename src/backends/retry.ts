@@ -71,7 +71,8 @@ export class RetryStorage implements Storage {
     this.baseDelayMs = opts.baseDelayMs ?? 250;
     this.maxDelayMs = opts.maxDelayMs ?? 10_000;
     this.clock = opts.clock ?? systemClock;
-    this.random = opts.random ?? seededRandom(freshSeed()).next;
+    const rng = seededRandom(freshSeed());
+    this.random = opts.random ?? (() => rng.next());
     this.sleep = opts.sleep ?? sleep;
     this.onRetry = opts.onRetry;
     if (inner.capacity) this.capacity = () => (inner.capacity as () => Promise<{ total: number; free: number } | undefined>)();

@@ -181,8 +181,9 @@ export class S3Storage implements Storage {
     }
   }
 
-  async close(): Promise<void> {
+  close(): Promise<void> {
     this.client.destroy();
+    return Promise.resolve();
   }
 
   /** Creates the bucket if it is missing (idempotent). */

@@ -15,7 +15,7 @@ export interface CliContext {
 
 export function makeContext(env: NodeJS.ProcessEnv, cwd: string, signal: AbortSignal, setExitCode: (c: number) => void): CliContext {
   const globals = (cmd: Command): GlobalOptions => {
-    const o = cmd.optsWithGlobals() as Record<string, unknown>;
+    const o = cmd.optsWithGlobals<Record<string, unknown>>();
     return {
       json: Boolean(o.json),
       quiet: Boolean(o.quiet),

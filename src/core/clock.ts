@@ -4,7 +4,7 @@ export interface Clock {
   /** Monotonic milliseconds, for measuring durations. */
   monotonic(): number;
   /** Waits `ms`; rejects with the signal's reason as soon as it aborts. */
-  sleep(ms: number, signal?: AbortSignal): Promise<void>;
+  sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
 }
 
 /** The one abortable wait: rejects with the signal's reason (or an AbortError) when it aborts. */
@@ -26,8 +26,8 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   });
 }
 
-function abortReason(signal: AbortSignal): unknown {
-  return signal.reason ?? new DOMException('The operation was aborted', 'AbortError');
+function abortReason(signal: AbortSignal): Error {
+  return signal.reason instanceof Error ? signal.reason : new DOMException('The operation was aborted', 'AbortError');
 }
 
 export const systemClock: Clock = {

@@ -80,7 +80,7 @@ export function isTriadError(err: unknown, code?: ErrorCode): err is TriadError 
 
 /** Node's system errors (ENOENT, ENOSPC…) carry a string `code`. */
 export function errnoCode(err: unknown): string | undefined {
-  if (err && typeof err === 'object' && 'code' in err && typeof (err as { code: unknown }).code === 'string') {
+  if (err && typeof err === 'object' && 'code' in err && typeof err.code === 'string') {
     return (err as { code: string }).code;
   }
   return undefined;

@@ -28,7 +28,7 @@ export class MemoryPool {
       const n = this.spare[k]!.byteLength;
       if (n >= length && (i < 0 || n < this.spare[i]!.byteLength)) i = k;
     }
-    const mem = i >= 0 ? this.spare.splice(i, 1)[0]! : (Buffer.allocUnsafeSlow(Math.ceil(length / this.step) * this.step).buffer as ArrayBuffer);
+    const mem = i >= 0 ? this.spare.splice(i, 1)[0]! : (Buffer.allocUnsafeSlow(Math.ceil(length / this.step) * this.step).buffer);
     this.lent.add(mem);
     return Buffer.from(mem, 0, length);
   }

@@ -6,7 +6,7 @@ import { Worker } from 'node:worker_threads';
  * thread needs the compiled module, so from a `.ts` caller it is taken from dist/. `onFail`
  * hears an error thrown in the thread and an exit that `closing()` did not ask for.
  */
-export function startWorker(module: string, opts: { what: string; workerData?: unknown; youngGenerationMb: number; closing(): boolean; onFail(err: unknown): void }): Worker {
+export function startWorker(module: string, opts: { what: string; workerData?: unknown; youngGenerationMb: number; closing: () => boolean; onFail: (err: unknown) => void }): Worker {
   const url = import.meta.url.endsWith('.ts') ? new URL(`../../dist/${module}.js`, import.meta.url) : new URL(`../${module}.js`, import.meta.url);
   // A small young generation: the threads make short-lived buffers only, and each MiB is RSS.
   const worker = new Worker(url, { workerData: opts.workerData, resourceLimits: { maxYoungGenerationSizeMb: opts.youngGenerationMb } });

@@ -10,7 +10,7 @@ import { parseDuration, parseRate } from '../../policy/units.js';
 /** Builds the app layer's context from the CLI's: the env, cwd, clock and signal passed down explicitly. */
 export function appContext(ctx: CliContext, cmd: Command, out: Output, opening?: string): AppContext & { stopProgress(): void } {
   const events = progressEvents(out, opening);
-  const g = cmd.optsWithGlobals() as { retryFor?: string; limitUpload?: string };
+  const g = cmd.optsWithGlobals<{ retryFor?: string; limitUpload?: string }>();
   return {
     env: ctx.env,
     cwd: ctx.cwd,

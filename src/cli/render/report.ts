@@ -131,7 +131,8 @@ function toJson(v: unknown): Json {
     for (const [k, x] of Object.entries(v)) if (x !== undefined) o[k] = toJson(x);
     return o;
   }
-  return String(v);
+  // What is left: bigint, symbol, function; only a bigint has a JSON reading.
+  return typeof v === 'bigint' ? v.toString() : null;
 }
 
 /**
