@@ -7,7 +7,7 @@ import { Archiver, estimateSources, type ArchiveSource, type BackupWarning } fro
 import { StatAhead } from '../repo/stat-ahead.js';
 import { BlobReader } from '../repo/blob-reader.js';
 import { writeJournal } from '../repo/journal.js';
-import { MasterIndex } from '../repo/index-store.js';
+import { absentPacks, listPacks, MasterIndex, type AbsentPack } from '../repo/index-store.js';
 import { repairIndex } from '../repo/prune.js';
 import { loadSnapshots, sealSnapshot, type Snapshot, type SnapshotManifest, type SnapshotSummary } from '../repo/snapshot.js';
 import { MultiTargetWriter, type TargetSession } from '../repo/writer.js';
@@ -138,25 +138,7 @@ async function backupFrom(
   run: { host: string; paths: string[]; sources: ArchiveSource[]; startedAt: Date; catalog: Catalog | undefined; statAhead: StatAhead | undefined },
 ): Promise<BackupResult> {
   const { host, paths, sources, startedAt, catalog, statAhead } = run;
-  const sessions: TargetSession[] = await Promise.all(
-    usable.map(async (o): Promise<TargetSession> => {
-      try {
-        const index = await MasterIndex.load(o.repo!);
-        if (!opts.dryRun) {
-          // Packs left by an interrupted run are indexed and reused, not uploaded again.
-          const { packsAdded, damaged } = await repairIndex(o.repo!, { onlyUnindexed: true, signal: ctx.signal, index });
-          if (packsAdded.length) ctx.events?.info?.(`target '${o.spec.name}': reusing ${packsAdded.length} pack(s) left by an interrupted run`);
-          // A store that lists an upload before it completes (some S3-compatible servers) shows a killed run's pack cut short.
-          if (damaged.length) ctx.events?.info?.(`target '${o.spec.name}': ${damaged.length} unreadable pack(s) left by an interrupted run are not used; 'triad prune' removes them after its grace period`);
-        }
-        return { name: o.spec.name, repo: o.repo!, index, bytesWritten: 0, packsWritten: 0 };
-      } catch (err) {
-        if (ctx.signal?.aborted) throw err;
-        ctx.events?.warning?.(`target '${o.spec.name}' failed and is left out of this run: ${errorMessage(err)}`);
-        return { name: o.spec.name, repo: o.repo!, index: new MasterIndex(), bytesWritten: 0, packsWritten: 0, failed: err };
-      }
-    }),
-  );
+  const sessions = await Promise.all(usable.map((o) => openSession(ctx, o, !!opts.dryRun)));
   const first = sessions.find((s) => s.failed === undefined);
   if (!first) throw sessions[0]!.failed;
   const parent = await findParent(first, policy.name, host, paths);
@@ -173,7 +155,7 @@ async function backupFrom(
       packSize: opts.packSize,
       signal: ctx.signal,
       dryRun: opts.dryRun,
-      onTargetFailed: (s, err) => ctx.events?.warning?.(`target '${s.name}' failed and is left out of this run: ${errorMessage(err)}`),
+      onTargetFailed: (s, err) => warnLeftOut(ctx, s.name, err),
       onIndexed: rows ? (packs, live) => live.forEach((t) => rows.addPacks(policy.name, t.name, packs)) : undefined,
     });
     const archiver = new Archiver(writer, {
@@ -264,6 +246,51 @@ async function backupFrom(
   } finally {
     await stage?.close();
   }
+}
+
+/**
+ * A target's part in the run: its index, less the packs it lacks. One listing of `data/`
+ * serves both checks: packs no index names (left by an interrupted run) are indexed and
+ * reused, and packs the index names but the listing lacks or shows at another size are
+ * left out, so their blobs count as not stored and this run stores them again.
+ */
+async function openSession(ctx: AppContext, o: OpenedTarget, dryRun: boolean): Promise<TargetSession> {
+  const repo = o.repo!;
+  const name = o.spec.name;
+  try {
+    const index = await MasterIndex.load(repo);
+    const listed = await listPacks(repo, ctx.signal);
+    if (!dryRun) {
+      const { packsAdded, damaged } = await repairIndex(repo, { onlyUnindexed: true, signal: ctx.signal, index, listed });
+      if (packsAdded.length) ctx.events?.info?.(`target '${name}': reusing ${packsAdded.length} pack(s) left by an interrupted run`);
+      // A store that lists an upload before it completes (some S3-compatible servers) shows a killed run's pack cut short.
+      if (damaged.length) ctx.events?.info?.(`target '${name}': ${damaged.length} unreadable pack(s) left by an interrupted run are not used; 'triad prune' removes them after its grace period`);
+    }
+    const absent = absentPacks(index, listed);
+    if (absent.length === 0) return { name, repo, index, bytesWritten: 0, packsWritten: 0 };
+    ctx.events?.warning?.(absentWarning(name, absent));
+    const gone = new Set(absent.map((p) => p.pack));
+    index.dropPacks(gone);
+    return { name, repo, index, bytesWritten: 0, packsWritten: 0, absentPacks: gone };
+  } catch (err) {
+    if (ctx.signal?.aborted) throw err;
+    warnLeftOut(ctx, name, err);
+    return { name, repo, index: new MasterIndex(), bytesWritten: 0, packsWritten: 0, failed: err };
+  }
+}
+
+function warnLeftOut(ctx: AppContext, target: string, err: unknown): void {
+  ctx.events?.warning?.(`target '${target}' failed and is left out of this run: ${errorMessage(err)}`);
+}
+
+function absentWarning(target: string, absent: AbsentPack[]): string {
+  const shown = absent.slice(0, 5).map((p) => `${p.pack} (${p.stored === undefined ? 'missing' : `${p.stored} bytes, the index says ${p.indexed}`})`);
+  const more = absent.length > shown.length ? ` and ${absent.length - shown.length} more` : '';
+  return (
+    `target '${target}': ${absent.length} pack(s) named by the index are missing or cut short: ${shown.join(', ')}${more}; ` +
+    `this backup stores their blobs again from the sources and takes them out of the index; earlier snapshots may need blobs only they held: ` +
+    `run 'triad check -p POLICY --target ${target}' to see which`
+  );
 }
 
 /** The newest complete snapshot of the same policy, host and paths: its unchanged files are not read again. */
