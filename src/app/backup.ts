@@ -7,12 +7,13 @@ import { Archiver, estimateSources, type ArchiveSource, type BackupWarning } fro
 import { StatAhead } from '../repo/stat-ahead.js';
 import { BlobReader } from '../repo/blob-reader.js';
 import { writeJournal } from '../repo/journal.js';
-import { MasterIndex } from '../repo/index-store.js';
+import { absentPacks, listPacks, MasterIndex, type AbsentPack } from '../repo/index-store.js';
+import type { RepoLock } from '../repo/lock.js';
 import { repairIndex } from '../repo/prune.js';
 import { loadSnapshots, sealSnapshot, type Snapshot, type SnapshotManifest, type SnapshotSummary } from '../repo/snapshot.js';
 import { MultiTargetWriter, type TargetSession } from '../repo/writer.js';
 import { startJob } from './job-run.js';
-import { withPolicyLocks } from './locking.js';
+import { withEachPolicyLock } from './locking.js';
 import { catalogFor, closeAll, errorMessage, hostName, loadPolicyFile, openTargets, passphraseFor, requireSome, selectTargets, userName, type AppContext, type OpenedTarget } from './session.js';
 
 export interface BackupOptions {
@@ -101,15 +102,34 @@ async function backupAllTargets(ctx: AppContext, policy: Policy, opts: BackupOpt
   const opened = await openTargets(ctx, policy, specs, passphrase);
   try {
     const usable = requireSome(opened);
-    return await withPolicyLocks(ctx, policy, usable.map((o) => o.repo!), 'shared', { command: 'backup', wait: opts.waitMs }, (signal) =>
-      backupTo({ ...ctx, signal }, policy, opened, usable, opts, started),
+    for (const o of opened) if (o.error !== undefined) warnLeftOut(ctx, o.spec.name, o.error);
+    // Aborted when the lock of every target still in the run is lost.
+    const run = new AbortController();
+    const signal = ctx.signal ? AbortSignal.any([ctx.signal, run.signal]) : run.signal;
+    return await withEachPolicyLock(ctx, policy, usable.map((o) => o.repo!), 'shared', { command: 'backup', wait: opts.waitMs }, (locks, failed) =>
+      backupTo({ ...ctx, signal }, policy, opened, leaveOut(ctx, usable, failed), opts, started, { locks, abort: run }),
     );
   } finally {
     await closeAll(opened);
   }
 }
 
-async function backupTo(ctx: AppContext, policy: Policy, opened: OpenedTarget[], usable: OpenedTarget[], opts: BackupOptions, started: number): Promise<BackupResult> {
+/** The targets whose lock could be taken; the others are marked failed with the lock's error. */
+function leaveOut(ctx: AppContext, usable: OpenedTarget[], failed: Map<unknown, unknown>): OpenedTarget[] {
+  for (const o of usable) {
+    if (!failed.has(o.repo)) continue;
+    o.error = failed.get(o.repo);
+    warnLeftOut(ctx, o.spec.name, o.error);
+  }
+  return usable.filter((o) => !failed.has(o.repo));
+}
+
+interface RunLocks {
+  locks: RepoLock[];
+  abort: AbortController;
+}
+
+async function backupTo(ctx: AppContext, policy: Policy, opened: OpenedTarget[], usable: OpenedTarget[], opts: BackupOptions, started: number, held: RunLocks): Promise<BackupResult> {
   const host = hostName(policy);
   const paths = policy.sources.map((s) => s.path).sort();
   const sources = policy.sources.map((s) => ({ path: s.path, exclude: s.exclude, crossFilesystems: s.cross_filesystems }));
@@ -121,7 +141,7 @@ async function backupTo(ctx: AppContext, policy: Policy, opened: OpenedTarget[],
   // cores on file contents, where the thread would only add its memory.
   const statAhead = catalog?.latestSnapshot(policy.name, { host, paths }) ? new StatAhead(sources) : undefined;
   try {
-    return await backupFrom(ctx, policy, opened, usable, opts, started, { host, paths, sources, startedAt, catalog, statAhead });
+    return await backupFrom(ctx, policy, opened, usable, opts, started, { host, paths, sources, startedAt, catalog, statAhead, held });
   } finally {
     statAhead?.stop();
     catalog?.close();
@@ -135,31 +155,11 @@ async function backupFrom(
   usable: OpenedTarget[],
   opts: BackupOptions,
   started: number,
-  run: { host: string; paths: string[]; sources: ArchiveSource[]; startedAt: Date; catalog: Catalog | undefined; statAhead: StatAhead | undefined },
+  run: { host: string; paths: string[]; sources: ArchiveSource[]; startedAt: Date; catalog: Catalog | undefined; statAhead: StatAhead | undefined; held: RunLocks },
 ): Promise<BackupResult> {
-  const { host, paths, sources, startedAt, catalog, statAhead } = run;
-  const sessions: TargetSession[] = await Promise.all(
-    usable.map(async (o): Promise<TargetSession> => {
-      try {
-        const index = await MasterIndex.load(o.repo!);
-        if (!opts.dryRun) {
-          // Packs left by an interrupted run are indexed and reused, not uploaded again.
-          const { packsAdded, damaged } = await repairIndex(o.repo!, { onlyUnindexed: true, signal: ctx.signal, index });
-          if (packsAdded.length) ctx.events?.info?.(`target '${o.spec.name}': reusing ${packsAdded.length} pack(s) left by an interrupted run`);
-          // A store that lists an upload before it completes (some S3-compatible servers) shows a killed run's pack cut short.
-          if (damaged.length) ctx.events?.info?.(`target '${o.spec.name}': ${damaged.length} unreadable pack(s) left by an interrupted run are not used; 'triad prune' removes them after its grace period`);
-        }
-        return { name: o.spec.name, repo: o.repo!, index, bytesWritten: 0, packsWritten: 0 };
-      } catch (err) {
-        if (ctx.signal?.aborted) throw err;
-        ctx.events?.warning?.(`target '${o.spec.name}' failed and is left out of this run: ${errorMessage(err)}`);
-        return { name: o.spec.name, repo: o.repo!, index: new MasterIndex(), bytesWritten: 0, packsWritten: 0, failed: err };
-      }
-    }),
-  );
-  const first = sessions.find((s) => s.failed === undefined);
-  if (!first) throw sessions[0]!.failed;
-  const parent = await findParent(first, policy.name, host, paths);
+  const { host, paths, sources, startedAt, catalog, statAhead, held } = run;
+  const sessions = await Promise.all(usable.map((o) => openSession(ctx, o, !!opts.dryRun)));
+  const { session: first, parent } = await findParent(ctx, sessions, policy.name, host, paths);
   const time = opts.time ?? startedAt;
   const runId = catalog?.startRun({ policy: policy.name, kind: 'backup', started_at: startedAt, details: { targets: opened.map((o) => o.spec.name) } });
   // Before the row thread starts: from then on the main thread writes only when that thread is idle.
@@ -173,9 +173,10 @@ async function backupFrom(
       packSize: opts.packSize,
       signal: ctx.signal,
       dryRun: opts.dryRun,
-      onTargetFailed: (s, err) => ctx.events?.warning?.(`target '${s.name}' failed and is left out of this run: ${errorMessage(err)}`),
+      onTargetFailed: (s, err) => warnLeftOut(ctx, s.name, err),
       onIndexed: rows ? (packs, live) => live.forEach((t) => rows.addPacks(policy.name, t.name, packs)) : undefined,
     });
+    watchLocks(held, writer);
     const archiver = new Archiver(writer, {
       parent: parent ? { reader: new BlobReader(first.repo, first.index), tree: parent.tree } : undefined,
       clock: ctx.clock,
@@ -266,11 +267,83 @@ async function backupFrom(
   }
 }
 
-/** The newest complete snapshot of the same policy, host and paths: its unchanged files are not read again. */
-async function findParent(session: TargetSession, policy: string, host: string, paths: string[]): Promise<Snapshot | undefined> {
+/**
+ * A target's part in the run: its index, less the packs it lacks. One listing of `data/`
+ * serves both checks: packs no index names (left by an interrupted run) are indexed and
+ * reused, and packs the index names but the listing lacks or shows at another size are
+ * left out, so their blobs count as not stored and this run stores them again.
+ */
+async function openSession(ctx: AppContext, o: OpenedTarget, dryRun: boolean): Promise<TargetSession> {
+  const repo = o.repo!;
+  const name = o.spec.name;
+  try {
+    const index = await MasterIndex.load(repo);
+    const listed = await listPacks(repo, ctx.signal);
+    if (!dryRun) {
+      const { packsAdded, damaged } = await repairIndex(repo, { onlyUnindexed: true, signal: ctx.signal, index, listed });
+      if (packsAdded.length) ctx.events?.info?.(`target '${name}': reusing ${packsAdded.length} pack(s) left by an interrupted run`);
+      // A store that lists an upload before it completes (some S3-compatible servers) shows a killed run's pack cut short.
+      if (damaged.length) ctx.events?.info?.(`target '${name}': ${damaged.length} unreadable pack(s) left by an interrupted run are not used; 'triad prune' removes them after its grace period`);
+    }
+    const absent = absentPacks(index, listed);
+    if (absent.length === 0) return { name, repo, index, bytesWritten: 0, packsWritten: 0 };
+    ctx.events?.warning?.(absentWarning(name, absent));
+    const gone = new Set(absent.map((p) => p.pack));
+    index.dropPacks(gone);
+    return { name, repo, index, bytesWritten: 0, packsWritten: 0, absentPacks: gone };
+  } catch (err) {
+    if (ctx.signal?.aborted) throw err;
+    warnLeftOut(ctx, name, err);
+    return { name, repo, index: new MasterIndex(), bytesWritten: 0, packsWritten: 0, failed: err };
+  }
+}
+
+function warnLeftOut(ctx: AppContext, target: string, err: unknown): void {
+  ctx.events?.warning?.(`target '${target}' failed and is left out of this run: ${errorMessage(err)}`);
+}
+
+function absentWarning(target: string, absent: AbsentPack[]): string {
+  const shown = absent.slice(0, 5).map((p) => `${p.pack} (${p.stored === undefined ? 'missing' : `${p.stored} bytes, the index says ${p.indexed}`})`);
+  const more = absent.length > shown.length ? ` and ${absent.length - shown.length} more` : '';
+  return (
+    `target '${target}': ${absent.length} pack(s) named by the index are missing or cut short: ${shown.join(', ')}${more}; ` +
+    `this backup stores their blobs again from the sources and takes them out of the index; earlier snapshots may need blobs only they held: ` +
+    `run 'triad check -p POLICY --target ${target}' to see which`
+  );
+}
+
+/** A target whose lock is lost takes no further part; when every target's is, the run stops. */
+function watchLocks(held: RunLocks, writer: MultiTargetWriter): void {
+  for (const lock of held.locks) {
+    const session = writer.sessions.find((s) => s.repo === lock.repo);
+    const lose = () => {
+      if (session) writer.drop(session, lock.lost.reason);
+      if (writer.live.length === 0) held.abort.abort(lock.lost.reason);
+    };
+    if (lock.lost.aborted) lose();
+    else lock.lost.addEventListener('abort', lose, { once: true });
+  }
+}
+
+/**
+ * The newest complete snapshot of the same policy, host and paths (its unchanged files are
+ * not read again), from the first target whose snapshots can be read; a target whose
+ * snapshots cannot be read is left out of the run.
+ */
+async function findParent(ctx: AppContext, sessions: TargetSession[], policy: string, host: string, paths: string[]): Promise<{ session: TargetSession; parent: Snapshot | undefined }> {
   const key = JSON.stringify(paths);
-  const all = await loadSnapshots(session.repo);
-  return all.filter((s) => s.policy === policy && s.host === host && JSON.stringify([...s.paths].sort()) === key).pop();
+  for (const session of sessions) {
+    if (session.failed !== undefined) continue;
+    try {
+      const all = await loadSnapshots(session.repo);
+      return { session, parent: all.filter((s) => s.policy === policy && s.host === host && JSON.stringify([...s.paths].sort()) === key).pop() };
+    } catch (err) {
+      if (ctx.signal?.aborted) throw err;
+      session.failed = err;
+      warnLeftOut(ctx, session.name, err);
+    }
+  }
+  throw sessions.find((s) => s.failed !== undefined)!.failed;
 }
 
 function targetResults(opened: OpenedTarget[], sessions: TargetSession[], dryRun: boolean): TargetBackupResult[] {

@@ -1,6 +1,6 @@
 import { dirname, join } from 'node:path';
 import type { Policy } from '../policy/types.js';
-import { acquireJobLock, withRepoLocks, type JobLock, type LockKind, type LockOptions, type RepoLock } from '../repo/lock.js';
+import { acquireEachLock, acquireJobLock, withRepoLocks, type JobLock, type LockKind, type LockOptions, type RepoLock } from '../repo/lock.js';
 import type { Repository } from '../repo/repository.js';
 import { catalogPathFor, hostName, userName, type AppContext } from './session.js';
 
@@ -56,6 +56,32 @@ export async function withPolicyLocks<T>(
   const job = takeJobLock(ctx, policy, req.command);
   try {
     return await withRepoLocks(repos, kind, lockOptions(ctx, policy, req), fn);
+  } finally {
+    job.release();
+  }
+}
+
+/**
+ * Like withPolicyLocks, for a run that goes on without the replicas whose lock cannot be
+ * written: `fn` gets the locks held and the error of each replica left out. `fn` watches
+ * each lock's `lost` signal itself (losing one replica's lock need not stop the others).
+ */
+export async function withEachPolicyLock<T>(
+  ctx: AppContext,
+  policy: Policy,
+  repos: readonly Repository[],
+  kind: LockKind,
+  req: LockRequest,
+  fn: (locks: RepoLock[], failed: Map<Repository, unknown>) => Promise<T>,
+): Promise<T> {
+  const job = takeJobLock(ctx, policy, req.command);
+  try {
+    const { held, failed } = await acquireEachLock(repos, kind, lockOptions(ctx, policy, req));
+    try {
+      return await fn(held, failed);
+    } finally {
+      await Promise.all(held.map((l) => l.release()));
+    }
   } finally {
     job.release();
   }

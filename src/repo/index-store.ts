@@ -1,5 +1,5 @@
 import type { Repository } from './repository.js';
-import { AAD, ID_RE, type BlobType } from './format.js';
+import { AAD, ID_RE, packObjectName, type BlobType } from './format.js';
 import type { PackEntry } from './pack.js';
 
 /** Where a blob lives. `pack` strings are shared between entries to keep memory small. */
@@ -37,6 +37,8 @@ export class MasterIndex {
   private table = new Uint32Array(0);
   private readonly packNames: string[] = [];
   private readonly packNumbers = new Map<string, number>();
+  /** Numbers in `files` of the index files naming each pack (loaded packs only). */
+  private readonly filesOfPack = new Map<string, number[]>();
   private readonly probe = Buffer.alloc(32);
 
   get size(): number {
@@ -59,6 +61,44 @@ export class MasterIndex {
   addPack(packId: string, size: number, entries: PackEntry[]): void {
     this.packs.set(packId, size);
     for (const e of entries) this.add(e.id, packId, e.type === 'tree' ? 1 : 0, e.offset, e.length, e.rawLength);
+  }
+
+  /**
+   * Forgets the packs given and every blob located in them, so these blobs count as not
+   * stored. A blob another pack also holds is forgotten too (the index keeps one location).
+   */
+  dropPacks(gone: ReadonlySet<string>): void {
+    const numbers = new Set<number>();
+    for (const id of gone) {
+      const p = this.packNumbers.get(id);
+      if (p !== undefined) numbers.add(p);
+      this.packs.delete(id);
+    }
+    let kept = 0;
+    for (let e = 0; e < this.count; e++) {
+      if (numbers.has(this.packOf[e]!)) continue;
+      if (kept !== e) this.moveEntry(e, kept);
+      kept++;
+    }
+    this.count = kept;
+    this.table.fill(0);
+    for (let e = 0; e < this.count; e++) this.table[this.slotOf(this.ids.subarray(e * 32, e * 32 + 32))] = e + 1;
+  }
+
+  /** The index files (loaded ones) that name any of `packs`. */
+  filesNaming(packs: Iterable<string>): string[] {
+    const numbers = new Set<number>();
+    for (const p of packs) for (const f of this.filesOfPack.get(p) ?? []) numbers.add(f);
+    return [...numbers].sort((a, b) => a - b).map((f) => this.files[f]!);
+  }
+
+  private moveEntry(from: number, to: number): void {
+    this.ids.copyWithin(to * 32, from * 32, from * 32 + 32);
+    this.packOf[to] = this.packOf[from]!;
+    this.offsets[to] = this.offsets[from]!;
+    this.lengths[to] = this.lengths[from]!;
+    this.rawLengths[to] = this.rawLengths[from]!;
+    this.types[to] = this.types[from]!;
   }
 
   /** Adds a blob unless known: a blob stored twice keeps its first location (either is valid). */
@@ -124,10 +164,13 @@ export class MasterIndex {
     for await (const o of repo.storage.list('index/')) names.push(o.name);
     for (const name of names.sort()) {
       const file = await repo.loadObject<IndexFileJson>(AAD.index, name);
-      idx.files.push(name);
+      const fileNo = idx.files.push(name) - 1;
       for (const p of file.packs) {
         if (!ID_RE.test(p.id)) continue;
         idx.packs.set(p.id, p.size);
+        const naming = idx.filesOfPack.get(p.id);
+        if (naming) naming.push(fileNo);
+        else idx.filesOfPack.set(p.id, [fileNo]);
         for (const [t, id, offset, length, rawLength] of p.blobs) {
           // add() copies the id, so the probe buffer serves every blob of every index file.
           if (!ID_RE.test(id)) continue;
@@ -149,4 +192,59 @@ export function encodeIndex(packs: { id: string; size: number; entries: PackEntr
       blobs: p.entries.map((e) => [e.type === 'tree' ? 1 : 0, e.id.toString('hex'), e.offset, e.length, e.rawLength] as [0 | 1, string, number, number, number]),
     })),
   };
+}
+
+export interface StoredPack {
+  id: string;
+  size: number;
+}
+
+/** The pack objects under `data/` with their sizes: one listing (other objects there are ignored). */
+export async function listPacks(repo: Repository, signal?: AbortSignal): Promise<StoredPack[]> {
+  const stored: StoredPack[] = [];
+  for await (const o of repo.storage.list('data/', { signal })) {
+    const id = o.name.slice(o.name.lastIndexOf('/') + 1);
+    if (ID_RE.test(id) && o.name === packObjectName(id)) stored.push({ id, size: o.size });
+  }
+  return stored;
+}
+
+export interface AbsentPack {
+  pack: string;
+  /** Size the index records. */
+  indexed: number;
+  /** Size of the object found; undefined when there is none. */
+  stored?: number;
+}
+
+/** Packs the index names that the listing lacks or shows at another size (lost or truncated). */
+export function absentPacks(index: MasterIndex, stored: readonly StoredPack[]): AbsentPack[] {
+  const sizes = new Map(stored.map((p) => [p.id, p.size]));
+  const absent: AbsentPack[] = [];
+  for (const [pack, indexed] of index.packs) {
+    const size = sizes.get(pack);
+    if (size !== indexed) absent.push({ pack, indexed, ...(size !== undefined ? { stored: size } : {}) });
+  }
+  return absent;
+}
+
+/**
+ * Replaces each index file naming one of `packs` with one naming only its other packs, so
+ * the index no longer points at them (a blob stored again elsewhere is then read from
+ * there). The replacement is written before the old file is removed: every other pack stays
+ * indexed throughout, and a crash in between leaves only the same packs named twice.
+ */
+export async function unindexPacks(repo: Repository, index: MasterIndex, packs: ReadonlySet<string>, signal?: AbortSignal): Promise<{ written: string[]; removed: string[] }> {
+  const done = { written: [] as string[], removed: [] as string[] };
+  for (const name of index.filesNaming(packs)) {
+    const file = await repo.loadObject<IndexFileJson>(AAD.index, name);
+    const rest = file.packs.filter((p) => !packs.has(p.id));
+    if (rest.length > 0) {
+      const { sealed } = repo.sealObject(AAD.index, { version: 1, packs: rest } satisfies IndexFileJson);
+      done.written.push(`index/${await repo.saveHashed('index', sealed)}`);
+    }
+    await repo.storage.remove(name, { signal });
+    done.removed.push(name);
+  }
+  return done;
 }

@@ -299,15 +299,45 @@ export async function removeLocks(repo: Repository, opts: Pick<LockOptions, 'clo
 export async function withRepoLocks<T>(repos: readonly Repository[], kind: LockKind, opts: LockOptions, fn: (signal: AbortSignal, locks: RepoLock[]) => Promise<T>): Promise<T> {
   const held: RepoLock[] = [];
   try {
-    for (const r of [...repos].sort((a, b) => (a.target < b.target ? -1 : a.target > b.target ? 1 : 0))) {
-      held.push(await acquireLock(r, kind, opts));
-    }
+    for (const r of inTargetOrder(repos)) held.push(await acquireLock(r, kind, opts));
     const signals = held.map((l) => l.lost);
     if (opts.signal) signals.push(opts.signal);
     return await fn(signals.length ? AbortSignal.any(signals) : new AbortController().signal, held);
   } finally {
     await Promise.all(held.map((l) => l.release()));
   }
+}
+
+/**
+ * Takes `kind` locks on the replicas like withRepoLocks, but a replica whose lock cannot be
+ * written (full, read-only or unreachable storage) is left out with its error instead of
+ * failing the call, so a backup goes on with the others. A lock held by another process
+ * still fails the call (E_REPO_LOCKED, exit 11), as do the caller's abort and a failure on
+ * every replica. The caller releases the locks it gets.
+ */
+export async function acquireEachLock(repos: readonly Repository[], kind: LockKind, opts: LockOptions): Promise<{ held: RepoLock[]; failed: Map<Repository, unknown> }> {
+  const held: RepoLock[] = [];
+  const failed = new Map<Repository, unknown>();
+  try {
+    for (const r of inTargetOrder(repos)) {
+      try {
+        held.push(await acquireLock(r, kind, opts));
+      } catch (err) {
+        if (opts.signal?.aborted || (err instanceof TriadError && err.code === 'E_REPO_LOCKED')) throw err;
+        failed.set(r, err);
+      }
+    }
+  } catch (err) {
+    await Promise.all(held.map((l) => l.release()));
+    throw err;
+  }
+  if (held.length === 0 && failed.size > 0) throw failed.values().next().value;
+  return { held, failed };
+}
+
+/** Locks are taken in target-name order, so two processes never wait for each other crosswise. */
+function inTargetOrder(repos: readonly Repository[]): Repository[] {
+  return [...repos].sort((a, b) => (a.target < b.target ? -1 : a.target > b.target ? 1 : 0));
 }
 
 // ---- local job lock --------------------------------------------------------------------

@@ -3,7 +3,7 @@ import { TriadError } from '../core/errors.js';
 import { BlobReader } from './blob-reader.js';
 import { IntegrityFailure } from './crypto.js';
 import { AAD, ID_RE, PACK_TARGET_SIZE, packObjectName, type BlobType } from './format.js';
-import { encodeIndex, MasterIndex } from './index-store.js';
+import { encodeIndex, listPacks, MasterIndex, type StoredPack } from './index-store.js';
 import { readJournal } from './journal.js';
 import { PackBuilder, parsePackHeader, type PackEntry } from './pack.js';
 import type { Repository } from './repository.js';
@@ -361,7 +361,7 @@ export interface RepairIndexResult {
  */
 export async function repairIndex(
   repo: Repository,
-  opts: { onlyUnindexed?: boolean; signal?: AbortSignal; onProgress?(p: { done: number; total: number }): void; /** With onlyUnindexed: the loaded index, used instead of reading the files, and extended. */ index?: MasterIndex } = {},
+  opts: { onlyUnindexed?: boolean; signal?: AbortSignal; onProgress?(p: { done: number; total: number }): void; /** With onlyUnindexed: the loaded index, used instead of reading the files, and extended. */ index?: MasterIndex; /** The caller's listing of data/, instead of listing it again. */ listed?: readonly StoredPack[] } = {},
 ): Promise<RepairIndexResult> {
   const signal = opts.signal;
   // A loaded index stands in for the index files only when adding: a full repair must know the files it replaces.
@@ -382,11 +382,7 @@ export async function repairIndex(
     for (const f of raw.files) oldFiles.push(f.name);
     for (const [id, p] of raw.packs) known.set(id, p);
   }
-  const stored: { id: string; size: number }[] = [];
-  for await (const o of repo.storage.list('data/', { signal })) {
-    const id = o.name.slice(o.name.lastIndexOf('/') + 1);
-    if (ID_RE.test(id) && o.name === packObjectName(id)) stored.push({ id, size: o.size });
-  }
+  const stored = [...(opts.listed ?? (await listPacks(repo, signal)))];
   stored.sort((a, b) => (a.id < b.id ? -1 : 1));
   const indexed = (id: string) => known.has(id) || !!given?.packs.has(id);
   const todo = opts.onlyUnindexed ? stored.filter((p) => !indexed(p.id)) : stored;

@@ -2,8 +2,7 @@ import { createHash } from 'node:crypto';
 import { TriadError } from '../core/errors.js';
 import type { CompressionMode } from './compress.js';
 import { AAD, packObjectName, PACK_TARGET_SIZE, type BlobType } from './format.js';
-import type { MasterIndex } from './index-store.js';
-import { encodeIndex } from './index-store.js';
+import { encodeIndex, unindexPacks, type MasterIndex } from './index-store.js';
 import { PackBuilder, type PackEntry } from './pack.js';
 import { MemoryPool } from '../core/memory-pool.js';
 import type { Repository } from './repository.js';
@@ -18,6 +17,11 @@ export interface TargetSession {
   failed?: unknown;
   bytesWritten: number;
   packsWritten: number;
+  /**
+   * Packs the index names but the target lacks (lost, or cut short): left out of `index`, so
+   * their blobs are stored again; their index entries are removed once this run's packs are indexed.
+   */
+  absentPacks?: ReadonlySet<string>;
 }
 
 export interface WrittenPack {
@@ -74,7 +78,7 @@ export class MultiTargetWriter {
   async add(type: BlobType, id: Buffer, plaintext: Uint8Array): Promise<boolean> {
     const hex = id.toString('hex');
     if (this.known(hex)) return false;
-    return this.addSealed(type, hex, this.opts.dryRun ? undefined : this.live[0]!.repo.encodeBlob(type, id, plaintext, this.compression), plaintext.length);
+    return this.addSealed(type, hex, this.opts.dryRun ? undefined : this.firstLive().repo.encodeBlob(type, id, plaintext, this.compression), plaintext.length);
   }
 
   /** Adds a blob sealed elsewhere (a file worker); `sealed` may be missing only on a dry run. */
@@ -109,7 +113,7 @@ export class MultiTargetWriter {
   private startFlush(builder: PackBuilder): void {
     if (builder.count === 0) return;
     this.opts.signal?.throwIfAborted();
-    const { id, bytes, entries } = builder.finish(this.live[0]!.repo.key.encrypt);
+    const { id, bytes, entries } = builder.finish(this.firstLive().repo.key.encrypt);
     const pack: WrittenPack = { id, size: bytes.length, entries };
     const job = this.saveEverywhere(packObjectName(id), bytes).then(async () => {
       // Every target has stored the pack, or failed it: nothing reads the bytes any more.
@@ -129,21 +133,40 @@ export class MultiTargetWriter {
 
   /** Saves one object on every live target concurrently; failures drop that target. */
   async saveEverywhere(name: string, bytes: Buffer): Promise<void> {
+    await this.onEveryLive(async (s) => {
+      await s.repo.storage.save(name, bytes, { signal: this.opts.signal });
+      s.bytesWritten += bytes.length;
+    });
+  }
+
+  /** Runs `step` on every live target concurrently; a target whose step fails is dropped from the run. */
+  async onEveryLive(step: (s: TargetSession) => Promise<void>): Promise<void> {
     const live = this.live;
     if (live.length === 0) throw this.allFailed();
     await Promise.all(
       live.map(async (s) => {
         try {
-          await s.repo.storage.save(name, bytes, { signal: this.opts.signal });
-          s.bytesWritten += bytes.length;
+          await step(s);
         } catch (err) {
           if (this.opts.signal?.aborted) throw err;
-          s.failed = err;
-          this.opts.onTargetFailed?.(s, err);
+          this.drop(s, err);
         }
       }),
     );
     if (this.live.length === 0) throw this.allFailed();
+  }
+
+  /** Leaves a target out of the rest of the run (its first failure is the one reported). */
+  drop(s: TargetSession, err: unknown): void {
+    if (s.failed !== undefined) return;
+    s.failed = err;
+    this.opts.onTargetFailed?.(s, err);
+  }
+
+  private firstLive(): TargetSession {
+    const s = this.live[0];
+    if (!s) throw this.allFailed();
+    return s;
   }
 
   private allFailed(): unknown {
@@ -152,12 +175,19 @@ export class MultiTargetWriter {
     return new TriadError('E_TARGET_FAILED', `every target failed: ${this.sessions.map((s) => s.name).join(', ')}`, { cause: first });
   }
 
-  /** Flushes open packs, then writes the index naming them (DESIGN.md §2 write order). */
+  /**
+   * Flushes open packs, then writes the index naming them (DESIGN.md §2 write order), then
+   * removes the absent packs from each target's index files: only then may a snapshot be
+   * saved, as a blob stored again must not be looked up in the pack that is gone.
+   */
   async finishData(): Promise<void> {
     this.startFlush(this.data);
     this.startFlush(this.tree);
     while (this.inflight.length) await this.inflight.shift();
     await this.writeIndex();
+    await this.onEveryLive(async (s) => {
+      if (s.absentPacks?.size) await unindexPacks(s.repo, s.index, s.absentPacks, this.opts.signal);
+    });
   }
 
   private async writeIndex(): Promise<void> {

@@ -67,4 +67,25 @@ describe('MasterIndex', () => {
     expect(idx.get(twin.toString('hex'))?.pack).toBe('q');
     expect(idx.get(known)?.pack).toBe('p');
   });
+
+  it('forgets dropped packs and their blobs, and still finds every other blob with its location', () => {
+    const idx = new MasterIndex();
+    const packs = Array.from({ length: 6 }, (_, p) => ({ id: `pack${p}`, entries: pack(700, p * 700) }));
+    for (const p of packs) idx.addPack(p.id, 1000 + p.entries.length, p.entries);
+    idx.dropPacks(new Set(['pack1', 'pack4', 'not-indexed']));
+    expect(idx.size).toBe(4 * 700);
+    expect([...idx.packs.keys()]).toEqual(['pack0', 'pack2', 'pack3', 'pack5']);
+    for (const p of packs) {
+      const dropped = p.id === 'pack1' || p.id === 'pack4';
+      for (const e of p.entries) {
+        const hex = e.id.toString('hex');
+        expect(idx.has(hex)).toBe(!dropped);
+        if (!dropped) expect(idx.get(hex)).toEqual({ pack: p.id, type: e.type, offset: e.offset, length: e.length, rawLength: e.rawLength });
+      }
+    }
+    // A dropped blob can be added again, in another pack.
+    const again = packs[1]!.entries[3]!;
+    idx.addPack('pack6', 1, [again]);
+    expect(idx.get(again.id.toString('hex'))?.pack).toBe('pack6');
+  });
 });
