@@ -13,7 +13,7 @@ import { loadSnapshots, sealSnapshot, type Snapshot, type SnapshotManifest, type
 import { MultiTargetWriter, type TargetSession } from '../repo/writer.js';
 import { startJob } from './job-run.js';
 import { withPolicyLocks } from './locking.js';
-import { catalogFor, closeAll, errorMessage, hostName, loadPolicyFile, openTargets, passphraseFor, requireSome, selectTargets, userName, type AppContext, type OpenedTarget } from './session.js';
+import { catalogFor, closeAll, errorMessage, hostName, loadPolicyFile, openTargets, passphraseFor, requireSome, selectTargets, userName, warnDamagedSnapshot, type AppContext, type OpenedTarget } from './session.js';
 
 export interface BackupOptions {
   policyFile: string;
@@ -159,7 +159,7 @@ async function backupFrom(
   );
   const first = sessions.find((s) => s.failed === undefined);
   if (!first) throw sessions[0]!.failed;
-  const parent = await findParent(first, policy.name, host, paths);
+  const parent = await findParent(ctx, first, policy.name, host, paths);
   const time = opts.time ?? startedAt;
   const runId = catalog?.startRun({ policy: policy.name, kind: 'backup', started_at: startedAt, details: { targets: opened.map((o) => o.spec.name) } });
   // Before the row thread starts: from then on the main thread writes only when that thread is idle.
@@ -267,9 +267,9 @@ async function backupFrom(
 }
 
 /** The newest complete snapshot of the same policy, host and paths: its unchanged files are not read again. */
-async function findParent(session: TargetSession, policy: string, host: string, paths: string[]): Promise<Snapshot | undefined> {
+async function findParent(ctx: AppContext, session: TargetSession, policy: string, host: string, paths: string[]): Promise<Snapshot | undefined> {
   const key = JSON.stringify(paths);
-  const all = await loadSnapshots(session.repo);
+  const all = await loadSnapshots(session.repo, { onDamaged: warnDamagedSnapshot(ctx, session.name), signal: ctx.signal });
   return all.filter((s) => s.policy === policy && s.host === host && JSON.stringify([...s.paths].sort()) === key).pop();
 }
 
