@@ -14,7 +14,7 @@ import { loadSnapshots, sealSnapshot, type Snapshot, type SnapshotManifest, type
 import { MultiTargetWriter, type TargetSession } from '../repo/writer.js';
 import { startJob } from './job-run.js';
 import { withEachPolicyLock } from './locking.js';
-import { catalogFor, closeAll, errorMessage, hostName, loadPolicyFile, openTargets, passphraseFor, requireSome, selectTargets, userName, type AppContext, type OpenedTarget } from './session.js';
+import { catalogFor, closeAll, errorMessage, hostName, loadPolicyFile, openTargets, passphraseFor, requireSome, selectTargets, userName, warnDamagedSnapshot, type AppContext, type OpenedTarget } from './session.js';
 
 export interface BackupOptions {
   policyFile: string;
@@ -335,7 +335,7 @@ async function findParent(ctx: AppContext, sessions: TargetSession[], policy: st
   for (const session of sessions) {
     if (session.failed !== undefined) continue;
     try {
-      const all = await loadSnapshots(session.repo);
+      const all = await loadSnapshots(session.repo, { onDamaged: warnDamagedSnapshot(ctx, session.name), signal: ctx.signal });
       return { session, parent: all.filter((s) => s.policy === policy && s.host === host && JSON.stringify([...s.paths].sort()) === key).pop() };
     } catch (err) {
       if (ctx.signal?.aborted) throw err;

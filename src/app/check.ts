@@ -1,4 +1,7 @@
-import { TriadError } from '../core/errors.js';
+import { ExitCode, TriadError } from '../core/errors.js';
+import type { Catalog } from '../catalog/catalog.js';
+import type { Policy } from '../policy/types.js';
+import type { Repository } from '../repo/repository.js';
 import type { Random } from '../core/random.js';
 import { checkRepository, type CheckReport } from '../repo/checker.js';
 import { acquireLock } from '../repo/lock.js';
@@ -8,8 +11,9 @@ import { catalogFor, closeAll, errorMessage, hostName, loadPolicyFile, openTarge
 
 export interface CheckResult {
   policy: string;
-  targets: (CheckReport | { target: string; unreachable: true; error: string; errorCode?: string })[];
+  targets: (CheckReport | { target: string; unreachable: true; error: string; errorCode?: string; hint?: string })[];
   ok: boolean;
+  /** 0 no damage; 4 damage found; 1 a target could not be checked (or that target's code when none could). */
   exitCode: number;
 }
 
@@ -20,44 +24,62 @@ export async function runCheck(ctx: AppContext, opts: { policyFile: string; targ
   const catalog = catalogFor(ctx, policy);
   try {
     const out: CheckResult['targets'] = [];
+    const failures: unknown[] = [];
     for (const o of opened) {
       const startedAt = ctx.clock.now();
       const runId = catalog.startRun({ policy: policy.name, kind: 'check', target: o.spec.name, started_at: startedAt, details: { readData: opts.readData } });
-      if (!o.repo) {
-        out.push({ target: o.spec.name, unreachable: true, error: errorMessage(o.error), errorCode: o.error instanceof TriadError ? o.error.code : undefined });
-        catalog.finishRun(runId, { finished_at: ctx.clock.now(), status: 'failed', exit_code: 1, error: errorMessage(o.error) });
-        continue;
-      }
-      const lock = await acquireLock(o.repo, 'shared', lockOptions(ctx, policy, { command: 'check' }));
       let report: CheckReport;
       try {
-        report = await checkRepository(o.repo, {
-          readData: opts.readData,
-          random: opts.random,
-          signal: ctx.signal,
-          onProgress: (p) => ctx.events?.progress?.({ phase: `check ${o.spec.name}`, files: p.packs, totalFiles: p.totalPacks, bytes: p.bytes }),
-        });
-      } finally {
-        await lock.release().catch(() => undefined);
+        if (!o.repo) throw o.error;
+        report = await checkTarget(ctx, policy, o.repo, catalog, opts);
+      } catch (err) {
+        if (ctx.signal?.aborted) throw err;
+        failures.push(err);
+        out.push({ target: o.spec.name, unreachable: true, error: errorMessage(err), errorCode: err instanceof TriadError ? err.code : undefined, hint: err instanceof TriadError ? err.hint : undefined });
+        catalog.finishRun(runId, { finished_at: ctx.clock.now(), status: 'failed', exit_code: err instanceof TriadError ? err.exitCode : 1, error: errorMessage(err) });
+        continue;
       }
       out.push(report);
       const finishedAt = ctx.clock.now();
-      const status = report.errors.length ? 'failed' : 'ok';
+      const damaged = report.errors.length > 0;
+      const status = damaged ? 'failed' : 'ok';
+      const exitCode = damaged ? ExitCode.FINDING : ExitCode.OK;
       const details = { readData: opts.readData, errors: report.errors.length, damagedPacks: report.damagedPacks.map((d) => d.pack) };
       // The verification result feeds 3-2-1-1-0 ("0 errors"): the journal keeps it for a catalogue rebuild.
-      const { id: journalId } = await writeJournal([o.repo], {
+      const { id: journalId } = await writeJournal([o.repo!], {
         version: 1, kind: 'check', policy: policy.name, host: hostName(policy), started: startedAt.toISOString(), finished: finishedAt.toISOString(),
-        status, exitCode: report.errors.length ? 1 : 0, targets: [{ name: o.spec.name, ok: report.errors.length === 0 }], bytesRead: report.bytesRead, details,
+        status, exitCode, targets: [{ name: o.spec.name, ok: !damaged }], bytesRead: report.bytesRead, details,
       });
       if (journalId) catalog.markJournalSeen(policy.name, o.spec.name, journalId);
-      catalog.finishRun(runId, { finished_at: finishedAt, status, exit_code: report.errors.length ? 1 : 0, bytes_read: report.bytesRead, details });
+      catalog.finishRun(runId, { finished_at: finishedAt, status, exit_code: exitCode, bytes_read: report.bytesRead, details });
     }
-    // Every target unreachable with the same kind of error → that error's exit code (10, 12…).
-    if (opened.every((o) => !o.repo)) throw opened[0]!.error;
-    const ok = out.every((t) => !('unreachable' in t) && t.errors.length === 0);
-    return { policy: policy.name, targets: out, ok, exitCode: ok ? 0 : 1 };
+    // No target could be checked at all: that error itself (its exit code: 10, 11, 12…).
+    if (failures.length === opened.length) throw failures[0];
+    const damaged = out.some((t) => !('unreachable' in t) && t.errors.length > 0);
+    const ok = failures.length === 0 && !damaged;
+    return { policy: policy.name, targets: out, ok, exitCode: failures.length > 0 ? ExitCode.FAILED : damaged ? ExitCode.FINDING : ExitCode.OK };
   } finally {
     catalog.close();
     await closeAll(opened);
+  }
+}
+
+/** Checks one replica under a shared lock, against the snapshots the catalogue records as complete there. */
+async function checkTarget(ctx: AppContext, policy: Policy, repo: Repository, catalog: Catalog, opts: { readData: 'none' | 'all' | number; random: Random }): Promise<CheckReport> {
+  const expectedSnapshots = catalog
+    .listSnapshots(policy.name, { target: repo.target })
+    .filter((s) => s.presence.some((p) => p.target === repo.target && p.status === 'complete'))
+    .map((s) => ({ id: s.id, time: s.time }));
+  const lock = await acquireLock(repo, 'shared', lockOptions(ctx, policy, { command: 'check' }));
+  try {
+    return await checkRepository(repo, {
+      readData: opts.readData,
+      random: opts.random,
+      expectedSnapshots,
+      signal: ctx.signal,
+      onProgress: (p) => ctx.events?.progress?.({ phase: `check ${repo.target}`, files: p.packs, totalFiles: p.totalPacks, bytes: p.bytes }),
+    });
+  } finally {
+    await lock.release().catch(() => undefined);
   }
 }

@@ -12,7 +12,7 @@ import type { Catalog } from '../catalog/index.js';
 import type { Policy } from '../policy/types.js';
 import type { Repository } from '../repo/repository.js';
 import { withPolicyLocks } from './locking.js';
-import { catalogFor, closeAll, errorMessage, hostName, loadPolicyFile, openTargets, passphraseFor, selectTargets, type AppContext } from './session.js';
+import { catalogFor, closeAll, errorMessage, hostName, loadPolicyFile, openTargets, passphraseFor, selectTargets, warnDamagedSnapshot, type AppContext } from './session.js';
 
 export interface CopyResult {
   policy: string;
@@ -73,8 +73,9 @@ async function copySnapshots(
   // Packs that reached the destination before an interruption are reused, not sent again.
   const [srcIndex, dstIndex] = await Promise.all([MasterIndex.load(src), MasterIndex.load(dst)]);
   const reused = await repairIndex(dst, { onlyUnindexed: true, signal: ctx.signal, index: dstIndex });
-  const srcSnaps = (await loadSnapshots(src)).filter((s) => s.policy === policy.name);
-  const have = new Set((await loadSnapshots(dst)).map((s) => s.id));
+  const srcSnaps = (await loadSnapshots(src, { onDamaged: warnDamagedSnapshot(ctx, opts.from), signal: ctx.signal })).filter((s) => s.policy === policy.name);
+  // A damaged snapshot object on the destination counts as missing: the copy replaces it.
+  const have = new Set((await loadSnapshots(dst, { onDamaged: warnDamagedSnapshot(ctx, opts.to), signal: ctx.signal })).map((s) => s.id));
   const wanted: Snapshot[] = opts.snapshots?.length ? opts.snapshots.map((r) => resolveSnapshot(srcSnaps, r, `target '${opts.from}'`)) : srcSnaps;
   const todo = wanted.filter((s) => !have.has(s.id));
 

@@ -7,7 +7,7 @@ import { applyRetention, hasRetentionRules } from '../repo/retention.js';
 import { loadSnapshots, type Snapshot } from '../repo/snapshot.js';
 import { withPolicyLocks } from './locking.js';
 import { pruneTarget, type PruneTargetOutcome } from './prune.js';
-import { catalogFor, closeAll, errorMessage, hostName, loadPolicyFile, openTargets, passphraseFor, requireSome, selectTargets, type AppContext } from './session.js';
+import { catalogFor, closeAll, errorMessage, hostName, loadPolicyFile, openTargets, passphraseFor, requireSome, selectTargets, warnDamagedSnapshot, type AppContext } from './session.js';
 
 export interface ForgetOptions {
   policyFile: string;
@@ -136,7 +136,7 @@ async function forgetTarget(ctx: AppContext, policy: Policy, spec: TargetSpec, r
   const base = asRetention(policy, spec);
   const runId = catalog?.startRun({ policy: policy.name, kind: 'forget', target: repo.target, started_at: started, details: { retention: base.retention } });
   try {
-    const decisions = decideForget(await loadSnapshots(repo), policy.name, base.retention, { timezone: policy.timezone, now: started });
+    const decisions = decideForget(await loadSnapshots(repo, { onDamaged: warnDamagedSnapshot(ctx, repo.target), signal: opts.signal }), policy.name, base.retention, { timezone: policy.timezone, now: started });
     const doomed = decisions.filter((d) => !d.keep);
     const removed: string[] = [];
     if (!opts.dryRun) {

@@ -31,6 +31,7 @@ export interface PruneTargetOutcome {
   hint?: string;
   plan?: PrunePlan;
   packsRemoved?: number;
+  temporaryRemoved?: number;
   packsWritten?: number;
   indexFilesWritten?: number;
   indexFilesRemoved?: number;
@@ -109,6 +110,9 @@ export async function pruneTarget(
       bytesAfter: r.bytesAfter,
       // Packs found unindexed and left alone: a later prune removes them once they are old enough.
       unindexedSeen: prepared.unindexedSeen.filter((p) => !removed.has(p)),
+      temporaryRemoved: r.temporaryRemoved.length,
+      // Temporary files of interrupted saves left alone: likewise removed by a later prune.
+      temporarySeen: r.plan.keepTemporary.map((t) => t.name),
     };
     await writeJournal([repo], {
       version: 1, kind: 'prune', policy: policy.name, host: hostName(policy), started: started.toISOString(), finished: finished.toISOString(),
@@ -120,7 +124,7 @@ export async function pruneTarget(
       catalog.finishRun(runId, { finished_at: finished, status: 'ok', exit_code: 0, bytes_written: r.packsWritten.reduce((a, p) => a + p.size, 0), details });
     }
     return {
-      target: repo.target, ok: true, plan: r.plan, packsRemoved: r.packsRemoved.length, packsWritten: r.packsWritten.length,
+      target: repo.target, ok: true, plan: r.plan, packsRemoved: r.packsRemoved.length, temporaryRemoved: r.temporaryRemoved.length, packsWritten: r.packsWritten.length,
       indexFilesWritten: r.indexFilesWritten.length, indexFilesRemoved: r.indexFilesRemoved.length, bytesFreed: r.bytesFreed, bytesBefore: r.bytesBefore, bytesAfter: r.bytesAfter,
     };
   } catch (err) {

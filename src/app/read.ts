@@ -4,7 +4,7 @@ import { lockOptions } from './locking.js';
 import { BlobReader } from '../repo/blob-reader.js';
 import { MasterIndex } from '../repo/index-store.js';
 import { loadSnapshots, resolveSnapshot, type Snapshot } from '../repo/snapshot.js';
-import { closeAll, loadPolicyFile, openTargets, passphraseFor, requireSome, selectTargets, type AppContext, type OpenedTarget } from './session.js';
+import { closeAll, loadPolicyFile, openTargets, passphraseFor, requireSome, selectTargets, warnDamagedSnapshot, type AppContext, type OpenedTarget } from './session.js';
 
 /** One replica opened for reading: the named target, else the first one that opens. */
 export interface ReadSession {
@@ -30,7 +30,7 @@ export async function openForRead(ctx: AppContext, policyFile: string, target?: 
     const lock = await acquireLock(repo, 'shared', lockOptions(ctx, policy, { command }));
     try {
       const index = await MasterIndex.load(repo);
-      const snapshots = (await loadSnapshots(repo)).filter((s) => s.policy === policy.name);
+      const snapshots = (await loadSnapshots(repo, { onDamaged: warnDamagedSnapshot(ctx, chosen.spec.name), signal: ctx.signal })).filter((s) => s.policy === policy.name);
       const close = async () => {
         await lock.release().catch(() => undefined);
         await closeAll(opened);

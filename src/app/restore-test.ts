@@ -14,7 +14,7 @@ import { loadSnapshots, type Snapshot } from '../repo/snapshot.js';
 import { keyedFileHash, restoreAndVerify, type FailureKind } from '../repo/verify-restore.js';
 import { walkTree } from '../repo/walk.js';
 import { withPolicyLocks } from './locking.js';
-import { catalogFor, closeAll, errorMessage, hostName, loadPolicyFile, openTargets, passphraseFor, selectTargets, type AppContext, type OpenedTarget } from './session.js';
+import { catalogFor, closeAll, errorMessage, hostName, loadPolicyFile, openTargets, passphraseFor, selectTargets, warnDamagedSnapshot, type AppContext, type OpenedTarget } from './session.js';
 
 export type { FailureKind } from '../repo/verify-restore.js';
 export type { SnapshotSelector } from '../repo/sample-plan.js';
@@ -310,7 +310,7 @@ async function loadSession(ctx: AppContext, policy: Policy, s: Session): Promise
   const repo = s.repo!;
   try {
     const index = await MasterIndex.load(repo);
-    for (const snap of await loadSnapshots(repo)) if (snap.policy === policy.name) s.snapshots.set(snap.id, snap);
+    for (const snap of await loadSnapshots(repo, { onDamaged: warnDamagedSnapshot(ctx, s.spec.name), signal: ctx.signal })) if (snap.policy === policy.name) s.snapshots.set(snap.id, snap);
     s.stored = await listStoredPacks(repo, ctx.signal);
     s.reader = new BlobReader(repo, index);
   } catch (err) {

@@ -10,6 +10,7 @@ import type { Policy, TargetSpec } from '../policy/types.js';
 import { openCatalog, type Catalog } from '../catalog/catalog.js';
 import { defaultCatalogPath } from '../catalog/paths.js';
 import { Repository } from '../repo/repository.js';
+import type { DamagedSnapshot } from '../repo/snapshot.js';
 
 /** What every use case gets from the CLI: explicit environment, clock and cancellation. */
 export interface AppContext {
@@ -144,4 +145,9 @@ export async function closeAll(opened: OpenedTarget[]): Promise<void> {
 
 export function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
+}
+
+/** loadSnapshots' onDamaged for commands that go on without the damaged snapshot: a warning naming it. */
+export function warnDamagedSnapshot(ctx: AppContext, target: string): (d: DamagedSnapshot) => void {
+  return (d) => ctx.events?.warning?.(`${d.reason}; that snapshot is left out (see 'triad check -p POLICY --target ${target}')`);
 }

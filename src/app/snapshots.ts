@@ -1,7 +1,7 @@
 import { TriadError } from '../core/errors.js';
 import { ID_RE } from '../repo/format.js';
 import { loadSnapshots, type Snapshot } from '../repo/snapshot.js';
-import { closeAll, errorMessage, loadPolicyFile, openTargets, passphraseFor, selectTargets, type AppContext } from './session.js';
+import { closeAll, errorMessage, loadPolicyFile, openTargets, passphraseFor, selectTargets, warnDamagedSnapshot, type AppContext } from './session.js';
 
 export interface SnapshotListing {
   policy: string;
@@ -26,7 +26,7 @@ export async function listSnapshots(ctx: AppContext, opts: { policyFile: string;
         const names: string[] = [];
         for await (const obj of o.repo.storage.list('snapshots/')) names.push(obj.name.slice('snapshots/'.length));
         const missing = names.filter((n) => ID_RE.test(n) && !byId.has(n));
-        if (missing.length) for (const s of await loadSnapshots(o.repo)) if (!byId.has(s.id)) byId.set(s.id, { ...s, targets: [] });
+        if (missing.length) for (const s of await loadSnapshots(o.repo, { onDamaged: warnDamagedSnapshot(ctx, o.spec.name), signal: ctx.signal })) if (!byId.has(s.id)) byId.set(s.id, { ...s, targets: [] });
         for (const n of names) byId.get(n)?.targets.push(o.spec.name);
         targets.push({ name: o.spec.name, ok: true });
       } catch (err) {

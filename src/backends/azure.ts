@@ -3,7 +3,7 @@ import type { BlobServiceClient, BlockBlobUploadOptions, ContainerClient } from 
 import { systemClock, type Clock } from '../core/clock.js';
 import { TriadError } from '../core/errors.js';
 import type { AzureTarget } from './specs.js';
-import { checkName, checkRange, describeKind, findSystemCode, isAbortError, networkKind, normalizePrefix, redact, sanitizedCause, statusKind, throwIfAborted } from './classify.js';
+import { checkName, checkRange, describeKind, refuseOversized, findSystemCode, isAbortError, networkKind, normalizePrefix, redact, sanitizedCause, statusKind, throwIfAborted } from './classify.js';
 import { requireEnv } from './env.js';
 import { StorageError, type LoadOptions, type ObjectInfo, type Range, type SaveOptions, type Storage, type StorageErrorKind } from './storage.js';
 
@@ -95,6 +95,7 @@ export class AzureStorage implements Storage {
       const res = await blob.download(range?.offset ?? 0, range?.length, { abortSignal: opts.signal });
       const body = res.readableStreamBody;
       if (!body) return Buffer.alloc(0);
+      if (range === undefined) refuseOversized(this.location, name, res.contentLength, () => body.destroy());
       const chunks: Buffer[] = [];
       for await (const chunk of body) chunks.push(chunk as Buffer);
       return Buffer.concat(chunks);

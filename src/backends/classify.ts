@@ -1,4 +1,4 @@
-import { StorageError, type Range, type StorageErrorKind } from './storage.js';
+import { checkObjectSize, StorageError, type Range, type StorageErrorKind } from './storage.js';
 
 /**
  * Helpers shared by the backends to turn SDK and system errors into StorageError kinds.
@@ -134,6 +134,8 @@ export function describeKind(kind: StorageErrorKind): string {
       return 'temporary failure';
     case 'aborted':
       return 'aborted';
+    case 'invalid':
+      return 'not a regular object of a plausible size';
     default:
       return 'failed';
   }
@@ -173,4 +175,18 @@ export function checkRange(location: string, name: string, range: Range | undefi
   const badOffset = !Number.isSafeInteger(range.offset) || range.offset < 0;
   const badLength = range.length !== undefined && (!Number.isSafeInteger(range.length) || range.length < 0);
   if (badOffset || badLength) throw new StorageError('other', location, `${location}: invalid range for ${name}`, { objectName: name });
+}
+
+/**
+ * For object stores: refuses a whole-object load over its kind's cap from the length the
+ * response announces, before the body is read; `drop` discards the body.
+ */
+export function refuseOversized(location: string, name: string, length: number | undefined, drop: () => void): void {
+  if (length === undefined || !Number.isFinite(length)) return;
+  try {
+    checkObjectSize(location, name, length);
+  } catch (err) {
+    drop();
+    throw err;
+  }
 }

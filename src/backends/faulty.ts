@@ -36,6 +36,7 @@ export class FaultyStorage implements Storage {
   private readonly corruptions: CorruptionRule[] = [];
 
   constructor(readonly inner: Storage) {
+    if (inner.listTemporary) this.listTemporary = (opts?: LoadOptions) => (inner.listTemporary as (o?: LoadOptions) => AsyncIterable<ObjectInfo>)(opts);
     this.location = inner.location;
   }
 
@@ -55,6 +56,8 @@ export class FaultyStorage implements Storage {
     this.corruptions.length = 0;
     return this;
   }
+
+  listTemporary?: (opts?: LoadOptions) => AsyncIterable<ObjectInfo>;
 
   async save(name: string, data: Uint8Array, opts?: SaveOptions): Promise<void> {
     this.calls.save++;

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import * as path from 'node:path';
 import type { Bucket, Storage as GcsClient } from '@google-cloud/storage';
 import type { GcsTarget } from './specs.js';
-import { checkName, checkRange, describeKind, findSystemCode, isAbortError, networkKind, normalizePrefix, redact, sanitizedCause, statusKind, throwIfAborted } from './classify.js';
+import { checkName, checkRange, describeKind, refuseOversized, findSystemCode, isAbortError, networkKind, normalizePrefix, redact, sanitizedCause, statusKind, throwIfAborted } from './classify.js';
 import { StorageError, type LoadOptions, type ObjectInfo, type Range, type SaveOptions, type Storage, type StorageErrorKind } from './storage.js';
 
 export interface GcsStorageOptions {
@@ -79,8 +79,14 @@ export class GcsStorage implements Storage {
         ...(ranged ? { start: range.offset, ...(range.length !== undefined ? { end: range.offset + range.length - 1 } : {}) } : {}),
       });
       let status: number | undefined;
-      stream.once('response', (res: { statusCode?: number }) => {
+      stream.once('response', (res: { statusCode?: number; headers?: Record<string, string | string[] | undefined> }) => {
         status = res.statusCode;
+        if (ranged || status !== 200) return;
+        try {
+          refuseOversized(this.location, name, Number(res.headers?.['content-length'] ?? NaN), () => undefined);
+        } catch (err) {
+          stream.destroy(err as Error);
+        }
       });
       const onAbort = (): void => {
         stream.destroy(Object.assign(new Error('aborted'), { name: 'AbortError' }));

@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import { errnoCode } from '../core/errors.js';
 import { randomToken } from '../core/token.js';
 import { abortedError, checkName, checkRange, clipRange, throwIfAborted } from './classify.js';
-import { OBJECT_DIRS, StorageError, type LoadOptions, type ObjectInfo, type Range, type SaveOptions, type Storage, type StorageErrorKind } from './storage.js';
+import { checkObjectSize, OBJECT_DIRS, StorageError, type LoadOptions, type ObjectInfo, type Range, type SaveOptions, type Storage, type StorageErrorKind } from './storage.js';
 
 /** Temporary files carry this prefix; `list` never reports them and prune may delete stale ones. */
 export const TEMP_PREFIX = '.tmp-';
@@ -70,8 +70,12 @@ export class LocalStorage implements Storage {
     checkRange(this.location, name, range);
     let fh: fsp.FileHandle | undefined;
     try {
-      fh = await fsp.open(this.filePath(name), 'r');
-      const size = (await fh.stat()).size;
+      // O_NONBLOCK: opening a FIFO put in place of an object must not wait for a writer.
+      fh = await fsp.open(this.filePath(name), fsConstants.O_RDONLY | fsConstants.O_NONBLOCK);
+      const st = await fh.stat();
+      if (!st.isFile()) throw this.notRegular(name, st);
+      const size = st.size;
+      if (range === undefined) checkObjectSize(this.location, name, size);
       const { start, end } = clipRange(size, range?.offset ?? 0, range?.length);
       const given = opts.buffer?.(end - start);
       const buf = given?.length === end - start ? given : Buffer.allocUnsafe(end - start);
@@ -95,14 +99,24 @@ export class LocalStorage implements Storage {
     throwIfAborted(opts.signal, this.location, 'stat', name);
     try {
       const st = await fsp.stat(this.filePath(name));
-      if (!st.isFile()) throw new StorageError('not-found', this.location, `${this.location}: ${name} is not a file`, { objectName: name });
+      if (!st.isFile()) throw this.notRegular(name, st);
       return { name, size: st.size };
     } catch (err) {
       throw await this.failChecked(err, 'stat', name);
     }
   }
 
-  async *list(prefix: string, opts: LoadOptions = {}): AsyncIterable<ObjectInfo> {
+  list(prefix: string, opts: LoadOptions = {}): AsyncIterable<ObjectInfo> {
+    return this.walk(prefix, false, opts.signal);
+  }
+
+  listTemporary(opts: LoadOptions = {}): AsyncIterable<ObjectInfo> {
+    return this.walk('', true, opts.signal);
+  }
+
+  /** Objects under `prefix`, or (`temporary`) the temp files of unfinished saves instead. */
+  private async *walk(prefix: string, temporary: boolean, signal: AbortSignal | undefined): AsyncIterable<ObjectInfo> {
+    const opts = { signal };
     throwIfAborted(opts.signal, this.location, 'list');
     // Start the walk at the deepest directory the prefix names completely.
     const slash = prefix.lastIndexOf('/');
@@ -125,23 +139,25 @@ export class LocalStorage implements Storage {
       }
       first = false;
       for (const ent of entries) {
-        if (ent.name.startsWith(TEMP_PREFIX)) continue;
         const childRel = rel === '' ? ent.name : `${rel}/${ent.name}`;
         if (ent.isDirectory()) {
           // Only descend where names below could still match the prefix.
           const asDir = `${childRel}/`;
           if (asDir.startsWith(prefix) || prefix.startsWith(asDir)) stack.push(childRel);
-        } else if (ent.isFile() && childRel.startsWith(prefix)) {
+        } else if (childRel.startsWith(prefix) && ent.name.startsWith(TEMP_PREFIX) === temporary) {
+          // Anything else in place of an object (a FIFO, a symlink, a device) is listed too, so
+          // readers meet it and report it (load refuses what is not a regular file).
           throwIfAborted(opts.signal, this.location, 'list');
-          let size: number;
+          let st: import('node:fs').Stats;
           try {
-            size = (await fsp.stat(path.join(this.root, childRel))).size;
+            st = await fsp.stat(path.join(this.root, childRel));
           } catch (err) {
-            // Removed between readdir and stat (a concurrent prune): not part of the listing.
+            // Removed between readdir and stat (a concurrent prune), or a dangling symlink: not part of the listing.
             if (errnoCode(err) === 'ENOENT') continue;
             throw this.fail(err, 'list', childRel);
           }
-          yield { name: childRel, size };
+          if (st.isDirectory()) continue;
+          yield { name: childRel, size: st.size };
         }
       }
     }
@@ -177,6 +193,11 @@ export class LocalStorage implements Storage {
   }
 
   async close(): Promise<void> {}
+
+  private notRegular(name: string, st: import('node:fs').Stats): StorageError {
+    const what = st.isFIFO() ? 'a FIFO' : st.isDirectory() ? 'a directory' : st.isSocket() ? 'a socket' : st.isCharacterDevice() || st.isBlockDevice() ? 'a device' : 'not a file';
+    return new StorageError('invalid', this.location, `${this.location}: ${name} is ${what}, not a regular file: refused unread`, { objectName: name });
+  }
 
   private filePath(name: string): string {
     return path.join(this.root, ...name.split('/'));

@@ -1,5 +1,5 @@
 import { checkName, checkRange, clipRange, throwIfAborted } from './classify.js';
-import { StorageError, type LoadOptions, type ObjectInfo, type Range, type SaveOptions, type Storage } from './storage.js';
+import { checkObjectSize, StorageError, type LoadOptions, type ObjectInfo, type Range, type SaveOptions, type Storage } from './storage.js';
 
 /**
  * An in-memory Storage for engine unit tests. It honours the same contract as the real
@@ -29,6 +29,7 @@ export class MemoryStorage implements Storage {
     this.check(name, 'load', opts.signal);
     checkRange(this.location, name, range);
     const buf = this.get(name);
+    if (range === undefined) checkObjectSize(this.location, name, buf.length);
     const { start, end } = clipRange(buf.length, range?.offset ?? 0, range?.length);
     return Buffer.from(buf.subarray(start, end));
   }

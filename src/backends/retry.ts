@@ -76,9 +76,11 @@ export class RetryStorage implements Storage {
     this.sleep = opts.sleep ?? sleep;
     this.onRetry = opts.onRetry;
     if (inner.capacity) this.capacity = () => (inner.capacity as () => Promise<{ total: number; free: number } | undefined>)();
+    if (inner.listTemporary) this.listTemporary = (opts?: LoadOptions) => (inner.listTemporary as (o?: LoadOptions) => AsyncIterable<ObjectInfo>)(opts);
   }
 
   capacity?: () => Promise<{ total: number; free: number } | undefined>;
+  listTemporary?: (opts?: LoadOptions) => AsyncIterable<ObjectInfo>;
 
   save(name: string, data: Uint8Array, opts?: SaveOptions): Promise<void> {
     return this.run('save', name, opts?.signal, () => this.inner.save(name, data, opts));

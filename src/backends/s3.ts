@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { S3Client, S3ClientConfig } from '@aws-sdk/client-s3';
 import { systemClock, type Clock } from '../core/clock.js';
 import type { S3Target } from './specs.js';
-import { checkName, checkRange, describeKind, findSystemCode, isAbortError, networkKind, normalizePrefix, redact, sanitizedCause, statusKind, throttleName, throwIfAborted } from './classify.js';
+import { checkName, checkRange, describeKind, refuseOversized, findSystemCode, isAbortError, networkKind, normalizePrefix, redact, sanitizedCause, statusKind, throttleName, throwIfAborted } from './classify.js';
 import { requireEnv } from './env.js';
 import { StorageError, type LoadOptions, type ObjectInfo, type Range, type SaveOptions, type Storage, type StorageErrorKind } from './storage.js';
 
@@ -127,6 +127,7 @@ export class S3Storage implements Storage {
         { abortSignal: opts.signal },
       );
       if (!out.Body) return Buffer.alloc(0);
+      if (range === undefined) refuseOversized(this.location, name, out.ContentLength, () => (out.Body as { destroy?: () => void }).destroy?.());
       const bytes = await out.Body.transformToByteArray();
       const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
       return range && rangeHeader ? honourRange(buf, out.ContentRange, range) : buf;

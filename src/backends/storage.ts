@@ -51,6 +51,12 @@ export interface Storage {
   list(prefix: string, opts?: LoadOptions): AsyncIterable<ObjectInfo>;
   /** Removing an absent object is not an error. */
   remove(name: string, opts?: LoadOptions): Promise<void>;
+  /**
+   * Temporary files that saves left behind (a process killed mid-write), on media that have
+   * them (local directories; object stores upload whole objects). Names are repository-relative
+   * and may be given to `remove`. `list` never reports them.
+   */
+  listTemporary?(opts?: LoadOptions): AsyncIterable<ObjectInfo>;
   /** Space information where the medium has it (local file systems). */
   capacity?(): Promise<{ total: number; free: number } | undefined>;
   close(): Promise<void>;
@@ -65,6 +71,7 @@ export type StorageErrorKind =
   | 'no-space' // disk or quota full
   | 'transient' // throttling, 5xx, reset: worth retrying
   | 'aborted'
+  | 'invalid' // not a regular file, or larger than any object of its kind (see objectSizeCap)
   | 'other';
 
 export class StorageError extends Error {
@@ -91,3 +98,33 @@ export function isNotFound(err: unknown): boolean {
 
 /** Repository layout directories (DESIGN.md §2). */
 export const OBJECT_DIRS = ['keys', 'data', 'index', 'snapshots', 'journal', 'locks'] as const;
+
+const MiB = 1024 * 1024;
+/**
+ * Largest whole object of each kind a load accepts (docs/FORMAT.md §2). Each is far above
+ * what triad writes (a config, key or lock is under 1 KiB; a snapshot manifest a few KiB; a
+ * journal record or an index file at most a few MiB), so only garbage is refused: a huge
+ * object in place of a small one is never read into memory. Packs (data/) have no cap.
+ */
+const SIZE_CAPS: [prefix: string, cap: number][] = [
+  ['config', 1 * MiB],
+  ['keys/', 1 * MiB],
+  ['locks/', 1 * MiB],
+  ['snapshots/', 64 * MiB],
+  ['journal/', 256 * MiB],
+  ['index/', 256 * MiB],
+];
+
+/** The size cap of a whole-object load of `name`, or undefined when there is none. */
+export function objectSizeCap(name: string): number | undefined {
+  for (const [prefix, cap] of SIZE_CAPS) if (name === prefix || (prefix.endsWith('/') && name.startsWith(prefix))) return cap;
+  return undefined;
+}
+
+/** Throws kind 'invalid' when a whole-object load of `name` would read more than its cap. */
+export function checkObjectSize(location: string, name: string, size: number): void {
+  const cap = objectSizeCap(name);
+  if (cap !== undefined && size > cap) {
+    throw new StorageError('invalid', location, `${location}: ${name} has ${size} bytes, more than any ${name.split('/')[0]} object triad writes (at most ${cap}): refused unread`, { objectName: name });
+  }
+}

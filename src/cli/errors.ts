@@ -45,6 +45,11 @@ function storageToTriad(err: StorageError): TriadError {
         hint: 'free space on the target; nothing committed was changed, and the next backup reuses what arrived',
         cause: err,
       });
+    case 'invalid':
+      return new TriadError('E_INTEGRITY', err.message, {
+        hint: "that object is damaged or was put there by something else: run 'triad check -p POLICY' to see what is affected, and 'triad copy --from OTHER --to THIS' to restore it from another target",
+        cause: err,
+      });
     default:
       return new TriadError('E_BACKEND', `${where}: ${err.message}`, { cause: err });
   }

@@ -1,18 +1,21 @@
 import type { Random } from '../core/random.js';
 import { TriadError } from '../core/errors.js';
+import { isNotFound } from '../backends/storage.js';
 import { BlobReader } from './blob-reader.js';
 import { ID_RE, packObjectName } from './format.js';
 import { MasterIndex } from './index-store.js';
 import { MemoryPool } from '../core/memory-pool.js';
 import { verifyPackBytes } from './pack-verify.js';
 import { PackVerifyPool } from './pack-verify-pool.js';
-import type { Repository } from './repository.js';
+import { isObjectDamage, type Repository } from './repository.js';
 import { loadSnapshots, type Snapshot } from './snapshot.js';
 import { walkTree } from './walk.js';
 
 export interface CheckProblem {
-  kind: 'missing-pack' | 'pack-size' | 'damaged-pack' | 'missing-blob' | 'tree' | 'snapshot' | 'index';
+  kind: 'missing-pack' | 'pack-size' | 'damaged-pack' | 'missing-blob' | 'tree' | 'snapshot' | 'missing-snapshot' | 'index' | 'not-a-pack';
   message: string;
+  /** What to do about it, where the problem itself does not say. */
+  hint?: string;
   pack?: string;
   snapshot?: string;
   path?: string;
@@ -33,7 +36,7 @@ export interface CheckReport {
   packsRead: number;
   bytesRead: number;
   errors: CheckProblem[];
-  /** Packs no index names: left by an interrupted run; harmless, removed by prune. */
+  /** Packs no index names: left by an interrupted run; harmless, removed by prune (with read-data 'all': verified whole). */
   unindexedPacks: string[];
   damagedPacks: DamagedPack[];
 }
@@ -42,6 +45,8 @@ export interface CheckOptions {
   /** 'none': structure only; 'all': every pack; a number: that percentage of packs, sampled. */
   readData: 'none' | 'all' | number;
   random: Random;
+  /** Snapshots the caller knows to be complete on this replica (from the catalogue): any not found is damage. */
+  expectedSnapshots?: { id: string; time: string }[];
   signal?: AbortSignal;
   onProgress?(p: { packs: number; totalPacks: number; bytes: number }): void;
 }
@@ -52,14 +57,18 @@ export async function checkRepository(repo: Repository, opts: CheckOptions): Pro
   try {
     index = await MasterIndex.load(repo);
   } catch (err) {
-    report.errors.push({ kind: 'index', message: (err as Error).message });
+    if (!isObjectDamage(err)) throw err;
+    report.errors.push({ kind: 'index', message: (err as Error).message, hint: `run 'triad repair index -p POLICY --target ${repo.target}' (it rebuilds the index from the packs)` });
     index = new MasterIndex();
   }
   report.blobs = index.size;
   const stored = new Map<string, number>();
-  for await (const o of repo.storage.list('data/')) {
+  /** Files in data/ whose names no pack can have. */
+  const strays: string[] = [];
+  for await (const o of repo.storage.list('data/', { signal: opts.signal })) {
     const id = o.name.slice(o.name.lastIndexOf('/') + 1);
-    if (ID_RE.test(id)) stored.set(id, o.size);
+    if (ID_RE.test(id) && o.name === packObjectName(id)) stored.set(id, o.size);
+    else strays.push(o.name);
   }
   report.packs = index.packs.size;
   for (const [pack, size] of index.packs) {
@@ -69,13 +78,17 @@ export async function checkRepository(repo: Repository, opts: CheckOptions): Pro
   }
   for (const id of stored.keys()) if (!index.packs.has(id)) report.unindexedPacks.push(id);
 
-  let snapshots: Snapshot[] = [];
-  try {
-    snapshots = await loadSnapshots(repo);
-  } catch (err) {
-    report.errors.push({ kind: 'snapshot', message: (err as Error).message });
-  }
+  const damagedSnapshots: string[] = [];
+  const snapshots = await loadSnapshots(repo, {
+    onDamaged: (d) => {
+      const id = d.name.slice('snapshots/'.length);
+      damagedSnapshots.push(id);
+      report.errors.push({ kind: 'snapshot', snapshot: id, message: d.reason, hint: copyHint(repo.target) });
+    },
+    signal: opts.signal,
+  });
   report.snapshots = snapshots.length;
+  missingSnapshots(report, opts.expectedSnapshots ?? [], [...snapshots.map((s) => s.id), ...damagedSnapshots]);
   const reader = new BlobReader(repo, index);
   // Trees already found whole (every subtree and blob below them indexed). Snapshots share
   // most of their trees, so each is checked once, not once per snapshot.
@@ -120,7 +133,12 @@ export async function checkRepository(repo: Repository, opts: CheckOptions): Pro
 
   // Both at once: the tree walk alone kept the verifying worker idle for its first 2-3 s
   // (a bench check took 7.3 s with 1.5 s of the worker idle).
-  const [structure, data] = await Promise.allSettled([checkStructure(), opts.readData === 'none' ? undefined : verifyData(repo, index, stored, opts, report)]);
+  const [structure, data, garbage] = await Promise.allSettled([
+    checkStructure(),
+    opts.readData === 'none' ? undefined : verifyData(repo, index, stored, opts, report),
+    opts.readData === 'all' ? verifyUnindexed(repo, stored, strays, opts, report) : undefined,
+  ]);
+  if (garbage.status === 'rejected') throw garbage.reason;
   if (structure.status === 'rejected') throw structure.reason;
   if (data.status === 'rejected') throw data.reason;
   const damaged = data.value;
@@ -130,6 +148,58 @@ export async function checkRepository(repo: Repository, opts: CheckOptions): Pro
     for (const d of report.damagedPacks) report.errors.push({ kind: 'damaged-pack', pack: d.pack, message: `pack ${d.pack.slice(0, 12)} is damaged: ${d.reason}` });
   }
   return report;
+}
+
+function copyHint(target: string): string {
+  return `'triad copy -p POLICY --from OTHER --to ${target}' copies it back from another target that holds it; 'triad catalog verify -p POLICY' compares the catalogue with the targets`;
+}
+
+/** Snapshots the catalogue records as complete on the replica that it does not hold. */
+function missingSnapshots(report: CheckReport, expected: { id: string; time: string }[], found: string[]): void {
+  const there = new Set(found);
+  for (const e of expected) {
+    if (there.has(e.id)) continue;
+    report.errors.push({
+      kind: 'missing-snapshot',
+      snapshot: e.id,
+      message: `snapshot ${e.id.slice(0, 8)} (${e.time}) is recorded in the catalogue as complete on this target, but the target does not hold it`,
+      hint: copyHint(report.target),
+    });
+  }
+}
+
+/** Largest file in data/ read whole to tell a pack from garbage; packs are a few MiB. */
+const MAX_PACK_READ = 1024 * 1024 * 1024;
+
+/**
+ * With every byte read: files in data/ that no index names must still be whole packs (name =
+ * hash of the bytes, a header that opens, blobs that verify); anything else there is damage.
+ */
+async function verifyUnindexed(repo: Repository, stored: Map<string, number>, strays: string[], opts: CheckOptions, report: CheckReport): Promise<void> {
+  const removable = "no snapshot uses it: remove it, or let 'triad prune' remove it after its grace period";
+  for (const name of strays) {
+    report.errors.push({ kind: 'not-a-pack', path: name, message: `${name} in data/ does not have a pack's name (data/<2 hex>/<64 hex>)`, hint: 'no snapshot uses it: remove it' });
+  }
+  for (const pack of [...report.unindexedPacks]) {
+    opts.signal?.throwIfAborted();
+    const name = packObjectName(pack);
+    const size = stored.get(pack) ?? 0;
+    let reason: string | undefined;
+    if (size > MAX_PACK_READ) reason = `it has ${size} bytes, more than any pack (left unread)`;
+    else {
+      try {
+        const bytes = await repo.storage.load(name, undefined, { signal: opts.signal });
+        report.bytesRead += bytes.length;
+        reason = verifyPackBytes(repo.key, pack, bytes).reason;
+      } catch (err) {
+        if (!isObjectDamage(err)) throw err;
+        reason = `cannot be read: ${(err as Error).message}`;
+      }
+    }
+    if (reason === undefined) continue;
+    report.unindexedPacks.splice(report.unindexedPacks.indexOf(pack), 1);
+    report.errors.push({ kind: 'not-a-pack', pack, path: name, message: `${name}, in no index, is not a valid pack: ${reason}`, hint: removable });
+  }
 }
 
 /** Reads and verifies the packs `opts.readData` asks for; returns the damaged ones with why. */
@@ -159,10 +229,16 @@ async function verifyData(repo: Repository, index: MasterIndex, stored: Map<stri
     const inflight: Promise<void>[] = [];
     for (const pack of packs) {
       opts.signal?.throwIfAborted();
+      const size = stored.get(pack)!;
+      if (size > MAX_PACK_READ) {
+        done(pack, `it has ${size} bytes, more than any pack (left unread)`);
+        continue;
+      }
       let bytes: Buffer;
       try {
-        bytes = await repo.storage.load(packObjectName(pack), undefined, { buffer: (n) => memory.take(n) });
+        bytes = await repo.storage.load(packObjectName(pack), undefined, { buffer: (n) => memory.take(n), signal: opts.signal });
       } catch (err) {
+        if (!isObjectDamage(err) && !isNotFound(err)) throw err;
         done(pack, `cannot be read: ${(err as Error).message}`);
         continue;
       }

@@ -7,7 +7,8 @@ import { encodeIndex, listPacks, MasterIndex, type StoredPack } from './index-st
 import { readJournal } from './journal.js';
 import { PackBuilder, parsePackHeader, type PackEntry } from './pack.js';
 import type { Repository } from './repository.js';
-import { loadSnapshots } from './snapshot.js';
+import type { ObjectInfo } from '../backends/storage.js';
+import { loadSnapshots, type DamagedSnapshot } from './snapshot.js';
 import { decodeTree } from './tree.js';
 
 /**
@@ -56,6 +57,10 @@ export interface PrunePlan {
   removeUnindexed: PrunePackRef[];
   /** Unindexed packs left alone (seen for the first time, or too recently). */
   keepUnindexed: PrunePackRef[];
+  /** Temporary files of interrupted saves that an earlier prune saw at least the grace period ago. */
+  removeTemporary: ObjectInfo[];
+  /** Temporary files seen for the first time, or too recently (a live save may own them). */
+  keepTemporary: ObjectInfo[];
   /** Packs an index names that are not stored (or are truncated) and hold nothing used: dropped from the index. */
   dropFromIndex: string[];
   /** Whether new index files replace the old ones. */
@@ -68,6 +73,7 @@ export interface PrunePlan {
 export interface PruneResult {
   plan: PrunePlan;
   packsRemoved: string[];
+  temporaryRemoved: string[];
   packsWritten: { id: string; size: number; entries: PackEntry[] }[];
   indexFilesRemoved: string[];
   indexFilesWritten: string[];
@@ -96,6 +102,9 @@ export interface PreparedPrune {
   unindexedSeen: string[];
 }
 
+/** How long after a prune first saw an unindexed pack or a temporary file it may be removed. */
+export const DEFAULT_UNINDEXED_GRACE = 60 * 60_000;
+
 async function loadRawIndex(repo: Repository, signal?: AbortSignal): Promise<{ files: { name: string; size: number }[]; packs: Map<string, { size: number; entries: RawEntry[] }> }> {
   const files: { name: string; size: number }[] = [];
   for await (const o of repo.storage.list('index/', { signal })) files.push({ name: o.name, size: o.size });
@@ -113,7 +122,14 @@ async function loadRawIndex(repo: Repository, signal?: AbortSignal): Promise<{ f
 
 /** Ids of every blob (trees and data) that some snapshot of the replica references. */
 export async function usedBlobs(repo: Repository, index: MasterIndex, signal?: AbortSignal): Promise<{ used: Set<string>; snapshots: number }> {
-  const snapshots = await loadSnapshots(repo);
+  const damaged: DamagedSnapshot[] = [];
+  const snapshots = await loadSnapshots(repo, { onDamaged: (d) => damaged.push(d), signal });
+  if (damaged.length) {
+    // Without the manifest, the data that snapshot needs cannot be told from garbage.
+    throw new TriadError('E_INTEGRITY', `target '${repo.target}': ${damaged.length} snapshot object(s) cannot be read (${damaged[0]!.reason}); prune stopped without changing anything`, {
+      hint: `'triad copy -p POLICY --from OTHER --to ${repo.target}' replaces it if another target holds that snapshot; if it is garbage, remove ${damaged.map((d) => d.name).join(', ')} from the target, then prune again`,
+    });
+  }
   const reader = new BlobReader(repo, index, 8);
   const used = new Set<string>();
   const missing: string[] = [];
@@ -147,7 +163,7 @@ export async function usedBlobs(repo: Repository, index: MasterIndex, signal?: A
 export async function planPrune(repo: Repository, opts: PruneOptions): Promise<PreparedPrune> {
   const repackBelow = opts.repackBelow ?? 0.75;
   const maxRepack = opts.maxRepackSize ?? Number.POSITIVE_INFINITY;
-  const grace = opts.unindexedGrace ?? 60 * 60_000;
+  const grace = opts.unindexedGrace ?? DEFAULT_UNINDEXED_GRACE;
   const { files, packs } = await loadRawIndex(repo, opts.signal);
   const stored = new Map<string, number>();
   for await (const o of repo.storage.list('data/', { signal: opts.signal })) {
@@ -190,6 +206,8 @@ export async function planPrune(repo: Repository, opts: PruneOptions): Promise<P
     repack: [],
     removeUnindexed: [],
     keepUnindexed: [],
+    removeTemporary: [],
+    keepTemporary: [],
     dropFromIndex: [],
     rewriteIndex: false,
     bytesToFree: 0,
@@ -222,32 +240,86 @@ export async function planPrune(repo: Repository, opts: PruneOptions): Promise<P
   }
 
   const unindexed = [...stored.keys()].filter((p) => !packs.has(p)).sort();
-  const firstSeen = unindexed.length && grace > 0 ? await unindexedFirstSeen(repo) : new Map<string, number>();
+  const temporary = await listTemporary(repo, opts.signal);
+  const sightings = (unindexed.length || temporary.length) && grace > 0 ? await pruneSightings(repo) : NO_SIGHTINGS;
   for (const pid of unindexed) {
-    const seen = firstSeen.get(pid);
     const ref = { id: pid, size: stored.get(pid)! };
-    if (grace <= 0 || (seen !== undefined && opts.now.getTime() - seen >= grace)) plan.removeUnindexed.push(ref);
+    if (seenLongAgo(sightings.packs.get(pid), opts.now, grace)) plan.removeUnindexed.push(ref);
     else plan.keepUnindexed.push(ref);
   }
+  for (const t of temporary) (seenLongAgo(sightings.temporary.get(t.name), opts.now, grace) ? plan.removeTemporary : plan.keepTemporary).push(t);
 
   plan.bytesToFree =
-    plan.remove.reduce((a, p) => a + p.size, 0) + plan.removeUnindexed.reduce((a, p) => a + p.size, 0) + plan.repack.reduce((a, p) => a + p.size - p.liveBytes, 0);
+    plan.remove.reduce((a, p) => a + p.size, 0) +
+    plan.removeUnindexed.reduce((a, p) => a + p.size, 0) +
+    plan.removeTemporary.reduce((a, t) => a + t.size, 0) +
+    plan.repack.reduce((a, p) => a + p.size - p.liveBytes, 0);
   plan.rewriteIndex = plan.remove.length + plan.repack.length + plan.dropFromIndex.length > 0 || files.length > 1;
   return { plan, oldIndexFiles: files, keep, live, unindexedSeen: unindexed };
 }
 
-/** When earlier prunes first recorded each pack as unindexed (their journal records). */
-async function unindexedFirstSeen(repo: Repository): Promise<Map<string, number>> {
-  const out = new Map<string, number>();
+interface Sightings {
+  /** Unindexed pack id → when a prune first recorded it (journal `unindexedSeen`). */
+  packs: Map<string, number>;
+  /** Temporary file name → when a prune first recorded it (journal `temporarySeen`). */
+  temporary: Map<string, number>;
+}
+
+const NO_SIGHTINGS: Sightings = { packs: new Map(), temporary: new Map() };
+
+/**
+ * When earlier prunes first recorded each unindexed pack and each temporary file (their
+ * journal records). Age is judged by these records, not by file times, so neither the
+ * clock of a NAS nor that of another host matters.
+ */
+export async function pruneSightings(repo: Repository): Promise<Sightings> {
+  const out: Sightings = { packs: new Map(), temporary: new Map() };
   const { records } = await readJournal(repo);
   for (const r of records) {
     if (r.kind !== 'prune') continue;
-    const list = r.details?.unindexedSeen;
     const t = Date.parse(r.finished);
-    if (!Array.isArray(list) || Number.isNaN(t)) continue;
-    for (const p of list) if (typeof p === 'string' && (out.get(p) ?? Infinity) > t) out.set(p, t);
+    if (Number.isNaN(t)) continue;
+    noteSightings(out.packs, r.details?.unindexedSeen, t);
+    noteSightings(out.temporary, r.details?.temporarySeen, t);
   }
   return out;
+}
+
+function noteSightings(into: Map<string, number>, list: unknown, at: number): void {
+  if (!Array.isArray(list)) return;
+  for (const name of list) if (typeof name === 'string' && (into.get(name) ?? Infinity) > at) into.set(name, at);
+}
+
+/** Temporary files of interrupted saves on the replica (none on object stores). */
+export async function listTemporary(repo: Repository, signal?: AbortSignal): Promise<ObjectInfo[]> {
+  const out: ObjectInfo[] = [];
+  if (!repo.storage.listTemporary) return out;
+  for await (const t of repo.storage.listTemporary({ signal })) out.push(t);
+  return out.sort((a, b) => (a.name < b.name ? -1 : 1));
+}
+
+/**
+ * Removes the temporary files an earlier prune recorded at least `grace` ms ago (a save that
+ * owns one would have finished long since); returns the removed and the kept ones.
+ */
+export async function removeStaleTemporary(repo: Repository, opts: { now: Date; grace: number; signal?: AbortSignal }): Promise<{ removed: ObjectInfo[]; kept: ObjectInfo[] }> {
+  const temporary = await listTemporary(repo, opts.signal);
+  const sightings = temporary.length && opts.grace > 0 ? await pruneSightings(repo) : NO_SIGHTINGS;
+  const out = { removed: [] as ObjectInfo[], kept: [] as ObjectInfo[] };
+  for (const t of temporary) {
+    if (!seenLongAgo(sightings.temporary.get(t.name), opts.now, opts.grace)) {
+      out.kept.push(t);
+      continue;
+    }
+    await repo.storage.remove(t.name, { signal: opts.signal });
+    out.removed.push(t);
+  }
+  return out;
+}
+
+/** Whether something a prune first recorded at `seen` may go now (grace 0: at once). */
+function seenLongAgo(seen: number | undefined, now: Date, grace: number): boolean {
+  return grace <= 0 || (seen !== undefined && now.getTime() - seen >= grace);
 }
 
 function toPackEntry(e: RawEntry): PackEntry {
@@ -263,7 +335,7 @@ export async function executePrune(repo: Repository, prepared: PreparedPrune, op
   const signal = opts.signal;
   const packBytesBefore = plan.packs.bytes;
   const indexBytesBefore = prepared.oldIndexFiles.reduce((a, f) => a + f.size, 0);
-  const result: PruneResult = { plan, packsRemoved: [], packsWritten: [], indexFilesRemoved: [], indexFilesWritten: [], bytesFreed: 0, bytesBefore: packBytesBefore + indexBytesBefore, bytesAfter: 0 };
+  const result: PruneResult = { plan, packsRemoved: [], temporaryRemoved: [], packsWritten: [], indexFilesRemoved: [], indexFilesWritten: [], bytesFreed: 0, bytesBefore: packBytesBefore + indexBytesBefore, bytesAfter: 0 };
 
   // 1. Repack: copy the live sealed blobs as they are (no re-encryption) into new packs.
   const builders: Record<BlobType, PackBuilder> = { data: new PackBuilder(), tree: new PackBuilder() };
@@ -330,6 +402,12 @@ export async function executePrune(repo: Repository, prepared: PreparedPrune, op
     await repo.storage.remove(packObjectName(p.id), { signal });
     result.packsRemoved.push(p.id);
     opts.onProgress?.({ phase: 'remove', done: ++done, total: doomed.length });
+  }
+  // Temporary files are in no index and no listing: their order does not matter.
+  for (const t of plan.removeTemporary) {
+    signal?.throwIfAborted();
+    await repo.storage.remove(t.name, { signal });
+    result.temporaryRemoved.push(t.name);
   }
   const removedBytes = doomed.reduce((a, p) => a + p.size, 0);
   const written = result.packsWritten.reduce((a, p) => a + p.size, 0);

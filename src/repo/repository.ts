@@ -199,6 +199,14 @@ function decodeConfig(target: string, key: MasterKey, bytes: Buffer): RepoConfig
   }
 }
 
+/**
+ * Whether a failed read means the object itself is bad (undecryptable, unparseable, not a
+ * regular object, implausibly large) rather than the storage failing to serve it.
+ */
+export function isObjectDamage(err: unknown): boolean {
+  return (err instanceof TriadError && err.code === 'E_INTEGRITY') || (err instanceof StorageError && err.kind === 'invalid') || err instanceof SyntaxError || err instanceof IntegrityFailure;
+}
+
 export function integrityError(target: string, storage: Storage, what: string, cause: unknown): TriadError {
   const reason = cause instanceof Error ? cause.message : String(cause);
   return new TriadError('E_INTEGRITY', `integrity error in ${what} on target '${target}' (${storage.location}): ${reason}`, {

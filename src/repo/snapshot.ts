@@ -1,6 +1,7 @@
 import { TriadError } from '../core/errors.js';
+import { isNotFound } from '../backends/storage.js';
 import { AAD, ID_RE } from './format.js';
-import type { Repository } from './repository.js';
+import { isObjectDamage, type Repository } from './repository.js';
 
 export interface SnapshotSummary {
   files: number;
@@ -43,15 +44,43 @@ export function sealSnapshot(repo: Repository, manifest: SnapshotManifest): { id
   return { id: repo.manifestId(plaintext), sealed };
 }
 
-export async function loadSnapshots(repo: Repository): Promise<Snapshot[]> {
+/** A snapshot object that exists but cannot be used: undecryptable, unparseable, or not a regular object. */
+export interface DamagedSnapshot {
+  /** Object name, `snapshots/<id>`. */
+  name: string;
+  reason: string;
+}
+
+/**
+ * Every snapshot of the replica, oldest first. A damaged snapshot object throws unless
+ * `onDamaged` is given: then it is reported there and left out, and the others stay usable.
+ * Failures of the storage itself (unreachable, access denied) always throw.
+ */
+export async function loadSnapshots(repo: Repository, opts: { onDamaged?(d: DamagedSnapshot): void; signal?: AbortSignal } = {}): Promise<Snapshot[]> {
   const out: Snapshot[] = [];
-  for await (const o of repo.storage.list('snapshots/')) {
+  for await (const o of repo.storage.list('snapshots/', { signal: opts.signal })) {
     const id = o.name.slice('snapshots/'.length);
     if (!ID_RE.test(id)) continue;
-    const m = await repo.loadManifest<SnapshotManifest>(AAD.snapshot, 'snapshots', id);
+    let m: SnapshotManifest;
+    try {
+      m = await repo.loadManifest<SnapshotManifest>(AAD.snapshot, 'snapshots', id);
+      checkManifestShape(m, o.name, repo.target);
+    } catch (err) {
+      // Removed between the listing and the load (a concurrent forget): no longer there.
+      if (isNotFound(err)) continue;
+      if (!opts.onDamaged || !isObjectDamage(err)) throw err;
+      opts.onDamaged({ name: o.name, reason: err instanceof Error ? err.message : String(err) });
+      continue;
+    }
     out.push({ ...m, id });
   }
   return out.sort((a, b) => (a.time < b.time ? -1 : a.time > b.time ? 1 : a.id < b.id ? -1 : 1));
+}
+
+/** The fields every reader relies on; a manifest without them is damage, not a snapshot. */
+function checkManifestShape(m: SnapshotManifest, name: string, target: string): void {
+  const ok = m !== null && typeof m === 'object' && typeof m.time === 'string' && typeof m.tree === 'string' && ID_RE.test(m.tree) && typeof m.policy === 'string' && typeof m.host === 'string' && Array.isArray(m.paths);
+  if (!ok) throw new TriadError('E_INTEGRITY', `snapshot object ${name} on target '${target}' lacks its time, tree, policy, host or paths`);
 }
 
 /** `latest`, a full id, or a unique prefix of 8+ hex characters. */

@@ -85,6 +85,19 @@ export function describeStorageContract(label: string, opts: ContractOptions): v
       await expectKind(s.load('data/cd/ranged', { offset: -1, length: 2 }), 'other');
     });
 
+    it("refuses a whole-object load above its kind's size cap with 'invalid', naming it; ranges and packs are not capped", async () => {
+      const big = Buffer.alloc(1024 * 1024 + 1, 7);
+      await s.save('keys/oversized', big);
+      const e = await expectKind(s.load('keys/oversized'), 'invalid');
+      expect(e.objectName).toBe('keys/oversized');
+      expect(e.message).toContain(`keys/oversized has ${big.length} bytes`);
+      expect((await s.load('keys/oversized', { offset: 0, length: 10 })).equals(big.subarray(0, 10))).toBe(true);
+      await s.save('data/ee/large', big);
+      expect((await s.load('data/ee/large')).length).toBe(big.length);
+      await s.remove('keys/oversized');
+      await s.remove('data/ee/large');
+    });
+
     it("classifies a missing object as 'not-found' for load, ranged load and stat", async () => {
       const e = await expectKind(s.load('snapshots/absent'), 'not-found');
       expect(e.objectName).toBe('snapshots/absent');

@@ -1,4 +1,5 @@
-import { mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { spawnSync } from 'node:child_process';
+import { mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -50,6 +51,34 @@ describe('LocalStorage specifics', () => {
     await s.save('index/i1', Buffer.from('x'));
     await writeFile(path.join(root, 'index', '.tmp-deadbeef'), 'partial');
     expect((await collect(s.list('index/'))).map((o) => o.name)).toEqual(['index/i1']);
+  });
+
+  it("refuses a FIFO in place of an object at once ('invalid', naming it), and lists it so readers meet it", async () => {
+    const root = freshRoot();
+    const s = await openLocalStorage(root, { create: true });
+    await mkdir(path.join(root, 'data', 'ab'), { recursive: true });
+    const fifo = path.join(root, 'data', 'ab', 'pipe');
+    expect(spawnSync('mkfifo', [fifo]).status).toBe(0);
+    // Without O_NONBLOCK the open would wait for a writer forever.
+    const e = await expectKind(s.load('data/ab/pipe'), 'invalid');
+    expect(e.message).toContain('data/ab/pipe is a FIFO, not a regular file');
+    await expectKind(s.stat('data/ab/pipe'), 'invalid');
+    expect(await collect(s.list('data/'))).toEqual([{ name: 'data/ab/pipe', size: 0 }]);
+  });
+
+  it('lists the temporary files of interrupted saves apart, and removes them by name', async () => {
+    const root = freshRoot();
+    const s = await openLocalStorage(root, { create: true });
+    await s.save('index/i1', Buffer.from('x'));
+    await writeFile(path.join(root, 'index', '.tmp-left1'), 'abc');
+    await writeFile(path.join(root, '.tmp-left2'), 'de');
+    expect((await collect(s.listTemporary())).sort((a, b) => (a.name < b.name ? -1 : 1))).toEqual([
+      { name: '.tmp-left2', size: 2 },
+      { name: 'index/.tmp-left1', size: 3 },
+    ]);
+    expect(await collect(s.list(''))).toEqual([{ name: 'index/i1', size: 1 }]);
+    await s.remove('index/.tmp-left1');
+    expect(await collect(s.listTemporary())).toEqual([{ name: '.tmp-left2', size: 2 }]);
   });
 
   it('retries a colliding temporary name instead of overwriting another writer', async () => {

@@ -179,7 +179,7 @@ describe('backup and restore on local targets (CLI as a subprocess)', () => {
     writeSync(fd, b, 0, 1, pos);
     closeSync(fd);
     const bad = triad(['check', '-p', policy, '--read-data', '--target', 'usb', '--json'], { env: PASS });
-    expect(bad.code).toBe(1);
+    expect(bad.code).toBe(4);
     const rep = JSON.parse(bad.stdout);
     const damaged = rep.targets[0].damagedPacks;
     expect(damaged).toHaveLength(1);

@@ -38,7 +38,7 @@ describe('check --read-data over several packs', () => {
     const victims = packs.slice(0, 3);
     for (const v of victims) flipByte(v, Math.floor(statSync(v).size / 2));
     const bad = triad(['check', '-p', policy, '--read-data', '--json'], { env: PASS });
-    expect(bad.code).toBe(1);
+    expect(bad.code).toBe(4);
     const rep = JSON.parse(bad.stdout).targets[0];
     expect(rep.packsRead).toBe(packs.length);
     const damaged = rep.damagedPacks as { pack: string; reason: string; affected: { path: string }[] }[];
@@ -64,7 +64,7 @@ describe('check --read-data over several packs', () => {
     expect(statSync(treePack).size).toBeLessThan(64 * 1024);
     flipByte(treePack, Math.floor(statSync(treePack).size / 2));
     const bad = triad(['check', '-p', policy, '--read-data', '--json'], { env: PASS });
-    expect(bad.code).toBe(1);
+    expect(bad.code).toBe(4);
     const rep = JSON.parse(bad.stdout).targets[0];
     const errors = rep.errors as { kind: string; pack?: string }[];
     expect(errors.some((e) => e.kind === 'tree')).toBe(true);

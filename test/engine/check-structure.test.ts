@@ -43,7 +43,7 @@ describe('check of the snapshots\' structure', () => {
     await repo.storage.close();
 
     const bad = triad(['check', '-p', policy, '--json'], { env: PASS });
-    expect(bad.code).toBe(1);
+    expect(bad.code).toBe(4);
     const rep = JSON.parse(bad.stdout).targets[0];
     expect(rep.snapshots).toBe(2);
     expect(rep.unindexedPacks).toEqual([lostPack]);

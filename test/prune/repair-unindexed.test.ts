@@ -28,7 +28,7 @@ describe('repair index', () => {
     unlinkSync(join(dir, 'nas', 'index', index[0]!));
 
     const broken = triad(['check', '-p', policy, '--json'], { env: PASS });
-    expect(broken.code).toBe(1);
+    expect(broken.code).toBe(4);
     expect(JSON.parse(broken.stdout).targets[0].unindexedPacks.length).toBeGreaterThan(0);
 
     // Prune must not treat the now-unindexed packs as garbage.

@@ -148,12 +148,13 @@ export function registerMaintenance(program: Command, ctx: CliContext): void {
       .description('rebuild the index files by reading every pack header (also makes packs of an interrupted backup usable again)')
       .addOption(policyOpt())
       .option('--target <name>', 'only this target')
+      .addOption(new Option('--unindexed-grace <duration>', 'remove temporary files of interrupted writes only once a prune saw them at least this long ago (default 1h; 0 = now)'))
       .addOption(waitOpt())
-      .action(async (o: { policy: string; target?: string; wait?: string }, cmd: Command) => {
+      .action(async (o: { policy: string; target?: string; wait?: string; unindexedGrace?: string }, cmd: Command) => {
         const out = ctx.output(cmd);
         const app = appContext(ctx, cmd, out);
         const { runRepairIndex } = await import('../../app/repair.js');
-        const r = await runRepairIndex(app, { policyFile: o.policy, target: o.target, wait: waitMs(o.wait) }).finally(() => app.stopProgress());
+        const r = await runRepairIndex(app, { policyFile: o.policy, target: o.target, wait: waitMs(o.wait), unindexedGrace: graceMs(o.unindexedGrace) }).finally(() => app.stopProgress());
         if (out.json) out.emitJson(r);
         else {
           for (const t of r.targets) {
@@ -163,6 +164,7 @@ export function registerMaintenance(program: Command, ctx: CliContext): void {
             }
             out.result(`${t.target}: indexed ${t.packsIndexed} pack(s) (${t.packsAdded.length} not indexed before) into ${t.indexFilesWritten.length} index file(s); removed ${t.indexFilesRemoved.length} old index file(s)`);
             for (const d of t.damaged) out.error(`${t.target}: pack ${d.pack} left out: ${d.reason}`);
+            renderTemporary(out, 'removed', t.temporaryRemoved, t.temporaryKept);
           }
         }
         ctx.setExitCode(r.exitCode);
@@ -186,4 +188,12 @@ function renderPrune(out: Output, t: PruneTargetOutcome, dryRun: boolean): void 
   out.line(`  ${p.snapshots} snapshot(s) use ${p.usedBlobs} blob(s) in ${p.packs.total} pack(s); ${p.indexFiles} index file(s)`);
   if (p.keepUnindexed.length) out.line(`  ${p.keepUnindexed.length} pack(s) not in any index left alone for now (a backup may have been interrupted; a later prune removes them, 'triad repair index' indexes them)`);
   if (p.dropFromIndex.length) out.line(`  ${p.dropFromIndex.length} missing or damaged pack(s) that nothing uses dropped from the index`);
+  renderTemporary(out, dryRun ? 'would remove' : 'removed', p.removeTemporary, p.keepTemporary);
+}
+
+/** Temporary files of interrupted saves: what went, and what waits for a later prune. */
+function renderTemporary(out: Output, verb: string, removed: { size: number }[], kept: { size: number }[]): void {
+  const bytes = (l: { size: number }[]) => formatBytes(l.reduce((a, t) => a + t.size, 0));
+  if (removed.length) out.line(`  ${verb} ${removed.length} temporary file(s) left by interrupted writes (${bytes(removed)})`);
+  if (kept.length) out.line(`  ${kept.length} temporary file(s) (${bytes(kept)}) left alone for now: a write may still own them; a prune removes them once it has seen them for the grace period`);
 }

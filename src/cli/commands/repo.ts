@@ -187,7 +187,7 @@ export function registerRepo(program: Command, ctx: CliContext): void {
   examples(
     program
       .command('check')
-      .description('verify repository structure, and with --read-data every byte')
+      .description('verify repository structure, and with --read-data every byte (exit 0 no damage, 4 damage found, 1 a target could not be checked)')
       .addOption(policyOpt())
       .option('--target <name>', 'only this target')
       .option('--read-data', 'download, decrypt and verify all packs')
@@ -210,18 +210,27 @@ export function registerRepo(program: Command, ctx: CliContext): void {
         else {
           for (const t of r.targets) {
             if ('unreachable' in t) {
-              out.result(`${out.c.red('✗')} ${t.target}: cannot be opened: ${t.error}`);
+              out.result(`${out.c.red('✗')} ${t.target}: cannot be checked: ${t.error}`);
+              if (t.hint) out.result(out.c.dim(`  hint: ${t.hint}`));
               continue;
             }
             const verdict = t.errors.length ? out.c.red(`✗ ${t.errors.length} error(s)`) : out.c.green('✓ no errors');
             out.result(`${t.target}: ${verdict} — ${t.snapshots} snapshots, ${t.packs} packs, ${t.blobs} blobs${t.packsRead ? `, ${t.packsRead} packs read (${formatBytes(t.bytesRead)})` : ''}`);
-            for (const e of t.errors.filter((x) => x.kind !== 'damaged-pack')) out.result(`  ${e.message}`);
+            const hints = new Set<string>();
+            for (const e of t.errors.filter((x) => x.kind !== 'damaged-pack')) {
+              out.result(`  ${e.message}`);
+              if (e.hint) hints.add(e.hint);
+            }
             for (const d of t.damagedPacks) {
               out.result(`  damaged pack ${d.pack}: ${d.reason}`);
               for (const a of d.affected.slice(0, 50)) out.result(`    affects snapshot ${a.snapshot.slice(0, 8)}: ${a.path}`);
               if (d.affected.length > 50) out.result(`    … and ${d.affected.length - 50} more files`);
             }
-            if (t.unindexedPacks.length) out.line(`  ${t.unindexedPacks.length} pack(s) not in any index (left by an interrupted run; harmless)`);
+            for (const h of hints) out.result(out.c.dim(`  hint: ${h}`));
+            if (t.unindexedPacks.length) {
+              const verified = readData === 'all' ? 'whole packs ' : '';
+              out.line(`  ${t.unindexedPacks.length} pack(s) not in any index (${verified}left by an interrupted run; harmless, 'triad prune' removes them)`);
+            }
           }
           if (readData !== 'none' && typeof readData === 'number') out.line(`sample seed: ${seed}`);
         }
