@@ -8,10 +8,11 @@ import { verifyPackBytes } from './pack-verify.js';
 import { PackVerifyPool } from './pack-verify-pool.js';
 import type { Repository } from './repository.js';
 import { loadSnapshots, type Snapshot } from './snapshot.js';
+import { contentSizeMismatch } from './snapshot-check.js';
 import { walkTree } from './walk.js';
 
 export interface CheckProblem {
-  kind: 'missing-pack' | 'pack-size' | 'damaged-pack' | 'missing-blob' | 'tree' | 'snapshot' | 'index';
+  kind: 'missing-pack' | 'pack-size' | 'damaged-pack' | 'missing-blob' | 'tree' | 'snapshot' | 'index' | 'size-mismatch';
   message: string;
   pack?: string;
   snapshot?: string;
@@ -101,6 +102,11 @@ export async function checkRepository(repo: Repository, opts: CheckOptions): Pro
           ok = false;
           break;
         }
+      }
+      const wrongSize = node.type === 'file' ? contentSizeMismatch(index, node) : undefined;
+      if (wrongSize) {
+        report.errors.push({ kind: 'size-mismatch', snapshot: s.id, path, message: `snapshot ${s.id.slice(0, 8)}: ${path}: ${wrongSize}` });
+        ok = false;
       }
     }
     if (ok) whole.add(treeId);
