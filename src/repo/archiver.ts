@@ -1,4 +1,5 @@
 import { lstatSync, readdirSync, readlinkSync } from 'node:fs';
+import { nodeTime } from './times.js';
 import { basename, join } from 'node:path';
 import { TriadError, errnoCode } from '../core/errors.js';
 import type { Clock } from '../core/clock.js';
@@ -11,7 +12,7 @@ import { encodeTree, type TreeNode } from './tree.js';
 import type { MultiTargetWriter } from './writer.js';
 import type { SnapshotSummary } from './snapshot.js';
 import type { Repository } from './repository.js';
-import { entryStat, type EntryStat } from './stat-ahead-protocol.js';
+import { entryStat, lstatEntry, type EntryStat } from './stat-ahead-protocol.js';
 import type { StatAhead } from './stat-ahead.js';
 
 export interface ArchiveSource {
@@ -108,7 +109,7 @@ export class Archiver {
     for (const s of sources) {
       let st: EntryStat;
       try {
-        st = lstatSync(s.path);
+        st = lstatEntry(s.path);
       } catch (err) {
         throw new TriadError('E_IO', `source ${s.path} cannot be read: ${errnoCode(err) === 'ENOENT' ? 'it does not exist' : (err as Error).message}`, {
           hint: 'check the sources of the policy (and that the file system is mounted)',
@@ -153,7 +154,8 @@ export class Archiver {
   private async entry(ctx: WalkCtx, abs: string, name: string, relParent: string, st: EntryStat, parent: TreeNode | undefined): Promise<Eventual> {
     this.opts.signal?.throwIfAborted();
     const rel = relParent ? `${relParent}/${name}` : name;
-    const base = { name, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime: st.mtimeMs };
+    const time = nodeTime({ sec: st.mtimeSec, nsec: st.mtimeNsec });
+    const base: NodeBase = { name, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime: time.mtime, mtimeNs: time.mtimeNs };
     if (st.isDirectory()) {
       if (!ctx.cross && st.dev !== ctx.rootDev) {
         this.warn(abs, 'other-filesystem', 'on another file system: skipped (set cross_filesystems: true to include it)', false);
@@ -214,7 +216,7 @@ export class Archiver {
       let st = ahead && entryStat(ahead.stats, i);
       if (!st) {
         try {
-          st = lstatSync(childAbs);
+          st = lstatEntry(childAbs);
         } catch (err) {
           this.warn(childAbs, errnoCode(err) === 'ENOENT' ? 'vanished' : 'unreadable', (err as Error).message, true);
           continue;
@@ -286,7 +288,7 @@ export class Archiver {
 }
 
 /** What every node starts with, in the order its JSON keeps (a tree's id depends on it). */
-type NodeBase = Pick<TreeNode, 'name' | 'mode' | 'uid' | 'gid' | 'mtime'>;
+type NodeBase = Pick<TreeNode, 'name' | 'mode' | 'uid' | 'gid' | 'mtime' | 'mtimeNs'>;
 
 /**
  * Each node type is built here, field by field, not with `{ ...base, more }`: in Node 20
@@ -294,15 +296,15 @@ type NodeBase = Pick<TreeNode, 'name' | 'mode' | 'uid' | 'gid' | 'mtime'>;
  * thread in a no-change backup of the bench corpus.
  */
 function fileNode(b: NodeBase, size: number, st: Pick<EntryStat, 'ino' | 'dev'> & { ctimeMs: number | undefined }, content: string[], hash: string): TreeNode {
-  return { name: b.name, mode: b.mode, uid: b.uid, gid: b.gid, mtime: b.mtime, type: 'file', size, ctime: st.ctimeMs, inode: st.ino, dev: st.dev, content, hash };
+  return { name: b.name, mode: b.mode, uid: b.uid, gid: b.gid, mtime: b.mtime, mtimeNs: b.mtimeNs, type: 'file', size, ctime: st.ctimeMs, inode: st.ino, dev: st.dev, content, hash };
 }
 
 function dirNode(b: NodeBase, subtree: string): TreeNode {
-  return { name: b.name, mode: b.mode, uid: b.uid, gid: b.gid, mtime: b.mtime, type: 'dir', size: 0, subtree };
+  return { name: b.name, mode: b.mode, uid: b.uid, gid: b.gid, mtime: b.mtime, mtimeNs: b.mtimeNs, type: 'dir', size: 0, subtree };
 }
 
 function symlinkNode(b: NodeBase, target: string): TreeNode {
-  return { name: b.name, mode: b.mode, uid: b.uid, gid: b.gid, mtime: b.mtime, type: 'symlink', size: 0, target };
+  return { name: b.name, mode: b.mode, uid: b.uid, gid: b.gid, mtime: b.mtime, mtimeNs: b.mtimeNs, type: 'symlink', size: 0, target };
 }
 
 /** A node still being produced by the file workers (a wrapper: promises of promises flatten). */

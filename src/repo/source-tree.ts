@@ -1,7 +1,8 @@
-import { lstatSync, readdirSync, type Stats } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ArchiveSource } from './archiver.js';
 import type { ExcludeMatcher } from './exclude.js';
+import { lstatEntry, type EntryStat } from './stat-ahead-protocol.js';
 
 /**
  * Lists a directory source depth-first in the order the backup's walk visits it: names
@@ -12,7 +13,7 @@ import type { ExcludeMatcher } from './exclude.js';
 export function listSource(
   s: ArchiveSource,
   exclude: ExcludeMatcher,
-  each: (dir: string, relInSource: string, names: string[] | undefined, stats: (Stats | undefined)[]) => void,
+  each: (dir: string, relInSource: string, names: string[] | undefined, stats: (EntryStat | undefined)[]) => void,
 ): void {
   const root = lstatQuiet(s.path);
   if (!root?.isDirectory()) return;
@@ -35,9 +36,9 @@ export function listSource(
   walk(s.path, '');
 }
 
-function lstatQuiet(path: string): Stats | undefined {
+function lstatQuiet(path: string): EntryStat | undefined {
   try {
-    return lstatSync(path);
+    return lstatEntry(path);
   } catch {
     return undefined;
   }
