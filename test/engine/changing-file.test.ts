@@ -12,7 +12,8 @@ const GROWTH = 20_000_000;
 /**
  * Another process that truncates the file to SHRUNK bytes and grows it by GROWTH bytes,
  * each about every 10 ms, until killed. It writes the pattern's bytes at their own offsets,
- * so at any moment the file is a prefix of the pattern: whatever a backup read is too.
+ * so at any moment the file is a prefix of the pattern, and so is what a backup reads (but
+ * for the zeros of unlike()).
  */
 const WRITER = `
 const fs = require('node:fs');
@@ -29,6 +30,19 @@ const pause = () => new Promise((r) => setTimeout(r, 10));
   }
 })();
 `;
+
+/**
+ * Offsets where `read` holds other bytes than the pattern, except zeros past the truncation
+ * point: the kernel zeroes the rest of the page (or larger folio) that the truncation cuts,
+ * and a read racing with it may copy those zeros.
+ */
+function unlike(read: Buffer, pattern: Buffer): number[] {
+  const out: number[] = [];
+  for (let i = 0; i < read.length && out.length < 10; i++) {
+    if (read[i] !== pattern[i] && !(read[i] === 0 && i >= SHRUNK)) out.push(i);
+  }
+  return out;
+}
 
 describe('a file that shrinks and grows while a backup reads it', () => {
   const work = scratchDir();
@@ -74,7 +88,7 @@ describe('a file that shrinks and grows while a backup reads it', () => {
       expect(r.code, r.stderr).toBe(0);
       const restored = readFileSync(join(to, 'src', 'big.bin'));
       expect(restored.length).toBe(entry.size);
-      expect(restored.equals(pattern.subarray(0, entry.size))).toBe(true);
+      expect(unlike(restored, pattern)).toEqual([]);
 
       const tarDir = join(work, 'untar', snap);
       mkdirSync(tarDir, { recursive: true });
