@@ -9,10 +9,11 @@ import { verifyPackBytes } from './pack-verify.js';
 import { PackVerifyPool } from './pack-verify-pool.js';
 import { isObjectDamage, type Repository } from './repository.js';
 import { loadSnapshots, type Snapshot } from './snapshot.js';
+import { contentSizeMismatch } from './snapshot-check.js';
 import { walkTree } from './walk.js';
 
 export interface CheckProblem {
-  kind: 'missing-pack' | 'pack-size' | 'damaged-pack' | 'missing-blob' | 'tree' | 'snapshot' | 'missing-snapshot' | 'index' | 'not-a-pack';
+  kind: 'missing-pack' | 'pack-size' | 'damaged-pack' | 'missing-blob' | 'tree' | 'snapshot' | 'missing-snapshot' | 'index' | 'not-a-pack' | 'size-mismatch';
   message: string;
   /** What to do about it, where the problem itself does not say. */
   hint?: string;
@@ -114,6 +115,11 @@ export async function checkRepository(repo: Repository, opts: CheckOptions): Pro
           ok = false;
           break;
         }
+      }
+      const wrongSize = node.type === 'file' ? contentSizeMismatch(index, node) : undefined;
+      if (wrongSize) {
+        report.errors.push({ kind: 'size-mismatch', snapshot: s.id, path, message: `snapshot ${s.id.slice(0, 8)}: ${path}: ${wrongSize}` });
+        ok = false;
       }
     }
     if (ok) whole.add(treeId);

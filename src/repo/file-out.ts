@@ -2,6 +2,7 @@ import { closeSync, fchmodSync, fchownSync, fstatSync, futimesSync, lchownSync, 
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { TriadError, fsError } from '../core/errors.js';
+import { utimesArg, type NodeTime } from './times.js';
 
 /**
  * Writing one restored file: under a temporary name beside its final name, metadata set
@@ -14,12 +15,10 @@ export interface TempFile {
   out: string;
 }
 
-export interface FileMeta {
+export interface FileMeta extends NodeTime {
   mode: number;
   uid: number;
   gid: number;
-  /** ms since the epoch */
-  mtime: number;
 }
 
 // A random tag per thread plus a counter: unguessable, unique, and one CSPRNG call per run.
@@ -108,7 +107,8 @@ export function commitTemp(t: TempFile, meta: FileMeta, plan: CommitPlan): void 
   try {
     if (plan.chown) tryChown(() => fchownSync(t.fd, meta.uid, meta.gid));
     if (plan.chmod) fchmodSync(t.fd, meta.mode);
-    futimesSync(t.fd, meta.mtime / 1000, meta.mtime / 1000);
+    const time = utimesArg(meta);
+    futimesSync(t.fd, time, time);
     closeSync(t.fd);
     t.fd = -1;
     renameSync(t.tmp, t.out);
@@ -142,12 +142,10 @@ export interface LinkOptions {
 }
 
 /** What a restored symlink is made of (the fields of its tree node). */
-export interface LinkMeta {
+export interface LinkMeta extends NodeTime {
   target?: string;
   uid: number;
   gid: number;
-  /** ms since the epoch */
-  mtime: number;
 }
 
 /** Creates a symlink with its owner (when `owner`) and mtime; never follows one in its place. */
@@ -155,7 +153,8 @@ export function makeSymlink(out: string, link: LinkMeta, opts: LinkOptions): voi
   if (!opts.fresh) replaceable(out, opts.overwrite);
   symlinkSync(link.target ?? '', out);
   if (opts.owner) tryChown(() => lchownSync(out, link.uid, link.gid));
-  lutimesSync(out, link.mtime / 1000, link.mtime / 1000);
+  const time = utimesArg(link);
+  lutimesSync(out, time, time);
 }
 
 export function tryChown(fn: () => void): void {

@@ -152,7 +152,7 @@ export class FileWriterPool {
     const id = this.nextFile++;
     const slot = this.laneSlot(dir);
     // Only these fields: a tree node would be cloned to the thread whole.
-    this.enqueue(slot, { file: id, off: slot.size, len: 0, symlink: { out, lane: dir, target: link.target, uid: link.uid, gid: link.gid, mtime: link.mtime, ...opts } });
+    this.enqueue(slot, { file: id, off: slot.size, len: 0, symlink: { out, lane: dir, target: link.target, uid: link.uid, gid: link.gid, mtime: link.mtime, mtimeNs: link.mtimeNs, ...opts } });
     return id;
   }
 
@@ -231,7 +231,7 @@ export class FileWriterPool {
     const f = this.files.get(file);
     if (!f) return;
     // Only these fields: a tree node (content ids, hash, name) would be cloned to the thread whole.
-    const m = { mode: meta.mode, uid: meta.uid, gid: meta.gid, mtime: meta.mtime, chmod: f.plan.chmod, chown: f.plan.chown };
+    const m = { mode: meta.mode, uid: meta.uid, gid: meta.gid, mtime: meta.mtime, mtimeNs: meta.mtimeNs, chmod: f.plan.chmod, chown: f.plan.chown };
     // Most files are one piece: its op, still waiting in the batch, takes the commit too.
     const last = f.slot.ops.at(-1);
     if (last?.file === file && !last.end) {

@@ -8,6 +8,7 @@ import { commitTemp, createPlan, discardTemp, makeSymlink, openTemp, probeCreati
 import { FileWriterPool } from './file-writer-pool.js';
 import type { WriteResult } from './file-writer-protocol.js';
 import { isSafeName, type TreeNode } from './tree.js';
+import { utimesArg } from './times.js';
 
 export interface RestoreOptions {
   /** Directory to restore into; nothing is ever written outside it. */
@@ -178,7 +179,8 @@ export async function restoreTree(reader: BlobReader, treeId: string, rootPrefix
     result.dirs++;
     if (opts.owner) tryChown(() => chownSync(path, node.uid, node.gid));
     chmodSync(path, node.mode);
-    utimesSync(path, node.mtime / 1000, node.mtime / 1000);
+    const time = utimesArg(node);
+    utimesSync(path, time, time);
   }
   return result;
 }

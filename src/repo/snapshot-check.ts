@@ -1,10 +1,12 @@
 import { ID_RE } from './format.js';
 import type { BlobReader } from './blob-reader.js';
 import type { Repository } from './repository.js';
+import type { MasterIndex } from './index-store.js';
+import type { TreeNode } from './tree.js';
 
 /** What the structural check of one snapshot on one replica can find. */
 export interface StructureProblem {
-  kind: 'missing-tree' | 'damaged-tree' | 'missing-blob' | 'missing-pack' | 'truncated-pack';
+  kind: 'missing-tree' | 'damaged-tree' | 'missing-blob' | 'missing-pack' | 'truncated-pack' | 'size-mismatch';
   /** Path inside the snapshot ('' for the root). */
   path: string;
   message: string;
@@ -30,6 +32,21 @@ export async function listStoredPacks(repo: Repository, signal?: AbortSignal): P
     if (ID_RE.test(id)) stored.set(id, o.size);
   }
   return stored;
+}
+
+/**
+ * Why a file node's blobs cannot give back its recorded size (their plaintext lengths as the
+ * index records them: no pack is read), or undefined when they add up. A blob no index holds
+ * is reported as missing instead.
+ */
+export function contentSizeMismatch(index: MasterIndex, node: TreeNode): string | undefined {
+  let total = 0;
+  for (const c of node.content ?? []) {
+    const loc = index.get(c);
+    if (!loc) return undefined;
+    total += loc.rawLength;
+  }
+  return total === node.size ? undefined : `its blobs add up to ${total} bytes, the snapshot records ${node.size}`;
 }
 
 /**
@@ -76,6 +93,8 @@ export async function checkSnapshotStructure(reader: BlobReader, rootTree: strin
       if (node.type === 'dir' && node.subtree) await visit(node.subtree, path);
       if (node.type !== 'file') continue;
       out.files++;
+      const wrongSize = contentSizeMismatch(index, node);
+      if (wrongSize) report({ kind: 'size-mismatch', path, message: `${path}: ${wrongSize}` });
       for (const c of node.content ?? []) {
         const cl = index.get(c);
         if (!cl) {

@@ -1,6 +1,7 @@
-import { lstatSync, readdirSync, type Stats } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ExcludeMatcher } from './exclude.js';
+import { lstatEntry, type EntryStat } from './stat-ahead-protocol.js';
 
 /** One source of a backup as the walk needs it: its path, exclude patterns and whether to cross file systems. */
 export interface ArchiveSource {
@@ -18,7 +19,7 @@ export interface ArchiveSource {
 export function listSource(
   s: ArchiveSource,
   exclude: ExcludeMatcher,
-  each: (dir: string, relInSource: string, names: string[] | undefined, stats: (Stats | undefined)[]) => void,
+  each: (dir: string, relInSource: string, names: string[] | undefined, stats: (EntryStat | undefined)[]) => void,
 ): void {
   const root = lstatQuiet(s.path);
   if (!root?.isDirectory()) return;
@@ -41,9 +42,9 @@ export function listSource(
   walk(s.path, '');
 }
 
-function lstatQuiet(path: string): Stats | undefined {
+function lstatQuiet(path: string): EntryStat | undefined {
   try {
-    return lstatSync(path);
+    return lstatEntry(path);
   } catch {
     return undefined;
   }

@@ -1,10 +1,14 @@
-import { constants as fsc } from 'node:fs';
+import { lstatSync, constants as fsc } from 'node:fs';
+import { msOf, timeSpecOf } from './times.js';
 
 /** The fields of an lstat the backup's walk uses. */
 export interface EntryStat {
   mode: number;
   uid: number;
   gid: number;
+  /** The modification time exactly (a timespec), and as Node's `mtimeMs` computes it. */
+  mtimeSec: number;
+  mtimeNsec: number;
   mtimeMs: number;
   ctimeMs: number;
   ino: number;
@@ -16,7 +20,7 @@ export interface EntryStat {
 }
 
 /** Numbers per entry in a DirRecord's `stats`, in this order. */
-export const STAT_FIELDS = 8;
+export const STAT_FIELDS = 9;
 
 /**
  * Stat-ahead thread → main: one directory, its names sorted, and the lstat of each. An entry
@@ -34,6 +38,23 @@ export interface DirRecord {
 export const CONSUMED = 0;
 export const STOP = 1;
 
+/** Writes one entry's lstat into a DirRecord's `stats` at entry `i`. */
+export function putEntryStat(stats: Float64Array, i: number, st: EntryStat): void {
+  stats.set([st.mode, st.uid, st.gid, st.mtimeSec, st.mtimeNsec, st.ctimeMs, st.ino, st.dev, st.size], i * STAT_FIELDS);
+}
+
+/**
+ * lstat with the modification time to the nanosecond (Node's plain Stats keep only a double
+ * of milliseconds); the other times as Node's plain Stats give them, which earlier
+ * snapshots recorded and change detection compares.
+ */
+export function lstatEntry(path: string): EntryStat {
+  const b = lstatSync(path, { bigint: true });
+  const m = timeSpecOf(b.mtimeNs);
+  const stats = Float64Array.of(Number(b.mode), Number(b.uid), Number(b.gid), m.sec, m.nsec, msOf(timeSpecOf(b.ctimeNs)), Number(b.ino), Number(b.dev), Number(b.size));
+  return new RecordStat(stats, 0);
+}
+
 /** An EntryStat read back from a DirRecord; undefined when that entry's lstat failed. */
 export function entryStat(stats: Float64Array, i: number): EntryStat | undefined {
   const o = i * STAT_FIELDS;
@@ -44,6 +65,8 @@ class RecordStat implements EntryStat {
   readonly mode: number;
   readonly uid: number;
   readonly gid: number;
+  readonly mtimeSec: number;
+  readonly mtimeNsec: number;
   readonly mtimeMs: number;
   readonly ctimeMs: number;
   readonly ino: number;
@@ -54,11 +77,13 @@ class RecordStat implements EntryStat {
     this.mode = stats[o]!;
     this.uid = stats[o + 1]!;
     this.gid = stats[o + 2]!;
-    this.mtimeMs = stats[o + 3]!;
-    this.ctimeMs = stats[o + 4]!;
-    this.ino = stats[o + 5]!;
-    this.dev = stats[o + 6]!;
-    this.size = stats[o + 7]!;
+    this.mtimeSec = stats[o + 3]!;
+    this.mtimeNsec = stats[o + 4]!;
+    this.mtimeMs = msOf({ sec: this.mtimeSec, nsec: this.mtimeNsec });
+    this.ctimeMs = stats[o + 5]!;
+    this.ino = stats[o + 6]!;
+    this.dev = stats[o + 7]!;
+    this.size = stats[o + 8]!;
   }
 
   isDirectory(): boolean {

@@ -6,7 +6,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { makeExcludeMatcher } from './exclude.js';
 import { listSource } from './source-tree.js';
-import { CONSUMED, STAT_FIELDS, STOP, type DirRecord } from './stat-ahead-protocol.js';
+import { CONSUMED, STAT_FIELDS, STOP, putEntryStat, type DirRecord } from './stat-ahead-protocol.js';
 import type { ArchiveSource } from './source-tree.js';
 
 const { sources, shared, window } = workerData as { sources: ArchiveSource[]; shared: SharedArrayBuffer; window: number };
@@ -19,9 +19,8 @@ for (const s of sources) {
     if (!names) return send({ dir, names: [], stats: new Float64Array(0), failed: true });
     const stats = new Float64Array(names.length * STAT_FIELDS);
     entries.forEach((st, i) => {
-      const o = i * STAT_FIELDS;
-      if (st) stats.set([st.mode, st.uid, st.gid, st.mtimeMs, st.ctimeMs, st.ino, st.dev, st.size], o);
-      else stats.fill(NaN, o, o + STAT_FIELDS);
+      if (st) putEntryStat(stats, i, st);
+      else stats.fill(NaN, i * STAT_FIELDS, (i + 1) * STAT_FIELDS);
     });
     send({ dir, names, stats });
   });

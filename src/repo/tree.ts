@@ -1,5 +1,6 @@
 import { TriadError } from '../core/errors.js';
 import { ID_RE } from './format.js';
+import { isNodeTime } from './times.js';
 
 export type NodeType = 'file' | 'dir' | 'symlink';
 
@@ -11,6 +12,7 @@ export interface TreeNode {
   uid: number;
   gid: number;
   mtime: number; // ms since epoch, fractional
+  mtimeNs?: string; // exact ns since epoch (decimal), only where mtime does not give it (times.ts)
   ctime?: number;
   inode?: number;
   dev?: number;
@@ -49,12 +51,17 @@ export function decodeTree(bytes: Buffer, id: string): Tree {
         hint: 'the snapshot was crafted or damaged; nothing outside the restore directory is written',
       });
     }
-    if (seen.has(n.name)) throw new TriadError('E_UNSAFE_PATH', `tree ${id.slice(0, 12)} contains the name ${JSON.stringify(n.name)} twice`);
+    if (seen.has(n.name)) {
+      throw new TriadError('E_UNSAFE_PATH', `tree ${id.slice(0, 12)} contains the name ${JSON.stringify(n.name)} twice`, {
+        hint: 'the snapshot was crafted or damaged; restore another snapshot, or only other paths of this one',
+      });
+    }
     seen.add(n.name);
     if (n.type === 'dir' && n.subtree !== undefined && !ID_RE.test(n.subtree)) throw new TriadError('E_INTEGRITY', `bad subtree id in tree ${id.slice(0, 12)}`);
     if (n.type === 'file' && (!Array.isArray(n.content) || !n.content.every((c) => ID_RE.test(c)))) {
       throw new TriadError('E_INTEGRITY', `bad content list for ${JSON.stringify(n.name)} in tree ${id.slice(0, 12)}`);
     }
+    if (!isNodeTime(n)) throw new TriadError('E_INTEGRITY', `bad modification time for ${JSON.stringify(n.name)} in tree ${id.slice(0, 12)}`);
     if (n.type !== 'file' && n.type !== 'dir' && n.type !== 'symlink') throw new TriadError('E_INTEGRITY', `unknown node type in tree ${id.slice(0, 12)}`);
   }
   return tree;

@@ -2,6 +2,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { bytes } from '../helpers/tree.js';
+import { craftSnapshot } from '../helpers/craft.js';
 import { PASS, tempDir, triad, writeLocalPolicy } from '../helpers/triad.js';
 import { openRepo } from '../prune/helpers.js';
 import { AAD } from '../../src/repo/format.js';
@@ -55,5 +56,28 @@ describe('check of the snapshots\' structure', () => {
     for (const e of missing) bySnapshot.set(e.snapshot!, [...(bySnapshot.get(e.snapshot!) ?? []), e.path!]);
     expect(bySnapshot.size).toBe(2);
     for (const paths of bySnapshot.values()) expect(paths).toEqual(inLostPack.map((f) => `src/${f}`));
+  });
+
+  it('reports a file whose blobs do not add up to the size its node records, naming the snapshot, the path and both sizes', async () => {
+    const work = tempDir();
+    const src = join(work, 'src');
+    mkdirSync(src);
+    writeFileSync(join(src, 'f.txt'), 'real file\n');
+    const policy = writeLocalPolicy(work, { sources: [src], targets: { nas: { path: join(work, 'nas'), media: 'nas', offsite: false } }, rule: 'none' });
+    expect(triad(['init', '-p', policy], { env: PASS }).code).toBe(0);
+    expect(triad(['backup', '-p', policy], { env: PASS }).code).toBe(0);
+    const base = { mode: 0o644, uid: 0, gid: 0, mtime: 0 };
+    const id = await craftSnapshot(join(work, 'nas'), [
+      { ...base, name: 'short', type: 'file', size: 0, data: 'twelve bytes', recordedSize: 25 },
+      { ...base, name: 'right', type: 'file', size: 0, data: 'fine' },
+    ]);
+
+    const bad = triad(['check', '-p', policy, '--json'], { env: PASS });
+    expect(bad.code).toBe(4);
+    const errors = JSON.parse(bad.stdout).targets[0].errors as { kind: string; snapshot?: string; path?: string; message: string }[];
+    expect(errors).toEqual([{ kind: 'size-mismatch', snapshot: id, path: 'short', message: `snapshot ${id.slice(0, 8)}: short: its blobs add up to 12 bytes, the snapshot records 25` }]);
+    const human = triad(['check', '-p', policy], { env: PASS });
+    expect(human.code).toBe(4);
+    expect(human.stdout + human.stderr).toContain(`snapshot ${id.slice(0, 8)}: short: its blobs add up to 12 bytes, the snapshot records 25`);
   });
 });

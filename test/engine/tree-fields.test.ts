@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -17,6 +18,8 @@ describe('tree nodes as a backup writes them', () => {
     mkdirSync(join(src, 'dir'), { recursive: true });
     writeFileSync(join(src, 'file.txt'), 'some content\n');
     symlinkSync('file.txt', join(src, 'link'));
+    // Times to the nanosecond, which Linux file systems keep: each node then has mtimeNs too.
+    for (const name of ['dir', 'file.txt', 'link']) expect(spawnSync('touch', ['-h', '-d', '2024-05-06 07:08:09.123456789 UTC', join(src, name)]).status).toBe(0);
     const policy = writeLocalPolicy(work, { sources: [src], targets: { nas: { path: join(work, 'nas'), media: 'nas', offsite: false } }, rule: 'none' });
     expect(triad(['init', '-p', policy], { env: PASS }).code).toBe(0);
     // Twice: the second backup builds the unchanged file's node from its parent snapshot's.
@@ -32,9 +35,9 @@ describe('tree nodes as a backup writes them', () => {
       for (const snap of snaps) {
         const srcTree = (await reader.tree(snap.tree)).nodes[0]!.subtree!;
         expect(await keysOf(srcTree)).toEqual([
-          ['name', 'mode', 'uid', 'gid', 'mtime', 'type', 'size', 'subtree'],
-          ['name', 'mode', 'uid', 'gid', 'mtime', 'type', 'size', 'ctime', 'inode', 'dev', 'content', 'hash'],
-          ['name', 'mode', 'uid', 'gid', 'mtime', 'type', 'size', 'target'],
+          ['name', 'mode', 'uid', 'gid', 'mtime', 'mtimeNs', 'type', 'size', 'subtree'],
+          ['name', 'mode', 'uid', 'gid', 'mtime', 'mtimeNs', 'type', 'size', 'ctime', 'inode', 'dev', 'content', 'hash'],
+          ['name', 'mode', 'uid', 'gid', 'mtime', 'mtimeNs', 'type', 'size', 'target'],
         ]);
       }
       // Nothing changed: the second snapshot is the same tree.
