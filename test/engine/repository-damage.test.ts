@@ -168,7 +168,7 @@ describe('temporary files of interrupted writes', () => {
     writeFileSync(stale, bytes(6, 4 * 1024 * 1024));
     const first = triad(['prune', '-p', policy, '--unindexed-grace', '1s', '--target', 'nas'], { env: PASS });
     expect(first.code, first.stderr).toBe(0);
-    expect(first.stdout).toContain('1 temporary file(s) (4.00 MiB) left alone for now');
+    expect(first.stdout).toContain('1 temporary file(s) (4.0 MiB) left alone for now');
     expect(statSync(stale).isFile()).toBe(true);
 
     await new Promise((r) => setTimeout(r, 1200));
@@ -176,7 +176,7 @@ describe('temporary files of interrupted writes', () => {
     writeFileSync(fresh, 'a write still under way');
     const second = triad(['prune', '-p', policy, '--unindexed-grace', '1s', '--target', 'nas'], { env: PASS });
     expect(second.code, second.stderr).toBe(0);
-    expect(second.stdout).toContain('removed 1 temporary file(s) left by interrupted writes (4.00 MiB)');
+    expect(second.stdout).toContain('removed 1 temporary file(s) left by interrupted writes (4.0 MiB)');
     expect(() => statSync(stale)).toThrow();
     expect(statSync(fresh).isFile()).toBe(true);
 
