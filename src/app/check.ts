@@ -2,6 +2,8 @@ import { TriadError } from '../core/errors.js';
 import type { Random } from '../core/random.js';
 import { checkRepository, type CheckReport } from '../repo/checker.js';
 import { acquireLock } from '../repo/lock.js';
+import { listKeyFiles } from '../repo/key-admin.js';
+import { describeDamagedKeys } from '../repo/keys.js';
 import { writeJournal } from '../repo/journal.js';
 import { lockOptions } from './locking.js';
 import { catalogFor, closeAll, errorMessage, hostName, loadPolicyFile, openTargets, passphraseFor, selectTargets, type AppContext } from './session.js';
@@ -39,6 +41,10 @@ export async function runCheck(ctx: AppContext, opts: { policyFile: string; targ
         });
       } finally {
         await lock.release().catch(() => undefined);
+      }
+      // Every key file, not only those tried when opening: a damaged one would lock out its passphrase.
+      for (const k of await listKeyFiles(o.repo.storage, ctx.signal)) {
+        if (k.damage !== undefined) report.errors.push({ kind: 'key', message: describeDamagedKeys([{ id: k.id, reason: k.damage }]) });
       }
       out.push(report);
       const finishedAt = ctx.clock.now();

@@ -11,7 +11,7 @@ import { loadSnapshots, type Snapshot } from './snapshot.js';
 import { walkTree } from './walk.js';
 
 export interface CheckProblem {
-  kind: 'missing-pack' | 'pack-size' | 'damaged-pack' | 'missing-blob' | 'tree' | 'snapshot' | 'index';
+  kind: 'missing-pack' | 'pack-size' | 'damaged-pack' | 'missing-blob' | 'tree' | 'snapshot' | 'index' | 'key';
   message: string;
   pack?: string;
   snapshot?: string;

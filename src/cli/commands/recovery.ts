@@ -104,12 +104,13 @@ export function registerRecovery(program: Command, ctx: CliContext): void {
         if (out.json) out.emitJson(r);
         else {
           for (const t of r.targets) {
-            if (!t.ok) {
+            if (!t.ok && t.keys.length === 0) {
               out.result(`${t.name}: ${out.c.red('cannot be read')}: ${t.error}`);
               continue;
             }
             out.result(`${t.name} (${t.location}):`);
-            out.result(table(t.keys.map((k) => [k.current ? '*' : ' ', k.id.slice(0, 16), k.created ?? '?', k.host ?? '?', k.username ?? '', k.unreadable ? 'unreadable' : `scrypt N=${k.kdf?.N}`]), { header: [' ', 'id', 'created', 'host', 'user', 'kdf'] }));
+            out.result(table(t.keys.map((k) => [k.current ? '*' : ' ', k.id.slice(0, 16), k.created ?? '?', k.host ?? '?', k.username ?? '', k.unreadable ? `damaged: ${k.damage}` : `scrypt N=${k.kdf?.N}`]), { header: [' ', 'id', 'created', 'host', 'user', 'kdf'] }));
+            if (!t.ok) out.warn(`${t.name}: ${t.error}`);
           }
           if (!r.consistent) out.warn('the targets hold different key files: run `triad key add` with the missing passphrase, or remove the extra key');
         }
