@@ -75,7 +75,7 @@ async function copySnapshots(
   const reused = await repairIndex(dst, { onlyUnindexed: true, signal: ctx.signal, index: dstIndex });
   const srcSnaps = (await loadSnapshots(src)).filter((s) => s.policy === policy.name);
   const have = new Set((await loadSnapshots(dst)).map((s) => s.id));
-  const wanted: Snapshot[] = opts.snapshots?.length ? opts.snapshots.map((r) => resolveSnapshot(srcSnaps, r, `target '${opts.from}'`)) : srcSnaps;
+  const wanted: Snapshot[] = opts.snapshots?.length ? opts.snapshots.map((r) => resolveSnapshot(srcSnaps, r, `target '${opts.from}'`, { host: hostName(policy) })) : srcSnaps;
   const todo = wanted.filter((s) => !have.has(s.id));
 
   // Packs of the source that hold a blob the destination lacks.

@@ -72,6 +72,7 @@ export function registerRecovery(program: Command, ctx: CliContext): void {
           for (const t of r.targets) {
             if (!t.ok) out.result(`${out.c.red('✗')} ${t.name}: cannot be read: ${t.error}`);
             else out.result(`${t.drift.length ? out.c.red('✗') : out.c.green('✓')} ${t.name}: ${t.snapshots} snapshots, ${t.packs} packs, ${t.drift.length} difference(s)`);
+            if (t.sharedWith) out.result(`  shared with ${t.sharedWith.join(', ')}: their snapshots are not compared, and ${t.unattributedPacks} indexed pack(s) unknown to this catalogue are taken as theirs`);
             for (const d of t.drift.slice(0, 200)) out.result(`  ${d.kind}: ${d.message}`);
             if (t.drift.length > 200) out.result(`  … and ${t.drift.length - 200} more (see --json)`);
           }
