@@ -1,6 +1,6 @@
 import { AAD, ID_RE } from '../repo/format.js';
 import type { SnapshotManifest } from '../repo/snapshot.js';
-import { catalogFor, closeAll, errorMessage, loadPolicyFile, openTargets, passphraseFor, selectTargets, type AppContext } from './session.js';
+import { catalogFor, closeAll, errorMessage, hostName, loadPolicyFile, openTargets, passphraseFor, selectTargets, type AppContext } from './session.js';
 
 export type DriftKind =
   /** On the target, unknown to the catalogue. */
@@ -28,9 +28,14 @@ export interface VerifyTargetResult {
   name: string;
   ok: boolean;
   error?: string;
+  /** This host's snapshots of the policy on the target. */
   snapshots: number;
   packs: number;
   drift: Drift[];
+  /** Other writers of the repository (`policy@host`), whose snapshots are not compared. */
+  sharedWith?: string[];
+  /** Indexed packs the catalogue does not know while other writers exist: not drift, they are most likely theirs. */
+  unattributedPacks?: number;
 }
 
 export interface CatalogVerifyResult {
@@ -49,7 +54,10 @@ export async function verifyCatalog(ctx: AppContext, opts: { policyFile: string;
   const opened = await openTargets(ctx, policy, selectTargets(policy, opts.targets), passphrase);
   const catalog = catalogFor(ctx, policy);
   try {
-    const catSnaps = catalog.listSnapshots(policy.name);
+    const host = hostName(policy);
+    const catalogued = catalog.listSnapshots(policy.name);
+    // Hosts sharing the policy name and repository each keep their own catalogue: only this host's snapshots are compared.
+    const catSnaps = catalogued.filter((s) => s.host === host);
     const results: VerifyTargetResult[] = [];
     for (const o of opened) {
       const name = o.spec.name;
@@ -61,16 +69,24 @@ export async function verifyCatalog(ctx: AppContext, opts: { policyFile: string;
       const drift: Drift[] = [];
       try {
         const onTarget = new Set<string>();
-        const known = new Set(catSnaps.map((s) => s.id));
+        const writerOf = new Map(catalogued.map((s) => [s.id, `${s.policy}@${s.host}`]));
+        const otherWriters = new Set<string>();
         for await (const obj of repo.storage.list('snapshots/', { signal: ctx.signal })) {
           const id = obj.name.slice('snapshots/'.length);
           if (!ID_RE.test(id)) continue;
-          if (!known.has(id)) {
-            // Another policy may share the repository: only this policy's snapshots are drift.
+          let writer = writerOf.get(id);
+          let time = '';
+          if (writer === undefined) {
             const m = await repo.loadManifest<SnapshotManifest>(AAD.snapshot, 'snapshots', id);
-            if (m.policy !== policy.name) continue;
-            drift.push({ kind: 'snapshot-not-in-catalogue', target: name, id, message: `snapshot ${id.slice(0, 8)} (${m.time}) is on '${name}' but not in the catalogue` });
+            writer = `${m.policy}@${m.host}`;
+            time = m.time;
           }
+          // Another policy or another host may share the repository: only this host's snapshots of this policy are compared.
+          if (writer !== `${policy.name}@${host}`) {
+            otherWriters.add(writer);
+            continue;
+          }
+          if (!writerOf.has(id)) drift.push({ kind: 'snapshot-not-in-catalogue', target: name, id, message: `snapshot ${id.slice(0, 8)} (${time}) is on '${name}' but not in the catalogue` });
           onTarget.add(id);
         }
         for (const s of catSnaps) {
@@ -100,10 +116,16 @@ export async function verifyCatalog(ctx: AppContext, opts: { policyFile: string;
           inCatalogue.add(id);
           if (!indexed.has(id)) drift.push({ kind: 'pack-not-on-target', target: name, id, message: `pack ${id.slice(0, 12)} is in the catalogue for '${name}' but in none of its index files` });
         }
+        // Packs name no writer: while others write to the repository, an indexed pack this
+        // catalogue does not know is most likely theirs, so it is counted, not called drift.
+        let unattributedPacks = 0;
         for (const id of indexed) {
-          if (!inCatalogue.has(id)) drift.push({ kind: 'pack-not-in-catalogue', target: name, id, message: `pack ${id.slice(0, 12)} is indexed on '${name}' but has no catalogue row` });
+          if (inCatalogue.has(id)) continue;
+          if (otherWriters.size > 0) unattributedPacks++;
+          else drift.push({ kind: 'pack-not-in-catalogue', target: name, id, message: `pack ${id.slice(0, 12)} is indexed on '${name}' but has no catalogue row` });
         }
-        results.push({ name, ok: true, snapshots: onTarget.size, packs: indexed.size, drift });
+        const shared = otherWriters.size > 0 ? { sharedWith: [...otherWriters].sort(), unattributedPacks } : {};
+        results.push({ name, ok: true, snapshots: onTarget.size, packs: indexed.size, drift, ...shared });
       } catch (err) {
         results.push({ name, ok: false, error: errorMessage(err), snapshots: 0, packs: 0, drift });
       }

@@ -5,6 +5,8 @@ import type { Repository } from '../repo/repository.js';
 import type { Random } from '../core/random.js';
 import { checkRepository, type CheckReport } from '../repo/checker.js';
 import { acquireLock } from '../repo/lock.js';
+import { listKeyFiles } from '../repo/key-admin.js';
+import { describeDamagedKeys } from '../repo/keys.js';
 import { writeJournal } from '../repo/journal.js';
 import { lockOptions } from './locking.js';
 import { catalogFor, closeAll, errorMessage, hostName, loadPolicyFile, openTargets, passphraseFor, selectTargets, type AppContext } from './session.js';
@@ -38,6 +40,10 @@ export async function runCheck(ctx: AppContext, opts: { policyFile: string; targ
         out.push({ target: o.spec.name, unreachable: true, error: errorMessage(err), errorCode: err instanceof TriadError ? err.code : undefined, hint: err instanceof TriadError ? err.hint : undefined });
         catalog.finishRun(runId, { finished_at: ctx.clock.now(), status: 'failed', exit_code: err instanceof TriadError ? err.exitCode : 1, error: errorMessage(err) });
         continue;
+      }
+      // Every key file, not only those tried when opening: a damaged one would lock out its passphrase.
+      for (const k of await listKeyFiles(o.repo.storage, ctx.signal)) {
+        if (k.damage !== undefined) report.errors.push({ kind: 'key', message: describeDamagedKeys([{ id: k.id, reason: k.damage }]) });
       }
       out.push(report);
       const finishedAt = ctx.clock.now();

@@ -76,7 +76,7 @@ async function copySnapshots(
   const srcSnaps = (await loadSnapshots(src, { onDamaged: warnDamagedSnapshot(ctx, opts.from), signal: ctx.signal })).filter((s) => s.policy === policy.name);
   // A damaged snapshot object on the destination counts as missing: the copy replaces it.
   const have = new Set((await loadSnapshots(dst, { onDamaged: warnDamagedSnapshot(ctx, opts.to), signal: ctx.signal })).map((s) => s.id));
-  const wanted: Snapshot[] = opts.snapshots?.length ? opts.snapshots.map((r) => resolveSnapshot(srcSnaps, r, `target '${opts.from}'`)) : srcSnaps;
+  const wanted: Snapshot[] = opts.snapshots?.length ? opts.snapshots.map((r) => resolveSnapshot(srcSnaps, r, `target '${opts.from}'`, { host: hostName(policy) })) : srcSnaps;
   const todo = wanted.filter((s) => !have.has(s.id));
 
   // Packs of the source that hold a blob the destination lacks.

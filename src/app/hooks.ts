@@ -6,14 +6,16 @@
  * for the run record.
  *
  * The hook's environment is the caller's minus every secret the policy names (the
- * passphrase variable and cloud credential variables), plus TRIAD_* variables that
- * describe the run. A failing or timed-out `before` hook throws E_HOOK_FAILED: a backup of
+ * passphrase variable and cloud credential variables), minus every variable a cloud SDK
+ * reads credentials from by itself (AWS_*, AZURE_*, GOOGLE_*…: a target on the SDK's
+ * default chain names none), plus TRIAD_* variables that describe the run. A failing or timed-out `before` hook throws E_HOOK_FAILED: a backup of
  * a stale dump must not be reported as a success.
  */
 import { spawn } from 'node:child_process';
 import { TriadError } from '../core/errors.js';
 import type { Clock } from '../core/clock.js';
 import type { HookSpec, Policy } from '../policy/types.js';
+import { isSdkCredentialVariable } from '../backends/env.js';
 import { formatDurationShort } from '../policy/units.js';
 
 export type HookKind = 'before' | 'after' | 'on_failure';
@@ -108,7 +110,7 @@ export function hookEnvironment(kind: HookKind, opts: Pick<RunHooksOptions, 'env
   const secrets = new Set(secretEnvNames(opts.policy));
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(opts.env)) {
-    if (v === undefined || secrets.has(k) || k.startsWith('TRIAD_')) continue;
+    if (v === undefined || secrets.has(k) || k.startsWith('TRIAD_') || isSdkCredentialVariable(k)) continue;
     env[k] = v;
   }
   const s = opts.summary ?? {};

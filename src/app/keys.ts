@@ -1,4 +1,4 @@
-import { TriadError } from '../core/errors.js';
+import { ExitCode, TriadError } from '../core/errors.js';
 import { keyFileOpens, keyOpenedBy, listKeyFiles, newKeyFile, removeKeyFile, saveKeyFile, type KeyInfo } from '../repo/key-admin.js';
 import { closeAll, errorMessage, hostName, loadPolicyFile, openTargets, passphraseFor, selectTargets, userName, type AppContext, type OpenedTarget } from './session.js';
 import type { Policy } from '../policy/types.js';
@@ -11,7 +11,8 @@ export interface KeyTargetsOptions {
 
 export interface KeyListResult {
   policy: string;
-  targets: { name: string; location?: string; ok: boolean; error?: string; keys: (KeyInfo & { current: boolean })[] }[];
+  /** `wrongPassphrase`: the target was read but the passphrase opens none of its key files (listed all the same). */
+  targets: { name: string; location?: string; ok: boolean; wrongPassphrase?: boolean; error?: string; keys: (KeyInfo & { current: boolean })[] }[];
   /** Every readable target holds the same set of key files. */
   consistent: boolean;
   exitCode: number;
@@ -35,21 +36,23 @@ export async function listKeys(ctx: AppContext, opts: KeyTargetsOptions): Promis
   try {
     const targets: KeyListResult['targets'] = [];
     for (const o of opened) {
-      if (!o.storage || (o.error && !isWrongKey(o.error))) {
+      if (!o.storage || (o.error && !isWrongKey(o.error) && !isKeyDamage(o.error))) {
         targets.push({ name: o.spec.name, location: o.storage?.location, ok: false, error: errorMessage(o.error), keys: [] });
         continue;
       }
       try {
-        const current = await keyOpenedBy(o.storage, passphrase, o.spec.name);
+        const current = o.repo ? await keyOpenedBy(o.storage, passphrase, o.spec.name) : undefined;
         const keys = (await listKeyFiles(o.storage, ctx.signal)).map((k) => ({ ...k, current: k.id === current }));
-        targets.push({ name: o.spec.name, location: o.storage.location, ok: true, keys });
+        // The key files are listed either way: they show which passphrases the repository has.
+        if (current === undefined) targets.push({ name: o.spec.name, location: o.storage.location, ok: false, wrongPassphrase: isWrongKey(o.error), error: errorMessage(o.error), keys });
+        else targets.push({ name: o.spec.name, location: o.storage.location, ok: true, keys });
       } catch (err) {
         targets.push({ name: o.spec.name, location: o.storage.location, ok: false, error: errorMessage(err), keys: [] });
       }
     }
-    const sets = targets.filter((t) => t.ok).map((t) => t.keys.map((k) => k.id).join(','));
+    const sets = targets.filter((t) => t.keys.length > 0).map((t) => t.keys.map((k) => k.id).join(','));
     const consistent = new Set(sets).size <= 1;
-    return { policy: policy.name, targets, consistent, exitCode: targets.some((t) => !t.ok) || !consistent ? 1 : 0 };
+    return { policy: policy.name, targets, consistent, exitCode: listExitCode(targets, consistent) };
   } finally {
     await closeAll(opened);
   }
@@ -199,8 +202,20 @@ async function openAll(ctx: AppContext, opts: KeyTargetsOptions, strict: boolean
   return { policy, passphrase, opened };
 }
 
+/** 12 when the passphrase opens no key on any target that failed that way only, 1 for any other failure or diverging replicas. */
+function listExitCode(targets: KeyListResult['targets'], consistent: boolean): number {
+  const failed = targets.filter((t) => !t.ok);
+  if (failed.length > 0 && failed.every((t) => t.wrongPassphrase)) return ExitCode.WRONG_PASSPHRASE;
+  return failed.length > 0 || !consistent ? ExitCode.FAILED : ExitCode.OK;
+}
+
 function isWrongKey(err: unknown): boolean {
   return err instanceof TriadError && err.code === 'E_WRONG_PASSPHRASE';
+}
+
+/** The error of a replica whose only key files that could open are damaged. */
+function isKeyDamage(err: unknown): boolean {
+  return err instanceof TriadError && err.details?.damagedKeys !== undefined;
 }
 
 function resolveKeyId(ref: string, ids: string[]): string {

@@ -1,4 +1,7 @@
+import { accessSync, constants as fsConstants, existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { errnoCode, fsError, TriadError } from '../core/errors.js';
+import { CATALOG_ELSEWHERE_HINT } from '../catalog/catalog.js';
 import type { Policy } from '../policy/types.js';
 import { acquireEachLock, acquireJobLock, withRepoLocks, type JobLock, type LockKind, type LockOptions, type RepoLock } from '../repo/lock.js';
 import type { Repository } from '../repo/repository.js';
@@ -37,7 +40,35 @@ export function jobLockFile(ctx: AppContext, policy: Policy, command: string): s
 }
 
 export function takeJobLock(ctx: AppContext, policy: Policy, command: string): JobLock {
-  return acquireJobLock(jobLockFile(ctx, policy, command), { clock: ctx.clock, host: hostName(policy), command, policy: policy.name });
+  const file = jobLockFile(ctx, policy, command);
+  try {
+    return acquireJobLock(file, { clock: ctx.clock, host: hostName(policy), command, policy: policy.name });
+  } catch (err) {
+    if (err instanceof TriadError || errnoCode(err) === undefined) throw err;
+    throw catalogDirectoryError(file, catalogPathFor(ctx, policy), err);
+  }
+}
+
+/**
+ * The job lock lives beside the catalogue, so a read-only or foreign catalogue directory
+ * stops the run before anything is written. A recursive mkdir on a read-only file system
+ * reports ENOENT; the directory's own access check names the real cause.
+ */
+function catalogDirectoryError(file: string, catalog: string, err: unknown): TriadError {
+  let cause = err;
+  try {
+    accessSync(nearestExisting(dirname(file)), fsConstants.W_OK);
+  } catch (accessErr) {
+    cause = accessErr;
+  }
+  const { message } = fsError(cause, `job lock ${file}, beside the catalogue ${catalog}`);
+  return new TriadError('E_CATALOG', message, { hint: CATALOG_ELSEWHERE_HINT, cause });
+}
+
+function nearestExisting(dir: string): string {
+  let d = dir;
+  while (!existsSync(d) && dirname(d) !== d) d = dirname(d);
+  return d;
 }
 
 /**

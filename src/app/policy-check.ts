@@ -3,10 +3,8 @@
  * result per file, in the order given; never prints and never throws for a bad file (a
  * problem in one file must not hide the others' results).
  */
-import { readFile } from 'node:fs/promises';
 import * as nodePath from 'node:path';
-import { errnoCode } from '../core/errors.js';
-import { validatePolicyText, type PolicyProblem } from '../policy/load.js';
+import { policyProblems, readPolicyText, validatePolicyText, type PolicyProblem } from '../policy/load.js';
 import { evaluateRule, type RuleMatrix } from '../policy/rule.js';
 import type { Policy, TargetSpec, TargetType } from '../policy/types.js';
 
@@ -58,12 +56,11 @@ async function checkOne(file: string, opts: CheckPoliciesOptions): Promise<Polic
   const abs = opts.cwd === undefined ? nodePath.resolve(file) : nodePath.resolve(opts.cwd, file);
   let text: string;
   try {
-    text = await readFile(abs, 'utf8');
+    text = await readPolicyText(file, abs);
   } catch (err) {
-    const code = errnoCode(err);
-    const message =
-      code === 'ENOENT' ? 'policy file not found' : code === 'EISDIR' ? 'is a directory, not a policy file' : code === 'EACCES' ? 'permission denied' : `cannot be read (${code ?? String(err)})`;
-    return { file, ok: false, valid: false, verdict: 'invalid', problems: [{ file, line: 0, column: 0, path: '', message }] };
+    const problems = policyProblems(err);
+    if (problems === undefined) throw err;
+    return { file, ok: false, valid: false, verdict: 'invalid', problems };
   }
   const v = validatePolicyText(text, abs, { env: opts.env });
   if (!v.ok) {

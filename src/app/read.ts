@@ -4,7 +4,7 @@ import { lockOptions } from './locking.js';
 import { BlobReader } from '../repo/blob-reader.js';
 import { MasterIndex } from '../repo/index-store.js';
 import { loadSnapshots, resolveSnapshot, type Snapshot } from '../repo/snapshot.js';
-import { closeAll, loadPolicyFile, openTargets, passphraseFor, requireSome, selectTargets, warnDamagedSnapshot, type AppContext, type OpenedTarget } from './session.js';
+import { closeAll, hostName, loadPolicyFile, openTargets, passphraseFor, requireSome, selectTargets, warnDamagedSnapshot, type AppContext, type OpenedTarget } from './session.js';
 
 /** One replica opened for reading: the named target, else the first one that opens. */
 export interface ReadSession {
@@ -47,5 +47,5 @@ export async function openForRead(ctx: AppContext, policyFile: string, target?: 
 }
 
 export function pickSnapshot(s: ReadSession, ref: string): Snapshot {
-  return resolveSnapshot(s.snapshots, ref, `target '${s.target}'`);
+  return resolveSnapshot(s.snapshots, ref, `target '${s.target}'`, { host: hostName(s.policy) });
 }

@@ -10,6 +10,7 @@ import type { Policy, TargetSpec } from '../policy/types.js';
 import { openCatalog, type Catalog } from '../catalog/catalog.js';
 import { defaultCatalogPath } from '../catalog/paths.js';
 import { Repository } from '../repo/repository.js';
+import { describeDamagedKeys } from '../repo/keys.js';
 import type { DamagedSnapshot } from '../repo/snapshot.js';
 
 /** What every use case gets from the CLI: explicit environment, clock and cancellation. */
@@ -106,7 +107,9 @@ export async function openTargets(ctx: AppContext, policy: Policy, specs: Target
       try {
         const storage = await openStorage(spec, storageOptions(ctx, spec));
         try {
-          return { spec, storage, repo: await Repository.open(spec.name, storage, passphrase) };
+          const repo = await Repository.open(spec.name, storage, passphrase);
+          if (repo.damagedKeys.length > 0) ctx.events?.warning?.(`target '${spec.name}': ${describeDamagedKeys(repo.damagedKeys)}; skipped ('triad check' reports it)`);
+          return { spec, storage, repo };
         } catch (err) {
           return { spec, storage, error: err };
         }

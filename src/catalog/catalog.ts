@@ -1,4 +1,4 @@
-import { closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
+import { accessSync, closeSync, constants as fsConstants, existsSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { TriadError, errnoCode } from '../core/errors.js';
@@ -101,10 +101,26 @@ export function openCatalog(file: string, opts: OpenCatalogOptions = {}): Catalo
   }
 }
 
+/**
+ * SQLite says only "unable to open database file" when it cannot create the WAL files
+ * beside an existing catalogue: the file system's answer for the directory names the cause.
+ */
+function whyNotWritable(file: string): string | undefined {
+  try {
+    accessSync(dirname(file), fsConstants.W_OK);
+    return undefined;
+  } catch (err) {
+    return err instanceof Error ? err.message : String(err);
+  }
+}
+
+/** What to do when the catalogue's file or directory cannot be written. */
+export const CATALOG_ELSEWHERE_HINT = 'the catalogue and its directory must be writable: choose another catalogue file with --catalog FILE or `catalog:` in the policy (or $TRIAD_CATALOG)';
+
 function openError(file: string, err: unknown): TriadError {
   if (err instanceof TriadError) return err;
   const code = errnoCode(err);
-  const reason = err instanceof Error ? err.message : String(err);
+  const reason = (code?.startsWith('SQLITE_CANTOPEN') || code?.startsWith('SQLITE_READONLY') ? whyNotWritable(file) : undefined) ?? (err instanceof Error ? err.message : String(err));
   let hint: string;
   switch (code) {
     case 'SQLITE_NOTADB':
@@ -119,8 +135,16 @@ function openError(file: string, err: unknown): TriadError {
     case 'ENOSPC':
       hint = 'the file system is full: free space and run the command again';
       break;
+    case 'EROFS':
+    case 'EACCES':
+    case 'EPERM':
+    case 'SQLITE_READONLY':
+    case 'SQLITE_READONLY_DIRECTORY':
+    case 'SQLITE_CANTOPEN':
+      hint = CATALOG_ELSEWHERE_HINT;
+      break;
     default:
-      hint = 'check that the path exists and is writable by this user, or choose another one with TRIAD_CATALOG';
+      hint = `check that the path exists and is writable by this user; ${CATALOG_ELSEWHERE_HINT}`;
   }
   return new TriadError('E_CATALOG', `cannot open the catalogue ${file}: ${reason}`, { hint, cause: err });
 }

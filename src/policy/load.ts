@@ -4,9 +4,10 @@
  * and field path, and all of them are thrown together in one E_POLICY_INVALID error, so a
  * sysadmin fixes the whole file in one pass instead of one error per run.
  */
-import { readFile } from 'node:fs/promises';
+import { constants as fsConstants } from 'node:fs';
+import { open, type FileHandle } from 'node:fs/promises';
 import * as nodePath from 'node:path';
-import { LineCounter, parseDocument, isAlias, isMap, isPair, isScalar, isSeq, Scalar, type Document, type Node } from 'yaml';
+import { Lexer, LineCounter, parseDocument, isAlias, isMap, isPair, isScalar, isSeq, Scalar, type Document, type Node } from 'yaml';
 import type * as z from 'zod';
 import { TriadError, errnoCode } from '../core/errors.js';
 import { knownKeysAt, policySchema, targetSchemas, NAME_PATTERN, TARGET_TYPES, type WrittenPolicy, type WrittenTarget } from './schema.js';
@@ -59,26 +60,72 @@ const INLINE_SECRET_KEYS: Record<string, string> = {
   api_key: 'give the name of an environment variable, a file or a command that holds it',
 };
 
+/** Largest policy file read: a policy is a short YAML file, and a larger one is refused before it is read. */
+export const MAX_POLICY_BYTES = 1024 * 1024;
+/** Alias uses resolved in one file: anchors for shared excludes or target defaults stay far below it; a nested alias bomb passes it at once. */
+export const MAX_ALIAS_EXPANSIONS = 1000;
+/** Values (scalars, lists, mappings) of a file once its aliases are expanded. */
+export const MAX_POLICY_VALUES = 100_000;
+/** Nesting of lists and mappings; a policy needs fewer than ten levels. */
+export const MAX_NESTING_DEPTH = 64;
+
 /** Reads and loads a policy file. Throws E_POLICY_NOT_FOUND or E_POLICY_INVALID (with `details.problems`). */
 export async function loadPolicy(file: string, opts: LoadPolicyOptions): Promise<Policy> {
   const abs = nodePath.resolve(file);
-  let text: string;
+  return parsePolicyText(await readPolicyText(file, abs), abs, opts);
+}
+
+/**
+ * The text of a policy file, for every command that loads one: a regular file of at most
+ * MAX_POLICY_BYTES, checked before anything is read. Opened non-blocking, so a FIFO put in
+ * its place between the check and the read cannot hang the command. Errors carry
+ * `details.reason`, the phrase `policy check` prints after the file name.
+ * @param file the path as the user gave it (named in messages)
+ * @param abs the path resolved against the working directory
+ */
+export async function readPolicyText(file: string, abs: string): Promise<string> {
+  let handle: FileHandle | undefined;
   try {
-    text = await readFile(abs, 'utf8');
-  } catch (err) {
-    const code = errnoCode(err);
-    if (code === 'ENOENT' || code === 'EISDIR' || code === 'ENOTDIR') {
-      throw new TriadError('E_POLICY_NOT_FOUND', `policy file not found: ${file}`, {
-        hint: 'check the path; shipped examples are in policies/ (e.g. policies/demo.yaml)',
-        cause: err,
-      });
+    handle = await open(abs, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK);
+    const st = await handle.stat();
+    if (st.isDirectory()) throw policyFileError('E_POLICY_NOT_FOUND', file, `${file} is a directory, not a policy file`, 'is a directory, not a policy file');
+    if (!st.isFile()) throw policyFileError('E_POLICY_NOT_FOUND', file, `${file} is not a regular file`, 'is not a regular file (a FIFO, socket or device)');
+    if (st.size > MAX_POLICY_BYTES) throw policyTooLarge(file, st.size);
+    const buf = Buffer.alloc(MAX_POLICY_BYTES + 1);
+    let length = 0;
+    while (length < buf.length) {
+      const { bytesRead } = await handle.read(buf, length, buf.length - length, length);
+      if (bytesRead === 0) break;
+      length += bytesRead;
     }
-    throw new TriadError('E_POLICY_NOT_FOUND', `cannot read policy file ${file}: ${err instanceof Error ? err.message : String(err)}`, {
-      hint: 'check the permissions of the file',
-      cause: err,
-    });
+    // The file may have grown since the stat: the cap holds for what is read too.
+    if (length > MAX_POLICY_BYTES) throw policyTooLarge(file, length);
+    return buf.toString('utf8', 0, length);
+  } catch (err) {
+    if (err instanceof TriadError) throw err;
+    const code = errnoCode(err);
+    if (code === 'ENOENT' || code === 'ENOTDIR') throw policyFileError('E_POLICY_NOT_FOUND', file, `policy file not found: ${file}`, 'policy file not found', err);
+    if (code === 'EACCES' || code === 'EPERM') throw policyFileError('E_POLICY_NOT_FOUND', file, `permission denied: cannot read policy file ${file}`, 'permission denied', err);
+    const reason = `cannot be read (${code ?? (err instanceof Error ? err.message : String(err))})`;
+    throw policyFileError('E_POLICY_NOT_FOUND', file, `policy file ${file} ${reason}`, reason, err);
+  } finally {
+    await handle?.close();
   }
-  return parsePolicyText(text, abs, opts);
+}
+
+function policyTooLarge(file: string, size: number): TriadError {
+  const reason = `is too large for a policy file: ${size} bytes, the limit is ${MAX_POLICY_BYTES} (1 MiB)`;
+  return policyFileError('E_POLICY_INVALID', file, `${file} ${reason}`, reason);
+}
+
+const FILE_HINTS: Record<string, string> = {
+  E_POLICY_NOT_FOUND: 'give the path of a YAML policy file; shipped examples are in policies/ (e.g. policies/demo.yaml)',
+  E_POLICY_INVALID: 'check that the path names the policy and not another file; a policy is a short YAML file (docs/POLICY.md)',
+};
+
+function policyFileError(code: 'E_POLICY_NOT_FOUND' | 'E_POLICY_INVALID', file: string, message: string, reason: string, cause?: unknown): TriadError {
+  const problems: PolicyProblem[] = [{ file, line: 0, column: 0, path: '', message: reason }];
+  return new TriadError(code, message, { hint: FILE_HINTS[code], cause, details: { file, reason, problems } });
 }
 
 /**
@@ -102,7 +149,8 @@ export function validatePolicyText(text: string, file: string, opts: LoadPolicyO
 
 /** `file:line:col: path: message`, one line per problem (`file:line:col: message` when no field applies, e.g. YAML syntax). */
 export function formatProblem(p: PolicyProblem): string {
-  return `${p.file}:${p.line}:${p.column}: ${p.path ? `${p.path}: ` : ''}${p.message}`;
+  const where = p.line > 0 ? `${p.file}:${p.line}:${p.column}` : p.file;
+  return `${where}: ${p.path ? `${p.path}: ` : ''}${p.message}`;
 }
 
 export function policyInvalidError(file: string, problems: PolicyProblem[]): TriadError {
@@ -112,9 +160,9 @@ export function policyInvalidError(file: string, problems: PolicyProblem[]): Tri
   });
 }
 
-/** The problems carried by an E_POLICY_INVALID error, or undefined for any other error. */
+/** The problems of a policy file that could not be read or is invalid (E_POLICY_NOT_FOUND, E_POLICY_INVALID), or undefined for any other error. */
 export function policyProblems(err: unknown): PolicyProblem[] | undefined {
-  if (err instanceof TriadError && err.code === 'E_POLICY_INVALID' && Array.isArray(err.details?.problems)) {
+  if (err instanceof TriadError && (err.code === 'E_POLICY_INVALID' || err.code === 'E_POLICY_NOT_FOUND') && Array.isArray(err.details?.problems)) {
     return err.details.problems as PolicyProblem[];
   }
   return undefined;
@@ -196,6 +244,38 @@ function isInterpolationExempt(path: PathArr): boolean {
   return typeof last === 'string' && (last.endsWith('_env') || last === 'passphrase_command');
 }
 
+/** Lexer tokens that mark structure without consuming source text. */
+const CONTROL_TOKENS = new Set(['\x02', '\x18', '\x1f']);
+
+/**
+ * The offset of the first `[` or `{` nested deeper than MAX_NESTING_DEPTH, or undefined.
+ * The YAML parser recurses once per flow level and needs seconds and hundreds of MB to
+ * fail on a megabyte of brackets; the lexer is iterative and a tenth of the time, so this
+ * runs first. Block nesting needs a longer indent per level, so the file cap bounds it.
+ */
+function flowTooDeepAt(text: string): number | undefined {
+  let depth = 0;
+  let offset = 0;
+  for (const token of new Lexer().lex(text)) {
+    if (token === '[' || token === '{') {
+      if (++depth > MAX_NESTING_DEPTH) return offset;
+    } else if (token === ']' || token === '}') depth--;
+    if (!CONTROL_TOKENS.has(token)) offset += token.length;
+  }
+  return undefined;
+}
+
+/** Line and column of an offset, for problems found before the parser has counted lines. */
+function positionIn(text: string, offset: number): Loc {
+  const lineStart = text.lastIndexOf('\n', offset - 1) + 1;
+  let line = 1;
+  for (let i = text.indexOf('\n'); i >= 0 && i < offset; i = text.indexOf('\n', i + 1)) line++;
+  return { line, column: offset - lineStart + 1 };
+}
+
+/** Ends the walk of a document that passed a parsing bound; the problem is already recorded. */
+class LimitExceeded extends Error {}
+
 class Validation {
   private readonly problems: PolicyProblem[] = [];
   private readonly valueLoc = new Map<string, Loc>();
@@ -203,6 +283,8 @@ class Validation {
   /** Paths already reported (inline secret, failed interpolation): schema errors there would only repeat them. */
   private readonly reported = new Set<string>();
   private readonly lines = new LineCounter();
+  private values = 0;
+  private aliasExpansions = 0;
   private doc!: Document;
   private raw: unknown;
 
@@ -213,6 +295,11 @@ class Validation {
   ) {}
 
   run(): PolicyValidation {
+    const tooDeep = flowTooDeepAt(this.text);
+    if (tooDeep !== undefined) {
+      this.add(positionIn(this.text, tooDeep), [], `nested deeper than ${MAX_NESTING_DEPTH} levels of [ ] or { }`, { expected: `at most ${MAX_NESTING_DEPTH} levels of nesting` });
+      return this.finish();
+    }
     this.doc = parseDocument(this.text, { lineCounter: this.lines, uniqueKeys: false, prettyErrors: false });
     if (this.doc.errors.length > 0) {
       this.syntaxProblems();
@@ -222,7 +309,13 @@ class Validation {
       this.add({ line: 1, column: 1 }, [], 'the policy file is empty', { expected: 'a mapping with version, policy, sources, encryption and targets' });
       return this.finish();
     }
-    this.raw = this.toPlain(this.doc.contents, [], 0);
+    try {
+      this.raw = this.toPlain(this.doc.contents, [], 0);
+    } catch (err) {
+      if (!(err instanceof LimitExceeded)) throw err;
+      // The partial tree would only add schema errors caused by the cut.
+      return this.finish();
+    }
     if (!isPlainObject(this.raw)) {
       this.add(this.locate([]), [], 'the top level must be a mapping (key: value)', { found: describeValue(this.raw) });
       return this.finish();
@@ -292,14 +385,22 @@ class Validation {
     return [];
   }
 
+  /**
+   * The plain tree, aliases expanded. Expansion is bounded (MAX_ALIAS_EXPANSIONS,
+   * MAX_POLICY_VALUES, MAX_NESTING_DEPTH): a few hundred bytes of nested aliases would
+   * otherwise expand to billions of values. Past a bound the problem is recorded where it
+   * was met and LimitExceeded ends the walk.
+   */
   private toPlain(node: Node | null | undefined, path: PathArr, depth: number): unknown {
     if (node === null || node === undefined) return null;
-    if (node.range) this.valueLoc.set(keyOf(path), this.pos(node.range[0]));
-    if (depth > 64) {
-      this.add(this.locate(path), path, 'nesting too deep (recursive alias?)');
-      return null;
+    const loc = node.range ? this.pos(node.range[0]) : this.locate(path);
+    if (++this.values > MAX_POLICY_VALUES) this.limit(loc, path, `the policy expands to more than ${MAX_POLICY_VALUES} values (aliases expanded); a policy needs far fewer`);
+    if (depth > MAX_NESTING_DEPTH) this.limit(loc, path, `nested deeper than ${MAX_NESTING_DEPTH} levels (aliases expanded)`);
+    if (isAlias(node)) {
+      if (++this.aliasExpansions > MAX_ALIAS_EXPANSIONS) this.limit(loc, path, `more than ${MAX_ALIAS_EXPANSIONS} alias expansions (aliases within aliases count each time they are expanded)`);
+      return this.toPlain(node.resolve(this.doc) as Node | undefined, path, depth + 1);
     }
-    if (isAlias(node)) return this.toPlain(node.resolve(this.doc) as Node | undefined, path, depth + 1);
+    if (node.range) this.valueLoc.set(keyOf(path), loc);
     if (isScalar(node)) return this.scalar(node, path);
     if (isSeq(node)) return node.items.map((item, i) => this.toPlain(item as Node, [...path, i], depth + 1));
     if (isMap(node)) {
@@ -348,6 +449,11 @@ class Validation {
       return out;
     }
     return null;
+  }
+
+  private limit(loc: Loc, path: PathArr, message: string): never {
+    this.add(loc, path, message, { expected: `at most ${MAX_POLICY_VALUES} values, ${MAX_ALIAS_EXPANSIONS} alias expansions and ${MAX_NESTING_DEPTH} levels of nesting` });
+    throw new LimitExceeded();
   }
 
   private scalar(node: Scalar, path: PathArr): unknown {
@@ -761,6 +867,8 @@ function yamlMessage(code: string, message: string): string {
       return 'tab character in indentation: YAML indents with spaces only';
     case 'DUPLICATE_KEY':
       return 'duplicate key; each key may appear once';
+    case 'RESOURCE_EXHAUSTION':
+      return `nested too deeply for the YAML parser (a policy needs at most ${MAX_NESTING_DEPTH} levels)`;
     default:
       return `YAML syntax error: ${first}`;
   }

@@ -13,7 +13,7 @@ import { contentSizeMismatch } from './snapshot-check.js';
 import { walkTree } from './walk.js';
 
 export interface CheckProblem {
-  kind: 'missing-pack' | 'pack-size' | 'damaged-pack' | 'missing-blob' | 'tree' | 'snapshot' | 'missing-snapshot' | 'index' | 'not-a-pack' | 'size-mismatch';
+  kind: 'missing-pack' | 'pack-size' | 'damaged-pack' | 'missing-blob' | 'tree' | 'snapshot' | 'missing-snapshot' | 'index' | 'not-a-pack' | 'size-mismatch' | 'key';
   message: string;
   /** What to do about it, where the problem itself does not say. */
   hint?: string;

@@ -154,12 +154,30 @@ export function defaultKdfParams(lowSecurityForTests = false): KdfParams {
   return { name: 'scrypt', N: lowSecurityForTests ? 1 << 10 : 1 << 15, r: 8, p: lowSecurityForTests ? 1 : 3, salt: randomBytes(32).toString('base64') };
 }
 
+/**
+ * The costliest scrypt parameters a key file may ask for: those triad has written
+ * (N=2^17 r=8 p=1 in its first key files, N=2^15 r=8 p=3 since, N=2^10 r=8 p=1 in tests).
+ * A key file is read before anything proves it genuine, so one crafted to ask for more
+ * would make every command spend minutes and gigabytes: at most 128 MiB and the work of
+ * N=2^17 r=8 p=1 (N·r·p ≤ 2^20), about a second.
+ */
+export const KDF_LIMITS = { maxN: 1 << 17, maxR: 8, maxP: 3, maxWork: 1 << 20 } as const;
+
+/** Why scrypt parameters read from a key file are refused, or undefined when they are within KDF_LIMITS. */
+export function kdfParamsProblem(params: unknown): string | undefined {
+  if (typeof params !== 'object' || params === null) return 'no kdf parameters';
+  const { name, N, r, p, salt } = params as Partial<Record<keyof KdfParams, unknown>>;
+  if (name !== 'scrypt') return `unsupported key derivation function '${String(name)}'`;
+  if (typeof salt !== 'string') return 'no scrypt salt';
+  const isInt = (v: unknown): v is number => Number.isSafeInteger(v);
+  if (!isInt(N) || !isInt(r) || !isInt(p)) return 'scrypt parameters are not whole numbers';
+  const inRange = N >= 2 && N <= KDF_LIMITS.maxN && (N & (N - 1)) === 0 && r >= 1 && r <= KDF_LIMITS.maxR && p >= 1 && p <= KDF_LIMITS.maxP && N * r * p <= KDF_LIMITS.maxWork;
+  return inRange ? undefined : `scrypt parameters N=${N} r=${r} p=${p} exceed what triad writes (N ≤ 2^17 a power of two, r ≤ 8, p ≤ 3, N·r·p ≤ 2^20)`;
+}
+
 export async function deriveKey(passphrase: string, params: KdfParams): Promise<Buffer> {
-  if (params.name !== 'scrypt') throw new TriadError('E_INTEGRITY', `unsupported key derivation function '${params.name}'`);
-  // A crafted key file must not make us allocate gigabytes: cap at N=2^20, r=32, p=16.
-  if (!(params.N >= 2 && params.N <= 1 << 20 && (params.N & (params.N - 1)) === 0 && params.r >= 1 && params.r <= 32 && params.p >= 1 && params.p <= 16)) {
-    throw new TriadError('E_INTEGRITY', `key file has out-of-range scrypt parameters (N=${params.N}, r=${params.r}, p=${params.p})`, { hint: 'the key file is damaged or was crafted; use another key file or target' });
-  }
+  const problem = kdfParamsProblem(params);
+  if (problem !== undefined) throw new TriadError('E_INTEGRITY', `key file refused: ${problem}`, { hint: 'the key file is damaged or was crafted; use another key file or target' });
   const opts: ScryptOptions = { N: params.N, r: params.r, p: params.p, maxmem: 256 * params.N * params.r + 16 * 1024 * 1024 };
   return new Promise((resolve, reject) =>
     scryptCb(passphrase.normalize('NFC'), Buffer.from(params.salt, 'base64'), 32, opts, (err, key) => (err ? reject(err) : resolve(key))),

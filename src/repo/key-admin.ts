@@ -1,7 +1,7 @@
 import { TriadError } from '../core/errors.js';
 import type { Storage } from '../backends/storage.js';
 import type { MasterKey } from './crypto.js';
-import { findMasterKey, unwrapMasterKey, wrapMasterKey, type KeyFile } from './keys.js';
+import { findMasterKey, KeyFileDamage, readKeyFiles, unwrapMasterKey, wrapMasterKey } from './keys.js';
 
 /**
  * Administration of the key files (`keys/<id>`, docs/FORMAT.md §5): several passphrases
@@ -17,24 +17,17 @@ export interface KeyInfo {
   kdf?: { name: string; N: number; r: number; p: number };
   /** The file is not a readable key file (damaged or foreign). */
   unreadable?: boolean;
+  /** Why it is unreadable. */
+  damage?: string;
 }
 
-/** Every key file of a replica, in id order. */
+/** Every key file of a replica, in id order; a damaged one is listed as unreadable with the reason. */
 export async function listKeyFiles(storage: Storage, signal?: AbortSignal): Promise<KeyInfo[]> {
-  const names: string[] = [];
-  for await (const o of storage.list('keys/', { signal })) names.push(o.name);
-  const out: KeyInfo[] = [];
-  for (const name of names.sort()) {
-    const id = name.slice('keys/'.length);
-    try {
-      const f = JSON.parse((await storage.load(name, undefined, { signal })).toString('utf8')) as KeyFile;
-      out.push({ id, created: f.created, host: f.host, ...(f.username ? { username: f.username } : {}), kdf: { name: f.kdf.name, N: f.kdf.N, r: f.kdf.r, p: f.kdf.p } });
-    } catch (err) {
-      if (err instanceof SyntaxError || err instanceof TypeError) out.push({ id, unreadable: true });
-      else throw err;
-    }
-  }
-  return out;
+  return (await readKeyFiles(storage, signal)).map((k): KeyInfo => {
+    if (k.damage !== undefined) return { id: k.id, unreadable: true, damage: k.damage };
+    const { created, host, username, kdf } = k.file;
+    return { id: k.id, created, host, ...(username ? { username } : {}), kdf: { name: kdf.name, N: kdf.N, r: kdf.r, p: kdf.p } };
+  });
 }
 
 /** Wraps the master key with a new passphrase; the caller saves the same bytes on every replica. */
@@ -60,7 +53,12 @@ export async function keyOpenedBy(storage: Storage, passphrase: string, target: 
 
 /** Whether the key file with this id opens with the passphrase (used to confirm a rotation). */
 export async function keyFileOpens(storage: Storage, id: string, passphrase: string): Promise<boolean> {
-  return (await unwrapMasterKey(await storage.load(`keys/${id}`), passphrase)) !== undefined;
+  try {
+    return (await unwrapMasterKey(await storage.load(`keys/${id}`), passphrase)) !== undefined;
+  } catch (err) {
+    if (err instanceof KeyFileDamage) return false;
+    throw err;
+  }
 }
 
 /**

@@ -3,7 +3,7 @@ import { TriadError } from '../core/errors.js';
 import type { Clock } from '../core/clock.js';
 import { isNotFound, StorageError, type Storage } from '../backends/storage.js';
 import { newMasterKey, open, seal, sealParts, keyedHash, IntegrityFailure, ReusingOpener, type MasterKey } from './crypto.js';
-import { findMasterKey, wrapMasterKey } from './keys.js';
+import { findMasterKey, wrapMasterKey, type DamagedKeyFile } from './keys.js';
 import { makeGear, DEFAULT_CHUNKER, type ChunkerParams, type Gear } from './chunker.js';
 import { frame, frameParts, unframe, ReusingUnframer, type CompressionMode } from './compress.js';
 import { AAD, blobAad, FORMAT_VERSION, type BlobType } from './format.js';
@@ -19,6 +19,8 @@ export interface RepoConfig {
 /** One target's replica of the repository, opened with its master key. */
 export class Repository {
   readonly gear: Gear;
+  /** Damaged key files skipped while opening (those tried before the one that opened). */
+  damagedKeys: readonly DamagedKeyFile[] = [];
 
   private constructor(
     readonly target: string,
@@ -36,9 +38,11 @@ export class Repository {
   /** Opens an existing replica; E_REPO_NOT_FOUND / E_WRONG_PASSPHRASE as DESIGN.md §7. */
   static async open(target: string, storage: Storage, passphrase: string): Promise<Repository> {
     const configBytes = await loadConfigBytes(target, storage);
-    const { key } = await findMasterKey(storage, passphrase, target);
+    const { key, damaged } = await findMasterKey(storage, passphrase, target);
     const config = decodeConfig(target, key, configBytes);
-    return new Repository(target, storage, key, config);
+    const repo = new Repository(target, storage, key, config);
+    repo.damagedKeys = damaged;
+    return repo;
   }
 
   /** Whether `config` exists (cheap probe used by init). */

@@ -83,12 +83,22 @@ function checkManifestShape(m: SnapshotManifest, name: string, target: string): 
   if (!ok) throw new TriadError('E_INTEGRITY', `snapshot object ${name} on target '${target}' lacks its time, tree, policy, host or paths`);
 }
 
-/** `latest`, a full id, or a unique prefix of 8+ hex characters. */
-export function resolveSnapshot(snapshots: Snapshot[], ref: string, where: string): Snapshot {
+/**
+ * `latest`, a full id, or a unique prefix of 8+ hex characters. With `host`, `latest` is that
+ * host's newest snapshot: hosts sharing a policy name and a repository each restore their
+ * own by default; an id still reaches any host's snapshot.
+ */
+export function resolveSnapshot(snapshots: Snapshot[], ref: string, where: string, opts: { host?: string } = {}): Snapshot {
   if (ref === 'latest') {
-    const s = snapshots[snapshots.length - 1];
-    if (!s) throw new TriadError('E_SNAPSHOT_NOT_FOUND', `no snapshot on ${where}`, { hint: "run 'triad backup -p POLICY' first" });
-    return s;
+    const mine = opts.host === undefined ? snapshots : snapshots.filter((s) => s.host === opts.host);
+    const s = mine[mine.length - 1];
+    if (s) return s;
+    if (mine.length < snapshots.length) {
+      throw new TriadError('E_SNAPSHOT_NOT_FOUND', `no snapshot of host ${opts.host} on ${where}: its ${snapshots.length} snapshot${snapshots.length === 1 ? ' is' : 's are'} from other hosts`, {
+        hint: "give the id of one of them (see 'triad snapshots -p POLICY'), or set `host:` in the policy to the host whose backups it restores",
+      });
+    }
+    throw new TriadError('E_SNAPSHOT_NOT_FOUND', `no snapshot on ${where}`, { hint: "run 'triad backup -p POLICY' first" });
   }
   if (!/^[0-9a-f]{8,64}$/.test(ref)) {
     throw new TriadError('E_USAGE', `'${ref}' is not a snapshot id: give 'latest', a full id or a unique prefix of at least 8 hex characters`);

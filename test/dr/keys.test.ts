@@ -118,3 +118,82 @@ describe('key list / add / remove / passwd', () => {
     expect(keys('nas')).toEqual(before);
   });
 });
+
+describe('damaged and crafted key files', () => {
+  const work = scratchDir('triad-keys-damage-');
+  const src = join(work, 'src');
+  let policy: string;
+  const keyDir = (t: string) => join(work, t, 'keys');
+  const keys = (t: string) => readdirSync(keyDir(t)).filter((n) => !n.startsWith('.')).sort();
+  /** A copy of the genuine key file with other scrypt parameters, named to be tried first. */
+  const craft = (target: string, kdf: { N: number; r: number; p: number }) => {
+    const genuine = JSON.parse(readFileSync(join(keyDir(target), keys(target).at(-1)!), 'utf8'));
+    writeFileSync(join(keyDir(target), '0000crafted'), JSON.stringify({ ...genuine, kdf: { ...genuine.kdf, ...kdf } }));
+  };
+
+  beforeAll(() => {
+    mkdirSync(src, { recursive: true });
+    writeFileSync(join(src, 'a.txt'), 'alpha\n');
+    policy = writeLocalPolicy(work, { sources: [src] });
+    expect(triad(['init', '-p', policy], { env: PASS }).code).toBe(0);
+    expect(triad(['backup', '-p', policy], { env: PASS }).code).toBe(0);
+  });
+  afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+  it('a truncated only key file is damage naming keys/<id> (exit 1), not a wrong passphrase; the other replica still opens', () => {
+    const [id] = keys('nas');
+    const file = join(keyDir('nas'), id!);
+    const genuine = readFileSync(file);
+    writeFileSync(file, genuine.subarray(0, 100));
+    try {
+      const r = triad(['snapshots', '-p', policy, '--target', 'nas'], { env: PASS });
+      expect(r.code, r.stderr).toBe(1);
+      expect(r.stderr).toContain(`key file keys/${id} is damaged (not valid JSON (truncated or overwritten)); no other key file exists [E_INTEGRITY]`);
+      expect(r.stderr).toContain("copy the damaged one from another target's keys/");
+      const both = triad(['snapshots', '-p', policy, '--json'], { env: PASS });
+      expect(both.code, both.stderr).toBe(0);
+      expect(JSON.parse(both.stdout).snapshots).toHaveLength(1);
+      const list = triad(['key', 'list', '-p', policy, '--json'], { env: PASS });
+      expect(list.code).toBe(1);
+      const nas = JSON.parse(list.stdout).targets.find((t: { name: string }) => t.name === 'nas');
+      expect(nas.keys).toEqual([{ id, unreadable: true, damage: 'not valid JSON (truncated or overwritten)', current: false }]);
+    } finally {
+      writeFileSync(file, genuine);
+    }
+  });
+
+  it('key list with a wrong passphrase lists the key files and exits 12', () => {
+    const r = triad(['key', 'list', '-p', policy], { env: { TEST_PASSPHRASE: 'not the passphrase' } });
+    expect(r.code, r.stderr).toBe(12);
+    expect(r.stdout).toContain(keys('nas')[0]!.slice(0, 16));
+    expect(r.stderr).toContain('wrong passphrase for target');
+  });
+
+  it('a key file asking for more scrypt work than triad writes is skipped with a warning, and check reports it', () => {
+    craft('nas', { N: 2 ** 18, r: 8, p: 1 });
+    try {
+      const r = triad(['snapshots', '-p', policy, '--target', 'nas'], { env: PASS });
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stderr).toContain("warning: target 'nas': key file keys/0000crafted is damaged (scrypt parameters N=262144 r=8 p=1 exceed what triad writes");
+      const check = triad(['check', '-p', policy, '--target', 'nas', '--json'], { env: PASS });
+      const report = JSON.parse(check.stdout);
+      expect(report.targets[0].errors).toEqual([expect.objectContaining({ kind: 'key', message: expect.stringContaining('key file keys/0000crafted is damaged (scrypt parameters N=262144') })]);
+      expect(check.code).not.toBe(0);
+    } finally {
+      rmSync(join(keyDir('nas'), '0000crafted'));
+    }
+  });
+
+  it('maximal scrypt parameters (4 GiB, minutes of work) are refused before any scrypt runs', () => {
+    craft('usb', { N: 2 ** 20, r: 32, p: 16 });
+    try {
+      const started = Date.now();
+      const r = triad(['snapshots', '-p', policy, '--target', 'usb'], { env: PASS });
+      expect(r.code, r.stderr).toBe(0);
+      expect(Date.now() - started).toBeLessThan(15_000);
+      expect(r.stderr).toContain('key file keys/0000crafted is damaged (scrypt parameters N=1048576 r=32 p=16 exceed what triad writes');
+    } finally {
+      rmSync(join(keyDir('usb'), '0000crafted'));
+    }
+  }, 30_000);
+});

@@ -4,11 +4,12 @@
  * only) in this process plays the webhook receiver and the healthchecks.io-style monitor.
  * The CLI is spawned asynchronously (triadAsync) so the server can answer while it runs.
  */
-import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startS3rver, type S3Emulator } from '../helpers/emulators.js';
 import { startRecorder, type Received, type Recorder } from '../helpers/http-recorder.js';
-import { PASS, tempDir, triadAsync, writePolicy, type RunResult } from '../helpers/triad.js';
+import { PASS, scratchDir, tempDir, triadAsync, writePolicy, type RunResult } from '../helpers/triad.js';
 
 let server: Recorder;
 let base: string;
@@ -270,4 +271,56 @@ describe('triad backup runs the policy hooks and notifications (CLI as a subproc
 
     expectNoSecret(r.stdout, r.stderr, ...hb.map((x) => x.path + x.body), ...wh.map((x) => x.path + x.body));
   });
+});
+
+describe('hooks never see cloud credentials, even those the SDKs read on their own', () => {
+  let s3: S3Emulator;
+  const work = scratchDir('triad-hook-env-');
+  beforeAll(async () => {
+    s3 = await startS3rver(join(work, 's3rver'));
+  }, 60_000);
+  afterAll(async () => {
+    await s3?.stop();
+    rmSync(work, { recursive: true, force: true });
+  });
+
+  it('an S3 target on the default credential chain: backup works, the hook environment has no AWS_*, AZURE_*, GOOGLE_* or passphrase variable', async () => {
+    const src = join(work, 'src');
+    mkdirSync(src);
+    writeFileSync(join(src, 'a.txt'), 'alpha\n');
+    const seen = join(work, 'hook-env.txt');
+    const { credentials_env: _named, ...cloud } = s3.policyFields({ prefix: 'default-chain/' });
+    const policy = writePolicy(work, {
+      name: 'chain',
+      sources: [src],
+      targets: { nas: { type: 'local', path: join(work, 'nas'), media: 'nas', offsite: false }, cloud },
+      extra: { hooks: { before: [{ run: `env > ${q(seen)}`, timeout: '30s' }] } },
+    });
+    const env = {
+      ...PASS,
+      AWS_ACCESS_KEY_ID: s3.credentials.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: s3.credentials.secretAccessKey,
+      AWS_SESSION_TOKEN: 'session-token-value',
+      AZURE_STORAGE_CONNECTION_STRING: 'DefaultEndpointsProtocol=https;AccountKey=azure-key-value',
+      AZURE_CLIENT_SECRET: 'azure-client-secret-value',
+      GOOGLE_APPLICATION_CREDENTIALS: '/etc/gcs-key.json',
+      IDENTITY_HEADER: 'managed-identity-header-value',
+      TRIAD_PASSPHRASE: 'another-passphrase-value',
+      KEEP_ME: 'yes',
+    };
+    expect((await triadAsync(['init', '-p', policy], { env })).code).toBe(0);
+    const r = await triadAsync(['backup', '-p', policy, '--json'], { env });
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout).targets.map((t: { target: string; status: string }) => `${t.target} ${t.status}`).sort()).toEqual(['cloud committed', 'nas committed']);
+    const hookEnv = Object.fromEntries(
+      readFileSync(seen, 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
+    );
+    expect(hookEnv.KEEP_ME).toBe('yes');
+    expect(hookEnv.TRIAD_HOOK).toBe('before');
+    for (const name of Object.keys(env).filter((n) => n !== 'KEEP_ME')) expect(hookEnv[name], name).toBeUndefined();
+    expect(Object.keys(hookEnv).filter((n) => /^(AWS|AZURE|GOOGLE)_/.test(n))).toEqual([]);
+  }, 120_000);
 });

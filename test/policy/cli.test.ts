@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
@@ -98,4 +98,70 @@ describe('triad policy check', () => {
     const r = await triad('policy', 'check');
     expect(r.code).toBe(2);
   });
+});
+
+/** 9 levels of 9-element alias lists: about 500 bytes that expand to 9^10 values. */
+function aliasBomb(): string {
+  const lines = ['version: 1', 'a0: &a0 [x, x, x, x, x, x, x, x, x]'];
+  for (let i = 1; i <= 9; i++) lines.push(`a${i}: &a${i} [${Array.from({ length: 9 }, () => `*a${i - 1}`).join(', ')}]`);
+  return lines.join('\n') + '\n';
+}
+
+describe('bounded policy parsing: every command that loads a policy refuses promptly with exit 2', () => {
+  const BOUND_MS = 15_000;
+  const commands = (file: string): string[][] => [
+    ['policy', 'check', file],
+    ['backup', '-p', file],
+    ['snapshots', '-p', file],
+  ];
+
+  async function refused(file: string): Promise<{ check: string; others: string[] }> {
+    const outputs: string[] = [];
+    for (const args of commands(file)) {
+      const started = Date.now();
+      const r = await triad(...args);
+      expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(2);
+      expect(Date.now() - started).toBeLessThan(BOUND_MS);
+      expect(r.stderr).not.toMatch(/internal error|\n\s+at /);
+      outputs.push(args[0] === 'policy' ? r.stdout : r.stderr);
+    }
+    return { check: outputs[0]!, others: outputs.slice(1) };
+  }
+
+  it('a 500-byte alias bomb is refused at the alias that passes the bound, naming file and line', async () => {
+    const file = path.join(tmp, 'bomb.yaml');
+    writeFileSync(file, aliasBomb());
+    const { check, others } = await refused(file);
+    expect(check).toMatch(new RegExp(`${file}:4:\\d+: .*more than 1000 alias expansions`));
+    for (const err of others) expect(err).toMatch(new RegExp(`error: ${file}:4:\\d+: .*more than 1000 alias expansions.*\\[E_POLICY_INVALID\\]`));
+  }, 60_000);
+
+  it('a megabyte of nested brackets is refused at the 65th level', async () => {
+    const file = path.join(tmp, 'deep.yaml');
+    writeFileSync(file, `version: 1\nsources: ${'['.repeat(500_000)}${']'.repeat(500_000)}\n`);
+    const { check, others } = await refused(file);
+    expect(check).toContain(`${file}:2:74: nested deeper than 64 levels of [ ] or { }`);
+    for (const err of others) expect(err).toContain(`error: ${file}:2:74: nested deeper than 64 levels`);
+  }, 60_000);
+
+  it('a 50 MB file is refused by its size before it is read', async () => {
+    const file = path.join(tmp, 'huge.yaml');
+    writeFileSync(file, `version: 1\npolicy: huge\n#${'x'.repeat(50 * 1024 * 1024)}\n`);
+    const { check, others } = await refused(file);
+    expect(check).toContain(`${file}: is too large for a policy file: 52428826 bytes, the limit is 1048576 (1 MiB)`);
+    for (const err of others) expect(err).toContain(`error: ${file} is too large for a policy file: 52428826 bytes`);
+  }, 60_000);
+
+  it('a directory and a FIFO get the same message from policy check and every other command', async () => {
+    const dir = path.join(tmp, 'a-directory');
+    const fifo = path.join(tmp, 'a-fifo.yaml');
+    mkdirSync(dir);
+    await run('mkfifo', [fifo]);
+    const d = await refused(dir);
+    expect(d.check).toContain(`${dir}: is a directory, not a policy file`);
+    for (const err of d.others) expect(err).toContain(`error: ${dir} is a directory, not a policy file [E_POLICY_NOT_FOUND]`);
+    const f = await refused(fifo);
+    expect(f.check).toContain(`${fifo}: is not a regular file`);
+    for (const err of f.others) expect(err).toContain(`error: ${fifo} is not a regular file [E_POLICY_NOT_FOUND]`);
+  }, 60_000);
 });

@@ -249,6 +249,14 @@ describe('parsePolicyText', () => {
     expect(ok.retention).toEqual({ keep_last: 3 });
   });
 
+  it('anchors shared by many sources stay within the alias bound', () => {
+    const sources = Array.from({ length: 300 }, (_, i) => `  - {path: data${i}, exclude: *common}`).join('\n');
+    const text = VALID.replace('sources:\n  - path: data\n', `x-excludes: &common ["*.tmp", "cache/"]\nsources:\n${sources}\n`);
+    const problems = problemsOf(() => parsePolicyText(text, file, { env: {} }));
+    // Only the helper key is refused: 300 expansions of the shared list are accepted.
+    expect(problems.map((p) => p.path)).toEqual(['x-excludes']);
+  });
+
   it('loadPolicy reports a missing file as E_POLICY_NOT_FOUND', async () => {
     await expect(loadPolicy(path.join(tmp, 'nope.yaml'), { env: {} })).rejects.toSatisfy((e: unknown) => isTriadError(e, 'E_POLICY_NOT_FOUND') && e.exitCode === 2);
   });
