@@ -7,11 +7,8 @@ import { homedir } from 'node:os';
 import * as nodePath from 'node:path';
 import { TriadError } from '../core/errors.js';
 import type { Policy } from '../policy/types.js';
-import { nextRuns } from '../scheduler/cron.js';
-import { renderCrontab } from '../scheduler/crontab.js';
-import { renderSystemdUnits, type ScheduledJob } from '../scheduler/systemd.js';
+import { nextRuns, renderCrontab, renderSystemdUnits, SCHEDULE_JOBS, type ScheduledJob } from '../scheduler/index.js';
 import { secretEnvNames } from './hooks.js';
-import { SCHEDULE_JOBS } from './schedule.js';
 import { catalogFor, catalogPathFor, errorMessage, loadPolicyFile, type AppContext } from './session.js';
 
 export interface InstallOptions {

@@ -153,3 +153,8 @@ export function nextRuns(cron: string, from: Date, n: number, timezone = 'UTC'):
   for (let i = 0; i < n; i++) out.push(it.next().toDate());
   return out;
 }
+
+/** The first firing time strictly after `from`. */
+export function nextRun(cron: string, from: Date, timezone = 'UTC'): Date {
+  return nextRuns(cron, from, 1, timezone)[0]!;
+}

@@ -1,6 +1,6 @@
 import { TriadError } from '../core/errors.js';
 import { parseCron } from './cron.js';
-import type { ScheduledJob } from './systemd.js';
+import type { ScheduledJob } from './jobs.js';
 
 export interface CrontabJob {
   readonly job: ScheduledJob;

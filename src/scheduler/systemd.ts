@@ -1,7 +1,6 @@
 import { TriadError } from '../core/errors.js';
 import { parseCron, type CronSpec } from './cron.js';
-
-export type ScheduledJob = 'backup' | 'restore-test' | 'prune' | 'check';
+import type { ScheduledJob } from './jobs.js';
 
 /**
  * systemd.time(7) calendar specs equivalent to a cron expression. systemd ANDs the weekday

@@ -1,4 +1,4 @@
-import type { SchedulerTimer } from '../../src/app/schedule.js';
+import type { SchedulerTimer } from '../../src/scheduler/index.js';
 
 /** Lets every pending promise chain and setImmediate callback run. */
 export async function settle(): Promise<void> {

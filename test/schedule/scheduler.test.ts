@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Scheduler, backupCatchUp, type JobRequest, type ScheduledPolicy, type SchedulerLogEvent } from '../../src/app/schedule.js';
+import { Scheduler, backupCatchUp, type JobRequest, type ScheduledPolicy, type SchedulerLogEvent } from '../../src/scheduler/index.js';
 import { FakeTimer, settle } from './fake-timer.js';
 
 const HOUR = 3_600_000;

@@ -41,58 +41,24 @@ export function registerSchedule(program: Command, ctx: CliContext): void {
         const stopGraceMs = parseSeconds(o.stopTimeout);
         const out = ctx.output(cmd);
         const app = appContext(ctx, cmd, out);
-        const sched = await import('../../app/schedule.js');
-        const { secretEnvNames } = await import('../../app/hooks.js');
-        const secretsOf = (ps: { policy: import('../../policy/types.js').Policy }[]): string[] =>
-          ps.flatMap((p) => secretEnvNames(p.policy).map((n) => ctx.env[n] ?? '')).filter((v) => v.length > 0);
-        let redact: string[] = [];
+        const { runDaemon } = await import('../../app/schedule-daemon.js');
         const write = (line: string) => out.stdout.write(line);
-        let logger = createLogger({ format: o.logFormat, clock: systemClock, write, redact, debug: out.verbose });
-        const log = (e: Parameters<typeof logger.log>[0]) => logger.log(e);
-
-        const files = () => sched.policyFiles(ctx, o.policy ?? [], o.policies);
-        const first = await sched.loadScheduledPolicies(app, await files());
-        for (const p of first.problems) log({ level: 'error', message: `policy ${p.file} not loaded: ${p.message}` });
-        let current = first.policies;
-        if (current.length === 0) throw new TriadError('E_POLICY_INVALID', 'no valid policy to schedule', { hint: 'fix the files listed above (triad policy check FILE)' });
-        redact = secretsOf(current);
-        logger = createLogger({ format: o.logFormat, clock: systemClock, write, redact, debug: out.verbose });
-
-        const globalArgs = ctx.globals(cmd).catalog ? ['--catalog', nodePath.resolve(ctx.cwd, ctx.globals(cmd).catalog!)] : [];
-        const scheduler = new sched.Scheduler({
-          timer: sched.realTimer(systemClock),
-          log,
-          runner: sched.childJobRunner({ execPath: process.execPath, entry: triadEntry(ctx), env: ctx.env, cwd: ctx.cwd, globalArgs, stopGraceMs, log }),
-          ...(o.catchUp ? { lastBackup: (sp) => sched.lastBackupFromCatalog(app, current.find((c) => c.file === sp.file)!.policy) } : {}),
+        const loggerMasking = (redact: string[]) => createLogger({ format: o.logFormat, clock: systemClock, write, redact, debug: out.verbose });
+        let logger = loggerMasking([]);
+        const options = { policyFiles: o.policy ?? [], ...(o.policies !== undefined ? { policiesDir: o.policies } : {}), catchUp: o.catchUp, stopGraceMs, execPath: process.execPath, entry: triadEntry(ctx) };
+        // The daemon waits on real time: a pinned clock's sleeps end at once.
+        await runDaemon({ ...app, clock: systemClock }, options, {
+          onLog: (e) => logger.log(e),
+          onSecrets: (values) => {
+            logger = loggerMasking(values);
+          },
+          signals: {
+            onReload: (reload) => {
+              process.on('SIGHUP', reload);
+              return () => process.off('SIGHUP', reload);
+            },
+          },
         });
-        scheduler.setPolicies(current);
-        for (const u of scheduler.upcoming()) log({ level: 'info', policy: u.policy, job: u.job, message: `next run ${u.next.toISOString()} (${u.cron})` });
-
-        let reloading = Promise.resolve();
-        const onHup = (): void => {
-          reloading = reloading.then(async () => {
-            log({ level: 'info', message: 'SIGHUP: reloading policies' });
-            try {
-              const r = await sched.loadScheduledPolicies(app, await files(), current);
-              for (const p of r.problems) {
-                log({ level: 'error', message: `policy ${p.file} is invalid${p.kept ? ', keeping the version loaded before' : ' and was not loaded'}: ${p.message}` });
-              }
-              current = r.policies;
-              redact = secretsOf(current);
-              logger = createLogger({ format: o.logFormat, clock: systemClock, write, redact, debug: out.verbose });
-              scheduler.setPolicies(current);
-              log({ level: 'info', message: `reloaded: ${current.length} polic${current.length === 1 ? 'y' : 'ies'}` });
-            } catch (err) {
-              log({ level: 'error', message: `reload failed, keeping the current policies: ${err instanceof Error ? err.message : String(err)}` });
-            }
-          });
-        };
-        process.on('SIGHUP', onHup);
-        try {
-          await scheduler.run(ctx.signal);
-        } finally {
-          process.off('SIGHUP', onHup);
-        }
         // Stopped by SIGTERM/SIGINT: main maps the signal to 143/130.
         ctx.setExitCode(0);
       }),
