@@ -182,6 +182,7 @@ async function backupFrom(
       clock: ctx.clock,
       signal: ctx.signal,
       statAhead,
+      workers: ctx.threads?.backupWorkers,
       events: {
         onWarning: (w) => ctx.events?.warning?.(`${w.path}: ${w.message}`, w.path),
         onProgress: (p) => ctx.events?.progress?.({ phase: 'backup', files: p.files, bytes: p.bytes, path: p.path, totalFiles: total?.files, totalBytes: total?.bytes }),

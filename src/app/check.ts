@@ -52,7 +52,7 @@ export async function runCheck(ctx: AppContext, opts: { policyFile: string; targ
       const exitCode = damaged ? ExitCode.FINDING : ExitCode.OK;
       const details = { readData: opts.readData, errors: report.errors.length, damagedPacks: report.damagedPacks.map((d) => d.pack) };
       // The verification result feeds 3-2-1-1-0 ("0 errors"): the journal keeps it for a catalogue rebuild.
-      const { id: journalId } = await writeJournal([o.repo!], {
+      const { id: journalId } = await writeJournal([o.repo], {
         version: 1, kind: 'check', policy: policy.name, host: hostName(policy), started: startedAt.toISOString(), finished: finishedAt.toISOString(),
         status, exitCode, targets: [{ name: o.spec.name, ok: !damaged }], bytesRead: report.bytesRead, details,
       });

@@ -46,6 +46,7 @@ export async function runRestore(ctx: AppContext, opts: RestoreOptions): Promise
       signal: ctx.signal,
       onProgress: (p) => ctx.events?.progress?.({ phase: 'restore', files: p.files, bytes: p.bytes, totalBytes: snap.summary.bytes, totalFiles: snap.summary.files, path: p.path }),
       onFileError: (path, err) => ctx.events?.warning?.(`${path}: ${errorMessage(err)}`, path),
+      writers: ctx.threads?.restoreWriters,
     });
     const exitCode = result.failures.length ? 1 : 0;
     catalog.finishRun(runId, { finished_at: ctx.clock.now(), status: exitCode ? 'failed' : 'ok', exit_code: exitCode, bytes_read: s.reader.bytesFetched, bytes_written: result.bytes, files: result.files, details: { snapshot: snap.id, failures: result.failures.length } });

@@ -1,5 +1,5 @@
 import { hostname, homedir, userInfo } from 'node:os';
-import { TriadError } from '../core/errors.js';
+import { asError, TriadError } from '../core/errors.js';
 import type { Clock } from '../core/clock.js';
 import type { AppEvents } from '../core/events.js';
 import type { Storage } from '../backends/storage.js';
@@ -28,6 +28,8 @@ export interface AppContext {
   retryForMs?: number;
   /** Upload limit for every target in bytes/s (--limit-upload), overriding the policy. */
   uploadLimit?: number;
+  /** Thread counts a sysadmin may tune (TRIAD_BACKUP_WORKERS, TRIAD_RESTORE_WRITERS, read by the CLI). */
+  threads?: { backupWorkers?: number; restoreWriters?: number };
 }
 
 /** The storage options every use case passes to openStorage. */
@@ -138,12 +140,13 @@ export function requireSome(opened: OpenedTarget[]): OpenedTarget[] {
   const ok = opened.filter((o) => o.repo);
   if (ok.length > 0) return ok;
   const errs = opened.map((o) => o.error);
-  const pick = (code: string) => errs.find((e) => e instanceof TriadError && e.code === code);
-  throw pick('E_WRONG_PASSPHRASE') ?? pick('E_REPO_NOT_FOUND') ?? errs[0] ?? new TriadError('E_USAGE', 'the policy has no targets');
+  const pick = (code: string): TriadError | undefined => errs.find((e): e is TriadError => e instanceof TriadError && e.code === code);
+  const first = errs.find((e) => e !== undefined);
+  throw pick('E_WRONG_PASSPHRASE') ?? pick('E_REPO_NOT_FOUND') ?? (first === undefined ? new TriadError('E_USAGE', 'the policy has no targets') : asError(first));
 }
 
 export async function closeAll(opened: OpenedTarget[]): Promise<void> {
-  await Promise.all(opened.map((o) => o.storage?.close().catch(() => undefined)));
+  await Promise.all(opened.flatMap((o) => (o.storage ? [o.storage.close().catch(() => undefined)] : [])));
 }
 
 export function errorMessage(err: unknown): string {

@@ -74,6 +74,11 @@ export class TriadError extends Error {
   }
 }
 
+/** What was thrown, as an Error (a thread or a callback may throw anything). */
+export function asError(err: unknown): Error {
+  return err instanceof Error ? err : new Error(String(err));
+}
+
 export function isTriadError(err: unknown, code?: ErrorCode): err is TriadError {
   return err instanceof TriadError && (code === undefined || err.code === code);
 }

@@ -216,7 +216,8 @@ function describeValue(v: unknown): string {
   if (Array.isArray(v)) return 'a list';
   if (typeof v === 'object') return 'a mapping';
   if (typeof v === 'string') return JSON.stringify(v.length > 60 ? v.slice(0, 57) + '...' : v);
-  return String(v);
+  if (typeof v === 'number' || typeof v === 'boolean' || typeof v === 'bigint') return String(v);
+  return typeof v;
 }
 
 const TYPE_WORDS: Record<string, string> = {
@@ -398,7 +399,7 @@ class Validation {
     if (depth > MAX_NESTING_DEPTH) this.limit(loc, path, `nested deeper than ${MAX_NESTING_DEPTH} levels (aliases expanded)`);
     if (isAlias(node)) {
       if (++this.aliasExpansions > MAX_ALIAS_EXPANSIONS) this.limit(loc, path, `more than ${MAX_ALIAS_EXPANSIONS} alias expansions (aliases within aliases count each time they are expanded)`);
-      return this.toPlain(node.resolve(this.doc) as Node | undefined, path, depth + 1);
+      return this.toPlain(node.resolve(this.doc), path, depth + 1);
     }
     if (node.range) this.valueLoc.set(keyOf(path), loc);
     if (isScalar(node)) return this.scalar(node, path);
@@ -812,7 +813,7 @@ function normaliseTarget(name: string, t: WrittenTarget, abs: (p: string) => str
   const common = {
     name,
     media: (t.media ?? 'object-storage').trim().toLowerCase(),
-    offsite: isOffsite(t as unknown as Record<string, unknown>),
+    offsite: isOffsite(t),
     immutable: t.immutable,
     offline: t.offline,
     upload_limit: t.upload_limit ?? 0,

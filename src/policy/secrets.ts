@@ -99,7 +99,7 @@ function fromCommand(command: string, opts: ResolvePassphraseOptions): Promise<s
     const child = spawn(command, {
       shell: true,
       cwd: opts.cwd,
-      env: opts.env as NodeJS.ProcessEnv,
+      env: opts.env,
       stdio: ['ignore', 'pipe', 'pipe'],
       detached: process.platform !== 'win32',
     });

@@ -74,6 +74,8 @@ export class Archiver {
       events?: ArchiveEvents;
       /** Listings read ahead by a thread (started with the same sources). */
       statAhead?: StatAhead;
+      /** Threads that read, chunk, compress and encrypt files (default: one per core, at most 4). */
+      workers?: number;
     },
   ) {
     this.repo = writer.live[0]!.repo;
@@ -92,7 +94,7 @@ export class Archiver {
       names.set(name, s.path);
     }
     const parentRoot = await this.parentTree(this.opts.parent?.tree);
-    this.pool = new FilePool(this.repo, this.writer, { signal: this.opts.signal });
+    this.pool = new FilePool(this.repo, this.writer, { signal: this.opts.signal, workers: this.opts.workers });
     try {
       return await this.walkSources(sources, parentRoot);
     } finally {

@@ -1,3 +1,4 @@
+import { asError } from '../core/errors.js';
 import { availableParallelism } from 'node:os';
 import type { Worker } from 'node:worker_threads';
 import { encodeJobs, ITEM_NUMS, type FileDone, type FileJob, type FileWorkerInit, type FromWorker, type ToWorker } from './file-protocol.js';
@@ -49,7 +50,7 @@ export class FilePool {
   private readonly roomWaiters: (() => void)[] = [];
   private knownSet: KnownSet | undefined;
   private nextJob = 1;
-  private failure: unknown;
+  private failure: Error | undefined;
   private closed = false;
 
   constructor(
@@ -174,7 +175,7 @@ export class FilePool {
 
   private fail(err: unknown): void {
     if (this.failure !== undefined) return;
-    this.failure = err;
+    this.failure = asError(err);
     for (const p of [...this.jobs.values(), ...this.queue]) p.reject(err);
     this.jobs.clear();
     this.queue.length = 0;
@@ -184,8 +185,6 @@ export class FilePool {
 
 /** Two workers on two cores: the main thread's walk and pack writing are light by comparison. */
 function defaultWorkers(): number {
-  const env = Number(process.env.TRIAD_BACKUP_WORKERS);
-  if (Number.isInteger(env) && env >= 1 && env <= 64) return env;
   return Math.max(1, Math.min(4, availableParallelism()));
 }
 

@@ -1,3 +1,4 @@
+import { asError } from '../core/errors.js';
 import type { Worker } from 'node:worker_threads';
 import type { CommitPlan, CreatePlan, FileMeta, LinkMeta, LinkOptions } from './file-out.js';
 import type { OpenSpec, WriteBatch, WriteDone, WriteOp, WriteResult } from './file-writer-protocol.js';
@@ -69,7 +70,7 @@ export class FileWriterPool {
   private nextFile = 1;
   /** How long the main thread has waited for a full window, in ms. */
   private waited = 0;
-  private failure: unknown;
+  private failure: Error | undefined;
   private closed = false;
 
   private readonly maxWriters: number;
@@ -310,7 +311,7 @@ export class FileWriterPool {
 
   private fail(err: unknown): void {
     if (this.failure !== undefined) return;
-    this.failure = err;
+    this.failure = asError(err);
     for (const s of this.slots) this.wake(s);
   }
 }
@@ -325,9 +326,7 @@ function inFlight(s: Slot): number {
   return s.batches - s.answered;
 }
 
-/** At most two writer threads (see FileWriterPool); TRIAD_RESTORE_WRITERS sets another limit. */
+/** At most two writer threads (see FileWriterPool) unless the caller sets another limit. */
 function defaultWriters(): number {
-  const env = Number(process.env.TRIAD_RESTORE_WRITERS);
-  if (Number.isInteger(env) && env >= 1 && env <= 64) return env;
   return 2;
 }

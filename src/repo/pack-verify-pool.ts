@@ -47,7 +47,7 @@ export class PackVerifyPool {
    */
   verify(pack: string, bytes: Buffer, movable = false): Promise<VerifyDone> {
     const own = bytes.byteOffset === 0 && bytes.buffer instanceof ArrayBuffer && (movable || bytes.byteLength === bytes.buffer.byteLength);
-    const buf = own ? (bytes.buffer as ArrayBuffer) : new Uint8Array(bytes).buffer;
+    const buf = own ? (bytes.buffer) : new Uint8Array(bytes).buffer;
     const job = this.nextJob++;
     return new Promise<VerifyDone>((resolve, reject) => {
       this.pending.set(job, { resolve, reject });

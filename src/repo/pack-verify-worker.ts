@@ -3,7 +3,8 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { verifyPackBytes } from './pack-verify.js';
 import type { VerifyDone, VerifyJob } from './pack-verify-pool.js';
 
-const key = { encrypt: Buffer.from(workerData.encKey as Uint8Array), mac: Buffer.from(workerData.macKey as Uint8Array) };
+const init = workerData as { encKey: Uint8Array; macKey: Uint8Array };
+const key = { encrypt: Buffer.from(init.encKey), mac: Buffer.from(init.macKey) };
 const port = parentPort!;
 
 port.on('message', (m: VerifyJob) => {

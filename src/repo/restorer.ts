@@ -22,6 +22,8 @@ export interface RestoreOptions {
   onProgress?(p: { files: number; bytes: number; path: string }): void;
   /** Decides whether to keep going after a file fails (default: keep going). */
   onFileError?(path: string, err: unknown): void;
+  /** At most this many threads create the restored files (default 2). */
+  writers?: number;
 }
 
 export interface RestoreFailure {
@@ -80,7 +82,7 @@ export async function restoreTree(reader: BlobReader, treeId: string, rootPrefix
   // Entries handed to the writer threads, until their outcome comes back (directories report only a failure).
   const pending = new Map<number, Pending>();
   const failedDirs: string[] = [];
-  let fatal: unknown;
+  let fatal: TriadError | undefined;
   const failed = (rel: string, err: unknown) => {
     if (err instanceof TriadError && err.code === 'E_NO_SPACE') fatal ??= err;
     const f: RestoreFailure = { path: rel, reason: err instanceof Error ? err.message : String(err) };
@@ -106,7 +108,7 @@ export async function restoreTree(reader: BlobReader, treeId: string, rootPrefix
     result.files++;
     result.bytes += p.bytes;
     opts.onProgress?.({ files: result.files, bytes: result.bytes, path: p.rel });
-  }, { mac: reader.repo.key.mac });
+  }, { mac: reader.repo.key.mac, maxWriters: opts.writers });
 
   // With --include, a matching directory brings everything below it; other directories are
   // entered and kept only when something inside them matches.

@@ -22,8 +22,18 @@ export function appContext(ctx: CliContext, cmd: Command, out: Output, opening?:
     lowSecurityKdf: ctx.env.TRIAD_TEST_LOW_KDF === '1',
     retryForMs: g.retryFor !== undefined ? parseOption('--retry-for', g.retryFor, parseDuration) : undefined,
     uploadLimit: g.limitUpload !== undefined ? parseOption('--limit-upload', g.limitUpload, parseRate) : undefined,
+    threads: { backupWorkers: threadCount(ctx.env, 'TRIAD_BACKUP_WORKERS'), restoreWriters: threadCount(ctx.env, 'TRIAD_RESTORE_WRITERS') },
     stopProgress: () => events.stop(),
   };
+}
+
+/** A thread count from the environment: a whole number from 1 to 64, or unset. */
+function threadCount(env: Record<string, string | undefined>, name: string): number | undefined {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return undefined;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1 || n > 64) throw new TriadError('E_USAGE', `${name}=${raw}: expected a whole number of threads from 1 to 64`, { hint: `unset ${name} to use the default` });
+  return n;
 }
 
 function parseOption(flag: string, value: string, parse: (v: string) => number): number {
