@@ -98,8 +98,9 @@ describe('one failing target never stops the others', () => {
   });
 
   it('a target that fills up midway, while packs are written', () => {
-    // 2 × 3 MB of random data against 3 MiB of room: the second pack does not fit.
-    const { work, src, policy } = onTmpfs(3_000_000, '3m');
+    // 2 × 20 MB of random data against 16 MiB of room. A pack closes once it holds 4 MiB, so the
+    // first one (at most 4 MiB plus one chunk of at most 8 MiB) always fits, and the rest cannot.
+    const { work, src, policy } = onTmpfs(20_000_000, '16m');
     const r = triad(['backup', '-p', policy, '--json'], { env: PASS });
     expectOthersCommitted(r, { work, policy, src, env: PASS, failed: 'bad', good: 'good', error: /no space left/ });
     expect(JSON.parse(r.stdout).targets.find((t: { target: string }) => t.target === 'bad').bytesWritten).toBeGreaterThan(0);

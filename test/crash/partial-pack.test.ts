@@ -17,7 +17,7 @@ function packFiles(repo: string): { path: string; id: string }[] {
 }
 
 describe('a pack cut short by an interrupted upload', () => {
-  it('the next backup leaves it unused and says so; check reports it unindexed; prune removes it', () => {
+  it('the next backup leaves it unused and says so; check reports it unindexed, and damage when it reads data; prune removes it', () => {
     const work = tempDir();
     const src = join(work, 'src');
     mkdirSync(src);
@@ -42,11 +42,16 @@ describe('a pack cut short by an interrupted upload', () => {
     expect(readFileSync(cutPath).length).toBe(whole.length >> 1);
 
     const c = triad(['check', '-p', policy, '--read-data', '--json'], { env: PASS });
-    expect(c.code, c.stdout + c.stderr).toBe(0);
+    // Read whole, a cut-short pack is a file in data/ that is not a pack: damage (exit 4),
+    // named, with prune as the remedy; without --read-data it stays a note.
+    expect(c.code, c.stdout + c.stderr).toBe(4);
     const rep = JSON.parse(c.stdout).targets[0];
-    expect(rep.unindexedPacks).toEqual([cutId]);
     expect(rep.damagedPacks).toEqual([]);
-    expect(rep.errors).toEqual([]);
+    expect(rep.errors.map((e: { kind: string; pack: string }) => [e.kind, e.pack])).toEqual([['not-a-pack', cutId]]);
+    const plain = triad(['check', '-p', policy, '--json'], { env: PASS });
+    expect(plain.code, plain.stdout + plain.stderr).toBe(0);
+    expect(JSON.parse(plain.stdout).targets[0].errors).toEqual([]);
+    expect(JSON.parse(plain.stdout).targets[0].unindexedPacks).toEqual([cutId]);
 
     const to = join(work, 'restored');
     expect(triad(['restore', '-p', policy, 'latest', '--to', to], { env: PASS }).code).toBe(0);

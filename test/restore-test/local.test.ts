@@ -263,7 +263,7 @@ describe('triad restore-test on local targets', () => {
       await sleep(1200);
       const h = triad(['restore-test', '-p', policy, ...args], { env: PASS });
       expect(h.code).toBe(0);
-      expect(h.stdout).toMatch(/OVERDUE: the previous restore test .* older than restore_test\.every \(1\.0s\)/);
+      expect(h.stdout).toMatch(/OVERDUE: the previous restore test .* older than restore_test\.every \(1s\)/);
       await sleep(1200);
       const r = triad(['restore-test', '-p', policy, ...args, '--json'], { env: PASS });
       expect((JSON.parse(r.stdout) as Res).overdue).toBe(true);

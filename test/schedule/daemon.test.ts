@@ -54,7 +54,7 @@ describe('triad schedule run (real daemon, real child jobs)', () => {
       expect(start).toMatchObject({ level: 'info', policy: 'test', job: 'backup', reason: 'catch-up' });
       const done = JSON.parse(await d.waitFor((l) => l.includes('"job":"backup"') && l.includes('"status"'), 'backup result'));
       expect(done).toMatchObject({ level: 'info', policy: 'test', job: 'backup', status: 'ok', exitCode: 0 });
-      expect(done.message).toMatch(/^ok \(exit 0\) after \d+s: snapshot [0-9a-f]{8}$/);
+      expect(done.message).toMatch(/^ok \(exit 0\) after \d+(ms|s|m)( \d+s)?: snapshot [0-9a-f]{8}$/);
       const snaps = JSON.parse(triad(['snapshots', '-p', file, '--json'], { env: PASS }).stdout);
       expect(snaps.snapshots).toHaveLength(1);
       expect(done.message).toContain(snaps.snapshots[0].id.slice(0, 8));
