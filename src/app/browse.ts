@@ -1,6 +1,6 @@
 import { TriadError } from '../core/errors.js';
-import type { TreeNode } from '../repo/tree.js';
-import { findNode, walkTree } from '../repo/walk.js';
+import type { TreeNode } from '../repo/model/index.js';
+import { findNode, walkTree } from '../repo/read/index.js';
 import { openForRead, pickSnapshot } from './read.js';
 import type { AppContext } from './session.js';
 

@@ -1,5 +1,5 @@
 import { AAD, ID_RE } from '../repo/format.js';
-import type { SnapshotManifest } from '../repo/snapshot.js';
+import type { SnapshotManifest } from '../repo/model/index.js';
 import { catalogFor, closeAll, errorMessage, hostName, loadPolicyFile, openTargets, passphraseFor, selectTargets, type AppContext } from './session.js';
 
 export type DriftKind =

@@ -3,11 +3,11 @@ import type { Catalog } from '../catalog/catalog.js';
 import type { Policy } from '../policy/types.js';
 import type { Repository } from '../repo/repository.js';
 import type { Random } from '../core/random.js';
-import { checkRepository, type CheckReport } from '../repo/checker.js';
-import { acquireLock } from '../repo/lock.js';
-import { listKeyFiles } from '../repo/key-admin.js';
-import { describeDamagedKeys } from '../repo/keys.js';
-import { writeJournal } from '../repo/journal.js';
+import { checkRepository, type CheckReport } from '../repo/check/index.js';
+import { acquireLock } from '../repo/lock/index.js';
+import { listKeyFiles } from '../repo/crypto/index.js';
+import { describeDamagedKeys } from '../repo/crypto/index.js';
+import { writeJournal } from '../repo/model/index.js';
 import { lockOptions } from './locking.js';
 import { catalogFor, closeAll, errorMessage, hostName, loadPolicyFile, openTargets, passphraseFor, selectTargets, type AppContext } from './session.js';
 

@@ -1,10 +1,10 @@
 import { TriadError } from '../core/errors.js';
 import type { Policy, RetentionSpec, TargetSpec } from '../policy/types.js';
 import type { Catalog } from '../catalog/catalog.js';
-import { writeJournal } from '../repo/journal.js';
+import { writeJournal } from '../repo/model/index.js';
 import type { Repository } from '../repo/repository.js';
-import { applyRetention, hasRetentionRules } from '../repo/retention.js';
-import { loadSnapshots, type Snapshot } from '../repo/snapshot.js';
+import { applyRetention, hasRetentionRules } from '../repo/maintenance/index.js';
+import { loadSnapshots, type Snapshot } from '../repo/model/index.js';
 import { withPolicyLocks } from './locking.js';
 import { pruneTarget, type PruneTargetOutcome } from './prune.js';
 import { catalogFor, closeAll, errorMessage, hostName, loadPolicyFile, openTargets, passphraseFor, requireSome, selectTargets, warnDamagedSnapshot, type AppContext } from './session.js';

@@ -1,5 +1,5 @@
 import { ExitCode, TriadError } from '../core/errors.js';
-import { keyFileOpens, keyOpenedBy, listKeyFiles, newKeyFile, removeKeyFile, saveKeyFile, type KeyInfo } from '../repo/key-admin.js';
+import { keyFileOpens, keyOpenedBy, listKeyFiles, newKeyFile, removeKeyFile, saveKeyFile, type KeyInfo } from '../repo/crypto/index.js';
 import { closeAll, errorMessage, hostName, loadPolicyFile, openTargets, passphraseFor, selectTargets, userName, type AppContext, type OpenedTarget } from './session.js';
 import type { Policy } from '../policy/types.js';
 

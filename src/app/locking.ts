@@ -3,7 +3,7 @@ import { dirname, join } from 'node:path';
 import { errnoCode, fsError, TriadError } from '../core/errors.js';
 import { CATALOG_ELSEWHERE_HINT } from '../catalog/catalog.js';
 import type { Policy } from '../policy/types.js';
-import { acquireEachLock, acquireJobLock, withRepoLocks, type JobLock, type LockKind, type LockOptions, type RepoLock } from '../repo/lock.js';
+import { acquireEachLock, acquireJobLock, withRepoLocks, type JobLock, type LockKind, type LockOptions, type RepoLock } from '../repo/lock/index.js';
 import type { Repository } from '../repo/repository.js';
 import { catalogPathFor, hostName, userName, type AppContext } from './session.js';
 

@@ -1,8 +1,8 @@
 import { TriadError } from '../core/errors.js';
 import type { Policy } from '../policy/types.js';
 import type { Catalog } from '../catalog/catalog.js';
-import { writeJournal } from '../repo/journal.js';
-import { executePrune, planPrune, type PruneOptions, type PrunePlan, type PruneResult } from '../repo/prune.js';
+import { writeJournal } from '../repo/model/index.js';
+import { executePrune, planPrune, type PruneOptions, type PrunePlan, type PruneResult } from '../repo/maintenance/index.js';
 import type { Repository } from '../repo/repository.js';
 import { withPolicyLocks } from './locking.js';
 import { catalogFor, closeAll, errorMessage, hostName, loadPolicyFile, openTargets, passphraseFor, requireSome, selectTargets, type AppContext } from './session.js';

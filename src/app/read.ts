@@ -1,9 +1,9 @@
 import type { Policy } from '../policy/types.js';
-import { acquireLock } from '../repo/lock.js';
+import { acquireLock } from '../repo/lock/index.js';
 import { lockOptions } from './locking.js';
-import { BlobReader } from '../repo/blob-reader.js';
-import { MasterIndex } from '../repo/index-store.js';
-import { loadSnapshots, resolveSnapshot, type Snapshot } from '../repo/snapshot.js';
+import { BlobReader } from '../repo/read/index.js';
+import { MasterIndex } from '../repo/index/index.js';
+import { loadSnapshots, resolveSnapshot, type Snapshot } from '../repo/model/index.js';
 import { closeAll, hostName, loadPolicyFile, openTargets, passphraseFor, requireSome, selectTargets, warnDamagedSnapshot, type AppContext, type OpenedTarget } from './session.js';
 
 /** One replica opened for reading: the named target, else the first one that opens. */

@@ -1,6 +1,6 @@
 import { TriadError } from '../core/errors.js';
 import type { ObjectInfo } from '../backends/storage.js';
-import { DEFAULT_UNINDEXED_GRACE, removeStaleTemporary, repairIndex, type RepairIndexResult } from '../repo/prune.js';
+import { DEFAULT_UNINDEXED_GRACE, removeStaleTemporary, repairIndex, type RepairIndexResult } from '../repo/maintenance/index.js';
 import { withPolicyLocks } from './locking.js';
 import { catalogFor, closeAll, errorMessage, loadPolicyFile, openTargets, passphraseFor, requireSome, selectTargets, type AppContext } from './session.js';
 

@@ -4,20 +4,20 @@ import { TriadError } from '../core/errors.js';
 import { seededRandom, type Random } from '../core/random.js';
 import type { Catalog } from '../catalog/catalog.js';
 import type { Policy, SampleSpec, TargetSpec } from '../policy/types.js';
-import { BlobReader } from '../repo/blob-reader.js';
-import { MasterIndex } from '../repo/index-store.js';
-import { writeJournal, type JournalRecord } from '../repo/journal.js';
+import { BlobReader } from '../repo/read/index.js';
+import { MasterIndex } from '../repo/index/index.js';
+import { writeJournal, type JournalRecord } from '../repo/model/index.js';
 import type { Repository } from '../repo/repository.js';
-import { FileSampler, selectSnapshots, type SnapshotSelector } from '../repo/sample-plan.js';
-import { checkSnapshotStructure, listStoredPacks, type StructureProblem } from '../repo/snapshot-check.js';
-import { loadSnapshots, type Snapshot } from '../repo/snapshot.js';
-import { keyedFileHash, restoreAndVerify, type FailureKind } from '../repo/verify-restore.js';
-import { walkTree } from '../repo/walk.js';
+import { FileSampler, selectSnapshots, type SnapshotSelector } from '../repo/maintenance/index.js';
+import { checkSnapshotStructure, listStoredPacks, type StructureProblem } from '../repo/check/index.js';
+import { loadSnapshots, type Snapshot } from '../repo/model/index.js';
+import { keyedFileHash, restoreAndVerify, type FailureKind } from '../repo/restore/index.js';
+import { walkTree } from '../repo/read/index.js';
 import { withPolicyLocks } from './locking.js';
 import { catalogFor, closeAll, errorMessage, hostName, loadPolicyFile, openTargets, passphraseFor, selectTargets, warnDamagedSnapshot, type AppContext, type OpenedTarget } from './session.js';
 
-export type { FailureKind } from '../repo/verify-restore.js';
-export type { SnapshotSelector } from '../repo/sample-plan.js';
+export type { FailureKind } from '../repo/restore/index.js';
+export type { SnapshotSelector } from '../repo/maintenance/index.js';
 
 /** Scratch space a sample may use when neither the policy nor --max-bytes says. */
 export const DEFAULT_MAX_BYTES = 1024 * 1024 * 1024;

@@ -2,9 +2,9 @@ import { readdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Writable } from 'node:stream';
 import { TriadError, errnoCode } from '../core/errors.js';
-import { dumpTar } from '../repo/dump.js';
-import { restoreTree, type RestoreResult } from '../repo/restorer.js';
-import { findNode } from '../repo/walk.js';
+import { dumpTar } from '../repo/restore/index.js';
+import { restoreTree, type RestoreResult } from '../repo/restore/index.js';
+import { findNode } from '../repo/read/index.js';
 import { openForRead, pickSnapshot } from './read.js';
 import { catalogFor, errorMessage, type AppContext } from './session.js';
 

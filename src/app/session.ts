@@ -10,8 +10,8 @@ import type { Policy, TargetSpec } from '../policy/types.js';
 import { openCatalog, type Catalog } from '../catalog/catalog.js';
 import { defaultCatalogPath } from '../catalog/paths.js';
 import { Repository } from '../repo/repository.js';
-import { describeDamagedKeys } from '../repo/keys.js';
-import type { DamagedSnapshot } from '../repo/snapshot.js';
+import { describeDamagedKeys } from '../repo/crypto/index.js';
+import type { DamagedSnapshot } from '../repo/model/index.js';
 
 /** What every use case gets from the CLI: explicit environment, clock and cancellation. */
 export interface AppContext {

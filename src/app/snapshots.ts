@@ -1,6 +1,6 @@
 import { TriadError } from '../core/errors.js';
 import { ID_RE } from '../repo/format.js';
-import { loadSnapshots, type Snapshot } from '../repo/snapshot.js';
+import { loadSnapshots, type Snapshot } from '../repo/model/index.js';
 import { closeAll, errorMessage, loadPolicyFile, openTargets, passphraseFor, selectTargets, warnDamagedSnapshot, type AppContext } from './session.js';
 
 export interface SnapshotListing {

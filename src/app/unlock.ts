@@ -1,5 +1,5 @@
 import { TriadError } from '../core/errors.js';
-import { describeHolder, removeLocks, type LockInfo } from '../repo/lock.js';
+import { describeHolder, removeLocks, type LockInfo } from '../repo/lock/index.js';
 import { closeAll, errorMessage, hostName, loadPolicyFile, openTargets, passphraseFor, requireSome, selectTargets, type AppContext } from './session.js';
 
 export interface UnlockOptions {

@@ -2,10 +2,10 @@ import { createHash, randomBytes } from 'node:crypto';
 import { TriadError } from '../core/errors.js';
 import type { Clock } from '../core/clock.js';
 import { isNotFound, StorageError, type Storage } from '../backends/storage.js';
-import { newMasterKey, open, seal, sealParts, keyedHash, IntegrityFailure, ReusingOpener, type MasterKey } from './crypto.js';
-import { findMasterKey, wrapMasterKey, type DamagedKeyFile } from './keys.js';
-import { makeGear, DEFAULT_CHUNKER, type ChunkerParams, type Gear } from './chunker.js';
-import { frame, frameParts, unframe, ReusingUnframer, type CompressionMode } from './compress.js';
+import { newMasterKey, open, seal, sealParts, keyedHash, IntegrityFailure, ReusingOpener, type MasterKey } from './crypto/index.js';
+import { findMasterKey, wrapMasterKey, type DamagedKeyFile } from './crypto/index.js';
+import { makeGear, DEFAULT_CHUNKER, type ChunkerParams, type Gear } from './blob/index.js';
+import { frame, frameParts, unframe, ReusingUnframer, type CompressionMode } from './blob/index.js';
 import { AAD, blobAad, FORMAT_VERSION, type BlobType } from './format.js';
 
 export interface RepoConfig {

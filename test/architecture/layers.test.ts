@@ -36,17 +36,17 @@ describe('layering (DESIGN.md §1), checked by dependency-cruiser', () => {
   it('an upward import, a sideways one, a concrete backend in the engine and a cycle are each caught', () => {
     const dir = copyOfSources();
     appendFileSync(join(dir, 'src/core/token.ts'), "\nimport '../app/backup.js';\n");
-    appendFileSync(join(dir, 'src/repo/tree.ts'), "\nimport '../catalog/index.js';\n");
-    appendFileSync(join(dir, 'src/repo/pack.ts'), "\nimport '../backends/s3.js';\n");
-    appendFileSync(join(dir, 'src/repo/source-tree.ts'), "\nimport './archiver.js';\n");
+    appendFileSync(join(dir, 'src/repo/model/tree.ts'), "\nimport '../catalog/index.js';\n");
+    appendFileSync(join(dir, 'src/repo/blob/pack.ts'), "\nimport '../backends/s3.js';\n");
+    appendFileSync(join(dir, 'src/repo/backup/source-tree.ts'), "\nimport './archiver.js';\n");
     const found = cruise(dir).map((v) => `${v.rule.name}: ${v.from} → ${v.to}`);
     expect(found).toEqual(
       expect.arrayContaining([
         'core-imports-nothing: src/core/token.ts → src/app/backup.ts',
         'app-only-from-cli: src/core/token.ts → src/app/backup.ts',
-        'middle-layer-stays-apart: src/repo/tree.ts → src/catalog/index.ts',
-        'repo-sees-only-the-storage-interface: src/repo/pack.ts → src/backends/s3.ts',
-        'no-cycles: src/repo/archiver.ts → src/repo/source-tree.ts',
+        'middle-layer-stays-apart: src/repo/model/tree.ts → src/catalog/index.ts',
+        'repo-sees-only-the-storage-interface: src/repo/blob/pack.ts → src/backends/s3.ts',
+        'no-cycles: src/repo/backup/archiver.ts → src/repo/backup/source-tree.ts',
       ]),
     );
     // The exit status is what a CI step would see.

@@ -7,8 +7,8 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { describe, expect, it } from 'vitest';
 import { seededRandom } from '../../src/core/random.js';
-import { frame, frameParts, unframe, ZSTD, STORED } from '../../src/repo/compress.js';
-import { newMasterKey, open, sealParts } from '../../src/repo/crypto.js';
+import { frame, frameParts, unframe, ZSTD, STORED } from '../../src/repo/blob/compress.js';
+import { newMasterKey, open, sealParts } from '../../src/repo/crypto/crypto.js';
 
 const zstdLib = createRequire(import.meta.url)('zstd-napi') as {
   compress(b: Uint8Array, level: number): Buffer;

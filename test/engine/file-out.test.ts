@@ -1,7 +1,7 @@
 import { chmodSync, chownSync, lstatSync, mkdirSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { commitTemp, createPlan, openTemp, probeCreation, writeTemp, type FileMeta } from '../../src/repo/file-out.js';
+import { commitTemp, createPlan, openTemp, probeCreation, writeTemp, type FileMeta } from '../../src/repo/restore/file-out.js';
 import { scratchDir } from '../helpers/triad.js';
 
 const dirs: string[] = [];

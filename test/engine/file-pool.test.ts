@@ -3,12 +3,12 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { openLocalStorage } from '../../src/backends/local.js';
 import { fixedClock } from '../../src/core/clock.js';
-import { chunkBuffer } from '../../src/repo/chunker.js';
-import { FilePool } from '../../src/repo/file-pool.js';
-import { MasterIndex } from '../../src/repo/index-store.js';
-import type { KnownSet } from '../../src/repo/known-set.js';
+import { chunkBuffer } from '../../src/repo/blob/chunker.js';
+import { FilePool } from '../../src/repo/backup/reader-pool.js';
+import { MasterIndex } from '../../src/repo/index/index-store.js';
+import type { KnownSet } from '../../src/repo/index/known-set.js';
 import { Repository } from '../../src/repo/repository.js';
-import { MultiTargetWriter } from '../../src/repo/writer.js';
+import { MultiTargetWriter } from '../../src/repo/backup/writer.js';
 import { bytes } from '../helpers/tree.js';
 import { PASS, scratchDir } from '../helpers/triad.js';
 

@@ -2,9 +2,9 @@ import { existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSy
 import { createHmac, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createPlan, probeCreation } from '../../src/repo/file-out.js';
-import { FileWriterPool } from '../../src/repo/file-writer-pool.js';
-import type { WriteResult } from '../../src/repo/file-writer-protocol.js';
+import { createPlan, probeCreation } from '../../src/repo/restore/file-out.js';
+import { FileWriterPool } from '../../src/repo/restore/writer-pool.js';
+import type { WriteResult } from '../../src/repo/restore/writer.protocol.js';
 import { bytes } from '../helpers/tree.js';
 import { scratchDir } from '../helpers/triad.js';
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { defaultKdfParams, deriveKey } from '../../src/repo/crypto.js';
+import { defaultKdfParams, deriveKey } from '../../src/repo/crypto/crypto.js';
 
 // OWASP's scrypt settings of equal strength, all with r = 8: N -> minimum p.
 const OWASP_EQUIVALENT = new Map([

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { KnownSet } from '../../src/repo/known-set.js';
+import { KnownSet } from '../../src/repo/index/known-set.js';
 
 /** A 32-byte id whose first 8 bytes are `prefix` (hex, 16 chars) and the rest random. */
 function idWithPrefix(prefix: string): Buffer {

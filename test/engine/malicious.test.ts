@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { TreeNode } from '../../src/repo/tree.js';
+import type { TreeNode } from '../../src/repo/model/tree.js';
 import { craftSnapshot } from '../helpers/craft.js';
 import { PASS, scratchDir, triad, writeLocalPolicy } from '../helpers/triad.js';
 

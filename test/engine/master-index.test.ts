@@ -5,8 +5,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { MasterIndex } from '../../src/repo/index-store.js';
-import type { PackEntry } from '../../src/repo/pack.js';
+import { MasterIndex } from '../../src/repo/index/index-store.js';
+import type { PackEntry } from '../../src/repo/blob/pack.js';
 
 function pack(n: number, from: number): PackEntry[] {
   return Array.from({ length: n }, (_, i) => ({ id: randomBytes(32), type: i % 7 === 0 ? 'tree' : 'data', offset: (from + i) * 1000, length: 900 + i, rawLength: 5_000_000_000 + from + i }));

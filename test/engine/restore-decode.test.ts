@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { ContentCheck } from '../../src/repo/content-check.js';
-import { ReusingUnframer, frame, frameParts, unframe } from '../../src/repo/compress.js';
-import { IntegrityFailure, ReusingOpener, keyedHash, newMasterKey, open, seal, sealParts } from '../../src/repo/crypto.js';
+import { ContentCheck } from '../../src/repo/blob/content-check.js';
+import { ReusingUnframer, frame, frameParts, unframe } from '../../src/repo/blob/compress.js';
+import { IntegrityFailure, ReusingOpener, keyedHash, newMasterKey, open, seal, sealParts } from '../../src/repo/crypto/crypto.js';
 import { blobAad } from '../../src/repo/format.js';
 import { ReusingBlobDecoder, decodeBlobWith } from '../../src/repo/repository.js';
 

@@ -2,12 +2,12 @@ import { spawnSync } from 'node:child_process';
 import { lstatSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BlobReader } from '../../src/repo/blob-reader.js';
-import { MasterIndex } from '../../src/repo/index-store.js';
-import { loadSnapshots } from '../../src/repo/snapshot.js';
-import { nodeMtimeNs } from '../../src/repo/times.js';
-import type { TreeNode } from '../../src/repo/tree.js';
-import { walkTree } from '../../src/repo/walk.js';
+import { BlobReader } from '../../src/repo/read/blob-reader.js';
+import { MasterIndex } from '../../src/repo/index/index-store.js';
+import { loadSnapshots } from '../../src/repo/model/snapshot.js';
+import { nodeMtimeNs } from '../../src/repo/model/times.js';
+import type { TreeNode } from '../../src/repo/model/tree.js';
+import { walkTree } from '../../src/repo/read/walk.js';
 import { openRepo } from '../prune/helpers.js';
 import { PASS, scratchDir, triad, triadBytes, writeLocalPolicy } from '../helpers/triad.js';
 

@@ -4,9 +4,9 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { PASS, tempDir, triad, writeLocalPolicy } from '../helpers/triad.js';
 import { openRepo } from '../prune/helpers.js';
-import { BlobReader } from '../../src/repo/blob-reader.js';
-import { MasterIndex } from '../../src/repo/index-store.js';
-import { loadSnapshots } from '../../src/repo/snapshot.js';
+import { BlobReader } from '../../src/repo/read/blob-reader.js';
+import { MasterIndex } from '../../src/repo/index/index-store.js';
+import { loadSnapshots } from '../../src/repo/model/snapshot.js';
 
 // A tree's id is the keyed hash of its JSON, so the order in which a backup writes a node's
 // fields decides whether an unchanged directory dedupes against the trees of earlier

@@ -1,10 +1,10 @@
 import { openLocalStorage } from '../../src/backends/local.js';
 import { fixedClock } from '../../src/core/clock.js';
-import { MasterIndex } from '../../src/repo/index-store.js';
+import { MasterIndex } from '../../src/repo/index/index-store.js';
 import { Repository } from '../../src/repo/repository.js';
-import { sealSnapshot, type SnapshotManifest } from '../../src/repo/snapshot.js';
-import { MultiTargetWriter } from '../../src/repo/writer.js';
-import type { TreeNode } from '../../src/repo/tree.js';
+import { sealSnapshot, type SnapshotManifest } from '../../src/repo/model/snapshot.js';
+import { MultiTargetWriter } from '../../src/repo/backup/writer.js';
+import type { TreeNode } from '../../src/repo/model/tree.js';
 import { PASS } from './triad.js';
 
 /**

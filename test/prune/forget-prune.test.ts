@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PASS, scratchDir, tempDir, triad, writeLocalPolicy } from '../helpers/triad.js';
 import { bytes } from '../helpers/tree.js';
 import { openCatalog } from '../../src/catalog/catalog.js';
-import { readJournal } from '../../src/repo/journal.js';
+import { readJournal } from '../../src/repo/model/journal.js';
 import { contents, filesUnder, openRepo, sizeOf } from './helpers.js';
 
 const KiB = 1024;

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { PASS, tempDir, triad, writeLocalPolicy } from '../helpers/triad.js';
 import { bytes } from '../helpers/tree.js';
-import { PackBuilder } from '../../src/repo/pack.js';
+import { PackBuilder } from '../../src/repo/blob/pack.js';
 import { packObjectName } from '../../src/repo/format.js';
 import { contents, filesUnder, openRepo } from './helpers.js';
 

@@ -3,11 +3,11 @@ import { join } from 'node:path';
 import { XMLParser } from 'fast-xml-parser';
 import { openLocalStorage } from '../../src/backends/local.js';
 import { fixedClock } from '../../src/core/clock.js';
-import { MasterIndex } from '../../src/repo/index-store.js';
+import { MasterIndex } from '../../src/repo/index/index-store.js';
 import { Repository } from '../../src/repo/repository.js';
-import { sealSnapshot, type SnapshotManifest } from '../../src/repo/snapshot.js';
-import type { TreeNode } from '../../src/repo/tree.js';
-import { MultiTargetWriter } from '../../src/repo/writer.js';
+import { sealSnapshot, type SnapshotManifest } from '../../src/repo/model/snapshot.js';
+import type { TreeNode } from '../../src/repo/model/tree.js';
+import { MultiTargetWriter } from '../../src/repo/backup/writer.js';
 import { bytes } from '../helpers/tree.js';
 import { PASS } from '../helpers/triad.js';
 

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { openCatalog } from '../../src/catalog/catalog.js';
 import { openLocalStorage } from '../../src/backends/local.js';
-import { readJournal } from '../../src/repo/journal.js';
+import { readJournal } from '../../src/repo/model/journal.js';
 import { Repository } from '../../src/repo/repository.js';
 import { PASS, scratchDir, triad, writeLocalPolicy } from '../helpers/triad.js';
 import { craftSnapshotWithMissingBlob, flipByte, journalCount, makeSource, packFiles, parseJunit, resetFrom, truncateFile } from './helpers.js';

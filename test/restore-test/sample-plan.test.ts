@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { seededRandom } from '../../src/core/random.js';
-import { FileSampler, selectSnapshots } from '../../src/repo/sample-plan.js';
+import { FileSampler, selectSnapshots } from '../../src/repo/maintenance/sample-plan.js';
 
 const snaps = ['s1', 's2', 's3', 's4', 's5'];
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { applyRetention, hasRetentionRules, isoWeek } from '../../src/repo/retention.js';
+import { applyRetention, hasRetentionRules, isoWeek } from '../../src/repo/maintenance/retention.js';
 import type { RetentionSpec } from '../../src/policy/types.js';
 
 const DAY = 86_400_000;

@@ -1,0 +1,369 @@
+import { lstatSync, readdirSync, readlinkSync } from 'node:fs';
+import { nodeTime } from '../model/index.js';
+import { basename, join } from 'node:path';
+import { TriadError, errnoCode } from '../../core/errors.js';
+import type { Clock } from '../../core/clock.js';
+import { FilePool } from './reader-pool.js';
+import { makeExcludeMatcher, type ExcludeMatcher } from './exclude.js';
+import type { BlobReader } from '../read/index.js';
+import { listSource, type ArchiveSource } from './source-tree.js';
+import type { FileDone } from './reader.protocol.js';
+import { encodeTree, type TreeNode } from '../model/index.js';
+import type { MultiTargetWriter } from './writer.js';
+import type { SnapshotSummary } from '../model/index.js';
+import type { Repository } from '../repository.js';
+import { entryStat, lstatEntry, type EntryStat } from './stat-ahead.protocol.js';
+import type { StatAhead } from './stat-ahead.js';
+
+export type { ArchiveSource };
+
+export type WarningCode = 'unreadable' | 'vanished' | 'changed' | 'special' | 'other-filesystem';
+
+export interface BackupWarning {
+  path: string;
+  code: WarningCode;
+  message: string;
+}
+
+/** One row per entry of the snapshot, for the catalogue (restore tests need the hashes). */
+export interface FileRecord {
+  path: string;
+  type: 'file' | 'dir' | 'symlink';
+  size: number;
+  mode: number;
+  mtime: number;
+  hash?: string;
+  chunks: number;
+}
+
+export interface ArchiveEvents {
+  onWarning?(w: BackupWarning): void;
+  onProgress?(p: { files: number; bytes: number; path: string }): void;
+  onFile?(f: FileRecord): void;
+}
+
+export interface ArchiveResult {
+  rootTree: string;
+  summary: SnapshotSummary;
+  warnings: BackupWarning[];
+  /** True when some entries could not be read: the snapshot is kept, marked partial (exit 3). */
+  partial: boolean;
+}
+
+/**
+ * Walks the sources once, chunking and writing new blobs through the writer. Reuses the
+ * parent snapshot's chunk list for files whose size, mtime, ctime and inode are unchanged.
+ */
+export class Archiver {
+  private readonly summary: SnapshotSummary = {
+    files: 0, dirs: 0, bytes: 0, filesNew: 0, filesChanged: 0, filesUnchanged: 0,
+    bytesRead: 0, dataAdded: 0, dataAddedPacked: 0, blobsNew: 0, warnings: 0,
+  };
+  private readonly warnings: BackupWarning[] = [];
+  private partial = false;
+  private readonly repo: Repository;
+  private pool: FilePool | undefined;
+  private lastYield = 0;
+
+  constructor(
+    private readonly writer: MultiTargetWriter,
+    private readonly opts: {
+      parent?: { reader: BlobReader; tree: string };
+      clock: Clock;
+      signal?: AbortSignal;
+      events?: ArchiveEvents;
+      /** Listings read ahead by a thread (started with the same sources). */
+      statAhead?: StatAhead;
+      /** Threads that read, chunk, compress and encrypt files (default: one per core, at most 4). */
+      workers?: number;
+    },
+  ) {
+    this.repo = writer.live[0]!.repo;
+  }
+
+  async run(sources: ArchiveSource[]): Promise<ArchiveResult> {
+    const names = new Map<string, string>();
+    for (const s of sources) {
+      const name = topName(s.path);
+      const other = names.get(name);
+      if (other) {
+        throw new TriadError('E_USAGE', `sources ${other} and ${s.path} have the same name '${name}' at the top of the snapshot`, {
+          hint: 'back them up in separate policies, or use a common parent directory as the source',
+        });
+      }
+      names.set(name, s.path);
+    }
+    const parentRoot = await this.parentTree(this.opts.parent?.tree);
+    this.pool = new FilePool(this.repo, this.writer, { signal: this.opts.signal, workers: this.opts.workers });
+    try {
+      return await this.walkSources(sources, parentRoot);
+    } finally {
+      await this.pool.close();
+    }
+  }
+
+  private async walkSources(sources: ArchiveSource[], parentRoot: Map<string, TreeNode>): Promise<ArchiveResult> {
+    const top: Eventual[] = [];
+    for (const s of sources) {
+      let st: EntryStat;
+      try {
+        st = lstatEntry(s.path);
+      } catch (err) {
+        throw new TriadError('E_IO', `source ${s.path} cannot be read: ${errnoCode(err) === 'ENOENT' ? 'it does not exist' : (err as Error).message}`, {
+          hint: 'check the sources of the policy (and that the file system is mounted)',
+          cause: err,
+        });
+      }
+      const name = topName(s.path);
+      const ctx: WalkCtx = { exclude: makeExcludeMatcher(s.exclude), rootDev: st.dev, cross: s.crossFilesystems, source: s.path };
+      top.push(await this.entry(ctx, s.path, name, '', st, parentRoot.get(name)));
+    }
+    const rootTree = await this.saveTree(await settle(top));
+    this.summary.dataAdded = this.writer.rawAdded;
+    this.summary.dataAddedPacked = this.writer.packedAdded;
+    this.summary.blobsNew = this.writer.blobsAdded;
+    this.summary.warnings = this.warnings.length;
+    return { rootTree, summary: this.summary, warnings: this.warnings, partial: this.partial };
+  }
+
+  private async parentTree(id: string | undefined): Promise<Map<string, TreeNode>> {
+    const map = new Map<string, TreeNode>();
+    if (!id || !this.opts.parent) return map;
+    try {
+      for (const n of (await this.opts.parent.reader.tree(id)).nodes) map.set(n.name, n);
+    } catch {
+      // A damaged parent only costs speed: the files are read again.
+    }
+    return map;
+  }
+
+  private warn(path: string, code: WarningCode, message: string, makesPartial: boolean): void {
+    const w = { path, code, message };
+    this.warnings.push(w);
+    if (makesPartial) this.partial = true;
+    this.opts.events?.onWarning?.(w);
+  }
+
+  /**
+   * Walks one entry. The returned promise settles when the walk has passed it; the node
+   * itself may still be `Later`, while workers read its files, so the walk never waits
+   * for file contents (only for room in the workers' queue).
+   */
+  private async entry(ctx: WalkCtx, abs: string, name: string, relParent: string, st: EntryStat, parent: TreeNode | undefined): Promise<Eventual> {
+    this.opts.signal?.throwIfAborted();
+    const rel = relParent ? `${relParent}/${name}` : name;
+    const time = nodeTime({ sec: st.mtimeSec, nsec: st.mtimeNsec });
+    const base: NodeBase = { name, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime: time.mtime, mtimeNs: time.mtimeNs };
+    if (st.isDirectory()) {
+      if (!ctx.cross && st.dev !== ctx.rootDev) {
+        this.warn(abs, 'other-filesystem', 'on another file system: skipped (set cross_filesystems: true to include it)', false);
+        return undefined;
+      }
+      const walked = await this.dir(ctx, abs, rel, parent?.type === 'dir' ? parent.subtree : undefined);
+      if (walked === undefined) return undefined;
+      return later(
+        walked.tree.then((id): TreeNode => {
+          this.summary.dirs++;
+          this.opts.events?.onFile?.({ path: rel, type: 'dir', size: 0, mode: base.mode, mtime: base.mtime, chunks: 0 });
+          return dirNode(base, id);
+        }),
+      );
+    }
+    if (st.isSymbolicLink()) {
+      let target: string;
+      try {
+        target = readlinkSync(abs);
+      } catch (err) {
+        this.warn(abs, errnoCode(err) === 'ENOENT' ? 'vanished' : 'unreadable', (err as Error).message, true);
+        return undefined;
+      }
+      this.summary.files++;
+      this.opts.events?.onFile?.({ path: rel, type: 'symlink', size: 0, mode: base.mode, mtime: base.mtime, chunks: 0 });
+      return symlinkNode(base, target);
+    }
+    if (st.isFile()) {
+      const node = this.file(abs, rel, st, base, parent);
+      if (node instanceof Later) await this.pool!.room();
+      return node;
+    }
+    this.warn(abs, 'special', 'socket, FIFO or device: skipped', false);
+    return undefined;
+  }
+
+  /** Walks a directory; undefined when it cannot be read, else the eventual id of its tree (wrapped: awaiting would flatten it). */
+  private async dir(ctx: WalkCtx, abs: string, rel: string, parentSubtree: string | undefined): Promise<{ tree: Promise<string> } | undefined> {
+    const ahead = await this.opts.statAhead?.next(abs);
+    let names: string[];
+    if (ahead) names = ahead.names;
+    else {
+      try {
+        names = readdirSync(abs);
+      } catch (err) {
+        const code = errnoCode(err);
+        this.warn(abs, code === 'ENOENT' ? 'vanished' : 'unreadable', code === 'ENOENT' ? 'directory vanished during the backup' : (err as Error).message, true);
+        return undefined;
+      }
+      names.sort();
+    }
+    const parentNodes = await this.parentTree(parentSubtree);
+    const children: Eventual[] = [];
+    const relInSource = (n: string) => (rel.includes('/') ? rel.slice(rel.indexOf('/') + 1) + '/' : '') + n;
+    for (let i = 0; i < names.length; i++) {
+      const n = names[i]!;
+      const childAbs = join(abs, n);
+      let st = ahead && entryStat(ahead.stats, i);
+      if (!st) {
+        try {
+          st = lstatEntry(childAbs);
+        } catch (err) {
+          this.warn(childAbs, errnoCode(err) === 'ENOENT' ? 'vanished' : 'unreadable', (err as Error).message, true);
+          continue;
+        }
+      }
+      if (ctx.exclude(relInSource(n), st.isDirectory())) continue;
+      children.push(await this.entry(ctx, childAbs, n, rel, st, parentNodes.get(n)));
+      await this.yieldNow();
+    }
+    const tree = settle(children).then((nodes) => this.saveTree(nodes));
+    // Awaited by the parent directory; a failure must not surface as an unhandled rejection first.
+    tree.catch(() => undefined);
+    return { tree };
+  }
+
+  /** The walk is synchronous work; every few ms it lets the workers' results in, so they are never kept waiting. */
+  private async yieldNow(): Promise<void> {
+    const now = performance.now();
+    if (now - this.lastYield < 2) return;
+    this.lastYield = now;
+    await new Promise<void>((r) => setImmediate(r));
+  }
+
+  private async saveTree(nodes: TreeNode[]): Promise<string> {
+    const bytes = encodeTree(nodes);
+    const id = this.repo.blobId(bytes);
+    await this.writer.add('tree', id, bytes);
+    return id.toString('hex');
+  }
+
+  /** An unchanged file's node at once; otherwise the node once a worker has stored the file. */
+  private file(abs: string, rel: string, st: EntryStat, base: NodeBase, parent: TreeNode | undefined): TreeNode | Later {
+    this.summary.files++;
+    this.summary.bytes += st.size;
+    if (parent && parent.type === 'file' && parent.size === st.size && parent.mtime === st.mtimeMs && parent.ctime === st.ctimeMs && parent.inode === st.ino && parent.content && parent.hash && parent.content.every((c) => this.writer.known(c))) {
+      this.summary.filesUnchanged++;
+      this.opts.events?.onFile?.({ path: rel, type: 'file', size: st.size, mode: base.mode, mtime: base.mtime, hash: parent.hash, chunks: parent.content.length });
+      this.opts.events?.onProgress?.({ files: this.summary.files, bytes: this.summary.bytes, path: rel });
+      return fileNode(base, st.size, st, parent.content, parent.hash);
+    }
+    return later(this.readFile(abs, rel, st, base, parent));
+  }
+
+  private async readFile(abs: string, rel: string, st: EntryStat, base: NodeBase, parent: TreeNode | undefined): Promise<TreeNode | undefined> {
+    let done: FileDone;
+    try {
+      done = await this.pool!.file(abs, st.size, st.mtimeMs);
+      this.summary.bytesRead += done.bytesRead;
+      // The node records the bytes stored, not the size lstat gave before reading.
+      this.summary.bytes += done.bytesRead - st.size;
+      if (done.changed) this.warn(abs, 'changed', 'file changed while it was being read; the snapshot holds the bytes read', false);
+    } catch (err) {
+      if (err instanceof TriadError || (err as Error).name === 'AbortError' || errnoCode(err) === undefined) throw err;
+      const code = errnoCode(err);
+      this.summary.files--;
+      this.summary.bytes -= st.size;
+      this.warn(abs, code === 'ENOENT' ? 'vanished' : 'unreadable', code === 'ENOENT' ? 'file vanished during the backup' : (err as Error).message, true);
+      return undefined;
+    }
+    if (parent) this.summary.filesChanged++;
+    else this.summary.filesNew++;
+    const { content, hash, bytesRead } = done;
+    this.opts.events?.onFile?.({ path: rel, type: 'file', size: bytesRead, mode: base.mode, mtime: base.mtime, hash, chunks: content.length });
+    this.opts.events?.onProgress?.({ files: this.summary.files, bytes: this.summary.bytes, path: rel });
+    // Without its ctime, a file that changed while read is read again by the next backup,
+    // even if its size and times end up as they were before this read.
+    return fileNode(base, bytesRead, done.changed ? { ino: st.ino, dev: st.dev, ctimeMs: undefined } : st, content, hash);
+  }
+}
+
+/** What every node starts with, in the order its JSON keeps (a tree's id depends on it). */
+type NodeBase = Pick<TreeNode, 'name' | 'mode' | 'uid' | 'gid' | 'mtime' | 'mtimeNs'>;
+
+/**
+ * Each node type is built here, field by field, not with `{ ...base, more }`: in Node 20
+ * such a spread took ~8 µs a node against ~0.02 µs for the literal, 0.7 s of the main
+ * thread in a no-change backup of the bench corpus.
+ */
+function fileNode(b: NodeBase, size: number, st: Pick<EntryStat, 'ino' | 'dev'> & { ctimeMs: number | undefined }, content: string[], hash: string): TreeNode {
+  return { name: b.name, mode: b.mode, uid: b.uid, gid: b.gid, mtime: b.mtime, mtimeNs: b.mtimeNs, type: 'file', size, ctime: st.ctimeMs, inode: st.ino, dev: st.dev, content, hash };
+}
+
+function dirNode(b: NodeBase, subtree: string): TreeNode {
+  return { name: b.name, mode: b.mode, uid: b.uid, gid: b.gid, mtime: b.mtime, mtimeNs: b.mtimeNs, type: 'dir', size: 0, subtree };
+}
+
+function symlinkNode(b: NodeBase, target: string): TreeNode {
+  return { name: b.name, mode: b.mode, uid: b.uid, gid: b.gid, mtime: b.mtime, mtimeNs: b.mtimeNs, type: 'symlink', size: 0, target };
+}
+
+/** A node still being produced by the file workers (a wrapper: promises of promises flatten). */
+class Later {
+  constructor(readonly node: Promise<TreeNode | undefined>) {}
+}
+
+type Eventual = TreeNode | Later | undefined;
+
+function later(p: Promise<TreeNode | undefined>): Later {
+  p.catch(() => undefined);
+  return new Later(p);
+}
+
+/** The nodes of a directory once all of them are stored, in walk order. */
+async function settle(entries: Eventual[]): Promise<TreeNode[]> {
+  const nodes: TreeNode[] = [];
+  for (const e of entries) {
+    const n = e instanceof Later ? await e.node : e;
+    if (n) nodes.push(n);
+  }
+  return nodes;
+}
+
+interface WalkCtx {
+  exclude: ExcludeMatcher;
+  rootDev: number;
+  cross: boolean;
+  source: string;
+}
+
+/** The source's name at the top of the snapshot; `/` has no basename, so it is called `root`. */
+function topName(path: string): string {
+  return basename(path) || 'root';
+}
+
+/**
+ * Counts files and bytes the walk will visit (lstat only), so a progress bar can show an ETA.
+ * Costs one extra metadata pass; the CLI asks for it only when a person is watching.
+ */
+export function estimateSources(sources: ArchiveSource[], signal?: AbortSignal): { files: number; bytes: number } {
+  let files = 0;
+  let bytes = 0;
+  for (const s of sources) {
+    const st = lstatSync(s.path, { throwIfNoEntry: false });
+    if (st?.isFile()) {
+      files++;
+      bytes += st.size;
+      continue;
+    }
+    const exclude = makeExcludeMatcher(s.exclude);
+    listSource(s, exclude, (_dir, rel, names, stats) => {
+      names?.forEach((n, i) => {
+        signal?.throwIfAborted();
+        const e = stats[i];
+        if (e?.isFile() && !exclude(rel ? `${rel}/${n}` : n, false)) {
+          files++;
+          bytes += e.size;
+        }
+      });
+    });
+  }
+  return { files, bytes };
+}

@@ -1,0 +1,198 @@
+import { asError } from '../../core/errors.js';
+import { availableParallelism } from 'node:os';
+import type { Worker } from 'node:worker_threads';
+import { encodeJobs, ITEM_NUMS, type FileDone, type FileJob, type FileWorkerInit, type FromWorker, type ToWorker } from './reader.protocol.js';
+import { KnownSet } from '../index/index.js';
+import { OVERHEAD } from '../crypto/index.js';
+import { startWorker } from '../../core/threads.js';
+import type { Repository } from '../repository.js';
+import type { MultiTargetWriter } from './writer.js';
+
+/** Jobs handed to one worker ahead of its current one, so it never waits for the walk; refilled in groups of REFILL. */
+const PREFETCH = 32;
+const REFILL = 8;
+/** Files the walk may queue before it waits (each is only a path and a size). */
+const QUEUE_MAX = 256;
+/**
+ * Each worker's ring (see file-worker.ts) holds the largest sealed blob (the largest chunk
+ * stored as is) and 1 MiB more. Larger rings, so that the worker's window rather than the
+ * ring paces it, only raised peak RSS: a first backup of the bench corpus peaked at
+ * 321-350 MiB with 20 MiB rings, 292-320 MiB with 12 MiB ones, and 296-306 MiB with 9 MiB
+ * ones (against 304-324 MiB with 12 MiB in alternating runs), at the same speed.
+ */
+const RING_SLACK = 1024 * 1024;
+
+interface PendingJob {
+  job: FileJob;
+  resolve(d: FileDone): void;
+  reject(err: unknown): void;
+  /** A chunk was skipped as known but the writer does not have it: read the file again, sealing all. */
+  redo: boolean;
+  content: string[];
+}
+
+interface Slot {
+  worker: Worker;
+  /** The memory the worker seals blobs into (see file-worker.ts). */
+  ring: Buffer;
+  running: Set<number>;
+  chain: Promise<void>;
+}
+
+/**
+ * The backup's file workers: the walk hands over paths, the workers read, chunk and seal,
+ * and their blobs go through the writer in the order each file produced them.
+ */
+export class FilePool {
+  private readonly slots: Slot[] = [];
+  private readonly queue: PendingJob[] = [];
+  private readonly jobs = new Map<number, PendingJob>();
+  private readonly roomWaiters: (() => void)[] = [];
+  private knownSet: KnownSet | undefined;
+  private nextJob = 1;
+  private failure: Error | undefined;
+  private closed = false;
+
+  constructor(
+    private readonly repo: Repository,
+    private readonly writer: MultiTargetWriter,
+    private readonly opts: { workers?: number; signal?: AbortSignal } = {},
+  ) {
+    opts.signal?.addEventListener('abort', () => this.fail(opts.signal!.reason), { once: true });
+  }
+
+  /** Built on first use, from the index as it is then: a backup where nothing changed needs none. */
+  private get known(): KnownSet {
+    return (this.knownSet ??= knownSetOf(this.writer));
+  }
+
+  /** The workers start with the first file to read: a backup where nothing changed needs none. */
+  private start(): void {
+    const init: Omit<FileWorkerInit, 'ring'> = {
+      encKey: this.repo.key.encrypt,
+      macKey: this.repo.key.mac,
+      gearSeed: this.repo.config.chunker.seed,
+      chunker: { min: this.repo.config.chunker.min, avg: this.repo.config.chunker.avg, max: this.repo.config.chunker.max },
+      compression: this.writer.compressionMode,
+      known: this.known.buffer,
+      seal: !this.writer.dryRun,
+    };
+    // The largest chunk stored as is: its method byte, then the sealed box's nonce and tag.
+    const maxSealed = init.chunker.max + 1 + OVERHEAD;
+    const n = this.opts.workers ?? defaultWorkers();
+    for (let i = 0; i < n; i++) {
+      const ring = new SharedArrayBuffer(init.seal ? maxSealed + RING_SLACK : 0);
+      const worker = startWorker('repo/backup/reader.worker', { what: 'backup worker', workerData: { ...init, ring } satisfies FileWorkerInit, youngGenerationMb: 12, closing: () => this.closed, onFail: (err) => this.fail(err) });
+      const slot: Slot = { worker, ring: Buffer.from(ring), running: new Set(), chain: Promise.resolve() };
+      worker.on('message', (m: FromWorker) => {
+        slot.chain = slot.chain.then(() => this.handle(slot, m)).catch((err) => this.fail(err));
+      });
+      this.slots.push(slot);
+    }
+  }
+
+  /** Resolves once the queue has room; the walk awaits it before handing over a file. */
+  async room(): Promise<void> {
+    while (this.queue.length >= QUEUE_MAX && this.failure === undefined) await new Promise<void>((r) => this.roomWaiters.push(r));
+    if (this.failure !== undefined) throw this.failure;
+  }
+
+  /** Reads, chunks and stores one file; rejects with the errno-carrying error of a failed read. */
+  file(path: string, size: number, mtimeMs: number): Promise<FileDone> {
+    if (this.failure !== undefined) return Promise.reject(this.failure);
+    if (this.slots.length === 0) this.start();
+    return new Promise<FileDone>((resolve, reject) => {
+      const job: FileJob = { job: this.nextJob++, path, size, mtimeMs, sealAll: false };
+      this.queue.push({ job, resolve, reject, redo: false, content: [] });
+      this.pump();
+    });
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await Promise.all(this.slots.map((s) => s.worker.terminate()));
+  }
+
+  private pump(): void {
+    for (const slot of this.slots) {
+      if (!this.queue.length) break;
+      if (slot.running.size > PREFETCH - REFILL) continue;
+      const jobs: FileJob[] = [];
+      while (this.queue.length && slot.running.size < PREFETCH) {
+        const p = this.queue.shift()!;
+        this.jobs.set(p.job.job, p);
+        slot.running.add(p.job.job);
+        jobs.push(p.job);
+      }
+      slot.worker.postMessage(encodeJobs(jobs) satisfies ToWorker);
+    }
+    while (this.roomWaiters.length && this.queue.length < QUEUE_MAX) this.roomWaiters.shift()!();
+  }
+
+  private async handle(slot: Slot, m: FromWorker): Promise<void> {
+    try {
+      await this.store(slot, m);
+    } finally {
+      slot.worker.postMessage({ t: 'ack', bytes: m.cost, upTo: m.upTo } satisfies ToWorker);
+    }
+    for (const end of m.ends) {
+      const p = this.jobs.get(end.job);
+      if (!p) continue;
+      this.jobs.delete(end.job);
+      slot.running.delete(end.job);
+      if (!end.ok) {
+        p.reject(Object.assign(new Error(end.message), { code: end.code }));
+      } else if (p.redo) {
+        p.redo = false;
+        p.content = [];
+        p.job = { ...p.job, sealAll: true };
+        this.queue.unshift(p);
+      } else {
+        p.resolve({ content: p.content, hash: end.hash, bytesRead: end.bytesRead, changed: end.changed });
+      }
+    }
+    this.pump();
+  }
+
+  /** Copies the message's new blobs into packs (the ring's bytes are the worker's again once acknowledged). */
+  private async store(slot: Slot, m: FromWorker): Promise<void> {
+    const ids = Buffer.from(m.ids.buffer, m.ids.byteOffset, m.ids.length);
+    for (let i = 0, o = 0; o < m.nums.length; i++, o += ITEM_NUMS) {
+      const p = this.jobs.get(m.nums[o]!);
+      const raw = m.nums[o + 1]!;
+      const off = m.nums[o + 2]!;
+      const id = ids.toString('hex', i * 32, i * 32 + 32);
+      p?.content.push(id);
+      if (off < 0) {
+        if (this.writer.dryRun) await this.writer.addSealed('data', id, undefined, raw);
+        else if (p && !this.writer.known(id)) p.redo = true;
+        continue;
+      }
+      const sealed = slot.ring.subarray(off, off + m.nums[o + 3]!);
+      if (await this.writer.addSealed('data', id, sealed, raw)) this.known.add(id);
+    }
+  }
+
+  private fail(err: unknown): void {
+    if (this.failure !== undefined) return;
+    this.failure = asError(err);
+    for (const p of [...this.jobs.values(), ...this.queue]) p.reject(err);
+    this.jobs.clear();
+    this.queue.length = 0;
+    for (const w of this.roomWaiters.splice(0)) w();
+  }
+}
+
+/** Two workers on two cores: the main thread's walk and pack writing are light by comparison. */
+function defaultWorkers(): number {
+  return Math.max(1, Math.min(4, availableParallelism()));
+}
+
+/** Ids every live target holds now: a worker need not seal those. */
+function knownSetOf(writer: MultiTargetWriter): KnownSet {
+  const [first, ...others] = writer.live;
+  const set = KnownSet.create(first ? first.index.size : 0);
+  if (!first) return set;
+  for (const [id] of first.index.entries()) if (others.every((s) => s.index.has(id))) set.add(id);
+  return set;
+}

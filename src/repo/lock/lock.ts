@@ -1,0 +1,451 @@
+import { randomBytes } from 'node:crypto';
+import { closeSync, linkSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeSync, fsyncSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { dirname } from 'node:path';
+import { sleep } from '../../core/clock.js';
+import { errnoCode, TriadError } from '../../core/errors.js';
+import type { Clock } from '../../core/clock.js';
+import { isNotFound } from '../../backends/storage.js';
+import { ID_RE } from '../format.js';
+import type { Repository } from '../repository.js';
+
+/**
+ * Repository locks (`locks/<id>`, docs/FORMAT.md §14) and the local job lock.
+ *
+ * A lock object is a sealed JSON record (AAD "triad:lock") named by the keyed hash of its
+ * plaintext, like snapshots. Shared locks (backup, restore, check) exclude only exclusive
+ * ones (prune, forget); an exclusive lock excludes every other lock. A lock is refreshed
+ * while held by writing a new object and removing the previous one, so nothing is ever
+ * modified in place. A lock is stale when its `expires` has passed, or when it was taken
+ * on this host by a process that no longer exists; stale locks never block anyone.
+ */
+export type LockKind = 'shared' | 'exclusive';
+
+export const LOCK_AAD = Buffer.from('triad:lock');
+/** A lock not refreshed for this long is stale (restic uses 30 minutes too). */
+export const DEFAULT_STALE_AFTER = 30 * 60_000;
+
+export interface LockRecord {
+  version: 1;
+  kind: LockKind;
+  host: string;
+  pid: number;
+  username?: string;
+  /** The command holding it, e.g. 'backup', 'prune'. */
+  command?: string;
+  policy?: string;
+  /** When the lock was first taken (kept across refreshes). */
+  time: string;
+  /** When this object was written. */
+  refreshed: string;
+  /** After this instant the lock is stale. */
+  expires: string;
+  /** Random, so two locks taken in the same millisecond get different names. */
+  nonce: string;
+}
+
+export interface LockInfo {
+  /** Object name, `locks/<id>`. */
+  name: string;
+  id: string;
+  /** Undefined when the object cannot be opened (damaged, or another repository's). */
+  record?: LockRecord;
+  stale: boolean;
+  staleReason?: string;
+  error?: string;
+}
+
+export interface LockOptions {
+  clock: Clock;
+  /** Host name written into the lock (the policy's `host`, else the OS host name). */
+  host?: string;
+  pid?: number;
+  username?: string;
+  command?: string;
+  policy?: string;
+  /** Wait up to this many ms for a conflicting lock to go away (0: fail at once). */
+  wait?: number;
+  /** How often to look again while waiting (default 5 s, at most `wait`). */
+  pollEvery?: number;
+  signal?: AbortSignal;
+  /** A lock is stale this long after its last refresh (default 30 min). */
+  staleAfter?: number;
+  /** Refresh interval while held (default staleAfter / 6). 0 disables the timer (tests). */
+  refreshEvery?: number;
+  /** Whether a pid is alive on this host (tests may pin it). */
+  isAlive?: (pid: number) => boolean;
+}
+
+export function isProcessAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return errnoCode(err) === 'EPERM';
+  }
+}
+
+function conflicts(a: LockKind, b: LockKind): boolean {
+  return a === 'exclusive' || b === 'exclusive';
+}
+
+/** Every lock object of the replica, opened and judged stale or live. */
+export async function listLocks(repo: Repository, opts: Pick<LockOptions, 'clock' | 'host' | 'isAlive' | 'signal'>): Promise<LockInfo[]> {
+  const host = opts.host ?? hostname();
+  const alive = opts.isAlive ?? isProcessAlive;
+  const now = opts.clock.now().getTime();
+  const out: LockInfo[] = [];
+  for await (const o of repo.storage.list('locks/', { signal: opts.signal })) {
+    const id = o.name.slice('locks/'.length);
+    if (!ID_RE.test(id)) continue;
+    let record: LockRecord;
+    try {
+      record = await repo.loadManifest<LockRecord>(LOCK_AAD, 'locks', id);
+    } catch (err) {
+      // Removed between list and load (released or refreshed): it no longer exists.
+      if (isNotFound(err) || isNotFound((err as { cause?: unknown }).cause)) continue;
+      out.push({ name: o.name, id, stale: true, staleReason: 'cannot be opened', error: err instanceof Error ? err.message : String(err) });
+      continue;
+    }
+    const expires = Date.parse(record.expires);
+    let staleReason: string | undefined;
+    if (!(expires > now)) staleReason = `expired at ${record.expires}`;
+    else if (record.host === host && !alive(record.pid)) staleReason = `process ${record.pid} no longer runs on ${host}`;
+    out.push({ name: o.name, id, record, stale: staleReason !== undefined, staleReason });
+  }
+  return out.sort((a, b) => ((a.record?.time ?? '') < (b.record?.time ?? '') ? -1 : 1));
+}
+
+export function describeHolder(r: LockRecord, now: Date): string {
+  const age = Math.max(0, now.getTime() - Date.parse(r.time));
+  return `${r.host}/${r.pid} (${r.kind} lock${r.command ? ` for ${r.command}` : ''}) since ${r.time}, ${formatAge(age)} ago`;
+}
+
+function formatAge(ms: number): string {
+  const s = Math.round(ms / 1000);
+  if (s < 120) return `${s}s`;
+  const m = Math.round(s / 60);
+  if (m < 120) return `${m}m`;
+  const h = Math.round(m / 60);
+  return h < 48 ? `${h}h` : `${Math.round(h / 24)}d`;
+}
+
+function lockedError(repo: Repository, holder: LockInfo, now: Date, waited: number): TriadError {
+  const r = holder.record!;
+  return new TriadError('E_REPO_LOCKED', `target '${repo.target}' is locked by ${describeHolder(r, now)}${waited > 0 ? `; gave up after waiting ${formatAge(waited)}` : ''}`, {
+    hint: `wait for it to finish or pass --wait 10m; if that process is gone, run 'triad unlock -p POLICY --target ${repo.target}'`,
+    details: { target: repo.target, holder: { host: r.host, pid: r.pid, kind: r.kind, command: r.command, since: r.time } },
+  });
+}
+
+/** A lock held on one replica; refreshed by a timer until `release`. */
+export class RepoLock {
+  private timer?: NodeJS.Timeout;
+  private chain: Promise<void> = Promise.resolve();
+  private released = false;
+  private readonly lostController = new AbortController();
+
+  constructor(
+    readonly repo: Repository,
+    private record: LockRecord,
+    private current: string,
+    private readonly opts: LockOptions & { staleAfter: number },
+  ) {
+    const every = opts.refreshEvery ?? Math.floor(opts.staleAfter / 6);
+    if (every > 0) {
+      this.timer = setInterval(() => void this.refresh(), every);
+      this.timer.unref();
+    }
+  }
+
+  get kind(): LockKind {
+    return this.record.kind;
+  }
+
+  /** Object name of the current lock object. */
+  get name(): string {
+    return `locks/${this.current}`;
+  }
+
+  /** Aborted (with an E_REPO_LOCKED reason) when the lock was lost: removed by someone else or expired unrefreshed. */
+  get lost(): AbortSignal {
+    return this.lostController.signal;
+  }
+
+  /** Writes a fresh lock object, then removes the previous one. Serialised with release. */
+  refresh(): Promise<void> {
+    this.chain = this.chain.then(() => this.doRefresh());
+    return this.chain;
+  }
+
+  private async doRefresh(): Promise<void> {
+    if (this.released || this.lost.aborted) return;
+    const now = this.opts.clock.now();
+    try {
+      await this.repo.storage.stat(this.name);
+    } catch (err) {
+      if (isNotFound(err)) return this.lose(`its lock object ${this.name} was removed by another process (triad unlock?)`);
+      return this.checkExpired(now);
+    }
+    const next: LockRecord = { ...this.record, refreshed: now.toISOString(), expires: new Date(now.getTime() + this.opts.staleAfter).toISOString() };
+    try {
+      const id = await writeLock(this.repo, next, this.opts.signal);
+      const old = this.name;
+      this.record = next;
+      this.current = id;
+      await this.repo.storage.remove(old).catch(() => undefined);
+    } catch {
+      this.checkExpired(now);
+    }
+  }
+
+  private checkExpired(now: Date): void {
+    if (Date.parse(this.record.expires) <= now.getTime()) this.lose('it expired before it could be refreshed');
+  }
+
+  private lose(why: string): void {
+    this.lostController.abort(new TriadError('E_REPO_LOCKED', `lost the ${this.record.kind} lock on target '${this.repo.target}': ${why}`, { hint: 'run the command again' }));
+  }
+
+  /** Stops refreshing and removes the lock object. Idempotent; never throws. */
+  async release(): Promise<void> {
+    if (this.released) return;
+    if (this.timer) clearInterval(this.timer);
+    await this.chain.catch(() => undefined);
+    this.released = true;
+    await this.repo.storage.remove(this.name).catch(() => undefined);
+  }
+}
+
+async function writeLock(repo: Repository, record: LockRecord, signal?: AbortSignal): Promise<string> {
+  const { plaintext, sealed } = repo.sealObject(LOCK_AAD, record);
+  const id = repo.manifestId(plaintext);
+  await repo.storage.save(`locks/${id}`, sealed, { signal });
+  return id;
+}
+
+/**
+ * Takes a lock on one replica (restic's protocol): look for conflicting live locks; write
+ * ours; look again, and back off if a conflicting lock appeared meanwhile. Locks left by a
+ * process that died on this host are removed on the way. With `wait`, conflicts are
+ * retried until the deadline, then E_REPO_LOCKED (exit 11) names the holder.
+ */
+export async function acquireLock(repo: Repository, kind: LockKind, opts: LockOptions): Promise<RepoLock> {
+  const staleAfter = opts.staleAfter ?? DEFAULT_STALE_AFTER;
+  const host = opts.host ?? hostname();
+  const wait = opts.wait ?? 0;
+  const t0 = opts.clock.monotonic();
+  const view = { clock: opts.clock, host, isAlive: opts.isAlive, signal: opts.signal };
+  for (let attempt = 0; ; attempt++) {
+    opts.signal?.throwIfAborted();
+    const locks = await listLocks(repo, view);
+    await removeDeadOnThisHost(repo, locks, host);
+    let holder = locks.find((l) => !l.stale && l.record && conflicts(kind, l.record.kind));
+    if (!holder) {
+      const now = opts.clock.now();
+      const record: LockRecord = {
+        version: 1,
+        kind,
+        host,
+        pid: opts.pid ?? process.pid,
+        ...(opts.username !== undefined ? { username: opts.username } : {}),
+        ...(opts.command !== undefined ? { command: opts.command } : {}),
+        ...(opts.policy !== undefined ? { policy: opts.policy } : {}),
+        time: now.toISOString(),
+        refreshed: now.toISOString(),
+        expires: new Date(now.getTime() + staleAfter).toISOString(),
+        nonce: randomBytes(8).toString('hex'),
+      };
+      const id = await writeLock(repo, record, opts.signal);
+      const again = await listLocks(repo, view);
+      holder = again.find((l) => l.id !== id && !l.stale && l.record && conflicts(kind, l.record.kind));
+      if (!holder) return new RepoLock(repo, record, id, { ...opts, host, staleAfter });
+      await repo.storage.remove(`locks/${id}`).catch(() => undefined);
+    }
+    const waited = opts.clock.monotonic() - t0;
+    if (waited >= wait) throw lockedError(repo, holder, opts.clock.now(), wait > 0 ? waited : 0);
+    // Jitter breaks the tie when two processes keep backing off from each other.
+    const poll = Math.min(opts.pollEvery ?? 5000, wait - waited) * (0.75 + (randomBytes(1)[0]! / 255) * 0.5);
+    await sleep(Math.max(10, poll), opts.signal);
+    if (attempt > 1_000_000) throw lockedError(repo, holder, opts.clock.now(), waited);
+  }
+}
+
+async function removeDeadOnThisHost(repo: Repository, locks: LockInfo[], host: string): Promise<void> {
+  for (const l of locks) {
+    if (l.stale && l.record?.host === host && l.staleReason?.startsWith('process ')) await repo.storage.remove(l.name).catch(() => undefined);
+  }
+}
+
+/** Removes stale locks (or, with `all`, every lock); returns what was removed. */
+export async function removeLocks(repo: Repository, opts: Pick<LockOptions, 'clock' | 'host' | 'isAlive' | 'signal'> & { all?: boolean }): Promise<{ removed: LockInfo[]; kept: LockInfo[] }> {
+  const locks = await listLocks(repo, opts);
+  const removed: LockInfo[] = [];
+  const kept: LockInfo[] = [];
+  for (const l of locks) {
+    if (opts.all || l.stale) {
+      await repo.storage.remove(l.name, { signal: opts.signal });
+      removed.push(l);
+    } else kept.push(l);
+  }
+  return { removed, kept };
+}
+
+/**
+ * Runs `fn` while holding `kind` locks on every replica given (taken in target-name order,
+ * released in `finally`, also on error and on abort). `fn` receives a signal that aborts
+ * when the caller's signal does or when any lock is lost.
+ */
+export async function withRepoLocks<T>(repos: readonly Repository[], kind: LockKind, opts: LockOptions, fn: (signal: AbortSignal, locks: RepoLock[]) => Promise<T>): Promise<T> {
+  const held: RepoLock[] = [];
+  try {
+    for (const r of inTargetOrder(repos)) held.push(await acquireLock(r, kind, opts));
+    const signals = held.map((l) => l.lost);
+    if (opts.signal) signals.push(opts.signal);
+    return await fn(signals.length ? AbortSignal.any(signals) : new AbortController().signal, held);
+  } finally {
+    await Promise.all(held.map((l) => l.release()));
+  }
+}
+
+/**
+ * Takes `kind` locks on the replicas like withRepoLocks, but a replica whose lock cannot be
+ * written (full, read-only or unreachable storage) is left out with its error instead of
+ * failing the call, so a backup goes on with the others. A lock held by another process
+ * still fails the call (E_REPO_LOCKED, exit 11), as do the caller's abort and a failure on
+ * every replica. The caller releases the locks it gets.
+ */
+export async function acquireEachLock(repos: readonly Repository[], kind: LockKind, opts: LockOptions): Promise<{ held: RepoLock[]; failed: Map<Repository, unknown> }> {
+  const held: RepoLock[] = [];
+  const failed = new Map<Repository, unknown>();
+  try {
+    for (const r of inTargetOrder(repos)) {
+      try {
+        held.push(await acquireLock(r, kind, opts));
+      } catch (err) {
+        if (opts.signal?.aborted || (err instanceof TriadError && err.code === 'E_REPO_LOCKED')) throw err;
+        failed.set(r, err);
+      }
+    }
+  } catch (err) {
+    await Promise.all(held.map((l) => l.release()));
+    throw err;
+  }
+  if (held.length === 0 && failed.size > 0) throw failed.values().next().value;
+  return { held, failed };
+}
+
+/** Locks are taken in target-name order, so two processes never wait for each other crosswise. */
+function inTargetOrder(repos: readonly Repository[]): Repository[] {
+  return [...repos].sort((a, b) => (a.target < b.target ? -1 : a.target > b.target ? 1 : 0));
+}
+
+// ---- local job lock --------------------------------------------------------------------
+
+export interface JobLockRecord {
+  pid: number;
+  host: string;
+  time: string;
+  command?: string;
+  policy?: string;
+  nonce: string;
+}
+
+export interface JobLock {
+  readonly file: string;
+  release(): void;
+}
+
+function readJobLock(file: string): JobLockRecord | undefined {
+  try {
+    return JSON.parse(readFileSync(file, 'utf8')) as JobLockRecord;
+  } catch (err) {
+    if (errnoCode(err) === 'ENOENT') return undefined;
+    if (err instanceof SyntaxError) return { pid: 0, host: '', time: '', nonce: 'unreadable' };
+    throw err;
+  }
+}
+
+/**
+ * A lock file (created with O_EXCL) so two runs of one policy on this machine never overlap,
+ * e.g. a slow cron backup and the next one. A file whose process no longer runs on this host
+ * is taken over. Held → E_REPO_LOCKED (exit 11) naming the holder.
+ */
+export function acquireJobLock(file: string, opts: { clock: Clock; host?: string; command?: string; policy?: string; isAlive?: (pid: number) => boolean }): JobLock {
+  const host = opts.host ?? hostname();
+  const alive = opts.isAlive ?? isProcessAlive;
+  const record: JobLockRecord = { pid: process.pid, host, time: opts.clock.now().toISOString(), command: opts.command, policy: opts.policy, nonce: randomBytes(8).toString('hex') };
+  mkdirSync(dirname(file), { recursive: true });
+  // The record is written in full under a private name, then linked into place: a kill can
+  // never leave a lock file without its holder's pid (which would block every later run).
+  const tmp = `${file}.tmp-${record.nonce}`;
+  const fd = openSync(tmp, 'wx', 0o644);
+  try {
+    writeSync(fd, JSON.stringify(record) + '\n');
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  try {
+    return takeJobLockFile(file, tmp, record, host, alive, opts.policy);
+  } finally {
+    try {
+      unlinkSync(tmp);
+    } catch {
+      /* already gone */
+    }
+  }
+}
+
+function takeJobLockFile(file: string, tmp: string, record: JobLockRecord, host: string, alive: (pid: number) => boolean, policy: string | undefined): JobLock {
+  for (let attempt = 0; attempt < 5; attempt++) {
+    try {
+      linkSync(tmp, file);
+    } catch (err) {
+      if (errnoCode(err) !== 'EEXIST') throw err;
+      const other = readJobLock(file);
+      if (!other) continue;
+      const isStale = other.nonce === 'unreadable' ? false : other.host === host && !alive(other.pid);
+      if (!isStale) {
+        const who = other.nonce === 'unreadable' ? 'an unreadable lock file' : `${other.host}/${other.pid}${other.command ? ` (${other.command})` : ''} since ${other.time}`;
+        const job = policy ? `policy ${policy}` : 'this job';
+        throw new TriadError('E_REPO_LOCKED', `${job} is already running on this machine: ${file} is held by ${who}`, {
+          hint: `wait for that run to finish; if no triad process runs, remove ${file}`,
+          details: { file, holder: other },
+        });
+      }
+      // Take over a dead process's file: move it aside atomically, and only if it is still that file.
+      const aside = `${file}.stale-${record.nonce}`;
+      try {
+        renameSync(file, aside);
+      } catch (e) {
+        if (errnoCode(e) === 'ENOENT') continue;
+        throw e;
+      }
+      const moved = readJobLock(aside);
+      if (moved && moved.nonce !== other.nonce) {
+        // Someone replaced it meanwhile with a live lock: put it back if the place is still free.
+        try {
+          linkSync(aside, file);
+        } catch (e) {
+          if (errnoCode(e) !== 'EEXIST') throw e;
+        }
+        unlinkSync(aside);
+        continue;
+      }
+      unlinkSync(aside);
+      continue;
+    }
+    let released = false;
+    return {
+      file,
+      release() {
+        if (released) return;
+        released = true;
+        const cur = readJobLock(file);
+        if (cur && cur.nonce === record.nonce) unlinkSync(file);
+      },
+    };
+  }
+  throw new TriadError('E_REPO_LOCKED', `could not take the job lock ${file}: other runs keep taking it`, { hint: 'try again' });
+}

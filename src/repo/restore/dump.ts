@@ -1,0 +1,79 @@
+import tar, { type Header } from 'tar-stream';
+import type { Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { TriadError } from '../../core/errors.js';
+import type { BlobReader } from '../read/index.js';
+import { contentSizeMismatch } from '../check/index.js';
+import { decimalSeconds, nodeMtimeNs } from '../model/index.js';
+import { walkTree } from '../read/index.js';
+import type { TreeNode } from '../model/index.js';
+
+/**
+ * Streams a (sub)tree as a POSIX (ustar/pax) tar archive; file contents are fetched blob by
+ * blob, so memory stays bounded by the pack cache whatever the snapshot size. On an error the
+ * stream stops where it is, without the end-of-archive blocks, and the error is thrown.
+ */
+export async function dumpTar(reader: BlobReader, tree: string, prefix: string, single: TreeNode | undefined, out: Writable, signal?: AbortSignal): Promise<void> {
+  const pack = tar.pack();
+  const done = pipeline(pack, out);
+  // Settled below in every case; awaited only on success (its rejection then is a write error).
+  done.catch(() => undefined);
+  // An entry still open when the archive is destroyed emits that error: it is ours, thrown below.
+  const entry = (header: Partial<Header> & Pick<Header, 'name'>) => pack.entry(header).on('error', () => undefined);
+  const put = async (name: string, node: TreeNode) => {
+    signal?.throwIfAborted();
+    const header = { name, mode: node.mode, uid: node.uid, gid: node.gid, ...tarTime(node) };
+    if (node.type === 'dir') {
+      entry({ ...header, type: 'directory' });
+    } else if (node.type === 'symlink') {
+      entry({ ...header, type: 'symlink', linkname: node.target ?? '' });
+    } else {
+      const wrongSize = contentSizeMismatch(reader.index, node);
+      if (wrongSize) throw sizeError(reader, name, wrongSize);
+      const body = entry({ ...header, type: 'file', size: node.size });
+      let written = 0;
+      for (const id of node.content ?? []) {
+        const data = await reader.blob(id);
+        written += data.length;
+        // The index's lengths agreed, the blobs (authenticated) do not: the header's size would be a lie.
+        if (written > node.size) throw sizeError(reader, name, `its blobs hold more than the ${node.size} bytes the snapshot records`);
+        if (!body.write(data)) await new Promise<void>((r) => body.once('drain', () => r()));
+      }
+      if (written !== node.size) throw sizeError(reader, name, `its blobs hold ${written} bytes, the snapshot records ${node.size}`);
+      await new Promise<void>((resolve, reject) => body.end((err?: Error | null) => (err ? reject(err) : resolve())));
+    }
+  };
+  try {
+    if (single && single.type !== 'dir') {
+      await put(prefix, single);
+    } else {
+      if (single) await put(prefix, single);
+      for await (const { path, node } of walkTree(reader, tree, prefix)) await put(path, node);
+    }
+    pack.finalize();
+  } catch (err) {
+    pack.destroy(err as Error);
+    throw err;
+  }
+  await done;
+}
+
+function sizeError(reader: BlobReader, path: string, why: string): TriadError {
+  return new TriadError('E_INTEGRITY', `${path}: ${why}; the tar stream stops here`, {
+    hint: `run 'triad check -p POLICY --target ${reader.repo.target}'; restore this file from another target or snapshot`,
+  });
+}
+
+/** Largest time tar-stream writes into the ustar field correctly (it truncates seconds to 32 bits). */
+const USTAR_MAX_SECONDS = 2 ** 31 - 1;
+
+/**
+ * The header's time: whole seconds in the ustar field where they fit, and a PAX `mtime`
+ * record with the exact value where they do not (before 1970, after 2038, or a fraction).
+ */
+function tarTime(node: TreeNode): { mtime: Date; pax?: Record<string, string> } {
+  const ns = nodeMtimeNs(node);
+  const seconds = Math.min(Math.max(Number(ns / 1_000_000_000n), 0), USTAR_MAX_SECONDS);
+  const mtime = new Date(seconds * 1000);
+  return BigInt(seconds) * 1_000_000_000n === ns ? { mtime } : { mtime, pax: { mtime: decimalSeconds(ns) } };
+}

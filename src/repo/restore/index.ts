@@ -1,0 +1,4 @@
+// The public API of repo/restore: what the rest of triad may import from it.
+export { dumpTar } from './dump.js';
+export { type RestoreResult, restoreTree } from './restorer.js';
+export { type FailureKind, keyedFileHash, restoreAndVerify } from './verify-restore.js';

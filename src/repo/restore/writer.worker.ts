@@ -1,0 +1,125 @@
+/**
+ * Worker thread of the restore: creates directories, symlinks and files whose content the
+ * main thread has decrypted, checks that content against the blob ids and whole-content
+ * hash, and renames each file into place only when all of it matched. File creation (the
+ * kernel's share of a restore) and the content hashing thus run beside the main thread's
+ * decryption and decompression.
+ */
+import { createHmac, type Hmac } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import { parentPort, workerData } from 'node:worker_threads';
+import { TriadError, errnoCode } from '../../core/errors.js';
+import { commitTemp, discardTemp, makeSymlink, openTemp, writeTemp, type TempFile } from './file-out.js';
+import type { WriteBatch, WriteDone, WriteOp, WriteResult } from './writer.protocol.js';
+
+const port = parentPort!;
+const { ring: shared, chunkBytes, mac } = workerData as { ring: SharedArrayBuffer; chunkBytes: number; mac?: Uint8Array };
+const ring = Buffer.from(shared);
+
+/** A file being written, with the keyed hashes of its current blob and (for several blobs) of all of it so far. */
+interface Writing {
+  t: TempFile;
+  blob: Hmac | undefined;
+  whole: { hash: Hmac; expect: string } | undefined;
+}
+const open = new Map<number, Writing>();
+/** Files that failed: their later pieces are ignored. */
+const failed = new Set<number>();
+/** Directories this thread could not create: nothing is created in them. */
+const failedLanes = new Set<number>();
+
+port.on('message', (m: WriteBatch) => {
+  const buf = m.chunk >= 0 ? ring.subarray(m.chunk * chunkBytes, m.chunk * chunkBytes + m.size) : ring.subarray(0, 0);
+  const results: WriteResult[] = [];
+  for (const op of m.ops) {
+    if (op.mkdir) makeDir(op, results);
+    else if (op.symlink) makeLink(op, results);
+    else writeFile(op, buf, results);
+  }
+  port.postMessage({ chunk: m.chunk, results } satisfies WriteDone);
+});
+
+function makeDir(op: WriteOp, results: WriteResult[]): void {
+  const d = op.mkdir!;
+  if (failedLanes.has(d.parent)) {
+    failedLanes.add(d.lane);
+    return;
+  }
+  try {
+    // Never an existing entry: the parent was created by this restore, and it could be a symlink.
+    mkdirSync(d.out, { mode: 0o700 });
+  } catch (err) {
+    failedLanes.add(d.lane);
+    results.push(failure(op.file, err));
+  }
+}
+
+function makeLink(op: WriteOp, results: WriteResult[]): void {
+  const l = op.symlink!;
+  if (failedLanes.has(l.lane)) return;
+  try {
+    makeSymlink(l.out, l, l);
+    results.push({ file: op.file, ok: true });
+  } catch (err) {
+    results.push(failure(op.file, err));
+  }
+}
+
+function writeFile(op: WriteOp, buf: Buffer, results: WriteResult[]): void {
+  if (op.open && failedLanes.has(op.open.lane)) failed.add(op.file);
+  if (failed.has(op.file)) {
+    if (op.end) failed.delete(op.file);
+    return;
+  }
+  let w = open.get(op.file);
+  try {
+    if (op.end === 'abort') {
+      if (w) discardTemp(w.t);
+      open.delete(op.file);
+      return;
+    }
+    if (!w) {
+      const o = op.open!;
+      w = { t: openTemp(o.out, o.fresh, o.overwrite, o.createMode), blob: undefined, whole: o.whole ? { hash: keyed(), expect: o.whole } : undefined };
+      open.set(op.file, w);
+    }
+    if (op.len) {
+      const piece = buf.subarray(op.off, op.off + op.len);
+      if (mac) (w.blob ??= keyed()).update(piece);
+      w.whole?.hash.update(piece);
+      writeTemp(w.t, piece);
+    }
+    if (op.blob) {
+      const got = (w.blob ?? keyed()).digest('hex');
+      w.blob = undefined;
+      if (got !== op.blob) throw new BlobMismatch(op.blob);
+    }
+    if (op.end === 'commit') {
+      if (w.whole && w.whole.hash.digest('hex') !== w.whole.expect) throw new TriadError('E_INTEGRITY', `content hash mismatch for ${w.t.out}`);
+      open.delete(op.file);
+      commitTemp(w.t, op.meta!, op.meta!);
+      results.push({ file: op.file, ok: true });
+    }
+  } catch (err) {
+    if (w) discardTemp(w.t);
+    open.delete(op.file);
+    if (!op.end) failed.add(op.file);
+    results.push(failure(op.file, err));
+  }
+}
+
+function keyed(): Hmac {
+  if (!mac) throw new Error('restore writer: no MAC key to check content with');
+  return createHmac('sha256', mac);
+}
+
+class BlobMismatch extends Error {
+  constructor(readonly blob: string) {
+    super('content does not match its id');
+  }
+}
+
+function failure(file: number, err: unknown): WriteResult {
+  if (err instanceof BlobMismatch) return { file, ok: false, code: 'E_INTEGRITY', message: err.message, blob: err.blob };
+  return { file, ok: false, code: err instanceof TriadError ? err.code : errnoCode(err), message: err instanceof Error ? err.message : String(err), hint: err instanceof TriadError ? err.hint : undefined };
+}
