@@ -33,11 +33,13 @@ describe('layering (DESIGN.md §1), checked by dependency-cruiser', () => {
     expect(violations.map((v) => `${v.rule.name}: ${v.from} → ${v.to}`)).toEqual([]);
   });
 
-  it('an upward import, a sideways one, a concrete backend in the engine and a cycle are each caught', () => {
+  it('an upward import, a sideways one, a concrete backend in the engine, a subsystem entered past its index and a cycle are each caught', () => {
     const dir = copyOfSources();
     appendFileSync(join(dir, 'src/core/token.ts'), "\nimport '../app/backup.js';\n");
-    appendFileSync(join(dir, 'src/repo/model/tree.ts'), "\nimport '../catalog/index.js';\n");
-    appendFileSync(join(dir, 'src/repo/blob/pack.ts'), "\nimport '../backends/s3.js';\n");
+    appendFileSync(join(dir, 'src/repo/model/tree.ts'), "\nimport '../../catalog/index.js';\n");
+    appendFileSync(join(dir, 'src/repo/blob/pack.ts'), "\nimport '../../backends/s3.js';\n");
+    appendFileSync(join(dir, 'src/app/init.ts'), "\nimport '../repo/backup/writer.js';\n");
+    appendFileSync(join(dir, 'src/repo/check/checker.ts'), "\nimport '../restore/dump.js';\n");
     appendFileSync(join(dir, 'src/repo/backup/source-tree.ts'), "\nimport './archiver.js';\n");
     const found = cruise(dir).map((v) => `${v.rule.name}: ${v.from} → ${v.to}`);
     expect(found).toEqual(
@@ -47,6 +49,8 @@ describe('layering (DESIGN.md §1), checked by dependency-cruiser', () => {
         'middle-layer-stays-apart: src/repo/model/tree.ts → src/catalog/index.ts',
         'repo-sees-only-the-storage-interface: src/repo/blob/pack.ts → src/backends/s3.ts',
         'no-cycles: src/repo/backup/archiver.ts → src/repo/backup/source-tree.ts',
+        'repo-subsystems-through-their-index: src/app/init.ts → src/repo/backup/writer.ts',
+        'repo-subsystems-meet-at-their-index: src/repo/check/checker.ts → src/repo/restore/dump.ts',
       ]),
     );
     // The exit status is what a CI step would see.

@@ -7,7 +7,7 @@ import { PASS, tempDir, triad, writeLocalPolicy } from '../helpers/triad.js';
 import { openRepo } from '../prune/helpers.js';
 import { AAD } from '../../src/repo/format.js';
 import { encodeIndex, MasterIndex } from '../../src/repo/index/index-store.js';
-import { readPackHeader } from '../../src/repo/maintenance/prune.js';
+import { readPackHeader } from '../../src/repo/index/index-files.js';
 import { keyedHash } from '../../src/repo/crypto/crypto.js';
 
 // check walks each tree once even when many snapshots share it: a tree is skipped only after

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bytes } from '../helpers/tree.js';
 import { BIN, PASS, ROOT, scratchDir, triad, writeLocalPolicy } from '../helpers/triad.js';
 import { openRepo } from '../prune/helpers.js';
-import { acquireLock } from '../../src/repo/lock/lock.js';
+import { acquireLock } from '../../src/repo/lock/repo-lock.js';
 
 /**
  * Every command against every kind of damage a repository can suffer: each run must end

@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { PASS, tempDir, triad, triadAsync, writeLocalPolicy } from '../helpers/triad.js';
 import { fixedClock, systemClock } from '../../src/core/clock.js';
-import { acquireJobLock, acquireLock, listLocks, withRepoLocks } from '../../src/repo/lock/lock.js';
+import { acquireLock, listLocks, withRepoLocks } from '../../src/repo/lock/repo-lock.js';
+import { acquireJobLock } from '../../src/repo/lock/job-lock.js';
 import type { Repository } from '../../src/repo/repository.js';
 import { filesUnder, openRepo } from '../prune/helpers.js';
 

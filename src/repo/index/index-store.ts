@@ -11,9 +11,13 @@ export interface BlobLocation {
   rawLength: number;
 }
 
-interface IndexFileJson {
+/** An index entry as the file stores it: [tree?, blob id, offset, length, raw length]. */
+export type RawEntry = [0 | 1, string, number, number, number];
+
+/** An index file's plaintext (docs/FORMAT.md §9). */
+export interface IndexFileJson {
   version: 1;
-  packs: { id: string; size: number; blobs: [0 | 1, string, number, number, number][] }[];
+  packs: { id: string; size: number; blobs: RawEntry[] }[];
 }
 
 /**

@@ -1,4 +1,5 @@
 // The public API of repo/maintenance: what the rest of triad may import from it.
-export { DEFAULT_UNINDEXED_GRACE, type PruneOptions, type PrunePlan, type PruneResult, type RepairIndexResult, executePrune, planPrune, removeStaleTemporary, repairIndex } from './prune.js';
+export { DEFAULT_UNINDEXED_GRACE, type PruneOptions, type PrunePlan, type PruneResult, executePrune, planPrune, removeStaleTemporary } from './prune.js';
+export { type RepairIndexResult, repairIndex } from './repair-index.js';
 export { applyRetention, hasRetentionRules } from './retention.js';
 export { FileSampler, type SnapshotSelector, selectSnapshots } from './sample-plan.js';

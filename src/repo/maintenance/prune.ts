@@ -2,10 +2,10 @@ import { createHash } from 'node:crypto';
 import { TriadError } from '../../core/errors.js';
 import { BlobReader } from '../read/index.js';
 import { IntegrityFailure } from '../crypto/index.js';
-import { AAD, ID_RE, PACK_TARGET_SIZE, packObjectName, type BlobType } from '../format.js';
-import { encodeIndex, listPacks, MasterIndex, type StoredPack } from '../index/index.js';
+import { ID_RE, PACK_TARGET_SIZE, packObjectName, type BlobType } from '../format.js';
+import { loadRawIndex, MasterIndex, toPackEntry, writeIndexFiles, type RawEntry } from '../index/index.js';
 import { readJournal } from '../model/index.js';
-import { PackBuilder, parsePackHeader, type PackEntry } from '../blob/index.js';
+import { PackBuilder, type PackEntry } from '../blob/index.js';
 import type { Repository } from '../repository.js';
 import type { ObjectInfo } from '../../backends/storage.js';
 import { loadSnapshots, type DamagedSnapshot } from '../model/index.js';
@@ -83,12 +83,6 @@ export interface PruneResult {
   bytesAfter: number;
 }
 
-type RawEntry = [0 | 1, string, number, number, number];
-interface IndexFileJson {
-  version: 1;
-  packs: { id: string; size: number; blobs: RawEntry[] }[];
-}
-
 /** Internal state the executor needs beyond the plan. */
 export interface PreparedPrune {
   plan: PrunePlan;
@@ -104,21 +98,6 @@ export interface PreparedPrune {
 
 /** How long after a prune first saw an unindexed pack or a temporary file it may be removed. */
 export const DEFAULT_UNINDEXED_GRACE = 60 * 60_000;
-
-async function loadRawIndex(repo: Repository, signal?: AbortSignal): Promise<{ files: { name: string; size: number }[]; packs: Map<string, { size: number; entries: RawEntry[] }> }> {
-  const files: { name: string; size: number }[] = [];
-  for await (const o of repo.storage.list('index/', { signal })) files.push({ name: o.name, size: o.size });
-  files.sort((a, b) => (a.name < b.name ? -1 : 1));
-  const packs = new Map<string, { size: number; entries: RawEntry[] }>();
-  for (const f of files) {
-    const file = await repo.loadObject<IndexFileJson>(AAD.index, f.name);
-    for (const p of file.packs) {
-      if (!ID_RE.test(p.id) || packs.has(p.id)) continue;
-      packs.set(p.id, { size: p.size, entries: p.blobs });
-    }
-  }
-  return { files, packs };
-}
 
 /** Ids of every blob (trees and data) that some snapshot of the replica references. */
 export async function usedBlobs(repo: Repository, index: MasterIndex, signal?: AbortSignal): Promise<{ used: Set<string>; snapshots: number }> {
@@ -322,12 +301,7 @@ function seenLongAgo(seen: number | undefined, now: Date, grace: number): boolea
   return grace <= 0 || (seen !== undefined && now.getTime() - seen >= grace);
 }
 
-function toPackEntry(e: RawEntry): PackEntry {
-  return { type: e[0] === 1 ? 'tree' : 'data', id: Buffer.from(e[1], 'hex'), offset: e[2], length: e[3], rawLength: e[4] };
-}
 
-/** Index files hold at most this many blobs each, so no single object grows without bound. */
-const MAX_BLOBS_PER_INDEX = 100_000;
 
 /** Carries a plan out (see the module comment for the order). Idempotent after a crash: plan again and run again. */
 export async function executePrune(repo: Repository, prepared: PreparedPrune, opts: PruneOptions): Promise<PruneResult> {
@@ -417,110 +391,3 @@ export async function executePrune(repo: Repository, prepared: PreparedPrune, op
 }
 
 // ---- repair index ----------------------------------------------------------------------
-
-export interface RepairIndexResult {
-  target: string;
-  packsRead: number;
-  packsIndexed: number;
-  /** Packs that were in no index before and are now. */
-  packsAdded: string[];
-  /** Packs whose header could not be read (damaged or truncated): left out of the index. */
-  damaged: { pack: string; reason: string }[];
-  indexFilesWritten: string[];
-  indexFilesRemoved: string[];
-}
-
-/**
- * Rebuilds the index of a replica by reading every pack's header (`full`), or only indexes
- * the packs no index names (`onlyUnindexed`: cheap, used after an interrupted backup so its
- * packs are not uploaded again). The new index files are written before the old ones are
- * removed. Caller holds the exclusive lock for `full`; `onlyUnindexed` only adds an index
- * file and is safe under a shared lock.
- */
-export async function repairIndex(
-  repo: Repository,
-  opts: { onlyUnindexed?: boolean; signal?: AbortSignal; onProgress?(p: { done: number; total: number }): void; /** With onlyUnindexed: the loaded index, used instead of reading the files, and extended. */ index?: MasterIndex; /** The caller's listing of data/, instead of listing it again. */ listed?: readonly StoredPack[] } = {},
-): Promise<RepairIndexResult> {
-  const signal = opts.signal;
-  // A loaded index stands in for the index files only when adding: a full repair must know the files it replaces.
-  const given = opts.onlyUnindexed ? opts.index : undefined;
-  const result: RepairIndexResult = { target: repo.target, packsRead: 0, packsIndexed: 0, packsAdded: [], damaged: [], indexFilesWritten: [], indexFilesRemoved: [] };
-  const oldFiles: string[] = [];
-  const known = new Map<string, { size: number; entries: RawEntry[] }>();
-  let raw: Awaited<ReturnType<typeof loadRawIndex>> | undefined;
-  try {
-    // An index the caller already loaded is not read a second time.
-    if (!given) raw = await loadRawIndex(repo, signal);
-  } catch (err) {
-    if (opts.onlyUnindexed) throw err;
-    // A damaged index file is exactly what a full repair replaces.
-    for await (const o of repo.storage.list('index/', { signal })) oldFiles.push(o.name);
-  }
-  if (raw) {
-    for (const f of raw.files) oldFiles.push(f.name);
-    for (const [id, p] of raw.packs) known.set(id, p);
-  }
-  const stored = [...(opts.listed ?? (await listPacks(repo, signal)))];
-  stored.sort((a, b) => (a.id < b.id ? -1 : 1));
-  const indexed = (id: string) => known.has(id) || !!given?.packs.has(id);
-  const todo = opts.onlyUnindexed ? stored.filter((p) => !indexed(p.id)) : stored;
-  const packs: { id: string; size: number; entries: PackEntry[] }[] = [];
-  for (const p of todo) {
-    signal?.throwIfAborted();
-    result.packsRead++;
-    try {
-      const entries = await readPackHeader(repo, p.id, p.size, signal);
-      packs.push({ id: p.id, size: p.size, entries });
-      if (!indexed(p.id)) result.packsAdded.push(p.id);
-    } catch (err) {
-      if (!(err instanceof IntegrityFailure)) throw err;
-      result.damaged.push({ pack: p.id, reason: err.message });
-    }
-    opts.onProgress?.({ done: result.packsRead, total: todo.length });
-  }
-  result.packsIndexed = packs.length;
-  if (packs.length === 0 && opts.onlyUnindexed) return result;
-  result.indexFilesWritten.push(...(await writeIndexFiles(repo, packs)).names);
-  if (given) for (const p of packs) given.addPack(p.id, p.size, p.entries);
-  if (!opts.onlyUnindexed) {
-    for (const name of oldFiles) {
-      if (result.indexFilesWritten.includes(name)) continue;
-      await repo.storage.remove(name, { signal });
-      result.indexFilesRemoved.push(name);
-    }
-  }
-  return result;
-}
-
-/** Index files naming `packs`, at most MAX_BLOBS_PER_INDEX blobs each; their names and total size. */
-async function writeIndexFiles(repo: Repository, packs: { id: string; size: number; entries: PackEntry[] }[]): Promise<{ names: string[]; bytes: number }> {
-  const out = { names: [] as string[], bytes: 0 };
-  let batch: typeof packs = [];
-  let blobs = 0;
-  const writeBatch = async () => {
-    if (batch.length === 0) return;
-    const { sealed } = repo.sealObject(AAD.index, encodeIndex(batch));
-    out.names.push(`index/${await repo.saveHashed('index', sealed)}`);
-    out.bytes += sealed.length;
-    batch = [];
-    blobs = 0;
-  };
-  for (const p of packs) {
-    if (blobs + p.entries.length > MAX_BLOBS_PER_INDEX) await writeBatch();
-    batch.push(p);
-    blobs += p.entries.length;
-  }
-  await writeBatch();
-  return out;
-}
-
-/** The entries of a stored pack, from its header (one ranged read for most packs). */
-export async function readPackHeader(repo: Repository, packId: string, size: number, signal?: AbortSignal): Promise<PackEntry[]> {
-  const probe = Math.min(size, 64 * 1024);
-  let tail = await repo.storage.load(packObjectName(packId), { offset: size - probe, length: probe }, { signal });
-  if (tail.length >= 4) {
-    const hlen = tail.readUInt32LE(tail.length - 4);
-    if (hlen + 4 > tail.length && hlen + 4 <= size) tail = await repo.storage.load(packObjectName(packId), { offset: size - hlen - 4, length: hlen + 4 }, { signal });
-  }
-  return parsePackHeader(repo.key.encrypt, tail, size);
-}

@@ -1,0 +1,64 @@
+import { AAD, ID_RE, packObjectName } from '../format.js';
+import { encodeIndex, type IndexFileJson, type RawEntry } from './index-store.js';
+
+/* The index files as stored: read raw (prune and repair need the files, not only the merged
+ * index), written in bounded batches, and rebuilt from the packs' own headers. */
+import { parsePackHeader, type PackEntry } from '../blob/index.js';
+import type { Repository } from '../repository.js';
+
+
+/** Every index file of the replica, read as stored (prune and repair need the files, not only the merged index). */
+export async function loadRawIndex(repo: Repository, signal?: AbortSignal): Promise<{ files: { name: string; size: number }[]; packs: Map<string, { size: number; entries: RawEntry[] }> }> {
+  const files: { name: string; size: number }[] = [];
+  for await (const o of repo.storage.list('index/', { signal })) files.push({ name: o.name, size: o.size });
+  files.sort((a, b) => (a.name < b.name ? -1 : 1));
+  const packs = new Map<string, { size: number; entries: RawEntry[] }>();
+  for (const f of files) {
+    const file = await repo.loadObject<IndexFileJson>(AAD.index, f.name);
+    for (const p of file.packs) {
+      if (!ID_RE.test(p.id) || packs.has(p.id)) continue;
+      packs.set(p.id, { size: p.size, entries: p.blobs });
+    }
+  }
+  return { files, packs };
+}
+
+export function toPackEntry(e: RawEntry): PackEntry {
+  return { type: e[0] === 1 ? 'tree' : 'data', id: Buffer.from(e[1], 'hex'), offset: e[2], length: e[3], rawLength: e[4] };
+}
+
+/** Index files hold at most this many blobs each, so no single object grows without bound. */
+const MAX_BLOBS_PER_INDEX = 100_000;
+
+/** Index files naming `packs`, at most MAX_BLOBS_PER_INDEX blobs each; their names and total size. */
+export async function writeIndexFiles(repo: Repository, packs: { id: string; size: number; entries: PackEntry[] }[]): Promise<{ names: string[]; bytes: number }> {
+  const out = { names: [] as string[], bytes: 0 };
+  let batch: typeof packs = [];
+  let blobs = 0;
+  const writeBatch = async () => {
+    if (batch.length === 0) return;
+    const { sealed } = repo.sealObject(AAD.index, encodeIndex(batch));
+    out.names.push(`index/${await repo.saveHashed('index', sealed)}`);
+    out.bytes += sealed.length;
+    batch = [];
+    blobs = 0;
+  };
+  for (const p of packs) {
+    if (blobs + p.entries.length > MAX_BLOBS_PER_INDEX) await writeBatch();
+    batch.push(p);
+    blobs += p.entries.length;
+  }
+  await writeBatch();
+  return out;
+}
+
+/** The entries of a stored pack, from its header (one ranged read for most packs). */
+export async function readPackHeader(repo: Repository, packId: string, size: number, signal?: AbortSignal): Promise<PackEntry[]> {
+  const probe = Math.min(size, 64 * 1024);
+  let tail = await repo.storage.load(packObjectName(packId), { offset: size - probe, length: probe }, { signal });
+  if (tail.length >= 4) {
+    const hlen = tail.readUInt32LE(tail.length - 4);
+    if (hlen + 4 > tail.length && hlen + 4 <= size) tail = await repo.storage.load(packObjectName(packId), { offset: size - hlen - 4, length: hlen + 4 }, { signal });
+  }
+  return parsePackHeader(repo.key.encrypt, tail, size);
+}
