@@ -60,24 +60,19 @@ export function preciseTimesMissing(): string | undefined {
 
 /** Sets an open file's atime and mtime to the node's mtime. */
 export function setFileTimes(fd: number, node: NodeTime): void {
-  const c = loadLibc();
-  if (!c) {
-    const time = utimesArg(node);
-    futimesSync(fd, time, time);
-    return;
-  }
-  if (c.futimens(fd, fill(node)) !== 0) throw errnoError(c.errno(), 'futimens');
+  setTimes(node, (c, times) => c.futimens(fd, times), (time) => futimesSync(fd, time, time), 'futimens');
 }
 
 /** Sets the atime and mtime of the entry at `path` itself: a symlink there is never followed. */
 export function setEntryTimes(path: string, node: NodeTime): void {
+  setTimes(node, (c, times) => c.utimensat(AT_FDCWD, path, times, AT_SYMLINK_NOFOLLOW), (time) => lutimesSync(path, time, time), 'utimensat', path);
+}
+
+/** Sets both times through libc (`exact`, returning its result) or, without koffi, through Node (`viaNode`). */
+function setTimes(node: NodeTime, exact: (c: LibcTimes, times: BigInt64Array) => number, viaNode: (time: string) => void, syscall: string, path?: string): void {
   const c = loadLibc();
-  if (!c) {
-    const time = utimesArg(node);
-    lutimesSync(path, time, time);
-    return;
-  }
-  if (c.utimensat(AT_FDCWD, path, fill(node), AT_SYMLINK_NOFOLLOW) !== 0) throw errnoError(c.errno(), 'utimensat', path);
+  if (!c) return viaNode(utimesArg(node));
+  if (exact(c, fill(node)) !== 0) throw errnoError(c.errno(), syscall, path);
 }
 
 function fill(node: NodeTime): BigInt64Array {
