@@ -46,6 +46,7 @@ export async function runRestore(ctx: AppContext, opts: RestoreOptions): Promise
       signal: ctx.signal,
       onProgress: (p) => ctx.events?.progress?.({ phase: 'restore', files: p.files, bytes: p.bytes, totalBytes: snap.summary.bytes, totalFiles: snap.summary.files, path: p.path }),
       onFileError: (path, err) => ctx.events?.warning?.(`${path}: ${errorMessage(err)}`, path),
+      onWarning: (message) => ctx.events?.warning?.(message),
       writers: ctx.threads?.restoreWriters,
     });
     const exitCode = result.failures.length ? 1 : 0;

@@ -1,8 +1,9 @@
-import { closeSync, fchmodSync, fchownSync, fstatSync, futimesSync, lchownSync, lstatSync, lutimesSync, openSync, renameSync, symlinkSync, unlinkSync, writeSync, constants as fsc } from 'node:fs';
+import { closeSync, fchmodSync, fchownSync, fstatSync, lchownSync, lstatSync, openSync, renameSync, symlinkSync, unlinkSync, writeSync, constants as fsc } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { TriadError, fsError } from '../../core/errors.js';
-import { utimesArg, type NodeTime } from '../model/index.js';
+import { setEntryTimes, setFileTimes } from './precise-times.js';
+import type { NodeTime } from '../model/index.js';
 
 /**
  * Writing one restored file: under a temporary name beside its final name, metadata set
@@ -107,8 +108,7 @@ export function commitTemp(t: TempFile, meta: FileMeta, plan: CommitPlan): void 
   try {
     if (plan.chown) tryChown(() => fchownSync(t.fd, meta.uid, meta.gid));
     if (plan.chmod) fchmodSync(t.fd, meta.mode);
-    const time = utimesArg(meta);
-    futimesSync(t.fd, time, time);
+    setFileTimes(t.fd, meta);
     closeSync(t.fd);
     t.fd = -1;
     renameSync(t.tmp, t.out);
@@ -153,8 +153,7 @@ export function makeSymlink(out: string, link: LinkMeta, opts: LinkOptions): voi
   if (!opts.fresh) replaceable(out, opts.overwrite);
   symlinkSync(link.target ?? '', out);
   if (opts.owner) tryChown(() => lchownSync(out, link.uid, link.gid));
-  const time = utimesArg(link);
-  lutimesSync(out, time, time);
+  setEntryTimes(out, link);
 }
 
 export function tryChown(fn: () => void): void {

@@ -1,4 +1,4 @@
-import { chmodSync, chownSync, lstatSync, mkdirSync, readdirSync, rmdirSync, utimesSync } from 'node:fs';
+import { chmodSync, chownSync, lstatSync, mkdirSync, readdirSync, rmdirSync } from 'node:fs';
 import { join, sep } from 'node:path';
 import picomatch from 'picomatch';
 import { TriadError, errnoCode, fsError, type ErrorCode } from '../../core/errors.js';
@@ -7,8 +7,8 @@ import { ContentCheck } from '../blob/index.js';
 import { commitTemp, createPlan, discardTemp, makeSymlink, openTemp, probeCreation, tryChown, writeTemp, type CreatedAs } from './file-out.js';
 import { FileWriterPool } from './writer-pool.js';
 import type { WriteResult } from './writer.protocol.js';
+import { preciseTimesMissing, setEntryTimes } from './precise-times.js';
 import { isSafeName, type TreeNode } from '../model/index.js';
-import { utimesArg } from '../model/index.js';
 
 export interface RestoreOptions {
   /** Directory to restore into; nothing is ever written outside it. */
@@ -22,6 +22,8 @@ export interface RestoreOptions {
   onProgress?(p: { files: number; bytes: number; path: string }): void;
   /** Decides whether to keep going after a file fails (default: keep going). */
   onFileError?(path: string, err: unknown): void;
+  /** Told once when the restore cannot be as exact as the snapshot (times only to the microsecond). */
+  onWarning?(message: string): void;
   /** At most this many threads create the restored files (default 2). */
   writers?: number;
 }
@@ -76,6 +78,8 @@ export async function restoreTree(reader: BlobReader, treeId: string, rootPrefix
   const inc = opts.include?.length ? picomatch(opts.include, { dot: true }) : undefined;
   const exc = opts.exclude?.length ? picomatch(opts.exclude, { dot: true }) : undefined;
   ensureRealDir(opts.to);
+  const lossyTimes = preciseTimesMissing();
+  if (lossyTimes !== undefined) opts.onWarning?.(`modification times are restored to the microsecond only: koffi did not load (${lossyTimes})`);
   const rootFresh = readdirSync(opts.to).length === 0;
   const rootCreates = probeCreation(opts.to);
   const dirTimes: { path: string; node: TreeNode }[] = [];
@@ -181,8 +185,7 @@ export async function restoreTree(reader: BlobReader, treeId: string, rootPrefix
     result.dirs++;
     if (opts.owner) tryChown(() => chownSync(path, node.uid, node.gid));
     chmodSync(path, node.mode);
-    const time = utimesArg(node);
-    utimesSync(path, time, time);
+    setEntryTimes(path, node);
   }
   return result;
 }
