@@ -1,4 +1,4 @@
-import { ExitCode, TriadError } from '../core/errors.js';
+import { ExitCode, TriadError, exitCodeOf } from '../core/errors.js';
 import type { Catalog } from '../catalog/catalog.js';
 import type { Policy } from '../policy/types.js';
 import type { Repository } from '../repo/repository.js';
@@ -38,7 +38,7 @@ export async function runCheck(ctx: AppContext, opts: { policyFile: string; targ
         if (ctx.signal?.aborted) throw err;
         failures.push(err);
         out.push({ target: o.spec.name, unreachable: true, error: errorMessage(err), errorCode: err instanceof TriadError ? err.code : undefined, hint: err instanceof TriadError ? err.hint : undefined });
-        catalog.finishRun(runId, { finished_at: ctx.clock.now(), status: 'failed', exit_code: err instanceof TriadError ? err.exitCode : 1, error: errorMessage(err) });
+        catalog.finishRun(runId, { finished_at: ctx.clock.now(), status: 'failed', exit_code: exitCodeOf(err), error: errorMessage(err) });
         continue;
       }
       // Every key file, not only those tried when opening: a damaged one would lock out its passphrase.

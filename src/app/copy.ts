@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { TriadError } from '../core/errors.js';
+import { TriadError, ExitCode, exitCodeOf } from '../core/errors.js';
 import { repairIndex } from '../repo/maintenance/index.js';
 import { BlobReader } from '../repo/read/index.js';
 import { AAD, packObjectName } from '../repo/format.js';
@@ -51,7 +51,7 @@ export async function runCopy(ctx: AppContext, opts: { policyFile: string; from:
       copySnapshots({ ...ctx, signal }, policy, catalog, runId, src, dst, opts, started, startedAt),
     );
   } catch (err) {
-    catalog.finishRun(runId, { finished_at: ctx.clock.now(), status: ctx.signal?.aborted ? 'interrupted' : 'failed', exit_code: err instanceof TriadError ? err.exitCode : 1, error: errorMessage(err) });
+    catalog.finishRun(runId, { finished_at: ctx.clock.now(), status: ctx.signal?.aborted ? 'interrupted' : 'failed', exit_code: exitCodeOf(err), error: errorMessage(err) });
     throw err;
   } finally {
     catalog.close();
@@ -126,7 +126,7 @@ async function copySnapshots(
   catalog.recordPacks(policy.name, opts.to, copied);
   await writeJournal([dst], {
     version: 1, kind: 'copy', policy: policy.name, host: hostName(policy), started: startedAt.toISOString(), finished: finishedAt.toISOString(),
-    status: 'ok', exitCode: 0, targets: [{ name: opts.to, ok: true }], bytesWritten: bytesCopied,
+    status: 'ok', exitCode: ExitCode.OK, targets: [{ name: opts.to, ok: true }], bytesWritten: bytesCopied,
     details: { from: opts.from, snapshots: todo.map((s) => s.id), packs: copied.length },
   });
   catalog.finishRun(runId, { finished_at: finishedAt, status: 'ok', exit_code: 0, bytes_written: bytesCopied, details: { from: opts.from, snapshots: todo.map((s) => s.id), packs: copied.length } });

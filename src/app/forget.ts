@@ -1,4 +1,4 @@
-import { TriadError } from '../core/errors.js';
+import { TriadError, ExitCode, exitCodeOf } from '../core/errors.js';
 import type { Policy, RetentionSpec, TargetSpec } from '../policy/types.js';
 import type { Catalog } from '../catalog/catalog.js';
 import { writeJournal } from '../repo/model/index.js';
@@ -151,7 +151,7 @@ async function forgetTarget(ctx: AppContext, policy: Policy, spec: TargetSpec, r
       if (removed.length) {
         await writeJournal([repo], {
           version: 1, kind: 'forget', policy: policy.name, host: hostName(policy), started: started.toISOString(), finished: finished.toISOString(),
-          status: 'ok', exitCode: 0, targets: [{ name: repo.target, ok: true }],
+          status: 'ok', exitCode: ExitCode.OK, targets: [{ name: repo.target, ok: true }],
           details: { rule, timezone: policy.timezone, retention: base.retention, forgotten: doomed.map((d) => ({ id: d.id, time: d.time })), kept: decisions.filter((d) => d.keep).map((d) => ({ id: d.id, reasons: d.reasons })) },
         });
       }
@@ -166,7 +166,7 @@ async function forgetTarget(ctx: AppContext, policy: Policy, spec: TargetSpec, r
   } catch (err) {
     const interrupted = opts.signal.aborted;
     if (catalog && runId !== undefined) {
-      catalog.finishRun(runId, { finished_at: ctx.clock.now(), status: interrupted ? 'interrupted' : 'failed', exit_code: err instanceof TriadError ? err.exitCode : 1, error: errorMessage(err) });
+      catalog.finishRun(runId, { finished_at: ctx.clock.now(), status: interrupted ? 'interrupted' : 'failed', exit_code: exitCodeOf(err), error: errorMessage(err) });
     }
     if (interrupted) throw err;
     return { target: repo.target, ok: false, error: errorMessage(err), errorCode: err instanceof TriadError ? err.code : undefined, ...base, snapshots: [], removed: [] };

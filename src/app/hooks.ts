@@ -12,7 +12,7 @@
  * a stale dump must not be reported as a success.
  */
 import { spawn } from 'node:child_process';
-import { TriadError } from '../core/errors.js';
+import { TriadError, ExitCode } from '../core/errors.js';
 import type { Clock } from '../core/clock.js';
 import type { HookSpec, Policy } from '../policy/types.js';
 import { isSdkCredentialVariable } from '../backends/env.js';
@@ -72,7 +72,7 @@ export const HOOK_TAIL_BYTES = 64 * 1024;
 
 /** Did the hook succeed (exit 0, not killed)? */
 export function hookSucceeded(r: HookResult): boolean {
-  return r.exitCode === 0 && !r.timedOut && !r.aborted && r.spawnError === undefined;
+  return r.exitCode === ExitCode.OK && !r.timedOut && !r.aborted && r.spawnError === undefined;
 }
 
 /** One line for logs and error messages: `"pg_dump …" exited with code 3` / `timed out after 15m`. */

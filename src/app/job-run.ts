@@ -11,7 +11,7 @@
  * failures are warnings, never job failures.
  */
 import { hostname } from 'node:os';
-import { TriadError } from '../core/errors.js';
+import { TriadError, ExitCode, exitCodeOf } from '../core/errors.js';
 import type { Policy } from '../policy/types.js';
 import type { RunKind } from '../catalog/types.js';
 import { describeHook, hookRecord, hookSucceeded, runHooks, type HookResult } from './hooks.js';
@@ -92,7 +92,7 @@ export class JobRun {
     let { exitCode, status } = outcome;
     let error = outcome.error;
     let errorCode = outcome.errorCode;
-    if (exitCode === 0 || exitCode === 3) {
+    if (exitCode === ExitCode.OK || exitCode === ExitCode.PARTIAL) {
       const summary = { job: this.job, result: status, exitCode, ...(outcome.snapshot !== undefined ? { snapshot: outcome.snapshot } : {}) };
       const after = await runHooks('after', this.policy.hooks.after, this.hookOptions(summary));
       this.hooks.push(...after);
@@ -100,7 +100,7 @@ export class JobRun {
       if (bad.length > 0) {
         const msg = bad.map((r) => describeHook(r)).join('; ');
         this.ctx.events?.warning?.(`${msg}; the ${this.job} itself completed`);
-        if (exitCode === 0) exitCode = 1;
+        if (exitCode === ExitCode.OK) exitCode = ExitCode.FAILED;
         status = 'failed';
         error = error ? `${error}; ${msg}` : msg;
         errorCode ??= 'E_HOOK_FAILED';
@@ -118,7 +118,7 @@ export class JobRun {
   async fail(err: unknown): Promise<void> {
     if (this.opts.disabled) return;
     const interrupted = this.ctx.signal?.aborted === true || (err instanceof TriadError && err.code === 'E_INTERRUPTED');
-    const exitCode = err instanceof TriadError ? err.exitCode : 1;
+    const exitCode = exitCodeOf(err);
     const status: RunStatus = interrupted ? 'interrupted' : 'failed';
     const error = errorMessage(err);
     if (!interrupted) {
@@ -172,7 +172,7 @@ export class JobRun {
     const { heartbeat, webhook } = this.policy.notify;
     // Deliveries do not listen to the job's cancellation: an interrupted run is reported too.
     const jobs: Promise<void>[] = [];
-    if (heartbeat) jobs.push(pingHeartbeat(heartbeat, o.exitCode === 0 ? 'success' : 'fail', summary, this.delivery()).then((r) => this.note(r, 'heartbeat')));
+    if (heartbeat) jobs.push(pingHeartbeat(heartbeat, o.exitCode === ExitCode.OK ? 'success' : 'fail', summary, this.delivery()).then((r) => this.note(r, 'heartbeat')));
     if (webhook) jobs.push(sendWebhook(webhook, summary, this.delivery()).then((r) => this.note(r, 'webhook')));
     await Promise.all(jobs);
   }
@@ -191,7 +191,7 @@ export class JobRun {
         catalog.finishRun(id, {
           finished_at: this.ctx.clock.now(),
           status: this.ctx.signal?.aborted ? 'interrupted' : 'failed',
-          exit_code: err instanceof TriadError ? err.exitCode : 1,
+          exit_code: exitCodeOf(err),
           error: errorMessage(err),
           details: { hooks: this.records() },
         });

@@ -1,4 +1,4 @@
-import { TriadError } from '../core/errors.js';
+import { TriadError, ExitCode, exitCodeOf } from '../core/errors.js';
 import type { Policy } from '../policy/types.js';
 import type { Catalog } from '../catalog/catalog.js';
 import { writeJournal } from '../repo/model/index.js';
@@ -116,7 +116,7 @@ export async function pruneTarget(
     };
     await writeJournal([repo], {
       version: 1, kind: 'prune', policy: policy.name, host: hostName(policy), started: started.toISOString(), finished: finished.toISOString(),
-      status: 'ok', exitCode: 0, targets: [{ name: repo.target, ok: true }], bytesWritten: r.packsWritten.reduce((a, p) => a + p.size, 0), details,
+      status: 'ok', exitCode: ExitCode.OK, targets: [{ name: repo.target, ok: true }], bytesWritten: r.packsWritten.reduce((a, p) => a + p.size, 0), details,
     });
     if (catalog && runId !== undefined) {
       catalog.removePacks(policy.name, repo.target, r.packsRemoved);
@@ -130,7 +130,7 @@ export async function pruneTarget(
   } catch (err) {
     const interrupted = opts.signal.aborted;
     if (catalog && runId !== undefined) {
-      catalog.finishRun(runId, { finished_at: ctx.clock.now(), status: interrupted ? 'interrupted' : 'failed', exit_code: err instanceof TriadError ? err.exitCode : 1, error: errorMessage(err) });
+      catalog.finishRun(runId, { finished_at: ctx.clock.now(), status: interrupted ? 'interrupted' : 'failed', exit_code: exitCodeOf(err), error: errorMessage(err) });
     }
     if (interrupted) throw err;
     return { target: repo.target, ok: false, error: errorMessage(err), errorCode: err instanceof TriadError ? err.code : undefined, hint: err instanceof TriadError ? err.hint : undefined };

@@ -1,4 +1,4 @@
-import { TriadError } from '../core/errors.js';
+import { TriadError, exitCodeOf } from '../core/errors.js';
 import type { ObjectInfo } from '../backends/storage.js';
 import { DEFAULT_UNINDEXED_GRACE, removeStaleTemporary, repairIndex, type RepairIndexResult } from '../repo/maintenance/index.js';
 import { withPolicyLocks } from './locking.js';
@@ -51,7 +51,7 @@ export async function runRepairIndex(ctx: AppContext, opts: RepairIndexOptions):
             catalog.finishRun(runId, { finished_at: ctx.clock.now(), status: ok ? 'ok' : 'failed', exit_code: ok ? 0 : 1, details });
             targets.push({ ...r, ok, temporaryRemoved: temporary.removed, temporaryKept: temporary.kept });
           } catch (err) {
-            catalog.finishRun(runId, { finished_at: ctx.clock.now(), status: signal.aborted ? 'interrupted' : 'failed', exit_code: err instanceof TriadError ? err.exitCode : 1, error: errorMessage(err) });
+            catalog.finishRun(runId, { finished_at: ctx.clock.now(), status: signal.aborted ? 'interrupted' : 'failed', exit_code: exitCodeOf(err), error: errorMessage(err) });
             if (signal.aborted) throw err;
             targets.push({ ...emptyResult(repo.target), temporaryRemoved: [], temporaryKept: [], ok: false, error: errorMessage(err), errorCode: err instanceof TriadError ? err.code : undefined });
           }

@@ -2,7 +2,7 @@ import { discoverPolicyFiles } from './policy-files.js';
 import { existsSync } from 'node:fs';
 import { stat, statfs } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
-import { TriadError, errnoCode } from '../core/errors.js';
+import { TriadError, errnoCode, ExitCode } from '../core/errors.js';
 import { openCatalog, type Catalog } from '../catalog/catalog.js';
 import type { RestoreTestRow, RunRow, SnapshotRecord } from '../catalog/types.js';
 import {
@@ -46,7 +46,7 @@ export interface ReportResult {
   readonly at: Date;
   readonly outcomes: readonly PolicyOutcome[];
   /** 0 when every evaluated policy is compliant, 4 when any has a finding. */
-  readonly exitCode: 0 | 4;
+  readonly exitCode: typeof ExitCode.OK | typeof ExitCode.FINDING;
 }
 
 /** The policy files named by -p and --policies, de-duplicated, -p first. Throws E_USAGE when there are none. */
@@ -67,7 +67,7 @@ export async function buildReports(ctx: AppContext, opts: ReportOptions): Promis
     if (ctx.signal?.aborted) throw new TriadError('E_INTERRUPTED', 'interrupted');
     outcomes.push(await evaluateFile(ctx, file, at, opts.windowMs));
   }
-  const finding = outcomes.some((o) => o.ok && o.report.exitCode === 4);
+  const finding = outcomes.some((o) => o.ok && o.report.exitCode === ExitCode.FINDING);
   return { at, outcomes, exitCode: finding ? 4 : 0 };
 }
 

@@ -1,7 +1,7 @@
 import { readdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Writable } from 'node:stream';
-import { TriadError, errnoCode } from '../core/errors.js';
+import { TriadError, errnoCode, exitCodeOf } from '../core/errors.js';
 import { dumpTar } from '../repo/restore/index.js';
 import { restoreTree, type RestoreResult } from '../repo/restore/index.js';
 import { findNode } from '../repo/read/index.js';
@@ -53,7 +53,7 @@ export async function runRestore(ctx: AppContext, opts: RestoreOptions): Promise
     catalog.finishRun(runId, { finished_at: ctx.clock.now(), status: exitCode ? 'failed' : 'ok', exit_code: exitCode, bytes_read: s.reader.bytesFetched, bytes_written: result.bytes, files: result.files, details: { snapshot: snap.id, failures: result.failures.length } });
     return { ...result, snapshot: snap.id, target: s.target, to, durationMs: ctx.clock.monotonic() - started, exitCode };
   } catch (err) {
-    catalog.finishRun(runId, { finished_at: ctx.clock.now(), status: ctx.signal?.aborted ? 'interrupted' : 'failed', exit_code: err instanceof TriadError ? err.exitCode : 1, error: errorMessage(err) });
+    catalog.finishRun(runId, { finished_at: ctx.clock.now(), status: ctx.signal?.aborted ? 'interrupted' : 'failed', exit_code: exitCodeOf(err), error: errorMessage(err) });
     throw err;
   } finally {
     catalog.close();

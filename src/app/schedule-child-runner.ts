@@ -4,7 +4,7 @@
  * version as the scheduler.
  */
 import { spawn } from 'node:child_process';
-import { errnoCode } from '../core/errors.js';
+import { errnoCode, ExitCode } from '../core/errors.js';
 import { formatDuration } from '../core/format.js';
 import type { JobOutcome, JobRunner, JobStatus, SchedulerLog } from '../scheduler/index.js';
 import { TailBuffer } from './hooks.js';
@@ -56,7 +56,7 @@ export function childJobRunner(opts: ChildRunnerOptions): JobRunner {
         req.signal.removeEventListener('abort', onStop);
         resolve(o);
       };
-      child.on('error', (e) => finish({ exitCode: 1, status: 'failed', message: `could not start ${opts.execPath}: ${e.message}` }));
+      child.on('error', (e) => finish({ exitCode: ExitCode.FAILED, status: 'failed', message: `could not start ${opts.execPath}: ${e.message}` }));
       child.on('close', (code, signal) => finish(interpretChild(req.job, code, signal, out.text(), err.text(), stopping)));
     });
 }
@@ -69,7 +69,7 @@ export function interpretChild(job: string, code: number | null, signal: string 
   if (code === 2) {
     const m = /unknown command '([^']+)'/.exec(stderr);
     if (m) {
-      return { exitCode: 2, status: 'unavailable', message: `this triad has no '${m[1]}' command yet, so the ${job} job cannot run; remove it from the schedule or upgrade triad` };
+      return { exitCode: ExitCode.USAGE, status: 'unavailable', message: `this triad has no '${m[1]}' command yet, so the ${job} job cannot run; remove it from the schedule or upgrade triad` };
     }
   }
   let json: unknown;

@@ -74,6 +74,11 @@ export class TriadError extends Error {
   }
 }
 
+/** The exit code a run that ended with `err` reports: a TriadError's own, else FAILED. */
+export function exitCodeOf(err: unknown): number {
+  return err instanceof TriadError ? err.exitCode : ExitCode.FAILED;
+}
+
 /** What was thrown, as an Error (a thread or a callback may throw anything). */
 export function asError(err: unknown): Error {
   return err instanceof Error ? err : new Error(String(err));
