@@ -36,7 +36,7 @@ describe('compression into a reused buffer', () => {
   it('compresses inputs up to 128 KiB at level 4 (their 128 KiB window), smaller than level 3 does', () => {
     // Source text: the inputs this level is for.
     const dir = new URL('../../src/repo/', import.meta.url);
-    const data = Buffer.concat(['archiver.ts', 'restorer.ts', 'checker.ts', 'file-writer-pool.ts'].map((f) => readFileSync(new URL(f, dir)))).subarray(0, 120 * 1024);
+    const data = Buffer.concat(['backup/archiver.ts', 'restore/restorer.ts', 'check/checker.ts', 'restore/writer-pool.ts'].map((f) => readFileSync(new URL(f, dir)))).subarray(0, 120 * 1024);
     const at = (compressionLevel: number) => {
       const c = new zstdLib.Compressor();
       c.setParameters({ compressionLevel, windowLog: 17 });
