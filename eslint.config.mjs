@@ -21,6 +21,12 @@ export default tseslint.config(
       ],
     },
   },
+  // Randomness comes from core (seeded samples, tokens, secrets) and, for keys and nonces, repo/crypto.
+  {
+    files: ['src/**'],
+    ignores: ['src/core/**', 'src/repo/crypto/**'],
+    rules: { 'no-restricted-imports': ['error', { paths: [{ name: 'node:crypto', importNames: ['randomBytes', 'randomFillSync', 'randomInt', 'randomUUID'], message: 'Take randomness from core/random.ts or core/token.ts (DESIGN.md §1).' }] }] },
+  },
   // The CLI is where the environment is read; the clock module is where the wall clock is.
   { files: ['src/cli/**'], rules: { 'no-restricted-properties': ['error', { object: 'Date', property: 'now', message: 'Read time from the injected Clock (core/clock.ts).' }] } },
   { files: ['src/core/clock.ts'], rules: { 'no-restricted-properties': 'off', 'no-restricted-syntax': 'off' } },

@@ -1,4 +1,5 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
+import { randomSecret, randomToken } from '../core/token.js';
 import { TriadError } from '../core/errors.js';
 import type { Clock } from '../core/clock.js';
 import { isNotFound, StorageError, type Storage } from '../backends/storage.js';
@@ -61,9 +62,9 @@ export class Repository {
     const key = newMasterKey();
     const config: RepoConfig = {
       version: FORMAT_VERSION,
-      id: randomBytes(16).toString('hex'),
+      id: randomToken(16),
       created: opts.clock.now().toISOString(),
-      chunker: { ...(opts.chunker ?? DEFAULT_CHUNKER), seed: randomBytes(32).toString('base64') },
+      chunker: { ...(opts.chunker ?? DEFAULT_CHUNKER), seed: randomSecret(32).toString('base64') },
       compression: 'zstd',
     };
     const wrapped = await wrapMasterKey(key, passphrase, { created: opts.clock.now(), host: opts.host, username: opts.username, lowSecurityKdf: opts.lowSecurityKdf });

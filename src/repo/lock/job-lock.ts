@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomToken } from '../../core/token.js';
 import { closeSync, fsyncSync, linkSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname } from 'node:path';
@@ -44,7 +44,7 @@ function readJobLock(file: string): JobLockRecord | undefined {
 export function acquireJobLock(file: string, opts: { clock: Clock; host?: string; command?: string; policy?: string; isAlive?: (pid: number) => boolean }): JobLock {
   const host = opts.host ?? hostname();
   const alive = opts.isAlive ?? isProcessAlive;
-  const record: JobLockRecord = { pid: process.pid, host, time: opts.clock.now().toISOString(), command: opts.command, policy: opts.policy, nonce: randomBytes(8).toString('hex') };
+  const record: JobLockRecord = { pid: process.pid, host, time: opts.clock.now().toISOString(), command: opts.command, policy: opts.policy, nonce: randomToken(8) };
   mkdirSync(dirname(file), { recursive: true });
   // The record is written in full under a private name, then linked into place: a kill can
   // never leave a lock file without its holder's pid (which would block every later run).

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomSecret, randomToken } from '../../core/token.js';
 import { hostname } from 'node:os';
 import { sleep } from '../../core/clock.js';
 import { errnoCode, TriadError } from '../../core/errors.js';
@@ -252,7 +252,7 @@ export async function acquireLock(repo: Repository, kind: LockKind, opts: LockOp
         time: now.toISOString(),
         refreshed: now.toISOString(),
         expires: new Date(now.getTime() + staleAfter).toISOString(),
-        nonce: randomBytes(8).toString('hex'),
+        nonce: randomToken(8),
       };
       const id = await writeLock(repo, record, opts.signal);
       const again = await listLocks(repo, view);
@@ -263,7 +263,7 @@ export async function acquireLock(repo: Repository, kind: LockKind, opts: LockOp
     const waited = opts.clock.monotonic() - t0;
     if (waited >= wait) throw lockedError(repo, holder, opts.clock.now(), wait > 0 ? waited : 0);
     // Jitter breaks the tie when two processes keep backing off from each other.
-    const poll = Math.min(opts.pollEvery ?? 5000, wait - waited) * (0.75 + (randomBytes(1)[0]! / 255) * 0.5);
+    const poll = Math.min(opts.pollEvery ?? 5000, wait - waited) * (0.75 + (randomSecret(1)[0]! / 255) * 0.5);
     await sleep(Math.max(10, poll), opts.signal);
     if (attempt > 1_000_000) throw lockedError(repo, holder, opts.clock.now(), waited);
   }

@@ -1,5 +1,5 @@
 import { closeSync, fchmodSync, fchownSync, fstatSync, lchownSync, lstatSync, openSync, renameSync, symlinkSync, unlinkSync, writeSync, constants as fsc } from 'node:fs';
-import { randomBytes } from 'node:crypto';
+import { randomToken } from '../../core/token.js';
 import { join } from 'node:path';
 import { TriadError, fsError } from '../../core/errors.js';
 import { setEntryTimes, setFileTimes } from './precise-times.js';
@@ -23,7 +23,7 @@ export interface FileMeta extends NodeTime {
 }
 
 // A random tag per thread plus a counter: unguessable, unique, and one CSPRNG call per run.
-const TMP_TAG = randomBytes(6).toString('hex');
+const TMP_TAG = randomToken(6);
 let tmpSeq = 0;
 
 /** Which metadata calls a commit still has to make: those that would change something. */
