@@ -8,11 +8,13 @@ import type { Repository } from '../repo/repository.js';
 import { catalogPathFor, hostName, userName, type AppContext } from './session.js';
 
 /**
- * How use cases take locks (issue #5):
- * - repository locks on every replica they touch: backup, restore, check → 'shared';
- *   forget, prune, repair index → 'exclusive';
- * - the local job lock, `<catalogue dir>/locks/<policy>.<command>.lock`, so two runs of the
- *   same command of one policy on this machine never overlap (a slow cron run and the next).
+ * How use cases take locks:
+ * - repository locks on every replica they touch: backup, copy, restore-test, restore, dump,
+ *   ls, check, and the dry runs of forget and prune → 'shared'; forget, prune, repair index
+ *   → 'exclusive';
+ * - the local job lock, `<catalogue dir>/locks/<policy>.<command>.lock`, taken with the
+ *   repository locks by withPolicyLocks and withEachPolicyLock, so two runs of the same
+ *   command of one policy on this host never overlap (a slow cron run and the next).
  */
 export interface LockRequest {
   command: string;

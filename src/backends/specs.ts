@@ -16,7 +16,7 @@ interface TargetCommon {
   offline?: boolean;
   /** Bytes per second, 0 = unlimited. */
   upload_limit: number;
-  /** Per-target override of the policy's retention (issue #5). */
+  /** Per-target override of the policy's retention. */
   retention?: RetentionSpec;
 }
 

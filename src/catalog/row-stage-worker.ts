@@ -14,7 +14,7 @@ const db = new Database(file, { fileMustExist: true, timeout: busyMs });
 db.pragma('foreign_keys = ON');
 db.pragma('synchronous = NORMAL');
 // On disk, not in memory: a backup of millions of files must not hold them all. The rows
-// arrive nearly in path order, so small page caches serve (each MiB here is RSS of the backup).
+// arrive nearly in path order, so small page caches serve (each MiB of cache is RSS of the backup).
 db.pragma('temp_store = FILE');
 db.pragma('cache_size = -4096');
 db.pragma('temp.cache_size = -2048');

@@ -98,8 +98,8 @@ export class RowStage {
    * Waits until the thread has written everything sent so far (a failure is left to
    * commit), so that a write on another connection need not wait for its lock. SQLite's
    * busy timeout counts its sleeps, not the time passed, and a signal cuts each sleep
-   * short: under a CPU profiler (SIGPROF every millisecond) a backup's 15 s timeout ran out
-   * in 0.18 s and the backup failed after saving its snapshot.
+   * short: under a CPU profiler (SIGPROF every millisecond) the timeout ran out in a small
+   * fraction of its time and the backup failed after saving its snapshot.
    */
   async settle(): Promise<void> {
     this.flush();

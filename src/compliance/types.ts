@@ -1,5 +1,5 @@
 /**
- * Inputs and outputs of the compliance engine (DESIGN.md §3–§4, issue #7).
+ * Inputs and outputs of the compliance engine (DESIGN.md §3–§4).
  * Inputs are plain history rows the app layer reads from the catalogue; every function in
  * this folder is a pure function of them and an explicit `at` time. Durations are
  * milliseconds, sizes bytes, times `Date`.

@@ -1,10 +1,9 @@
 /**
  * Large buffers handed back when nothing reads them any more and lent again: whole packs
  * (loaded through LoadOptions.buffer, which local targets use, or built by PackBuilder).
- * Fresh memory is slow on this VM, and every new large buffer is also external memory that
- * V8 runs full collections to free: a bench restore took 10.0 s and 15.0 CPU-s with a new
- * buffer per pack, 8.6 s and 12.9 CPU-s with pack memory reused (medians of four
- * alternating runs).
+ * Memory the kernel has just given is slow to fill, and every new large buffer is also
+ * external memory that V8 runs full collections to free: reusing pack memory made restores
+ * faster and cheaper in CPU than a new buffer per pack (bench/RESULTS.md, "Pack memory").
  */
 export class MemoryPool {
   private readonly spare: ArrayBuffer[] = [];
@@ -42,8 +41,8 @@ export class MemoryPool {
     if (!(returned || this.lent.has(mem))) return;
     if (this.spare.length >= this.keep) {
       // Full: a larger buffer replaces the smallest, as it serves whatever that one would.
-      // Dropping larger ones instead made a restore of the bench's latest snapshot, whose
-      // packs the pack cache keeps evicting, allocate 544 MiB afresh instead of 44 MiB.
+      // Dropping larger ones instead made a restore whose packs the pack cache keeps evicting
+      // allocate many times more memory afresh (bench/RESULTS.md, "Pack memory").
       let s = -1;
       for (let k = 0; k < this.spare.length; k++) if (s < 0 || this.spare[k]!.byteLength < this.spare[s]!.byteLength) s = k;
       if (s < 0 || this.spare[s]!.byteLength >= mem.byteLength) return;

@@ -153,7 +153,8 @@ export function decodeBlobWith(key: MasterKey, type: BlobType, id: Buffer, seale
 /**
  * Decodes blobs like decodeBlobWith, into buffers it reuses: a thread decoding a stream of
  * blobs (a restore, a data check) makes no garbage the size of their content, and asks for
- * no fresh memory, which is slow here. A result is valid only until the next call.
+ * no fresh memory, which is slow to fill (bench/RESULTS.md, "Pack memory"). A result is valid
+ * only until the next call.
  */
 export class ReusingBlobDecoder {
   private readonly opener = new ReusingOpener();

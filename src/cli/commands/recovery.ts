@@ -5,7 +5,7 @@ import { formatDuration, table, type Output } from '../output.js';
 import { appContext, collect } from './app-context.js';
 import { TriadError } from '../../core/errors.js';
 
-/** Disaster recovery: `catalog rebuild|verify` and `key list|add|remove|passwd` (issue #9). */
+/** Disaster recovery: `catalog rebuild|verify` and `key list|add|remove|passwd`. */
 export function registerRecovery(program: Command, ctx: CliContext): void {
   const catalog = examples(program.command('catalog').description('rebuild the SQLite catalogue from a repository, or compare the two'), [
     'triad catalog rebuild -p /etc/triad/finance.yaml --target cloud',

@@ -11,12 +11,10 @@ const require = createRequire(import.meta.url);
 
 /**
  * zstd levels for inputs up to SMALL_INPUT and for larger ones. `auto`: 4 for small inputs
- * (source files, mostly), 3 for larger ones: level 4 made the bench repository 1.0 % smaller
- * (388.1 against 392.0 MB, same chunker key) for 2-4 of 29 CPU-s more in its first backup; larger
- * inputs gained nothing (a corpus sample: 65.1 against 65.3 % of the input) at 16 % less
- * speed. `max`: 12, where the sizes stop shrinking much for the time (a sample of the
- * corpus on this machine: level 3 38.6 % of the input at 139 MB/s, 6 37.1 % at 53 MB/s, 12
- * 36.7 % at 15 MB/s, 19 35.9 % at 2 MB/s).
+ * (source files, mostly), 3 for larger ones: level 4 made the repository slightly smaller for
+ * little more CPU, while larger inputs gained almost nothing from it and lost speed. `max`:
+ * 12, past which the sizes stop shrinking much for the time spent (bench/RESULTS.md,
+ * "zstd levels").
  */
 const LEVELS = { auto: { small: 4, large: 3 }, max: { small: 12, large: 12 } } as const;
 /** looksCompressible's samples: level 3, as the rule in docs/FORMAT.md was measured with. */
@@ -25,8 +23,9 @@ const SAMPLE_LEVEL = 3;
 /**
  * Inputs up to this size are compressed with a window of this size. zstd otherwise sets up
  * its tables for the level's 2 MiB window on every call, which on a small file costs more
- * than compressing it: on the bench's source files 236 MB/s instead of 134 MB/s, for
- * byte-for-byte the same compressed size (the window still covers the whole input).
+ * than compressing it; the smaller window compresses source files much faster, to
+ * byte-for-byte the same size, as it still covers the whole input
+ * (bench/RESULTS.md, "zstd window for small inputs").
  */
 const SMALL_INPUT = 128 * 1024;
 const SMALL_WINDOW_LOG = 17;
@@ -46,7 +45,8 @@ function lib() {
   if (!zstd) {
     const b = require('zstd-napi/binding') as Binding;
     // Compressed into one buffer per thread: a new buffer of up to 8 MiB per chunk, then a
-    // trimmed copy of it, cost ~1 CPU-s in a first backup of the bench corpus.
+    // trimmed copy of it, cost a first backup noticeable CPU (bench/RESULTS.md, "Compression
+    // buffer").
     let out = Buffer.alloc(0);
     const compressor = (levels: { small: number; large: number }): Compressor => {
       const context = (level: number, windowLog?: number) => {
@@ -136,8 +136,8 @@ export function unframe(framed: Uint8Array): Buffer {
 /**
  * Cheap test on samples so random or already-compressed data (media, archives) skips the
  * compressor. Four 16 KiB samples spread over the chunk: a chunk can start in random bytes
- * and go on in text, and one sample at the start stored such chunks uncompressed (2.5 % of
- * the bench repository).
+ * and go on in text, and one sample at the start stored such chunks uncompressed
+ * (bench/RESULTS.md, "Compressibility samples").
  */
 const SAMPLES = 4;
 const SAMPLE = 16 * 1024;

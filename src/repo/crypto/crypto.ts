@@ -21,8 +21,9 @@ export function seal(key: Buffer, plaintext: Uint8Array, aad: Uint8Array): Buffe
   return sealParts(key, [plaintext], aad);
 }
 
-// One CSPRNG call per 4096 nonces: a call per blob cost ~25 µs here (a quarter of the
-// backup's main-thread time on small files). Each nonce is still 96 fresh random bits.
+// One CSPRNG call per 4096 nonces: a call per blob was a large share of the backup's
+// main-thread time on small files (bench/RESULTS.md, "Nonce pool"). Each nonce is still 96
+// fresh random bits.
 const NONCE_POOL = 4096 * NONCE_LEN;
 let noncePool = Buffer.alloc(0);
 let noncePos = NONCE_POOL;
@@ -74,10 +75,9 @@ export function open(key: Buffer, sealed: Uint8Array, aad: Uint8Array): Buffer {
 
 /**
  * Encrypts and decrypts in steps of this size. Node returns each step's output in a new
- * buffer, and on this machine fresh memory of a megabyte costs more than encrypting it: a
- * 1 MiB blob decrypted whole ran at 250-630 MB/s, in 64 KiB steps copied into a reused buffer
- * at 2.9-3.0 GB/s. Whole-chunk outputs also waited for a collection: a heap profile of a
- * first backup found 32 MiB of them in the two workers at its peak.
+ * buffer, and fresh memory of a megabyte can cost more than encrypting it: steps copied into
+ * a reused buffer ran several times faster than whole blobs. Whole-chunk outputs also waited
+ * for a collection, adding to the backup workers' peak memory (bench/RESULTS.md, "Cipher steps").
  */
 const CRYPT_STEP = 64 * 1024;
 
@@ -146,9 +146,10 @@ export interface KdfParams {
 
 /**
  * N=2^15 r=8 p=3: one of the settings OWASP lists as equal in strength to N=2^17 r=8 p=1,
- * with 32 MiB instead of 128 MiB. Every command derives the key once: here it took 0.37-0.40 s
- * against 1.03-1.06 s, mostly the kernel providing 128 MiB of fresh memory (restic writes
- * N=2^15 r=8 p=7). Existing key files keep the parameters stored in them.
+ * with 32 MiB instead of 128 MiB. Every command derives the key once, and the smaller memory
+ * makes that a fraction of the time, most of which was the kernel providing 128 MiB of fresh
+ * memory (bench/RESULTS.md, "scrypt parameters"; restic writes N=2^15 r=8 p=7). Existing key
+ * files keep the parameters stored in them.
  */
 export function defaultKdfParams(lowSecurityForTests = false): KdfParams {
   return { name: 'scrypt', N: lowSecurityForTests ? 1 << 10 : 1 << 15, r: 8, p: lowSecurityForTests ? 1 : 3, salt: randomBytes(32).toString('base64') };
@@ -159,7 +160,7 @@ export function defaultKdfParams(lowSecurityForTests = false): KdfParams {
  * (N=2^17 r=8 p=1 in its first key files, N=2^15 r=8 p=3 since, N=2^10 r=8 p=1 in tests).
  * A key file is read before anything proves it genuine, so one crafted to ask for more
  * would make every command spend minutes and gigabytes: at most 128 MiB and the work of
- * N=2^17 r=8 p=1 (N·r·p ≤ 2^20), about a second.
+ * N=2^17 r=8 p=1 (N·r·p ≤ 2^20), the costliest derivation triad has written itself.
  */
 export const KDF_LIMITS = { maxN: 1 << 17, maxR: 8, maxP: 3, maxWork: 1 << 20 } as const;
 

@@ -8,7 +8,7 @@ import { isProcessAlive } from './repo-lock.js';
 
 /*
  * The local job lock: a file beside the catalogue so that two runs of one job of one policy on
- * this machine never overlap. It has nothing to do with the repository's locks (repo-lock.ts),
+ * this host never overlap. It has nothing to do with the repository's locks (repo-lock.ts),
  * which other hosts see too.
  */
 
@@ -37,7 +37,7 @@ function readJobLock(file: string): JobLockRecord | undefined {
 }
 
 /**
- * A lock file (created with O_EXCL) so two runs of one policy on this machine never overlap,
+ * A lock file (created with O_EXCL) so two runs of one policy on this host never overlap,
  * e.g. a slow cron backup and the next one. A file whose process no longer runs on this host
  * is taken over. Held → E_REPO_LOCKED (exit 11) naming the holder.
  */

@@ -43,7 +43,8 @@ function nsFromMs(ms: number): bigint {
 /** A node's time fields for a time read from the file system (once per entry a backup walks). */
 export function nodeTime(t: TimeSpec): NodeTime {
   const mtime = msOf(t);
-  // Numbers count microseconds exactly until 2255: no BigInt then, as BigInts cost ~0.5 µs a node.
+  // Numbers count microseconds exactly until 2255: no BigInt then, as a BigInt per node of
+  // every backup is slow (bench/RESULTS.md, "Times without BigInt").
   const givenByMs = Math.abs(t.sec) < 9e9 ? t.nsec % 1000 === 0 && Math.round(mtime * 1e3) === t.sec * 1e6 + t.nsec / 1e3 : nsOf(t) === nsFromMs(mtime);
   return givenByMs ? { mtime } : { mtime, mtimeNs: nsDecimal(t) };
 }

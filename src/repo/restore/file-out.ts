@@ -73,8 +73,9 @@ export function probeCreation(dir: string): CreatedAs | undefined {
 
 /**
  * Creating the file with its final permission bits, and leaving out a chown that would give
- * it the owner it already has, saves two metadata calls per file: 0.5 CPU-s of a bench
- * restore on ext4. `as`: how files come out in the file's directory, when known.
+ * it the owner it already has, saves two metadata calls per file, which a restore of many
+ * small files feels (bench/RESULTS.md, "Restore: file creation"). `as`: how files come out in the
+ * file's directory, when known.
  */
 export function createPlan(meta: FileMeta, owner: boolean, as?: CreatedAs): CreatePlan {
   const perm = meta.mode & 0o7777;

@@ -8,9 +8,10 @@ import { nodeMtimeNs, timeSpecOf, utimesArg, type NodeTime } from '../model/inde
  * which keeps whole microseconds; libc's futimens and utimensat take a timespec and so hold
  * every time Linux does (nanoseconds, before 1970, far future). They are called through
  * koffi, loaded on first use in each thread that sets times (the restore's main and writer
- * threads; ~10 ms each), so commands that set none never load it. Where it cannot load (no
- * prebuilt binary for the platform, not 64-bit Linux), times are set through Node as before,
- * exact to the microsecond, and `preciseTimesMissing` says why.
+ * threads), so commands that set none never pay for loading it (bench/RESULTS.md, "koffi
+ * load"). Where it cannot load (no prebuilt binary for the platform, not 64-bit Linux),
+ * times are set through Node as before, exact to the microsecond, and `preciseTimesMissing`
+ * says why.
  */
 
 type Koffi = typeof import('koffi');

@@ -194,9 +194,9 @@ export async function restoreTree(reader: BlobReader, treeId: string, rootPrefix
  * Reads one file node on this thread (decrypting authenticates each blob and its id) and
  * has a writer thread write it, checking each blob's content against its id and the whole
  * content against the node's hash; it renames the file once all matched and this thread has
- * checked size and blob count. Hashing on the main thread made it the restore's bottleneck:
- * a simulation of the writer hashing took ~1 s off bench restores (6.5-8.2 s against
- * 7.3-8.5 s).
+ * checked size and blob count. Hashing on the main thread made it the restore's bottleneck,
+ * and moving the hashing to the writer made restores faster
+ * (bench/RESULTS.md, "Restore: hashing in the writers").
  */
 async function sendFile(reader: BlobReader, pool: FileWriterPool, pending: Map<number, Pending>, node: TreeNode, out: string, rel: string, opts: RestoreOptions, dir: Dir): Promise<void> {
   const whole = (node.content?.length ?? 0) > 1 ? node.hash : undefined;

@@ -21,7 +21,8 @@ interface Slot {
    * Memory shared with the thread, in chunks: a batch's bytes are copied into a chunk the
    * main thread holds, and the chunk goes back to it with the thread's answer. Transferring
    * a buffer per batch instead (and taking it back) made every batch new external memory,
-   * which V8 answered with full collections: 30 in a bench restore, 16 with the ring.
+   * which V8 answered with full collections: the ring about halved them
+   * (bench/RESULTS.md, "Restore: writer ring").
    */
   ring: Buffer;
   /** Chunks neither being filled nor with the thread. */
@@ -50,12 +51,11 @@ interface OpenFile {
  * file is complete.
  *
  * It starts with one thread and adds another (up to `maxWriters`) once the main thread has
- * waited a second in all for full windows: file creation then holds the restore back. On this
- * ext4 that happens when the kernel is slow to find free inodes, after many deletions; a
- * restore of the bench corpus right after deleting the previous one took 17-22 s instead of
- * 27 s. When creation keeps up (the main thread waited 0.3-0.5 s in all), its decoding is the
- * limit, and a second thread from the start only competed with it for the CPU (11.7 and
- * 12.0 s against 10.5 s with one).
+ * waited a second in all for full windows: file creation then holds the restore back. On
+ * ext4 that happens when the kernel is slow to find free inodes, after many deletions, and a
+ * second thread then shortens the restore. When creation keeps up (the main thread waits
+ * well under a second in all), its decoding is the limit, and a second thread from the start
+ * only competed with it for the CPU (bench/RESULTS.md, "Restore: second writer thread").
  */
 export class FileWriterPool {
   private readonly slots: Slot[] = [];
@@ -132,8 +132,9 @@ export class FileWriterPool {
    * Has a thread create directory `dir` (numbered like begin's) in directory `parent`; its
    * entries then go to the same thread. Returns the number its failure is reported under.
    * The parent must be a directory this restore made (through makeDir or itself), so that
-   * nothing can be in the way. mkdir on the main thread took 0.6 s of a bench restore on
-   * ext4, and the main thread's decoding is what the restore waits for.
+   * nothing can be in the way. mkdir on the main thread cost the restore noticeable time
+   * (bench/RESULTS.md, "Restore: directories on writer threads"), and the main thread's
+   * decoding is what the restore waits for.
    */
   makeDir(out: string, dir: number, parent: number): number {
     const id = this.nextFile++;
@@ -268,7 +269,8 @@ export class FileWriterPool {
    * `more` holds only the fields that are set: each one present is cloned to the thread.
    */
   private push(f: OpenFile, file: number, len: number, more: Pick<WriteOp, 'end' | 'meta' | 'blob'>): void {
-    // Assigned, not spread: a spread costs microseconds per op (see archiver's fileNode).
+    // Assigned, not spread: a spread is slow in Node 20 on a per-op path
+    // (bench/RESULTS.md, "Object spreads").
     const op: WriteOp = { file, off: f.slot.size, len };
     if (more.end) op.end = more.end;
     if (more.meta) op.meta = more.meta;
