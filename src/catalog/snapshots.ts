@@ -2,12 +2,13 @@ import { TriadError } from '../core/errors.js';
 import type { Connection } from './connection.js';
 import { optIso, toIso } from './time.js';
 import type { TimeInput } from './time.js';
-import type { PresenceRow, PresenceStatus, SnapshotInput, SnapshotRecord } from './types.js';
+import type { PresenceRow, PresenceStatus, SnapshotInput, SnapshotRecord, SnapshotSummary } from './types.js';
 import { canonicalPaths, count, hex64, parseJson } from './values.js';
 
 const PRESENCE: ReadonlySet<string> = new Set<PresenceStatus>(['complete', 'missing', 'forgotten']);
 
-interface SnapshotDbRow {
+/** A snapshots row as stored: the summary counters as they are, the rest in column form. */
+interface SnapshotDbRow extends SnapshotSummary {
   seq: number;
   id: string;
   policy: string;
@@ -17,14 +18,6 @@ interface SnapshotDbRow {
   finished_at: string | null;
   tree: string;
   parent: string | null;
-  files: number;
-  dirs: number;
-  bytes: number;
-  files_new: number;
-  files_changed: number;
-  files_unchanged: number;
-  bytes_read: number;
-  bytes_added: number;
   partial: number;
   tags: string;
 }
