@@ -338,7 +338,7 @@ function crashSuite(kind: string, makeTarget: (dir: string) => Promise<TargetPro
       expect(outcomes.filter((o) => o.startsWith('killed')).length, context).toBeGreaterThanOrEqual(2);
       expect(killsLeavingPacks, context).toBeGreaterThanOrEqual(1);
       expect(runsReusingFullPacks, context).toBeGreaterThanOrEqual(1);
-    }, 150_000);
+    }, 300_000);
   });
 }
 

@@ -47,5 +47,5 @@ describe('restore onto a full file system', () => {
     const ok = join(work, 'ok');
     expect(triad(['restore', '-p', policy, 'latest', '--to', ok], { env: PASS }).code).toBe(0);
     expect(readFileSync(join(ok, 'src', 'big.bin'))).toEqual(bytes(2, 3 * 1024 * 1024));
-  });
+  }, 180_000);
 });
