@@ -8,7 +8,7 @@ import { walkTree } from '../repo/read/index.js';
 import { writeJournal, type JournalRecord, type Snapshot } from '../repo/model/index.js';
 import type { Repository } from '../repo/repository.js';
 import { FileSampler, selectSnapshots, type SnapshotSelector } from '../repo/maintenance/index.js';
-import { keyedFileHash, openTestReplica, testReplica, type FileTestResult, type SampleSnapshot, type SnapshotStructureResult, type SourceComparison, type TestReplica } from '../repo/restore/index.js';
+import { keyedFileHash, openTestReplica, testReplica, type FileTestResult, type ReplicaTestResult, type SampleSnapshot, type SourceComparison, type TestReplica } from '../repo/restore/index.js';
 import { withPolicyLocks } from './locking.js';
 import { catalogFor, closeAll, errorMessage, hostName, loadPolicyFile, openTargets, passphraseFor, selectTargets, warnDamagedSnapshot, type AppContext, type OpenedTarget } from './session.js';
 
@@ -36,33 +36,13 @@ export interface RestoreTestOptions {
   compareSource?: boolean;
 }
 
-export interface TargetTestResult {
+/** A target's part in the test: the replica's own result, or why it could not be reached. */
+export interface TargetTestResult extends ReplicaTestResult {
   target: string;
   location?: string;
   reachable: boolean;
   error?: string;
   errorCode?: string;
-  ok: boolean;
-  files: number;
-  passed: number;
-  failed: number;
-  skipped: number;
-  /** Plaintext bytes restored and verified. */
-  bytes: number;
-  /** Bytes downloaded (whole packs). */
-  bytesFetched: number;
-  /** Open, key derivation, index loading, listings and tree walks. */
-  overheadMs: number;
-  /** Fetching, decrypting and writing file contents. */
-  transferMs: number;
-  /** Reading restored copies back to hash them (test-only cost, not in the estimate). */
-  verifyMs: number;
-  throughputBytesPerSec: number | null;
-  /** overhead + size of the newest sampled snapshot ÷ throughput. */
-  estimatedFullRestoreMs: number | null;
-  estimateFor?: { snapshot: string; bytes: number };
-  structure: SnapshotStructureResult[];
-  results: FileTestResult[];
 }
 
 export interface SampledSnapshot {

@@ -75,14 +75,18 @@ export interface ReplicaTestResult {
   bytes: number;
   /** Bytes downloaded (whole packs). */
   bytesFetched: number;
+  /** Open, key derivation, index loading, listings and tree walks. */
   overheadMs: number;
+  /** Fetching, decrypting and writing file contents. */
   transferMs: number;
+  /** Reading restored copies back to hash them (test-only cost, not in the estimate). */
   verifyMs: number;
   throughputBytesPerSec: number | null;
+  /** overhead + size of the newest sampled snapshot ÷ throughput. */
   estimatedFullRestoreMs: number | null;
+  estimateFor?: { snapshot: string; bytes: number };
   structure: SnapshotStructureResult[];
   results: FileTestResult[];
-  estimateFor?: { snapshot: string; bytes: number };
 }
 
 /** Loads a replica's index, the policy's snapshots on it and its pack listing. */
