@@ -3,15 +3,10 @@ import type { Catalog } from '../catalog/index.js';
 import type { RowStage } from '../catalog/row-stage.js';
 import type { Policy } from '../policy/types.js';
 import { evaluateRule } from '../policy/rule.js';
-import { Archiver, estimateSources, type ArchiveSource, type BackupWarning } from '../repo/backup/index.js';
-import { StatAhead } from '../repo/backup/index.js';
-import { BlobReader } from '../repo/read/index.js';
-import { writeJournal } from '../repo/model/index.js';
-import { absentPacks, listPacks, MasterIndex, type AbsentPack } from '../repo/index/index.js';
+import { runSnapshot, type BackupWarning, type SnapshotRun, type SnapshotTarget } from '../repo/backup/index.js';
+import type { AbsentPack } from '../repo/index/index.js';
 import type { RepoLock } from '../repo/lock/index.js';
-import { repairIndex } from '../repo/maintenance/index.js';
-import { loadSnapshots, sealSnapshot, type Snapshot, type SnapshotManifest, type SnapshotSummary } from '../repo/model/index.js';
-import { MultiTargetWriter, type TargetSession } from '../repo/backup/index.js';
+import type { SnapshotSummary } from '../repo/model/index.js';
 import { startJob } from './job-run.js';
 import { withEachPolicyLock } from './locking.js';
 import { catalogFor, closeAll, errorMessage, hostName, loadPolicyFile, openTargets, passphraseFor, requireSome, selectTargets, userName, warnDamagedSnapshot, type AppContext, type OpenedTarget } from './session.js';
@@ -137,124 +132,58 @@ async function backupTo(ctx: AppContext, policy: Policy, opened: OpenedTarget[],
   const startedAt = ctx.clock.now();
   const catalog = opts.dryRun ? undefined : catalogFor(ctx, policy);
   // After an earlier snapshot of these sources most files are unchanged, and listing the tree
-  // on another thread, from now on while the indexes load, pays. A first backup spends both
-  // cores on file contents, where the thread would only add its memory.
-  const statAhead = catalog?.latestSnapshot(policy.name, { host, paths }) ? new StatAhead(sources) : undefined;
-  try {
-    return await backupFrom(ctx, policy, opened, usable, opts, started, { host, paths, sources, startedAt, catalog, statAhead, held });
-  } finally {
-    statAhead?.stop();
-    catalog?.close();
-  }
-}
-
-async function backupFrom(
-  ctx: AppContext,
-  policy: Policy,
-  opened: OpenedTarget[],
-  usable: OpenedTarget[],
-  opts: BackupOptions,
-  started: number,
-  run: { host: string; paths: string[]; sources: ArchiveSource[]; startedAt: Date; catalog: Catalog | undefined; statAhead: StatAhead | undefined; held: RunLocks },
-): Promise<BackupResult> {
-  const { host, paths, sources, startedAt, catalog, statAhead, held } = run;
-  const sessions = await Promise.all(usable.map((o) => openSession(ctx, o, !!opts.dryRun)));
-  const { session: first, parent } = await findParent(ctx, sessions, policy.name, host, paths);
-  const time = opts.time ?? startedAt;
-  const runId = catalog?.startRun({ policy: policy.name, kind: 'backup', started_at: startedAt, details: { targets: opened.map((o) => o.spec.name) } });
-  // Before the row thread starts: from then on the main thread writes only when that thread is idle.
-  for (const o of opened) {
-    catalog?.upsertTarget({ policy: policy.name, name: o.spec.name, type: o.spec.type, location: o.storage?.location ?? '', media: o.spec.media, offsite: o.spec.offsite, immutable: o.spec.immutable, offline: (o.spec as { offline?: boolean }).offline ?? false });
-  }
+  // on another thread while the indexes load pays. A first backup spends every core on file
+  // contents, where the thread would only add its memory.
+  const statAhead = !!catalog?.latestSnapshot(policy.name, { host, paths });
+  const targets: SnapshotTarget[] = opened.map((o) => ({
+    name: o.spec.name,
+    location: o.storage?.location,
+    ...(usable.includes(o) ? { repo: o.repo!, lost: held.locks.find((l) => l.repo === o.repo)?.lost } : { error: o.error }),
+  }));
+  let runId: number | undefined;
   let stage: RowStage | undefined;
   try {
-    const rows = (stage = catalog?.stageRows());
-    const writer = new MultiTargetWriter(sessions, policy.compression, {
-      packSize: opts.packSize,
-      signal: ctx.signal,
-      dryRun: opts.dryRun,
-      onTargetFailed: (s, err) => warnLeftOut(ctx, s.name, err),
-      onIndexed: rows ? (packs, live) => live.forEach((t) => rows.addPacks(policy.name, t.name, packs)) : undefined,
-    });
-    watchLocks(held, writer);
-    const archiver = new Archiver(writer, {
-      parent: parent ? { reader: new BlobReader(first.repo, first.index), tree: parent.tree } : undefined,
-      clock: ctx.clock,
-      signal: ctx.signal,
-      statAhead,
-      workers: ctx.threads?.backupWorkers,
-      events: {
-        onWarning: (w) => ctx.events?.warning?.(`${w.path}: ${w.message}`, w.path),
-        onProgress: (p) => ctx.events?.progress?.({ phase: 'backup', files: p.files, bytes: p.bytes, path: p.path, totalFiles: total?.files, totalBytes: total?.bytes }),
-        onFile: rows ? (f) => rows.push(f) : undefined,
+    const run = await runSnapshot(targets, sources, {
+      policy: policy.name, host, username: userName(), paths, startedAt, time: opts.time, tags: opts.tags, compression: policy.compression,
+      dryRun: opts.dryRun, estimate: opts.estimate, statAhead, packSize: opts.packSize, workers: ctx.threads?.backupWorkers, clock: ctx.clock, signal: ctx.signal,
+    }, {
+      onReady: () => {
+        if (!catalog) return;
+        runId = catalog.startRun({ policy: policy.name, kind: 'backup', started_at: startedAt, details: { targets: opened.map((o) => o.spec.name) } });
+        // Before the row thread starts: from then on the main thread writes only when that thread is idle.
+        for (const o of opened) {
+          catalog.upsertTarget({ policy: policy.name, name: o.spec.name, type: o.spec.type, location: o.storage?.location ?? '', media: o.spec.media, offsite: o.spec.offsite, immutable: o.spec.immutable, offline: (o.spec as { offline?: boolean }).offline ?? false });
+        }
+        stage = catalog.stageRows();
       },
+      onTargetFailed: (target, err) => warnLeftOut(ctx, target, err),
+      onLeftoverPacks: (target, { reused, unreadable }) => {
+        if (reused) ctx.events?.info?.(`target '${target}': reusing ${reused} pack(s) left by an interrupted run`);
+        // A store that lists an upload before it completes (some S3-compatible servers) shows a killed run's pack cut short.
+        if (unreadable) ctx.events?.info?.(`target '${target}': ${unreadable} unreadable pack(s) left by an interrupted run are not used; 'triad prune' removes them after its grace period`);
+      },
+      onAbsentPacks: (target, absent) => ctx.events?.warning?.(absentWarning(target, absent)),
+      onDamagedSnapshot: (target, d) => warnDamagedSnapshot(ctx, target)(d),
+      onWarning: (w) => ctx.events?.warning?.(`${w.path}: ${w.message}`, w.path),
+      onProgress: (p) => ctx.events?.progress?.({ phase: 'backup', ...p }),
+      onFile: catalog ? (f) => stage!.push(f) : undefined,
+      onIndexed: catalog ? (packs, live) => live.forEach((t) => stage!.addPacks(policy.name, t, packs)) : undefined,
+      onAllLocksLost: (reason) => held.abort.abort(reason),
     });
-    const total = opts.estimate ? estimateSources(sources, ctx.signal) : undefined;
-    if (total) ctx.events?.progress?.({ phase: 'backup', files: 0, bytes: 0, totalFiles: total.files, totalBytes: total.bytes });
-    const result = await archiver.run(sources);
-    let snapshotId: string | undefined;
-    let finished = ctx.clock.now();
-    if (!opts.dryRun) {
-      await writer.finishData();
-      result.summary.dataAddedPacked = writer.packedAdded;
-      finished = ctx.clock.now();
-      const manifest: SnapshotManifest = {
-        version: 1,
-        time: time.toISOString(),
-        finished: finished.toISOString(),
-        policy: policy.name,
-        host,
-        username: userName(),
-        paths,
-        tree: result.rootTree,
-        parent: parent?.id,
-        partial: result.partial,
-        tags: opts.tags ?? [],
-        summary: result.summary,
-      };
-      const sealed = sealSnapshot(writer.live[0]!.repo, manifest);
-      snapshotId = sealed.id;
-      await writer.saveEverywhere(`snapshots/${sealed.id}`, sealed.sealed);
-    }
-    const targets = targetResults(opened, sessions, !!opts.dryRun);
-    const failed = targets.some((t) => t.status === 'failed');
-    const exitCode = failed ? 1 : result.partial ? 3 : 0;
-    let journalId: string | undefined;
-    if (snapshotId) {
-      ({ id: journalId } = await writeJournal(writer.live.map((s) => s.repo), {
-        version: 1, kind: 'backup', policy: policy.name, host, started: startedAt.toISOString(), finished: finished.toISOString(),
-        status: failed ? 'failed' : result.partial ? 'partial' : 'ok', exitCode, snapshot: snapshotId,
-        targets: targets.map((t) => ({ name: t.target, ok: t.status !== 'failed', error: t.error, location: t.location, bytesWritten: t.bytesWritten, packs: t.packs })),
-        bytesRead: result.summary.bytesRead, bytesWritten: result.summary.dataAddedPacked, files: result.summary.files,
-        details: { summary: result.summary, partial: result.partial, time: time.toISOString(), paths, parent: parent?.id },
-      }));
-    }
-    if (catalog && runId !== undefined) {
-      await recordBackup(catalog, policy, opened, sessions, { snapshotId, time, paths, host, parent: parent?.id, result, rows: rows!, finished, tags: opts.tags ?? [] });
-      if (journalId) for (const s of writer.live) catalog.markJournalSeen(policy.name, s.name, journalId);
-      catalog.finishRun(runId, {
-        finished_at: finished,
-        status: failed ? 'failed' : result.partial ? 'partial' : 'ok',
-        exit_code: exitCode,
-        bytes_read: result.summary.bytesRead,
-        bytes_written: result.summary.dataAddedPacked,
-        files: result.summary.files,
-        error: failed ? targets.filter((t) => t.error).map((t) => `${t.target}: ${t.error}`).join('; ') : null,
-        details: { snapshot: snapshotId, targets },
-      });
-    }
+    const results = targetResults(run, !!opts.dryRun);
+    if (catalog && runId !== undefined) await recordRun(catalog, runId, policy, run, results, { host, paths, tags: opts.tags ?? [], rows: stage! });
     return {
       policy: policy.name,
-      snapshot: snapshotId,
-      parent: parent?.id,
+      snapshot: run.snapshot,
+      parent: run.parent,
       dryRun: !!opts.dryRun,
-      time: time.toISOString(),
+      time: run.time.toISOString(),
       durationMs: ctx.clock.monotonic() - started,
-      summary: result.summary,
-      partial: result.partial,
-      warnings: result.warnings,
-      targets,
-      exitCode,
+      summary: run.summary,
+      partial: run.partial,
+      warnings: run.warnings,
+      targets: results,
+      exitCode: run.exitCode,
     };
   } catch (err) {
     if (catalog && runId !== undefined) {
@@ -265,37 +194,7 @@ async function backupFrom(
     throw err;
   } finally {
     await stage?.close();
-  }
-}
-
-/**
- * A target's part in the run: its index, less the packs it lacks. One listing of `data/`
- * serves both checks: packs no index names (left by an interrupted run) are indexed and
- * reused, and packs the index names but the listing lacks or shows at another size are
- * left out, so their blobs count as not stored and this run stores them again.
- */
-async function openSession(ctx: AppContext, o: OpenedTarget, dryRun: boolean): Promise<TargetSession> {
-  const repo = o.repo!;
-  const name = o.spec.name;
-  try {
-    const index = await MasterIndex.load(repo);
-    const listed = await listPacks(repo, ctx.signal);
-    if (!dryRun) {
-      const { packsAdded, damaged } = await repairIndex(repo, { onlyUnindexed: true, signal: ctx.signal, index, listed });
-      if (packsAdded.length) ctx.events?.info?.(`target '${name}': reusing ${packsAdded.length} pack(s) left by an interrupted run`);
-      // A store that lists an upload before it completes (some S3-compatible servers) shows a killed run's pack cut short.
-      if (damaged.length) ctx.events?.info?.(`target '${name}': ${damaged.length} unreadable pack(s) left by an interrupted run are not used; 'triad prune' removes them after its grace period`);
-    }
-    const absent = absentPacks(index, listed);
-    if (absent.length === 0) return { name, repo, index, bytesWritten: 0, packsWritten: 0 };
-    ctx.events?.warning?.(absentWarning(name, absent));
-    const gone = new Set(absent.map((p) => p.pack));
-    index.dropPacks(gone);
-    return { name, repo, index, bytesWritten: 0, packsWritten: 0, absentPacks: gone };
-  } catch (err) {
-    if (ctx.signal?.aborted) throw err;
-    warnLeftOut(ctx, name, err);
-    return { name, repo, index: new MasterIndex(), bytesWritten: 0, packsWritten: 0, failed: err };
+    catalog?.close();
   }
 }
 
@@ -313,71 +212,48 @@ function absentWarning(target: string, absent: AbsentPack[]): string {
   );
 }
 
-/** A target whose lock is lost takes no further part; when every target's is, the run stops. */
-function watchLocks(held: RunLocks, writer: MultiTargetWriter): void {
-  for (const lock of held.locks) {
-    const session = writer.sessions.find((s) => s.repo === lock.repo);
-    const lose = () => {
-      if (session) writer.drop(session, lock.lost.reason);
-      if (writer.live.length === 0) held.abort.abort(lock.lost.reason);
-    };
-    if (lock.lost.aborted) lose();
-    else lock.lost.addEventListener('abort', lose, { once: true });
-  }
-}
-
-/**
- * The newest complete snapshot of the same policy, host and paths (its unchanged files are
- * not read again), from the first target whose snapshots can be read; a target whose
- * snapshots cannot be read is left out of the run.
- */
-async function findParent(ctx: AppContext, sessions: TargetSession[], policy: string, host: string, paths: string[]): Promise<{ session: TargetSession; parent: Snapshot | undefined }> {
-  const key = JSON.stringify(paths);
-  for (const session of sessions) {
-    if (session.failed !== undefined) continue;
-    try {
-      const all = await loadSnapshots(session.repo, { onDamaged: warnDamagedSnapshot(ctx, session.name), signal: ctx.signal });
-      return { session, parent: all.filter((s) => s.policy === policy && s.host === host && JSON.stringify([...s.paths].sort()) === key).pop() };
-    } catch (err) {
-      if (ctx.signal?.aborted) throw err;
-      session.failed = err;
-      warnLeftOut(ctx, session.name, err);
+function targetResults(run: SnapshotRun, dryRun: boolean): TargetBackupResult[] {
+  return run.targets.map((t) => {
+    if (t.error !== undefined) {
+      return { target: t.name, location: t.location, status: 'failed', error: errorMessage(t.error), errorCode: t.error instanceof TriadError ? t.error.code : undefined, bytesWritten: t.bytesWritten, packs: t.packsWritten };
     }
-  }
-  throw sessions.find((s) => s.failed !== undefined)!.failed;
-}
-
-function targetResults(opened: OpenedTarget[], sessions: TargetSession[], dryRun: boolean): TargetBackupResult[] {
-  return opened.map((o) => {
-    const s = sessions.find((x) => x.name === o.spec.name);
-    const err = s?.failed ?? o.error;
-    if (err !== undefined) {
-      return { target: o.spec.name, location: o.storage?.location, status: 'failed', error: errorMessage(err), errorCode: err instanceof TriadError ? err.code : undefined, bytesWritten: s?.bytesWritten ?? 0, packs: s?.packsWritten ?? 0 };
-    }
-    return { target: o.spec.name, location: o.storage?.location, status: dryRun ? 'dry-run' : 'committed', bytesWritten: s?.bytesWritten ?? 0, packs: s?.packsWritten ?? 0 };
+    return { target: t.name, location: t.location, status: dryRun ? 'dry-run' : 'committed', bytesWritten: t.bytesWritten, packs: t.packsWritten };
   });
 }
 
-async function recordBackup(
-  catalog: ReturnType<typeof catalogFor>,
+/** The run's catalogue rows: the snapshot with its files and presence, the journal seen, the run finished. */
+async function recordRun(
+  catalog: Catalog,
+  runId: number,
   policy: Policy,
-  opened: OpenedTarget[],
-  sessions: TargetSession[],
-  r: { snapshotId?: string; time: Date; paths: string[]; host: string; parent?: string; result: Awaited<ReturnType<Archiver['run']>>; rows: RowStage; finished: Date; tags: string[] },
+  run: SnapshotRun,
+  results: TargetBackupResult[],
+  r: { host: string; paths: string[]; tags: string[]; rows: RowStage },
 ): Promise<void> {
-  if (!r.snapshotId) return;
-  const s = r.result.summary;
+  const failed = results.some((t) => t.status === 'failed');
+  if (run.snapshot) await recordSnapshot(catalog, policy, run, run.snapshot, r);
+  if (run.journal) for (const name of run.journal.targets) catalog.markJournalSeen(policy.name, name, run.journal.id);
+  catalog.finishRun(runId, {
+    finished_at: run.finished,
+    status: failed ? 'failed' : run.partial ? 'partial' : 'ok',
+    exit_code: run.exitCode,
+    bytes_read: run.summary.bytesRead,
+    bytes_written: run.summary.dataAddedPacked,
+    files: run.summary.files,
+    error: failed ? results.filter((t) => t.error).map((t) => `${t.target}: ${t.error}`).join('; ') : null,
+    details: { snapshot: run.snapshot, targets: results },
+  });
+}
+
+async function recordSnapshot(catalog: Catalog, policy: Policy, run: SnapshotRun, snapshotId: string, r: { host: string; paths: string[]; tags: string[]; rows: RowStage }): Promise<void> {
+  const s = run.summary;
   // The row thread may still be writing: SQLite can refuse this write at once rather than wait.
   await r.rows.settle();
   catalog.upsertSnapshot({
-    id: r.snapshotId, policy: policy.name, host: r.host, paths: r.paths, time: r.time, finished_at: r.finished, tree: r.result.rootTree, parent: r.parent ?? null,
-    partial: r.result.partial, tags: r.tags, files: s.files, dirs: s.dirs, bytes: s.bytes, files_new: s.filesNew, files_changed: s.filesChanged,
+    id: snapshotId, policy: policy.name, host: r.host, paths: r.paths, time: run.time, finished_at: run.finished, tree: run.rootTree, parent: run.parent ?? null,
+    partial: run.partial, tags: r.tags, files: s.files, dirs: s.dirs, bytes: s.bytes, files_new: s.filesNew, files_changed: s.filesChanged,
     files_unchanged: s.filesUnchanged, bytes_read: s.bytesRead, bytes_added: s.dataAddedPacked,
   });
-  await r.rows.commit(r.snapshotId);
-  for (const o of opened) {
-    const sess = sessions.find((x) => x.name === o.spec.name);
-    const ok = sess && sess.failed === undefined;
-    catalog.setPresence(r.snapshotId, o.spec.name, { status: ok ? 'complete' : 'missing', at: r.finished });
-  }
+  await r.rows.commit(snapshotId);
+  for (const t of run.targets) catalog.setPresence(snapshotId, t.name, { status: t.error === undefined ? 'complete' : 'missing', at: run.finished });
 }

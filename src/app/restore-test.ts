@@ -4,19 +4,15 @@ import { TriadError } from '../core/errors.js';
 import { seededRandom, type Random } from '../core/random.js';
 import type { Catalog } from '../catalog/catalog.js';
 import type { Policy, SampleSpec, TargetSpec } from '../policy/types.js';
-import { BlobReader } from '../repo/read/index.js';
-import { MasterIndex } from '../repo/index/index.js';
-import { writeJournal, type JournalRecord } from '../repo/model/index.js';
+import { walkTree } from '../repo/read/index.js';
+import { writeJournal, type JournalRecord, type Snapshot } from '../repo/model/index.js';
 import type { Repository } from '../repo/repository.js';
 import { FileSampler, selectSnapshots, type SnapshotSelector } from '../repo/maintenance/index.js';
-import { checkSnapshotStructure, listStoredPacks, type StructureProblem } from '../repo/check/index.js';
-import { loadSnapshots, type Snapshot } from '../repo/model/index.js';
-import { keyedFileHash, restoreAndVerify, type FailureKind } from '../repo/restore/index.js';
-import { walkTree } from '../repo/read/index.js';
+import { keyedFileHash, openTestReplica, testReplica, type FileTestResult, type ReplicaTestResult, type SampleSnapshot, type SourceComparison, type TestReplica } from '../repo/restore/index.js';
 import { withPolicyLocks } from './locking.js';
 import { catalogFor, closeAll, errorMessage, hostName, loadPolicyFile, openTargets, passphraseFor, selectTargets, warnDamagedSnapshot, type AppContext, type OpenedTarget } from './session.js';
 
-export type { FailureKind } from '../repo/restore/index.js';
+export type { FailureKind, FileTestResult, SnapshotStructureResult, SourceComparison } from '../repo/restore/index.js';
 export type { SnapshotSelector } from '../repo/maintenance/index.js';
 
 /** Scratch space a sample may use when neither the policy nor --max-bytes says. */
@@ -40,59 +36,13 @@ export interface RestoreTestOptions {
   compareSource?: boolean;
 }
 
-export type SourceComparison = 'identical' | 'changed' | 'missing' | 'mismatch' | 'other-host' | 'not-a-source';
-
-export interface FileTestResult {
-  snapshot: string;
-  path: string;
-  size: number;
-  status: 'passed' | 'failed' | 'skipped';
-  kind?: FailureKind;
-  reason?: string;
-  pack?: string;
-  blob?: string;
-  source?: SourceComparison;
-  transferMs: number;
-}
-
-export interface SnapshotStructureResult {
-  snapshot: string;
-  present: boolean;
-  ok: boolean;
-  trees: number;
-  files: number;
-  problems: StructureProblem[];
-  omitted: number;
-  note?: string;
-}
-
-export interface TargetTestResult {
+/** A target's part in the test: the replica's own result, or why it could not be reached. */
+export interface TargetTestResult extends ReplicaTestResult {
   target: string;
   location?: string;
   reachable: boolean;
   error?: string;
   errorCode?: string;
-  ok: boolean;
-  files: number;
-  passed: number;
-  failed: number;
-  skipped: number;
-  /** Plaintext bytes restored and verified. */
-  bytes: number;
-  /** Bytes downloaded (whole packs). */
-  bytesFetched: number;
-  /** Open, key derivation, index loading, listings and tree walks. */
-  overheadMs: number;
-  /** Fetching, decrypting and writing file contents. */
-  transferMs: number;
-  /** Reading restored copies back to hash them (test-only cost, not in the estimate). */
-  verifyMs: number;
-  throughputBytesPerSec: number | null;
-  /** overhead + size of the newest sampled snapshot ÷ throughput. */
-  estimatedFullRestoreMs: number | null;
-  estimateFor?: { snapshot: string; bytes: number };
-  structure: SnapshotStructureResult[];
-  results: FileTestResult[];
 }
 
 export interface SampledSnapshot {
@@ -147,9 +97,8 @@ interface Session {
   spec: TargetSpec;
   opened?: OpenedTarget;
   repo?: Repository;
-  reader?: BlobReader;
-  snapshots: Map<string, Snapshot>;
-  stored: Map<string, number>;
+  /** Set once the replica's index, snapshots and pack listing are loaded: the target can be tested. */
+  replica?: TestReplica;
   overheadMs: number;
   error?: unknown;
 }
@@ -181,40 +130,10 @@ export async function runRestoreTest(ctx: AppContext, opts: RestoreTestOptions):
     return await withPolicyLocks(ctx, policy, locked, 'shared', { command: 'restore-test' }, async (signal) => {
       const lctx: AppContext = { ...ctx, signal };
       for (const s of sessions) if (s.repo) await loadSession(lctx, policy, s);
-      const reached = sessions.filter((s) => s.reader);
-
-      const maxBytes = opts.maxBytes ?? policy.restore_test.max_bytes ?? (opts.sample?.kind === 'bytes' ? opts.sample.value : policy.restore_test.sample.kind === 'bytes' ? policy.restore_test.sample.value : DEFAULT_MAX_BYTES);
-      const spec = opts.sample ?? policy.restore_test.sample;
-      const selector = opts.snapshots ?? { kind: 'default' };
-      const plan = reached.length ? await planSample(lctx, { catalog, policy: policy.name, sessions: reached, spec, selector, maxBytes, random }) : [];
-      if (reached.length && plan.length === 0) {
-        throw new TriadError('E_SNAPSHOT_NOT_FOUND', `no snapshot of policy ${policy.name} on ${reached.map((s) => `'${s.spec.name}'`).join(', ')}`, { hint: "run 'triad backup -p POLICY' first" });
-      }
-      const plannedBytes = plan.reduce((n, p) => n + p.files.reduce((m, f) => m + f.size, 0), 0);
-
-      const scratchParent = resolve(ctx.cwd, opts.scratch);
-      mkdirSync(scratchParent, { recursive: true });
-      requireSpace(scratchParent, plannedBytes);
-      scratchRoot = mkdtempSync(join(scratchParent, 'triad-restore-test-'));
-
-      const targets: TargetTestResult[] = [];
-      const sourceHashes = new Map<string, Promise<string | undefined>>();
-      for (const [i, s] of sessions.entries()) {
-        if (!s.reader) {
-          targets.push(unreachableResult(s, plan));
-          continue;
-        }
-        const dir = join(scratchRoot, `t${i}`);
-        try {
-          targets.push(await testTarget(lctx, policy, s, plan, { dir, compareSource: !!opts.compareSource, sourceHashes }));
-        } finally {
-          rmSync(dir, { recursive: true, force: true });
-        }
-      }
-
-      const reachable = targets.filter((t) => t.reachable);
-      const ok = targets.every((t) => t.ok);
-      const exitCode = exitCodeFor(sessions, targets);
+      const reached = sessions.filter((s) => s.replica);
+      const sample = await drawSample(lctx, policy, opts, catalog, reached, random);
+      scratchRoot = makeScratch(resolve(ctx.cwd, opts.scratch), sample.bytes);
+      const targets = await testTargets(lctx, policy, sessions, sample.plan, { scratchRoot, compareSource: !!opts.compareSource });
       const finishedAt = ctx.clock.now();
       const result: RestoreTestResult = {
         policy: policy.name,
@@ -222,63 +141,21 @@ export async function runRestoreTest(ctx: AppContext, opts: RestoreTestOptions):
         startedAt: startedAt.toISOString(),
         finishedAt: finishedAt.toISOString(),
         durationMs: ctx.clock.monotonic() - t0,
-        sample: {
-          spec,
-          snapshots: selectorText(selector),
-          maxBytes,
-          files: plan.reduce((n, p) => n + p.files.length, 0),
-          bytes: plannedBytes,
-          snapshotList: plan.map((p) => ({
-            id: p.snapshot.id,
-            time: p.snapshot.time,
-            listing: p.listing,
-            candidates: p.candidates,
-            files: p.files.map((f) => ({ path: f.path, size: f.size })),
-            bytes: p.files.reduce((n, f) => n + f.size, 0),
-            ...(p.note ? { note: p.note } : {}),
-          })),
-        },
+        sample: sampleSummary(sample),
         previous,
         everyMs: policy.restore_test.every,
         overdue: previous !== null && previous.ageMs > policy.restore_test.every,
         targets,
-        ok,
-        exitCode,
+        ok: targets.every((t) => t.ok),
+        exitCode: exitCodeFor(sessions, targets),
         runId: run,
         journal: { id: '', failed: [] },
       };
-
       result.journal = await writeJournal(
         reached.map((s) => s.repo!),
         journalRecord(policy, result, startedAt, finishedAt),
       );
-      for (const t of targets) {
-        catalog.addRestoreTest({
-          run_id: run,
-          policy: policy.name,
-          target: t.target,
-          at: finishedAt,
-          seed: opts.seed,
-          ok: t.ok,
-          files: t.files,
-          bytes: t.bytes,
-          overhead_ms: t.overheadMs,
-          transfer_ms: t.transferMs,
-          snapshots: t.structure.filter((x) => x.present).map((x) => x.snapshot),
-          failures: recordedFailures(t),
-        });
-      }
-      for (const s of reached) if (result.journal.id && !result.journal.failed.includes(s.spec.name)) catalog.markJournalSeen(policy.name, s.spec.name, result.journal.id);
-      catalog.finishRun(run, {
-        finished_at: finishedAt,
-        status: ok ? 'ok' : 'failed',
-        exit_code: exitCode,
-        bytes_read: reachable.reduce((n, t) => n + t.bytesFetched, 0),
-        bytes_written: reachable.reduce((n, t) => n + t.bytes, 0),
-        files: result.sample.files,
-        error: ok ? null : targets.filter((t) => !t.ok).map((t) => `${t.target}: ${t.error ?? `${t.failed} file(s) failed`}`).join('; '),
-        details: { seed: opts.seed, snapshots: plan.map((p) => p.snapshot.id), journal: result.journal.id, targets: targets.map((t) => ({ target: t.target, ok: t.ok, files: t.files, failed: t.failed })) },
-      });
+      recordInCatalogue(catalog, policy, result, sample.plan, reached, finishedAt);
       return result;
     });
   } catch (err) {
@@ -293,11 +170,131 @@ export async function runRestoreTest(ctx: AppContext, opts: RestoreTestOptions):
   }
 }
 
+interface Sample {
+  spec: SampleSpec;
+  selector: SnapshotSelector;
+  maxBytes: number;
+  plan: PlannedSnapshot[];
+  /** Bytes of every sampled file. */
+  bytes: number;
+}
+
+/** The sample's size limit, spec and snapshots, then the files drawn from the reached targets. */
+async function drawSample(ctx: AppContext, policy: Policy, opts: RestoreTestOptions, catalog: Catalog, reached: Session[], random: Random): Promise<Sample> {
+  const maxBytes = opts.maxBytes ?? policy.restore_test.max_bytes ?? (opts.sample?.kind === 'bytes' ? opts.sample.value : policy.restore_test.sample.kind === 'bytes' ? policy.restore_test.sample.value : DEFAULT_MAX_BYTES);
+  const spec = opts.sample ?? policy.restore_test.sample;
+  const selector = opts.snapshots ?? { kind: 'default' };
+  const plan = reached.length ? await planSample(ctx, { catalog, policy: policy.name, sessions: reached, spec, selector, maxBytes, random }) : [];
+  if (reached.length && plan.length === 0) {
+    throw new TriadError('E_SNAPSHOT_NOT_FOUND', `no snapshot of policy ${policy.name} on ${reached.map((s) => `'${s.spec.name}'`).join(', ')}`, { hint: "run 'triad backup -p POLICY' first" });
+  }
+  return { spec, selector, maxBytes, plan, bytes: plan.reduce((n, p) => n + p.files.reduce((m, f) => m + f.size, 0), 0) };
+}
+
+/** A fresh scratch directory under `parent`, once the sample is known to fit there. */
+function makeScratch(parent: string, bytes: number): string {
+  mkdirSync(parent, { recursive: true });
+  requireSpace(parent, bytes);
+  return mkdtempSync(join(parent, 'triad-restore-test-'));
+}
+
+/** Each target in turn, in its own scratch directory (removed after it). */
+async function testTargets(
+  ctx: AppContext,
+  policy: Policy,
+  sessions: Session[],
+  plan: PlannedSnapshot[],
+  o: { scratchRoot: string; compareSource: boolean },
+): Promise<TargetTestResult[]> {
+  const sample: SampleSnapshot[] = plan.map((p) => ({
+    snapshot: p.snapshot,
+    files: p.files,
+    ...(p.completeOn ? { completeOn: p.completeOn } : {}),
+    ...(p.listing === 'unavailable' && p.note ? { listingProblem: p.note } : {}),
+  }));
+  const sourceHashes = new Map<string, Promise<string | undefined>>();
+  const targets: TargetTestResult[] = [];
+  for (const [i, s] of sessions.entries()) {
+    if (!s.replica) {
+      targets.push(unreachableResult(s, plan));
+      continue;
+    }
+    const dir = join(o.scratchRoot, `t${i}`);
+    try {
+      const tested = await testReplica(s.replica, sample, {
+        dir,
+        overheadMs: s.overheadMs,
+        monotonic: () => ctx.clock.monotonic(),
+        signal: ctx.signal,
+        compareSource: o.compareSource ? (snap, path, node, hash, mac) => compareWithSource(ctx, policy, snap, path, node, hash, sourceHashes, mac) : undefined,
+        onProgress: (p) => ctx.events?.progress?.({ phase: `restore-test ${s.spec.name}`, ...p }),
+      });
+      targets.push({ ...emptyResult(s, []), ...tested });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+  return targets;
+}
+
+function sampleSummary(sample: Sample): RestoreTestResult['sample'] {
+  const { plan } = sample;
+  return {
+    spec: sample.spec,
+    snapshots: selectorText(sample.selector),
+    maxBytes: sample.maxBytes,
+    files: plan.reduce((n, p) => n + p.files.length, 0),
+    bytes: sample.bytes,
+    snapshotList: plan.map((p) => ({
+      id: p.snapshot.id,
+      time: p.snapshot.time,
+      listing: p.listing,
+      candidates: p.candidates,
+      files: p.files.map((f) => ({ path: f.path, size: f.size })),
+      bytes: p.files.reduce((n, f) => n + f.size, 0),
+      ...(p.note ? { note: p.note } : {}),
+    })),
+  };
+}
+
+/** One restore-test row per target, the journal record seen where it was saved, the run finished. */
+function recordInCatalogue(catalog: Catalog, policy: Policy, result: RestoreTestResult, plan: PlannedSnapshot[], reached: Session[], finishedAt: Date): void {
+  const { targets, ok, runId: run, seed } = result;
+  const reachable = targets.filter((t) => t.reachable);
+  for (const t of targets) {
+    catalog.addRestoreTest({
+      run_id: run,
+      policy: policy.name,
+      target: t.target,
+      at: finishedAt,
+      seed,
+      ok: t.ok,
+      files: t.files,
+      bytes: t.bytes,
+      overhead_ms: t.overheadMs,
+      transfer_ms: t.transferMs,
+      snapshots: t.structure.filter((x) => x.present).map((x) => x.snapshot),
+      failures: recordedFailures(t),
+    });
+  }
+  for (const s of reached) if (result.journal.id && !result.journal.failed.includes(s.spec.name)) catalog.markJournalSeen(policy.name, s.spec.name, result.journal.id);
+  catalog.finishRun(run, {
+    finished_at: finishedAt,
+    status: ok ? 'ok' : 'failed',
+    exit_code: result.exitCode,
+    bytes_read: reachable.reduce((n, t) => n + t.bytesFetched, 0),
+    bytes_written: reachable.reduce((n, t) => n + t.bytes, 0),
+    files: result.sample.files,
+    error: ok ? null : targets.filter((t) => !t.ok).map((t) => `${t.target}: ${t.error ?? `${t.failed} file(s) failed`}`).join('; '),
+    details: { seed, snapshots: plan.map((p) => p.snapshot.id), journal: result.journal.id, targets: targets.map((t) => ({ target: t.target, ok: t.ok, files: t.files, failed: t.failed })) },
+  });
+}
+
 /** Opens one target (key derivation included), timing it as part of the target's fixed overhead. */
 async function openSession(ctx: AppContext, policy: Policy, spec: TargetSpec, passphrase: string): Promise<Session> {
   const t = ctx.clock.monotonic();
   const [opened] = await openTargets(ctx, policy, [spec], passphrase);
-  const s: Session = { spec, opened, snapshots: new Map(), stored: new Map(), overheadMs: 0 };
+  const s: Session = { spec, opened, overheadMs: 0 };
   if (opened?.repo) s.repo = opened.repo;
   else s.error = opened?.error ?? new TriadError('E_TARGET_FAILED', `target '${spec.name}' could not be opened`);
   s.overheadMs = ctx.clock.monotonic() - t;
@@ -307,12 +304,8 @@ async function openSession(ctx: AppContext, policy: Policy, spec: TargetSpec, pa
 /** Loads the index, the snapshot list and the pack listing of an opened target (more fixed overhead). */
 async function loadSession(ctx: AppContext, policy: Policy, s: Session): Promise<void> {
   const t = ctx.clock.monotonic();
-  const repo = s.repo!;
   try {
-    const index = await MasterIndex.load(repo);
-    for (const snap of await loadSnapshots(repo, { onDamaged: warnDamagedSnapshot(ctx, s.spec.name), signal: ctx.signal })) if (snap.policy === policy.name) s.snapshots.set(snap.id, snap);
-    s.stored = await listStoredPacks(repo, ctx.signal);
-    s.reader = new BlobReader(repo, index);
+    s.replica = await openTestReplica(s.spec.name, s.repo!, policy.name, { onDamaged: warnDamagedSnapshot(ctx, s.spec.name), signal: ctx.signal });
   } catch (err) {
     if ((err as Error).name === 'AbortError') throw err;
     s.error = err;
@@ -327,7 +320,7 @@ function requireOneRepository(sessions: Session[]): void {
     if (s.repo && first?.repo && s.repo.id !== first.repo.id) {
       s.error = new TriadError('E_REPO_MISMATCH', `target '${s.spec.name}' holds another repository (id ${s.repo.id.slice(0, 8)}) than target '${first.spec.name}' (id ${first.repo.id.slice(0, 8)})`);
       s.repo = undefined;
-      s.reader = undefined;
+      s.replica = undefined;
     }
   }
 }
@@ -350,7 +343,7 @@ async function planSample(
   p: { catalog: Catalog; policy: string; sessions: Session[]; spec: SampleSpec; selector: SnapshotSelector; maxBytes: number; random: Random },
 ): Promise<PlannedSnapshot[]> {
   const union = new Map<string, Snapshot>();
-  for (const s of p.sessions) for (const snap of s.snapshots.values()) union.set(snap.id, snap);
+  for (const s of p.sessions) for (const snap of s.replica!.snapshots.values()) union.set(snap.id, snap);
   const sorted = [...union.values()].sort((a, b) => (a.time < b.time ? -1 : a.time > b.time ? 1 : a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   const chosen = selectSnapshots(sorted, p.selector, p.random);
   const plan: PlannedSnapshot[] = [];
@@ -364,9 +357,9 @@ async function planSample(
       for (const f of p.catalog.iterateFiles(snap.id, { type: 'file' })) sampler.offer({ path: f.path, size: f.size, mode: f.mode, hash: f.hash });
       listing = 'catalogue';
     } else {
-      for (const s of p.sessions.filter((x) => x.snapshots.has(snap.id))) {
+      for (const s of p.sessions.filter((x) => x.replica!.snapshots.has(snap.id))) {
         try {
-          for await (const { path, node } of walkTree(s.reader!, snap.tree)) {
+          for await (const { path, node } of walkTree(s.replica!.reader, snap.tree)) {
             ctx.signal?.throwIfAborted();
             if (node.type === 'file') sampler.offer({ path, size: node.size, mode: node.mode, hash: node.hash ?? null });
           }
@@ -396,82 +389,6 @@ async function planSample(
     });
   }
   return plan;
-}
-
-async function testTarget(
-  ctx: AppContext,
-  policy: Policy,
-  s: Session,
-  plan: PlannedSnapshot[],
-  o: { dir: string; compareSource: boolean; sourceHashes: Map<string, Promise<string | undefined>> },
-): Promise<TargetTestResult> {
-  const reader = s.reader!;
-  const name = s.spec.name;
-  const r = emptyResult(s, []);
-  const totalFiles = plan.reduce((n, p) => n + p.files.length, 0);
-  const totalBytes = plan.reduce((n, p) => n + p.files.reduce((m, f) => m + f.size, 0), 0);
-  const add = (f: FileTestResult): void => {
-    r.results.push(f);
-    if (f.status === 'passed') r.passed++;
-    else if (f.status === 'failed') r.failed++;
-    else r.skipped++;
-    if (f.status !== 'skipped') r.files++;
-  };
-  for (const [k, p] of plan.entries()) {
-    const snap = s.snapshots.get(p.snapshot.id);
-    if (!snap) {
-      const expected = p.completeOn?.has(name) ?? false;
-      r.structure.push({
-        snapshot: p.snapshot.id, present: false, ok: !expected, trees: 0, files: 0, problems: [], omitted: 0,
-        note: expected ? 'missing on this target, although the catalogue records it complete here' : 'not on this target',
-      });
-      for (const f of p.files) {
-        add(expected
-          ? { snapshot: p.snapshot.id, path: f.path, size: f.size, status: 'failed', kind: 'missing-snapshot', reason: `snapshot ${p.snapshot.id.slice(0, 8)} is missing on target '${name}'`, transferMs: 0 }
-          : { snapshot: p.snapshot.id, path: f.path, size: f.size, status: 'skipped', reason: `snapshot ${p.snapshot.id.slice(0, 8)} is not on target '${name}'`, transferMs: 0 });
-      }
-      continue;
-    }
-    const ts = ctx.clock.monotonic();
-    const st = await checkSnapshotStructure(reader, snap.tree, s.stored, ctx.signal);
-    r.overheadMs += ctx.clock.monotonic() - ts;
-    const listingProblem = p.listing === 'unavailable' && p.note ? p.note : undefined;
-    r.structure.push({
-      snapshot: snap.id, present: true, ok: st.problems.length === 0 && !listingProblem, trees: st.trees, files: st.files, problems: st.problems, omitted: st.omitted,
-      ...(listingProblem ? { note: listingProblem } : {}),
-    });
-    if (r.estimateFor === undefined) r.estimateFor = { snapshot: snap.id, bytes: snap.summary.bytes };
-    const scratch = join(o.dir, String(k));
-    for (const f of p.files) {
-      ctx.signal?.throwIfAborted();
-      const tf = ctx.clock.monotonic();
-      const v = await restoreAndVerify(reader, snap.tree, f, { scratch, stored: s.stored, monotonic: () => ctx.clock.monotonic(), signal: ctx.signal });
-      r.transferMs += v.transferMs;
-      r.verifyMs += v.verifyMs;
-      r.overheadMs += Math.max(0, ctx.clock.monotonic() - tf - v.transferMs - v.verifyMs);
-      r.bytes += v.bytes;
-      const base = { snapshot: snap.id, path: f.path, size: f.size, transferMs: v.transferMs };
-      if (!v.ok) {
-        add({ ...base, status: 'failed', kind: v.failure!.kind, reason: v.failure!.reason, ...(v.failure!.pack ? { pack: v.failure!.pack } : {}), ...(v.failure!.blob ? { blob: v.failure!.blob } : {}) });
-      } else if (o.compareSource) {
-        const cmp = await compareWithSource(ctx, policy, snap, f.path, v.node!, v.hash!, o.sourceHashes, reader.repo.key.mac);
-        if (cmp === 'mismatch') add({ ...base, status: 'failed', kind: 'source-mismatch', reason: 'the live source file has the same size and mtime but different content (changed in place or damaged)', source: cmp });
-        else add({ ...base, status: 'passed', source: cmp });
-      } else {
-        add({ ...base, status: 'passed' });
-      }
-      ctx.events?.progress?.({ phase: `restore-test ${name}`, files: r.results.length, totalFiles, bytes: r.bytes, totalBytes, path: f.path });
-    }
-    rmSync(scratch, { recursive: true, force: true });
-  }
-  r.bytesFetched = reader.bytesFetched;
-  if (r.bytes > 0 && r.transferMs > 0) r.throughputBytesPerSec = (r.bytes / r.transferMs) * 1000;
-  r.ok = r.failed === 0 && r.structure.every((x) => x.ok);
-  // A damaged copy is no restorable copy: no estimate from it (compliance reads it as a failed test).
-  if (r.estimateFor && r.ok) {
-    r.estimatedFullRestoreMs = r.estimateFor.bytes === 0 ? r.overheadMs : r.throughputBytesPerSec ? r.overheadMs + (r.estimateFor.bytes / r.throughputBytesPerSec) * 1000 : null;
-  }
-  return r;
 }
 
 /**
@@ -549,7 +466,7 @@ function emptyResult(s: Session, results: FileTestResult[]): TargetTestResult {
 
 /** 1 when a target could not be tested (or the error of every target when none could), 4 on any damage, else 0. */
 function exitCodeFor(sessions: Session[], targets: TargetTestResult[]): number {
-  const down = sessions.filter((s) => !s.reader);
+  const down = sessions.filter((s) => !s.replica);
   if (down.length > 0 && down.length === sessions.length) {
     const codes = new Set(down.map((s) => (s.error instanceof TriadError ? s.error.exitCode : 1)));
     return codes.size === 1 ? [...codes][0]! : 1;

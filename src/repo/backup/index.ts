@@ -1,4 +1,4 @@
 // The public API of repo/backup: what the rest of triad may import from it.
-export { type ArchiveSource, Archiver, type BackupWarning, estimateSources } from './archiver.js';
-export { StatAhead } from './stat-ahead.js';
-export { MultiTargetWriter, type TargetSession } from './writer.js';
+export { type ArchiveSource, type BackupWarning, type FileRecord, estimateSources } from './archiver.js';
+export { type SnapshotEvents, type SnapshotOptions, type SnapshotProgress, type SnapshotRun, type SnapshotTarget, type TargetOutcome, runSnapshot } from './commit.js';
+export { type WrittenPack } from './writer.js';

@@ -2,3 +2,4 @@
 export { dumpTar } from './dump.js';
 export { type RestoreResult, restoreTree } from './restorer.js';
 export { type FailureKind, keyedFileHash, restoreAndVerify } from './verify-restore.js';
+export { type FileTestResult, type ReplicaTestResult, type SampleSnapshot, type SnapshotStructureResult, type SourceComparison, type TestReplica, openTestReplica, testReplica } from './replica-test.js';
