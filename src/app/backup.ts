@@ -1,4 +1,4 @@
-import { TriadError } from '../core/errors.js';
+import { TriadError, ExitCode, exitCodeOf } from '../core/errors.js';
 import type { Catalog } from '../catalog/index.js';
 import type { RowStage } from '../catalog/row-stage.js';
 import type { Policy } from '../policy/types.js';
@@ -74,7 +74,7 @@ export async function runBackup(ctx: AppContext, opts: BackupOptions): Promise<B
   }
   if (job) {
     const fin = await job.finish({
-      status: r.exitCode === 0 ? 'ok' : r.exitCode === 3 ? 'partial' : 'failed',
+      status: r.exitCode === ExitCode.OK ? 'ok' : r.exitCode === ExitCode.PARTIAL ? 'partial' : 'failed',
       exitCode: r.exitCode,
       snapshot: r.snapshot,
       files: r.summary.files,
@@ -189,7 +189,7 @@ async function backupTo(ctx: AppContext, policy: Policy, opened: OpenedTarget[],
     if (catalog && runId !== undefined) {
       await stage?.settle();
       const interrupted = ctx.signal?.aborted ?? false;
-      catalog.finishRun(runId, { finished_at: ctx.clock.now(), status: interrupted ? 'interrupted' : 'failed', exit_code: err instanceof TriadError ? err.exitCode : 1, error: errorMessage(err) });
+      catalog.finishRun(runId, { finished_at: ctx.clock.now(), status: interrupted ? 'interrupted' : 'failed', exit_code: exitCodeOf(err), error: errorMessage(err) });
     }
     throw err;
   } finally {

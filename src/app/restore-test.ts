@@ -1,6 +1,6 @@
 import { lstatSync, mkdirSync, mkdtempSync, rmSync, statfsSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
-import { TriadError } from '../core/errors.js';
+import { TriadError, ExitCode, exitCodeOf } from '../core/errors.js';
 import { seededRandom, type Random } from '../core/random.js';
 import type { Catalog } from '../catalog/catalog.js';
 import type { Policy, SampleSpec, TargetSpec } from '../policy/types.js';
@@ -160,7 +160,7 @@ export async function runRestoreTest(ctx: AppContext, opts: RestoreTestOptions):
     });
   } catch (err) {
     if (runId !== undefined) {
-      catalog.finishRun(runId, { finished_at: ctx.clock.now(), status: ctx.signal?.aborted ? 'interrupted' : 'failed', exit_code: err instanceof TriadError ? err.exitCode : 1, error: errorMessage(err) });
+      catalog.finishRun(runId, { finished_at: ctx.clock.now(), status: ctx.signal?.aborted ? 'interrupted' : 'failed', exit_code: exitCodeOf(err), error: errorMessage(err) });
     }
     throw err;
   } finally {
@@ -468,11 +468,11 @@ function emptyResult(s: Session, results: FileTestResult[]): TargetTestResult {
 function exitCodeFor(sessions: Session[], targets: TargetTestResult[]): number {
   const down = sessions.filter((s) => !s.replica);
   if (down.length > 0 && down.length === sessions.length) {
-    const codes = new Set(down.map((s) => (s.error instanceof TriadError ? s.error.exitCode : 1)));
-    return codes.size === 1 ? [...codes][0]! : 1;
+    const codes = new Set(down.map((s) => exitCodeOf(s.error)));
+    return codes.size === 1 ? [...codes][0]! : ExitCode.FAILED;
   }
   if (down.length > 0) return 1;
-  return targets.every((t) => t.ok) ? 0 : 4;
+  return targets.every((t) => t.ok) ? ExitCode.OK : ExitCode.FINDING;
 }
 
 function requireSpace(dir: string, bytes: number): void {

@@ -1,3 +1,4 @@
+import { ExitCode } from '../../core/errors.js';
 import type { Clock } from '../../core/clock.js';
 import type { CompressionMode } from '../blob/index.js';
 import { absentPacks, listPacks, MasterIndex, type AbsentPack } from '../index/index.js';
@@ -173,7 +174,7 @@ async function snapshotFrom(targets: SnapshotTarget[], sources: ArchiveSource[],
   }
   const outcomes = targets.map((t) => outcomeOf(t, sessions.find((s) => s.name === t.name)));
   const failed = outcomes.some((t) => t.error !== undefined);
-  const exitCode = failed ? 1 : result.partial ? 3 : 0;
+  const exitCode = failed ? ExitCode.FAILED : result.partial ? ExitCode.PARTIAL : ExitCode.OK;
   const run: SnapshotRun = { snapshot, parent: parent?.id, time, finished, rootTree: result.rootTree, summary: result.summary, warnings: result.warnings, partial: result.partial, targets: outcomes, exitCode };
   if (snapshot) {
     const { id } = await writeJournal(writer.live.map((s) => s.repo), {
