@@ -15,7 +15,6 @@ import type { Repository } from '../repository.js';
 import { entryStat, lstatEntry, type EntryStat } from './stat-ahead.protocol.js';
 import type { StatAhead } from './stat-ahead.js';
 
-export type { ArchiveSource };
 
 export type WarningCode = 'unreadable' | 'vanished' | 'changed' | 'special' | 'other-filesystem';
 

@@ -6,7 +6,8 @@ import { repairIndex } from '../maintenance/index.js';
 import { loadSnapshots, sealSnapshot, writeJournal, type DamagedSnapshot, type Snapshot, type SnapshotManifest, type SnapshotSummary } from '../model/index.js';
 import { BlobReader } from '../read/index.js';
 import type { Repository } from '../repository.js';
-import { Archiver, estimateSources, type ArchiveSource, type BackupWarning, type FileRecord } from './archiver.js';
+import { Archiver, estimateSources, type BackupWarning, type FileRecord } from './archiver.js';
+import type { ArchiveSource } from './source-tree.js';
 import { StatAhead } from './stat-ahead.js';
 import { MultiTargetWriter, type TargetSession, type WrittenPack } from './writer.js';
 

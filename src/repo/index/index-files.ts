@@ -1,11 +1,10 @@
 import { AAD, ID_RE, packObjectName } from '../format.js';
-import { encodeIndex, type IndexFileJson, type RawEntry } from './index-store.js';
-
-/* The index files as stored: read raw (prune and repair need the files, not only the merged
- * index), written in bounded batches, and rebuilt from the packs' own headers. */
+import { encodeIndex, saveIndexFile, type IndexFileJson, type RawEntry } from './index-store.js';
 import { parsePackHeader, type PackEntry } from '../blob/index.js';
 import type { Repository } from '../repository.js';
 
+/* The index files as stored: read raw (prune and repair need the files, not only the merged
+ * index), written in bounded batches, and rebuilt from the packs' own headers. */
 
 /** Every index file of the replica, read as stored (prune and repair need the files, not only the merged index). */
 export async function loadRawIndex(repo: Repository, signal?: AbortSignal): Promise<{ files: { name: string; size: number }[]; packs: Map<string, { size: number; entries: RawEntry[] }> }> {
@@ -37,9 +36,9 @@ export async function writeIndexFiles(repo: Repository, packs: { id: string; siz
   let blobs = 0;
   const writeBatch = async () => {
     if (batch.length === 0) return;
-    const { sealed } = repo.sealObject(AAD.index, encodeIndex(batch));
-    out.names.push(`index/${await repo.saveHashed('index', sealed)}`);
-    out.bytes += sealed.length;
+    const saved = await saveIndexFile(repo, encodeIndex(batch));
+    out.names.push(saved.name);
+    out.bytes += saved.bytes;
     batch = [];
     blobs = 0;
   };

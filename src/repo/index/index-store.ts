@@ -232,6 +232,12 @@ export function absentPacks(index: MasterIndex, stored: readonly StoredPack[]): 
   return absent;
 }
 
+/** Seals and stores one index file under the hash of its bytes; its object name and size. */
+export async function saveIndexFile(repo: Repository, file: IndexFileJson): Promise<{ name: string; bytes: number }> {
+  const { sealed } = repo.sealObject(AAD.index, file);
+  return { name: `index/${await repo.saveHashed('index', sealed)}`, bytes: sealed.length };
+}
+
 /**
  * Replaces each index file naming one of `packs` with one naming only its other packs, so
  * the index no longer points at them (a blob stored again elsewhere is then read from
@@ -244,8 +250,7 @@ export async function unindexPacks(repo: Repository, index: MasterIndex, packs: 
     const file = await repo.loadObject<IndexFileJson>(AAD.index, name);
     const rest = file.packs.filter((p) => !packs.has(p.id));
     if (rest.length > 0) {
-      const { sealed } = repo.sealObject(AAD.index, { version: 1, packs: rest } satisfies IndexFileJson);
-      done.written.push(`index/${await repo.saveHashed('index', sealed)}`);
+      done.written.push((await saveIndexFile(repo, { version: 1, packs: rest })).name);
     }
     await repo.storage.remove(name, { signal });
     done.removed.push(name);
