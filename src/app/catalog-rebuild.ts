@@ -14,7 +14,7 @@ import { Repository } from '../repo/repository.js';
 import type { SnapshotManifest } from '../repo/model/index.js';
 import { walkTree } from '../repo/read/index.js';
 import { targetFromUrl, type RepoUrl } from './repo-url.js';
-import { catalogFor, catalogPathFor, errorMessage, loadPolicyFile, passphraseFor, selectTargets, storageOptions, type AppContext } from './session.js';
+import { catalogFor, catalogPathFor, errorMessage, loadPolicyFile, passphraseFor, selectTargets, storageOptions, warnWeakKeys, type AppContext } from './session.js';
 
 export interface RebuildOptions {
   /** With a policy: rebuild the policy's part of the catalogue from its target `target`. */
@@ -98,6 +98,7 @@ async function openSource(ctx: AppContext, opts: RebuildOptions): Promise<Source
   const storage = await openStorage(spec, storageOptions(ctx, spec));
   try {
     const repo = await Repository.open(spec.name, storage, passphrase);
+    warnWeakKeys(ctx, policy, [repo]);
     const catalog = policy ? catalogFor(ctx, policy) : openCatalog(catalogPathFor(ctx));
     return { policy, spec, storage, repo, catalog, policyFilter: opts.repo?.policy };
   } catch (err) {

@@ -2,7 +2,7 @@ import { TriadError } from '../core/errors.js';
 import { openStorage } from '../backends/open.js';
 import type { Storage } from '../backends/storage.js';
 import { Repository } from '../repo/repository.js';
-import { catalogFor, errorMessage, hostName, loadPolicyFile, passphraseFor, selectTargets, storageOptions, userName, type AppContext } from './session.js';
+import { catalogFor, errorMessage, hostName, kdfStrength, loadPolicyFile, passphraseFor, selectTargets, storageOptions, userName, warnWeakKeys, type AppContext } from './session.js';
 
 export interface InitTargetResult {
   target: string;
@@ -44,6 +44,7 @@ export async function initRepositories(ctx: AppContext, opts: { policyFile: stri
       source ??= repo;
       existing.push(repo);
     }
+    warnWeakKeys(ctx, policy, existing);
     for (const { name, storage } of storages) {
       if (existing.some((r) => r.target === name)) {
         results.push({ target: name, location: storage.location, status: 'existing' });
@@ -51,7 +52,7 @@ export async function initRepositories(ctx: AppContext, opts: { policyFile: stri
       }
       try {
         if (!source) {
-          source = await Repository.create(name, storage, passphrase, { clock: ctx.clock, host: hostName(policy), username: userName(), lowSecurityKdf: ctx.lowSecurityKdf });
+          source = await Repository.create(name, storage, passphrase, { clock: ctx.clock, host: hostName(policy), username: userName(), kdf: kdfStrength(ctx).cost });
           results.push({ target: name, location: storage.location, status: 'created' });
         } else {
           await Repository.replicate(name, storage, source);

@@ -1,6 +1,6 @@
 import { ExitCode, TriadError } from '../core/errors.js';
-import { keyFileOpens, keyOpenedBy, listKeyFiles, newKeyFile, removeKeyFile, saveKeyFile, type KeyInfo } from '../repo/crypto/index.js';
-import { closeAll, errorMessage, hostName, loadPolicyFile, openTargets, passphraseFor, selectTargets, userName, type AppContext, type OpenedTarget } from './session.js';
+import { kdfBelowFloor, keyFileOpens, keyOpenedBy, listKeyFiles, newKeyFile, removeKeyFile, saveKeyFile, type KeyInfo } from '../repo/crypto/index.js';
+import { closeAll, errorMessage, hostName, kdfStrength, loadPolicyFile, openTargets, passphraseFor, selectTargets, userName, type AppContext, type OpenedTarget } from './session.js';
 import type { Policy } from '../policy/types.js';
 
 export interface KeyTargetsOptions {
@@ -121,15 +121,19 @@ export async function removeKey(ctx: AppContext, opts: KeyTargetsOptions & { id:
 /**
  * Changes the passphrase: adds a key for the new one on every selected target, checks that it
  * opens there, then removes the key the current passphrase opened. Data is not re-encrypted.
- * Re-running after a partial failure completes the rotation with the same key file.
+ * Re-running after a partial failure completes the rotation with the same key file. The same
+ * passphrase again is accepted only to rewrite a key whose KDF cost is below the floor.
  */
 export async function changePassphrase(ctx: AppContext, opts: KeyTargetsOptions & { newPassphrase: string }): Promise<KeyChangeResult> {
   const { policy, passphrase, opened } = await openAll(ctx, opts, true);
   try {
-    if (opts.newPassphrase === passphrase) throw new TriadError('E_USAGE', 'the new passphrase is the one already in use', { hint: 'choose a different passphrase' });
+    const strengthen = opts.newPassphrase === passphrase;
+    if (strengthen && !opened.some((o) => o.repo?.openedKey && kdfBelowFloor(o.repo.openedKey.kdf, kdfStrength(ctx).floor))) {
+      throw new TriadError('E_USAGE', 'the new passphrase is the one already in use', { hint: 'choose a different passphrase' });
+    }
     const old = new Map<string, string>();
     for (const o of opened) old.set(o.spec.name, (await keyOpenedBy(o.storage!, passphrase, o.spec.name))!);
-    const added = await addEverywhere(ctx, policy, opened, opts.newPassphrase);
+    const added = await addEverywhere(ctx, policy, opened, opts.newPassphrase, { fresh: strengthen });
     const targets: KeyChangeResult['targets'] = [];
     const oldIds = new Set<string>();
     for (const o of opened) {
@@ -155,16 +159,18 @@ export async function changePassphrase(ctx: AppContext, opts: KeyTargetsOptions 
   }
 }
 
-async function addEverywhere(ctx: AppContext, policy: Policy, opened: OpenedTarget[], newPassphrase: string): Promise<{ id: string; targets: KeyChangeResult['targets'] }> {
+/** `fresh`: write a new key file even where the passphrase already opens one (to rewrite a weak key). */
+async function addEverywhere(ctx: AppContext, policy: Policy, opened: OpenedTarget[], newPassphrase: string, opts: { fresh?: boolean } = {}): Promise<{ id: string; targets: KeyChangeResult['targets'] }> {
   let existing: { id: string; bytes: Buffer } | undefined;
   const has = new Set<string>();
   for (const o of opened) {
+    if (opts.fresh) break;
     const id = await keyOpenedBy(o.storage!, newPassphrase, o.spec.name);
     if (id === undefined) continue;
     has.add(o.spec.name);
     existing ??= { id, bytes: await o.storage!.load(`keys/${id}`) };
   }
-  const key = existing ?? (await newKeyFile(opened[0]!.repo!.key, newPassphrase, { created: ctx.clock.now(), host: hostName(policy), username: userName(), lowSecurityKdf: ctx.lowSecurityKdf }));
+  const key = existing ?? (await newKeyFile(opened[0]!.repo!.key, newPassphrase, { created: ctx.clock.now(), host: hostName(policy), username: userName(), kdf: kdfStrength(ctx).cost }));
   const targets: KeyChangeResult['targets'] = [];
   for (const o of opened) {
     if (has.has(o.spec.name)) {

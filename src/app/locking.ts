@@ -23,7 +23,6 @@ export interface LockRequest {
 }
 
 export function lockOptions(ctx: AppContext, policy: Policy, req: LockRequest): LockOptions {
-  const staleAfter = Number(ctx.env.TRIAD_LOCK_STALE_AFTER_MS ?? '');
   return {
     clock: ctx.clock,
     host: hostName(policy),
@@ -33,7 +32,7 @@ export function lockOptions(ctx: AppContext, policy: Policy, req: LockRequest): 
     wait: req.wait ?? 0,
     pollEvery: Math.min(5000, Math.max(200, Math.floor((req.wait ?? 0) / 10))),
     ...(ctx.signal ? { signal: ctx.signal } : {}),
-    ...(staleAfter > 0 ? { staleAfter } : {}),
+    ...(ctx.lockStaleAfterMs !== undefined ? { staleAfter: ctx.lockStaleAfterMs } : {}),
   };
 }
 

@@ -10,8 +10,10 @@ import type { Policy, TargetSpec } from '../policy/types.js';
 import { openCatalog, type Catalog } from '../catalog/catalog.js';
 import { defaultCatalogPath } from '../catalog/paths.js';
 import { Repository } from '../repo/repository.js';
-import { describeDamagedKeys } from '../repo/crypto/index.js';
+import { describeDamagedKeys, describeKdf, kdfBelowFloor, PRODUCTION_KDF_STRENGTH, type KdfStrength } from '../repo/crypto/index.js';
 import type { DamagedSnapshot } from '../repo/model/index.js';
+
+export type { KdfStrength };
 
 /** What every use case gets from the CLI: explicit environment, clock and cancellation. */
 export interface AppContext {
@@ -22,8 +24,10 @@ export interface AppContext {
   events?: AppEvents;
   /** --catalog, overriding the policy's and $TRIAD_CATALOG. */
   catalogPath?: string;
-  /** Test-only: cheap key derivation for repositories created in tests. */
-  lowSecurityKdf?: boolean;
+  /** scrypt cost of new key files and the floor below which an opened key is warned about (production's when unset; a test entry lowers both). */
+  kdf?: KdfStrength;
+  /** How long a repository lock lives without a refresh (the lock module's default when unset; a test entry shortens it). */
+  lockStaleAfterMs?: number;
   /** How long a target may keep failing transiently before it is given up (--retry-for). */
   retryForMs?: number;
   /** Upload limit for every target in bytes/s (--limit-upload), overriding the policy. */
@@ -120,6 +124,7 @@ export async function openTargets(ctx: AppContext, policy: Policy, specs: Target
       }
     }),
   );
+  warnWeakKeys(ctx, policy, opened.flatMap((o) => (o.repo ? [o.repo] : [])));
   const ids = new Set(opened.filter((o) => o.repo).map((o) => o.repo!.id));
   if (ids.size > 1) {
     const first = opened.find((o) => o.repo)!;
@@ -133,6 +138,32 @@ export async function openTargets(ctx: AppContext, policy: Policy, specs: Target
     }
   }
   return opened;
+}
+
+export function kdfStrength(ctx: AppContext): KdfStrength {
+  return ctx.kdf ?? PRODUCTION_KDF_STRENGTH;
+}
+
+/**
+ * One warning per key file the passphrase opened whose scrypt cost is below the floor (a
+ * repository made by an early or test build): cheap to guess offline, so every command that
+ * opens it says so until `key passwd` rewrites it. Names the targets and the key, never the secret.
+ */
+export function warnWeakKeys(ctx: AppContext, policy: Pick<Policy, 'file'> | undefined, repos: readonly Repository[]): void {
+  const { floor } = kdfStrength(ctx);
+  const weak = new Map<string, { kdf: string; targets: string[] }>();
+  for (const r of repos) {
+    if (!r.openedKey || !kdfBelowFloor(r.openedKey.kdf, floor)) continue;
+    const entry = weak.get(r.openedKey.id) ?? { kdf: describeKdf(r.openedKey.kdf), targets: [] };
+    entry.targets.push(`'${r.target}'`);
+    weak.set(r.openedKey.id, entry);
+  }
+  const passwd = policy ? `triad key passwd -p ${policy.file}` : 'triad key passwd -p POLICY';
+  for (const [id, w] of weak) {
+    ctx.events?.warning?.(
+      `target${w.targets.length === 1 ? '' : 's'} ${w.targets.join(', ')}: key ${id.slice(0, 12)} that this passphrase opens is derived with ${w.kdf}, below ${describeKdf(floor)}, so the passphrase is cheap to guess from a copy of the repository; run '${passwd}' to rewrite it at full strength (giving the same passphrase again keeps it)`,
+    );
+  }
 }
 
 /** Throws the most telling error when no target could be opened at all. */

@@ -1,5 +1,22 @@
 import type { Command } from 'commander';
 import { Output, type GlobalOptions } from './output.js';
+import type { Clock } from '../core/clock.js';
+import type { KdfStrength } from '../app/session.js';
+
+/**
+ * What a caller of main() may put in place of production behaviour. bin/triad passes
+ * nothing; the test entry (test/helpers/triad-test-entry.mjs) pins the clock, lowers the
+ * scrypt cost and its floor, and shrinks packs and lock lifetimes. The shipped CLI reads
+ * none of these from its environment.
+ */
+export interface CliInjections {
+  clock?: Clock;
+  kdf?: KdfStrength;
+  /** Target pack size of backup and prune (bytes). */
+  packSize?: number;
+  /** How long a repository lock lives without a refresh (ms). */
+  lockStaleAfterMs?: number;
+}
 
 /** Per-invocation state: the only place that holds process.env and the abort signal. */
 export interface CliContext {
@@ -7,13 +24,14 @@ export interface CliContext {
   cwd: string;
   /** Aborted on SIGINT / SIGTERM; app code stops cleanly when it fires. */
   signal: AbortSignal;
+  injected: CliInjections;
   globals(cmd: Command): GlobalOptions;
   output(cmd: Command): Output;
   /** Exit code the command wants once it has returned normally. */
   setExitCode(code: number): void;
 }
 
-export function makeContext(env: NodeJS.ProcessEnv, cwd: string, signal: AbortSignal, setExitCode: (c: number) => void): CliContext {
+export function makeContext(env: NodeJS.ProcessEnv, cwd: string, signal: AbortSignal, setExitCode: (c: number) => void, injected: CliInjections = {}): CliContext {
   const globals = (cmd: Command): GlobalOptions => {
     const o = cmd.optsWithGlobals<Record<string, unknown>>();
     return {
@@ -28,6 +46,7 @@ export function makeContext(env: NodeJS.ProcessEnv, cwd: string, signal: AbortSi
     env,
     cwd,
     signal,
+    injected,
     globals,
     output: (cmd) => new Output(globals(cmd), { env }),
     setExitCode,

@@ -1,6 +1,6 @@
 import { Command, CommanderError, Option } from 'commander';
 import { readFileSync } from 'node:fs';
-import { makeContext } from './context.js';
+import { makeContext, type CliInjections } from './context.js';
 import { Output } from './output.js';
 import { reportError } from './errors.js';
 import { ExitCode } from '../core/errors.js';
@@ -47,7 +47,8 @@ function propagate(cmd: Command): void {
   for (const c of cmd.commands) propagate(c);
 }
 
-export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
+/** Runs one command line; `injected` is for the test entry only (bin/triad passes none). */
+export async function main(argv: string[], env: NodeJS.ProcessEnv, injected: CliInjections = {}): Promise<number> {
   const controller = new AbortController();
   let exitCode = 0;
   let signalled: number | undefined;
@@ -59,7 +60,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
-  const ctx = makeContext(env, process.cwd(), controller.signal, (c) => (exitCode = c));
+  const ctx = makeContext(env, process.cwd(), controller.signal, (c) => (exitCode = c), injected);
   const program = buildProgram(ctx);
   try {
     await program.parseAsync(argv);
@@ -81,5 +82,3 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
 
 // The pinned AWS SDK warns on every run that its later releases need Node 22; we pin it on purpose.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
-const code = await main(process.argv, process.env);
-process.exitCode = code;

@@ -3,7 +3,7 @@ import { randomSecret, randomToken } from '../core/token.js';
 import { TriadError } from '../core/errors.js';
 import type { Clock } from '../core/clock.js';
 import { isNotFound, StorageError, type Storage } from '../backends/storage.js';
-import { newMasterKey, open, seal, sealParts, keyedHash, IntegrityFailure, ReusingOpener, type MasterKey } from './crypto/index.js';
+import { newMasterKey, open, seal, sealParts, keyedHash, IntegrityFailure, ReusingOpener, PRODUCTION_KDF, type KdfCost, type MasterKey } from './crypto/index.js';
 import { findMasterKey, wrapMasterKey, type DamagedKeyFile } from './crypto/index.js';
 import { makeGear, DEFAULT_CHUNKER, type ChunkerParams, type Gear } from './blob/index.js';
 import { frame, frameParts, unframe, ReusingUnframer, type CompressionMode } from './blob/index.js';
@@ -22,6 +22,8 @@ export class Repository {
   readonly gear: Gear;
   /** Damaged key files skipped while opening (those tried before the one that opened). */
   damagedKeys: readonly DamagedKeyFile[] = [];
+  /** Id and scrypt cost of the key file the passphrase opened (or created). */
+  openedKey?: { id: string; kdf: KdfCost };
 
   private constructor(
     readonly target: string,
@@ -39,10 +41,11 @@ export class Repository {
   /** Opens an existing replica; E_REPO_NOT_FOUND / E_WRONG_PASSPHRASE as DESIGN.md §7. */
   static async open(target: string, storage: Storage, passphrase: string): Promise<Repository> {
     const configBytes = await loadConfigBytes(target, storage);
-    const { key, damaged } = await findMasterKey(storage, passphrase, target);
+    const { key, keyId, kdf, damaged } = await findMasterKey(storage, passphrase, target);
     const config = decodeConfig(target, key, configBytes);
     const repo = new Repository(target, storage, key, config);
     repo.damagedKeys = damaged;
+    repo.openedKey = { id: keyId, kdf };
     return repo;
   }
 
@@ -58,7 +61,7 @@ export class Repository {
   }
 
   /** Creates a brand-new repository (first replica). */
-  static async create(target: string, storage: Storage, passphrase: string, opts: { clock: Clock; host: string; username?: string; chunker?: ChunkerParams; lowSecurityKdf?: boolean }): Promise<Repository> {
+  static async create(target: string, storage: Storage, passphrase: string, opts: { clock: Clock; host: string; username?: string; chunker?: ChunkerParams; kdf?: KdfCost }): Promise<Repository> {
     const key = newMasterKey();
     const config: RepoConfig = {
       version: FORMAT_VERSION,
@@ -67,10 +70,13 @@ export class Repository {
       chunker: { ...(opts.chunker ?? DEFAULT_CHUNKER), seed: randomSecret(32).toString('base64') },
       compression: 'zstd',
     };
-    const wrapped = await wrapMasterKey(key, passphrase, { created: opts.clock.now(), host: opts.host, username: opts.username, lowSecurityKdf: opts.lowSecurityKdf });
+    const kdf = opts.kdf ?? PRODUCTION_KDF;
+    const wrapped = await wrapMasterKey(key, passphrase, { created: opts.clock.now(), host: opts.host, username: opts.username, kdf });
     await storage.save(`keys/${wrapped.id}`, wrapped.bytes);
     await storage.save('config', seal(key.encrypt, Buffer.from(JSON.stringify(config)), AAD.config));
-    return new Repository(target, storage, key, config);
+    const repo = new Repository(target, storage, key, config);
+    repo.openedKey = { id: wrapped.id, kdf };
+    return repo;
   }
 
   /**
@@ -82,7 +88,9 @@ export class Repository {
       await storage.save(k.name, await source.storage.load(k.name));
     }
     await storage.save('config', await source.storage.load('config'));
-    return new Repository(target, storage, source.key, source.config);
+    const repo = new Repository(target, storage, source.key, source.config);
+    if (source.openedKey) repo.openedKey = source.openedKey;
+    return repo;
   }
 
   blobId(data: Uint8Array): Buffer {

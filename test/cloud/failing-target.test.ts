@@ -140,7 +140,7 @@ describe('one failing target never stops the others', () => {
     const policy = localPolicy(work, src, join(work, 'bad'));
     expect(triad(['init', '-p', policy], { env: PASS }).code).toBe(0);
     // Locks refreshed every 100 ms, so the loss is seen while the packs are written.
-    const env = { ...PASS, TRIAD_LOCK_STALE_AFTER_MS: '600' };
+    const env = { ...PASS, TRIAD_TEST_LOCK_STALE_AFTER_MS: '600' };
     const run = triadAsync(['backup', '-p', policy, '--json'], { env });
     let done = false;
     void run.finally(() => (done = true));

@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { seededRandom, type Random } from '../../src/core/random.js';
 import { PACK_TARGET_SIZE } from '../../src/repo/format.js';
 import { startS3rver, type S3Emulator } from '../helpers/emulators.js';
-import { BIN, PASS, ROOT, scratchDir, triadAsync, writePolicy } from '../helpers/triad.js';
+import { ENTRY, PASS, ROOT, scratchDir, triadAsync, writePolicy } from '../helpers/triad.js';
 import { bytes, snapshotOf, type EntryInfo } from '../helpers/tree.js';
 
 const SEED = 0x7a1d_c4a5;
@@ -38,9 +38,9 @@ interface RunOutcome {
 function run(args: string[], env: Record<string, string>, killWhen?: (exited: () => boolean) => Promise<void>): Promise<RunOutcome> {
   return new Promise((res, rej) => {
     const t0 = performance.now();
-    const p = spawn(process.execPath, [BIN, ...args], {
+    const p = spawn(process.execPath, [ENTRY, ...args], {
       cwd: ROOT,
-      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root', TRIAD_TEST_LOW_KDF: '1', ...env },
+      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let out = '';

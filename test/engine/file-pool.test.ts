@@ -11,6 +11,7 @@ import { Repository } from '../../src/repo/repository.js';
 import { MultiTargetWriter } from '../../src/repo/backup/writer.js';
 import { bytes } from '../helpers/tree.js';
 import { PASS, scratchDir } from '../helpers/triad.js';
+import { TEST_KDF_COST } from '../helpers/kdf.js';
 
 const MiB = 1024 * 1024;
 
@@ -19,7 +20,7 @@ async function newRepo(dir: string): Promise<Repository> {
   const created = await Repository.create('nas', await openLocalStorage(dir, { create: true }), PASS.TEST_PASSPHRASE, {
     clock: fixedClock('2030-01-01T00:00:00Z'),
     host: 'test',
-    lowSecurityKdf: true,
+    kdf: TEST_KDF_COST,
   });
   await created.storage.close();
   return Repository.open('nas', await openLocalStorage(dir), PASS.TEST_PASSPHRASE);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { defaultKdfParams, deriveKey } from '../../src/repo/crypto/crypto.js';
+import { newKdfParams, deriveKey } from '../../src/repo/crypto/crypto.js';
 
 // OWASP's scrypt settings of equal strength, all with r = 8: N -> minimum p.
 const OWASP_EQUIVALENT = new Map([
@@ -12,18 +12,18 @@ const OWASP_EQUIVALENT = new Map([
 
 describe('key derivation parameters', () => {
   it('new key files use one of the OWASP-equivalent scrypt settings, with at most 32 MiB', () => {
-    const k = defaultKdfParams();
+    const k = newKdfParams();
     expect(k.name).toBe('scrypt');
     expect(k.r).toBe(8);
     expect(OWASP_EQUIVALENT.has(k.N)).toBe(true);
     expect(k.p).toBeGreaterThanOrEqual(OWASP_EQUIVALENT.get(k.N)!);
     expect(128 * k.N * k.r).toBeLessThanOrEqual(32 * 1024 * 1024);
     expect(Buffer.from(k.salt, 'base64')).toHaveLength(32);
-    expect(defaultKdfParams().salt).not.toBe(k.salt);
+    expect(newKdfParams().salt).not.toBe(k.salt);
   });
 
   it('derives what an independent scrypt derives with the default cost (vector from Python hashlib.scrypt)', async () => {
-    const k = defaultKdfParams();
+    const k = newKdfParams();
     const key = await deriveKey('correct horse', { ...k, salt: Buffer.alloc(32).toString('base64') });
     // hashlib.scrypt(b'correct horse', salt=bytes(32), n=32768, r=8, p=3, dklen=32)
     expect([k.N, k.r, k.p]).toEqual([32768, 8, 3]);

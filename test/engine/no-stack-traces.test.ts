@@ -3,7 +3,7 @@ import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, u
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bytes } from '../helpers/tree.js';
-import { BIN, PASS, ROOT, scratchDir, triad, writeLocalPolicy } from '../helpers/triad.js';
+import { ENTRY, PASS, ROOT, scratchDir, triad, writeLocalPolicy } from '../helpers/triad.js';
 import { openRepo } from '../prune/helpers.js';
 import { acquireLock } from '../../src/repo/lock/repo-lock.js';
 
@@ -85,7 +85,7 @@ interface Run {
 
 function run(args: string[]): Promise<Run> {
   return new Promise((res) => {
-    const p = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root', TRIAD_TEST_LOW_KDF: '1', ...PASS } });
+    const p = spawn(process.execPath, [ENTRY, ...args], { cwd: ROOT, env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root', ...PASS } });
     let stdout = '';
     let stderr = '';
     let timedOut = false;

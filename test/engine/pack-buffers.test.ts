@@ -10,6 +10,7 @@ import { runBackup } from '../../src/app/backup.js';
 import { initRepositories } from '../../src/app/init.js';
 import { openForRead, pickSnapshot, type ReadSession } from '../../src/app/read.js';
 import { systemClock } from '../../src/core/clock.js';
+import { TEST_KDF } from '../helpers/kdf.js';
 import { seededRandom } from '../../src/core/random.js';
 import { BlobReader } from '../../src/repo/read/blob-reader.js';
 import { MemoryPool } from '../../src/core/memory-pool.js';
@@ -27,7 +28,7 @@ const sizeOf = (i: number) => 150 * 1024 + i * 37 * 1024;
 
 describe('pack memory reused across evictions', () => {
   const work = scratchDir();
-  const ctx = { env: PASS, cwd: work, clock: systemClock, lowSecurityKdf: true };
+  const ctx = { env: PASS, cwd: work, clock: systemClock, kdf: TEST_KDF };
   let session: ReadSession;
   /** Blob id → the bytes it must decode to. */
   const expected = new Map<string, Buffer>();

@@ -6,6 +6,7 @@ import { runBackup } from '../../src/app/backup.js';
 import { initRepositories } from '../../src/app/init.js';
 import { systemClock } from '../../src/core/clock.js';
 import { PASS, tempDir, triad, writeLocalPolicy } from '../helpers/triad.js';
+import { TEST_KDF } from '../helpers/kdf.js';
 
 describe('partial snapshots and special files', () => {
   it('a file vanishing mid-backup is a warning; the snapshot is kept, marked partial, exit 3', async () => {
@@ -21,7 +22,7 @@ describe('partial snapshots and special files', () => {
     const policy = writeLocalPolicy(work, { sources: [src] });
     const warnings: string[] = [];
     const ctx = {
-      env: PASS, cwd: work, clock: systemClock, lowSecurityKdf: true,
+      env: PASS, cwd: work, clock: systemClock, kdf: TEST_KDF,
       events: {
         warning: (m: string) => {
           warnings.push(m);

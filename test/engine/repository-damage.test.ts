@@ -3,13 +3,13 @@ import { mkdirSync, readdirSync, rmSync, statSync, truncateSync, writeFileSync }
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { bytes } from '../helpers/tree.js';
-import { BIN, PASS, ROOT, tempDir, triad, writeLocalPolicy, type RunResult } from '../helpers/triad.js';
+import { ENTRY, PASS, ROOT, tempDir, triad, writeLocalPolicy, type RunResult } from '../helpers/triad.js';
 
 /** Like triad(), but a run that does not end within `ms` fails the test instead of hanging it. */
 function triadWithin(ms: number, args: string[], env: Record<string, string> = PASS): RunResult {
-  const r = spawnSync(process.execPath, [BIN, ...args], {
+  const r = spawnSync(process.execPath, [ENTRY, ...args], {
     cwd: ROOT,
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root', TRIAD_TEST_LOW_KDF: '1', ...env },
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root', ...env },
     timeout: ms,
     killSignal: 'SIGKILL',
   });

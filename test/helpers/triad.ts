@@ -5,7 +5,12 @@ import { join, resolve } from 'node:path';
 import { onTestFinished } from 'vitest';
 
 export const ROOT = resolve(import.meta.dirname, '..', '..');
+/** The shipped launcher: production clock, KDF and pack sizes; it takes no injection. */
 export const BIN = join(ROOT, 'bin', 'triad');
+/** The test entry: the same main with a cheap KDF, and TRIAD_TEST_* variables it reads itself (see the file). */
+export const ENTRY = join(ROOT, 'test', 'helpers', 'triad-test-entry.mjs');
+
+const baseEnv = (): Record<string, string> => ({ PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root' });
 
 export interface RunResult {
   code: number;
@@ -13,11 +18,20 @@ export interface RunResult {
   stderr: string;
 }
 
-/** Runs the built CLI as a subprocess, as cron or a sysadmin would. */
+/** Runs the built CLI as a subprocess, as cron or a sysadmin would, through the test entry. */
 export function triad(args: string[], opts: { env?: Record<string, string>; cwd?: string; input?: Buffer } = {}): RunResult {
-  const r = spawnSync(process.execPath, [BIN, ...args], {
+  return runEntry(ENTRY, args, opts);
+}
+
+/** Runs the shipped bin/triad itself (production KDF cost and floor: ~0.4 s per key derivation). */
+export function triadShipped(args: string[], opts: { env?: Record<string, string>; cwd?: string; input?: Buffer } = {}): RunResult {
+  return runEntry(BIN, args, opts);
+}
+
+function runEntry(entry: string, args: string[], opts: { env?: Record<string, string>; cwd?: string; input?: Buffer }): RunResult {
+  const r = spawnSync(process.execPath, [entry, ...args], {
     cwd: opts.cwd ?? ROOT,
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root', TRIAD_TEST_LOW_KDF: '1', ...opts.env },
+    env: { ...baseEnv(), ...opts.env },
     input: opts.input,
     maxBuffer: 256 * 1024 * 1024,
   });
@@ -27,7 +41,7 @@ export function triad(args: string[], opts: { env?: Record<string, string>; cwd?
 /** Like triad() but resolves with the raw stdout bytes (for `dump`). */
 export function triadBytes(args: string[], env: Record<string, string>): Promise<{ code: number; stdout: Buffer; stderr: string }> {
   return new Promise((res, rej) => {
-    const p = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root', TRIAD_TEST_LOW_KDF: '1', ...env } });
+    const p = spawn(process.execPath, [ENTRY, ...args], { cwd: ROOT, env: { ...baseEnv(), ...env } });
     const out: Buffer[] = [];
     let err = '';
     p.stdout.on('data', (d: Buffer) => out.push(d));
@@ -106,10 +120,10 @@ export function writePolicy(dir: string, opts: { name?: string; sources: string[
   return file;
 }
 
-/** Runs the CLI without blocking this process's event loop (needed when an emulator runs in-process). */
-export function triadAsync(args: string[], opts: { env?: Record<string, string> } = {}): Promise<RunResult> {
+/** Runs the CLI without blocking this process's event loop (needed when an emulator runs in-process); `shipped` runs bin/triad. */
+export function triadAsync(args: string[], opts: { env?: Record<string, string>; shipped?: boolean } = {}): Promise<RunResult> {
   return new Promise((res, rej) => {
-    const p = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root', TRIAD_TEST_LOW_KDF: '1', ...opts.env } });
+    const p = spawn(process.execPath, [opts.shipped ? BIN : ENTRY, ...args], { cwd: ROOT, env: { ...baseEnv(), ...opts.env } });
     let out = '';
     let err = '';
     p.stdout.on('data', (d: Buffer) => (out += d.toString()));

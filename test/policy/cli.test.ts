@@ -11,8 +11,8 @@ const root = path.resolve(import.meta.dirname, '../..');
 const tmp = mkdtempSync(path.join(tmpdir(), 'triad-policy-cli-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
-/** Runs the real launcher; never rejects, returns the exit code and both streams. */
-const triad = (...args: string[]) => triadAsync(args, { env: { NO_COLOR: '1' } });
+/** Runs the shipped launcher; never rejects, returns the exit code and both streams. */
+const triad = (...args: string[]) => triadAsync(args, { env: { NO_COLOR: '1' }, shipped: true });
 
 const VIOLATING = `version: 1
 policy: single-copy

@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, readdirSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BIN, PASS, ROOT, scratchDir, tempDir, triad, writeLocalPolicy } from '../helpers/triad.js';
+import { ENTRY, PASS, ROOT, scratchDir, tempDir, triad, writeLocalPolicy } from '../helpers/triad.js';
 import { bytes } from '../helpers/tree.js';
 import { seededRandom } from '../../src/core/random.js';
 import { contents, filesUnder } from './helpers.js';
@@ -10,7 +10,7 @@ import { contents, filesUnder } from './helpers.js';
 /** Starts the CLI and SIGKILLs it after `ms`; resolves with its exit code or signal. */
 function runAndKill(args: string[], ms: number): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
   return new Promise((res, rej) => {
-    const p = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root', TRIAD_TEST_LOW_KDF: '1', ...PASS }, stdio: 'ignore' });
+    const p = spawn(process.execPath, [ENTRY, ...args], { cwd: ROOT, env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root', ...PASS }, stdio: 'ignore' });
     const t = setTimeout(() => p.kill('SIGKILL'), ms);
     p.on('error', rej);
     p.on('exit', (code, signal) => {

@@ -4,7 +4,7 @@ import parsePrometheusTextFormat from 'parse-prometheus-text-format';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openCatalog } from '../../src/catalog/catalog.js';
 import { startS3rver, type S3Emulator } from '../helpers/emulators.js';
-import { PASS, scratchDir, triad } from '../helpers/triad.js';
+import { PASS, scratchDir, triad, triadShipped } from '../helpers/triad.js';
 
 /**
  * End to end (issue #7): real backups to two local targets and an S3 emulator at recorded
@@ -459,7 +459,7 @@ describe('policies that cannot be evaluated normally', () => {
 
   it('--help shows examples', () => {
     for (const cmd of ['report', 'status']) {
-      const r = run([cmd, '--help']);
+      const r = triadShipped([cmd, '--help']);
       expect(r.code).toBe(0);
       expect(r.stdout).toContain('Examples:');
       expect(r.stdout).toContain(`$ triad ${cmd} `);

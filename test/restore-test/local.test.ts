@@ -317,9 +317,9 @@ describe('triad restore-test on local targets', () => {
 
   it('removes its scratch directory when interrupted', async () => {
     const { spawn } = await import('node:child_process');
-    const { BIN } = await import('../helpers/triad.js');
-    const child = spawn(process.execPath, [BIN, 'restore-test', '-p', policy, '--scratch', scratch, '--files', '100', '--snapshots', 'all'], {
-      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root', TRIAD_TEST_LOW_KDF: '1', ...PASS },
+    const { ENTRY } = await import('../helpers/triad.js');
+    const child = spawn(process.execPath, [ENTRY, 'restore-test', '-p', policy, '--scratch', scratch, '--files', '100', '--snapshots', 'all'], {
+      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root', ...PASS },
     });
     const exited = new Promise<number | null>((res) => child.on('close', (code) => res(code)));
     let sawScratch = false;

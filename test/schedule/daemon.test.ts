@@ -6,13 +6,13 @@ import { childJobRunner } from '../../src/app/schedule-child-runner.js';
 import type { ScheduledJob, SchedulerLogEvent } from '../../src/scheduler/index.js';
 import { fixedClock } from '../../src/core/clock.js';
 import { createLogger } from '../../src/cli/log.js';
-import { BIN, PASS, ROOT, tempDir, triad, writeLocalPolicy } from '../helpers/triad.js';
+import { BIN, ENTRY, PASS, ROOT, tempDir, triad, writeLocalPolicy } from '../helpers/triad.js';
 
-const baseEnv = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root', TRIAD_TEST_LOW_KDF: '1' };
+const baseEnv = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root' };
 
 /** Starts `triad schedule run` and collects its log lines. */
 function daemon(args: string[], env: Record<string, string>) {
-  const p = spawn(process.execPath, [BIN, 'schedule', 'run', ...args], { cwd: ROOT, env: { ...baseEnv, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const p = spawn(process.execPath, [ENTRY, 'schedule', 'run', ...args], { cwd: ROOT, env: { ...baseEnv, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   const lines: string[] = [];
   let stderr = '';
   let buf = '';

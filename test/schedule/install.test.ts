@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { nextRuns } from '../../src/scheduler/cron.js';
 import { cronToOnCalendar } from '../../src/scheduler/systemd.js';
-import { BIN, PASS, scratchDir, tempDir, triad, writeLocalPolicy } from '../helpers/triad.js';
+import { BIN, PASS, scratchDir, tempDir, triad, triadShipped, writeLocalPolicy } from '../helpers/triad.js';
 
 const SECRET_ENV = { ...PASS, AWS_ACCESS_KEY_ID: 'AKIAEXAMPLEKEYID', AWS_SECRET_ACCESS_KEY: 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY' };
 
@@ -34,7 +34,7 @@ describe('triad schedule install --systemd', () => {
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
   const files = writePolicies(dir);
   const unitDir = join(dir, 'units');
-  const r = triad(['schedule', 'install', ...files.flatMap((f) => ['-p', f]), '--systemd', '--dir', unitDir, '--environment-file', '/etc/triad/triad.env'], { env: SECRET_ENV });
+  const r = triadShipped(['schedule', 'install', ...files.flatMap((f) => ['-p', f]), '--systemd', '--dir', unitDir, '--environment-file', '/etc/triad/triad.env'], { env: SECRET_ENV });
 
   it('writes one service and one timer per scheduled job', () => {
     expect(r.code).toBe(0);
@@ -103,7 +103,7 @@ describe('triad schedule install --cron / list', () => {
   it('prints flock-guarded crontab lines that source the environment file', () => {
     const dir = tempDir();
     const files = writePolicies(dir);
-    const r = triad(['schedule', 'install', '-p', files[0]!, '--cron', '--environment-file', '/etc/triad/alpha.env'], { env: SECRET_ENV });
+    const r = triadShipped(['schedule', 'install', '-p', files[0]!, '--cron', '--environment-file', '/etc/triad/alpha.env'], { env: SECRET_ENV });
     expect(r.code).toBe(0);
     const lines = r.stdout.trim().split('\n');
     expect(lines[0]).toBe(`# triad: policy alpha (${files[0]})`);

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { fixedClock, systemClock } from '../../core/clock.js';
+import { systemClock } from '../../core/clock.js';
 import type { AppContext } from '../../app/session.js';
 import type { CliContext } from '../context.js';
 import type { Output } from '../output.js';
@@ -14,12 +14,12 @@ export function appContext(ctx: CliContext, cmd: Command, out: Output, opening?:
   return {
     env: ctx.env,
     cwd: ctx.cwd,
-    // Test-only: TRIAD_TEST_NOW pins the clock of commands without --at (backups at recorded times).
-    clock: ctx.env.TRIAD_TEST_NOW ? fixedClock(ctx.env.TRIAD_TEST_NOW) : systemClock,
+    clock: ctx.injected.clock ?? systemClock,
     signal: ctx.signal,
     events,
     catalogPath: ctx.globals(cmd).catalog,
-    lowSecurityKdf: ctx.env.TRIAD_TEST_LOW_KDF === '1',
+    kdf: ctx.injected.kdf,
+    lockStaleAfterMs: ctx.injected.lockStaleAfterMs,
     retryForMs: g.retryFor !== undefined ? parseOption('--retry-for', g.retryFor, parseDuration) : undefined,
     uploadLimit: g.limitUpload !== undefined ? parseOption('--limit-upload', g.limitUpload, parseRate) : undefined,
     threads: { backupWorkers: threadCount(ctx.env, 'TRIAD_BACKUP_WORKERS'), restoreWriters: threadCount(ctx.env, 'TRIAD_RESTORE_WRITERS') },

@@ -55,6 +55,7 @@ export function registerMaintenance(program: Command, ctx: CliContext): void {
           wait: waitMs(o.wait),
           maxRepackSize: o.maxRepackSize === undefined ? undefined : usage('--max-repack-size', o.maxRepackSize, parseSize),
           unindexedGrace: graceMs(o.unindexedGrace),
+          packSize: ctx.injected.packSize,
         }).finally(() => app.stopProgress());
         if (out.json) out.emitJson(r);
         else {
@@ -102,7 +103,7 @@ export function registerMaintenance(program: Command, ctx: CliContext): void {
           maxRepackSize: o.maxRepackSize === undefined ? undefined : usage('--max-repack-size', o.maxRepackSize, parseSize),
           repackBelow: o.repackBelow === undefined ? undefined : usage('--repack-below', o.repackBelow, parsePercent) / 100,
           unindexedGrace: graceMs(o.unindexedGrace),
-          packSize: ctx.env.TRIAD_TEST_PACK_SIZE ? Number(ctx.env.TRIAD_TEST_PACK_SIZE) : undefined,
+          packSize: ctx.injected.packSize,
         }).finally(() => app.stopProgress());
         if (out.json) out.emitJson(r);
         else for (const t of r.targets) renderPrune(out, t, r.dryRun);

@@ -51,7 +51,7 @@ export function registerRepo(program: Command, ctx: CliContext): void {
         }
         const { runBackup } = await import('../../app/backup.js');
         const waitMs = o.wait !== undefined ? parseDurationOption('--wait', o.wait) : undefined;
-        const r = await runBackup(app, { policyFile: o.policy, targets: o.target, dryRun: o.dryRun, time, tags: o.tag, allowViolation: o.allowViolation, estimate: out.showProgress, waitMs }).finally(() => app.stopProgress());
+        const r = await runBackup(app, { policyFile: o.policy, targets: o.target, dryRun: o.dryRun, time, tags: o.tag, allowViolation: o.allowViolation, estimate: out.showProgress, waitMs, packSize: ctx.injected.packSize }).finally(() => app.stopProgress());
         if (out.json) out.emitJson(r);
         else {
           const s = r.summary;

@@ -144,6 +144,9 @@ export interface KdfParams {
   salt: string; // base64
 }
 
+/** The cost part of scrypt parameters (the salt aside). */
+export type KdfCost = Pick<KdfParams, 'N' | 'r' | 'p'>;
+
 /**
  * N=2^15 r=8 p=3: one of the settings OWASP lists as equal in strength to N=2^17 r=8 p=1,
  * with 32 MiB instead of 128 MiB. Every command derives the key once, and the smaller memory
@@ -151,8 +154,31 @@ export interface KdfParams {
  * memory (bench/RESULTS.md, "scrypt parameters"; restic writes N=2^15 r=8 p=7). Existing key
  * files keep the parameters stored in them.
  */
-export function defaultKdfParams(lowSecurityForTests = false): KdfParams {
-  return { name: 'scrypt', N: lowSecurityForTests ? 1 << 10 : 1 << 15, r: 8, p: lowSecurityForTests ? 1 : 3, salt: randomBytes(32).toString('base64') };
+export const PRODUCTION_KDF: KdfCost = { N: 1 << 15, r: 8, p: 3 };
+
+/** What new key files are derived with, and the weakest an opened key may be without a warning. */
+export interface KdfStrength {
+  cost: KdfCost;
+  floor: KdfCost;
+}
+
+export const PRODUCTION_KDF_STRENGTH: KdfStrength = { cost: PRODUCTION_KDF, floor: PRODUCTION_KDF };
+
+/** Fresh parameters (a new random salt) at this cost. */
+export function newKdfParams(cost: KdfCost = PRODUCTION_KDF): KdfParams {
+  return { name: 'scrypt', N: cost.N, r: cost.r, p: cost.p, salt: randomBytes(32).toString('base64') };
+}
+
+/**
+ * Whether a key's parameters cost a password guesser less than the floor: less memory (N·r)
+ * or less work (N·r·p). N=2^17 r=8 p=1, which early key files have, is at full strength.
+ */
+export function kdfBelowFloor(kdf: KdfCost, floor: KdfCost): boolean {
+  return kdf.N * kdf.r < floor.N * floor.r || kdf.N * kdf.r * kdf.p < floor.N * floor.r * floor.p;
+}
+
+export function describeKdf(kdf: KdfCost): string {
+  return `scrypt N=2^${Math.log2(kdf.N)} r=${kdf.r} p=${kdf.p}`;
 }
 
 /**

@@ -1,7 +1,7 @@
 import { TriadError } from '../../core/errors.js';
 import type { Storage } from '../../backends/storage.js';
 import type { MasterKey } from './crypto.js';
-import { findMasterKey, KeyFileDamage, readKeyFiles, unwrapMasterKey, wrapMasterKey } from './keys.js';
+import { findMasterKey, KeyFileDamage, readKeyFiles, unwrapMasterKey, wrapMasterKey, type KeyFileMeta } from './keys.js';
 
 /**
  * Administration of the key files (`keys/<id>`, docs/FORMAT.md §5): several passphrases
@@ -31,7 +31,7 @@ export async function listKeyFiles(storage: Storage, signal?: AbortSignal): Prom
 }
 
 /** Wraps the master key with a new passphrase; the caller saves the same bytes on every replica. */
-export async function newKeyFile(master: MasterKey, passphrase: string, meta: { created: Date; host: string; username?: string; lowSecurityKdf?: boolean }): Promise<{ id: string; bytes: Buffer }> {
+export async function newKeyFile(master: MasterKey, passphrase: string, meta: KeyFileMeta): Promise<{ id: string; bytes: Buffer }> {
   if (passphrase === '') throw new TriadError('E_USAGE', 'the new passphrase is empty');
   return wrapMasterKey(master, passphrase, meta);
 }

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { TriadError } from '../../core/errors.js';
 import type { ObjectInfo, Storage } from '../../backends/storage.js';
-import { defaultKdfParams, deriveKey, IntegrityFailure, kdfParamsProblem, open, seal, type KdfParams, type MasterKey } from './crypto.js';
+import { deriveKey, IntegrityFailure, kdfParamsProblem, newKdfParams, open, seal, type KdfCost, type KdfParams, type MasterKey } from './crypto.js';
 import { AAD, FORMAT_VERSION } from '../format.js';
 
 /** `keys/<id>`: the master key wrapped by a passphrase-derived key. JSON, not itself encrypted. */
@@ -15,8 +15,16 @@ export interface KeyFile {
   data: string;
 }
 
-export async function wrapMasterKey(master: MasterKey, passphrase: string, meta: { created: Date; host: string; username?: string; lowSecurityKdf?: boolean }): Promise<{ id: string; bytes: Buffer }> {
-  const kdf = defaultKdfParams(meta.lowSecurityKdf);
+/** Who wrote a key file, and the KDF cost (production's unless a test entry lowers it). */
+export interface KeyFileMeta {
+  created: Date;
+  host: string;
+  username?: string;
+  kdf?: KdfCost;
+}
+
+export async function wrapMasterKey(master: MasterKey, passphrase: string, meta: KeyFileMeta): Promise<{ id: string; bytes: Buffer }> {
+  const kdf = newKdfParams(meta.kdf);
   const wrapping = await deriveKey(passphrase, kdf);
   const inner = Buffer.from(JSON.stringify({ encrypt: master.encrypt.toString('base64'), mac: master.mac.toString('base64') }));
   const file: KeyFile = {
@@ -118,7 +126,7 @@ export async function readKeyFiles(storage: Storage, signal?: AbortSignal): Prom
  * files are skipped and returned, so one bad file does not lock out the passphrases of the
  * others; when none opens and some were damaged, the damage is the error, not the passphrase.
  */
-export async function findMasterKey(storage: Storage, passphrase: string, targetName: string): Promise<{ key: MasterKey; keyId: string; damaged: DamagedKeyFile[] }> {
+export async function findMasterKey(storage: Storage, passphrase: string, targetName: string): Promise<{ key: MasterKey; keyId: string; kdf: KdfCost; damaged: DamagedKeyFile[] }> {
   const files = await readKeyFiles(storage);
   if (files.length === 0) {
     throw new TriadError('E_REPO_NOT_FOUND', `target '${targetName}' (${storage.location}) has no key files: it is not an initialised repository`, {
@@ -132,7 +140,7 @@ export async function findMasterKey(storage: Storage, passphrase: string, target
       continue;
     }
     const key = await unwrapMasterKey(f.bytes, passphrase);
-    if (key) return { key, keyId: f.id, damaged };
+    if (key) return { key, keyId: f.id, kdf: { N: f.file.kdf.N, r: f.file.kdf.r, p: f.file.kdf.p }, damaged };
   }
   if (damaged.length > 0) throw damagedKeysError(targetName, storage.location, damaged, files.length);
   throw new TriadError('E_WRONG_PASSPHRASE', `wrong passphrase for target '${targetName}' (${storage.location}): no key file opens with it`, {
