@@ -77,7 +77,7 @@ export async function passphraseFor(ctx: AppContext, policy: Policy): Promise<st
   if (!policy.encryption) {
     throw new TriadError('E_POLICY_INVALID', `policy ${policy.name} has no encryption section`, { hint: 'add encryption.passphrase_env (or _file / _command)' });
   }
-  const r = await resolvePassphraseWithWarnings(policy.encryption.passphrase, { env: ctx.env, cwd: ctx.cwd });
+  const r = await resolvePassphraseWithWarnings(policy.encryption.passphrase, { env: ctx.env, cwd: ctx.cwd, signal: ctx.signal });
   for (const w of r.warnings) ctx.events?.warning?.(w);
   return r.passphrase;
 }

@@ -32,6 +32,10 @@ export function crossFieldRules(problems: Problems, tree: PolicyTree, raw: Recor
       problems.add(tree.locate(['encryption'], true), ['encryption'], 'no passphrase source: give one of passphrase_env, passphrase_file or passphrase_command', {
         expected: 'exactly one of passphrase_env, passphrase_file, passphrase_command',
       });
+    } else if (enc.passphrase_command_timeout !== undefined && enc.passphrase_command === undefined) {
+      problems.add(tree.locate(['encryption', 'passphrase_command_timeout'], true), ['encryption', 'passphrase_command_timeout'], 'passphrase_command_timeout is set but the passphrase does not come from passphrase_command', {
+        expected: 'passphrase_command_timeout only beside passphrase_command',
+      });
     }
   }
   for (const [name, t] of Object.entries(targets)) {

@@ -18,6 +18,7 @@ export function normalisePolicy(file: string, w: WrittenPolicy, targets: Map<str
   if (enc.passphrase_env !== undefined) passphrase.env = enc.passphrase_env;
   if (enc.passphrase_file !== undefined) passphrase.file = abs(enc.passphrase_file);
   if (enc.passphrase_command !== undefined) passphrase.command = enc.passphrase_command;
+  if (enc.passphrase_command_timeout !== undefined) passphrase.commandTimeoutMs = enc.passphrase_command_timeout;
   const policy: Policy = {
     version: 1,
     file: file,

@@ -241,6 +241,7 @@ export const policySchema = z.strictObject({
       passphrase_env: envName.optional(),
       passphrase_file: nonEmpty.optional(),
       passphrase_command: nonEmpty.optional(),
+      passphrase_command_timeout: durationField.optional(),
     })
     .optional(),
   targets: z.record(z.string(), z.unknown()),

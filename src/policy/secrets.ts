@@ -8,6 +8,7 @@ import { readFile, stat } from 'node:fs/promises';
 import * as nodePath from 'node:path';
 import { TriadError, errnoCode } from '../core/errors.js';
 import type { PassphraseSpec } from './types.js';
+import { formatDurationShort } from './units.js';
 
 export interface ResolvePassphraseOptions {
   env: Record<string, string | undefined>;
@@ -42,7 +43,7 @@ export async function resolvePassphraseWithWarnings(spec: PassphraseSpec, opts: 
   }
   if (spec.env !== undefined) return { passphrase: fromEnv(spec.env, opts.env), warnings: [] };
   if (spec.file !== undefined) return fromFile(nodePath.resolve(opts.cwd, spec.file));
-  return { passphrase: await fromCommand(spec.command!, opts), warnings: [] };
+  return { passphrase: await fromCommand(spec.command!, { ...opts, timeoutMs: spec.commandTimeoutMs ?? opts.timeoutMs }), warnings: [] };
 }
 
 function fromEnv(name: string, env: Record<string, string | undefined>): string {
@@ -140,7 +141,9 @@ function fromCommand(command: string, opts: ResolvePassphraseOptions): Promise<s
     };
     child.on('error', (e) => done(fail(`could not be started: ${e.message}`, 'check passphrase_command in the policy')));
     child.on('close', (code, signal) => {
-      if (timedOut) return done(fail(`did not finish within ${Math.round(timeoutMs / 1000)}s and was stopped`, 'the command must print the passphrase without waiting for input'));
+      if (timedOut) {
+        return done(fail(`did not finish within ${formatDurationShort(timeoutMs)} and was stopped`, 'the command must print the passphrase without waiting for input; a slow one may get more time with encryption.passphrase_command_timeout'));
+      }
       if (opts.signal?.aborted) return done(fail('was interrupted', 'run the command again'));
       // stderr is shown to help diagnose (e.g. "gpg: decryption failed"); stdout, the secret channel, never is.
       const stderr = err.trim().split('\n').slice(-3).join(' / ').slice(0, 300);

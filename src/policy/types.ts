@@ -23,6 +23,8 @@ export interface PassphraseSpec {
   env?: string;
   file?: string;
   command?: string;
+  /** passphrase_command_timeout (ms). */
+  commandTimeoutMs?: number;
 }
 
 export interface HookSpec {
