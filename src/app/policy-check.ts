@@ -5,8 +5,10 @@
  */
 import * as nodePath from 'node:path';
 import { policyProblems, readPolicyText, validatePolicyText, type PolicyProblem } from '../policy/load.js';
+import { hookWritesOutsideUnitPaths } from '../policy/hook-writes.js';
 import { evaluateRule, type RuleMatrix } from '../policy/rule.js';
 import type { Policy, TargetSpec, TargetType } from '../policy/types.js';
+import { retentionApplies } from './forget.js';
 
 export interface PolicyCheckResult {
   /** The path as given by the user. */
@@ -22,6 +24,8 @@ export interface PolicyCheckResult {
   problems?: PolicyProblem[];
   /** For each target with `immutable: true`, in policy order: what its storage must have enabled. */
   immutability?: ImmutabilityNote[];
+  /** What an unattended schedule of this valid policy would not do as written; one sentence each. */
+  warnings?: string[];
 }
 
 /**
@@ -68,7 +72,19 @@ async function checkOne(file: string, opts: CheckPoliciesOptions): Promise<Polic
     return { file, ok: false, valid: false, verdict: 'invalid', problems: v.problems.map((p) => ({ ...p, file })) };
   }
   const matrix = evaluateRule(v.policy);
-  return { file, ok: matrix.verdict !== 'fail', valid: true, verdict: matrix.verdict, policy: v.policy, matrix, immutability: immutabilityNotes(v.policy) };
+  return { file, ok: matrix.verdict !== 'fail', valid: true, verdict: matrix.verdict, policy: v.policy, matrix, immutability: immutabilityNotes(v.policy), warnings: scheduleWarnings(v.policy) };
+}
+
+/** Warnings about running the policy unattended; they do not change the verdict. */
+export function scheduleWarnings(policy: Policy): string[] {
+  const scheduled = Object.values(policy.schedule).some((cron) => cron !== undefined);
+  const warnings = (scheduled ? hookWritesOutsideUnitPaths(policy) : []).map(
+    (w) => `hook \`${w.command}\` writes ${w.path}, which a scheduled systemd unit cannot write (ProtectSystem=strict): add ${nodePath.dirname(w.path)} to hooks.writable_paths`,
+  );
+  if (policy.schedule.prune !== undefined && !retentionApplies(policy)) {
+    warnings.push('schedule.prune is set but not every target has retention rules: the scheduled job only prunes, and no snapshot is ever forgotten unattended (add a retention section)');
+  }
+  return warnings;
 }
 
 const plural = (n: number, unit: string): string => `${n} ${unit}${n === 1 ? '' : 's'}`;

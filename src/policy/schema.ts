@@ -271,8 +271,15 @@ export const policySchema = z.strictObject({
     })
     .default({ every: 30 * DAY }),
   hooks: z
-    .strictObject({ before: hookList, after: hookList, on_failure: hookList })
-    .default({ before: [], after: [], on_failure: [] }),
+    .strictObject({
+      before: hookList,
+      after: hookList,
+      on_failure: hookList,
+      // Directories the hooks write (a dump's directory): scheduled systemd units may write only these,
+      // the catalogue's directory and local targets.
+      writable_paths: z.array(nonEmpty.refine((p) => p.startsWith('/'), { error: 'must be an absolute path' })).default([]),
+    })
+    .default({ before: [], after: [], on_failure: [], writable_paths: [] }),
   notify: z.strictObject({ webhook: httpUrl.optional(), heartbeat: httpUrl.optional() }).default({}),
   compression: z.enum(['auto', 'off', 'max']).default('auto'),
 });

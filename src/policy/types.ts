@@ -51,7 +51,7 @@ export interface Policy {
   schedule: { backup?: string; restore_test?: string; prune?: string; check?: string };
   retention: RetentionSpec;
   restore_test: { sample: SampleSpec; every: number; max_bytes?: number };
-  hooks: { before: HookSpec[]; after: HookSpec[]; on_failure: HookSpec[] };
+  hooks: { before: HookSpec[]; after: HookSpec[]; on_failure: HookSpec[]; writable_paths: string[] };
   notify: { webhook?: string; heartbeat?: string };
   compression: 'auto' | 'off' | 'max';
 }
