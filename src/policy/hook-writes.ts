@@ -48,3 +48,9 @@ export function hookWritesOutsideUnitPaths(policy: Pick<Policy, 'targets' | 'hoo
   const hooks = [...policy.hooks.before, ...policy.hooks.after, ...policy.hooks.on_failure];
   return hooks.flatMap((h) => hookWrites(h.run).filter((p) => !inside(nodePath.resolve(p))).map((path) => ({ command: h.run, path })));
 }
+
+/** A pipeline outside quotes (`a | b`, not `a || b`): its status is the last command's unless pipefail is set. */
+export function hasPipeline(command: string): boolean {
+  const bare = command.replace(/"(?:[^"\\]|\\.)*"|'[^']*'/g, '""');
+  return /(^|[^|])\|(?!\|)/.test(bare) && !/\bpipefail\b/.test(bare);
+}

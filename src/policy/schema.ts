@@ -175,11 +175,16 @@ export const targetSchemas = {
   gcs: gcsTargetSchema,
 } as const;
 
+const absolutePath = nonEmpty.refine((p) => p.startsWith('/'), { error: 'must be an absolute path' });
+
 const hookSchema = z.preprocess(
   (v) => (typeof v === 'string' ? { run: v } : v),
   z.strictObject({
     run: nonEmpty,
     timeout: durationField.default(15 * MINUTE),
+    output: z
+      .preprocess((v) => (typeof v === 'string' ? [v] : v), z.array(absolutePath))
+      .default([]),
   }),
 );
 const hookList = z.array(hookSchema).default([]);
@@ -277,7 +282,7 @@ export const policySchema = z.strictObject({
       on_failure: hookList,
       // Directories the hooks write (a dump's directory): scheduled systemd units may write only these,
       // the catalogue's directory and local targets.
-      writable_paths: z.array(nonEmpty.refine((p) => p.startsWith('/'), { error: 'must be an absolute path' })).default([]),
+      writable_paths: z.array(absolutePath).default([]),
     })
     .default({ before: [], after: [], on_failure: [], writable_paths: [] }),
   notify: z.strictObject({ webhook: httpUrl.optional(), heartbeat: httpUrl.optional() }).default({}),

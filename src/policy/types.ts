@@ -29,6 +29,8 @@ export interface HookSpec {
   run: string;
   /** Milliseconds. */
   timeout: number;
+  /** Files the hook writes (absolute); removed when it fails, so a broken dump is never backed up as good. */
+  output: string[];
 }
 
 export type SampleSpec = { kind: 'percent'; value: number } | { kind: 'files'; value: number } | { kind: 'bytes'; value: number };
