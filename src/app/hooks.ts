@@ -143,7 +143,7 @@ export async function runHooks(kind: HookKind, hooks: readonly HookSpec[], opts:
   for (const hook of hooks) {
     if (opts.signal?.aborted) throw interrupted(kind, results);
     const r = await runHook(kind, hook, opts);
-    if (!hookSucceeded(r) && hook.output.length > 0) r.removedOutput = await removeOutput(hook.output);
+    if (!hookSucceeded(r) && hook.output?.length) r.removedOutput = await removeOutput(hook.output);
     results.push(r);
     opts.onResult?.(r);
     if (r.aborted) throw interrupted(kind, results);

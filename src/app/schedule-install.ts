@@ -70,7 +70,7 @@ export function requiredVariables(policy: Policy): string[] {
 export function readWritePaths(ctx: AppContext, policy: Policy): string[] {
   const catalog = catalogPathFor(ctx, policy);
   // "-": a path that is not there yet (an unmounted target) does not stop the unit from starting; triad reports it.
-  return [nodePath.dirname(catalog), ...policy.targets.flatMap((t) => (t.type === 'local' ? [`-${t.path}`] : [])), ...policy.hooks.writable_paths.map((p) => `-${p}`)];
+  return [nodePath.dirname(catalog), ...policy.targets.flatMap((t) => (t.type === 'local' ? [`-${t.path}`] : [])), ...(policy.hooks.writable_paths ?? []).map((p) => `-${p}`)];
 }
 
 export async function installSchedule(ctx: AppContext, opts: InstallOptions): Promise<InstallResult> {

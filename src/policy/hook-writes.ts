@@ -13,7 +13,7 @@ export function unitWritablePaths(policy: Pick<Policy, 'targets' | 'hooks' | 'ca
     '/dev',
     ...(policy.catalog !== undefined ? [nodePath.dirname(policy.catalog)] : []),
     ...policy.targets.flatMap((t) => (t.type === 'local' ? [t.path] : [])),
-    ...policy.hooks.writable_paths,
+    ...(policy.hooks.writable_paths ?? []),
   ];
 }
 

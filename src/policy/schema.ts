@@ -182,9 +182,7 @@ const hookSchema = z.preprocess(
   z.strictObject({
     run: nonEmpty,
     timeout: durationField.default(15 * MINUTE),
-    output: z
-      .preprocess((v) => (typeof v === 'string' ? [v] : v), z.array(absolutePath))
-      .default([]),
+    output: z.preprocess((v) => (typeof v === 'string' ? [v] : v), z.array(absolutePath)).optional(),
   }),
 );
 const hookList = z.array(hookSchema).default([]);
@@ -282,9 +280,9 @@ export const policySchema = z.strictObject({
       on_failure: hookList,
       // Directories the hooks write (a dump's directory): scheduled systemd units may write only these,
       // the catalogue's directory and local targets.
-      writable_paths: z.array(absolutePath).default([]),
+      writable_paths: z.array(absolutePath).optional(),
     })
-    .default({ before: [], after: [], on_failure: [], writable_paths: [] }),
+    .default({ before: [], after: [], on_failure: [] }),
   notify: z.strictObject({ webhook: httpUrl.optional(), heartbeat: httpUrl.optional() }).default({}),
   compression: z.enum(['auto', 'off', 'max']).default('auto'),
 });
