@@ -7,8 +7,8 @@ import { runSnapshot, type BackupWarning, type SnapshotRun, type SnapshotTarget 
 import type { AbsentPack } from '../repo/index/index.js';
 import type { RepoLock } from '../repo/lock/index.js';
 import type { SnapshotSummary } from '../repo/model/index.js';
-import { startJob } from './job-run.js';
-import { withEachPolicyLock } from './locking.js';
+import { startJob, underJobLock } from './job-run.js';
+import { withEachRepoLock } from './locking.js';
 import { catalogFor, closeAll, errorMessage, hostName, loadPolicyFile, openTargets, passphraseFor, requireSome, selectTargets, userName, warnDamagedSnapshot, type AppContext, type OpenedTarget } from './session.js';
 
 export interface BackupOptions {
@@ -63,6 +63,10 @@ export async function runBackup(ctx: AppContext, opts: BackupOptions): Promise<B
       hint: "fix the targets (see 'triad policy check'), or pass --allow-violation to back up anyway",
     });
   }
+  return underJobLock(ctx, policy, 'backup', { disabled: opts.dryRun === true }, () => backupAsJob(ctx, policy, opts));
+}
+
+async function backupAsJob(ctx: AppContext, policy: Policy, opts: BackupOptions): Promise<BackupResult> {
   // Before hooks (e.g. a database dump) run first, so the recovery point comes after them.
   const job = opts.dryRun ? undefined : await startJob(ctx, policy, 'backup');
   let r: BackupResult;
@@ -101,7 +105,7 @@ async function backupAllTargets(ctx: AppContext, policy: Policy, opts: BackupOpt
     // Aborted when the lock of every target still in the run is lost.
     const run = new AbortController();
     const signal = ctx.signal ? AbortSignal.any([ctx.signal, run.signal]) : run.signal;
-    return await withEachPolicyLock(ctx, policy, usable.map((o) => o.repo!), 'shared', { command: 'backup', wait: opts.waitMs }, (locks, failed) =>
+    return await withEachRepoLock(ctx, policy, usable.map((o) => o.repo!), 'shared', { command: 'backup', wait: opts.waitMs }, (locks, failed) =>
       backupTo({ ...ctx, signal }, policy, opened, leaveOut(ctx, usable, failed), opts, started, { locks, abort: run }),
     );
   } finally {

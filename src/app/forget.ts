@@ -57,6 +57,11 @@ export function retentionFor(policy: Policy, spec: TargetSpec): { retention: Ret
   return spec.retention ? { retention: spec.retention, source: 'target' } : { retention: policy.retention, source: 'policy' };
 }
 
+/** Every target has retention rules (its own or the policy's), so `forget` can run unattended. */
+export function retentionApplies(policy: Policy): boolean {
+  return policy.targets.length > 0 && policy.targets.every((t) => hasRetentionRules(retentionFor(policy, t).retention));
+}
+
 /** `keep_daily 7, keep_weekly 4` — how the catalogue names the rule set that forgot a snapshot. */
 export function describeRetention(r: RetentionSpec): string {
   const parts = Object.entries(r)

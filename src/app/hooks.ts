@@ -9,9 +9,12 @@
  * passphrase variable and cloud credential variables), minus every variable a cloud SDK
  * reads credentials from by itself (AWS_*, AZURE_*, GOOGLE_*…: a target on the SDK's
  * default chain names none), plus TRIAD_* variables that describe the run. A failing or timed-out `before` hook throws E_HOOK_FAILED: a backup of
- * a stale dump must not be reported as a success.
+ * a stale dump must not be reported as a success. A failed hook's declared `output` files
+ * are removed, so that the next run cannot back up a half-written dump as good.
  */
 import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { unlink } from 'node:fs/promises';
 import { TriadError, ExitCode } from '../core/errors.js';
 import type { Clock } from '../core/clock.js';
 import type { HookSpec, Policy } from '../policy/types.js';
@@ -45,7 +48,7 @@ export interface RunHooksOptions {
   tailBytes?: number;
   /** Between SIGTERM and SIGKILL of the process group on timeout/abort; default 5 s. */
   killGraceMs?: number;
-  /** Shell; default /bin/sh. */
+  /** Shell run as `SHELL -c COMMAND`; default `/bin/bash -o pipefail`, or /bin/sh where bash is missing. */
   shell?: string;
   /** Called with each result as it completes (also for the hook that makes `before` throw). */
   onResult?: (r: HookResult) => void;
@@ -66,6 +69,8 @@ export interface HookResult {
   truncated: boolean;
   /** Why it could not start (e.g. the shell is missing). */
   spawnError?: string;
+  /** The hook's declared `output` files removed because it failed. */
+  removedOutput?: string[];
 }
 
 export const HOOK_TAIL_BYTES = 64 * 1024;
@@ -79,10 +84,11 @@ export function hookSucceeded(r: HookResult): boolean {
 export function describeHook(r: HookResult, timeoutMs?: number): string {
   const what = `${r.kind} hook "${r.run}"`;
   if (r.spawnError !== undefined) return `${what} could not start: ${r.spawnError}`;
-  if (r.timedOut) return `${what} timed out${timeoutMs !== undefined ? ` after ${formatDurationShort(timeoutMs)}` : ''} and was killed`;
+  if (r.timedOut) return `${what} timed out${timeoutMs !== undefined ? ` after ${formatDurationShort(timeoutMs)}` : ''} and was killed${r.removedOutput?.length ? `; its output ${r.removedOutput.join(', ')} was removed` : ''}`;
   if (r.aborted) return `${what} was interrupted`;
-  if (r.exitCode === null) return `${what} was killed by ${r.signal ?? 'a signal'}`;
-  return `${what} exited with code ${r.exitCode}`;
+  const removed = r.removedOutput?.length ? `; its output ${r.removedOutput.join(', ')} was removed so that it is not backed up` : '';
+  if (r.exitCode === null) return `${what} was killed by ${r.signal ?? 'a signal'}${removed}`;
+  return `${what} exited with code ${r.exitCode}${removed}`;
 }
 
 /**
@@ -137,6 +143,7 @@ export async function runHooks(kind: HookKind, hooks: readonly HookSpec[], opts:
   for (const hook of hooks) {
     if (opts.signal?.aborted) throw interrupted(kind, results);
     const r = await runHook(kind, hook, opts);
+    if (!hookSucceeded(r) && hook.output?.length) r.removedOutput = await removeOutput(hook.output);
     results.push(r);
     opts.onResult?.(r);
     if (r.aborted) throw interrupted(kind, results);
@@ -150,6 +157,31 @@ export async function runHooks(kind: HookKind, hooks: readonly HookSpec[], opts:
     }
   }
   return results;
+}
+
+/** Removes what a failed hook declared as its output; returns the paths that were there. */
+async function removeOutput(paths: readonly string[]): Promise<string[]> {
+  const removed: string[] = [];
+  for (const p of paths) {
+    try {
+      await unlink(p);
+      removed.push(p);
+    } catch (e) {
+      // Not written at all is fine; anything else is the hook's failure to report, not ours to mask.
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') removed.push(`${p} (could not remove: ${(e as Error).message})`);
+    }
+  }
+  return removed;
+}
+
+/**
+ * The shell a hook runs under: bash with pipefail when it exists, so `pg_dump … | gzip > f`
+ * fails when pg_dump fails (under dash the pipeline's status is gzip's); /bin/sh otherwise.
+ */
+export function hookShell(shell?: string): { file: string; args: string[] } {
+  if (shell !== undefined) return { file: shell, args: ['-c'] };
+  if (existsSync('/bin/bash')) return { file: '/bin/bash', args: ['-o', 'pipefail', '-c'] };
+  return { file: '/bin/sh', args: ['-c'] };
 }
 
 function interrupted(kind: HookKind, results: HookResult[]): TriadError {
@@ -214,7 +246,8 @@ function runHook(kind: HookKind, hook: HookSpec, opts: RunHooksOptions): Promise
     let timedOut = false;
     let aborted = false;
     let settled = false;
-    const child = spawn(opts.shell ?? '/bin/sh', ['-c', hook.run], {
+    const sh = hookShell(opts.shell);
+    const child = spawn(sh.file, [...sh.args, hook.run], {
       cwd: opts.cwd,
       env: hookEnvironment(kind, opts),
       stdio: ['ignore', 'pipe', 'pipe'],

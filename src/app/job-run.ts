@@ -16,6 +16,8 @@ import type { Policy } from '../policy/types.js';
 import type { RunKind } from '../catalog/types.js';
 import { describeHook, hookRecord, hookSucceeded, runHooks, type HookResult } from './hooks.js';
 import { pingHeartbeat, sendWebhook, type DeliveryOptions, type DeliveryResult, type RunStatus, type RunSummary } from './notify.js';
+import type { JobLock } from '../repo/lock/index.js';
+import { takeJobLock } from './locking.js';
 import { catalogFor, errorMessage, type AppContext } from './session.js';
 
 export type JobName = 'backup' | 'restore-test' | 'prune' | 'check';
@@ -112,6 +114,16 @@ export class JobRun {
     this.attachToRunRecord(outcome.runId);
     await this.notifyEnd({ ...outcome, exitCode, status, error, errorCode });
     return { exitCode, status, hooks: this.hooks, notifications: this.notifications };
+  }
+
+  /**
+   * The job did not start: the same job of this policy holds the job lock. No hook runs and
+   * the heartbeat hears nothing (the running job will report); the webhook says `skipped`.
+   */
+  async skipped(err: unknown): Promise<void> {
+    if (this.opts.disabled) return;
+    const webhook = this.policy.notify.webhook;
+    if (webhook) this.note(await sendWebhook(webhook, this.summary({ status: 'skipped', exitCode: exitCodeOf(err), error: errorMessage(err), errorCode: err instanceof TriadError ? err.code : 'E_INTERNAL' }), this.delivery()), 'webhook');
   }
 
   /** After the job threw: `on_failure` hooks, heartbeat `/fail`, webhook. Never throws. */
@@ -227,6 +239,26 @@ export class JobRun {
     } catch (e) {
       this.ctx.events?.warning?.(`could not add the hook output to the run record: ${errorMessage(e)}`);
     }
+  }
+}
+
+/**
+ * Runs `work` holding the policy's job lock, taken before anything else (heartbeat, hooks):
+ * a second run of the same job finds it held and stops with E_REPO_LOCKED (exit 11)
+ * without running hooks that would overwrite the first run's dump, and reports `skipped`.
+ */
+export async function underJobLock<T>(ctx: AppContext, policy: Policy, job: JobName, opts: StartJobOptions, work: () => Promise<T>): Promise<T> {
+  let lock: JobLock;
+  try {
+    lock = takeJobLock(ctx, policy, job);
+  } catch (err) {
+    if (err instanceof TriadError && err.code === 'E_REPO_LOCKED') await new JobRun(ctx, policy, job, opts).skipped(err);
+    throw err;
+  }
+  try {
+    return await work();
+  } finally {
+    lock.release();
   }
 }
 

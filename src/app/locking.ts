@@ -94,11 +94,12 @@ export async function withPolicyLocks<T>(
 }
 
 /**
- * Like withPolicyLocks, for a run that goes on without the replicas whose lock cannot be
- * written: `fn` gets the locks held and the error of each replica left out. `fn` watches
- * each lock's `lost` signal itself (losing one replica's lock need not stop the others).
+ * For a run that goes on without the replicas whose lock cannot be written: `fn` gets the
+ * locks held and the error of each replica left out, and watches each lock's `lost` signal
+ * itself (losing one replica's lock need not stop the others). The caller holds the job
+ * lock (see underJobLock).
  */
-export async function withEachPolicyLock<T>(
+export async function withEachRepoLock<T>(
   ctx: AppContext,
   policy: Policy,
   repos: readonly Repository[],
@@ -106,15 +107,10 @@ export async function withEachPolicyLock<T>(
   req: LockRequest,
   fn: (locks: RepoLock[], failed: Map<Repository, unknown>) => Promise<T>,
 ): Promise<T> {
-  const job = takeJobLock(ctx, policy, req.command);
+  const { held, failed } = await acquireEachLock(repos, kind, lockOptions(ctx, policy, req));
   try {
-    const { held, failed } = await acquireEachLock(repos, kind, lockOptions(ctx, policy, req));
-    try {
-      return await fn(held, failed);
-    } finally {
-      await Promise.all(held.map((l) => l.release()));
-    }
+    return await fn(held, failed);
   } finally {
-    job.release();
+    await Promise.all(held.map((l) => l.release()));
   }
 }

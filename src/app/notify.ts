@@ -12,7 +12,8 @@
 import type { Clock } from '../core/clock.js';
 
 export type NotifyJob = 'backup' | 'restore-test' | 'prune' | 'check' | (string & {});
-export type RunStatus = 'ok' | 'partial' | 'failed' | 'interrupted';
+/** `skipped`: the job did not start because the same job of the policy was still running. */
+export type RunStatus = 'ok' | 'partial' | 'failed' | 'interrupted' | 'skipped';
 
 /** What a notification says about one run. Every field is plain data without secrets. */
 export interface RunSummary {

@@ -5,8 +5,11 @@
  */
 import * as nodePath from 'node:path';
 import { policyProblems, readPolicyText, validatePolicyText, type PolicyProblem } from '../policy/load.js';
+import { hasPipeline, hookWritesOutsideUnitPaths } from '../policy/hook-writes.js';
 import { evaluateRule, type RuleMatrix } from '../policy/rule.js';
 import type { Policy, TargetSpec, TargetType } from '../policy/types.js';
+import { retentionApplies } from './forget.js';
+import { hookShell } from './hooks.js';
 
 export interface PolicyCheckResult {
   /** The path as given by the user. */
@@ -22,6 +25,8 @@ export interface PolicyCheckResult {
   problems?: PolicyProblem[];
   /** For each target with `immutable: true`, in policy order: what its storage must have enabled. */
   immutability?: ImmutabilityNote[];
+  /** What an unattended schedule of this valid policy would not do as written; one sentence each. */
+  warnings?: string[];
 }
 
 /**
@@ -44,6 +49,8 @@ export interface CheckPoliciesOptions {
   env: Record<string, string | undefined>;
   /** Base for relative file names; default: the process working directory as resolved by node:path. */
   cwd?: string;
+  /** The shell hooks run under on this machine; default: what runHooks would choose. */
+  hookShell?: string;
 }
 
 export async function checkPolicies(files: readonly string[], opts: CheckPoliciesOptions): Promise<PolicyCheckResult[]> {
@@ -68,7 +75,29 @@ async function checkOne(file: string, opts: CheckPoliciesOptions): Promise<Polic
     return { file, ok: false, valid: false, verdict: 'invalid', problems: v.problems.map((p) => ({ ...p, file })) };
   }
   const matrix = evaluateRule(v.policy);
-  return { file, ok: matrix.verdict !== 'fail', valid: true, verdict: matrix.verdict, policy: v.policy, matrix, immutability: immutabilityNotes(v.policy) };
+  const warnings = [...scheduleWarnings(v.policy), ...pipelineWarnings(v.policy, opts.hookShell ?? hookShell().file)];
+  return { file, ok: matrix.verdict !== 'fail', valid: true, verdict: matrix.verdict, policy: v.policy, matrix, immutability: immutabilityNotes(v.policy), warnings };
+}
+
+/** Under a shell without pipefail, `dump | gzip > f` succeeds when the dump fails. */
+function pipelineWarnings(policy: Policy, shell: string): string[] {
+  if (shell.endsWith('/bash')) return [];
+  const hooks = [...policy.hooks.before, ...policy.hooks.after, ...policy.hooks.on_failure];
+  return hooks
+    .filter((h) => hasPipeline(h.run))
+    .map((h) => `hook \`${h.run}\` is a pipeline and runs under ${shell} without pipefail: it succeeds when any command but the last fails; install bash (hooks then run with -o pipefail) or make the command check each step`);
+}
+
+/** Warnings about running the policy unattended; they do not change the verdict. */
+export function scheduleWarnings(policy: Policy): string[] {
+  const scheduled = Object.values(policy.schedule).some((cron) => cron !== undefined);
+  const warnings = (scheduled ? hookWritesOutsideUnitPaths(policy) : []).map(
+    (w) => `hook \`${w.command}\` writes ${w.path}, which a scheduled systemd unit cannot write (ProtectSystem=strict): add ${nodePath.dirname(w.path)} to hooks.writable_paths`,
+  );
+  if (policy.schedule.prune !== undefined && !retentionApplies(policy)) {
+    warnings.push('schedule.prune is set but not every target has retention rules: the scheduled job only prunes, and no snapshot is ever forgotten unattended (add a retention section)');
+  }
+  return warnings;
 }
 
 const plural = (n: number, unit: string): string => `${n} ${unit}${n === 1 ? '' : 's'}`;

@@ -6,7 +6,7 @@
 import { spawn } from 'node:child_process';
 import { errnoCode, ExitCode } from '../core/errors.js';
 import { formatDuration } from '../core/format.js';
-import type { JobOutcome, JobRunner, JobStatus, SchedulerLog } from '../scheduler/index.js';
+import type { JobOutcome, JobRequest, JobRunner, JobStatus, SchedulerLog } from '../scheduler/index.js';
 import { TailBuffer } from './hooks.js';
 
 export interface ChildRunnerOptions {
@@ -21,13 +21,15 @@ export interface ChildRunnerOptions {
   /** After a stop: time the job gets to end cleanly after SIGTERM before SIGKILL; default 60 s. */
   stopGraceMs?: number;
   log?: SchedulerLog;
+  /** triad's arguments for a job; default `<job> -p FILE`. */
+  argsFor?: (req: JobRequest) => string[];
 }
 
-/** Runs each job as `node ENTRY --json <job> -p FILE` in its own process group. */
+/** Runs each job as `node ENTRY --json <job> -p FILE` (or `argsFor`) in its own process group. */
 export function childJobRunner(opts: ChildRunnerOptions): JobRunner {
   return (req) =>
     new Promise<JobOutcome>((resolve) => {
-      const args = [opts.entry, '--json', ...(opts.globalArgs ?? []), req.job, '-p', req.file];
+      const args = [opts.entry, '--json', ...(opts.globalArgs ?? []), ...(opts.argsFor?.(req) ?? [req.job, '-p', req.file])];
       const env: Record<string, string> = {};
       for (const [k, v] of Object.entries(opts.env)) if (v !== undefined) env[k] = v;
       const out = new TailBuffer(256 * 1024);

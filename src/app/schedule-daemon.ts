@@ -9,7 +9,7 @@ import { TriadError } from '../core/errors.js';
 import { Scheduler, realTimer, type SchedulerLog } from '../scheduler/index.js';
 import { discoverPolicyFiles } from './policy-files.js';
 import { childJobRunner } from './schedule-child-runner.js';
-import { lastBackupFromCatalog, loadScheduledPolicies, secretValues, type LoadedPolicy } from './schedule-policies.js';
+import { lastBackupFromCatalog, loadScheduledPolicies, scheduledArguments, secretValues, type LoadedPolicy } from './schedule-policies.js';
 import { errorMessage, type AppContext } from './session.js';
 
 export interface DaemonOptions {
@@ -49,7 +49,19 @@ export async function runDaemon(ctx: AppContext, opts: DaemonOptions, hooks: Dae
   const scheduler = new Scheduler({
     timer: realTimer(ctx.clock),
     log,
-    runner: childJobRunner({ execPath: opts.execPath, entry: opts.entry, env: ctx.env, cwd: ctx.cwd, globalArgs: catalogArgs(ctx), stopGraceMs: opts.stopGraceMs, log }),
+    runner: childJobRunner({
+      execPath: opts.execPath,
+      entry: opts.entry,
+      env: ctx.env,
+      cwd: ctx.cwd,
+      globalArgs: catalogArgs(ctx),
+      stopGraceMs: opts.stopGraceMs,
+      log,
+      argsFor: (req) => {
+        const p = current.find((c) => c.file === req.file);
+        return p ? scheduledArguments(p.policy, req.file, req.job) : [req.job, '-p', req.file];
+      },
+    }),
     ...(opts.catchUp ? { lastBackup: (sp) => lastBackupFromCatalog(ctx, current.find((c) => c.file === sp.file)!.policy) } : {}),
   });
   scheduler.setPolicies(current);

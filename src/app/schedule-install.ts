@@ -7,8 +7,10 @@ import { homedir } from 'node:os';
 import * as nodePath from 'node:path';
 import { TriadError } from '../core/errors.js';
 import type { Policy } from '../policy/types.js';
-import { nextRuns, renderCrontab, renderSystemdUnits, SCHEDULE_JOBS, type ScheduledJob } from '../scheduler/index.js';
+import { nextRuns, renderCrontab, renderSystemdUnits, SCHEDULE_JOBS, systemZoneName, type ScheduledJob } from '../scheduler/index.js';
 import { secretEnvNames } from './hooks.js';
+import { scheduleWarnings } from './policy-check.js';
+import { scheduledArguments } from './schedule-policies.js';
 import { catalogFor, catalogPathFor, errorMessage, loadPolicyFile, type AppContext } from './session.js';
 
 export interface InstallOptions {
@@ -45,8 +47,15 @@ export interface InstallResult {
   crontab?: string;
   /** Per policy: the environment file the units read and the variables it must define (names only). */
   environment: { policy: string; file: string; variables: string[] }[];
+  /** What the installed schedule will not do as the policy says; one sentence each. */
+  warnings: string[];
   /** What the user runs next. */
   next: string[];
+}
+
+/** What `policy check` warns about running each policy unattended, named by policy. */
+function policyWarnings(policies: readonly Policy[]): string[] {
+  return policies.flatMap((p) => scheduleWarnings(p).map((w) => `policy ${p.name}: ${w}`));
 }
 
 /** The variables a job needs from its environment file: passphrase and credentials (names, never values). */
@@ -54,11 +63,14 @@ export function requiredVariables(policy: Policy): string[] {
   return secretEnvNames(policy);
 }
 
-/** Paths a job must be able to write under ProtectSystem=strict: the catalogue's directory and local targets. */
+/**
+ * Paths a job must be able to write under ProtectSystem=strict: the catalogue's directory,
+ * local targets and the directories the policy's hooks write (`hooks.writable_paths`).
+ */
 export function readWritePaths(ctx: AppContext, policy: Policy): string[] {
   const catalog = catalogPathFor(ctx, policy);
-  // "-": a target that is not mounted yet does not stop the unit from starting; triad reports it.
-  return [nodePath.dirname(catalog), ...policy.targets.flatMap((t) => (t.type === 'local' ? [`-${t.path}`] : []))];
+  // "-": a path that is not there yet (an unmounted target) does not stop the unit from starting; triad reports it.
+  return [nodePath.dirname(catalog), ...policy.targets.flatMap((t) => (t.type === 'local' ? [`-${t.path}`] : [])), ...(policy.hooks.writable_paths ?? []).map((p) => `-${p}`)];
 }
 
 export async function installSchedule(ctx: AppContext, opts: InstallOptions): Promise<InstallResult> {
@@ -87,21 +99,35 @@ export async function installSchedule(ctx: AppContext, opts: InstallOptions): Pr
   if (opts.mode === 'cron') {
     const uid = process.getuid?.();
     const lockDir = uid === 0 ? '/run/lock' : ctx.env.XDG_RUNTIME_DIR && nodePath.isAbsolute(ctx.env.XDG_RUNTIME_DIR) ? ctx.env.XDG_RUNTIME_DIR : '/tmp';
+    const systemZone = systemZoneName();
+    const now = ctx.clock.now();
+    const warnings: string[] = [];
     const crontab = policies
       .map((p) => {
         const envFile = envFileOf(p);
-        return renderCrontab({
+        const tab = renderCrontab({
           policyFile: p.file,
           policyName: p.name,
           triadBin: opts.triadBin,
-          jobs: SCHEDULE_JOBS.flatMap(({ key, job }) => (p.schedule[key] !== undefined ? [{ job, cron: p.schedule[key] }] : [])),
+          jobs: SCHEDULE_JOBS.flatMap(({ key, job }) => {
+            const cron = p.schedule[key];
+            return cron !== undefined ? [{ job, cron, args: scheduledArguments(p, p.file, job) }] : [];
+          }),
           ...(envFile !== undefined ? { envFile } : {}),
           lockDir,
           timezone: p.timezone,
+          systemZone,
+          now,
         });
+        if (tab.zoneDependent.length > 0) {
+          warnings.push(
+            `policy ${p.name}: the ${tab.zoneDependent.join(', ')} schedule in ${p.timezone} has no equivalent in the system zone (${systemZone}); the lines rely on CRON_TZ=, which Debian's cron ignores (it would run them at the same clock times in ${systemZone}): use --systemd, or cronie, or a policy timezone whose offset from ${systemZone} is constant`,
+          );
+        }
+        return tab.text;
       })
       .join('\n');
-    return { mode: 'cron', units: [], crontab, environment, next: ['crontab -e   # and paste the lines above'] };
+    return { mode: 'cron', units: [], crontab, environment, warnings: [...warnings, ...policyWarnings(policies)], next: ['crontab -e   # and paste the lines above'] };
   }
 
   const mode = opts.user ? 'user' : 'system';
@@ -117,6 +143,7 @@ export async function installSchedule(ctx: AppContext, opts: InstallOptions): Pr
         policyName: p.name,
         triadBin: opts.triadBin,
         job,
+        args: scheduledArguments(p, p.file, job),
         cron,
         timezone: p.timezone,
         mode,
@@ -145,6 +172,7 @@ export async function installSchedule(ctx: AppContext, opts: InstallOptions): Pr
     mode: 'systemd',
     units,
     environment,
+    warnings: policyWarnings(policies),
     next: [`${sc} daemon-reload`, `${sc} enable --now ${units.map((u) => u.timer).join(' ')}`, `${sc} list-timers 'triad-*'`],
   };
 }

@@ -1,7 +1,8 @@
 /** The policies the scheduler daemon runs: loading, keeping a good version over a broken one, catalogue look-ups. */
 import { loadPolicy } from '../policy/load.js';
 import type { Policy } from '../policy/types.js';
-import type { ScheduledPolicy } from '../scheduler/index.js';
+import { jobArguments, type ScheduledJob, type ScheduledPolicy } from '../scheduler/index.js';
+import { retentionApplies } from './forget.js';
 import { secretEnvNames } from './hooks.js';
 import { catalogFor, errorMessage, type AppContext } from './session.js';
 
@@ -37,6 +38,11 @@ export async function loadScheduledPolicies(
     }
   }
   return { policies, problems };
+}
+
+/** triad's arguments for a scheduled job of this policy, the same in units, crontab lines and the daemon. */
+export function scheduledArguments(policy: Policy, file: string, job: ScheduledJob): string[] {
+  return jobArguments(job, file, { appliesRetention: retentionApplies(policy) });
 }
 
 /** The values of the policies' secret variables, for the log to mask. */

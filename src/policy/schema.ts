@@ -175,11 +175,14 @@ export const targetSchemas = {
   gcs: gcsTargetSchema,
 } as const;
 
+const absolutePath = nonEmpty.refine((p) => p.startsWith('/'), { error: 'must be an absolute path' });
+
 const hookSchema = z.preprocess(
   (v) => (typeof v === 'string' ? { run: v } : v),
   z.strictObject({
     run: nonEmpty,
     timeout: durationField.default(15 * MINUTE),
+    output: z.preprocess((v) => (typeof v === 'string' ? [v] : v), z.array(absolutePath)).optional(),
   }),
 );
 const hookList = z.array(hookSchema).default([]);
@@ -272,7 +275,14 @@ export const policySchema = z.strictObject({
     })
     .default({ every: 30 * DAY }),
   hooks: z
-    .strictObject({ before: hookList, after: hookList, on_failure: hookList })
+    .strictObject({
+      before: hookList,
+      after: hookList,
+      on_failure: hookList,
+      // Directories the hooks write (a dump's directory): scheduled systemd units may write only these,
+      // the catalogue's directory and local targets.
+      writable_paths: z.array(absolutePath).optional(),
+    })
     .default({ before: [], after: [], on_failure: [] }),
   notify: z.strictObject({ webhook: httpUrl.optional(), heartbeat: httpUrl.optional() }).default({}),
   compression: z.enum(['auto', 'off', 'max']).default('auto'),

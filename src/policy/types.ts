@@ -31,6 +31,8 @@ export interface HookSpec {
   run: string;
   /** Milliseconds. */
   timeout: number;
+  /** Files the hook writes (absolute); removed when it fails, so a broken dump is never backed up as good. */
+  output?: string[];
 }
 
 export type SampleSpec = { kind: 'percent'; value: number } | { kind: 'files'; value: number } | { kind: 'bytes'; value: number };
@@ -53,7 +55,7 @@ export interface Policy {
   schedule: { backup?: string; restore_test?: string; prune?: string; check?: string };
   retention: RetentionSpec;
   restore_test: { sample: SampleSpec; every: number; max_bytes?: number };
-  hooks: { before: HookSpec[]; after: HookSpec[]; on_failure: HookSpec[] };
+  hooks: { before: HookSpec[]; after: HookSpec[]; on_failure: HookSpec[]; writable_paths?: string[] };
   notify: { webhook?: string; heartbeat?: string };
   compression: 'auto' | 'off' | 'max';
 }

@@ -11,6 +11,30 @@ export const SCHEDULE_JOBS: readonly { key: keyof Policy['schedule']; job: Sched
   { key: 'check', job: 'check' },
 ];
 
+/**
+ * triad's arguments for one scheduled job. The prune job applies the retention rules first
+ * (`forget --prune`) when the policy has any, so that an unattended repository does not
+ * keep every snapshot for ever; without rules it prunes what was forgotten by hand.
+ */
+export function jobArguments(job: ScheduledJob, policyFile: string, opts: { appliesRetention: boolean }): string[] {
+  if (job === 'prune' && opts.appliesRetention) return ['forget', '--prune', '-p', policyFile];
+  return [job, '-p', policyFile];
+}
+
+const DESCRIPTIONS: Record<string, string> = {
+  backup: 'backup',
+  'restore-test': 'restore test',
+  forget: 'retention (forget and prune)',
+  prune: 'prune',
+  check: 'repository check',
+};
+
+/** What a job's command does, for unit descriptions: `forget --prune` → "retention (forget and prune)". */
+export function describeJob(args: readonly string[]): string {
+  const command = args[0] ?? '';
+  return DESCRIPTIONS[command] ?? command;
+}
+
 /** The parts of a policy the scheduler uses. */
 export type SchedulablePolicy = Pick<Policy, 'name' | 'schedule' | 'timezone' | 'objectives'>;
 

@@ -1,6 +1,6 @@
 import { TriadError } from '../core/errors.js';
 import { parseCron, type CronSpec } from './cron.js';
-import type { ScheduledJob } from './jobs.js';
+import { describeJob, type ScheduledJob } from './jobs.js';
 
 /**
  * systemd.time(7) calendar specs equivalent to a cron expression. systemd ANDs the weekday
@@ -65,6 +65,8 @@ export interface SystemdUnitOptions {
   /** Absolute path of the triad launcher. */
   readonly triadBin: string;
   readonly job: ScheduledJob;
+  /** triad's arguments for the job (see jobArguments). */
+  readonly args: readonly string[];
   /** The policy's cron expression; or give onCalendar directly. */
   readonly cron?: string;
   /** systemd calendar specs used as they are (one OnCalendar= line each). */
@@ -92,12 +94,6 @@ export interface SystemdUnits {
   readonly timer: string;
 }
 
-const JOB_DESCRIPTIONS: Record<ScheduledJob, string> = {
-  backup: 'backup',
-  'restore-test': 'restore test',
-  prune: 'forget and prune',
-  check: 'repository check',
-};
 
 /**
  * A oneshot service and its timer for one job of one policy. The service is hardened
@@ -132,8 +128,8 @@ export function renderSystemdUnits(opts: SystemdUnitOptions): SystemdUnits {
   }
 
   const name = `triad-${opts.policyName}-${opts.job}`;
-  const what = `triad ${JOB_DESCRIPTIONS[opts.job]} of policy ${opts.policyName}`;
-  const exec = [opts.triadBin, opts.job, '-p', opts.policyFile].map((w) => systemdQuote(w)).join(' ');
+  const what = `triad ${describeJob(opts.args)} of policy ${opts.policyName}`;
+  const exec = [opts.triadBin, ...opts.args].map((w) => systemdQuote(w)).join(' ');
   const rw = [...new Set(opts.readWritePaths ?? [])].map((p) => systemdQuote(p, 'path'));
 
   const service = [

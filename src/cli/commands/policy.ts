@@ -76,6 +76,10 @@ function render(results: readonly PolicyCheckResult[], out: Output): void {
         ),
       ),
     );
+    if (r.warnings?.length) {
+      out.line();
+      for (const w of r.warnings) out.warn(`${r.file}: ${w}`);
+    }
     if (r.immutability?.length) {
       out.line();
       out.line('  immutable copies — what the storage must have enabled (not checked: policy check does not connect):');

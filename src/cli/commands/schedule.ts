@@ -102,6 +102,7 @@ export function registerSchedule(program: Command, ctx: CliContext): void {
         for (const e of r.environment.filter((x) => x.variables.length > 0)) {
           out.info(`policy ${e.policy}: put ${e.variables.join(', ')} in ${e.file} (chmod 600, owned by the user the jobs run as)`);
         }
+        for (const w of r.warnings) out.warn(w);
         if (!o.dryRun || o.cron) out.info(`next:\n${r.next.map((l) => `  ${l}`).join('\n')}`);
       }),
     [
