@@ -1,7 +1,7 @@
 import { hostname, homedir, userInfo } from 'node:os';
 import { asError, TriadError } from '../core/errors.js';
 import type { Clock } from '../core/clock.js';
-import type { AppEvents } from '../core/events.js';
+import type { Emit } from '../core/events.js';
 import type { Storage } from '../backends/storage.js';
 import { openStorage } from '../backends/open.js';
 import { loadPolicy } from '../policy/load.js';
@@ -10,7 +10,6 @@ import type { Policy, TargetSpec } from '../policy/types.js';
 import { openCatalog, type Catalog } from '../catalog/catalog.js';
 import { defaultCatalogPath } from '../catalog/paths.js';
 import { Repository } from '../repo/repository.js';
-import { describeDamagedKeys } from '../repo/crypto/index.js';
 import type { DamagedSnapshot } from '../repo/model/index.js';
 
 /** What every use case gets from the CLI: explicit environment, clock and cancellation. */
@@ -19,7 +18,8 @@ export interface AppContext {
   cwd: string;
   clock: Clock;
   signal?: AbortSignal;
-  events?: AppEvents;
+  /** Where the use case reports warnings, notices and progress (typed events; the CLI renders them). */
+  emit?: Emit;
   /** --catalog, overriding the policy's and $TRIAD_CATALOG. */
   catalogPath?: string;
   /** Test-only: cheap key derivation for repositories created in tests. */
@@ -41,7 +41,7 @@ export function storageOptions(ctx: AppContext, spec: TargetSpec): Parameters<ty
     uploadLimit: ctx.uploadLimit,
     retry: {
       ...(ctx.retryForMs !== undefined ? { maxElapsedMs: ctx.retryForMs } : {}),
-      onRetry: (op, name, err, delayMs) => ctx.events?.info?.(`target '${spec.name}': ${op} ${name} failed (${err.kind}), retrying in ${Math.round(delayMs)} ms`),
+      onRetry: (op, name, err, delayMs) => ctx.emit?.({ type: 'storage-retry', target: spec.name, op, object: name, errorKind: err.kind, delayMs }),
     },
   };
 }
@@ -74,7 +74,7 @@ export async function passphraseFor(ctx: AppContext, policy: Policy): Promise<st
     throw new TriadError('E_POLICY_INVALID', `policy ${policy.name} has no encryption section`, { hint: 'add encryption.passphrase_env (or _file / _command)' });
   }
   const r = await resolvePassphraseWithWarnings(policy.encryption.passphrase, { env: ctx.env, cwd: ctx.cwd });
-  for (const w of r.warnings) ctx.events?.warning?.(w);
+  for (const w of r.warnings) ctx.emit?.(w);
   return r.passphrase;
 }
 
@@ -110,7 +110,7 @@ export async function openTargets(ctx: AppContext, policy: Policy, specs: Target
         const storage = await openStorage(spec, storageOptions(ctx, spec));
         try {
           const repo = await Repository.open(spec.name, storage, passphrase);
-          if (repo.damagedKeys.length > 0) ctx.events?.warning?.(`target '${spec.name}': ${describeDamagedKeys(repo.damagedKeys)}; skipped ('triad check' reports it)`);
+          if (repo.damagedKeys.length > 0) ctx.emit?.({ type: 'damaged-keys-skipped', target: spec.name, keys: repo.damagedKeys.map((k) => ({ id: k.id, reason: k.reason })) });
           return { spec, storage, repo };
         } catch (err) {
           return { spec, storage, error: err };
@@ -155,5 +155,5 @@ export function errorMessage(err: unknown): string {
 
 /** loadSnapshots' onDamaged for commands that go on without the damaged snapshot: a warning naming it. */
 export function warnDamagedSnapshot(ctx: AppContext, target: string): (d: DamagedSnapshot) => void {
-  return (d) => ctx.events?.warning?.(`${d.reason}; that snapshot is left out (see 'triad check -p POLICY --target ${target}')`);
+  return (d) => ctx.emit?.({ type: 'snapshot-left-out', target, snapshot: d.name, reason: d.reason });
 }

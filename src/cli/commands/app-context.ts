@@ -3,13 +3,13 @@ import { fixedClock, systemClock } from '../../core/clock.js';
 import type { AppContext } from '../../app/session.js';
 import type { CliContext } from '../context.js';
 import type { Output } from '../output.js';
-import { progressEvents } from '../progress.js';
+import { eventReporter } from '../progress.js';
 import { TriadError } from '../../core/errors.js';
 import { parseDuration, parseRate } from '../../policy/units.js';
 
 /** Builds the app layer's context from the CLI's: the env, cwd, clock and signal passed down explicitly. */
 export function appContext(ctx: CliContext, cmd: Command, out: Output, opening?: string): AppContext & { stopProgress(): void } {
-  const events = progressEvents(out, opening);
+  const events = eventReporter(out, opening);
   const g = cmd.optsWithGlobals<{ retryFor?: string; limitUpload?: string }>();
   return {
     env: ctx.env,
@@ -17,7 +17,7 @@ export function appContext(ctx: CliContext, cmd: Command, out: Output, opening?:
     // Test-only: TRIAD_TEST_NOW pins the clock of commands without --at (backups at recorded times).
     clock: ctx.env.TRIAD_TEST_NOW ? fixedClock(ctx.env.TRIAD_TEST_NOW) : systemClock,
     signal: ctx.signal,
-    events,
+    emit: events.emit,
     catalogPath: ctx.globals(cmd).catalog,
     lowSecurityKdf: ctx.env.TRIAD_TEST_LOW_KDF === '1',
     retryForMs: g.retryFor !== undefined ? parseOption('--retry-for', g.retryFor, parseDuration) : undefined,
