@@ -4,7 +4,6 @@ import type { RowStage } from '../catalog/row-stage.js';
 import type { Policy } from '../policy/types.js';
 import { evaluateRule } from '../policy/rule.js';
 import { runSnapshot, type BackupWarning, type SnapshotRun, type SnapshotTarget } from '../repo/backup/index.js';
-import type { AbsentPack } from '../repo/index/index.js';
 import type { RepoLock } from '../repo/lock/index.js';
 import type { SnapshotSummary } from '../repo/model/index.js';
 import { startJob, underJobLock } from './job-run.js';
@@ -162,14 +161,14 @@ async function backupTo(ctx: AppContext, policy: Policy, opened: OpenedTarget[],
       },
       onTargetFailed: (target, err) => warnLeftOut(ctx, target, err),
       onLeftoverPacks: (target, { reused, unreadable }) => {
-        if (reused) ctx.events?.info?.(`target '${target}': reusing ${reused} pack(s) left by an interrupted run`);
+        if (reused) ctx.emit?.({ type: 'interrupted-packs-reused', target, count: reused });
         // A store that lists an upload before it completes (some S3-compatible servers) shows a killed run's pack cut short.
-        if (unreadable) ctx.events?.info?.(`target '${target}': ${unreadable} unreadable pack(s) left by an interrupted run are not used; 'triad prune' removes them after its grace period`);
+        if (unreadable) ctx.emit?.({ type: 'interrupted-packs-unusable', target, count: unreadable });
       },
-      onAbsentPacks: (target, absent) => ctx.events?.warning?.(absentWarning(target, absent)),
+      onAbsentPacks: (target, absent) => ctx.emit?.({ type: 'packs-absent', target, packs: absent }),
       onDamagedSnapshot: (target, d) => warnDamagedSnapshot(ctx, target)(d),
-      onWarning: (w) => ctx.events?.warning?.(`${w.path}: ${w.message}`, w.path),
-      onProgress: (p) => ctx.events?.progress?.({ phase: 'backup', ...p }),
+      onWarning: (w) => ctx.emit?.(w.code === 'changed' ? { type: 'file-changed', path: w.path, detail: w.message } : { type: 'file-skipped', path: w.path, reason: w.code, detail: w.message }),
+      onProgress: (p) => ctx.emit?.({ type: 'progress', job: 'backup', ...p }),
       onFile: catalog ? (f) => stage!.push(f) : undefined,
       onIndexed: catalog ? (packs, live) => live.forEach((t) => stage!.addPacks(policy.name, t, packs)) : undefined,
       onAllLocksLost: (reason) => held.abort.abort(reason),
@@ -203,17 +202,7 @@ async function backupTo(ctx: AppContext, policy: Policy, opened: OpenedTarget[],
 }
 
 function warnLeftOut(ctx: AppContext, target: string, err: unknown): void {
-  ctx.events?.warning?.(`target '${target}' failed and is left out of this run: ${errorMessage(err)}`);
-}
-
-function absentWarning(target: string, absent: AbsentPack[]): string {
-  const shown = absent.slice(0, 5).map((p) => `${p.pack} (${p.stored === undefined ? 'missing' : `${p.stored} bytes, the index says ${p.indexed}`})`);
-  const more = absent.length > shown.length ? ` and ${absent.length - shown.length} more` : '';
-  return (
-    `target '${target}': ${absent.length} pack(s) named by the index are missing or cut short: ${shown.join(', ')}${more}; ` +
-    `this backup stores their blobs again from the sources and takes them out of the index; earlier snapshots may need blobs only they held: ` +
-    `run 'triad check -p POLICY --target ${target}' to see which`
-  );
+  ctx.emit?.({ type: 'target-left-out', target, error: errorMessage(err) });
 }
 
 function targetResults(run: SnapshotRun, dryRun: boolean): TargetBackupResult[] {

@@ -113,7 +113,7 @@ async function repoPassphrase(ctx: AppContext, r: NonNullable<RebuildOptions['re
     throw new TriadError('E_PASSPHRASE_UNAVAILABLE', 'no passphrase for --repo', { hint: 'give --passphrase-env VAR or --passphrase-file FILE (or run on a terminal to be asked)' });
   }
   const res = await resolvePassphraseWithWarnings(r.passphrase, { env: ctx.env, cwd: ctx.cwd, signal: ctx.signal });
-  for (const w of res.warnings) ctx.events?.warning?.(w);
+  for (const w of res.warnings) ctx.emit?.(w);
   return res.passphrase;
 }
 
@@ -138,7 +138,7 @@ async function rebuild(ctx: AppContext, src: Source, batchSize: number, started:
     if (!ID_RE.test(id)) continue;
     const m = await repo.loadManifest<SnapshotManifest>(AAD.snapshot, 'snapshots', id);
     if (ensurePolicy(m.policy)) manifests.push({ ...m, id });
-    ctx.events?.progress?.({ phase: 'reading snapshots', files: manifests.length });
+    ctx.emit?.({ type: 'progress', job: 'catalog-rebuild', phase: 'manifests', files: manifests.length });
   }
   manifests.sort((a, b) => (a.time < b.time ? -1 : a.time > b.time ? 1 : a.id < b.id ? -1 : 1));
 
@@ -170,7 +170,7 @@ async function rebuild(ctx: AppContext, src: Source, batchSize: number, started:
       packs += catalog.addPacks(pol, spec.name, packRows);
       blobs += catalog.addBlobs(pol, spec.name, blobRows);
     }
-    ctx.events?.progress?.({ phase: 'reading indexes', files: i + 1, totalFiles: indexNames.length });
+    ctx.emit?.({ type: 'progress', job: 'catalog-rebuild', phase: 'indexes', files: i + 1, totalFiles: indexNames.length });
   }
 
   // 3. Snapshots with their file entries, streamed from the trees in batches.
@@ -198,14 +198,14 @@ async function rebuild(ctx: AppContext, src: Source, batchSize: number, started:
         files += catalog.addFiles(m.id, batch);
         batch = [];
         ctx.signal?.throwIfAborted();
-        ctx.events?.progress?.({ phase: `snapshot ${m.id.slice(0, 8)}`, files, totalFiles: s.files + s.dirs, path });
+        ctx.emit?.({ type: 'progress', job: 'catalog-rebuild', phase: 'snapshot-files', snapshot: m.id, files, totalFiles: s.files + s.dirs, path });
       }
     }
     files += catalog.addFiles(m.id, batch);
     // Presence last: a snapshot counts as imported only once all its file rows are in.
     catalog.setPresence(m.id, spec.name, { status: 'complete', at: m.finished });
     imported++;
-    ctx.events?.progress?.({ phase: 'snapshots', files: imported + skipped, totalFiles: manifests.length });
+    ctx.emit?.({ type: 'progress', job: 'catalog-rebuild', phase: 'snapshots', files: imported + skipped, totalFiles: manifests.length });
   }
 
   // 4. Run history from the journal.
@@ -282,7 +282,7 @@ async function importJournal(
   const pending: { id: string; r: JournalRecord }[] = [];
   for (const [i, id] of ids.entries()) {
     ctx.signal?.throwIfAborted();
-    ctx.events?.progress?.({ phase: 'reading journal', files: i + 1, totalFiles: ids.length });
+    ctx.emit?.({ type: 'progress', job: 'catalog-rebuild', phase: 'journal', files: i + 1, totalFiles: ids.length });
     if (src.policy && catalog.journalSeen(src.policy.name, spec.name, id)) {
       out.skipped++;
       continue;

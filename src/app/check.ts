@@ -6,7 +6,7 @@ import type { Random } from '../core/random.js';
 import { checkRepository, type CheckReport } from '../repo/check/index.js';
 import { acquireLock } from '../repo/lock/index.js';
 import { listKeyFiles } from '../repo/crypto/index.js';
-import { describeDamagedKeys } from '../repo/crypto/index.js';
+import { describeDamagedKeys } from '../core/describe.js';
 import { writeJournal } from '../repo/model/index.js';
 import { lockOptions } from './locking.js';
 import { catalogFor, closeAll, errorMessage, hostName, loadPolicyFile, openTargets, passphraseFor, selectTargets, type AppContext } from './session.js';
@@ -83,7 +83,7 @@ async function checkTarget(ctx: AppContext, policy: Policy, repo: Repository, ca
       random: opts.random,
       expectedSnapshots,
       signal: ctx.signal,
-      onProgress: (p) => ctx.events?.progress?.({ phase: `check ${repo.target}`, files: p.packs, totalFiles: p.totalPacks, bytes: p.bytes }),
+      onProgress: (p) => ctx.emit?.({ type: 'progress', job: 'check', target: repo.target, files: p.packs, totalFiles: p.totalPacks, bytes: p.bytes }),
     });
   } finally {
     await lock.release().catch(() => undefined);

@@ -110,7 +110,7 @@ async function copySnapshots(
     await dst.storage.save(packObjectName(pack), bytes, { signal: ctx.signal });
     copied.push({ id: pack, size: bytes.length, entries });
     bytesCopied += bytes.length;
-    ctx.events?.progress?.({ phase: `copy ${opts.from}→${opts.to}`, files: ++n, totalFiles: packs.size, bytes: bytesCopied });
+    ctx.emit?.({ type: 'progress', job: 'copy', from: opts.from, to: opts.to, files: ++n, totalFiles: packs.size, bytes: bytesCopied });
   }
   if (copied.length) {
     const { sealed } = dst.sealObject(AAD.index, encodeIndex(copied));

@@ -17,6 +17,8 @@ import { existsSync } from 'node:fs';
 import { unlink } from 'node:fs/promises';
 import { TriadError, ExitCode } from '../core/errors.js';
 import type { Clock } from '../core/clock.js';
+import { describeHookFailure } from '../core/describe.js';
+import type { HookFailure } from '../core/events.js';
 import type { HookSpec, Policy } from '../policy/types.js';
 import { isSdkCredentialVariable } from '../backends/env.js';
 import { formatDurationShort } from '../policy/units.js';
@@ -75,20 +77,19 @@ export interface HookResult {
 
 export const HOOK_TAIL_BYTES = 64 * 1024;
 
+/** What a notice about a failed hook carries: its outcome, never its output. */
+export function hookFailure(r: HookResult): HookFailure {
+  return { kind: r.kind, run: r.run, exitCode: r.exitCode, signal: r.signal, timedOut: r.timedOut, aborted: r.aborted, ...(r.spawnError !== undefined ? { spawnError: r.spawnError } : {}) };
+}
+
 /** Did the hook succeed (exit 0, not killed)? */
 export function hookSucceeded(r: HookResult): boolean {
   return r.exitCode === ExitCode.OK && !r.timedOut && !r.aborted && r.spawnError === undefined;
 }
 
 /** One line for logs and error messages: `"pg_dump …" exited with code 3` / `timed out after 15m`. */
-export function describeHook(r: HookResult, timeoutMs?: number): string {
-  const what = `${r.kind} hook "${r.run}"`;
-  if (r.spawnError !== undefined) return `${what} could not start: ${r.spawnError}`;
-  if (r.timedOut) return `${what} timed out${timeoutMs !== undefined ? ` after ${formatDurationShort(timeoutMs)}` : ''} and was killed${r.removedOutput?.length ? `; its output ${r.removedOutput.join(', ')} was removed` : ''}`;
-  if (r.aborted) return `${what} was interrupted`;
-  const removed = r.removedOutput?.length ? `; its output ${r.removedOutput.join(', ')} was removed so that it is not backed up` : '';
-  if (r.exitCode === null) return `${what} was killed by ${r.signal ?? 'a signal'}${removed}`;
-  return `${what} exited with code ${r.exitCode}${removed}`;
+export function describeHook(r: HookFailure, timeoutMs?: number): string {
+  return describeHookFailure(r, timeoutMs !== undefined ? formatDurationShort(timeoutMs) : undefined);
 }
 
 /**

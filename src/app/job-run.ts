@@ -14,7 +14,7 @@ import { hostname } from 'node:os';
 import { TriadError, ExitCode, exitCodeOf } from '../core/errors.js';
 import type { Policy } from '../policy/types.js';
 import type { RunKind } from '../catalog/types.js';
-import { describeHook, hookRecord, hookSucceeded, runHooks, type HookResult } from './hooks.js';
+import { describeHook, hookFailure, hookRecord, hookSucceeded, runHooks, type HookResult } from './hooks.js';
 import { pingHeartbeat, sendWebhook, type DeliveryOptions, type DeliveryResult, type RunStatus, type RunSummary } from './notify.js';
 import type { JobLock } from '../repo/lock/index.js';
 import { takeJobLock } from './locking.js';
@@ -78,7 +78,7 @@ export class JobRun {
     if (this.opts.disabled) return;
     const hb = this.policy.notify.heartbeat;
     // Short budget: a slow monitor must not delay the backup window.
-    if (hb) this.note(await pingHeartbeat(hb, 'start', undefined, this.delivery({ attempts: 2, maxElapsedMs: 10_000 })), 'heartbeat /start');
+    if (hb) this.note(await pingHeartbeat(hb, 'start', undefined, this.delivery({ attempts: 2, maxElapsedMs: 10_000 })), 'heartbeat-start');
     try {
       await runHooks('before', this.policy.hooks.before, { ...this.hookOptions({ job: this.job }), onResult: (r) => this.hooks.push(r) });
     } catch (err) {
@@ -101,7 +101,7 @@ export class JobRun {
       const bad = after.filter((r) => !hookSucceeded(r));
       if (bad.length > 0) {
         const msg = bad.map((r) => describeHook(r)).join('; ');
-        this.ctx.events?.warning?.(`${msg}; the ${this.job} itself completed`);
+        this.ctx.emit?.({ type: 'after-hooks-failed', job: this.job, hooks: bad.map(hookFailure) });
         if (exitCode === ExitCode.OK) exitCode = ExitCode.FAILED;
         status = 'failed';
         error = error ? `${error}; ${msg}` : msg;
@@ -137,7 +137,7 @@ export class JobRun {
       try {
         this.hooks.push(...(await this.onFailureHooks({ status, exitCode, error })));
       } catch (hookErr) {
-        this.ctx.events?.warning?.(`on_failure hooks: ${errorMessage(hookErr)}`);
+        this.ctx.emit?.({ type: 'failure-hooks-error', error: errorMessage(hookErr) });
       }
     }
     await this.notifyEnd({ status, exitCode, error, errorCode: err instanceof TriadError ? err.code : 'E_INTERNAL' });
@@ -145,7 +145,7 @@ export class JobRun {
 
   private async onFailureHooks(s: { status: RunStatus; exitCode: number; error?: string; snapshot?: string }): Promise<HookResult[]> {
     const results = await runHooks('on_failure', this.policy.hooks.on_failure, this.hookOptions({ job: this.job, result: s.status, exitCode: s.exitCode, ...(s.error !== undefined ? { error: s.error } : {}), ...(s.snapshot !== undefined ? { snapshot: s.snapshot } : {}) }));
-    for (const r of results.filter((x) => !hookSucceeded(x))) this.ctx.events?.warning?.(describeHook(r));
+    for (const r of results.filter((x) => !hookSucceeded(x))) this.ctx.emit?.({ type: 'hook-failed', hook: hookFailure(r) });
     return results;
   }
 
@@ -189,9 +189,9 @@ export class JobRun {
     await Promise.all(jobs);
   }
 
-  private note(r: DeliveryResult, what: string): void {
+  private note(r: DeliveryResult, channel: 'heartbeat-start' | 'heartbeat' | 'webhook'): void {
     this.notifications.push(r);
-    if (!r.ok) this.ctx.events?.warning?.(`${what} ${r.url} not delivered after ${r.attempts} attempt(s): ${r.error ?? 'unknown error'}`);
+    if (!r.ok) this.ctx.emit?.({ type: 'notification-undelivered', channel, url: r.url, attempts: r.attempts, ...(r.error !== undefined ? { error: r.error } : {}) });
   }
 
   /** A before hook stopped the job before it opened its run record: record the failed run here. */
@@ -211,7 +211,7 @@ export class JobRun {
         catalog.close();
       }
     } catch (e) {
-      this.ctx.events?.warning?.(`could not record the failed ${this.job} in the catalogue: ${errorMessage(e)}`);
+      this.ctx.emit?.({ type: 'failed-run-not-recorded', job: this.job, error: errorMessage(e) });
     }
   }
 
@@ -237,7 +237,7 @@ export class JobRun {
         catalog.close();
       }
     } catch (e) {
-      this.ctx.events?.warning?.(`could not add the hook output to the run record: ${errorMessage(e)}`);
+      this.ctx.emit?.({ type: 'hook-output-not-recorded', error: errorMessage(e) });
     }
   }
 }

@@ -92,7 +92,7 @@ export async function pruneTarget(
     ...(opts.repackBelow !== undefined ? { repackBelow: opts.repackBelow } : {}),
     ...(opts.unindexedGrace !== undefined ? { unindexedGrace: opts.unindexedGrace } : {}),
     ...(opts.packSize !== undefined ? { packSize: opts.packSize } : {}),
-    onProgress: (p) => ctx.events?.progress?.({ phase: `prune ${repo.target}: ${p.phase}`, files: p.done, totalFiles: p.total }),
+    onProgress: (p) => ctx.emit?.({ type: 'progress', job: 'prune', target: repo.target, phase: p.phase, files: p.done, totalFiles: p.total }),
   };
   const runId = catalog?.startRun({ policy: policy.name, kind: 'prune', target: repo.target, started_at: started });
   try {

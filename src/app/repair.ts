@@ -44,7 +44,7 @@ export async function runRepairIndex(ctx: AppContext, opts: RepairIndexOptions):
           const repo = o.repo!;
           const runId = catalog.startRun({ policy: policy.name, kind: 'check', target: repo.target, started_at: ctx.clock.now(), details: { repair: 'index' } });
           try {
-            const r = await repairIndex(repo, { signal, onProgress: (p) => ctx.events?.progress?.({ phase: `repair index ${repo.target}`, files: p.done, totalFiles: p.total }) });
+            const r = await repairIndex(repo, { signal, onProgress: (p) => ctx.emit?.({ type: 'progress', job: 'repair-index', target: repo.target, files: p.done, totalFiles: p.total }) });
             const temporary = await removeStaleTemporary(repo, { now: ctx.clock.now(), grace: opts.unindexedGrace ?? DEFAULT_UNINDEXED_GRACE, signal });
             const ok = r.damaged.length === 0;
             const details = { repair: 'index', packsIndexed: r.packsIndexed, packsAdded: r.packsAdded.length, damaged: r.damaged, temporaryRemoved: temporary.removed.length };

@@ -227,7 +227,7 @@ async function testTargets(
         monotonic: () => ctx.clock.monotonic(),
         signal: ctx.signal,
         compareSource: o.compareSource ? (snap, path, node, hash, mac) => compareWithSource(ctx, policy, snap, path, node, hash, sourceHashes, mac) : undefined,
-        onProgress: (p) => ctx.events?.progress?.({ phase: `restore-test ${s.spec.name}`, ...p }),
+        onProgress: (p) => ctx.emit?.({ type: 'progress', job: 'restore-test', target: s.spec.name, ...p }),
       });
       targets.push({ ...emptyResult(s, []), ...tested });
     } finally {
@@ -417,7 +417,7 @@ async function compareWithSource(
   if (!h) {
     h = keyedFileHash(mac, live, ctx.signal).catch((err: unknown) => {
       if ((err as Error).name === 'AbortError') throw err;
-      ctx.events?.warning?.(`cannot read source ${live}: ${errorMessage(err)}`, live);
+      ctx.emit?.({ type: 'source-unreadable', path: live, error: errorMessage(err) });
       return undefined;
     });
     cache.set(live, h);

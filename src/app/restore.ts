@@ -44,9 +44,9 @@ export async function runRestore(ctx: AppContext, opts: RestoreOptions): Promise
       owner: process.getuid?.() === 0,
       overwrite: !!opts.overwrite,
       signal: ctx.signal,
-      onProgress: (p) => ctx.events?.progress?.({ phase: 'restore', files: p.files, bytes: p.bytes, totalBytes: snap.summary.bytes, totalFiles: snap.summary.files, path: p.path }),
-      onFileError: (path, err) => ctx.events?.warning?.(`${path}: ${errorMessage(err)}`, path),
-      onWarning: (message) => ctx.events?.warning?.(message),
+      onProgress: (p) => ctx.emit?.({ type: 'progress', job: 'restore', files: p.files, bytes: p.bytes, totalBytes: snap.summary.bytes, totalFiles: snap.summary.files, path: p.path }),
+      onFileError: (path, err) => ctx.emit?.({ type: 'file-restore-failed', path, error: errorMessage(err) }),
+      onLossyTimes: (reason) => ctx.emit?.({ type: 'mtime-precision-reduced', reason }),
       writers: ctx.threads?.restoreWriters,
     });
     const exitCode = result.failures.length ? 1 : 0;

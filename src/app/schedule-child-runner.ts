@@ -1,12 +1,14 @@
 /**
  * The daemon's job runner: each job runs as a child `triad <job> -p FILE` process in its own
  * process group, so a crashing job never takes the scheduler down and jobs run the same
- * version as the scheduler.
+ * version as the scheduler. The job's events (JSON lines on its stderr, from --json) go to the
+ * daemon's log with their fields.
  */
 import { spawn } from 'node:child_process';
+import { StringDecoder } from 'node:string_decoder';
 import { errnoCode, ExitCode } from '../core/errors.js';
 import { formatDuration } from '../core/format.js';
-import type { JobOutcome, JobRequest, JobRunner, JobStatus, SchedulerLog } from '../scheduler/index.js';
+import type { JobOutcome, JobRequest, JobRunner, JobStatus, SchedulerLog, SchedulerLogEvent } from '../scheduler/index.js';
 import { TailBuffer } from './hooks.js';
 
 export interface ChildRunnerOptions {
@@ -36,7 +38,12 @@ export function childJobRunner(opts: ChildRunnerOptions): JobRunner {
       const err = new TailBuffer(64 * 1024);
       const child = spawn(opts.execPath, args, { cwd: opts.cwd, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
       child.stdout.on('data', (d: Buffer) => out.push(d));
-      child.stderr.on('data', (d: Buffer) => err.push(d));
+      const stderrLines = lineSplitter((line) => {
+        const event = jobEventLine(line);
+        if (event) opts.log?.({ ...event, policy: req.policy, job: req.job });
+        else err.push(Buffer.from(line + '\n'));
+      });
+      child.stderr.on('data', (d: Buffer) => stderrLines.push(d));
       let stopping = false;
       let killTimer: NodeJS.Timeout | undefined;
       const onStop = (): void => {
@@ -59,7 +66,10 @@ export function childJobRunner(opts: ChildRunnerOptions): JobRunner {
         resolve(o);
       };
       child.on('error', (e) => finish({ exitCode: ExitCode.FAILED, status: 'failed', message: `could not start ${opts.execPath}: ${e.message}` }));
-      child.on('close', (code, signal) => finish(interpretChild(req.job, code, signal, out.text(), err.text(), stopping)));
+      child.on('close', (code, signal) => {
+        stderrLines.end();
+        finish(interpretChild(req.job, code, signal, out.text(), err.text(), stopping));
+      });
     });
 }
 
@@ -89,6 +99,62 @@ export function interpretChild(job: string, code: number | null, signal: string 
   else if (code === 0) message = 'done';
   else message = lastLine(stderr) || `exit ${code}`;
   return { exitCode: code, status, message };
+}
+
+const EVENT_LOG_LEVEL = new Map<unknown, SchedulerLogEvent['level']>([
+  ['warning', 'warn'],
+  ['info', 'info'],
+  ['progress', 'debug'],
+]);
+
+/** One of the job's event lines (`{"type":…,"level":…,…,"message":…}`) as a log event; any other line is none. */
+export function jobEventLine(line: string): Omit<SchedulerLogEvent, 'policy' | 'job'> | undefined {
+  if (!line.startsWith('{"type":')) return undefined;
+  try {
+    const parsed: unknown = JSON.parse(line);
+    return typeof parsed === 'object' && parsed !== null ? eventLogEntry(parsed as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * An event in its JSON form as a log event: its level mapped (progress is debug), its rendered
+ * line as the message, its type (as `event`) and fields kept for `--log-format json`.
+ */
+export function eventLogEntry(o: Record<string, unknown>): Omit<SchedulerLogEvent, 'policy' | 'job'> | undefined {
+  const { type, level, message, ...fields } = o;
+  const logLevel = EVENT_LOG_LEVEL.get(level);
+  if (typeof type !== 'string' || logLevel === undefined || typeof message !== 'string') return undefined;
+  return { level: logLevel, message, fields: { event: type, ...fields } };
+}
+
+/** Longest stderr line kept whole; a longer one is passed on in pieces (it is no event line). */
+const MAX_LINE = 64 * 1024;
+
+/** Calls `onLine` for every complete line of a byte stream, and for the rest at `end()`. */
+function lineSplitter(onLine: (line: string) => void): { push(chunk: Buffer): void; end(): void } {
+  const decoder = new StringDecoder('utf8');
+  let pending = '';
+  return {
+    push(chunk) {
+      pending += decoder.write(chunk);
+      let nl: number;
+      while ((nl = pending.indexOf('\n')) >= 0) {
+        onLine(pending.slice(0, nl));
+        pending = pending.slice(nl + 1);
+      }
+      if (pending.length > MAX_LINE) {
+        onLine(pending);
+        pending = '';
+      }
+    },
+    end() {
+      pending += decoder.end();
+      if (pending) onLine(pending);
+      pending = '';
+    },
+  };
 }
 
 function lastLine(text: string): string {

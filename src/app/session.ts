@@ -1,7 +1,7 @@
 import { hostname, homedir, userInfo } from 'node:os';
 import { asError, TriadError } from '../core/errors.js';
 import type { Clock } from '../core/clock.js';
-import type { AppEvents } from '../core/events.js';
+import type { Emit } from '../core/events.js';
 import type { Storage } from '../backends/storage.js';
 import { openStorage } from '../backends/open.js';
 import { loadPolicy } from '../policy/load.js';
@@ -10,7 +10,7 @@ import type { Policy, TargetSpec } from '../policy/types.js';
 import { openCatalog, type Catalog } from '../catalog/catalog.js';
 import { defaultCatalogPath } from '../catalog/paths.js';
 import { Repository } from '../repo/repository.js';
-import { describeDamagedKeys, describeKdf, kdfBelowFloor, PRODUCTION_KDF_STRENGTH, type KdfStrength } from '../repo/crypto/index.js';
+import { describeKdf, kdfBelowFloor, PRODUCTION_KDF_STRENGTH, type KdfStrength } from '../repo/crypto/index.js';
 import type { DamagedSnapshot } from '../repo/model/index.js';
 
 export type { KdfStrength };
@@ -21,7 +21,8 @@ export interface AppContext {
   cwd: string;
   clock: Clock;
   signal?: AbortSignal;
-  events?: AppEvents;
+  /** Where the use case reports warnings, notices and progress (typed events; the CLI renders them). */
+  emit?: Emit;
   /** --catalog, overriding the policy's and $TRIAD_CATALOG. */
   catalogPath?: string;
   /** scrypt cost of new key files and the floor below which an opened key is warned about (production's when unset; a test entry lowers both). */
@@ -45,7 +46,7 @@ export function storageOptions(ctx: AppContext, spec: TargetSpec): Parameters<ty
     uploadLimit: ctx.uploadLimit,
     retry: {
       ...(ctx.retryForMs !== undefined ? { maxElapsedMs: ctx.retryForMs } : {}),
-      onRetry: (op, name, err, delayMs) => ctx.events?.info?.(`target '${spec.name}': ${op} ${name} failed (${err.kind}), retrying in ${Math.round(delayMs)} ms`),
+      onRetry: (op, name, err, delayMs) => ctx.emit?.({ type: 'storage-retry', target: spec.name, op, object: name, errorKind: err.kind, delayMs }),
     },
   };
 }
@@ -78,7 +79,7 @@ export async function passphraseFor(ctx: AppContext, policy: Policy): Promise<st
     throw new TriadError('E_POLICY_INVALID', `policy ${policy.name} has no encryption section`, { hint: 'add encryption.passphrase_env (or _file / _command)' });
   }
   const r = await resolvePassphraseWithWarnings(policy.encryption.passphrase, { env: ctx.env, cwd: ctx.cwd, signal: ctx.signal });
-  for (const w of r.warnings) ctx.events?.warning?.(w);
+  for (const w of r.warnings) ctx.emit?.(w);
   return r.passphrase;
 }
 
@@ -114,7 +115,7 @@ export async function openTargets(ctx: AppContext, policy: Policy, specs: Target
         const storage = await openStorage(spec, storageOptions(ctx, spec));
         try {
           const repo = await Repository.open(spec.name, storage, passphrase);
-          if (repo.damagedKeys.length > 0) ctx.events?.warning?.(`target '${spec.name}': ${describeDamagedKeys(repo.damagedKeys)}; skipped ('triad check' reports it)`);
+          if (repo.damagedKeys.length > 0) ctx.emit?.({ type: 'damaged-keys-skipped', target: spec.name, keys: repo.damagedKeys.map((k) => ({ id: k.id, reason: k.reason })) });
           return { spec, storage, repo };
         } catch (err) {
           return { spec, storage, error: err };
@@ -155,14 +156,11 @@ export function warnWeakKeys(ctx: AppContext, policy: Pick<Policy, 'file'> | und
   for (const r of repos) {
     if (!r.openedKey || !kdfBelowFloor(r.openedKey.kdf, floor)) continue;
     const entry = weak.get(r.openedKey.id) ?? { kdf: describeKdf(r.openedKey.kdf), targets: [] };
-    entry.targets.push(`'${r.target}'`);
+    entry.targets.push(r.target);
     weak.set(r.openedKey.id, entry);
   }
-  const passwd = policy ? `triad key passwd -p ${policy.file}` : 'triad key passwd -p POLICY';
   for (const [id, w] of weak) {
-    ctx.events?.warning?.(
-      `target${w.targets.length === 1 ? '' : 's'} ${w.targets.join(', ')}: key ${id.slice(0, 12)} that this passphrase opens is derived with ${w.kdf}, below ${describeKdf(floor)}, so the passphrase is cheap to guess from a copy of the repository; run '${passwd}' to rewrite it at full strength (giving the same passphrase again keeps it)`,
-    );
+    ctx.emit?.({ type: 'weak-key', targets: w.targets, key: id, kdf: w.kdf, floor: describeKdf(floor), ...(policy ? { policyFile: policy.file } : {}) });
   }
 }
 
@@ -186,5 +184,5 @@ export function errorMessage(err: unknown): string {
 
 /** loadSnapshots' onDamaged for commands that go on without the damaged snapshot: a warning naming it. */
 export function warnDamagedSnapshot(ctx: AppContext, target: string): (d: DamagedSnapshot) => void {
-  return (d) => ctx.events?.warning?.(`${d.reason}; that snapshot is left out (see 'triad check -p POLICY --target ${target}')`);
+  return (d) => ctx.emit?.({ type: 'snapshot-left-out', target, snapshot: d.name, reason: d.reason });
 }

@@ -1,5 +1,5 @@
 import { TriadError } from '../core/errors.js';
-import { describeHolder, removeLocks, type LockInfo } from '../repo/lock/index.js';
+import { describeHolder, holderAgeMs, lockHolder, removeLocks, type LockInfo } from '../repo/lock/index.js';
 import { closeAll, errorMessage, hostName, loadPolicyFile, openTargets, passphraseFor, requireSome, selectTargets, type AppContext } from './session.js';
 
 export interface UnlockOptions {
@@ -52,7 +52,7 @@ export async function runUnlock(ctx: AppContext, opts: UnlockOptions): Promise<U
       const now = ctx.clock.now();
       const r = await removeLocks(o.repo, { clock: ctx.clock, host: hostName(policy), all: !!opts.removeAll, ...(ctx.signal ? { signal: ctx.signal } : {}) });
       for (const l of r.removed.filter((x) => !x.stale)) {
-        ctx.events?.warning?.(`removed the live lock of ${l.record ? describeHolder(l.record, now) : l.name} on target '${o.spec.name}': if that process still runs, it stops when it notices`);
+        ctx.emit?.({ type: 'live-lock-removed', target: o.spec.name, lock: l.name, ...(l.record ? { holder: lockHolder(l.record), ageMs: holderAgeMs(l.record, now) } : {}) });
       }
       targets.push({ target: o.spec.name, ok: true, removed: r.removed.map((l) => view(l, now)), kept: r.kept.map((l) => view(l, now)) });
     }

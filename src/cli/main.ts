@@ -15,7 +15,7 @@ export function buildProgram(ctx: ReturnType<typeof makeContext>): Command {
   const program = new Command('triad')
     .description('Backups that prove they follow the 3-2-1 rule and meet their RPO/RTO.')
     .version(version(), '-V, --version')
-    .addOption(new Option('--json', 'machine-readable JSON output (no colours, no progress)'))
+    .addOption(new Option('--json', 'machine-readable JSON output on stdout; warnings and progress as JSON lines on stderr'))
     .addOption(new Option('-q, --quiet', 'print only results and errors'))
     .addOption(new Option('-v, --verbose', 'more detail, including stack traces of internal errors'))
     .addOption(new Option('--no-color', 'no colours even on a terminal (NO_COLOR is honoured too)'))

@@ -1,14 +1,71 @@
 import cliProgress from 'cli-progress';
 import ora, { type Ora } from 'ora';
-import type { AppEvents, ProgressEvent } from '../core/events.js';
+import { eventLevel, type AppEvent, type Emit, type ProgressEvent } from '../core/events.js';
 import { formatBytes, formatRate } from './output.js';
 import type { Output } from './output.js';
+import { eventJson, eventText, progressLabel } from './render/events.js';
+
+/** How often `--json` writes a progress line: the first at once, then at most one per interval. */
+export const JSON_PROGRESS_INTERVAL_MS = 1000;
+
+export interface EventReporter {
+  emit: Emit;
+  /** Takes the bar or spinner off the terminal (before the command prints its result). */
+  stop(): void;
+}
 
 /**
- * Turns app events into a progress bar on a TTY (bytes, files, rate, ETA) and plain warning
- * lines otherwise. Nothing of the bar reaches --json output or a non-terminal.
+ * Shows the app's events: with --json one JSON object per line on stderr (stdout keeps the
+ * command's single JSON result); otherwise warnings and notices as text lines on stderr and,
+ * for a person at a terminal, progress as a bar.
  */
-export function progressEvents(out: Output, opening?: string): AppEvents & { stop(): void } {
+export function eventReporter(out: Output, opening?: string): EventReporter {
+  return out.json ? jsonLines(out) : textAndBar(out, opening);
+}
+
+function jsonLines(out: Output): EventReporter {
+  let lastProgress = -Infinity;
+  return {
+    emit: (e) => {
+      const level = eventLevel(e);
+      if (out.quiet && level !== 'warning') return;
+      if (level === 'progress') {
+        const now = performance.now();
+        if (now - lastProgress < JSON_PROGRESS_INTERVAL_MS) return;
+        lastProgress = now;
+      }
+      out.stderr.write(JSON.stringify(eventJson(e)) + '\n');
+    },
+    stop: () => undefined,
+  };
+}
+
+function textAndBar(out: Output, opening?: string): EventReporter {
+  const bar = progressBar(out, opening);
+  return {
+    emit: (e: AppEvent) => {
+      switch (eventLevel(e)) {
+        case 'progress':
+          bar.update(e as ProgressEvent);
+          return;
+        case 'warning':
+          bar.stop();
+          out.warn(eventText(e));
+          return;
+        case 'info':
+          out.info(eventText(e));
+          return;
+      }
+    },
+    stop: () => bar.stop(),
+  };
+}
+
+/**
+ * A progress bar on a TTY (bytes, files, rate, ETA) under the label the event's job and phase
+ * give. Nothing of it reaches --json output or a non-terminal.
+ */
+function progressBar(out: Output, opening?: string): { update(e: ProgressEvent): void; stop(): void } {
   let bar: cliProgress.SingleBar | undefined;
   let started = 0;
   // A spinner covers the quiet start (key derivation, index loading) until progress begins.
@@ -17,9 +74,10 @@ export function progressEvents(out: Output, opening?: string): AppEvents & { sto
     spinner?.stop();
     spinner = undefined;
   };
-  const render = (e: ProgressEvent) => {
+  const update = (e: ProgressEvent) => {
     if (!out.showProgress) return;
     stopSpinner();
+    const phase = progressLabel(e);
     if (!bar) {
       started = performance.now();
       bar = new cliProgress.SingleBar(
@@ -37,23 +95,16 @@ export function progressEvents(out: Output, opening?: string): AppEvents & { sto
         },
         cliProgress.Presets.shades_classic,
       );
-      bar.start(e.totalBytes ?? 0, 0, { phase: e.phase, files: 0, rate: '', eta: '', done: '' });
+      bar.start(e.totalBytes ?? 0, 0, { phase, files: 0, rate: '', eta: '', done: '' });
     }
     const secs = (performance.now() - started) / 1000;
     const bytes = e.bytes ?? 0;
     const rate = secs > 0.5 ? formatRate(bytes / secs) : '';
     const eta = e.totalBytes && bytes > 0 && secs > 1 ? ` · ETA ${Math.max(0, Math.round(((e.totalBytes - bytes) * secs) / bytes))}s` : '';
-    bar.update(bytes, { phase: e.phase, files: e.files ?? 0, rate, eta, done: formatBytes(bytes) + (e.totalBytes ? `/${formatBytes(e.totalBytes)}` : '') });
+    bar.update(bytes, { phase, files: e.files ?? 0, rate, eta, done: formatBytes(bytes) + (e.totalBytes ? `/${formatBytes(e.totalBytes)}` : '') });
   };
   return {
-    progress: render,
-    warning: (msg) => {
-      stopSpinner();
-      if (bar) bar.stop();
-      bar = undefined;
-      out.warn(msg);
-    },
-    info: (msg) => out.info(msg),
+    update,
     stop: () => {
       stopSpinner();
       bar?.stop();

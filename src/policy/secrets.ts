@@ -7,6 +7,7 @@ import { spawn } from 'node:child_process';
 import { readFile, stat } from 'node:fs/promises';
 import * as nodePath from 'node:path';
 import { TriadError, errnoCode } from '../core/errors.js';
+import type { AppEvent } from '../core/events.js';
 import type { PassphraseSpec } from './types.js';
 import { formatDurationShort } from './units.js';
 
@@ -19,10 +20,12 @@ export interface ResolvePassphraseOptions {
   signal?: AbortSignal;
 }
 
+export type PassphraseWarning = Extract<AppEvent, { type: 'passphrase-file-exposed' }>;
+
 export interface ResolvedPassphrase {
   passphrase: string;
-  /** Things worth telling the user (e.g. a key file readable by others); never contain the secret. */
-  warnings: string[];
+  /** Things worth telling the user (a key file readable by others); never contain the secret. */
+  warnings: PassphraseWarning[];
 }
 
 const DEFAULT_COMMAND_TIMEOUT_MS = 30_000;
@@ -63,16 +66,14 @@ function fromEnv(name: string, env: Record<string, string | undefined>): string 
 
 async function fromFile(file: string): Promise<ResolvedPassphrase> {
   let content: string;
-  const warnings: string[] = [];
+  const warnings: PassphraseWarning[] = [];
   try {
     const st = await stat(file);
     if (!st.isFile()) {
       throw new TriadError('E_PASSPHRASE_UNAVAILABLE', `passphrase file ${file} is not a regular file`, { hint: 'point passphrase_file at the file that holds the passphrase' });
     }
     if (process.platform !== 'win32' && (st.mode & 0o077) !== 0) {
-      warnings.push(
-        `passphrase file ${file} is readable by ${st.mode & 0o007 ? 'all users' : 'its group'} (mode ${(st.mode & 0o777).toString(8).padStart(4, '0')}); run: chmod 600 ${file}`,
-      );
+      warnings.push({ type: 'passphrase-file-exposed', file, readableBy: st.mode & 0o007 ? 'all-users' : 'group', mode: st.mode & 0o777 });
     }
     content = await readFile(file, 'utf8');
   } catch (err) {

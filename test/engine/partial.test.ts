@@ -5,6 +5,8 @@ import { describe, expect, it } from 'vitest';
 import { runBackup } from '../../src/app/backup.js';
 import { initRepositories } from '../../src/app/init.js';
 import { systemClock } from '../../src/core/clock.js';
+import type { AppEvent } from '../../src/core/events.js';
+import { eventText } from '../../src/cli/render/events.js';
 import { PASS, tempDir, triad, writeLocalPolicy } from '../helpers/triad.js';
 import { TEST_KDF } from '../helpers/kdf.js';
 
@@ -23,11 +25,10 @@ describe('partial snapshots and special files', () => {
     const warnings: string[] = [];
     const ctx = {
       env: PASS, cwd: work, clock: systemClock, kdf: TEST_KDF,
-      events: {
-        warning: (m: string) => {
-          warnings.push(m);
-          if (m.includes('0-pipe')) rmSync(join(src, 'b.txt'));
-        },
+      emit: (e: AppEvent) => {
+        const m = eventText(e);
+        warnings.push(m);
+        if (m.includes('0-pipe')) rmSync(join(src, 'b.txt'));
       },
     };
     await initRepositories(ctx, { policyFile: policy });

@@ -6,6 +6,8 @@ import { heartbeatUrl, pingHeartbeat, sendWebhook, webhookPayload, type RunSumma
 import { openCatalog } from '../../src/catalog/catalog.js';
 import { systemClock } from '../../src/core/clock.js';
 import { isTriadError } from '../../src/core/errors.js';
+import type { AppEvent } from '../../src/core/events.js';
+import { eventText } from '../../src/cli/render/events.js';
 import { loadPolicy } from '../../src/policy/load.js';
 import { startRecorder, type Received, type Recorder } from '../helpers/http-recorder.js';
 import { PASS, tempDir, writeLocalPolicy } from '../helpers/triad.js';
@@ -163,7 +165,7 @@ describe('a job with hooks and notifications (the envelope backup uses)', () => 
     );
     const policy = await loadPolicy(file, { env });
     const warnings: string[] = [];
-    const ctx = { env: { ...env, HOME: dir }, cwd: dir, clock: systemClock, events: { warning: (m: string) => warnings.push(m) } };
+    const ctx = { env: { ...env, HOME: dir }, cwd: dir, clock: systemClock, emit: (e: AppEvent) => warnings.push(eventText(e)) };
     let caught: unknown;
     try {
       await startJob(ctx, policy, 'backup');
@@ -214,7 +216,7 @@ describe('a job with hooks and notifications (the envelope backup uses)', () => 
     const { dir, file } = setup(['hooks:', '  after: ["exit 9"]'].join('\n'));
     const policy = await loadPolicy(file, { env });
     const warnings: string[] = [];
-    const job = await startJob({ env, cwd: dir, clock: systemClock, events: { warning: (m: string) => warnings.push(m) } }, policy, 'backup');
+    const job = await startJob({ env, cwd: dir, clock: systemClock, emit: (e: AppEvent) => warnings.push(eventText(e)) }, policy, 'backup');
     const fin = await job.finish({ status: 'ok', exitCode: 0, snapshot: 'ef'.repeat(32) });
     expect(fin).toMatchObject({ exitCode: 1, status: 'failed' });
     expect(warnings).toEqual(['after hook "exit 9" exited with code 9; the backup itself completed']);
@@ -228,7 +230,7 @@ describe('a job with hooks and notifications (the envelope backup uses)', () => 
     writeFileSync(join(dir, 'x'), 'x');
     const policy = await loadPolicy(file, { env });
     const warnings: string[] = [];
-    const job = await startJob({ env, cwd: dir, clock: systemClock, events: { warning: (m: string) => warnings.push(m) } }, policy, 'backup', { delivery: { backoffMs: 10, attempts: 2 } });
+    const job = await startJob({ env, cwd: dir, clock: systemClock, emit: (e: AppEvent) => warnings.push(eventText(e)) }, policy, 'backup', { delivery: { backoffMs: 10, attempts: 2 } });
     const fin = await job.finish({ status: 'ok', exitCode: 0 });
     expect(fin.exitCode).toBe(0);
     expect(warnings).toEqual([`webhook ${base}/down not delivered after 2 attempt(s): HTTP 503`]);

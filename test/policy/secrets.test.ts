@@ -4,6 +4,7 @@ import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { isTriadError } from '../../src/core/errors.js';
 import { resolvePassphrase, resolvePassphraseWithWarnings } from '../../src/policy/secrets.js';
+import { eventText } from '../../src/cli/render/events.js';
 
 const tmp = mkdtempSync(path.join(tmpdir(), 'triad-secrets-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -44,8 +45,8 @@ describe('resolvePassphrase', () => {
     const r = await resolvePassphraseWithWarnings({ file: f }, { env: {}, cwd: tmp });
     expect(r.passphrase).toBe(SECRET);
     expect(r.warnings).toHaveLength(1);
-    expect(r.warnings[0]).toContain('chmod 600');
-    expect(r.warnings[0]).not.toContain(SECRET);
+    expect(eventText(r.warnings[0]!)).toContain('chmod 600');
+    expect(eventText(r.warnings[0]!)).not.toContain(SECRET);
   });
 
   it('names a missing or empty file', async () => {

@@ -3,20 +3,20 @@ import { systemClock } from '../../core/clock.js';
 import type { AppContext } from '../../app/session.js';
 import type { CliContext } from '../context.js';
 import type { Output } from '../output.js';
-import { progressEvents } from '../progress.js';
+import { eventReporter } from '../progress.js';
 import { TriadError } from '../../core/errors.js';
 import { parseDuration, parseRate } from '../../policy/units.js';
 
 /** Builds the app layer's context from the CLI's: the env, cwd, clock and signal passed down explicitly. */
 export function appContext(ctx: CliContext, cmd: Command, out: Output, opening?: string): AppContext & { stopProgress(): void } {
-  const events = progressEvents(out, opening);
+  const events = eventReporter(out, opening);
   const g = cmd.optsWithGlobals<{ retryFor?: string; limitUpload?: string }>();
   return {
     env: ctx.env,
     cwd: ctx.cwd,
     clock: ctx.injected.clock ?? systemClock,
     signal: ctx.signal,
-    events,
+    emit: events.emit,
     catalogPath: ctx.globals(cmd).catalog,
     kdf: ctx.injected.kdf,
     lockStaleAfterMs: ctx.injected.lockStaleAfterMs,

@@ -3,6 +3,7 @@ import type { CliContext } from '../context.js';
 import { examples } from '../context.js';
 import { formatDuration, table, type Output } from '../output.js';
 import { appContext, collect } from './app-context.js';
+import { eventReporter } from '../progress.js';
 import { TriadError } from '../../core/errors.js';
 
 /** Disaster recovery: `catalog rebuild|verify` and `key list|add|remove|passwd`. */
@@ -190,7 +191,8 @@ async function newPassphraseFrom(ctx: CliContext, out: Output, o: { newPassphras
   if (o.newPassphraseEnv || o.newPassphraseFile) {
     const { resolvePassphraseWithWarnings } = await import('../../policy/secrets.js');
     const r = await resolvePassphraseWithWarnings(o.newPassphraseEnv ? { env: o.newPassphraseEnv } : { file: o.newPassphraseFile! }, { env: ctx.env, cwd: ctx.cwd, signal: ctx.signal });
-    for (const w of r.warnings) out.warn(w);
+    const report = eventReporter(out);
+    for (const w of r.warnings) report.emit(w);
     return r.passphrase;
   }
   const first = await promptSecret(out, 'new passphrase: ');

@@ -6,6 +6,8 @@ import type { CliContext } from '../context.js';
 import { examples } from '../context.js';
 import { table } from '../output.js';
 import { createLogger, type LogFormat } from '../log.js';
+import { eventJson } from '../render/events.js';
+import type { AppEvent } from '../../core/events.js';
 import { appContext, collect } from './app-context.js';
 
 /** Seconds/minutes/hours as `30s`, `5m`, `1h`, or plain seconds. */
@@ -42,12 +44,18 @@ export function registerSchedule(program: Command, ctx: CliContext): void {
         const out = ctx.output(cmd);
         const app = appContext(ctx, cmd, out);
         const { runDaemon } = await import('../../app/schedule-daemon.js');
+        const { eventLogEntry } = await import('../../app/schedule-child-runner.js');
         const write = (line: string) => out.stdout.write(line);
         const loggerMasking = (redact: string[]) => createLogger({ format: o.logFormat, clock: systemClock, write, redact, debug: out.verbose });
         let logger = loggerMasking([]);
         const options = { policyFiles: o.policy ?? [], ...(o.policies !== undefined ? { policiesDir: o.policies } : {}), catchUp: o.catchUp, stopGraceMs, execPath: process.execPath, entry: triadEntry(ctx) };
         // The daemon waits on real time: a pinned clock's sleeps end at once.
-        await runDaemon({ ...app, clock: systemClock }, options, {
+        // The daemon's own events (e.g. a passphrase file readable by others) go to its log, not stderr.
+        const emit = (e: AppEvent) => {
+          const entry = eventLogEntry(eventJson(e));
+          if (entry) logger.log(entry);
+        };
+        await runDaemon({ ...app, clock: systemClock, emit }, options, {
           onLog: (e) => logger.log(e),
           onSecrets: (values) => {
             logger = loggerMasking(values);

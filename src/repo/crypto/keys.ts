@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { describeDamagedKeys } from '../../core/describe.js';
 import { TriadError } from '../../core/errors.js';
 import type { ObjectInfo, Storage } from '../../backends/storage.js';
 import { deriveKey, IntegrityFailure, kdfParamsProblem, newKdfParams, open, seal, type KdfCost, type KdfParams, type MasterKey } from './crypto.js';
@@ -149,10 +150,6 @@ export async function findMasterKey(storage: Storage, passphrase: string, target
 }
 
 /** `key file keys/<id> is damaged (reason)`, one clause per file. */
-export function describeDamagedKeys(damaged: readonly DamagedKeyFile[]): string {
-  return damaged.map((d) => `key file keys/${d.id} is damaged (${d.reason})`).join('; ');
-}
-
 function damagedKeysError(target: string, location: string, damaged: DamagedKeyFile[], total: number): TriadError {
   const others = total - damaged.length;
   return new TriadError(

@@ -1,6 +1,7 @@
 import { randomSecret, randomToken } from '../../core/token.js';
 import { hostname } from 'node:os';
 import { sleep } from '../../core/clock.js';
+import { describeLockHolder, formatAge, type LockHolder } from '../../core/describe.js';
 import { errnoCode, TriadError } from '../../core/errors.js';
 import type { Clock } from '../../core/clock.js';
 import { isNotFound } from '../../backends/storage.js';
@@ -114,19 +115,18 @@ export async function listLocks(repo: Repository, opts: Pick<LockOptions, 'clock
   return out.sort((a, b) => ((a.record?.time ?? '') < (b.record?.time ?? '') ? -1 : 1));
 }
 
-export function describeHolder(r: LockRecord, now: Date): string {
-  const age = Math.max(0, now.getTime() - Date.parse(r.time));
-  return `${r.host}/${r.pid} (${r.kind} lock${r.command ? ` for ${r.command}` : ''}) since ${r.time}, ${formatAge(age)} ago`;
+export function lockHolder(r: LockRecord): LockHolder {
+  return { host: r.host, pid: r.pid, kind: r.kind, ...(r.command ? { command: r.command } : {}), since: r.time };
 }
 
-function formatAge(ms: number): string {
-  const s = Math.round(ms / 1000);
-  if (s < 120) return `${s}s`;
-  const m = Math.round(s / 60);
-  if (m < 120) return `${m}m`;
-  const h = Math.round(m / 60);
-  return h < 48 ? `${h}h` : `${Math.round(h / 24)}d`;
+export function holderAgeMs(r: LockRecord, now: Date): number {
+  return Math.max(0, now.getTime() - Date.parse(r.time));
 }
+
+export function describeHolder(r: LockRecord, now: Date): string {
+  return describeLockHolder(lockHolder(r), holderAgeMs(r, now));
+}
+
 
 function lockedError(repo: Repository, holder: LockInfo, now: Date, waited: number): TriadError {
   const r = holder.record!;

@@ -34,7 +34,7 @@ export interface PruneOptions {
   signal?: AbortSignal;
   /** Test hook: smaller packs when repacking. */
   packSize?: number;
-  onProgress?(p: { phase: string; done: number; total: number }): void;
+  onProgress?(p: { phase: 'repack' | 'remove'; done: number; total: number }): void;
 }
 
 export interface PrunePackRef {

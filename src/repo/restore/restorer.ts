@@ -23,7 +23,8 @@ export interface RestoreOptions {
   /** Decides whether to keep going after a file fails (default: keep going). */
   onFileError?(path: string, err: unknown): void;
   /** Told once when the restore cannot be as exact as the snapshot (times only to the microsecond). */
-  onWarning?(message: string): void;
+  /** Modification times are restored to the microsecond only; `reason` is why the native helper did not load. */
+  onLossyTimes?(reason: string): void;
   /** At most this many threads create the restored files (default 2). */
   writers?: number;
 }
@@ -79,7 +80,7 @@ export async function restoreTree(reader: BlobReader, treeId: string, rootPrefix
   const exc = opts.exclude?.length ? picomatch(opts.exclude, { dot: true }) : undefined;
   ensureRealDir(opts.to);
   const lossyTimes = preciseTimesMissing();
-  if (lossyTimes !== undefined) opts.onWarning?.(`modification times are restored to the microsecond only: koffi did not load (${lossyTimes})`);
+  if (lossyTimes !== undefined) opts.onLossyTimes?.(lossyTimes);
   const rootFresh = readdirSync(opts.to).length === 0;
   const rootCreates = probeCreation(opts.to);
   const dirTimes: { path: string; node: TreeNode }[] = [];
