@@ -7,7 +7,7 @@ import { scheduledArguments } from '../../src/app/schedule-policies.js';
 import { loadPolicy } from '../../src/policy/load.js';
 import { cronForZone } from '../../src/scheduler/cron-zone.js';
 import { nextRuns } from '../../src/scheduler/cron.js';
-import { BIN, PASS, ROOT, tempDir, triad, writeLocalPolicy } from '../helpers/triad.js';
+import { BIN, PASS, ROOT, tempDir, triad, triadShipped, writeLocalPolicy } from '../helpers/triad.js';
 
 const NOW = new Date('2026-12-06T00:00:00Z');
 
@@ -51,7 +51,7 @@ describe('schedule install: units and crontab lines do what the policy says', ()
     const files = readdirSync(join(ROOT, 'policies')).filter((f) => f.endsWith('.yaml')).map((f) => join(ROOT, 'policies', f));
     const units = join(dir, 'units');
     for (const f of files) {
-      const r = triad(['schedule', 'install', '-p', f, '--systemd', '--dir', units]);
+      const r = triadShipped(['schedule', 'install', '-p', f, '--systemd', '--dir', units]);
       if (r.stderr.includes('has no schedule')) continue;
       expect(r.code, r.stderr).toBe(0);
     }
@@ -72,7 +72,7 @@ describe('schedule install: units and crontab lines do what the policy says', ()
     const dir = tempDir();
     mkdirSync(join(dir, 'data'));
     const file = writeLocalPolicy(dir, { sources: [join(dir, 'data')], extra: 'schedule:\n  prune: "0 4 * * *"' });
-    const r = triad(['schedule', 'install', '-p', file, '--systemd', '--dir', join(dir, 'units')]);
+    const r = triadShipped(['schedule', 'install', '-p', file, '--systemd', '--dir', join(dir, 'units')]);
     expect(r.code).toBe(0);
     expect(readFileSync(join(dir, 'units', 'triad-test-prune.service'), 'utf8')).toContain(`ExecStart=${BIN} prune -p ${file}`);
     expect(r.stderr).toContain('warning: policy test: schedule.prune is set but not every target has retention rules');
@@ -83,7 +83,7 @@ describe('schedule install: units and crontab lines do what the policy says', ()
     mkdirSync(join(dir, 'data'));
     const tokyo = writeLocalPolicy(dir, { name: 'tokyo', sources: [join(dir, 'data')], extra: 'timezone: Asia/Tokyo\nschedule:\n  backup: "0 3 * * *"\n  check: "30 * * * *"' });
     const paris = writeLocalPolicy(dir, { name: 'paris', sources: [join(dir, 'data')], extra: 'timezone: Europe/Paris\nschedule:\n  backup: "0 3 * * *"' });
-    const r = triad(['schedule', 'install', '-p', tokyo, '-p', paris, '--cron'], { env: { TZ: 'UTC' } });
+    const r = triadShipped(['schedule', 'install', '-p', tokyo, '-p', paris, '--cron'], { env: { TZ: 'UTC' } });
     expect(r.code, r.stderr).toBe(0);
     const lines = r.stdout.split('\n');
     const tokyoBlock = lines.slice(0, lines.findIndex((l) => l.includes('policy paris')));
@@ -106,7 +106,7 @@ describe('schedule install: units and crontab lines do what the policy says', ()
     expect(triad(['init', '-p', file], { env: PASS }).code).toBe(0);
     const envFile = join(dir, 'triad.env');
     writeFileSync(envFile, `TEST_PASSPHRASE='${PASS.TEST_PASSPHRASE}'\n`, { mode: 0o600 });
-    const r = triad(['schedule', 'install', '-p', file, '--cron', '--environment-file', envFile], { env: { XDG_RUNTIME_DIR: dir } });
+    const r = triadShipped(['schedule', 'install', '-p', file, '--cron', '--environment-file', envFile], { env: { XDG_RUNTIME_DIR: dir } });
     expect(r.code).toBe(0);
     const line = r.stdout.split('\n').find((l) => l.includes(' backup -p '))!;
     const command = line.slice(timesOf(line).length + 1);
