@@ -15,7 +15,8 @@ beforeAll(async () => {
 });
 afterAll(() => server.close());
 
-function setup(name: string, extra: Record<string, unknown>): { dir: string; src: string; policy: string } {
+/** `extra` may name paths in the test's directory and source. */
+function setup(name: string, extra: Record<string, unknown> | ((dir: string, src: string) => Record<string, unknown>)): { dir: string; src: string; policy: string } {
   const dir = tempDir('triad-uh-');
   const src = join(dir, 'src');
   mkdirSync(src);
@@ -27,26 +28,18 @@ function setup(name: string, extra: Record<string, unknown>): { dir: string; src
       nas: { type: 'local', path: join(dir, 'nas'), media: 'nas', offsite: false },
       usb: { type: 'local', path: join(dir, 'usb'), media: 'removable', offsite: true },
     },
-    extra,
+    extra: typeof extra === 'function' ? extra(dir, src) : extra,
   });
   return { dir, src, policy };
 }
 
 describe('hooks fail loudly', () => {
   it('a pipeline whose first command fails fails the hook (pipefail), and its declared output is removed', async () => {
-    const s = setup('dumper', {});
-    const dump = join(s.src, 'app.sql.gz');
     // The classic: the dump tool fails, gzip succeeds and leaves a 20-byte file.
-    const hook = `sqlite3-missing-tool ${join(s.dir, 'missing.db')} .dump | gzip > '${dump}'`;
-    writePolicy(s.dir, {
-      name: 'dumper',
-      sources: [s.src],
-      targets: {
-        nas: { type: 'local', path: join(s.dir, 'nas'), media: 'nas', offsite: false },
-        usb: { type: 'local', path: join(s.dir, 'usb'), media: 'removable', offsite: true },
-      },
-      extra: { hooks: { before: [{ run: hook, timeout: '30s', output: dump }] } },
-    });
+    const hookFor = (dir: string, src: string) => `sqlite3-missing-tool ${join(dir, 'missing.db')} .dump | gzip > '${join(src, 'app.sql.gz')}'`;
+    const s = setup('dumper', (dir, src) => ({ hooks: { before: [{ run: hookFor(dir, src), timeout: '30s', output: join(src, 'app.sql.gz') }] } }));
+    const dump = join(s.src, 'app.sql.gz');
+    const hook = hookFor(s.dir, s.src);
     expect((await triadAsync(['init', '-p', s.policy], { env: PASS })).code).toBe(0);
     const r = await triadAsync(['backup', '-p', s.policy], { env: PASS });
     expect(r.code, r.stderr).toBe(1);
@@ -69,18 +62,12 @@ describe('hooks fail loudly', () => {
 
 describe('the job lock comes first', () => {
   it('a second backup started while the first runs its before hook runs no hook, exits 11, pings no /fail and reports skipped', async () => {
-    const s = setup('overlap', {});
-    const log = join(s.dir, 'hook.log');
-    const hook = `echo "start $$" >> '${log}'; sleep 4; echo "end $$" >> '${log}'`;
-    writePolicy(s.dir, {
-      name: 'overlap',
-      sources: [s.src],
-      targets: {
-        nas: { type: 'local', path: join(s.dir, 'nas'), media: 'nas', offsite: false },
-        usb: { type: 'local', path: join(s.dir, 'usb'), media: 'removable', offsite: true },
-      },
-      extra: { hooks: { before: [{ run: hook, timeout: '1m' }] }, notify: { webhook: `${server.base}/overlap/hook`, heartbeat: `${server.base}/overlap/hb` } },
+    const s = setup('overlap', (dir) => {
+      const log = join(dir, 'hook.log');
+      const hook = `echo "start $$" >> '${log}'; sleep 4; echo "end $$" >> '${log}'`;
+      return { hooks: { before: [{ run: hook, timeout: '1m' }] }, notify: { webhook: `${server.base}/overlap/hook`, heartbeat: `${server.base}/overlap/hb` } };
     });
+    const log = join(s.dir, 'hook.log');
     expect((await triadAsync(['init', '-p', s.policy], { env: PASS })).code).toBe(0);
     const first = triadAsync(['backup', '-p', s.policy], { env: PASS });
     // Wait until the first run's hook has started, then start the second.
