@@ -58,26 +58,47 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv, injected: Cli
     process.stderr.write(`\ntriad: ${sig} received, stopping cleanly (send again to force)\n`);
     controller.abort(new Error(sig));
   };
+  // A closed pipe on stdout (`triad ls … | head`) ends the command quietly, like SIGPIPE
+  // ends `cat`: the work stops cleanly (locks released) and the exit status is 141.
+  const onStdoutError = (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EPIPE' && err.code !== 'ERR_STREAM_DESTROYED') throw err;
+    if (signalled !== undefined) return;
+    signalled = ExitCode.SIGPIPE;
+    controller.abort(new Error('EPIPE'));
+  };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  process.stdout.on('error', onStdoutError);
   const ctx = makeContext(env, process.cwd(), controller.signal, (c) => (exitCode = c), injected);
   const program = buildProgram(ctx);
+  let code: number;
   try {
     await program.parseAsync(argv);
+    code = exitCode;
   } catch (err) {
-    if (err instanceof CommanderError) {
-      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return 0;
-      return ExitCode.USAGE;
-    }
-    const json = argv.includes('--json');
-    const out = new Output({ json, quiet: false, verbose: argv.includes('-v') || argv.includes('--verbose'), color: !argv.includes('--no-color') }, { env });
-    const code = reportError(err, out);
-    return signalled ?? code;
+    code = failureCode(err, argv, env, () => signalled === ExitCode.SIGPIPE);
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }
-  return signalled ?? exitCode;
+  // A write to a closed pipe fails a moment after it was made: let that surface first.
+  await new Promise((r) => setImmediate(r));
+  process.stdout.off('error', onStdoutError);
+  // Writes still queued may fail after main returns: keep them quiet.
+  process.stdout.on('error', () => undefined);
+  return signalled ?? code;
+}
+
+/** The exit code of a command line that threw; prints the error unless nobody reads the output any more. */
+function failureCode(err: unknown, argv: string[], env: NodeJS.ProcessEnv, pipeClosed: () => boolean): number {
+  if (err instanceof CommanderError) {
+    if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return 0;
+    return ExitCode.USAGE;
+  }
+  if (pipeClosed()) return ExitCode.SIGPIPE;
+  const json = argv.includes('--json');
+  const out = new Output({ json, quiet: false, verbose: argv.includes('-v') || argv.includes('--verbose'), color: !argv.includes('--no-color') }, { env });
+  return reportError(err, out);
 }
 
 // The pinned AWS SDK warns on every run that its later releases need Node 22; we pin it on purpose.

@@ -12,6 +12,8 @@ export const ExitCode = {
   LOCKED: 11,
   WRONG_PASSPHRASE: 12,
   SIGINT: 130,
+  /** The reader of standard output went away (`triad ls … | head`): what a shell reports for a process killed by SIGPIPE. */
+  SIGPIPE: 141,
   SIGTERM: 143,
 } as const;
 export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];

@@ -1,7 +1,7 @@
 import tar, { type Header } from 'tar-stream';
 import type { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { TriadError } from '../../core/errors.js';
+import { asError, TriadError } from '../../core/errors.js';
 import type { BlobReader } from '../read/index.js';
 import { contentSizeMismatch } from '../check/index.js';
 import { decimalSeconds, nodeMtimeNs } from '../model/index.js';
@@ -18,6 +18,14 @@ export async function dumpTar(reader: BlobReader, tree: string, prefix: string, 
   const done = pipeline(pack, out);
   // Settled below in every case; awaited only on success (its rejection then is a write error).
   done.catch(() => undefined);
+  // Waits for the output (drain, end of an entry) also end when the reader went away or the
+  // run was cancelled; otherwise a closed pipe would leave them pending for ever.
+  const stopped = new Promise<never>((_, reject) => {
+    done.catch(reject);
+    if (signal) signal.addEventListener('abort', () => reject(asError(signal.reason)), { once: true });
+  });
+  stopped.catch(() => undefined);
+  const unlessStopped = <T>(p: Promise<T>): Promise<T> => Promise.race([p, stopped]);
   // An entry still open when the archive is destroyed emits that error: it is ours, thrown below.
   const entry = (header: Partial<Header> & Pick<Header, 'name'>) => pack.entry(header).on('error', () => undefined);
   const put = async (name: string, node: TreeNode) => {
@@ -37,10 +45,10 @@ export async function dumpTar(reader: BlobReader, tree: string, prefix: string, 
         written += data.length;
         // The index's lengths agreed, the blobs (authenticated) do not: the header's size would be a lie.
         if (written > node.size) throw sizeError(reader, name, `its blobs hold more than the ${node.size} bytes the snapshot records`);
-        if (!body.write(data)) await new Promise<void>((r) => body.once('drain', () => r()));
+        if (!body.write(data)) await unlessStopped(new Promise<void>((r) => body.once('drain', () => r())));
       }
       if (written !== node.size) throw sizeError(reader, name, `its blobs hold ${written} bytes, the snapshot records ${node.size}`);
-      await new Promise<void>((resolve, reject) => body.end((err?: Error | null) => (err ? reject(err) : resolve())));
+      await unlessStopped(new Promise<void>((resolve, reject) => body.end((err?: Error | null) => (err ? reject(err) : resolve()))));
     }
   };
   try {
