@@ -1,5 +1,5 @@
-import { AAD, ID_RE, packObjectName } from '../format.js';
-import { encodeIndex, saveIndexFile, type IndexFileJson, type RawEntry } from './index-store.js';
+import { packObjectName } from '../format.js';
+import { encodeIndex, loadIndexFile, saveIndexFile, type RawEntry } from './index-store.js';
 import { parsePackHeader, type PackEntry } from '../blob/index.js';
 import type { Repository } from '../repository.js';
 
@@ -13,9 +13,9 @@ export async function loadRawIndex(repo: Repository, signal?: AbortSignal): Prom
   files.sort((a, b) => (a.name < b.name ? -1 : 1));
   const packs = new Map<string, { size: number; entries: RawEntry[] }>();
   for (const f of files) {
-    const file = await repo.loadObject<IndexFileJson>(AAD.index, f.name);
+    const file = await loadIndexFile(repo, f.name);
     for (const p of file.packs) {
-      if (!ID_RE.test(p.id) || packs.has(p.id)) continue;
+      if (packs.has(p.id)) continue;
       packs.set(p.id, { size: p.size, entries: p.blobs });
     }
   }

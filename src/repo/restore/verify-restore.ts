@@ -159,7 +159,7 @@ export function classifyFailure(err: unknown): Failure {
   if (err instanceof TriadError) {
     if (/^size mismatch/.test(reason)) return { kind: 'size-mismatch', reason };
     if (/^content hash mismatch/.test(reason)) return { kind: 'hash-mismatch', reason };
-    if (/^(tree|bad subtree|bad content list|unknown node type)/.test(reason) || err.code === 'E_UNSAFE_PATH') return { kind: 'damaged-tree', reason };
+    if (/^(tree|bad (subtree|content list|link target|content hash|modification time|mode)|unknown node type)/.test(reason) || err.code === 'E_UNSAFE_PATH') return { kind: 'damaged-tree', reason };
     if (err.code === 'E_BACKEND_UNREACHABLE') return { kind: 'target-unreachable', reason };
     return { kind: 'error', reason };
   }
