@@ -1,5 +1,5 @@
 import { hostname, homedir, userInfo } from 'node:os';
-import { asError, TriadError } from '../core/errors.js';
+import { asError, isTriadError, TriadError } from '../core/errors.js';
 import type { Clock } from '../core/clock.js';
 import type { AppEvents } from '../core/events.js';
 import type { Storage } from '../backends/storage.js';
@@ -12,6 +12,7 @@ import { defaultCatalogPath } from '../catalog/paths.js';
 import { Repository } from '../repo/repository.js';
 import { describeDamagedKeys } from '../repo/crypto/index.js';
 import type { DamagedSnapshot } from '../repo/model/index.js';
+import { repairIndexHint, type RoutedIndex } from '../repo/index/index.js';
 
 /** What every use case gets from the CLI: explicit environment, clock and cancellation. */
 export interface AppContext {
@@ -149,6 +150,11 @@ export async function closeAll(opened: OpenedTarget[]): Promise<void> {
   await Promise.all(opened.flatMap((o) => (o.storage ? [o.storage.close().catch(() => undefined)] : [])));
 }
 
+/** Whether a target failed because an object of its repository is damaged (key files, config…): damage found, not an unreachable target. */
+export function isDamageError(err: unknown): boolean {
+  return isTriadError(err, 'E_INTEGRITY');
+}
+
 export function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
@@ -156,4 +162,9 @@ export function errorMessage(err: unknown): string {
 /** loadSnapshots' onDamaged for commands that go on without the damaged snapshot: a warning naming it. */
 export function warnDamagedSnapshot(ctx: AppContext, target: string): (d: DamagedSnapshot) => void {
   return (d) => ctx.events?.warning?.(`${d.reason}; that snapshot is left out (see 'triad check -p POLICY --target ${target}')`);
+}
+
+/** Warnings for the damaged index files a reading command routed around, naming each and the repair. */
+export function warnDamagedIndex(ctx: AppContext, target: string, routed: RoutedIndex): void {
+  for (const d of routed.damaged) ctx.events?.warning?.(`${d.reason}; the packs no readable index names (${routed.packsFromHeaders}) were read from their own headers instead; ${repairIndexHint(target)}`);
 }

@@ -6,7 +6,8 @@ import { ExitCode, TriadError } from '../../src/core/errors.js';
 import { PackBuilder, parsePackHeader, frame } from '../../src/repo/blob/index.js';
 import { findMasterKey, newMasterKey, open, seal, wrapMasterKey } from '../../src/repo/crypto/index.js';
 import { AAD } from '../../src/repo/format.js';
-import { decodeIndexFile, encodeIndex, MasterIndex, readPackHeader } from '../../src/repo/index/index.js';
+import { decodeIndexFile, encodeIndex, loadIndexRoutingAround, MasterIndex, readPackHeader } from '../../src/repo/index/index.js';
+import { packObjectName } from '../../src/repo/format.js';
 import { decodeLockRecord, parseJobLock } from '../../src/repo/lock/index.js';
 import { LOCK_AAD, listLocks } from '../../src/repo/lock/repo-lock.js';
 import { decodeTree, encodeTree, loadSnapshots, readJournal, sealSnapshot, type JournalRecord, type SnapshotManifest, type TreeNode } from '../../src/repo/model/index.js';
@@ -118,6 +119,29 @@ describe('index files', () => {
 
   it('mutated index plaintext and wrong-typed values, sealed with the key, load or throw E_INTEGRITY', async () => {
     await fc.assert(fc.asyncProperty(fc.oneof(mutated(plain), jsonWithWrongValue(json)), (m) => loadWith(sealAs(AAD.index, m))), runs(400));
+  });
+
+  it('a damaged index file is routed around: the packs it named are indexed from their headers, blob for blob', async () => {
+    const storage = new MemoryStorage();
+    const r = await Repository.replicate('fuzz', storage, repo);
+    const b = new PackBuilder();
+    for (let i = 1; i <= 5; i++) b.add('data', blobId(i), repo.encodeBlob('data', blobId(i), Buffer.alloc(50 * i, i), 'off'), 50 * i);
+    const pack = b.finish(repo.key.encrypt);
+    await storage.save(packObjectName(pack.id), Buffer.from(pack.bytes));
+    const sealed = repo.sealObject(AAD.index, encodeIndex([{ id: pack.id, size: pack.bytes.length, entries: pack.entries }])).sealed;
+    await storage.save('index/' + 'd'.repeat(64), sealed);
+    const whole = [...(await MasterIndex.load(r)).entries()];
+    expect(whole).toHaveLength(5);
+    await fc.assert(
+      fc.asyncProperty(mutated(sealed), async (m) => {
+        await storage.save('index/' + 'd'.repeat(64), m);
+        const routed = await loadIndexRoutingAround(r);
+        expect([...routed.index.entries()]).toEqual(whole);
+        // One index file naming one pack: when it is damaged, that pack is read from its header.
+        expect(routed.packsFromHeaders).toBe(routed.damaged.length);
+      }),
+      runs(100),
+    );
   });
 
   it('a blob length of 2^31 in a pack of 700 bytes is refused, not trusted', () => {

@@ -1,5 +1,6 @@
 import { packObjectName } from '../format.js';
-import { encodeIndex, loadIndexFile, saveIndexFile, type RawEntry } from './index-store.js';
+import { encodeIndex, listPacks, loadIndexFile, MasterIndex, saveIndexFile, type DamagedIndexFile, type RawEntry, type StoredPack } from './index-store.js';
+import { isTriadError } from '../../core/errors.js';
 import { parsePackHeader, type PackEntry } from '../blob/index.js';
 import type { Repository } from '../repository.js';
 
@@ -60,4 +61,44 @@ export async function readPackHeader(repo: Repository, packId: string, size: num
     if (hlen + 4 > tail.length && hlen + 4 <= size) tail = await repo.storage.load(packObjectName(packId), { offset: size - hlen - 4, length: hlen + 4 }, { signal });
   }
   return parsePackHeader(repo.key.encrypt, tail, size);
+}
+
+/** The index of a replica, with the damaged index files it had to route around. */
+export interface RoutedIndex {
+  index: MasterIndex;
+  damaged: DamagedIndexFile[];
+  /** Packs no readable index file names, indexed from their own headers instead. */
+  packsFromHeaders: number;
+  /** Packs whose header could not be read either: their blobs are in no index. */
+  damagedPacks: { pack: string; reason: string }[];
+}
+
+/**
+ * The replica's index for reading, routed around damaged index files: each is reported, and
+ * when there is any, every pack no readable index file names is indexed from its own header
+ * (one listing of data/, then one ranged read of at most 64 KiB per such pack; a second read
+ * for a header larger than that). Without damage it costs what MasterIndex.load costs.
+ */
+export async function loadIndexRoutingAround(repo: Repository, opts: { listed?: readonly StoredPack[]; signal?: AbortSignal } = {}): Promise<RoutedIndex> {
+  const damaged: DamagedIndexFile[] = [];
+  const index = await MasterIndex.load(repo, { onDamaged: (d) => damaged.push(d) });
+  const routed: RoutedIndex = { index, damaged, packsFromHeaders: 0, damagedPacks: [] };
+  if (damaged.length === 0) return routed;
+  for (const p of opts.listed ?? (await listPacks(repo, opts.signal))) {
+    if (index.packs.has(p.id)) continue;
+    opts.signal?.throwIfAborted();
+    try {
+      index.addPack(p.id, p.size, await readPackHeader(repo, p.id, p.size, opts.signal));
+      routed.packsFromHeaders++;
+    } catch (err) {
+      if (!isTriadError(err, 'E_INTEGRITY')) throw err;
+      routed.damagedPacks.push({ pack: p.id, reason: err.message });
+    }
+  }
+  return routed;
+}
+
+/** What to do about a damaged index file of `target`. */
+export function repairIndexHint(target: string): string {
+  return `run 'triad repair index -p POLICY --target ${target}' (it rebuilds the index from the packs' headers)`;
 }

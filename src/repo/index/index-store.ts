@@ -1,7 +1,14 @@
-import type { Repository } from '../repository.js';
+import { isObjectDamage, type Repository } from '../repository.js';
 import { AAD, ID_RE, packObjectName, type BlobType } from '../format.js';
 import type { PackEntry } from '../blob/index.js';
 import { IntegrityFailure } from '../crypto/index.js';
+
+/** An index file that exists but cannot be used (undecryptable, malformed, not a regular object). */
+export interface DamagedIndexFile {
+  /** Object name, `index/<id>`. */
+  name: string;
+  reason: string;
+}
 
 /** Where a blob lives. `pack` strings are shared between entries to keep memory small. */
 export interface BlobLocation {
@@ -196,12 +203,23 @@ export class MasterIndex {
     for (let e = 0; e < this.count; e++) this.table[this.slotOf(this.ids.subarray(e * 32, e * 32 + 32))] = e + 1;
   }
 
-  static async load(repo: Repository): Promise<MasterIndex> {
+  /**
+   * Loads every index file. A damaged one throws unless `onDamaged` is given: then it is
+   * reported there and left out (its packs are then in no index; see loadIndexRoutingAround).
+   */
+  static async load(repo: Repository, opts: { onDamaged?(f: DamagedIndexFile): void } = {}): Promise<MasterIndex> {
     const idx = new MasterIndex();
     const names: string[] = [];
     for await (const o of repo.storage.list('index/')) names.push(o.name);
     for (const name of names.sort()) {
-      const file = await loadIndexFile(repo, name);
+      let file: IndexFileJson;
+      try {
+        file = await loadIndexFile(repo, name);
+      } catch (err) {
+        if (!opts.onDamaged || !isObjectDamage(err)) throw err;
+        opts.onDamaged({ name, reason: err instanceof Error ? err.message : String(err) });
+        continue;
+      }
       const fileNo = idx.files.push(name) - 1;
       for (const p of file.packs) {
         idx.packs.set(p.id, p.size);

@@ -11,6 +11,7 @@ import { findNode } from '../read/index.js';
 /** Why a sampled file failed a restore test; stable names, used in JSON and JUnit output. */
 export type FailureKind =
   | 'target-unreachable'
+  | 'damaged-repository'
   | 'missing-snapshot'
   | 'missing-file'
   | 'missing-pack'
