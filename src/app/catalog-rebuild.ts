@@ -7,8 +7,8 @@ import { resolvePassphraseWithWarnings } from '../policy/secrets.js';
 import type { PassphraseSpec, Policy, TargetSpec } from '../policy/types.js';
 import { BlobReader } from '../repo/read/index.js';
 import { AAD, ID_RE } from '../repo/format.js';
-import { MasterIndex } from '../repo/index/index.js';
-import type { JournalRecord } from '../repo/model/index.js';
+import { loadIndexFile, MasterIndex } from '../repo/index/index.js';
+import { decodeJournalRecord, decodeSnapshotManifest, type JournalRecord } from '../repo/model/index.js';
 import type { PackEntry } from '../repo/blob/index.js';
 import { Repository } from '../repo/repository.js';
 import type { SnapshotManifest } from '../repo/model/index.js';
@@ -42,10 +42,6 @@ export interface RebuildResult {
   /** Copies on other targets known only from the journal, recorded as missing until verified. */
   journalPresence: number;
   durationMs: number;
-}
-
-interface IndexFileJson {
-  packs: { id: string; size: number; blobs: [0 | 1, string, number, number, number][] }[];
 }
 
 /** A source opened for reading: one replica, the catalogue to fill and what it may hold. */
@@ -136,7 +132,7 @@ async function rebuild(ctx: AppContext, src: Source, batchSize: number, started:
   for await (const o of repo.storage.list('snapshots/', { signal: ctx.signal })) {
     const id = o.name.slice('snapshots/'.length);
     if (!ID_RE.test(id)) continue;
-    const m = await repo.loadManifest<SnapshotManifest>(AAD.snapshot, 'snapshots', id);
+    const m = await repo.loadManifest(AAD.snapshot, 'snapshots', id, decodeSnapshotManifest);
     if (ensurePolicy(m.policy)) manifests.push({ ...m, id });
     ctx.emit?.({ type: 'progress', job: 'catalog-rebuild', phase: 'manifests', files: manifests.length });
   }
@@ -152,11 +148,10 @@ async function rebuild(ctx: AppContext, src: Source, batchSize: number, started:
   let blobs = 0;
   for (const [i, name] of indexNames.entries()) {
     ctx.signal?.throwIfAborted();
-    const file = await repo.loadObject<IndexFileJson>(AAD.index, name);
+    const file = await loadIndexFile(repo, name);
     const packRows = [];
     const blobRows = [];
-    for (const p of file.packs ?? []) {
-      if (!ID_RE.test(p.id)) continue;
+    for (const p of file.packs) {
       packRows.push({ id: p.id, size: p.size, blobs: p.blobs.length, type: p.blobs[0]?.[0] === 1 ? ('tree' as const) : ('data' as const) });
       const treeEntries: PackEntry[] = [];
       for (const [t, id, offset, length, rawLength] of p.blobs) {
@@ -288,7 +283,7 @@ async function importJournal(
       continue;
     }
     try {
-      pending.push({ id, r: await repo.loadManifest<JournalRecord>(AAD.journal, 'journal', id) });
+      pending.push({ id, r: await repo.loadManifest(AAD.journal, 'journal', id, decodeJournalRecord) });
     } catch (err) {
       out.damaged.push({ id, error: errorMessage(err) });
     }

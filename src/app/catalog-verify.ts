@@ -1,5 +1,6 @@
 import { AAD, ID_RE } from '../repo/format.js';
-import type { SnapshotManifest } from '../repo/model/index.js';
+import { loadIndexFile } from '../repo/index/index.js';
+import { decodeSnapshotManifest } from '../repo/model/index.js';
 import { catalogFor, closeAll, errorMessage, hostName, loadPolicyFile, openTargets, passphraseFor, selectTargets, type AppContext } from './session.js';
 
 export type DriftKind =
@@ -77,7 +78,7 @@ export async function verifyCatalog(ctx: AppContext, opts: { policyFile: string;
           let writer = writerOf.get(id);
           let time = '';
           if (writer === undefined) {
-            const m = await repo.loadManifest<SnapshotManifest>(AAD.snapshot, 'snapshots', id);
+            const m = await repo.loadManifest(AAD.snapshot, 'snapshots', id, decodeSnapshotManifest);
             writer = `${m.policy}@${m.host}`;
             time = m.time;
           }
@@ -108,8 +109,7 @@ export async function verifyCatalog(ctx: AppContext, opts: { policyFile: string;
         const names: string[] = [];
         for await (const obj of repo.storage.list('index/', { signal: ctx.signal })) names.push(obj.name);
         for (const n of names.sort()) {
-          const f = await repo.loadObject<{ packs?: { id: string }[] }>(AAD.index, n);
-          for (const p of f.packs ?? []) if (ID_RE.test(p.id)) indexed.add(p.id);
+          for (const p of (await loadIndexFile(repo, n)).packs) indexed.add(p.id);
         }
         const inCatalogue = new Set<string>();
         for (const id of catalog.iteratePackIds(policy.name, name)) {

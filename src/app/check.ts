@@ -9,11 +9,12 @@ import { listKeyFiles } from '../repo/crypto/index.js';
 import { describeDamagedKeys } from '../core/describe.js';
 import { writeJournal } from '../repo/model/index.js';
 import { lockOptions } from './locking.js';
-import { catalogFor, closeAll, errorMessage, hostName, loadPolicyFile, openTargets, passphraseFor, selectTargets, type AppContext } from './session.js';
+import { catalogFor, closeAll, errorMessage, hostName, loadPolicyFile, openTargets, isDamageError, passphraseFor, selectTargets, type AppContext } from './session.js';
 
 export interface CheckResult {
   policy: string;
-  targets: (CheckReport | { target: string; unreachable: true; error: string; errorCode?: string; hint?: string })[];
+  /** `unreachable`: not checked; `damaged` too when it was reached but is too damaged to open (damage found). */
+  targets: (CheckReport | { target: string; unreachable: true; damaged?: true; error: string; errorCode?: string; hint?: string })[];
   ok: boolean;
   /** 0 no damage; 4 damage found; 1 a target could not be checked (or that target's code when none could). */
   exitCode: number;
@@ -36,9 +37,10 @@ export async function runCheck(ctx: AppContext, opts: { policyFile: string; targ
         report = await checkTarget(ctx, policy, o.repo, catalog, opts);
       } catch (err) {
         if (ctx.signal?.aborted) throw err;
-        failures.push(err);
-        out.push({ target: o.spec.name, unreachable: true, error: errorMessage(err), errorCode: err instanceof TriadError ? err.code : undefined, hint: err instanceof TriadError ? err.hint : undefined });
-        catalog.finishRun(runId, { finished_at: ctx.clock.now(), status: 'failed', exit_code: exitCodeOf(err), error: errorMessage(err) });
+        const damaged = isDamageError(err);
+        if (!damaged) failures.push(err);
+        out.push({ target: o.spec.name, unreachable: true, ...(damaged ? { damaged: true as const } : {}), error: errorMessage(err), errorCode: err instanceof TriadError ? err.code : undefined, hint: err instanceof TriadError ? err.hint : undefined });
+        catalog.finishRun(runId, { finished_at: ctx.clock.now(), status: 'failed', exit_code: damaged ? ExitCode.FINDING : exitCodeOf(err), error: errorMessage(err) });
         continue;
       }
       // Every key file, not only those tried when opening: a damaged one would lock out its passphrase.
@@ -61,7 +63,7 @@ export async function runCheck(ctx: AppContext, opts: { policyFile: string; targ
     }
     // No target could be checked at all: that error itself (its exit code: 10, 11, 12…).
     if (failures.length === opened.length) throw failures[0];
-    const damaged = out.some((t) => !('unreachable' in t) && t.errors.length > 0);
+    const damaged = out.some((t) => ('unreachable' in t ? t.damaged === true : t.errors.length > 0));
     const ok = failures.length === 0 && !damaged;
     return { policy: policy.name, targets: out, ok, exitCode: failures.length > 0 ? ExitCode.FAILED : damaged ? ExitCode.FINDING : ExitCode.OK };
   } finally {

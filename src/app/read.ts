@@ -2,9 +2,9 @@ import type { Policy } from '../policy/types.js';
 import { acquireLock } from '../repo/lock/index.js';
 import { lockOptions } from './locking.js';
 import { BlobReader } from '../repo/read/index.js';
-import { MasterIndex } from '../repo/index/index.js';
+import { loadIndexRoutingAround } from '../repo/index/index.js';
 import { loadSnapshots, resolveSnapshot, type Snapshot } from '../repo/model/index.js';
-import { closeAll, hostName, loadPolicyFile, openTargets, passphraseFor, requireSome, selectTargets, warnDamagedSnapshot, type AppContext, type OpenedTarget } from './session.js';
+import { closeAll, hostName, loadPolicyFile, openTargets, passphraseFor, requireSome, selectTargets, warnDamagedIndex, warnDamagedSnapshot, type AppContext, type OpenedTarget } from './session.js';
 
 /** One replica opened for reading: the named target, else the first one that opens. */
 export interface ReadSession {
@@ -29,7 +29,9 @@ export async function openForRead(ctx: AppContext, policyFile: string, target?: 
     // A shared lock keeps prune from removing data while it is being read.
     const lock = await acquireLock(repo, 'shared', lockOptions(ctx, policy, { command }));
     try {
-      const index = await MasterIndex.load(repo);
+      const routed = await loadIndexRoutingAround(repo, { signal: ctx.signal });
+      warnDamagedIndex(ctx, chosen.spec.name, routed);
+      const index = routed.index;
       const snapshots = (await loadSnapshots(repo, { onDamaged: warnDamagedSnapshot(ctx, chosen.spec.name), signal: ctx.signal })).filter((s) => s.policy === policy.name);
       const close = async () => {
         await lock.release().catch(() => undefined);

@@ -10,7 +10,7 @@ import type { Repository } from '../repo/repository.js';
 import { FileSampler, selectSnapshots, type SnapshotSelector } from '../repo/maintenance/index.js';
 import { keyedFileHash, openTestReplica, testReplica, type FileTestResult, type ReplicaTestResult, type SampleSnapshot, type SourceComparison, type TestReplica } from '../repo/restore/index.js';
 import { withPolicyLocks } from './locking.js';
-import { catalogFor, closeAll, errorMessage, hostName, loadPolicyFile, openTargets, passphraseFor, selectTargets, warnDamagedSnapshot, type AppContext, type OpenedTarget } from './session.js';
+import { catalogFor, closeAll, errorMessage, hostName, loadPolicyFile, openTargets, passphraseFor, selectTargets, isDamageError, warnDamagedIndex, warnDamagedSnapshot, type AppContext, type OpenedTarget } from './session.js';
 
 export type { FailureKind, FileTestResult, SnapshotStructureResult, SourceComparison } from '../repo/restore/index.js';
 export type { SnapshotSelector } from '../repo/maintenance/index.js';
@@ -41,6 +41,7 @@ export interface TargetTestResult extends ReplicaTestResult {
   target: string;
   location?: string;
   reachable: boolean;
+  /** Why it was not tested: unreachable, or (reachable) too damaged to open, e.g. its key files or config. */
   error?: string;
   errorCode?: string;
 }
@@ -305,7 +306,11 @@ async function openSession(ctx: AppContext, policy: Policy, spec: TargetSpec, pa
 async function loadSession(ctx: AppContext, policy: Policy, s: Session): Promise<void> {
   const t = ctx.clock.monotonic();
   try {
-    s.replica = await openTestReplica(s.spec.name, s.repo!, policy.name, { onDamaged: warnDamagedSnapshot(ctx, s.spec.name), signal: ctx.signal });
+    s.replica = await openTestReplica(s.spec.name, s.repo!, policy.name, {
+      onDamaged: warnDamagedSnapshot(ctx, s.spec.name),
+      onIndexRouted: (routed) => warnDamagedIndex(ctx, s.spec.name, routed),
+      signal: ctx.signal,
+    });
   } catch (err) {
     if ((err as Error).name === 'AbortError') throw err;
     s.error = err;
@@ -427,12 +432,15 @@ async function compareWithSource(
   return hash === restoredHash ? 'identical' : 'mismatch';
 }
 
+/** A target that could not be tested: unreachable, or reached but too damaged to open (damage found). */
 function unreachableResult(s: Session, plan: PlannedSnapshot[]): TargetTestResult {
   const reason = errorMessage(s.error);
-  const results = plan.flatMap((p) => p.files.map((f) => ({ snapshot: p.snapshot.id, path: f.path, size: f.size, status: 'failed' as const, kind: 'target-unreachable' as const, reason, transferMs: 0 })));
+  const damaged = isDamageError(s.error);
+  const kind = damaged ? ('damaged-repository' as const) : ('target-unreachable' as const);
+  const results = plan.flatMap((p) => p.files.map((f) => ({ snapshot: p.snapshot.id, path: f.path, size: f.size, status: 'failed' as const, kind, reason, transferMs: 0 })));
   return {
     ...emptyResult(s, results),
-    reachable: false,
+    reachable: damaged,
     error: reason,
     ...(s.error instanceof TriadError ? { errorCode: s.error.code } : {}),
     ok: false,
@@ -461,12 +469,13 @@ function emptyResult(s: Session, results: FileTestResult[]): TargetTestResult {
     estimatedFullRestoreMs: null,
     structure: [],
     results,
+    damagedObjects: [],
   };
 }
 
-/** 1 when a target could not be tested (or the error of every target when none could), 4 on any damage, else 0. */
+/** 1 when a target could not be reached (or the error of every target when none could), 4 on any damage, else 0. */
 function exitCodeFor(sessions: Session[], targets: TargetTestResult[]): number {
-  const down = sessions.filter((s) => !s.replica);
+  const down = sessions.filter((s) => !s.replica && !isDamageError(s.error));
   if (down.length > 0 && down.length === sessions.length) {
     const codes = new Set(down.map((s) => exitCodeOf(s.error)));
     return codes.size === 1 ? [...codes][0]! : ExitCode.FAILED;
@@ -493,9 +502,10 @@ function requireSpace(dir: string, bytes: number): void {
 
 function recordedFailures(t: TargetTestResult): unknown[] {
   const out: unknown[] = [];
-  if (!t.reachable) out.push({ kind: 'target-unreachable', reason: t.error });
+  if (t.error !== undefined) out.push({ kind: t.reachable ? 'damaged-repository' : 'target-unreachable', reason: t.error });
+  for (const d of t.damagedObjects) out.push({ kind: `damaged-${d.kind}`, object: d.object, reason: d.reason });
   for (const x of t.structure) for (const p of x.problems.slice(0, 10)) out.push({ snapshot: x.snapshot, structure: true, kind: p.kind, path: p.path, reason: p.message });
-  for (const f of t.results) if (f.status === 'failed' && f.kind !== 'target-unreachable') out.push({ snapshot: f.snapshot, path: f.path, kind: f.kind, reason: f.reason, pack: f.pack });
+  for (const f of t.results) if (f.status === 'failed' && f.kind !== 'target-unreachable' && f.kind !== 'damaged-repository') out.push({ snapshot: f.snapshot, path: f.path, kind: f.kind, reason: f.reason, pack: f.pack });
   return out.slice(0, RECORDED_FAILURES);
 }
 

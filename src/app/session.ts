@@ -1,5 +1,5 @@
 import { hostname, homedir, userInfo } from 'node:os';
-import { asError, TriadError } from '../core/errors.js';
+import { asError, isTriadError, TriadError } from '../core/errors.js';
 import type { Clock } from '../core/clock.js';
 import type { Emit } from '../core/events.js';
 import type { Storage } from '../backends/storage.js';
@@ -12,6 +12,7 @@ import { defaultCatalogPath } from '../catalog/paths.js';
 import { Repository } from '../repo/repository.js';
 import { describeKdf, kdfBelowFloor, PRODUCTION_KDF_STRENGTH, type KdfStrength } from '../repo/crypto/index.js';
 import type { DamagedSnapshot } from '../repo/model/index.js';
+import type { RoutedIndex } from '../repo/index/index.js';
 
 export type { KdfStrength };
 
@@ -178,6 +179,11 @@ export async function closeAll(opened: OpenedTarget[]): Promise<void> {
   await Promise.all(opened.flatMap((o) => (o.storage ? [o.storage.close().catch(() => undefined)] : [])));
 }
 
+/** Whether a target failed because an object of its repository is damaged (key files, config…): damage found, not an unreachable target. */
+export function isDamageError(err: unknown): boolean {
+  return isTriadError(err, 'E_INTEGRITY');
+}
+
 export function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
@@ -185,4 +191,9 @@ export function errorMessage(err: unknown): string {
 /** loadSnapshots' onDamaged for commands that go on without the damaged snapshot: a warning naming it. */
 export function warnDamagedSnapshot(ctx: AppContext, target: string): (d: DamagedSnapshot) => void {
   return (d) => ctx.emit?.({ type: 'snapshot-left-out', target, snapshot: d.name, reason: d.reason });
+}
+
+/** Warnings for the damaged index files a reading command routed around, naming each and the repair. */
+export function warnDamagedIndex(ctx: AppContext, target: string, routed: RoutedIndex): void {
+  for (const d of routed.damaged) ctx.emit?.({ type: 'index-damaged-routed', target, reason: d.reason, packsFromHeaders: routed.packsFromHeaders });
 }

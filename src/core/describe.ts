@@ -48,3 +48,8 @@ export interface DamagedKey {
 export function describeDamagedKeys(damaged: readonly DamagedKey[]): string {
   return damaged.map((d) => `key file keys/${d.id} is damaged (${d.reason})`).join('; ');
 }
+
+/** What to do about a damaged index file of `target`. */
+export function repairIndexHint(target: string): string {
+  return `run 'triad repair index -p POLICY --target ${target}' (it rebuilds the index from the packs' headers)`;
+}

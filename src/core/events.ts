@@ -80,6 +80,8 @@ export type AppEvent =
   | { type: 'notification-undelivered'; channel: 'heartbeat-start' | 'heartbeat' | 'webhook'; url: string; attempts: number; error?: string }
   | { type: 'failed-run-not-recorded'; job: string; error: string }
   | { type: 'hook-output-not-recorded'; error: string }
+  /** An index file could not be read; the packs it named were read from their own headers. `reason` names the file and the damage. */
+  | { type: 'index-damaged-routed'; target: string; reason: string; packsFromHeaders: number }
   /** The key this passphrase opens is derived below the production scrypt cost; `kdf` and `floor` as describeKdf words them. */
   | { type: 'weak-key'; targets: string[]; key: string; kdf: string; floor: string; policyFile?: string };
 
@@ -108,6 +110,7 @@ export const EVENT_LEVEL: { readonly [T in AppEventType]: EventLevel } = {
   'failed-run-not-recorded': 'warning',
   'hook-output-not-recorded': 'warning',
   'weak-key': 'warning',
+  'index-damaged-routed': 'warning',
 };
 
 export function eventLevel(e: AppEvent): EventLevel {

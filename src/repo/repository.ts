@@ -117,8 +117,16 @@ export class Repository {
   }
 
   openObject<T>(aad: Buffer, sealed: Uint8Array, what: string): T {
+    return this.decodeObject(aad, sealed, what, (v) => v as T);
+  }
+
+  /**
+   * Opens a sealed JSON object and checks it with `decode`; any failure (tampering, bad JSON,
+   * a shape `decode` refuses) is an E_INTEGRITY error naming the object and the target.
+   */
+  decodeObject<T>(aad: Buffer, sealed: Uint8Array, what: string, decode: (value: unknown) => T): T {
     try {
-      return JSON.parse(unframe(open(this.key.encrypt, sealed, aad)).toString('utf8')) as T;
+      return decode(JSON.parse(unframe(open(this.key.encrypt, sealed, aad)).toString('utf8')));
     } catch (err) {
       throw integrityError(this.target, this.storage, what, err);
     }
@@ -128,17 +136,16 @@ export class Repository {
    * Loads a manifest (snapshot, journal record) and checks that its name is the keyed hash
    * of its content, so objects cannot be swapped or replayed under another name.
    */
-  async loadManifest<T>(aad: Buffer, dir: string, id: string): Promise<T> {
+  async loadManifest<T>(aad: Buffer, dir: string, id: string, decode: (value: unknown) => T): Promise<T> {
     const name = `${dir}/${id}`;
     const sealed = await this.storage.load(name);
-    let plaintext: Buffer;
     try {
-      plaintext = unframe(open(this.key.encrypt, sealed, aad));
+      const plaintext = unframe(open(this.key.encrypt, sealed, aad));
+      if (this.manifestId(plaintext) !== id) throw new IntegrityFailure('content does not match its name');
+      return decode(JSON.parse(plaintext.toString('utf8')));
     } catch (err) {
       throw integrityError(this.target, this.storage, name, err);
     }
-    if (this.manifestId(plaintext) !== id) throw integrityError(this.target, this.storage, name, new IntegrityFailure('content does not match its name'));
-    return JSON.parse(plaintext.toString('utf8')) as T;
   }
 
   async loadObject<T>(aad: Buffer, name: string): Promise<T> {
@@ -197,20 +204,41 @@ async function loadConfigBytes(target: string, storage: Storage): Promise<Buffer
   }
 }
 
-function decodeConfig(target: string, key: MasterKey, bytes: Buffer): RepoConfig {
+/** Opens and checks a replica's config; exported for the decoder tests. */
+export function decodeConfig(target: string, key: MasterKey, bytes: Buffer): RepoConfig {
+  let cfg: RepoConfig;
   try {
-    const cfg = JSON.parse(open(key.encrypt, bytes, AAD.config).toString('utf8')) as RepoConfig;
-    if (cfg.version !== FORMAT_VERSION) {
-      throw new TriadError('E_INTEGRITY', `target '${target}' uses repository format ${cfg.version}; this triad reads format ${FORMAT_VERSION}`, { hint: 'upgrade triad' });
-    }
-    return cfg;
+    cfg = JSON.parse(open(key.encrypt, bytes, AAD.config).toString('utf8')) as RepoConfig;
   } catch (err) {
-    if (err instanceof TriadError) throw err;
     throw new TriadError('E_INTEGRITY', `the config of target '${target}' cannot be decrypted with the key that the passphrase opened: it is damaged or belongs to another repository`, {
       hint: `run 'triad check -p POLICY --target ${target}'`,
       cause: err,
     });
   }
+  if (typeof cfg === 'object' && cfg !== null && typeof cfg.version === 'number' && cfg.version !== FORMAT_VERSION) {
+    throw new TriadError('E_INTEGRITY', `target '${target}' uses repository format ${cfg.version}; this triad reads format ${FORMAT_VERSION}`, { hint: 'upgrade triad' });
+  }
+  if (!isConfigShape(cfg)) {
+    throw new TriadError('E_INTEGRITY', `the config of target '${target}' is damaged: it lacks its id or chunker parameters, or they are out of range`, {
+      hint: "replicas hold identical config objects: copy 'config' from another target of the policy",
+    });
+  }
+  return cfg;
+}
+
+/**
+ * Chunk sizes a config may ask for: the backup holds buffers of the largest chunk size per
+ * reader, so a damaged or crafted config must not set it (DEFAULT_CHUNKER is 512 KiB–8 MiB).
+ */
+const CHUNK_LIMITS = { min: 1024, max: 64 * 1024 * 1024 } as const;
+
+function isConfigShape(cfg: unknown): cfg is RepoConfig {
+  if (typeof cfg !== 'object' || cfg === null) return false;
+  const c = (cfg as Partial<RepoConfig>).chunker;
+  return (
+    (cfg as RepoConfig).version === FORMAT_VERSION && typeof (cfg as RepoConfig).id === 'string' && typeof c === 'object' && c !== null && typeof c.seed === 'string' &&
+    [c.min, c.avg, c.max].every((n) => Number.isSafeInteger(n)) && CHUNK_LIMITS.min <= c.min && c.min <= c.avg && c.avg <= c.max && c.max <= CHUNK_LIMITS.max
+  );
 }
 
 /**

@@ -79,9 +79,11 @@ describe('repository objects are checked for type and size before they are read'
     // Sparse: 300 MiB of nothing, above the 256 MiB cap of an index file.
     truncateSync(index, 300 * 1024 * 1024);
     const r = triadWithin(30_000, ['ls', '-p', policy, 'latest', '--target', 'nas']);
-    expect(r.code).toBe(1);
+    // Named as damage and routed around: the packs it covered are read from their own headers.
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain('b.txt');
     expect(r.stderr).toContain(`${index.slice(nas.length + 1)} has ${300 * 1024 * 1024} bytes, more than any index object triad writes`);
-    expect(r.stderr).toContain('[E_INTEGRITY]');
+    expect(r.stderr).toContain("triad repair index -p POLICY --target nas");
   });
 });
 

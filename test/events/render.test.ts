@@ -33,6 +33,10 @@ const samples: { [T in AppEventType]: { event: Extract<AppEvent, { type: T }>; n
   'notification-undelivered': { event: { type: 'notification-undelivered', channel: 'heartbeat-start', url: 'https://hc.example/ping/uuid', attempts: 2, error: 'HTTP 503' }, names: ['heartbeat /start', 'https://hc.example/ping/uuid', '2 attempt(s)', 'HTTP 503'] },
   'failed-run-not-recorded': { event: { type: 'failed-run-not-recorded', job: 'prune', error: 'SQLITE_READONLY' }, names: ['failed prune', 'SQLITE_READONLY'] },
   'hook-output-not-recorded': { event: { type: 'hook-output-not-recorded', error: 'SQLITE_BUSY' }, names: ['hook output', 'SQLITE_BUSY'] },
+  'index-damaged-routed': {
+    event: { type: 'index-damaged-routed', target: 'nas', reason: 'integrity error in index/ab12', packsFromHeaders: 6 },
+    names: ['index/ab12', '(6)', "triad repair index -p POLICY --target nas"],
+  },
   'weak-key': {
     event: { type: 'weak-key', targets: ['nas', 'usb'], key: 'ecd7d0a049ba77', kdf: 'scrypt N=2^10 r=8 p=1', floor: 'scrypt N=2^15 r=8 p=3', policyFile: '/etc/triad/f.yaml' },
     names: ["targets 'nas', 'usb'", 'key ecd7d0a049ba ', 'scrypt N=2^10 r=8 p=1', "triad key passwd -p /etc/triad/f.yaml"],

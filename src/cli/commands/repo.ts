@@ -210,7 +210,7 @@ export function registerRepo(program: Command, ctx: CliContext): void {
         else {
           for (const t of r.targets) {
             if ('unreachable' in t) {
-              out.result(`${out.c.red('✗')} ${t.target}: cannot be checked: ${t.error}`);
+              out.result(`${out.c.red('✗')} ${t.target}: ${t.damaged ? 'damaged, cannot be opened' : 'cannot be checked'}: ${t.error}`);
               if (t.hint) out.result(out.c.dim(`  hint: ${t.hint}`));
               continue;
             }

@@ -1,4 +1,4 @@
-import { describeDamagedKeys, describeHookFailure, describeLockHolder } from '../../core/describe.js';
+import { describeDamagedKeys, describeHookFailure, describeLockHolder, repairIndexHint } from '../../core/describe.js';
 import { eventLevel, type AppEvent, type EventLevel, type ProgressEvent } from '../../core/events.js';
 import { formatBytes } from '../../core/format.js';
 
@@ -55,6 +55,8 @@ export function eventText(e: AppEvent): string {
       return `could not record the failed ${e.job} in the catalogue: ${e.error}`;
     case 'hook-output-not-recorded':
       return `could not add the hook output to the run record: ${e.error}`;
+    case 'index-damaged-routed':
+      return `${e.reason}; the packs no readable index names (${e.packsFromHeaders}) were read from their own headers instead; ${repairIndexHint(e.target)}`;
     case 'weak-key': {
       const targets = e.targets.map((t) => `'${t}'`).join(', ');
       const passwd = `triad key passwd -p ${e.policyFile ?? 'POLICY'}`;

@@ -61,6 +61,9 @@ function casesOf(r: RestoreTestResult, t: TargetTestResult): Case[] {
     const msg = `target unreachable: ${t.error ?? 'unknown error'}`;
     cases.push({ classname: `restore-test.${t.target}`, name: 'open target', timeMs: t.overheadMs, failure: { type: 'target-unreachable', message: msg, body: `target '${t.target}'\n${msg}` } });
   }
+  for (const d of t.damagedObjects) {
+    cases.push({ classname: `restore-test.${t.target}`, name: `${d.kind} object ${d.object}`, timeMs: 0, failure: { type: `damaged-${d.kind}`, message: d.reason, body: `target '${t.target}'\n${d.reason}\n${d.hint}` } });
+  }
   for (const s of t.structure) {
     const c: Case = { classname: cls(s.snapshot), name: `structure of snapshot ${s.snapshot.slice(0, 8)}`, timeMs: 0 };
     if (!s.ok) {
@@ -130,14 +133,15 @@ export function renderSummary(r: RestoreTestResult, c: { red(s: string): string;
   );
   const problems: string[] = [];
   for (const t of r.targets) {
-    if (!t.reachable) problems.push(`${t.target}: target unreachable: ${t.error ?? ''}`);
+    if (t.error !== undefined) problems.push(`${t.target}: ${t.reachable ? 'damaged, cannot be opened' : 'target unreachable'}: ${t.error}`);
+    for (const d of t.damagedObjects) problems.push(`${t.target}: damaged ${d.kind}: ${d.reason}${d.kind === 'index' ? " (the files were read through the packs' headers instead)" : ''}; hint: ${d.hint}`);
     for (const s of t.structure) {
       if (s.ok) continue;
       if (s.note) problems.push(`${t.target}: snapshot ${s.snapshot.slice(0, 8)}: ${s.note}`);
       for (const p of s.problems.slice(0, 20)) problems.push(`${t.target}: structure of snapshot ${s.snapshot.slice(0, 8)}: ${p.message}`);
       if (s.problems.length + s.omitted > 20) problems.push(`${t.target}: … and ${s.problems.length + s.omitted - 20} more structure problem(s)`);
     }
-    const failed = t.reachable ? t.results.filter((f) => f.status === 'failed') : [];
+    const failed = t.reachable ? t.results.filter((f) => f.status === 'failed' && f.kind !== 'damaged-repository') : [];
     for (const f of failed.slice(0, 50)) problems.push(`${t.target}: snapshot ${f.snapshot.slice(0, 8)}: ${f.path}: ${f.kind}: ${f.reason ?? ''}`);
     if (failed.length > 50) problems.push(`${t.target}: … and ${failed.length - 50} more failed file(s)`);
   }

@@ -1,4 +1,5 @@
 import { createRequire } from 'node:module';
+import { IntegrityFailure } from '../crypto/index.js';
 
 /**
  * Blob payload framing before encryption: 1 byte of method, then the payload.
@@ -112,25 +113,35 @@ export class ReusingUnframer {
   unframe(framed: Uint8Array, into?: (size: number) => Buffer | undefined): Buffer {
     if (framed[0] !== ZSTD) return unframe(framed);
     const body = framed.subarray(1);
-    const size = this.binding.getFrameContentSize(body);
+    const size = decompressing(() => this.binding.getFrameContentSize(body));
     if (size === null || size > MAX_REUSED) return unframe(framed);
     let out = into?.(size);
     if (!out || out.length < size) {
       if (this.scratch.length < size) this.scratch = Buffer.allocUnsafeSlow(Math.max(size, 1024 * 1024));
       out = this.scratch;
     }
-    const n = this.dctx.decompress(out, body);
-    if (n !== size) throw new Error(`zstd frame says ${size} bytes, decompressed to ${n}`);
+    const n = decompressing(() => this.dctx.decompress(out, body));
+    if (n !== size) throw new IntegrityFailure(`zstd frame says ${size} bytes, decompressed to ${n}`);
     return out.subarray(0, n);
   }
 }
 
 export function unframe(framed: Uint8Array): Buffer {
+  if (framed.length === 0) throw new IntegrityFailure('empty payload (no compression method byte)');
   const method = framed[0];
   const body = Buffer.from(framed.buffer, framed.byteOffset + 1, framed.length - 1);
   if (method === STORED) return body;
-  if (method === ZSTD) return lib().decompress(body);
-  throw new Error(`unknown compression method ${method}`);
+  if (method === ZSTD) return decompressing(() => lib().decompress(body));
+  throw new IntegrityFailure(`unknown compression method ${method}`);
+}
+
+/** Runs a zstd decompression; a frame zstd refuses is damage, not a crash. */
+function decompressing<T>(run: () => T): T {
+  try {
+    return run();
+  } catch (err) {
+    throw new IntegrityFailure(`compressed payload cannot be decompressed: ${err instanceof Error ? err.message : String(err)}`);
+  }
 }
 
 /**

@@ -3,7 +3,7 @@ import { TriadError } from '../../core/errors.js';
 import { isNotFound } from '../../backends/storage.js';
 import { BlobReader } from '../read/index.js';
 import { ID_RE, packObjectName } from '../format.js';
-import { MasterIndex } from '../index/index.js';
+import { loadIndexRoutingAround, repairIndexHint, type MasterIndex } from '../index/index.js';
 import { MemoryPool } from '../../core/memory-pool.js';
 import { verifyPackBytes } from './pack-verify.js';
 import { PackVerifyPool } from './pack-verify-pool.js';
@@ -54,15 +54,6 @@ export interface CheckOptions {
 
 export async function checkRepository(repo: Repository, opts: CheckOptions): Promise<CheckReport> {
   const report: CheckReport = { target: repo.target, snapshots: 0, packs: 0, blobs: 0, packsRead: 0, bytesRead: 0, errors: [], unindexedPacks: [], damagedPacks: [] };
-  let index: MasterIndex;
-  try {
-    index = await MasterIndex.load(repo);
-  } catch (err) {
-    if (!isObjectDamage(err)) throw err;
-    report.errors.push({ kind: 'index', message: (err as Error).message, hint: `run 'triad repair index -p POLICY --target ${repo.target}' (it rebuilds the index from the packs)` });
-    index = new MasterIndex();
-  }
-  report.blobs = index.size;
   const stored = new Map<string, number>();
   /** Files in data/ whose names no pack can have. */
   const strays: string[] = [];
@@ -71,6 +62,17 @@ export async function checkRepository(repo: Repository, opts: CheckOptions): Pro
     if (ID_RE.test(id) && o.name === packObjectName(id)) stored.set(id, o.size);
     else strays.push(o.name);
   }
+  // A damaged index file is reported, and the packs it covered are read from their headers,
+  // so the snapshots are still checked rather than all reported as missing.
+  const routed = await loadIndexRoutingAround(repo, { listed: [...stored].map(([id, size]) => ({ id, size })), signal: opts.signal });
+  const index = routed.index;
+  for (const d of routed.damaged) report.errors.push({ kind: 'index', message: d.reason, hint: repairIndexHint(repo.target) });
+  for (const d of routed.damagedPacks) {
+    const reason = `in no readable index, and its header cannot be read: ${d.reason}`;
+    report.errors.push({ kind: 'damaged-pack', pack: d.pack, message: `pack ${d.pack.slice(0, 12)} is ${reason}` });
+    report.damagedPacks.push({ pack: d.pack, reason, affected: [] });
+  }
+  report.blobs = index.size;
   report.packs = index.packs.size;
   for (const [pack, size] of index.packs) {
     const actual = stored.get(pack);
@@ -156,7 +158,8 @@ export async function checkRepository(repo: Repository, opts: CheckOptions): Pro
   return report;
 }
 
-function copyHint(target: string): string {
+/** What to do about a damaged or missing snapshot object of `target`. */
+export function copyHint(target: string): string {
   return `'triad copy -p POLICY --from OTHER --to ${target}' copies it back from another target that holds it; 'triad catalog verify -p POLICY' compares the catalogue with the targets`;
 }
 

@@ -119,10 +119,14 @@ function opening(key: Buffer, sealed: Uint8Array, aad: Uint8Array, decrypt: (d: 
   }
 }
 
-/** Raised by the crypto layer; callers turn it into E_INTEGRITY naming the object. */
-export class IntegrityFailure extends Error {
+/**
+ * Raised by the crypto layer and the decoders of repository objects: bytes that are not what
+ * was written. A TriadError of the damage kind, so one that escapes still ends as one; callers
+ * usually rewrap it with integrityError to name the object and the target.
+ */
+export class IntegrityFailure extends TriadError {
   constructor(message: string) {
-    super(message);
+    super('E_INTEGRITY', message);
     this.name = 'IntegrityFailure';
   }
 }

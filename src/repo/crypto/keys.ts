@@ -61,7 +61,11 @@ export interface DamagedKeyFile {
 }
 
 /** Thrown for a key file that is damaged (not for a passphrase that does not open it). */
-export class KeyFileDamage extends Error {}
+export class KeyFileDamage extends TriadError {
+  constructor(reason: string) {
+    super('E_INTEGRITY', reason, { hint: "replicas hold identical key files: copy it from another target's keys/, or use the passphrase of another key file" });
+  }
+}
 
 const tooLarge = (size: number) => new KeyFileDamage(`${size} bytes, more than a key file's ${MAX_KEY_FILE_BYTES}`);
 
@@ -90,8 +94,21 @@ async function unwrapUncached(bytes: Buffer, passphrase: string): Promise<Master
     if (err instanceof IntegrityFailure) return undefined;
     throw err;
   }
-  const master = JSON.parse(inner.toString('utf8')) as { encrypt: string; mac: string };
-  return { encrypt: Buffer.from(master.encrypt, 'base64'), mac: Buffer.from(master.mac, 'base64') };
+  return decodeMasterKey(inner);
+}
+
+/** The master key inside an opened key file: two keys of 32 bytes, or the file is damaged. */
+function decodeMasterKey(inner: Buffer): MasterKey {
+  let master: unknown;
+  try {
+    master = JSON.parse(inner.toString('utf8'));
+  } catch {
+    master = undefined;
+  }
+  const { encrypt, mac } = (master ?? {}) as Partial<Record<'encrypt' | 'mac', unknown>>;
+  const key = typeof encrypt === 'string' && typeof mac === 'string' ? { encrypt: Buffer.from(encrypt, 'base64'), mac: Buffer.from(mac, 'base64') } : undefined;
+  if (!key || key.encrypt.length !== 32 || key.mac.length !== 32) throw new KeyFileDamage('the wrapped master key is not two 32-byte keys');
+  return key;
 }
 
 /** A key file's bytes, refused as damaged by its listed size before it is loaded. */

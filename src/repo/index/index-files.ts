@@ -1,5 +1,6 @@
-import { AAD, ID_RE, packObjectName } from '../format.js';
-import { encodeIndex, saveIndexFile, type IndexFileJson, type RawEntry } from './index-store.js';
+import { packObjectName } from '../format.js';
+import { encodeIndex, listPacks, loadIndexFile, MasterIndex, saveIndexFile, type DamagedIndexFile, type RawEntry, type StoredPack } from './index-store.js';
+import { isTriadError } from '../../core/errors.js';
 import { parsePackHeader, type PackEntry } from '../blob/index.js';
 import type { Repository } from '../repository.js';
 
@@ -13,9 +14,9 @@ export async function loadRawIndex(repo: Repository, signal?: AbortSignal): Prom
   files.sort((a, b) => (a.name < b.name ? -1 : 1));
   const packs = new Map<string, { size: number; entries: RawEntry[] }>();
   for (const f of files) {
-    const file = await repo.loadObject<IndexFileJson>(AAD.index, f.name);
+    const file = await loadIndexFile(repo, f.name);
     for (const p of file.packs) {
-      if (!ID_RE.test(p.id) || packs.has(p.id)) continue;
+      if (packs.has(p.id)) continue;
       packs.set(p.id, { size: p.size, entries: p.blobs });
     }
   }
@@ -61,3 +62,39 @@ export async function readPackHeader(repo: Repository, packId: string, size: num
   }
   return parsePackHeader(repo.key.encrypt, tail, size);
 }
+
+/** The index of a replica, with the damaged index files it had to route around. */
+export interface RoutedIndex {
+  index: MasterIndex;
+  damaged: DamagedIndexFile[];
+  /** Packs no readable index file names, indexed from their own headers instead. */
+  packsFromHeaders: number;
+  /** Packs whose header could not be read either: their blobs are in no index. */
+  damagedPacks: { pack: string; reason: string }[];
+}
+
+/**
+ * The replica's index for reading, routed around damaged index files: each is reported, and
+ * when there is any, every pack no readable index file names is indexed from its own header
+ * (one listing of data/, then one ranged read of at most 64 KiB per such pack; a second read
+ * for a header larger than that). Without damage it costs what MasterIndex.load costs.
+ */
+export async function loadIndexRoutingAround(repo: Repository, opts: { listed?: readonly StoredPack[]; signal?: AbortSignal } = {}): Promise<RoutedIndex> {
+  const damaged: DamagedIndexFile[] = [];
+  const index = await MasterIndex.load(repo, { onDamaged: (d) => damaged.push(d) });
+  const routed: RoutedIndex = { index, damaged, packsFromHeaders: 0, damagedPacks: [] };
+  if (damaged.length === 0) return routed;
+  for (const p of opts.listed ?? (await listPacks(repo, opts.signal))) {
+    if (index.packs.has(p.id)) continue;
+    opts.signal?.throwIfAborted();
+    try {
+      index.addPack(p.id, p.size, await readPackHeader(repo, p.id, p.size, opts.signal));
+      routed.packsFromHeaders++;
+    } catch (err) {
+      if (!isTriadError(err, 'E_INTEGRITY')) throw err;
+      routed.damagedPacks.push({ pack: p.id, reason: err.message });
+    }
+  }
+  return routed;
+}
+

@@ -1,6 +1,14 @@
-import type { Repository } from '../repository.js';
+import { isObjectDamage, type Repository } from '../repository.js';
 import { AAD, ID_RE, packObjectName, type BlobType } from '../format.js';
 import type { PackEntry } from '../blob/index.js';
+import { IntegrityFailure } from '../crypto/index.js';
+
+/** An index file that exists but cannot be used (undecryptable, malformed, not a regular object). */
+export interface DamagedIndexFile {
+  /** Object name, `index/<id>`. */
+  name: string;
+  reason: string;
+}
 
 /** Where a blob lives. `pack` strings are shared between entries to keep memory small. */
 export interface BlobLocation {
@@ -18,6 +26,39 @@ export type RawEntry = [0 | 1, string, number, number, number];
 export interface IndexFileJson {
   version: 1;
   packs: { id: string; size: number; blobs: RawEntry[] }[];
+}
+
+/**
+ * An index file's plaintext, checked: the shape of docs/FORMAT.md §9, whole non-negative
+ * numbers, and every blob inside its pack's stated size, so no reader trusts a length or an
+ * offset the file cannot back. Throws IntegrityFailure (E_INTEGRITY) naming what is wrong.
+ */
+export function decodeIndexFile(value: unknown): IndexFileJson {
+  if (!isRecord(value) || value.version !== 1 || !Array.isArray(value.packs)) throw new IntegrityFailure('not an index file (no version 1 pack list)');
+  for (const p of value.packs as unknown[]) {
+    if (!isRecord(p) || typeof p.id !== 'string' || !ID_RE.test(p.id) || !isCount(p.size) || !Array.isArray(p.blobs)) throw new IntegrityFailure('a pack entry lacks its id, size or blob list');
+    for (const b of p.blobs as unknown[]) {
+      if (!isRawEntry(b) || b[2] + b[3] > p.size) throw new IntegrityFailure(`a blob entry of pack ${p.id.slice(0, 12)} is malformed or lies outside the pack`);
+    }
+  }
+  return value as unknown as IndexFileJson;
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function isCount(v: unknown): v is number {
+  return Number.isSafeInteger(v) && (v as number) >= 0;
+}
+
+function isRawEntry(b: unknown): b is RawEntry {
+  return Array.isArray(b) && b.length === 5 && (b[0] === 0 || b[0] === 1) && typeof b[1] === 'string' && ID_RE.test(b[1]) && isCount(b[2]) && isCount(b[3]) && isCount(b[4]);
+}
+
+/** Loads, opens and checks one index file; any damage is an E_INTEGRITY error naming it. */
+export async function loadIndexFile(repo: Repository, name: string): Promise<IndexFileJson> {
+  return repo.decodeObject(AAD.index, await repo.storage.load(name), name, decodeIndexFile);
 }
 
 /**
@@ -162,22 +203,31 @@ export class MasterIndex {
     for (let e = 0; e < this.count; e++) this.table[this.slotOf(this.ids.subarray(e * 32, e * 32 + 32))] = e + 1;
   }
 
-  static async load(repo: Repository): Promise<MasterIndex> {
+  /**
+   * Loads every index file. A damaged one throws unless `onDamaged` is given: then it is
+   * reported there and left out (its packs are then in no index; see loadIndexRoutingAround).
+   */
+  static async load(repo: Repository, opts: { onDamaged?(f: DamagedIndexFile): void } = {}): Promise<MasterIndex> {
     const idx = new MasterIndex();
     const names: string[] = [];
     for await (const o of repo.storage.list('index/')) names.push(o.name);
     for (const name of names.sort()) {
-      const file = await repo.loadObject<IndexFileJson>(AAD.index, name);
+      let file: IndexFileJson;
+      try {
+        file = await loadIndexFile(repo, name);
+      } catch (err) {
+        if (!opts.onDamaged || !isObjectDamage(err)) throw err;
+        opts.onDamaged({ name, reason: err instanceof Error ? err.message : String(err) });
+        continue;
+      }
       const fileNo = idx.files.push(name) - 1;
       for (const p of file.packs) {
-        if (!ID_RE.test(p.id)) continue;
         idx.packs.set(p.id, p.size);
         const naming = idx.filesOfPack.get(p.id);
         if (naming) naming.push(fileNo);
         else idx.filesOfPack.set(p.id, [fileNo]);
         for (const [t, id, offset, length, rawLength] of p.blobs) {
           // add() copies the id, so the probe buffer serves every blob of every index file.
-          if (!ID_RE.test(id)) continue;
           idx.probe.write(id, 'hex');
           idx.add(idx.probe, p.id, t === 1 ? 1 : 0, offset, length, rawLength);
         }
@@ -247,7 +297,7 @@ export async function saveIndexFile(repo: Repository, file: IndexFileJson): Prom
 export async function unindexPacks(repo: Repository, index: MasterIndex, packs: ReadonlySet<string>, signal?: AbortSignal): Promise<{ written: string[]; removed: string[] }> {
   const done = { written: [] as string[], removed: [] as string[] };
   for (const name of index.filesNaming(packs)) {
-    const file = await repo.loadObject<IndexFileJson>(AAD.index, name);
+    const file = await loadIndexFile(repo, name);
     const rest = file.packs.filter((p) => !packs.has(p.id));
     if (rest.length > 0) {
       done.written.push((await saveIndexFile(repo, { version: 1, packs: rest })).name);

@@ -1,5 +1,6 @@
 // The public API of repo/index: what the rest of triad may import from it.
-export { type AbsentPack, MasterIndex, type StoredPack, absentPacks, encodeIndex, listPacks, unindexPacks } from './index-store.js';
+export { type AbsentPack, MasterIndex, type StoredPack, absentPacks, decodeIndexFile, encodeIndex, listPacks, loadIndexFile, unindexPacks } from './index-store.js';
 export { KnownSet } from './known-set.js';
-export { loadRawIndex, readPackHeader, toPackEntry, writeIndexFiles } from './index-files.js';
-export type { IndexFileJson, RawEntry } from './index-store.js';
+export { type RoutedIndex, loadIndexRoutingAround, loadRawIndex, readPackHeader, toPackEntry, writeIndexFiles } from './index-files.js';
+export type { DamagedIndexFile, IndexFileJson, RawEntry } from './index-store.js';
+export { repairIndexHint } from '../../core/describe.js';

@@ -27,13 +27,26 @@ export interface JobLock {
 }
 
 function readJobLock(file: string): JobLockRecord | undefined {
+  let text: string;
   try {
-    return JSON.parse(readFileSync(file, 'utf8')) as JobLockRecord;
+    text = readFileSync(file, 'utf8');
   } catch (err) {
     if (errnoCode(err) === 'ENOENT') return undefined;
-    if (err instanceof SyntaxError) return { pid: 0, host: '', time: '', nonce: 'unreadable' };
     throw err;
   }
+  return parseJobLock(text);
+}
+
+/** A job lock file's text as a record; anything else reads as an unreadable lock (held, never taken over). */
+export function parseJobLock(text: string): JobLockRecord {
+  let r: unknown;
+  try {
+    r = JSON.parse(text);
+  } catch {
+    r = undefined;
+  }
+  const ok = typeof r === 'object' && r !== null && Number.isSafeInteger((r as JobLockRecord).pid) && typeof (r as JobLockRecord).host === 'string' && typeof (r as JobLockRecord).nonce === 'string';
+  return ok ? (r as JobLockRecord) : { pid: 0, host: '', time: '', nonce: 'unreadable' };
 }
 
 /**

@@ -88,6 +88,14 @@ function conflicts(a: LockKind, b: LockKind): boolean {
   return a === 'exclusive' || b === 'exclusive';
 }
 
+/** The fields that judge a lock live or stale, checked; a record without them is damage. */
+export function decodeLockRecord(value: unknown): LockRecord {
+  const r = value as LockRecord;
+  const ok = typeof r === 'object' && r !== null && (r.kind === 'shared' || r.kind === 'exclusive') && typeof r.host === 'string' && Number.isSafeInteger(r.pid) && typeof r.time === 'string' && typeof r.expires === 'string';
+  if (!ok) throw new TriadError('E_INTEGRITY', 'the lock record lacks its kind, host, pid or times');
+  return r;
+}
+
 /** Every lock object of the replica, opened and judged stale or live. */
 export async function listLocks(repo: Repository, opts: Pick<LockOptions, 'clock' | 'host' | 'isAlive' | 'signal'>): Promise<LockInfo[]> {
   const host = opts.host ?? hostname();
@@ -99,7 +107,7 @@ export async function listLocks(repo: Repository, opts: Pick<LockOptions, 'clock
     if (!ID_RE.test(id)) continue;
     let record: LockRecord;
     try {
-      record = await repo.loadManifest<LockRecord>(LOCK_AAD, 'locks', id);
+      record = await repo.loadManifest(LOCK_AAD, 'locks', id, decodeLockRecord);
     } catch (err) {
       // Removed between list and load (released or refreshed): it no longer exists.
       if (isNotFound(err) || isNotFound((err as { cause?: unknown }).cause)) continue;

@@ -1,5 +1,6 @@
 import type { Repository } from '../repository.js';
 import { AAD, ID_RE } from '../format.js';
+import { IntegrityFailure } from '../crypto/index.js';
 
 /**
  * `journal/<id>`: an encrypted record of every run (backup, copy, forget, prune, check,
@@ -47,6 +48,17 @@ export async function writeJournal(repos: Repository[], record: JournalRecord): 
   return { id, failed };
 }
 
+/** The fields reports and the catalogue rebuild rely on, checked; a record without them is damage. */
+export function decodeJournalRecord(value: unknown): JournalRecord {
+  const r = value as JournalRecord;
+  const ok =
+    typeof r === 'object' && r !== null && typeof r.kind === 'string' && typeof r.policy === 'string' && typeof r.host === 'string' && typeof r.started === 'string' && typeof r.finished === 'string' &&
+    typeof r.status === 'string' && typeof r.exitCode === 'number' && Array.isArray(r.targets) && r.targets.every((t) => typeof t === 'object' && t !== null && typeof t.name === 'string') &&
+    (r.details === undefined || (typeof r.details === 'object' && r.details !== null));
+  if (!ok) throw new IntegrityFailure('the record lacks its kind, policy, host, times, status or targets');
+  return r;
+}
+
 /** Every journal record of a replica, oldest first; damaged records are reported, not fatal. */
 export async function readJournal(repo: Repository): Promise<{ records: (JournalRecord & { id: string })[]; damaged: { id: string; error: string }[] }> {
   const records: (JournalRecord & { id: string })[] = [];
@@ -55,7 +67,7 @@ export async function readJournal(repo: Repository): Promise<{ records: (Journal
     const id = o.name.slice('journal/'.length);
     if (!ID_RE.test(id)) continue;
     try {
-      records.push({ ...(await repo.loadManifest<JournalRecord>(AAD.journal, 'journal', id)), id });
+      records.push({ ...(await repo.loadManifest(AAD.journal, 'journal', id, decodeJournalRecord)), id });
     } catch (err) {
       damaged.push({ id, error: err instanceof Error ? err.message : String(err) });
     }

@@ -1,4 +1,5 @@
 import { TriadError } from '../../core/errors.js';
+import { IntegrityFailure } from '../crypto/index.js';
 import { isNotFound } from '../../backends/storage.js';
 import { AAD, ID_RE } from '../format.js';
 import { isObjectDamage, type Repository } from '../repository.js';
@@ -63,8 +64,7 @@ export async function loadSnapshots(repo: Repository, opts: { onDamaged?(d: Dama
     if (!ID_RE.test(id)) continue;
     let m: SnapshotManifest;
     try {
-      m = await repo.loadManifest<SnapshotManifest>(AAD.snapshot, 'snapshots', id);
-      checkManifestShape(m, o.name, repo.target);
+      m = await repo.loadManifest(AAD.snapshot, 'snapshots', id, decodeSnapshotManifest);
     } catch (err) {
       // Removed between the listing and the load (a concurrent forget): no longer there.
       if (isNotFound(err)) continue;
@@ -77,10 +77,18 @@ export async function loadSnapshots(repo: Repository, opts: { onDamaged?(d: Dama
   return out.sort((a, b) => (a.time < b.time ? -1 : a.time > b.time ? 1 : a.id < b.id ? -1 : 1));
 }
 
-/** The fields every reader relies on; a manifest without them is damage, not a snapshot. */
-function checkManifestShape(m: SnapshotManifest, name: string, target: string): void {
-  const ok = m !== null && typeof m === 'object' && typeof m.time === 'string' && typeof m.tree === 'string' && ID_RE.test(m.tree) && typeof m.policy === 'string' && typeof m.host === 'string' && Array.isArray(m.paths);
-  if (!ok) throw new TriadError('E_INTEGRITY', `snapshot object ${name} on target '${target}' lacks its time, tree, policy, host or paths`);
+/** The fields every reader relies on, checked; a manifest without them is damage, not a snapshot. */
+export function decodeSnapshotManifest(value: unknown): SnapshotManifest {
+  const m = value as SnapshotManifest;
+  const ok =
+    typeof m === 'object' && m !== null && typeof m.time === 'string' && typeof m.tree === 'string' && ID_RE.test(m.tree) && typeof m.policy === 'string' && typeof m.host === 'string' &&
+    isStringList(m.paths) && (m.tags === undefined || isStringList(m.tags)) && (m.parent === undefined || typeof m.parent === 'string') && typeof m.summary === 'object' && m.summary !== null;
+  if (!ok) throw new IntegrityFailure('the manifest lacks its time, tree, policy, host, paths or summary');
+  return m;
+}
+
+function isStringList(v: unknown): v is string[] {
+  return Array.isArray(v) && v.every((x) => typeof x === 'string');
 }
 
 /**

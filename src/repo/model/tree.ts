@@ -37,34 +37,50 @@ export function encodeTree(nodes: TreeNode[]): Buffer {
  * single path components, unique, and ids well-formed, or the tree is rejected.
  */
 export function decodeTree(bytes: Buffer, id: string): Tree {
-  let tree: Tree;
+  const what = `tree ${id.slice(0, 12)}`;
+  let tree: unknown;
   try {
-    tree = JSON.parse(bytes.toString('utf8')) as Tree;
+    tree = JSON.parse(bytes.toString('utf8'));
   } catch {
-    throw new TriadError('E_INTEGRITY', `tree ${id.slice(0, 12)} is not valid JSON`);
+    throw new TriadError('E_INTEGRITY', `${what} is not valid JSON`);
   }
-  if (!tree || !Array.isArray(tree.nodes)) throw new TriadError('E_INTEGRITY', `tree ${id.slice(0, 12)} has no node list`);
+  if (typeof tree !== 'object' || tree === null || !Array.isArray((tree as Tree).nodes)) throw new TriadError('E_INTEGRITY', `${what} has no node list`);
   const seen = new Set<string>();
-  for (const n of tree.nodes) {
-    if (!isSafeName(n.name)) {
-      throw new TriadError('E_UNSAFE_PATH', `tree ${id.slice(0, 12)} contains an unsafe entry name ${JSON.stringify(n.name)}`, {
+  for (const n of (tree as { nodes: unknown[] }).nodes) {
+    if (typeof n !== 'object' || n === null) throw new TriadError('E_INTEGRITY', `${what} has an entry that is not a node`);
+    const node = n as TreeNode;
+    if (!isSafeName(node.name)) {
+      throw new TriadError('E_UNSAFE_PATH', `${what} contains an unsafe entry name ${JSON.stringify(node.name)}`, {
         hint: 'the snapshot was crafted or damaged; nothing outside the restore directory is written',
       });
     }
-    if (seen.has(n.name)) {
-      throw new TriadError('E_UNSAFE_PATH', `tree ${id.slice(0, 12)} contains the name ${JSON.stringify(n.name)} twice`, {
+    if (seen.has(node.name)) {
+      throw new TriadError('E_UNSAFE_PATH', `${what} contains the name ${JSON.stringify(node.name)} twice`, {
         hint: 'the snapshot was crafted or damaged; restore another snapshot, or only other paths of this one',
       });
     }
-    seen.add(n.name);
-    if (n.type === 'dir' && n.subtree !== undefined && !ID_RE.test(n.subtree)) throw new TriadError('E_INTEGRITY', `bad subtree id in tree ${id.slice(0, 12)}`);
-    if (n.type === 'file' && (!Array.isArray(n.content) || !n.content.every((c) => ID_RE.test(c)))) {
-      throw new TriadError('E_INTEGRITY', `bad content list for ${JSON.stringify(n.name)} in tree ${id.slice(0, 12)}`);
-    }
-    if (!isNodeTime(n)) throw new TriadError('E_INTEGRITY', `bad modification time for ${JSON.stringify(n.name)} in tree ${id.slice(0, 12)}`);
-    if (n.type !== 'file' && n.type !== 'dir' && n.type !== 'symlink') throw new TriadError('E_INTEGRITY', `unknown node type in tree ${id.slice(0, 12)}`);
+    seen.add(node.name);
+    checkNode(node, what);
   }
-  return tree;
+  return tree as Tree;
+}
+
+/** The fields restore and check rely on, of the right type for the node's kind. */
+function checkNode(n: TreeNode, what: string): void {
+  const name = JSON.stringify(n.name);
+  if (n.type !== 'file' && n.type !== 'dir' && n.type !== 'symlink') throw new TriadError('E_INTEGRITY', `unknown node type in ${what}`);
+  if (n.type === 'dir' && n.subtree !== undefined && (typeof n.subtree !== 'string' || !ID_RE.test(n.subtree))) throw new TriadError('E_INTEGRITY', `bad subtree id in ${what}`);
+  if (n.type === 'file' && (!Array.isArray(n.content) || !n.content.every((c) => typeof c === 'string' && ID_RE.test(c)))) {
+    throw new TriadError('E_INTEGRITY', `bad content list for ${name} in ${what}`);
+  }
+  if (n.type === 'symlink' && typeof n.target !== 'string') throw new TriadError('E_INTEGRITY', `bad link target for ${name} in ${what}`);
+  if (n.hash !== undefined && typeof n.hash !== 'string') throw new TriadError('E_INTEGRITY', `bad content hash for ${name} in ${what}`);
+  if (!isNodeTime(n)) throw new TriadError('E_INTEGRITY', `bad modification time for ${name} in ${what}`);
+  if (![n.mode, n.uid, n.gid, n.size].every(isWholeNumber)) throw new TriadError('E_INTEGRITY', `bad mode, owner or size for ${name} in ${what}`);
+}
+
+function isWholeNumber(v: unknown): boolean {
+  return Number.isSafeInteger(v) && (v as number) >= 0;
 }
 
 export function isSafeName(name: unknown): name is string {

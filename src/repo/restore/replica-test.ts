@@ -1,7 +1,7 @@
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { checkSnapshotStructure, listStoredPacks, type StructureProblem } from '../check/index.js';
-import { MasterIndex } from '../index/index.js';
+import { checkSnapshotStructure, copyHint, listStoredPacks, type StructureProblem } from '../check/index.js';
+import { loadIndexRoutingAround, repairIndexHint, type RoutedIndex } from '../index/index.js';
 import { loadSnapshots, type DamagedSnapshot, type Snapshot, type TreeNode } from '../model/index.js';
 import { BlobReader } from '../read/index.js';
 import type { Repository } from '../repository.js';
@@ -41,6 +41,16 @@ export interface TestReplica {
   snapshots: Map<string, Snapshot>;
   /** Pack sizes the replica lists. */
   stored: Map<string, number>;
+  /** Damaged index files (routed around: their packs read from their headers) and snapshot objects (left out): damage found, though the data may restore. */
+  damagedObjects: ObjectDamage[];
+}
+
+/** A damaged repository object a restore test found, and what repairs it. */
+export interface ObjectDamage {
+  kind: 'index' | 'snapshot';
+  object: string;
+  reason: string;
+  hint: string;
 }
 
 /** One snapshot of the sample and the files drawn from it. */
@@ -82,6 +92,8 @@ export interface ReplicaTestResult {
   /** Reading restored copies back to hash them (test-only cost, not in the estimate). */
   verifyMs: number;
   throughputBytesPerSec: number | null;
+  /** Damaged index files (the test read the packs' headers instead) and snapshot objects of the replica. */
+  damagedObjects: ObjectDamage[];
   /** overhead + size of the newest sampled snapshot ÷ throughput. */
   estimatedFullRestoreMs: number | null;
   estimateFor?: { snapshot: string; bytes: number };
@@ -90,12 +102,23 @@ export interface ReplicaTestResult {
 }
 
 /** Loads a replica's index, the policy's snapshots on it and its pack listing. */
-export async function openTestReplica(name: string, repo: Repository, policy: string, opts: { onDamaged?: (d: DamagedSnapshot) => void; signal?: AbortSignal }): Promise<TestReplica> {
-  const index = await MasterIndex.load(repo);
-  const snapshots = new Map<string, Snapshot>();
-  for (const snap of await loadSnapshots(repo, { onDamaged: opts.onDamaged, signal: opts.signal })) if (snap.policy === policy) snapshots.set(snap.id, snap);
+export async function openTestReplica(
+  name: string,
+  repo: Repository,
+  policy: string,
+  opts: { onDamaged?: (d: DamagedSnapshot) => void; onIndexRouted?: (routed: RoutedIndex) => void; signal?: AbortSignal },
+): Promise<TestReplica> {
   const stored = await listStoredPacks(repo, opts.signal);
-  return { name, reader: new BlobReader(repo, index), snapshots, stored };
+  const routed = await loadIndexRoutingAround(repo, { listed: [...stored].map(([id, size]) => ({ id, size })), signal: opts.signal });
+  if (routed.damaged.length > 0) opts.onIndexRouted?.(routed);
+  const damagedObjects: ObjectDamage[] = routed.damaged.map((d) => ({ kind: 'index', object: d.name, reason: d.reason, hint: repairIndexHint(name) }));
+  const onDamaged = (d: DamagedSnapshot) => {
+    damagedObjects.push({ kind: 'snapshot', object: d.name, reason: d.reason, hint: copyHint(name) });
+    opts.onDamaged?.(d);
+  };
+  const snapshots = new Map<string, Snapshot>();
+  for (const snap of await loadSnapshots(repo, { onDamaged, signal: opts.signal })) if (snap.policy === policy) snapshots.set(snap.id, snap);
+  return { name, reader: new BlobReader(repo, routed.index), snapshots, stored, damagedObjects };
 }
 
 /**
@@ -108,7 +131,7 @@ export async function testReplica(rep: TestReplica, sample: SampleSnapshot[], op
   const { reader, name } = rep;
   const r: ReplicaTestResult = {
     ok: true, files: 0, passed: 0, failed: 0, skipped: 0, bytes: 0, bytesFetched: 0, overheadMs: opts.overheadMs, transferMs: 0, verifyMs: 0,
-    throughputBytesPerSec: null, estimatedFullRestoreMs: null, structure: [], results: [],
+    throughputBytesPerSec: null, estimatedFullRestoreMs: null, structure: [], results: [], damagedObjects: rep.damagedObjects,
   };
   const totalFiles = sample.reduce((n, p) => n + p.files.length, 0);
   const totalBytes = sample.reduce((n, p) => n + p.files.reduce((m, f) => m + f.size, 0), 0);
@@ -158,7 +181,7 @@ export async function testReplica(rep: TestReplica, sample: SampleSnapshot[], op
   }
   r.bytesFetched = reader.bytesFetched;
   if (r.bytes > 0 && r.transferMs > 0) r.throughputBytesPerSec = (r.bytes / r.transferMs) * 1000;
-  r.ok = r.failed === 0 && r.structure.every((x) => x.ok);
+  r.ok = r.failed === 0 && r.structure.every((x) => x.ok) && r.damagedObjects.length === 0;
   // A damaged copy is no restorable copy: no estimate from it (compliance reads it as a failed test).
   if (r.estimateFor && r.ok) {
     r.estimatedFullRestoreMs = r.estimateFor.bytes === 0 ? r.overheadMs : r.throughputBytesPerSec ? r.overheadMs + (r.estimateFor.bytes / r.throughputBytesPerSec) * 1000 : null;

@@ -11,6 +11,7 @@ import { findNode } from '../read/index.js';
 /** Why a sampled file failed a restore test; stable names, used in JSON and JUnit output. */
 export type FailureKind =
   | 'target-unreachable'
+  | 'damaged-repository'
   | 'missing-snapshot'
   | 'missing-file'
   | 'missing-pack'
@@ -159,7 +160,7 @@ export function classifyFailure(err: unknown): Failure {
   if (err instanceof TriadError) {
     if (/^size mismatch/.test(reason)) return { kind: 'size-mismatch', reason };
     if (/^content hash mismatch/.test(reason)) return { kind: 'hash-mismatch', reason };
-    if (/^(tree|bad subtree|bad content list|unknown node type)/.test(reason) || err.code === 'E_UNSAFE_PATH') return { kind: 'damaged-tree', reason };
+    if (/^(tree|bad (subtree|content list|link target|content hash|modification time|mode)|unknown node type)/.test(reason) || err.code === 'E_UNSAFE_PATH') return { kind: 'damaged-tree', reason };
     if (err.code === 'E_BACKEND_UNREACHABLE') return { kind: 'target-unreachable', reason };
     return { kind: 'error', reason };
   }
