@@ -8,7 +8,14 @@ import { policyProblems, readPolicyText, validatePolicyText, type PolicyProblem 
 import { hasPipeline, hookWritesOutsideUnitPaths } from '../policy/hook-writes.js';
 import { evaluateRule, type RuleMatrix } from '../policy/rule.js';
 import type { Policy, TargetSpec, TargetType } from '../policy/types.js';
+import { systemClock } from '../core/clock.js';
+import { TriadError } from '../core/errors.js';
+import { formatDuration } from '../core/format.js';
+import { resolvePassphraseWithWarnings } from '../policy/secrets.js';
+import { sourceTopNames } from '../repo/model/index.js';
+import { nextRuns } from '../scheduler/index.js';
 import { retentionApplies } from './forget.js';
+import { errorMessage } from './session.js';
 import { hookShell } from './hooks.js';
 
 export interface PolicyCheckResult {
@@ -51,6 +58,8 @@ export interface CheckPoliciesOptions {
   cwd?: string;
   /** The shell hooks run under on this machine; default: what runHooks would choose. */
   hookShell?: string;
+  /** Start of the fortnight over which the backup schedule's gaps are measured; default now. */
+  now?: Date;
 }
 
 export async function checkPolicies(files: readonly string[], opts: CheckPoliciesOptions): Promise<PolicyCheckResult[]> {
@@ -75,7 +84,12 @@ async function checkOne(file: string, opts: CheckPoliciesOptions): Promise<Polic
     return { file, ok: false, valid: false, verdict: 'invalid', problems: v.problems.map((p) => ({ ...p, file })) };
   }
   const matrix = evaluateRule(v.policy);
-  const warnings = [...scheduleWarnings(v.policy), ...pipelineWarnings(v.policy, opts.hookShell ?? hookShell().file)];
+  const warnings = [
+    ...scheduleWarnings(v.policy, opts.now ?? systemClock.now()),
+    ...pipelineWarnings(v.policy, opts.hookShell ?? hookShell().file),
+    ...sourceNameNotes(v.policy),
+    ...(await passphraseWarnings(v.policy, opts)),
+  ];
   return { file, ok: matrix.verdict !== 'fail', valid: true, verdict: matrix.verdict, policy: v.policy, matrix, immutability: immutabilityNotes(v.policy), warnings };
 }
 
@@ -88,8 +102,55 @@ function pipelineWarnings(policy: Policy, shell: string): string[] {
     .map((h) => `hook \`${h.run}\` is a pipeline and runs under ${shell} without pipefail: it succeeds when any command but the last fails; install bash (hooks then run with -o pipefail) or make the command check each step`);
 }
 
+/** Sources that share a last component get longer names in snapshots: say which. */
+function sourceNameNotes(policy: Policy): string[] {
+  const names = sourceTopNames(policy.sources.map((s) => s.path));
+  const renamed = [...names].filter(([path, name]) => name !== (nodePath.posix.basename(nodePath.posix.resolve(path)) || 'root'));
+  if (renamed.length === 0) return [];
+  return [`sources share a last path component, so snapshots name them by their whole path: ${renamed.map(([path, name]) => `${path} → ${name}`).join(', ')} (ls, restore and dump also accept the absolute paths)`];
+}
+
+/**
+ * The passphrase source as this machine would use it: the variable set, the file there and
+ * private, the command answering within its timeout. The value is dropped at once.
+ */
+async function passphraseWarnings(policy: Policy, opts: CheckPoliciesOptions): Promise<string[]> {
+  if (!policy.encryption) return [];
+  try {
+    const r = await resolvePassphraseWithWarnings(policy.encryption.passphrase, { env: opts.env, cwd: opts.cwd ?? nodePath.resolve('.') });
+    return r.warnings.map((w) => `passphrase file ${w.file} is readable by ${w.readableBy === 'all-users' ? 'every user' : 'its group'} (mode ${w.mode.toString(8).padStart(3, '0')}): chmod 600 it`);
+  } catch (err) {
+    const hint = err instanceof TriadError && err.hint ? ` (${err.hint})` : '';
+    return [`passphrase source on this machine: ${errorMessage(err)}${hint}`];
+  }
+}
+
+/** The systemd timers add up to this much random delay to each start. */
+const TIMER_RANDOM_DELAY_MS = 300_000;
+
+/**
+ * The longest gap between two scheduled backups over the next fortnight, plus the timers'
+ * random delay, against the RPO: with no margin left, a backup that takes any time at all
+ * breaches it.
+ */
+function rpoMarginWarnings(policy: Policy, now: Date): string[] {
+  const rpo = policy.objectives.rpo;
+  const cron = policy.schedule.backup;
+  if (rpo === undefined || cron === undefined) return [];
+  let gap = 0;
+  for (let from = now, until = now.getTime() + 14 * 86_400_000; from.getTime() < until; ) {
+    const [a, b] = nextRuns(cron, from, 2, policy.timezone);
+    gap = Math.max(gap, b!.getTime() - a!.getTime());
+    from = a!;
+  }
+  if (gap + TIMER_RANDOM_DELAY_MS < rpo) return [];
+  return [
+    `schedule.backup leaves backups up to ${formatDuration(gap)} apart and the systemd timer may start each up to ${formatDuration(TIMER_RANDOM_DELAY_MS)} late, so the newest backup can be older than the RPO (${formatDuration(rpo)}) before the next one finishes: schedule backups more often or agree a longer RPO`,
+  ];
+}
+
 /** Warnings about running the policy unattended; they do not change the verdict. */
-export function scheduleWarnings(policy: Policy): string[] {
+export function scheduleWarnings(policy: Policy, now: Date): string[] {
   const scheduled = Object.values(policy.schedule).some((cron) => cron !== undefined);
   const warnings = (scheduled ? hookWritesOutsideUnitPaths(policy) : []).map(
     (w) => `hook \`${w.command}\` writes ${w.path}, which a scheduled systemd unit cannot write (ProtectSystem=strict): add ${nodePath.dirname(w.path)} to hooks.writable_paths`,
@@ -97,7 +158,7 @@ export function scheduleWarnings(policy: Policy): string[] {
   if (policy.schedule.prune !== undefined && !retentionApplies(policy)) {
     warnings.push('schedule.prune is set but not every target has retention rules: the scheduled job only prunes, and no snapshot is ever forgotten unattended (add a retention section)');
   }
-  return warnings;
+  return [...warnings, ...rpoMarginWarnings(policy, now)];
 }
 
 const plural = (n: number, unit: string): string => `${n} ${unit}${n === 1 ? '' : 's'}`;

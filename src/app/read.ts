@@ -3,7 +3,8 @@ import { acquireLock } from '../repo/lock/index.js';
 import { lockOptions } from './locking.js';
 import { BlobReader } from '../repo/read/index.js';
 import { loadIndexRoutingAround } from '../repo/index/index.js';
-import { loadSnapshots, resolveSnapshot, type Snapshot } from '../repo/model/index.js';
+import { TriadError } from '../core/errors.js';
+import { loadSnapshots, resolveSnapshot, snapshotPathOf, type Snapshot } from '../repo/model/index.js';
 import { closeAll, hostName, loadPolicyFile, openTargets, passphraseFor, requireSome, selectTargets, warnDamagedIndex, warnDamagedSnapshot, type AppContext, type OpenedTarget } from './session.js';
 
 /** One replica opened for reading: the named target, else the first one that opens. */
@@ -50,4 +51,23 @@ export async function openForRead(ctx: AppContext, policyFile: string, target?: 
 
 export function pickSnapshot(s: ReadSession, ref: string): Snapshot {
   return resolveSnapshot(s.snapshots, ref, `target '${s.target}'`, { host: hostName(s.policy) });
+}
+
+/**
+ * A path as the snapshot names it. An absolute path is read as the user knows it on the
+ * machine (`/srv/etc/ssh`, inside the source `/srv/etc`) and mapped to the snapshot's name
+ * for it (`etc/ssh`); a relative one is taken as a snapshot path already.
+ */
+export function pathInSnapshot(snap: Snapshot, path: string): string {
+  if (!path.startsWith('/')) return path;
+  const mapped = snapshotPathOf(path, snap.paths);
+  if (mapped !== undefined) return mapped;
+  throw new TriadError('E_USAGE', `${path} is not inside any source of snapshot ${snap.id.slice(0, 8)} (its sources: ${snap.paths.join(', ')})`, {
+    hint: `give a path inside one of those sources, or a snapshot path as 'triad ls -p POLICY ${snap.id.slice(0, 8)}' shows it`,
+  });
+}
+
+/** --include / --exclude patterns with absolute ones mapped like pathInSnapshot (`/srv/etc/**\/*.conf` → `etc/**\/*.conf`). */
+export function patternsInSnapshot(snap: Snapshot, patterns: readonly string[] | undefined): string[] | undefined {
+  return patterns?.map((p) => pathInSnapshot(snap, p));
 }

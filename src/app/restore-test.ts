@@ -1,11 +1,11 @@
 import { lstatSync, mkdirSync, mkdtempSync, rmSync, statfsSync } from 'node:fs';
-import { basename, join, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { TriadError, ExitCode, exitCodeOf } from '../core/errors.js';
 import { seededRandom, type Random } from '../core/random.js';
 import type { Catalog } from '../catalog/catalog.js';
 import type { Policy, SampleSpec, TargetSpec } from '../policy/types.js';
 import { walkTree } from '../repo/read/index.js';
-import { writeJournal, type JournalRecord, type Snapshot } from '../repo/model/index.js';
+import { sourceTopNames, writeJournal, type JournalRecord, type Snapshot } from '../repo/model/index.js';
 import type { Repository } from '../repo/repository.js';
 import { FileSampler, selectSnapshots, type SnapshotSelector } from '../repo/maintenance/index.js';
 import { keyedFileHash, openTestReplica, testReplica, type FileTestResult, type ReplicaTestResult, type SampleSnapshot, type SourceComparison, type TestReplica } from '../repo/restore/index.js';
@@ -412,7 +412,7 @@ async function compareWithSource(
 ): Promise<SourceComparison> {
   if (snap.host !== hostName(policy)) return 'other-host';
   const [top, ...rest] = path.split('/');
-  const root = snap.paths.find((p) => (basename(p) || 'root') === top);
+  const root = [...sourceTopNames(snap.paths)].find(([, name]) => name === top)?.[0];
   if (!root) return 'not-a-source';
   const live = join(root, ...rest);
   const st = lstatSync(live, { throwIfNoEntry: false });

@@ -5,7 +5,7 @@ import { TriadError, errnoCode, exitCodeOf } from '../core/errors.js';
 import { dumpTar } from '../repo/restore/index.js';
 import { restoreTree, type RestoreResult } from '../repo/restore/index.js';
 import { findNode } from '../repo/read/index.js';
-import { openForRead, pickSnapshot } from './read.js';
+import { openForRead, pathInSnapshot, patternsInSnapshot, pickSnapshot } from './read.js';
 import { catalogFor, errorMessage, type AppContext } from './session.js';
 
 export interface RestoreOptions {
@@ -39,8 +39,8 @@ export async function runRestore(ctx: AppContext, opts: RestoreOptions): Promise
     const snap = pickSnapshot(s, opts.snapshot);
     const result = await restoreTree(s.reader, snap.tree, '', {
       to,
-      include: opts.include,
-      exclude: opts.exclude,
+      include: patternsInSnapshot(snap, opts.include),
+      exclude: patternsInSnapshot(snap, opts.exclude),
       owner: process.getuid?.() === 0,
       overwrite: !!opts.overwrite,
       signal: ctx.signal,
@@ -49,7 +49,11 @@ export async function runRestore(ctx: AppContext, opts: RestoreOptions): Promise
       onLossyTimes: (reason) => ctx.emit?.({ type: 'mtime-precision-reduced', reason }),
       writers: ctx.threads?.restoreWriters,
     });
-    const exitCode = result.failures.length ? 1 : 0;
+    const nothing = result.files + result.dirs + result.symlinks === 0 && result.failures.length === 0;
+    if (opts.include?.length && nothing) ctx.emit?.({ type: 'patterns-matched-nothing', option: 'include', patterns: opts.include, snapshot: snap.id });
+    if (opts.exclude?.length && result.excluded === 0) ctx.emit?.({ type: 'patterns-matched-nothing', option: 'exclude', patterns: opts.exclude, snapshot: snap.id });
+    // A restore that restored nothing it was asked for has failed, whatever the reason.
+    const exitCode = result.failures.length || (opts.include?.length && nothing) ? 1 : 0;
     catalog.finishRun(runId, { finished_at: ctx.clock.now(), status: exitCode ? 'failed' : 'ok', exit_code: exitCode, bytes_read: s.reader.bytesFetched, bytes_written: result.bytes, files: result.files, details: { snapshot: snap.id, failures: result.failures.length } });
     return { ...result, snapshot: snap.id, target: s.target, to, durationMs: ctx.clock.monotonic() - started, exitCode };
   } catch (err) {
@@ -75,7 +79,7 @@ export async function runDump(ctx: AppContext, opts: { policyFile: string; snaps
   const s = await openForRead(ctx, opts.policyFile, opts.target, 'dump');
   try {
     const snap = pickSnapshot(s, opts.snapshot);
-    const found = await findNode(s.reader, snap.tree, opts.path ?? '');
+    const found = await findNode(s.reader, snap.tree, pathInSnapshot(snap, opts.path ?? ''));
     if (!found) throw new TriadError('E_USAGE', `no path '${opts.path}' in snapshot ${snap.id.slice(0, 8)}`);
     await dumpTar(s.reader, found.tree, found.path, found.node, opts.out, ctx.signal);
     return { snapshot: snap.id, target: s.target };

@@ -54,8 +54,8 @@ export interface InstallResult {
 }
 
 /** What `policy check` warns about running each policy unattended, named by policy. */
-function policyWarnings(policies: readonly Policy[]): string[] {
-  return policies.flatMap((p) => scheduleWarnings(p).map((w) => `policy ${p.name}: ${w}`));
+function policyWarnings(policies: readonly Policy[], now: Date): string[] {
+  return policies.flatMap((p) => scheduleWarnings(p, now).map((w) => `policy ${p.name}: ${w}`));
 }
 
 /** The variables a job needs from its environment file: passphrase and credentials (names, never values). */
@@ -127,7 +127,7 @@ export async function installSchedule(ctx: AppContext, opts: InstallOptions): Pr
         return tab.text;
       })
       .join('\n');
-    return { mode: 'cron', units: [], crontab, environment, warnings: [...warnings, ...policyWarnings(policies)], next: ['crontab -e   # and paste the lines above'] };
+    return { mode: 'cron', units: [], crontab, environment, warnings: [...warnings, ...policyWarnings(policies, ctx.clock.now())], next: ['crontab -e   # and paste the lines above'] };
   }
 
   const mode = opts.user ? 'user' : 'system';
@@ -172,7 +172,7 @@ export async function installSchedule(ctx: AppContext, opts: InstallOptions): Pr
     mode: 'systemd',
     units,
     environment,
-    warnings: policyWarnings(policies),
+    warnings: policyWarnings(policies, ctx.clock.now()),
     next: [`${sc} daemon-reload`, `${sc} enable --now ${units.map((u) => u.timer).join(' ')}`, `${sc} list-timers 'triad-*'`],
   };
 }

@@ -60,9 +60,9 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv, injected: Cli
   };
   // A closed pipe on stdout (`triad ls … | head`) ends the command quietly, like SIGPIPE
   // ends `cat`: the work stops cleanly (locks released) and the exit status is 141.
+  // Other errors reach stdout only from a stream piped into it (dump's tar), which reports them itself.
   const onStdoutError = (err: NodeJS.ErrnoException) => {
-    if (err.code !== 'EPIPE' && err.code !== 'ERR_STREAM_DESTROYED') throw err;
-    if (signalled !== undefined) return;
+    if (err.code !== 'EPIPE' || signalled !== undefined) return;
     signalled = ExitCode.SIGPIPE;
     controller.abort(new Error('EPIPE'));
   };

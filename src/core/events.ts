@@ -82,6 +82,8 @@ export type AppEvent =
   | { type: 'hook-output-not-recorded'; error: string }
   /** An index file could not be read; the packs it named were read from their own headers. `reason` names the file and the damage. */
   | { type: 'index-damaged-routed'; target: string; reason: string; packsFromHeaders: number }
+  /** `restore --include/--exclude` patterns that matched no entry of the snapshot. */
+  | { type: 'patterns-matched-nothing'; option: 'include' | 'exclude'; patterns: string[]; snapshot: string }
   /** The key this passphrase opens is derived below the production scrypt cost; `kdf` and `floor` as describeKdf words them. */
   | { type: 'weak-key'; targets: string[]; key: string; kdf: string; floor: string; policyFile?: string };
 
@@ -111,6 +113,7 @@ export const EVENT_LEVEL: { readonly [T in AppEventType]: EventLevel } = {
   'hook-output-not-recorded': 'warning',
   'weak-key': 'warning',
   'index-damaged-routed': 'warning',
+  'patterns-matched-nothing': 'warning',
 };
 
 export function eventLevel(e: AppEvent): EventLevel {

@@ -33,6 +33,10 @@ const samples: { [T in AppEventType]: { event: Extract<AppEvent, { type: T }>; n
   'notification-undelivered': { event: { type: 'notification-undelivered', channel: 'heartbeat-start', url: 'https://hc.example/ping/uuid', attempts: 2, error: 'HTTP 503' }, names: ['heartbeat /start', 'https://hc.example/ping/uuid', '2 attempt(s)', 'HTTP 503'] },
   'failed-run-not-recorded': { event: { type: 'failed-run-not-recorded', job: 'prune', error: 'SQLITE_READONLY' }, names: ['failed prune', 'SQLITE_READONLY'] },
   'hook-output-not-recorded': { event: { type: 'hook-output-not-recorded', error: 'SQLITE_BUSY' }, names: ['hook output', 'SQLITE_BUSY'] },
+  'patterns-matched-nothing': {
+    event: { type: 'patterns-matched-nothing', option: 'include', patterns: ['etc/nope/**'], snapshot: 'a1b2c3d4e5f6' },
+    names: ["--include 'etc/nope/**'", 'a1b2c3d4', 'nothing was restored'],
+  },
   'index-damaged-routed': {
     event: { type: 'index-damaged-routed', target: 'nas', reason: 'integrity error in index/ab12', packsFromHeaders: 6 },
     names: ['index/ab12', '(6)', "triad repair index -p POLICY --target nas"],

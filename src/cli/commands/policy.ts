@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { examples, type CliContext } from '../context.js';
 import { table, type Output } from '../output.js';
+import { systemClock } from '../../core/clock.js';
 import { ExitCode } from '../../core/errors.js';
 import type { PolicyCheckResult } from '../../app/policy-check.js';
 
@@ -15,7 +16,7 @@ export function registerPolicy(program: Command, ctx: CliContext): void {
     .action(async (files: string[], _opts: unknown, cmd: Command) => {
       const out = ctx.output(cmd);
       const { checkPolicies } = await import('../../app/policy-check.js');
-      const results = await checkPolicies(files, { env: ctx.env, cwd: ctx.cwd });
+      const results = await checkPolicies(files, { env: ctx.env, cwd: ctx.cwd, now: (ctx.injected.clock ?? systemClock).now() });
       const exitCode = policyCheckExitCode(results);
       if (out.json) out.emitJson({ ok: exitCode === ExitCode.OK, exitCode, results });
       else render(results, out);

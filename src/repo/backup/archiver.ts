@@ -1,6 +1,6 @@
 import { lstatSync, readdirSync, readlinkSync } from 'node:fs';
-import { nodeTime } from '../model/index.js';
-import { basename, join } from 'node:path';
+import { nodeTime, sourceTopNames } from '../model/index.js';
+import { join } from 'node:path';
 import { TriadError, errnoCode } from '../../core/errors.js';
 import type { Clock } from '../../core/clock.js';
 import { FilePool } from './reader-pool.js';
@@ -81,27 +81,16 @@ export class Archiver {
   }
 
   async run(sources: ArchiveSource[]): Promise<ArchiveResult> {
-    const names = new Map<string, string>();
-    for (const s of sources) {
-      const name = topName(s.path);
-      const other = names.get(name);
-      if (other) {
-        throw new TriadError('E_USAGE', `sources ${other} and ${s.path} have the same name '${name}' at the top of the snapshot`, {
-          hint: 'back them up in separate policies, or use a common parent directory as the source',
-        });
-      }
-      names.set(name, s.path);
-    }
     const parentRoot = await this.parentTree(this.opts.parent?.tree);
     this.pool = new FilePool(this.repo, this.writer, { signal: this.opts.signal, workers: this.opts.workers });
     try {
-      return await this.walkSources(sources, parentRoot);
+      return await this.walkSources(sources, sourceTopNames(sources.map((s) => s.path)), parentRoot);
     } finally {
       await this.pool.close();
     }
   }
 
-  private async walkSources(sources: ArchiveSource[], parentRoot: Map<string, TreeNode>): Promise<ArchiveResult> {
+  private async walkSources(sources: ArchiveSource[], names: Map<string, string>, parentRoot: Map<string, TreeNode>): Promise<ArchiveResult> {
     const top: Eventual[] = [];
     for (const s of sources) {
       let st: EntryStat;
@@ -113,7 +102,7 @@ export class Archiver {
           cause: err,
         });
       }
-      const name = topName(s.path);
+      const name = names.get(s.path)!;
       const ctx: WalkCtx = { exclude: makeExcludeMatcher(s.exclude), rootDev: st.dev, cross: s.crossFilesystems, source: s.path };
       top.push(await this.entry(ctx, s.path, name, '', st, parentRoot.get(name)));
     }
@@ -333,10 +322,6 @@ interface WalkCtx {
   source: string;
 }
 
-/** The source's name at the top of the snapshot; `/` has no basename, so it is called `root`. */
-function topName(path: string): string {
-  return basename(path) || 'root';
-}
 
 /**
  * Counts files and bytes the walk will visit (lstat only), so a progress bar can show an ETA.

@@ -3,3 +3,4 @@ export { type JournalRecord, decodeJournalRecord, readJournal, writeJournal } fr
 export { type DamagedSnapshot, type Snapshot, type SnapshotManifest, type SnapshotSummary, decodeSnapshotManifest, loadSnapshots, resolveSnapshot, sealSnapshot } from './snapshot.js';
 export { type NodeTime, decimalSeconds, msOf, nodeMtimeNs, nodeTime, timeSpecOf, utimesArg } from './times.js';
 export { type Tree, type TreeNode, decodeTree, encodeTree, isSafeName } from './tree.js';
+export { snapshotPathOf, sourceTopNames } from './source-names.js';

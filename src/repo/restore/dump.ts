@@ -25,7 +25,11 @@ export async function dumpTar(reader: BlobReader, tree: string, prefix: string, 
     if (signal) signal.addEventListener('abort', () => reject(asError(signal.reason)), { once: true });
   });
   stopped.catch(() => undefined);
-  const unlessStopped = <T>(p: Promise<T>): Promise<T> => Promise.race([p, stopped]);
+  const unlessStopped = <T>(p: Promise<T>): Promise<T> => {
+    // Once stopped, the entry's own promise may still reject (destroyed stream): that is no news.
+    p.catch(() => undefined);
+    return Promise.race([p, stopped]);
+  };
   // An entry still open when the archive is destroyed emits that error: it is ours, thrown below.
   const entry = (header: Partial<Header> & Pick<Header, 'name'>) => pack.entry(header).on('error', () => undefined);
   const put = async (name: string, node: TreeNode) => {

@@ -41,6 +41,8 @@ export interface RestoreResult {
   dirs: number;
   symlinks: number;
   bytes: number;
+  /** Entries left out by `exclude` (a directory counts once). */
+  excluded: number;
   failures: RestoreFailure[];
 }
 
@@ -75,7 +77,7 @@ interface Pending {
  * and every directory we write into is one we created or checked is a real directory.
  */
 export async function restoreTree(reader: BlobReader, treeId: string, rootPrefix: string, opts: RestoreOptions): Promise<RestoreResult> {
-  const result: RestoreResult = { files: 0, dirs: 0, symlinks: 0, bytes: 0, failures: [] };
+  const result: RestoreResult = { files: 0, dirs: 0, symlinks: 0, bytes: 0, excluded: 0, failures: [] };
   const inc = opts.include?.length ? picomatch(opts.include, { dot: true }) : undefined;
   const exc = opts.exclude?.length ? picomatch(opts.exclude, { dot: true }) : undefined;
   ensureRealDir(opts.to);
@@ -125,7 +127,10 @@ export async function restoreTree(reader: BlobReader, treeId: string, rootPrefix
       if (!isSafeName(node.name)) throw new TriadError('E_UNSAFE_PATH', `unsafe name ${JSON.stringify(node.name)} in snapshot`);
       const rel = dir.rel ? `${dir.rel}/${node.name}` : node.name;
       const out = join(dir.out, node.name);
-      if (exc && exc(rel)) continue;
+      if (exc && exc(rel)) {
+        result.excluded++;
+        continue;
+      }
       const here = dir.included || !inc || inc(rel);
       try {
         if (node.type === 'dir') {

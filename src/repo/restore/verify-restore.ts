@@ -95,7 +95,7 @@ export async function restoreAndVerify(reader: BlobReader, rootTree: string, exp
   } catch (err) {
     throw fsError(err, out);
   }
-  const acc: RestoreResult = { files: 0, dirs: 0, symlinks: 0, bytes: 0, failures: [] };
+  const acc: RestoreResult = { files: 0, dirs: 0, symlinks: 0, bytes: 0, excluded: 0, failures: [] };
   const t0 = opts.monotonic();
   try {
     await restoreFile(reader, node, out, expected.path, { to: opts.scratch, owner: false, overwrite: false, signal: opts.signal }, acc);
