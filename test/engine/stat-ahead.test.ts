@@ -1,7 +1,7 @@
 import { lstatSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { entryStat } from '../../src/repo/backup/stat-ahead.protocol.js';
+import { entryStat } from '../../src/repo/backup/entry-stat.js';
 import { StatAhead } from '../../src/repo/backup/stat-ahead.js';
 import { PASS, scratchDir, triad, writeLocalPolicy } from '../helpers/triad.js';
 

@@ -12,7 +12,7 @@ import { encodeTree, type TreeNode } from '../model/index.js';
 import type { MultiTargetWriter } from './writer.js';
 import type { SnapshotSummary } from '../model/index.js';
 import type { Repository } from '../repository.js';
-import { entryStat, lstatEntry, type EntryStat } from './stat-ahead.protocol.js';
+import { entryStat, lstatEntry, type EntryStat } from './entry-stat.js';
 import type { StatAhead } from './stat-ahead.js';
 
 

@@ -1,10 +1,8 @@
-import { asError } from '../../core/errors.js';
 import { availableParallelism } from 'node:os';
-import type { Worker } from 'node:worker_threads';
-import { encodeJobs, ITEM_NUMS, type FileDone, type FileJob, type FileWorkerInit, type FromWorker, type ToWorker } from './reader.protocol.js';
+import { SharedRing, WorkerGroup } from '../../core/workers/index.js';
+import { encodeJobs, ITEM_RECORD, type FileDone, type FileJob, type FileWorkerInit, type FromWorker, type ToWorker } from './reader.protocol.js';
 import { KnownSet } from '../index/index.js';
 import { OVERHEAD } from '../crypto/index.js';
-import { startWorker } from '../../core/threads.js';
 import type { Repository } from '../repository.js';
 import type { MultiTargetWriter } from './writer.js';
 
@@ -14,7 +12,7 @@ const REFILL = 8;
 /** Files the walk may queue before it waits (each is only a path and a size). */
 const QUEUE_MAX = 256;
 /**
- * Each worker's ring (see file-worker.ts) holds the largest sealed blob (the largest chunk
+ * Each worker's ring (see reader.worker.ts) holds the largest sealed blob (the largest chunk
  * stored as is) and 1 MiB more. Larger rings, so that the worker's window rather than the
  * ring paces it, only raised peak RSS: a first backup of the bench corpus peaked at
  * 321-350 MiB with 20 MiB rings, 292-320 MiB with 12 MiB ones, and 296-306 MiB with 9 MiB
@@ -32,33 +30,37 @@ interface PendingJob {
 }
 
 interface Slot {
-  worker: Worker;
-  /** The memory the worker seals blobs into (see file-worker.ts). */
-  ring: Buffer;
+  thread: number;
+  /** The memory the worker seals blobs into; this thread releases it (see reader.worker.ts). */
+  ring: SharedRing;
   running: Set<number>;
   chain: Promise<void>;
 }
 
 /**
  * The backup's file workers: the walk hands over paths, the workers read, chunk and seal,
- * and their blobs go through the writer in the order each file produced them.
+ * and their blobs go through the writer in the order each file produced them. The first
+ * failure (a worker's, the writer's, an abort) fails every file pending and every later one.
  */
 export class FilePool {
+  private readonly group = new WorkerGroup<ToWorker, FromWorker>({ module: 'repo/backup/reader.worker', what: 'backup worker', youngGenerationMb: 12 });
   private readonly slots: Slot[] = [];
-  private readonly queue: PendingJob[] = [];
-  private readonly jobs = new Map<number, PendingJob>();
+  /** Files not handed to a worker yet, and those a worker has. */
+  private readonly queue = this.group.track<PendingJob[]>([]);
+  private readonly jobs = this.group.track(new Map<number, PendingJob>());
   private readonly roomWaiters: (() => void)[] = [];
   private knownSet: KnownSet | undefined;
   private nextJob = 1;
-  private failure: Error | undefined;
-  private closed = false;
 
   constructor(
     private readonly repo: Repository,
     private readonly writer: MultiTargetWriter,
     private readonly opts: { workers?: number; signal?: AbortSignal } = {},
   ) {
-    opts.signal?.addEventListener('abort', () => this.fail(opts.signal!.reason), { once: true });
+    opts.signal?.addEventListener('abort', () => this.group.fail(opts.signal!.reason), { once: true });
+    this.group.onFail(() => {
+      for (const w of this.roomWaiters.splice(0)) w();
+    });
   }
 
   /** Built on first use, from the index as it is then: a backup where nothing changed needs none. */
@@ -81,11 +83,10 @@ export class FilePool {
     const maxSealed = init.chunker.max + 1 + OVERHEAD;
     const n = this.opts.workers ?? defaultWorkers();
     for (let i = 0; i < n; i++) {
-      const ring = new SharedArrayBuffer(init.seal ? maxSealed + RING_SLACK : 0);
-      const worker = startWorker('repo/backup/reader.worker', { what: 'backup worker', workerData: { ...init, ring } satisfies FileWorkerInit, youngGenerationMb: 12, closing: () => this.closed, onFail: (err) => this.fail(err) });
-      const slot: Slot = { worker, ring: Buffer.from(ring), running: new Set(), chain: Promise.resolve() };
-      worker.on('message', (m: FromWorker) => {
-        slot.chain = slot.chain.then(() => this.handle(slot, m)).catch((err) => this.fail(err));
+      const ring = SharedRing.create(init.seal ? maxSealed + RING_SLACK : 0);
+      const slot: Slot = { thread: -1, ring: new SharedRing(ring), running: new Set(), chain: Promise.resolve() };
+      slot.thread = this.group.start({ ...init, ring } satisfies FileWorkerInit, (m) => {
+        slot.chain = slot.chain.then(() => this.handle(slot, m)).catch((err) => this.group.fail(err));
       });
       this.slots.push(slot);
     }
@@ -93,13 +94,13 @@ export class FilePool {
 
   /** Resolves once the queue has room; the walk awaits it before handing over a file. */
   async room(): Promise<void> {
-    while (this.queue.length >= QUEUE_MAX && this.failure === undefined) await new Promise<void>((r) => this.roomWaiters.push(r));
-    if (this.failure !== undefined) throw this.failure;
+    while (this.queue.length >= QUEUE_MAX && !this.group.failure) await new Promise<void>((r) => this.roomWaiters.push(r));
+    if (this.group.failure) throw this.group.failure;
   }
 
   /** Reads, chunks and stores one file; rejects with the errno-carrying error of a failed read. */
   file(path: string, size: number, mtimeMs: number): Promise<FileDone> {
-    if (this.failure !== undefined) return Promise.reject(this.failure);
+    if (this.group.failure) return Promise.reject(this.group.failure);
     if (this.slots.length === 0) this.start();
     return new Promise<FileDone>((resolve, reject) => {
       const job: FileJob = { job: this.nextJob++, path, size, mtimeMs, sealAll: false };
@@ -108,9 +109,8 @@ export class FilePool {
     });
   }
 
-  async close(): Promise<void> {
-    this.closed = true;
-    await Promise.all(this.slots.map((s) => s.worker.terminate()));
+  close(): Promise<void> {
+    return this.group.close();
   }
 
   private pump(): void {
@@ -124,7 +124,7 @@ export class FilePool {
         slot.running.add(p.job.job);
         jobs.push(p.job);
       }
-      slot.worker.postMessage(encodeJobs(jobs) satisfies ToWorker);
+      this.group.post(slot.thread, encodeJobs(jobs));
     }
     while (this.roomWaiters.length && this.queue.length < QUEUE_MAX) this.roomWaiters.shift()!();
   }
@@ -133,7 +133,8 @@ export class FilePool {
     try {
       await this.store(slot, m);
     } finally {
-      slot.worker.postMessage({ t: 'ack', bytes: m.cost, upTo: m.upTo } satisfies ToWorker);
+      slot.ring.release(m.upTo);
+      if (!this.group.failure) this.group.post(slot.thread, { type: 'ack', bytes: m.cost });
     }
     for (const end of m.ends) {
       const p = this.jobs.get(end.job);
@@ -157,10 +158,11 @@ export class FilePool {
   /** Copies the message's new blobs into packs (the ring's bytes are the worker's again once acknowledged). */
   private async store(slot: Slot, m: FromWorker): Promise<void> {
     const ids = Buffer.from(m.ids.buffer, m.ids.byteOffset, m.ids.length);
-    for (let i = 0, o = 0; o < m.nums.length; i++, o += ITEM_NUMS) {
-      const p = this.jobs.get(m.nums[o]!);
-      const raw = m.nums[o + 1]!;
-      const off = m.nums[o + 2]!;
+    const r = ITEM_RECORD;
+    for (let i = 0; i < r.count(m.nums); i++) {
+      const p = this.jobs.get(r.get(m.nums, i, 'job'));
+      const raw = r.get(m.nums, i, 'raw');
+      const off = r.get(m.nums, i, 'at');
       const id = ids.toString('hex', i * 32, i * 32 + 32);
       p?.content.push(id);
       if (off < 0) {
@@ -168,18 +170,9 @@ export class FilePool {
         else if (p && !this.writer.known(id)) p.redo = true;
         continue;
       }
-      const sealed = slot.ring.subarray(off, off + m.nums[o + 3]!);
+      const sealed = slot.ring.data.subarray(off, off + r.get(m.nums, i, 'length'));
       if (await this.writer.addSealed('data', id, sealed, raw)) this.known.add(id);
     }
-  }
-
-  private fail(err: unknown): void {
-    if (this.failure !== undefined) return;
-    this.failure = asError(err);
-    for (const p of [...this.jobs.values(), ...this.queue]) p.reject(err);
-    this.jobs.clear();
-    this.queue.length = 0;
-    for (const w of this.roomWaiters.splice(0)) w();
   }
 }
 

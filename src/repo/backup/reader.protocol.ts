@@ -1,5 +1,6 @@
 import type { ChunkerParams } from '../blob/index.js';
 import type { CompressionMode } from '../blob/index.js';
+import { NumericRecords } from '../../core/workers/index.js';
 
 /** What a file worker needs to chunk, name and seal blobs exactly as the main thread would. */
 export interface FileWorkerInit {
@@ -12,8 +13,8 @@ export interface FileWorkerInit {
   /** False on a dry run: ids and sizes only, nothing compressed or encrypted. */
   seal: boolean;
   /**
-   * Memory this worker shares with the main thread: it seals blobs into it, and the main
-   * thread copies them into packs and acknowledges. Used as a ring, in order.
+   * A SharedRing this worker seals blobs into (it produces), and the main thread copies them
+   * into packs and releases them (it consumes).
    */
   ring: SharedArrayBuffer;
 }
@@ -27,26 +28,31 @@ export interface FileJob {
   sealAll: boolean;
 }
 
+/** A job's numbers; `sealAll` is 1 or 0. */
+export const JOB_RECORD = new NumericRecords(['job', 'size', 'mtimeMs', 'sealAll'] as const);
+
 /**
- * Main → worker. Jobs travel in groups, flattened into one string and one number array:
- * cloning thousands of small objects cost more than reading the files they name.
+ * Main → worker. Jobs travel in groups, flattened into one string and JOB_RECORDs: cloning
+ * thousands of small objects cost more than reading the files they name. `ack`: the main
+ * thread has taken a message of `bytes` cost (see FromWorker), and released its blobs in the ring.
  */
-export type ToWorker = { t: 'jobs'; paths: string; nums: Float64Array } | { t: 'ack'; bytes: number; upTo: number };
+export type ToWorker = { type: 'jobs'; paths: string; nums: Float64Array } | { type: 'ack'; bytes: number };
 
-const JOB_NUMS = 4;
-
-export function encodeJobs(jobs: FileJob[]): Extract<ToWorker, { t: 'jobs' }> {
-  const nums = new Float64Array(jobs.length * JOB_NUMS);
-  jobs.forEach((j, i) => nums.set([j.job, j.size, j.mtimeMs, j.sealAll ? 1 : 0], i * JOB_NUMS));
-  return { t: 'jobs', paths: jobs.map((j) => j.path).join('\0'), nums };
+export function encodeJobs(jobs: FileJob[]): Extract<ToWorker, { type: 'jobs' }> {
+  const nums = JOB_RECORD.alloc(jobs.length);
+  const r = JOB_RECORD;
+  jobs.forEach((j, i) => {
+    r.set(nums, i, 'job', j.job);
+    r.set(nums, i, 'size', j.size);
+    r.set(nums, i, 'mtimeMs', j.mtimeMs);
+    r.set(nums, i, 'sealAll', j.sealAll ? 1 : 0);
+  });
+  return { type: 'jobs', paths: jobs.map((j) => j.path).join('\0'), nums };
 }
 
-export function decodeJobs(m: Extract<ToWorker, { t: 'jobs' }>): FileJob[] {
-  const paths = m.paths.split('\0');
-  return paths.map((path, i) => {
-    const o = i * JOB_NUMS;
-    return { job: m.nums[o]!, path, size: m.nums[o + 1]!, mtimeMs: m.nums[o + 2]!, sealAll: m.nums[o + 3] === 1 };
-  });
+export function decodeJobs(m: Extract<ToWorker, { type: 'jobs' }>): FileJob[] {
+  const r = JOB_RECORD;
+  return m.paths.split('\0').map((path, i) => ({ job: r.get(m.nums, i, 'job'), path, size: r.get(m.nums, i, 'size'), mtimeMs: r.get(m.nums, i, 'mtimeMs'), sealAll: r.get(m.nums, i, 'sealAll') === 1 }));
 }
 
 export interface FileDone {
@@ -57,24 +63,30 @@ export interface FileDone {
   changed: boolean;
 }
 
-export type FileEnd = { job: number; ok: true; hash: string; bytesRead: number; changed: boolean } | { job: number; ok: false; code?: string; message: string };
+/** How a file ended: read (its content hash) or failed (the errno code and message of the failed read). */
+export type FileEnd = { job: number; ok: true; hash: string; bytesRead: number; changed: boolean } | { job: number; ok: false; code: string | undefined; message: string };
+
+/**
+ * A chunk's numbers: its job, plaintext length, and where its sealed bytes are in the
+ * worker's ring (`at` -1: not sealed, the worker found it in the known set).
+ */
+export const ITEM_RECORD = new NumericRecords(['job', 'raw', 'at', 'length'] as const);
 
 /**
  * Worker → main: the chunks of one or more files, in the order they were cut, and the
  * files that ended with them. Every chunk of a file is listed (its content list is the
- * sequence of its items), in or before the message that ends the file. Per chunk i:
- * ids[32i, 32i+32) is its id and nums[4i..4i+3] = job, plaintext length, offset of its
- * sealed bytes in the worker's ring (-1: not sealed, the worker found it in the known set),
- * length.
+ * sequence of its items), in or before the message that ends the file. Chunk i's id is
+ * ids[32i, 32i+32), its numbers ITEM_RECORD i of `nums`.
  */
-export interface FromWorker {
+export interface Blobs {
+  type: 'blobs';
   ids: Uint8Array;
   nums: Float64Array;
   ends: FileEnd[];
   /** Counted against the worker's window until the main thread acknowledges it. */
   cost: number;
-  /** Acknowledging the message frees the ring up to here (a position counted from the start, not wrapped). */
+  /** Releasing the ring up to here frees the message's sealed bytes (SharedRing.head after them). */
   upTo: number;
 }
 
-export const ITEM_NUMS = 4;
+export type FromWorker = Blobs;

@@ -10,7 +10,8 @@ import { frameParts } from '../blob/index.js';
 import { sealParts, sealedLength } from '../crypto/index.js';
 import { blobAad } from '../format.js';
 import { KnownSet } from '../index/index.js';
-import { decodeJobs, ITEM_NUMS, type FileEnd, type FileJob, type FileWorkerInit, type FromWorker, type ToWorker } from './reader.protocol.js';
+import { SharedRing } from '../../core/workers/index.js';
+import { decodeJobs, ITEM_RECORD, type FileEnd, type FileJob, type FileWorkerInit, type FromWorker, type ToWorker } from './reader.protocol.js';
 
 const init = workerData as FileWorkerInit;
 const encKey = Buffer.from(init.encKey);
@@ -33,29 +34,11 @@ let unacked = 0;
 /** Waiting for the main thread's next acknowledgement: for room in the window or in the ring. */
 const ackWaiters: (() => void)[] = [];
 
-/**
- * Blobs are sealed into memory shared with the main thread, used as a ring: `head` and `tail`
- * count bytes from the start (the offset in the ring is that modulo its size), `tail` being
- * how far the main thread has acknowledged. A buffer per batch, transferred, was new memory
- * for both threads each time (slow here, and external memory V8 collects with full GCs).
- */
-const ring = Buffer.from(init.ring);
-let head = 0;
-let tail = 0;
+/** Blobs are sealed into memory shared with the main thread (this thread produces, the main thread releases). */
+const ring = new SharedRing(init.ring);
 
 function nextAck(): Promise<void> {
   return new Promise<void>((r) => ackWaiters.push(r));
-}
-
-/** Room for `n` contiguous bytes in the ring, or -1 until the main thread acknowledges more. */
-function place(n: number): number {
-  let h = head;
-  const at = h % ring.length;
-  // A blob does not wrap around: the rest of the ring is skipped.
-  if (at + n > ring.length) h += ring.length - at;
-  if (h + n - tail > ring.length) return -1;
-  head = h + n;
-  return h % ring.length;
 }
 
 const queue: FileJob[] = [];
@@ -66,9 +49,8 @@ let streamBuf: Buffer | undefined;
 let smallBuf: Buffer | undefined;
 
 port.on('message', (m: ToWorker) => {
-  if (m.t === 'ack') {
+  if (m.type === 'ack') {
     unacked -= m.bytes;
-    tail = Math.max(tail, m.upTo);
     for (const w of ackWaiters.splice(0)) w();
     return;
   }
@@ -106,7 +88,8 @@ async function send(msg: FromWorker): Promise<void> {
 
 class Batch {
   private ids: Buffer[] = [];
-  private nums: number[] = [];
+  private nums = ITEM_RECORD.alloc(64);
+  private items = 0;
   private ends: FileEnd[] = [];
   size = 0;
 
@@ -115,13 +98,18 @@ class Batch {
   }
 
   get empty(): boolean {
-    return this.nums.length === 0 && this.ends.length === 0;
+    return this.items === 0 && this.ends.length === 0;
   }
 
   /** A chunk, sealed at `at` in the ring (`length` bytes), or not sealed (`at` -1). */
   add(job: number, id: Buffer, raw: number, at = -1, length = 0): void {
     this.ids.push(id);
-    this.nums.push(job, raw, at, length);
+    const i = this.items++;
+    const nums = (this.nums = ITEM_RECORD.ensure(this.nums, this.items));
+    ITEM_RECORD.set(nums, i, 'job', job);
+    ITEM_RECORD.set(nums, i, 'raw', raw);
+    ITEM_RECORD.set(nums, i, 'at', at);
+    ITEM_RECORD.set(nums, i, 'length', length);
     this.size += length;
   }
 
@@ -130,10 +118,11 @@ class Batch {
   }
 
   take(): FromWorker {
-    const items = this.nums.length / ITEM_NUMS;
-    const out: FromWorker = { ids: Buffer.concat(this.ids), nums: Float64Array.from(this.nums), ends: this.ends, cost: this.size + (items + this.ends.length) * ITEM_COST, upTo: head };
+    const items = this.items;
+    const nums = this.nums.slice(0, items * ITEM_RECORD.stride);
+    const out: FromWorker = { type: 'blobs', ids: Buffer.concat(this.ids), nums, ends: this.ends, cost: this.size + (items + this.ends.length) * ITEM_COST, upTo: ring.head };
     this.ids = [];
-    this.nums = [];
+    this.items = 0;
     this.ends = [];
     this.size = 0;
     return out;
@@ -150,12 +139,12 @@ async function addChunk(batch: Batch, job: FileJob, chunk: Uint8Array): Promise<
   const parts = frameParts(chunk, init.compression);
   const length = sealedLength(parts);
   let at: number;
-  while ((at = place(length)) < 0) {
+  while ((at = ring.reserve(length)) < 0) {
     // The ring is full: what this batch sealed goes to the main thread, which frees it.
     if (!batch.empty) await send(batch.take());
     else await nextAck();
   }
-  sealParts(encKey, parts, blobAad('data', id), ring.subarray(at, at + length));
+  sealParts(encKey, parts, blobAad('data', id), ring.data.subarray(at, at + length));
   batch.add(job.job, id, chunk.length, at, length);
   return id;
 }

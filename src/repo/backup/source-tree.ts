@@ -1,7 +1,7 @@
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ExcludeMatcher } from './exclude.js';
-import { lstatEntry, type EntryStat } from './stat-ahead.protocol.js';
+import { lstatEntry, type EntryStat } from './entry-stat.js';
 
 /** One source of a backup as the walk needs it: its path, exclude patterns and whether to cross file systems. */
 export interface ArchiveSource {

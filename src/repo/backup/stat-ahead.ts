@@ -1,6 +1,5 @@
-import type { Worker } from 'node:worker_threads';
-import { startWorker } from '../../core/threads.js';
-import { CONSUMED, STOP, type DirRecord } from './stat-ahead.protocol.js';
+import { WorkerGroup } from '../../core/workers/index.js';
+import { CONSUMED, STOP, entriesOf, type DirListing, type FromStatAhead, type StatAheadInit } from './stat-ahead.protocol.js';
 import type { ArchiveSource } from './source-tree.js';
 
 /** Entries the thread may read ahead of the walk: bounds its memory whatever the tree's size. */
@@ -16,31 +15,29 @@ const WINDOW = 32768;
  * corpus. The thread starts at the recovery point, and lists while the indexes load.
  */
 export class StatAhead {
-  private readonly worker: Worker;
+  private readonly group = new WorkerGroup<never, FromStatAhead>({ module: 'repo/backup/stat-ahead.worker', what: 'walk', youngGenerationMb: 4 });
   private readonly counters = new Int32Array(new SharedArrayBuffer(8));
-  private readonly queue: DirRecord[] = [];
+  private readonly queue: Exclude<FromStatAhead, { type: 'end' }>[] = [];
   private head = 0;
   private wake: (() => void) | undefined;
   private done = false;
   private stopped = false;
 
   constructor(sources: ArchiveSource[]) {
-    this.worker = startWorker('repo/backup/stat-ahead.worker', {
-      what: 'walk',
-      workerData: { sources, shared: this.counters.buffer, window: WINDOW },
-      youngGenerationMb: 4,
-      closing: () => this.stopped || this.done,
-      onFail: () => this.stop(),
-    });
-    this.worker.on('message', (r: DirRecord | null) => {
-      if (r === null) this.done = true;
-      else this.queue.push(r);
+    // A failed thread only costs speed: the walk reads the file system itself.
+    this.group.onFail(() => this.stop());
+    this.group.start({ sources, shared: this.counters.buffer, window: WINDOW } satisfies StatAheadInit, (m) => {
+      if (m.type === 'end') {
+        this.done = true;
+        // The thread ends by itself: its exit is no failure.
+        void this.group.close();
+      } else this.queue.push(m);
       this.wake?.();
     });
   }
 
   /** The listing of `dir` read ahead, or undefined: the walk reads it itself. */
-  async next(dir: string): Promise<DirRecord | undefined> {
+  async next(dir: string): Promise<DirListing | undefined> {
     while (this.head === this.queue.length && !this.done && !this.stopped) await new Promise<void>((r) => (this.wake = r));
     this.wake = undefined;
     if (this.stopped) return undefined;
@@ -54,9 +51,9 @@ export class StatAhead {
       this.queue.splice(0, this.head);
       this.head = 0;
     }
-    Atomics.add(this.counters, CONSUMED, r.names.length + 1);
+    Atomics.add(this.counters, CONSUMED, entriesOf(r));
     Atomics.notify(this.counters, CONSUMED);
-    return r.failed ? undefined : r;
+    return r.type === 'listing' ? r : undefined;
   }
 
   stop(): void {
@@ -64,7 +61,7 @@ export class StatAhead {
     this.stopped = true;
     Atomics.store(this.counters, STOP, 1);
     Atomics.notify(this.counters, CONSUMED);
-    void this.worker.terminate();
+    void this.group.close();
     this.wake?.();
   }
 }

@@ -4,30 +4,30 @@
  * main thread still loads the indexes).
  */
 import { parentPort, workerData } from 'node:worker_threads';
+import { STAT_RECORD } from './entry-stat.js';
 import { makeExcludeMatcher } from './exclude.js';
 import { listSource } from './source-tree.js';
-import { CONSUMED, STAT_FIELDS, STOP, putEntryStat, type DirRecord } from './stat-ahead.protocol.js';
-import type { ArchiveSource } from './source-tree.js';
+import { CONSUMED, STOP, entriesOf, type FromStatAhead, type StatAheadInit } from './stat-ahead.protocol.js';
 
-const { sources, shared, window } = workerData as { sources: ArchiveSource[]; shared: SharedArrayBuffer; window: number };
+const { sources, shared, window } = workerData as StatAheadInit;
 const counters = new Int32Array(shared);
 const port = parentPort!;
 let produced = 0;
 
 for (const s of sources) {
   listSource(s, makeExcludeMatcher(s.exclude), (dir, _rel, names, entries) => {
-    if (!names) return send({ dir, names: [], stats: new Float64Array(0), failed: true });
-    const stats = new Float64Array(names.length * STAT_FIELDS);
+    if (!names) return send({ type: 'unreadable', dir });
+    const stats = STAT_RECORD.alloc(names.length);
     entries.forEach((st, i) => {
-      if (st) putEntryStat(stats, i, st);
-      else stats.fill(NaN, i * STAT_FIELDS, (i + 1) * STAT_FIELDS);
+      if (st) STAT_RECORD.put(stats, i, st);
+      else STAT_RECORD.clear(stats, i);
     });
-    send({ dir, names, stats });
+    send({ type: 'listing', dir, names, stats }, [stats.buffer]);
   });
 }
-port.postMessage(null);
+port.postMessage({ type: 'end' } satisfies FromStatAhead);
 
-function send(r: DirRecord): void {
+function send(m: Exclude<FromStatAhead, { type: 'end' }>, transfer: ArrayBuffer[] = []): void {
   // Wait while the walk is a window behind; it wakes us as it consumes, or when it stops.
   for (;;) {
     if (Atomics.load(counters, STOP)) process.exit(0);
@@ -35,6 +35,6 @@ function send(r: DirRecord): void {
     if (produced - consumed < window) break;
     Atomics.wait(counters, CONSUMED, consumed, 1000);
   }
-  produced += r.names.length + 1;
-  port.postMessage(r, [r.stats.buffer as ArrayBuffer]);
+  produced += entriesOf(m);
+  port.postMessage(m, transfer);
 }

@@ -234,8 +234,8 @@ async function verifyData(repo: Repository, index: MasterIndex, stored: Map<stri
   const queued = verifier.size * 2;
   // Pack memory goes round: loaded into, verified (here or in a worker), handed back.
   const memory = new MemoryPool(queued + 1);
+  const inflight: Promise<void>[] = [];
   try {
-    const inflight: Promise<void>[] = [];
     for (const pack of packs) {
       opts.signal?.throwIfAborted();
       const size = stored.get(pack)!;
@@ -268,7 +268,11 @@ async function verifyData(repo: Repository, index: MasterIndex, stored: Map<stri
     }
     await Promise.all(inflight);
   } finally {
+    // Closing rejects the verifications still in flight when the loop gave up early: they
+    // are settled here, not left as unhandled rejections.
+    const settled = Promise.allSettled(inflight);
     await verifier.close();
+    await settled;
   }
   return damaged;
 }

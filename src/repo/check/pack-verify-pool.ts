@@ -1,44 +1,33 @@
 import { availableParallelism } from 'node:os';
-import type { Worker } from 'node:worker_threads';
+import { WorkerGroup, type Waiting } from '../../core/workers/index.js';
 import type { MasterKey } from '../crypto/index.js';
-import type { PackVerdict } from './pack-verify.js';
-import { startWorker } from '../../core/threads.js';
+import type { FromVerifier, ToVerifier, VerifierInit } from './pack-verify.protocol.js';
 
-export interface VerifyJob {
-  job: number;
-  pack: string;
-  /** The pack is buf's first `length` bytes. */
-  buf: ArrayBuffer;
-  length: number;
-}
+export type VerifyDone = FromVerifier;
 
-/** `buf`: the job's memory, given back for reuse. */
-export interface VerifyDone extends PackVerdict {
-  job: number;
-  buf: ArrayBuffer;
-}
-
-/** Worker threads that verify whole packs (one core fewer: the main thread verifies too); the caller bounds how many are in flight. */
+/**
+ * Worker threads that verify whole packs (one core fewer: the main thread verifies too); the
+ * caller bounds how many are in flight. Once a thread has failed, every verify() rejects
+ * with that failure (see WorkerGroup).
+ */
 export class PackVerifyPool {
-  private readonly workers: Worker[] = [];
-  private readonly pending = new Map<number, { resolve(d: VerifyDone): void; reject(err: unknown): void }>();
+  private readonly group = new WorkerGroup<ToVerifier, FromVerifier>({ module: 'repo/check/pack-verify.worker', what: 'check worker', youngGenerationMb: 8 });
+  private readonly pending = this.group.track(new Map<number, Waiting<VerifyDone>>());
   private nextJob = 1;
-  private closed = false;
 
   constructor(key: MasterKey, workers = Math.max(1, Math.min(3, availableParallelism() - 1))) {
+    const init: VerifierInit = { encKey: key.encrypt, macKey: key.mac };
     for (let i = 0; i < workers; i++) {
-      const w = startWorker('repo/check/pack-verify.worker', { what: 'check worker', workerData: { encKey: key.encrypt, macKey: key.mac }, youngGenerationMb: 8, closing: () => this.closed, onFail: (err) => this.failAll(err) });
-      w.on('message', (d: VerifyDone) => {
+      this.group.start(init, (d) => {
         const p = this.pending.get(d.job);
         this.pending.delete(d.job);
         p?.resolve(d);
       });
-      this.workers.push(w);
     }
   }
 
   get size(): number {
-    return this.workers.length;
+    return this.group.size;
   }
 
   /**
@@ -46,22 +35,17 @@ export class PackVerifyPool {
    * caller owns all of `bytes.buffer` (e.g. MemoryPool lent it); otherwise the bytes are copied.
    */
   verify(pack: string, bytes: Buffer, movable = false): Promise<VerifyDone> {
+    if (this.group.failure) return Promise.reject(this.group.failure);
     const own = bytes.byteOffset === 0 && bytes.buffer instanceof ArrayBuffer && (movable || bytes.byteLength === bytes.buffer.byteLength);
-    const buf = own ? (bytes.buffer) : new Uint8Array(bytes).buffer;
+    const buf = own ? bytes.buffer : new Uint8Array(bytes).buffer;
     const job = this.nextJob++;
     return new Promise<VerifyDone>((resolve, reject) => {
       this.pending.set(job, { resolve, reject });
-      this.workers[job % this.workers.length]!.postMessage({ job, pack, buf, length: bytes.length } satisfies VerifyJob, [buf]);
+      this.group.post(job % this.group.size, { type: 'verify', job, pack, buf, length: bytes.length }, [buf]);
     });
   }
 
-  async close(): Promise<void> {
-    this.closed = true;
-    await Promise.all(this.workers.map((w) => w.terminate()));
-  }
-
-  private failAll(err: unknown): void {
-    for (const p of this.pending.values()) p.reject(err);
-    this.pending.clear();
+  close(): Promise<void> {
+    return this.group.close();
   }
 }

@@ -107,7 +107,7 @@ export async function restoreTree(reader: BlobReader, treeId: string, rootPrefix
     if (!r.ok) {
       if (p.kind === 'dir') failedDirs.push(p.out);
       // A blob whose content does not match its id: reported like one that would not decrypt.
-      if (r.blob) return failed(p.rel, new BlobError(r.blob, reader.index.get(r.blob)?.pack, r.message ?? 'content does not match its id', reader.repo.target));
+      if (r.blob) return failed(p.rel, new BlobError(r.blob, reader.index.get(r.blob)?.pack, r.message, reader.repo.target));
       return failed(p.rel, writeError(r, p.out));
     }
     if (p.kind === 'symlink') result.symlinks++;
@@ -259,9 +259,9 @@ export async function restoreFile(reader: BlobReader, node: TreeNode, out: strin
 }
 
 /** The error a writer thread reported, as the TriadError the main thread would have thrown. */
-function writeError(r: WriteResult, out: string): TriadError {
-  if (r.code?.startsWith('E_')) return new TriadError(r.code as ErrorCode, r.message ?? 'write failed', { hint: r.hint });
-  return fsError(Object.assign(new Error(r.message ?? 'write failed'), { code: r.code }), out);
+function writeError(r: Extract<WriteResult, { ok: false }>, out: string): TriadError {
+  if (r.code?.startsWith('E_')) return new TriadError(r.code as ErrorCode, r.message, { hint: r.hint });
+  return fsError(Object.assign(new Error(r.message), { code: r.code }), out);
 }
 
 /** Creates `dir` or accepts an existing real directory; refuses a symlink in its place. Returns whether it existed. */

@@ -1,10 +1,8 @@
-import { asError } from '../../core/errors.js';
-import type { Worker } from 'node:worker_threads';
+import { SharedRing, WorkerGroup } from '../../core/workers/index.js';
 import type { CommitPlan, CreatePlan, FileMeta, LinkMeta, LinkOptions } from './file-out.js';
-import type { OpenSpec, WriteBatch, WriteDone, WriteOp, WriteResult } from './writer.protocol.js';
-import { startWorker } from '../../core/threads.js';
+import type { FromWriter, OpenSpec, PieceOp, ToWriter, WriteOp, WriteResult, WriterInit } from './writer.protocol.js';
 
-/** A batch goes out when its chunk of the ring is full, or at this many pieces. */
+/** A batch goes out when its chunk of the ring is full, or at this many ops. */
 const CHUNK_BYTES = 1024 * 1024;
 const BATCH_OPS = 64;
 /**
@@ -16,19 +14,18 @@ const RING_CHUNKS = 5;
 const ADD_WRITER_AFTER_MS = 1000;
 
 interface Slot {
-  worker: Worker;
+  thread: number;
   /**
-   * Memory shared with the thread, in chunks: a batch's bytes are copied into a chunk the
-   * main thread holds, and the chunk goes back to it with the thread's answer. Transferring
-   * a buffer per batch instead (and taking it back) made every batch new external memory,
-   * which V8 answered with full collections: the ring about halved them
+   * Memory shared with the thread, taken in chunks: a batch's bytes are copied into the
+   * chunk the main thread holds, and the chunk is released when the thread answers the batch.
+   * Transferring a buffer per batch instead (and taking it back) made every batch new
+   * external memory, which V8 answered with full collections: the ring about halved them
    * (bench/RESULTS.md, "Restore: writer ring").
    */
-  ring: Buffer;
-  /** Chunks neither being filled nor with the thread. */
-  free: number[];
-  /** The chunk being filled (-1: none free, the next piece waits). */
+  ring: SharedRing;
+  /** Where the chunk being filled is in the ring (-1: none free, the next piece waits), and the ring's head after it. */
   chunk: number;
+  chunkEnd: number;
   ops: WriteOp[];
   size: number;
   /** Batches sent and answered since the start (a thread answers in order). */
@@ -56,8 +53,11 @@ interface OpenFile {
  * second thread then shortens the restore. When creation keeps up (the main thread waits
  * well under a second in all), its decoding is the limit, and a second thread from the start
  * only competed with it for the CPU (bench/RESULTS.md, "Restore: second writer thread").
+ *
+ * After a thread's failure, write() and drain() throw it, and no op is sent (see WorkerGroup).
  */
 export class FileWriterPool {
+  private readonly group = new WorkerGroup<ToWriter, FromWriter>({ module: 'repo/restore/writer.worker', what: 'restore writer', youngGenerationMb: 8 });
   private readonly slots: Slot[] = [];
   private readonly files = new Map<number, OpenFile>();
   /** Which thread each directory's files go to. */
@@ -70,8 +70,6 @@ export class FileWriterPool {
   private nextFile = 1;
   /** How long the main thread has waited for a full window, in ms. */
   private waited = 0;
-  private failure: Error | undefined;
-  private closed = false;
 
   private readonly maxWriters: number;
   private readonly addWriterAfterMs: number;
@@ -85,6 +83,9 @@ export class FileWriterPool {
     this.maxWriters = opts.maxWriters ?? defaultWriters();
     this.addWriterAfterMs = opts.addWriterAfterMs ?? ADD_WRITER_AFTER_MS;
     this.mac = opts.mac;
+    this.group.onFail(() => {
+      for (const s of this.slots) this.wake(s);
+    });
     this.addWriter();
   }
 
@@ -94,14 +95,13 @@ export class FileWriterPool {
   }
 
   private addWriter(): void {
-    const shared = new SharedArrayBuffer(RING_CHUNKS * CHUNK_BYTES);
-    const worker = startWorker('repo/restore/writer.worker', { what: 'restore writer', workerData: { ring: shared, chunkBytes: CHUNK_BYTES, mac: this.mac }, youngGenerationMb: 8, closing: () => this.closed, onFail: (err) => this.fail(err) });
-    const free = Array.from({ length: RING_CHUNKS - 1 }, (_, i) => i + 1);
-    const slot: Slot = { worker, ring: Buffer.from(shared), free, chunk: 0, ops: [], size: 0, batches: 0, answered: 0, waiters: [] };
-    worker.on('message', (m: WriteDone) => {
+    const shared = SharedRing.create(RING_CHUNKS * CHUNK_BYTES);
+    const slot: Slot = { thread: -1, ring: new SharedRing(shared), chunk: -1, chunkEnd: 0, ops: [], size: 0, batches: 0, answered: 0, waiters: [] };
+    takeChunk(slot);
+    slot.thread = this.group.start({ ring: shared, mac: this.mac } satisfies WriterInit, (m) => {
       slot.answered++;
-      if (m.chunk >= 0) slot.free.push(m.chunk);
-      if (slot.chunk < 0) slot.chunk = slot.free.pop() ?? -1;
+      if (m.release >= 0) slot.ring.release(m.release);
+      if (slot.chunk < 0) takeChunk(slot);
       for (const r of m.results) {
         const lane = this.mkdirs.get(r.file);
         if (lane !== undefined && !r.ok) this.failedLanes.add(lane);
@@ -145,7 +145,7 @@ export class FileWriterPool {
     this.dirSlots.set(dir, slot);
     this.made.set(dir, { slot, batch: slot.batches + 1 });
     this.mkdirs.set(id, dir);
-    this.enqueue(slot, { file: id, off: slot.size, len: 0, mkdir: { out, lane: dir, parent } });
+    this.enqueue(slot, { type: 'mkdir', file: id, out, lane: dir, parent });
     return id;
   }
 
@@ -154,7 +154,7 @@ export class FileWriterPool {
     const id = this.nextFile++;
     const slot = this.laneSlot(dir);
     // Only these fields: a tree node would be cloned to the thread whole.
-    this.enqueue(slot, { file: id, off: slot.size, len: 0, symlink: { out, lane: dir, target: link.target, uid: link.uid, gid: link.gid, mtime: link.mtime, mtimeNs: link.mtimeNs, ...opts } });
+    this.enqueue(slot, { type: 'symlink', file: id, out, lane: dir, target: link.target, uid: link.uid, gid: link.gid, mtime: link.mtime, mtimeNs: link.mtimeNs, fresh: opts.fresh, overwrite: opts.overwrite, owner: opts.owner });
     return id;
   }
 
@@ -196,14 +196,14 @@ export class FileWriterPool {
       const s = f.slot;
       if (s.chunk < 0) {
         await this.room(s);
-        if (this.failure !== undefined) throw this.failure;
+        if (this.group.failure) throw this.group.failure;
         continue;
       }
       const len = Math.min(data.length - done, CHUNK_BYTES - s.size);
-      s.ring.set(data.subarray(done, done + len), s.chunk * CHUNK_BYTES + s.size);
+      s.ring.data.set(data.subarray(done, done + len), s.chunk + s.size);
       done += len;
       const last = done >= data.length;
-      this.push(f, file, len, last && blob ? { blob } : {});
+      this.push(f, file, len, last ? blob : undefined, undefined);
       if (last) return;
     }
   }
@@ -215,17 +215,17 @@ export class FileWriterPool {
    */
   reserve(file: number, n: number): Buffer | undefined {
     const f = this.files.get(file);
-    if (!f || this.failure !== undefined) return undefined;
+    if (!f || this.group.failure) return undefined;
     const s = f.slot;
     if (s.chunk < 0 || CHUNK_BYTES - s.size < n) return undefined;
-    const at = s.chunk * CHUNK_BYTES + s.size;
-    return s.ring.subarray(at, at + n);
+    const at = s.chunk + s.size;
+    return s.ring.data.subarray(at, at + n);
   }
 
   /** The first `n` bytes that reserve() gave now hold the file's next piece (`blob`: as for write). */
   wrote(file: number, n: number, blob?: string): void {
     const f = this.files.get(file);
-    if (f) this.push(f, file, n, blob ? { blob } : {});
+    if (f) this.push(f, file, n, blob, undefined);
   }
 
   /** The file is complete: the thread checks its hash, sets metadata and renames it. The outcome arrives through onResult. */
@@ -236,12 +236,11 @@ export class FileWriterPool {
     const m = { mode: meta.mode, uid: meta.uid, gid: meta.gid, mtime: meta.mtime, mtimeNs: meta.mtimeNs, chmod: f.plan.chmod, chown: f.plan.chown };
     // Most files are one piece: its op, still waiting in the batch, takes the commit too.
     const last = f.slot.ops.at(-1);
-    if (last?.file === file && !last.end) {
-      last.end = 'commit';
-      last.meta = m;
+    if (last?.type === 'piece' && last.file === file && !last.commit) {
+      last.commit = m;
       return;
     }
-    this.push(f, file, 0, { end: 'commit', meta: m });
+    this.push(f, file, 0, undefined, m);
   }
 
   /** The file could not be read: remove the temporary file (no result follows). */
@@ -249,41 +248,39 @@ export class FileWriterPool {
     const f = this.files.get(file);
     if (!f) return;
     this.files.delete(file);
-    if (!f.open) this.push(f, file, 0, { end: 'abort' });
+    if (!f.open) this.enqueue(f.slot, { type: 'abort', file });
   }
 
   /** Sends what is batched and waits until every piece is written. */
   async drain(): Promise<void> {
     for (const s of this.slots) this.flush(s);
-    for (const s of this.slots) while (inFlight(s) > 0 && this.failure === undefined) await new Promise<void>((r) => s.waiters.push(r));
-    if (this.failure !== undefined) throw this.failure;
+    for (const s of this.slots) while (inFlight(s) > 0 && !this.group.failure) await new Promise<void>((r) => s.waiters.push(r));
+    if (this.group.failure) throw this.group.failure;
   }
 
-  async close(): Promise<void> {
-    this.closed = true;
-    await Promise.all(this.slots.map((s) => s.worker.terminate()));
+  close(): Promise<void> {
+    return this.group.close();
   }
 
   /**
-   * Adds a piece to the thread's batch: `len` bytes already copied into its chunk, or an end.
-   * `more` holds only the fields that are set: each one present is cloned to the thread.
+   * Adds a piece to the thread's batch: `len` bytes already copied into its chunk (none: a
+   * commit). Options are set only when present: each one present is cloned to the thread.
    */
-  private push(f: OpenFile, file: number, len: number, more: Pick<WriteOp, 'end' | 'meta' | 'blob'>): void {
+  private push(f: OpenFile, file: number, len: number, blob: string | undefined, commit: PieceOp['commit']): void {
     // Assigned, not spread: a spread is slow in Node 20 on a per-op path
     // (bench/RESULTS.md, "Object spreads").
-    const op: WriteOp = { file, off: f.slot.size, len };
-    if (more.end) op.end = more.end;
-    if (more.meta) op.meta = more.meta;
-    if (more.blob) op.blob = more.blob;
+    const op: PieceOp = { type: 'piece', file, off: f.slot.size, len };
+    if (blob) op.blob = blob;
+    if (commit) op.commit = commit;
     if (f.open) op.open = f.open;
     this.enqueue(f.slot, op);
     f.open = undefined;
   }
 
   private enqueue(s: Slot, op: WriteOp): void {
-    if (this.failure !== undefined) throw this.failure;
+    if (this.group.failure) throw this.group.failure;
     s.ops.push(op);
-    s.size += op.len;
+    if (op.type === 'piece') s.size += op.len;
     if (s.size >= CHUNK_BYTES || s.ops.length >= BATCH_OPS) this.flush(s);
   }
 
@@ -291,10 +288,9 @@ export class FileWriterPool {
   private flush(s: Slot): void {
     if (!s.ops.length) return;
     const withBytes = s.size > 0;
-    const batch: WriteBatch = { chunk: withBytes ? s.chunk : -1, size: s.size, ops: s.ops };
     s.batches++;
-    s.worker.postMessage(batch);
-    if (withBytes) s.chunk = s.free.pop() ?? -1;
+    this.group.post(s.thread, { type: 'write', at: withBytes ? s.chunk : -1, size: s.size, release: s.chunkEnd, ops: s.ops });
+    if (withBytes) takeChunk(s);
     s.ops = [];
     s.size = 0;
   }
@@ -302,20 +298,20 @@ export class FileWriterPool {
   /** Waits until the thread gives a chunk back. */
   private async room(s: Slot): Promise<void> {
     const t0 = performance.now();
-    while (s.chunk < 0 && this.failure === undefined) await new Promise<void>((r) => s.waiters.push(r));
+    while (s.chunk < 0 && !this.group.failure) await new Promise<void>((r) => s.waiters.push(r));
     this.waited += performance.now() - t0;
-    if (this.waited >= this.addWriterAfterMs && this.slots.length < this.maxWriters && !this.closed) this.addWriter();
+    if (this.waited >= this.addWriterAfterMs && this.slots.length < this.maxWriters && !this.group.failure) this.addWriter();
   }
 
   private wake(s: Slot): void {
     for (const w of s.waiters.splice(0)) w();
   }
+}
 
-  private fail(err: unknown): void {
-    if (this.failure !== undefined) return;
-    this.failure = asError(err);
-    for (const s of this.slots) this.wake(s);
-  }
+/** The next chunk of the thread's ring to fill, once the thread has released one (chunk -1 until then). */
+function takeChunk(s: Slot): void {
+  s.chunk = s.ring.reserve(CHUNK_BYTES);
+  if (s.chunk >= 0) s.chunkEnd = s.ring.head;
 }
 
 /** How much a thread has to do: what it holds and what waits for it. */

@@ -1,27 +1,29 @@
 import type { CommitPlan, FileMeta, LinkMeta, LinkOptions } from './file-out.js';
 
 /**
- * One piece of a restored file. The first piece of a file opens it (under a temporary
- * name) and alone carries `open`; `end: 'commit'` (with `meta`) checks the whole-content
- * hash, sets its metadata and renames it, and may come with the last piece; `end: 'abort'`
- * removes the temporary file.
+ * One op of a writer thread, in order. A `piece` is bytes of a file: the first piece of a
+ * file opens it (under a temporary name) and alone carries `open`; a piece with `commit`
+ * (which may be the last piece with bytes, or have none) checks the whole-content hash, sets
+ * the file's metadata and renames it; `blob`, on the piece with a blob's last bytes, is that
+ * blob's id, which the thread checks them against. `abort` removes a file's temporary file.
+ * `mkdir` and `symlink` create that entry (`file` then only names the op in its result).
+ * Directories are numbered (lanes); an entry in a directory whose creation failed on this
+ * thread is skipped without a result: its directory's failure was reported.
  *
- * An op with `mkdir` or `symlink` creates that entry instead (`file` then only names the
- * op in its result). Directories are numbered (lanes); an entry in a directory whose
- * creation failed on this thread is skipped without a result: its directory's failure
- * was reported.
+ * A piece's options are absent, not undefined, when unset: each property present is cloned
+ * to the thread, for every file of a restore.
  */
-export interface WriteOp {
+export type WriteOp = PieceOp | { type: 'abort'; file: number } | ({ type: 'mkdir'; file: number } & MkdirSpec) | ({ type: 'symlink'; file: number } & SymlinkSpec);
+
+export interface PieceOp {
+  type: 'piece';
   file: number;
-  open?: OpenSpec;
+  /** The piece is the batch's bytes [off, off + len). */
   off: number;
   len: number;
-  end?: 'commit' | 'abort';
-  meta?: FileMeta & CommitPlan;
-  /** On the op with a blob's last bytes: its id, which the thread checks them against. */
+  open?: OpenSpec;
   blob?: string;
-  mkdir?: MkdirSpec;
-  symlink?: SymlinkSpec;
+  commit?: FileMeta & CommitPlan;
 }
 
 /** How to create a file's temporary name (see openTemp); `lane`: its directory. */
@@ -49,32 +51,31 @@ export interface SymlinkSpec extends LinkOptions, LinkMeta {
 }
 
 /**
- * Main → writer thread: pieces of one or more files. Their bytes are in one chunk of the
- * ring the thread shares with the main thread (`workerData.ring`, chunks of
- * `workerData.chunkBytes`), which is the thread's until it answers. `workerData.mac` is
- * the repository's MAC key, for checking blobs against their ids.
+ * Main → writer thread: ops of one or more files. Their bytes are at `at` in the SharedRing
+ * the thread shares with the main thread (`workerData.ring`; -1: the batch has none), and
+ * are the thread's until it answers: the main thread then releases the ring up to
+ * `release`. It waits for the answer, rather than the thread releasing as soon as it is
+ * done, because how long it waits for a full ring is what adds a second writer thread.
  */
 export interface WriteBatch {
-  /** The chunk holding the batch's bytes (-1: the batch has none). */
-  chunk: number;
-  /** Bytes of the chunk in use. */
+  type: 'write';
+  at: number;
+  /** Bytes of the batch. */
   size: number;
+  release: number;
   ops: WriteOp[];
 }
 
-/** A file committed, or failed (`code`: a TriadError code or an errno code). */
-export interface WriteResult {
-  file: number;
-  ok: boolean;
-  /** A blob whose content did not match its id. */
-  blob?: string;
-  code?: string;
-  message?: string;
-  hint?: string;
+export type ToWriter = WriteBatch;
+
+/** What a writer thread needs: its ring and the MAC key to check blobs with. */
+export interface WriterInit {
+  ring: SharedArrayBuffer;
+  mac: Uint8Array | undefined;
 }
 
-/** Writer thread → main, one per batch; `chunk` is the batch's chunk, given back. */
-export interface WriteDone {
-  chunk: number;
-  results: WriteResult[];
-}
+/** A file or entry created, or failed (`code`: a TriadError code or an errno code; `blob`: a blob whose content did not match its id). */
+export type WriteResult = { file: number; ok: true } | { file: number; ok: false; code: string | undefined; message: string; hint?: string; blob?: string };
+
+/** Writer thread → main, one per batch: the outcomes, and the batch's `release` (-1: it had no bytes). */
+export type FromWriter = { type: 'done'; release: number; results: WriteResult[] };

@@ -10,11 +10,15 @@ import { mkdirSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import { TriadError, errnoCode } from '../../core/errors.js';
 import { commitTemp, discardTemp, makeSymlink, openTemp, writeTemp, type TempFile } from './file-out.js';
-import type { WriteBatch, WriteDone, WriteOp, WriteResult } from './writer.protocol.js';
+import { SharedRing } from '../../core/workers/index.js';
+import type { FromWriter, PieceOp, ToWriter, WriteOp, WriteResult, WriterInit } from './writer.protocol.js';
 
 const port = parentPort!;
-const { ring: shared, chunkBytes, mac } = workerData as { ring: SharedArrayBuffer; chunkBytes: number; mac?: Uint8Array };
-const ring = Buffer.from(shared);
+const init = workerData as WriterInit;
+const mac = init.mac;
+/** The main thread fills it, and releases a batch's bytes when this thread answers the batch. */
+const ring = new SharedRing(init.ring);
+const NO_BYTES = Buffer.alloc(0);
 
 /** A file being written, with the keyed hashes of its current blob and (for several blobs) of all of it so far. */
 interface Writing {
@@ -28,19 +32,19 @@ const failed = new Set<number>();
 /** Directories this thread could not create: nothing is created in them. */
 const failedLanes = new Set<number>();
 
-port.on('message', (m: WriteBatch) => {
-  const buf = m.chunk >= 0 ? ring.subarray(m.chunk * chunkBytes, m.chunk * chunkBytes + m.size) : ring.subarray(0, 0);
+port.on('message', (m: ToWriter) => {
+  const buf = m.at >= 0 ? ring.data.subarray(m.at, m.at + m.size) : NO_BYTES;
   const results: WriteResult[] = [];
   for (const op of m.ops) {
-    if (op.mkdir) makeDir(op, results);
-    else if (op.symlink) makeLink(op, results);
-    else writeFile(op, buf, results);
+    if (op.type === 'piece') writeFile(op, buf, results);
+    else if (op.type === 'abort') abortFile(op.file);
+    else if (op.type === 'mkdir') makeDir(op, results);
+    else makeLink(op, results);
   }
-  port.postMessage({ chunk: m.chunk, results } satisfies WriteDone);
+  port.postMessage({ type: 'done', release: m.at >= 0 ? m.release : -1, results } satisfies FromWriter);
 });
 
-function makeDir(op: WriteOp, results: WriteResult[]): void {
-  const d = op.mkdir!;
+function makeDir(d: Extract<WriteOp, { type: 'mkdir' }>, results: WriteResult[]): void {
   if (failedLanes.has(d.parent)) {
     failedLanes.add(d.lane);
     return;
@@ -50,34 +54,36 @@ function makeDir(op: WriteOp, results: WriteResult[]): void {
     mkdirSync(d.out, { mode: 0o700 });
   } catch (err) {
     failedLanes.add(d.lane);
-    results.push(failure(op.file, err));
+    results.push(failure(d.file, err));
   }
 }
 
-function makeLink(op: WriteOp, results: WriteResult[]): void {
-  const l = op.symlink!;
+function makeLink(l: Extract<WriteOp, { type: 'symlink' }>, results: WriteResult[]): void {
   if (failedLanes.has(l.lane)) return;
   try {
     makeSymlink(l.out, l, l);
-    results.push({ file: op.file, ok: true });
+    results.push({ file: l.file, ok: true });
   } catch (err) {
-    results.push(failure(op.file, err));
+    results.push(failure(l.file, err));
   }
 }
 
-function writeFile(op: WriteOp, buf: Buffer, results: WriteResult[]): void {
+function abortFile(file: number): void {
+  // A file that failed has no temporary file left; its abort only ends it.
+  if (failed.delete(file)) return;
+  const w = open.get(file);
+  open.delete(file);
+  if (w) discardTemp(w.t);
+}
+
+function writeFile(op: PieceOp, buf: Buffer, results: WriteResult[]): void {
   if (op.open && failedLanes.has(op.open.lane)) failed.add(op.file);
   if (failed.has(op.file)) {
-    if (op.end) failed.delete(op.file);
+    if (op.commit) failed.delete(op.file);
     return;
   }
   let w = open.get(op.file);
   try {
-    if (op.end === 'abort') {
-      if (w) discardTemp(w.t);
-      open.delete(op.file);
-      return;
-    }
     if (!w) {
       const o = op.open!;
       w = { t: openTemp(o.out, o.fresh, o.overwrite, o.createMode), blob: undefined, whole: o.whole ? { hash: keyed(), expect: o.whole } : undefined };
@@ -94,16 +100,16 @@ function writeFile(op: WriteOp, buf: Buffer, results: WriteResult[]): void {
       w.blob = undefined;
       if (got !== op.blob) throw new BlobMismatch(op.blob);
     }
-    if (op.end === 'commit') {
+    if (op.commit) {
       if (w.whole && w.whole.hash.digest('hex') !== w.whole.expect) throw new TriadError('E_INTEGRITY', `content hash mismatch for ${w.t.out}`);
       open.delete(op.file);
-      commitTemp(w.t, op.meta!, op.meta!);
+      commitTemp(w.t, op.commit, op.commit);
       results.push({ file: op.file, ok: true });
     }
   } catch (err) {
     if (w) discardTemp(w.t);
     open.delete(op.file);
-    if (!op.end) failed.add(op.file);
+    if (!op.commit) failed.add(op.file);
     results.push(failure(op.file, err));
   }
 }

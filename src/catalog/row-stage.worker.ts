@@ -1,6 +1,6 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import Database from 'better-sqlite3';
-import { BLOB_TYPE_CODES, FILE_TYPE_CODES, type StageMessage, type StageReply } from './row-stage-protocol.js';
+import { BLOB_RECORD, BLOB_TYPE_CODES, FILE_TYPE_CODES, PACK_RECORD, ROW_RECORD, type FromRowStage, type RowStageInit, type ToRowStage } from './row-stage.protocol.js';
 
 /**
  * The catalogue's row thread during a backup: its own connection to the catalogue, a
@@ -8,7 +8,7 @@ import { BLOB_TYPE_CODES, FILE_TYPE_CODES, type StageMessage, type StageReply } 
  * that files them under the snapshot once the main thread knows its id. Packs and blobs go
  * straight to their tables as the writer indexes them.
  */
-const { file, busyMs } = workerData as { file: string; busyMs: number };
+const { file, busyMs } = workerData as RowStageInit;
 const port = parentPort!;
 const db = new Database(file, { fileMustExist: true, timeout: busyMs });
 db.pragma('foreign_keys = ON');
@@ -24,12 +24,13 @@ const moveUnderSnapshot = db.prepare(
   'INSERT OR REPLACE INTO files (snap, path, type, size, mode, mtime, hash, chunks) SELECT ?, path, type, size, mode, mtime, hash, chunks FROM temp.staged_files ORDER BY rowid',
 );
 
-const addRows = db.transaction((m: Extract<StageMessage, { op: 'rows' }>) => {
+const addRows = db.transaction((m: Extract<ToRowStage, { type: 'rows' }>) => {
   const paths = m.paths.split('\u0000');
   const hashes = Buffer.from(m.hashes.buffer, m.hashes.byteOffset, m.hashes.byteLength);
   for (let i = 0; i < paths.length; i++) {
     const hash = m.hashed[i] ? hashes.subarray(i * 32, i * 32 + 32) : null;
-    insert.run(paths[i], FILE_TYPE_CODES[m.types[i]!], m.nums[i * 4], m.nums[i * 4 + 1], m.nums[i * 4 + 2], hash, m.nums[i * 4 + 3]);
+    const r = ROW_RECORD;
+    insert.run(paths[i], FILE_TYPE_CODES[m.types[i]!], r.get(m.nums, i, 'size'), r.get(m.nums, i, 'mode'), r.get(m.nums, i, 'mtime'), hash, r.get(m.nums, i, 'chunks'));
   }
 });
 
@@ -37,32 +38,32 @@ const insertPack = db.prepare('INSERT OR IGNORE INTO packs (target, id, size, bl
 // A blob stored twice (after an interrupted backup) keeps its first location; either copy is valid.
 const insertBlob = db.prepare('INSERT OR IGNORE INTO blobs (target, id, pack, type, length, raw_length) VALUES (?, ?, ?, ?, ?, ?)');
 
-const addPacks = db.transaction((m: Extract<StageMessage, { op: 'packs' }>) => {
+const addPacks = db.transaction((m: Extract<ToRowStage, { type: 'packs' }>) => {
   const packIds = Buffer.from(m.packIds.buffer, m.packIds.byteOffset, m.packIds.byteLength);
   const blobIds = Buffer.from(m.blobIds.buffer, m.blobIds.byteOffset, m.blobIds.byteLength);
-  const packs = m.packNums.length / 3;
   const packId = (i: number) => packIds.subarray(i * 32, i * 32 + 32);
-  for (let i = 0; i < packs; i++) insertPack.run(m.target, packId(i), m.packNums[i * 3], m.packNums[i * 3 + 1], BLOB_TYPE_CODES[m.packNums[i * 3 + 2]!]);
-  for (let i = 0; i < m.blobNums.length / 4; i++) {
-    const o = i * 4;
-    insertBlob.run(m.target, blobIds.subarray(i * 32, i * 32 + 32), packId(m.blobNums[o]!), BLOB_TYPE_CODES[m.blobNums[o + 1]!], m.blobNums[o + 2], m.blobNums[o + 3]);
+  const p = PACK_RECORD;
+  for (let i = 0; i < p.count(m.packNums); i++) insertPack.run(m.target, packId(i), p.get(m.packNums, i, 'size'), p.get(m.packNums, i, 'blobs'), BLOB_TYPE_CODES[p.get(m.packNums, i, 'type')]);
+  const b = BLOB_RECORD;
+  for (let i = 0; i < b.count(m.blobNums); i++) {
+    insertBlob.run(m.target, blobIds.subarray(i * 32, i * 32 + 32), packId(b.get(m.blobNums, i, 'pack')), BLOB_TYPE_CODES[b.get(m.blobNums, i, 'type')], b.get(m.blobNums, i, 'length'), b.get(m.blobNums, i, 'rawLength'));
   }
 });
 
 const commit = db.transaction((snap: number): number => moveUnderSnapshot.run(snap).changes);
 
-function reply(r: StageReply): void {
+function reply(r: FromRowStage): void {
   port.postMessage(r);
 }
 
-port.on('message', (m: StageMessage) => {
+port.on('message', (m: ToRowStage) => {
   try {
-    if (m.op === 'rows') addRows(m);
-    else if (m.op === 'packs') addPacks(m);
-    else if (m.op === 'settle') reply({ op: 'settled' });
-    else reply({ op: 'committed', rows: commit(m.snap) });
+    if (m.type === 'rows') addRows(m);
+    else if (m.type === 'packs') addPacks(m);
+    else if (m.type === 'settle') reply({ type: 'settled' });
+    else reply({ type: 'committed', rows: commit(m.snap) });
   } catch (err) {
     const e = err as { code?: unknown; message?: unknown };
-    reply({ op: 'error', code: typeof e.code === 'string' ? e.code : undefined, message: String(e.message ?? err) });
+    reply({ type: 'failed', code: typeof e.code === 'string' ? e.code : undefined, message: String(e.message ?? err) });
   }
 });
