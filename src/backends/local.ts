@@ -5,6 +5,14 @@ import { randomToken } from '../core/token.js';
 import { abortedError, checkName, checkRange, clipRange, throwIfAborted } from './classify.js';
 import { checkObjectSize, OBJECT_DIRS, StorageError, type LoadOptions, type ObjectInfo, type Range, type SaveOptions, type Storage, type StorageErrorKind } from './storage.js';
 
+/**
+ * Repository files and directories are the owner's only, as restic makes them: key files and
+ * locks name hosts and users, and every object is an offline-guessing target for the key's
+ * passphrase. Existing directories keep their modes.
+ */
+const PRIVATE_FILE = 0o600;
+const PRIVATE_DIR = 0o700;
+
 /** Temporary files carry this prefix; `list` never reports them and prune may delete stale ones. */
 export const TEMP_PREFIX = '.tmp-';
 
@@ -33,8 +41,8 @@ export class LocalStorage implements Storage {
   /** Creates the root directory and the layout directories (for `triad init`). Idempotent. */
   async createRoot(): Promise<void> {
     try {
-      await fsp.mkdir(this.root, { recursive: true });
-      for (const dir of OBJECT_DIRS) await fsp.mkdir(path.join(this.root, dir), { recursive: true });
+      await fsp.mkdir(this.root, { recursive: true, mode: PRIVATE_DIR });
+      for (const dir of OBJECT_DIRS) await fsp.mkdir(path.join(this.root, dir), { recursive: true, mode: PRIVATE_DIR });
       await syncDir(this.root);
       await syncDir(path.dirname(this.root));
     } catch (err) {
@@ -217,7 +225,7 @@ export class LocalStorage implements Storage {
       const tmp = path.join(dir, `${TEMP_PREFIX}${this.token()}`);
       let fh: fsp.FileHandle;
       try {
-        fh = await fsp.open(tmp, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL, 0o644);
+        fh = await fsp.open(tmp, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL, PRIVATE_FILE);
       } catch (err) {
         const code = errnoCode(err);
         if (code === 'EEXIST' && attempt < 5) continue;
@@ -225,7 +233,7 @@ export class LocalStorage implements Storage {
           // The parent directory is created on demand, but never the root: a missing root
           // means the repository (or the NAS mount) is not there.
           if (!(await this.rootExists())) throw err;
-          const firstCreated = await fsp.mkdir(dir, { recursive: true });
+          const firstCreated = await fsp.mkdir(dir, { recursive: true, mode: PRIVATE_DIR });
           // A new directory is only durable once its own parent is synced: walk up to the root.
           if (firstCreated !== undefined) {
             for (let d = dir; ; d = path.dirname(d)) {

@@ -40,11 +40,10 @@ export function parseLogFormat(value: string | undefined): LogFormat {
 
 export function createLogger(opts: LoggerOptions): Logger {
   const secrets = [...new Set((opts.redact ?? []).filter((s) => s.length >= 4))].sort((a, b) => b.length - a.length);
-  const mask = (text: string): string => {
-    let out = text;
-    for (const s of secrets) out = out.split(s).join('***');
-    return out;
-  };
+  // A secret is masked where it stands as a token of its own, not inside a longer word (letters,
+  // digits, `_`, `-`): a secret `test` must not turn `restore-test` into `restore-***`.
+  const patterns = secrets.map((s) => new RegExp(`(?<![\\p{L}\\p{N}_-])${s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(?![\\p{L}\\p{N}_-])`, 'gu'));
+  const mask = (text: string): string => patterns.reduce((out, re) => out.replace(re, '***'), text);
   return {
     log(e: LogEvent): void {
       if (e.level === 'debug' && !opts.debug) return;

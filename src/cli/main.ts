@@ -92,7 +92,9 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv, injected: Cli
 /** The exit code of a command line that threw; prints the error unless nobody reads the output any more. */
 function failureCode(err: unknown, argv: string[], env: NodeJS.ProcessEnv, pipeClosed: () => boolean): number {
   if (err instanceof CommanderError) {
-    if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return 0;
+    if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version') return 0;
+    // Help shown because no command was given (bare `triad`): on stderr, a usage error.
+    if (err.code === 'commander.help') return err.exitCode === 0 ? 0 : ExitCode.USAGE;
     return ExitCode.USAGE;
   }
   if (pipeClosed()) return ExitCode.SIGPIPE;

@@ -37,6 +37,12 @@ export class Output {
    * Progress bars and spinners: only for a person at a terminal. A pseudo-terminal that reports
    * zero columns (some CI runners, `script` without a size) gets none: ora divides by the width.
    */
+  /** A pass/fail mark: `✓` / `✗` on a terminal, plain `ok` / `FAIL` in files, pipes and mail from cron. */
+  mark(ok: boolean): string {
+    if (!this.isTTY) return ok ? 'ok' : 'FAIL';
+    return ok ? this.c.green('✓') : this.c.red('✗');
+  }
+
   get showProgress(): boolean {
     return this.isTTY && !this.json && !this.quiet && Boolean(this.err.isTTY) && (this.err.columns ?? 0) > 0;
   }

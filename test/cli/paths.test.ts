@@ -4,7 +4,7 @@
  * says about the passphrase source and the schedule's margin inside the RPO.
  */
 import { execFileSync } from 'node:child_process';
-import { chmodSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { PASS, tempDir, triad, triadBytes, writeLocalPolicy } from '../helpers/triad.js';
@@ -96,5 +96,29 @@ describe('policy check: the passphrase source and the RPO margin', () => {
     expect(ok.stderr).not.toContain('RPO');
     writeFileSync(file, readFileSync(file, 'utf8').replace(key, join(dir, 'missing.key')));
     expect(triad(['policy', 'check', file]).stderr).toContain(`passphrase source on this machine: passphrase file ${join(dir, 'missing.key')} does not exist`);
+  });
+});
+
+describe('local targets', () => {
+  it('repository files are the owner’s only (0600 files, 0700 directories)', () => {
+    const dir = tempDir('triad-modes-');
+    mkdirSync(join(dir, 'data'));
+    writeFileSync(join(dir, 'data', 'f'), 'x');
+    const policy = writeLocalPolicy(dir, { sources: [join(dir, 'data')] });
+    expect(triad(['init', '-p', policy], { env: PASS }).code).toBe(0);
+    expect(triad(['backup', '-p', policy], { env: PASS }).code).toBe(0);
+    const modes = new Map<string, number>();
+    const walk = (p: string): void => {
+      for (const e of readdirSync(p, { withFileTypes: true })) {
+        const full = join(p, e.name);
+        modes.set(full, statSync(full).mode & 0o777);
+        if (e.isDirectory()) walk(full);
+      }
+    };
+    walk(join(dir, 'nas'));
+    expect(modes.size).toBeGreaterThan(5);
+    const open = [...modes].filter(([, m]) => (m & 0o077) !== 0);
+    expect(open).toEqual([]);
+    expect([...modes].some(([p]) => p.includes('/keys/'))).toBe(true);
   });
 });

@@ -181,6 +181,13 @@ describe('log lines', () => {
     ]);
   });
 
+  it('masks a secret where it stands as a token, not inside longer words', () => {
+    const out: string[] = [];
+    const log = createLogger({ format: 'plain', clock, write: (l) => out.push(l), redact: ['test', 'p4ss.w+rd'] });
+    log.log({ level: 'info', policy: 'finance', job: 'restore-test', message: 'restore-test ok; testing done; pass=test; key p4ss.w+rd, test.' });
+    expect(out).toEqual(['2026-03-01T04:00:00.000Z info finance restore-test: restore-test ok; testing done; pass=***; key ***, ***.\n']);
+  });
+
   it('json: one object per line with the structured fields', () => {
     const out: string[] = [];
     const log = createLogger({ format: 'json', clock, write: (l) => out.push(l), redact: ['s3cr3t-passphrase'] });

@@ -22,7 +22,8 @@ export function registerRepo(program: Command, ctx: CliContext): void {
         const failed = r.targets.filter((t) => t.status === 'failed');
         if (out.json) out.emitJson(r);
         else {
-          out.result(`repository ${r.repositoryId ?? '?'} for policy ${r.policy}`);
+          // Nothing for a script to wait for: --quiet keeps a successful init silent.
+          out.line(`repository ${r.repositoryId ?? '?'} for policy ${r.policy}`);
           out.line(table(r.targets.map((t) => [t.target, t.status, t.location, t.error ?? '']), { header: ['target', 'status', 'location', 'error'] }));
         }
         if (failed.length) ctx.setExitCode(1);
@@ -210,11 +211,11 @@ export function registerRepo(program: Command, ctx: CliContext): void {
         else {
           for (const t of r.targets) {
             if ('unreachable' in t) {
-              out.result(`${out.c.red('✗')} ${t.target}: ${t.damaged ? 'damaged, cannot be opened' : 'cannot be checked'}: ${t.error}`);
+              out.result(`${out.mark(false)} ${t.target}: ${t.damaged ? 'damaged, cannot be opened' : 'cannot be checked'}: ${t.error}`);
               if (t.hint) out.result(out.c.dim(`  hint: ${t.hint}`));
               continue;
             }
-            const verdict = t.errors.length ? out.c.red(`✗ ${t.errors.length} error(s)`) : out.c.green('✓ no errors');
+            const verdict = t.errors.length ? `${out.mark(false)} ${out.c.red(`${t.errors.length} error(s)`)}` : `${out.mark(true)} no errors`;
             out.result(`${t.target}: ${verdict} — ${t.snapshots} snapshots, ${t.packs} packs, ${t.blobs} blobs${t.packsRead ? `, ${t.packsRead} packs read (${formatBytes(t.bytesRead)})` : ''}`);
             const hints = new Set<string>();
             for (const e of t.errors.filter((x) => x.kind !== 'damaged-pack')) {
