@@ -3,7 +3,7 @@ import type { BlobServiceClient, BlockBlobUploadOptions, ContainerClient } from 
 import { systemClock, type Clock } from '../core/clock.js';
 import { TriadError } from '../core/errors.js';
 import type { AzureTarget } from './specs.js';
-import { checkName, checkRange, describeKind, refuseOversized, findSystemCode, isAbortError, networkKind, normalizePrefix, redact, sanitizedCause, statusKind, throwIfAborted } from './classify.js';
+import { checkName, checkRange, failureMessage, refuseOversized, findSystemCode, isAbortError, networkKind, normalizePrefix, sanitizedCause, statusKind, throwIfAborted } from './classify.js';
 import { requireEnv } from './env.js';
 import { StorageError, type LoadOptions, type ObjectInfo, type Range, type SaveOptions, type Storage, type StorageErrorKind } from './storage.js';
 
@@ -30,6 +30,8 @@ export class AzureStorage implements Storage {
   readonly location: string;
   private readonly prefix: string;
   private readonly container: ContainerClient;
+  /** Where requests go, for messages about a store that cannot be reached. */
+  private readonly endpoint: string;
 
   constructor(
     readonly service: BlobServiceClient,
@@ -39,6 +41,8 @@ export class AzureStorage implements Storage {
     this.prefix = normalizePrefix(target.prefix);
     this.container = service.getContainerClient(target.container);
     this.location = `azure://${service.accountName || target.account || 'account'}/${target.container}/${this.prefix}`;
+    // The service URL without its query string, which may hold a SAS token.
+    this.endpoint = service.url.split('?')[0]!;
   }
 
   async save(name: string, data: Uint8Array, opts: SaveOptions = {}): Promise<void> {
@@ -196,7 +200,7 @@ export class AzureStorage implements Storage {
     if (!kind && code === 'REQUEST_SEND_ERROR') kind = 'unreachable';
     kind ??= 'other';
     const detail = [code, status ? `HTTP ${status}` : undefined].filter(Boolean).join(', ');
-    const msg = `${this.location}: ${what}: ${describeKind(kind)}${detail ? ` (${detail})` : ''}${kind === 'other' ? `: ${redact((err as Error)?.message ?? String(err))}` : ''}`;
+    const msg = failureMessage({ location: this.location, what, kind, detail, err, endpoint: this.endpoint });
     const cause = sanitizedCause(err);
     if (code) (cause as Error & { code?: unknown }).code = code;
     return new StorageError(kind, this.location, msg, { objectName: name, cause });

@@ -115,6 +115,23 @@ export function throwIfAborted(signal: AbortSignal | undefined, location: string
   if (signal?.aborted) throw abortedError(location, op, name);
 }
 
+/**
+ * The message of a classified cloud storage failure: what was done, what kind of failure, and
+ * the detail that says what to check. For a network failure that is the endpoint and the
+ * system's own error (`ECONNREFUSED: connect ECONNREFUSED 10.0.0.5:9000`), since an SDK's
+ * error name ("Error", "TypeError") says nothing.
+ */
+export function failureMessage(o: { location: string; what: string; kind: StorageErrorKind; detail: string; err: unknown; endpoint: string }): string {
+  const head = `${o.location}: ${o.what}: ${describeKind(o.kind)}`;
+  const message = redact(o.err instanceof Error ? o.err.message || o.err.name : String(o.err));
+  if (o.kind === 'unreachable') {
+    const system = findSystemCode(o.err);
+    const why = system && !message.includes(system) ? `${system}: ${message}` : message;
+    return `${head} (endpoint ${redact(o.endpoint)}: ${why})`;
+  }
+  return `${head}${o.detail ? ` (${o.detail})` : ''}${o.kind === 'other' ? `: ${message}` : ''}`;
+}
+
 /** Wording for a kind, used to build messages that tell the user what to check. */
 export function describeKind(kind: StorageErrorKind): string {
   switch (kind) {

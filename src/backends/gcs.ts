@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import * as path from 'node:path';
 import type { Bucket, Storage as GcsClient } from '@google-cloud/storage';
 import type { GcsTarget } from './specs.js';
-import { checkName, checkRange, describeKind, refuseOversized, findSystemCode, isAbortError, networkKind, normalizePrefix, redact, sanitizedCause, statusKind, throwIfAborted } from './classify.js';
+import { checkName, checkRange, failureMessage, refuseOversized, findSystemCode, isAbortError, networkKind, normalizePrefix, sanitizedCause, statusKind, throwIfAborted } from './classify.js';
 import { StorageError, type LoadOptions, type ObjectInfo, type Range, type SaveOptions, type Storage, type StorageErrorKind } from './storage.js';
 
 export interface GcsStorageOptions {
@@ -19,6 +19,8 @@ export class GcsStorage implements Storage {
   readonly location: string;
   private readonly prefix: string;
   private readonly bucket: Bucket;
+  /** Where requests go, for messages about a store that cannot be reached. */
+  private readonly endpoint: string;
 
   constructor(
     readonly client: GcsClient,
@@ -27,6 +29,7 @@ export class GcsStorage implements Storage {
     this.prefix = normalizePrefix(target.prefix);
     this.bucket = client.bucket(target.bucket);
     this.location = `gs://${target.bucket}/${this.prefix}`;
+    this.endpoint = target.endpoint ?? 'https://storage.googleapis.com';
   }
 
   async save(name: string, data: Uint8Array, opts: SaveOptions = {}): Promise<void> {
@@ -173,7 +176,7 @@ export class GcsStorage implements Storage {
     if (!kind && (err as { code?: unknown })?.code === 'FILE_NO_UPLOAD') kind = 'transient'; // MD5 mismatch detected after upload
     kind ??= 'other';
     const detail = status ? `HTTP ${status}` : '';
-    const msg = `${this.location}: ${what}: ${describeKind(kind)}${detail ? ` (${detail})` : ''}${kind === 'other' ? `: ${redact(message)}` : ''}`;
+    const msg = failureMessage({ location: this.location, what, kind, detail, err, endpoint: this.endpoint });
     return new StorageError(kind, this.location, msg, { objectName: name, cause: sanitizedCause(err) });
   }
 }

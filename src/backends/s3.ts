@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { S3Client, S3ClientConfig } from '@aws-sdk/client-s3';
 import { systemClock, type Clock } from '../core/clock.js';
 import type { S3Target } from './specs.js';
-import { checkName, checkRange, describeKind, refuseOversized, findSystemCode, isAbortError, networkKind, normalizePrefix, redact, sanitizedCause, statusKind, throttleName, throwIfAborted } from './classify.js';
+import { checkName, checkRange, failureMessage, refuseOversized, findSystemCode, isAbortError, networkKind, normalizePrefix, sanitizedCause, statusKind, throttleName, throwIfAborted } from './classify.js';
 import { requireEnv } from './env.js';
 import { StorageError, type LoadOptions, type ObjectInfo, type Range, type SaveOptions, type Storage, type StorageErrorKind } from './storage.js';
 
@@ -32,6 +32,8 @@ export interface S3StorageOptions {
 export class S3Storage implements Storage {
   readonly location: string;
   private readonly prefix: string;
+  /** Where requests go, for messages about a store that cannot be reached. */
+  private readonly endpoint: string;
 
   constructor(
     private readonly sdk: S3Module,
@@ -41,6 +43,7 @@ export class S3Storage implements Storage {
   ) {
     this.prefix = normalizePrefix(target.prefix);
     this.location = `s3://${target.bucket}/${this.prefix}`;
+    this.endpoint = target.endpoint ?? `https://s3.${target.region ?? 'us-east-1'}.amazonaws.com`;
   }
 
   async save(name: string, data: Uint8Array, opts: SaveOptions = {}): Promise<void> {
@@ -252,7 +255,7 @@ export class S3Storage implements Storage {
     if (!kind && status === undefined && /ECONNREFUSED|connect/i.test(String((err as Error)?.message))) kind = 'unreachable';
     kind ??= 'other';
     const detail = [code, status ? `HTTP ${status}` : undefined].filter(Boolean).join(', ');
-    const msg = `${this.location}: ${what}: ${describeKind(kind)}${detail ? ` (${detail})` : ''}${kind === 'other' ? `: ${redact((err as Error)?.message ?? String(err))}` : ''}`;
+    const msg = failureMessage({ location: this.location, what, kind, detail, err, endpoint: this.endpoint });
     return new StorageError(kind, this.location, msg, { objectName: name, cause: sanitizedCause(err) });
   }
 }
