@@ -79,7 +79,7 @@ const GLYPHS: Readonly<Record<string, string>> = { '…': '...', '—': '\\(em',
  * Text safe in roff lines: backslashes and hyphens escaped, a control character that
  * starts a line defused, and anything else outside ASCII as a groff glyph.
  */
-export function roff(text: string): string {
+function roff(text: string): string {
   const escaped = [...text]
     .map((ch) => {
       if (ch === '\\') return '\\e';
