@@ -53,7 +53,15 @@ export function makeContext(env: NodeJS.ProcessEnv, cwd: string, signal: AbortSi
   };
 }
 
-/** Adds the `Examples:` block every command's --help must show. */
+const examplesByCommand = new WeakMap<Command, readonly string[]>();
+
+/** Adds the `Examples:` block every command's --help must show (and the man page repeats). */
 export function examples(cmd: Command, lines: string[]): Command {
+  examplesByCommand.set(cmd, [...(examplesByCommand.get(cmd) ?? []), ...lines]);
   return cmd.addHelpText('after', '\nExamples:\n' + lines.map((l) => '  $ ' + l).join('\n'));
+}
+
+/** The example command lines given to examples() for this command (without the `$ `). */
+export function examplesOf(cmd: Command): readonly string[] {
+  return examplesByCommand.get(cmd) ?? [];
 }

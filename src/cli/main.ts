@@ -1,10 +1,11 @@
 import { Command, CommanderError, Option } from 'commander';
 import { readFileSync } from 'node:fs';
-import { makeContext, type CliInjections } from './context.js';
+import { examples, makeContext, type CliInjections } from './context.js';
 import { Output } from './output.js';
 import { reportError } from './errors.js';
 import { ExitCode } from '../core/errors.js';
 import { registerCommands } from './commands/index.js';
+import { exitCodesHelp } from './help/exit-codes.js';
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -25,18 +26,8 @@ export function buildProgram(ctx: ReturnType<typeof makeContext>): Command {
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride()
     .configureOutput({ outputError: (str, write) => write(str) });
-  program.addHelpText(
-    'after',
-    `
-Exit codes: 0 ok, 1 failed, 2 usage/invalid policy, 3 partial snapshot, 4 compliance finding,
-            10 no repository, 11 locked, 12 wrong passphrase, 130/143 interrupted.
-
-Examples:
-  $ triad policy check policies/*.yaml
-  $ triad init -p policies/demo.yaml
-  $ triad backup -p policies/demo.yaml
-  $ triad snapshots -p policies/demo.yaml --json`,
-  );
+  program.addHelpText('after', `\n${exitCodesHelp()}`);
+  examples(program, ['triad policy check policies/*.yaml', 'triad init -p policies/demo.yaml', 'triad backup -p policies/demo.yaml', 'triad snapshots -p policies/demo.yaml --json']);
   registerCommands(program, ctx);
   for (const c of program.commands) propagate(c);
   return program;
