@@ -7,8 +7,8 @@ export interface CrontabJob {
   readonly job: ScheduledJob;
   /** The policy's 5-field cron expression. */
   readonly cron: string;
-  /** triad's arguments for the job (see jobArguments). */
-  readonly args: readonly string[];
+  /** triad's arguments for the job (see jobArguments); default `<job> -p <policyFile>`. */
+  readonly args?: readonly string[];
 }
 
 export interface CrontabOptions {
@@ -71,7 +71,7 @@ export function renderCrontab(opts: CrontabOptions): Crontab {
   for (const j of opts.jobs) {
     const spec = parseCron(j.cron);
     const lock = `${lockDir}/triad-${opts.policyName}-${j.job}.lock`;
-    const triad = [opts.triadBin, ...j.args].map(shellQuote).join(' ');
+    const triad = [opts.triadBin, ...(j.args ?? [j.job, '-p', opts.policyFile])].map(shellQuote).join(' ');
     const command = opts.envFile
       ? `flock -n ${shellQuote(lock)} sh -c ${shellQuote(`set -a && . ${shellQuote(opts.envFile)} && set +a && exec ${triad} >/dev/null`)}`
       : `flock -n ${shellQuote(lock)} ${triad} >/dev/null`;

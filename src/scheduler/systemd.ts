@@ -65,8 +65,8 @@ export interface SystemdUnitOptions {
   /** Absolute path of the triad launcher. */
   readonly triadBin: string;
   readonly job: ScheduledJob;
-  /** triad's arguments for the job (see jobArguments). */
-  readonly args: readonly string[];
+  /** triad's arguments for the job (see jobArguments); default `<job> -p <policyFile>`. */
+  readonly args?: readonly string[];
   /** The policy's cron expression; or give onCalendar directly. */
   readonly cron?: string;
   /** systemd calendar specs used as they are (one OnCalendar= line each). */
@@ -128,8 +128,9 @@ export function renderSystemdUnits(opts: SystemdUnitOptions): SystemdUnits {
   }
 
   const name = `triad-${opts.policyName}-${opts.job}`;
-  const what = `triad ${describeJob(opts.args)} of policy ${opts.policyName}`;
-  const exec = [opts.triadBin, ...opts.args].map((w) => systemdQuote(w)).join(' ');
+  const args = opts.args ?? [opts.job, '-p', opts.policyFile];
+  const what = `triad ${describeJob(args)} of policy ${opts.policyName}`;
+  const exec = [opts.triadBin, ...args].map((w) => systemdQuote(w)).join(' ');
   const rw = [...new Set(opts.readWritePaths ?? [])].map((p) => systemdQuote(p, 'path'));
 
   const service = [

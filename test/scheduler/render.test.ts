@@ -148,24 +148,28 @@ describe('renderSystemdUnits', () => {
   });
 });
 
+const NOW = new Date('2026-03-01T00:00:00Z');
+
 describe('renderCrontab', () => {
-  it('renders flock-guarded lines, escaping % for cron', () => {
-    const text = renderCrontab({
+  it('renders flock-guarded lines, escaping % for cron, standard output discarded (cron mails only stderr)', () => {
+    const { text } = renderCrontab({
       policyFile: '/etc/triad/fin%.yaml',
       policyName: 'finance',
       triadBin: '/usr/bin/triad',
       jobs: [{ job: 'backup', cron: '0 */4 * * *' }, { job: 'prune', cron: '30 4 * * 0' }],
+      systemZone: 'UTC',
+      now: NOW,
     });
     expect(text.split('\n')).toEqual([
       '# triad: policy finance (/etc/triad/fin%.yaml)',
-      '0 */4 * * * flock -n /run/lock/triad-finance-backup.lock /usr/bin/triad backup -p /etc/triad/fin\\%.yaml',
-      '30 4 * * 0 flock -n /run/lock/triad-finance-prune.lock /usr/bin/triad prune -p /etc/triad/fin\\%.yaml',
+      '0 */4 * * * flock -n /run/lock/triad-finance-backup.lock /usr/bin/triad backup -p /etc/triad/fin\\%.yaml >/dev/null',
+      '30 4 * * 0 flock -n /run/lock/triad-finance-prune.lock /usr/bin/triad prune -p /etc/triad/fin\\%.yaml >/dev/null',
       '',
     ]);
   });
 
   it('renders /etc/cron.d lines with a user, an environment file and CRON_TZ', () => {
-    const text = renderCrontab({
+    const { text, zoneDependent } = renderCrontab({
       policyFile: '/etc/triad/finance.yaml',
       policyName: 'finance',
       triadBin: '/usr/bin/triad',
@@ -175,12 +179,17 @@ describe('renderCrontab', () => {
       envFile: "/etc/triad/it's.env",
       lockDir: '/var/lock/',
       timezone: 'Europe/Paris',
+      // Midnight in Paris is 23:00 or 22:00 UTC the day before: no UTC expression matches all year.
+      systemZone: 'UTC',
+      now: NOW,
     });
+    expect(zoneDependent).toEqual(['restore-test']);
     const lines = text.trimEnd().split('\n');
-    expect(lines[1]).toBe('CRON_TZ=Europe/Paris');
-    expect(lines[2]).toBe(
-      `0 0 1 * * triad flock -n /var/lock/triad-finance-restore-test.lock sh -c 'set -a && . '\\''/etc/triad/it'\\''\\'\\'''\\''s.env'\\'' && set +a && exec /usr/bin/triad restore-test -p /etc/triad/finance.yaml'`,
+    expect(lines[3]).toBe('CRON_TZ=Europe/Paris');
+    expect(lines[4]).toBe(
+      `0 0 1 * * triad flock -n /var/lock/triad-finance-restore-test.lock sh -c 'set -a && . '\\''/etc/triad/it'\\''\\'\\'''\\''s.env'\\'' && set +a && exec /usr/bin/triad restore-test -p /etc/triad/finance.yaml >/dev/null'`,
     );
+    expect(lines[5]).toBe('CRON_TZ=UTC');
   });
 
   it('needs a user for /etc/cron.d and a valid cron expression', () => {
