@@ -33,10 +33,12 @@ const targets = values.targets.split(',');
 
 const server = await createServer({ root: new URL('../..', import.meta.url).pathname, configFile: false, logLevel: 'error', appType: 'custom', server: { middlewareMode: true, hmr: false, ws: false } });
 const runner = createServerModuleRunner(server.environments.ssr, { hmr: false });
+const stop = new AbortController();
+for (const sig of ['SIGINT', 'SIGTERM']) process.once(sig, () => stop.abort());
 try {
   const { torture, formatReport } = await runner.import('/test/torture/torture.ts');
   console.log(`torture: seed ${seed}, ${rounds} rounds of ${commands} commands on ${targets.join(', ')}`);
-  const report = await torture({ seed, rounds, targets, commands, killRate, faultRate, log: (line) => console.log(line) });
+  const report = await torture({ seed, rounds, targets, commands, killRate, faultRate, signal: stop.signal, log: (line) => console.log(line) });
   console.log(formatReport(report));
   process.exitCode = report.violations.length > 0 ? 1 : 0;
 } finally {

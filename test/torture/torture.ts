@@ -36,6 +36,8 @@ export interface TortureOptions {
   faultRate?: number;
   /** Progress lines (default: none). */
   log?: (line: string) => void;
+  /** Stops after the command under way (the round is then left unverified); cleanup still runs. */
+  signal?: AbortSignal;
 }
 
 export interface Violation {
@@ -55,6 +57,10 @@ export interface TortureReport {
   exits: Record<string, number>;
   restores: number;
   violations: Violation[];
+  /** Findings worth a look that break no invariant: a check under faults that reported damage no truncated read explains. */
+  notes: string[];
+  /** Stopped by the signal before the rounds asked for were done. */
+  interrupted: boolean;
   /** How the small disk was made, or why it could not be. */
   diskFull: string;
   wallMs: number;
@@ -241,6 +247,8 @@ export async function torture(opts: TortureOptions): Promise<TortureReport> {
     exits: {},
     restores: 0,
     violations: [],
+    interrupted: false,
+    notes: [],
     diskFull: 'not asked for',
     wallMs: 0,
   };
@@ -273,7 +281,7 @@ export async function torture(opts: TortureOptions): Promise<TortureReport> {
     }
     report.targets = targets.map((t) => t.name);
     const source = new Source(join(work, 'src'), rnd);
-    const policy = writePolicy(work, { sources: [source.root], targets: Object.fromEntries(targets.map((t) => [t.name, t.fields])), rule: 'none', extra: { retention: { keep_last: 3 } } });
+    const policy = writePolicy(work, { sources: [source.root], targets: Object.fromEntries(targets.map((t) => [t.name, t.fields])), rule: 'none', extra: { retention: { keep_last: 2 } } });
     let passphrase = 'torture-0';
     const baseEnv = (): Record<string, string> => ({
       PATH: process.env.PATH ?? '',
@@ -306,7 +314,7 @@ export async function torture(opts: TortureOptions): Promise<TortureReport> {
         const fs = statfsSync(mounted!);
         writeFileSync(filler, Buffer.alloc(Math.max(0, Math.min(rnd.int(7) * MiB, fs.bavail * fs.bsize - 512 * KiB))));
       }
-      for (let i = 0; i < (opts.commands ?? 6); i++) {
+      for (let i = 0; i < (opts.commands ?? 6) && !opts.signal?.aborted; i++) {
         const kind = weighted(rnd, WEIGHTS);
         report.commands[kind]++;
         const newPass = `torture-${++cmdNo}`;
@@ -354,10 +362,14 @@ export async function torture(opts: TortureOptions): Promise<TortureReport> {
         report.exits[exit] = (report.exits[exit] ?? 0) + 1;
         if (!killed && NO_SPACE.test(run.stdout + run.stderr)) report.faults['no-space'] = (report.faults['no-space'] ?? 0) + 1;
         steps.push(`${label} ${(run.ms / 1000).toFixed(1)}s: ${killed ? `killed ${fl.killed ? 'at a storage call' : `after ${killAfterMs} ms`}` : `exit ${exit}`}${fl.faults.length ? `, ${fl.faults.length} faults` : ''}`);
-        if (!killed) {
+        if (!killed && !opts.signal?.aborted) {
           if (fl.calls !== undefined && run.code === 0) estimate.set(kind, { ms: run.ms, calls: fl.calls });
           if (run.code === null || !ACCEPTED_EXITS.has(run.code)) violations.push(`${label} exited ${exit}: ${run.stderr.trim().slice(0, 600)}`);
           if (STACK_TRACE.test(run.stderr)) violations.push(`${label} printed a stack trace: ${run.stderr.slice(0, 800)}`);
+        }
+        if (kind === 'check' && run.code === 4 && !fl.faults.includes('truncated')) {
+          const rep = parseJson(run.stdout) as { targets?: { name?: string; target?: string; errors?: { kind: string; message: string }[] }[] } | undefined;
+          report.notes.push(`round ${round}, ${label} exited 4 with faults ${fl.faults.join(',') || 'none'}: ${JSON.stringify(rep?.targets?.map((t) => t.errors?.map((e) => e.message)))}`.slice(0, 800));
         }
         if (kind === 'backup' && !killed) {
           const out = parseJson(run.stdout) as { snapshot?: string; targets?: { target: string; status: string }[] } | undefined;
@@ -374,6 +386,11 @@ export async function torture(opts: TortureOptions): Promise<TortureReport> {
         if (violations.length) break;
       }
       if (filler) rmSync(filler, { force: true });
+      if (opts.signal?.aborted) {
+        report.interrupted = true;
+        log(`round ${round}/${opts.rounds}: ${steps.join('; ')} — interrupted, not verified`);
+        break;
+      }
       const v0 = performance.now();
       if (violations.length === 0) await verify();
       steps.push(`verified in ${Math.round((performance.now() - v0) / 100) / 10} s`);
@@ -493,6 +510,8 @@ export function formatReport(r: TortureReport): string {
     `exits: ${Object.entries(r.exits).sort().map(([k, v]) => `${k}×${v}`).join(', ')}`,
     `restores verified: ${r.restores}`,
     `disk full: ${r.diskFull}`,
+    ...r.notes.map((n) => `note: ${n}`),
+    ...(r.interrupted ? ['interrupted: the last round was not verified'] : []),
     `violations: ${r.violations.length}`,
     ...r.violations.map((v) => `  round ${v.round}: ${v.what}\n  reproduce: npm run torture -- --seed ${r.seed} --rounds ${v.round}`),
   ];
