@@ -483,9 +483,9 @@ async function settlePassphrase(policy: string, env: Record<string, string>, can
   return undefined;
 }
 
-/** Untracked files of the project's working directory (where the commands run). */
+/** Untracked files of the project's working directory (where the commands run); edits to tracked files are a developer's. */
 function untracked(): string {
-  return spawnSync('git', ['status', '--porcelain', '--untracked-files=all'], { cwd: ROOT, encoding: 'utf8' }).stdout;
+  return spawnSync('git', ['ls-files', '--others', '--exclude-standard'], { cwd: ROOT, encoding: 'utf8' }).stdout;
 }
 
 /** Runs `tasks` at most `n` at a time. */
