@@ -4,7 +4,9 @@
 //   { "seed": 7, "rate": 0.03, "kinds": ["5xx", "timeout", "truncated", "slow"],
 //     "kill": { "at": 40, "when": "before" | "after" }, "log": "/path/faults.log" }
 // Every storage call of the process (all targets) is numbered from 1; call `kill.at` SIGKILLs the
-// process just before it is issued or just after it returns. Each call fails with probability
+// process just before it is issued or just after it returns. `kill: { "op": "remove", "match":
+// "^snapshots/", "when": "after" }` picks instead the first call of that op whose object name
+// matches the regular expression. Each call fails with probability
 // `rate`, with a kind drawn from `kinds`:
 //   5xx        a transient 503 before the request reaches the store
 //   timeout    a wait, then a transient timeout; for a save, half the time after it has landed
@@ -40,16 +42,19 @@ export function chaosWrapper(spec) {
     process.kill(process.pid, 'SIGKILL');
   };
   /** Numbers the call, kills before it when planned, and draws its fault (or none). */
+  const killMatch = spec.kill?.match === undefined ? undefined : new RegExp(spec.kill.match);
+  let killAt = spec.kill?.at;
   const enter = (target, op, name) => {
     const n = ++calls;
-    if (spec.kill?.at === n && spec.kill.when !== 'after') killNow(`before ${op} ${target}:${name}`);
+    if (killAt === undefined && killMatch && op === spec.kill.op && killMatch.test(name)) killAt = n;
+    if (killAt === n && spec.kill.when !== 'after') killNow(`before ${op} ${target}:${name}`);
     let kind = rnd.next() < spec.rate ? spec.kinds[rnd.int(spec.kinds.length)] : undefined;
     if (kind === 'truncated' && op !== 'load') kind = '5xx';
     if (kind) note(`fault ${kind} ${op} ${target}:${name}`);
     return { n, kind, ms: 50 + rnd.int(350) };
   };
   const leave = (n, op, target, name) => {
-    if (spec.kill?.at === n && spec.kill.when === 'after') killNow(`after ${op} ${target}:${name}`);
+    if (killAt === n && spec.kill.when === 'after') killNow(`after ${op} ${target}:${name}`);
   };
   return (inner, target) => {
     const fail = (op, name, what) => new StorageError('transient', inner.location, `${inner.location}: injected ${what} in ${op} ${name}`, { objectName: name });
