@@ -135,7 +135,7 @@ function asRetention(policy: Policy, spec: TargetSpec): { retention: RetentionSp
   return { retention: r.retention, retentionSource: r.source };
 }
 
-/** Forgets on one replica (caller holds its exclusive lock): removes snapshot objects, then records it. */
+/** Forgets on one replica (caller holds its exclusive lock): marks each snapshot forgotten in the catalogue, then removes its object. */
 async function forgetTarget(ctx: AppContext, policy: Policy, spec: TargetSpec, repo: Repository, catalog: Catalog | undefined, opts: ForgetOptions & { signal: AbortSignal }): Promise<ForgetTargetOutcome> {
   const started = ctx.clock.now();
   const base = asRetention(policy, spec);
@@ -145,14 +145,18 @@ async function forgetTarget(ctx: AppContext, policy: Policy, spec: TargetSpec, r
     const doomed = decisions.filter((d) => !d.keep);
     const removed: string[] = [];
     if (!opts.dryRun) {
-      // Snapshots first (reverse write order); the data they alone used is freed by prune.
+      const rule = `${base.retentionSource} retention: ${describeRetention(base.retention)}`;
+      // Snapshots first (reverse write order); the data they alone used is freed by prune. Each is
+      // marked forgotten in the catalogue before its object goes: a run killed in between leaves a
+      // snapshot the catalogue calls forgotten, which the next forget removes, never one it calls
+      // complete on a target that no longer holds it (which check would report as damage).
       for (const d of doomed) {
         opts.signal.throwIfAborted();
+        if (catalog?.snapshotById(d.id, policy.name)) catalog.markForgotten(d.id, repo.target, ctx.clock.now(), rule);
         await repo.storage.remove(`snapshots/${d.id}`, { signal: opts.signal });
         removed.push(d.id);
       }
       const finished = ctx.clock.now();
-      const rule = `${base.retentionSource} retention: ${describeRetention(base.retention)}`;
       if (removed.length) {
         await writeJournal([repo], {
           version: 1, kind: 'forget', policy: policy.name, host: hostName(policy), started: started.toISOString(), finished: finished.toISOString(),
@@ -160,12 +164,7 @@ async function forgetTarget(ctx: AppContext, policy: Policy, spec: TargetSpec, r
           details: { rule, timezone: policy.timezone, retention: base.retention, forgotten: doomed.map((d) => ({ id: d.id, time: d.time })), kept: decisions.filter((d) => d.keep).map((d) => ({ id: d.id, reasons: d.reasons })) },
         });
       }
-      if (catalog && runId !== undefined) {
-        for (const id of removed) {
-          if (catalog.snapshotById(id, policy.name)) catalog.markForgotten(id, repo.target, finished, rule);
-        }
-        catalog.finishRun(runId, { finished_at: finished, status: 'ok', exit_code: 0, details: { rule, forgotten: removed, kept: decisions.length - removed.length } });
-      }
+      if (catalog && runId !== undefined) catalog.finishRun(runId, { finished_at: finished, status: 'ok', exit_code: 0, details: { rule, forgotten: removed, kept: decisions.length - removed.length } });
     }
     return { target: repo.target, ok: true, ...base, snapshots: decisions, removed };
   } catch (err) {

@@ -34,6 +34,8 @@ export interface AppContext {
   retryForMs?: number;
   /** Upload limit for every target in bytes/s (--limit-upload), overriding the policy. */
   uploadLimit?: number;
+  /** Wraps each opened target's backend, inside retry (a test entry's fault injection; unset in production). */
+  wrapStorage?: (storage: Storage, target: string) => Storage;
   /** Thread counts a sysadmin may tune (TRIAD_BACKUP_WORKERS, TRIAD_RESTORE_WRITERS, read by the CLI). */
   threads?: { backupWorkers?: number; restoreWriters?: number };
 }
@@ -45,6 +47,7 @@ export function storageOptions(ctx: AppContext, spec: TargetSpec): Parameters<ty
     cwd: ctx.cwd,
     clock: ctx.clock,
     uploadLimit: ctx.uploadLimit,
+    ...(ctx.wrapStorage ? { wrap: (storage: Storage) => ctx.wrapStorage!(storage, spec.name) } : {}),
     retry: {
       ...(ctx.retryForMs !== undefined ? { maxElapsedMs: ctx.retryForMs } : {}),
       onRetry: (op, name, err, delayMs) => ctx.emit?.({ type: 'storage-retry', target: spec.name, op, object: name, errorKind: err.kind, delayMs }),

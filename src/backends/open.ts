@@ -17,6 +17,8 @@ export interface OpenStorageOptions {
   retry?: Omit<RetryOptions, 'clock'>;
   /** Overrides the target's upload_limit (bytes/s, 0 = none), e.g. from --limit-upload. */
   uploadLimit?: number;
+  /** Wraps the concrete backend inside the retry wrapper (a test entry injects faults here; the shipped CLI never sets it). */
+  wrap?: (storage: Storage) => Storage;
 }
 
 /**
@@ -53,6 +55,7 @@ export async function openStorage(target: TargetSpec, opts: OpenStorageOptions):
       throw new Error(`unknown target type ${(never as { type: string }).type}`);
     }
   }
+  if (opts.wrap) storage = opts.wrap(storage);
   storage = withRetry(storage, { ...opts.retry, clock });
   const limit = opts.uploadLimit ?? target.upload_limit;
   if (limit > 0) storage = withUploadLimit(storage, { bytesPerSecond: limit, clock });

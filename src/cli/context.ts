@@ -1,13 +1,13 @@
 import type { Command } from 'commander';
 import { Output, type GlobalOptions } from './output.js';
 import type { Clock } from '../core/clock.js';
-import type { KdfStrength } from '../app/session.js';
+import type { AppContext, KdfStrength } from '../app/session.js';
 
 /**
  * What a caller of main() may put in place of production behaviour. bin/triad passes
  * nothing; the test entry (test/helpers/triad-test-entry.mjs) pins the clock, lowers the
- * scrypt cost and its floor, and shrinks packs and lock lifetimes. The shipped CLI reads
- * none of these from its environment.
+ * scrypt cost and its floor, shrinks packs and lock lifetimes, and may wrap each target's
+ * storage to inject faults. The shipped CLI reads none of these from its environment.
  */
 export interface CliInjections {
   clock?: Clock;
@@ -16,6 +16,8 @@ export interface CliInjections {
   packSize?: number;
   /** How long a repository lock lives without a refresh (ms). */
   lockStaleAfterMs?: number;
+  /** Wraps each opened target's backend inside the retry wrapper (fault injection of the torture run). */
+  wrapStorage?: AppContext['wrapStorage'];
 }
 
 /** Per-invocation state: the only place that holds process.env and the abort signal. */

@@ -7,7 +7,6 @@
  * `unlock` and without uploading again the packs the killed runs left behind.
  */
 import { spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -15,7 +14,7 @@ import { seededRandom, type Random } from '../../src/core/random.js';
 import { PACK_TARGET_SIZE } from '../../src/repo/format.js';
 import { startS3rver, type S3Emulator } from '../helpers/emulators.js';
 import { ENTRY, PASS, ROOT, scratchDir, triadAsync, writePolicy } from '../helpers/triad.js';
-import { bytes, snapshotOf, type EntryInfo } from '../helpers/tree.js';
+import { bytes, hashedTreeOf, type HashedTree } from '../helpers/tree.js';
 
 const SEED = 0x7a1d_c4a5;
 const KILLS = 5;
@@ -67,16 +66,8 @@ async function pool(n: number, tasks: (() => Promise<void>)[]): Promise<void> {
   }));
 }
 
-/** snapshotOf() with file contents reduced to their SHA-256 (keeps a dozen 30–90 MiB trees in memory cheaply). */
-type Tree = Map<string, Omit<EntryInfo, 'content'> & { sha256?: string }>;
-function treeOf(root: string): Tree {
-  const out: Tree = new Map();
-  for (const [k, v] of snapshotOf(root)) {
-    const { content, ...rest } = v;
-    out.set(k, content === undefined ? rest : { ...rest, sha256: createHash('sha256').update(Buffer.from(content, 'base64')).digest('hex') });
-  }
-  return out;
-}
+type Tree = HashedTree;
+const treeOf = hashedTreeOf;
 
 /** What a target holds, read from its storage directly (not through triad). */
 interface TargetProbe {

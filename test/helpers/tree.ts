@@ -1,4 +1,5 @@
 import { chmodSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { seededRandom } from '../../src/core/random.js';
 
@@ -64,5 +65,16 @@ export function snapshotOf(root: string): Map<string, EntryInfo> {
     }
   };
   walk(root, '');
+  return out;
+}
+
+/** snapshotOf() with file contents reduced to their SHA-256 (keeps many trees in memory cheaply). */
+export type HashedTree = Map<string, Omit<EntryInfo, 'content'> & { sha256?: string }>;
+export function hashedTreeOf(root: string): HashedTree {
+  const out: HashedTree = new Map();
+  for (const [k, v] of snapshotOf(root)) {
+    const { content, ...rest } = v;
+    out.set(k, content === undefined ? rest : { ...rest, sha256: createHash('sha256').update(Buffer.from(content, 'base64')).digest('hex') });
+  }
   return out;
 }

@@ -5,6 +5,8 @@
 //   TRIAD_TEST_NOW                  pin the clock at this ISO time
 //   TRIAD_TEST_PACK_SIZE            target pack size of backup and prune, in bytes
 //   TRIAD_TEST_LOCK_STALE_AFTER_MS  repository lock lifetime without a refresh
+//   TRIAD_TEST_FAULTS               random storage faults and a SIGKILL at an I/O boundary (JSON,
+//                                   see chaos-storage.mjs), wrapping every opened target
 import v8 from 'node:v8';
 
 v8.setFlagsFromString('--heap-growing-percent=50');
@@ -28,5 +30,10 @@ const packSize = wholeNumber('TRIAD_TEST_PACK_SIZE');
 if (packSize !== undefined) injected.packSize = packSize;
 const lockStaleAfterMs = wholeNumber('TRIAD_TEST_LOCK_STALE_AFTER_MS');
 if (lockStaleAfterMs !== undefined) injected.lockStaleAfterMs = lockStaleAfterMs;
+
+if (process.env.TRIAD_TEST_FAULTS) {
+  const { chaosWrapper, parseFaultSpec } = await import('./chaos-storage.mjs');
+  injected.wrapStorage = chaosWrapper(parseFaultSpec(process.env.TRIAD_TEST_FAULTS));
+}
 
 process.exitCode = await main(process.argv, process.env, injected);

@@ -20,6 +20,7 @@ export function appContext(ctx: CliContext, cmd: Command, out: Output, opening?:
     catalogPath: ctx.globals(cmd).catalog,
     kdf: ctx.injected.kdf,
     lockStaleAfterMs: ctx.injected.lockStaleAfterMs,
+    wrapStorage: ctx.injected.wrapStorage,
     retryForMs: g.retryFor !== undefined ? parseOption('--retry-for', g.retryFor, parseDuration) : undefined,
     uploadLimit: g.limitUpload !== undefined ? parseOption('--limit-upload', g.limitUpload, parseRate) : undefined,
     threads: { backupWorkers: threadCount(ctx.env, 'TRIAD_BACKUP_WORKERS'), restoreWriters: threadCount(ctx.env, 'TRIAD_RESTORE_WRITERS') },

@@ -1,0 +1,93 @@
+// Random storage faults and a SIGKILL at a chosen I/O boundary, for the torture run. Test code
+// only: the test entry wraps each opened target's backend with it when its own environment has
+// TRIAD_TEST_FAULTS (JSON), which the shipped bin/triad never reads:
+//   { "seed": 7, "rate": 0.03, "kinds": ["5xx", "timeout", "truncated", "slow"],
+//     "kill": { "at": 40, "when": "before" | "after" }, "log": "/path/faults.log" }
+// Every storage call of the process (all targets) is numbered from 1; call `kill.at` SIGKILLs the
+// process just before it is issued or just after it returns. `kill: { "op": "remove", "match":
+// "^snapshots/", "when": "after" }` picks instead the first call of that op whose object name
+// matches the regular expression. Each call fails with probability
+// `rate`, with a kind drawn from `kinds`:
+//   5xx        a transient 503 before the request reaches the store
+//   timeout    a wait, then a transient timeout; for a save, half the time after it has landed
+//   truncated  a load whose body is cut short (loads only; other calls get a 5xx)
+//   slow       a wait of up to 400 ms, then the call as usual
+// Every fault, kill and (on a normal exit) the number of calls is appended to `log`, one line each.
+import { appendFileSync } from 'node:fs';
+
+const { StorageError } = await import('../../dist/backends/storage.js');
+const { seededRandom } = await import('../../dist/core/random.js');
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** Parses TRIAD_TEST_FAULTS; a malformed value fails the run loudly. */
+export function parseFaultSpec(raw) {
+  const spec = JSON.parse(raw);
+  const kinds = spec.kinds ?? ['5xx', 'timeout', 'truncated', 'slow'];
+  for (const k of kinds) if (!['5xx', 'timeout', 'truncated', 'slow'].includes(k)) throw new Error(`TRIAD_TEST_FAULTS: unknown fault kind ${k}`);
+  if (!(spec.rate >= 0 && spec.rate <= 1)) throw new Error(`TRIAD_TEST_FAULTS: rate ${spec.rate} is not in [0, 1]`);
+  return { seed: spec.seed >>> 0, rate: spec.rate, kinds, kill: spec.kill, log: spec.log };
+}
+
+/** One per process: the call counter and random stream are shared by every target. */
+export function chaosWrapper(spec) {
+  const rnd = seededRandom(spec.seed || 1);
+  let calls = 0;
+  const note = (line) => {
+    if (spec.log) appendFileSync(spec.log, line + '\n');
+  };
+  process.on('exit', () => note(`calls ${calls}`));
+  const killNow = (where) => {
+    note(`kill ${where}`);
+    process.kill(process.pid, 'SIGKILL');
+  };
+  /** Numbers the call, kills before it when planned, and draws its fault (or none). */
+  const killMatch = spec.kill?.match === undefined ? undefined : new RegExp(spec.kill.match);
+  let killAt = spec.kill?.at;
+  const enter = (target, op, name) => {
+    const n = ++calls;
+    if (killAt === undefined && killMatch && op === spec.kill.op && killMatch.test(name)) killAt = n;
+    if (killAt === n && spec.kill.when !== 'after') killNow(`before ${op} ${target}:${name}`);
+    let kind = rnd.next() < spec.rate ? spec.kinds[rnd.int(spec.kinds.length)] : undefined;
+    if (kind === 'truncated' && op !== 'load') kind = '5xx';
+    if (kind) note(`fault ${kind} ${op} ${target}:${name}`);
+    return { n, kind, ms: 50 + rnd.int(350) };
+  };
+  const leave = (n, op, target, name) => {
+    if (killAt === n && spec.kill.when === 'after') killNow(`after ${op} ${target}:${name}`);
+  };
+  return (inner, target) => {
+    const fail = (op, name, what) => new StorageError('transient', inner.location, `${inner.location}: injected ${what} in ${op} ${name}`, { objectName: name });
+    /** Runs one call with its fault; `body` performs it on the inner storage. */
+    const call = async (op, name, body) => {
+      const c = enter(target, op, name);
+      if (c.kind === '5xx') throw fail(op, name, '503 Service Unavailable');
+      if (c.kind === 'slow' || c.kind === 'timeout') await sleep(c.ms);
+      if (c.kind === 'timeout' && !(op === 'save' && c.ms % 2 === 0)) throw fail(op, name, 'request timeout');
+      const out = await body();
+      if (c.kind === 'timeout') throw fail(op, name, 'request timeout after the write landed');
+      leave(c.n, op, target, name);
+      if (c.kind === 'truncated' && out.length > 1) return out.subarray(0, out.length - 1 - rnd.int(out.length >> 1));
+      return out;
+    };
+    const wrapped = {
+      location: inner.location,
+      save: (name, data, opts) => call('save', name, () => inner.save(name, data, opts)),
+      load: (name, range, opts) => call('load', name, () => inner.load(name, range, opts)),
+      stat: (name, opts) => call('stat', name, () => inner.stat(name, opts)),
+      remove: (name, opts) => call('remove', name, () => inner.remove(name, opts)),
+      async *list(prefix, opts) {
+        const items = await call('list', prefix, async () => {
+          const all = [];
+          for await (const info of inner.list(prefix, opts)) all.push(info);
+          return all;
+        });
+        yield* items;
+      },
+      close: () => inner.close(),
+    };
+    if (inner.listTemporary) wrapped.listTemporary = (opts) => inner.listTemporary(opts);
+    if (inner.capacity) wrapped.capacity = () => inner.capacity();
+    return wrapped;
+  };
+}
