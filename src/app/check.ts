@@ -52,7 +52,7 @@ export async function runCheck(ctx: AppContext, opts: { policyFile: string; targ
       const damaged = report.errors.length > 0;
       const status = damaged ? 'failed' : 'ok';
       const exitCode = damaged ? ExitCode.FINDING : ExitCode.OK;
-      const details = { readData: opts.readData, errors: report.errors.length, damagedPacks: report.damagedPacks.map((d) => d.pack) };
+      const details = { readData: opts.readData, errors: report.errors.length, damagedPacks: report.damagedPacks.map((d) => d.pack), reReads: report.reReads.length };
       // The verification result feeds 3-2-1-1-0 ("0 errors"): the journal keeps it for a catalogue rebuild.
       const { id: journalId } = await writeJournal([o.repo], {
         version: 1, kind: 'check', policy: policy.name, host: hostName(policy), started: startedAt.toISOString(), finished: finishedAt.toISOString(),
@@ -86,6 +86,7 @@ async function checkTarget(ctx: AppContext, policy: Policy, repo: Repository, ca
       expectedSnapshots,
       signal: ctx.signal,
       onProgress: (p) => ctx.emit?.({ type: 'progress', job: 'check', target: repo.target, files: p.packs, totalFiles: p.totalPacks, bytes: p.bytes }),
+      onReRead: (r) => ctx.emit?.({ type: 'pack-reread', target: repo.target, pack: r.pack, reason: r.reason }),
     });
   } finally {
     await lock.release().catch(() => undefined);

@@ -229,6 +229,7 @@ async function testTargets(
         signal: ctx.signal,
         compareSource: o.compareSource ? (snap, path, node, hash, mac) => compareWithSource(ctx, policy, snap, path, node, hash, sourceHashes, mac) : undefined,
         onProgress: (p) => ctx.emit?.({ type: 'progress', job: 'restore-test', target: s.spec.name, ...p }),
+        onReRead: (r) => ctx.emit?.({ type: 'pack-reread', target: s.spec.name, pack: r.pack, reason: r.reason }),
       });
       targets.push({ ...emptyResult(s, []), ...tested });
     } finally {
@@ -462,6 +463,7 @@ function emptyResult(s: Session, results: FileTestResult[]): TargetTestResult {
     skipped: 0,
     bytes: 0,
     bytesFetched: 0,
+    reReads: [],
     overheadMs: s.overheadMs,
     transferMs: 0,
     verifyMs: 0,

@@ -53,3 +53,8 @@ export function describeDamagedKeys(damaged: readonly DamagedKey[]): string {
 export function repairIndexHint(target: string): string {
   return `run 'triad repair index -p POLICY --target ${target}' (it rebuilds the index from the packs' headers)`;
 }
+
+/** What to do about a damaged, truncated or missing pack of `target`. */
+export function repairPacksHint(target: string): string {
+  return `run 'triad repair packs -p POLICY --target ${target}' (it keeps the blobs that still verify and fetches the others from the policy's other targets)`;
+}

@@ -82,6 +82,8 @@ export type AppEvent =
   | { type: 'hook-output-not-recorded'; error: string }
   /** An index file could not be read; the packs it named were read from their own headers. `reason` names the file and the damage. */
   | { type: 'index-damaged-routed'; target: string; reason: string; packsFromHeaders: number }
+  /** A pack whose first copy failed verification was read again before being called damaged; `reason` is why the first copy failed. */
+  | { type: 'pack-reread'; target: string; pack: string; reason: string }
   /** `restore --include/--exclude` patterns that matched no entry of the snapshot. */
   | { type: 'patterns-matched-nothing'; option: 'include' | 'exclude'; patterns: string[]; snapshot: string }
   /** The key this passphrase opens is derived below the production scrypt cost; `kdf` and `floor` as describeKdf words them. */
@@ -114,6 +116,7 @@ export const EVENT_LEVEL: { readonly [T in AppEventType]: EventLevel } = {
   'weak-key': 'warning',
   'index-damaged-routed': 'warning',
   'patterns-matched-nothing': 'warning',
+  'pack-reread': 'info',
 };
 
 export function eventLevel(e: AppEvent): EventLevel {

@@ -12,6 +12,9 @@
 //   timeout    a wait, then a transient timeout; for a save, half the time after it has landed
 //   truncated  a load whose body is cut short (loads only; other calls get a 5xx)
 //   slow       a wait of up to 400 ms, then the call as usual
+// `corrupt: { "match": "^data/", "reads": 1 }` flips one byte in the middle of the first `reads`
+// whole loads of each object whose name matches (every load when `reads` is absent): a garbled
+// transfer when `reads` is small, damage at rest otherwise. It draws nothing from the random stream.
 // Every fault, kill and (on a normal exit) the number of calls is appended to `log`, one line each.
 import { appendFileSync } from 'node:fs';
 
@@ -26,7 +29,10 @@ export function parseFaultSpec(raw) {
   const kinds = spec.kinds ?? ['5xx', 'timeout', 'truncated', 'slow'];
   for (const k of kinds) if (!['5xx', 'timeout', 'truncated', 'slow'].includes(k)) throw new Error(`TRIAD_TEST_FAULTS: unknown fault kind ${k}`);
   if (!(spec.rate >= 0 && spec.rate <= 1)) throw new Error(`TRIAD_TEST_FAULTS: rate ${spec.rate} is not in [0, 1]`);
-  return { seed: spec.seed >>> 0, rate: spec.rate, kinds, kill: spec.kill, log: spec.log };
+  if (spec.corrupt !== undefined && (typeof spec.corrupt.match !== 'string' || !(spec.corrupt.reads === undefined || spec.corrupt.reads >= 1))) {
+    throw new Error('TRIAD_TEST_FAULTS: corrupt needs a match pattern and, if given, reads >= 1');
+  }
+  return { seed: spec.seed >>> 0, rate: spec.rate, kinds, kill: spec.kill, log: spec.log, corrupt: spec.corrupt };
 }
 
 /** One per process: the call counter and random stream are shared by every target. */
@@ -56,6 +62,20 @@ export function chaosWrapper(spec) {
   const leave = (n, op, target, name) => {
     if (killAt === n && spec.kill.when === 'after') killNow(`after ${op} ${target}:${name}`);
   };
+  const corruptMatch = spec.corrupt === undefined ? undefined : new RegExp(spec.corrupt.match);
+  const loadsSeen = new Map();
+  /** Flips the middle byte of a whole load the `corrupt` rule covers. */
+  const garble = (target, name, range, out) => {
+    if (!corruptMatch || range !== undefined || !corruptMatch.test(name) || out.length === 0) return out;
+    const key = `${target}:${name}`;
+    const n = (loadsSeen.get(key) ?? 0) + 1;
+    loadsSeen.set(key, n);
+    if (spec.corrupt.reads !== undefined && n > spec.corrupt.reads) return out;
+    note(`fault corrupt load ${key}`);
+    const copy = Buffer.from(out);
+    copy[copy.length >> 1] ^= 0xff;
+    return copy;
+  };
   return (inner, target) => {
     const fail = (op, name, what) => new StorageError('transient', inner.location, `${inner.location}: injected ${what} in ${op} ${name}`, { objectName: name });
     /** Runs one call with its fault; `body` performs it on the inner storage. */
@@ -73,7 +93,7 @@ export function chaosWrapper(spec) {
     const wrapped = {
       location: inner.location,
       save: (name, data, opts) => call('save', name, () => inner.save(name, data, opts)),
-      load: (name, range, opts) => call('load', name, () => inner.load(name, range, opts)),
+      load: (name, range, opts) => call('load', name, async () => garble(target, name, range, await inner.load(name, range, opts))),
       stat: (name, opts) => call('stat', name, () => inner.stat(name, opts)),
       remove: (name, opts) => call('remove', name, () => inner.remove(name, opts)),
       async *list(prefix, opts) {

@@ -218,8 +218,8 @@ export function registerRepo(program: Command, ctx: CliContext): void {
             const verdict = t.errors.length ? `${out.mark(false)} ${out.c.red(`${t.errors.length} error(s)`)}` : `${out.mark(true)} no errors`;
             out.result(`${t.target}: ${verdict} — ${t.snapshots} snapshots, ${t.packs} packs, ${t.blobs} blobs${t.packsRead ? `, ${t.packsRead} packs read (${formatBytes(t.bytesRead)})` : ''}`);
             const hints = new Set<string>();
-            for (const e of t.errors.filter((x) => x.kind !== 'damaged-pack')) {
-              out.result(`  ${e.message}`);
+            for (const e of t.errors) {
+              if (e.kind !== 'damaged-pack') out.result(`  ${e.message}`);
               if (e.hint) hints.add(e.hint);
             }
             for (const d of t.damagedPacks) {
@@ -228,6 +228,7 @@ export function registerRepo(program: Command, ctx: CliContext): void {
               if (d.affected.length > 50) out.result(`    … and ${d.affected.length - 50} more files`);
             }
             for (const h of hints) out.result(out.c.dim(`  hint: ${h}`));
+            if (t.reReads.length) out.line(`  ${t.reReads.length} pack read(s) repeated because the first copy failed verification (a good second copy means the transfer, not the pack, was at fault)`);
             if (t.unindexedPacks.length) {
               const verified = readData === 'all' ? 'whole packs ' : '';
               out.line(`  ${t.unindexedPacks.length} pack(s) not in any index (${verified}left by an interrupted run; harmless, 'triad prune' removes them)`);

@@ -59,6 +59,8 @@ export function eventText(e: AppEvent): string {
       return `--${e.option} ${e.patterns.map((p) => `'${p}'`).join(' ')} matched nothing in snapshot ${e.snapshot.slice(0, 8)}${e.option === 'include' ? ': nothing was restored' : ': no entry was left out'} (list it with 'triad ls -p POLICY ${e.snapshot.slice(0, 8)}')`;
     case 'index-damaged-routed':
       return `${e.reason}; the packs no readable index names (${e.packsFromHeaders}) were read from their own headers instead; ${repairIndexHint(e.target)}`;
+    case 'pack-reread':
+      return `target '${e.target}': pack ${e.pack.slice(0, 12)} read a second time, its first copy failed verification (${e.reason})`;
     case 'weak-key': {
       const targets = e.targets.map((t) => `'${t}'`).join(', ');
       const passwd = `triad key passwd -p ${e.policyFile ?? 'POLICY'}`;

@@ -1,4 +1,5 @@
 import type { RestoreTestResult, TargetTestResult } from '../../app/restore-test.js';
+import { repairPacksHint } from '../../core/describe.js';
 import { formatBytes, formatDuration, formatRate, table } from '../output.js';
 
 /**
@@ -144,10 +145,14 @@ export function renderSummary(r: RestoreTestResult, c: { red(s: string): string;
     const failed = t.reachable ? t.results.filter((f) => f.status === 'failed' && f.kind !== 'damaged-repository') : [];
     for (const f of failed.slice(0, 50)) problems.push(`${t.target}: snapshot ${f.snapshot.slice(0, 8)}: ${f.path}: ${f.kind}: ${f.reason ?? ''}`);
     if (failed.length > 50) problems.push(`${t.target}: … and ${failed.length - 50} more failed file(s)`);
+    if (failed.some((f) => f.pack !== undefined)) problems.push(`${t.target}: hint: ${repairPacksHint(t.target)}`);
   }
   if (problems.length) {
     out.push('', 'failures:');
     for (const p of problems) out.push(`  ${p}`);
+  }
+  for (const t of r.targets) {
+    if (t.reReads.length) out.push(`${t.target}: ${t.reReads.length} pack read(s) repeated because the first copy failed verification`);
   }
   out.push('');
   const bad = r.targets.filter((t) => !t.ok).map((t) => t.target);

@@ -4,6 +4,7 @@ import { isNotFound } from '../../backends/storage.js';
 import { BlobReader } from '../read/index.js';
 import { ID_RE, packObjectName } from '../format.js';
 import { loadIndexRoutingAround, repairIndexHint, type MasterIndex } from '../index/index.js';
+import { repairPacksHint } from '../../core/describe.js';
 import { MemoryPool } from '../../core/memory-pool.js';
 import { verifyPackBytes } from './pack-verify.js';
 import { PackVerifyPool } from './pack-verify-pool.js';
@@ -40,6 +41,15 @@ export interface CheckReport {
   /** Packs no index names: left by an interrupted run; harmless, removed by prune (with read-data 'all': verified whole). */
   unindexedPacks: string[];
   damagedPacks: DamagedPack[];
+  /** Packs read a second time because the first copy failed verification; damage only when the second fails too. */
+  reReads: PackReRead[];
+}
+
+/** A pack whose first read failed verification, read once more before it was called damaged. */
+export interface PackReRead {
+  pack: string;
+  /** Why the first copy failed (when the second fails too, the pack is among the damaged ones). */
+  reason: string;
 }
 
 export interface CheckOptions {
@@ -50,10 +60,12 @@ export interface CheckOptions {
   expectedSnapshots?: { id: string; time: string }[];
   signal?: AbortSignal;
   onProgress?(p: { packs: number; totalPacks: number; bytes: number }): void;
+  /** A pack read again after its first copy failed verification. */
+  onReRead?(r: PackReRead): void;
 }
 
 export async function checkRepository(repo: Repository, opts: CheckOptions): Promise<CheckReport> {
-  const report: CheckReport = { target: repo.target, snapshots: 0, packs: 0, blobs: 0, packsRead: 0, bytesRead: 0, errors: [], unindexedPacks: [], damagedPacks: [] };
+  const report: CheckReport = { target: repo.target, snapshots: 0, packs: 0, blobs: 0, packsRead: 0, bytesRead: 0, errors: [], unindexedPacks: [], damagedPacks: [], reReads: [] };
   const stored = new Map<string, number>();
   /** Files in data/ whose names no pack can have. */
   const strays: string[] = [];
@@ -76,8 +88,9 @@ export async function checkRepository(repo: Repository, opts: CheckOptions): Pro
   report.packs = index.packs.size;
   for (const [pack, size] of index.packs) {
     const actual = stored.get(pack);
-    if (actual === undefined) report.errors.push({ kind: 'missing-pack', pack, message: `pack ${pack.slice(0, 12)} is named by an index but missing` });
-    else if (actual !== size) report.errors.push({ kind: 'pack-size', pack, message: `pack ${pack.slice(0, 12)} has ${actual} bytes, the index says ${size} (truncated or damaged)` });
+    const hint = repairPacksHint(repo.target);
+    if (actual === undefined) report.errors.push({ kind: 'missing-pack', pack, message: `pack ${pack.slice(0, 12)} is named by an index but missing`, hint });
+    else if (actual !== size) report.errors.push({ kind: 'pack-size', pack, message: `pack ${pack.slice(0, 12)} has ${actual} bytes, the index says ${size} (truncated or damaged)`, hint });
   }
   for (const id of stored.keys()) if (!index.packs.has(id)) report.unindexedPacks.push(id);
 
@@ -93,6 +106,7 @@ export async function checkRepository(repo: Repository, opts: CheckOptions): Pro
   report.snapshots = snapshots.length;
   missingSnapshots(report, opts.expectedSnapshots ?? [], [...snapshots.map((s) => s.id), ...damagedSnapshots]);
   const reader = new BlobReader(repo, index);
+  reader.onReRead = (r) => noteReRead(report, opts, r);
   // Trees already found whole (every subtree and blob below them indexed). Snapshots share
   // most of their trees, so each is checked once, not once per snapshot.
   const whole = new Set<string>();
@@ -153,7 +167,7 @@ export async function checkRepository(repo: Repository, opts: CheckOptions): Pro
   if (damaged?.size) {
     const sorted = new Map([...damaged].sort((a, b) => (a[0] < b[0] ? -1 : 1)));
     report.damagedPacks = await affectedFiles(reader, index, snapshots, sorted);
-    for (const d of report.damagedPacks) report.errors.push({ kind: 'damaged-pack', pack: d.pack, message: `pack ${d.pack.slice(0, 12)} is damaged: ${d.reason}` });
+    for (const d of report.damagedPacks) report.errors.push({ kind: 'damaged-pack', pack: d.pack, message: `pack ${d.pack.slice(0, 12)} is damaged: ${d.reason}`, hint: repairPacksHint(repo.target) });
   }
   return report;
 }
@@ -196,14 +210,8 @@ async function verifyUnindexed(repo: Repository, stored: Map<string, number>, st
     let reason: string | undefined;
     if (size > MAX_PACK_READ) reason = `it has ${size} bytes, more than any pack (left unread)`;
     else {
-      try {
-        const bytes = await repo.storage.load(name, undefined, { signal: opts.signal });
-        report.bytesRead += bytes.length;
-        reason = verifyPackBytes(repo.key, pack, bytes).reason;
-      } catch (err) {
-        if (!isObjectDamage(err)) throw err;
-        reason = `cannot be read: ${(err as Error).message}`;
-      }
+      reason = (await readAndVerify(repo, pack, opts, report)).reason;
+      if (reason !== undefined) reason = await reReadVerdict(repo, pack, reason, opts, report);
     }
     if (reason === undefined) continue;
     report.unindexedPacks.splice(report.unindexedPacks.indexOf(pack), 1);
@@ -221,9 +229,11 @@ async function verifyData(repo: Repository, index: MasterIndex, stored: Map<stri
     while (packs.length < want && pool.length) packs.push(pool.splice(opts.random.int(pool.length), 1)[0]!);
   }
   const damaged = new Map<string, string>();
-  const done = (pack: string, reason: string | undefined) => {
+  const done = async (pack: string, first: string | undefined) => {
     report.packsRead++;
     report.bytesRead += index.packs.get(pack) ?? 0;
+    // A transfer cut short or garbled on the way is noise, not damage: only a second bad copy counts.
+    const reason = first === undefined ? undefined : await reReadVerdict(repo, pack, first, opts, report, index);
     opts.onProgress?.({ packs: report.packsRead, totalPacks: packs.length, bytes: report.bytesRead });
     if (reason) damaged.set(pack, reason);
   };
@@ -240,15 +250,21 @@ async function verifyData(repo: Repository, index: MasterIndex, stored: Map<stri
       opts.signal?.throwIfAborted();
       const size = stored.get(pack)!;
       if (size > MAX_PACK_READ) {
-        done(pack, `it has ${size} bytes, more than any pack (left unread)`);
+        report.packsRead++;
+        damaged.set(pack, `it has ${size} bytes, more than any pack (left unread)`);
         continue;
       }
       let bytes: Buffer;
       try {
         bytes = await repo.storage.load(packObjectName(pack), undefined, { buffer: (n) => memory.take(n), signal: opts.signal });
       } catch (err) {
-        if (!isObjectDamage(err) && !isNotFound(err)) throw err;
-        done(pack, `cannot be read: ${(err as Error).message}`);
+        if (isNotFound(err)) {
+          report.packsRead++;
+          damaged.set(pack, `cannot be read: ${(err as Error).message}`);
+          continue;
+        }
+        if (!isObjectDamage(err)) throw err;
+        await done(pack, `cannot be read: ${(err as Error).message}`);
         continue;
       }
       if (inflight.length < queued) {
@@ -256,13 +272,13 @@ async function verifyData(repo: Repository, index: MasterIndex, stored: Map<stri
         inflight.push(
           verifier.verify(pack, bytes, lent).then((d) => {
             if (lent) memory.giveBack(d.buf, true);
-            done(pack, d.reason ?? misplaced(index, pack, d.entries));
+            return done(pack, d.reason ?? misplaced(index, pack, d.entries));
           }),
         );
       } else {
         const d = verifyPackBytes(repo.key, pack, bytes);
         memory.giveBack(bytes.buffer);
-        done(pack, d.reason ?? misplaced(index, pack, d.entries));
+        await done(pack, d.reason ?? misplaced(index, pack, d.entries));
         await inflight.shift();
       }
     }
@@ -275,6 +291,34 @@ async function verifyData(repo: Repository, index: MasterIndex, stored: Map<stri
     await settled;
   }
   return damaged;
+}
+
+/** Reads a whole pack and verifies it on this thread; a read the storage reports as damaged counts as a failed verification. */
+async function readAndVerify(repo: Repository, pack: string, opts: CheckOptions, report: CheckReport): Promise<{ reason?: string; entries: [string, number, number][] }> {
+  try {
+    const bytes = await repo.storage.load(packObjectName(pack), undefined, { signal: opts.signal });
+    report.bytesRead += bytes.length;
+    return verifyPackBytes(repo.key, pack, bytes);
+  } catch (err) {
+    if (!isObjectDamage(err)) throw err;
+    return { reason: `cannot be read: ${(err as Error).message}`, entries: [] };
+  }
+}
+
+/**
+ * A pack whose first copy failed verification is read once more: why it is damaged when the
+ * second copy fails too, undefined when the second is whole (the first read was noise).
+ */
+async function reReadVerdict(repo: Repository, pack: string, first: string, opts: CheckOptions, report: CheckReport, index?: MasterIndex): Promise<string | undefined> {
+  const again = await readAndVerify(repo, pack, opts, report);
+  const reason = again.reason ?? (index ? misplaced(index, pack, again.entries) : undefined);
+  noteReRead(report, opts, { pack, reason: first });
+  return reason;
+}
+
+function noteReRead(report: CheckReport, opts: CheckOptions, r: PackReRead): void {
+  report.reReads.push(r);
+  opts.onReRead?.(r);
 }
 
 /** Why a verified pack disagrees with the index, if it does. */

@@ -1,4 +1,5 @@
 import { TriadError } from '../../core/errors.js';
+import { repairPacksHint } from '../../core/describe.js';
 import { IntegrityFailure } from '../crypto/index.js';
 import { packObjectName, type BlobType } from '../format.js';
 import type { MasterIndex } from '../index/index.js';
@@ -15,7 +16,7 @@ export class BlobError extends TriadError {
     target: string,
   ) {
     super('E_INTEGRITY', pack ? `blob ${blobId.slice(0, 12)} in pack ${pack.slice(0, 12)} on target '${target}': ${reason}` : `blob ${blobId.slice(0, 12)} on target '${target}': ${reason}`, {
-      hint: `run 'triad check -p POLICY --target ${target} --read-data'; restore from another target or repair with 'triad copy'`,
+      hint: `restore from another target with --target; ${repairPacksHint(target)}`,
     });
   }
 }
@@ -38,6 +39,12 @@ export class BlobReader {
   private readonly trees = new Map<string, Tree>();
   private reusing: ReusingBlobDecoder | undefined;
   bytesFetched = 0;
+  /** Packs fetched a second time because the first copy failed verification (a garbled transfer is noise, not damage). */
+  readonly reReads: { pack: string; reason: string }[] = [];
+  /** Pack buffers that are themselves a second read: a failure in one is damage. */
+  private readonly secondReads = new WeakSet<Buffer>();
+  /** Called for each pack read again. */
+  onReRead?: (r: { pack: string; reason: string }) => void;
 
   constructor(
     readonly repo: Repository,
@@ -62,15 +69,26 @@ export class BlobReader {
   }
 
   private async decode(id: string, type: BlobType, decodeFn: typeof decodeBlobWith): Promise<Buffer> {
-    const { sealed, pack, bytes } = await this.sealed(id);
-    try {
-      return decodeFn(this.repo.key, type, Buffer.from(id, 'hex'), sealed);
-    } catch (err) {
-      if (err instanceof IntegrityFailure) throw new BlobError(id, pack, err.message, this.repo.target);
-      throw err;
-    } finally {
-      this.unpin(bytes);
+    for (;;) {
+      const { sealed, pack, bytes } = await this.sealed(id);
+      try {
+        return decodeFn(this.repo.key, type, Buffer.from(id, 'hex'), sealed);
+      } catch (err) {
+        if (!(err instanceof IntegrityFailure)) throw err;
+        if (this.secondReads.has(bytes)) throw new BlobError(id, pack, err.message, this.repo.target);
+        // The next load of this pack is its second read; this copy is no longer served.
+        if (this.cache.get(pack) === bytes) this.cache.delete(pack);
+        this.noteReRead(pack, `blob ${id.slice(0, 12)}: ${err.message}`);
+      } finally {
+        this.unpin(bytes);
+      }
     }
+  }
+
+  private noteReRead(pack: string, reason: string): void {
+    const r = { pack, reason };
+    this.reReads.push(r);
+    this.onReRead?.(r);
   }
 
   /** A blob as stored (still encrypted), and its pack's buffer, pinned: the caller unpins it. */
@@ -112,8 +130,12 @@ export class BlobReader {
       this.cache.set(packId, hit);
       return this.pin(hit);
     }
-    const bytes = await this.repo.storage.load(packObjectName(packId), undefined, { buffer: (n) => this.memory.take(n) });
-    this.bytesFetched += bytes.length;
+    const secondRead = this.reReads.some((r) => r.pack === packId);
+    let bytes = await this.load(packId, secondRead);
+    if (bytes.length < needed && !secondRead) {
+      this.noteReRead(packId, `pack is truncated (${bytes.length} bytes, expected at least ${needed})`);
+      bytes = await this.load(packId, true);
+    }
     if (bytes.length < needed) throw new IntegrityFailure(`pack is truncated (${bytes.length} bytes, expected at least ${needed})`);
     this.cache.set(packId, bytes);
     while (this.cache.size > this.maxPacks) {
@@ -122,6 +144,13 @@ export class BlobReader {
       if (!this.pinned.has(old)) this.memory.giveBack(old.buffer);
     }
     return this.pin(bytes);
+  }
+
+  private async load(packId: string, secondRead: boolean): Promise<Buffer> {
+    const bytes = await this.repo.storage.load(packObjectName(packId), undefined, { buffer: (n) => this.memory.take(n) });
+    this.bytesFetched += bytes.length;
+    if (secondRead) this.secondReads.add(bytes);
+    return bytes;
   }
 
   private pin(bytes: Buffer): Buffer {

@@ -73,6 +73,8 @@ export interface ReplicaTestOptions {
   /** Compares a restored, verified file with the live source; without it nothing is compared. */
   compareSource?: (snap: Snapshot, path: string, node: TreeNode, restoredHash: string, macKey: Buffer) => Promise<SourceComparison>;
   onProgress?(p: { files: number; totalFiles: number; bytes: number; totalBytes: number; path: string }): void;
+  /** A pack read again after its first copy failed verification. */
+  onReRead?(r: { pack: string; reason: string }): void;
 }
 
 export interface ReplicaTestResult {
@@ -85,6 +87,8 @@ export interface ReplicaTestResult {
   bytes: number;
   /** Bytes downloaded (whole packs). */
   bytesFetched: number;
+  /** Packs read a second time because the first copy failed verification (noise unless the second failed too). */
+  reReads: { pack: string; reason: string }[];
   /** Open, key derivation, index loading, listings and tree walks. */
   overheadMs: number;
   /** Fetching, decrypting and writing file contents. */
@@ -130,9 +134,10 @@ export async function openTestReplica(
 export async function testReplica(rep: TestReplica, sample: SampleSnapshot[], opts: ReplicaTestOptions): Promise<ReplicaTestResult> {
   const { reader, name } = rep;
   const r: ReplicaTestResult = {
-    ok: true, files: 0, passed: 0, failed: 0, skipped: 0, bytes: 0, bytesFetched: 0, overheadMs: opts.overheadMs, transferMs: 0, verifyMs: 0,
+    ok: true, files: 0, passed: 0, failed: 0, skipped: 0, bytes: 0, bytesFetched: 0, reReads: [], overheadMs: opts.overheadMs, transferMs: 0, verifyMs: 0,
     throughputBytesPerSec: null, estimatedFullRestoreMs: null, structure: [], results: [], damagedObjects: rep.damagedObjects,
   };
+  reader.onReRead = (x) => opts.onReRead?.(x);
   const totalFiles = sample.reduce((n, p) => n + p.files.length, 0);
   const totalBytes = sample.reduce((n, p) => n + p.files.reduce((m, f) => m + f.size, 0), 0);
   const add = (f: FileTestResult): void => {
@@ -180,6 +185,7 @@ export async function testReplica(rep: TestReplica, sample: SampleSnapshot[], op
     rmSync(scratch, { recursive: true, force: true });
   }
   r.bytesFetched = reader.bytesFetched;
+  r.reReads = [...reader.reReads];
   if (r.bytes > 0 && r.transferMs > 0) r.throughputBytesPerSec = (r.bytes / r.transferMs) * 1000;
   r.ok = r.failed === 0 && r.structure.every((x) => x.ok) && r.damagedObjects.length === 0;
   // A damaged copy is no restorable copy: no estimate from it (compliance reads it as a failed test).
