@@ -28,7 +28,7 @@ interface ProgressCounts {
 export type ProgressEvent = { type: 'progress' } & ProgressCounts &
   (
     | { job: 'backup' | 'restore' }
-    | { job: 'check' | 'restore-test' | 'repair-index'; target: string }
+    | { job: 'check' | 'restore-test' | 'repair-index' | 'repair-packs'; target: string }
     | { job: 'copy'; from: string; to: string }
     | { job: 'prune'; target: string; phase: PrunePhase }
     | { job: 'catalog-rebuild'; phase: RebuildPhase; snapshot?: string }

@@ -46,7 +46,7 @@ describe('check --read-data and restore-test read a failing pack a second time',
     const text = triad(['check', '-p', policy, '--read-data'], { env: { ...PASS, ...faults() } });
     expect(text.code).toBe(4);
     expect(text.stdout).toContain("hint: run 'triad repair packs -p POLICY --target nas'");
-    expect(text.stdout).toContain('1 pack read(s) repeated');
+    expect(text.stdout).toContain('1 pack(s) read a second time after a failed verification');
     expect(text.stderr).toContain(`pack ${basename(victim).slice(0, 12)} read a second time`);
   });
 

@@ -41,6 +41,10 @@ const samples: { [T in AppEventType]: { event: Extract<AppEvent, { type: T }>; n
     event: { type: 'index-damaged-routed', target: 'nas', reason: 'integrity error in index/ab12', packsFromHeaders: 6 },
     names: ['index/ab12', '(6)', "triad repair index -p POLICY --target nas"],
   },
+  'pack-reread': {
+    event: { type: 'pack-reread', target: 'cloud', pack: 'f43dafee63d53e57fe28', reason: 'its content does not match its name (bytes changed or truncated)' },
+    names: ["target 'cloud'", 'pack f43dafee63d5 ', 'read a second time', 'its content does not match its name'],
+  },
   'weak-key': {
     event: { type: 'weak-key', targets: ['nas', 'usb'], key: 'ecd7d0a049ba77', kdf: 'scrypt N=2^10 r=8 p=1', floor: 'scrypt N=2^15 r=8 p=3', policyFile: '/etc/triad/f.yaml' },
     names: ["targets 'nas', 'usb'", 'key ecd7d0a049ba ', 'scrypt N=2^10 r=8 p=1', "triad key passwd -p /etc/triad/f.yaml"],
@@ -78,6 +82,7 @@ describe('the text and JSON renderers of app events', () => {
       { ...counts, job: 'restore' },
       { ...counts, job: 'restore-test', target: 'usb' },
       { ...counts, job: 'repair-index', target: 'nas' },
+      { ...counts, job: 'repair-packs', target: 'nas' },
       { ...counts, job: 'copy', from: 'nas', to: 'usb' },
       { ...counts, job: 'prune', target: 'nas', phase: 'repack' },
       { ...counts, job: 'catalog-rebuild', phase: 'manifests' },
@@ -86,6 +91,6 @@ describe('the text and JSON renderers of app events', () => {
       { ...counts, job: 'catalog-rebuild', phase: 'snapshots' },
       { ...counts, job: 'catalog-rebuild', phase: 'journal' },
     ] satisfies ProgressEvent[]).map(progressLabel);
-    expect(labels).toEqual(['backup', 'restore', 'restore-test usb', 'repair index nas', 'copy nas→usb', 'prune nas: repack', 'reading snapshots', 'reading indexes', 'snapshot ab12cd34', 'snapshots', 'reading journal']);
+    expect(labels).toEqual(['backup', 'restore', 'restore-test usb', 'repair index nas', 'repair packs nas', 'copy nas→usb', 'prune nas: repack', 'reading snapshots', 'reading indexes', 'snapshot ab12cd34', 'snapshots', 'reading journal']);
   });
 });

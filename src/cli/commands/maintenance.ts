@@ -2,10 +2,11 @@ import { Option, type Command } from 'commander';
 import type { CliContext } from '../context.js';
 import { examples } from '../context.js';
 import { formatBytes, table, type Output } from '../output.js';
-import { appContext } from './app-context.js';
+import { appContext, collect } from './app-context.js';
 import { TriadError } from '../../core/errors.js';
 import { parseDuration, parsePercent, parseSize } from '../../policy/units.js';
 import type { PruneTargetOutcome } from '../../app/prune.js';
+import type { RepairedPack, RepairPacksTargetOutcome } from '../../app/repair.js';
 
 const policyOpt = () => new Option('-p, --policy <file>', 'policy file (YAML)').makeOptionMandatory();
 const waitOpt = () => new Option('--wait <duration>', 'wait up to DURATION for another process\'s lock (e.g. 10m) instead of failing with exit 11');
@@ -142,7 +143,7 @@ export function registerMaintenance(program: Command, ctx: CliContext): void {
     ['triad unlock -p /etc/triad/finance.yaml', 'triad unlock -p /etc/triad/finance.yaml --target cloud --remove-all'],
   );
 
-  const repair = examples(program.command('repair').description('repair parts of a repository'), ['triad repair index -p /etc/triad/finance.yaml --target nas']);
+  const repair = examples(program.command('repair').description('repair parts of a repository'), ['triad repair index -p /etc/triad/finance.yaml --target nas', 'triad repair packs -p /etc/triad/finance.yaml --target nas']);
   examples(
     repair
       .command('index')
@@ -172,6 +173,57 @@ export function registerMaintenance(program: Command, ctx: CliContext): void {
       }),
     ['triad repair index -p /etc/triad/finance.yaml', 'triad repair index -p /etc/triad/finance.yaml --target nas'],
   );
+  examples(
+    repair
+      .command('packs')
+      .description("replace damaged, truncated or missing packs: keep the blobs that still verify, fetch the others from the policy's other targets (exit 0 all recovered, 4 some blobs on no target intact)")
+      .addOption(policyOpt())
+      .option('--target <name>', 'only this target (default: every target)')
+      .option('--pack <id>', 'repair this pack (full id or unique prefix; repeatable) instead of those a full check finds; needs --target', collect)
+      .option('-n, --dry-run', 'show what would be kept, fetched and lost; change nothing')
+      .addOption(waitOpt())
+      .action(async (o: { policy: string; target?: string; pack?: string[]; dryRun?: boolean; wait?: string }, cmd: Command) => {
+        const out = ctx.output(cmd);
+        const app = appContext(ctx, cmd, out);
+        const { runRepairPacks } = await import('../../app/repair.js');
+        const r = await runRepairPacks(app, { policyFile: o.policy, target: o.target, packs: o.pack, dryRun: o.dryRun, wait: waitMs(o.wait), packSize: ctx.injected.packSize }).finally(() => app.stopProgress());
+        if (out.json) out.emitJson(r);
+        else for (const t of r.targets) renderRepairPacks(out, t, r.dryRun);
+        ctx.setExitCode(r.exitCode);
+      }),
+    ['triad repair packs -p /etc/triad/finance.yaml --target nas', 'triad repair packs -p /etc/triad/finance.yaml --target nas --pack 3fa2c1 --dry-run'],
+  );
+}
+
+/** Lost files named at most; the rest are counted. */
+const LOST_FILES_SHOWN = 50;
+
+function renderRepairPacks(out: Output, t: RepairPacksTargetOutcome, dryRun: boolean): void {
+  if (t.error !== undefined) {
+    out.result(`${out.c.red('✗')} ${t.target}: ${t.error}`);
+    if (t.hint) out.result(`  hint: ${t.hint}`);
+    return;
+  }
+  const packs = t.packs ?? [];
+  if (packs.length === 0) {
+    out.result(`${t.target}: no damaged pack found`);
+    return;
+  }
+  const sum = (f: (p: RepairedPack) => number) => packs.reduce((n, p) => n + f(p), 0);
+  const fetched = sum((p) => Object.values(p.fetched).reduce((a, b) => a + b, 0));
+  const counts = `${sum((p) => p.kept)} blob(s) kept, ${fetched} fetched from other targets, ${sum((p) => p.lost)} lost`;
+  if (dryRun) out.result(`${t.target}: would repair ${packs.length} pack(s): ${counts}`);
+  else out.result(`${t.target}: repaired ${packs.length} pack(s): ${counts}; wrote ${t.packsWritten?.length ?? 0} pack(s) and ${t.indexFilesWritten?.length ?? 0} index file(s), removed ${t.packsRemoved?.length ?? 0} damaged pack(s)`);
+  for (const p of packs) {
+    const from = Object.entries(p.fetched).map(([name, n]) => `${n} from '${name}'`);
+    out.line(`  pack ${p.pack.slice(0, 12)}: ${p.blobs} blob(s): ${[`${p.kept} intact`, ...from, ...(p.lost ? [`${p.lost} lost`] : [])].join(', ')} — ${p.reason}`);
+  }
+  const lost = t.lostFiles ?? [];
+  if (!t.lost?.length) return;
+  out.result(`${out.mark(false)} ${t.target}: ${t.lost.length} blob(s) are intact on no target; these files ${dryRun ? 'would stay unrestorable' : 'cannot be restored'} from '${t.target}':`);
+  for (const f of lost.slice(0, LOST_FILES_SHOWN)) out.result(`  snapshot ${f.snapshot.slice(0, 8)} (${f.policy}): ${f.path}${f.what === 'listing' ? ' (directory listing lost: everything below it)' : ''}`);
+  if (lost.length > LOST_FILES_SHOWN) out.result(`  … and ${lost.length - LOST_FILES_SHOWN} more`);
+  out.result(`  hint: forget the affected snapshots, or restore those files from another copy (the live source, another backup) and back up again; a backup stores content the sources still hold again`);
 }
 
 function renderPrune(out: Output, t: PruneTargetOutcome, dryRun: boolean): void {

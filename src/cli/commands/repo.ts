@@ -228,7 +228,7 @@ export function registerRepo(program: Command, ctx: CliContext): void {
               if (d.affected.length > 50) out.result(`    … and ${d.affected.length - 50} more files`);
             }
             for (const h of hints) out.result(out.c.dim(`  hint: ${h}`));
-            if (t.reReads.length) out.line(`  ${t.reReads.length} pack read(s) repeated because the first copy failed verification (a good second copy means the transfer, not the pack, was at fault)`);
+            if (t.reReads.length) out.line(`  ${t.reReads.length} pack(s) read a second time after a failed verification (only a second failure counts as damage)`);
             if (t.unindexedPacks.length) {
               const verified = readData === 'all' ? 'whole packs ' : '';
               out.line(`  ${t.unindexedPacks.length} pack(s) not in any index (${verified}left by an interrupted run; harmless, 'triad prune' removes them)`);

@@ -82,6 +82,8 @@ export function progressLabel(e: ProgressEvent): string {
       return `${e.job} ${e.target}`;
     case 'repair-index':
       return `repair index ${e.target}`;
+    case 'repair-packs':
+      return `repair packs ${e.target}`;
     case 'copy':
       return `copy ${e.from}→${e.to}`;
     case 'prune':

@@ -152,7 +152,7 @@ export function renderSummary(r: RestoreTestResult, c: { red(s: string): string;
     for (const p of problems) out.push(`  ${p}`);
   }
   for (const t of r.targets) {
-    if (t.reReads.length) out.push(`${t.target}: ${t.reReads.length} pack read(s) repeated because the first copy failed verification`);
+    if (t.reReads.length) out.push(`${t.target}: ${t.reReads.length} pack(s) read a second time after a failed verification (only a second failure counts as damage)`);
   }
   out.push('');
   const bad = r.targets.filter((t) => !t.ok).map((t) => t.target);

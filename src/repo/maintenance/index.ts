@@ -3,3 +3,4 @@ export { DEFAULT_UNINDEXED_GRACE, type PruneOptions, type PrunePlan, type PruneR
 export { type RepairIndexResult, repairIndex } from './repair-index.js';
 export { applyRetention, hasRetentionRules } from './retention.js';
 export { FileSampler, type SnapshotSelector, selectSnapshots } from './sample-plan.js';
+export { type BlobSource, type LostBlob, type LostFile, type PackToRepair, type RepairPacksResult, type RepairedPack, filesNeeding, loadIndexForRepair, repairPacks } from './repair-packs.js';
