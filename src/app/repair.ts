@@ -190,7 +190,7 @@ async function repairTargetPacks(
   }
 }
 
-/** The packs a full check of the replica finds damaged, truncated or missing (every byte read once). */
+/** The packs a full check of the replica finds damaged, truncated or missing, and invalid packs no index names (every byte read once). */
 async function damagedPacks(ctx: AppContext, repo: Repository, signal: AbortSignal): Promise<PackToRepair[]> {
   const report = await checkRepository(repo, {
     readData: 'all',
@@ -202,6 +202,9 @@ async function damagedPacks(ctx: AppContext, repo: Repository, signal: AbortSign
   const out = new Map<string, string>();
   for (const d of report.damagedPacks) out.set(d.pack, d.reason);
   for (const e of report.errors) if ((e.kind === 'missing-pack' || e.kind === 'pack-size') && e.pack && !out.has(e.pack)) out.set(e.pack, e.message);
+  // An invalid pack no index names holds nothing a reader can find: a repair interrupted after
+  // unindexing its damaged pack leaves one, and removing it finishes that repair.
+  for (const e of report.errors) if (e.kind === 'not-a-pack' && e.pack && !out.has(e.pack)) out.set(e.pack, e.message);
   return [...out].map(([pack, reason]) => ({ pack, reason }));
 }
 

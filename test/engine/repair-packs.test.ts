@@ -100,6 +100,29 @@ describe('triad repair packs', () => {
     expect(errors.map((e) => e.kind)).toEqual(['missing-blob']);
   });
 
+  // Killed at the two deletions of the repair (an index file naming the damaged pack, then the
+  // pack itself): the replica is never worse than before, and running the repair again finishes it.
+  for (const [what, match] of [['old index file', '^index/'], ['damaged pack', '^data/']] as const) {
+    it(`killed just before removing the ${what}, a second run finishes the repair`, () => {
+      const w = twoTargets();
+      const victim = packFiles(w.nas)[0]!;
+      const packsBefore = packFiles(w.nas).length;
+      flipByte(victim, Math.floor(statSync(victim).size / 2));
+      const kill = { TRIAD_TEST_FAULTS: JSON.stringify({ seed: 1, rate: 0, kill: { op: 'remove', match, when: 'before' } }) };
+      const killed = triad(['repair', 'packs', '-p', w.policy, '--target', 'nas'], { env: { ...PASS, ...kill } });
+      expect(killed.code, killed.stdout + killed.stderr).toBe(128);
+      // Nothing was deleted yet, and the recovered blobs were stored (in one new pack) before any deletion.
+      expect(existsSync(victim)).toBe(true);
+      expect(packFiles(w.nas)).toHaveLength(packsBefore + 1);
+      const r = triad(['repair', 'packs', '-p', w.policy, '--target', 'nas'], { env: PASS });
+      expect(r.code, r.stdout + r.stderr).toBe(0);
+      expect(existsSync(victim)).toBe(false);
+      const check = triad(['check', '-p', w.policy, '--read-data'], { env: PASS });
+      expect(check.code, check.stdout).toBe(0);
+      expectRestoresExactly(w, 'nas');
+    });
+  }
+
   it('refuses --pack without --target, and an unknown pack (exit 2)', () => {
     const w = twoTargets();
     expect(triad(['repair', 'packs', '-p', w.policy, '--pack', 'ab'], { env: PASS }).code).toBe(2);

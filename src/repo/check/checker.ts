@@ -199,7 +199,7 @@ const MAX_PACK_READ = 1024 * 1024 * 1024;
  * hash of the bytes, a header that opens, blobs that verify); anything else there is damage.
  */
 async function verifyUnindexed(repo: Repository, stored: Map<string, number>, strays: string[], opts: CheckOptions, report: CheckReport): Promise<void> {
-  const removable = "no snapshot uses it: remove it, or let 'triad prune' remove it after its grace period";
+  const removable = `no snapshot uses it: 'triad repair packs -p POLICY --target ${repo.target}' removes it, or 'triad prune' after its grace period`;
   for (const name of strays) {
     report.errors.push({ kind: 'not-a-pack', path: name, message: `${name} in data/ does not have a pack's name (data/<2 hex>/<64 hex>)`, hint: 'no snapshot uses it: remove it' });
   }
