@@ -10,7 +10,7 @@ import { catalogPathFor, hostName, userName, type AppContext } from './session.j
 /**
  * How use cases take locks:
  * - repository locks on every replica they touch: backup, copy, restore-test, restore, dump,
- *   ls, check, and the dry runs of forget and prune → 'shared'; forget, prune, repair index
+ *   ls, check, and the dry runs of forget, prune and repair packs → 'shared'; forget, prune, repair index, repair packs
  *   → 'exclusive';
  * - the local job lock, `<catalogue dir>/locks/<policy>.<command>.lock`, taken with the
  *   repository locks by withPolicyLocks and withEachPolicyLock, so two runs of the same
