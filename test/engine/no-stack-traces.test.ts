@@ -128,6 +128,7 @@ const COMMANDS: [string, (dir: string, policy: string, ids: string[]) => string[
   ['catalog rebuild', (_d, p) => ['catalog', 'rebuild', '-p', p, '--target', 'nas']],
   ['key list', (_d, p) => ['key', 'list', '-p', p]],
   ['repair index', (_d, p) => ['repair', 'index', '-p', p]],
+  ['repair packs', (_d, p) => ['repair', 'packs', '-p', p]],
 ];
 
 describe('no stack traces: every command against every damaged repository', () => {
