@@ -1,39 +1,24 @@
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startS3rver, type S3Emulator } from '../helpers/emulators.js';
+import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
+import { describe, expect, it } from 'vitest';
+import { s3rverForSuite } from '../helpers/emulators.js';
 import { PASS, scratchDir, triadAsync, writePolicy } from '../helpers/triad.js';
 import { bytes, snapshotOf } from '../helpers/tree.js';
 
 describe('repair packs on an S3 target, from a local one', () => {
   const work = scratchDir();
-  const src = join(work, 'src');
-  let s3: S3Emulator;
-  let client: S3Client;
-  let policy: string;
-  let env: Record<string, string>;
+  const emu = s3rverForSuite(work);
 
-  beforeAll(async () => {
-    s3 = await startS3rver(join(work, 's3rver'));
-    client = new S3Client({ endpoint: s3.endpoint, region: s3.region, forcePathStyle: true, credentials: s3.credentials, requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED' });
+  it('a pack with a flipped byte in the bucket is replaced, and the cloud copy restores exactly', async () => {
+    const { s3, client } = emu;
+    const src = join(work, 'src');
     mkdirSync(src);
     writeFileSync(join(src, 'a.bin'), bytes(21, 1_500_000));
     writeFileSync(join(src, 'b.txt'), bytes(22, 20_000, true));
-    policy = writePolicy(work, {
-      sources: [src],
-      targets: { nas: { type: 'local', path: join(work, 'nas'), media: 'nas', offsite: false }, cloud: s3.policyFields({ prefix: 'r/' }) },
-      rule: 'none',
-    });
-    env = { ...PASS, ...s3.env };
-  });
-  afterAll(async () => {
-    client?.destroy();
-    await s3?.stop();
-    rmSync(work, { recursive: true, force: true });
-  });
-
-  it('a pack with a flipped byte in the bucket is replaced, and the cloud copy restores exactly', async () => {
+    const nas = { type: 'local', path: join(work, 'nas'), media: 'nas', offsite: false };
+    const policy = writePolicy(work, { sources: [src], targets: { nas, cloud: s3.policyFields({ prefix: 'r/' }) }, rule: 'none' });
+    const env = { ...PASS, ...s3.env };
     expect((await triadAsync(['init', '-p', policy], { env })).code).toBe(0);
     expect((await triadAsync(['backup', '-p', policy], { env })).code).toBe(0);
     const listed = await client.send(new ListObjectsV2Command({ Bucket: s3.bucket, Prefix: 'r/data/' }));

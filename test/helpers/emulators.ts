@@ -8,7 +8,8 @@
  * emulator when its stdin (held by the test process) closes, which also covers SIGKILL.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
+import { afterAll, beforeAll } from 'vitest';
 import { createRequire } from 'node:module';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -181,6 +182,26 @@ function s3Emulator(base: {
     }),
     policyFields: (overrides = {}) => ({ ...fields(), media: 'object-storage', offsite: true, ...overrides }),
   };
+}
+
+/**
+ * An s3rver under `dir` for the tests of one describe block (started before them, stopped and
+ * `dir` removed after), with an SDK client on its bucket for changing objects behind triad's back.
+ */
+export function s3rverForSuite(dir: string): { readonly s3: S3Emulator; readonly client: import('@aws-sdk/client-s3').S3Client } {
+  const suite = {} as { s3: S3Emulator; client: import('@aws-sdk/client-s3').S3Client };
+  beforeAll(async () => {
+    const { S3Client } = await import('@aws-sdk/client-s3');
+    suite.s3 = await startS3rver(path.join(dir, 's3rver'));
+    const { endpoint, region, credentials } = suite.s3;
+    suite.client = new S3Client({ endpoint, region, forcePathStyle: true, credentials, requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED' });
+  });
+  afterAll(async () => {
+    suite.client?.destroy();
+    await suite.s3?.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+  return suite;
 }
 
 async function s3CreateBucket(endpoint: string, credentials: { accessKeyId: string; secretAccessKey: string }, name: string, checksums: 'when_supported' | 'when_required'): Promise<void> {
