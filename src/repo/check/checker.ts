@@ -229,11 +229,12 @@ async function verifyData(repo: Repository, index: MasterIndex, stored: Map<stri
     while (packs.length < want && pool.length) packs.push(pool.splice(opts.random.int(pool.length), 1)[0]!);
   }
   const damaged = new Map<string, string>();
-  const done = async (pack: string, first: string | undefined) => {
+  /** `final`: a verdict no second read can change (a pack gone, or too large to read). */
+  const done = async (pack: string, first: string | undefined, final = false) => {
     report.packsRead++;
     report.bytesRead += index.packs.get(pack) ?? 0;
     // A transfer cut short or garbled on the way is noise, not damage: only a second bad copy counts.
-    const reason = first === undefined ? undefined : await reReadVerdict(repo, pack, first, opts, report, index);
+    const reason = first === undefined || final ? first : await reReadVerdict(repo, pack, first, opts, report, index);
     opts.onProgress?.({ packs: report.packsRead, totalPacks: packs.length, bytes: report.bytesRead });
     if (reason) damaged.set(pack, reason);
   };
@@ -250,21 +251,15 @@ async function verifyData(repo: Repository, index: MasterIndex, stored: Map<stri
       opts.signal?.throwIfAborted();
       const size = stored.get(pack)!;
       if (size > MAX_PACK_READ) {
-        report.packsRead++;
-        damaged.set(pack, `it has ${size} bytes, more than any pack (left unread)`);
+        await done(pack, `it has ${size} bytes, more than any pack (left unread)`, true);
         continue;
       }
       let bytes: Buffer;
       try {
         bytes = await repo.storage.load(packObjectName(pack), undefined, { buffer: (n) => memory.take(n), signal: opts.signal });
       } catch (err) {
-        if (isNotFound(err)) {
-          report.packsRead++;
-          damaged.set(pack, `cannot be read: ${(err as Error).message}`);
-          continue;
-        }
-        if (!isObjectDamage(err)) throw err;
-        await done(pack, `cannot be read: ${(err as Error).message}`);
+        if (!isObjectDamage(err) && !isNotFound(err)) throw err;
+        await done(pack, `cannot be read: ${(err as Error).message}`, isNotFound(err));
         continue;
       }
       if (inflight.length < queued) {
