@@ -30,7 +30,7 @@ export const CAPACITY_WARNING_DAYS = 14;
 const DAY_MS = 86_400_000;
 
 export interface PolicyReportInput {
-  readonly policy: Pick<Policy, 'name' | 'description' | 'rule' | 'objectives'> & {
+  readonly policy: Pick<Policy, 'name' | 'description' | 'rule' | 'objectives' | 'production'> & {
     readonly restore_test: { readonly every: number };
   };
   readonly targets: readonly TargetInfo[];
@@ -39,8 +39,12 @@ export interface PolicyReportInput {
   readonly restoreTests: readonly RestoreTestRecord[];
   readonly verifications: readonly VerificationRecord[];
   readonly capacity?: readonly CapacityInput[];
-  /** The policy's first scheduled backup (or its creation time): obligations start here. */
-  readonly firstScheduledAt: Date;
+  /**
+   * When the policy's obligations start (DESIGN.md §4): `objectives.since`, or the moment its
+   * first committed snapshot was complete. null: not yet (no snapshot and no `since`), so
+   * nothing is judged but that fact.
+   */
+  readonly obligationsStart: Date | null;
   readonly at: Date;
   /** Defaults to policy.objectives.window. */
   readonly windowMs?: number;
@@ -63,9 +67,13 @@ export function buildPolicyReport(input: PolicyReportInput): PolicyReport {
   const rtoMs = policy.objectives.rto ?? null;
   const everyMs = policy.restore_test.every;
   const countPartial = input.countPartial ?? false;
+  const started = input.obligationsStart !== null && input.obligationsStart.getTime() <= atMs;
+  // Before the start nothing is due: the evaluators see obligations starting just after `at`.
+  const start = started ? input.obligationsStart : new Date(atMs + 1);
 
   const rule = evaluateDataRule({
     rule: policy.rule,
+    productionMedia: policy.production.media,
     targets: input.targets,
     snapshots: input.snapshots,
     verifications: input.verifications,
@@ -75,10 +83,11 @@ export function buildPolicyReport(input: PolicyReportInput): PolicyReport {
   });
   const rpo = evaluateRpo({
     rule: policy.rule,
+    productionMedia: policy.production.media,
     rpoMs,
     targets: input.targets,
     snapshots: input.snapshots,
-    firstScheduledAt: input.firstScheduledAt,
+    firstScheduledAt: start,
     at,
     windowMs,
     countPartial,
@@ -92,11 +101,11 @@ export function buildPolicyReport(input: PolicyReportInput): PolicyReport {
     at,
     countPartial,
   });
-  const restoreTests = input.targets.map((t) => restoreTestStatus(input, t, atMs, windowStart, everyMs));
+  const restoreTests = input.targets.map((t) => restoreTestStatus(input, t, start, atMs, windowStart, everyMs));
   const backups = input.targets.map((t) => backupStatus(input, t.name, atMs, windowStart));
   const capacity = (input.capacity ?? []).map((c) => capacityStatus(c, atMs, windowStart));
 
-  const findings = collectFindings({ input, rule, rpo, rto, restoreTests, backups, capacity, rpoMs, rtoMs, everyMs });
+  const findings = collectFindings({ input, started, rule, rpo, rto, restoreTests, backups, capacity, rpoMs, rtoMs, everyMs });
   const severity = worstSeverity(findings);
   const compliant = !findings.some((f) => f.affectsCompliance);
   const nagiosStatus: NagiosStatus = input.targets.length === 0 ? 3 : severity === 'critical' ? 2 : severity === 'warning' ? 1 : 0;
@@ -123,14 +132,14 @@ export function buildPolicyReport(input: PolicyReportInput): PolicyReport {
   };
 }
 
-function restoreTestStatus(input: PolicyReportInput, t: TargetInfo, at: number, windowStart: number, everyMs: number): TargetRestoreTests {
+function restoreTestStatus(input: PolicyReportInput, t: TargetInfo, start: Date, at: number, windowStart: number, everyMs: number): TargetRestoreTests {
   const last = latestTest(input.restoreTests, t.name, at);
   const failuresInWindow = input.restoreTests
     .filter((r) => r.target === t.name && !r.ok && r.at.getTime() > windowStart && r.at.getTime() <= at)
     .sort((a, b) => a.at.getTime() - b.at.getTime())
     .map((r) => ({ at: r.at, failures: r.failures }));
   // Without any test, the first one was due one interval after the target's first backup.
-  const dueAt = last ? last.at.getTime() + everyMs : (t.firstScheduledAt ?? input.firstScheduledAt).getTime() + everyMs;
+  const dueAt = last ? last.at.getTime() + everyMs : (t.firstScheduledAt ?? start).getTime() + everyMs;
   const overdueByMs = Math.max(0, at - dueAt);
   const passed = input.restoreTests.filter((r) => r.target === t.name && r.ok && r.at.getTime() <= at);
   const lastSuccessAt = passed.reduce<Date | null>((m, r) => (m === null || r.at.getTime() > m.getTime() ? r.at : m), null);
@@ -216,6 +225,8 @@ export function leastSquares(points: readonly (readonly [number, number])[]): nu
 
 interface FindingContext {
   readonly input: PolicyReportInput;
+  /** Whether obligations have started; before, only the configuration and the runs are judged. */
+  readonly started: boolean;
   readonly rule: PolicyReport['rule'];
   readonly rpo: RpoEvaluation;
   readonly rto: PolicyReport['rto'];
@@ -244,6 +255,15 @@ function collectFindings(ctx: FindingContext): Finding[] {
       message: `the targets of policy ${p} cannot satisfy ${rule.rule} even when every copy is fresh`,
       action: `run \`triad policy check -p ${p}\` to see the matrix, then add or change targets`,
       affectsCompliance: true,
+    });
+  } else if (!ctx.started) {
+    add({
+      severity: 'warning',
+      code: 'not-started',
+      message: `policy ${p} has no committed snapshot yet: its RPO is judged from the first one` +
+        (input.obligationsStart ? ` (or from objectives.since, ${formatTime(input.obligationsStart)})` : ' (set objectives.since when the contract began earlier)'),
+      action: `run \`triad backup -p ${p}\``,
+      affectsCompliance: false,
     });
   } else if (rule.data === 'violated') {
     add({
@@ -307,7 +327,7 @@ function collectFindings(ctx: FindingContext): Finding[] {
       action: 'add a faster target, raise throughput, or renegotiate the RTO',
       affectsCompliance: true,
     });
-  } else if (rto.verdict === 'no-evidence') {
+  } else if (rto.verdict === 'no-evidence' && ctx.started) {
     add({
       severity: 'warning',
       code: 'rto-no-evidence',

@@ -214,7 +214,7 @@ export interface RuleStatus {
   readonly data: RuleState;
   /** Production data + counting targets. */
   readonly copies: number;
-  /** Distinct media of the production data (PRODUCTION_MEDIA) and the counting targets. */
+  /** Distinct media of the production data (its declared medium) and the counting targets. */
   readonly media: readonly string[];
   readonly offsiteCopies: number;
   readonly immutableOrOfflineCopies: number;

@@ -28,6 +28,7 @@ export function normalisePolicy(file: string, w: WrittenPolicy, targets: Map<str
     encryption: { passphrase },
     targets: [...targets].map(([name, t]) => normaliseTarget(name, t, abs)),
     rule: w.rule,
+    production: { media: w.production.media.trim().toLowerCase() },
     objectives: { window: w.objectives.window },
     schedule: { ...w.schedule },
     retention: { ...w.retention },
@@ -41,6 +42,7 @@ export function normalisePolicy(file: string, w: WrittenPolicy, targets: Map<str
   if (w.host !== undefined) policy.host = w.host;
   if (w.objectives.rpo !== undefined) policy.objectives.rpo = w.objectives.rpo;
   if (w.objectives.rto !== undefined) policy.objectives.rto = w.objectives.rto;
+  if (w.objectives.since !== undefined) policy.objectives.since = new Date(Date.parse(w.objectives.since));
   if (rt.max_bytes !== undefined) policy.restore_test.max_bytes = rt.max_bytes;
   return policy;
 }

@@ -23,6 +23,8 @@ export const NAME_PATTERN = /^[a-z0-9][a-z0-9._-]*$/;
 export const ENV_NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_]*$/;
 export const TARGET_TYPES = ['local', 's3', 'azure', 'gcs'] as const;
 export const RULES = ['3-2-1', '3-2-1-1-0', 'none'] as const;
+/** The medium the production data lives on unless the policy says otherwise (`production.media`). */
+export const DEFAULT_PRODUCTION_MEDIA = 'disk';
 
 /** A field holding a number in some unit; the parser's UnitError becomes the issue message. */
 function unitField(parse: (v: string | number) => number, expected: string) {
@@ -80,6 +82,14 @@ const timezone = z.string().refine(
   },
   { error: 'unknown time zone: expected an IANA name such as UTC, Europe/Paris or America/New_York' },
 );
+
+/**
+ * A date (`2026-01-01`, midnight UTC) or a date-time with its offset
+ * (`2026-01-01T08:00:00+01:00`, `…Z`): a time without an offset would depend on the machine.
+ */
+const isoDate = z.string().trim().refine((v) => /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2}))?$/.test(v) && Number.isFinite(Date.parse(v)), {
+  error: 'expected an ISO 8601 date such as 2026-01-01, or a date-time with its offset such as 2026-01-01T08:00:00+01:00',
+});
 
 const count = z.int({ error: 'expected a whole number' }).min(0, { error: 'must be 0 or more' });
 
@@ -249,11 +259,13 @@ export const policySchema = z.strictObject({
     .optional(),
   targets: z.record(z.string(), z.unknown()),
   rule: z.enum(RULES).default('3-2-1'),
+  production: z.strictObject({ media: nonEmpty.default(DEFAULT_PRODUCTION_MEDIA) }).default({ media: DEFAULT_PRODUCTION_MEDIA }),
   objectives: z
     .strictObject({
       rpo: durationField.optional(),
       rto: durationField.optional(),
       window: durationField.default(30 * DAY),
+      since: isoDate.optional(),
     })
     .default({ window: 30 * DAY }),
   schedule: z

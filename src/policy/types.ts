@@ -51,7 +51,13 @@ export interface Policy {
   encryption?: { passphrase: PassphraseSpec };
   targets: TargetSpec[];
   rule: RuleName;
-  objectives: { rpo?: number; rto?: number; window: number };
+  /**
+   * `since`: when the contract began, if before the first backup (the time in between is
+   * then a breach); without it RPO compliance is judged from the first committed snapshot.
+   */
+  objectives: { rpo?: number; rto?: number; window: number; since?: Date };
+  /** The medium the production data lives on: it is one of the rule's media. */
+  production: { media: string };
   schedule: { backup?: string; restore_test?: string; prune?: string; check?: string };
   retention: RetentionSpec;
   restore_test: { sample: SampleSpec; every: number; max_bytes?: number };

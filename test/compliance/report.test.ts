@@ -35,14 +35,14 @@ function healthy(): PolicyReportInput {
     }
   }
   return {
-    policy: { name: 'finance', description: 'Finance <files> & "db"', rule: '3-2-1', objectives: { rpo: 4 * H + 600_000, rto: 2 * H, window: 30 * D }, restore_test: { every: 30 * D } },
+    policy: { name: 'finance', description: 'Finance <files> & "db"', rule: '3-2-1', production: { media: 'disk' }, objectives: { rpo: 4 * H + 600_000, rto: 2 * H, window: 30 * D }, restore_test: { every: 30 * D } },
     targets: [nas, cloud],
     snapshots,
     runs,
     restoreTests: ['nas', 'cloud'].map((t) => ({ at: ago(10 * D), target: t, ok: true, files: 50, bytes: 1e9, overheadMs: 60_000, transferMs: 10_000, failures: 0 })),
     verifications: [],
     capacity: [{ target: 'nas', usedBytes: 50e9, freeBytes: 50e9, storedHistory: [{ at: ago(20 * D), bytes: 10e9 }, { at: ago(10 * D), bytes: 20e9 }, { at: ago(0), bytes: 30e9 }], logicalBytes: 90e9 }],
-    firstScheduledAt: ago(40 * D),
+    obligationsStart: ago(40 * D),
     at: AT,
   };
 }
