@@ -23,6 +23,10 @@ export const NAME_PATTERN = /^[a-z0-9][a-z0-9._-]*$/;
 export const ENV_NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_]*$/;
 export const TARGET_TYPES = ['local', 's3', 'azure', 'gcs'] as const;
 export const RULES = ['3-2-1', '3-2-1-1-0', 'none'] as const;
+/** The jobs that run hooks and send notifications. */
+export const JOBS = ['backup', 'restore-test', 'check', 'prune', 'forget', 'copy', 'catalog-rebuild'] as const;
+/** What a job can notify: its start, its success, its failure, or that it was skipped (the same job was still running). */
+export const NOTIFY_EVENTS = ['start', 'success', 'failure', 'skipped'] as const;
 /** The medium the production data lives on unless the policy says otherwise (`production.media`). */
 export const DEFAULT_PRODUCTION_MEDIA = 'disk';
 
@@ -193,6 +197,7 @@ const hookSchema = z.preprocess(
     run: nonEmpty,
     timeout: durationField.default(15 * MINUTE),
     output: z.preprocess((v) => (typeof v === 'string' ? [v] : v), z.array(absolutePath)).optional(),
+    jobs: z.array(z.enum(JOBS)).min(1, { error: 'name at least one job' }).optional(),
   }),
 );
 const hookList = z.array(hookSchema).default([]);
@@ -296,7 +301,13 @@ export const policySchema = z.strictObject({
       writable_paths: z.array(absolutePath).optional(),
     })
     .default({ before: [], after: [], on_failure: [] }),
-  notify: z.strictObject({ webhook: httpUrl.optional(), heartbeat: httpUrl.optional() }).default({}),
+  notify: z
+    .strictObject({
+      webhook: httpUrl.optional(),
+      heartbeat: httpUrl.optional(),
+      events: z.partialRecord(z.enum(JOBS), z.array(z.enum(NOTIFY_EVENTS))).optional(),
+    })
+    .default({}),
   compression: z.enum(['auto', 'off', 'max']).default('auto'),
 });
 

@@ -4,6 +4,7 @@
  */
 import type { RetentionSpec } from '../core/retention-spec.js';
 import type { TargetSpec } from '../backends/specs.js';
+import type { JOBS, NOTIFY_EVENTS } from './schema.js';
 
 // Target and retention shapes live with the layers that use them (backends, core), so those
 // layers never import from policy; the policy re-exports them as part of its typed form.
@@ -27,8 +28,13 @@ export interface PassphraseSpec {
   commandTimeoutMs?: number;
 }
 
+export type JobName = (typeof JOBS)[number];
+export type NotifyEvent = (typeof NOTIFY_EVENTS)[number];
+
 export interface HookSpec {
   run: string;
+  /** The jobs this hook runs around. */
+  jobs: JobName[];
   /** Milliseconds. */
   timeout: number;
   /** Files the hook writes (absolute); removed when it fails, so a broken dump is never backed up as good. */
@@ -62,6 +68,7 @@ export interface Policy {
   retention: RetentionSpec;
   restore_test: { sample: SampleSpec; every: number; max_bytes?: number };
   hooks: { before: HookSpec[]; after: HookSpec[]; on_failure: HookSpec[]; writable_paths?: string[] };
-  notify: { webhook?: string; heartbeat?: string };
+  /** `events`: per job, what it notifies (every job notifies every event unless listed). */
+  notify: { webhook?: string; heartbeat?: string; events: Record<JobName, NotifyEvent[]> };
   compression: 'auto' | 'off' | 'max';
 }

@@ -40,6 +40,7 @@ export function registerRecovery(program: Command, ctx: CliContext): void {
         const app = appContext(ctx, cmd, out, 'opening the repository…');
         const { rebuildCatalog } = await import('../../app/catalog-rebuild.js');
         const r = await rebuildCatalog(app, { policyFile: o.policy, target: o.target, repo }).finally(() => app.stopProgress());
+        ctx.setExitCode(r.exitCode);
         if (out.json) return out.emitJson(r);
         out.result(`catalogue ${r.catalog} rebuilt from target '${r.target}' (${r.location}), repository ${r.repositoryId}`);
         out.line(`policies: ${r.policies.join(', ') || 'none'}`);
