@@ -267,7 +267,7 @@ export function displayLocation(t: TargetSpec): string {
   }
 }
 
-const RUN_KINDS = new Set<string>(['backup', 'copy', 'prune', 'forget', 'check', 'restore', 'restore-test', 'init']);
+const RUN_KINDS = new Set<string>(['backup', 'copy', 'prune', 'forget', 'check', 'restore', 'restore-test', 'init', 'key-verify']);
 const STATUSES = new Set<string>(['ok', 'partial', 'failed', 'interrupted']);
 
 async function importJournal(

@@ -10,6 +10,7 @@ import {
   type BackupRun,
   type CapacityInput,
   type Finding,
+  type KeyProofRecord,
   type PolicyReport,
   type PolicyReportInput,
   type RestoreTestRecord,
@@ -154,6 +155,7 @@ export function reportInput(a: ReportInputArgs): PolicyReportInput {
     runs: backupRuns(history.runs),
     restoreTests: history.restoreTests.map(restoreTestRecord),
     verifications: verifications(history.runs),
+    keyProofs: keyProofs(history.runs),
     ...(a.capacity === undefined ? {} : { capacity: a.capacity }),
     obligationsStart,
     at: a.at,
@@ -251,6 +253,22 @@ function runTargets(r: RunRow): RunTarget[] {
       const o = e as { target: string; status?: unknown; error?: unknown };
       out.push({ name: o.target, ok: o.status !== 'failed', ...(typeof o.error === 'string' ? { error: o.error } : {}) });
     }
+  }
+  return out;
+}
+
+/** The `key verify` runs: per target, the key the passphrase opened there (null where it opened none). */
+export function keyProofs(runs: readonly RunRow[]): KeyProofRecord[] {
+  const out: KeyProofRecord[] = [];
+  for (const r of runs) {
+    if (r.kind !== 'key-verify' || r.finished_at === null || !Array.isArray(r.details.targets)) continue;
+    const targets: { target: string; key: string | null }[] = [];
+    for (const e of r.details.targets as unknown[]) {
+      if (e === null || typeof e !== 'object') continue;
+      const o = e as { target?: unknown; key?: unknown };
+      if (typeof o.target === 'string') targets.push({ target: o.target, key: typeof o.key === 'string' ? o.key : null });
+    }
+    out.push({ at: new Date(r.finished_at), targets });
   }
   return out;
 }

@@ -4,6 +4,8 @@ import { evaluateRpo } from './rpo.js';
 import { evaluateDataRule } from './rule-status.js';
 import { evaluateRto, latestTest } from './rto.js';
 import type {
+  KeyProofRecord,
+  KeyProofStatus,
   BackupRun,
   CapacityInput,
   Finding,
@@ -30,7 +32,9 @@ export const CAPACITY_WARNING_DAYS = 14;
 const DAY_MS = 86_400_000;
 
 export interface PolicyReportInput {
-  readonly policy: Pick<Policy, 'name' | 'description' | 'rule' | 'objectives' | 'production'> & {
+  readonly policy: Pick<Policy, 'name' | 'description' | 'rule' | 'objectives' | 'production' | 'keys'> & {
+    /** The policy file, for commands that run as written. */
+    readonly file?: string;
     readonly restore_test: { readonly every: number };
   };
   readonly targets: readonly TargetInfo[];
@@ -39,6 +43,7 @@ export interface PolicyReportInput {
   readonly restoreTests: readonly RestoreTestRecord[];
   readonly verifications: readonly VerificationRecord[];
   readonly capacity?: readonly CapacityInput[];
+  readonly keyProofs?: readonly KeyProofRecord[];
   /**
    * When the policy's obligations start (DESIGN.md §4): `objectives.since`, or the moment its
    * first committed snapshot was complete. null: not yet (no snapshot and no `since`), so
@@ -104,8 +109,10 @@ export function buildPolicyReport(input: PolicyReportInput): PolicyReport {
   const restoreTests = input.targets.map((t) => restoreTestStatus(input, t, start, atMs, windowStart, everyMs));
   const backups = input.targets.map((t) => backupStatus(input, t.name, atMs, windowStart));
   const capacity = (input.capacity ?? []).map((c) => capacityStatus(c, atMs, windowStart));
+  const keyProofEveryMs = policy.keys.prove_every ?? null;
+  const keys = keyProofStatus(input.keyProofs ?? [], input.targets.map((t) => t.name), atMs, keyProofEveryMs);
 
-  const findings = collectFindings({ input, started, rule, rpo, rto, restoreTests, backups, capacity, rpoMs, rtoMs, everyMs });
+  const findings = collectFindings({ input, started, rule, rpo, rto, restoreTests, backups, capacity, keys, keyProofEveryMs, rpoMs, rtoMs, everyMs });
   const severity = worstSeverity(findings);
   const compliant = !findings.some((f) => f.affectsCompliance);
   const nagiosStatus: NagiosStatus = input.targets.length === 0 ? 3 : severity === 'critical' ? 2 : severity === 'warning' ? 1 : 0;
@@ -124,12 +131,44 @@ export function buildPolicyReport(input: PolicyReportInput): PolicyReport {
     restoreTests,
     backups,
     capacity,
+    keys,
+    keyProofEveryMs,
     findings,
     severity,
     verdict: compliant ? 'compliant' : 'finding',
     exitCode: compliant ? 0 : 4,
     nagios: { status: nagiosStatus, perfdata: perfdata(rpo, rpoMs, rtoMs, rto, restoreTests, everyMs, capacity) },
   };
+}
+
+/**
+ * Per key: proven on every target of the policy as of the oldest of its latest per-target
+ * proofs (so `key verify --target` runs on different days add up), never when some target
+ * was never opened by it.
+ */
+function keyProofStatus(proofs: readonly KeyProofRecord[], targets: readonly string[], at: number, everyMs: number | null): KeyProofStatus[] {
+  const lastOpened = new Map<string, Map<string, number>>();
+  for (const p of proofs) {
+    const t = p.at.getTime();
+    if (t > at) continue;
+    for (const x of p.targets) {
+      if (x.key === null) continue;
+      const perTarget = lastOpened.get(x.key) ?? new Map<string, number>();
+      perTarget.set(x.target, Math.max(t, perTarget.get(x.target) ?? t));
+      lastOpened.set(x.key, perTarget);
+    }
+  }
+  return [...lastOpened].map(([key, perTarget]) => {
+    const times = targets.flatMap((t) => { const at = perTarget.get(t); return at === undefined ? [] : [at]; });
+    const proved = times.length > 0 && times.length === targets.length ? Math.min(...times) : null;
+    return {
+      key,
+      lastProvedAt: proved === null ? null : new Date(proved),
+      ageMs: proved === null ? null : at - proved,
+      targets: targets.filter((t) => perTarget.has(t)),
+      overdue: everyMs !== null && (proved === null || at - proved > everyMs),
+    };
+  });
 }
 
 function restoreTestStatus(input: PolicyReportInput, t: TargetInfo, start: Date, at: number, windowStart: number, everyMs: number): TargetRestoreTests {
@@ -233,6 +272,8 @@ interface FindingContext {
   readonly restoreTests: readonly TargetRestoreTests[];
   readonly backups: readonly TargetBackups[];
   readonly capacity: readonly TargetCapacity[];
+  readonly keys: readonly KeyProofStatus[];
+  readonly keyProofEveryMs: number | null;
   readonly rpoMs: number | null;
   readonly rtoMs: number | null;
   readonly everyMs: number;
@@ -426,6 +467,31 @@ function collectFindings(ctx: FindingContext): Finding[] {
         target: b.target,
         message: `the last backup to ${b.target} took ${formatDuration(b.lastSuccess.durationMs)}, longer than the RPO`,
         affectsCompliance: false,
+      });
+    }
+  }
+
+  if (ctx.keyProofEveryMs !== null) {
+    const every = formatDuration(ctx.keyProofEveryMs);
+    const file = input.policy.file ?? p;
+    if (ctx.keys.length === 0) {
+      add({
+        severity: 'warning',
+        code: 'key-never-proven',
+        message: `no passphrase of policy ${p} has been proven to open its targets (keys.prove_every ${every})`,
+        action: `run \`triad key verify -p ${file} --passphrase-file FILE\` with the passphrase kept for recovery`,
+        affectsCompliance: true,
+      });
+    }
+    for (const k of ctx.keys.filter((x) => x.overdue)) {
+      add({
+        severity: 'warning',
+        code: 'key-proof-overdue',
+        message: k.lastProvedAt === null
+          ? `key ${k.key.slice(0, 16)} was never proven on every target (only ${k.targets.join(', ') || 'none'})`
+          : `key ${k.key.slice(0, 16)} was last proven ${formatDuration(k.ageMs ?? 0)} ago, more than keys.prove_every ${every}`,
+        action: `run \`triad key verify -p ${file}\` and give that key's passphrase`,
+        affectsCompliance: true,
       });
     }
   }

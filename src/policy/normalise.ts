@@ -29,6 +29,7 @@ export function normalisePolicy(file: string, w: WrittenPolicy, targets: Map<str
     targets: [...targets].map(([name, t]) => normaliseTarget(name, t, abs)),
     rule: w.rule,
     production: { media: w.production.media.trim().toLowerCase() },
+    keys: w.keys.prove_every === undefined ? {} : { prove_every: w.keys.prove_every },
     objectives: { window: w.objectives.window },
     schedule: { ...w.schedule },
     retention: { ...w.retention },

@@ -301,6 +301,7 @@ export const policySchema = z.strictObject({
       writable_paths: z.array(absolutePath).optional(),
     })
     .default({ before: [], after: [], on_failure: [] }),
+  keys: z.strictObject({ prove_every: durationField.optional() }).default({}),
   notify: z
     .strictObject({
       webhook: httpUrl.optional(),

@@ -62,6 +62,8 @@ export interface Policy {
    * then a breach); without it RPO compliance is judged from the first committed snapshot.
    */
   objectives: { rpo?: number; rto?: number; window: number; since?: Date };
+  /** `prove_every`: how old the last `key verify` of each key may be before the report finds it. */
+  keys: { prove_every?: number };
   /** The medium the production data lives on: it is one of the rule's media. */
   production: { media: string };
   schedule: { backup?: string; restore_test?: string; prune?: string; check?: string };

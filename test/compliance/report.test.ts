@@ -35,7 +35,7 @@ function healthy(): PolicyReportInput {
     }
   }
   return {
-    policy: { name: 'finance', description: 'Finance <files> & "db"', rule: '3-2-1', production: { media: 'disk' }, objectives: { rpo: 4 * H + 600_000, rto: 2 * H, window: 30 * D }, restore_test: { every: 30 * D } },
+    policy: { name: 'finance', description: 'Finance <files> & "db"', rule: '3-2-1', production: { media: 'disk' }, keys: {}, objectives: { rpo: 4 * H + 600_000, rto: 2 * H, window: 30 * D }, restore_test: { every: 30 * D } },
     targets: [nas, cloud],
     snapshots,
     runs,
@@ -171,7 +171,7 @@ describe('renderers', () => {
   it('json is a stable, serialisable document with ISO times', () => {
     const doc = renderReportJson([good]);
     const again = JSON.parse(JSON.stringify(doc));
-    expect(again.schema).toBe('triad.report/v1');
+    expect(again.schema).toBe('triad.report/v2');
     expect(again.policies[0].at).toBe('2024-03-31T00:00:00.000Z');
     expect(again.policies[0].verdict).toBe('compliant');
     expect(again.policies[0].rpo.targets[0].exposureMs).toBe(4 * H);

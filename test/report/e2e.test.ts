@@ -144,7 +144,7 @@ describe('triad report end to end (two local targets + S3 emulator)', () => {
 
   it('json at 10:00: compliant, usb in breach since 08:00, exact exposures and window figures', () => {
     const doc = jsonReport(t('10:00'));
-    expect(doc.schema).toBe('triad.report/v1');
+    expect(doc.schema).toBe('triad.report/v2');
     const p = doc.policies[0]!;
     expect(p.policy).toBe('e2e');
     expect(p.at).toBe(new Date(t('10:00')).toISOString());
