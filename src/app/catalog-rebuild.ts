@@ -1,3 +1,4 @@
+import { runReportedJob } from './job-run.js';
 import { TriadError } from '../core/errors.js';
 import { openStorage } from '../backends/open.js';
 import type { Storage } from '../backends/storage.js';
@@ -42,6 +43,8 @@ export interface RebuildResult {
   /** Copies on other targets known only from the journal, recorded as missing until verified. */
   journalPresence: number;
   durationMs: number;
+  /** 0, or 1 when an `after` hook failed (a failed rebuild throws). */
+  exitCode: number;
 }
 
 /** A source opened for reading: one replica, the catalogue to fill and what it may hold. */
@@ -63,6 +66,12 @@ interface Source {
  * Memory stays bounded: file rows stream in batches; only tree-blob locations are kept.
  */
 export async function rebuildCatalog(ctx: AppContext, opts: RebuildOptions): Promise<RebuildResult> {
+  // From a policy it is one of the policy's jobs (hooks, heartbeat, webhook); from --repo alone there is no policy to report to.
+  if (opts.policyFile !== undefined && opts.repo === undefined) return runReportedJob(ctx, opts.policyFile, 'catalog-rebuild', {}, (c) => rebuildUnreported(c, opts));
+  return rebuildUnreported(ctx, opts);
+}
+
+async function rebuildUnreported(ctx: AppContext, opts: RebuildOptions): Promise<RebuildResult> {
   const started = ctx.clock.monotonic();
   const src = await openSource(ctx, opts);
   try {
@@ -219,6 +228,7 @@ async function rebuild(ctx: AppContext, src: Source, batchSize: number, started:
     restoreTests: runs.restoreTests,
     journalPresence: runs.presence,
     durationMs: ctx.clock.monotonic() - started,
+    exitCode: 0,
   };
 }
 
@@ -257,7 +267,7 @@ export function displayLocation(t: TargetSpec): string {
   }
 }
 
-const RUN_KINDS = new Set<string>(['backup', 'copy', 'prune', 'forget', 'check', 'restore', 'restore-test', 'init']);
+const RUN_KINDS = new Set<string>(['backup', 'copy', 'prune', 'forget', 'check', 'restore', 'restore-test', 'init', 'key-verify']);
 const STATUSES = new Set<string>(['ok', 'partial', 'failed', 'interrupted']);
 
 async function importJournal(

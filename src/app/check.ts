@@ -1,3 +1,4 @@
+import { runReportedJob } from './job-run.js';
 import { ExitCode, TriadError, exitCodeOf } from '../core/errors.js';
 import type { Catalog } from '../catalog/catalog.js';
 import type { Policy } from '../policy/types.js';
@@ -20,7 +21,16 @@ export interface CheckResult {
   exitCode: number;
 }
 
-export async function runCheck(ctx: AppContext, opts: { policyFile: string; target?: string; readData: 'none' | 'all' | number; random: Random }): Promise<CheckResult> {
+type CheckOptions = { policyFile: string; target?: string; readData: 'none' | 'all' | number; random: Random };
+
+/** A check inside the job envelope (hooks, heartbeat, webhook): damage found is a failure to report. */
+export async function runCheck(ctx: AppContext, opts: CheckOptions): Promise<CheckResult> {
+  return runReportedJob(ctx, opts.policyFile, 'check', {}, (c) => check(c, opts), (r) => ({
+    targets: r.targets.map((t) => ('unreachable' in t ? { name: t.target, ok: false, error: t.error } : { name: t.target, ok: t.errors.length === 0 && t.damagedPacks.length === 0 })),
+  }));
+}
+
+async function check(ctx: AppContext, opts: { policyFile: string; target?: string; readData: 'none' | 'all' | number; random: Random }): Promise<CheckResult> {
   const policy = await loadPolicyFile(ctx, opts.policyFile);
   const passphrase = await passphraseFor(ctx, policy);
   const opened = await openTargets(ctx, policy, selectTargets(policy, opts.target ? [opts.target] : undefined), passphrase);

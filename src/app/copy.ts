@@ -1,3 +1,4 @@
+import { runReportedJob } from './job-run.js';
 import { createHash } from 'node:crypto';
 import { TriadError, ExitCode, exitCodeOf } from '../core/errors.js';
 import { repairIndex } from '../repo/maintenance/index.js';
@@ -24,6 +25,16 @@ export interface CopyResult {
   packsReused: number;
   bytesCopied: number;
   durationMs: number;
+  /** 0, or 1 when an `after` hook failed (a failed copy throws). */
+  exitCode: number;
+  runId: number;
+}
+
+type CopyOptions = { policyFile: string; from: string; to: string; snapshots?: string[]; waitMs?: number };
+
+/** A copy inside the job envelope (hooks, heartbeat, webhook). */
+export async function runCopy(ctx: AppContext, opts: CopyOptions): Promise<CopyResult> {
+  return runReportedJob(ctx, opts.policyFile, 'copy', {}, (c) => copyMissing(c, opts));
 }
 
 /**
@@ -31,7 +42,7 @@ export interface CopyResult {
  * holding blobs the destination lacks are copied verbatim (verified by their hash and header),
  * then an index naming them, then the snapshot manifests — the repository write order.
  */
-export async function runCopy(ctx: AppContext, opts: { policyFile: string; from: string; to: string; snapshots?: string[]; waitMs?: number }): Promise<CopyResult> {
+async function copyMissing(ctx: AppContext, opts: CopyOptions): Promise<CopyResult> {
   if (opts.from === opts.to) throw new TriadError('E_USAGE', '--from and --to name the same target');
   const policy = await loadPolicyFile(ctx, opts.policyFile);
   const passphrase = await passphraseFor(ctx, policy);
@@ -130,5 +141,5 @@ async function copySnapshots(
     details: { from: opts.from, snapshots: todo.map((s) => s.id), packs: copied.length },
   });
   catalog.finishRun(runId, { finished_at: finishedAt, status: 'ok', exit_code: 0, bytes_written: bytesCopied, details: { from: opts.from, snapshots: todo.map((s) => s.id), packs: copied.length } });
-  return { policy: policy.name, from: opts.from, to: opts.to, snapshots: todo.map((s) => s.id), packsCopied: copied.length, packsReused: reused.packsAdded.length, bytesCopied, durationMs: ctx.clock.monotonic() - started };
+  return { policy: policy.name, from: opts.from, to: opts.to, snapshots: todo.map((s) => s.id), packsCopied: copied.length, packsReused: reused.packsAdded.length, bytesCopied, durationMs: ctx.clock.monotonic() - started, exitCode: ExitCode.OK, runId };
 }

@@ -1,3 +1,4 @@
+import { runReportedJob } from './job-run.js';
 import { TriadError, ExitCode, exitCodeOf } from '../core/errors.js';
 import type { Policy, RetentionSpec, TargetSpec } from '../policy/types.js';
 import type { Catalog } from '../catalog/catalog.js';
@@ -90,7 +91,14 @@ export function decideForget(snapshots: Snapshot[], policyName: string, retentio
   return out.sort((a, b) => (a.time < b.time ? -1 : a.time > b.time ? 1 : a.id < b.id ? -1 : 1));
 }
 
+/** A forget (and its prune) inside the job envelope (hooks, heartbeat, webhook); a dry run reports nothing. */
 export async function runForget(ctx: AppContext, opts: ForgetOptions): Promise<ForgetResult> {
+  return runReportedJob(ctx, opts.policyFile, 'forget', { disabled: opts.dryRun === true }, (c) => forget(c, opts), (r) => ({
+    targets: r.targets.map((t) => ({ name: t.target, ok: t.ok, ...(t.error !== undefined ? { error: t.error } : {}) })),
+  }));
+}
+
+async function forget(ctx: AppContext, opts: ForgetOptions): Promise<ForgetResult> {
   const policy = await loadPolicyFile(ctx, opts.policyFile);
   const specs = selectTargets(policy, opts.target ? [opts.target] : undefined);
   for (const spec of specs) {

@@ -1,5 +1,6 @@
 /**
- * The unattended envelope of one job (backup, restore test, prune, check): heartbeat
+ * The unattended envelope of one job (backup, restore test, check, prune, forget, copy,
+ * catalogue rebuild): heartbeat
  * `/start`, `before` hooks, then the job, then `after` or `on_failure` hooks, the final
  * heartbeat and the webhook. Use cases call it around their work:
  *
@@ -12,15 +13,15 @@
  */
 import { hostname } from 'node:os';
 import { TriadError, ExitCode, exitCodeOf } from '../core/errors.js';
-import type { Policy } from '../policy/types.js';
+import type { JobName, NotifyEvent, Policy } from '../policy/types.js';
 import type { RunKind } from '../catalog/types.js';
 import { describeHook, hookFailure, hookRecord, hookSucceeded, runHooks, type HookResult } from './hooks.js';
 import { pingHeartbeat, sendWebhook, type DeliveryOptions, type DeliveryResult, type RunStatus, type RunSummary } from './notify.js';
 import type { JobLock } from '../repo/lock/index.js';
 import { takeJobLock } from './locking.js';
-import { catalogFor, errorMessage, type AppContext } from './session.js';
+import { catalogFor, errorMessage, loadPolicyFile, type AppContext } from './session.js';
 
-export type JobName = 'backup' | 'restore-test' | 'prune' | 'check';
+export type { JobName };
 
 export interface JobOutcome {
   status: RunStatus;
@@ -78,9 +79,9 @@ export class JobRun {
     if (this.opts.disabled) return;
     const hb = this.policy.notify.heartbeat;
     // Short budget: a slow monitor must not delay the backup window.
-    if (hb) this.note(await pingHeartbeat(hb, 'start', undefined, this.delivery({ attempts: 2, maxElapsedMs: 10_000 })), 'heartbeat-start');
+    if (hb && this.notifies('start')) this.note(await pingHeartbeat(hb, 'start', undefined, this.delivery({ attempts: 2, maxElapsedMs: 10_000 })), 'heartbeat-start');
     try {
-      await runHooks('before', this.policy.hooks.before, { ...this.hookOptions({ job: this.job }), onResult: (r) => this.hooks.push(r) });
+      await runHooks('before', this.hooksOf('before'), { ...this.hookOptions({ job: this.job }), onResult: (r) => this.hooks.push(r) });
     } catch (err) {
       this.recordBeforeFailure(err);
       await this.fail(err);
@@ -96,7 +97,7 @@ export class JobRun {
     let errorCode = outcome.errorCode;
     if (exitCode === ExitCode.OK || exitCode === ExitCode.PARTIAL) {
       const summary = { job: this.job, result: status, exitCode, ...(outcome.snapshot !== undefined ? { snapshot: outcome.snapshot } : {}) };
-      const after = await runHooks('after', this.policy.hooks.after, this.hookOptions(summary));
+      const after = await runHooks('after', this.hooksOf('after'), this.hookOptions(summary));
       this.hooks.push(...after);
       const bad = after.filter((r) => !hookSucceeded(r));
       if (bad.length > 0) {
@@ -123,7 +124,7 @@ export class JobRun {
   async skipped(err: unknown): Promise<void> {
     if (this.opts.disabled) return;
     const webhook = this.policy.notify.webhook;
-    if (webhook) this.note(await sendWebhook(webhook, this.summary({ status: 'skipped', exitCode: exitCodeOf(err), error: errorMessage(err), errorCode: err instanceof TriadError ? err.code : 'E_INTERNAL' }), this.delivery()), 'webhook');
+    if (webhook && this.notifies('skipped')) this.note(await sendWebhook(webhook, this.summary({ status: 'skipped', exitCode: exitCodeOf(err), error: errorMessage(err), errorCode: err instanceof TriadError ? err.code : 'E_INTERNAL' }), this.delivery()), 'webhook');
   }
 
   /** After the job threw: `on_failure` hooks, heartbeat `/fail`, webhook. Never throws. */
@@ -144,9 +145,18 @@ export class JobRun {
   }
 
   private async onFailureHooks(s: { status: RunStatus; exitCode: number; error?: string; snapshot?: string }): Promise<HookResult[]> {
-    const results = await runHooks('on_failure', this.policy.hooks.on_failure, this.hookOptions({ job: this.job, result: s.status, exitCode: s.exitCode, ...(s.error !== undefined ? { error: s.error } : {}), ...(s.snapshot !== undefined ? { snapshot: s.snapshot } : {}) }));
+    const results = await runHooks('on_failure', this.hooksOf('on_failure'), this.hookOptions({ job: this.job, result: s.status, exitCode: s.exitCode, ...(s.error !== undefined ? { error: s.error } : {}), ...(s.snapshot !== undefined ? { snapshot: s.snapshot } : {}) }));
     for (const r of results.filter((x) => !hookSucceeded(x))) this.ctx.emit?.({ type: 'hook-failed', hook: hookFailure(r) });
     return results;
+  }
+
+  /** The policy's hooks of one kind that run around this job. */
+  private hooksOf(kind: 'before' | 'after' | 'on_failure'): Policy['hooks']['before'] {
+    return this.policy.hooks[kind].filter((h) => h.jobs.includes(this.job));
+  }
+
+  private notifies(event: NotifyEvent): boolean {
+    return this.policy.notify.events[this.job].includes(event);
   }
 
   private hookOptions(summary: Parameters<typeof runHooks>[2]['summary']): Parameters<typeof runHooks>[2] {
@@ -182,9 +192,12 @@ export class JobRun {
   private async notifyEnd(o: JobOutcome): Promise<void> {
     const summary = this.summary(o);
     const { heartbeat, webhook } = this.policy.notify;
+    // Anything but exit 0 is a failure to report: a partial snapshot, damage found (4), an error.
+    const ok = o.exitCode === ExitCode.OK;
+    if (!this.notifies(ok ? 'success' : 'failure')) return;
     // Deliveries do not listen to the job's cancellation: an interrupted run is reported too.
     const jobs: Promise<void>[] = [];
-    if (heartbeat) jobs.push(pingHeartbeat(heartbeat, o.exitCode === ExitCode.OK ? 'success' : 'fail', summary, this.delivery()).then((r) => this.note(r, 'heartbeat')));
+    if (heartbeat) jobs.push(pingHeartbeat(heartbeat, ok ? 'success' : 'fail', summary, this.delivery()).then((r) => this.note(r, 'heartbeat')));
     if (webhook) jobs.push(sendWebhook(webhook, summary, this.delivery()).then((r) => this.note(r, 'webhook')));
     await Promise.all(jobs);
   }
@@ -196,10 +209,12 @@ export class JobRun {
 
   /** A before hook stopped the job before it opened its run record: record the failed run here. */
   private recordBeforeFailure(err: unknown): void {
+    const kind = runKindOf(this.job);
+    if (kind === undefined) return;
     try {
       const catalog = catalogFor(this.ctx, this.policy);
       try {
-        const id = catalog.startRun({ policy: this.policy.name, kind: this.job, started_at: this.startedAt, details: {} });
+        const id = catalog.startRun({ policy: this.policy.name, kind, started_at: this.startedAt, details: {} });
         catalog.finishRun(id, {
           finished_at: this.ctx.clock.now(),
           status: this.ctx.signal?.aborted ? 'interrupted' : 'failed',
@@ -221,7 +236,7 @@ export class JobRun {
     try {
       const catalog = catalogFor(this.ctx, this.policy);
       try {
-        const run = runId !== undefined ? catalog.getRun(runId) : catalog.listRuns(this.policy.name, { kind: this.job as RunKind, since: this.startedAt }).pop();
+        const run = runId !== undefined ? catalog.getRun(runId) : (runKindOf(this.job) === undefined ? undefined : catalog.listRuns(this.policy.name, { kind: runKindOf(this.job)!, since: this.startedAt }).pop());
         if (!run || run.finished_at === null || run.status === 'running' || run.exit_code === null) return;
         catalog.finishRun(run.id, {
           finished_at: run.finished_at,
@@ -260,6 +275,49 @@ export async function underJobLock<T>(ctx: AppContext, policy: Policy, job: JobN
   } finally {
     lock.release();
   }
+}
+
+/** The catalogue's run kind of a job; a catalogue rebuild writes the catalogue itself and has none. */
+function runKindOf(job: JobName): RunKind | undefined {
+  return job === 'catalog-rebuild' ? undefined : job;
+}
+
+/** What every job's result carries: its exit code (DESIGN.md §7). */
+export interface JobResult {
+  readonly exitCode: number;
+  /** The job's catalogue run record, when it made one (the hook output is attached to it). */
+  readonly runId?: number;
+}
+
+/**
+ * Runs a job other than backup (which drives its envelope itself, see backup.ts) the way
+ * backup runs: job lock first, then heartbeat `/start` and `before` hooks, the work, then
+ * `after` or `on_failure` hooks, the final heartbeat and the webhook with the job's name and
+ * result. The work runs with the job lock marked held, so its own takeJobLock of this job
+ * does not find it taken by this very process.
+ */
+export async function runReportedJob<T extends JobResult>(
+  ctx: AppContext,
+  policyFile: string,
+  job: JobName,
+  opts: StartJobOptions,
+  work: (ctx: AppContext) => Promise<T>,
+  outcome: (result: T) => Omit<JobOutcome, 'status' | 'exitCode'> = () => ({}),
+): Promise<T> {
+  const policy = await loadPolicyFile(ctx, policyFile);
+  return underJobLock(ctx, policy, job, opts, async () => {
+    const run = await startJob(ctx, policy, job, opts);
+    let result: T;
+    try {
+      result = await work({ ...ctx, heldJobLocks: [...(ctx.heldJobLocks ?? []), job] });
+    } catch (err) {
+      await run.fail(err);
+      throw err;
+    }
+    const status: RunStatus = result.exitCode === ExitCode.OK ? 'ok' : result.exitCode === ExitCode.PARTIAL ? 'partial' : 'failed';
+    const fin = await run.finish({ ...(result.runId !== undefined ? { runId: result.runId } : {}), ...outcome(result), status, exitCode: result.exitCode });
+    return fin.exitCode === result.exitCode ? result : { ...result, exitCode: fin.exitCode };
+  });
 }
 
 /** Creates the envelope and runs its start (heartbeat `/start`, `before` hooks). Throws E_HOOK_FAILED. */

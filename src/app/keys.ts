@@ -2,6 +2,8 @@ import { ExitCode, TriadError } from '../core/errors.js';
 import { kdfBelowFloor, keyFileOpens, keyOpenedBy, listKeyFiles, newKeyFile, removeKeyFile, saveKeyFile, type KeyInfo } from '../repo/crypto/index.js';
 import { closeAll, errorMessage, hostName, kdfStrength, loadPolicyFile, openTargets, passphraseFor, selectTargets, userName, type AppContext, type OpenedTarget } from './session.js';
 import type { Policy } from '../policy/types.js';
+import { writeJournal } from '../repo/model/index.js';
+import { catalogFor } from './session.js';
 
 export interface KeyTargetsOptions {
   policyFile: string;
@@ -53,6 +55,56 @@ export async function listKeys(ctx: AppContext, opts: KeyTargetsOptions): Promis
     const sets = targets.filter((t) => t.keys.length > 0).map((t) => t.keys.map((k) => k.id).join(','));
     const consistent = new Set(sets).size <= 1;
     return { policy: policy.name, targets, consistent, exitCode: listExitCode(targets, consistent) };
+  } finally {
+    await closeAll(opened);
+  }
+}
+
+export interface KeyVerifyResult {
+  policy: string;
+  at: string;
+  /** Per target: the key file the passphrase opens there, or why it opens none. */
+  targets: { name: string; ok: boolean; key?: string; wrongPassphrase?: boolean; error?: string }[];
+  /** The key the passphrase opened (the same on every replica), when it opened one. */
+  key?: string;
+  /** 0 proven on every selected target; 12 the passphrase opens no key anywhere; 1 otherwise. */
+  exitCode: number;
+}
+
+/**
+ * Proves that a passphrase (the one in the safe, an escrow copy) opens every target, and
+ * records the proof (key id, time, targets; never the passphrase or anything derived from
+ * it) in the catalogue and in the journal of each target it opened, so reports can show how
+ * long ago each key was last proven.
+ */
+export async function verifyKey(ctx: AppContext, opts: KeyTargetsOptions & { passphrase: string }): Promise<KeyVerifyResult> {
+  const policy = await loadPolicyFile(ctx, opts.policyFile);
+  const startedAt = ctx.clock.now();
+  const opened = await openTargets(ctx, policy, selectTargets(policy, opts.targets), opts.passphrase);
+  try {
+    const targets: KeyVerifyResult['targets'] = [];
+    for (const o of opened) {
+      const key = o.repo && o.storage ? await keyOpenedBy(o.storage, opts.passphrase, o.spec.name).catch(() => undefined) : undefined;
+      if (key !== undefined) targets.push({ name: o.spec.name, ok: true, key });
+      else targets.push({ name: o.spec.name, ok: false, ...(isWrongKey(o.error) ? { wrongPassphrase: true } : {}), error: o.error ? errorMessage(o.error) : 'the passphrase opens no key file' });
+    }
+    const failed = targets.filter((t) => !t.ok);
+    const exitCode = failed.length === 0 ? ExitCode.OK : failed.length === targets.length && failed.every((t) => t.wrongPassphrase) ? ExitCode.WRONG_PASSPHRASE : ExitCode.FAILED;
+    const keys = [...new Set(targets.flatMap((t) => (t.key ? [t.key] : [])))];
+    const finishedAt = ctx.clock.now();
+    const status = exitCode === ExitCode.OK ? 'ok' : 'failed';
+    const details = { targets: targets.map((t) => ({ target: t.name, ok: t.ok, ...(t.key ? { key: t.key } : {}), ...(t.error ? { error: t.error } : {}) })) };
+    await writeJournal(opened.flatMap((o) => (o.repo ? [o.repo] : [])), {
+      version: 1, kind: 'key-verify', policy: policy.name, host: hostName(policy), started: startedAt.toISOString(), finished: finishedAt.toISOString(),
+      status, exitCode, targets: targets.map((t) => ({ name: t.name, ok: t.ok, ...(t.error ? { error: t.error } : {}) })), details,
+    });
+    const catalog = catalogFor(ctx, policy);
+    try {
+      catalog.importRun({ policy: policy.name, kind: 'key-verify', started_at: startedAt, finished_at: finishedAt, status, exit_code: exitCode, details });
+    } finally {
+      catalog.close();
+    }
+    return { policy: policy.name, at: finishedAt.toISOString(), targets, ...(keys.length === 1 ? { key: keys[0]! } : {}), exitCode };
   } finally {
     await closeAll(opened);
   }

@@ -42,6 +42,8 @@ export function jobLockFile(ctx: AppContext, policy: Policy, command: string): s
 
 export function takeJobLock(ctx: AppContext, policy: Policy, command: string): JobLock {
   const file = jobLockFile(ctx, policy, command);
+  // Taken already by this process, before the job's hooks ran: the caller releases it.
+  if (ctx.heldJobLocks?.includes(command)) return { file, release: () => undefined };
   try {
     return acquireJobLock(file, { clock: ctx.clock, host: hostName(policy), command, policy: policy.name });
   } catch (err) {

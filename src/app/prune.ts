@@ -1,3 +1,4 @@
+import { runReportedJob } from './job-run.js';
 import { TriadError, ExitCode, exitCodeOf } from '../core/errors.js';
 import type { Policy } from '../policy/types.js';
 import type { Catalog } from '../catalog/catalog.js';
@@ -47,7 +48,14 @@ export interface PruneCommandResult {
   exitCode: number;
 }
 
+/** A prune inside the job envelope (hooks, heartbeat, webhook); a dry run changes nothing and reports nothing. */
 export async function runPrune(ctx: AppContext, opts: PruneCommandOptions): Promise<PruneCommandResult> {
+  return runReportedJob(ctx, opts.policyFile, 'prune', { disabled: opts.dryRun === true }, (c) => prune(c, opts), (r) => ({
+    targets: r.targets.map((t) => ({ name: t.target, ok: t.ok, ...(t.error !== undefined ? { error: t.error } : {}) })),
+  }));
+}
+
+async function prune(ctx: AppContext, opts: PruneCommandOptions): Promise<PruneCommandResult> {
   const policy = await loadPolicyFile(ctx, opts.policyFile);
   const passphrase = await passphraseFor(ctx, policy);
   const opened = await openTargets(ctx, policy, selectTargets(policy, opts.target ? [opts.target] : undefined), passphrase);

@@ -1,6 +1,6 @@
 import { discoverPolicyFiles } from './policy-files.js';
 import { existsSync } from 'node:fs';
-import { stat, statfs } from 'node:fs/promises';
+import { statfs } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { TriadError, errnoCode, ExitCode } from '../core/errors.js';
 import { openCatalog, type Catalog } from '../catalog/catalog.js';
@@ -10,6 +10,7 @@ import {
   type BackupRun,
   type CapacityInput,
   type Finding,
+  type KeyProofRecord,
   type PolicyReport,
   type PolicyReportInput,
   type RestoreTestRecord,
@@ -18,7 +19,6 @@ import {
   type VerificationRecord,
 } from '../compliance/index.js';
 import type { Policy, TargetSpec } from '../policy/types.js';
-import { nextRuns } from '../scheduler/cron.js';
 import { catalogPathFor, errorMessage, loadPolicyFile, type AppContext } from './session.js';
 
 /**
@@ -89,11 +89,11 @@ async function evaluateFile(ctx: AppContext, file: string, at: Date, windowMs: n
   }
   try {
     const history = catalog ? readHistory(catalog, policy.name) : emptyHistory();
-    const anchor = history.firstRecordAt ?? (await fileCreatedAt(policy.file));
-    const input = reportInput({ policy, history, anchor, at, windowMs, capacity: await capacityOf(policy, history, at) });
+    const input = reportInput({ policy, history, at, windowMs, capacity: await capacityOf(policy, history, at) });
     let report = buildPolicyReport(input);
     const hasHistory = history.snapshots.length > 0 || history.runs.length > 0;
-    if (!hasHistory) report = withFinding(report, noHistoryFinding(policy, catalogFile, catalog !== undefined));
+    // With no record at all, say where the report looked instead of the bare "not started".
+    if (!hasHistory) report = withFinding(withoutFinding(report, 'not-started'), noHistoryFinding(policy, catalogFile, catalog !== undefined));
     return { file, ok: true, report, catalog: catalogFile, hasHistory };
   } catch (err) {
     return { file, ok: false, policy: policy.name, error: asTriadError(err, `cannot evaluate policy ${policy.name}`) };
@@ -117,12 +117,10 @@ export interface PolicyHistory {
   readonly restoreTests: readonly RestoreTestRow[];
   /** Stored bytes per target now (sum of its pack sizes). */
   readonly storedBytes: ReadonlyMap<string, number>;
-  /** Earliest time any record of the policy mentions (run start or snapshot recovery point). */
-  readonly firstRecordAt: Date | null;
 }
 
 function emptyHistory(): PolicyHistory {
-  return { snapshots: [], runs: [], restoreTests: [], storedBytes: new Map(), firstRecordAt: null };
+  return { snapshots: [], runs: [], restoreTests: [], storedBytes: new Map() };
 }
 
 export function readHistory(catalog: Catalog, policy: string): PolicyHistory {
@@ -131,18 +129,7 @@ export function readHistory(catalog: Catalog, policy: string): PolicyHistory {
   const restoreTests = catalog.listRestoreTests(policy);
   const storedBytes = new Map<string, number>();
   for (const t of catalog.listTargets(policy)) storedBytes.set(t.name, catalog.storageStats(policy, t.name).pack_bytes);
-  const times = [...runs.map((r) => Date.parse(r.started_at)), ...snapshots.map((s) => Date.parse(s.time))].filter(Number.isFinite);
-  const first = times.length > 0 ? Math.min(...times) : null;
-  return { snapshots, runs, restoreTests, storedBytes, firstRecordAt: first === null ? null : new Date(first) };
-}
-
-/**
- * The earliest evidence that the policy file existed: its birth time, or its modification time
- * when that is earlier (copied with preserved times, unpacked, or no birth time kept).
- */
-async function fileCreatedAt(file: string): Promise<Date> {
-  const s = await stat(file);
-  return s.birthtimeMs > 0 && s.birthtimeMs < s.mtimeMs ? s.birthtime : s.mtime;
+  return { snapshots, runs, restoreTests, storedBytes };
 }
 
 // ---- mapping to the compliance inputs ---------------------------------------------------------
@@ -150,8 +137,6 @@ async function fileCreatedAt(file: string): Promise<Date> {
 export interface ReportInputArgs {
   readonly policy: Policy;
   readonly history: PolicyHistory;
-  /** When the policy's obligations began: its first record, or the file's creation. */
-  readonly anchor: Date;
   readonly at: Date;
   readonly windowMs?: number | undefined;
   readonly capacity?: readonly CapacityInput[];
@@ -160,9 +145,9 @@ export interface ReportInputArgs {
 /** Pure: catalogue rows → PolicyReportInput. */
 export function reportInput(a: ReportInputArgs): PolicyReportInput {
   const { policy, history } = a;
-  const firstScheduledAt = firstScheduled(policy, a.anchor);
+  const obligationsStart = obligationsStartOf(policy, history.snapshots, a.at);
   const firstSeen = targetFirstSeen(history.runs);
-  const targets: TargetInfo[] = policy.targets.map((t) => targetInfo(t, firstScheduledAt, firstSeen.get(t.name)));
+  const targets: TargetInfo[] = policy.targets.map((t) => targetInfo(t, obligationsStart, firstSeen.get(t.name)));
   return {
     policy,
     targets,
@@ -170,29 +155,44 @@ export function reportInput(a: ReportInputArgs): PolicyReportInput {
     runs: backupRuns(history.runs),
     restoreTests: history.restoreTests.map(restoreTestRecord),
     verifications: verifications(history.runs),
+    keyProofs: keyProofs(history.runs),
     ...(a.capacity === undefined ? {} : { capacity: a.capacity }),
-    firstScheduledAt,
+    obligationsStart,
     at: a.at,
     ...(a.windowMs === undefined ? {} : { windowMs: a.windowMs }),
   };
 }
 
 /**
- * The first firing of schedule.backup at or after the anchor (in the policy's time zone);
- * the anchor itself when the policy has no backup schedule (it runs on demand).
+ * When the policy's obligations start (DESIGN.md §4): `objectives.since` when the contract
+ * began before the first backup (the time until then is a breach); otherwise the end of the
+ * backup that committed its first snapshot, so the minutes a correct first backup takes are
+ * no breach. null while neither exists.
  */
-export function firstScheduled(policy: Pick<Policy, 'schedule' | 'timezone'>, anchor: Date): Date {
-  const cron = policy.schedule.backup;
-  if (cron === undefined) return anchor;
-  return nextRuns(cron, new Date(anchor.getTime() - 1), 1, policy.timezone)[0] ?? anchor;
+export function obligationsStartOf(policy: Pick<Policy, 'objectives'>, snapshots: readonly SnapshotRecord[], at: Date): Date | null {
+  if (policy.objectives.since !== undefined) return policy.objectives.since;
+  let first: number | null = null;
+  for (const s of snapshots) {
+    const done = committedAt(s);
+    // A report "as of" an earlier time does not see a backup that had not finished by then.
+    if (done !== null && done <= at.getTime() && (first === null || done < first)) first = done;
+  }
+  return first === null ? null : new Date(first);
+}
+
+/** When a snapshot's backup finished; for records without it, when its last copy completed. */
+function committedAt(s: SnapshotRecord): number | null {
+  if (s.finished_at !== null) return Date.parse(s.finished_at);
+  const done = s.presence.filter((p) => p.completed_at !== null).map((p) => Date.parse(p.completed_at!));
+  return done.length > 0 ? Math.max(...done) : null;
 }
 
 /**
- * A target added to the policy later is due from the first backup run that included it, not
- * from the policy's start; a target no run ever included is due from the policy's start.
+ * A target added to the policy later is due from the end of the first backup run that included
+ * it, not from the policy's start; a target no run ever included is due from the policy's start.
  */
-function targetInfo(t: TargetSpec, policyDue: Date, firstSeen: number | undefined): TargetInfo {
-  const due = firstSeen !== undefined && firstSeen > policyDue.getTime() ? new Date(firstSeen) : undefined;
+function targetInfo(t: TargetSpec, policyStart: Date | null, firstSeen: number | undefined): TargetInfo {
+  const due = firstSeen !== undefined && policyStart !== null && firstSeen > policyStart.getTime() ? new Date(firstSeen) : undefined;
   return {
     name: t.name,
     media: t.media,
@@ -207,9 +207,9 @@ function targetInfo(t: TargetSpec, policyDue: Date, firstSeen: number | undefine
 function targetFirstSeen(runs: readonly RunRow[]): Map<string, number> {
   const out = new Map<string, number>();
   for (const r of runs) {
-    if (r.kind !== 'backup') continue;
-    const t = Date.parse(r.started_at);
-    for (const e of runTargets(r)) if (!out.has(e.name)) out.set(e.name, t);
+    if (r.kind !== 'backup' || r.finished_at === null) continue;
+    const t = Date.parse(r.finished_at);
+    for (const e of runTargets(r)) out.set(e.name, Math.min(t, out.get(e.name) ?? t));
   }
   return out;
 }
@@ -253,6 +253,22 @@ function runTargets(r: RunRow): RunTarget[] {
       const o = e as { target: string; status?: unknown; error?: unknown };
       out.push({ name: o.target, ok: o.status !== 'failed', ...(typeof o.error === 'string' ? { error: o.error } : {}) });
     }
+  }
+  return out;
+}
+
+/** The `key verify` runs: per target, the key the passphrase opened there (null where it opened none). */
+export function keyProofs(runs: readonly RunRow[]): KeyProofRecord[] {
+  const out: KeyProofRecord[] = [];
+  for (const r of runs) {
+    if (r.kind !== 'key-verify' || r.finished_at === null || !Array.isArray(r.details.targets)) continue;
+    const targets: { target: string; key: string | null }[] = [];
+    for (const e of r.details.targets as unknown[]) {
+      if (e === null || typeof e !== 'object') continue;
+      const o = e as { target?: unknown; key?: unknown };
+      if (typeof o.target === 'string') targets.push({ target: o.target, key: typeof o.key === 'string' ? o.key : null });
+    }
+    out.push({ at: new Date(r.finished_at), targets });
   }
   return out;
 }
@@ -374,6 +390,10 @@ function noHistoryFinding(policy: Policy, catalogFile: string, catalogExists: bo
 }
 
 const RANK = { critical: 0, warning: 1, ok: 2 } as const;
+
+function withoutFinding(r: PolicyReport, code: string): PolicyReport {
+  return { ...r, findings: r.findings.filter((f) => f.code !== code) };
+}
 
 /** Adds a finding, keeping the order by severity (stable within a severity). */
 function withFinding(r: PolicyReport, f: Finding): PolicyReport {

@@ -1,3 +1,4 @@
+import { runReportedJob } from './job-run.js';
 import { lstatSync, mkdirSync, mkdtempSync, rmSync, statfsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { TriadError, ExitCode, exitCodeOf } from '../core/errors.js';
@@ -104,12 +105,20 @@ interface Session {
   error?: unknown;
 }
 
+/** A restore test inside the job envelope (hooks, heartbeat, webhook): damage found is a failure to report. */
+export async function runRestoreTest(ctx: AppContext, opts: RestoreTestOptions): Promise<RestoreTestResult> {
+  return runReportedJob(ctx, opts.policyFile, 'restore-test', {}, (c) => restoreTest(c, opts), (r) => ({
+    files: r.sample.files,
+    targets: r.targets.map((t) => ({ name: t.target, ok: t.ok, ...(t.error !== undefined ? { error: t.error } : {}) })),
+  }));
+}
+
 /**
  * Restores a seeded random sample of files from every selected target into a scratch
  * directory and verifies each byte (DESIGN.md §5). Never writes to the repository except
  * its journal record; the scratch directory is removed whatever happens.
  */
-export async function runRestoreTest(ctx: AppContext, opts: RestoreTestOptions): Promise<RestoreTestResult> {
+async function restoreTest(ctx: AppContext, opts: RestoreTestOptions): Promise<RestoreTestResult> {
   const policy = await loadPolicyFile(ctx, opts.policyFile);
   const passphrase = await passphraseFor(ctx, policy);
   const specs = selectTargets(policy, opts.targets);

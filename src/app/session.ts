@@ -36,6 +36,8 @@ export interface AppContext {
   uploadLimit?: number;
   /** Wraps each opened target's backend, inside retry (a test entry's fault injection; unset in production). */
   wrapStorage?: (storage: Storage, target: string) => Storage;
+  /** Jobs whose job lock this process already holds (runReportedJob takes it before the hooks). */
+  heldJobLocks?: readonly string[];
   /** Thread counts a sysadmin may tune (TRIAD_BACKUP_WORKERS, TRIAD_RESTORE_WRITERS, read by the CLI). */
   threads?: { backupWorkers?: number; restoreWriters?: number };
 }

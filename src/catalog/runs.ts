@@ -10,7 +10,7 @@ import type { RestoreTestInput, RestoreTestRow, RunFinish, RunKind, RunQuery, Ru
 import { count, parseJson } from './values.js';
 
 const MAX_ERROR_CHARS = 4000;
-const RUN_KINDS: ReadonlySet<string> = new Set<RunKind>(['backup', 'copy', 'prune', 'forget', 'check', 'restore', 'restore-test', 'init']);
+const RUN_KINDS: ReadonlySet<string> = new Set<RunKind>(['backup', 'copy', 'prune', 'forget', 'check', 'restore', 'restore-test', 'init', 'key-verify']);
 const FINAL_STATUSES: ReadonlySet<string> = new Set<RunStatus>(['ok', 'partial', 'failed', 'interrupted']);
 
 export function startRun(c: Connection, r: RunStart): number {

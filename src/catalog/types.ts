@@ -5,7 +5,7 @@ import type { TimeInput } from './time.js';
 export type FileType = 'file' | 'dir' | 'symlink';
 export type PresenceStatus = 'complete' | 'missing' | 'forgotten';
 export type BlobType = 'data' | 'tree';
-export type RunKind = 'backup' | 'copy' | 'prune' | 'forget' | 'check' | 'restore' | 'restore-test' | 'init';
+export type RunKind = 'backup' | 'copy' | 'prune' | 'forget' | 'check' | 'restore' | 'restore-test' | 'init' | 'key-verify';
 /** 'running' until finishRun; a run left 'running' by a crashed process stays visible as such. */
 export type RunStatus = 'running' | 'ok' | 'partial' | 'failed' | 'interrupted';
 export type FinalRunStatus = Exclude<RunStatus, 'running'>;

@@ -2,7 +2,7 @@
 export * from './types.js';
 export { evaluateRpo, exposureAt, meetsRpoAt, type RpoInput } from './rpo.js';
 export { evaluateRto, latestTest, type RtoInput } from './rto.js';
-export { evaluateDataRule, copiesSatisfyRule, mediaOf, PRODUCTION_MEDIA, type DataRuleInput } from './rule-status.js';
+export { evaluateDataRule, copiesSatisfyRule, type DataRuleInput } from './rule-status.js';
 export {
   buildPolicyReport,
   leastSquares,

@@ -4,6 +4,8 @@ import { evaluateRpo } from './rpo.js';
 import { evaluateDataRule } from './rule-status.js';
 import { evaluateRto, latestTest } from './rto.js';
 import type {
+  KeyProofRecord,
+  KeyProofStatus,
   BackupRun,
   CapacityInput,
   Finding,
@@ -30,7 +32,9 @@ export const CAPACITY_WARNING_DAYS = 14;
 const DAY_MS = 86_400_000;
 
 export interface PolicyReportInput {
-  readonly policy: Pick<Policy, 'name' | 'description' | 'rule' | 'objectives'> & {
+  readonly policy: Pick<Policy, 'name' | 'description' | 'rule' | 'objectives' | 'production' | 'keys'> & {
+    /** The policy file, for commands that run as written. */
+    readonly file?: string;
     readonly restore_test: { readonly every: number };
   };
   readonly targets: readonly TargetInfo[];
@@ -39,8 +43,13 @@ export interface PolicyReportInput {
   readonly restoreTests: readonly RestoreTestRecord[];
   readonly verifications: readonly VerificationRecord[];
   readonly capacity?: readonly CapacityInput[];
-  /** The policy's first scheduled backup (or its creation time): obligations start here. */
-  readonly firstScheduledAt: Date;
+  readonly keyProofs?: readonly KeyProofRecord[];
+  /**
+   * When the policy's obligations start (DESIGN.md §4): `objectives.since`, or the moment its
+   * first committed snapshot was complete. null: not yet (no snapshot and no `since`), so
+   * nothing is judged but that fact.
+   */
+  readonly obligationsStart: Date | null;
   readonly at: Date;
   /** Defaults to policy.objectives.window. */
   readonly windowMs?: number;
@@ -63,9 +72,13 @@ export function buildPolicyReport(input: PolicyReportInput): PolicyReport {
   const rtoMs = policy.objectives.rto ?? null;
   const everyMs = policy.restore_test.every;
   const countPartial = input.countPartial ?? false;
+  const started = input.obligationsStart !== null && input.obligationsStart.getTime() <= atMs;
+  // Before the start nothing is due: the evaluators see obligations starting just after `at`.
+  const start = started ? input.obligationsStart : new Date(atMs + 1);
 
   const rule = evaluateDataRule({
     rule: policy.rule,
+    productionMedia: policy.production.media,
     targets: input.targets,
     snapshots: input.snapshots,
     verifications: input.verifications,
@@ -75,10 +88,11 @@ export function buildPolicyReport(input: PolicyReportInput): PolicyReport {
   });
   const rpo = evaluateRpo({
     rule: policy.rule,
+    productionMedia: policy.production.media,
     rpoMs,
     targets: input.targets,
     snapshots: input.snapshots,
-    firstScheduledAt: input.firstScheduledAt,
+    firstScheduledAt: start,
     at,
     windowMs,
     countPartial,
@@ -92,11 +106,13 @@ export function buildPolicyReport(input: PolicyReportInput): PolicyReport {
     at,
     countPartial,
   });
-  const restoreTests = input.targets.map((t) => restoreTestStatus(input, t, atMs, windowStart, everyMs));
+  const restoreTests = input.targets.map((t) => restoreTestStatus(input, t, start, atMs, windowStart, everyMs));
   const backups = input.targets.map((t) => backupStatus(input, t.name, atMs, windowStart));
   const capacity = (input.capacity ?? []).map((c) => capacityStatus(c, atMs, windowStart));
+  const keyProofEveryMs = policy.keys.prove_every ?? null;
+  const keys = keyProofStatus(input.keyProofs ?? [], input.targets.map((t) => t.name), atMs, keyProofEveryMs);
 
-  const findings = collectFindings({ input, rule, rpo, rto, restoreTests, backups, capacity, rpoMs, rtoMs, everyMs });
+  const findings = collectFindings({ input, started, rule, rpo, rto, restoreTests, backups, capacity, keys, keyProofEveryMs, rpoMs, rtoMs, everyMs });
   const severity = worstSeverity(findings);
   const compliant = !findings.some((f) => f.affectsCompliance);
   const nagiosStatus: NagiosStatus = input.targets.length === 0 ? 3 : severity === 'critical' ? 2 : severity === 'warning' ? 1 : 0;
@@ -115,6 +131,8 @@ export function buildPolicyReport(input: PolicyReportInput): PolicyReport {
     restoreTests,
     backups,
     capacity,
+    keys,
+    keyProofEveryMs,
     findings,
     severity,
     verdict: compliant ? 'compliant' : 'finding',
@@ -123,14 +141,44 @@ export function buildPolicyReport(input: PolicyReportInput): PolicyReport {
   };
 }
 
-function restoreTestStatus(input: PolicyReportInput, t: TargetInfo, at: number, windowStart: number, everyMs: number): TargetRestoreTests {
+/**
+ * Per key: proven on every target of the policy as of the oldest of its latest per-target
+ * proofs (so `key verify --target` runs on different days add up), never when some target
+ * was never opened by it.
+ */
+function keyProofStatus(proofs: readonly KeyProofRecord[], targets: readonly string[], at: number, everyMs: number | null): KeyProofStatus[] {
+  const lastOpened = new Map<string, Map<string, number>>();
+  for (const p of proofs) {
+    const t = p.at.getTime();
+    if (t > at) continue;
+    for (const x of p.targets) {
+      if (x.key === null) continue;
+      const perTarget = lastOpened.get(x.key) ?? new Map<string, number>();
+      perTarget.set(x.target, Math.max(t, perTarget.get(x.target) ?? t));
+      lastOpened.set(x.key, perTarget);
+    }
+  }
+  return [...lastOpened].map(([key, perTarget]) => {
+    const times = targets.flatMap((t) => { const at = perTarget.get(t); return at === undefined ? [] : [at]; });
+    const proved = times.length > 0 && times.length === targets.length ? Math.min(...times) : null;
+    return {
+      key,
+      lastProvedAt: proved === null ? null : new Date(proved),
+      ageMs: proved === null ? null : at - proved,
+      targets: targets.filter((t) => perTarget.has(t)),
+      overdue: everyMs !== null && (proved === null || at - proved > everyMs),
+    };
+  });
+}
+
+function restoreTestStatus(input: PolicyReportInput, t: TargetInfo, start: Date, at: number, windowStart: number, everyMs: number): TargetRestoreTests {
   const last = latestTest(input.restoreTests, t.name, at);
   const failuresInWindow = input.restoreTests
     .filter((r) => r.target === t.name && !r.ok && r.at.getTime() > windowStart && r.at.getTime() <= at)
     .sort((a, b) => a.at.getTime() - b.at.getTime())
     .map((r) => ({ at: r.at, failures: r.failures }));
   // Without any test, the first one was due one interval after the target's first backup.
-  const dueAt = last ? last.at.getTime() + everyMs : (t.firstScheduledAt ?? input.firstScheduledAt).getTime() + everyMs;
+  const dueAt = last ? last.at.getTime() + everyMs : (t.firstScheduledAt ?? start).getTime() + everyMs;
   const overdueByMs = Math.max(0, at - dueAt);
   const passed = input.restoreTests.filter((r) => r.target === t.name && r.ok && r.at.getTime() <= at);
   const lastSuccessAt = passed.reduce<Date | null>((m, r) => (m === null || r.at.getTime() > m.getTime() ? r.at : m), null);
@@ -216,12 +264,16 @@ export function leastSquares(points: readonly (readonly [number, number])[]): nu
 
 interface FindingContext {
   readonly input: PolicyReportInput;
+  /** Whether obligations have started; before, only the configuration and the runs are judged. */
+  readonly started: boolean;
   readonly rule: PolicyReport['rule'];
   readonly rpo: RpoEvaluation;
   readonly rto: PolicyReport['rto'];
   readonly restoreTests: readonly TargetRestoreTests[];
   readonly backups: readonly TargetBackups[];
   readonly capacity: readonly TargetCapacity[];
+  readonly keys: readonly KeyProofStatus[];
+  readonly keyProofEveryMs: number | null;
   readonly rpoMs: number | null;
   readonly rtoMs: number | null;
   readonly everyMs: number;
@@ -244,6 +296,15 @@ function collectFindings(ctx: FindingContext): Finding[] {
       message: `the targets of policy ${p} cannot satisfy ${rule.rule} even when every copy is fresh`,
       action: `run \`triad policy check -p ${p}\` to see the matrix, then add or change targets`,
       affectsCompliance: true,
+    });
+  } else if (!ctx.started) {
+    add({
+      severity: 'warning',
+      code: 'not-started',
+      message: `policy ${p} has no committed snapshot yet: its RPO is judged from the first one` +
+        (input.obligationsStart ? ` (or from objectives.since, ${formatTime(input.obligationsStart)})` : ' (set objectives.since when the contract began earlier)'),
+      action: `run \`triad backup -p ${p}\``,
+      affectsCompliance: false,
     });
   } else if (rule.data === 'violated') {
     add({
@@ -307,7 +368,7 @@ function collectFindings(ctx: FindingContext): Finding[] {
       action: 'add a faster target, raise throughput, or renegotiate the RTO',
       affectsCompliance: true,
     });
-  } else if (rto.verdict === 'no-evidence') {
+  } else if (rto.verdict === 'no-evidence' && ctx.started) {
     add({
       severity: 'warning',
       code: 'rto-no-evidence',
@@ -406,6 +467,31 @@ function collectFindings(ctx: FindingContext): Finding[] {
         target: b.target,
         message: `the last backup to ${b.target} took ${formatDuration(b.lastSuccess.durationMs)}, longer than the RPO`,
         affectsCompliance: false,
+      });
+    }
+  }
+
+  if (ctx.keyProofEveryMs !== null) {
+    const every = formatDuration(ctx.keyProofEveryMs);
+    const file = input.policy.file ?? p;
+    if (ctx.keys.length === 0) {
+      add({
+        severity: 'warning',
+        code: 'key-never-proven',
+        message: `no passphrase of policy ${p} has been proven to open its targets (keys.prove_every ${every})`,
+        action: `run \`triad key verify -p ${file} --passphrase-file FILE\` with the passphrase kept for recovery`,
+        affectsCompliance: true,
+      });
+    }
+    for (const k of ctx.keys.filter((x) => x.overdue)) {
+      add({
+        severity: 'warning',
+        code: 'key-proof-overdue',
+        message: k.lastProvedAt === null
+          ? `key ${k.key.slice(0, 16)} was never proven on every target (only ${k.targets.join(', ') || 'none'})`
+          : `key ${k.key.slice(0, 16)} was last proven ${formatDuration(k.ageMs ?? 0)} ago, more than keys.prove_every ${every}`,
+        action: `run \`triad key verify -p ${file}\` and give that key's passphrase`,
+        affectsCompliance: true,
       });
     }
   }

@@ -1,3 +1,4 @@
+import type { RuleSubject } from '../policy/rule.js';
 import type { RuleName } from '../policy/types.js';
 import { copiesSatisfyRule } from './rule-status.js';
 import type {
@@ -38,6 +39,8 @@ import type {
  */
 export interface RpoInput {
   readonly rule: RuleName;
+  /** The production data's medium: one of the rule's media. */
+  readonly productionMedia: string;
   /** null: the policy sets no RPO; everything is reported within and no breach exists. */
   readonly rpoMs: number | null;
   readonly targets: readonly TargetInfo[];
@@ -116,11 +119,11 @@ function isWithin(s: PointState, rpoMs: number | null): boolean {
 }
 
 /** Overall exposure from per-target states: see the module comment. */
-function overallExposure(rule: RuleName, states: readonly { target: TargetInfo; s: PointState }[]): number | null {
+function overallExposure(subject: RuleSubject, states: readonly { target: TargetInfo; s: PointState }[]): number | null {
   const copies = states.filter((x) => x.s.hasSnapshot && x.s.exposure !== null);
   const thresholds = [...new Set(copies.map((x) => x.s.exposure!))].sort((a, b) => a - b);
   for (const e of thresholds) {
-    if (copiesSatisfyRule(rule, copies.filter((x) => x.s.exposure! <= e).map((x) => x.target))) return e;
+    if (copiesSatisfyRule(subject, copies.filter((x) => x.s.exposure! <= e).map((x) => x.target))) return e;
   }
   return null;
 }
@@ -135,7 +138,7 @@ export function exposureAt(input: Pick<RpoInput, 'snapshots' | 'firstScheduledAt
 export function meetsRpoAt(input: Omit<RpoInput, 'at' | 'windowMs'>, t: Date): boolean {
   const tls = input.targets.map((x) => buildTimeline(x, input.snapshots, input.firstScheduledAt, input.countPartial));
   return copiesSatisfyRule(
-    input.rule,
+    input,
     tls.filter((tl) => isWithin(stateAt(tl, t.getTime()), input.rpoMs)).map((tl) => tl.target),
   );
 }
@@ -257,14 +260,14 @@ export function evaluateRpo(input: RpoInput): RpoEvaluation {
   });
 
   const withinSet = (t: number): TargetInfo[] => tls.filter((tl) => isWithin(stateAt(tl, t), rpo)).map((tl) => tl.target);
-  const overallWithin = (t: number): boolean => copiesSatisfyRule(input.rule, withinSet(t));
+  const overallWithin = (t: number): boolean => copiesSatisfyRule(input, withinSet(t));
   const allEvents = [policyDue, ...tls.flatMap((tl) => targetEvents(tl, rpo))];
   const scan = scanScope(policyDue, at, windowStart, allEvents, overallWithin);
   const overallNow = overallWithin(at);
   breaches.push(...toBreaches('overall', scan, at, overallNow));
 
   const combined = (t: number, left: boolean): number | null =>
-    overallExposure(input.rule, tls.map((tl) => ({ target: tl.target, s: stateAt(tl, t, left) })));
+    overallExposure(input, tls.map((tl) => ({ target: tl.target, s: stateAt(tl, t, left) })));
   const exposureNow = at > policyDue || tls.some((tl) => tl.at.length > 0) ? combined(at, false) : null;
   let worst: number | null = exposureNow;
   for (const c of new Set(tls.flatMap((tl) => tl.at).filter((c) => c > scan.windowStart && c <= at))) {

@@ -1,4 +1,5 @@
-import { countsMeetRule, distinctMedia, PRODUCTION_MEDIA } from '../policy/rule.js';
+import { countOf } from '../core/format.js';
+import { countsMeetRule, distinctMedia, type RuleSubject } from '../policy/rule.js';
 import type { RuleName } from '../policy/types.js';
 import type { RuleState, RuleStatus, SnapshotCopy, TargetCopyStatus, TargetInfo, VerificationRecord } from './types.js';
 
@@ -10,14 +11,14 @@ import type { RuleState, RuleStatus, SnapshotCopy, TargetCopyStatus, TargetInfo,
  * is a property of the latest check, not of the copies: see evaluateDataRule. For `none`,
  * any single copy is enough for "the data has a backup", which keeps the RPO meaningful.
  */
-export function copiesSatisfyRule(rule: RuleName, copies: readonly TargetInfo[]): boolean {
-  return countsMeetRule(rule, copies);
+export function copiesSatisfyRule(subject: RuleSubject, copies: readonly TargetInfo[]): boolean {
+  return countsMeetRule(subject, copies);
 }
-
-export { PRODUCTION_MEDIA, distinctMedia as mediaOf };
 
 export interface DataRuleInput {
   readonly rule: RuleName;
+  /** The production data's medium: one of the rule's media. */
+  readonly productionMedia: string;
   readonly targets: readonly TargetInfo[];
   readonly snapshots: readonly SnapshotCopy[];
   readonly verifications: readonly VerificationRecord[];
@@ -39,7 +40,7 @@ export function evaluateDataRule(input: DataRuleInput): RuleStatus {
   const at = input.at.getTime();
   const statuses: TargetCopyStatus[] = input.targets.map((t) => copyStatus(input, t, at));
   const counting = input.targets.filter((_, i) => statuses[i]!.counts);
-  const media = distinctMedia(counting);
+  const media = distinctMedia(input.productionMedia, counting);
   const offsiteCopies = counting.filter((t) => t.offsite).length;
   const immutableOrOfflineCopies = counting.filter((t) => t.immutable || t.offline).length;
 
@@ -66,10 +67,10 @@ export function evaluateDataRule(input: DataRuleInput): RuleStatus {
   };
   if (input.rule === 'none') return { ...base, configured: 'off', data: 'off', shortfalls: [] };
 
-  const configured: RuleState = copiesSatisfyRule(input.rule, input.targets) ? 'met' : 'violated';
+  const configured: RuleState = copiesSatisfyRule(input, input.targets) ? 'met' : 'violated';
   const shortfalls: string[] = [];
-  if (counting.length < 2) shortfalls.push(`${1 + counting.length} copies (production + ${counting.length} fresh target copies), 3 required`);
-  if (media.length < 2) shortfalls.push(`${media.length} distinct media (production + fresh target copies), 2 required`);
+  if (counting.length < 2) shortfalls.push(`${countOf(1 + counting.length, 'copy', 'copies')} (production + ${countOf(counting.length, 'fresh target copy', 'fresh target copies')}), 3 required`);
+  if (media.length < 2) shortfalls.push(`${countOf(media.length, 'distinct medium', 'distinct media')} (${media.join(', ')}: production and fresh target copies), 2 required`);
   if (offsiteCopies < 1) shortfalls.push('no fresh off-site copy');
   if (input.rule === '3-2-1-1-0') {
     if (immutableOrOfflineCopies < 1) shortfalls.push('no fresh immutable or offline copy');
@@ -99,3 +100,4 @@ function copyStatus(input: DataRuleInput, target: TargetInfo, at: number): Targe
   const fresh = input.rpoMs === null || at - newest.recoveryPoint.getTime() <= input.rpoMs;
   return { target: target.name, counts: fresh, reason: fresh ? 'ok' : 'stale', recoveryPoint: newest.recoveryPoint };
 }
+

@@ -77,6 +77,25 @@ export interface VerificationRecord {
   readonly errors: number;
 }
 
+/** One `key verify` run: which key the passphrase opened on which targets. */
+export interface KeyProofRecord {
+  readonly at: Date;
+  /** Per target: the key opened there, or none (the proof failed on that target). */
+  readonly targets: readonly { readonly target: string; readonly key: string | null }[];
+}
+
+/** The proof on record for one key: when it last opened every target of the policy. */
+export interface KeyProofStatus {
+  readonly key: string;
+  /** The last proof that opened every target; null when every proof missed some target. */
+  readonly lastProvedAt: Date | null;
+  readonly ageMs: number | null;
+  /** The targets the key's last attempt opened. */
+  readonly targets: readonly string[];
+  /** Older than keys.prove_every (or never proven on every target) while the policy asks for proofs. */
+  readonly overdue: boolean;
+}
+
 /** File-system and repository figures of one target, sampled by the app layer. */
 export interface CapacityInput {
   readonly target: string;
@@ -214,7 +233,7 @@ export interface RuleStatus {
   readonly data: RuleState;
   /** Production data + counting targets. */
   readonly copies: number;
-  /** Distinct media of the production data (PRODUCTION_MEDIA) and the counting targets. */
+  /** Distinct media of the production data (its declared medium) and the counting targets. */
   readonly media: readonly string[];
   readonly offsiteCopies: number;
   readonly immutableOrOfflineCopies: number;
@@ -316,6 +335,10 @@ export interface PolicyReport {
   readonly restoreTests: readonly TargetRestoreTests[];
   readonly backups: readonly TargetBackups[];
   readonly capacity: readonly TargetCapacity[];
+  /** Recovery-key proofs (`key verify`), one row per key ever proven or tried. */
+  readonly keys: readonly KeyProofStatus[];
+  /** keys.prove_every of the policy, null when it asks for no proof. */
+  readonly keyProofEveryMs: number | null;
   /** Ordered critical, warning, ok; stable within a severity. */
   readonly findings: readonly Finding[];
   readonly severity: Severity;

@@ -46,3 +46,8 @@ export function formatTime(d: Date): string {
 export function formatRate(bytesPerSecond: number): string {
   return `${formatBytes(bytesPerSecond)}/s`;
 }
+
+/** `1 copy`, `2 copies`: the count and the word that agrees with it. */
+export function countOf(n: number, one: string, many: string): string {
+  return `${n} ${n === 1 ? one : many}`;
+}

@@ -1,7 +1,7 @@
 /** The validated policy as written → the normalised `Policy` the rest of triad uses, defaults filled in. */
 import * as nodePath from 'node:path';
-import type { WrittenPolicy, WrittenTarget } from './schema.js';
-import type { PassphraseSpec, Policy, SampleSpec, TargetSpec } from './types.js';
+import { JOBS, NOTIFY_EVENTS, type WrittenPolicy, type WrittenTarget } from './schema.js';
+import type { HookSpec, JobName, NotifyEvent, PassphraseSpec, Policy, SampleSpec, TargetSpec } from './types.js';
 
 export function normalisePolicy(file: string, w: WrittenPolicy, targets: Map<string, WrittenTarget>): Policy {
   const dir = nodePath.dirname(file);
@@ -28,12 +28,19 @@ export function normalisePolicy(file: string, w: WrittenPolicy, targets: Map<str
     encryption: { passphrase },
     targets: [...targets].map(([name, t]) => normaliseTarget(name, t, abs)),
     rule: w.rule,
+    production: { media: w.production.media.trim().toLowerCase() },
+    keys: w.keys.prove_every === undefined ? {} : { prove_every: w.keys.prove_every },
     objectives: { window: w.objectives.window },
     schedule: { ...w.schedule },
     retention: { ...w.retention },
     restore_test: { sample, every: rt.every },
-    hooks: w.hooks,
-    notify: { ...w.notify },
+    hooks: {
+      before: w.hooks.before.map((h) => hookSpec(h, PREPARING_HOOK_JOBS)),
+      after: w.hooks.after.map((h) => hookSpec(h, PREPARING_HOOK_JOBS)),
+      on_failure: w.hooks.on_failure.map((h) => hookSpec(h, JOBS)),
+      ...(w.hooks.writable_paths !== undefined ? { writable_paths: w.hooks.writable_paths } : {}),
+    },
+    notify: notifySpec(w.notify),
     compression: w.compression,
   };
   if (w.description !== undefined) policy.description = w.description;
@@ -41,6 +48,7 @@ export function normalisePolicy(file: string, w: WrittenPolicy, targets: Map<str
   if (w.host !== undefined) policy.host = w.host;
   if (w.objectives.rpo !== undefined) policy.objectives.rpo = w.objectives.rpo;
   if (w.objectives.rto !== undefined) policy.objectives.rto = w.objectives.rto;
+  if (w.objectives.since !== undefined) policy.objectives.since = new Date(Date.parse(w.objectives.since));
   if (rt.max_bytes !== undefined) policy.restore_test.max_bytes = rt.max_bytes;
   return policy;
 }
@@ -106,4 +114,23 @@ function normaliseTarget(name: string, t: WrittenTarget, abs: (p: string) => str
       return g;
     }
   }
+}
+
+/**
+ * `before` and `after` hooks prepare and clean up what a backup reads (a database dump, a
+ * file-system snapshot), so by default they run around backups only; `on_failure` hooks are
+ * alerts and run when any job fails. A hook's `jobs:` overrides either default.
+ */
+const PREPARING_HOOK_JOBS: readonly JobName[] = ['backup'];
+
+function hookSpec(h: WrittenPolicy['hooks']['before'][number], defaultJobs: readonly JobName[]): HookSpec {
+  const spec: HookSpec = { run: h.run, timeout: h.timeout, jobs: [...(h.jobs ?? defaultJobs)] };
+  if (h.output !== undefined) spec.output = h.output;
+  return spec;
+}
+
+/** Every job notifies every event unless `notify.events` lists what it notifies. */
+function notifySpec(n: WrittenPolicy['notify']): Policy['notify'] {
+  const events = Object.fromEntries(JOBS.map((j) => [j, [...(n.events?.[j] ?? NOTIFY_EVENTS)]])) as Record<JobName, NotifyEvent[]>;
+  return { ...(n.webhook !== undefined ? { webhook: n.webhook } : {}), ...(n.heartbeat !== undefined ? { heartbeat: n.heartbeat } : {}), events };
 }

@@ -6,18 +6,30 @@
  *
  * Counting, precisely:
  * - copies  = 1 (the production data) + the number of targets.
- * - media   = the number of distinct `media` values among the targets (compared trimmed,
- *             lower-case) + 1 for the production storage. The production storage is always
- *             a medium of its own, named `primary`: a target is another device by definition,
- *             even when it is of the same kind (a second disk is still a second disk).
+ * - media   = the number of distinct `media` values among the production data and the
+ *             targets (compared trimmed, lower-case). The production data's medium is declared
+ *             (`production.media`, default `disk`) and counts like any other: a policy whose
+ *             targets all sit on the production data's kind of medium has one medium, and a
+ *             failure of that kind (a firmware bug, a ransomware pass over every disk) can
+ *             take every copy at once.
  * - off-site = targets with `offsite: true` (the production data is on-site).
  * - immutable/offline = targets with `immutable: true` or `offline: true`.
  * - "0 errors" of 3-2-1-1-0 is a property of the latest verification, so it is reported
  *   as checked at run time and never fails a policy check.
  */
+import { countOf } from '../core/format.js';
 import type { Policy, RuleName, TargetSpec } from './types.js';
 
-export const PRODUCTION_MEDIA = 'primary';
+/** What the rule needs to know about a policy: the rule and the production data's medium. */
+export interface RuleSubject {
+  readonly rule: RuleName;
+  readonly productionMedia: string;
+}
+
+/** The rule subject of a loaded policy. */
+export function ruleSubject(policy: Pick<Policy, 'rule' | 'production'>): RuleSubject {
+  return { rule: policy.rule, productionMedia: policy.production.media };
+}
 
 export interface RuleRequirements {
   copies: number;
@@ -105,34 +117,35 @@ export function mediaName(media: string): string {
 }
 
 /** Distinct media of the production data and the given copies, sorted. */
-export function distinctMedia(copies: readonly CopyTraits[]): string[] {
-  return [...new Set([PRODUCTION_MEDIA, ...copies.map((t) => mediaName(t.media))])].sort();
+export function distinctMedia(productionMedia: string, copies: readonly CopyTraits[]): string[] {
+  return [...new Set([mediaName(productionMedia), ...copies.map((t) => mediaName(t.media))])].sort();
 }
 
 /** The one 3-2-1 counter: `triad policy check` counts declared targets, reports count the fresh ones. */
-export function countCopies(copies: readonly CopyTraits[]): RuleCounts {
+export function countCopies(productionMedia: string, copies: readonly CopyTraits[]): RuleCounts {
   return {
     copies: 1 + copies.length,
-    media: distinctMedia(copies).length,
+    media: distinctMedia(productionMedia, copies).length,
     offsite: copies.filter((t) => t.offsite).length,
     immutableOrOffline: copies.filter((t) => t.immutable || t.offline === true).length,
   };
 }
 
 /** Whether these copies, with the production data, meet the copy, media, off-site and immutable counts of the rule. */
-export function countsMeetRule(rule: RuleName, copies: readonly CopyTraits[]): boolean {
-  const req = ruleRequirements(rule);
+export function countsMeetRule(subject: RuleSubject, copies: readonly CopyTraits[]): boolean {
+  const req = ruleRequirements(subject.rule);
   if (req === null) return copies.length >= 1;
-  const c = countCopies(copies);
+  const c = countCopies(subject.productionMedia, copies);
   return c.copies >= req.copies && c.media >= req.media && c.offsite >= req.offsite && c.immutableOrOffline >= req.immutableOrOffline;
 }
 
 /** Evaluates the policy's rule on its targets (or on any subset passed in `targets`). */
-export function evaluateRule(policy: Pick<Policy, 'rule' | 'targets'>): RuleMatrix {
+export function evaluateRule(policy: Pick<Policy, 'rule' | 'targets' | 'production'>): RuleMatrix {
   const { rule, targets } = policy;
-  const counts = countCopies(targets);
+  const production = mediaName(policy.production.media);
+  const counts = countCopies(production, targets);
   const copies: CopyRow[] = [
-    { name: 'production', kind: 'production', type: 'source', media: PRODUCTION_MEDIA, offsite: false, immutable: false, offline: false },
+    { name: 'production', kind: 'production', type: 'source', media: production, offsite: false, immutable: false, offline: false },
     ...targets.map((t) => ({
       name: t.name,
       kind: 'target' as const,
@@ -163,7 +176,7 @@ export function evaluateRule(policy: Pick<Policy, 'rule' | 'targets'>): RuleMatr
       'copies',
       r.copies,
       counts.copies,
-      `${counts.copies} ${plural(counts.copies, 'copy', 'copies')} (production + ${targets.length} ${plural(targets.length, 'target', 'targets')}); add ${r.copies - counts.copies} more ${plural(r.copies - counts.copies, 'target', 'targets')}`,
+      `${countOf(counts.copies, 'copy', 'copies')} (production + ${countOf(targets.length, 'target', 'targets')}); add ${countOf(r.copies - counts.copies, 'more target', 'more targets')}`,
       `${counts.copies} copies: production + ${targets.map((t) => t.name).join(', ')}`,
     ),
     check(
@@ -171,7 +184,7 @@ export function evaluateRule(policy: Pick<Policy, 'rule' | 'targets'>): RuleMatr
       'distinct media',
       r.media,
       counts.media,
-      `only ${counts.media} distinct ${plural(counts.media, 'medium', 'media')} (${mediaNames.join(', ')}); put a copy on another kind of media`,
+      `only ${countOf(counts.media, 'distinct medium', 'distinct media')} (${mediaNames.join(', ')}; the production data is on ${production}, see production.media); put a copy on another kind of media`,
       `${counts.media} media: ${mediaNames.join(', ')}`,
     ),
     check(
@@ -212,8 +225,4 @@ export function evaluateRule(policy: Pick<Policy, 'rule' | 'targets'>): RuleMatr
         ? `meets ${rule}`
         : `violates ${rule}: ${failed.map((f) => f.reason).join('; ')}`;
   return { rule, copies, counts, required: req, requirements, verdict, summary };
-}
-
-function plural(n: number, one: string, many: string): string {
-  return n === 1 ? one : many;
 }

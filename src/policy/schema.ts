@@ -23,6 +23,12 @@ export const NAME_PATTERN = /^[a-z0-9][a-z0-9._-]*$/;
 export const ENV_NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_]*$/;
 export const TARGET_TYPES = ['local', 's3', 'azure', 'gcs'] as const;
 export const RULES = ['3-2-1', '3-2-1-1-0', 'none'] as const;
+/** The jobs that run hooks and send notifications. */
+export const JOBS = ['backup', 'restore-test', 'check', 'prune', 'forget', 'copy', 'catalog-rebuild'] as const;
+/** What a job can notify: its start, its success, its failure, or that it was skipped (the same job was still running). */
+export const NOTIFY_EVENTS = ['start', 'success', 'failure', 'skipped'] as const;
+/** The medium the production data lives on unless the policy says otherwise (`production.media`). */
+export const DEFAULT_PRODUCTION_MEDIA = 'disk';
 
 /** A field holding a number in some unit; the parser's UnitError becomes the issue message. */
 function unitField(parse: (v: string | number) => number, expected: string) {
@@ -80,6 +86,14 @@ const timezone = z.string().refine(
   },
   { error: 'unknown time zone: expected an IANA name such as UTC, Europe/Paris or America/New_York' },
 );
+
+/**
+ * A date (`2026-01-01`, midnight UTC) or a date-time with its offset
+ * (`2026-01-01T08:00:00+01:00`, `…Z`): a time without an offset would depend on the machine.
+ */
+const isoDate = z.string().trim().refine((v) => /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2}))?$/.test(v) && Number.isFinite(Date.parse(v)), {
+  error: 'expected an ISO 8601 date such as 2026-01-01, or a date-time with its offset such as 2026-01-01T08:00:00+01:00',
+});
 
 const count = z.int({ error: 'expected a whole number' }).min(0, { error: 'must be 0 or more' });
 
@@ -183,6 +197,7 @@ const hookSchema = z.preprocess(
     run: nonEmpty,
     timeout: durationField.default(15 * MINUTE),
     output: z.preprocess((v) => (typeof v === 'string' ? [v] : v), z.array(absolutePath)).optional(),
+    jobs: z.array(z.enum(JOBS)).min(1, { error: 'name at least one job' }).optional(),
   }),
 );
 const hookList = z.array(hookSchema).default([]);
@@ -249,11 +264,13 @@ export const policySchema = z.strictObject({
     .optional(),
   targets: z.record(z.string(), z.unknown()),
   rule: z.enum(RULES).default('3-2-1'),
+  production: z.strictObject({ media: nonEmpty.default(DEFAULT_PRODUCTION_MEDIA) }).default({ media: DEFAULT_PRODUCTION_MEDIA }),
   objectives: z
     .strictObject({
       rpo: durationField.optional(),
       rto: durationField.optional(),
       window: durationField.default(30 * DAY),
+      since: isoDate.optional(),
     })
     .default({ window: 30 * DAY }),
   schedule: z
@@ -284,7 +301,14 @@ export const policySchema = z.strictObject({
       writable_paths: z.array(absolutePath).optional(),
     })
     .default({ before: [], after: [], on_failure: [] }),
-  notify: z.strictObject({ webhook: httpUrl.optional(), heartbeat: httpUrl.optional() }).default({}),
+  keys: z.strictObject({ prove_every: durationField.optional() }).default({}),
+  notify: z
+    .strictObject({
+      webhook: httpUrl.optional(),
+      heartbeat: httpUrl.optional(),
+      events: z.partialRecord(z.enum(JOBS), z.array(z.enum(NOTIFY_EVENTS))).optional(),
+    })
+    .default({}),
   compression: z.enum(['auto', 'off', 'max']).default('auto'),
 });
 

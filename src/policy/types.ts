@@ -4,6 +4,7 @@
  */
 import type { RetentionSpec } from '../core/retention-spec.js';
 import type { TargetSpec } from '../backends/specs.js';
+import type { JOBS, NOTIFY_EVENTS } from './schema.js';
 
 // Target and retention shapes live with the layers that use them (backends, core), so those
 // layers never import from policy; the policy re-exports them as part of its typed form.
@@ -27,8 +28,13 @@ export interface PassphraseSpec {
   commandTimeoutMs?: number;
 }
 
+export type JobName = (typeof JOBS)[number];
+export type NotifyEvent = (typeof NOTIFY_EVENTS)[number];
+
 export interface HookSpec {
   run: string;
+  /** The jobs this hook runs around. */
+  jobs: JobName[];
   /** Milliseconds. */
   timeout: number;
   /** Files the hook writes (absolute); removed when it fails, so a broken dump is never backed up as good. */
@@ -51,11 +57,20 @@ export interface Policy {
   encryption?: { passphrase: PassphraseSpec };
   targets: TargetSpec[];
   rule: RuleName;
-  objectives: { rpo?: number; rto?: number; window: number };
+  /**
+   * `since`: when the contract began, if before the first backup (the time in between is
+   * then a breach); without it RPO compliance is judged from the first committed snapshot.
+   */
+  objectives: { rpo?: number; rto?: number; window: number; since?: Date };
+  /** `prove_every`: how old the last `key verify` of each key may be before the report finds it. */
+  keys: { prove_every?: number };
+  /** The medium the production data lives on: it is one of the rule's media. */
+  production: { media: string };
   schedule: { backup?: string; restore_test?: string; prune?: string; check?: string };
   retention: RetentionSpec;
   restore_test: { sample: SampleSpec; every: number; max_bytes?: number };
   hooks: { before: HookSpec[]; after: HookSpec[]; on_failure: HookSpec[]; writable_paths?: string[] };
-  notify: { webhook?: string; heartbeat?: string };
+  /** `events`: per job, what it notifies (every job notifies every event unless listed). */
+  notify: { webhook?: string; heartbeat?: string; events: Record<JobName, NotifyEvent[]> };
   compression: 'auto' | 'off' | 'max';
 }

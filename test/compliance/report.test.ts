@@ -35,14 +35,14 @@ function healthy(): PolicyReportInput {
     }
   }
   return {
-    policy: { name: 'finance', description: 'Finance <files> & "db"', rule: '3-2-1', objectives: { rpo: 4 * H + 600_000, rto: 2 * H, window: 30 * D }, restore_test: { every: 30 * D } },
+    policy: { name: 'finance', description: 'Finance <files> & "db"', rule: '3-2-1', production: { media: 'disk' }, keys: {}, objectives: { rpo: 4 * H + 600_000, rto: 2 * H, window: 30 * D }, restore_test: { every: 30 * D } },
     targets: [nas, cloud],
     snapshots,
     runs,
     restoreTests: ['nas', 'cloud'].map((t) => ({ at: ago(10 * D), target: t, ok: true, files: 50, bytes: 1e9, overheadMs: 60_000, transferMs: 10_000, failures: 0 })),
     verifications: [],
     capacity: [{ target: 'nas', usedBytes: 50e9, freeBytes: 50e9, storedHistory: [{ at: ago(20 * D), bytes: 10e9 }, { at: ago(10 * D), bytes: 20e9 }, { at: ago(0), bytes: 30e9 }], logicalBytes: 90e9 }],
-    firstScheduledAt: ago(40 * D),
+    obligationsStart: ago(40 * D),
     at: AT,
   };
 }
@@ -171,7 +171,7 @@ describe('renderers', () => {
   it('json is a stable, serialisable document with ISO times', () => {
     const doc = renderReportJson([good]);
     const again = JSON.parse(JSON.stringify(doc));
-    expect(again.schema).toBe('triad.report/v1');
+    expect(again.schema).toBe('triad.report/v2');
     expect(again.policies[0].at).toBe('2024-03-31T00:00:00.000Z');
     expect(again.policies[0].verdict).toBe('compliant');
     expect(again.policies[0].rpo.targets[0].exposureMs).toBe(4 * H);

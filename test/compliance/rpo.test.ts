@@ -38,6 +38,7 @@ const snapshots: SnapshotCopy[] = [
 
 const base: RpoInput = {
   rule: '3-2-1',
+  productionMedia: 'disk',
   rpoMs: 4 * H,
   targets: [nas, cloud, usb],
   snapshots,

@@ -100,7 +100,7 @@ describe('evaluateDataRule', () => {
     { name: "rule 'none'", rule: 'none', targets: [nas], snaps: [], data: 'off', copies: 1 },
   ];
   it.each(cases)('$name → $data', (c) => {
-    const r = evaluateDataRule({ rule: c.rule, targets: c.targets, snapshots: c.snaps, verifications: c.checks ?? [], rpoMs: 4 * H, at: AT });
+    const r = evaluateDataRule({ productionMedia: 'disk', rule: c.rule, targets: c.targets, snapshots: c.snaps, verifications: c.checks ?? [], rpoMs: 4 * H, at: AT });
     expect(r.data).toBe(c.data);
     expect(r.copies).toBe(c.copies);
     if (c.shortfall) expect(r.shortfalls.join('; ')).toMatch(c.shortfall);
@@ -108,9 +108,9 @@ describe('evaluateDataRule', () => {
   });
 
   it('reports why each target counts or not, and the configured verdict separately', () => {
-    const r = evaluateDataRule({ rule: '3-2-1', targets: [nas, cloud, usb], snapshots: [fresh('nas'), stale('cloud'), fresh('usb', { partial: true })], verifications: [], rpoMs: 4 * H, at: AT });
+    const r = evaluateDataRule({ productionMedia: 'disk', rule: '3-2-1', targets: [nas, cloud, usb], snapshots: [fresh('nas'), stale('cloud'), fresh('usb', { partial: true })], verifications: [], rpoMs: 4 * H, at: AT });
     expect(r.targets.map((x) => [x.target, x.reason])).toEqual([['nas', 'ok'], ['cloud', 'stale'], ['usb', 'partial-only']]);
     expect(r.configured).toBe('met');
-    expect(evaluateDataRule({ rule: '3-2-1', targets: [nas, nas2], snapshots: [], verifications: [], rpoMs: 4 * H, at: AT }).configured).toBe('violated');
+    expect(evaluateDataRule({ productionMedia: 'disk', rule: '3-2-1', targets: [nas, nas2], snapshots: [], verifications: [], rpoMs: 4 * H, at: AT }).configured).toBe('violated');
   });
 });

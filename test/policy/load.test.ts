@@ -195,8 +195,8 @@ describe('parsePolicyText', () => {
     expect(cloud.type === 's3' && [cloud.prefix, cloud.force_path_style, cloud.endpoint]).toEqual(['finance/', true, 'http://127.0.0.1:9000']);
     expect(cloud.upload_limit).toBe(10 * 1024 * 1024);
     expect(p.hooks.before).toEqual([
-      { run: 'pg_dump db > /tmp/x', timeout: 15 * 60_000 },
-      { run: 'sync', timeout: 2 * 60_000 },
+      { run: 'pg_dump db > /tmp/x', timeout: 15 * 60_000, jobs: ['backup'] },
+      { run: 'sync', timeout: 2 * 60_000, jobs: ['backup'] },
     ]);
     expect(p.restore_test).toEqual({ sample: { kind: 'bytes', value: 2 * 1024 ** 3 }, every: 14 * 86_400_000, max_bytes: 10 * 1024 ** 3 });
     expect(p.retention).toEqual({ keep_within: 7 * 86_400_000, keep_last: 3 });

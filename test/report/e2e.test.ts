@@ -1,4 +1,4 @@
-import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import parsePrometheusTextFormat from 'parse-prometheus-text-format';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -144,7 +144,7 @@ describe('triad report end to end (two local targets + S3 emulator)', () => {
 
   it('json at 10:00: compliant, usb in breach since 08:00, exact exposures and window figures', () => {
     const doc = jsonReport(t('10:00'));
-    expect(doc.schema).toBe('triad.report/v1');
+    expect(doc.schema).toBe('triad.report/v2');
     const p = doc.policies[0]!;
     expect(p.policy).toBe('e2e');
     expect(p.at).toBe(new Date(t('10:00')).toISOString());
@@ -378,25 +378,33 @@ describe('with a real restore test', () => {
 });
 
 describe('policies that cannot be evaluated normally', () => {
-  it('a policy never backed up (no catalogue) is in breach since its first scheduled backup, and no catalogue is created', () => {
+  it('a policy never backed up (no catalogue) is not judged yet: a warning says where the report looked; with objectives.since it is in breach from then; no catalogue is created', () => {
     const d = join(dir, 'fresh');
     mkdirSync(d, { recursive: true });
     const file = join(d, 'fresh.yaml');
-    writeFileSync(
-      file,
-      readFileSync(policyFile, 'utf8').replace('policy: e2e', 'policy: fresh').replace(JSON.stringify(catalogFile), JSON.stringify(join(d, 'cat', 'catalog.db'))),
-    );
-    // Written at 01:30: the first scheduled backup was 04:00.
-    utimesSync(file, new Date(t('01:30')), new Date(t('01:30')));
+    const text = readFileSync(policyFile, 'utf8').replace('policy: e2e', 'policy: fresh').replace(JSON.stringify(catalogFile), JSON.stringify(join(d, 'cat', 'catalog.db')));
+    writeFileSync(file, text);
     const r = run(['report', '-p', file, '--at', t('10:00'), '--format', 'json']);
-    expect(r.code).toBe(4);
+    expect(r.code).toBe(0);
     const p = (JSON.parse(r.stdout) as JsonReport).policies[0]!;
-    expect(p.verdict).toBe('finding');
-    expect(p.rule.data).toBe('violated');
-    expect(p.rpo.overall.breachSince).toBe(new Date(t('04:00')).toISOString());
-    expect(p.rpo.targets.find((x) => x.target === 'nas')!.exposureMs).toBe(6 * H);
-    expect(p.rto.verdict).toBe('no-evidence');
-    expect(p.findings.map((f) => f.code)).toEqual(expect.arrayContaining(['rule-data', 'rpo-breach', 'rto-no-evidence', 'no-history']));
+    expect(p.rpo.breaches).toEqual([]);
+    expect(p.findings.map((f) => [f.code, f.severity, f.affectsCompliance])).toEqual([['no-history', 'warning', false]]);
+    expect(p.findings[0]!.message).toContain('no catalogue at');
+    const warn = run(['status', '-p', file, '--at', t('10:00'), '--nagios']);
+    expect(warn.code).toBe(1);
+    expect(warn.stdout).toMatch(/^TRIAD WARNING - fresh: /);
+
+    // The contract began at 01:30: from then on the data was unprotected.
+    writeFileSync(file, text.replace('objectives: {rpo: 4h, rto: 2h, window: 1d}', `objectives: {rpo: 4h, rto: 2h, window: 1d, since: "${t('01:30')}"}`));
+    const since = run(['report', '-p', file, '--at', t('10:00'), '--format', 'json']);
+    expect(since.code).toBe(4);
+    const q = (JSON.parse(since.stdout) as JsonReport).policies[0]!;
+    expect(q.verdict).toBe('finding');
+    expect(q.rule.data).toBe('violated');
+    expect(q.rpo.overall.breachSince).toBe(new Date(t('01:30')).toISOString());
+    expect(q.rpo.targets.find((x) => x.target === 'nas')!.exposureMs).toBe(8.5 * H);
+    expect(q.rto.verdict).toBe('no-evidence');
+    expect(q.findings.map((f) => f.code)).toEqual(expect.arrayContaining(['rule-data', 'rpo-breach', 'rto-no-evidence', 'no-history']));
     expect(readdirSync(d)).toEqual(['fresh.yaml']);
 
     const nagios = run(['status', '-p', file, '--at', t('10:00'), '--nagios']);

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { backupRuns, firstScheduled, readHistory, reportInput, snapshotCopies, storedFigures, verifications } from '../../src/app/report.js';
+import { backupRuns, obligationsStartOf, readHistory, reportInput, snapshotCopies, storedFigures, verifications } from '../../src/app/report.js';
 import { openCatalog } from '../../src/catalog/catalog.js';
 import { parsePolicyText } from '../../src/policy/load.js';
 import { tempDir } from '../helpers/triad.js';
@@ -10,7 +10,7 @@ import { tempDir } from '../helpers/triad.js';
 const hex = (s: string): string => createHash('sha256').update(s).digest('hex');
 const iso = (hhmm: string): string => `2026-03-02T${hhmm}:00.000Z`;
 
-function policy(dir: string, extra = 'schedule: {backup: "0 */4 * * *"}') {
+function policy(dir: string, extra = 'schedule: {backup: "0 */4 * * *"}', objectives = 'objectives: {rpo: 4h}') {
   return parsePolicyText(
     [
       'version: 1',
@@ -20,7 +20,7 @@ function policy(dir: string, extra = 'schedule: {backup: "0 */4 * * *"}') {
       'targets:',
       `  nas: {type: local, path: ${join(dir, 'nas')}, media: nas, offsite: false}`,
       `  tape: {type: local, path: ${join(dir, 'tape')}, media: tape, offsite: true, offline: true}`,
-      'objectives: {rpo: 4h}',
+      objectives,
       extra,
     ].join('\n'),
     join(dir, 'p.yaml'),
@@ -100,15 +100,25 @@ describe('catalogue rows → compliance inputs', () => {
     }
   });
 
-  it('first scheduled backup: the next cron firing at or after the first record; without a schedule the record itself', () => {
+  it('obligations start at the first committed snapshot, or at objectives.since; not before either exists', () => {
     const dir = tempDir();
-    const p = policy(dir);
-    expect(firstScheduled(p, new Date(iso('01:00'))).toISOString()).toBe(iso('04:00'));
-    expect(firstScheduled(p, new Date(iso('04:00'))).toISOString()).toBe(iso('04:00'));
-    expect(firstScheduled(policy(dir, ''), new Date(iso('01:00'))).toISOString()).toBe(iso('01:00'));
-    // The policy's time zone decides the firing: 02:00 in Paris is 01:00 UTC in March.
-    const paris = policy(dir, 'timezone: Europe/Paris\nschedule: {backup: "0 2 * * *"}');
-    expect(firstScheduled(paris, new Date(iso('00:30'))).toISOString()).toBe(iso('01:00'));
+    const cat = seeded(dir);
+    try {
+      const snaps = cat.listSnapshots('p');
+      // No finish time recorded: s1 was complete on nas at 01:10 and on tape at 01:20, so its backup ended at 01:20.
+      const at = new Date(iso('10:00'));
+      expect(obligationsStartOf(policy(dir), snaps, at)?.toISOString()).toBe(iso('01:20'));
+      // As of 01:15 the first backup had not finished: nothing has started.
+      expect(obligationsStartOf(policy(dir), snaps, new Date(iso('01:15')))).toBeNull();
+      const withSince = policy(dir, '', 'objectives: {rpo: 4h, since: 2026-03-01}');
+      expect(obligationsStartOf(withSince, snaps, at)?.toISOString()).toBe('2026-03-01T00:00:00.000Z');
+      expect(obligationsStartOf(policy(dir), [], at)).toBeNull();
+      expect(obligationsStartOf(withSince, [], at)?.toISOString()).toBe('2026-03-01T00:00:00.000Z');
+      // A recorded finish time wins over the copies' completion times.
+      expect(obligationsStartOf(policy(dir), [{ ...snaps[0]!, finished_at: iso('01:30') }], at)?.toISOString()).toBe(iso('01:30'));
+    } finally {
+      cat.close();
+    }
   });
 
   it('report input: targets from the policy, due from the first record, stored bytes and logical bytes per target', () => {
@@ -116,9 +126,8 @@ describe('catalogue rows → compliance inputs', () => {
     const cat = seeded(dir);
     try {
       const history = readHistory(cat, 'p');
-      expect(history.firstRecordAt?.toISOString()).toBe(iso('01:00'));
-      const input = reportInput({ policy: policy(dir), history, anchor: history.firstRecordAt!, at: new Date(iso('10:00')) });
-      expect(input.firstScheduledAt.toISOString()).toBe(iso('04:00'));
+      const input = reportInput({ policy: policy(dir), history, at: new Date(iso('10:00')) });
+      expect(input.obligationsStart?.toISOString()).toBe(iso('01:20'));
       expect(input.targets.map((t) => [t.name, t.media, t.offsite, t.offline, t.local])).toEqual([
         ['nas', 'nas', false, false, true],
         ['tape', 'tape', true, true, true],

@@ -40,6 +40,7 @@ export function registerRecovery(program: Command, ctx: CliContext): void {
         const app = appContext(ctx, cmd, out, 'opening the repository…');
         const { rebuildCatalog } = await import('../../app/catalog-rebuild.js');
         const r = await rebuildCatalog(app, { policyFile: o.policy, target: o.target, repo }).finally(() => app.stopProgress());
+        ctx.setExitCode(r.exitCode);
         if (out.json) return out.emitJson(r);
         out.result(`catalogue ${r.catalog} rebuilt from target '${r.target}' (${r.location}), repository ${r.repositoryId}`);
         out.line(`policies: ${r.policies.join(', ') || 'none'}`);
@@ -122,6 +123,30 @@ export function registerRecovery(program: Command, ctx: CliContext): void {
   );
 
   examples(
+    key
+      .command('verify')
+      .description('prove that a passphrase (the one in the safe, an escrow copy) opens every target, and record the proof for reports')
+      .addOption(policyOpt())
+      .option('--target <name>', 'only this target (repeatable)', collect)
+      .option('--passphrase-env <var>', 'the passphrase to prove is in this environment variable')
+      .option('--passphrase-file <file>', 'the passphrase to prove is in this file')
+      .action(async (o: { policy: string; target?: string[]; passphraseEnv?: string; passphraseFile?: string }, cmd: Command) => {
+        const out = ctx.output(cmd);
+        const passphrase = await passphraseToProve(ctx, out, o);
+        const app = appContext(ctx, cmd, out);
+        const { verifyKey } = await import('../../app/keys.js');
+        const r = await verifyKey(app, { policyFile: o.policy, targets: o.target, passphrase });
+        if (out.json) out.emitJson(r);
+        else {
+          for (const t of r.targets) out.result(t.ok ? `${out.mark(true)} ${t.name}: opens key ${t.key!.slice(0, 16)}` : `${out.mark(false)} ${t.name}: ${t.error}`);
+          out.line(r.exitCode === 0 ? `proof recorded at ${r.at}: the passphrase opens every selected target` : 'the passphrase does not open every selected target; the failed proof is recorded');
+        }
+        ctx.setExitCode(r.exitCode);
+      }),
+    ['SAFE_PASS=… triad key verify -p /etc/triad/finance.yaml --passphrase-env SAFE_PASS', 'triad key verify -p /etc/triad/finance.yaml --passphrase-file /mnt/escrow/finance.key', 'triad key verify -p /etc/triad/finance.yaml   # asks on a terminal'],
+  );
+
+  examples(
     newPassOpts(
       key
         .command('add')
@@ -186,15 +211,24 @@ function renderChange(out: Output, r: { action: string; added?: string; removed?
   out.line(table(r.targets.map((t) => [t.name, t.status === 'failed' ? out.c.red(t.status) : out.c.green(t.status), t.error ?? '']), { header: ['target', 'result', 'error'] }));
 }
 
+/** The passphrase `key verify` proves: from --passphrase-env/--passphrase-file, or asked on the terminal. */
+async function passphraseToProve(ctx: CliContext, out: Output, o: { passphraseEnv?: string; passphraseFile?: string }): Promise<string> {
+  if (o.passphraseEnv && o.passphraseFile) throw new TriadError('E_USAGE', 'give --passphrase-env or --passphrase-file, not both');
+  if (o.passphraseEnv || o.passphraseFile) return secretFrom(ctx, out, o.passphraseEnv ? { env: o.passphraseEnv } : { file: o.passphraseFile! });
+  return promptSecret(out, 'passphrase to verify: ');
+}
+
+async function secretFrom(ctx: CliContext, out: Output, spec: { env: string } | { file: string }): Promise<string> {
+  const { resolvePassphraseWithWarnings } = await import('../../policy/secrets.js');
+  const r = await resolvePassphraseWithWarnings(spec, { env: ctx.env, cwd: ctx.cwd, signal: ctx.signal });
+  const report = eventReporter(out);
+  for (const w of r.warnings) report.emit(w);
+  return r.passphrase;
+}
+
 async function newPassphraseFrom(ctx: CliContext, out: Output, o: { newPassphraseEnv?: string; newPassphraseFile?: string }): Promise<string> {
   if (o.newPassphraseEnv && o.newPassphraseFile) throw new TriadError('E_USAGE', 'give --new-passphrase-env or --new-passphrase-file, not both');
-  if (o.newPassphraseEnv || o.newPassphraseFile) {
-    const { resolvePassphraseWithWarnings } = await import('../../policy/secrets.js');
-    const r = await resolvePassphraseWithWarnings(o.newPassphraseEnv ? { env: o.newPassphraseEnv } : { file: o.newPassphraseFile! }, { env: ctx.env, cwd: ctx.cwd, signal: ctx.signal });
-    const report = eventReporter(out);
-    for (const w of r.warnings) report.emit(w);
-    return r.passphrase;
-  }
+  if (o.newPassphraseEnv || o.newPassphraseFile) return secretFrom(ctx, out, o.newPassphraseEnv ? { env: o.newPassphraseEnv } : { file: o.newPassphraseFile! });
   const first = await promptSecret(out, 'new passphrase: ');
   const second = await promptSecret(out, 'new passphrase again: ');
   if (first !== second) throw new TriadError('E_USAGE', 'the two passphrases differ', { hint: 'run the command again' });

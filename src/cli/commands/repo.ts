@@ -264,6 +264,7 @@ export function registerCopy(program: Command, ctx: CliContext): void {
         const waitMs = o.wait !== undefined ? parseDurationOption('--wait', o.wait) : undefined;
         const { runCopy } = await import('../../app/copy.js');
         const r = await runCopy(app, { policyFile: o.policy, from: o.from, to: o.to, snapshots, waitMs }).finally(() => app.stopProgress());
+        ctx.setExitCode(r.exitCode);
         if (out.json) return out.emitJson(r);
         out.result(r.snapshots.length ? `copied ${r.snapshots.length} snapshot(s) from '${r.from}' to '${r.to}': ${r.packsCopied} packs, ${formatBytes(r.bytesCopied)} in ${formatDuration(r.durationMs)}` : `target '${r.to}' already holds every snapshot of '${r.from}'`);
       }),

@@ -99,6 +99,12 @@ export function renderReportTable(reports: readonly PolicyReport[], opts: { styl
       }
       out.push(...table(cRows));
     }
+    if (r.keys.length > 0 || r.keyProofEveryMs !== null) {
+      out.push('');
+      out.push(st('heading', `Recovery keys${r.keyProofEveryMs === null ? '' : `: prove every ${formatDuration(r.keyProofEveryMs)}`}`));
+      if (r.keys.length === 0) out.push('  no key proven yet (triad key verify)');
+      else out.push(...table([['KEY', 'LAST PROVEN', 'AGE', 'TARGETS', 'OVERDUE'], ...r.keys.map((k) => [k.key.slice(0, 16), time(k.lastProvedAt), dur(k.ageMs), k.targets.join(', ') || '-', k.overdue ? 'yes' : 'no'])]));
+    }
     out.push('');
     out.push(st('heading', 'Findings'));
     if (r.findings.length === 0) out.push('  none');
@@ -116,7 +122,7 @@ function colourStatus(line: string, st: Styler): string {
 }
 
 /** Current version of the JSON document; bumped only on incompatible changes. */
-export const REPORT_JSON_SCHEMA = 'triad.report/v1';
+export const REPORT_JSON_SCHEMA = 'triad.report/v2';
 
 type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
 
@@ -166,6 +172,14 @@ export function renderReportMarkdown(reports: readonly PolicyReport[]): string {
     for (const t of r.rto.targets) {
       const rt = r.restoreTests.find((x) => x.target === t.target);
       out.push(row([t.target, dur(t.estimateMs), t.evidence, t.verdict, rt?.last ? `${formatTime(rt.last.at)} ${rt.last.ok ? 'passed' : 'failed'}` : '-', rt?.overdue ? formatDuration(rt.overdueByMs) : 'no']));
+    }
+    if (r.keys.length > 0 || r.keyProofEveryMs !== null) {
+      out.push('', `### Recovery keys${r.keyProofEveryMs === null ? '' : `: prove every ${formatDuration(r.keyProofEveryMs)}`}`, '');
+      if (r.keys.length === 0) out.push('No key proven yet (`triad key verify`).');
+      else {
+        out.push(row(['Key', 'Last proven', 'Age', 'Targets', 'Overdue']), '|---|---|---|---|---|');
+        for (const k of r.keys) out.push(row([k.key.slice(0, 16), time(k.lastProvedAt), dur(k.ageMs), k.targets.join(', ') || '-', k.overdue ? 'yes' : 'no']));
+      }
     }
     out.push('', '### Findings', '');
     if (r.findings.length === 0) out.push('None.');
@@ -217,7 +231,17 @@ export function renderReportHtml(reports: readonly PolicyReport[], opts: { title
     }
     body.push(`<h3>RTO ${e(dur(r.objectives.rtoMs))}: ${e(r.rto.verdict)}${r.rto.stale ? ' (stale evidence)' : ''}</h3><table><tr><th>Target</th><th>Estimate</th><th>Evidence</th><th>Verdict</th></tr>`);
     for (const t of r.rto.targets) body.push(`<tr><td>${e(t.target)}</td><td>${e(dur(t.estimateMs))}</td><td>${e(t.evidence)}</td><td>${e(t.verdict)}</td></tr>`);
-    body.push('</table><h3>Findings</h3><ul>');
+    body.push('</table>');
+    if (r.keys.length > 0 || r.keyProofEveryMs !== null) {
+      body.push(`<h3>Recovery keys${r.keyProofEveryMs === null ? '' : `: prove every ${e(formatDuration(r.keyProofEveryMs))}`}</h3>`);
+      if (r.keys.length === 0) body.push('<p>No key proven yet (<code>triad key verify</code>).</p>');
+      else {
+        body.push('<table><tr><th>Key</th><th>Last proven</th><th>Age</th><th>Targets</th><th>Overdue</th></tr>');
+        for (const k of r.keys) body.push(`<tr><td>${e(k.key.slice(0, 16))}</td><td>${e(time(k.lastProvedAt))}</td><td>${e(dur(k.ageMs))}</td><td>${e(k.targets.join(', ') || '-')}</td><td class="${k.overdue ? 'warning' : 'ok'}">${k.overdue ? 'yes' : 'no'}</td></tr>`);
+        body.push('</table>');
+      }
+    }
+    body.push('<h3>Findings</h3><ul>');
     for (const f of r.findings) body.push(`<li class="${f.severity}"><b>${SEVERITY_LABEL[f.severity]}</b> ${e(f.message)}${f.action ? ` — <i>${e(f.action)}</i>` : ''}</li>`);
     body.push('</ul></section>');
   }
@@ -301,6 +325,11 @@ export function renderPrometheus(reports: readonly PolicyReport[]): string {
       put('triad_target_free_bytes', 'Free bytes on the target file system.', l, c.freeBytes);
       put('triad_target_stored_bytes', 'Bytes stored in the repository on the target.', l, c.storedBytes);
       put('triad_target_time_to_full_seconds', 'Forecast time until the target file system is full at the growth seen in the window.', l, c.daysLeft === null ? null : c.daysLeft * 86_400);
+    }
+    for (const k of r.keys) {
+      const l = { ...p, key: k.key.slice(0, 16) };
+      put('triad_key_last_proven_timestamp_seconds', 'Time a recovery key was last proven to open every target (triad key verify).', l, ts(k.lastProvedAt));
+      put('triad_key_proof_overdue', '1 when the key was not proven within keys.prove_every.', l, k.overdue ? 1 : 0);
     }
     put('triad_findings', 'Findings by severity.', { ...p, severity: 'critical' }, r.findings.filter((f) => f.severity === 'critical').length);
     put('triad_findings', 'Findings by severity.', { ...p, severity: 'warning' }, r.findings.filter((f) => f.severity === 'warning').length);

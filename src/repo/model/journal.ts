@@ -9,7 +9,7 @@ import { IntegrityFailure } from '../crypto/index.js';
  */
 export interface JournalRecord {
   version: 1;
-  kind: 'backup' | 'copy' | 'forget' | 'prune' | 'check' | 'restore-test' | 'init';
+  kind: 'backup' | 'copy' | 'forget' | 'prune' | 'check' | 'restore-test' | 'init' | 'key-verify';
   policy: string;
   host: string;
   started: string;
