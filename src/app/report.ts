@@ -35,6 +35,8 @@ export interface ReportOptions {
   readonly at?: Date;
   /** Overrides every policy's objectives.window. */
   readonly windowMs?: number;
+  /** The zone of times in the reports' text instead of each policy's timezone (--utc). */
+  readonly zone?: string;
 }
 
 /** One policy's outcome: a report, or the reason it could not be evaluated at all. */
@@ -65,13 +67,13 @@ export async function buildReports(ctx: AppContext, opts: ReportOptions): Promis
   const outcomes: PolicyOutcome[] = [];
   for (const file of files) {
     if (ctx.signal?.aborted) throw new TriadError('E_INTERRUPTED', 'interrupted');
-    outcomes.push(await evaluateFile(ctx, file, at, opts.windowMs));
+    outcomes.push(await evaluateFile(ctx, file, at, opts));
   }
   const finding = outcomes.some((o) => o.ok && o.report.exitCode === ExitCode.FINDING);
   return { at, outcomes, exitCode: finding ? 4 : 0 };
 }
 
-async function evaluateFile(ctx: AppContext, file: string, at: Date, windowMs: number | undefined): Promise<PolicyOutcome> {
+async function evaluateFile(ctx: AppContext, file: string, at: Date, opts: Pick<ReportOptions, 'windowMs' | 'zone'>): Promise<PolicyOutcome> {
   let policy: Policy;
   try {
     policy = await loadPolicyFile(ctx, file);
@@ -90,7 +92,7 @@ async function evaluateFile(ctx: AppContext, file: string, at: Date, windowMs: n
   try {
     const history = catalog ? readHistory(catalog, policy.name) : emptyHistory();
     const anchor = history.firstRecordAt ?? (await fileCreatedAt(policy.file));
-    const input = reportInput({ policy, history, anchor, at, windowMs, capacity: await capacityOf(policy, history, at) });
+    const input = reportInput({ policy, history, anchor, at, windowMs: opts.windowMs, zone: opts.zone, capacity: await capacityOf(policy, history, at) });
     let report = buildPolicyReport(input);
     const hasHistory = history.snapshots.length > 0 || history.runs.length > 0;
     if (!hasHistory) report = withFinding(report, noHistoryFinding(policy, catalogFile, catalog !== undefined));
@@ -155,6 +157,8 @@ export interface ReportInputArgs {
   readonly at: Date;
   readonly windowMs?: number | undefined;
   readonly capacity?: readonly CapacityInput[];
+  /** Overrides the policy's timezone for times in the findings' text. */
+  readonly zone?: string | undefined;
 }
 
 /** Pure: catalogue rows → PolicyReportInput. */
@@ -174,6 +178,7 @@ export function reportInput(a: ReportInputArgs): PolicyReportInput {
     firstScheduledAt,
     at: a.at,
     ...(a.windowMs === undefined ? {} : { windowMs: a.windowMs }),
+    zone: a.zone ?? policy.timezone,
   };
 }
 

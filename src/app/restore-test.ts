@@ -59,6 +59,8 @@ export interface SampledSnapshot {
 
 export interface RestoreTestResult {
   policy: string;
+  /** The policy's timezone: human output shows times in it (JSON stays ISO 8601 UTC). */
+  timezone: string;
   seed: number;
   startedAt: string;
   finishedAt: string;
@@ -138,6 +140,7 @@ export async function runRestoreTest(ctx: AppContext, opts: RestoreTestOptions):
       const finishedAt = ctx.clock.now();
       const result: RestoreTestResult = {
         policy: policy.name,
+        timezone: policy.timezone,
         seed: opts.seed,
         startedAt: startedAt.toISOString(),
         finishedAt: finishedAt.toISOString(),
