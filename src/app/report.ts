@@ -347,7 +347,7 @@ export function storedFigures(target: string, history: PolicyHistory, at: Date):
 }
 
 /** Used and free bytes of the file system holding `path` (or its nearest existing ancestor). */
-async function fileSystemUsage(path: string): Promise<{ usedBytes: number; freeBytes: number } | undefined> {
+export async function fileSystemUsage(path: string): Promise<{ usedBytes: number; freeBytes: number } | undefined> {
   let p = resolve(path);
   for (;;) {
     try {
