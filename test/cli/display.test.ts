@@ -82,3 +82,48 @@ describe('snapshots listing', () => {
     expect(lsLocal.stdout).toMatch(/\d{4}-\d\d-\d\d \d\d:\d\d CES?T/);
   });
 });
+
+describe('plain ASCII off a terminal', () => {
+  it('commands piped into another program print only ASCII besides the user data', () => {
+    const dir = tempDir('triad-ascii-');
+    // Two sources named etc: policy check explains the names with an arrow on a terminal.
+    const sources = [join(dir, 'etc'), join(dir, 'opt', 'etc')];
+    for (const s of sources) {
+      mkdirSync(s, { recursive: true });
+      writeFileSync(join(s, 'café.conf'), 'x\n');
+    }
+    const policy = writeLocalPolicy(dir, { sources, extra: 'timezone: Europe/Paris\nhost: srv\nretention:\n  keep_last: 1\nschedule:\n  backup: "0 * * * *"' });
+    expect(triad(['init', '-p', policy], { env: PASS }).code).toBe(0);
+    backup(policy, '2026-12-05T10:00:00Z', ['t']);
+    backup(policy, '2026-12-06T10:00:00Z', ['t']);
+    const runs = [
+      ['--help'],
+      ['policy', 'check', policy],
+      ['snapshots', '-p', policy],
+      ['ls', '-p', policy, 'latest', '-l'],
+      ['forget', '-p', policy, '--dry-run'],
+      ['check', '-p', policy],
+      ['prune', '-p', policy, '--dry-run'],
+      ['status', '-p', policy],
+      ['report', '-p', policy],
+      ['report', '-p', policy, '--format', 'markdown'],
+      ['restore-test', '-p', policy],
+      ['schedule', 'list', '-p', policy],
+      ['doctor', '-p', policy],
+      ['key', 'list', '-p', policy],
+      ['snapshots', '-p', policy, '--tag'], // a usage error
+    ].map((args) => ({ args, r: triad(args, { env: PASS }) }));
+    // Every run went through; a missing arrow below would not prove anything otherwise.
+    expect(runs.find((x) => x.args[0] === 'policy')!.r.stderr).toContain(`${sources[0]} -> `);
+    expect(runs.find((x) => x.args[0] === 'forget')!.r.stdout).toContain('remove');
+    for (const { args, r } of runs) {
+      for (const [stream, text] of [['stdout', r.stdout], ['stderr', r.stderr]] as const) {
+        // File names are the user's: café.conf may appear as it is.
+        const foreign = [...text.replaceAll('café.conf', '')].filter((ch) => ch.charCodeAt(0) >= 0x80);
+        expect(foreign, `triad ${args.join(' ')} ${stream}:\n${text}`).toEqual([]);
+      }
+    }
+    const ls = runs.find((x) => x.args[0] === 'ls')!.r;
+    expect(ls.stdout).toContain('café.conf');
+  });
+});
