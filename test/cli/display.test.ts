@@ -125,5 +125,11 @@ describe('plain ASCII off a terminal', () => {
     }
     const ls = runs.find((x) => x.args[0] === 'ls')!.r;
     expect(ls.stdout).toContain('café.conf');
+    // The report, the schedule and the restore test speak the policy's zone too, UTC under --utc.
+    const report = runs.find((x) => x.args[0] === 'report')!.r;
+    expect(report.stdout).toMatch(/^Policy test .* at \d{4}-\d\d-\d\d \d\d:\d\d CET, window/m);
+    expect(runs.find((x) => x.args[0] === 'schedule')!.r.stdout).toMatch(/\d\d:00 CET/);
+    expect(runs.find((x) => x.args[0] === 'restore-test')!.r.stdout).toMatch(/snapshot [0-9a-f]{8} of 2026-12-06 11:00 CET/);
+    expect(triad(['report', '-p', policy, '--utc'], { env: PASS }).stdout).toMatch(/^Policy test .* at \d{4}-\d\d-\d\d \d\d:\d\d UTC, window/m);
   });
 });
