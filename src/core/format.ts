@@ -43,6 +43,7 @@ export function formatBytes(n: number): string {
  * so the reader never has to guess which clock it is. Machine output (JSON, logs) stays ISO 8601 UTC.
  */
 export function formatTime(d: Date, zone = 'UTC'): string {
+  if (Number.isNaN(d.getTime())) return 'unknown time';
   const parts = Object.fromEntries(clockFormat(zone).formatToParts(d).map((p) => [p.type, p.value]));
   return `${parts.year}-${parts.month}-${parts.day} ${parts.hour}:${parts.minute} ${zoneName(zone, d)}`;
 }
