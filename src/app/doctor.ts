@@ -9,7 +9,7 @@ import { randomToken } from '../core/token.js';
 import { describeLockHolder } from '../core/describe.js';
 import { formatBytes, formatDuration } from '../core/format.js';
 import type { AppEvent } from '../core/events.js';
-import type { Storage } from '../backends/storage.js';
+import { StorageError, type Storage } from '../backends/storage.js';
 import { openCatalog } from '../catalog/catalog.js';
 import { CAPACITY_CRITICAL_PERCENT, CAPACITY_WARNING_PERCENT } from '../compliance/report.js';
 import type { Policy } from '../policy/types.js';
@@ -112,7 +112,7 @@ function done(file: string, policy: Policy | undefined, checks: DoctorCheck[]): 
 
 async function targetChecks(ctx: AppContext, policy: Policy, o: OpenedTarget, havePassphrase: boolean): Promise<DoctorCheck[]> {
   const subject = o.spec.name;
-  if (!o.storage) return [{ check: 'target', subject, verdict: 'fail', message: `cannot be reached: ${errorMessage(o.error)}` }];
+  if (!o.storage) return [{ check: 'target', subject, verdict: 'fail', message: `cannot be reached: ${errorMessage(o.error)}`, ...hintOf(o.error) }];
   const out: DoctorCheck[] = [await writeProbe(ctx, o.storage, subject)];
   out.push(await clockCheck(ctx, o.storage, subject));
   if (o.spec.type === 'local') out.push(spaceCheck('space', subject, await fileSystemUsage(nodePath.resolve(ctx.cwd, o.spec.path))));
@@ -150,7 +150,8 @@ async function writeProbe(ctx: AppContext, storage: Storage, subject: string): P
     }
     return { check: 'target', subject, verdict: 'ok', message: `reachable and writable (${storage.location})` };
   } catch (err) {
-    return { check: 'target', subject, verdict: 'fail', message: `not writable: ${errorMessage(err)}` };
+    const absent = err instanceof StorageError && (err.kind === 'unreachable' || err.kind === 'no-container');
+    return { check: 'target', subject, verdict: 'fail', message: `${absent ? 'cannot be reached' : 'not writable'}: ${errorMessage(err)}` };
   }
 }
 
@@ -234,15 +235,28 @@ function jobLockChecks(policy: Policy, dir: string, ctx: AppContext): DoctorChec
   } catch {
     names = [];
   }
-  if (names.length === 0) return [{ check: 'job-lock', verdict: 'ok', message: 'no job of this policy is running on this machine' }];
   const now = ctx.clock.now();
-  return names.map((n) => {
-    const r = parseJobLock(readFileSync(nodePath.join(dir, n), 'utf8'));
+  const out: DoctorCheck[] = [];
+  for (const n of names) {
+    const file = nodePath.join(dir, n);
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch {
+      continue; // released between the listing and the read
+    }
+    const r = parseJobLock(text);
+    // Another policy whose name starts with this one's and a dot.
+    if (r.policy !== undefined && r.policy !== policy.name) continue;
     const command = n.slice(policy.name.length + 1, -'.lock'.length);
-    if (r.nonce === 'unreadable') return { check: 'job-lock', subject: command, verdict: 'warn', message: `${nodePath.join(dir, n)} cannot be read`, hint: `if no triad process runs, remove ${nodePath.join(dir, n)}` };
+    if (r.nonce === 'unreadable') {
+      out.push({ check: 'job-lock', subject: command, verdict: 'warn', message: `${file} cannot be read`, hint: `if no triad process runs, remove ${file}` });
+      continue;
+    }
     const holder = describeLockHolder({ host: r.host, pid: r.pid, kind: 'job', command, since: r.time }, Math.max(0, now.getTime() - Date.parse(r.time)));
-    return { check: 'job-lock', subject: command, verdict: 'warn', message: `held by ${holder}` };
-  });
+    out.push({ check: 'job-lock', subject: command, verdict: 'warn', message: `held by ${holder}` });
+  }
+  return out.length > 0 ? out : [{ check: 'job-lock', verdict: 'ok', message: 'no job of this policy is running on this machine' }];
 }
 
 /** The last run of each scheduled job: a failed one FAILs, none yet WARNs. */

@@ -4,7 +4,7 @@
  * endpoint; the probe object each target gets is gone afterwards.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { startS3rver } from '../helpers/emulators.js';
@@ -104,6 +104,13 @@ describe('triad doctor', () => {
     expect(line(noPass, 'passphrase')).toMatch(/^FAIL  passphrase: environment variable TEST_PASSPHRASE \(the repository passphrase\) is not set/);
     expect(line(noPass, 'repository', 'nas')).toMatch(/^n\/a /);
     expect(line(noPass, 'target', 'nas')).toMatch(/^ok /);
+
+    // A target whose directory is gone (an unmounted disk) cannot be reached.
+    rmSync(join(dir, 'usb'), { recursive: true });
+    const gone = triad(['doctor', '-p', policy], { env: PASS });
+    expect(gone.code).toBe(1);
+    expect(line(gone, 'target', 'usb')).toMatch(new RegExp(`^FAIL  target usb: cannot be reached: .*${join(dir, 'usb')}`));
+    expect(line(gone, 'target', 'nas')).toMatch(/^ok /);
   });
 
   it('s3rver: the probe is written and removed, and a clock hours off the endpoint FAILs', async () => {
