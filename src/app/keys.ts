@@ -13,6 +13,8 @@ export interface KeyTargetsOptions {
 
 export interface KeyListResult {
   policy: string;
+  /** The policy's timezone: human output shows times in it (JSON stays ISO 8601 UTC). */
+  timezone: string;
   /** `wrongPassphrase`: the target was read but the passphrase opens none of its key files (listed all the same). */
   targets: { name: string; location?: string; ok: boolean; wrongPassphrase?: boolean; error?: string; keys: (KeyInfo & { current: boolean })[] }[];
   /** Every readable target holds the same set of key files. */
@@ -54,7 +56,7 @@ export async function listKeys(ctx: AppContext, opts: KeyTargetsOptions): Promis
     }
     const sets = targets.filter((t) => t.keys.length > 0).map((t) => t.keys.map((k) => k.id).join(','));
     const consistent = new Set(sets).size <= 1;
-    return { policy: policy.name, targets, consistent, exitCode: listExitCode(targets, consistent) };
+    return { policy: policy.name, timezone: policy.timezone, targets, consistent, exitCode: listExitCode(targets, consistent) };
   } finally {
     await closeAll(opened);
   }

@@ -60,6 +60,8 @@ export interface CheckPoliciesOptions {
   hookShell?: string;
   /** Start of the fortnight over which the backup schedule's gaps are measured; default now. */
   now?: Date;
+  /** Try the passphrase source (default true; `doctor` reports it on a line of its own). */
+  passphrase?: boolean;
 }
 
 export async function checkPolicies(files: readonly string[], opts: CheckPoliciesOptions): Promise<PolicyCheckResult[]> {
@@ -88,7 +90,7 @@ async function checkOne(file: string, opts: CheckPoliciesOptions): Promise<Polic
     ...scheduleWarnings(v.policy, opts.now ?? systemClock.now()),
     ...pipelineWarnings(v.policy, opts.hookShell ?? hookShell().file),
     ...sourceNameNotes(v.policy),
-    ...(await passphraseWarnings(v.policy, opts)),
+    ...(opts.passphrase === false ? [] : await passphraseWarnings(v.policy, opts)),
   ];
   return { file, ok: matrix.verdict !== 'fail', valid: true, verdict: matrix.verdict, policy: v.policy, matrix, immutability: immutabilityNotes(v.policy), warnings };
 }
@@ -110,19 +112,35 @@ function sourceNameNotes(policy: Policy): string[] {
   return [`sources share a last path component, so snapshots name them by their whole path: ${renamed.map(([path, name]) => `${path} → ${name}`).join(', ')} (ls, restore and dump also accept the absolute paths)`];
 }
 
+/** The passphrase source as this machine would use it: the value, or why there is none, and how exposed it is. */
+export interface PassphraseProbe {
+  passphrase?: string;
+  /** Why no passphrase could be had (variable unset, file missing, command failed or too slow), with the hint. */
+  unavailable?: string;
+  /** A passphrase file others can read: one sentence each. */
+  exposed: string[];
+}
+
 /**
  * The passphrase source as this machine would use it: the variable set, the file there and
- * private, the command answering within its timeout. The value is dropped at once.
+ * private, the command answering within its timeout.
  */
-async function passphraseWarnings(policy: Policy, opts: CheckPoliciesOptions): Promise<string[]> {
-  if (!policy.encryption) return [];
+export async function probePassphrase(policy: Policy, opts: Pick<CheckPoliciesOptions, 'env' | 'cwd'> & { signal?: AbortSignal }): Promise<PassphraseProbe> {
+  if (!policy.encryption) return { exposed: [] };
   try {
-    const r = await resolvePassphraseWithWarnings(policy.encryption.passphrase, { env: opts.env, cwd: opts.cwd ?? nodePath.resolve('.') });
-    return r.warnings.map((w) => `passphrase file ${w.file} is readable by ${w.readableBy === 'all-users' ? 'every user' : 'its group'} (mode ${w.mode.toString(8).padStart(3, '0')}): chmod 600 it`);
+    const r = await resolvePassphraseWithWarnings(policy.encryption.passphrase, { env: opts.env, cwd: opts.cwd ?? nodePath.resolve('.'), signal: opts.signal });
+    const exposed = r.warnings.map((w) => `passphrase file ${w.file} is readable by ${w.readableBy === 'all-users' ? 'every user' : 'its group'} (mode ${w.mode.toString(8).padStart(3, '0')}): chmod 600 it`);
+    return { passphrase: r.passphrase, exposed };
   } catch (err) {
     const hint = err instanceof TriadError && err.hint ? ` (${err.hint})` : '';
-    return [`passphrase source on this machine: ${errorMessage(err)}${hint}`];
+    return { unavailable: `${errorMessage(err)}${hint}`, exposed: [] };
   }
+}
+
+/** The probe as policy check's warnings; the value is dropped at once. */
+async function passphraseWarnings(policy: Policy, opts: CheckPoliciesOptions): Promise<string[]> {
+  const p = await probePassphrase(policy, opts);
+  return p.unavailable !== undefined ? [`passphrase source on this machine: ${p.unavailable}`] : p.exposed;
 }
 
 /** The systemd timers add up to this much random delay to each start. */

@@ -35,6 +35,8 @@ export interface ReportOptions {
   readonly at?: Date;
   /** Overrides every policy's objectives.window. */
   readonly windowMs?: number;
+  /** The zone of times in the reports' text instead of each policy's timezone (--utc). */
+  readonly zone?: string;
 }
 
 /** One policy's outcome: a report, or the reason it could not be evaluated at all. */
@@ -65,13 +67,13 @@ export async function buildReports(ctx: AppContext, opts: ReportOptions): Promis
   const outcomes: PolicyOutcome[] = [];
   for (const file of files) {
     if (ctx.signal?.aborted) throw new TriadError('E_INTERRUPTED', 'interrupted');
-    outcomes.push(await evaluateFile(ctx, file, at, opts.windowMs));
+    outcomes.push(await evaluateFile(ctx, file, at, opts));
   }
   const finding = outcomes.some((o) => o.ok && o.report.exitCode === ExitCode.FINDING);
   return { at, outcomes, exitCode: finding ? 4 : 0 };
 }
 
-async function evaluateFile(ctx: AppContext, file: string, at: Date, windowMs: number | undefined): Promise<PolicyOutcome> {
+async function evaluateFile(ctx: AppContext, file: string, at: Date, opts: Pick<ReportOptions, 'windowMs' | 'zone'>): Promise<PolicyOutcome> {
   let policy: Policy;
   try {
     policy = await loadPolicyFile(ctx, file);
@@ -89,7 +91,7 @@ async function evaluateFile(ctx: AppContext, file: string, at: Date, windowMs: n
   }
   try {
     const history = catalog ? readHistory(catalog, policy.name) : emptyHistory();
-    const input = reportInput({ policy, history, at, windowMs, capacity: await capacityOf(policy, history, at) });
+    const input = reportInput({ policy, history, at, windowMs: opts.windowMs, zone: opts.zone, capacity: await capacityOf(policy, history, at) });
     let report = buildPolicyReport(input);
     const hasHistory = history.snapshots.length > 0 || history.runs.length > 0;
     // With no record at all, say where the report looked instead of the bare "not started".
@@ -140,6 +142,8 @@ export interface ReportInputArgs {
   readonly at: Date;
   readonly windowMs?: number | undefined;
   readonly capacity?: readonly CapacityInput[];
+  /** Overrides the policy's timezone for times in the findings' text. */
+  readonly zone?: string | undefined;
 }
 
 /** Pure: catalogue rows → PolicyReportInput. */
@@ -160,6 +164,7 @@ export function reportInput(a: ReportInputArgs): PolicyReportInput {
     obligationsStart,
     at: a.at,
     ...(a.windowMs === undefined ? {} : { windowMs: a.windowMs }),
+    zone: a.zone ?? policy.timezone,
   };
 }
 
@@ -358,7 +363,7 @@ export function storedFigures(target: string, history: PolicyHistory, at: Date):
 }
 
 /** Used and free bytes of the file system holding `path` (or its nearest existing ancestor). */
-async function fileSystemUsage(path: string): Promise<{ usedBytes: number; freeBytes: number } | undefined> {
+export async function fileSystemUsage(path: string): Promise<{ usedBytes: number; freeBytes: number } | undefined> {
   let p = resolve(path);
   for (;;) {
     try {

@@ -60,6 +60,8 @@ export interface SampledSnapshot {
 
 export interface RestoreTestResult {
   policy: string;
+  /** The policy's timezone: human output shows times in it (JSON stays ISO 8601 UTC). */
+  timezone: string;
   seed: number;
   startedAt: string;
   finishedAt: string;
@@ -147,6 +149,7 @@ async function restoreTest(ctx: AppContext, opts: RestoreTestOptions): Promise<R
       const finishedAt = ctx.clock.now();
       const result: RestoreTestResult = {
         policy: policy.name,
+        timezone: policy.timezone,
         seed: opts.seed,
         startedAt: startedAt.toISOString(),
         finishedAt: finishedAt.toISOString(),

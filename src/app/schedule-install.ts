@@ -196,7 +196,7 @@ export interface ScheduleListEntry {
   error?: string;
 }
 
-const RUN_KIND: Record<ScheduledJob, 'backup' | 'restore-test' | 'prune' | 'check'> = {
+export const RUN_KIND: Record<ScheduledJob, 'backup' | 'restore-test' | 'prune' | 'check'> = {
   backup: 'backup',
   'restore-test': 'restore-test',
   prune: 'prune',

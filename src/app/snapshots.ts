@@ -1,3 +1,4 @@
+import * as nodePath from 'node:path';
 import { TriadError } from '../core/errors.js';
 import { ID_RE } from '../repo/format.js';
 import { loadSnapshots, type Snapshot } from '../repo/model/index.js';
@@ -5,12 +6,23 @@ import { closeAll, errorMessage, loadPolicyFile, openTargets, passphraseFor, sel
 
 export interface SnapshotListing {
   policy: string;
+  /** The policy's timezone: human output shows times in it (JSON stays ISO 8601 UTC). */
+  timezone: string;
   snapshots: (Snapshot & { targets: string[] })[];
   targets: { name: string; ok: boolean; error?: string }[];
 }
 
+/** Which snapshots a listing shows; every given criterion must hold. */
+export interface SnapshotFilter {
+  /** Tags the snapshot must all carry. */
+  tags?: readonly string[];
+  host?: string;
+  /** A path the snapshot's sources include (as the policy names it; a trailing slash is ignored). */
+  path?: string;
+}
+
 /** Lists snapshots from the repositories themselves, with the targets each one is complete on. */
-export async function listSnapshots(ctx: AppContext, opts: { policyFile: string; target?: string }): Promise<SnapshotListing> {
+export async function listSnapshots(ctx: AppContext, opts: { policyFile: string; target?: string; filter?: SnapshotFilter }): Promise<SnapshotListing> {
   const policy = await loadPolicyFile(ctx, opts.policyFile);
   const passphrase = await passphraseFor(ctx, policy);
   const opened = await openTargets(ctx, policy, selectTargets(policy, opts.target ? [opts.target] : undefined), passphrase);
@@ -37,9 +49,24 @@ export async function listSnapshots(ctx: AppContext, opts: { policyFile: string;
       const first = opened.find((o) => o.error)?.error;
       throw first instanceof TriadError ? first : new TriadError('E_BACKEND', 'no target could be read');
     }
-    const snapshots = [...byId.values()].filter((s) => s.policy === policy.name).sort((a, b) => (a.time < b.time ? -1 : a.time > b.time ? 1 : 0));
-    return { policy: policy.name, snapshots, targets };
+    const snapshots = [...byId.values()].filter((s) => s.policy === policy.name && matches(s, opts.filter ?? {}, ctx.cwd)).sort((a, b) => (a.time < b.time ? -1 : a.time > b.time ? 1 : 0));
+    return { policy: policy.name, timezone: policy.timezone, snapshots, targets };
   } finally {
     await closeAll(opened);
   }
+}
+
+function matches(s: Snapshot, f: SnapshotFilter, cwd: string): boolean {
+  if (f.host !== undefined && s.host !== f.host) return false;
+  if (f.tags && !f.tags.every((t) => s.tags.includes(t))) return false;
+  if (f.path !== undefined) {
+    // Sources are recorded absolute; a relative --path is taken from where the command runs.
+    const want = new Set([withoutTrailingSlash(f.path), nodePath.resolve(cwd, f.path)]);
+    if (!s.paths.some((p) => want.has(withoutTrailingSlash(p)))) return false;
+  }
+  return true;
+}
+
+function withoutTrailingSlash(p: string): string {
+  return p.length > 1 ? p.replace(/\/+$/, '') : p;
 }

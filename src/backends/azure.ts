@@ -3,7 +3,7 @@ import type { BlobServiceClient, BlockBlobUploadOptions, ContainerClient } from 
 import { systemClock, type Clock } from '../core/clock.js';
 import { TriadError } from '../core/errors.js';
 import type { AzureTarget } from './specs.js';
-import { checkName, checkRange, failureMessage, refuseOversized, findSystemCode, isAbortError, networkKind, normalizePrefix, sanitizedCause, statusKind, throwIfAborted } from './classify.js';
+import { endpointDate, checkName, checkRange, failureMessage, refuseOversized, findSystemCode, isAbortError, networkKind, normalizePrefix, sanitizedCause, statusKind, throwIfAborted } from './classify.js';
 import { requireEnv } from './env.js';
 import { StorageError, type LoadOptions, type ObjectInfo, type Range, type SaveOptions, type Storage, type StorageErrorKind } from './storage.js';
 
@@ -149,6 +149,10 @@ export class AzureStorage implements Storage {
       if (e.kind === 'not-found') return;
       throw e;
     }
+  }
+
+  serverTime(opts: LoadOptions = {}): Promise<Date | undefined> {
+    return endpointDate(this.endpoint, opts.signal);
   }
 
   async close(): Promise<void> {}

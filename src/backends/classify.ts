@@ -207,3 +207,20 @@ export function refuseOversized(location: string, name: string, length: number |
     throw err;
   }
 }
+
+/** How long a request for the endpoint's clock may take before the answer is "unknown". */
+const SERVER_TIME_TIMEOUT_MS = 10_000;
+
+/**
+ * The clock of the server at `endpoint`: the `Date` header of its answer to a HEAD request.
+ * Every HTTP server sends one, whatever the status (an unauthenticated request gets a 403 with
+ * a Date), so no credentials are needed. Undefined when the answer has none.
+ */
+export async function endpointDate(endpoint: string, signal?: AbortSignal): Promise<Date | undefined> {
+  const timeout = AbortSignal.timeout(SERVER_TIME_TIMEOUT_MS);
+  const res = await fetch(endpoint, { method: 'HEAD', signal: signal ? AbortSignal.any([signal, timeout]) : timeout, redirect: 'manual' });
+  await res.body?.cancel();
+  const header = res.headers.get('date');
+  const at = header === null ? Number.NaN : Date.parse(header);
+  return Number.isFinite(at) ? new Date(at) : undefined;
+}

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import * as path from 'node:path';
 import type { Bucket, Storage as GcsClient } from '@google-cloud/storage';
 import type { GcsTarget } from './specs.js';
-import { checkName, checkRange, failureMessage, refuseOversized, findSystemCode, isAbortError, networkKind, normalizePrefix, sanitizedCause, statusKind, throwIfAborted } from './classify.js';
+import { endpointDate, checkName, checkRange, failureMessage, refuseOversized, findSystemCode, isAbortError, networkKind, normalizePrefix, sanitizedCause, statusKind, throwIfAborted } from './classify.js';
 import { StorageError, type LoadOptions, type ObjectInfo, type Range, type SaveOptions, type Storage, type StorageErrorKind } from './storage.js';
 
 export interface GcsStorageOptions {
@@ -157,6 +157,10 @@ export class GcsStorage implements Storage {
       if (e.kind === 'not-found') return;
       throw e;
     }
+  }
+
+  serverTime(opts: LoadOptions = {}): Promise<Date | undefined> {
+    return endpointDate(this.endpoint, opts.signal);
   }
 
   async close(): Promise<void> {}

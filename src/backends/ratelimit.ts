@@ -38,10 +38,12 @@ export class RateLimitedStorage implements Storage {
     this.clock = opts.clock ?? systemClock;
     this.sleep = opts.sleep ?? sleep;
     if (inner.capacity) this.capacity = () => (inner.capacity as () => Promise<{ total: number; free: number } | undefined>)();
+    if (inner.serverTime) this.serverTime = (opts?: LoadOptions) => (inner.serverTime as (o?: LoadOptions) => Promise<Date | undefined>)(opts);
     if (inner.listTemporary) this.listTemporary = (opts?: LoadOptions) => (inner.listTemporary as (o?: LoadOptions) => AsyncIterable<ObjectInfo>)(opts);
   }
 
   capacity?: () => Promise<{ total: number; free: number } | undefined>;
+  serverTime?: (opts?: LoadOptions) => Promise<Date | undefined>;
   listTemporary?: (opts?: LoadOptions) => AsyncIterable<ObjectInfo>;
 
   /** Reserves `bytes` and returns how long the caller must wait before sending them. */

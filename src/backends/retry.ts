@@ -76,10 +76,12 @@ export class RetryStorage implements Storage {
     this.sleep = opts.sleep ?? sleep;
     this.onRetry = opts.onRetry;
     if (inner.capacity) this.capacity = () => (inner.capacity as () => Promise<{ total: number; free: number } | undefined>)();
+    if (inner.serverTime) this.serverTime = (opts?: LoadOptions) => (inner.serverTime as (o?: LoadOptions) => Promise<Date | undefined>)(opts);
     if (inner.listTemporary) this.listTemporary = (opts?: LoadOptions) => (inner.listTemporary as (o?: LoadOptions) => AsyncIterable<ObjectInfo>)(opts);
   }
 
   capacity?: () => Promise<{ total: number; free: number } | undefined>;
+  serverTime?: (opts?: LoadOptions) => Promise<Date | undefined>;
   listTemporary?: (opts?: LoadOptions) => AsyncIterable<ObjectInfo>;
 
   save(name: string, data: Uint8Array, opts?: SaveOptions): Promise<void> {

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { S3Client, S3ClientConfig } from '@aws-sdk/client-s3';
 import { systemClock, type Clock } from '../core/clock.js';
 import type { S3Target } from './specs.js';
-import { checkName, checkRange, failureMessage, refuseOversized, findSystemCode, isAbortError, networkKind, normalizePrefix, sanitizedCause, statusKind, throttleName, throwIfAborted } from './classify.js';
+import { endpointDate, checkName, checkRange, failureMessage, refuseOversized, findSystemCode, isAbortError, networkKind, normalizePrefix, sanitizedCause, statusKind, throttleName, throwIfAborted } from './classify.js';
 import { requireEnv } from './env.js';
 import { StorageError, type LoadOptions, type ObjectInfo, type Range, type SaveOptions, type Storage, type StorageErrorKind } from './storage.js';
 
@@ -183,6 +183,10 @@ export class S3Storage implements Storage {
       if (e.kind === 'not-found') return;
       throw e;
     }
+  }
+
+  serverTime(opts: LoadOptions = {}): Promise<Date | undefined> {
+    return endpointDate(this.endpoint, opts.signal);
   }
 
   close(): Promise<void> {

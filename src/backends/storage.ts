@@ -59,6 +59,8 @@ export interface Storage {
   listTemporary?(opts?: LoadOptions): AsyncIterable<ObjectInfo>;
   /** Space information where the medium has it (local file systems). */
   capacity?(): Promise<{ total: number; free: number } | undefined>;
+  /** The store's own clock (the HTTP `Date` of an answer from its endpoint), on media that have one (object stores). */
+  serverTime?(opts?: LoadOptions): Promise<Date | undefined>;
   close(): Promise<void>;
 }
 

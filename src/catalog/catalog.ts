@@ -73,6 +73,15 @@ export class Catalog {
     };
   }
 
+  /**
+   * SQLite's quick_check: the problems it finds in the file's structure, none when healthy.
+   * Reads every page once (linear in the file's size) without the index cross-checks of a full integrity_check.
+   */
+  quickCheck(): string[] {
+    const rows = this.c.db.pragma('quick_check') as { quick_check: string }[];
+    return rows.map((r) => r.quick_check).filter((m) => m !== 'ok');
+  }
+
   get isOpen(): boolean {
     return this.c.db.open;
   }

@@ -41,6 +41,7 @@ export function makeContext(env: NodeJS.ProcessEnv, cwd: string, signal: AbortSi
       quiet: Boolean(o.quiet),
       verbose: Boolean(o.verbose),
       color: o.color !== false,
+      utc: Boolean(o.utc),
       catalog: typeof o.catalog === 'string' ? o.catalog : undefined,
     };
   };

@@ -61,7 +61,7 @@ export function reportError(err: unknown, out: Output): number {
     out.emitJson({ error: { code: e.code, message: e.message, hint: e.hint, exitCode: e.exitCode, ...(e.details ?? {}) } });
   } else {
     out.error(`${e.message} [${e.code}]`);
-    if (e.hint) out.stderr.write(out.c.dim(`hint: ${e.hint}`) + '\n');
+    if (e.hint) out.hint(e.hint);
     if (out.verbose && e.code === 'E_INTERNAL' && e.cause instanceof Error && e.cause.stack) {
       out.stderr.write(e.cause.stack + '\n');
     }

@@ -5,6 +5,7 @@
  * caller names are replaced by `***` wherever they appear, as a last line of defence.
  */
 import type { Clock } from '../core/clock.js';
+import { plainAscii } from './output.js';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 export type LogFormat = 'plain' | 'json';
@@ -60,7 +61,8 @@ export function createLogger(opts: LoggerOptions): Logger {
         return;
       }
       const who = e.policy === undefined ? 'scheduler' : e.job === undefined ? e.policy : `${e.policy} ${e.job}`;
-      opts.write(mask(`${time} ${e.level} ${who}: ${message}`) + '\n');
+      // journald and cron mail are not terminals: ASCII, like every other non-terminal output.
+      opts.write(plainAscii(mask(`${time} ${e.level} ${who}: ${message}`)) + '\n');
     },
   };
 }

@@ -1,7 +1,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { readFileSync } from 'node:fs';
 import { examples, makeContext, type CliInjections } from './context.js';
-import { Output } from './output.js';
+import { Output, plainAscii } from './output.js';
 import { reportError } from './errors.js';
 import { ExitCode } from '../core/errors.js';
 import { registerCommands } from './commands/index.js';
@@ -20,12 +20,18 @@ export function buildProgram(ctx: ReturnType<typeof makeContext>): Command {
     .addOption(new Option('-q, --quiet', 'print only results and errors'))
     .addOption(new Option('-v, --verbose', 'more detail, including stack traces of internal errors'))
     .addOption(new Option('--no-color', 'no colours even on a terminal (NO_COLOR is honoured too)'))
+    .addOption(new Option('--utc', "show times in UTC instead of the policy's timezone (JSON is always ISO 8601 UTC)"))
     .addOption(new Option('--catalog <file>', 'SQLite catalogue to use (overrides the policy and $TRIAD_CATALOG)'))
     .addOption(new Option('--retry-for <duration>', 'how long a target may keep failing transiently before it is given up (default 60s)'))
     .addOption(new Option('--limit-upload <rate>', "upload limit per target, e.g. 10MiB/s (overrides the policy's upload_limit)"))
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride()
-    .configureOutput({ outputError: (str, write) => write(str) });
+    .configureOutput({
+      outputError: (str, write) => write(str),
+      // Help and usage errors follow the same rule as every other output: ASCII off a terminal.
+      writeOut: (str) => process.stdout.write(process.stdout.isTTY ? str : plainAscii(str)),
+      writeErr: (str) => process.stderr.write(process.stderr.isTTY ? str : plainAscii(str)),
+    });
   program.addHelpText('after', `\n${exitCodesHelp()}`);
   examples(program, ['triad policy check policies/*.yaml', 'triad init -p policies/demo.yaml', 'triad backup -p policies/demo.yaml', 'triad snapshots -p policies/demo.yaml --json']);
   registerCommands(program, ctx);

@@ -55,6 +55,8 @@ export interface PolicyReportInput {
   readonly windowMs?: number;
   /** Let partial snapshots count as copies (default false). */
   readonly countPartial?: boolean;
+  /** The time zone of times in findings' text (the policy's, or UTC under --utc); default UTC. */
+  readonly zone?: string;
 }
 
 /**
@@ -120,6 +122,7 @@ export function buildPolicyReport(input: PolicyReportInput): PolicyReport {
   return {
     policy: policy.name,
     ...(policy.description === undefined ? {} : { description: policy.description }),
+    zone: input.zone ?? 'UTC',
     at,
     windowMs,
     windowStart: new Date(windowStart),
@@ -284,6 +287,7 @@ const SEVERITY_RANK: Record<Severity, number> = { critical: 0, warning: 1, ok: 2
 function collectFindings(ctx: FindingContext): Finding[] {
   const { input, rule, rpo, rto } = ctx;
   const p = input.policy.name;
+  const when = (d: Date): string => formatTime(d, input.zone);
   const out: Finding[] = [];
   const add = (f: Finding): void => {
     out.push(f);
@@ -302,7 +306,7 @@ function collectFindings(ctx: FindingContext): Finding[] {
       severity: 'warning',
       code: 'not-started',
       message: `policy ${p} has no committed snapshot yet: its RPO is judged from the first one` +
-        (input.obligationsStart ? ` (or from objectives.since, ${formatTime(input.obligationsStart)})` : ' (set objectives.since when the contract began earlier)'),
+        (input.obligationsStart ? ` (or from objectives.since, ${when(input.obligationsStart)})` : ' (set objectives.since when the contract began earlier)'),
       action: `run \`triad backup -p ${p}\``,
       affectsCompliance: false,
     });
@@ -324,7 +328,7 @@ function collectFindings(ctx: FindingContext): Finding[] {
       add({
         severity: 'critical',
         code: 'rpo-breach',
-        message: `RPO ${formatDuration(rpo.rpoMs)} breached since ${formatTime(rpo.overall.breachSince)}` +
+        message: `RPO ${formatDuration(rpo.rpoMs)} breached since ${when(rpo.overall.breachSince)}` +
           (rpo.overall.exposureMs === null ? ' (not enough targets hold a copy)' : ` (effective exposure ${formatDuration(rpo.overall.exposureMs)})`),
         action: `run \`triad backup -p ${p}\` and check the backup findings`,
         affectsCompliance: true,
@@ -341,8 +345,8 @@ function collectFindings(ctx: FindingContext): Finding[] {
         code: 'rpo-target-breach',
         target: t.target,
         message: t.hasSnapshot
-          ? `target ${t.target} is ${formatDuration(t.exposureMs ?? 0)} behind (RPO ${formatDuration(rpo.rpoMs)}) since ${formatTime(t.breachSince)}`
-          : `target ${t.target} has no complete snapshot, due since ${formatTime(t.breachSince)}`,
+          ? `target ${t.target} is ${formatDuration(t.exposureMs ?? 0)} behind (RPO ${formatDuration(rpo.rpoMs)}) since ${when(t.breachSince)}`
+          : `target ${t.target} has no complete snapshot, due since ${when(t.breachSince)}`,
         action,
         affectsCompliance: false,
       });
@@ -393,7 +397,7 @@ function collectFindings(ctx: FindingContext): Finding[] {
         severity: 'critical',
         code: 'restore-test-failed',
         target: r.target,
-        message: `the latest restore test on ${r.target} (${formatTime(r.last.at)}) failed: ${r.last.failures} file(s) did not restore or verify`,
+        message: `the latest restore test on ${r.target} (${when(r.last.at)}) failed: ${r.last.failures} file(s) did not restore or verify`,
         action: `run \`triad check -p ${p}\` on ${r.target} and repair it from another target`,
         affectsCompliance: true,
       });
@@ -432,7 +436,7 @@ function collectFindings(ctx: FindingContext): Finding[] {
       severity: 'critical',
       code: 'verification-errors',
       target,
-      message: `the latest check of ${target} (${formatTime(v.at)}) found ${v.errors} error(s)`,
+      message: `the latest check of ${target} (${when(v.at)}) found ${v.errors} error(s)`,
       action: `run \`triad check -p ${p}\` for details and repair ${target} from another target`,
       affectsCompliance: true,
     });
@@ -444,7 +448,7 @@ function collectFindings(ctx: FindingContext): Finding[] {
         severity: 'warning',
         code: 'backup-failed',
         target: b.target,
-        message: `the last backup to ${b.target} failed at ${formatTime(b.lastFailure.at)}: ${b.lastFailure.error}`,
+        message: `the last backup to ${b.target} failed at ${when(b.lastFailure.at)}: ${b.lastFailure.error}`,
         action: `fix the cause, then run \`triad backup -p ${p}\``,
         affectsCompliance: false,
       });

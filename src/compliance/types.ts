@@ -323,6 +323,8 @@ export interface PerfDatum {
 export interface PolicyReport {
   readonly policy: string;
   readonly description?: string;
+  /** The time zone human renderings show times in (JSON stays ISO 8601 UTC). */
+  readonly zone: string;
   readonly at: Date;
   readonly windowMs: number;
   readonly windowStart: Date;

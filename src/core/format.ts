@@ -37,9 +37,38 @@ export function formatBytes(n: number): string {
   return i === 0 ? `${Math.round(v)} B` : `${v.toFixed(1)} ${units[i]}`;
 }
 
-/** UTC, second precision, no milliseconds: stable in reports and tickets. */
-export function formatTime(d: Date): string {
-  return d.toISOString().replace(/\.\d{3}Z$/, 'Z');
+/**
+ * A time as a person reads it: `2026-12-06 11:02 CET` in `zone` (an IANA name; the policy's
+ * `timezone`, or UTC under --utc), with the zone's abbreviation or its offset (`GMT+5:30`)
+ * so the reader never has to guess which clock it is. Machine output (JSON, logs) stays ISO 8601 UTC.
+ */
+export function formatTime(d: Date, zone = 'UTC'): string {
+  if (Number.isNaN(d.getTime())) return 'unknown time';
+  const parts = Object.fromEntries(clockFormat(zone).formatToParts(d).map((p) => [p.type, p.value]));
+  return `${parts.year}-${parts.month}-${parts.day} ${parts.hour}:${parts.minute} ${zoneName(zone, d)}`;
+}
+
+const clockFormats = new Map<string, Intl.DateTimeFormat>();
+
+function clockFormat(zone: string): Intl.DateTimeFormat {
+  let f = clockFormats.get(zone);
+  if (!f) {
+    f = new Intl.DateTimeFormat('en-US', { timeZone: zone, year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', hourCycle: 'h23' });
+    clockFormats.set(zone, f);
+  }
+  return f;
+}
+
+/**
+ * The zone's short name at `d`. US English knows the American abbreviations (EST, PDT) and
+ * British English the European ones (CET, BST); otherwise the numeric offset (GMT+5:30).
+ */
+function zoneName(zone: string, d: Date): string {
+  const short = (locale: string) => new Intl.DateTimeFormat(locale, { timeZone: zone, timeZoneName: 'short' }).formatToParts(d).find((p) => p.type === 'timeZoneName')?.value ?? zone;
+  const us = short('en-US');
+  if (!us.startsWith('GMT')) return us;
+  const gb = short('en-GB');
+  return gb.startsWith('GMT+') || gb.startsWith('GMT-') ? us : gb;
 }
 
 /** Bytes per second: "12.5 MiB/s". */

@@ -83,7 +83,7 @@ export function renderCrontab(opts: CrontabOptions): Crontab {
       zoneDependent.push(j.job);
     }
   }
-  const lines = [`# triad: policy ${opts.policyName} (${opts.policyFile})`];
+  const lines = [`${crontabMarker(opts.policyName)} (${opts.policyFile})`];
   if (inSystemZone.length > 0) {
     if (zone !== 'local' && zone !== opts.systemZone) lines.push(`# times in the system zone (${opts.systemZone}), the same instants as the policy's schedule in ${zone}`);
     lines.push(...inSystemZone);
@@ -106,4 +106,9 @@ export function shellQuote(word: string): string {
   if (/[\n\r\0]/.test(word)) throw new TriadError('E_USAGE', 'a crontab argument cannot contain line breaks or NUL bytes');
   if (/^[A-Za-z0-9_@%+=:,./-]+$/.test(word)) return word;
   return `'${word.replace(/'/g, `'\\''`)}'`;
+}
+
+/** The comment that opens a policy's block of crontab lines: how an installed crontab is recognised. */
+export function crontabMarker(policyName: string): string {
+  return `# triad: policy ${policyName}`;
 }

@@ -6,6 +6,6 @@ export { outcomeLogLevel, type SchedulerLog, type SchedulerLogEvent } from './lo
 export { realTimer, type SchedulerTimer } from './timer.js';
 export { backupCatchUp } from './catch-up.js';
 export { Scheduler, type SchedulerOptions, type UpcomingRun } from './scheduler.js';
-export { cronToOnCalendar, renderSystemdUnits, systemdQuote, type SystemdUnitOptions, type SystemdUnits } from './systemd.js';
-export { renderCrontab, shellQuote, type Crontab, type CrontabJob, type CrontabOptions } from './crontab.js';
+export { cronToOnCalendar, renderSystemdUnits, systemdUnitName, systemdQuote, type SystemdUnitOptions, type SystemdUnits } from './systemd.js';
+export { renderCrontab, crontabMarker, shellQuote, type Crontab, type CrontabJob, type CrontabOptions } from './crontab.js';
 export { cronForZone, systemZoneName } from './cron-zone.js';

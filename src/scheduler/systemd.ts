@@ -95,6 +95,11 @@ export interface SystemdUnits {
 }
 
 
+/** The base name of a job's units: `triad-POLICY-JOB` (.service and .timer). */
+export function systemdUnitName(policyName: string, job: string): string {
+  return `triad-${policyName}-${job}`;
+}
+
 /**
  * A oneshot service and its timer for one job of one policy. The service is hardened
  * (read-only system, private /tmp, no privilege gain) and may write only the given paths;
@@ -127,7 +132,7 @@ export function renderSystemdUnits(opts: SystemdUnitOptions): SystemdUnits {
     if (/[\n\r]/.test(c)) throw new TriadError('E_USAGE', 'a calendar spec cannot contain a line break');
   }
 
-  const name = `triad-${opts.policyName}-${opts.job}`;
+  const name = systemdUnitName(opts.policyName, opts.job);
   const args = opts.args ?? [opts.job, '-p', opts.policyFile];
   const what = `triad ${describeJob(args)} of policy ${opts.policyName}`;
   const exec = [opts.triadBin, ...args].map((w) => systemdQuote(w)).join(' ');

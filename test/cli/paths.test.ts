@@ -35,7 +35,7 @@ describe('paths as the user knows them', () => {
     const top = [...new Set(ls.entries.map((e) => e.path.split('/')[0]))].sort();
     expect(top).toEqual([nameOf(s.appEtc), nameOf(s.etc)].sort());
     const check = triad(['policy', 'check', s.policy], { env: PASS });
-    expect(check.stderr).toContain(`snapshots name them by their whole path: ${s.etc} → ${nameOf(s.etc)}, ${s.appEtc} → ${nameOf(s.appEtc)}`);
+    expect(check.stderr).toContain(`snapshots name them by their whole path: ${s.etc} -> ${nameOf(s.etc)}, ${s.appEtc} -> ${nameOf(s.appEtc)}`);
     // A restore test compares restored files with the live sources through the same names.
     const rt = triad(['restore-test', '-p', s.policy, '--json'], { env: PASS });
     expect(rt.code, rt.stderr).toBe(0);

@@ -48,7 +48,7 @@ describe('triad policy check: what immutable targets need', () => {
   it('prints, per immutable target, what triad sets and what the bucket/container must have', async () => {
     const r = await triad('policy', 'check', IMMUTABLE_FILE);
     expect(r.code).toBe(0);
-    expect(r.stdout).toContain('immutable copies — what the storage must have enabled (not checked: policy check does not connect):');
+    expect(r.stdout).toContain('immutable copies - what the storage must have enabled (not checked: policy check does not connect):');
     expect(r.stdout).not.toMatch(/^ {4}nas \(/m);
 
     const s3 = section(r.stdout, 's3-lock');
@@ -105,7 +105,7 @@ describe('triad policy check: what immutable targets need', () => {
     const r = await triad('policy', 'check', path.join(tmp, 'plain.yaml'));
     expect(r.code).toBe(0);
     expect(r.stdout).toContain('policy plain');
-    expect(r.stdout).not.toContain('immutable copies —');
+    expect(r.stdout).not.toContain('immutable copies -');
   });
 
   it('rejects azure immutability without immutable: true, located, exit 2', async () => {

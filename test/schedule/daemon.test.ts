@@ -176,7 +176,7 @@ describe('log lines', () => {
     log.log({ level: 'debug', message: 'hidden' });
     expect(out).toEqual([
       '2026-03-01T04:00:00.000Z info finance backup: ok (exit 0): snapshot 1a2b3c4d\n',
-      '2026-03-01T04:00:00.000Z error finance: bad ⏎ file ***\n',
+      '2026-03-01T04:00:00.000Z error finance: bad | file ***\n',
       '2026-03-01T04:00:00.000Z info scheduler: started\n',
     ]);
   });

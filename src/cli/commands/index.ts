@@ -13,6 +13,7 @@ import { registerRecovery } from './recovery.js'; registrations.push(registerRec
 import { registerMaintenance } from './maintenance.js'; registrations.push(registerMaintenance);
 import { registerRestoreTest } from './restore-test.js'; registrations.push(registerRestoreTest);
 import { registerSchedule } from './schedule.js'; registrations.push(registerSchedule);
+import { registerDoctor } from './doctor.js'; registrations.push(registerDoctor);
 import { registerCompletion } from './completion.js'; registrations.push(registerCompletion);
 
 export function registerCommands(program: Command, ctx: CliContext): void {

@@ -62,13 +62,13 @@ export function registerMaintenance(program: Command, ctx: CliContext): void {
         else {
           for (const t of r.targets) {
             if (!t.ok && t.snapshots.length === 0) {
-              out.result(`${out.c.red('✗')} ${t.target}: ${t.error}`);
+              out.result(`${out.mark(false)} ${t.target}: ${t.error}`);
               continue;
             }
             out.result(`${t.target}: ${r.dryRun ? 'would remove' : 'removed'} ${t.snapshots.filter((s) => !s.keep).length} of ${t.snapshots.length} snapshot(s) (${t.retentionSource} retention, time zone ${r.timezone})`);
             out.line(
               table(
-                t.snapshots.map((s) => [s.id.slice(0, 8), s.time.replace('T', ' ').replace(/\.\d+Z$/, 'Z'), s.host, s.keep ? out.c.green('keep') : out.c.red('remove'), s.reasons.join(', ')]),
+                t.snapshots.map((s) => [s.id.slice(0, 8), out.time(s.time, r.timezone), s.host, s.keep ? out.c.green('keep') : out.c.red('remove'), s.reasons.join(', ')]),
                 { header: ['id', 'time', 'host', 'action', 'kept by'] },
               ),
             );
@@ -130,7 +130,7 @@ export function registerMaintenance(program: Command, ctx: CliContext): void {
         else {
           for (const t of r.targets) {
             if (!t.ok) {
-              out.result(`${out.c.red('✗')} ${t.target}: ${t.error}`);
+              out.result(`${out.mark(false)} ${t.target}: ${t.error}`);
               continue;
             }
             out.result(`${t.target}: removed ${t.removed.length} lock(s), ${t.kept.length} live lock(s) left`);
@@ -161,7 +161,7 @@ export function registerMaintenance(program: Command, ctx: CliContext): void {
         else {
           for (const t of r.targets) {
             if (t.error) {
-              out.result(`${out.c.red('✗')} ${t.target}: ${t.error}`);
+              out.result(`${out.mark(false)} ${t.target}: ${t.error}`);
               continue;
             }
             out.result(`${t.target}: indexed ${t.packsIndexed} pack(s) (${t.packsAdded.length} not indexed before) into ${t.indexFilesWritten.length} index file(s); removed ${t.indexFilesRemoved.length} old index file(s)`);
@@ -228,7 +228,7 @@ function renderRepairPacks(out: Output, t: RepairPacksTargetOutcome, dryRun: boo
 
 function renderPrune(out: Output, t: PruneTargetOutcome, dryRun: boolean): void {
   if (!t.ok || !t.plan) {
-    out.result(`${out.c.red('✗')} ${t.target}: prune failed: ${t.error ?? 'unknown error'}`);
+    out.result(`${out.mark(false)} ${t.target}: prune failed: ${t.error ?? 'unknown error'}`);
     if (t.hint) out.result(`  hint: ${t.hint}`);
     return;
   }

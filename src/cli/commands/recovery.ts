@@ -73,7 +73,7 @@ export function registerRecovery(program: Command, ctx: CliContext): void {
         else {
           for (const t of r.targets) {
             if (!t.ok) out.result(`${out.mark(false)} ${t.name}: cannot be read: ${t.error}`);
-            else out.result(`${t.drift.length ? out.c.red('✗') : out.c.green('✓')} ${t.name}: ${t.snapshots} snapshots, ${t.packs} packs, ${t.drift.length} difference(s)`);
+            else out.result(`${out.mark(t.drift.length === 0)} ${t.name}: ${t.snapshots} snapshots, ${t.packs} packs, ${t.drift.length} difference(s)`);
             if (t.sharedWith) out.result(`  shared with ${t.sharedWith.join(', ')}: their snapshots are not compared, and ${t.unattributedPacks} indexed pack(s) unknown to this catalogue are taken as theirs`);
             for (const d of t.drift.slice(0, 200)) out.result(`  ${d.kind}: ${d.message}`);
             if (t.drift.length > 200) out.result(`  … and ${t.drift.length - 200} more (see --json)`);
@@ -112,7 +112,7 @@ export function registerRecovery(program: Command, ctx: CliContext): void {
               continue;
             }
             out.result(`${t.name} (${t.location}):`);
-            out.result(table(t.keys.map((k) => [k.current ? '*' : ' ', k.id.slice(0, 16), k.created ?? '?', k.host ?? '?', k.username ?? '', k.unreadable ? `damaged: ${k.damage}` : `scrypt N=${k.kdf?.N}`]), { header: [' ', 'id', 'created', 'host', 'user', 'kdf'] }));
+            out.result(table(t.keys.map((k) => [k.current ? '*' : ' ', k.id.slice(0, 16), k.created ? out.time(k.created, r.timezone) : '?', k.host ?? '?', k.username ?? '', k.unreadable ? `damaged: ${k.damage}` : `scrypt N=${k.kdf?.N}`]), { header: [' ', 'id', 'created', 'host', 'user', 'kdf'] }));
             if (!t.ok) out.warn(`${t.name}: ${t.error}`);
           }
           if (!r.consistent) out.warn('the targets hold different key files: run `triad key add` with the missing passphrase, or remove the extra key');

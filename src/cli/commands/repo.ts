@@ -1,7 +1,8 @@
 import { Option, type Command } from 'commander';
 import type { CliContext } from '../context.js';
 import { examples } from '../context.js';
-import { formatBytes, formatDuration, table } from '../output.js';
+import { formatBytes, formatDuration, table, type Output } from '../output.js';
+import type { SnapshotListing } from '../../app/snapshots.js';
 import { appContext, collect, parseDurationOption } from './app-context.js';
 import { TriadError } from '../../core/errors.js';
 
@@ -73,24 +74,23 @@ export function registerRepo(program: Command, ctx: CliContext): void {
       .description('list snapshots and on which targets each is complete')
       .addOption(policyOpt())
       .option('--target <name>', 'only this target')
-      .action(async (o: { policy: string; target?: string }, cmd: Command) => {
+      .option('--tag <tag>', 'only snapshots carrying this tag (repeatable: all of them)', collect)
+      .option('--host <host>', 'only snapshots taken on this host')
+      .option('--path <path>', 'only snapshots whose sources include this path')
+      .option('-l, --long', 'full snapshot ids and columns as wide as their content')
+      .action(async (o: { policy: string; target?: string; tag?: string[]; host?: string; path?: string; long?: boolean }, cmd: Command) => {
         const out = ctx.output(cmd);
         const app = appContext(ctx, cmd, out);
         const { listSnapshots } = await import('../../app/snapshots.js');
-        const r = await listSnapshots(app, { policyFile: o.policy, target: o.target });
+        const r = await listSnapshots(app, { policyFile: o.policy, target: o.target, filter: { tags: o.tag, host: o.host, path: o.path } });
         if (out.json) {
           out.emitJson(r);
           return;
         }
         for (const t of r.targets.filter((x) => !x.ok)) out.warn(`target '${t.name}' could not be read: ${t.error}`);
-        out.result(
-          table(
-            r.snapshots.map((s) => [s.id.slice(0, 8), s.time.replace('T', ' ').replace(/\.\d+Z$/, 'Z'), s.host, s.paths.join(', '), formatBytes(s.summary.bytes), String(s.summary.files), s.targets.join(',') + (s.partial ? ' (partial)' : ''), s.id]),
-            { header: ['id', 'time', 'host', 'paths', 'size', 'files', 'complete on', 'full id'] },
-          ) || 'no snapshots',
-        );
+        out.result(snapshotTable(out, r, Boolean(o.long)) || 'no snapshots');
       }),
-    ['triad snapshots -p policies/demo.yaml', 'triad snapshots -p policies/demo.yaml --target offsite --json'],
+    ['triad snapshots -p policies/demo.yaml', 'triad snapshots -p /etc/triad/finance.yaml --tag monthly --path /srv/finance', 'triad snapshots -p policies/demo.yaml --target offsite --json'],
   );
 
   examples(
@@ -110,9 +110,9 @@ export function registerRepo(program: Command, ctx: CliContext): void {
         const r = await listTree(app, { policyFile: o.policy, snapshot, path, target: o.target, recursive: o.recursive });
         if (out.json) return out.emitJson(r);
         if (o.long) {
-          out.result(table(r.entries.map((e) => [modeString(e.type, e.mode), String(e.uid), String(e.gid), String(e.size), e.mtime, e.path + (e.target ? ` -> ${e.target}` : '')]), { align: ['l', 'r', 'r', 'r', 'l', 'l'] }));
+          out.result(table(r.entries.map((e) => [modeString(e.type, e.mode), String(e.uid), String(e.gid), String(e.size), out.time(e.mtime, r.timezone), e.path + (e.target ? ` -> ${e.target}` : '')]), { align: ['l', 'r', 'r', 'r', 'l', 'l'] }));
         } else {
-          for (const e of r.entries) out.result(e.path + (e.type === 'dir' ? '/' : ''));
+          for (const e of r.entries) out.data(e.path + (e.type === 'dir' ? '/' : ''));
         }
       }),
     ['triad ls -p policies/demo.yaml latest', 'triad ls -p policies/demo.yaml 1a2b3c4d demo-data/docs -l'],
@@ -132,9 +132,9 @@ export function registerRepo(program: Command, ctx: CliContext): void {
         const { diffSnapshots } = await import('../../app/browse.js');
         const r = await diffSnapshots(app, { policyFile: o.policy, a, b, target: o.target });
         if (out.json) return out.emitJson(r);
-        for (const p of r.added) out.result(out.c.green(`+ ${p}`));
-        for (const p of r.removed) out.result(out.c.red(`- ${p}`));
-        for (const p of r.modified) out.result(out.c.yellow(`M ${p}`));
+        for (const p of r.added) out.data(out.c.green(`+ ${p}`));
+        for (const p of r.removed) out.data(out.c.red(`- ${p}`));
+        for (const p of r.modified) out.data(out.c.yellow(`M ${p}`));
         out.line(`${r.added.length} added, ${r.removed.length} removed, ${r.modified.length} modified`);
       }),
     ['triad diff -p policies/demo.yaml 1a2b3c4d latest'],
@@ -240,6 +240,28 @@ export function registerRepo(program: Command, ctx: CliContext): void {
       }),
     ['triad check -p policies/demo.yaml', 'triad check -p policies/demo.yaml --read-data', 'triad check -p /etc/triad/finance.yaml --target cloud --read-data-subset 10% --seed 42'],
   );
+}
+
+/** The width the default snapshot listing keeps to (a terminal, a mail, a ticket). */
+const SNAPSHOT_TABLE_WIDTH = 100;
+
+/** One line per snapshot: short id, time in the policy's zone, host, size, files, tags, targets and sources. */
+function snapshotTable(out: Output, r: SnapshotListing, long: boolean): string {
+  if (r.snapshots.length === 0) return '';
+  const rows = r.snapshots.map((s) => [
+    long ? s.id : s.id.slice(0, 8),
+    out.time(s.time, r.timezone),
+    s.host,
+    formatBytes(s.summary.bytes),
+    String(s.summary.files),
+    s.tags.join(',') || '-',
+    s.targets.join(',') + (s.partial ? ' (partial)' : ''),
+    s.paths.join(' '),
+  ]);
+  const header = ['id', 'time', 'host', 'size', 'files', 'tags', 'complete on', 'paths'];
+  const align: ('l' | 'r')[] = ['l', 'l', 'l', 'r', 'r', 'l', 'l', 'l'];
+  // Paths first, then tags, hosts and targets give way; ids, times and figures never do.
+  return long ? table(rows, { header, align }) : table(rows, { header, align, maxWidth: SNAPSHOT_TABLE_WIDTH, shrink: [7, 5, 2, 6] });
 }
 
 function modeString(type: string, mode: number): string {

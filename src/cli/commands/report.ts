@@ -126,6 +126,7 @@ async function evaluate(ctx: CliContext, cmd: Command, out: Output, o: CommonOpt
       ...(o.policies === undefined ? {} : { policiesDir: o.policies }),
       ...(at === undefined ? {} : { at }),
       ...(windowMs === undefined ? {} : { windowMs }),
+      ...(out.zoneOverride === undefined ? {} : { zone: out.zoneOverride }),
     });
   } finally {
     app.stopProgress();
@@ -209,7 +210,7 @@ async function nagiosStatus(ctx: CliContext, cmd: Command, out: Output, o: Commo
   }
   const exitCode = lines.reduce<0 | 1 | 2 | 3>((w, l) => (NAGIOS_RANK[l.exitCode]! > NAGIOS_RANK[w]! ? l.exitCode : w), 0);
   if (out.json) out.emitJson({ exitCode, policies: lines });
-  else for (const l of lines) out.stdout.write(l.text + '\n');
+  else for (const l of lines) out.result(l.text);
   ctx.setExitCode(exitCode);
 }
 

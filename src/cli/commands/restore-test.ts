@@ -76,7 +76,7 @@ export function registerRestoreTest(program: Command, ctx: CliContext): void {
         if (out.json) out.emitJson(r);
         else {
           const { renderSummary } = await import('../render/restore-test.js');
-          for (const line of renderSummary(r, out.c)) out.result(line);
+          for (const line of renderSummary(r, out.c, (iso) => out.time(iso, r.timezone))) out.result(line);
         }
         ctx.setExitCode(r.exitCode);
       }),

@@ -131,12 +131,11 @@ export function registerSchedule(program: Command, ctx: CliContext): void {
         const { listSchedule } = await import('../../app/schedule-install.js');
         const r = await listSchedule(app, { policyFiles: o.policy });
         if (out.json) return out.emitJson(r);
-        const when = (iso: string | null | undefined) => (iso ? iso.replace('T', ' ').replace(/:\d\d(\.\d+)?Z$/, 'Z') : '-');
         out.result(
           table(
             r.jobs.map((j) => {
               const status = j.last ? (j.last.status === 'ok' ? out.c.green(j.last.status) : j.last.status === 'running' ? j.last.status : out.c.red(j.last.status)) : 'never run';
-              return [j.policy, j.job, j.cron, when(j.next), status, j.last ? when(j.last.startedAt) : '-', j.error ?? j.last?.error ?? ''];
+              return [j.policy, j.job, j.cron, j.next ? out.time(j.next, j.timezone) : '-', status, j.last ? out.time(j.last.startedAt, j.timezone) : '-', j.error ?? j.last?.error ?? ''];
             }),
             { header: ['policy', 'job', 'schedule', 'next run', 'last result', 'last run', 'note'] },
           ) || 'no scheduled jobs',

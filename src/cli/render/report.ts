@@ -16,7 +16,7 @@ const NAGIOS_LABEL = ['OK', 'WARNING', 'CRITICAL', 'UNKNOWN'] as const;
 
 const dur = (ms: number | null): string => (ms === null ? '-' : formatDuration(ms));
 const pct = (p: number | null): string => (p === null ? '-' : `${p.toFixed(2)}%`);
-const time = (d: Date | null | undefined): string => (d ? formatTime(d) : '-');
+const time = (d: Date | null | undefined, zone: string): string => (d ? formatTime(d, zone) : '-');
 
 function table(rows: readonly (readonly string[])[]): string[] {
   const widths: number[] = [];
@@ -29,7 +29,7 @@ export function renderReportTable(reports: readonly PolicyReport[], opts: { styl
   const st = opts.style ?? plain;
   const out: string[] = [];
   for (const r of reports) {
-    out.push(st('heading', `Policy ${r.policy}`) + `  ${st(sevStyle(r.severity), r.verdict === 'compliant' ? 'COMPLIANT' : 'FINDING')}  at ${formatTime(r.at)}, window ${formatDuration(r.windowMs)}`);
+    out.push(st('heading', `Policy ${r.policy}`) + `  ${st(sevStyle(r.severity), r.verdict === 'compliant' ? 'COMPLIANT' : 'FINDING')}  at ${formatTime(r.at, r.zone)}, window ${formatDuration(r.windowMs)}`);
     out.push(`Rule ${r.rule.rule}: configured ${r.rule.configured}, data ${r.rule.data} (${r.rule.copies} copies, ${r.rule.media.length} media, ${r.rule.offsiteCopies} off-site)`);
     out.push('');
     out.push(st('heading', `RPO ${dur(r.objectives.rpoMs)}`));
@@ -62,7 +62,7 @@ export function renderReportTable(reports: readonly PolicyReport[], opts: { styl
         dur(t.estimateMs),
         t.evidence,
         t.verdict,
-        rt?.last ? `${time(rt.last.at)} ${rt.last.ok ? 'passed' : 'FAILED'}` : '-',
+        rt?.last ? `${time(rt.last.at, r.zone)} ${rt.last.ok ? 'passed' : 'FAILED'}` : '-',
         rt?.overdue ? `by ${formatDuration(rt.overdueByMs)}` : 'no',
       ]);
     }
@@ -73,8 +73,8 @@ export function renderReportTable(reports: readonly PolicyReport[], opts: { styl
     for (const b of r.backups) {
       bRows.push([
         b.target,
-        time(b.lastSuccess?.at),
-        b.lastFailure ? `${time(b.lastFailure.at)} ${b.lastFailure.error}` : '-',
+        time(b.lastSuccess?.at, r.zone),
+        b.lastFailure ? `${time(b.lastFailure.at, r.zone)} ${b.lastFailure.error}` : '-',
         String(b.failuresInWindow.length),
         String(b.partialSnapshots.length),
         dur(b.trend.meanMs),
@@ -103,7 +103,7 @@ export function renderReportTable(reports: readonly PolicyReport[], opts: { styl
       out.push('');
       out.push(st('heading', `Recovery keys${r.keyProofEveryMs === null ? '' : `: prove every ${formatDuration(r.keyProofEveryMs)}`}`));
       if (r.keys.length === 0) out.push('  no key proven yet (triad key verify)');
-      else out.push(...table([['KEY', 'LAST PROVEN', 'AGE', 'TARGETS', 'OVERDUE'], ...r.keys.map((k) => [k.key.slice(0, 16), time(k.lastProvedAt), dur(k.ageMs), k.targets.join(', ') || '-', k.overdue ? 'yes' : 'no'])]));
+      else out.push(...table([['KEY', 'LAST PROVEN', 'AGE', 'TARGETS', 'OVERDUE'], ...r.keys.map((k) => [k.key.slice(0, 16), time(k.lastProvedAt, r.zone), dur(k.ageMs), k.targets.join(', ') || '-', k.overdue ? 'yes' : 'no'])]));
     }
     out.push('');
     out.push(st('heading', 'Findings'));
@@ -156,7 +156,7 @@ export function renderReportMarkdown(reports: readonly PolicyReport[]): string {
   const out: string[] = [];
   for (const r of reports) {
     out.push(`## Policy ${md(r.policy)}: ${r.verdict === 'compliant' ? 'compliant' : 'finding'} (${SEVERITY_LABEL[r.severity]})`, '');
-    out.push(`Evaluated at ${formatTime(r.at)} over ${formatDuration(r.windowMs)}. Rule ${md(r.rule.rule)}: configured ${r.rule.configured}, data ${r.rule.data}.`, '');
+    out.push(`Evaluated at ${formatTime(r.at, r.zone)} over ${formatDuration(r.windowMs)}. Rule ${md(r.rule.rule)}: configured ${r.rule.configured}, data ${r.rule.data}.`, '');
     out.push(`### RPO ${dur(r.objectives.rpoMs)}`, '');
     out.push(row(['Target', 'Exposure', 'Status', 'Within RPO', 'Worst']), '|---|---|---|---|---|');
     for (const t of r.rpo.targets) out.push(row([t.target, t.hasSnapshot ? dur(t.exposureMs) : 'no snapshot', t.breachSince ? 'breach' : t.within ? 'ok' : 'not due', pct(t.window.percentWithin), dur(t.window.worstExposureMs)]));
@@ -164,21 +164,21 @@ export function renderReportMarkdown(reports: readonly PolicyReport[]): string {
     out.push(row(['overall', dur(o.exposureMs), o.breachSince ? 'breach' : o.within ? 'ok' : 'not due', pct(o.window.percentWithin), dur(o.window.worstExposureMs)]), '');
     if (r.rpo.breaches.length > 0) {
       out.push(row(['Breach of', 'Start', 'End', 'Length']), '|---|---|---|---|');
-      for (const b of r.rpo.breaches) out.push(row([b.scope, formatTime(b.start), b.end ? formatTime(b.end) : 'ongoing', formatDuration(b.durationMs)]));
+      for (const b of r.rpo.breaches) out.push(row([b.scope, formatTime(b.start, r.zone), b.end ? formatTime(b.end, r.zone) : 'ongoing', formatDuration(b.durationMs)]));
       out.push('');
     }
     out.push(`### RTO ${dur(r.objectives.rtoMs)}: ${r.rto.verdict}${r.rto.stale ? ' (stale evidence)' : ''}`, '');
     out.push(row(['Target', 'Estimate', 'Evidence', 'Verdict', 'Last test', 'Overdue']), '|---|---|---|---|---|---|');
     for (const t of r.rto.targets) {
       const rt = r.restoreTests.find((x) => x.target === t.target);
-      out.push(row([t.target, dur(t.estimateMs), t.evidence, t.verdict, rt?.last ? `${formatTime(rt.last.at)} ${rt.last.ok ? 'passed' : 'failed'}` : '-', rt?.overdue ? formatDuration(rt.overdueByMs) : 'no']));
+      out.push(row([t.target, dur(t.estimateMs), t.evidence, t.verdict, rt?.last ? `${formatTime(rt.last.at, r.zone)} ${rt.last.ok ? 'passed' : 'failed'}` : '-', rt?.overdue ? formatDuration(rt.overdueByMs) : 'no']));
     }
     if (r.keys.length > 0 || r.keyProofEveryMs !== null) {
       out.push('', `### Recovery keys${r.keyProofEveryMs === null ? '' : `: prove every ${formatDuration(r.keyProofEveryMs)}`}`, '');
       if (r.keys.length === 0) out.push('No key proven yet (`triad key verify`).');
       else {
         out.push(row(['Key', 'Last proven', 'Age', 'Targets', 'Overdue']), '|---|---|---|---|---|');
-        for (const k of r.keys) out.push(row([k.key.slice(0, 16), time(k.lastProvedAt), dur(k.ageMs), k.targets.join(', ') || '-', k.overdue ? 'yes' : 'no']));
+        for (const k of r.keys) out.push(row([k.key.slice(0, 16), time(k.lastProvedAt, r.zone), dur(k.ageMs), k.targets.join(', ') || '-', k.overdue ? 'yes' : 'no']));
       }
     }
     out.push('', '### Findings', '');
@@ -217,7 +217,7 @@ export function renderReportHtml(reports: readonly PolicyReport[], opts: { title
   for (const r of reports) {
     body.push(`<section><h2>Policy ${e(r.policy)} <span class="${r.severity}">${r.verdict === 'compliant' ? 'compliant' : 'finding'}</span></h2>`);
     if (r.description) body.push(`<p>${e(r.description)}</p>`);
-    body.push(`<p>Evaluated at ${e(formatTime(r.at))} over ${e(formatDuration(r.windowMs))}. Rule ${e(r.rule.rule)}: configured ${e(r.rule.configured)}, data ${e(r.rule.data)}.</p>`);
+    body.push(`<p>Evaluated at ${e(formatTime(r.at, r.zone))} over ${e(formatDuration(r.windowMs))}. Rule ${e(r.rule.rule)}: configured ${e(r.rule.configured)}, data ${e(r.rule.data)}.</p>`);
     body.push(`<h3>RPO ${e(dur(r.objectives.rpoMs))}</h3><table><tr><th>Target</th><th>Exposure</th><th>Status</th><th>Within RPO</th><th>Worst</th><th>Exposure over the window</th></tr>`);
     for (const t of r.rpo.targets) {
       body.push(`<tr><td>${e(t.target)}</td><td>${e(t.hasSnapshot ? dur(t.exposureMs) : 'no snapshot')}</td><td class="${t.breachSince ? 'critical' : 'ok'}">${t.breachSince ? 'breach' : t.within ? 'ok' : 'not due'}</td><td>${e(pct(t.window.percentWithin))}</td><td>${e(dur(t.window.worstExposureMs))}</td><td>${exposureChart(t, r.objectives.rpoMs)}</td></tr>`);
@@ -226,7 +226,7 @@ export function renderReportHtml(reports: readonly PolicyReport[], opts: { title
     body.push(`<tr><td><b>overall</b></td><td>${e(dur(o.exposureMs))}</td><td class="${o.breachSince ? 'critical' : 'ok'}">${o.breachSince ? 'breach' : o.within ? 'ok' : 'not due'}</td><td>${e(pct(o.window.percentWithin))}</td><td>${e(dur(o.window.worstExposureMs))}</td><td></td></tr></table>`);
     if (r.rpo.breaches.length > 0) {
       body.push('<h4>Breaches</h4><table><tr><th>Of</th><th>Start</th><th>End</th><th>Length</th></tr>');
-      for (const b of r.rpo.breaches) body.push(`<tr><td>${e(b.scope)}</td><td>${e(formatTime(b.start))}</td><td>${e(b.end ? formatTime(b.end) : 'ongoing')}</td><td>${e(formatDuration(b.durationMs))}</td></tr>`);
+      for (const b of r.rpo.breaches) body.push(`<tr><td>${e(b.scope)}</td><td>${e(formatTime(b.start, r.zone))}</td><td>${e(b.end ? formatTime(b.end, r.zone) : 'ongoing')}</td><td>${e(formatDuration(b.durationMs))}</td></tr>`);
       body.push('</table>');
     }
     body.push(`<h3>RTO ${e(dur(r.objectives.rtoMs))}: ${e(r.rto.verdict)}${r.rto.stale ? ' (stale evidence)' : ''}</h3><table><tr><th>Target</th><th>Estimate</th><th>Evidence</th><th>Verdict</th></tr>`);
@@ -237,7 +237,7 @@ export function renderReportHtml(reports: readonly PolicyReport[], opts: { title
       if (r.keys.length === 0) body.push('<p>No key proven yet (<code>triad key verify</code>).</p>');
       else {
         body.push('<table><tr><th>Key</th><th>Last proven</th><th>Age</th><th>Targets</th><th>Overdue</th></tr>');
-        for (const k of r.keys) body.push(`<tr><td>${e(k.key.slice(0, 16))}</td><td>${e(time(k.lastProvedAt))}</td><td>${e(dur(k.ageMs))}</td><td>${e(k.targets.join(', ') || '-')}</td><td class="${k.overdue ? 'warning' : 'ok'}">${k.overdue ? 'yes' : 'no'}</td></tr>`);
+        for (const k of r.keys) body.push(`<tr><td>${e(k.key.slice(0, 16))}</td><td>${e(time(k.lastProvedAt, r.zone))}</td><td>${e(dur(k.ageMs))}</td><td>${e(k.targets.join(', ') || '-')}</td><td class="${k.overdue ? 'warning' : 'ok'}">${k.overdue ? 'yes' : 'no'}</td></tr>`);
         body.push('</table>');
       }
     }

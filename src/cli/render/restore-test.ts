@@ -103,18 +103,18 @@ function secs(ms: number): string {
   return (Math.max(0, ms) / 1000).toFixed(3);
 }
 
-/** Human summary lines; `c` colours PASS/FAIL on a terminal. */
-export function renderSummary(r: RestoreTestResult, c: { red(s: string): string; green(s: string): string; yellow(s: string): string }): string[] {
+/** Human summary lines; `c` colours PASS/FAIL on a terminal, `time` shows a time in the display zone. */
+export function renderSummary(r: RestoreTestResult, c: { red(s: string): string; green(s: string): string; yellow(s: string): string }, time: (iso: string) => string): string[] {
   const out: string[] = [];
   out.push(`restore test of policy ${r.policy} — seed ${r.seed} (repeat this sample with --seed ${r.seed})`);
   const spec = r.sample.spec.kind === 'percent' ? `${r.sample.spec.value}%` : r.sample.spec.kind === 'files' ? `${r.sample.spec.value} files` : formatBytes(r.sample.spec.value);
   out.push(`sample: ${r.sample.files} file(s), ${formatBytes(r.sample.bytes)} from ${r.sample.snapshotList.length} snapshot(s) (${r.sample.snapshots}; size ${spec}, at most ${formatBytes(r.sample.maxBytes)})`);
   for (const s of r.sample.snapshotList) {
-    out.push(`  snapshot ${s.id.slice(0, 8)} of ${s.time.replace('T', ' ').replace(/\.\d+Z$/, 'Z')}: ${s.files.length} of ${s.candidates} files, ${formatBytes(s.bytes)} (listed from the ${s.listing})${s.note ? ` — ${s.note}` : ''}`);
+    out.push(`  snapshot ${s.id.slice(0, 8)} of ${time(s.time)}: ${s.files.length} of ${s.candidates} files, ${formatBytes(s.bytes)} (listed from the ${s.listing})${s.note ? ` — ${s.note}` : ''}`);
   }
   if (r.previous === null) out.push('previous restore test: none on record');
-  else if (r.overdue) out.push(c.yellow(`OVERDUE: the previous restore test (${r.previous.at}) is ${formatDuration(r.previous.ageMs)} old, older than restore_test.every (${formatDuration(r.everyMs)})`));
-  else out.push(`previous restore test: ${r.previous.at} (${formatDuration(r.previous.ageMs)} ago)`);
+  else if (r.overdue) out.push(c.yellow(`OVERDUE: the previous restore test (${time(r.previous.at)}) is ${formatDuration(r.previous.ageMs)} old, older than restore_test.every (${formatDuration(r.everyMs)})`));
+  else out.push(`previous restore test: ${time(r.previous.at)} (${formatDuration(r.previous.ageMs)} ago)`);
   out.push('');
   out.push(
     table(
