@@ -4,11 +4,12 @@
  * and result; damage found (exit 4) is a failure. Real processes, real shells, a real local
  * HTTP server.
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync, openSync, readSync, writeSync, closeSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRecorder, type Recorder } from '../helpers/http-recorder.js';
 import { PASS, tempDir, triadAsync, writePolicy } from '../helpers/triad.js';
+import { flipByte, packFiles } from '../restore-test/helpers.js';
 
 let server: Recorder;
 beforeAll(async () => {
@@ -67,22 +68,9 @@ async function ok(args: string[]): Promise<void> {
 
 /** Flips one byte in the middle of every data pack of a local target. */
 function damagePacks(target: string): number {
-  let n = 0;
-  const data = join(target, 'data');
-  for (const sub of readdirSync(data)) {
-    for (const f of readdirSync(join(data, sub))) {
-      const file = join(data, sub, f);
-      const at = Math.floor(statSync(file).size / 2);
-      const fd = openSync(file, 'r+');
-      const b = Buffer.alloc(1);
-      readSync(fd, b, 0, 1, at);
-      b[0] = b[0]! ^ 0xff;
-      writeSync(fd, b, 0, 1, at);
-      closeSync(fd);
-      n++;
-    }
-  }
-  return n;
+  const packs = packFiles(target);
+  for (const file of packs) flipByte(file, Math.floor(statSync(file).size / 2));
+  return packs.length;
 }
 
 describe('every job reports', () => {
