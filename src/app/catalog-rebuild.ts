@@ -2,7 +2,7 @@ import { TriadError } from '../core/errors.js';
 import { openStorage } from '../backends/open.js';
 import type { Storage } from '../backends/storage.js';
 import { openCatalog, type Catalog } from '../catalog/catalog.js';
-import type { FileInput } from '../catalog/types.js';
+import type { RowStage } from '../catalog/index.js';
 import { resolvePassphraseWithWarnings } from '../policy/secrets.js';
 import type { PassphraseSpec, Policy, TargetSpec } from '../policy/types.js';
 import { BlobReader } from '../repo/read/index.js';
@@ -16,6 +16,9 @@ import { walkTree } from '../repo/read/index.js';
 import { targetFromUrl, type RepoUrl } from './repo-url.js';
 import { catalogFor, catalogPathFor, errorMessage, loadPolicyFile, passphraseFor, selectTargets, storageOptions, warnWeakKeys, type AppContext } from './session.js';
 
+/** Entries walked between two progress events while filing a snapshot. */
+const PROGRESS_EVERY = 5000;
+
 export interface RebuildOptions {
   /** With a policy: rebuild the policy's part of the catalogue from its target `target`. */
   policyFile?: string;
@@ -23,8 +26,6 @@ export interface RebuildOptions {
   target?: string;
   /** Without a policy: where the repository is and how to unlock it. */
   repo?: RepoUrl & { passphrase?: PassphraseSpec; passphraseValue?: string; policy?: string };
-  /** File rows per catalogue transaction (bounded memory; default 5000). */
-  batchSize?: number;
 }
 
 export interface RebuildResult {
@@ -58,15 +59,16 @@ interface Source {
 /**
  * Rebuilds the catalogue from one replica alone: snapshots and their file entries, packs and
  * blobs, run history and restore tests from the journal. Idempotent and resumable: a snapshot
- * whose file rows are all present and a journal record already imported are skipped, and every
- * batch is its own transaction, so an interrupted rebuild continues where it stopped.
- * Memory stays bounded: file rows stream in batches; only tree-blob locations are kept.
+ * whose file rows are all present and a journal record already imported are skipped, and each
+ * snapshot's entries are filed in one transaction, so an interrupted rebuild continues at the
+ * snapshot it stopped in. Memory stays bounded: file rows are staged on disk (as a backup's
+ * are); only tree-blob locations are kept.
  */
 export async function rebuildCatalog(ctx: AppContext, opts: RebuildOptions): Promise<RebuildResult> {
   const started = ctx.clock.monotonic();
   const src = await openSource(ctx, opts);
   try {
-    return await rebuild(ctx, src, opts.batchSize ?? 5000, started);
+    return await rebuild(ctx, src, started);
   } finally {
     src.catalog.close();
     await src.storage.close().catch(() => undefined);
@@ -113,7 +115,7 @@ async function repoPassphrase(ctx: AppContext, r: NonNullable<RebuildOptions['re
   return res.passphrase;
 }
 
-async function rebuild(ctx: AppContext, src: Source, batchSize: number, started: number): Promise<RebuildResult> {
+async function rebuild(ctx: AppContext, src: Source, started: number): Promise<RebuildResult> {
   const { repo, catalog, spec } = src;
   const wanted = src.policy?.name ?? src.policyFilter;
   const policies = new Set<string>();
@@ -168,40 +170,17 @@ async function rebuild(ctx: AppContext, src: Source, batchSize: number, started:
     ctx.emit?.({ type: 'progress', job: 'catalog-rebuild', phase: 'indexes', files: i + 1, totalFiles: indexNames.length });
   }
 
-  // 3. Snapshots with their file entries, streamed from the trees in batches.
+  // 3. Snapshots with their file entries, streamed from the trees and staged on disk.
   const reader = new BlobReader(repo, trees);
-  let imported = 0;
-  let skipped = 0;
-  let files = 0;
-  for (const m of manifests) {
-    ctx.signal?.throwIfAborted();
-    if (isComplete(catalog, m, spec.name)) {
-      skipped++;
-      continue;
-    }
-    const s = m.summary;
-    catalog.upsertSnapshot({
-      id: m.id, policy: m.policy, host: m.host, paths: m.paths, time: m.time, finished_at: m.finished, tree: m.tree, parent: m.parent ?? null,
-      partial: m.partial, tags: m.tags ?? [], files: s.files, dirs: s.dirs, bytes: s.bytes, files_new: s.filesNew, files_changed: s.filesChanged,
-      files_unchanged: s.filesUnchanged, bytes_read: s.bytesRead, bytes_added: s.dataAddedPacked,
-    });
-    let batch: FileInput[] = [];
-    for await (const { path, node } of walkTree(reader, m.tree)) {
-      const isFile = node.type === 'file';
-      batch.push({ path, type: node.type, size: isFile ? node.size : 0, mode: node.mode, mtime: node.mtime, hash: isFile ? (node.hash ?? null) : null, chunks: isFile ? (node.content?.length ?? 0) : 0 });
-      if (batch.length >= batchSize) {
-        files += catalog.addFiles(m.id, batch);
-        batch = [];
-        ctx.signal?.throwIfAborted();
-        ctx.emit?.({ type: 'progress', job: 'catalog-rebuild', phase: 'snapshot-files', snapshot: m.id, files, totalFiles: s.files + s.dirs, path });
-      }
-    }
-    files += catalog.addFiles(m.id, batch);
-    // Presence last: a snapshot counts as imported only once all its file rows are in.
-    catalog.setPresence(m.id, spec.name, { status: 'complete', at: m.finished });
-    imported++;
-    ctx.emit?.({ type: 'progress', job: 'catalog-rebuild', phase: 'snapshots', files: imported + skipped, totalFiles: manifests.length });
+  const counts = { imported: 0, skipped: 0, files: 0 };
+  const stage = manifests.length === 0 ? undefined : catalog.stageRows();
+  try {
+    for (const m of manifests) await importSnapshot(ctx, src, reader, stage!, m, counts, manifests.length);
+  } finally {
+    await stage?.close();
   }
+  const { imported, skipped, files } = counts;
+
 
   // 4. Run history from the journal.
   const runs = await importJournal(ctx, src, ensurePolicy);
@@ -220,6 +199,44 @@ async function rebuild(ctx: AppContext, src: Source, batchSize: number, started:
     journalPresence: runs.presence,
     durationMs: ctx.clock.monotonic() - started,
   };
+}
+
+/** Files one snapshot's entries (unless an earlier run or the backup did), then records it complete on the target. */
+async function importSnapshot(
+  ctx: AppContext,
+  src: Source,
+  reader: BlobReader,
+  stage: RowStage,
+  m: SnapshotManifest & { id: string },
+  counts: { imported: number; skipped: number; files: number },
+  total: number,
+): Promise<void> {
+  const { catalog, spec } = src;
+  ctx.signal?.throwIfAborted();
+  if (isComplete(catalog, m, spec.name)) {
+    counts.skipped++;
+    return;
+  }
+  const s = m.summary;
+  catalog.upsertSnapshot({
+    id: m.id, policy: m.policy, host: m.host, paths: m.paths, time: m.time, finished_at: m.finished, tree: m.tree, parent: m.parent ?? null,
+    partial: m.partial, tags: m.tags ?? [], files: s.files, dirs: s.dirs, bytes: s.bytes, files_new: s.filesNew, files_changed: s.filesChanged,
+    files_unchanged: s.filesUnchanged, bytes_read: s.bytesRead, bytes_added: s.dataAddedPacked,
+  });
+  let walked = 0;
+  for await (const { path, node } of walkTree(reader, m.tree)) {
+    const isFile = node.type === 'file';
+    stage.push({ path, type: node.type, size: isFile ? node.size : 0, mode: node.mode, mtime: node.mtime, hash: isFile ? (node.hash ?? null) : null, chunks: isFile ? (node.content?.length ?? 0) : 0 });
+    if (++walked % PROGRESS_EVERY === 0) {
+      ctx.signal?.throwIfAborted();
+      ctx.emit?.({ type: 'progress', job: 'catalog-rebuild', phase: 'snapshot-files', snapshot: m.id, files: counts.files + walked, totalFiles: s.files + s.dirs, path });
+    }
+  }
+  counts.files += await stage.commit(m.id);
+  // Presence last: a snapshot counts as imported only once all its file rows are in.
+  catalog.setPresence(m.id, spec.name, { status: 'complete', at: m.finished });
+  counts.imported++;
+  ctx.emit?.({ type: 'progress', job: 'catalog-rebuild', phase: 'snapshots', files: counts.imported + counts.skipped, totalFiles: total });
 }
 
 /** Already imported by an earlier (possibly interrupted) rebuild or recorded by the backup itself. */

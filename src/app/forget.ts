@@ -119,6 +119,8 @@ export async function runForget(ctx: AppContext, opts: ForgetOptions): Promise<F
           }
           targets.push(outcome);
         }
+        // The file entries of snapshots now forgotten on every target go, with the versions only they held.
+        catalog?.freeForgottenFiles();
       });
     } finally {
       catalog?.close();

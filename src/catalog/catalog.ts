@@ -163,9 +163,18 @@ export class Catalog {
     return snapshotRows.snapshotById(this.c, idOrPrefix, policy);
   }
 
-  /** Removes a snapshot with its file rows and presence (after it is forgotten everywhere). */
+  /** Removes a snapshot with its presence, and the file versions no other snapshot holds. */
   deleteSnapshot(snapshotId: string): boolean {
     return snapshotRows.deleteSnapshot(this.c, snapshotId);
+  }
+
+  /**
+   * Frees the file entries of every snapshot forgotten on all the targets that had it (its
+   * row stays, for the RPO history), and the file versions no remaining snapshot holds.
+   * Costs one pass over the versions of each lineage concerned.
+   */
+  freeForgottenFiles(): { snapshots: number; versions: number } {
+    return snapshotRows.freeForgottenFiles(this.c);
   }
 
   // ---- files ---------------------------------------------------------------------------
