@@ -68,6 +68,8 @@ export function fileStaged(db: Db, snap: number): number {
   }
   db.prepare('UPDATE snapshots SET fileset = ? WHERE seq = ?').run(next, snap);
   db.exec('DELETE FROM temp.staged_files');
+  // Re-filed: the versions only its former set held are no snapshot's any more.
+  if (fileset !== null) sweepLineage(db, lineage);
   return staged;
 }
 
