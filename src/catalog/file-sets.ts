@@ -66,7 +66,8 @@ export function fileStaged(db: Db, snap: number): number {
        WHERE NOT EXISTS (SELECT 1 FROM file_versions v WHERE v.lineage = :l AND v.path = s.path AND v.until IS NULL AND ${SAME_ENTRY})`,
     ).run({ ...p, n: next });
   }
-  db.prepare('UPDATE snapshots SET fileset = ? WHERE seq = ?').run(next, snap);
+  const entries = db.prepare('SELECT count(*) FROM temp.staged_files').pluck().get() as number;
+  db.prepare('UPDATE snapshots SET fileset = ?, entries = ? WHERE seq = ?').run(next, entries, snap);
   db.exec('DELETE FROM temp.staged_files');
   // Re-filed: the versions only its former set held are no snapshot's any more.
   if (fileset !== null) sweepLineage(db, lineage);
@@ -80,7 +81,7 @@ export function fileStaged(db: Db, snap: number): number {
 export function freeForgotten(db: Db): { snapshots: number; versions: number } {
   const released = db
     .prepare(
-      `UPDATE snapshots SET fileset = NULL WHERE fileset IS NOT NULL
+      `UPDATE snapshots SET fileset = NULL, entries = 0 WHERE fileset IS NOT NULL
          AND EXISTS (SELECT 1 FROM snapshot_targets p WHERE p.snap = snapshots.seq)
          AND NOT EXISTS (SELECT 1 FROM snapshot_targets p WHERE p.snap = snapshots.seq AND p.status <> 'forgotten')
        RETURNING lineage`,

@@ -60,6 +60,9 @@ export function listFiles(c: Connection, snapshotId: string, q: FileQuery = {}):
 }
 
 export function countFiles(c: Connection, snapshotId: string, q: Omit<FileQuery, 'limit' | 'offset'> = {}): number {
+  if (q.type === undefined && q.minSize === undefined && q.maxSize === undefined) {
+    return c.stmt('SELECT entries FROM snapshots WHERE seq = ?').pluck().get(c.snapshotKey(snapshotId).seq) as number;
+  }
   const set = fileSetOf(c, snapshotId);
   if (set === undefined) return 0;
   const { where, params } = fileFilter(q);

@@ -178,7 +178,10 @@ function migrateFilesToVersions(db: Database.Database): void {
     -- NULL while the snapshot holds no file entries (not yet filed, or freed after forget).
     ALTER TABLE snapshots ADD COLUMN fileset INTEGER;
     UPDATE snapshots SET lineage = (SELECT l.id FROM lineages l WHERE l.policy = snapshots.policy AND l.host = snapshots.host AND l.paths = snapshots.paths);
-    UPDATE snapshots SET fileset = seq WHERE EXISTS (SELECT 1 FROM files f WHERE f.snap = snapshots.seq);
+    -- How many entries the file set holds, so that counting them needs no pass over the versions.
+    ALTER TABLE snapshots ADD COLUMN entries INTEGER NOT NULL DEFAULT 0;
+    UPDATE snapshots SET entries = (SELECT count(*) FROM files f WHERE f.snap = snapshots.seq);
+    UPDATE snapshots SET fileset = seq WHERE entries > 0;
     CREATE UNIQUE INDEX snapshots_lineage_fileset ON snapshots (lineage, fileset);
 
     -- File set numbers only grow, so a version's range never takes in a later snapshot by accident.

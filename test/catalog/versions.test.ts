@@ -242,7 +242,10 @@ describe('file sets through the catalogue API', () => {
       'SELECT count(*) FROM file_versions v WHERE NOT EXISTS (SELECT 1 FROM snapshots s WHERE s.lineage = v.lineage AND s.fileset BETWEEN v.since AND coalesce(v.until, s.fileset))',
     );
     const check = (step: string) => {
-      for (const [id, rows] of model) expect(db.cat.listFiles(id), `${step}: ${id.slice(0, 8)}`).toEqual(rows);
+      for (const [id, rows] of model) {
+        expect(db.cat.listFiles(id), `${step}: ${id.slice(0, 8)}`).toEqual(rows);
+        expect(db.cat.countFiles(id), `${step}: ${id.slice(0, 8)}`).toBe(rows.length);
+      }
       expect(orphans.pluck().get(), step).toBe(0);
     };
     for (let step = 0; step < 60; step++) {
