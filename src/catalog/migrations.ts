@@ -9,6 +9,8 @@ export interface Migration {
   readonly version: number;
   readonly name: string;
   up(db: Database.Database): void;
+  /** Frees much of the file (drops a large table): the file is compacted once the migrations are in. */
+  readonly compactAfter?: boolean;
 }
 
 export const migrations: readonly Migration[] = [
@@ -152,6 +154,7 @@ export const migrations: readonly Migration[] = [
   {
     version: 2,
     name: 'file versions over snapshot ranges; packs and blobs once for all targets',
+    compactAfter: true,
     up(db) {
       migrateFilesToVersions(db);
       migratePacksToSharedRows(db);

@@ -34,14 +34,23 @@ function withoutLiveDiskFigures(report: unknown): unknown {
   });
 }
 
-/** Rows of one table of a catalogue file, read with a connection of its own. */
-function count(file: string, table: string): number {
+/** One value read from a catalogue file with a connection of its own. */
+function valueOf(file: string, sql: string): number {
   const db = new Database(file, { readonly: true });
   try {
-    return db.prepare(`SELECT count(*) FROM ${table}`).pluck().get() as number;
+    return db.prepare(sql).pluck().get() as number;
   } finally {
     db.close();
   }
+}
+
+/** Rows of one table of a catalogue file. */
+function count(file: string, table: string): number {
+  return valueOf(file, `SELECT count(*) FROM ${table}`);
+}
+
+function pragma(file: string, name: string): number {
+  return valueOf(file, `PRAGMA ${name}`);
 }
 
 describe('upgrade from a schema-1 catalogue', () => {
@@ -62,6 +71,8 @@ describe('upgrade from a schema-1 catalogue', () => {
     }
     // Eighteen entries in each of five snapshots, one changed file per later backup: far fewer rows than 5 × 18.
     expect(count(file, 'file_versions')).toBeLessThan(30);
+    // The dropped tables' pages went back to the file system: none is left free in the file.
+    expect(pragma(file, 'freelist_count')).toBe(0);
     const r = triad(['report', '-p', policy, '--json', '--at', '2026-01-06T04:00:00Z'], { env: { ...PASS, TRIAD_TEST_NOW: '2026-01-06T04:00:00Z' } });
     expect(r.stderr).toBe('');
     expect(withoutLiveDiskFigures(JSON.parse(r.stdout))).toEqual(withoutLiveDiskFigures(expected.report));
