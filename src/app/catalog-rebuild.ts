@@ -2,7 +2,7 @@ import { TriadError } from '../core/errors.js';
 import { openStorage } from '../backends/open.js';
 import type { Storage } from '../backends/storage.js';
 import { openCatalog, type Catalog } from '../catalog/catalog.js';
-import type { RowStage } from '../catalog/index.js';
+import type { PackRow, RowStage } from '../catalog/index.js';
 import { resolvePassphraseWithWarnings } from '../policy/secrets.js';
 import type { PassphraseSpec, Policy, TargetSpec } from '../policy/types.js';
 import { BlobReader } from '../repo/read/index.js';
@@ -36,7 +36,9 @@ export interface RebuildResult {
   policies: string[];
   snapshots: { total: number; imported: number; skipped: number };
   files: number;
+  /** Packs newly recorded on the target. */
   packs: number;
+  /** Blobs the target's index files list. */
   blobs: number;
   runs: { total: number; imported: number; skipped: number; damaged: { id: string; error: string }[] };
   restoreTests: number;
@@ -57,8 +59,8 @@ interface Source {
 }
 
 /**
- * Rebuilds the catalogue from one replica alone: snapshots and their file entries, packs and
- * blobs, run history and restore tests from the journal. Idempotent and resumable: a snapshot
+ * Rebuilds the catalogue from one replica alone: snapshots and their file entries, packs (with
+ * their blobs' sizes), run history and restore tests from the journal. Idempotent and resumable: a snapshot
  * whose file rows are all present and a journal record already imported are skipped, and each
  * snapshot's entries are filed in one transaction, so an interrupted rebuild continues at the
  * snapshot it stopped in. Memory stays bounded: file rows are staged on disk (as a backup's
@@ -140,8 +142,8 @@ async function rebuild(ctx: AppContext, src: Source, started: number): Promise<R
   }
   manifests.sort((a, b) => (a.time < b.time ? -1 : a.time > b.time ? 1 : a.id < b.id ? -1 : 1));
 
-  // 2. Packs and blobs, one index file (one transaction per policy) at a time. Only the
-  //    locations of tree blobs stay in memory: they are what walking the snapshots needs.
+  // 2. Packs, one index file (one transaction per policy) at a time. Only the locations of
+  //    tree blobs stay in memory: they are what walking the snapshots needs.
   const trees = new MasterIndex();
   const indexNames: string[] = [];
   for await (const o of repo.storage.list('index/', { signal: ctx.signal })) indexNames.push(o.name);
@@ -151,22 +153,21 @@ async function rebuild(ctx: AppContext, src: Source, started: number): Promise<R
   for (const [i, name] of indexNames.entries()) {
     ctx.signal?.throwIfAborted();
     const file = await loadIndexFile(repo, name);
-    const packRows = [];
-    const blobRows = [];
+    const packRows: PackRow[] = [];
     for (const p of file.packs) {
-      packRows.push({ id: p.id, size: p.size, blobs: p.blobs.length, type: p.blobs[0]?.[0] === 1 ? ('tree' as const) : ('data' as const) });
+      let blobBytes = 0;
+      let rawBytes = 0;
       const treeEntries: PackEntry[] = [];
       for (const [t, id, offset, length, rawLength] of p.blobs) {
-        if (!ID_RE.test(id)) continue;
-        blobRows.push({ id, pack: p.id, type: t === 1 ? ('tree' as const) : ('data' as const), length, raw_length: rawLength });
-        if (t === 1) treeEntries.push({ type: 'tree', id: Buffer.from(id, 'hex'), offset, length, rawLength });
+        blobBytes += length;
+        rawBytes += rawLength;
+        if (t === 1 && ID_RE.test(id)) treeEntries.push({ type: 'tree', id: Buffer.from(id, 'hex'), offset, length, rawLength });
       }
+      packRows.push({ id: p.id, size: p.size, blobs: p.blobs.length, type: p.blobs[0]?.[0] === 1 ? 'tree' : 'data', blob_bytes: blobBytes, raw_bytes: rawBytes });
+      blobs += p.blobs.length;
       trees.addPack(p.id, p.size, treeEntries);
     }
-    for (const pol of policies) {
-      packs += catalog.addPacks(pol, spec.name, packRows);
-      blobs += catalog.addBlobs(pol, spec.name, blobRows);
-    }
+    for (const pol of policies) packs += catalog.addPacks(pol, spec.name, packRows);
     ctx.emit?.({ type: 'progress', job: 'catalog-rebuild', phase: 'indexes', files: i + 1, totalFiles: indexNames.length });
   }
 

@@ -11,7 +11,6 @@ import * as snapshotRows from './snapshots.js';
 import * as targetRows from './targets.js';
 import type { TimeInput } from './time.js';
 import type {
-  BlobRow,
   FileInput,
   FileQuery,
   FileRow,
@@ -203,7 +202,7 @@ export class Catalog {
 
   // ---- packs ---------------------------------------------------------------------------
 
-  /** Records packs as written, with the blobs they hold, on `target`. */
+  /** Records packs as written on `target`, with the sums of their blobs' lengths. */
   recordPacks(policy: string, target: string, packs: readonly WrittenPackRecord[]): void {
     packRows.recordPacks(this.c, policy, target, packs);
   }
@@ -212,19 +211,7 @@ export class Catalog {
     return packRows.addPacks(this.c, policy, target, rows);
   }
 
-  addBlobs(policy: string, target: string, rows: Iterable<BlobRow>): number {
-    return packRows.addBlobs(this.c, policy, target, rows);
-  }
-
-  hasBlob(policy: string, target: string, id: string): boolean {
-    return packRows.hasBlob(this.c, policy, target, id);
-  }
-
-  getBlob(policy: string, target: string, id: string): BlobRow | undefined {
-    return packRows.getBlob(this.c, policy, target, id);
-  }
-
-  /** Drops packs (after prune deleted them) and the blob locations they held. */
+  /** Drops packs from a target (after prune deleted them there); a pack no target holds goes. */
   removePacks(policy: string, target: string, ids: Iterable<string>): number {
     return packRows.removePacks(this.c, policy, target, ids);
   }

@@ -153,7 +153,7 @@ export const migrations: readonly Migration[] = [
   },
   {
     version: 2,
-    name: 'file versions over snapshot ranges; packs and blobs once for all targets',
+    name: 'file versions over snapshot ranges; packs once for all targets',
     compactAfter: true,
     up(db) {
       migrateFilesToVersions(db);
@@ -227,14 +227,18 @@ function migrateFilesToVersions(db: Database.Database): void {
   `);
 }
 
-/** Packs and blobs are the same bytes on every target a backup writes: one row each, and a pack's presence per target. */
+/**
+ * Packs are the same bytes on every target a backup writes: one row each, with the sums of
+ * its blobs' lengths (what capacity reports read), and a pack's presence per target. Blob
+ * rows go: the repository's index says where each blob is, and nothing read them here.
+ */
 function migratePacksToSharedRows(db: Database.Database): void {
   db.exec(`
     ALTER TABLE packs RENAME TO packs_v1;
     ALTER TABLE blobs RENAME TO blobs_v1;
     DROP INDEX blobs_pack;
 
-    -- type: 0 data, 1 tree. blob_bytes and raw_bytes sum the pack's blob rows, for capacity reports.
+    -- type: 0 data, 1 tree. blob_bytes and raw_bytes sum the stored and plain lengths of its blobs.
     CREATE TABLE packs (
       n          INTEGER PRIMARY KEY,
       id         BLOB NOT NULL UNIQUE,
@@ -250,27 +254,20 @@ function migratePacksToSharedRows(db: Database.Database): void {
       PRIMARY KEY (target, pack)
     ) WITHOUT ROWID;
     CREATE INDEX pack_targets_pack ON pack_targets (pack);
-    -- Keyed by pack: a pack's blobs go with it, and rows are appended in pack order. A blob
-    -- stored in two packs (after an interrupted backup, or repacked on one target) has a row in each.
-    CREATE TABLE blobs (
-      pack       INTEGER NOT NULL,
-      id         BLOB NOT NULL,
-      type       INTEGER NOT NULL,
-      length     INTEGER NOT NULL,
-      raw_length INTEGER NOT NULL,
-      PRIMARY KEY (pack, id)
-    ) WITHOUT ROWID;
 
-    INSERT INTO packs (id, size, blobs, type)
-      SELECT id, max(size), max(blobs), max(CASE type WHEN 'tree' THEN 1 ELSE 0 END) FROM packs_v1 GROUP BY id ORDER BY id;
-    INSERT OR IGNORE INTO packs (id, size, blobs, type) SELECT DISTINCT pack, 0, 0, 0 FROM blobs_v1;
+    CREATE TEMP TABLE blob_sums AS
+      SELECT pack, count(*) AS blobs, sum(length) AS blob_bytes, sum(raw_length) AS raw_bytes
+      FROM (SELECT pack, id, max(length) AS length, max(raw_length) AS raw_length FROM blobs_v1 GROUP BY pack, id) GROUP BY pack;
+    INSERT INTO packs (id, size, blobs, type, blob_bytes, raw_bytes)
+      SELECT o.id, max(o.size), max(o.blobs), max(CASE o.type WHEN 'tree' THEN 1 ELSE 0 END), coalesce(b.blob_bytes, 0), coalesce(b.raw_bytes, 0)
+      FROM packs_v1 o LEFT JOIN temp.blob_sums b ON b.pack = o.id GROUP BY o.id ORDER BY o.id;
+    -- Packs an index named before the catalogue listed them: what their blobs say of them.
+    INSERT OR IGNORE INTO packs (id, size, blobs, type, blob_bytes, raw_bytes)
+      SELECT b.pack, 0, b.blobs, 0, b.blob_bytes, b.raw_bytes FROM temp.blob_sums b;
     INSERT OR IGNORE INTO pack_targets (target, pack) SELECT o.target, p.n FROM packs_v1 o JOIN packs p ON p.id = o.id;
     INSERT OR IGNORE INTO pack_targets (target, pack) SELECT DISTINCT b.target, p.n FROM blobs_v1 b JOIN packs p ON p.id = b.pack;
-    INSERT OR IGNORE INTO blobs (pack, id, type, length, raw_length)
-      SELECT p.n, b.id, CASE b.type WHEN 'tree' THEN 1 ELSE 0 END, b.length, b.raw_length FROM blobs_v1 b JOIN packs p ON p.id = b.pack ORDER BY p.n, b.id;
-    UPDATE packs SET blob_bytes = (SELECT coalesce(sum(length), 0) FROM blobs WHERE blobs.pack = packs.n),
-      raw_bytes = (SELECT coalesce(sum(raw_length), 0) FROM blobs WHERE blobs.pack = packs.n);
 
+    DROP TABLE temp.blob_sums;
     DROP TABLE packs_v1;
     DROP TABLE blobs_v1;
   `);

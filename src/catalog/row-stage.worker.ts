@@ -2,13 +2,13 @@ import { parentPort, workerData } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import { createStage, fileStaged, stageStatement } from './file-sets.js';
 import { PackStore } from './pack-store.js';
-import { BLOB_RECORD, PACK_RECORD, ROW_RECORD, type FromRowStage, type RowStageInit, type ToRowStage } from './row-stage.protocol.js';
+import { PACK_RECORD, ROW_RECORD, type FromRowStage, type RowStageInit, type ToRowStage } from './row-stage.protocol.js';
 
 /**
  * The catalogue's row thread during a backup: its own connection to the catalogue, a
  * temporary table that collects the file rows while the walk runs, and the statements that
  * file them as versions under the snapshot once the main thread knows its id (file-sets.ts).
- * Packs and blobs go straight to their tables as the writer indexes them.
+ * Packs go straight to their table as the writer indexes them.
  */
 const { file, busyMs } = workerData as RowStageInit;
 const port = parentPort!;
@@ -37,19 +37,11 @@ const packs = new PackStore((sql) => db.prepare(sql));
 
 const addPacks = db.transaction((m: Extract<ToRowStage, { type: 'packs' }>) => {
   const packIds = Buffer.from(m.packIds.buffer, m.packIds.byteOffset, m.packIds.byteLength);
-  const blobIds = Buffer.from(m.blobIds.buffer, m.blobIds.byteOffset, m.blobIds.byteLength);
   const p = PACK_RECORD;
-  const numbers: number[] = [];
   for (let i = 0; i < p.count(m.packNums); i++) {
-    numbers.push(packs.addPack(m.target, packIds.subarray(i * 32, i * 32 + 32), p.get(m.packNums, i, 'size'), p.get(m.packNums, i, 'blobs'), p.get(m.packNums, i, 'type')).n);
+    const get = (field: 'size' | 'blobs' | 'type' | 'blobBytes' | 'rawBytes') => p.get(m.packNums, i, field);
+    packs.addPack(m.target, { id: packIds.subarray(i * 32, i * 32 + 32), size: get('size'), blobs: get('blobs'), type: get('type'), blobBytes: get('blobBytes'), rawBytes: get('rawBytes') });
   }
-  const b = BLOB_RECORD;
-  const blobs = function* () {
-    for (let i = 0; i < b.count(m.blobNums); i++) {
-      yield { pack: numbers[b.get(m.blobNums, i, 'pack')]!, id: blobIds.subarray(i * 32, i * 32 + 32), type: b.get(m.blobNums, i, 'type'), length: b.get(m.blobNums, i, 'length'), rawLength: b.get(m.blobNums, i, 'rawLength') };
-    }
-  };
-  packs.addBlobs(blobs());
 });
 
 const commit = db.transaction((snap: number): number => fileStaged(db, snap));

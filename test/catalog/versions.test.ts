@@ -56,9 +56,23 @@ function pragma(file: string, name: string): number {
 describe('upgrade from a schema-1 catalogue', () => {
   it('keeps every snapshot, its files in path order and the report', () => {
     const { file, policy, expected } = fixtureCopy();
+    const v1 = new Database(file, { readonly: true });
+    const statsV1 = (target: string) =>
+      v1
+        .prepare(
+          `SELECT (SELECT count(*) FROM packs WHERE target = t.id) AS packs, (SELECT coalesce(sum(size), 0) FROM packs WHERE target = t.id) AS pack_bytes,
+             count(b.id) AS blobs, coalesce(sum(b.length), 0) AS blob_bytes, coalesce(sum(b.raw_length), 0) AS raw_bytes
+           FROM targets t LEFT JOIN blobs b ON b.target = t.id WHERE t.name = ?`,
+        )
+        .get(target);
+    const storage = { nas: statsV1('nas'), usb: statsV1('usb') };
+    v1.close();
+    expect((storage.nas as { packs: number }).packs).toBeGreaterThan(0);
     const cat = openCatalog(file);
     try {
       expect(cat.schemaVersion).toBe(2);
+      // What capacity reports read per target is what schema 1 held.
+      expect({ nas: cat.storageStats('fixture', 'nas'), usb: cat.storageStats('fixture', 'usb') }).toEqual(storage);
       expect(cat.listSnapshots('fixture').map((s) => s.id).sort()).toEqual([...expected.snapshots].sort());
       for (const id of expected.snapshots) {
         expect(cat.listFiles(id)).toEqual(expected.files[id]);
