@@ -10,6 +10,7 @@ import { detectGnuTime, killCurrent, method, forgetDeletions, run, settle } from
 import { firstLine, tools } from './tools.mjs';
 import { startS3 } from './s3.mjs';
 import { printTables } from './report.mjs';
+import { parseFlags } from './args.mjs';
 
 const HERE = path.dirname(new URL(import.meta.url).pathname);
 
@@ -21,28 +22,31 @@ const USAGE = `usage: node bench/run.mjs [options]   (npm run bench -- [options]
   --no-s3            skip the upload scenario against the S3 emulator
   --verify           compare restored trees with the source byte for byte (untimed)
   --keep             keep repositories and restores in the work dir after the run
+  --scale            the scale bench instead (bench/scale.mjs; --files N --history H, see --scale --help)
 environment: TRIAD_BENCH_DIR (default bench/.corpus) holds the cached corpus and the work dir.`;
+
+// The scale bench (bench/scale.mjs) is a run of its own: history length and file count, not tools.
+if (process.argv.includes('--scale')) {
+  const { runScale } = await import('./scale.mjs');
+  process.exit(await runScale(process.argv.slice(2).filter((a) => a !== '--scale')));
+}
 
 function parseArgs(argv) {
   const o = { scale: process.env.TRIAD_BENCH_SCALE || 'full', json: null, tools: null, runs: 1, s3: true, verify: false, keep: false };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    if (a === '--small') o.scale = 'small';
-    else if (a === '--full') o.scale = 'full';
-    else if (a === '--json') o.json = argv[++i];
-    else if (a === '--tools') o.tools = argv[++i].split(',');
-    else if (a === '--runs') o.runs = Math.max(1, Number(argv[++i]) || 1);
-    else if (a === '--no-s3') o.s3 = false;
-    else if (a === '--verify') o.verify = true;
-    else if (a === '--keep') o.keep = true;
-    else if (a === '-h' || a === '--help') {
-      console.log(USAGE);
-      process.exit(0);
-    } else {
-      console.error(`unknown option ${a}\n${USAGE}`);
-      process.exit(2);
-    }
-  }
+  parseFlags(
+    argv,
+    {
+      '--small': () => (o.scale = 'small'),
+      '--full': () => (o.scale = 'full'),
+      '--json': (value) => (o.json = value()),
+      '--tools': (value) => (o.tools = value().split(',')),
+      '--runs': (value) => (o.runs = Math.max(1, Number(value()) || 1)),
+      '--no-s3': () => (o.s3 = false),
+      '--verify': () => (o.verify = true),
+      '--keep': () => (o.keep = true),
+    },
+    USAGE,
+  );
   if (!['full', 'small'].includes(o.scale)) {
     console.error(`TRIAD_BENCH_SCALE must be "full" or "small", not "${o.scale}"`);
     process.exit(2);

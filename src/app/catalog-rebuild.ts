@@ -3,7 +3,7 @@ import { TriadError } from '../core/errors.js';
 import { openStorage } from '../backends/open.js';
 import type { Storage } from '../backends/storage.js';
 import { openCatalog, type Catalog } from '../catalog/catalog.js';
-import type { FileInput } from '../catalog/types.js';
+import type { PackRow, RowStage } from '../catalog/index.js';
 import { resolvePassphraseWithWarnings } from '../policy/secrets.js';
 import type { PassphraseSpec, Policy, TargetSpec } from '../policy/types.js';
 import { BlobReader } from '../repo/read/index.js';
@@ -17,6 +17,9 @@ import { walkTree } from '../repo/read/index.js';
 import { targetFromUrl, type RepoUrl } from './repo-url.js';
 import { catalogFor, catalogPathFor, errorMessage, loadPolicyFile, passphraseFor, selectTargets, storageOptions, warnWeakKeys, type AppContext } from './session.js';
 
+/** Entries walked between two progress events while filing a snapshot. */
+const PROGRESS_EVERY = 5000;
+
 export interface RebuildOptions {
   /** With a policy: rebuild the policy's part of the catalogue from its target `target`. */
   policyFile?: string;
@@ -24,8 +27,6 @@ export interface RebuildOptions {
   target?: string;
   /** Without a policy: where the repository is and how to unlock it. */
   repo?: RepoUrl & { passphrase?: PassphraseSpec; passphraseValue?: string; policy?: string };
-  /** File rows per catalogue transaction (bounded memory; default 5000). */
-  batchSize?: number;
 }
 
 export interface RebuildResult {
@@ -36,7 +37,9 @@ export interface RebuildResult {
   policies: string[];
   snapshots: { total: number; imported: number; skipped: number };
   files: number;
+  /** Packs newly recorded on the target. */
   packs: number;
+  /** Blobs the target's index files list. */
   blobs: number;
   runs: { total: number; imported: number; skipped: number; damaged: { id: string; error: string }[] };
   restoreTests: number;
@@ -59,11 +62,12 @@ interface Source {
 }
 
 /**
- * Rebuilds the catalogue from one replica alone: snapshots and their file entries, packs and
- * blobs, run history and restore tests from the journal. Idempotent and resumable: a snapshot
- * whose file rows are all present and a journal record already imported are skipped, and every
- * batch is its own transaction, so an interrupted rebuild continues where it stopped.
- * Memory stays bounded: file rows stream in batches; only tree-blob locations are kept.
+ * Rebuilds the catalogue from one replica alone: snapshots and their file entries, packs (with
+ * their blobs' sizes), run history and restore tests from the journal. Idempotent and resumable: a snapshot
+ * whose file rows are all present and a journal record already imported are skipped, and each
+ * snapshot's entries are filed in one transaction, so an interrupted rebuild continues at the
+ * snapshot it stopped in. Memory stays bounded: file rows are staged on disk (as a backup's
+ * are); only tree-blob locations are kept.
  */
 export async function rebuildCatalog(ctx: AppContext, opts: RebuildOptions): Promise<RebuildResult> {
   // From a policy it is one of the policy's jobs (hooks, heartbeat, webhook); from --repo alone there is no policy to report to.
@@ -75,7 +79,7 @@ async function rebuildUnreported(ctx: AppContext, opts: RebuildOptions): Promise
   const started = ctx.clock.monotonic();
   const src = await openSource(ctx, opts);
   try {
-    return await rebuild(ctx, src, opts.batchSize ?? 5000, started);
+    return await rebuild(ctx, src, started);
   } finally {
     src.catalog.close();
     await src.storage.close().catch(() => undefined);
@@ -122,7 +126,7 @@ async function repoPassphrase(ctx: AppContext, r: NonNullable<RebuildOptions['re
   return res.passphrase;
 }
 
-async function rebuild(ctx: AppContext, src: Source, batchSize: number, started: number): Promise<RebuildResult> {
+async function rebuild(ctx: AppContext, src: Source, started: number): Promise<RebuildResult> {
   const { repo, catalog, spec } = src;
   const wanted = src.policy?.name ?? src.policyFilter;
   const policies = new Set<string>();
@@ -147,8 +151,8 @@ async function rebuild(ctx: AppContext, src: Source, batchSize: number, started:
   }
   manifests.sort((a, b) => (a.time < b.time ? -1 : a.time > b.time ? 1 : a.id < b.id ? -1 : 1));
 
-  // 2. Packs and blobs, one index file (one transaction per policy) at a time. Only the
-  //    locations of tree blobs stay in memory: they are what walking the snapshots needs.
+  // 2. Packs, one index file (one transaction per policy) at a time. Only the locations of
+  //    tree blobs stay in memory: they are what walking the snapshots needs.
   const trees = new MasterIndex();
   const indexNames: string[] = [];
   for await (const o of repo.storage.list('index/', { signal: ctx.signal })) indexNames.push(o.name);
@@ -158,59 +162,35 @@ async function rebuild(ctx: AppContext, src: Source, batchSize: number, started:
   for (const [i, name] of indexNames.entries()) {
     ctx.signal?.throwIfAborted();
     const file = await loadIndexFile(repo, name);
-    const packRows = [];
-    const blobRows = [];
+    const packRows: PackRow[] = [];
     for (const p of file.packs) {
-      packRows.push({ id: p.id, size: p.size, blobs: p.blobs.length, type: p.blobs[0]?.[0] === 1 ? ('tree' as const) : ('data' as const) });
+      let blobBytes = 0;
+      let rawBytes = 0;
       const treeEntries: PackEntry[] = [];
       for (const [t, id, offset, length, rawLength] of p.blobs) {
-        if (!ID_RE.test(id)) continue;
-        blobRows.push({ id, pack: p.id, type: t === 1 ? ('tree' as const) : ('data' as const), length, raw_length: rawLength });
-        if (t === 1) treeEntries.push({ type: 'tree', id: Buffer.from(id, 'hex'), offset, length, rawLength });
+        blobBytes += length;
+        rawBytes += rawLength;
+        if (t === 1 && ID_RE.test(id)) treeEntries.push({ type: 'tree', id: Buffer.from(id, 'hex'), offset, length, rawLength });
       }
+      packRows.push({ id: p.id, size: p.size, blobs: p.blobs.length, type: p.blobs[0]?.[0] === 1 ? 'tree' : 'data', blob_bytes: blobBytes, raw_bytes: rawBytes });
+      blobs += p.blobs.length;
       trees.addPack(p.id, p.size, treeEntries);
     }
-    for (const pol of policies) {
-      packs += catalog.addPacks(pol, spec.name, packRows);
-      blobs += catalog.addBlobs(pol, spec.name, blobRows);
-    }
+    for (const pol of policies) packs += catalog.addPacks(pol, spec.name, packRows);
     ctx.emit?.({ type: 'progress', job: 'catalog-rebuild', phase: 'indexes', files: i + 1, totalFiles: indexNames.length });
   }
 
-  // 3. Snapshots with their file entries, streamed from the trees in batches.
+  // 3. Snapshots with their file entries, streamed from the trees and staged on disk.
   const reader = new BlobReader(repo, trees);
-  let imported = 0;
-  let skipped = 0;
-  let files = 0;
-  for (const m of manifests) {
-    ctx.signal?.throwIfAborted();
-    if (isComplete(catalog, m, spec.name)) {
-      skipped++;
-      continue;
-    }
-    const s = m.summary;
-    catalog.upsertSnapshot({
-      id: m.id, policy: m.policy, host: m.host, paths: m.paths, time: m.time, finished_at: m.finished, tree: m.tree, parent: m.parent ?? null,
-      partial: m.partial, tags: m.tags ?? [], files: s.files, dirs: s.dirs, bytes: s.bytes, files_new: s.filesNew, files_changed: s.filesChanged,
-      files_unchanged: s.filesUnchanged, bytes_read: s.bytesRead, bytes_added: s.dataAddedPacked,
-    });
-    let batch: FileInput[] = [];
-    for await (const { path, node } of walkTree(reader, m.tree)) {
-      const isFile = node.type === 'file';
-      batch.push({ path, type: node.type, size: isFile ? node.size : 0, mode: node.mode, mtime: node.mtime, hash: isFile ? (node.hash ?? null) : null, chunks: isFile ? (node.content?.length ?? 0) : 0 });
-      if (batch.length >= batchSize) {
-        files += catalog.addFiles(m.id, batch);
-        batch = [];
-        ctx.signal?.throwIfAborted();
-        ctx.emit?.({ type: 'progress', job: 'catalog-rebuild', phase: 'snapshot-files', snapshot: m.id, files, totalFiles: s.files + s.dirs, path });
-      }
-    }
-    files += catalog.addFiles(m.id, batch);
-    // Presence last: a snapshot counts as imported only once all its file rows are in.
-    catalog.setPresence(m.id, spec.name, { status: 'complete', at: m.finished });
-    imported++;
-    ctx.emit?.({ type: 'progress', job: 'catalog-rebuild', phase: 'snapshots', files: imported + skipped, totalFiles: manifests.length });
+  const counts = { imported: 0, skipped: 0, files: 0 };
+  const stage = manifests.length === 0 ? undefined : catalog.stageRows();
+  try {
+    for (const m of manifests) await importSnapshot(ctx, src, reader, stage!, m, counts, manifests.length);
+  } finally {
+    await stage?.close();
   }
+  const { imported, skipped, files } = counts;
+
 
   // 4. Run history from the journal.
   const runs = await importJournal(ctx, src, ensurePolicy);
@@ -230,6 +210,44 @@ async function rebuild(ctx: AppContext, src: Source, batchSize: number, started:
     durationMs: ctx.clock.monotonic() - started,
     exitCode: 0,
   };
+}
+
+/** Files one snapshot's entries (unless an earlier run or the backup did), then records it complete on the target. */
+async function importSnapshot(
+  ctx: AppContext,
+  src: Source,
+  reader: BlobReader,
+  stage: RowStage,
+  m: SnapshotManifest & { id: string },
+  counts: { imported: number; skipped: number; files: number },
+  total: number,
+): Promise<void> {
+  const { catalog, spec } = src;
+  ctx.signal?.throwIfAborted();
+  if (isComplete(catalog, m, spec.name)) {
+    counts.skipped++;
+    return;
+  }
+  const s = m.summary;
+  catalog.upsertSnapshot({
+    id: m.id, policy: m.policy, host: m.host, paths: m.paths, time: m.time, finished_at: m.finished, tree: m.tree, parent: m.parent ?? null,
+    partial: m.partial, tags: m.tags ?? [], files: s.files, dirs: s.dirs, bytes: s.bytes, files_new: s.filesNew, files_changed: s.filesChanged,
+    files_unchanged: s.filesUnchanged, bytes_read: s.bytesRead, bytes_added: s.dataAddedPacked,
+  });
+  let walked = 0;
+  for await (const { path, node } of walkTree(reader, m.tree)) {
+    const isFile = node.type === 'file';
+    stage.push({ path, type: node.type, size: isFile ? node.size : 0, mode: node.mode, mtime: node.mtime, hash: isFile ? (node.hash ?? null) : null, chunks: isFile ? (node.content?.length ?? 0) : 0 });
+    if (++walked % PROGRESS_EVERY === 0) {
+      ctx.signal?.throwIfAborted();
+      ctx.emit?.({ type: 'progress', job: 'catalog-rebuild', phase: 'snapshot-files', snapshot: m.id, files: counts.files + walked, totalFiles: s.files + s.dirs, path });
+    }
+  }
+  counts.files += await stage.commit(m.id);
+  // Presence last: a snapshot counts as imported only once all its file rows are in.
+  catalog.setPresence(m.id, spec.name, { status: 'complete', at: m.finished });
+  counts.imported++;
+  ctx.emit?.({ type: 'progress', job: 'catalog-rebuild', phase: 'snapshots', files: counts.imported + counts.skipped, totalFiles: total });
 }
 
 /** Already imported by an earlier (possibly interrupted) rebuild or recorded by the backup itself. */

@@ -127,6 +127,8 @@ async function forget(ctx: AppContext, opts: ForgetOptions): Promise<ForgetResul
           }
           targets.push(outcome);
         }
+        // The file entries of snapshots now forgotten on every target go, with the versions only they held.
+        catalog?.freeForgottenFiles();
       });
     } finally {
       catalog?.close();

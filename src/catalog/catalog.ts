@@ -11,7 +11,6 @@ import * as snapshotRows from './snapshots.js';
 import * as targetRows from './targets.js';
 import type { TimeInput } from './time.js';
 import type {
-  BlobRow,
   FileInput,
   FileQuery,
   FileRow,
@@ -172,9 +171,18 @@ export class Catalog {
     return snapshotRows.snapshotById(this.c, idOrPrefix, policy);
   }
 
-  /** Removes a snapshot with its file rows and presence (after it is forgotten everywhere). */
+  /** Removes a snapshot with its presence, and the file versions no other snapshot holds. */
   deleteSnapshot(snapshotId: string): boolean {
     return snapshotRows.deleteSnapshot(this.c, snapshotId);
+  }
+
+  /**
+   * Frees the file entries of every snapshot forgotten on all the targets that had it (its
+   * row stays, for the RPO history), and the file versions no remaining snapshot holds.
+   * Costs one pass over the versions of each lineage concerned.
+   */
+  freeForgottenFiles(): { snapshots: number; versions: number } {
+    return snapshotRows.freeForgottenFiles(this.c);
   }
 
   // ---- files ---------------------------------------------------------------------------
@@ -203,7 +211,7 @@ export class Catalog {
 
   // ---- packs ---------------------------------------------------------------------------
 
-  /** Records packs as written, with the blobs they hold, on `target`. */
+  /** Records packs as written on `target`, with the sums of their blobs' lengths. */
   recordPacks(policy: string, target: string, packs: readonly WrittenPackRecord[]): void {
     packRows.recordPacks(this.c, policy, target, packs);
   }
@@ -212,19 +220,7 @@ export class Catalog {
     return packRows.addPacks(this.c, policy, target, rows);
   }
 
-  addBlobs(policy: string, target: string, rows: Iterable<BlobRow>): number {
-    return packRows.addBlobs(this.c, policy, target, rows);
-  }
-
-  hasBlob(policy: string, target: string, id: string): boolean {
-    return packRows.hasBlob(this.c, policy, target, id);
-  }
-
-  getBlob(policy: string, target: string, id: string): BlobRow | undefined {
-    return packRows.getBlob(this.c, policy, target, id);
-  }
-
-  /** Drops packs (after prune deleted them) and the blob locations they held. */
+  /** Drops packs from a target (after prune deleted them there); a pack no target holds goes. */
   removePacks(policy: string, target: string, ids: Iterable<string>): number {
     return packRows.removePacks(this.c, policy, target, ids);
   }

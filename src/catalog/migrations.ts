@@ -9,6 +9,8 @@ export interface Migration {
   readonly version: number;
   readonly name: string;
   up(db: Database.Database): void;
+  /** Frees much of the file (drops a large table): the file is compacted once the migrations are in. */
+  readonly compactAfter?: boolean;
 }
 
 export const migrations: readonly Migration[] = [
@@ -149,7 +151,127 @@ export const migrations: readonly Migration[] = [
       `);
     },
   },
+  {
+    version: 2,
+    name: 'file versions over snapshot ranges; packs once for all targets',
+    compactAfter: true,
+    up(db) {
+      migrateFilesToVersions(db);
+      migratePacksToSharedRows(db);
+    },
+  },
 ];
+
+/**
+ * One row per file version instead of one per file per snapshot (see docs/CATALOG.md): the
+ * runs of consecutive snapshots of a lineage in which a path's entry stays the same become
+ * one version each (gaps and islands over the lineage's snapshot order).
+ */
+function migrateFilesToVersions(db: Database.Database): void {
+  db.exec(`
+    CREATE TABLE lineages (
+      id     INTEGER PRIMARY KEY,
+      policy TEXT NOT NULL,
+      host   TEXT NOT NULL,
+      paths  TEXT NOT NULL,
+      UNIQUE (policy, host, paths)
+    );
+    INSERT INTO lineages (policy, host, paths) SELECT policy, host, paths FROM snapshots GROUP BY policy, host, paths ORDER BY min(seq);
+    ALTER TABLE snapshots ADD COLUMN lineage INTEGER REFERENCES lineages (id);
+    -- NULL while the snapshot holds no file entries (not yet filed, or freed after forget).
+    ALTER TABLE snapshots ADD COLUMN fileset INTEGER;
+    UPDATE snapshots SET lineage = (SELECT l.id FROM lineages l WHERE l.policy = snapshots.policy AND l.host = snapshots.host AND l.paths = snapshots.paths);
+    -- How many entries the file set holds, so that counting them needs no pass over the versions.
+    ALTER TABLE snapshots ADD COLUMN entries INTEGER NOT NULL DEFAULT 0;
+    UPDATE snapshots SET entries = (SELECT count(*) FROM files f WHERE f.snap = snapshots.seq);
+    UPDATE snapshots SET fileset = seq WHERE entries > 0;
+    CREATE UNIQUE INDEX snapshots_lineage_fileset ON snapshots (lineage, fileset);
+
+    -- File set numbers only grow, so a version's range never takes in a later snapshot by accident.
+    CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+    INSERT INTO counters (name, value) VALUES ('fileset', coalesce((SELECT max(fileset) FROM snapshots), 0));
+
+    -- A version is in every snapshot of its lineage whose fileset is in [since, until];
+    -- until is NULL while the version is in the lineage's newest file set. type: 0 file, 1 dir, 2 symlink.
+    CREATE TABLE file_versions (
+      lineage INTEGER NOT NULL,
+      path    TEXT NOT NULL,
+      since   INTEGER NOT NULL,
+      until   INTEGER,
+      type    INTEGER NOT NULL,
+      size    INTEGER NOT NULL,
+      mode    INTEGER NOT NULL,
+      mtime   INTEGER NOT NULL,
+      hash    BLOB,
+      chunks  INTEGER NOT NULL,
+      PRIMARY KEY (lineage, path, since)
+    ) WITHOUT ROWID;
+
+    INSERT INTO file_versions (lineage, path, since, until, type, size, mode, mtime, hash, chunks)
+    WITH filed AS (
+      SELECT seq, lineage, fileset, row_number() OVER (PARTITION BY lineage ORDER BY fileset) AS i,
+        max(fileset) OVER (PARTITION BY lineage) AS newest
+      FROM snapshots WHERE fileset IS NOT NULL
+    ), entries AS (
+      SELECT o.lineage, f.path, o.fileset, o.newest, CASE f.type WHEN 'file' THEN 0 WHEN 'dir' THEN 1 ELSE 2 END AS type,
+        f.size, f.mode, f.mtime, f.hash, f.chunks,
+        o.i - row_number() OVER (PARTITION BY o.lineage, f.path, f.type, f.size, f.mode, f.mtime, f.hash, f.chunks ORDER BY o.i) AS island
+      FROM files f JOIN filed o ON o.seq = f.snap
+    )
+    SELECT lineage, path, min(fileset), CASE WHEN max(fileset) = max(newest) THEN NULL ELSE max(fileset) END,
+      type, size, mode, mtime, hash, chunks
+    FROM entries GROUP BY lineage, path, type, size, mode, mtime, hash, chunks, island
+    ORDER BY lineage, path, min(fileset);
+
+    DROP TABLE files;
+  `);
+}
+
+/**
+ * Packs are the same bytes on every target a backup writes: one row each, with the sums of
+ * its blobs' lengths (what capacity reports read), and a pack's presence per target. Blob
+ * rows go: the repository's index says where each blob is, and nothing read them here.
+ */
+function migratePacksToSharedRows(db: Database.Database): void {
+  db.exec(`
+    ALTER TABLE packs RENAME TO packs_v1;
+    ALTER TABLE blobs RENAME TO blobs_v1;
+    DROP INDEX blobs_pack;
+
+    -- type: 0 data, 1 tree. blob_bytes and raw_bytes sum the stored and plain lengths of its blobs.
+    CREATE TABLE packs (
+      n          INTEGER PRIMARY KEY,
+      id         BLOB NOT NULL UNIQUE,
+      size       INTEGER NOT NULL,
+      blobs      INTEGER NOT NULL,
+      type       INTEGER NOT NULL,
+      blob_bytes INTEGER NOT NULL DEFAULT 0,
+      raw_bytes  INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE TABLE pack_targets (
+      target INTEGER NOT NULL REFERENCES targets (id) ON DELETE CASCADE,
+      pack   INTEGER NOT NULL REFERENCES packs (n) ON DELETE CASCADE,
+      PRIMARY KEY (target, pack)
+    ) WITHOUT ROWID;
+    CREATE INDEX pack_targets_pack ON pack_targets (pack);
+
+    CREATE TEMP TABLE blob_sums AS
+      SELECT pack, count(*) AS blobs, sum(length) AS blob_bytes, sum(raw_length) AS raw_bytes
+      FROM (SELECT pack, id, max(length) AS length, max(raw_length) AS raw_length FROM blobs_v1 GROUP BY pack, id) GROUP BY pack;
+    INSERT INTO packs (id, size, blobs, type, blob_bytes, raw_bytes)
+      SELECT o.id, max(o.size), max(o.blobs), max(CASE o.type WHEN 'tree' THEN 1 ELSE 0 END), coalesce(b.blob_bytes, 0), coalesce(b.raw_bytes, 0)
+      FROM packs_v1 o LEFT JOIN temp.blob_sums b ON b.pack = o.id GROUP BY o.id ORDER BY o.id;
+    -- Packs an index named before the catalogue listed them: what their blobs say of them.
+    INSERT OR IGNORE INTO packs (id, size, blobs, type, blob_bytes, raw_bytes)
+      SELECT b.pack, 0, b.blobs, 0, b.blob_bytes, b.raw_bytes FROM temp.blob_sums b;
+    INSERT OR IGNORE INTO pack_targets (target, pack) SELECT o.target, p.n FROM packs_v1 o JOIN packs p ON p.id = o.id;
+    INSERT OR IGNORE INTO pack_targets (target, pack) SELECT DISTINCT b.target, p.n FROM blobs_v1 b JOIN packs p ON p.id = b.pack;
+
+    DROP TABLE temp.blob_sums;
+    DROP TABLE packs_v1;
+    DROP TABLE blobs_v1;
+  `);
+}
 
 /** The schema version this build of triad writes and understands. */
 export const LATEST_SCHEMA_VERSION: number = migrations.length === 0 ? 0 : migrations[migrations.length - 1]!.version;

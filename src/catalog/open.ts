@@ -93,8 +93,10 @@ function migrate(db: Db, file: string, readonly: boolean, migrations: readonly M
   }
   const applied = db.prepare('SELECT 1 FROM schema_migrations WHERE version = ?');
   const record = db.prepare('INSERT INTO schema_migrations (version, name) VALUES (?, ?)');
+  let compact = false;
   for (const m of migrations) {
     if (m.version <= found) continue;
+    compact ||= m.compactAfter === true;
     // IMMEDIATE takes the write lock before re-checking, so two processes opening an old
     // catalogue at once cannot both run the same migration.
     db.transaction(() => {
@@ -104,5 +106,19 @@ function migrate(db: Db, file: string, readonly: boolean, migrations: readonly M
       db.pragma(`user_version = ${m.version}`);
     }).immediate();
   }
+  if (compact && found > 0) compactFile(db);
   return current();
+}
+
+/**
+ * Gives the pages an upgrade freed back to the file system. Best effort: VACUUM needs room
+ * for a copy of what remains, and without it the catalogue is complete all the same (later
+ * writes reuse the free pages).
+ */
+function compactFile(db: Db): void {
+  try {
+    db.exec('VACUUM');
+  } catch {
+    // Left as it is: see above.
+  }
 }

@@ -12,10 +12,8 @@ export interface RowStageInit {
 
 /** A file row's numbers. */
 export const ROW_RECORD = new NumericRecords(['size', 'mode', 'mtime', 'chunks'] as const);
-/** A pack's numbers; `type` indexes BLOB_TYPE_CODES. */
-export const PACK_RECORD = new NumericRecords(['size', 'blobs', 'type'] as const);
-/** A blob's numbers; `pack` indexes the message's packs, `type` BLOB_TYPE_CODES. */
-export const BLOB_RECORD = new NumericRecords(['pack', 'type', 'length', 'rawLength'] as const);
+/** A pack's numbers; `type` indexes BLOB_TYPE_CODES; blobBytes and rawBytes sum its blobs' lengths. */
+export const PACK_RECORD = new NumericRecords(['size', 'blobs', 'type', 'blobBytes', 'rawBytes'] as const);
 
 export type ToRowStage =
   | {
@@ -38,10 +36,6 @@ export type ToRowStage =
       packIds: Uint8Array;
       /** PACK_RECORDs. */
       packNums: Float64Array;
-      /** 32 bytes per blob. */
-      blobIds: Uint8Array;
-      /** BLOB_RECORDs. */
-      blobNums: Float64Array;
     }
   | { type: 'commit'; snap: number }
   /** Answered once every message before it is done: the thread then holds no lock. */

@@ -1,6 +1,7 @@
 import { TriadError } from '../core/errors.js';
 import { WorkerGroup, type Waiting } from '../core/workers/index.js';
-import { BLOB_RECORD, BLOB_TYPE_CODES, FILE_TYPE_CODES, PACK_RECORD, ROW_RECORD, type FromRowStage, type RowStageInit, type ToRowStage } from './row-stage.protocol.js';
+import { blobTypeCode, packRowOf } from './packs.js';
+import { FILE_TYPE_CODES, PACK_RECORD, ROW_RECORD, type FromRowStage, type RowStageInit, type ToRowStage } from './row-stage.protocol.js';
 import type { FileInput, WrittenPackRecord } from './types.js';
 
 const BATCH = 4096;
@@ -9,7 +10,7 @@ const BATCH = 4096;
  * A backup's catalogue rows, written by a thread with its own connection, so the main
  * thread pays for packing a row, not for inserting it. File rows wait in a temporary table
  * until `commit` files them under the snapshot (nothing waits for the snapshot id in
- * memory); packs and blobs go to their tables as the writer indexes them. The thread
+ * memory); packs go to their table as the writer indexes them. The thread
  * inserts far faster than a backup produces rows, so batches are not flow-controlled.
  * Once the thread has failed, rows are dropped and commit rejects with the failure.
  */
@@ -59,26 +60,18 @@ export class RowStage {
     if (this.paths.length === BATCH) this.flush();
   }
 
-  /** Records packs now named by an index on `target`, with the blobs they hold. */
+  /** Records packs now named by an index on `target`, with the sums of their blobs' lengths. */
   addPacks(policy: string, target: string, packs: readonly WrittenPackRecord[]): void {
     if (this.group.failure || packs.length === 0) return;
-    const blobs = packs.reduce((n, p) => n + p.entries.length, 0);
     const packIds = Buffer.alloc(packs.length * 32);
     const packNums = PACK_RECORD.alloc(packs.length);
-    const blobIds = Buffer.alloc(blobs * 32);
-    const blobNums = BLOB_RECORD.alloc(blobs);
-    let b = 0;
     packs.forEach((p, i) => {
       if (packIds.write(p.id, i * 32, 32, 'hex') !== 32) throw new TriadError('E_CATALOG', `invalid pack id ${JSON.stringify(p.id)}`);
-      PACK_RECORD.put(packNums, i, { size: p.size, blobs: p.entries.length, type: BLOB_TYPE_CODES.indexOf(p.entries[0]?.type ?? 'data') });
-      for (const e of p.entries) {
-        blobIds.set(e.id, b * 32);
-        BLOB_RECORD.put(blobNums, b, { pack: i, type: BLOB_TYPE_CODES.indexOf(e.type), length: e.length, rawLength: e.rawLength });
-        b++;
-      }
+      const row = packRowOf(p);
+      PACK_RECORD.put(packNums, i, { size: row.size, blobs: row.blobs, type: blobTypeCode(row.type), blobBytes: row.blob_bytes ?? 0, rawBytes: row.raw_bytes ?? 0 });
     });
     // Buffer.alloc never takes from the shared pool: each buffer is its own, and can be transferred.
-    this.group.post(0, { type: 'packs', target: this.targetOf(policy, target), packIds, packNums, blobIds, blobNums }, [packIds.buffer, packNums.buffer, blobIds.buffer, blobNums.buffer]);
+    this.group.post(0, { type: 'packs', target: this.targetOf(policy, target), packIds, packNums }, [packIds.buffer, packNums.buffer]);
   }
 
   /** Files every staged row under the snapshot (already in the catalogue); returns how many. */

@@ -1,5 +1,6 @@
 import { TriadError } from '../core/errors.js';
 import type { Connection } from './connection.js';
+import { freeForgotten, sweepLineage } from './file-sets.js';
 import { optIso, toIso } from './time.js';
 import type { TimeInput } from './time.js';
 import type { PresenceRow, PresenceStatus, SnapshotInput, SnapshotRecord, SnapshotSummary } from './types.js';
@@ -30,21 +31,22 @@ const PRESENCE_COLUMNS = 't.name AS target, p.status, p.completed_at, p.changed_
 export function upsertSnapshot(c: Connection, s: SnapshotInput): void {
   const id = hex64(s.id, 'snapshot id');
   const parent = s.parent === undefined || s.parent === null ? null : hex64(s.parent, 'parent snapshot id');
+  const paths = canonicalPaths(s.paths);
   c.write(() =>
     c.stmt(
       `INSERT INTO snapshots (id, policy, host, paths, time, finished_at, tree, parent, files, dirs, bytes,
-         files_new, files_changed, files_unchanged, bytes_read, bytes_added, partial, tags)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+         files_new, files_changed, files_unchanged, bytes_read, bytes_added, partial, tags, lineage)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
        ON CONFLICT (id) DO UPDATE SET host = excluded.host, paths = excluded.paths, time = excluded.time,
          finished_at = excluded.finished_at, tree = excluded.tree, parent = excluded.parent, files = excluded.files,
          dirs = excluded.dirs, bytes = excluded.bytes, files_new = excluded.files_new, files_changed = excluded.files_changed,
          files_unchanged = excluded.files_unchanged, bytes_read = excluded.bytes_read, bytes_added = excluded.bytes_added,
-         partial = excluded.partial, tags = excluded.tags`,
+         partial = excluded.partial, tags = excluded.tags, lineage = excluded.lineage`,
     ).run(
       id,
       s.policy,
       s.host,
-      canonicalPaths(s.paths),
+      paths,
       toIso(s.time, 'snapshot time'),
       optIso(s.finished_at, 'snapshot finish time'),
       hex64(s.tree, 'tree id'),
@@ -59,8 +61,15 @@ export function upsertSnapshot(c: Connection, s: SnapshotInput): void {
       count(s.bytes_added),
       s.partial ? 1 : 0,
       JSON.stringify(s.tags ?? []),
+      lineageId(c, s.policy, s.host, paths),
     ),
   );
+}
+
+/** The lineage (policy, host, source paths) whose snapshots share file versions; created when new. */
+function lineageId(c: Connection, policy: string, host: string, paths: string): number {
+  c.stmt('INSERT OR IGNORE INTO lineages (policy, host, paths) VALUES (?, ?, ?)').run(policy, host, paths);
+  return c.stmt('SELECT id FROM lineages WHERE policy = ? AND host = ? AND paths = ?').pluck().get(policy, host, paths) as number;
 }
 
 export function setPresence(
@@ -172,7 +181,19 @@ export function snapshotById(c: Connection, idOrPrefix: string, policy?: string)
 
 export function deleteSnapshot(c: Connection, snapshotId: string): boolean {
   const id = hex64(snapshotId, 'snapshot id');
-  return c.write(() => c.stmt('DELETE FROM snapshots WHERE id = ?').run(id).changes > 0);
+  return c.write(() =>
+    c.db.transaction(() => {
+      const lineage = c.stmt('DELETE FROM snapshots WHERE id = ? RETURNING lineage').pluck().get(id) as number | null | undefined;
+      if (lineage === undefined) return false;
+      if (lineage !== null) sweepLineage(c.db, lineage);
+      return true;
+    })(),
+  );
+}
+
+/** Frees the file entries of snapshots forgotten on every target, and the versions only they held. */
+export function freeForgottenFiles(c: Connection): { snapshots: number; versions: number } {
+  return c.write(() => c.db.transaction(() => freeForgotten(c.db))());
 }
 
 function presenceOf(c: Connection, seq: number): PresenceRow[] {

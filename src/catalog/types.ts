@@ -120,15 +120,10 @@ export interface PackRow {
   size: number;
   blobs: number;
   type: BlobType;
-}
-export interface BlobRow {
-  id: string;
-  pack: string;
-  type: BlobType;
-  /** Stored (compressed, encrypted) length. */
-  length: number;
-  /** Plaintext length. */
-  raw_length: number;
+  /** Sum of its blobs' stored (compressed, encrypted) lengths. */
+  blob_bytes?: number;
+  /** Sum of its blobs' plaintext lengths. */
+  raw_bytes?: number;
 }
 export interface StorageStats {
   packs: number;

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import Database from 'better-sqlite3';
 import { openCatalog } from '../../src/catalog/index.js';
 import { fixedClock } from '../../src/core/clock.js';
 import { TriadError } from '../../src/core/errors.js';
@@ -119,27 +120,30 @@ describe('restore tests', () => {
   });
 });
 
-describe('packs, blobs and journal', () => {
-  it('records packs and blobs per target and sums them for capacity reports', () => {
-    const packs = [0, 1, 2].map((i) => ({ id: hex(`pack${i}`), size: 1000 * (i + 1), blobs: 2, type: 'data' as const }));
+describe('packs and journal', () => {
+  it('records packs per target, once however many targets hold them, and sums them for capacity reports', () => {
+    // Each pack holds two blobs of 400 + 2i and 401 + 2i stored bytes, 1000 plain bytes each.
+    const packs = [0, 1, 2].map((i) => ({ id: hex(`pack${i}`), size: 1000 * (i + 1), blobs: 2, type: 'data' as const, blob_bytes: 801 + 4 * i, raw_bytes: 2000 }));
     expect(db.cat.addPacks('fin', 'nas', packs)).toBe(3);
     expect(db.cat.addPacks('fin', 'nas', packs)).toBe(0);
-    const blobs = [0, 1, 2, 3, 4, 5].map((i) => ({
-      id: hex(`blob${i}`), pack: hex(`pack${i >> 1}`), type: 'data' as const, length: 400 + i, raw_length: 1000,
-    }));
-    expect(db.cat.addBlobs('fin', 'nas', blobs)).toBe(6);
-    expect(db.cat.hasBlob('fin', 'nas', hex('blob3'))).toBe(true);
-    expect(db.cat.hasBlob('fin', 'nas', hex('blob9'))).toBe(false);
-    expect(db.cat.hasBlob('fin', 'cloud', hex('blob3'))).toBe(false);
-    expect(db.cat.getBlob('fin', 'nas', hex('blob3'))).toEqual({ id: hex('blob3'), pack: hex('pack1'), type: 'data', length: 403, raw_length: 1000 });
     expect(db.cat.storedBytes('fin', 'nas')).toBe(6000);
     expect(db.cat.storageStats('fin', 'nas')).toEqual({ packs: 3, pack_bytes: 6000, blobs: 6, blob_bytes: 2415, raw_bytes: 6000 });
     expect(db.cat.storedBytes('fin', 'cloud')).toBe(0);
+    expect(db.cat.addPacks('fin', 'cloud', packs.slice(0, 2))).toBe(2);
+    expect(db.cat.storageStats('fin', 'cloud')).toEqual({ packs: 2, pack_bytes: 3000, blobs: 4, blob_bytes: 1606, raw_bytes: 4000 });
 
-    expect(db.cat.removePacks('fin', 'nas', [hex('pack0')])).toBe(1);
-    expect(db.cat.hasBlob('fin', 'nas', hex('blob0'))).toBe(false);
-    expect(db.cat.hasBlob('fin', 'nas', hex('blob2'))).toBe(true);
-    expect(db.cat.storageStats('fin', 'nas')).toMatchObject({ packs: 2, pack_bytes: 5000, blobs: 4 });
+    expect(db.cat.removePacks('fin', 'nas', [hex('pack0'), hex('pack2')])).toBe(2);
+    expect(db.cat.storageStats('fin', 'nas')).toMatchObject({ packs: 1, pack_bytes: 2000, blobs: 2 });
+    // Still on the other target: its row stays there.
+    expect(db.cat.storageStats('fin', 'cloud')).toMatchObject({ packs: 2, pack_bytes: 3000 });
+    expect([...db.cat.iteratePackIds('fin', 'nas')]).toEqual([hex('pack1')]);
+    const raw = new Database(db.file, { readonly: true });
+    try {
+      // pack2 was on nas alone: its row went with it; pack0 stays for cloud.
+      expect(raw.prepare('SELECT count(*) FROM packs').pluck().get()).toBe(2);
+    } finally {
+      raw.close();
+    }
   });
 
   it('remembers imported journal records per target', () => {

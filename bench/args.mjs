@@ -1,0 +1,19 @@
+/**
+ * Parses a bench's command line: `flags` maps each option to a handler given a function that
+ * takes the option's value; -h/--help prints the usage, anything else exits 2 with it.
+ */
+export function parseFlags(argv, flags, usage) {
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === '-h' || a === '--help') {
+      console.log(usage);
+      process.exit(0);
+    }
+    const handle = flags[a];
+    if (!handle) {
+      console.error(`unknown option ${a}\n${usage}`);
+      process.exit(2);
+    }
+    handle(() => argv[++i]);
+  }
+}
