@@ -1,6 +1,6 @@
 import { TriadError } from '../core/errors.js';
 import type { TreeNode } from '../repo/model/index.js';
-import { findNode, walkTree } from '../repo/read/index.js';
+import { findNode, HeldTrees, walkTree } from '../repo/read/index.js';
 import { openForRead, pathInSnapshot, pickSnapshot } from './read.js';
 import type { AppContext } from './session.js';
 
@@ -31,7 +31,8 @@ export async function listTree(ctx: AppContext, opts: { policyFile: string; snap
     } else {
       const recursive = opts.recursive ?? true;
       if (recursive) {
-        for await (const { path, node } of walkTree(s.reader, found.tree, found.path)) entries.push(entry(path, node));
+        const trees = await new HeldTrees(s.reader).load(found.tree, () => true, found.path);
+        for await (const { path, node } of walkTree(trees, found.tree, found.path)) entries.push(entry(path, node));
       } else {
         for (const n of (await s.reader.tree(found.tree)).nodes) entries.push(entry(found.path ? `${found.path}/${n.name}` : n.name, n));
       }

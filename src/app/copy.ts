@@ -1,18 +1,17 @@
 import { createHash } from 'node:crypto';
 import { TriadError, ExitCode, exitCodeOf } from '../core/errors.js';
 import { repairIndex } from '../repo/maintenance/index.js';
-import { BlobReader } from '../repo/read/index.js';
+import { BlobReader, HeldTrees, walkTree } from '../repo/read/index.js';
 import { AAD, packObjectName } from '../repo/format.js';
 import { encodeIndex, MasterIndex } from '../repo/index/index.js';
 import { writeJournal } from '../repo/model/index.js';
 import { parsePackHeader, type PackEntry } from '../repo/blob/index.js';
 import { loadSnapshots, resolveSnapshot, type Snapshot } from '../repo/model/index.js';
-import { walkTree } from '../repo/read/index.js';
 import type { Catalog } from '../catalog/index.js';
 import type { Policy } from '../policy/types.js';
 import type { Repository } from '../repo/repository.js';
 import { withPolicyLocks } from './locking.js';
-import { catalogFor, closeAll, errorMessage, hostName, loadPolicyFile, openTargets, passphraseFor, selectTargets, warnDamagedSnapshot, type AppContext } from './session.js';
+import { catalogFor, closeAll, errorMessage, hostName, loadPolicyFile, partialReads, openTargets, passphraseFor, selectTargets, warnDamagedSnapshot, type AppContext } from './session.js';
 
 export interface CopyResult {
   policy: string;
@@ -80,7 +79,7 @@ async function copySnapshots(
   const todo = wanted.filter((s) => !have.has(s.id));
 
   // Packs of the source that hold a blob the destination lacks.
-  const reader = new BlobReader(src, srcIndex);
+  const reader = new BlobReader(src, srcIndex, partialReads(ctx));
   const packs = new Set<string>();
   const need = (id: string) => {
     if (dstIndex.has(id)) return;
@@ -90,7 +89,8 @@ async function copySnapshots(
   };
   for (const s of todo) {
     need(s.tree);
-    for await (const { node } of walkTree(reader, s.tree)) {
+    const trees = await new HeldTrees(reader).load(s.tree, () => true);
+    for await (const { node } of walkTree(trees, s.tree)) {
       ctx.signal?.throwIfAborted();
       if (node.subtree) need(node.subtree);
       for (const c of node.content ?? []) need(c);

@@ -22,6 +22,10 @@ export interface RestoreSummary extends RestoreResult {
   snapshot: string;
   target: string;
   to: string;
+  /** Bytes downloaded from the target (trees and the byte ranges of packs the restore needs). */
+  bytesFetched: number;
+  /** Load requests made for them. */
+  requests: number;
   durationMs: number;
   exitCode: number;
 }
@@ -54,8 +58,8 @@ export async function runRestore(ctx: AppContext, opts: RestoreOptions): Promise
     if (opts.exclude?.length && result.excluded === 0) ctx.emit?.({ type: 'patterns-matched-nothing', option: 'exclude', patterns: opts.exclude, snapshot: snap.id });
     // A restore that restored nothing it was asked for has failed, whatever the reason.
     const exitCode = result.failures.length || (opts.include?.length && nothing) ? 1 : 0;
-    catalog.finishRun(runId, { finished_at: ctx.clock.now(), status: exitCode ? 'failed' : 'ok', exit_code: exitCode, bytes_read: s.reader.bytesFetched, bytes_written: result.bytes, files: result.files, details: { snapshot: snap.id, failures: result.failures.length } });
-    return { ...result, snapshot: snap.id, target: s.target, to, durationMs: ctx.clock.monotonic() - started, exitCode };
+    catalog.finishRun(runId, { finished_at: ctx.clock.now(), status: exitCode ? 'failed' : 'ok', exit_code: exitCode, bytes_read: s.reader.bytesFetched, requests: s.reader.requests, bytes_written: result.bytes, files: result.files, details: { snapshot: snap.id, failures: result.failures.length } });
+    return { ...result, snapshot: snap.id, target: s.target, to, bytesFetched: s.reader.bytesFetched, requests: s.reader.requests, durationMs: ctx.clock.monotonic() - started, exitCode };
   } catch (err) {
     catalog.finishRun(runId, { finished_at: ctx.clock.now(), status: ctx.signal?.aborted ? 'interrupted' : 'failed', exit_code: exitCodeOf(err), error: errorMessage(err) });
     throw err;

@@ -1,4 +1,5 @@
 import { Chalk, supportsColor, type ChalkInstance } from 'chalk';
+import { formatBytes as bytesText } from '../core/format.js';
 
 export interface GlobalOptions {
   json: boolean;
@@ -108,3 +109,8 @@ export function table(rows: string[][], opts: { header?: string[]; align?: ('l' 
 }
 
 export { formatBytes, formatDuration, formatRate } from '../core/format.js';
+
+/** What a reading command downloaded, for its -v summary. */
+export function fetchedLine(bytes: number, requests: number): string {
+  return `fetched ${bytesText(bytes)} in ${requests} request${requests === 1 ? '' : 's'}`;
+}

@@ -1,8 +1,8 @@
 import { Option, type Command } from 'commander';
 import type { CliContext } from '../context.js';
 import { examples } from '../context.js';
-import { formatBytes, formatDuration, table } from '../output.js';
-import { appContext, collect, parseDurationOption } from './app-context.js';
+import { fetchedLine, formatBytes, formatDuration, table } from '../output.js';
+import { appContext, collect, parseDurationOption, readConcurrencyOption } from './app-context.js';
 import { TriadError } from '../../core/errors.js';
 
 const policyOpt = () => new Option('-p, --policy <file>', 'policy file (YAML)').makeOptionMandatory();
@@ -103,6 +103,7 @@ export function registerRepo(program: Command, ctx: CliContext): void {
       .option('--target <name>', 'read from this target')
       .option('--no-recursive', 'only the entries directly under PATH')
       .option('-l, --long', 'show mode, size and time')
+      .addOption(readConcurrencyOption())
       .action(async (snapshot: string, path: string | undefined, o: { policy: string; target?: string; recursive: boolean; long?: boolean }, cmd: Command) => {
         const out = ctx.output(cmd);
         const app = appContext(ctx, cmd, out);
@@ -151,6 +152,7 @@ export function registerRepo(program: Command, ctx: CliContext): void {
       .option('--include <glob>', 'restore only matching paths (repeatable)', collect)
       .option('--exclude <glob>', 'skip matching paths (repeatable)', collect)
       .option('--overwrite', 'replace existing files in DIR')
+      .addOption(readConcurrencyOption())
       .action(async (snapshot: string, o: { policy: string; to: string; target?: string; include?: string[]; exclude?: string[]; overwrite?: boolean }, cmd: Command) => {
         const out = ctx.output(cmd);
         const app = appContext(ctx, cmd, out);
@@ -159,6 +161,7 @@ export function registerRepo(program: Command, ctx: CliContext): void {
         if (out.json) out.emitJson(r);
         else {
           out.result(`restored snapshot ${r.snapshot.slice(0, 8)} from target '${r.target}' to ${r.to}: ${r.files} files, ${r.dirs} directories, ${r.symlinks} symlinks, ${formatBytes(r.bytes)} in ${formatDuration(r.durationMs)}`);
+          if (out.verbose) out.result(fetchedLine(r.bytesFetched, r.requests));
           for (const f of r.failures) out.error(`${f.path}: ${f.reason}`);
           if (r.failures.length) out.line(`${r.failures.length} file(s) could not be restored intact; try another target with --target`);
         }
@@ -175,6 +178,7 @@ export function registerRepo(program: Command, ctx: CliContext): void {
       .argument('<snapshot>', "'latest', a full id or a unique prefix")
       .argument('[path]', 'a path inside the snapshot')
       .option('--target <name>', 'read from this target')
+      .addOption(readConcurrencyOption())
       .action(async (snapshot: string, path: string | undefined, o: { policy: string; target?: string }, cmd: Command) => {
         const out = ctx.output(cmd);
         if (out.stdout.isTTY) throw new TriadError('E_USAGE', 'refusing to write a tar stream to a terminal', { hint: 'redirect it: triad dump … > backup.tar, or pipe it into tar -x' });

@@ -5,6 +5,7 @@ import type { MasterIndex } from '../index/index.js';
 import { decodeBlobWith, ReusingBlobDecoder, type Repository } from '../repository.js';
 import { MemoryPool } from '../../core/memory-pool.js';
 import { decodeTree, type Tree } from '../model/index.js';
+import { PlannedReads, type BlobSpan, type RangeTuning } from './read-plan.js';
 
 /** A blob that could not be read back intact; restore and check report these per file. */
 export class BlobError extends TriadError {
@@ -20,10 +21,21 @@ export class BlobError extends TriadError {
   }
 }
 
+/** Decoded trees kept; a walk larger than this reads a tree again only if it comes back to it. */
+export const TREE_CACHE = 2048;
+
 /**
- * Reads blobs through a small LRU of whole packs: restores walk files in the order they
- * were packed, so consecutive blobs mostly come from a pack already in memory. A pack
- * evicted from the LRU hands its memory to the next pack loaded (see MemoryPool).
+ * How a reader fetches: whole packs through a small LRU (a command that reads most blobs of
+ * the packs it touches: check, prune), or byte ranges of packs (a command that reads parts:
+ * restore, restore-test, dump, ls, copy), planned ahead with `plan` where it knows what it
+ * will read.
+ */
+export type ReadMode = { packs: number } | { ranges: RangeTuning };
+
+/**
+ * Reads blobs. In packs mode through a small LRU of whole packs: consecutive blobs mostly come
+ * from a pack already in memory, and a pack evicted hands its memory to the next pack loaded
+ * (see MemoryPool). In ranges mode each blob's bytes alone, or the byte ranges of a plan.
  */
 export class BlobReader {
   private readonly cache = new Map<string, Buffer>();
@@ -37,13 +49,62 @@ export class BlobReader {
   private readonly memory = new MemoryPool(2);
   private readonly trees = new Map<string, Tree>();
   private reusing: ReusingBlobDecoder | undefined;
+  private planned: PlannedReads | undefined;
   bytesFetched = 0;
+  /** Load requests made to the storage for packs. */
+  requests = 0;
 
   constructor(
     readonly repo: Repository,
     readonly index: MasterIndex,
-    private readonly maxPacks = 4,
+    readonly mode: ReadMode = { packs: 4 },
   ) {}
+
+  /**
+   * Announces the blobs about to be read, in the order they will be read (repeats included).
+   * In ranges mode their packs' needed bytes are then fetched as merged ranges, a bounded
+   * distance ahead, each byte at most once; blobs outside the plan are still read, one by one.
+   * Replaces the previous plan. Whole-pack mode ignores it.
+   */
+  plan(ids: Iterable<string>, tuning?: Partial<RangeTuning>): void {
+    if (!('ranges' in this.mode)) return;
+    const uses: BlobSpan[] = [];
+    for (const id of ids) {
+      const loc = this.index.get(id);
+      if (loc) uses.push({ id, pack: loc.pack, offset: loc.offset, length: loc.length });
+    }
+    this.planned = new PlannedReads(uses, (pack, offset, length) => this.fetchRange(pack, offset, length), { ...this.mode.ranges, ...tuning });
+  }
+
+  /** The reader will not read these blobs of the plan after all (the file they belong to failed). */
+  forgo(ids: Iterable<string>): void {
+    if (this.planned) for (const id of ids) this.planned.forgo(id);
+  }
+
+  /**
+   * Reads these trees ahead into the tree cache, as planned ranges (gap 0: bytes between
+   * trees may belong to trees read later). A tree that fails here is left out: read again
+   * when asked for, it fails then with its error. Packs mode reads nothing ahead.
+   */
+  async prefetchTrees(ids: readonly string[]): Promise<void> {
+    if (!('ranges' in this.mode)) return;
+    const spans: BlobSpan[] = [];
+    for (const id of new Set(ids)) {
+      const loc = this.trees.has(id) ? undefined : this.index.get(id);
+      if (loc) spans.push({ id, pack: loc.pack, offset: loc.offset, length: loc.length });
+    }
+    if (spans.length < 2) return;
+    const plan = new PlannedReads(spans, (pack, offset, length) => this.fetchRange(pack, offset, length), { ...this.mode.ranges, gap: 0 });
+    await Promise.all(spans.map(async ({ id }) => {
+      const served = await plan.take(id);
+      if (!served || !('sealed' in served)) return;
+      try {
+        this.cacheTree(id, decodeTree(decodeBlobWith(this.repo.key, 'tree', Buffer.from(id, 'hex'), served.sealed), id));
+      } catch {
+        // Reported when the tree is read.
+      }
+    }));
+  }
 
   async blob(id: string, type: BlobType = 'data'): Promise<Buffer> {
     return this.decode(id, type, decodeBlobWith);
@@ -69,15 +130,16 @@ export class BlobReader {
       if (err instanceof IntegrityFailure) throw new BlobError(id, pack, err.message, this.repo.target);
       throw err;
     } finally {
-      this.unpin(bytes);
+      if (bytes) this.unpin(bytes);
     }
   }
 
-  /** A blob as stored (still encrypted), and its pack's buffer, pinned: the caller unpins it. */
-  private async sealed(id: string): Promise<{ sealed: Buffer; pack: string; bytes: Buffer }> {
+  /** A blob as stored (still encrypted), and in packs mode its pack's buffer, pinned: the caller unpins it. */
+  private async sealed(id: string): Promise<{ sealed: Buffer; pack: string; bytes?: Buffer }> {
     const loc = this.index.get(id);
     if (!loc) throw new BlobError(id, undefined, 'not in any index (missing pack or index)', this.repo.target);
     try {
+      if ('ranges' in this.mode) return { sealed: await this.sealedRange(id, loc), pack: loc.pack };
       const bytes = await this.pack(loc.pack, loc.offset + loc.length);
       const sealed = bytes.subarray(loc.offset, loc.offset + loc.length);
       if (sealed.length !== loc.length) {
@@ -88,20 +150,40 @@ export class BlobReader {
     } catch (err) {
       if (err instanceof IntegrityFailure) throw new BlobError(id, loc.pack, err.message, this.repo.target);
       if (err instanceof TriadError) throw err;
-      if (err && typeof err === 'object' && (err as { kind?: string }).kind === 'not-found') {
-        throw new BlobError(id, loc.pack, 'pack file is missing', this.repo.target);
-      }
+      if (err && typeof err === 'object' && (err as { kind?: string }).kind === 'not-found') throw new BlobError(id, loc.pack, 'pack file is missing', this.repo.target);
       throw err;
     }
+  }
+
+  /** The blob's bytes from the plan, else by a request of its own. */
+  private async sealedRange(id: string, loc: { pack: string; offset: number; length: number }): Promise<Buffer> {
+    const served = await this.planned?.take(id);
+    if (served && 'error' in served) throw served.error;
+    if (served?.truncated) throw new IntegrityFailure(`pack is truncated (${served.got} bytes, expected at least ${loc.offset + loc.length})`);
+    if (served) return served.sealed;
+    const bytes = await this.fetchRange(loc.pack, loc.offset, loc.length);
+    if (bytes.length !== loc.length) throw new IntegrityFailure(`pack is truncated (${loc.offset + bytes.length} bytes, expected at least ${loc.offset + loc.length})`);
+    return bytes;
+  }
+
+  private async fetchRange(pack: string, offset: number, length: number): Promise<Buffer> {
+    this.requests++;
+    const bytes = await this.repo.storage.load(packObjectName(pack), { offset, length });
+    this.bytesFetched += bytes.length;
+    return bytes;
   }
 
   async tree(id: string): Promise<Tree> {
     const hit = this.trees.get(id);
     if (hit) return hit;
     const t = decodeTree(await this.blob(id, 'tree'), id);
-    if (this.trees.size > 2048) this.trees.clear();
-    this.trees.set(id, t);
+    this.cacheTree(id, t);
     return t;
+  }
+
+  private cacheTree(id: string, t: Tree): void {
+    if (this.trees.size >= TREE_CACHE) this.trees.clear();
+    this.trees.set(id, t);
   }
 
   /** The pack's bytes, pinned (pinned before this returns, so no other load can reuse them first). */
@@ -112,11 +194,12 @@ export class BlobReader {
       this.cache.set(packId, hit);
       return this.pin(hit);
     }
+    this.requests++;
     const bytes = await this.repo.storage.load(packObjectName(packId), undefined, { buffer: (n) => this.memory.take(n) });
     this.bytesFetched += bytes.length;
     if (bytes.length < needed) throw new IntegrityFailure(`pack is truncated (${bytes.length} bytes, expected at least ${needed})`);
     this.cache.set(packId, bytes);
-    while (this.cache.size > this.maxPacks) {
+    while (this.cache.size > ('packs' in this.mode ? this.mode.packs : 0)) {
       const [oldest, old] = this.cache.entries().next().value!;
       this.cache.delete(oldest);
       if (!this.pinned.has(old)) this.memory.giveBack(old.buffer);

@@ -3,9 +3,9 @@ import { join } from 'node:path';
 import { checkSnapshotStructure, copyHint, listStoredPacks, type StructureProblem } from '../check/index.js';
 import { loadIndexRoutingAround, repairIndexHint, type RoutedIndex } from '../index/index.js';
 import { loadSnapshots, type DamagedSnapshot, type Snapshot, type TreeNode } from '../model/index.js';
-import { BlobReader } from '../read/index.js';
+import { BlobReader, HeldTrees, type ReadMode } from '../read/index.js';
 import type { Repository } from '../repository.js';
-import { restoreAndVerify, type ExpectedFile, type FailureKind } from './verify-restore.js';
+import { locateSampled, restoreAndVerify, type ExpectedFile, type FailureKind, type Located } from './verify-restore.js';
 
 export type SourceComparison = 'identical' | 'changed' | 'missing' | 'mismatch' | 'other-host' | 'not-a-source';
 
@@ -83,8 +83,10 @@ export interface ReplicaTestResult {
   skipped: number;
   /** Plaintext bytes restored and verified. */
   bytes: number;
-  /** Bytes downloaded (whole packs). */
+  /** Bytes downloaded (trees and the byte ranges of packs the sample needs). */
   bytesFetched: number;
+  /** Load requests made for them. */
+  requests: number;
   /** Open, key derivation, index loading, listings and tree walks. */
   overheadMs: number;
   /** Fetching, decrypting and writing file contents. */
@@ -106,7 +108,7 @@ export async function openTestReplica(
   name: string,
   repo: Repository,
   policy: string,
-  opts: { onDamaged?: (d: DamagedSnapshot) => void; onIndexRouted?: (routed: RoutedIndex) => void; signal?: AbortSignal },
+  opts: { onDamaged?: (d: DamagedSnapshot) => void; onIndexRouted?: (routed: RoutedIndex) => void; signal?: AbortSignal; readMode?: ReadMode },
 ): Promise<TestReplica> {
   const stored = await listStoredPacks(repo, opts.signal);
   const routed = await loadIndexRoutingAround(repo, { listed: [...stored].map(([id, size]) => ({ id, size })), signal: opts.signal });
@@ -118,7 +120,7 @@ export async function openTestReplica(
   };
   const snapshots = new Map<string, Snapshot>();
   for (const snap of await loadSnapshots(repo, { onDamaged, signal: opts.signal })) if (snap.policy === policy) snapshots.set(snap.id, snap);
-  return { name, reader: new BlobReader(repo, routed.index), snapshots, stored, damagedObjects };
+  return { name, reader: new BlobReader(repo, routed.index, opts.readMode), snapshots, stored, damagedObjects };
 }
 
 /**
@@ -130,7 +132,7 @@ export async function openTestReplica(
 export async function testReplica(rep: TestReplica, sample: SampleSnapshot[], opts: ReplicaTestOptions): Promise<ReplicaTestResult> {
   const { reader, name } = rep;
   const r: ReplicaTestResult = {
-    ok: true, files: 0, passed: 0, failed: 0, skipped: 0, bytes: 0, bytesFetched: 0, overheadMs: opts.overheadMs, transferMs: 0, verifyMs: 0,
+    ok: true, files: 0, passed: 0, failed: 0, skipped: 0, bytes: 0, bytesFetched: 0, requests: 0, overheadMs: opts.overheadMs, transferMs: 0, verifyMs: 0,
     throughputBytesPerSec: null, estimatedFullRestoreMs: null, structure: [], results: [], damagedObjects: rep.damagedObjects,
   };
   const totalFiles = sample.reduce((n, p) => n + p.files.length, 0);
@@ -149,7 +151,9 @@ export async function testReplica(rep: TestReplica, sample: SampleSnapshot[], op
       continue;
     }
     const ts = opts.monotonic();
-    const st = await checkSnapshotStructure(reader, snap.tree, rep.stored, opts.signal);
+    // The snapshot's trees, fetched ahead once, serve the structure check and locating the sample.
+    const trees = await new HeldTrees(reader).load(snap.tree, () => true);
+    const st = await checkSnapshotStructure(reader, snap.tree, rep.stored, opts.signal, trees);
     r.overheadMs += opts.monotonic() - ts;
     r.structure.push({
       snapshot: snap.id, present: true, ok: st.problems.length === 0 && !p.listingProblem, trees: st.trees, files: st.files, problems: st.problems, omitted: st.omitted,
@@ -157,10 +161,16 @@ export async function testReplica(rep: TestReplica, sample: SampleSnapshot[], op
     });
     if (r.estimateFor === undefined) r.estimateFor = { snapshot: snap.id, bytes: snap.summary.bytes };
     const scratch = join(opts.dir, String(k));
-    for (const f of p.files) {
+    // Every sampled file located first, so the reader fetches the packs' needed bytes once, in order.
+    const tl = opts.monotonic();
+    const located: Located[] = [];
+    for (const f of p.files) located.push(await locateSampled(trees, snap.tree, f));
+    reader.plan(located.flatMap((l) => ('failure' in l ? [] : (l.node.content ?? []))));
+    r.overheadMs += opts.monotonic() - tl;
+    for (const [i, f] of p.files.entries()) {
       opts.signal?.throwIfAborted();
       const tf = opts.monotonic();
-      const v = await restoreAndVerify(reader, snap.tree, f, { scratch, stored: rep.stored, monotonic: opts.monotonic, signal: opts.signal });
+      const v = await restoreAndVerify(reader, snap.tree, f, { scratch, stored: rep.stored, monotonic: opts.monotonic, signal: opts.signal }, located[i]);
       r.transferMs += v.transferMs;
       r.verifyMs += v.verifyMs;
       r.overheadMs += Math.max(0, opts.monotonic() - tf - v.transferMs - v.verifyMs);
@@ -180,6 +190,7 @@ export async function testReplica(rep: TestReplica, sample: SampleSnapshot[], op
     rmSync(scratch, { recursive: true, force: true });
   }
   r.bytesFetched = reader.bytesFetched;
+  r.requests = reader.requests;
   if (r.bytes > 0 && r.transferMs > 0) r.throughputBytesPerSec = (r.bytes / r.transferMs) * 1000;
   r.ok = r.failed === 0 && r.structure.every((x) => x.ok) && r.damagedObjects.length === 0;
   // A damaged copy is no restorable copy: no estimate from it (compliance reads it as a failed test).

@@ -1,0 +1,255 @@
+/**
+ * Planned reads: a command that knows which blobs it will read, in which order, fetches each
+ * pack's needed bytes as few byte ranges, each at most once, a bounded distance ahead of
+ * where it reads. docs/FORMAT.md ("Reading parts of packs") gives the measured figures.
+ */
+
+/** Where a blob's bytes lie, as the index says. */
+export interface BlobSpan {
+  id: string;
+  pack: string;
+  offset: number;
+  length: number;
+}
+
+export interface RangeTuning {
+  /** Unneeded bytes between two needed blobs of a pack below which one request fetches both. */
+  gap: number;
+  /** Range requests in flight at once. */
+  concurrency: number;
+}
+
+/**
+ * Defaults measured against a local directory and the S3 emulators (bench/ranges.mjs, figures
+ * in bench/RESULTS.md): a request costs about as much as 64 KiB of transfer on the emulators and
+ * much less locally; four requests in flight reach the emulators' throughput knee.
+ */
+export const DEFAULT_RANGE_TUNING: RangeTuning = { gap: 64 * 1024, concurrency: 4 };
+
+/** Bytes read ahead of the reader, and the span of the read order one range may serve. */
+const READ_AHEAD = 64 * 1024 * 1024;
+/** Largest single range request (a pack is about 16 MiB). */
+const MAX_RANGE = 32 * 1024 * 1024;
+/** Merged gaps may add at most this share of a range's needed bytes. */
+const MAX_WASTE = 0.25;
+/** Copies of blobs read again later (deduplicated content) kept at most; beyond, a later use fetches the blob again. */
+const KEEP_FOR_REUSE = 32 * 1024 * 1024;
+
+export interface PlannedRange {
+  pack: string;
+  offset: number;
+  length: number;
+  /** The needed blobs inside, in offset order. */
+  blobs: BlobSpan[];
+}
+
+interface Candidate extends BlobSpan {
+  /** Bytes of the read order before this blob's first use. */
+  at: number;
+  first: number;
+}
+
+/**
+ * Groups the blobs of `uses` (in the order they will be read; repeats allowed) into byte
+ * ranges: blobs of one pack merge when the gap between them is at most `gap`, the merged gaps
+ * stay under a quarter of the needed bytes, and all of a range's blobs are first read within
+ * `window` bytes of the read order (so a fetched range is soon done with). Ranges come in the
+ * order of their first use.
+ */
+export function planRanges(uses: readonly BlobSpan[], gap: number, window = READ_AHEAD): PlannedRange[] {
+  const firsts = new Map<string, Candidate>();
+  let at = 0;
+  uses.forEach((u, i) => {
+    if (!firsts.has(u.id)) firsts.set(u.id, { ...u, at, first: i });
+    at += u.length;
+  });
+  const byPack = new Map<string, Candidate[]>();
+  for (const c of firsts.values()) {
+    const list = byPack.get(c.pack);
+    if (list) list.push(c);
+    else byPack.set(c.pack, [c]);
+  }
+  const ranges: (PlannedRange & { first: number })[] = [];
+  for (const [pack, blobs] of byPack) {
+    blobs.sort((a, b) => a.offset - b.offset);
+    let cur: { r: PlannedRange & { first: number }; needed: number; minAt: number; maxAt: number } | undefined;
+    for (const b of blobs) {
+      if (cur && fits(cur, b, gap, window)) {
+        cur.r.length = b.offset + b.length - cur.r.offset;
+        cur.r.blobs.push(b);
+        cur.r.first = Math.min(cur.r.first, b.first);
+        cur.needed += b.length;
+        cur.minAt = Math.min(cur.minAt, b.at);
+        cur.maxAt = Math.max(cur.maxAt, b.at);
+        continue;
+      }
+      cur = { r: { pack, offset: b.offset, length: b.length, blobs: [b], first: b.first }, needed: b.length, minAt: b.at, maxAt: b.at };
+      ranges.push(cur.r);
+    }
+  }
+  ranges.sort((a, b) => a.first - b.first);
+  return ranges.map(({ pack, offset, length, blobs }) => ({ pack, offset, length, blobs: blobs.map(({ id, pack: p, offset: o, length: l }) => ({ id, pack: p, offset: o, length: l })) }));
+}
+
+function fits(cur: { r: PlannedRange; needed: number; minAt: number; maxAt: number }, b: Candidate, gap: number, window: number): boolean {
+  const end = cur.r.offset + cur.r.length;
+  const skipped = b.offset - end;
+  if (skipped < 0 || skipped > gap) return false;
+  const length = b.offset + b.length - cur.r.offset;
+  if (length > MAX_RANGE) return false;
+  const waste = length - cur.needed - b.length;
+  if (waste > MAX_WASTE * (cur.needed + b.length)) return false;
+  return Math.max(cur.maxAt, b.at) - Math.min(cur.minAt, b.at) <= window;
+}
+
+/** A range's state while planned reads run. */
+interface RangeState {
+  range: PlannedRange;
+  started: boolean;
+  done?: Promise<void>;
+  bytes?: Buffer;
+  error?: unknown;
+  /** Blobs of the range not read yet. */
+  unread: Set<string>;
+}
+
+/** Fetches `length` bytes of `pack` from `offset` (fewer when the pack is shorter). */
+export type RangeFetch = (pack: string, offset: number, length: number) => Promise<Buffer>;
+
+/** A blob served by a plan: its stored bytes, or the failure of the range that held it. */
+export type Served = { sealed: Buffer; pack: string; truncated?: false } | { pack: string; truncated: true; got: number } | { pack: string; error: unknown };
+
+/**
+ * Serves the blobs of one plan in the read order: keeps up to `concurrency` range requests
+ * in flight and at most about READ_AHEAD bytes fetched and not yet read; a range's buffer is
+ * let go once its last blob is read.
+ */
+export class PlannedReads {
+  private readonly states: RangeState[];
+  private readonly rangeOf = new Map<string, RangeState>();
+  private readonly usesLeft = new Map<string, number>();
+  private readonly kept = new Map<string, { sealed: Buffer; pack: string }>();
+  private keptBytes = 0;
+  private next = 0;
+  private inFlight = 0;
+  private held = 0;
+
+  constructor(
+    uses: readonly BlobSpan[],
+    private readonly fetch: RangeFetch,
+    private readonly tuning: RangeTuning,
+  ) {
+    for (const u of uses) this.usesLeft.set(u.id, (this.usesLeft.get(u.id) ?? 0) + 1);
+    this.states = planRanges(uses, tuning.gap).map((range) => ({ range, started: false, unread: new Set(range.blobs.map((b) => b.id)) }));
+    for (const s of this.states) for (const b of s.range.blobs) this.rangeOf.set(b.id, s);
+    this.pump();
+  }
+
+  /** Number of byte ranges planned. */
+  get ranges(): number {
+    return this.states.length;
+  }
+
+  /** The blob's bytes as stored, or undefined when the plan has no (further) use of it. */
+  async take(id: string): Promise<Served | undefined> {
+    const left = this.usesLeft.get(id);
+    if (left === undefined) return undefined;
+    const keptCopy = this.kept.get(id);
+    if (keptCopy) {
+      this.used(id, left);
+      if (left <= 1) {
+        this.kept.delete(id);
+        this.keptBytes -= keptCopy.sealed.length;
+      }
+      return keptCopy;
+    }
+    const state = this.rangeOf.get(id);
+    if (!state) {
+      // A repeat not kept (over KEEP_FOR_REUSE): fetched again by the caller.
+      this.used(id, left);
+      return undefined;
+    }
+    if (!state.started) this.start(state);
+    await state.done;
+    const blob = state.range.blobs.find((b) => b.id === id)!;
+    const served = this.serve(state, blob);
+    this.rangeOf.delete(id);
+    state.unread.delete(id);
+    this.used(id, left);
+    if (left > 1 && 'sealed' in served && this.keptBytes + blob.length <= KEEP_FOR_REUSE) {
+      this.kept.set(id, { sealed: Buffer.from(served.sealed), pack: blob.pack });
+      this.keptBytes += blob.length;
+    }
+    if (state.unread.size === 0) this.release(state);
+    return served;
+  }
+
+  /** The reader will not read this use of the blob after all (its file failed): its range may be let go sooner. */
+  forgo(id: string): void {
+    const left = this.usesLeft.get(id);
+    if (left === undefined) return;
+    this.used(id, left);
+    if (left > 1) return;
+    const keptCopy = this.kept.get(id);
+    if (keptCopy) {
+      this.kept.delete(id);
+      this.keptBytes -= keptCopy.sealed.length;
+    }
+    const state = this.rangeOf.get(id);
+    if (!state) return;
+    this.rangeOf.delete(id);
+    state.unread.delete(id);
+    if (state.unread.size > 0) return;
+    if (state.started) this.release(state);
+    // Never needed after all: never fetched.
+    else state.started = true;
+  }
+
+  private serve(state: RangeState, blob: BlobSpan): Served {
+    if (state.error !== undefined) return { pack: blob.pack, error: state.error };
+    const bytes = state.bytes!;
+    const start = blob.offset - state.range.offset;
+    if (bytes.length < start + blob.length) return { pack: blob.pack, truncated: true, got: state.range.offset + bytes.length };
+    return { sealed: bytes.subarray(start, start + blob.length), pack: blob.pack };
+  }
+
+  private used(id: string, left: number): void {
+    if (left <= 1) this.usesLeft.delete(id);
+    else this.usesLeft.set(id, left - 1);
+  }
+
+  private release(state: RangeState): void {
+    state.bytes = undefined;
+    this.held -= state.range.length;
+    this.pump();
+  }
+
+  /** Starts the next ranges in read order while requests and read-ahead allow. */
+  private pump(): void {
+    while (this.next < this.states.length && this.inFlight < this.tuning.concurrency) {
+      const s = this.states[this.next]!;
+      if (!s.started) {
+        if (this.held > 0 && this.held + s.range.length > READ_AHEAD) return;
+        this.start(s);
+      }
+      this.next++;
+    }
+  }
+
+  private start(s: RangeState): void {
+    s.started = true;
+    this.inFlight++;
+    this.held += s.range.length;
+    s.done = this.fetch(s.range.pack, s.range.offset, s.range.length).then(
+      (b) => {
+        if (s.unread.size > 0) s.bytes = b;
+      },
+      (err: unknown) => {
+        s.error = err;
+      },
+    ).finally(() => {
+      this.inFlight--;
+      this.pump();
+    });
+  }
+}
