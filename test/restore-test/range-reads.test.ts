@@ -203,6 +203,30 @@ describe('range reads: bytes fetched and requests made, local and S3 (s3rver)', 
     expect(got.packs).toBe(layout.get('cloud')!.packSize.size);
   });
 
+  // Last: damages the nas copy.
+  it('a damaged range is reported with its pack, blob, file and target, and the rest of the restore goes on', () => {
+    const l = layout.get('nas')!;
+    const [victim] = [...l.packSize].filter(([p]) => !l.treePacks.has(p)).sort((a, b) => b[1] - a[1])[0]!;
+    const file = join(work, 'nas', 'data', victim.slice(0, 2), victim);
+    const packBytes = readFileSync(file);
+    packBytes[packBytes.length >> 1]! ^= 0xff;
+    writeFileSync(file, packBytes);
+    const to = join(work, 'restore-damaged');
+    const r = triad(['restore', '-p', policy, 'latest', '--to', to, '--target', 'nas', '--json'], { env });
+    expect(r.code, r.stderr).toBe(1);
+    const res = JSON.parse(r.stdout) as { files: number; failures: { path: string; reason: string; pack?: string; blob?: string }[] };
+    expect(res.failures.length).toBeGreaterThan(0);
+    for (const f of res.failures) {
+      expect(f.pack).toBe(victim);
+      expect(f.blob).toMatch(/^[0-9a-f]{64}$/);
+      expect(files.has(f.path), f.path).toBe(true);
+      expect(f.reason).toContain("on target 'nas'");
+    }
+    const failed = new Set(res.failures.map((f) => f.path));
+    expect(res.files).toBe(files.size - failed.size);
+    for (const [p, size] of files) if (!failed.has(p)) expect(readFileSync(join(to, p)).length).toBe(size);
+  });
+
   it('refuses a --read-concurrency that is not a whole number from 1 to 64 (exit 2)', () => {
     const r = triad(['restore', '-p', policy, 'latest', '--to', join(work, 'never'), '--read-concurrency', '0'], { env });
     expect(r.code).toBe(2);
