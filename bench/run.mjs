@@ -164,8 +164,10 @@ async function step(tool, key, spec, bytes, runTag) {
     m.error = firstLine(m.stderr) || firstLine(m.stdout) || `exit ${m.exit}`;
     m.stderr_tail = m.stderr.trim().split('\n').slice(-8).join('\n');
   }
-  if (tool === 'triad' && m.exit !== 0 && TRIAD_ONLY.has(key) && m.stdout.trim().startsWith('{')) m.error = `exit ${m.exit}: ${firstLine(m.stderr) || 'see the log'}`;
-  if (tool === 'triad' && TRIAD_ONLY.has(key) && m.stdout.trim().startsWith('{')) fetchedFigures(m, JSON.parse(m.stdout));
+  if (tool === 'triad' && TRIAD_ONLY.has(key) && m.stdout.trim().startsWith('{')) {
+    // The whole result (m.stdout holds only its head).
+    fetchedFigures(m, JSON.parse(fs.readFileSync(path.join(logDir, `${tool}${runTag}-${key}.out`), 'utf8')));
+  }
   if ((key.startsWith('backup') || key === 's3_upload') && tool === 'triad' && m.exit === 0) {
     try {
       m.summary = JSON.parse(m.stdout);

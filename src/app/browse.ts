@@ -19,7 +19,7 @@ function entry(path: string, n: TreeNode): LsEntry {
   return { path, type: n.type, size: n.size, mode: n.mode, mtime: new Date(n.mtime).toISOString(), uid: n.uid, gid: n.gid, target: n.target };
 }
 
-export async function listTree(ctx: AppContext, opts: { policyFile: string; snapshot: string; path?: string; target?: string; recursive?: boolean }): Promise<{ snapshot: string; target: string; entries: LsEntry[] }> {
+export async function listTree(ctx: AppContext, opts: { policyFile: string; snapshot: string; path?: string; target?: string; recursive?: boolean }): Promise<{ snapshot: string; target: string; entries: LsEntry[]; bytesFetched: number; requests: number }> {
   const s = await openForRead(ctx, opts.policyFile, opts.target, 'ls');
   try {
     const snap = pickSnapshot(s, opts.snapshot);
@@ -37,7 +37,7 @@ export async function listTree(ctx: AppContext, opts: { policyFile: string; snap
         for (const n of (await s.reader.tree(found.tree)).nodes) entries.push(entry(found.path ? `${found.path}/${n.name}` : n.name, n));
       }
     }
-    return { snapshot: snap.id, target: s.target, entries };
+    return { snapshot: snap.id, target: s.target, entries, bytesFetched: s.reader.bytesFetched, requests: s.reader.requests };
   } finally {
     await s.close();
   }

@@ -22,6 +22,9 @@ export interface CopyResult {
   /** Packs found on the destination from an interrupted run, indexed and not sent again. */
   packsReused: number;
   bytesCopied: number;
+  /** Bytes downloaded from the source (trees, then the packs copied) and the load requests made. */
+  bytesFetched: number;
+  requests: number;
   durationMs: number;
 }
 
@@ -129,6 +132,8 @@ async function copySnapshots(
     status: 'ok', exitCode: ExitCode.OK, targets: [{ name: opts.to, ok: true }], bytesWritten: bytesCopied,
     details: { from: opts.from, snapshots: todo.map((s) => s.id), packs: copied.length },
   });
-  catalog.finishRun(runId, { finished_at: finishedAt, status: 'ok', exit_code: 0, bytes_written: bytesCopied, details: { from: opts.from, snapshots: todo.map((s) => s.id), packs: copied.length } });
-  return { policy: policy.name, from: opts.from, to: opts.to, snapshots: todo.map((s) => s.id), packsCopied: copied.length, packsReused: reused.packsAdded.length, bytesCopied, durationMs: ctx.clock.monotonic() - started };
+  // Trees read by range, then each pack copied whole in one request.
+  const fetched = { bytesFetched: reader.bytesFetched + bytesCopied, requests: reader.requests + copied.length };
+  catalog.finishRun(runId, { finished_at: finishedAt, status: 'ok', exit_code: 0, bytes_read: fetched.bytesFetched, requests: fetched.requests, bytes_written: bytesCopied, details: { from: opts.from, snapshots: todo.map((s) => s.id), packs: copied.length } });
+  return { policy: policy.name, from: opts.from, to: opts.to, snapshots: todo.map((s) => s.id), packsCopied: copied.length, packsReused: reused.packsAdded.length, bytesCopied, ...fetched, durationMs: ctx.clock.monotonic() - started };
 }

@@ -79,14 +79,14 @@ function isEmptyOrMissing(dir: string): boolean {
   }
 }
 
-export async function runDump(ctx: AppContext, opts: { policyFile: string; snapshot: string; path?: string; target?: string; out: Writable }): Promise<{ snapshot: string; target: string }> {
+export async function runDump(ctx: AppContext, opts: { policyFile: string; snapshot: string; path?: string; target?: string; out: Writable }): Promise<{ snapshot: string; target: string; bytesFetched: number; requests: number }> {
   const s = await openForRead(ctx, opts.policyFile, opts.target, 'dump');
   try {
     const snap = pickSnapshot(s, opts.snapshot);
     const found = await findNode(s.reader, snap.tree, pathInSnapshot(snap, opts.path ?? ''));
     if (!found) throw new TriadError('E_USAGE', `no path '${opts.path}' in snapshot ${snap.id.slice(0, 8)}`);
     await dumpTar(s.reader, found.tree, found.path, found.node, opts.out, ctx.signal);
-    return { snapshot: snap.id, target: s.target };
+    return { snapshot: snap.id, target: s.target, bytesFetched: s.reader.bytesFetched, requests: s.reader.requests };
   } finally {
     await s.close();
   }

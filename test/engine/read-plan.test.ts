@@ -103,6 +103,21 @@ describe('PlannedReads', () => {
     expect(await failing.take(blobs[2]!.id)).toEqual({ pack: 'p', error: new Error('gone') });
   });
 
+  it('keeps copies of the blobs read again soonest, and fetches a later repeat again when room runs out', async () => {
+    const { blobs, bytes, fetch, stats } = await packStore([20 * MiB, MiB, 14 * MiB]);
+    const [a, gap, b] = blobs as [BlobSpan, BlobSpan, BlobSpan];
+    // Both repeats do not fit in the 32 MiB kept: b, read again first, is kept; a is fetched again.
+    const uses = [a, b, b, a];
+    const plan = new PlannedReads(uses, fetch, { gap: 0, concurrency: 1 });
+    for (const u of uses) {
+      const served = await plan.take(u.id);
+      const got = served && 'sealed' in served ? served.sealed : await fetch('p', u.offset, u.length);
+      expect(got.equals(bytes.subarray(u.offset, u.offset + u.length))).toBe(true);
+    }
+    expect(stats.bytes).toBe(2 * a.length + b.length);
+    expect(gap.length).toBe(MiB);
+  });
+
   it('never fetches a range whose blobs were all forgone before it started', async () => {
     const { blobs, fetch, stats } = await packStore([MiB, MiB, MiB]);
     // Two ranges (a gap of one unneeded blob); one request in flight: the second waits.

@@ -110,6 +110,7 @@ export function registerRepo(program: Command, ctx: CliContext): void {
         const { listTree } = await import('../../app/browse.js');
         const r = await listTree(app, { policyFile: o.policy, snapshot, path, target: o.target, recursive: o.recursive });
         if (out.json) return out.emitJson(r);
+        if (out.verbose) out.info(fetchedLine(r.bytesFetched, r.requests));
         if (o.long) {
           out.result(table(r.entries.map((e) => [modeString(e.type, e.mode), String(e.uid), String(e.gid), String(e.size), e.mtime, e.path + (e.target ? ` -> ${e.target}` : '')]), { align: ['l', 'r', 'r', 'r', 'l', 'l'] }));
         } else {
@@ -184,7 +185,9 @@ export function registerRepo(program: Command, ctx: CliContext): void {
         if (out.stdout.isTTY) throw new TriadError('E_USAGE', 'refusing to write a tar stream to a terminal', { hint: 'redirect it: triad dump … > backup.tar, or pipe it into tar -x' });
         const app = appContext(ctx, cmd, out);
         const { runDump } = await import('../../app/restore.js');
-        await runDump(app, { policyFile: o.policy, snapshot, path, target: o.target, out: out.stdout });
+        const r = await runDump(app, { policyFile: o.policy, snapshot, path, target: o.target, out: out.stdout });
+        // stdout is the archive: what was fetched goes to stderr.
+        if (out.verbose) out.info(fetchedLine(r.bytesFetched, r.requests));
       }),
     ['triad dump -p policies/demo.yaml latest > demo.tar', 'triad dump -p policies/demo.yaml latest demo-data/docs | tar -tv'],
   );
@@ -269,6 +272,7 @@ export function registerCopy(program: Command, ctx: CliContext): void {
         const r = await runCopy(app, { policyFile: o.policy, from: o.from, to: o.to, snapshots, waitMs }).finally(() => app.stopProgress());
         if (out.json) return out.emitJson(r);
         out.result(r.snapshots.length ? `copied ${r.snapshots.length} snapshot(s) from '${r.from}' to '${r.to}': ${r.packsCopied} packs, ${formatBytes(r.bytesCopied)} in ${formatDuration(r.durationMs)}` : `target '${r.to}' already holds every snapshot of '${r.from}'`);
+        if (out.verbose) out.result(fetchedLine(r.bytesFetched, r.requests));
       }),
     ['triad copy -p /etc/triad/finance.yaml --from nas --to cloud', 'triad copy -p policies/demo.yaml --from nas --to offsite latest'],
   );

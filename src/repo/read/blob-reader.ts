@@ -5,7 +5,7 @@ import type { MasterIndex } from '../index/index.js';
 import { decodeBlobWith, ReusingBlobDecoder, type Repository } from '../repository.js';
 import { MemoryPool } from '../../core/memory-pool.js';
 import { decodeTree, type Tree } from '../model/index.js';
-import { PlannedReads, type BlobSpan, type RangeTuning } from './read-plan.js';
+import { PlannedReads, planRanges, type BlobSpan, type RangeTuning } from './read-plan.js';
 
 /** A blob that could not be read back intact; restore and check report these per file. */
 export class BlobError extends TriadError {
@@ -50,6 +50,7 @@ export class BlobReader {
   private readonly trees = new Map<string, Tree>();
   private reusing: ReusingBlobDecoder | undefined;
   private planned: PlannedReads | undefined;
+  private treeBlobs: Map<string, BlobSpan[]> | undefined;
   bytesFetched = 0;
   /** Load requests made to the storage for packs. */
   requests = 0;
@@ -73,7 +74,9 @@ export class BlobReader {
       const loc = this.index.get(id);
       if (loc) uses.push({ id, pack: loc.pack, offset: loc.offset, length: loc.length });
     }
-    this.planned = new PlannedReads(uses, (pack, offset, length) => this.fetchRange(pack, offset, length), { ...this.mode.ranges, ...tuning });
+    // Range memory is lent by the pool and handed back once read, as whole packs are in packs mode.
+    const fetch = (pack: string, offset: number, length: number) => this.fetchRange(pack, offset, length, (n) => this.memory.take(n));
+    this.planned = new PlannedReads(uses, fetch, { ...this.mode.ranges, ...tuning }, (bytes) => this.memory.giveBack(bytes.buffer));
   }
 
   /** The reader will not read these blobs of the plan after all (the file they belong to failed). */
@@ -82,28 +85,57 @@ export class BlobReader {
   }
 
   /**
-   * Reads these trees ahead into the tree cache, as planned ranges (gap 0: bytes between
-   * trees may belong to trees read later). A tree that fails here is left out: read again
-   * when asked for, it fails then with its error. Packs mode reads nothing ahead.
+   * Reads these trees ahead, as merged byte ranges of their packs, `concurrency` requests in
+   * flight. Returns them, and every other whole tree the fetched ranges hold (a walk's later
+   * levels, read here once rather than fetched again). A tree that fails here is left out:
+   * read again when asked for, it fails then with its error. Packs mode reads nothing ahead.
    */
-  async prefetchTrees(ids: readonly string[]): Promise<void> {
-    if (!('ranges' in this.mode)) return;
+  async prefetchTrees(ids: readonly string[], have: (id: string) => boolean = () => false): Promise<Map<string, Tree>> {
+    const found = new Map<string, Tree>();
+    if (!('ranges' in this.mode)) return found;
     const spans: BlobSpan[] = [];
     for (const id of new Set(ids)) {
-      const loc = this.trees.has(id) ? undefined : this.index.get(id);
+      const loc = have(id) ? undefined : this.index.get(id);
       if (loc) spans.push({ id, pack: loc.pack, offset: loc.offset, length: loc.length });
     }
-    if (spans.length < 2) return;
-    const plan = new PlannedReads(spans, (pack, offset, length) => this.fetchRange(pack, offset, length), { ...this.mode.ranges, gap: 0 });
-    await Promise.all(spans.map(async ({ id }) => {
-      const served = await plan.take(id);
-      if (!served || !('sealed' in served)) return;
+    const ranges = planRanges(spans, this.mode.ranges.gap);
+    let next = 0;
+    const worker = async () => {
+      for (let r = ranges[next++]; r; r = ranges[next++]) {
+        const bytes = await this.fetchRange(r.pack, r.offset, r.length).catch(() => undefined);
+        if (bytes) this.decodeTreesIn(r.pack, r.offset, bytes, have, found);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(this.mode.ranges.concurrency, ranges.length) }, worker));
+    return found;
+  }
+
+  /** Decodes every whole tree blob of `pack` inside `bytes` (fetched from `offset`) not had yet. */
+  private decodeTreesIn(pack: string, offset: number, bytes: Buffer, have: (id: string) => boolean, into: Map<string, Tree>): void {
+    for (const t of this.treeBlobsOf(pack)) {
+      const start = t.offset - offset;
+      if (start < 0 || start + t.length > bytes.length || have(t.id) || into.has(t.id)) continue;
       try {
-        this.cacheTree(id, decodeTree(decodeBlobWith(this.repo.key, 'tree', Buffer.from(id, 'hex'), served.sealed), id));
+        into.set(t.id, decodeTree(decodeBlobWith(this.repo.key, 'tree', Buffer.from(t.id, 'hex'), bytes.subarray(start, start + t.length)), t.id));
       } catch {
         // Reported when the tree is read.
       }
-    }));
+    }
+  }
+
+  /** The tree blobs of a pack, from the index (listed once per reader: packs hold trees or data). */
+  private treeBlobsOf(pack: string): readonly BlobSpan[] {
+    if (!this.treeBlobs) {
+      this.treeBlobs = new Map();
+      for (const [id, loc] of this.index.entries()) {
+        if (loc.type !== 'tree') continue;
+        const list = this.treeBlobs.get(loc.pack);
+        const span = { id, pack: loc.pack, offset: loc.offset, length: loc.length };
+        if (list) list.push(span);
+        else this.treeBlobs.set(loc.pack, [span]);
+      }
+    }
+    return this.treeBlobs.get(pack) ?? [];
   }
 
   async blob(id: string, type: BlobType = 'data'): Promise<Buffer> {
@@ -166,9 +198,9 @@ export class BlobReader {
     return bytes;
   }
 
-  private async fetchRange(pack: string, offset: number, length: number): Promise<Buffer> {
+  private async fetchRange(pack: string, offset: number, length: number, buffer?: (n: number) => Buffer): Promise<Buffer> {
     this.requests++;
-    const bytes = await this.repo.storage.load(packObjectName(pack), { offset, length });
+    const bytes = await this.repo.storage.load(packObjectName(pack), { offset, length }, buffer ? { buffer } : undefined);
     this.bytesFetched += bytes.length;
     return bytes;
   }

@@ -32,7 +32,10 @@ const READ_AHEAD = 64 * 1024 * 1024;
 const MAX_RANGE = 32 * 1024 * 1024;
 /** Merged gaps may add at most this share of a range's needed bytes. */
 const MAX_WASTE = 0.25;
-/** Copies of blobs read again later (deduplicated content) kept at most; beyond, a later use fetches the blob again. */
+/**
+ * Copies of blobs read again later (deduplicated content) kept at most; beyond, the copies
+ * read again soonest are kept and a later use of another fetches that blob again.
+ */
 const KEEP_FOR_REUSE = 32 * 1024 * 1024;
 
 export interface PlannedRange {
@@ -116,6 +119,12 @@ interface RangeState {
 /** Fetches `length` bytes of `pack` from `offset` (fewer when the pack is shorter). */
 export type RangeFetch = (pack: string, offset: number, length: number) => Promise<Buffer>;
 
+/**
+ * Told of a fetched range's memory once nothing reads it: at the next take or forgo after its
+ * last blob was served, since the caller decodes a served blob before asking for the next.
+ */
+export type RangeDone = (bytes: Buffer) => void;
+
 /** A blob served by a plan: its stored bytes, or the failure of the range that held it. */
 export type Served = { sealed: Buffer; pack: string; truncated?: false } | { pack: string; truncated: true; got: number } | { pack: string; error: unknown };
 
@@ -128,18 +137,28 @@ export class PlannedReads {
   private readonly states: RangeState[];
   private readonly rangeOf = new Map<string, RangeState>();
   private readonly usesLeft = new Map<string, number>();
+  /** Positions in the read order of the uses not yet served, for blobs read more than once. */
+  private readonly repeats = new Map<string, number[]>();
   private readonly kept = new Map<string, { sealed: Buffer; pack: string }>();
   private keptBytes = 0;
   private next = 0;
   private inFlight = 0;
   private held = 0;
+  private readonly done: Buffer[] = [];
 
   constructor(
     uses: readonly BlobSpan[],
     private readonly fetch: RangeFetch,
     private readonly tuning: RangeTuning,
+    private readonly onDone?: RangeDone,
   ) {
-    for (const u of uses) this.usesLeft.set(u.id, (this.usesLeft.get(u.id) ?? 0) + 1);
+    const seen = new Map<string, number>();
+    uses.forEach((u, i) => {
+      const first = seen.get(u.id);
+      if (first === undefined) seen.set(u.id, i);
+      else (this.repeats.get(u.id) ?? this.repeats.set(u.id, [first]).get(u.id)!).push(i);
+      this.usesLeft.set(u.id, (this.usesLeft.get(u.id) ?? 0) + 1);
+    });
     this.states = planRanges(uses, tuning.gap).map((range) => ({ range, started: false, unread: new Set(range.blobs.map((b) => b.id)) }));
     for (const s of this.states) for (const b of s.range.blobs) this.rangeOf.set(b.id, s);
     this.pump();
@@ -152,15 +171,13 @@ export class PlannedReads {
 
   /** The blob's bytes as stored, or undefined when the plan has no (further) use of it. */
   async take(id: string): Promise<Served | undefined> {
+    this.handBack();
     const left = this.usesLeft.get(id);
     if (left === undefined) return undefined;
     const keptCopy = this.kept.get(id);
     if (keptCopy) {
       this.used(id, left);
-      if (left <= 1) {
-        this.kept.delete(id);
-        this.keptBytes -= keptCopy.sealed.length;
-      }
+      if (left <= 1) this.unkeep(id);
       return keptCopy;
     }
     const state = this.rangeOf.get(id);
@@ -176,25 +193,19 @@ export class PlannedReads {
     this.rangeOf.delete(id);
     state.unread.delete(id);
     this.used(id, left);
-    if (left > 1 && 'sealed' in served && this.keptBytes + blob.length <= KEEP_FOR_REUSE) {
-      this.kept.set(id, { sealed: Buffer.from(served.sealed), pack: blob.pack });
-      this.keptBytes += blob.length;
-    }
+    if (left > 1 && 'sealed' in served) this.keep(id, served.sealed, blob.pack);
     if (state.unread.size === 0) this.release(state);
     return served;
   }
 
   /** The reader will not read this use of the blob after all (its file failed): its range may be let go sooner. */
   forgo(id: string): void {
+    this.handBack();
     const left = this.usesLeft.get(id);
     if (left === undefined) return;
     this.used(id, left);
     if (left > 1) return;
-    const keptCopy = this.kept.get(id);
-    if (keptCopy) {
-      this.kept.delete(id);
-      this.keptBytes -= keptCopy.sealed.length;
-    }
+    this.unkeep(id);
     const state = this.rangeOf.get(id);
     if (!state) return;
     this.rangeOf.delete(id);
@@ -214,11 +225,42 @@ export class PlannedReads {
   }
 
   private used(id: string, left: number): void {
-    if (left <= 1) this.usesLeft.delete(id);
-    else this.usesLeft.set(id, left - 1);
+    this.repeats.get(id)?.shift();
+    if (left > 1) return void this.usesLeft.set(id, left - 1);
+    this.usesLeft.delete(id);
+    this.repeats.delete(id);
+  }
+
+  /** Keeps a copy for the blob's next use, making room by dropping copies needed later than it. */
+  private keep(id: string, sealed: Buffer, pack: string): void {
+    const next = this.nextUse(id);
+    while (this.keptBytes + sealed.length > KEEP_FOR_REUSE) {
+      let latest: string | undefined;
+      for (const k of this.kept.keys()) if (latest === undefined || this.nextUse(k) > this.nextUse(latest)) latest = k;
+      if (latest === undefined || this.nextUse(latest) <= next) return;
+      this.unkeep(latest);
+    }
+    this.kept.set(id, { sealed: Buffer.from(sealed), pack });
+    this.keptBytes += sealed.length;
+  }
+
+  private unkeep(id: string): void {
+    const copy = this.kept.get(id);
+    if (!copy) return;
+    this.kept.delete(id);
+    this.keptBytes -= copy.sealed.length;
+  }
+
+  private nextUse(id: string): number {
+    return this.repeats.get(id)?.[0] ?? Infinity;
+  }
+
+  private handBack(): void {
+    if (this.onDone) for (const b of this.done.splice(0)) this.onDone(b);
   }
 
   private release(state: RangeState): void {
+    if (state.bytes && this.onDone) this.done.push(state.bytes);
     state.bytes = undefined;
     this.held -= state.range.length;
     this.pump();

@@ -1,4 +1,4 @@
-import { TREE_CACHE, type BlobReader } from './blob-reader.js';
+import type { BlobReader } from './blob-reader.js';
 import type { Tree, TreeNode } from '../model/index.js';
 
 /** What reads trees: a BlobReader, or the trees a walk holds. */
@@ -67,8 +67,8 @@ export class HeldTrees implements TreeSource {
   /**
    * Loads the trees below `root` (the root included) whose directories `enter` admits, level
    * by level, each level's trees fetched ahead together. A tree that fails to load is left
-   * out; `get` reports its error. Holds them until this object is dropped: memory grows with
-   * the directories walked.
+   * out; `tree` reports its error. Holds them, and the other trees the fetched ranges held,
+   * until this object is dropped: memory grows with the directories walked.
    */
   async load(root: string, enter: (path: string, node: TreeNode) => boolean, prefix = ''): Promise<this> {
     let level: { id: string; path: string }[] = [{ id: root, path: prefix }];
@@ -76,10 +76,10 @@ export class HeldTrees implements TreeSource {
       const next: { id: string; path: string }[] = [];
       for (let i = 0; i < level.length; i += PREFETCH_BATCH) {
         const batch = level.slice(i, i + PREFETCH_BATCH);
-        await this.reader.prefetchTrees(batch.map((t) => t.id));
+        const fetched = await this.reader.prefetchTrees(batch.map((t) => t.id), (id) => this.held.has(id));
+        for (const [id, tree] of fetched) this.held.set(id, tree);
         for (const { id, path } of batch) {
-          if (this.held.has(id)) continue;
-          const tree = await this.reader.tree(id).catch(() => undefined);
+          const tree = this.held.get(id) ?? (await this.reader.tree(id).catch(() => undefined));
           if (!tree) continue;
           this.held.set(id, tree);
           for (const node of tree.nodes) {
@@ -94,5 +94,5 @@ export class HeldTrees implements TreeSource {
   }
 }
 
-/** Trees fetched ahead at once: well under the reader's tree cache, so they are still there when read. */
-const PREFETCH_BATCH = TREE_CACHE / 4;
+/** Trees asked for at once: bounds the requests a level queues, not what is held. */
+const PREFETCH_BATCH = 1024;
