@@ -89,60 +89,6 @@ describe('pack memory reused across evictions', () => {
   });
 });
 
-describe('planned range reads', () => {
-  let work: string;
-  let session: ReadSession;
-  const ids: string[] = [];
-  const expected = new Map<string, Buffer>();
-
-  beforeAll(async () => {
-    work = scratchDir('triad-range-buffers-');
-    const ctx = { env: { ...PASS }, cwd: work, clock: systemClock, kdf: TEST_KDF };
-    const src = join(work, 'src');
-    mkdirSync(src);
-    for (let i = 0; i < FILES; i++) writeFileSync(join(src, `f${i}.bin`), bytes(300 + i, sizeOf(i)));
-    const policy = writeLocalPolicy(work, { sources: [src], targets: { nas: { path: join(work, 'nas') } }, rule: 'none' });
-    await initRepositories(ctx, { policyFile: policy });
-    expect((await runBackup(ctx, { policyFile: policy, packSize: 128 * 1024 })).exitCode).toBe(0);
-    session = await openForRead(ctx, policy);
-    const root = await session.reader.tree(pickSnapshot(session, 'latest').tree);
-    for (const n of (await session.reader.tree(root.nodes[0]!.subtree!)).nodes) {
-      ids.push(n.content![0]!);
-      expected.set(n.content![0]!, bytes(300 + Number(n.name.slice(1, -4)), n.size));
-    }
-  });
-  afterAll(async () => {
-    await session?.close();
-    rmSync(work, { recursive: true, force: true });
-  });
-
-  it('serves every planned use right, and lends a read range\'s memory to a later range', async () => {
-    const reader = new BlobReader(session.reader.repo, session.reader.index, { ranges: { gap: 0, concurrency: 2 } });
-    const storage = reader.repo.storage;
-    const load = storage.load.bind(storage);
-    const memories = new Set<ArrayBufferLike>();
-    let loads = 0;
-    storage.load = async (name, range, opts) => {
-      const b = await load(name, range, opts);
-      if (name.startsWith('data/')) {
-        loads++;
-        memories.add(b.buffer);
-      }
-      return b;
-    };
-    try {
-      const rnd = seededRandom(11);
-      const order = [...ids, ...ids].sort(() => rnd.next() - 0.5);
-      reader.plan(order);
-      for (const id of order) expect((await reader.transientBlob(id)).equals(expected.get(id)!), id.slice(0, 8)).toBe(true);
-      expect(loads).toBe(FILES);
-      expect(memories.size).toBeLessThan(loads);
-    } finally {
-      storage.load = load;
-    }
-  });
-});
-
 describe('MemoryPool', () => {
   it('lends handed-back memory to a pack that fits, keeps only what it lent, and at most `keep` buffers', () => {
     const m = new MemoryPool(1);

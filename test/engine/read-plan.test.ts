@@ -118,6 +118,18 @@ describe('PlannedReads', () => {
     expect(gap.length).toBe(MiB);
   });
 
+  it("hands a range's memory back only when the blob after its last one is asked for", async () => {
+    const { blobs, fetch } = await packStore([MiB, MiB, MiB]);
+    const back: Buffer[] = [];
+    const plan = new PlannedReads([blobs[0]!, blobs[2]!], fetch, { gap: 0, concurrency: 1 }, (b) => back.push(b));
+    const first = await plan.take(blobs[0]!.id);
+    // Served and still being read by the caller: not handed back yet.
+    expect(back).toHaveLength(0);
+    await plan.take(blobs[2]!.id);
+    expect(back).toHaveLength(1);
+    expect(first && 'sealed' in first && back[0]!.buffer === first.sealed.buffer).toBe(true);
+  });
+
   it('never fetches a range whose blobs were all forgone before it started', async () => {
     const { blobs, fetch, stats } = await packStore([MiB, MiB, MiB]);
     // Two ranges (a gap of one unneeded blob); one request in flight: the second waits.

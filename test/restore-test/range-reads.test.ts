@@ -203,6 +203,30 @@ describe('range reads: bytes fetched and requests made, local and S3 (s3rver)', 
     expect(got.packs).toBe(layout.get('cloud')!.packSize.size);
   });
 
+  it('a restore-test of two snapshots fetches the files and trees they share once', async () => {
+    // A second snapshot: 10 files rewritten (same sizes), the rest shared with the first.
+    for (let i = 0; i < 400; i += 40) {
+      const rel = `src/d${String(i % 20).padStart(2, '0')}/f${String(i).padStart(3, '0')}.bin`;
+      writeFileSync(join(work, rel), bytes(5000 + i, files.get(rel)!));
+    }
+    const b = triad(['backup', '-p', policy], { env });
+    expect(b.code, b.stderr).toBe(0);
+    layout.set('nas', await layoutOf('nas', await openLocalStorage(join(work, 'nas'), { create: false })));
+    let out = '';
+    const loads = counted((file) => {
+      const r = triad(['restore-test', '-p', policy, '--target', 'nas', '--sample', '20%', '--snapshots', 'all', '--seed', '3', '--scratch', join(work, 'scratch'), '--json'], { env: { ...env, TRIAD_TEST_COUNT_LOADS: file } });
+      expect(r.code, r.stderr).toBe(0);
+      out = r.stdout;
+    });
+    const res = JSON.parse(out) as { sample: { bytes: number; snapshotList: { files: { path: string }[] }[] }; targets: { bytesFetched: number }[] };
+    expect(res.sample.snapshotList).toHaveLength(2);
+    const [a, b2] = res.sample.snapshotList.map((x) => new Set(x.files.map((f) => f.path)));
+    expect([...a!].filter((f) => b2!.has(f)).length, 'files sampled in both snapshots').toBeGreaterThan(0);
+    const got = packLoads(loads, 'nas');
+    expect(got.dataBytes).toBeLessThanOrEqual(1.25 * res.sample.bytes);
+    expect(res.targets[0]!.bytesFetched).toBe(got.dataBytes + got.treeBytes);
+  });
+
   // Last: damages the nas copy.
   it('a damaged range is reported with its pack, blob, file and target, and the rest of the restore goes on', () => {
     const l = layout.get('nas')!;

@@ -21,6 +21,9 @@ export class BlobError extends TriadError {
   }
 }
 
+/** Ranges at least this long are read into the reader's pooled memory. */
+const POOLED_RANGE = 2 * 1024 * 1024;
+
 /** Decoded trees kept; a walk larger than this reads a tree again only if it comes back to it. */
 export const TREE_CACHE = 2048;
 
@@ -74,8 +77,9 @@ export class BlobReader {
       const loc = this.index.get(id);
       if (loc) uses.push({ id, pack: loc.pack, offset: loc.offset, length: loc.length });
     }
-    // Range memory is lent by the pool and handed back once read, as whole packs are in packs mode.
-    const fetch = (pack: string, offset: number, length: number) => this.fetchRange(pack, offset, length, (n) => this.memory.take(n));
+    // Large ranges' memory is lent by the pool and handed back once read, as whole packs are in
+    // packs mode; small ones take ordinary buffers (the pool lends in 4 MiB steps).
+    const fetch = (pack: string, offset: number, length: number) => this.fetchRange(pack, offset, length, length >= POOLED_RANGE ? (n) => this.memory.take(n) : undefined);
     this.planned = new PlannedReads(uses, fetch, { ...this.mode.ranges, ...tuning }, (bytes) => this.memory.giveBack(bytes.buffer));
   }
 
@@ -98,7 +102,8 @@ export class BlobReader {
       const loc = have(id) ? undefined : this.index.get(id);
       if (loc) spans.push({ id, pack: loc.pack, offset: loc.offset, length: loc.length });
     }
-    const ranges = planRanges(spans, this.mode.ranges.gap);
+    // The gaps between a walk's trees are mostly trees it reads later (decoded below), not waste.
+    const ranges = planRanges(spans, this.mode.ranges.gap, undefined, Infinity);
     let next = 0;
     const worker = async () => {
       for (let r = ranges[next++]; r; r = ranges[next++]) {

@@ -55,11 +55,11 @@ interface Candidate extends BlobSpan {
 /**
  * Groups the blobs of `uses` (in the order they will be read; repeats allowed) into byte
  * ranges: blobs of one pack merge when the gap between them is at most `gap`, the merged gaps
- * stay under a quarter of the needed bytes, and all of a range's blobs are first read within
+ * stay under `maxWaste` (a quarter) of the needed bytes, and all of a range's blobs are first read within
  * `window` bytes of the read order (so a fetched range is soon done with). Ranges come in the
  * order of their first use.
  */
-export function planRanges(uses: readonly BlobSpan[], gap: number, window = READ_AHEAD): PlannedRange[] {
+export function planRanges(uses: readonly BlobSpan[], gap: number, window = READ_AHEAD, maxWaste = MAX_WASTE): PlannedRange[] {
   const firsts = new Map<string, Candidate>();
   let at = 0;
   uses.forEach((u, i) => {
@@ -77,7 +77,7 @@ export function planRanges(uses: readonly BlobSpan[], gap: number, window = READ
     blobs.sort((a, b) => a.offset - b.offset);
     let cur: { r: PlannedRange & { first: number }; needed: number; minAt: number; maxAt: number } | undefined;
     for (const b of blobs) {
-      if (cur && fits(cur, b, gap, window)) {
+      if (cur && fits(cur, b, gap, window, maxWaste)) {
         cur.r.length = b.offset + b.length - cur.r.offset;
         cur.r.blobs.push(b);
         cur.r.first = Math.min(cur.r.first, b.first);
@@ -94,14 +94,14 @@ export function planRanges(uses: readonly BlobSpan[], gap: number, window = READ
   return ranges.map(({ pack, offset, length, blobs }) => ({ pack, offset, length, blobs: blobs.map(({ id, pack: p, offset: o, length: l }) => ({ id, pack: p, offset: o, length: l })) }));
 }
 
-function fits(cur: { r: PlannedRange; needed: number; minAt: number; maxAt: number }, b: Candidate, gap: number, window: number): boolean {
+function fits(cur: { r: PlannedRange; needed: number; minAt: number; maxAt: number }, b: Candidate, gap: number, window: number, maxWaste: number): boolean {
   const end = cur.r.offset + cur.r.length;
   const skipped = b.offset - end;
   if (skipped < 0 || skipped > gap) return false;
   const length = b.offset + b.length - cur.r.offset;
   if (length > MAX_RANGE) return false;
   const waste = length - cur.needed - b.length;
-  if (waste > MAX_WASTE * (cur.needed + b.length)) return false;
+  if (waste > maxWaste * (cur.needed + b.length)) return false;
   return Math.max(cur.maxAt, b.at) - Math.min(cur.minAt, b.at) <= window;
 }
 

@@ -144,29 +144,37 @@ export async function testReplica(rep: TestReplica, sample: SampleSnapshot[], op
     else r.skipped++;
     if (f.status !== 'skipped') r.files++;
   };
-  for (const [k, p] of sample.entries()) {
+  // Every sampled snapshot's trees (held once: unchanged directories are shared) and every
+  // sampled file located first, so the reader fetches the packs' needed bytes once, in order.
+  const trees = new HeldTrees(reader);
+  const prepared: { p: SampleSnapshot; snap?: Snapshot; structure?: SnapshotStructureResult; located: Located[] }[] = [];
+  for (const p of sample) {
     const snap = rep.snapshots.get(p.snapshot.id);
     if (!snap) {
-      absentSnapshot(r, name, p, add);
+      prepared.push({ p, located: [] });
       continue;
     }
     const ts = opts.monotonic();
-    // The snapshot's trees, fetched ahead once, serve the structure check and locating the sample.
-    const trees = await new HeldTrees(reader).load(snap.tree, () => true);
+    await trees.load(snap.tree, () => true);
     const st = await checkSnapshotStructure(reader, snap.tree, rep.stored, opts.signal, trees);
-    r.overheadMs += opts.monotonic() - ts;
-    r.structure.push({
+    const structure: SnapshotStructureResult = {
       snapshot: snap.id, present: true, ok: st.problems.length === 0 && !p.listingProblem, trees: st.trees, files: st.files, problems: st.problems, omitted: st.omitted,
       ...(p.listingProblem ? { note: p.listingProblem } : {}),
-    });
-    if (r.estimateFor === undefined) r.estimateFor = { snapshot: snap.id, bytes: snap.summary.bytes };
-    const scratch = join(opts.dir, String(k));
-    // Every sampled file located first, so the reader fetches the packs' needed bytes once, in order.
-    const tl = opts.monotonic();
+    };
     const located: Located[] = [];
     for (const f of p.files) located.push(await locateSampled(trees, snap.tree, f));
-    reader.plan(located.flatMap((l) => ('failure' in l ? [] : (l.node.content ?? []))));
-    r.overheadMs += opts.monotonic() - tl;
+    prepared.push({ p, snap, structure, located });
+    r.overheadMs += opts.monotonic() - ts;
+  }
+  reader.plan(prepared.flatMap(({ located }) => located.flatMap((l) => ('failure' in l ? [] : (l.node.content ?? [])))));
+  for (const [k, { p, snap, structure, located }] of prepared.entries()) {
+    if (!snap || !structure) {
+      absentSnapshot(r, name, p, add);
+      continue;
+    }
+    r.structure.push(structure);
+    if (r.estimateFor === undefined) r.estimateFor = { snapshot: snap.id, bytes: snap.summary.bytes };
+    const scratch = join(opts.dir, String(k));
     for (const [i, f] of p.files.entries()) {
       opts.signal?.throwIfAborted();
       const tf = opts.monotonic();
