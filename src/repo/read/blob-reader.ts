@@ -25,7 +25,7 @@ export class BlobError extends TriadError {
 const POOLED_RANGE = 2 * 1024 * 1024;
 
 /** Decoded trees kept; a walk larger than this reads a tree again only if it comes back to it. */
-export const TREE_CACHE = 2048;
+const TREE_CACHE = 2048;
 
 /**
  * How a reader fetches: whole packs through a small LRU (a command that reads most blobs of
