@@ -27,6 +27,10 @@ export function summarize(list) {
     cpu_wait_pct: med('cpu_wait_pct'),
     size_mb: med('size_mb'),
     disk_mb: med('disk_mb'),
+    fetched_mb: med('fetched_mb'),
+    requests: med('requests'),
+    needed_mb: med('needed_mb'),
+    stored_mb: med('stored_mb'),
   };
 }
 
@@ -106,5 +110,17 @@ export function printTables({ results, avail, scenarios, log }) {
   log(table(drows, ['l', 'l', 'r', 'r', 'r', 'r', 'r', 'l']));
   log('CPU wait % = share of the wall time during which some task waited for a CPU (Linux PSI): other load on a shared machine');
   log();
+  const frows = [['scenario', 'wall s', 'fetched MB', 'requests', 'needed MB', 'fetched / needed']];
+  for (const [key, label] of scenarios) {
+    const s = summary.triad?.[key];
+    if (s?.fetched_mb === undefined) continue;
+    const needed = s.needed_mb ?? s.stored_mb;
+    frows.push([label, f(s.wall_s), f(s.fetched_mb, 1), f(s.requests, 0), f(needed, 1), needed ? f(s.fetched_mb / needed) : '']);
+  }
+  if (frows.length > 1) {
+    log('triad: bytes fetched by reading commands (needed = sampled / included file bytes; for the S3 restore, what the backup stored)');
+    log(table(frows, ['l']));
+    log();
+  }
   return { medians: summary, ratios };
 }

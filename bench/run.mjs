@@ -23,6 +23,7 @@ const USAGE = `usage: node bench/run.mjs [options]   (npm run bench -- [options]
   --verify           compare restored trees with the source byte for byte (untimed)
   --keep             keep repositories and restores in the work dir after the run
   --scale            the scale bench instead (bench/scale.mjs; --files N --history H, see --scale --help)
+  --scenarios LIST   only these scenarios (keys as in SCENARIOS; backups they need still run, unrecorded)
 environment: TRIAD_BENCH_DIR (default bench/.corpus) holds the cached corpus and the work dir.`;
 
 // The scale bench (bench/scale.mjs) is a run of its own: history length and file count, not tools.
@@ -32,7 +33,7 @@ if (process.argv.includes('--scale')) {
 }
 
 function parseArgs(argv) {
-  const o = { scale: process.env.TRIAD_BENCH_SCALE || 'full', json: null, tools: null, runs: 1, s3: true, verify: false, keep: false };
+  const o = { scale: process.env.TRIAD_BENCH_SCALE || 'full', json: null, tools: null, runs: 1, s3: true, verify: false, keep: false, scenarios: null };
   parseFlags(
     argv,
     {
@@ -44,6 +45,7 @@ function parseArgs(argv) {
       '--no-s3': () => (o.s3 = false),
       '--verify': () => (o.verify = true),
       '--keep': () => (o.keep = true),
+      '--scenarios': (value) => (o.scenarios = new Set(value().split(','))),
     },
     USAGE,
   );
@@ -69,7 +71,14 @@ export const SCENARIOS = [
   ['check', 'check, read all data'],
   ['repo_size', 'repository size (MB)'],
   ['s3_upload', 'S3 upload, 3 big files'],
+  // triad only: what reading part of a repository downloads (bytes-fetched column).
+  ['restore_test_5', 'restore-test 5 %'],
+  ['restore_include_1', 'restore --include 1 %'],
+  ['s3_restore', 'restore from S3 (fauxqs)'],
 ];
+/** Scenarios of triad alone: the peers have no counterpart measured here. */
+const TRIAD_ONLY = new Set(['restore_test_5', 'restore_include_1', 's3_restore']);
+const wantedScenario = (key) => !opts.scenarios || opts.scenarios.has(key);
 
 // ---- interruption: put the corpus back, stop the emulator, kill the measured command ----
 let corpus = null;
@@ -159,7 +168,11 @@ async function step(tool, key, spec, bytes, runTag) {
     m.error = firstLine(m.stderr) || firstLine(m.stdout) || `exit ${m.exit}`;
     m.stderr_tail = m.stderr.trim().split('\n').slice(-8).join('\n');
   }
-  if (key.startsWith('backup') && tool === 'triad' && m.exit === 0) {
+  if (tool === 'triad' && TRIAD_ONLY.has(key) && m.stdout.trim().startsWith('{')) {
+    // The whole result (m.stdout holds only its head).
+    fetchedFigures(m, JSON.parse(fs.readFileSync(path.join(logDir, `${tool}${runTag}-${key}.out`), 'utf8')));
+  }
+  if ((key.startsWith('backup') || key === 's3_upload') && tool === 'triad' && m.exit === 0) {
     try {
       m.summary = JSON.parse(m.stdout);
     } catch {
@@ -171,6 +184,14 @@ async function step(tool, key, spec, bytes, runTag) {
   log(fmtStep(tool, key, { ...m, stderr: m.error }, bytes));
   record(tool, key, m);
   return m;
+}
+
+/** Bytes fetched and requests made, from a triad restore or restore-test --json result. */
+function fetchedFigures(m, r) {
+  const targets = r.targets ?? [r];
+  m.fetched_mb = targets.reduce((n, t) => n + (t.bytesFetched ?? 0), 0) / 1e6;
+  m.requests = targets.reduce((n, t) => n + (t.requests ?? 0), 0);
+  if (r.sample) m.needed_mb = r.sample.bytes / 1e6;
 }
 
 /** The directory in a restore that corresponds to the source root (tools lay it out differently). */
@@ -216,6 +237,8 @@ async function localSequence(tool, runTag) {
     }
     await step(tool, 'backup_first', t.backup(), base.bytes, runTag);
     const firstSize = diskUsage(t.repo);
+    if (tool === 'triad') await partialReads(t, work, runTag);
+    if (opts.scenarios && !['backup_nochange', 'backup_change', 'restore', 'check', 'repo_size'].some(wantedScenario)) return;
     await step(tool, 'backup_nochange', t.backup(), base.bytes, runTag);
     edited = true;
     const change = applyChanges(corpus);
@@ -258,6 +281,28 @@ async function localSequence(tool, runTag) {
   }
 }
 
+/** restore-test of 5 % and restore --include of 1 % of the files, on the first backup. */
+async function partialReads(t, work, runTag) {
+  if (wantedScenario('restore_test_5')) {
+    const scratch = path.join(work, 'scratch');
+    fs.mkdirSync(scratch, { recursive: true });
+    await step('triad', 'restore_test_5', t.restoreTest('5%', scratch), undefined, runTag);
+  }
+  if (wantedScenario('restore_include_1')) {
+    const files = [];
+    walk(corpus.src, (rel, e) => {
+      if (e.isFile()) files.push(rel);
+    });
+    const chosen = files.filter((_, i) => i % 100 === 50);
+    const needed = chosen.reduce((n, rel) => n + fs.statSync(path.join(corpus.src, rel)).size, 0);
+    const dir = path.join(work, 'restore-include');
+    fs.mkdirSync(dir);
+    const m = await step('triad', 'restore_include_1', t.restoreJson(dir, chosen.map((rel) => path.join(corpus.src, rel))), needed, runTag);
+    m.needed_mb = needed / 1e6;
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 async function s3Sequence(tool, runTag) {
   const work = path.join(workRoot, `${tool}${runTag}-s3`);
   fs.mkdirSync(work, { recursive: true });
@@ -277,6 +322,14 @@ async function s3Sequence(tool, runTag) {
     const init = await run(spec.cmd, spec.args, { ...spec, logDir, name: `${tool}${runTag}-s3-init` });
     if (init.exit !== 0) return skip(firstLine(init.stderr) || firstLine(init.stdout) || `init exit ${init.exit}`);
     const m = await step(tool, 's3_upload', t.backup(), bytes, runTag);
+    if (tool === 'triad' && m.exit === 0 && wantedScenario('s3_restore')) {
+      const dir = path.join(work, 'restore');
+      fs.mkdirSync(dir);
+      const r = await step(tool, 's3_restore', t.restoreJson(dir), bytes, runTag);
+      // Everything the backup wrote to the bucket (packs, index, snapshot): the most a restore may need.
+      r.stored_mb = (m.summary?.targets ?? []).reduce((n, x) => n + (x.bytesWritten ?? 0), 0) / 1e6;
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
     if (m.exit !== 0 && !m.partial && tool === 'triad' && /not (yet )?(supported|implemented)|unsupported|unknown target type/i.test(m.error)) {
       // an s3 target the CLI does not support yet is a skip, not a benchmark failure
       const r = results[tool].s3_upload;

@@ -106,6 +106,9 @@ export const tools = {
         backup: () => cmd('backup', '-p', policy, '--json'),
         restore: (dir) => cmd('restore', '-p', policy, 'latest', '--to', dir),
         check: () => cmd('check', '-p', policy, '--read-data'),
+        // Reading parts of the repository (triad only): --json reports bytesFetched.
+        restoreJson: (dir, include = []) => cmd('restore', '-p', policy, 'latest', '--to', dir, '--json', ...include.flatMap((p) => ['--include', p])),
+        restoreTest: (pct, scratch) => cmd('restore-test', '-p', policy, '--sample', pct, '--snapshots', 'latest', '--seed', '7', '--scratch', scratch, '--max-bytes', '100GiB', '--json'),
       };
     },
   },

@@ -1,6 +1,6 @@
 import { TriadError } from '../core/errors.js';
 import type { TreeNode } from '../repo/model/index.js';
-import { findNode, walkTree } from '../repo/read/index.js';
+import { findNode, HeldTrees, walkTree } from '../repo/read/index.js';
 import { openForRead, pathInSnapshot, pickSnapshot } from './read.js';
 import type { AppContext } from './session.js';
 
@@ -19,7 +19,7 @@ function entry(path: string, n: TreeNode): LsEntry {
   return { path, type: n.type, size: n.size, mode: n.mode, mtime: new Date(n.mtime).toISOString(), uid: n.uid, gid: n.gid, target: n.target };
 }
 
-export async function listTree(ctx: AppContext, opts: { policyFile: string; snapshot: string; path?: string; target?: string; recursive?: boolean }): Promise<{ snapshot: string; target: string; timezone: string; entries: LsEntry[] }> {
+export async function listTree(ctx: AppContext, opts: { policyFile: string; snapshot: string; path?: string; target?: string; recursive?: boolean }): Promise<{ snapshot: string; target: string; timezone: string; entries: LsEntry[]; bytesFetched: number; requests: number }> {
   const s = await openForRead(ctx, opts.policyFile, opts.target, 'ls');
   try {
     const snap = pickSnapshot(s, opts.snapshot);
@@ -31,12 +31,13 @@ export async function listTree(ctx: AppContext, opts: { policyFile: string; snap
     } else {
       const recursive = opts.recursive ?? true;
       if (recursive) {
-        for await (const { path, node } of walkTree(s.reader, found.tree, found.path)) entries.push(entry(path, node));
+        const trees = await new HeldTrees(s.reader).load(found.tree, () => true, found.path);
+        for await (const { path, node } of walkTree(trees, found.tree, found.path)) entries.push(entry(path, node));
       } else {
         for (const n of (await s.reader.tree(found.tree)).nodes) entries.push(entry(found.path ? `${found.path}/${n.name}` : n.name, n));
       }
     }
-    return { snapshot: snap.id, target: s.target, timezone: s.policy.timezone, entries };
+    return { snapshot: snap.id, target: s.target, timezone: s.policy.timezone, entries, bytesFetched: s.reader.bytesFetched, requests: s.reader.requests };
   } finally {
     await s.close();
   }

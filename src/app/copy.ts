@@ -2,18 +2,17 @@ import { runReportedJob } from './job-run.js';
 import { createHash } from 'node:crypto';
 import { TriadError, ExitCode, exitCodeOf } from '../core/errors.js';
 import { repairIndex } from '../repo/maintenance/index.js';
-import { BlobReader } from '../repo/read/index.js';
+import { BlobReader, HeldTrees, walkTree } from '../repo/read/index.js';
 import { AAD, packObjectName } from '../repo/format.js';
 import { encodeIndex, MasterIndex } from '../repo/index/index.js';
 import { writeJournal } from '../repo/model/index.js';
 import { parsePackHeader, type PackEntry } from '../repo/blob/index.js';
 import { loadSnapshots, resolveSnapshot, type Snapshot } from '../repo/model/index.js';
-import { walkTree } from '../repo/read/index.js';
 import type { Catalog } from '../catalog/index.js';
 import type { Policy } from '../policy/types.js';
 import type { Repository } from '../repo/repository.js';
 import { withPolicyLocks } from './locking.js';
-import { catalogFor, closeAll, errorMessage, hostName, loadPolicyFile, openTargets, passphraseFor, selectTargets, warnDamagedSnapshot, type AppContext } from './session.js';
+import { catalogFor, closeAll, errorMessage, hostName, loadPolicyFile, partialReads, openTargets, passphraseFor, selectTargets, warnDamagedSnapshot, type AppContext } from './session.js';
 
 export interface CopyResult {
   policy: string;
@@ -24,6 +23,9 @@ export interface CopyResult {
   /** Packs found on the destination from an interrupted run, indexed and not sent again. */
   packsReused: number;
   bytesCopied: number;
+  /** Bytes downloaded from the source (trees, then the packs copied) and the load requests made. */
+  bytesFetched: number;
+  requests: number;
   durationMs: number;
   /** 0, or 1 when an `after` hook failed (a failed copy throws). */
   exitCode: number;
@@ -91,7 +93,7 @@ async function copySnapshots(
   const todo = wanted.filter((s) => !have.has(s.id));
 
   // Packs of the source that hold a blob the destination lacks.
-  const reader = new BlobReader(src, srcIndex);
+  const reader = new BlobReader(src, srcIndex, partialReads(ctx));
   const packs = new Set<string>();
   const need = (id: string) => {
     if (dstIndex.has(id)) return;
@@ -101,7 +103,8 @@ async function copySnapshots(
   };
   for (const s of todo) {
     need(s.tree);
-    for await (const { node } of walkTree(reader, s.tree)) {
+    const trees = await new HeldTrees(reader).load(s.tree, () => true);
+    for await (const { node } of walkTree(trees, s.tree)) {
       ctx.signal?.throwIfAborted();
       if (node.subtree) need(node.subtree);
       for (const c of node.content ?? []) need(c);
@@ -140,6 +143,8 @@ async function copySnapshots(
     status: 'ok', exitCode: ExitCode.OK, targets: [{ name: opts.to, ok: true }], bytesWritten: bytesCopied,
     details: { from: opts.from, snapshots: todo.map((s) => s.id), packs: copied.length },
   });
-  catalog.finishRun(runId, { finished_at: finishedAt, status: 'ok', exit_code: 0, bytes_written: bytesCopied, details: { from: opts.from, snapshots: todo.map((s) => s.id), packs: copied.length } });
-  return { policy: policy.name, from: opts.from, to: opts.to, snapshots: todo.map((s) => s.id), packsCopied: copied.length, packsReused: reused.packsAdded.length, bytesCopied, durationMs: ctx.clock.monotonic() - started, exitCode: ExitCode.OK, runId };
+  // Trees read by range, then each pack copied whole in one request.
+  const fetched = { bytesFetched: reader.bytesFetched + bytesCopied, requests: reader.requests + copied.length };
+  catalog.finishRun(runId, { finished_at: finishedAt, status: 'ok', exit_code: 0, bytes_read: fetched.bytesFetched, requests: fetched.requests, bytes_written: bytesCopied, details: { from: opts.from, snapshots: todo.map((s) => s.id), packs: copied.length } });
+  return { policy: policy.name, from: opts.from, to: opts.to, snapshots: todo.map((s) => s.id), packsCopied: copied.length, packsReused: reused.packsAdded.length, bytesCopied, ...fetched, durationMs: ctx.clock.monotonic() - started, exitCode: ExitCode.OK, runId };
 }

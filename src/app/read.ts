@@ -5,7 +5,7 @@ import { BlobReader } from '../repo/read/index.js';
 import { loadIndexRoutingAround } from '../repo/index/index.js';
 import { TriadError } from '../core/errors.js';
 import { loadSnapshots, resolveSnapshot, snapshotPathOf, type Snapshot } from '../repo/model/index.js';
-import { closeAll, hostName, loadPolicyFile, openTargets, passphraseFor, requireSome, selectTargets, warnDamagedIndex, warnDamagedSnapshot, type AppContext, type OpenedTarget } from './session.js';
+import { closeAll, hostName, partialReads, loadPolicyFile, openTargets, passphraseFor, requireSome, selectTargets, warnDamagedIndex, warnDamagedSnapshot, type AppContext, type OpenedTarget } from './session.js';
 
 /** One replica opened for reading: the named target, else the first one that opens. */
 export interface ReadSession {
@@ -38,7 +38,7 @@ export async function openForRead(ctx: AppContext, policyFile: string, target?: 
         await lock.release().catch(() => undefined);
         await closeAll(opened);
       };
-      return { policy, target: chosen.spec.name, reader: new BlobReader(repo, index), snapshots, opened, close };
+      return { policy, target: chosen.spec.name, reader: new BlobReader(repo, index, partialReads(ctx)), snapshots, opened, close };
     } catch (err) {
       await lock.release().catch(() => undefined);
       throw err;

@@ -11,7 +11,7 @@ import type { Repository } from '../repo/repository.js';
 import { FileSampler, selectSnapshots, type SnapshotSelector } from '../repo/maintenance/index.js';
 import { keyedFileHash, openTestReplica, testReplica, type FileTestResult, type ReplicaTestResult, type SampleSnapshot, type SourceComparison, type TestReplica } from '../repo/restore/index.js';
 import { withPolicyLocks } from './locking.js';
-import { catalogFor, closeAll, errorMessage, hostName, loadPolicyFile, openTargets, passphraseFor, selectTargets, isDamageError, warnDamagedIndex, warnDamagedSnapshot, type AppContext, type OpenedTarget } from './session.js';
+import { catalogFor, closeAll, partialReads, errorMessage, hostName, loadPolicyFile, openTargets, passphraseFor, selectTargets, isDamageError, warnDamagedIndex, warnDamagedSnapshot, type AppContext, type OpenedTarget } from './session.js';
 
 export type { FailureKind, FileTestResult, SnapshotStructureResult, SourceComparison } from '../repo/restore/index.js';
 export type { SnapshotSelector } from '../repo/maintenance/index.js';
@@ -297,6 +297,7 @@ function recordInCatalogue(catalog: Catalog, policy: Policy, result: RestoreTest
     status: ok ? 'ok' : 'failed',
     exit_code: result.exitCode,
     bytes_read: reachable.reduce((n, t) => n + t.bytesFetched, 0),
+    requests: reachable.reduce((n, t) => n + t.requests, 0),
     bytes_written: reachable.reduce((n, t) => n + t.bytes, 0),
     files: result.sample.files,
     error: ok ? null : targets.filter((t) => !t.ok).map((t) => `${t.target}: ${t.error ?? `${t.failed} file(s) failed`}`).join('; '),
@@ -323,6 +324,7 @@ async function loadSession(ctx: AppContext, policy: Policy, s: Session): Promise
       onDamaged: warnDamagedSnapshot(ctx, s.spec.name),
       onIndexRouted: (routed) => warnDamagedIndex(ctx, s.spec.name, routed),
       signal: ctx.signal,
+      readMode: partialReads(ctx),
     });
   } catch (err) {
     if ((err as Error).name === 'AbortError') throw err;
@@ -476,6 +478,7 @@ function emptyResult(s: Session, results: FileTestResult[]): TargetTestResult {
     bytes: 0,
     bytesFetched: 0,
     reReads: [],
+    requests: 0,
     overheadMs: s.overheadMs,
     transferMs: 0,
     verifyMs: 0,

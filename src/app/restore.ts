@@ -22,6 +22,10 @@ export interface RestoreSummary extends RestoreResult {
   snapshot: string;
   target: string;
   to: string;
+  /** Bytes downloaded from the target (trees and the byte ranges of packs the restore needs). */
+  bytesFetched: number;
+  /** Load requests made for them. */
+  requests: number;
   durationMs: number;
   exitCode: number;
 }
@@ -54,8 +58,8 @@ export async function runRestore(ctx: AppContext, opts: RestoreOptions): Promise
     if (opts.exclude?.length && result.excluded === 0) ctx.emit?.({ type: 'patterns-matched-nothing', option: 'exclude', patterns: opts.exclude, snapshot: snap.id });
     // A restore that restored nothing it was asked for has failed, whatever the reason.
     const exitCode = result.failures.length || (opts.include?.length && nothing) ? 1 : 0;
-    catalog.finishRun(runId, { finished_at: ctx.clock.now(), status: exitCode ? 'failed' : 'ok', exit_code: exitCode, bytes_read: s.reader.bytesFetched, bytes_written: result.bytes, files: result.files, details: { snapshot: snap.id, failures: result.failures.length } });
-    return { ...result, snapshot: snap.id, target: s.target, to, durationMs: ctx.clock.monotonic() - started, exitCode };
+    catalog.finishRun(runId, { finished_at: ctx.clock.now(), status: exitCode ? 'failed' : 'ok', exit_code: exitCode, bytes_read: s.reader.bytesFetched, requests: s.reader.requests, bytes_written: result.bytes, files: result.files, details: { snapshot: snap.id, failures: result.failures.length } });
+    return { ...result, snapshot: snap.id, target: s.target, to, bytesFetched: s.reader.bytesFetched, requests: s.reader.requests, durationMs: ctx.clock.monotonic() - started, exitCode };
   } catch (err) {
     catalog.finishRun(runId, { finished_at: ctx.clock.now(), status: ctx.signal?.aborted ? 'interrupted' : 'failed', exit_code: exitCodeOf(err), error: errorMessage(err) });
     throw err;
@@ -75,14 +79,14 @@ function isEmptyOrMissing(dir: string): boolean {
   }
 }
 
-export async function runDump(ctx: AppContext, opts: { policyFile: string; snapshot: string; path?: string; target?: string; out: Writable }): Promise<{ snapshot: string; target: string }> {
+export async function runDump(ctx: AppContext, opts: { policyFile: string; snapshot: string; path?: string; target?: string; out: Writable }): Promise<{ snapshot: string; target: string; bytesFetched: number; requests: number }> {
   const s = await openForRead(ctx, opts.policyFile, opts.target, 'dump');
   try {
     const snap = pickSnapshot(s, opts.snapshot);
     const found = await findNode(s.reader, snap.tree, pathInSnapshot(snap, opts.path ?? ''));
     if (!found) throw new TriadError('E_USAGE', `no path '${opts.path}' in snapshot ${snap.id.slice(0, 8)}`);
     await dumpTar(s.reader, found.tree, found.path, found.node, opts.out, ctx.signal);
-    return { snapshot: snap.id, target: s.target };
+    return { snapshot: snap.id, target: s.target, bytesFetched: s.reader.bytesFetched, requests: s.reader.requests };
   } finally {
     await s.close();
   }

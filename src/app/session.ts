@@ -13,6 +13,7 @@ import { Repository } from '../repo/repository.js';
 import { describeKdf, kdfBelowFloor, PRODUCTION_KDF_STRENGTH, type KdfStrength } from '../repo/crypto/index.js';
 import type { DamagedSnapshot } from '../repo/model/index.js';
 import type { RoutedIndex } from '../repo/index/index.js';
+import { DEFAULT_RANGE_TUNING, type ReadMode } from '../repo/read/index.js';
 
 export type { KdfStrength };
 
@@ -38,6 +39,8 @@ export interface AppContext {
   wrapStorage?: (storage: Storage, target: string) => Storage;
   /** Jobs whose job lock this process already holds (runReportedJob takes it before the hooks). */
   heldJobLocks?: readonly string[];
+  /** Range requests in flight per target for commands that read parts of packs (--read-concurrency). */
+  readConcurrency?: number;
   /** Thread counts a sysadmin may tune (TRIAD_BACKUP_WORKERS, TRIAD_RESTORE_WRITERS, read by the CLI). */
   threads?: { backupWorkers?: number; restoreWriters?: number };
 }
@@ -55,6 +58,11 @@ export function storageOptions(ctx: AppContext, spec: TargetSpec): Parameters<ty
       onRetry: (op, name, err, delayMs) => ctx.emit?.({ type: 'storage-retry', target: spec.name, op, object: name, errorKind: err.kind, delayMs }),
     },
   };
+}
+
+/** How a command that reads parts of packs fetches them: planned byte ranges, --read-concurrency in flight. */
+export function partialReads(ctx: AppContext): ReadMode {
+  return { ranges: { ...DEFAULT_RANGE_TUNING, ...(ctx.readConcurrency !== undefined ? { concurrency: ctx.readConcurrency } : {}) } };
 }
 
 export interface OpenedTarget {

@@ -160,6 +160,14 @@ export const migrations: readonly Migration[] = [
       migratePacksToSharedRows(db);
     },
   },
+  {
+    version: 3,
+    name: 'requests made by a run',
+    up(db) {
+      // Load requests a reading command made (restore, restore-test, dump): what an object store bills besides bytes.
+      db.exec('ALTER TABLE runs ADD COLUMN requests INTEGER NOT NULL DEFAULT 0');
+    },
+  },
 ];
 
 /**

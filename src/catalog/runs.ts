@@ -29,13 +29,14 @@ export function finishRun(c: Connection, id: number, f: RunFinish): void {
   checkFinalStatus(f.status);
   c.write(() => {
     const changes = c.stmt(
-      `UPDATE runs SET finished_at = ?, status = ?, exit_code = ?, bytes_read = ?, bytes_written = ?, files = ?, error = ?,
+      `UPDATE runs SET finished_at = ?, status = ?, exit_code = ?, bytes_read = ?, requests = ?, bytes_written = ?, files = ?, error = ?,
          details = coalesce(?, details) WHERE id = ?`,
     ).run(
       toIso(f.finished_at, 'run finish'),
       f.status,
       f.exit_code,
       count(f.bytes_read),
+      count(f.requests),
       count(f.bytes_written),
       count(f.files),
       clampError(f.error),
@@ -59,8 +60,8 @@ export function importRun(c: Connection, r: RunStart & RunFinish): number {
       }
       return Number(
         c.stmt(
-          `INSERT INTO runs (policy, kind, target, started_at, finished_at, status, exit_code, bytes_read, bytes_written, files,
-             error, details, journal_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+          `INSERT INTO runs (policy, kind, target, started_at, finished_at, status, exit_code, bytes_read, requests, bytes_written, files,
+             error, details, journal_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
         ).run(
           r.policy,
           r.kind,
@@ -70,6 +71,7 @@ export function importRun(c: Connection, r: RunStart & RunFinish): number {
           r.status,
           r.exit_code,
           count(r.bytes_read),
+          count(r.requests),
           count(r.bytes_written),
           count(r.files),
           clampError(r.error),
@@ -157,7 +159,7 @@ interface RunDbRow extends Omit<RunRow, 'details'> {
   details: string;
 }
 const RUN_COLUMNS =
-  'id, policy, kind, target, started_at, finished_at, status, exit_code, bytes_read, bytes_written, files, error, details, journal_id';
+  'id, policy, kind, target, started_at, finished_at, status, exit_code, bytes_read, requests, bytes_written, files, error, details, journal_id';
 
 function toRun(r: RunDbRow): RunRow {
   return { ...r, details: parseJson<Record<string, unknown>>(r.details, {}) };

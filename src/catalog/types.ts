@@ -148,6 +148,8 @@ export interface RunFinish {
   status: FinalRunStatus;
   exit_code: number;
   bytes_read?: number;
+  /** Load requests made to the target(s). */
+  requests?: number;
   bytes_written?: number;
   files?: number;
   /** A message for people: callers must pass it already free of secrets. */
@@ -165,6 +167,7 @@ export interface RunRow {
   status: RunStatus;
   exit_code: number | null;
   bytes_read: number;
+  requests: number;
   bytes_written: number;
   files: number;
   error: string | null;

@@ -1,5 +1,5 @@
 import { Chalk, supportsColor, type ChalkInstance } from 'chalk';
-import { formatTime } from '../core/format.js';
+import { formatBytes as bytesText, formatTime } from '../core/format.js';
 
 export interface GlobalOptions {
   json: boolean;
@@ -207,3 +207,8 @@ export function cutMiddle(text: string, width: number): string {
 }
 
 export { formatBytes, formatDuration, formatRate } from '../core/format.js';
+
+/** What a reading command downloaded, for its -v summary. */
+export function fetchedLine(bytes: number, requests: number): string {
+  return `fetched ${bytesText(bytes)} in ${requests} request${requests === 1 ? '' : 's'}`;
+}

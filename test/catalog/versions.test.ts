@@ -2,7 +2,7 @@ import { copyFileSync, mkdirSync, readFileSync, rmSync, utimesSync, writeFileSyn
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
-import { migrations, openCatalog, type FileInput, type FileRow, type Migration } from '../../src/catalog/index.js';
+import { LATEST_SCHEMA_VERSION, migrations, openCatalog, type FileInput, type FileRow, type Migration } from '../../src/catalog/index.js';
 import { TriadError } from '../../src/core/errors.js';
 import { PASS, ROOT, tempDir, triad, writeLocalPolicy } from '../helpers/triad.js';
 import { catalogPerTest, hex, thrown } from './helpers.js';
@@ -92,7 +92,7 @@ describe('upgrade from a schema-1 catalogue', () => {
     expect((storage.nas as { packs: number }).packs).toBeGreaterThan(0);
     const cat = openCatalog(file);
     try {
-      expect(cat.schemaVersion).toBe(2);
+      expect(cat.schemaVersion).toBe(LATEST_SCHEMA_VERSION);
       // What capacity reports read per target is what schema 1 held.
       expect({ nas: cat.storageStats('fixture', 'nas'), usb: cat.storageStats('fixture', 'usb') }).toEqual(storage);
       expect(cat.listSnapshots('fixture').map((s) => s.id).sort()).toEqual([...expected.snapshots].sort());
@@ -138,7 +138,7 @@ describe('upgrade from a schema-1 catalogue', () => {
     expect(count(file, 'files')).toBe(Object.values(expected.files).reduce((n, f) => n + f.length, 0));
     const cat = openCatalog(file);
     try {
-      expect(cat.schemaVersion).toBe(2);
+      expect(cat.schemaVersion).toBe(LATEST_SCHEMA_VERSION);
       const last = expected.snapshots.at(-1)!;
       expect(cat.listFiles(last)).toEqual(expected.files[last]);
     } finally {

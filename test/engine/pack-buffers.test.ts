@@ -56,7 +56,7 @@ describe('pack memory reused across evictions', () => {
   });
 
   it('decodes every blob right, in order, backwards and concurrently, with fewer buffers than loads', async () => {
-    const reader = new BlobReader(session.reader.repo, session.reader.index, 1);
+    const reader = new BlobReader(session.reader.repo, session.reader.index, { packs: 1 });
     const storage = reader.repo.storage;
     const load = storage.load.bind(storage);
     const memories = new Set<ArrayBufferLike>();

@@ -7,6 +7,8 @@
 //   TRIAD_TEST_LOCK_STALE_AFTER_MS  repository lock lifetime without a refresh
 //   TRIAD_TEST_FAULTS               random storage faults and a SIGKILL at an I/O boundary (JSON,
 //                                   see chaos-storage.mjs), wrapping every opened target
+//   TRIAD_TEST_COUNT_LOADS          a file: every load of every opened target appended to it as a
+//                                   JSON line (see count-storage.mjs)
 import v8 from 'node:v8';
 
 v8.setFlagsFromString('--heap-growing-percent=50');
@@ -31,9 +33,16 @@ if (packSize !== undefined) injected.packSize = packSize;
 const lockStaleAfterMs = wholeNumber('TRIAD_TEST_LOCK_STALE_AFTER_MS');
 if (lockStaleAfterMs !== undefined) injected.lockStaleAfterMs = lockStaleAfterMs;
 
+if (process.env.TRIAD_TEST_COUNT_LOADS) {
+  const { countingWrapper } = await import('./count-storage.mjs');
+  injected.wrapStorage = countingWrapper(process.env.TRIAD_TEST_COUNT_LOADS);
+}
+
 if (process.env.TRIAD_TEST_FAULTS) {
   const { chaosWrapper, parseFaultSpec } = await import('./chaos-storage.mjs');
-  injected.wrapStorage = chaosWrapper(parseFaultSpec(process.env.TRIAD_TEST_FAULTS));
+  const chaos = chaosWrapper(parseFaultSpec(process.env.TRIAD_TEST_FAULTS));
+  const counting = injected.wrapStorage;
+  injected.wrapStorage = counting ? (storage, target) => chaos(counting(storage, target), target) : chaos;
 }
 
 process.exitCode = await main(process.argv, process.env, injected);

@@ -1,4 +1,4 @@
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { systemClock } from '../../core/clock.js';
 import type { AppContext } from '../../app/session.js';
 import type { CliContext } from '../context.js';
@@ -10,7 +10,7 @@ import { parseDuration, parseRate } from '../../policy/units.js';
 /** Builds the app layer's context from the CLI's: the env, cwd, clock and signal passed down explicitly. */
 export function appContext(ctx: CliContext, cmd: Command, out: Output, opening?: string): AppContext & { stopProgress(): void } {
   const events = eventReporter(out, opening);
-  const g = cmd.optsWithGlobals<{ retryFor?: string; limitUpload?: string }>();
+  const g = cmd.optsWithGlobals<{ retryFor?: string; limitUpload?: string; readConcurrency?: string }>();
   return {
     env: ctx.env,
     cwd: ctx.cwd,
@@ -23,6 +23,7 @@ export function appContext(ctx: CliContext, cmd: Command, out: Output, opening?:
     wrapStorage: ctx.injected.wrapStorage,
     retryForMs: g.retryFor !== undefined ? parseOption('--retry-for', g.retryFor, parseDuration) : undefined,
     uploadLimit: g.limitUpload !== undefined ? parseOption('--limit-upload', g.limitUpload, parseRate) : undefined,
+    readConcurrency: g.readConcurrency !== undefined ? wholeNumberOption('--read-concurrency', g.readConcurrency, 64) : undefined,
     threads: { backupWorkers: threadCount(ctx.env, 'TRIAD_BACKUP_WORKERS'), restoreWriters: threadCount(ctx.env, 'TRIAD_RESTORE_WRITERS') },
     stopProgress: () => events.stop(),
   };
@@ -34,6 +35,17 @@ function threadCount(env: Record<string, string | undefined>, name: string): num
   if (raw === undefined || raw === '') return undefined;
   const n = Number(raw);
   if (!Number.isInteger(n) || n < 1 || n > 64) throw new TriadError('E_USAGE', `${name}=${raw}: expected a whole number of threads from 1 to 64`, { hint: `unset ${name} to use the default` });
+  return n;
+}
+
+/** --read-concurrency, for the commands that read parts of packs. */
+export function readConcurrencyOption(): Option {
+  return new Option('--read-concurrency <n>', 'range requests in flight per target while reading (default 4)');
+}
+
+function wholeNumberOption(flag: string, value: string, max: number): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || n < 1 || n > max) throw new TriadError('E_USAGE', `${flag} ${value}: expected a whole number from 1 to ${max}`);
   return n;
 }
 

@@ -1,9 +1,9 @@
 import { Option, type Command } from 'commander';
 import type { CliContext } from '../context.js';
 import { examples } from '../context.js';
-import { formatBytes, formatDuration, table, type Output } from '../output.js';
+import { fetchedLine, formatBytes, formatDuration, table, type Output } from '../output.js';
 import type { SnapshotListing } from '../../app/snapshots.js';
-import { appContext, collect, parseDurationOption } from './app-context.js';
+import { appContext, collect, parseDurationOption, readConcurrencyOption } from './app-context.js';
 import { TriadError } from '../../core/errors.js';
 
 const policyOpt = () => new Option('-p, --policy <file>', 'policy file (YAML)').makeOptionMandatory();
@@ -103,12 +103,14 @@ export function registerRepo(program: Command, ctx: CliContext): void {
       .option('--target <name>', 'read from this target')
       .option('--no-recursive', 'only the entries directly under PATH')
       .option('-l, --long', 'show mode, size and time')
+      .addOption(readConcurrencyOption())
       .action(async (snapshot: string, path: string | undefined, o: { policy: string; target?: string; recursive: boolean; long?: boolean }, cmd: Command) => {
         const out = ctx.output(cmd);
         const app = appContext(ctx, cmd, out);
         const { listTree } = await import('../../app/browse.js');
         const r = await listTree(app, { policyFile: o.policy, snapshot, path, target: o.target, recursive: o.recursive });
         if (out.json) return out.emitJson(r);
+        if (out.verbose) out.info(fetchedLine(r.bytesFetched, r.requests));
         if (o.long) {
           out.result(table(r.entries.map((e) => [modeString(e.type, e.mode), String(e.uid), String(e.gid), String(e.size), out.time(e.mtime, r.timezone), e.path + (e.target ? ` -> ${e.target}` : '')]), { align: ['l', 'r', 'r', 'r', 'l', 'l'] }));
         } else {
@@ -151,6 +153,7 @@ export function registerRepo(program: Command, ctx: CliContext): void {
       .option('--include <glob>', 'restore only matching paths (repeatable)', collect)
       .option('--exclude <glob>', 'skip matching paths (repeatable)', collect)
       .option('--overwrite', 'replace existing files in DIR')
+      .addOption(readConcurrencyOption())
       .action(async (snapshot: string, o: { policy: string; to: string; target?: string; include?: string[]; exclude?: string[]; overwrite?: boolean }, cmd: Command) => {
         const out = ctx.output(cmd);
         const app = appContext(ctx, cmd, out);
@@ -159,6 +162,7 @@ export function registerRepo(program: Command, ctx: CliContext): void {
         if (out.json) out.emitJson(r);
         else {
           out.result(`restored snapshot ${r.snapshot.slice(0, 8)} from target '${r.target}' to ${r.to}: ${r.files} files, ${r.dirs} directories, ${r.symlinks} symlinks, ${formatBytes(r.bytes)} in ${formatDuration(r.durationMs)}`);
+          if (out.verbose) out.result(fetchedLine(r.bytesFetched, r.requests));
           for (const f of r.failures) out.error(`${f.path}: ${f.reason}`);
           if (r.failures.length) out.line(`${r.failures.length} file(s) could not be restored intact; try another target with --target`);
         }
@@ -175,12 +179,15 @@ export function registerRepo(program: Command, ctx: CliContext): void {
       .argument('<snapshot>', "'latest', a full id or a unique prefix")
       .argument('[path]', 'a path inside the snapshot')
       .option('--target <name>', 'read from this target')
+      .addOption(readConcurrencyOption())
       .action(async (snapshot: string, path: string | undefined, o: { policy: string; target?: string }, cmd: Command) => {
         const out = ctx.output(cmd);
         if (out.stdout.isTTY) throw new TriadError('E_USAGE', 'refusing to write a tar stream to a terminal', { hint: 'redirect it: triad dump … > backup.tar, or pipe it into tar -x' });
         const app = appContext(ctx, cmd, out);
         const { runDump } = await import('../../app/restore.js');
-        await runDump(app, { policyFile: o.policy, snapshot, path, target: o.target, out: out.stdout });
+        const r = await runDump(app, { policyFile: o.policy, snapshot, path, target: o.target, out: out.stdout });
+        // stdout is the archive: what was fetched goes to stderr.
+        if (out.verbose) out.info(fetchedLine(r.bytesFetched, r.requests));
       }),
     ['triad dump -p policies/demo.yaml latest > demo.tar', 'triad dump -p policies/demo.yaml latest demo-data/docs | tar -tv'],
   );
@@ -289,6 +296,7 @@ export function registerCopy(program: Command, ctx: CliContext): void {
         ctx.setExitCode(r.exitCode);
         if (out.json) return out.emitJson(r);
         out.result(r.snapshots.length ? `copied ${r.snapshots.length} snapshot(s) from '${r.from}' to '${r.to}': ${r.packsCopied} packs, ${formatBytes(r.bytesCopied)} in ${formatDuration(r.durationMs)}` : `target '${r.to}' already holds every snapshot of '${r.from}'`);
+        if (out.verbose) out.result(fetchedLine(r.bytesFetched, r.requests));
       }),
     ['triad copy -p /etc/triad/finance.yaml --from nas --to cloud', 'triad copy -p policies/demo.yaml --from nas --to offsite latest'],
   );

@@ -6,7 +6,7 @@ import { TriadError, fsError } from '../../core/errors.js';
 import type { SampleSpec } from '../../policy/types.js';
 import type { CliContext } from '../context.js';
 import { examples } from '../context.js';
-import { appContext, collect } from './app-context.js';
+import { appContext, collect, readConcurrencyOption } from './app-context.js';
 
 interface RestoreTestCliOptions {
   policy: string;
@@ -38,6 +38,7 @@ export function registerRestoreTest(program: Command, ctx: CliContext): void {
       .option('--max-bytes <size>', 'most bytes the sample may put in scratch (default: restore_test.max_bytes, else 1GiB)')
       .option('--junit <file>', 'write a JUnit XML report: one test suite per target, one test case per file')
       .option('--compare-source', 'also compare with the live source file where size and mtime show it unchanged')
+      .addOption(readConcurrencyOption())
       .action(async (o: RestoreTestCliOptions, cmd: Command) => {
         const out = ctx.output(cmd);
         const { parsePercent, parseSize } = await import('../../policy/units.js');
@@ -76,7 +77,7 @@ export function registerRestoreTest(program: Command, ctx: CliContext): void {
         if (out.json) out.emitJson(r);
         else {
           const { renderSummary } = await import('../render/restore-test.js');
-          for (const line of renderSummary(r, out.c, (iso) => out.time(iso, r.timezone))) out.result(line);
+          for (const line of renderSummary(r, out.c, (iso) => out.time(iso, r.timezone), { verbose: out.verbose })) out.result(line);
         }
         ctx.setExitCode(r.exitCode);
       }),

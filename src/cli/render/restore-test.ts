@@ -1,6 +1,6 @@
 import type { RestoreTestResult, TargetTestResult } from '../../app/restore-test.js';
 import { repairPacksHint } from '../../core/describe.js';
-import { formatBytes, formatDuration, formatRate, table } from '../output.js';
+import { fetchedLine, formatBytes, formatDuration, formatRate, table } from '../output.js';
 
 /**
  * Renderers of a restore-test result: JUnit XML for CI and the human summary. Pure
@@ -104,7 +104,7 @@ function secs(ms: number): string {
 }
 
 /** Human summary lines; `c` colours PASS/FAIL on a terminal, `time` shows a time in the display zone. */
-export function renderSummary(r: RestoreTestResult, c: { red(s: string): string; green(s: string): string; yellow(s: string): string }, time: (iso: string) => string): string[] {
+export function renderSummary(r: RestoreTestResult, c: { red(s: string): string; green(s: string): string; yellow(s: string): string }, time: (iso: string) => string, opts: { verbose?: boolean } = {}): string[] {
   const out: string[] = [];
   out.push(`restore test of policy ${r.policy} — seed ${r.seed} (repeat this sample with --seed ${r.seed})`);
   const spec = r.sample.spec.kind === 'percent' ? `${r.sample.spec.value}%` : r.sample.spec.kind === 'files' ? `${r.sample.spec.value} files` : formatBytes(r.sample.spec.value);
@@ -132,6 +132,7 @@ export function renderSummary(r: RestoreTestResult, c: { red(s: string): string;
       { header: ['target', 'result', 'files', 'failed', 'bytes', 'throughput', 'overhead', 'transfer', 'full restore (est.)'] },
     ),
   );
+  if (opts.verbose) for (const t of r.targets) if (t.reachable) out.push(`${t.target}: ${fetchedLine(t.bytesFetched, t.requests)}`);
   const problems: string[] = [];
   for (const t of r.targets) {
     if (t.error !== undefined) problems.push(`${t.target}: ${t.reachable ? 'damaged, cannot be opened' : 'target unreachable'}: ${t.error}`);

@@ -1,5 +1,5 @@
 import { ID_RE } from '../format.js';
-import type { BlobReader } from '../read/index.js';
+import type { BlobReader, TreeSource } from '../read/index.js';
 import type { Repository } from '../repository.js';
 import type { MasterIndex } from '../index/index.js';
 import type { TreeNode } from '../model/index.js';
@@ -55,7 +55,7 @@ export function contentSizeMismatch(index: MasterIndex, node: TreeNode): string 
  * exists with the size the index records. A subtree that cannot be read is reported and
  * its contents skipped, so one damaged directory does not hide the rest.
  */
-export async function checkSnapshotStructure(reader: BlobReader, rootTree: string, stored: ReadonlyMap<string, number>, signal?: AbortSignal): Promise<SnapshotStructure> {
+export async function checkSnapshotStructure(reader: BlobReader, rootTree: string, stored: ReadonlyMap<string, number>, signal?: AbortSignal, trees: TreeSource = reader): Promise<SnapshotStructure> {
   const index = reader.index;
   const out: SnapshotStructure = { trees: 0, files: 0, problems: [], omitted: 0 };
   const report = (p: StructureProblem): void => {
@@ -80,7 +80,7 @@ export async function checkSnapshotStructure(reader: BlobReader, rootTree: strin
     }
     let nodes;
     try {
-      nodes = (await reader.tree(treeId)).nodes;
+      nodes = (await trees.tree(treeId)).nodes;
     } catch (err) {
       if ((err as Error).name === 'AbortError') throw err;
       const p = packProblem(loc.pack, prefix, treeId);

@@ -109,7 +109,7 @@ export async function usedBlobs(repo: Repository, index: MasterIndex, signal?: A
       hint: `'triad copy -p POLICY --from OTHER --to ${repo.target}' replaces it if another target holds that snapshot; if it is garbage, remove ${damaged.map((d) => d.name).join(', ')} from the target, then prune again`,
     });
   }
-  const reader = new BlobReader(repo, index, 8);
+  const reader = new BlobReader(repo, index, { packs: 8 });
   const used = new Set<string>();
   const missing: string[] = [];
   const visit = async (treeId: string, where: string): Promise<void> => {

@@ -5,12 +5,13 @@ import { asError, TriadError } from '../../core/errors.js';
 import type { BlobReader } from '../read/index.js';
 import { contentSizeMismatch } from '../check/index.js';
 import { decimalSeconds, nodeMtimeNs } from '../model/index.js';
-import { walkTree } from '../read/index.js';
+import { HeldTrees, heldContent, walkTree } from '../read/index.js';
 import type { TreeNode } from '../model/index.js';
 
 /**
- * Streams a (sub)tree as a POSIX (ustar/pax) tar archive; file contents are fetched blob by
- * blob, so memory stays bounded by the pack cache whatever the snapshot size. On an error the
+ * Streams a (sub)tree as a POSIX (ustar/pax) tar archive; file contents are fetched as the
+ * planned byte ranges of their packs, a bounded distance ahead, so memory grows only with the
+ * trees of the subtree (held for the walk), not with its data. On an error the
  * stream stops where it is, without the end-of-archive blocks, and the error is thrown.
  */
 export async function dumpTar(reader: BlobReader, tree: string, prefix: string, single: TreeNode | undefined, out: Writable, signal?: AbortSignal): Promise<void> {
@@ -57,10 +58,14 @@ export async function dumpTar(reader: BlobReader, tree: string, prefix: string, 
   };
   try {
     if (single && single.type !== 'dir') {
+      reader.plan(single.content ?? []);
       await put(prefix, single);
     } else {
+      // The trees first, then every file's content planned in the order the walk writes it.
+      const trees = await new HeldTrees(reader).load(tree, () => true, prefix);
+      reader.plan(heldContent(trees, tree, () => true, prefix));
       if (single) await put(prefix, single);
-      for await (const { path, node } of walkTree(reader, tree, prefix)) await put(path, node);
+      for await (const { path, node } of walkTree(trees, tree, prefix)) await put(path, node);
     }
     pack.finalize();
   } catch (err) {

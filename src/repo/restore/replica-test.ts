@@ -3,9 +3,9 @@ import { join } from 'node:path';
 import { checkSnapshotStructure, copyHint, listStoredPacks, type StructureProblem } from '../check/index.js';
 import { loadIndexRoutingAround, repairIndexHint, type RoutedIndex } from '../index/index.js';
 import { loadSnapshots, type DamagedSnapshot, type Snapshot, type TreeNode } from '../model/index.js';
-import { BlobReader } from '../read/index.js';
+import { BlobReader, HeldTrees, type ReadMode } from '../read/index.js';
 import type { Repository } from '../repository.js';
-import { restoreAndVerify, type ExpectedFile, type FailureKind } from './verify-restore.js';
+import { locateSampled, restoreAndVerify, type ExpectedFile, type FailureKind, type Located } from './verify-restore.js';
 
 export type SourceComparison = 'identical' | 'changed' | 'missing' | 'mismatch' | 'other-host' | 'not-a-source';
 
@@ -85,10 +85,12 @@ export interface ReplicaTestResult {
   skipped: number;
   /** Plaintext bytes restored and verified. */
   bytes: number;
-  /** Bytes downloaded (whole packs). */
+  /** Bytes downloaded (trees and the byte ranges of packs the sample needs). */
   bytesFetched: number;
   /** Packs read a second time because the first copy failed verification (noise unless the second failed too). */
   reReads: { pack: string; reason: string }[];
+  /** Load requests made for them. */
+  requests: number;
   /** Open, key derivation, index loading, listings and tree walks. */
   overheadMs: number;
   /** Fetching, decrypting and writing file contents. */
@@ -110,7 +112,7 @@ export async function openTestReplica(
   name: string,
   repo: Repository,
   policy: string,
-  opts: { onDamaged?: (d: DamagedSnapshot) => void; onIndexRouted?: (routed: RoutedIndex) => void; signal?: AbortSignal },
+  opts: { onDamaged?: (d: DamagedSnapshot) => void; onIndexRouted?: (routed: RoutedIndex) => void; signal?: AbortSignal; readMode?: ReadMode },
 ): Promise<TestReplica> {
   const stored = await listStoredPacks(repo, opts.signal);
   const routed = await loadIndexRoutingAround(repo, { listed: [...stored].map(([id, size]) => ({ id, size })), signal: opts.signal });
@@ -122,7 +124,7 @@ export async function openTestReplica(
   };
   const snapshots = new Map<string, Snapshot>();
   for (const snap of await loadSnapshots(repo, { onDamaged, signal: opts.signal })) if (snap.policy === policy) snapshots.set(snap.id, snap);
-  return { name, reader: new BlobReader(repo, routed.index), snapshots, stored, damagedObjects };
+  return { name, reader: new BlobReader(repo, routed.index, opts.readMode), snapshots, stored, damagedObjects };
 }
 
 /**
@@ -134,7 +136,7 @@ export async function openTestReplica(
 export async function testReplica(rep: TestReplica, sample: SampleSnapshot[], opts: ReplicaTestOptions): Promise<ReplicaTestResult> {
   const { reader, name } = rep;
   const r: ReplicaTestResult = {
-    ok: true, files: 0, passed: 0, failed: 0, skipped: 0, bytes: 0, bytesFetched: 0, reReads: [], overheadMs: opts.overheadMs, transferMs: 0, verifyMs: 0,
+    ok: true, files: 0, passed: 0, failed: 0, skipped: 0, bytes: 0, bytesFetched: 0, reReads: [], requests: 0, overheadMs: opts.overheadMs, transferMs: 0, verifyMs: 0,
     throughputBytesPerSec: null, estimatedFullRestoreMs: null, structure: [], results: [], damagedObjects: rep.damagedObjects,
   };
   reader.onReRead = (x) => opts.onReRead?.(x);
@@ -147,25 +149,41 @@ export async function testReplica(rep: TestReplica, sample: SampleSnapshot[], op
     else r.skipped++;
     if (f.status !== 'skipped') r.files++;
   };
-  for (const [k, p] of sample.entries()) {
+  // Every sampled snapshot's trees (held once: unchanged directories are shared) and every
+  // sampled file located first, so the reader fetches the packs' needed bytes once, in order.
+  const trees = new HeldTrees(reader);
+  const prepared: { p: SampleSnapshot; snap?: Snapshot; structure?: SnapshotStructureResult; located: Located[] }[] = [];
+  for (const p of sample) {
     const snap = rep.snapshots.get(p.snapshot.id);
     if (!snap) {
-      absentSnapshot(r, name, p, add);
+      prepared.push({ p, located: [] });
       continue;
     }
     const ts = opts.monotonic();
-    const st = await checkSnapshotStructure(reader, snap.tree, rep.stored, opts.signal);
-    r.overheadMs += opts.monotonic() - ts;
-    r.structure.push({
+    await trees.load(snap.tree, () => true);
+    const st = await checkSnapshotStructure(reader, snap.tree, rep.stored, opts.signal, trees);
+    const structure: SnapshotStructureResult = {
       snapshot: snap.id, present: true, ok: st.problems.length === 0 && !p.listingProblem, trees: st.trees, files: st.files, problems: st.problems, omitted: st.omitted,
       ...(p.listingProblem ? { note: p.listingProblem } : {}),
-    });
+    };
+    const located: Located[] = [];
+    for (const f of p.files) located.push(await locateSampled(trees, snap.tree, f));
+    prepared.push({ p, snap, structure, located });
+    r.overheadMs += opts.monotonic() - ts;
+  }
+  reader.plan(prepared.flatMap(({ located }) => located.flatMap((l) => ('failure' in l ? [] : (l.node.content ?? [])))));
+  for (const [k, { p, snap, structure, located }] of prepared.entries()) {
+    if (!snap || !structure) {
+      absentSnapshot(r, name, p, add);
+      continue;
+    }
+    r.structure.push(structure);
     if (r.estimateFor === undefined) r.estimateFor = { snapshot: snap.id, bytes: snap.summary.bytes };
     const scratch = join(opts.dir, String(k));
-    for (const f of p.files) {
+    for (const [i, f] of p.files.entries()) {
       opts.signal?.throwIfAborted();
       const tf = opts.monotonic();
-      const v = await restoreAndVerify(reader, snap.tree, f, { scratch, stored: rep.stored, monotonic: opts.monotonic, signal: opts.signal });
+      const v = await restoreAndVerify(reader, snap.tree, f, { scratch, stored: rep.stored, monotonic: opts.monotonic, signal: opts.signal }, located[i]);
       r.transferMs += v.transferMs;
       r.verifyMs += v.verifyMs;
       r.overheadMs += Math.max(0, opts.monotonic() - tf - v.transferMs - v.verifyMs);
@@ -186,6 +204,7 @@ export async function testReplica(rep: TestReplica, sample: SampleSnapshot[], op
   }
   r.bytesFetched = reader.bytesFetched;
   r.reReads = [...reader.reReads];
+  r.requests = reader.requests;
   if (r.bytes > 0 && r.transferMs > 0) r.throughputBytesPerSec = (r.bytes / r.transferMs) * 1000;
   r.ok = r.failed === 0 && r.structure.every((x) => x.ok) && r.damagedObjects.length === 0;
   // A damaged copy is no restorable copy: no estimate from it (compliance reads it as a failed test).

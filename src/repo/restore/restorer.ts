@@ -2,7 +2,7 @@ import { chmodSync, chownSync, lstatSync, mkdirSync, readdirSync, rmdirSync } fr
 import { join, sep } from 'node:path';
 import picomatch from 'picomatch';
 import { TriadError, errnoCode, fsError, type ErrorCode } from '../../core/errors.js';
-import { BlobError, type BlobReader } from '../read/index.js';
+import { BlobError, HeldTrees, heldContent, type BlobReader } from '../read/index.js';
 import { ContentCheck } from '../blob/index.js';
 import { commitTemp, createPlan, discardTemp, makeSymlink, openTemp, probeCreation, tryChown, writeTemp, type CreatedAs } from './file-out.js';
 import { FileWriterPool } from './writer-pool.js';
@@ -117,12 +117,26 @@ export async function restoreTree(reader: BlobReader, treeId: string, rootPrefix
     opts.onProgress?.({ files: result.files, bytes: result.bytes, path: p.rel });
   }, { mac: reader.repo.key.mac, maxWriters: opts.writers });
 
+  // The trees first (each read once), then the content the walk below reads, in its order:
+  // the reader fetches each pack's needed bytes once, ahead of the walk.
+  const notExcluded = (rel: string) => !(exc && exc(rel));
+  const trees = await new HeldTrees(reader).load(treeId, notExcluded, rootPrefix);
+  const inIncluded = new Set<string>();
+  const restored = (rel: string, node: TreeNode): boolean => {
+    if (!notExcluded(rel)) return false;
+    const parent = rel.slice(0, Math.max(0, rel.lastIndexOf('/')));
+    const here = !inc || inc(rel) || inIncluded.has(parent);
+    if (node.type === 'dir' && here) inIncluded.add(rel);
+    return node.type === 'dir' || (node.type === 'file' && here);
+  };
+  reader.plan(heldContent(trees, treeId, restored, rootPrefix));
+
   // With --include, a matching directory brings everything below it; other directories are
   // entered and kept only when something inside them matches.
   let lanes = 0;
   const visit = async (tree: string, dir: Dir): Promise<boolean> => {
     let wroteSomething = false;
-    for (const node of (await reader.tree(tree)).nodes) {
+    for (const node of (await trees.tree(tree)).nodes) {
       opts.signal?.throwIfAborted();
       if (!isSafeName(node.name)) throw new TriadError('E_UNSAFE_PATH', `unsafe name ${JSON.stringify(node.name)} in snapshot`);
       const rel = dir.rel ? `${dir.rel}/${node.name}` : node.name;
@@ -167,6 +181,8 @@ export async function restoreTree(reader: BlobReader, treeId: string, rootPrefix
           wroteSomething = true;
         }
       } catch (err) {
+        // A directory that failed is not entered (or not finished): what it would have read is not read.
+        if (node.type === 'dir' && node.subtree) reader.forgo(heldContent(trees, node.subtree, restored, rel));
         if (err instanceof TriadError && err.code === 'E_UNSAFE_PATH') throw err;
         if ((err as Error).name === 'AbortError') throw err;
         if (err instanceof TriadError && err.code === 'E_NO_SPACE') throw err;
@@ -238,10 +254,19 @@ async function sendFile(reader: BlobReader, pool: FileWriterPool, pending: Map<n
  */
 async function readVerified(reader: BlobReader, node: TreeNode, rel: string, write: (data: Buffer, id: string) => unknown, writer?: { into: (size: number) => Buffer | undefined }): Promise<number> {
   const check = new ContentCheck(reader.repo.key.mac, { blobs: node.content?.length ?? 0, size: node.size, hash: node.hash }, rel, writer !== undefined);
-  for (const id of node.content ?? []) {
-    const data = await reader.transientBlob(id, writer?.into, writer === undefined);
-    check.add(id, data);
-    await write(data, id);
+  const content = node.content ?? [];
+  let asked = 0;
+  try {
+    for (const id of content) {
+      asked++;
+      const data = await reader.transientBlob(id, writer?.into, writer === undefined);
+      check.add(id, data);
+      await write(data, id);
+    }
+  } catch (err) {
+    // The rest of this file will not be read: its planned bytes need not be kept.
+    reader.forgo(content.slice(asked));
+    throw err;
   }
   return check.finish();
 }

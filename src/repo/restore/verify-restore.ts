@@ -6,7 +6,7 @@ import { StorageError } from '../../backends/storage.js';
 import { BlobError, type BlobReader } from '../read/index.js';
 import { restoreFile, type RestoreResult } from './restorer.js';
 import { isSafeName, type TreeNode } from '../model/index.js';
-import { findNode } from '../read/index.js';
+import { findNode, type TreeSource } from '../read/index.js';
 
 /** Why a sampled file failed a restore test; stable names, used in JSON and JUnit output. */
 export type FailureKind =
@@ -64,30 +64,41 @@ export interface VerifyOptions {
   signal?: AbortSignal;
 }
 
+/** A sampled file's node in the snapshot, or why it cannot be restored (then nothing of it is read). */
+export type Located = { node: TreeNode } | { failure: Failure; node?: TreeNode };
+
+/** Finds a sampled file in the snapshot's tree and checks it against what the catalogue recorded. */
+export async function locateSampled(reader: TreeSource, rootTree: string, expected: ExpectedFile): Promise<Located> {
+  const parts = expected.path.split('/');
+  if (!parts.every(isSafeName)) return { failure: { kind: 'error', reason: `unsafe path ${JSON.stringify(expected.path)} in the listing` } };
+  let node: TreeNode | undefined;
+  try {
+    node = (await findNode(reader, rootTree, expected.path))?.node;
+  } catch (err) {
+    rethrowFatal(err);
+    return { failure: classifyFailure(err) };
+  }
+  if (!node) return { failure: { kind: 'missing-file', reason: `${expected.path} is not in the snapshot's tree on this target` } };
+  if (node.type !== 'file') return { node, failure: { kind: 'missing-file', reason: `${expected.path} is a ${node.type} in the snapshot, not a file` } };
+  if (node.size !== expected.size) return { node, failure: { kind: 'size-mismatch', reason: `the catalogue records ${expected.size} bytes, the snapshot ${node.size}` } };
+  if (expected.hash && node.hash && expected.hash !== node.hash) return { node, failure: { kind: 'hash-mismatch', reason: "the snapshot's content hash differs from the catalogue's" } };
+  return { node };
+}
+
 /**
  * Restores one file of a snapshot from one replica into `scratch` and verifies the copy on
  * disk: size and mode against the snapshot, whole-content keyed hash against `expected`
  * (the catalogue's record, else the snapshot's). Problems are returned, never thrown;
  * only an abort or a full scratch disk throws.
  */
-export async function restoreAndVerify(reader: BlobReader, rootTree: string, expected: ExpectedFile, opts: VerifyOptions): Promise<FileVerification> {
+export async function restoreAndVerify(reader: BlobReader, rootTree: string, expected: ExpectedFile, opts: VerifyOptions, located?: Located): Promise<FileVerification> {
   const res: FileVerification = { ok: false, bytes: 0, transferMs: 0, verifyMs: 0 };
   const fail = (f: Failure): FileVerification => ({ ...res, ok: false, failure: f });
-  const parts = expected.path.split('/');
-  if (!parts.every(isSafeName)) return fail({ kind: 'error', reason: `unsafe path ${JSON.stringify(expected.path)} in the listing` });
-
-  let node: TreeNode | undefined;
-  try {
-    node = (await findNode(reader, rootTree, expected.path))?.node;
-  } catch (err) {
-    rethrowFatal(err);
-    return fail(classifyFailure(err));
-  }
-  if (!node) return fail({ kind: 'missing-file', reason: `${expected.path} is not in the snapshot's tree on this target` });
+  const found = located ?? (await locateSampled(reader, rootTree, expected));
+  if ('failure' in found) return { ...res, ...(found.node ? { node: found.node } : {}), ok: false, failure: found.failure };
+  const { node } = found;
   res.node = node;
-  if (node.type !== 'file') return fail({ kind: 'missing-file', reason: `${expected.path} is a ${node.type} in the snapshot, not a file` });
-  if (node.size !== expected.size) return fail({ kind: 'size-mismatch', reason: `the catalogue records ${expected.size} bytes, the snapshot ${node.size}` });
-  if (expected.hash && node.hash && expected.hash !== node.hash) return fail({ kind: 'hash-mismatch', reason: "the snapshot's content hash differs from the catalogue's" });
+  const parts = expected.path.split('/');
 
   const out = join(opts.scratch, ...parts);
   try {
