@@ -13,7 +13,7 @@
 //   truncated  a load whose body is cut short (loads only; other calls get a 5xx)
 //   slow       a wait of up to 400 ms, then the call as usual
 // `corrupt: { "match": "^data/", "reads": 1 }` flips one byte in the middle of the first `reads`
-// whole loads of each object whose name matches (every load when `reads` is absent): a garbled
+// loads (whole, or of a byte range) of each object whose name matches (every load when `reads` is absent): a garbled
 // transfer when `reads` is small, damage at rest otherwise. It draws nothing from the random stream.
 // Every fault, kill and (on a normal exit) the number of calls is appended to `log`, one line each.
 import { appendFileSync } from 'node:fs';
@@ -64,9 +64,9 @@ export function chaosWrapper(spec) {
   };
   const corruptMatch = spec.corrupt === undefined ? undefined : new RegExp(spec.corrupt.match);
   const loadsSeen = new Map();
-  /** Flips the middle byte of a whole load the `corrupt` rule covers. */
+  /** Flips the middle byte of a load (whole or ranged) the `corrupt` rule covers. */
   const garble = (target, name, range, out) => {
-    if (!corruptMatch || range !== undefined || !corruptMatch.test(name) || out.length === 0) return out;
+    if (!corruptMatch || !corruptMatch.test(name) || out.length === 0) return out;
     const key = `${target}:${name}`;
     const n = (loadsSeen.get(key) ?? 0) + 1;
     loadsSeen.set(key, n);
