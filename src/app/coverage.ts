@@ -1,6 +1,6 @@
 import { lstatSync, readFileSync, readdirSync, type Dirent, type Stats } from 'node:fs';
 import { join } from 'node:path';
-import { TriadError, ExitCode } from '../core/errors.js';
+import { TriadError, ExitCode, errnoCode } from '../core/errors.js';
 import type { Clock } from '../core/clock.js';
 import { countOf, formatBytes, formatDuration, formatTime } from '../core/format.js';
 import { makeExcludeMatcher, type ExcludeMatcher } from '../repo/backup/index.js';
@@ -32,7 +32,7 @@ export interface UncoveredEntry {
   /** The newest modification time of its files (of its top directory for a mount not entered). */
   readonly newestChange: Date | null;
   /** For `excluded`: the policy and source whose exclude leaves it out. */
-  readonly excludedBy?: { readonly policy: string; readonly source: string };
+  readonly excludedBy?: { readonly policy: string; readonly file: string; readonly source: string };
 }
 
 export interface CoverageLimits {
@@ -97,15 +97,17 @@ export async function runCoverage(ctx: AppContext, opts: CoverageOptions): Promi
 /** A policy source as the walk sees it. */
 export interface CoveringSource {
   readonly policy: string;
+  /** The policy's file. */
+  readonly file: string;
   readonly path: string;
   readonly exclude: ExcludeMatcher;
   readonly hasExcludes: boolean;
   readonly crossFilesystems: boolean;
 }
 
-export function coveringSources(policies: readonly Pick<Policy, 'name' | 'sources'>[]): CoveringSource[] {
+export function coveringSources(policies: readonly Pick<Policy, 'name' | 'file' | 'sources'>[]): CoveringSource[] {
   return policies.flatMap((p) =>
-    p.sources.map((s) => ({ policy: p.name, path: s.path, exclude: makeExcludeMatcher(s.exclude), hasExcludes: s.exclude.length > 0, crossFilesystems: s.cross_filesystems })),
+    p.sources.map((s) => ({ policy: p.name, file: p.file, path: s.path, exclude: makeExcludeMatcher(s.exclude), hasExcludes: s.exclude.length > 0, crossFilesystems: s.cross_filesystems })),
   );
 }
 
@@ -178,8 +180,13 @@ class CoverageWalk {
   }
 
   scanRoot(root: string): void {
-    const st = this.lstat(root);
-    if (st === undefined) return;
+    let st: Stats;
+    try {
+      st = lstatSync(root);
+    } catch (err) {
+      this.unreadable.push({ path: root, reason: errnoCode(err) === 'ENOENT' ? 'the coverage root does not exist' : errorMessage(err) });
+      return;
+    }
     if (!st.isDirectory()) {
       this.unreadable.push({ path: root, reason: st.isSymbolicLink() ? 'a symbolic link (name the directory it points to)' : 'not a directory' });
       return;
@@ -240,7 +247,7 @@ class CoverageWalk {
       }
       const excluder = reach.find((r) => r.source.exclude(r.rel === '' ? e.name : `${r.rel}/${e.name}`, true));
       if (st.dev !== dev) this.measure(path, st, st.dev, 'mount');
-      else if (excluder !== undefined) this.measure(path, st, st.dev, 'excluded', { policy: excluder.source.policy, source: excluder.source.path });
+      else if (excluder !== undefined) this.measure(path, st, st.dev, 'excluded', { policy: excluder.source.policy, file: excluder.source.file, source: excluder.source.path });
       else this.measure(path, st, st.dev, 'directory');
     }
     if (loose.files > 0) this.found.push({ path: dir, kind: 'files', ...loose.figures() });
@@ -384,6 +391,9 @@ export function describeUncovered(e: UncoveredEntry): string {
 /** What to do about it: back it up with the policy, or say it needs no backup. */
 export function uncoveredAction(e: UncoveredEntry, policyFile: string): string {
   if (e.kind === 'files') return `add ${e.path} to the sources of ${policyFile} (or move the files into a directory it backs up), or add their paths or a pattern such as '*.iso' to coverage.ignore there if they need no backup`;
+  if (e.kind === 'excluded' && e.excludedBy !== undefined) {
+    return `remove the exclude that matches it from source ${e.excludedBy.source} in ${e.excludedBy.file}, or add '${e.path}' to coverage.ignore in ${policyFile} if it needs no backup`;
+  }
   return `add ${e.path} to the sources of ${policyFile}, or add '${e.path}' to coverage.ignore there if it needs no backup`;
 }
 
