@@ -233,7 +233,8 @@ class CoverageWalk {
       if (this.ignored(path, e.isDirectory())) continue;
       if (towardMounts && !this.mounts.some((m) => m === path || isBelow(m, path))) continue;
       if (!e.isDirectory()) {
-        if (reach.length === 0) this.tallyFile(loose, path);
+        // A source may be a single file.
+        if (reach.length === 0 && !this.sources.some((src) => src.path === path)) this.tallyFile(loose, path);
         continue;
       }
       const st = this.lstat(path);

@@ -143,8 +143,9 @@ describe('triad coverage', () => {
     file(join(srv, 'deep', 'other', 'f'), 50);
     file(join(dir, 'outside', 'huge'), 100_000);
     symlinkSync(join(dir, 'outside'), join(srv, 'link'));
+    file(join(srv, 'config.yml'), 70);
     const src = { path: join(srv, 'app'), exclude: ['cache/', '*.tmp'] };
-    const p = policy(dir, 'files', [src], `coverage:\n  roots: ${JSON.stringify(srv)}\n  ignore: [${JSON.stringify(join(srv, 'scratch'))}, '*.iso']`);
+    const p = policy(dir, 'files', [src, join(srv, 'config.yml')], `coverage:\n  roots: ${JSON.stringify(srv)}\n  ignore: [${JSON.stringify(join(srv, 'scratch'))}, '*.iso']`);
 
     const list = uncovered(['-p', p]);
     expect(list.map((e) => [e.path, e.kind])).toEqual([
@@ -156,7 +157,7 @@ describe('triad coverage', () => {
     ]);
     expect(list[0]!.excludedBy).toEqual({ policy: 'files', file: p, source: join(srv, 'app') });
     expect(list[1]).toMatchObject({ files: 2, bytes: 100 });
-    // The loose file and the symbolic link (not followed: its target's 100 kB are not counted).
+    // The loose file and the symbolic link (not followed: its target's 100 kB are not counted); config.yml is a source.
     expect(list[2]).toMatchObject({ files: 2, bytes: 30 });
     const text = triad(['report', '-p', p]);
     expect(text.stdout).toContain(`remove the exclude that matches it from source ${join(srv, 'app')} in ${p}`);
