@@ -20,6 +20,18 @@ import {
 } from '../compliance/index.js';
 import type { Policy, TargetSpec } from '../policy/types.js';
 import { catalogPathFor, errorMessage, loadPolicyFile, type AppContext } from './session.js';
+import {
+  DEFAULT_COVERAGE_LIMITS,
+  coveringSources,
+  describeFigures,
+  describeStop,
+  describeUncovered,
+  scanCoverage,
+  uncoveredAction,
+  type CoverageLimits,
+  type CoverageScan,
+  type CoveringSource,
+} from './coverage.js';
 
 /**
  * `triad report` and `triad status`: read each policy's history from its catalogue, map it
@@ -37,6 +49,8 @@ export interface ReportOptions {
   readonly windowMs?: number;
   /** The zone of times in the reports' text instead of each policy's timezone (--utc). */
   readonly zone?: string;
+  /** Bounds of each policy's coverage scan (DEFAULT_COVERAGE_LIMITS when unset). */
+  readonly coverageLimits?: CoverageLimits;
 }
 
 /** One policy's outcome: a report, or the reason it could not be evaluated at all. */
@@ -64,22 +78,37 @@ export function resolvePolicyFiles(ctx: AppContext, opts: Pick<ReportOptions, 'p
 export async function buildReports(ctx: AppContext, opts: ReportOptions): Promise<ReportResult> {
   const at = opts.at ?? ctx.clock.now();
   const files = await resolvePolicyFiles(ctx, opts);
+  const loaded: LoadedPolicy[] = [];
+  for (const file of files) loaded.push(await loadForReport(ctx, file));
+  // Data any policy of the report backs up is covered for every policy's coverage roots.
+  const sources = coveringSources(loaded.flatMap((l) => (l.ok ? [l.policy] : [])));
   const outcomes: PolicyOutcome[] = [];
-  for (const file of files) {
+  for (const l of loaded) {
     if (ctx.signal?.aborted) throw new TriadError('E_INTERRUPTED', 'interrupted');
-    outcomes.push(await evaluateFile(ctx, file, at, opts));
+    outcomes.push(l.ok ? await evaluatePolicy(ctx, l.file, l.policy, at, opts, sources) : { file: l.file, ok: false, error: l.error });
   }
   const finding = outcomes.some((o) => o.ok && o.report.exitCode === ExitCode.FINDING);
   return { at, outcomes, exitCode: finding ? 4 : 0 };
 }
 
-async function evaluateFile(ctx: AppContext, file: string, at: Date, opts: Pick<ReportOptions, 'windowMs' | 'zone'>): Promise<PolicyOutcome> {
-  let policy: Policy;
+type LoadedPolicy = { readonly file: string; readonly ok: true; readonly policy: Policy } | { readonly file: string; readonly ok: false; readonly error: TriadError };
+
+async function loadForReport(ctx: AppContext, file: string): Promise<LoadedPolicy> {
   try {
-    policy = await loadPolicyFile(ctx, file);
+    return { file, ok: true, policy: await loadPolicyFile(ctx, file) };
   } catch (err) {
     return { file, ok: false, error: asTriadError(err, `cannot load the policy ${file}`) };
   }
+}
+
+async function evaluatePolicy(
+  ctx: AppContext,
+  file: string,
+  policy: Policy,
+  at: Date,
+  opts: Pick<ReportOptions, 'windowMs' | 'zone' | 'coverageLimits'>,
+  sources: readonly CoveringSource[],
+): Promise<PolicyOutcome> {
   const catalogFile = catalogPathFor(ctx, policy);
   let catalog: Catalog | undefined;
   if (existsSync(catalogFile)) {
@@ -96,8 +125,13 @@ async function evaluateFile(ctx: AppContext, file: string, at: Date, opts: Pick<
     const hasHistory = history.snapshots.length > 0 || history.runs.length > 0;
     // With no record at all, say where the report looked instead of the bare "not started".
     if (!hasHistory) report = withFinding(withoutFinding(report, 'not-started'), noHistoryFinding(policy, catalogFile, catalog !== undefined));
+    if (policy.coverage !== undefined) {
+      const scan = scanCoverage(policy, sources, { clock: ctx.clock, limits: opts.coverageLimits ?? DEFAULT_COVERAGE_LIMITS, signal: ctx.signal });
+      report = coverageFindings(scan, opts.zone ?? policy.timezone).reduce(withFinding, report);
+    }
     return { file, ok: true, report, catalog: catalogFile, hasHistory };
   } catch (err) {
+    if (err instanceof TriadError && err.code === 'E_INTERRUPTED') throw err;
     return { file, ok: false, policy: policy.name, error: asTriadError(err, `cannot evaluate policy ${policy.name}`) };
   } finally {
     catalog?.close();
@@ -394,6 +428,41 @@ function noHistoryFinding(policy: Policy, catalogFile: string, catalogExists: bo
   };
 }
 
+/**
+ * Each uncovered directory is out of contract (the data it holds has no copy at all); a scan
+ * stopped by a limit or blocked by unreadable directories is a warning that the list may be short.
+ */
+export function coverageFindings(scan: CoverageScan, zone: string): Finding[] {
+  const out: Finding[] = scan.uncovered.map((e) => ({
+    severity: 'warning',
+    code: 'unprotected-data',
+    message: `${describeUncovered(e)} (${describeFigures(e, zone)})`,
+    action: uncoveredAction(e, scan.file),
+    affectsCompliance: true,
+  }));
+  if (scan.stopped !== undefined) {
+    out.push({
+      severity: 'warning',
+      code: 'coverage-incomplete',
+      message: `${describeStop(scan.stopped)} (coverage roots ${scan.roots.join(', ')})`,
+      action: `narrow coverage.roots, add coverage.ignore entries or set coverage.max_depth in ${scan.file}; \`triad coverage -p ${scan.file} --max-entries N --max-time D\` reads further`,
+      affectsCompliance: false,
+    });
+  }
+  if (scan.unreadable.length > 0) {
+    const shown = scan.unreadable.slice(0, 3).map((u) => `${u.path} (${u.reason})`);
+    const more = scan.unreadable.length > shown.length ? ` and ${scan.unreadable.length - shown.length} more` : '';
+    out.push({
+      severity: 'warning',
+      code: 'coverage-unreadable',
+      message: `the coverage scan could not read ${shown.join(', ')}${more}: data there may have no backup`,
+      action: 'run the report as a user that can read every coverage root, or add those paths to coverage.ignore',
+      affectsCompliance: false,
+    });
+  }
+  return out;
+}
+
 const RANK = { critical: 0, warning: 1, ok: 2 } as const;
 
 function withoutFinding(r: PolicyReport, code: string): PolicyReport {
@@ -408,5 +477,6 @@ function withFinding(r: PolicyReport, f: Finding): PolicyReport {
   findings.splice(i, 0, f);
   const severity = findings.some((x) => x.severity === 'critical') ? 'critical' : findings.some((x) => x.severity === 'warning') ? 'warning' : 'ok';
   const nagiosStatus = r.nagios.status === 3 ? 3 : severity === 'critical' ? 2 : severity === 'warning' ? 1 : 0;
-  return { ...r, findings, severity, nagios: { ...r.nagios, status: nagiosStatus } };
+  const compliant = r.verdict === 'compliant' && !f.affectsCompliance;
+  return { ...r, findings, severity, verdict: compliant ? 'compliant' : 'finding', exitCode: compliant ? 0 : 4, nagios: { ...r.nagios, status: nagiosStatus } };
 }

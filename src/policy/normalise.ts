@@ -1,7 +1,7 @@
 /** The validated policy as written → the normalised `Policy` the rest of triad uses, defaults filled in. */
 import * as nodePath from 'node:path';
 import { JOBS, NOTIFY_EVENTS, type WrittenPolicy, type WrittenTarget } from './schema.js';
-import type { HookSpec, JobName, NotifyEvent, PassphraseSpec, Policy, SampleSpec, TargetSpec } from './types.js';
+import type { CoverageSpec, HookSpec, JobName, NotifyEvent, PassphraseSpec, Policy, SampleSpec, TargetSpec } from './types.js';
 
 export function normalisePolicy(file: string, w: WrittenPolicy, targets: Map<string, WrittenTarget>): Policy {
   const dir = nodePath.dirname(file);
@@ -43,6 +43,7 @@ export function normalisePolicy(file: string, w: WrittenPolicy, targets: Map<str
     notify: notifySpec(w.notify),
     compression: w.compression,
   };
+  if (w.coverage !== undefined) policy.coverage = coverageSpec(w.coverage);
   if (w.description !== undefined) policy.description = w.description;
   if (w.catalog !== undefined) policy.catalog = abs(w.catalog);
   if (w.host !== undefined) policy.host = w.host;
@@ -127,6 +128,11 @@ function hookSpec(h: WrittenPolicy['hooks']['before'][number], defaultJobs: read
   const spec: HookSpec = { run: h.run, timeout: h.timeout, jobs: [...(h.jobs ?? defaultJobs)] };
   if (h.output !== undefined) spec.output = h.output;
   return spec;
+}
+
+function coverageSpec(c: NonNullable<WrittenPolicy['coverage']>): CoverageSpec {
+  const roots = [...new Set(c.roots.map((r) => nodePath.resolve(r)))];
+  return { roots, ignore: c.ignore, cross_filesystems: c.cross_filesystems, ...(c.max_depth === undefined ? {} : { max_depth: c.max_depth }) };
 }
 
 /** Every job notifies every event unless `notify.events` lists what it notifies. */

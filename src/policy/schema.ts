@@ -302,6 +302,14 @@ export const policySchema = z.strictObject({
     })
     .default({ before: [], after: [], on_failure: [] }),
   keys: z.strictObject({ prove_every: durationField.optional() }).default({}),
+  coverage: z
+    .strictObject({
+      roots: z.preprocess((v) => (typeof v === 'string' ? [v] : v), z.array(absolutePath).min(1, { error: 'name at least one directory to look for unprotected data in, e.g. [/srv, /home]' })),
+      ignore: z.array(nonEmpty).default([]),
+      max_depth: z.int({ error: 'expected a whole number of directory levels' }).min(1, { error: 'must be at least 1' }).optional(),
+      cross_filesystems: z.boolean().default(false),
+    })
+    .optional(),
   notify: z
     .strictObject({
       webhook: httpUrl.optional(),

@@ -41,6 +41,17 @@ export interface HookSpec {
   output?: string[];
 }
 
+export interface CoverageSpec {
+  /** Absolute directories whose contents some policy should back up. */
+  roots: string[];
+  /** Patterns (like a source's `exclude`, matched on absolute paths) of data that needs no backup. */
+  ignore: string[];
+  /** How many levels below a root the walk looks for uncovered directories. */
+  max_depth?: number;
+  /** Walk into other file systems mounted under a root; by default they are listed, not read. */
+  cross_filesystems: boolean;
+}
+
 export type SampleSpec = { kind: 'percent'; value: number } | { kind: 'files'; value: number } | { kind: 'bytes'; value: number };
 
 export interface Policy {
@@ -64,6 +75,8 @@ export interface Policy {
   objectives: { rpo?: number; rto?: number; window: number; since?: Date };
   /** `prove_every`: how old the last `key verify` of each key may be before the report finds it. */
   keys: { prove_every?: number };
+  /** Where to look for data no policy backs up (`triad coverage`, the report's unprotected-data findings). */
+  coverage?: CoverageSpec;
   /** The medium the production data lives on: it is one of the rule's media. */
   production: { media: string };
   schedule: { backup?: string; restore_test?: string; prune?: string; check?: string };

@@ -14,6 +14,7 @@ import { registerMaintenance } from './maintenance.js'; registrations.push(regis
 import { registerRestoreTest } from './restore-test.js'; registrations.push(registerRestoreTest);
 import { registerSchedule } from './schedule.js'; registrations.push(registerSchedule);
 import { registerDoctor } from './doctor.js'; registrations.push(registerDoctor);
+import { registerCoverage } from './coverage.js'; registrations.push(registerCoverage);
 import { registerCompletion } from './completion.js'; registrations.push(registerCompletion);
 
 export function registerCommands(program: Command, ctx: CliContext): void {

@@ -3,3 +3,4 @@ export { type BackupWarning, type FileRecord, estimateSources } from './archiver
 export type { ArchiveSource } from './source-tree.js';
 export { type SnapshotEvents, type SnapshotOptions, type SnapshotProgress, type SnapshotRun, type SnapshotTarget, type TargetOutcome, runSnapshot } from './commit.js';
 export { type WrittenPack } from './writer.js';
+export { type ExcludeMatcher, makeExcludeMatcher } from './exclude.js';
