@@ -95,8 +95,9 @@ export class Output {
     this.err.write(this.c.yellow('warning: ') + this.forErr(text) + '\n');
   }
 
+  /** Error messages quote what the user wrote (a hook's command, a path) and keep it exact. */
   error(text: string): void {
-    this.err.write(this.c.red('error: ') + this.forErr(text) + '\n');
+    this.err.write(this.c.red('error: ') + text + '\n');
   }
 
   /** What to do next, under an error. */

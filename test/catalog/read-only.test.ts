@@ -40,10 +40,10 @@ describe('a catalogue in a read-only directory', () => {
     expect(snapshotCount()).toBe(1);
   });
 
-  it('commands that only open the catalogue say the same', () => {
+  it('every job says the same: check, like backup, takes its job lock beside the catalogue first', () => {
     const r = run(['check', '-p', policy]);
     expect(r.code).toBe(1);
-    expect(r.stderr).toContain(`error: cannot open the catalogue ${catalog}: EROFS: read-only file system`);
+    expect(r.stderr).toContain(`error: read-only file system: job lock ${join(mnt, 'locks')}/test.check.lock, beside the catalogue ${catalog} [E_CATALOG]`);
     expect(r.stderr).toContain('--catalog FILE or `catalog:` in the policy');
   });
 
