@@ -7,6 +7,7 @@ import { openCatalog, type Catalog } from '../catalog/catalog.js';
 import type { RestoreTestRow, RunRow, SnapshotRecord } from '../catalog/types.js';
 import {
   buildPolicyReport,
+  withFindings,
   type BackupRun,
   type CapacityInput,
   type Finding,
@@ -95,7 +96,7 @@ async function evaluateFile(ctx: AppContext, file: string, at: Date, opts: Pick<
     let report = buildPolicyReport(input);
     const hasHistory = history.snapshots.length > 0 || history.runs.length > 0;
     // With no record at all, say where the report looked instead of the bare "not started".
-    if (!hasHistory) report = withFinding(withoutFinding(report, 'not-started'), noHistoryFinding(policy, catalogFile, catalog !== undefined));
+    if (!hasHistory) report = withFindings(report, [noHistoryFinding(policy, catalogFile, catalog !== undefined)], ['not-started']);
     return { file, ok: true, report, catalog: catalogFile, hasHistory };
   } catch (err) {
     return { file, ok: false, policy: policy.name, error: asTriadError(err, `cannot evaluate policy ${policy.name}`) };
@@ -380,7 +381,7 @@ export async function fileSystemUsage(path: string): Promise<{ usedBytes: number
 
 // ---- extra findings ------------------------------------------------------------------------------
 
-function noHistoryFinding(policy: Policy, catalogFile: string, catalogExists: boolean): Finding {
+function noHistoryFinding(policy: Policy, catalogFile: string, catalogExists: boolean): Omit<Finding, 'affectsCompliance'> {
   return {
     severity: 'warning',
     code: 'no-history',
@@ -390,23 +391,5 @@ function noHistoryFinding(policy: Policy, catalogFile: string, catalogExists: bo
     action: catalogExists
       ? `run \`triad backup -p ${policy.file}\``
       : `run \`triad backup -p ${policy.file}\`, or point --catalog at the catalogue the backups use (it is per user unless the policy names one)`,
-    affectsCompliance: false,
   };
-}
-
-const RANK = { critical: 0, warning: 1, ok: 2 } as const;
-
-function withoutFinding(r: PolicyReport, code: string): PolicyReport {
-  return { ...r, findings: r.findings.filter((f) => f.code !== code) };
-}
-
-/** Adds a finding, keeping the order by severity (stable within a severity). */
-function withFinding(r: PolicyReport, f: Finding): PolicyReport {
-  const findings = [...r.findings];
-  let i = findings.findIndex((x) => RANK[x.severity] > RANK[f.severity]);
-  if (i < 0) i = findings.length;
-  findings.splice(i, 0, f);
-  const severity = findings.some((x) => x.severity === 'critical') ? 'critical' : findings.some((x) => x.severity === 'warning') ? 'warning' : 'ok';
-  const nagiosStatus = r.nagios.status === 3 ? 3 : severity === 'critical' ? 2 : severity === 'warning' ? 1 : 0;
-  return { ...r, findings, severity, nagios: { ...r.nagios, status: nagiosStatus } };
 }

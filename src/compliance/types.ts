@@ -252,7 +252,7 @@ export interface Finding {
   readonly message: string;
   /** What to do about it. */
   readonly action?: string;
-  /** True when the finding means the policy is out of contract (exit 4). */
+  /** The finding is CRITICAL: the policy is out of contract (exit 4, Nagios CRITICAL). */
   readonly affectsCompliance: boolean;
 }
 
@@ -268,6 +268,8 @@ export interface TargetRestoreTests {
   readonly ageMs: number | null;
   /** When the latest passing test finished (it may be older than `last`); null when none passed. */
   readonly lastSuccessAt: Date | null;
+  /** When the next test is due (one interval after the latest); null before obligations start. */
+  readonly dueAt: Date | null;
   /** Older than restore_test.every, or none at all although one was due. */
   readonly overdue: boolean;
   /** How long past due; 0 when not overdue. */

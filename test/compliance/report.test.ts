@@ -24,7 +24,7 @@ const snap = (target: string, rpAgo: number, partial = false): SnapshotCopy => (
   snapshotId: `${target}-${rpAgo / H}h`, target, recoveryPoint: ago(rpAgo), completedAt: ago(rpAgo - 600_000), bytes: 36e9, partial,
 });
 
-/** Backups every 4h for 40 days on both targets, restore tests 10 days ago: compliant. */
+/** Backups every 4h for 40 days on both targets, restore tests 10 days ago: compliant, no warning (warn_at 99%). */
 function healthy(): PolicyReportInput {
   const snapshots: SnapshotCopy[] = [];
   const runs = [];
@@ -35,7 +35,7 @@ function healthy(): PolicyReportInput {
     }
   }
   return {
-    policy: { name: 'finance', description: 'Finance <files> & "db"', rule: '3-2-1', production: { media: 'disk' }, keys: {}, objectives: { rpo: 4 * H + 600_000, rto: 2 * H, window: 30 * D }, restore_test: { every: 30 * D } },
+    policy: { name: 'finance', description: 'Finance <files> & "db"', rule: '3-2-1', production: { media: 'disk' }, keys: {}, objectives: { rpo: 4 * H + 600_000, rto: 2 * H, window: 30 * D, warn_at: 99 }, restore_test: { every: 30 * D } },
     targets: [nas, cloud],
     snapshots,
     runs,
@@ -72,9 +72,9 @@ describe('buildPolicyReport', () => {
       nagios: 2, exit: 4, codes: ['rule-data', 'rpo-breach', 'rpo-target-breach'],
     },
     {
-      name: 'restore tests 40 days old → overdue (compliance) and stale RTO: warning, exit 4',
+      name: 'restore tests 40 days old → overdue (out of contract) and stale RTO: critical, exit 4',
       patch: (i: PolicyReportInput): PolicyReportInput => ({ ...i, restoreTests: i.restoreTests.map((t) => ({ ...t, at: ago(40 * D) })) }),
-      nagios: 1, exit: 4, codes: ['rto-stale', 'restore-test-overdue', 'restore-test-overdue'],
+      nagios: 2, exit: 4, codes: ['restore-test-overdue', 'restore-test-overdue', 'rto-stale'],
     },
     {
       name: 'a full disk and a failed last run → warnings that do not break compliance: exit 0',
@@ -97,6 +97,36 @@ describe('buildPolicyReport', () => {
     expect(r.exitCode).toBe(exit);
     const ranks = r.findings.map((f) => ({ critical: 0, warning: 1, ok: 2 })[f.severity]);
     expect(ranks).toEqual([...ranks].sort());
+  });
+
+  it.each([
+    {
+      name: 'exposure past warn_at (default 80%) of the RPO → WARNING, still within contract',
+      patch: (i: PolicyReportInput): PolicyReportInput => ({ ...i, policy: { ...i.policy, objectives: { ...i.policy.objectives, warn_at: undefined } } }),
+      code: 'rpo-near', message: 'exposure 4h is past 80% of the RPO 4h 10m: a breach 2024-03-31 00:10 UTC unless a backup completes',
+    },
+    {
+      name: 'a restore test due within 3 days → WARNING',
+      patch: (i: PolicyReportInput): PolicyReportInput => ({ ...i, restoreTests: i.restoreTests.map((t) => ({ ...t, at: ago(28 * D) })) }),
+      code: 'restore-test-due', message: 'restore test on nas due 2024-04-02 00:00 UTC',
+    },
+    {
+      name: 'capacity forecast under 30 days → WARNING',
+      patch: (i: PolicyReportInput): PolicyReportInput => ({ ...i, capacity: [{ ...i.capacity![0]!, freeBytes: 25e9 }] }),
+      code: 'capacity', message: 'nas: 66.7% used, about 25 day(s) left at the current growth',
+    },
+  ])('$name', ({ patch, code, message }) => {
+    const r = buildPolicyReport(patch(healthy()));
+    const f = r.findings.find((x) => x.code === code);
+    expect(f).toMatchObject({ severity: 'warning', message, affectsCompliance: false });
+    expect([r.severity, r.verdict, r.exitCode, r.nagios.status]).toEqual(['warning', 'compliant', 0, 1]);
+  });
+
+  it('warn_at is a share of the RPO: at 97% an exposure of 4h of 4h 10m (96%) does not warn, at 95.9% it does', () => {
+    const at = (pct: number): string[] =>
+      buildPolicyReport({ ...healthy(), policy: { ...healthy().policy, objectives: { ...healthy().policy.objectives, warn_at: pct } } }).findings.map((f) => f.code);
+    expect(at(97)).toEqual([]);
+    expect(at(95.9)).toEqual(['rpo-near']);
   });
 
   it('a stale target is told to copy from the fresh one', () => {
@@ -183,19 +213,20 @@ describe('renderers', () => {
     expect(styled).toContain('[Policy finance]');
     expect(styled).toMatch(/^overall\s+4h\s+ok\s+100\.00%/m);
     expect(renderReportTable([good])).not.toContain('[Policy');
-    expect(renderReportMarkdown([good])).toContain('## Policy finance: compliant (OK)');
+    expect(renderReportMarkdown([good])).toContain('## Policy finance: OK (within contract)');
     expect(renderReportMarkdown([broken])).toContain('cl"oud\\\\x');
-    expect(renderStatusLine(good)).toBe('finance COMPLIANT rule 3-2-1 met rpo ok (exposure 4h/4h 10m) rto met');
+    expect(renderStatusLine(good)).toBe('finance OK rule 3-2-1 met rpo ok (exposure 4h/4h 10m) rto met');
   });
 
   it('the Nagios line has the plugin status and perfdata', () => {
     const n = renderNagios(good);
     expect(n.exitCode).toBe(0);
     expect(n.text).toMatch(/^TRIAD OK - finance: compliant \| /);
-    expect(n.text).toContain('exposure=14400s;;15000;0 ');
+    expect(n.text).toContain('exposure=14400s;14850;15000;0 ');
+    expect(n.text).toContain('restore_test_age_nas=864000s;2332800;2592000;0');
     expect(n.text).toContain('used_nas=50%;85;95;0;100');
     const b = renderNagios(buildPolicyReport({ ...healthy(), restoreTests: [] }));
-    expect(b.exitCode).toBe(1);
-    expect(b.text).toMatch(/^TRIAD WARNING - finance: \d+ finding\(s\): /);
+    expect(b.exitCode).toBe(2);
+    expect(b.text).toMatch(/^TRIAD CRITICAL - finance: \d+ finding\(s\): no restore test on /);
   });
 });

@@ -14,6 +14,11 @@ const sevStyle = (s: Severity): TextStyle => s;
 const SEVERITY_LABEL: Record<Severity, string> = { ok: 'OK', warning: 'WARNING', critical: 'CRITICAL' };
 const NAGIOS_LABEL = ['OK', 'WARNING', 'CRITICAL', 'UNKNOWN'] as const;
 
+/** The level every output shows, with what it means for the contract. */
+export function levelText(r: PolicyReport): string {
+  return `${SEVERITY_LABEL[r.severity]} (${r.verdict === 'compliant' ? 'within contract' : 'out of contract'})`;
+}
+
 const dur = (ms: number | null): string => (ms === null ? '-' : formatDuration(ms));
 const pct = (p: number | null): string => (p === null ? '-' : `${p.toFixed(2)}%`);
 const time = (d: Date | null | undefined, zone: string): string => (d ? formatTime(d, zone) : '-');
@@ -29,7 +34,7 @@ export function renderReportTable(reports: readonly PolicyReport[], opts: { styl
   const st = opts.style ?? plain;
   const out: string[] = [];
   for (const r of reports) {
-    out.push(st('heading', `Policy ${r.policy}`) + `  ${st(sevStyle(r.severity), r.verdict === 'compliant' ? 'COMPLIANT' : 'FINDING')}  at ${formatTime(r.at, r.zone)}, window ${formatDuration(r.windowMs)}`);
+    out.push(st('heading', `Policy ${r.policy}`) + `  ${st(sevStyle(r.severity), levelText(r))}  at ${formatTime(r.at, r.zone)}, window ${formatDuration(r.windowMs)}`);
     out.push(`Rule ${r.rule.rule}: configured ${r.rule.configured}, data ${r.rule.data} (${r.rule.copies} copies, ${r.rule.media.length} media, ${r.rule.offsiteCopies} off-site)`);
     out.push('');
     out.push(st('heading', `RPO ${dur(r.objectives.rpoMs)}`));
@@ -155,7 +160,7 @@ export function renderReportMarkdown(reports: readonly PolicyReport[]): string {
   const row = (cells: readonly string[]): string => `| ${cells.map(md).join(' | ')} |`;
   const out: string[] = [];
   for (const r of reports) {
-    out.push(`## Policy ${md(r.policy)}: ${r.verdict === 'compliant' ? 'compliant' : 'finding'} (${SEVERITY_LABEL[r.severity]})`, '');
+    out.push(`## Policy ${md(r.policy)}: ${levelText(r)}`, '');
     out.push(`Evaluated at ${formatTime(r.at, r.zone)} over ${formatDuration(r.windowMs)}. Rule ${md(r.rule.rule)}: configured ${r.rule.configured}, data ${r.rule.data}.`, '');
     out.push(`### RPO ${dur(r.objectives.rpoMs)}`, '');
     out.push(row(['Target', 'Exposure', 'Status', 'Within RPO', 'Worst']), '|---|---|---|---|---|');
@@ -215,7 +220,7 @@ export function renderReportHtml(reports: readonly PolicyReport[], opts: { title
   const title = opts.title ?? 'triad compliance report';
   const body: string[] = [];
   for (const r of reports) {
-    body.push(`<section><h2>Policy ${e(r.policy)} <span class="${r.severity}">${r.verdict === 'compliant' ? 'compliant' : 'finding'}</span></h2>`);
+    body.push(`<section><h2>Policy ${e(r.policy)} <span class="${r.severity}">${e(levelText(r))}</span></h2>`);
     if (r.description) body.push(`<p>${e(r.description)}</p>`);
     body.push(`<p>Evaluated at ${e(formatTime(r.at, r.zone))} over ${e(formatDuration(r.windowMs))}. Rule ${e(r.rule.rule)}: configured ${e(r.rule.configured)}, data ${e(r.rule.data)}.</p>`);
     body.push(`<h3>RPO ${e(dur(r.objectives.rpoMs))}</h3><table><tr><th>Target</th><th>Exposure</th><th>Status</th><th>Within RPO</th><th>Worst</th><th>Exposure over the window</th></tr>`);
@@ -339,13 +344,13 @@ export function renderPrometheus(reports: readonly PolicyReport[]): string {
   return out.join('\n') + '\n';
 }
 
-/** One line per policy for `triad status`: "finance COMPLIANT rpo ok (exposure 1h 2m/4h) …". */
+/** One line per policy for `triad status`: "finance OK rule 3-2-1 met rpo ok (exposure 1h 2m/4h) …". */
 export function renderStatusLine(r: PolicyReport): string {
   const o = r.rpo.overall;
   const first = r.findings.find((f) => f.severity !== 'ok');
   return [
     r.policy,
-    r.verdict === 'compliant' ? 'COMPLIANT' : 'FINDING',
+    SEVERITY_LABEL[r.severity],
     `rule ${r.rule.rule} ${r.rule.data}`,
     `rpo ${o.breachSince ? 'BREACH' : 'ok'} (exposure ${dur(o.exposureMs)}/${dur(r.objectives.rpoMs)})`,
     `rto ${r.rto.verdict}`,

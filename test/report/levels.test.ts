@@ -1,0 +1,77 @@
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PASS, scratchDir, triad, writePolicy } from '../helpers/triad.js';
+
+/**
+ * One evaluation, one level: `report`, `status` and `status --nagios` show the same OK /
+ * WARNING / CRITICAL for the same state. Real backups and a real restore test at pinned
+ * times on two local targets; RPO 4h, warn_at default 80 % (3h 12m).
+ *   00:00 backup → nas, usb      00:30 restore test
+ * At 02:00 exposure 2h: OK. At 03:30 exposure 3h 30m: WARNING (within contract).
+ * At 05:00 exposure 5h: CRITICAL (breach since 04:00).
+ */
+const t = (hhmm: string): string => `2026-05-04T${hhmm}:00Z`;
+let dir: string;
+let file: string;
+
+interface ReportJson {
+  policies: { severity: string; verdict: string; exitCode: number; nagios: { status: number }; findings: { code: string; severity: string }[] }[];
+}
+
+beforeAll(() => {
+  dir = scratchDir('triad-levels-');
+  const src = join(dir, 'src');
+  mkdirSync(src, { recursive: true });
+  writeFileSync(join(src, 'ledger.txt'), 'ledger 2026\n'.repeat(5_000));
+  file = writePolicy(dir, {
+    name: 'levels',
+    sources: [src],
+    targets: {
+      nas: { type: 'local', path: join(dir, 'nas'), media: 'nas', offsite: false },
+      usb: { type: 'local', path: join(dir, 'usb'), media: 'removable', offsite: true },
+    },
+    extra: { objectives: { rpo: '4h', rto: '2h', window: '1d' }, schedule: { backup: '0 */4 * * *' }, restore_test: { every: '30d' } },
+  });
+  const env = (now: string): Record<string, string> => ({ ...PASS, TRIAD_TEST_NOW: now });
+  for (const [args, now] of [
+    [['init', '-p', file], t('00:00')],
+    [['backup', '-p', file, '--time', t('00:00')], t('00:00')],
+    [['restore-test', '-p', file], t('00:30')],
+  ] as const) {
+    const r = triad([...args], { env: env(now) });
+    expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(0);
+  }
+});
+
+afterAll(() => {
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+describe('report, status and status --nagios agree on the level', () => {
+  it.each([
+    { at: t('02:00'), level: 'OK', severity: 'ok', exit: 0, nagios: 0, contract: 'within contract', codes: [] as string[] },
+    { at: t('03:30'), level: 'WARNING', severity: 'warning', exit: 0, nagios: 1, contract: 'within contract', codes: ['rpo-near'] },
+    { at: t('05:00'), level: 'CRITICAL', severity: 'critical', exit: 4, nagios: 2, contract: 'out of contract', codes: ['rule-data', 'rpo-breach', 'rpo-target-breach', 'rpo-target-breach'] },
+  ])('at $at: $level everywhere', ({ at, level, severity, exit, nagios, contract, codes }) => {
+    const json = triad(['report', '-p', file, '--at', at, '--format', 'json'], { env: PASS });
+    expect(json.code, json.stderr).toBe(exit);
+    const p = (JSON.parse(json.stdout) as ReportJson).policies[0]!;
+    expect([p.severity, p.exitCode, p.nagios.status]).toEqual([severity, exit, nagios]);
+    expect(p.findings.filter((f) => f.severity !== 'ok').map((f) => f.code)).toEqual(codes);
+
+    const table = triad(['report', '-p', file, '--at', at], { env: PASS });
+    expect(table.code).toBe(exit);
+    expect(table.stdout).toContain(`Policy levels  ${level} (${contract})  at `);
+
+    const status = triad(['status', '-p', file, '--at', at], { env: PASS });
+    expect(status.code).toBe(exit);
+    expect(status.stdout).toMatch(new RegExp(`^levels ${level} rule 3-2-1 `));
+
+    const check = triad(['status', '-p', file, '--at', at, '--nagios'], { env: PASS });
+    expect(check.code).toBe(nagios);
+    expect(check.stdout).toMatch(new RegExp(`^TRIAD ${level} - levels: `));
+    // The thresholds travel with the values: warn at 80 % of the RPO, critical at the RPO.
+    expect(check.stdout).toMatch(/ \| exposure=\d+s;11520;14400;0 /);
+  });
+});
