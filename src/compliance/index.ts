@@ -13,6 +13,9 @@ export {
   CAPACITY_WARNING_DAYS,
   DEFAULT_WARN_AT_PERCENT,
   RESTORE_TEST_DUE_SOON_MS,
+  FORECAST_MIN_POINTS,
+  FORECAST_MIN_SPAN_MS,
+  historyBasis,
   type PolicyReportInput,
   type Judgement,
 } from './report.js';

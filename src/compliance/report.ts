@@ -9,6 +9,7 @@ import type {
   BackupRun,
   CapacityInput,
   Finding,
+  HistoryBasis,
   NagiosStatus,
   PerfDatum,
   PolicyReport,
@@ -30,6 +31,12 @@ export const CAPACITY_CRITICAL_PERCENT = 95;
 export const CAPACITY_WARNING_DAYS = 30;
 /** objectives.warn_at when the policy sets none: exposure past this share of the RPO is a warning. */
 export const DEFAULT_WARN_AT_PERCENT = 80;
+/**
+ * A trend (capacity growth, run-time slope) is drawn only from at least this many samples
+ * spread over at least this long: two backups minutes apart say nothing about a day.
+ */
+export const FORECAST_MIN_POINTS = 3;
+export const FORECAST_MIN_SPAN_MS = 3 * 86_400_000;
 /** A restore test due within this time is a warning, so it can be run before it is overdue. */
 export const RESTORE_TEST_DUE_SOON_MS = 3 * 86_400_000;
 
@@ -211,7 +218,8 @@ function backupStatus(input: PolicyReportInput, target: string, at: number, wind
   }
   const inWindow = runs.filter((r) => r.startedAt.getTime() >= windowStart);
   const durations = inWindow.filter((r) => r.ok).map((r) => ({ at: r.startedAt, durationMs: r.finishedAt.getTime() - r.startedAt.getTime() }));
-  const fit = leastSquares(durations.map((d) => [(d.at.getTime() - windowStart) / DAY_MS, d.durationMs]));
+  const basis = historyBasis(durations.map((d) => d.at));
+  const fit = basis.enough ? leastSquares(durations.map((d) => [(d.at.getTime() - windowStart) / DAY_MS, d.durationMs])) : null;
   const partialSnapshots = input.snapshots
     .filter((s) => s.target === target && s.partial && s.completedAt.getTime() > windowStart && s.completedAt.getTime() <= at)
     .sort((a, b) => a.completedAt.getTime() - b.completedAt.getTime())
@@ -227,6 +235,7 @@ function backupStatus(input: PolicyReportInput, target: string, at: number, wind
       runs: durations.length,
       meanMs: durations.length > 0 ? durations.reduce((s, d) => s + d.durationMs, 0) / durations.length : null,
       slopeMsPerDay: fit,
+      history: basis,
     },
   };
 }
@@ -235,7 +244,8 @@ function capacityStatus(c: CapacityInput, at: number, windowStart: number): Targ
   const history = (c.storedHistory ?? []).filter((h) => h.at.getTime() <= at).sort((a, b) => a.at.getTime() - b.at.getTime());
   const latest = history[history.length - 1];
   const inWindow = history.filter((h) => h.at.getTime() >= windowStart);
-  const growth = leastSquares(inWindow.map((h) => [(h.at.getTime() - windowStart) / DAY_MS, h.bytes]));
+  const basis = historyBasis(inWindow.map((h) => h.at));
+  const growth = basis.enough ? leastSquares(inWindow.map((h) => [(h.at.getTime() - windowStart) / DAY_MS, h.bytes])) : null;
   const used = c.usedBytes ?? null;
   const free = c.freeBytes ?? null;
   const usedPercent = used !== null && free !== null && used + free > 0 ? (used / (used + free)) * 100 : null;
@@ -250,10 +260,18 @@ function capacityStatus(c: CapacityInput, at: number, windowStart: number): Targ
     usedPercent,
     storedBytes: latest ? latest.bytes : null,
     growthBytesPerDay: growth,
+    history: basis,
     daysLeft,
     reductionRatio: c.logicalBytes !== undefined && latest && latest.bytes > 0 ? c.logicalBytes / latest.bytes : null,
     severity,
   };
+}
+
+/** Whether samples at these times are enough for a trend (FORECAST_MIN_POINTS over FORECAST_MIN_SPAN_MS). */
+export function historyBasis(times: readonly Date[]): HistoryBasis {
+  const ms = times.map((d) => d.getTime());
+  const spanMs = ms.length === 0 ? 0 : Math.max(...ms) - Math.min(...ms);
+  return { points: ms.length, spanMs, enough: ms.length >= FORECAST_MIN_POINTS && spanMs >= FORECAST_MIN_SPAN_MS };
 }
 
 /** Ordinary least-squares slope of y on x; null with fewer than 2 distinct x. */

@@ -277,6 +277,15 @@ export interface TargetRestoreTests {
   readonly failuresInWindow: readonly { readonly at: Date; readonly failures: number }[];
 }
 
+/** The samples a trend was (or would have been) drawn from. */
+export interface HistoryBasis {
+  readonly points: number;
+  /** Newest sample − oldest sample. */
+  readonly spanMs: number;
+  /** Enough points over a long enough span for a trend; without, no trend is given. */
+  readonly enough: boolean;
+}
+
 export interface TargetBackups {
   readonly target: string;
   readonly lastSuccess: { readonly at: Date; readonly durationMs: number } | null;
@@ -288,8 +297,9 @@ export interface TargetBackups {
   readonly trend: {
     readonly runs: number;
     readonly meanMs: number | null;
-    /** Least-squares slope of run duration against start time, ms per day; null under 2 runs. */
+    /** Least-squares slope of run duration against start time, ms per day; null without enough history. */
     readonly slopeMsPerDay: number | null;
+    readonly history: HistoryBasis;
   };
 }
 
@@ -300,8 +310,9 @@ export interface TargetCapacity {
   readonly usedPercent: number | null;
   /** Latest stored-bytes sample at or before the evaluation time. */
   readonly storedBytes: number | null;
-  /** Least-squares growth of stored bytes in the window; null under 2 samples. */
+  /** Least-squares growth of stored bytes in the window; null without enough history. */
   readonly growthBytesPerDay: number | null;
+  readonly history: HistoryBasis;
   /** freeBytes ÷ growth; null without free-space figures or without growth. */
   readonly daysLeft: number | null;
   /** logicalBytes ÷ storedBytes (dedupe × compression). */

@@ -139,6 +139,19 @@ describe('buildPolicyReport', () => {
     expect(r.rpo.targets.find((t) => t.target === 'cloud')!.breachSince).toEqual(ago(12 * H - 4 * H - 600_000));
   });
 
+  it('a forecast needs 3 samples over 3 days: 2 samples or 2 days give none, 3 over 3 days give one', () => {
+    const cap = (days: number[]): { growth: number | null; daysLeft: number | null; enough: boolean } => {
+      const c = buildPolicyReport({ ...healthy(), capacity: [{ target: 'nas', usedBytes: 50e9, freeBytes: 50e9, storedHistory: days.map((d, i) => ({ at: ago(d * D), bytes: (i + 1) * 1e9 })) }] }).capacity[0]!;
+      return { growth: c.growthBytesPerDay, daysLeft: c.daysLeft, enough: c.history.enough };
+    };
+    expect(cap([3, 0])).toEqual({ growth: null, daysLeft: null, enough: false });
+    expect(cap([2, 1, 0])).toEqual({ growth: null, daysLeft: null, enough: false });
+    const three = cap([3, 1.5, 0]);
+    expect(three.enough).toBe(true);
+    expect(three.growth).toBeCloseTo(1e9 / 1.5, 3);
+    expect(three.daysLeft).toBeCloseTo(75, 6);
+  });
+
   it('no targets → Nagios UNKNOWN', () => {
     expect(buildPolicyReport({ ...healthy(), targets: [] }).nagios.status).toBe(3);
   });

@@ -7,11 +7,12 @@ import { PASS, scratchDir, triad, writePolicy } from '../helpers/triad.js';
  * One evaluation, one level: `report`, `status` and `status --nagios` show the same OK /
  * WARNING / CRITICAL for the same state. Real backups and a real restore test at pinned
  * times on two local targets; RPO 4h, warn_at default 80 % (3h 12m).
- *   00:00 backup → nas, usb      00:30 restore test
+ *   00:00 and 00:00:15 backups → nas, usb (more data the second time)      00:30 restore test
  * At 02:00 exposure 2h: OK. At 03:30 exposure 3h 30m: WARNING (within contract).
- * At 05:00 exposure 5h: CRITICAL (breach since 04:00).
+ * At 05:00 exposure 5h: CRITICAL (breach since 04:00:15).
+ * Two backups 15 s apart are no history to forecast from: no growth, days left or run-time trend.
  */
-const t = (hhmm: string): string => `2026-05-04T${hhmm}:00Z`;
+const t = (hhmm: string, ss = '00'): string => `2026-05-04T${hhmm}:${ss}Z`;
 let dir: string;
 let file: string;
 
@@ -34,14 +35,15 @@ beforeAll(() => {
     extra: { objectives: { rpo: '4h', rto: '2h', window: '1d' }, schedule: { backup: '0 */4 * * *' }, restore_test: { every: '30d' } },
   });
   const env = (now: string): Record<string, string> => ({ ...PASS, TRIAD_TEST_NOW: now });
-  for (const [args, now] of [
-    [['init', '-p', file], t('00:00')],
-    [['backup', '-p', file, '--time', t('00:00')], t('00:00')],
-    [['restore-test', '-p', file], t('00:30')],
-  ] as const) {
-    const r = triad([...args], { env: env(now) });
+  const run = (args: string[], now: string): void => {
+    const r = triad(args, { env: env(now) });
     expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(0);
-  }
+  };
+  run(['init', '-p', file], t('00:00'));
+  run(['backup', '-p', file, '--time', t('00:00')], t('00:00'));
+  writeFileSync(join(src, 'journal.bin'), Buffer.alloc(2_000_000, 3));
+  run(['backup', '-p', file, '--time', t('00:00', '15')], t('00:00', '15'));
+  run(['restore-test', '-p', file], t('00:30'));
 });
 
 afterAll(() => {
@@ -73,5 +75,26 @@ describe('report, status and status --nagios agree on the level', () => {
     expect(check.stdout).toMatch(new RegExp(`^TRIAD ${level} - levels: `));
     // The thresholds travel with the values: warn at 80 % of the RPO, critical at the RPO.
     expect(check.stdout).toMatch(/ \| exposure=\d+s;11520;14400;0 /);
+  });
+});
+
+describe('no forecast from too little history', () => {
+  it('two backups 15 s apart: no growth, no days left, no run-time trend; the report says why', () => {
+    const json = triad(['report', '-p', file, '--at', t('02:00'), '--format', 'json'], { env: PASS });
+    const p = JSON.parse(json.stdout) as {
+      policies: { capacity: { target: string; storedBytes: number; growthBytesPerDay: number | null; daysLeft: number | null; history: { points: number; spanMs: number; enough: boolean } }[]; backups: { trend: { runs: number; slopeMsPerDay: number | null; history: { enough: boolean } } }[] }[];
+    };
+    const cap = p.policies[0]!.capacity.find((c) => c.target === 'nas')!;
+    expect(cap.storedBytes).toBeGreaterThan(0);
+    expect(cap.history).toEqual({ points: 2, spanMs: expect.any(Number) as number, enough: false });
+    expect(cap.history.spanMs).toBeLessThan(60_000);
+    expect([cap.growthBytesPerDay, cap.daysLeft]).toEqual([null, null]);
+    const trend = p.policies[0]!.backups[0]!.trend;
+    expect([trend.runs, trend.slopeMsPerDay, trend.history.enough]).toEqual([2, null, false]);
+
+    const table = triad(['report', '-p', file, '--at', t('02:00')], { env: PASS }).stdout;
+    expect(table).toMatch(/^nas\s+\S+%\s+.+\s+not enough history\s+not enough history\s+\S+x$/m);
+    expect(table).toMatch(/^nas\s+2026-05-04 00:00 UTC\s+-\s+0\s+0\s+\S+\s+not enough history$/m);
+    expect(table).toContain('(forecasts and trends need 3 samples over 3d)');
   });
 });

@@ -1,5 +1,6 @@
 import { formatBytes, formatDuration, formatRate, formatTime } from '../../core/format.js';
-import type { PerfDatum, PolicyReport, Severity, TargetRpo } from '../../compliance/types.js';
+import type { HistoryBasis, PerfDatum, PolicyReport, Severity, TargetRpo } from '../../compliance/types.js';
+import { FORECAST_MIN_POINTS, FORECAST_MIN_SPAN_MS } from '../../compliance/report.js';
 
 /**
  * Renderers of the compliance report model: pure functions from PolicyReport to text, so
@@ -22,6 +23,18 @@ export function levelText(r: PolicyReport): string {
 const dur = (ms: number | null): string => (ms === null ? '-' : formatDuration(ms));
 const pct = (p: number | null): string => (p === null ? '-' : `${p.toFixed(2)}%`);
 const time = (d: Date | null | undefined, zone: string): string => (d ? formatTime(d, zone) : '-');
+
+const NOT_ENOUGH_HISTORY = 'not enough history';
+/** The minimum history a forecast needs, as the reports state it. */
+export const FORECAST_MINIMUM_TEXT = `forecasts and trends need ${FORECAST_MIN_POINTS} samples over ${formatDuration(FORECAST_MIN_SPAN_MS)}`;
+
+/** A trend figure, or why there is none. */
+function trendCell(value: number | null, basis: HistoryBasis, show: (v: number) => string): string {
+  if (!basis.enough) return NOT_ENOUGH_HISTORY;
+  return value === null ? '-' : show(value);
+}
+
+const signedDuration = (ms: number): string => `${ms >= 0 ? '+' : ''}${formatDuration(ms)}`;
 
 function table(rows: readonly (readonly string[])[]): string[] {
   const widths: number[] = [];
@@ -83,7 +96,7 @@ export function renderReportTable(reports: readonly PolicyReport[], opts: { styl
         String(b.failuresInWindow.length),
         String(b.partialSnapshots.length),
         dur(b.trend.meanMs),
-        b.trend.slopeMsPerDay === null ? '-' : `${b.trend.slopeMsPerDay >= 0 ? '+' : ''}${formatDuration(b.trend.slopeMsPerDay)}`,
+        trendCell(b.trend.slopeMsPerDay, b.trend.history, signedDuration),
       ]);
     }
     out.push(...table(bRows));
@@ -97,13 +110,14 @@ export function renderReportTable(reports: readonly PolicyReport[], opts: { styl
           pct(c.usedPercent),
           c.freeBytes === null ? '-' : formatBytes(c.freeBytes),
           c.storedBytes === null ? '-' : formatBytes(c.storedBytes),
-          c.growthBytesPerDay === null ? '-' : formatBytes(c.growthBytesPerDay),
-          c.daysLeft === null ? '-' : String(Math.floor(c.daysLeft)),
+          trendCell(c.growthBytesPerDay, c.history, formatBytes),
+          trendCell(c.daysLeft, c.history, (d) => String(Math.floor(d))),
           c.reductionRatio === null ? '-' : `${c.reductionRatio.toFixed(2)}x`,
         ]);
       }
       out.push(...table(cRows));
     }
+    if (r.backups.some((b) => !b.trend.history.enough) || r.capacity.some((c) => !c.history.enough)) out.push(st('dim', `(${FORECAST_MINIMUM_TEXT})`));
     if (r.keys.length > 0 || r.keyProofEveryMs !== null) {
       out.push('');
       out.push(st('heading', `Recovery keys${r.keyProofEveryMs === null ? '' : `: prove every ${formatDuration(r.keyProofEveryMs)}`}`));
