@@ -1,5 +1,6 @@
 import type { Policy } from '../policy/types.js';
-import { formatDuration, formatTime } from '../core/format.js';
+import { countOf, formatDuration, formatTime } from '../core/format.js';
+import { shellWord } from '../core/describe.js';
 import { evaluateRpo } from './rpo.js';
 import { evaluateDataRule } from './rule-status.js';
 import { evaluateRto, latestTest } from './rto.js';
@@ -310,7 +311,7 @@ const SEVERITY_RANK: Record<Severity, number> = { critical: 0, warning: 1, ok: 2
 function collectFindings(ctx: FindingContext): Finding[] {
   const { input, rule, rpo, rto } = ctx;
   const p = input.policy.name;
-  const file = input.policy.file ?? p;
+  const file = shellWord(input.policy.file ?? p);
   const when = (d: Date): string => formatTime(d, input.zone);
   const out: Finding[] = [];
   const add = (f: Omit<Finding, 'affectsCompliance'>): void => {
@@ -322,7 +323,7 @@ function collectFindings(ctx: FindingContext): Finding[] {
       severity: 'critical',
       code: 'rule-config',
       message: `the targets of policy ${p} cannot satisfy ${rule.rule} even when every copy is fresh`,
-      action: `run \`triad policy check -p ${p}\` to see the matrix, then add or change targets`,
+      action: `run \`triad policy check ${file}\` to see the matrix, then add or change targets`,
     });
   } else if (!ctx.started) {
     add({
@@ -330,7 +331,7 @@ function collectFindings(ctx: FindingContext): Finding[] {
       code: 'not-started',
       message: `policy ${p} has no committed snapshot yet: its RPO is judged from the first one` +
         (input.obligationsStart ? ` (or from objectives.since, ${when(input.obligationsStart)})` : ' (set objectives.since when the contract began earlier)'),
-      action: `run \`triad backup -p ${p}\``,
+      action: `run \`triad backup -p ${file}\``,
     });
   } else if (rule.data === 'violated') {
     add({
@@ -351,15 +352,15 @@ function collectFindings(ctx: FindingContext): Finding[] {
         code: 'rpo-breach',
         message: `RPO ${formatDuration(rpo.rpoMs)} breached since ${when(rpo.overall.breachSince)}` +
           (rpo.overall.exposureMs === null ? ' (not enough targets hold a copy)' : ` (effective exposure ${formatDuration(rpo.overall.exposureMs)})`),
-        action: `run \`triad backup -p ${p}\` and check the backup findings`,
+        action: `run \`triad backup -p ${file}\` and check the backup findings`,
       });
     }
     for (const t of rpo.targets) {
       if (!t.breachSince) continue;
       const lastFailure = ctx.backups.find((b) => b.target === t.target)?.lastFailure;
       const action = fresh && fresh.target !== t.target && t.hasSnapshot
-        ? `run \`triad copy -p ${p} --from ${fresh.target} --to ${t.target}\``
-        : `run \`triad backup -p ${p}\`` + (lastFailure ? ` (last failure: ${lastFailure.error})` : '');
+        ? `run \`triad copy -p ${file} --from ${fresh.target} --to ${t.target}\``
+        : `run \`triad backup -p ${file}\`` + (lastFailure ? ` (last failure: ${lastFailure.error})` : '');
       add({
         severity: rpo.overall.breachSince ? 'critical' : 'warning',
         code: 'rpo-target-breach',
@@ -403,7 +404,7 @@ function collectFindings(ctx: FindingContext): Finding[] {
       severity: 'warning',
       code: 'rto-no-evidence',
       message: 'no passing restore test: the RTO cannot be demonstrated',
-      action: `run \`triad restore-test -p ${p}\``,
+      action: `run \`triad restore-test -p ${file}\``,
     });
   } else if (rto.stale && rto.fastest) {
     add({
@@ -411,7 +412,7 @@ function collectFindings(ctx: FindingContext): Finding[] {
       code: 'rto-stale',
       target: rto.fastest.target,
       message: `the RTO verdict rests on a restore test older than ${formatDuration(ctx.everyMs)}`,
-      action: `run \`triad restore-test -p ${p}\``,
+      action: `run \`triad restore-test -p ${file}\``,
     });
   }
 
@@ -421,15 +422,15 @@ function collectFindings(ctx: FindingContext): Finding[] {
         severity: 'critical',
         code: 'restore-test-failed',
         target: r.target,
-        message: `the latest restore test on ${r.target} (${when(r.last.at)}) failed: ${r.last.failures} file(s) did not restore or verify`,
-        action: `run \`triad check -p ${p}\` on ${r.target} and repair it from another target`,
+        message: `the latest restore test on ${r.target} (${when(r.last.at)}) failed: ${countOf(r.last.failures, 'file', 'files')} did not restore or verify`,
+        action: `run \`triad check -p ${file} --target ${r.target} --read-data\`, then \`triad repair packs -p ${file} --target ${r.target}\``,
       });
     } else if (r.failuresInWindow.length > 0) {
       add({
         severity: 'warning',
         code: 'restore-test-failed-earlier',
         target: r.target,
-        message: `${r.failuresInWindow.length} restore test(s) on ${r.target} failed in the window; the latest passed`,
+        message: `${countOf(r.failuresInWindow.length, 'restore test', 'restore tests')} on ${r.target} failed in the window; the latest passed`,
       });
     }
     if (!r.overdue && r.dueAt !== null && r.dueAt.getTime() - input.at.getTime() <= RESTORE_TEST_DUE_SOON_MS) {
@@ -449,7 +450,7 @@ function collectFindings(ctx: FindingContext): Finding[] {
         message: r.last
           ? `restore test on ${r.target} overdue by ${formatDuration(r.overdueByMs)}`
           : `no restore test on ${r.target} yet, due for ${formatDuration(r.overdueByMs)}`,
-        action: `run \`triad restore-test -p ${p}\``,
+        action: `run \`triad restore-test -p ${file}\``,
       });
     }
   }
@@ -466,8 +467,8 @@ function collectFindings(ctx: FindingContext): Finding[] {
       severity: 'critical',
       code: 'verification-errors',
       target,
-      message: `the latest check of ${target} (${when(v.at)}) found ${v.errors} error(s)`,
-      action: `run \`triad check -p ${p}\` for details and repair ${target} from another target`,
+      message: `the latest check of ${target} (${when(v.at)}) found ${countOf(v.errors, 'error', 'errors')}`,
+      action: `run \`triad repair packs -p ${file} --target ${target}\` to replace the damaged packs from another target`,
     });
   }
 
@@ -478,7 +479,7 @@ function collectFindings(ctx: FindingContext): Finding[] {
         code: 'backup-failed',
         target: b.target,
         message: `the last backup to ${b.target} failed at ${when(b.lastFailure.at)}: ${b.lastFailure.error}`,
-        action: `fix the cause, then run \`triad backup -p ${p}\``,
+        action: `fix the cause, then run \`triad backup -p ${file}\``,
       });
     }
     const lastPartial = b.partialSnapshots[b.partialSnapshots.length - 1];
@@ -487,7 +488,7 @@ function collectFindings(ctx: FindingContext): Finding[] {
         severity: 'warning',
         code: 'partial-snapshot',
         target: b.target,
-        message: `${b.partialSnapshots.length} partial snapshot(s) on ${b.target} in the window, the latest ${lastPartial.snapshotId}: some source files could not be read`,
+        message: `${countOf(b.partialSnapshots.length, 'partial snapshot', 'partial snapshots')} on ${b.target} in the window, the latest ${lastPartial.snapshotId}: some source files could not be read`,
         action: 'check the backup log for unreadable files (permissions, files locked by other programs)',
       });
     }
@@ -527,13 +528,13 @@ function collectFindings(ctx: FindingContext): Finding[] {
     if (c.severity === 'ok') continue;
     const parts: string[] = [];
     if (c.usedPercent !== null) parts.push(`${c.usedPercent.toFixed(1)}% used`);
-    if (c.daysLeft !== null) parts.push(`about ${Math.floor(c.daysLeft)} day(s) left at the current growth`);
+    if (c.daysLeft !== null) parts.push(`about ${countOf(Math.floor(c.daysLeft), 'day', 'days')} left at the current growth`);
     add({
       severity: c.severity,
       code: 'capacity',
       target: c.target,
       message: `${c.target}: ${parts.join(', ')}`,
-      action: `free space or extend the file system; \`triad prune -p ${p}\` applies the retention`,
+      action: `free space or extend the file system; \`triad prune -p ${file}\` applies the retention`,
     });
   }
 

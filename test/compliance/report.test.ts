@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { buildPolicyReport, leastSquares, type PolicyReportInput } from '../../src/compliance/report.js';
-import type { SnapshotCopy, TargetInfo } from '../../src/compliance/types.js';
+import type { PolicyReport, SnapshotCopy, TargetInfo } from '../../src/compliance/types.js';
 import {
   escapeHtml,
   renderNagios,
@@ -113,7 +113,7 @@ describe('buildPolicyReport', () => {
     {
       name: 'capacity forecast under 30 days → WARNING',
       patch: (i: PolicyReportInput): PolicyReportInput => ({ ...i, capacity: [{ ...i.capacity![0]!, freeBytes: 25e9 }] }),
-      code: 'capacity', message: 'nas: 66.7% used, about 25 day(s) left at the current growth',
+      code: 'capacity', message: 'nas: 66.7% used, about 25 days left at the current growth',
     },
   ])('$name', ({ patch, code, message }) => {
     const r = buildPolicyReport(patch(healthy()));
@@ -160,6 +160,31 @@ describe('buildPolicyReport', () => {
     expect(leastSquares([[0, 1], [1, 3], [2, 5]])).toBe(2);
     expect(leastSquares([[1, 1]])).toBeNull();
     expect(leastSquares([[1, 1], [1, 2]])).toBeNull();
+  });
+});
+
+describe('findings as people read them', () => {
+  const inFile = (): PolicyReportInput => ({ ...healthy(), policy: { ...healthy().policy, file: "/etc/triad/bob's policies/finance.yaml" } });
+  const damaged = (): PolicyReport =>
+    buildPolicyReport({ ...inFile(), restoreTests: [...healthy().restoreTests, { at: ago(D), target: 'cloud', ok: false, files: 50, bytes: 1e9, overheadMs: 1, transferMs: 1, failures: 1 }] });
+
+  it('commands name the policy file, quoted for the shell when needed; counts are in the right number', () => {
+    const f = damaged().findings.find((x) => x.code === 'restore-test-failed')!;
+    expect(f.message).toMatch(/failed: 1 file did not restore or verify$/);
+    expect(f.action).toBe(
+      "run `triad check -p '/etc/triad/bob'\\''s policies/finance.yaml' --target cloud --read-data`, then `triad repair packs -p '/etc/triad/bob'\\''s policies/finance.yaml' --target cloud`",
+    );
+    expect(renderNagios(damaged()).text).toMatch(/^TRIAD CRITICAL - finance: 1 finding: /);
+    expect(renderReportTable([damaged()])).toContain('(3 copies, 3 media, 1 off-site)');
+  });
+
+  it('html shows commands as code, never raw backticks; markdown keeps them as code spans', () => {
+    const html = renderReportHtml([damaged()]);
+    expect(html).toContain("<code>triad repair packs -p &#39;/etc/triad/bob&#39;\\&#39;&#39;s policies/finance.yaml&#39; --target cloud</code>");
+    expect(html).not.toContain('`');
+    const md = renderReportMarkdown([damaged()]);
+    expect(md).toContain("`triad repair packs -p '/etc/triad/bob'\\''s policies/finance.yaml' --target cloud`");
+    expect(md).not.toContain('\\`');
   });
 });
 
@@ -240,6 +265,6 @@ describe('renderers', () => {
     expect(n.text).toContain('used_nas=50%;85;95;0;100');
     const b = renderNagios(buildPolicyReport({ ...healthy(), restoreTests: [] }));
     expect(b.exitCode).toBe(2);
-    expect(b.text).toMatch(/^TRIAD CRITICAL - finance: \d+ finding\(s\): no restore test on /);
+    expect(b.text).toMatch(/^TRIAD CRITICAL - finance: 3 findings: no restore test on nas yet, due for 10d | /);
   });
 });

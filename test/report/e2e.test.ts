@@ -350,7 +350,7 @@ describe('triad report end to end (two local targets + S3 emulator)', () => {
   it('status --nagios: WARNING / CRITICAL with perfdata', () => {
     const warn = run(['status', '-p', policyFile, '--at', t('10:00'), '--nagios']);
     expect(warn.code).toBe(1);
-    expect(warn.stdout).toMatch(/^TRIAD WARNING - e2e: 1 finding\(s\): target usb is 6h behind/);
+    expect(warn.stdout).toMatch(/^TRIAD WARNING - e2e: 1 finding: target usb is 6h behind/);
     const perf = warn.stdout.split(' | ')[1]!.trim().split(' ');
     expect(perf).toEqual(expect.arrayContaining(['exposure=7200s;11520;14400;0', 'exposure_usb=21600s;11520;14400;0', 'restore_test_age_nas=3600s;2332800;2592000;0', 'rpo_within=100%;;;0;100']));
     for (const item of perf) expect(item).toMatch(/^[A-Za-z0-9_.-]+=[0-9.]+(s|%|B)?(;[0-9.]*){0,4}$/);

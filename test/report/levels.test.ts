@@ -98,3 +98,22 @@ describe('no forecast from too little history', () => {
     expect(table).toContain('(forecasts and trends need 3 samples over 3d)');
   });
 });
+
+describe('suggested commands run as written', () => {
+  it('the CRITICAL finding says `triad backup -p FILE`; running exactly that brings the policy back within contract', () => {
+    const json = triad(['report', '-p', file, '--at', t('05:00'), '--format', 'json'], { env: PASS });
+    const findings = (JSON.parse(json.stdout) as { policies: { findings: { code: string; action?: string }[] }[] }).policies[0]!.findings;
+    const action = findings.find((f) => f.code === 'rpo-breach')!.action!;
+    const command = /`triad ([^`]+)`/.exec(action)![1]!;
+    expect(command).toBe(`backup -p ${file}`);
+    const html = triad(['report', '-p', file, '--at', t('05:00'), '--format', 'html'], { env: PASS }).stdout;
+    expect(html).toContain(`<code>triad backup -p ${file}</code>`);
+    expect(html).not.toContain('`');
+    const r = triad(command.split(' '), { env: { ...PASS, TRIAD_TEST_NOW: t('05:00') } });
+    expect(r.code, r.stderr).toBe(0);
+    const after = triad(['status', '-p', file, '--at', t('05:01')], { env: PASS });
+    expect(after.code).toBe(0);
+    // Within the RPO again; the breach of the last hour keeps a WARNING for the window.
+    expect(after.stdout).toMatch(/^levels WARNING rule 3-2-1 met rpo ok \(exposure 1m\/4h\) rto met - RPO met \d+\.\d+% of the last 1d \(1 breach\)$/m);
+  });
+});

@@ -1,4 +1,4 @@
-import { formatBytes, formatDuration, formatRate, formatTime } from '../../core/format.js';
+import { countOf, formatBytes, formatDuration, formatRate, formatTime } from '../../core/format.js';
 import type { HistoryBasis, PerfDatum, PolicyReport, Severity, TargetRpo } from '../../compliance/types.js';
 import { FORECAST_MIN_POINTS, FORECAST_MIN_SPAN_MS } from '../../compliance/report.js';
 
@@ -34,6 +34,14 @@ function trendCell(value: number | null, basis: HistoryBasis, show: (v: number) 
   return value === null ? '-' : show(value);
 }
 
+/**
+ * Findings quote commands between backticks; each renderer shows them as code: text parts go
+ * through `text`, the quoted commands through `code`.
+ */
+export function withCodeSpans(s: string, text: (t: string) => string, code: (c: string) => string): string {
+  return s.split(/`([^`]+)`/).map((part, i) => (i % 2 === 1 ? code(part) : text(part))).join('');
+}
+
 const signedDuration = (ms: number): string => `${ms >= 0 ? '+' : ''}${formatDuration(ms)}`;
 
 function table(rows: readonly (readonly string[])[]): string[] {
@@ -48,7 +56,7 @@ export function renderReportTable(reports: readonly PolicyReport[], opts: { styl
   const out: string[] = [];
   for (const r of reports) {
     out.push(st('heading', `Policy ${r.policy}`) + `  ${st(sevStyle(r.severity), levelText(r))}  at ${formatTime(r.at, r.zone)}, window ${formatDuration(r.windowMs)}`);
-    out.push(`Rule ${r.rule.rule}: configured ${r.rule.configured}, data ${r.rule.data} (${r.rule.copies} copies, ${r.rule.media.length} media, ${r.rule.offsiteCopies} off-site)`);
+    out.push(`Rule ${r.rule.rule}: configured ${r.rule.configured}, data ${r.rule.data} (${countOf(r.rule.copies, 'copy', 'copies')}, ${countOf(r.rule.media.length, 'medium', 'media')}, ${r.rule.offsiteCopies} off-site)`);
     out.push('');
     out.push(st('heading', `RPO ${dur(r.objectives.rpoMs)}`));
     const rpoRows: string[][] = [['TARGET', 'MEDIA', 'OFFSITE', 'EXPOSURE', 'STATUS', 'WITHIN', 'WORST', 'BREACHES']];
@@ -202,7 +210,8 @@ export function renderReportMarkdown(reports: readonly PolicyReport[]): string {
     }
     out.push('', '### Findings', '');
     if (r.findings.length === 0) out.push('None.');
-    for (const f of r.findings) out.push(`- **${SEVERITY_LABEL[f.severity]}** ${md(f.message)}${f.action ? ` — ${md(f.action)}` : ''}`);
+    const mdCode = (t: string): string => withCodeSpans(t.replace(/\r?\n/g, ' '), md, (c) => `\`${c}\``);
+    for (const f of r.findings) out.push(`- **${SEVERITY_LABEL[f.severity]}** ${mdCode(f.message)}${f.action ? ` — ${mdCode(f.action)}` : ''}`);
     out.push('');
   }
   return out.join('\n');
@@ -261,7 +270,8 @@ export function renderReportHtml(reports: readonly PolicyReport[], opts: { title
       }
     }
     body.push('<h3>Findings</h3><ul>');
-    for (const f of r.findings) body.push(`<li class="${f.severity}"><b>${SEVERITY_LABEL[f.severity]}</b> ${e(f.message)}${f.action ? ` — <i>${e(f.action)}</i>` : ''}</li>`);
+    const html = (t: string): string => withCodeSpans(t, e, (c) => `<code>${e(c)}</code>`);
+    for (const f of r.findings) body.push(`<li class="${f.severity}"><b>${SEVERITY_LABEL[f.severity]}</b> ${html(f.message)}${f.action ? ` — ${html(f.action)}` : ''}</li>`);
     body.push('</ul></section>');
   }
   return `<!DOCTYPE html>
@@ -382,7 +392,7 @@ function perfItem(d: PerfDatum): string {
 export function renderNagios(r: PolicyReport): { text: string; exitCode: 0 | 1 | 2 | 3 } {
   const status = r.nagios.status;
   const worst = r.findings.filter((f) => f.severity !== 'ok');
-  const summary = worst.length === 0 ? 'compliant' : `${worst.length} finding(s): ${worst[0]!.message}`;
+  const summary = worst.length === 0 ? 'compliant' : `${countOf(worst.length, 'finding', 'findings')}: ${worst[0]!.message}`;
   const perf = r.nagios.perfdata.map(perfItem).join(' ');
   return { text: `TRIAD ${NAGIOS_LABEL[status]} - ${r.policy}: ${summary.replace(/\|/g, '/')}${perf ? ` | ${perf}` : ''}`, exitCode: status };
 }
