@@ -260,10 +260,13 @@ describe('triad report end to end (two local targets + S3 emulator)', () => {
     expect(tree.counts.html).toBe(1);
     expect(tree.counts.head).toBe(1);
     expect(tree.counts.body).toBe(1);
-    expect(tree.counts.title).toBe(1);
-    // No external assets: no script, link, img, iframe; no URL other than the SVG namespace.
+    // One page title; the other titles are the charts' own (SVG <title>, read by screen readers).
+    expect(html.match(/<head>[\s\S]*<\/head>/)![0].match(/<title>/g)).toHaveLength(1);
+    expect(tree.counts.title).toBe(1 + 3 + 1);
+    // No external assets: no script, link, img, iframe; no URL other than the SVG namespace and
+    // references to the page's own SVG patterns.
     for (const tag of ['script', 'link', 'img', 'iframe', 'object']) expect(tree.counts[tag] ?? 0).toBe(0);
-    expect(html.replace(/xmlns="http:\/\/www\.w3\.org\/2000\/svg"/g, '')).not.toMatch(/https?:|url\(|@import|\bsrc=/);
+    expect(html.replace(/xmlns="http:\/\/www\.w3\.org\/2000\/svg"/g, '').replace(/url\(#hatch-[\d-]+\)/g, '')).not.toMatch(/https?:|url\(|@import|\bsrc=/);
     // One chart per target, each with an exposure polyline and the dashed RPO line.
     expect(tree.counts.svg).toBe(3);
     expect(tree.counts.polyline).toBe(3);
