@@ -7,6 +7,7 @@ import { openCatalog, type Catalog } from '../catalog/catalog.js';
 import type { RestoreTestRow, RunRow, SnapshotRecord } from '../catalog/types.js';
 import {
   buildPolicyReport,
+  withFindings,
   type BackupRun,
   type CapacityInput,
   type Finding,
@@ -124,10 +125,10 @@ async function evaluatePolicy(
     let report = buildPolicyReport(input);
     const hasHistory = history.snapshots.length > 0 || history.runs.length > 0;
     // With no record at all, say where the report looked instead of the bare "not started".
-    if (!hasHistory) report = withFinding(withoutFinding(report, 'not-started'), noHistoryFinding(policy, catalogFile, catalog !== undefined));
+    if (!hasHistory) report = withFindings(report, [noHistoryFinding(policy, catalogFile, catalog !== undefined)], ['not-started']);
     if (policy.coverage !== undefined) {
       const scan = scanCoverage(policy, sources, { clock: ctx.clock, limits: opts.coverageLimits ?? DEFAULT_COVERAGE_LIMITS, signal: ctx.signal });
-      report = coverageFindings(scan, opts.zone ?? policy.timezone).reduce(withFinding, report);
+      report = withFindings(report, coverageFindings(scan, opts.zone ?? policy.timezone));
     }
     return { file, ok: true, report, catalog: catalogFile, hasHistory };
   } catch (err) {
@@ -414,7 +415,7 @@ export async function fileSystemUsage(path: string): Promise<{ usedBytes: number
 
 // ---- extra findings ------------------------------------------------------------------------------
 
-function noHistoryFinding(policy: Policy, catalogFile: string, catalogExists: boolean): Finding {
+function noHistoryFinding(policy: Policy, catalogFile: string, catalogExists: boolean): Omit<Finding, 'affectsCompliance'> {
   return {
     severity: 'warning',
     code: 'no-history',
@@ -424,17 +425,16 @@ function noHistoryFinding(policy: Policy, catalogFile: string, catalogExists: bo
     action: catalogExists
       ? `run \`triad backup -p ${policy.file}\``
       : `run \`triad backup -p ${policy.file}\`, or point --catalog at the catalogue the backups use (it is per user unless the policy names one)`,
-    affectsCompliance: false,
   };
 }
 
 /**
- * Each uncovered directory is out of contract (the data it holds has no copy at all); a scan
+ * Each uncovered directory is out of contract, CRITICAL (the data it holds has no copy at all); a scan
  * stopped by a limit or blocked by unreadable directories is a warning that the list may be short.
  */
 export function coverageFindings(scan: CoverageScan, zone: string): Finding[] {
   const out: Finding[] = scan.uncovered.map((e) => ({
-    severity: 'warning',
+    severity: 'critical',
     code: 'unprotected-data',
     message: `${describeUncovered(e)} (${describeFigures(e, zone)})`,
     action: uncoveredAction(e, scan.file),
@@ -463,20 +463,3 @@ export function coverageFindings(scan: CoverageScan, zone: string): Finding[] {
   return out;
 }
 
-const RANK = { critical: 0, warning: 1, ok: 2 } as const;
-
-function withoutFinding(r: PolicyReport, code: string): PolicyReport {
-  return { ...r, findings: r.findings.filter((f) => f.code !== code) };
-}
-
-/** Adds a finding, keeping the order by severity (stable within a severity). */
-function withFinding(r: PolicyReport, f: Finding): PolicyReport {
-  const findings = [...r.findings];
-  let i = findings.findIndex((x) => RANK[x.severity] > RANK[f.severity]);
-  if (i < 0) i = findings.length;
-  findings.splice(i, 0, f);
-  const severity = findings.some((x) => x.severity === 'critical') ? 'critical' : findings.some((x) => x.severity === 'warning') ? 'warning' : 'ok';
-  const nagiosStatus = r.nagios.status === 3 ? 3 : severity === 'critical' ? 2 : severity === 'warning' ? 1 : 0;
-  const compliant = r.verdict === 'compliant' && !f.affectsCompliance;
-  return { ...r, findings, severity, verdict: compliant ? 'compliant' : 'finding', exitCode: compliant ? 0 : 4, nagios: { ...r.nagios, status: nagiosStatus } };
-}

@@ -5,10 +5,18 @@ export { evaluateRto, latestTest, type RtoInput } from './rto.js';
 export { evaluateDataRule, copiesSatisfyRule, type DataRuleInput } from './rule-status.js';
 export {
   buildPolicyReport,
+  judge,
+  withFindings,
   leastSquares,
   CAPACITY_WARNING_PERCENT,
   CAPACITY_CRITICAL_PERCENT,
   CAPACITY_WARNING_DAYS,
+  DEFAULT_WARN_AT_PERCENT,
+  RESTORE_TEST_DUE_SOON_MS,
+  FORECAST_MIN_POINTS,
+  FORECAST_MIN_SPAN_MS,
+  historyBasis,
   type PolicyReportInput,
+  type Judgement,
 } from './report.js';
 export { formatDuration, formatBytes, formatTime } from '../core/format.js';

@@ -1,5 +1,6 @@
 import type { Policy } from '../policy/types.js';
-import { formatDuration, formatTime } from '../core/format.js';
+import { countOf, formatDuration, formatTime } from '../core/format.js';
+import { shellWord } from '../core/describe.js';
 import { evaluateRpo } from './rpo.js';
 import { evaluateDataRule } from './rule-status.js';
 import { evaluateRto, latestTest } from './rto.js';
@@ -9,6 +10,7 @@ import type {
   BackupRun,
   CapacityInput,
   Finding,
+  HistoryBasis,
   NagiosStatus,
   PerfDatum,
   PolicyReport,
@@ -27,7 +29,17 @@ import type {
 export const CAPACITY_WARNING_PERCENT = 85;
 export const CAPACITY_CRITICAL_PERCENT = 95;
 /** A forecast of fewer days left than this is a warning. */
-export const CAPACITY_WARNING_DAYS = 14;
+export const CAPACITY_WARNING_DAYS = 30;
+/** objectives.warn_at when the policy sets none: exposure past this share of the RPO is a warning. */
+export const DEFAULT_WARN_AT_PERCENT = 80;
+/**
+ * A trend (capacity growth, run-time slope) is drawn only from at least this many samples
+ * spread over at least this long: two backups minutes apart say nothing about a day.
+ */
+export const FORECAST_MIN_POINTS = 3;
+export const FORECAST_MIN_SPAN_MS = 3 * 86_400_000;
+/** A restore test due within this time is a warning, so it can be run before it is overdue. */
+export const RESTORE_TEST_DUE_SOON_MS = 3 * 86_400_000;
 
 const DAY_MS = 86_400_000;
 
@@ -108,16 +120,14 @@ export function buildPolicyReport(input: PolicyReportInput): PolicyReport {
     at,
     countPartial,
   });
-  const restoreTests = input.targets.map((t) => restoreTestStatus(input, t, start, atMs, windowStart, everyMs));
+  const restoreTests = input.targets.map((t) => restoreTestStatus(input, t, started ? start : null, atMs, windowStart, everyMs));
   const backups = input.targets.map((t) => backupStatus(input, t.name, atMs, windowStart));
   const capacity = (input.capacity ?? []).map((c) => capacityStatus(c, atMs, windowStart));
   const keyProofEveryMs = policy.keys.prove_every ?? null;
   const keys = keyProofStatus(input.keyProofs ?? [], input.targets.map((t) => t.name), atMs, keyProofEveryMs);
 
   const findings = collectFindings({ input, started, rule, rpo, rto, restoreTests, backups, capacity, keys, keyProofEveryMs, rpoMs, rtoMs, everyMs });
-  const severity = worstSeverity(findings);
-  const compliant = !findings.some((f) => f.affectsCompliance);
-  const nagiosStatus: NagiosStatus = input.targets.length === 0 ? 3 : severity === 'critical' ? 2 : severity === 'warning' ? 1 : 0;
+  const judgement = judge(findings, input.targets.length === 0);
 
   return {
     policy: policy.name,
@@ -137,10 +147,10 @@ export function buildPolicyReport(input: PolicyReportInput): PolicyReport {
     keys,
     keyProofEveryMs,
     findings,
-    severity,
-    verdict: compliant ? 'compliant' : 'finding',
-    exitCode: compliant ? 0 : 4,
-    nagios: { status: nagiosStatus, perfdata: perfdata(rpo, rpoMs, rtoMs, rto, restoreTests, everyMs, capacity) },
+    severity: judgement.severity,
+    verdict: judgement.verdict,
+    exitCode: judgement.exitCode,
+    nagios: { status: judgement.nagiosStatus, perfdata: perfdata(rpo, rpoMs, (rpoMs ?? 0) * warnAtPercent(policy) / 100, rtoMs, rto, restoreTests, everyMs, capacity) },
   };
 }
 
@@ -174,15 +184,17 @@ function keyProofStatus(proofs: readonly KeyProofRecord[], targets: readonly str
   });
 }
 
-function restoreTestStatus(input: PolicyReportInput, t: TargetInfo, start: Date, at: number, windowStart: number, everyMs: number): TargetRestoreTests {
+function restoreTestStatus(input: PolicyReportInput, t: TargetInfo, start: Date | null, at: number, windowStart: number, everyMs: number): TargetRestoreTests {
   const last = latestTest(input.restoreTests, t.name, at);
   const failuresInWindow = input.restoreTests
     .filter((r) => r.target === t.name && !r.ok && r.at.getTime() > windowStart && r.at.getTime() <= at)
     .sort((a, b) => a.at.getTime() - b.at.getTime())
     .map((r) => ({ at: r.at, failures: r.failures }));
   // Without any test, the first one was due one interval after the target's first backup.
-  const dueAt = last ? last.at.getTime() + everyMs : (t.firstScheduledAt ?? start).getTime() + everyMs;
-  const overdueByMs = Math.max(0, at - dueAt);
+  // Before obligations start nothing is due.
+  const from = last ? last.at : start === null ? null : (t.firstScheduledAt ?? start);
+  const dueAt = from === null ? null : from.getTime() + everyMs;
+  const overdueByMs = dueAt === null ? 0 : Math.max(0, at - dueAt);
   const passed = input.restoreTests.filter((r) => r.target === t.name && r.ok && r.at.getTime() <= at);
   const lastSuccessAt = passed.reduce<Date | null>((m, r) => (m === null || r.at.getTime() > m.getTime() ? r.at : m), null);
   return {
@@ -190,6 +202,7 @@ function restoreTestStatus(input: PolicyReportInput, t: TargetInfo, start: Date,
     last: last ? { at: last.at, ok: last.ok, files: last.files, bytes: last.bytes, failures: last.failures } : null,
     ageMs: last ? at - last.at.getTime() : null,
     lastSuccessAt,
+    dueAt: dueAt === null ? null : new Date(dueAt),
     overdue: overdueByMs > 0,
     overdueByMs,
     failuresInWindow,
@@ -206,7 +219,8 @@ function backupStatus(input: PolicyReportInput, target: string, at: number, wind
   }
   const inWindow = runs.filter((r) => r.startedAt.getTime() >= windowStart);
   const durations = inWindow.filter((r) => r.ok).map((r) => ({ at: r.startedAt, durationMs: r.finishedAt.getTime() - r.startedAt.getTime() }));
-  const fit = leastSquares(durations.map((d) => [(d.at.getTime() - windowStart) / DAY_MS, d.durationMs]));
+  const basis = historyBasis(durations.map((d) => d.at));
+  const fit = basis.enough ? leastSquares(durations.map((d) => [(d.at.getTime() - windowStart) / DAY_MS, d.durationMs])) : null;
   const partialSnapshots = input.snapshots
     .filter((s) => s.target === target && s.partial && s.completedAt.getTime() > windowStart && s.completedAt.getTime() <= at)
     .sort((a, b) => a.completedAt.getTime() - b.completedAt.getTime())
@@ -222,6 +236,7 @@ function backupStatus(input: PolicyReportInput, target: string, at: number, wind
       runs: durations.length,
       meanMs: durations.length > 0 ? durations.reduce((s, d) => s + d.durationMs, 0) / durations.length : null,
       slopeMsPerDay: fit,
+      history: basis,
     },
   };
 }
@@ -230,7 +245,8 @@ function capacityStatus(c: CapacityInput, at: number, windowStart: number): Targ
   const history = (c.storedHistory ?? []).filter((h) => h.at.getTime() <= at).sort((a, b) => a.at.getTime() - b.at.getTime());
   const latest = history[history.length - 1];
   const inWindow = history.filter((h) => h.at.getTime() >= windowStart);
-  const growth = leastSquares(inWindow.map((h) => [(h.at.getTime() - windowStart) / DAY_MS, h.bytes]));
+  const basis = historyBasis(inWindow.map((h) => h.at));
+  const growth = basis.enough ? leastSquares(inWindow.map((h) => [(h.at.getTime() - windowStart) / DAY_MS, h.bytes])) : null;
   const used = c.usedBytes ?? null;
   const free = c.freeBytes ?? null;
   const usedPercent = used !== null && free !== null && used + free > 0 ? (used / (used + free)) * 100 : null;
@@ -245,10 +261,18 @@ function capacityStatus(c: CapacityInput, at: number, windowStart: number): Targ
     usedPercent,
     storedBytes: latest ? latest.bytes : null,
     growthBytesPerDay: growth,
+    history: basis,
     daysLeft,
     reductionRatio: c.logicalBytes !== undefined && latest && latest.bytes > 0 ? c.logicalBytes / latest.bytes : null,
     severity,
   };
+}
+
+/** Whether samples at these times are enough for a trend (FORECAST_MIN_POINTS over FORECAST_MIN_SPAN_MS). */
+export function historyBasis(times: readonly Date[]): HistoryBasis {
+  const ms = times.map((d) => d.getTime());
+  const spanMs = ms.length === 0 ? 0 : Math.max(...ms) - Math.min(...ms);
+  return { points: ms.length, spanMs, enough: ms.length >= FORECAST_MIN_POINTS && spanMs >= FORECAST_MIN_SPAN_MS };
 }
 
 /** Ordinary least-squares slope of y on x; null with fewer than 2 distinct x. */
@@ -287,10 +311,11 @@ const SEVERITY_RANK: Record<Severity, number> = { critical: 0, warning: 1, ok: 2
 function collectFindings(ctx: FindingContext): Finding[] {
   const { input, rule, rpo, rto } = ctx;
   const p = input.policy.name;
+  const file = shellWord(input.policy.file ?? p);
   const when = (d: Date): string => formatTime(d, input.zone);
   const out: Finding[] = [];
-  const add = (f: Finding): void => {
-    out.push(f);
+  const add = (f: Omit<Finding, 'affectsCompliance'>): void => {
+    out.push({ ...f, affectsCompliance: f.severity === 'critical' });
   };
 
   if (rule.configured === 'violated') {
@@ -298,8 +323,7 @@ function collectFindings(ctx: FindingContext): Finding[] {
       severity: 'critical',
       code: 'rule-config',
       message: `the targets of policy ${p} cannot satisfy ${rule.rule} even when every copy is fresh`,
-      action: `run \`triad policy check -p ${p}\` to see the matrix, then add or change targets`,
-      affectsCompliance: true,
+      action: `run \`triad policy check ${file}\` to see the matrix, then add or change targets`,
     });
   } else if (!ctx.started) {
     add({
@@ -307,8 +331,7 @@ function collectFindings(ctx: FindingContext): Finding[] {
       code: 'not-started',
       message: `policy ${p} has no committed snapshot yet: its RPO is judged from the first one` +
         (input.obligationsStart ? ` (or from objectives.since, ${when(input.obligationsStart)})` : ' (set objectives.since when the contract began earlier)'),
-      action: `run \`triad backup -p ${p}\``,
-      affectsCompliance: false,
+      action: `run \`triad backup -p ${file}\``,
     });
   } else if (rule.data === 'violated') {
     add({
@@ -316,10 +339,9 @@ function collectFindings(ctx: FindingContext): Finding[] {
       code: 'rule-data',
       message: `the data does not meet ${rule.rule}: ${rule.shortfalls.join('; ')}`,
       action: 'bring the stale targets up to date (see the RPO findings)',
-      affectsCompliance: true,
     });
   } else if (rule.data === 'off') {
-    add({ severity: 'ok', code: 'rule-off', message: 'the 3-2-1 rule is turned off for this policy (rule: none)', affectsCompliance: false });
+    add({ severity: 'ok', code: 'rule-off', message: 'the 3-2-1 rule is turned off for this policy (rule: none)' });
   }
 
   if (rpo.rpoMs !== null) {
@@ -330,16 +352,15 @@ function collectFindings(ctx: FindingContext): Finding[] {
         code: 'rpo-breach',
         message: `RPO ${formatDuration(rpo.rpoMs)} breached since ${when(rpo.overall.breachSince)}` +
           (rpo.overall.exposureMs === null ? ' (not enough targets hold a copy)' : ` (effective exposure ${formatDuration(rpo.overall.exposureMs)})`),
-        action: `run \`triad backup -p ${p}\` and check the backup findings`,
-        affectsCompliance: true,
+        action: `run \`triad backup -p ${file}\` and check the backup findings`,
       });
     }
     for (const t of rpo.targets) {
       if (!t.breachSince) continue;
       const lastFailure = ctx.backups.find((b) => b.target === t.target)?.lastFailure;
       const action = fresh && fresh.target !== t.target && t.hasSnapshot
-        ? `run \`triad copy -p ${p} --from ${fresh.target} --to ${t.target}\``
-        : `run \`triad backup -p ${p}\`` + (lastFailure ? ` (last failure: ${lastFailure.error})` : '');
+        ? `run \`triad copy -p ${file} --from ${fresh.target} --to ${t.target}\``
+        : `run \`triad backup -p ${file}\`` + (lastFailure ? ` (last failure: ${lastFailure.error})` : '');
       add({
         severity: rpo.overall.breachSince ? 'critical' : 'warning',
         code: 'rpo-target-breach',
@@ -348,7 +369,15 @@ function collectFindings(ctx: FindingContext): Finding[] {
           ? `target ${t.target} is ${formatDuration(t.exposureMs ?? 0)} behind (RPO ${formatDuration(rpo.rpoMs)}) since ${when(t.breachSince)}`
           : `target ${t.target} has no complete snapshot, due since ${when(t.breachSince)}`,
         action,
-        affectsCompliance: false,
+      });
+    }
+    const warnAtMs = (rpo.rpoMs * warnAtPercent(input.policy)) / 100;
+    if (!rpo.overall.breachSince && rpo.overall.exposureMs !== null && rpo.overall.exposureMs > warnAtMs) {
+      add({
+        severity: 'warning',
+        code: 'rpo-near',
+        message: `exposure ${formatDuration(rpo.overall.exposureMs)} is past ${warnAtPercent(input.policy)}% of the RPO ${formatDuration(rpo.rpoMs)}: a breach ${when(new Date(input.at.getTime() + rpo.rpoMs - rpo.overall.exposureMs))} unless a backup completes`,
+        action: `run \`triad backup -p ${file}\``,
       });
     }
     const pct = rpo.overall.window.percentWithin;
@@ -358,7 +387,6 @@ function collectFindings(ctx: FindingContext): Finding[] {
         severity: 'warning',
         code: 'rpo-window',
         message: `RPO met ${pct.toFixed(2)}% of the last ${formatDuration(rpo.windowMs)} (${n} breach${n === 1 ? '' : 'es'})`,
-        affectsCompliance: false,
       });
     }
   }
@@ -370,15 +398,13 @@ function collectFindings(ctx: FindingContext): Finding[] {
       target: rto.fastest.target,
       message: `RTO ${formatDuration(ctx.rtoMs)} exceeded: the fastest full restore (${rto.fastest.target}) is estimated at ${formatDuration(rto.fastest.estimateMs)}`,
       action: 'add a faster target, raise throughput, or renegotiate the RTO',
-      affectsCompliance: true,
     });
   } else if (rto.verdict === 'no-evidence' && ctx.started) {
     add({
       severity: 'warning',
       code: 'rto-no-evidence',
       message: 'no passing restore test: the RTO cannot be demonstrated',
-      action: `run \`triad restore-test -p ${p}\``,
-      affectsCompliance: true,
+      action: `run \`triad restore-test -p ${file}\``,
     });
   } else if (rto.stale && rto.fastest) {
     add({
@@ -386,8 +412,7 @@ function collectFindings(ctx: FindingContext): Finding[] {
       code: 'rto-stale',
       target: rto.fastest.target,
       message: `the RTO verdict rests on a restore test older than ${formatDuration(ctx.everyMs)}`,
-      action: `run \`triad restore-test -p ${p}\``,
-      affectsCompliance: false,
+      action: `run \`triad restore-test -p ${file}\``,
     });
   }
 
@@ -397,29 +422,35 @@ function collectFindings(ctx: FindingContext): Finding[] {
         severity: 'critical',
         code: 'restore-test-failed',
         target: r.target,
-        message: `the latest restore test on ${r.target} (${when(r.last.at)}) failed: ${r.last.failures} file(s) did not restore or verify`,
-        action: `run \`triad check -p ${p}\` on ${r.target} and repair it from another target`,
-        affectsCompliance: true,
+        message: `the latest restore test on ${r.target} (${when(r.last.at)}) failed: ${countOf(r.last.failures, 'file', 'files')} did not restore or verify`,
+        action: `run \`triad check -p ${file} --target ${r.target} --read-data\`, then \`triad repair packs -p ${file} --target ${r.target}\``,
       });
     } else if (r.failuresInWindow.length > 0) {
       add({
         severity: 'warning',
         code: 'restore-test-failed-earlier',
         target: r.target,
-        message: `${r.failuresInWindow.length} restore test(s) on ${r.target} failed in the window; the latest passed`,
-        affectsCompliance: false,
+        message: `${countOf(r.failuresInWindow.length, 'restore test', 'restore tests')} on ${r.target} failed in the window; the latest passed`,
+      });
+    }
+    if (!r.overdue && r.dueAt !== null && r.dueAt.getTime() - input.at.getTime() <= RESTORE_TEST_DUE_SOON_MS) {
+      add({
+        severity: 'warning',
+        code: 'restore-test-due',
+        target: r.target,
+        message: `restore test on ${r.target} due ${when(r.dueAt)}`,
+        action: `run \`triad restore-test -p ${file} --target ${r.target}\``,
       });
     }
     if (r.overdue) {
       add({
-        severity: 'warning',
+        severity: 'critical',
         code: 'restore-test-overdue',
         target: r.target,
         message: r.last
           ? `restore test on ${r.target} overdue by ${formatDuration(r.overdueByMs)}`
           : `no restore test on ${r.target} yet, due for ${formatDuration(r.overdueByMs)}`,
-        action: `run \`triad restore-test -p ${p}\``,
-        affectsCompliance: true,
+        action: `run \`triad restore-test -p ${file}\``,
       });
     }
   }
@@ -436,9 +467,8 @@ function collectFindings(ctx: FindingContext): Finding[] {
       severity: 'critical',
       code: 'verification-errors',
       target,
-      message: `the latest check of ${target} (${when(v.at)}) found ${v.errors} error(s)`,
-      action: `run \`triad check -p ${p}\` for details and repair ${target} from another target`,
-      affectsCompliance: true,
+      message: `the latest check of ${target} (${when(v.at)}) found ${countOf(v.errors, 'error', 'errors')}`,
+      action: `run \`triad repair packs -p ${file} --target ${target}\` to replace the damaged packs from another target`,
     });
   }
 
@@ -449,8 +479,7 @@ function collectFindings(ctx: FindingContext): Finding[] {
         code: 'backup-failed',
         target: b.target,
         message: `the last backup to ${b.target} failed at ${when(b.lastFailure.at)}: ${b.lastFailure.error}`,
-        action: `fix the cause, then run \`triad backup -p ${p}\``,
-        affectsCompliance: false,
+        action: `fix the cause, then run \`triad backup -p ${file}\``,
       });
     }
     const lastPartial = b.partialSnapshots[b.partialSnapshots.length - 1];
@@ -459,9 +488,8 @@ function collectFindings(ctx: FindingContext): Finding[] {
         severity: 'warning',
         code: 'partial-snapshot',
         target: b.target,
-        message: `${b.partialSnapshots.length} partial snapshot(s) on ${b.target} in the window, the latest ${lastPartial.snapshotId}: some source files could not be read`,
+        message: `${countOf(b.partialSnapshots.length, 'partial snapshot', 'partial snapshots')} on ${b.target} in the window, the latest ${lastPartial.snapshotId}: some source files could not be read`,
         action: 'check the backup log for unreadable files (permissions, files locked by other programs)',
-        affectsCompliance: false,
       });
     }
     if (ctx.rpoMs !== null && b.lastSuccess && b.lastSuccess.durationMs > ctx.rpoMs) {
@@ -470,32 +498,28 @@ function collectFindings(ctx: FindingContext): Finding[] {
         code: 'backup-slower-than-rpo',
         target: b.target,
         message: `the last backup to ${b.target} took ${formatDuration(b.lastSuccess.durationMs)}, longer than the RPO`,
-        affectsCompliance: false,
       });
     }
   }
 
   if (ctx.keyProofEveryMs !== null) {
     const every = formatDuration(ctx.keyProofEveryMs);
-    const file = input.policy.file ?? p;
     if (ctx.keys.length === 0) {
       add({
-        severity: 'warning',
+        severity: 'critical',
         code: 'key-never-proven',
         message: `no passphrase of policy ${p} has been proven to open its targets (keys.prove_every ${every})`,
         action: `run \`triad key verify -p ${file} --passphrase-file FILE\` with the passphrase kept for recovery`,
-        affectsCompliance: true,
       });
     }
     for (const k of ctx.keys.filter((x) => x.overdue)) {
       add({
-        severity: 'warning',
+        severity: 'critical',
         code: 'key-proof-overdue',
         message: k.lastProvedAt === null
           ? `key ${k.key.slice(0, 16)} was never proven on every target (only ${k.targets.join(', ') || 'none'})`
           : `key ${k.key.slice(0, 16)} was last proven ${formatDuration(k.ageMs ?? 0)} ago, more than keys.prove_every ${every}`,
         action: `run \`triad key verify -p ${file}\` and give that key's passphrase`,
-        affectsCompliance: true,
       });
     }
   }
@@ -504,21 +528,17 @@ function collectFindings(ctx: FindingContext): Finding[] {
     if (c.severity === 'ok') continue;
     const parts: string[] = [];
     if (c.usedPercent !== null) parts.push(`${c.usedPercent.toFixed(1)}% used`);
-    if (c.daysLeft !== null) parts.push(`about ${Math.floor(c.daysLeft)} day(s) left at the current growth`);
+    if (c.daysLeft !== null) parts.push(`about ${countOf(Math.floor(c.daysLeft), 'day', 'days')} left at the current growth`);
     add({
       severity: c.severity,
       code: 'capacity',
       target: c.target,
       message: `${c.target}: ${parts.join(', ')}`,
-      action: `free space or extend the file system; \`triad prune -p ${p}\` applies the retention`,
-      affectsCompliance: false,
+      action: `free space or extend the file system; \`triad prune -p ${file}\` applies the retention`,
     });
   }
 
-  return out
-    .map((f, i) => ({ f, i }))
-    .sort((a, b) => SEVERITY_RANK[a.f.severity] - SEVERITY_RANK[b.f.severity] || a.i - b.i)
-    .map((x) => x.f);
+  return sortWorstFirst(out);
 }
 
 function worstSeverity(findings: readonly Finding[]): Severity {
@@ -527,9 +547,54 @@ function worstSeverity(findings: readonly Finding[]): Severity {
   return 'ok';
 }
 
+export interface Judgement {
+  readonly severity: Severity;
+  readonly verdict: PolicyReport['verdict'];
+  readonly exitCode: PolicyReport['exitCode'];
+  readonly nagiosStatus: NagiosStatus;
+}
+
+/**
+ * The one level every output shows (report, status, status --nagios): the worst finding.
+ * CRITICAL is out of contract (exit 4, Nagios 2); WARNING is within contract but heading for
+ * a breach (exit 0, Nagios 1); OK is exit 0, Nagios 0. A policy without targets is UNKNOWN to Nagios.
+ */
+export function judge(findings: readonly Finding[], noTargets = false): Judgement {
+  const severity = worstSeverity(findings);
+  const critical = severity === 'critical';
+  return {
+    severity,
+    verdict: critical ? 'finding' : 'compliant',
+    exitCode: critical ? 4 : 0,
+    nagiosStatus: noTargets ? 3 : critical ? 2 : severity === 'warning' ? 1 : 0,
+  };
+}
+
+/** Adds findings to a report, keeping them worst first (stable within a level), and judges it again. */
+export function withFindings(r: PolicyReport, extra: readonly Omit<Finding, 'affectsCompliance'>[], dropCodes: readonly string[] = []): PolicyReport {
+  const findings = sortWorstFirst([
+    ...r.findings.filter((f) => !dropCodes.includes(f.code)),
+    ...extra.map((f) => ({ ...f, affectsCompliance: f.severity === 'critical' })),
+  ]);
+  const j = judge(findings, r.nagios.status === 3);
+  return { ...r, findings, severity: j.severity, verdict: j.verdict, exitCode: j.exitCode, nagios: { ...r.nagios, status: j.nagiosStatus } };
+}
+
+function sortWorstFirst(findings: readonly Finding[]): Finding[] {
+  return findings
+    .map((f, i) => ({ f, i }))
+    .sort((a, b) => SEVERITY_RANK[a.f.severity] - SEVERITY_RANK[b.f.severity] || a.i - b.i)
+    .map((x) => x.f);
+}
+
+function warnAtPercent(policy: PolicyReportInput['policy']): number {
+  return policy.objectives.warn_at ?? DEFAULT_WARN_AT_PERCENT;
+}
+
 function perfdata(
   rpo: RpoEvaluation,
   rpoMs: number | null,
+  warnAtMs: number,
   rtoMs: number | null,
   rto: PolicyReport['rto'],
   tests: readonly TargetRestoreTests[],
@@ -538,17 +603,18 @@ function perfdata(
 ): PerfDatum[] {
   const sec = (ms: number): number => Math.round(ms) / 1000;
   const crit = (ms: number | null): { crit?: number } => (ms === null ? {} : { crit: sec(ms) });
+  const exposureLimits = rpoMs === null ? {} : { warn: sec(warnAtMs), crit: sec(rpoMs) };
   const out: PerfDatum[] = [];
-  if (rpo.overall.exposureMs !== null) out.push({ label: 'exposure', value: sec(rpo.overall.exposureMs), uom: 's', ...crit(rpoMs), min: 0 });
+  if (rpo.overall.exposureMs !== null) out.push({ label: 'exposure', value: sec(rpo.overall.exposureMs), uom: 's', ...exposureLimits, min: 0 });
   for (const t of rpo.targets) {
-    if (t.exposureMs !== null) out.push({ label: `exposure_${t.target}`, value: sec(t.exposureMs), uom: 's', ...crit(rpoMs), min: 0 });
+    if (t.exposureMs !== null) out.push({ label: `exposure_${t.target}`, value: sec(t.exposureMs), uom: 's', ...exposureLimits, min: 0 });
   }
   if (rpo.overall.window.percentWithin !== null) {
     out.push({ label: 'rpo_within', value: Math.round(rpo.overall.window.percentWithin * 100) / 100, uom: '%', min: 0, max: 100 });
   }
   if (rto.fastest) out.push({ label: 'rto_estimate', value: sec(rto.fastest.estimateMs), uom: 's', ...crit(rtoMs), min: 0 });
   for (const t of tests) {
-    if (t.ageMs !== null) out.push({ label: `restore_test_age_${t.target}`, value: sec(t.ageMs), uom: 's', warn: sec(everyMs), min: 0 });
+    if (t.ageMs !== null) out.push({ label: `restore_test_age_${t.target}`, value: sec(t.ageMs), uom: 's', warn: sec(Math.max(0, everyMs - RESTORE_TEST_DUE_SOON_MS)), crit: sec(everyMs), min: 0 });
   }
   for (const c of capacity) {
     if (c.usedPercent !== null) {

@@ -75,7 +75,7 @@ export function evaluateDataRule(input: DataRuleInput): RuleStatus {
   if (input.rule === '3-2-1-1-0') {
     if (immutableOrOfflineCopies < 1) shortfalls.push('no fresh immutable or offline copy');
     if (verificationErrors !== null && verificationErrors > 0) {
-      shortfalls.push(`${verificationErrors} error(s) in the latest verification`);
+      shortfalls.push(`${countOf(verificationErrors, 'error', 'errors')} in the latest verification`);
     }
     const unverified = counting.filter((t) => !latestCheck.has(t.name)).map((t) => t.name);
     if (unverified.length > 0) shortfalls.push(`no verification on record for ${unverified.join(', ')}`);

@@ -252,7 +252,7 @@ export interface Finding {
   readonly message: string;
   /** What to do about it. */
   readonly action?: string;
-  /** True when the finding means the policy is out of contract (exit 4). */
+  /** The finding is CRITICAL: the policy is out of contract (exit 4, Nagios CRITICAL). */
   readonly affectsCompliance: boolean;
 }
 
@@ -268,11 +268,22 @@ export interface TargetRestoreTests {
   readonly ageMs: number | null;
   /** When the latest passing test finished (it may be older than `last`); null when none passed. */
   readonly lastSuccessAt: Date | null;
+  /** When the next test is due (one interval after the latest); null before obligations start. */
+  readonly dueAt: Date | null;
   /** Older than restore_test.every, or none at all although one was due. */
   readonly overdue: boolean;
   /** How long past due; 0 when not overdue. */
   readonly overdueByMs: number;
   readonly failuresInWindow: readonly { readonly at: Date; readonly failures: number }[];
+}
+
+/** The samples a trend was (or would have been) drawn from. */
+export interface HistoryBasis {
+  readonly points: number;
+  /** Newest sample − oldest sample. */
+  readonly spanMs: number;
+  /** Enough points over a long enough span for a trend; without, no trend is given. */
+  readonly enough: boolean;
 }
 
 export interface TargetBackups {
@@ -286,8 +297,9 @@ export interface TargetBackups {
   readonly trend: {
     readonly runs: number;
     readonly meanMs: number | null;
-    /** Least-squares slope of run duration against start time, ms per day; null under 2 runs. */
+    /** Least-squares slope of run duration against start time, ms per day; null without enough history. */
     readonly slopeMsPerDay: number | null;
+    readonly history: HistoryBasis;
   };
 }
 
@@ -298,8 +310,9 @@ export interface TargetCapacity {
   readonly usedPercent: number | null;
   /** Latest stored-bytes sample at or before the evaluation time. */
   readonly storedBytes: number | null;
-  /** Least-squares growth of stored bytes in the window; null under 2 samples. */
+  /** Least-squares growth of stored bytes in the window; null without enough history. */
   readonly growthBytesPerDay: number | null;
+  readonly history: HistoryBasis;
   /** freeBytes ÷ growth; null without free-space figures or without growth. */
   readonly daysLeft: number | null;
   /** logicalBytes ÷ storedBytes (dedupe × compression). */

@@ -58,3 +58,8 @@ export function repairIndexHint(target: string): string {
 export function repairPacksHint(target: string): string {
   return `run 'triad repair packs -p POLICY --target ${target}' (it keeps the blobs that still verify and fetches the others from the policy's other targets)`;
 }
+
+/** `s` as one POSIX shell word, so a suggested command runs as written (quoted only when needed). */
+export function shellWord(s: string): string {
+  return /^[A-Za-z0-9_./:@%+=,-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
+}

@@ -49,6 +49,7 @@ export function normalisePolicy(file: string, w: WrittenPolicy, targets: Map<str
   if (w.host !== undefined) policy.host = w.host;
   if (w.objectives.rpo !== undefined) policy.objectives.rpo = w.objectives.rpo;
   if (w.objectives.rto !== undefined) policy.objectives.rto = w.objectives.rto;
+  if (w.objectives.warn_at !== undefined) policy.objectives.warn_at = w.objectives.warn_at;
   if (w.objectives.since !== undefined) policy.objectives.since = new Date(Date.parse(w.objectives.since));
   if (rt.max_bytes !== undefined) policy.restore_test.max_bytes = rt.max_bytes;
   return policy;

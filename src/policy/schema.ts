@@ -271,6 +271,7 @@ export const policySchema = z.strictObject({
       rto: durationField.optional(),
       window: durationField.default(30 * DAY),
       since: isoDate.optional(),
+      warn_at: percentField.optional(),
     })
     .default({ window: 30 * DAY }),
   schedule: z

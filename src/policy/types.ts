@@ -71,8 +71,9 @@ export interface Policy {
   /**
    * `since`: when the contract began, if before the first backup (the time in between is
    * then a breach); without it RPO compliance is judged from the first committed snapshot.
+   * `warn_at`: the share of the RPO (percent, default 80) past which the exposure is a warning.
    */
-  objectives: { rpo?: number; rto?: number; window: number; since?: Date };
+  objectives: { rpo?: number; rto?: number; window: number; since?: Date; warn_at?: number };
   /** `prove_every`: how old the last `key verify` of each key may be before the report finds it. */
   keys: { prove_every?: number };
   /** Where to look for data no policy backs up (`triad coverage`, the report's unprotected-data findings). */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { buildPolicyReport, leastSquares, type PolicyReportInput } from '../../src/compliance/report.js';
-import type { SnapshotCopy, TargetInfo } from '../../src/compliance/types.js';
+import type { PolicyReport, SnapshotCopy, TargetInfo } from '../../src/compliance/types.js';
 import {
   escapeHtml,
   renderNagios,
@@ -24,7 +24,7 @@ const snap = (target: string, rpAgo: number, partial = false): SnapshotCopy => (
   snapshotId: `${target}-${rpAgo / H}h`, target, recoveryPoint: ago(rpAgo), completedAt: ago(rpAgo - 600_000), bytes: 36e9, partial,
 });
 
-/** Backups every 4h for 40 days on both targets, restore tests 10 days ago: compliant. */
+/** Backups every 4h for 40 days on both targets, restore tests 10 days ago: compliant, no warning (warn_at 99%). */
 function healthy(): PolicyReportInput {
   const snapshots: SnapshotCopy[] = [];
   const runs = [];
@@ -35,7 +35,7 @@ function healthy(): PolicyReportInput {
     }
   }
   return {
-    policy: { name: 'finance', description: 'Finance <files> & "db"', rule: '3-2-1', production: { media: 'disk' }, keys: {}, objectives: { rpo: 4 * H + 600_000, rto: 2 * H, window: 30 * D }, restore_test: { every: 30 * D } },
+    policy: { name: 'finance', description: 'Finance <files> & "db"', rule: '3-2-1', production: { media: 'disk' }, keys: {}, objectives: { rpo: 4 * H + 600_000, rto: 2 * H, window: 30 * D, warn_at: 99 }, restore_test: { every: 30 * D } },
     targets: [nas, cloud],
     snapshots,
     runs,
@@ -72,9 +72,9 @@ describe('buildPolicyReport', () => {
       nagios: 2, exit: 4, codes: ['rule-data', 'rpo-breach', 'rpo-target-breach'],
     },
     {
-      name: 'restore tests 40 days old → overdue (compliance) and stale RTO: warning, exit 4',
+      name: 'restore tests 40 days old → overdue (out of contract) and stale RTO: critical, exit 4',
       patch: (i: PolicyReportInput): PolicyReportInput => ({ ...i, restoreTests: i.restoreTests.map((t) => ({ ...t, at: ago(40 * D) })) }),
-      nagios: 1, exit: 4, codes: ['rto-stale', 'restore-test-overdue', 'restore-test-overdue'],
+      nagios: 2, exit: 4, codes: ['restore-test-overdue', 'restore-test-overdue', 'rto-stale'],
     },
     {
       name: 'a full disk and a failed last run → warnings that do not break compliance: exit 0',
@@ -99,6 +99,36 @@ describe('buildPolicyReport', () => {
     expect(ranks).toEqual([...ranks].sort());
   });
 
+  it.each([
+    {
+      name: 'exposure past warn_at (default 80%) of the RPO → WARNING, still within contract',
+      patch: (i: PolicyReportInput): PolicyReportInput => ({ ...i, policy: { ...i.policy, objectives: { ...i.policy.objectives, warn_at: undefined } } }),
+      code: 'rpo-near', message: 'exposure 4h is past 80% of the RPO 4h 10m: a breach 2024-03-31 00:10 UTC unless a backup completes',
+    },
+    {
+      name: 'a restore test due within 3 days → WARNING',
+      patch: (i: PolicyReportInput): PolicyReportInput => ({ ...i, restoreTests: i.restoreTests.map((t) => ({ ...t, at: ago(28 * D) })) }),
+      code: 'restore-test-due', message: 'restore test on nas due 2024-04-02 00:00 UTC',
+    },
+    {
+      name: 'capacity forecast under 30 days → WARNING',
+      patch: (i: PolicyReportInput): PolicyReportInput => ({ ...i, capacity: [{ ...i.capacity![0]!, freeBytes: 25e9 }] }),
+      code: 'capacity', message: 'nas: 66.7% used, about 25 days left at the current growth',
+    },
+  ])('$name', ({ patch, code, message }) => {
+    const r = buildPolicyReport(patch(healthy()));
+    const f = r.findings.find((x) => x.code === code);
+    expect(f).toMatchObject({ severity: 'warning', message, affectsCompliance: false });
+    expect([r.severity, r.verdict, r.exitCode, r.nagios.status]).toEqual(['warning', 'compliant', 0, 1]);
+  });
+
+  it('warn_at is a share of the RPO: at 97% an exposure of 4h of 4h 10m (96%) does not warn, at 95.9% it does', () => {
+    const at = (pct: number): string[] =>
+      buildPolicyReport({ ...healthy(), policy: { ...healthy().policy, objectives: { ...healthy().policy.objectives, warn_at: pct } } }).findings.map((f) => f.code);
+    expect(at(97)).toEqual([]);
+    expect(at(95.9)).toEqual(['rpo-near']);
+  });
+
   it('a stale target is told to copy from the fresh one', () => {
     const i = healthy();
     const r = buildPolicyReport({ ...i, snapshots: i.snapshots.filter((s) => !(s.target === 'cloud' && s.recoveryPoint.getTime() > AT.getTime() - 12 * H)) });
@@ -109,6 +139,19 @@ describe('buildPolicyReport', () => {
     expect(r.rpo.targets.find((t) => t.target === 'cloud')!.breachSince).toEqual(ago(12 * H - 4 * H - 600_000));
   });
 
+  it('a forecast needs 3 samples over 3 days: 2 samples or 2 days give none, 3 over 3 days give one', () => {
+    const cap = (days: number[]): { growth: number | null; daysLeft: number | null; enough: boolean } => {
+      const c = buildPolicyReport({ ...healthy(), capacity: [{ target: 'nas', usedBytes: 50e9, freeBytes: 50e9, storedHistory: days.map((d, i) => ({ at: ago(d * D), bytes: (i + 1) * 1e9 })) }] }).capacity[0]!;
+      return { growth: c.growthBytesPerDay, daysLeft: c.daysLeft, enough: c.history.enough };
+    };
+    expect(cap([3, 0])).toEqual({ growth: null, daysLeft: null, enough: false });
+    expect(cap([2, 1, 0])).toEqual({ growth: null, daysLeft: null, enough: false });
+    const three = cap([3, 1.5, 0]);
+    expect(three.enough).toBe(true);
+    expect(three.growth).toBeCloseTo(1e9 / 1.5, 3);
+    expect(three.daysLeft).toBeCloseTo(75, 6);
+  });
+
   it('no targets → Nagios UNKNOWN', () => {
     expect(buildPolicyReport({ ...healthy(), targets: [] }).nagios.status).toBe(3);
   });
@@ -117,6 +160,31 @@ describe('buildPolicyReport', () => {
     expect(leastSquares([[0, 1], [1, 3], [2, 5]])).toBe(2);
     expect(leastSquares([[1, 1]])).toBeNull();
     expect(leastSquares([[1, 1], [1, 2]])).toBeNull();
+  });
+});
+
+describe('findings as people read them', () => {
+  const inFile = (): PolicyReportInput => ({ ...healthy(), policy: { ...healthy().policy, file: "/etc/triad/bob's policies/finance.yaml" } });
+  const damaged = (): PolicyReport =>
+    buildPolicyReport({ ...inFile(), restoreTests: [...healthy().restoreTests, { at: ago(D), target: 'cloud', ok: false, files: 50, bytes: 1e9, overheadMs: 1, transferMs: 1, failures: 1 }] });
+
+  it('commands name the policy file, quoted for the shell when needed; counts are in the right number', () => {
+    const f = damaged().findings.find((x) => x.code === 'restore-test-failed')!;
+    expect(f.message).toMatch(/failed: 1 file did not restore or verify$/);
+    expect(f.action).toBe(
+      "run `triad check -p '/etc/triad/bob'\\''s policies/finance.yaml' --target cloud --read-data`, then `triad repair packs -p '/etc/triad/bob'\\''s policies/finance.yaml' --target cloud`",
+    );
+    expect(renderNagios(damaged()).text).toMatch(/^TRIAD CRITICAL - finance: 1 finding: /);
+    expect(renderReportTable([damaged()])).toContain('(3 copies, 3 media, 1 off-site)');
+  });
+
+  it('html shows commands as code, never raw backticks; markdown keeps them as code spans', () => {
+    const html = renderReportHtml([damaged()]);
+    expect(html).toContain("<code>triad repair packs -p &#39;/etc/triad/bob&#39;\\&#39;&#39;s policies/finance.yaml&#39; --target cloud</code>");
+    expect(html).not.toContain('`');
+    const md = renderReportMarkdown([damaged()]);
+    expect(md).toContain("`triad repair packs -p '/etc/triad/bob'\\''s policies/finance.yaml' --target cloud`");
+    expect(md).not.toContain('\\`');
   });
 });
 
@@ -183,19 +251,20 @@ describe('renderers', () => {
     expect(styled).toContain('[Policy finance]');
     expect(styled).toMatch(/^overall\s+4h\s+ok\s+100\.00%/m);
     expect(renderReportTable([good])).not.toContain('[Policy');
-    expect(renderReportMarkdown([good])).toContain('## Policy finance: compliant (OK)');
+    expect(renderReportMarkdown([good])).toContain('## Policy finance: OK (within contract)');
     expect(renderReportMarkdown([broken])).toContain('cl"oud\\\\x');
-    expect(renderStatusLine(good)).toBe('finance COMPLIANT rule 3-2-1 met rpo ok (exposure 4h/4h 10m) rto met');
+    expect(renderStatusLine(good)).toBe('finance OK rule 3-2-1 met rpo ok (exposure 4h/4h 10m) rto met');
   });
 
   it('the Nagios line has the plugin status and perfdata', () => {
     const n = renderNagios(good);
     expect(n.exitCode).toBe(0);
     expect(n.text).toMatch(/^TRIAD OK - finance: compliant \| /);
-    expect(n.text).toContain('exposure=14400s;;15000;0 ');
+    expect(n.text).toContain('exposure=14400s;14850;15000;0 ');
+    expect(n.text).toContain('restore_test_age_nas=864000s;2332800;2592000;0');
     expect(n.text).toContain('used_nas=50%;85;95;0;100');
     const b = renderNagios(buildPolicyReport({ ...healthy(), restoreTests: [] }));
-    expect(b.exitCode).toBe(1);
-    expect(b.text).toMatch(/^TRIAD WARNING - finance: \d+ finding\(s\): /);
+    expect(b.exitCode).toBe(2);
+    expect(b.text).toMatch(/^TRIAD CRITICAL - finance: 3 findings: no restore test on nas yet, due for 10d | /);
   });
 });

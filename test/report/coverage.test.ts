@@ -104,7 +104,7 @@ describe('triad coverage', () => {
     const p = report.json.policies[0]!;
     expect(p.verdict).toBe('finding');
     const f = p.findings.find((x) => x.code === 'unprotected-data' && x.message.includes(join(srv, 'newapp')));
-    expect(f, JSON.stringify(p.findings)).toMatchObject({ severity: 'warning', affectsCompliance: true });
+    expect(f, JSON.stringify(p.findings)).toMatchObject({ severity: 'critical', affectsCompliance: true });
     expect(f!.message).toContain('2 files, 3.6 KiB');
     expect(f!.action).toContain(`add ${join(srv, 'newapp')} to the sources of ${files}`);
     expect(f!.action).toContain('coverage.ignore');

@@ -235,7 +235,7 @@ describe('triad report end to end (two local targets + S3 emulator)', () => {
     const r = run(['report', '-p', policyFile, '--at', t('10:00')]);
     expect(r.code).toBe(0);
     expect(r.stdout).not.toMatch(/\x1b\[/);
-    expect(r.stdout).toContain('Policy e2e  COMPLIANT  at 2026-03-02 10:00 UTC, window 1d');
+    expect(r.stdout).toContain('Policy e2e  WARNING (within contract)  at 2026-03-02 10:00 UTC, window 1d');
     expect(r.stdout).toMatch(/^usb\s+removable\s+no\s+6h\s+BREACH\s+80\.00%/m);
     expect(r.stdout).toMatch(/^nas\s+nas\s+no\s+2h\s+ok\s+100\.00%/m);
     expect(r.stdout).toMatch(/^cloud\s+object-storage\s+yes\s+2h\s+ok/m);
@@ -245,7 +245,7 @@ describe('triad report end to end (two local targets + S3 emulator)', () => {
   it('markdown: headings, tables and findings pasteable into a ticket', () => {
     const r = run(['report', '-p', policyFile, '--at', t('13:00'), '--format', 'markdown']);
     expect(r.code).toBe(4);
-    expect(r.stdout).toContain('## Policy e2e: finding (CRITICAL)');
+    expect(r.stdout).toContain('## Policy e2e: CRITICAL (out of contract)');
     expect(r.stdout).toMatch(/^\| overall \| 5h \| breach \|/m);
     expect(r.stdout).toMatch(/^\| usb \| 2026-03-02 08:00 UTC \| ongoing \| 5h \|$/m);
     expect(r.stdout).toMatch(/^- \*\*CRITICAL\*\* RPO 4h breached since 2026-03-02 12:00 UTC/m);
@@ -260,10 +260,13 @@ describe('triad report end to end (two local targets + S3 emulator)', () => {
     expect(tree.counts.html).toBe(1);
     expect(tree.counts.head).toBe(1);
     expect(tree.counts.body).toBe(1);
-    expect(tree.counts.title).toBe(1);
-    // No external assets: no script, link, img, iframe; no URL other than the SVG namespace.
+    // One page title; the other titles are the charts' own (SVG <title>, read by screen readers).
+    expect(html.match(/<head>[\s\S]*<\/head>/)![0].match(/<title>/g)).toHaveLength(1);
+    expect(tree.counts.title).toBe(1 + 3 + 1);
+    // No external assets: no script, link, img, iframe; no URL other than the SVG namespace and
+    // references to the page's own SVG patterns.
     for (const tag of ['script', 'link', 'img', 'iframe', 'object']) expect(tree.counts[tag] ?? 0).toBe(0);
-    expect(html.replace(/xmlns="http:\/\/www\.w3\.org\/2000\/svg"/g, '')).not.toMatch(/https?:|url\(|@import|\bsrc=/);
+    expect(html.replace(/xmlns="http:\/\/www\.w3\.org\/2000\/svg"/g, '').replace(/url\(#hatch-[\d-]+\)/g, '')).not.toMatch(/https?:|url\(|@import|\bsrc=/);
     // One chart per target, each with an exposure polyline and the dashed RPO line.
     expect(tree.counts.svg).toBe(3);
     expect(tree.counts.polyline).toBe(3);
@@ -271,7 +274,7 @@ describe('triad report end to end (two local targets + S3 emulator)', () => {
     // Text from the policy is escaped, not interpreted.
     expect(html).toContain('Finance &lt;file&gt; server &amp; &quot;ledgers&quot;');
     expect(tree.text).toContain('Finance <file> server & "ledgers"');
-    expect(tree.text).toMatch(/Policy e2e\s*compliant/);
+    expect(tree.text).toMatch(/Policy e2e\s*WARNING \(within contract\)/);
   });
 
   it('prometheus: parses with an exposition-format parser; one HELP/TYPE per family; conventional names and values', () => {
@@ -333,11 +336,11 @@ describe('triad report end to end (two local targets + S3 emulator)', () => {
     const ok = run(['status', '-p', policyFile, '--at', t('10:00')]);
     expect(ok.code).toBe(0);
     expect(ok.stdout.trim().split('\n')).toHaveLength(1);
-    expect(ok.stdout).toMatch(/^e2e COMPLIANT rule 3-2-1 met rpo ok \(exposure 2h\/4h\) rto met - target usb is 6h behind/);
+    expect(ok.stdout).toMatch(/^e2e WARNING rule 3-2-1 met rpo ok \(exposure 2h\/4h\) rto met - target usb is 6h behind/);
 
     const bad = run(['status', '-p', policyFile, '--at', t('13:00')]);
     expect(bad.code).toBe(4);
-    expect(bad.stdout).toMatch(/^e2e FINDING .*rpo BREACH \(exposure 5h\/4h\)/);
+    expect(bad.stdout).toMatch(/^e2e CRITICAL .*rpo BREACH \(exposure 5h\/4h\)/);
 
     const js = run(['status', '-p', policyFile, '--at', t('13:00'), '--json']);
     expect(js.code).toBe(4);
@@ -350,9 +353,9 @@ describe('triad report end to end (two local targets + S3 emulator)', () => {
   it('status --nagios: WARNING / CRITICAL with perfdata', () => {
     const warn = run(['status', '-p', policyFile, '--at', t('10:00'), '--nagios']);
     expect(warn.code).toBe(1);
-    expect(warn.stdout).toMatch(/^TRIAD WARNING - e2e: 1 finding\(s\): target usb is 6h behind/);
+    expect(warn.stdout).toMatch(/^TRIAD WARNING - e2e: 1 finding: target usb is 6h behind/);
     const perf = warn.stdout.split(' | ')[1]!.trim().split(' ');
-    expect(perf).toEqual(expect.arrayContaining(['exposure=7200s;;14400;0', 'exposure_usb=21600s;;14400;0', 'rpo_within=100%;;;0;100']));
+    expect(perf).toEqual(expect.arrayContaining(['exposure=7200s;11520;14400;0', 'exposure_usb=21600s;11520;14400;0', 'restore_test_age_nas=3600s;2332800;2592000;0', 'rpo_within=100%;;;0;100']));
     for (const item of perf) expect(item).toMatch(/^[A-Za-z0-9_.-]+=[0-9.]+(s|%|B)?(;[0-9.]*){0,4}$/);
 
     const crit = run(['status', '-p', policyFile, '--at', t('13:00'), '--nagios']);
@@ -441,7 +444,7 @@ describe('policies that cannot be evaluated normally', () => {
 
     const plain = run(['status', '-p', policyFile, '-p', invalid, '--at', t('10:00')]);
     expect(plain.code).toBe(2);
-    expect(plain.stdout).toMatch(/^e2e COMPLIANT /m);
+    expect(plain.stdout).toMatch(/^e2e WARNING /m);
     expect(plain.stdout).toMatch(/^invalid\.yaml ERROR .*\[E_POLICY_INVALID\]$/m);
     const corruptPlain = run(['status', '-p', corrupt]);
     expect(corruptPlain.code).toBe(1);

@@ -23,7 +23,7 @@ export function registerReport(program: Command, ctx: CliContext): void {
   examples(
     program
       .command('report')
-      .description('compliance report: 3-2-1, RPO, RTO, restore tests, backups and capacity per policy (exit 0 compliant, 4 finding)')
+      .description('compliance report: 3-2-1, RPO, RTO, restore tests, backups and capacity per policy; level OK, WARNING or CRITICAL (exit 0 OK or WARNING, 4 CRITICAL)')
       .option('-p, --policy <file>', 'policy file (repeatable)', collect)
       .option('--policies <dir>', 'every *.yaml / *.yml policy file in DIR')
       .option('--window <duration>', "evaluation window, e.g. 30d (default: each policy's objectives.window)")
@@ -81,7 +81,7 @@ export function registerReport(program: Command, ctx: CliContext): void {
   examples(
     program
       .command('status')
-      .description('one line per policy (exit 0 compliant, 4 finding); --nagios: plugin output and codes 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN')
+      .description('one line per policy with its level OK, WARNING or CRITICAL (exit 0 OK or WARNING, 4 CRITICAL); --nagios: the same level as plugin codes 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN')
       .option('-p, --policy <file>', 'policy file (repeatable)', collect)
       .option('--policies <dir>', 'every *.yaml / *.yml policy file in DIR')
       .option('--window <duration>', "evaluation window, e.g. 30d (default: each policy's objectives.window)")
@@ -101,7 +101,7 @@ export function registerReport(program: Command, ctx: CliContext): void {
         if (out.json) out.emitJson({ at: result.at.toISOString(), exitCode, policies: rows });
         else {
           for (const r of rows) {
-            const colour = r.ok ? (r.verdict === 'compliant' ? out.c.green : r.severity === 'critical' ? out.c.red : out.c.yellow) : out.c.red;
+            const colour = r.ok ? (r.severity === 'ok' ? out.c.green : r.severity === 'warning' ? out.c.yellow : out.c.red) : out.c.red;
             out.result(colour(r.line));
           }
         }

@@ -1,5 +1,7 @@
-import { formatBytes, formatDuration, formatRate, formatTime } from '../../core/format.js';
-import type { PerfDatum, PolicyReport, Severity, TargetRpo } from '../../compliance/types.js';
+import { countOf, formatBytes, formatDuration, formatRate, formatTime } from '../../core/format.js';
+import type { HistoryBasis, PerfDatum, PolicyReport, Severity } from '../../compliance/types.js';
+import { exposureChartSvg } from './exposure-chart.js';
+import { FORECAST_MIN_POINTS, FORECAST_MIN_SPAN_MS } from '../../compliance/report.js';
 
 /**
  * Renderers of the compliance report model: pure functions from PolicyReport to text, so
@@ -14,9 +16,34 @@ const sevStyle = (s: Severity): TextStyle => s;
 const SEVERITY_LABEL: Record<Severity, string> = { ok: 'OK', warning: 'WARNING', critical: 'CRITICAL' };
 const NAGIOS_LABEL = ['OK', 'WARNING', 'CRITICAL', 'UNKNOWN'] as const;
 
+/** The level every output shows, with what it means for the contract. */
+export function levelText(r: PolicyReport): string {
+  return `${SEVERITY_LABEL[r.severity]} (${r.verdict === 'compliant' ? 'within contract' : 'out of contract'})`;
+}
+
 const dur = (ms: number | null): string => (ms === null ? '-' : formatDuration(ms));
 const pct = (p: number | null): string => (p === null ? '-' : `${p.toFixed(2)}%`);
 const time = (d: Date | null | undefined, zone: string): string => (d ? formatTime(d, zone) : '-');
+
+const NOT_ENOUGH_HISTORY = 'not enough history';
+/** The minimum history a forecast needs, as the reports state it. */
+export const FORECAST_MINIMUM_TEXT = `forecasts and trends need ${FORECAST_MIN_POINTS} samples over ${formatDuration(FORECAST_MIN_SPAN_MS)}`;
+
+/** A trend figure, or why there is none. */
+function trendCell(value: number | null, basis: HistoryBasis, show: (v: number) => string): string {
+  if (!basis.enough) return NOT_ENOUGH_HISTORY;
+  return value === null ? '-' : show(value);
+}
+
+/**
+ * Findings quote commands between backticks; each renderer shows them as code: text parts go
+ * through `text`, the quoted commands through `code`.
+ */
+export function withCodeSpans(s: string, text: (t: string) => string, code: (c: string) => string): string {
+  return s.split(/`([^`]+)`/).map((part, i) => (i % 2 === 1 ? code(part) : text(part))).join('');
+}
+
+const signedDuration = (ms: number): string => `${ms >= 0 ? '+' : ''}${formatDuration(ms)}`;
 
 function table(rows: readonly (readonly string[])[]): string[] {
   const widths: number[] = [];
@@ -29,8 +56,8 @@ export function renderReportTable(reports: readonly PolicyReport[], opts: { styl
   const st = opts.style ?? plain;
   const out: string[] = [];
   for (const r of reports) {
-    out.push(st('heading', `Policy ${r.policy}`) + `  ${st(sevStyle(r.severity), r.verdict === 'compliant' ? 'COMPLIANT' : 'FINDING')}  at ${formatTime(r.at, r.zone)}, window ${formatDuration(r.windowMs)}`);
-    out.push(`Rule ${r.rule.rule}: configured ${r.rule.configured}, data ${r.rule.data} (${r.rule.copies} copies, ${r.rule.media.length} media, ${r.rule.offsiteCopies} off-site)`);
+    out.push(st('heading', `Policy ${r.policy}`) + `  ${st(sevStyle(r.severity), levelText(r))}  at ${formatTime(r.at, r.zone)}, window ${formatDuration(r.windowMs)}`);
+    out.push(`Rule ${r.rule.rule}: configured ${r.rule.configured}, data ${r.rule.data} (${countOf(r.rule.copies, 'copy', 'copies')}, ${countOf(r.rule.media.length, 'medium', 'media')}, ${r.rule.offsiteCopies} off-site)`);
     out.push('');
     out.push(st('heading', `RPO ${dur(r.objectives.rpoMs)}`));
     const rpoRows: string[][] = [['TARGET', 'MEDIA', 'OFFSITE', 'EXPOSURE', 'STATUS', 'WITHIN', 'WORST', 'BREACHES']];
@@ -78,7 +105,7 @@ export function renderReportTable(reports: readonly PolicyReport[], opts: { styl
         String(b.failuresInWindow.length),
         String(b.partialSnapshots.length),
         dur(b.trend.meanMs),
-        b.trend.slopeMsPerDay === null ? '-' : `${b.trend.slopeMsPerDay >= 0 ? '+' : ''}${formatDuration(b.trend.slopeMsPerDay)}`,
+        trendCell(b.trend.slopeMsPerDay, b.trend.history, signedDuration),
       ]);
     }
     out.push(...table(bRows));
@@ -92,13 +119,14 @@ export function renderReportTable(reports: readonly PolicyReport[], opts: { styl
           pct(c.usedPercent),
           c.freeBytes === null ? '-' : formatBytes(c.freeBytes),
           c.storedBytes === null ? '-' : formatBytes(c.storedBytes),
-          c.growthBytesPerDay === null ? '-' : formatBytes(c.growthBytesPerDay),
-          c.daysLeft === null ? '-' : String(Math.floor(c.daysLeft)),
+          trendCell(c.growthBytesPerDay, c.history, formatBytes),
+          trendCell(c.daysLeft, c.history, (d) => String(Math.floor(d))),
           c.reductionRatio === null ? '-' : `${c.reductionRatio.toFixed(2)}x`,
         ]);
       }
       out.push(...table(cRows));
     }
+    if (r.backups.some((b) => !b.trend.history.enough) || r.capacity.some((c) => !c.history.enough)) out.push(st('dim', `(${FORECAST_MINIMUM_TEXT})`));
     if (r.keys.length > 0 || r.keyProofEveryMs !== null) {
       out.push('');
       out.push(st('heading', `Recovery keys${r.keyProofEveryMs === null ? '' : `: prove every ${formatDuration(r.keyProofEveryMs)}`}`));
@@ -155,7 +183,7 @@ export function renderReportMarkdown(reports: readonly PolicyReport[]): string {
   const row = (cells: readonly string[]): string => `| ${cells.map(md).join(' | ')} |`;
   const out: string[] = [];
   for (const r of reports) {
-    out.push(`## Policy ${md(r.policy)}: ${r.verdict === 'compliant' ? 'compliant' : 'finding'} (${SEVERITY_LABEL[r.severity]})`, '');
+    out.push(`## Policy ${md(r.policy)}: ${levelText(r)}`, '');
     out.push(`Evaluated at ${formatTime(r.at, r.zone)} over ${formatDuration(r.windowMs)}. Rule ${md(r.rule.rule)}: configured ${r.rule.configured}, data ${r.rule.data}.`, '');
     out.push(`### RPO ${dur(r.objectives.rpoMs)}`, '');
     out.push(row(['Target', 'Exposure', 'Status', 'Within RPO', 'Worst']), '|---|---|---|---|---|');
@@ -183,7 +211,8 @@ export function renderReportMarkdown(reports: readonly PolicyReport[]): string {
     }
     out.push('', '### Findings', '');
     if (r.findings.length === 0) out.push('None.');
-    for (const f of r.findings) out.push(`- **${SEVERITY_LABEL[f.severity]}** ${md(f.message)}${f.action ? ` — ${md(f.action)}` : ''}`);
+    const mdCode = (t: string): string => withCodeSpans(t.replace(/\r?\n/g, ' '), md, (c) => `\`${c}\``);
+    for (const f of r.findings) out.push(`- **${SEVERITY_LABEL[f.severity]}** ${mdCode(f.message)}${f.action ? ` — ${mdCode(f.action)}` : ''}`);
     out.push('');
   }
   return out.join('\n');
@@ -194,60 +223,123 @@ export function escapeHtml(s: string): string {
   return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&#39;');
 }
 
-function exposureChart(t: TargetRpo, rpoMs: number | null): string {
-  const pts = t.series.filter((p) => p.exposureMs !== null);
-  if (pts.length < 2) return '';
-  const w = 600;
-  const h = 120;
-  const t0 = pts[0]!.at.getTime();
-  const t1 = pts[pts.length - 1]!.at.getTime();
-  const maxY = Math.max(rpoMs ?? 0, ...pts.map((p) => p.exposureMs!)) * 1.1 || 1;
-  const x = (ms: number): string => (t1 === t0 ? 0 : ((ms - t0) / (t1 - t0)) * w).toFixed(1);
-  const y = (ms: number): string => (h - (ms / maxY) * h).toFixed(1);
-  const line = pts.map((p) => `${x(p.at.getTime())},${y(p.exposureMs!)}`).join(' ');
-  const rpoLine = rpoMs === null ? '' : `<line x1="0" x2="${w}" y1="${y(rpoMs)}" y2="${y(rpoMs)}" stroke="#c0392b" stroke-dasharray="4 3"/>`;
-  return `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${w} ${h}" width="${w}" height="${h}" role="img" aria-label="${escapeHtml(`exposure of ${t.target} over the window`)}"><rect width="${w}" height="${h}" fill="#fafafa"/>${rpoLine}<polyline fill="none" stroke="#2c3e50" stroke-width="1.5" points="${line}"/></svg>`;
+/** "finance: within contract for the last 30d; last restore test 12d ago passed; RTO 2h met with 1h 50m margin". */
+export function verdictSentence(r: PolicyReport): string {
+  const parts: string[] = [];
+  const within = r.rpo.overall.window.percentWithin;
+  const firstOf = (s: Severity): string | undefined => r.findings.find((f) => f.severity === s)?.message;
+  if (r.severity === 'critical') parts.push(`out of contract: ${firstOf('critical') ?? 'see the findings'}`);
+  else if (within === null || within === 100) parts.push(`within contract for the last ${formatDuration(r.windowMs)}`);
+  else parts.push(`within contract now; RPO met ${within.toFixed(2)}% of the last ${formatDuration(r.windowMs)}`);
+  const last = r.restoreTests.flatMap((t) => (t.last ? [{ ...t.last, ageMs: t.ageMs ?? 0 }] : [])).sort((a, b) => b.at.getTime() - a.at.getTime())[0];
+  parts.push(last ? `last restore test ${formatDuration(last.ageMs)} ago ${last.ok ? 'passed' : 'FAILED'}` : 'no restore test yet');
+  const rto = r.objectives.rtoMs;
+  if (rto !== null) {
+    if (r.rto.verdict === 'met' && r.rto.fastest) parts.push(`RTO ${formatDuration(rto)} met with ${formatDuration(rto - r.rto.fastest.estimateMs)} margin (${r.rto.fastest.target})`);
+    else if (r.rto.verdict === 'exceeded') parts.push(`RTO ${formatDuration(rto)} exceeded`);
+    else parts.push(`RTO ${formatDuration(rto)} not demonstrated`);
+  }
+  if (r.severity === 'warning') parts.push(`warning: ${firstOf('warning') ?? ''}`);
+  return `${r.policy}: ${parts.join('; ')}`;
 }
 
-/** One self-contained HTML page (inline CSS and SVG, no external assets); all text escaped. */
+const HTML_STYLE = [
+  'body{font-family:system-ui,sans-serif;margin:2em;color:#222;max-width:60em}',
+  'table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #999;padding:.25em .5em;text-align:left;vertical-align:top}',
+  '.ok{color:#1e7d32}.warning{color:#8a5300}.critical{color:#b71c1c}.level{font-weight:bold;border:1px solid;padding:0 .3em}',
+  '.verdict{font-size:1.1em}.chart text{font-size:11px;fill:#222}.rpo-label{font-weight:bold}',
+  'code{font-family:ui-monospace,monospace;background:#f2f2f2;padding:0 .2em}',
+  '@page{size:A4;margin:15mm}',
+  '@media print{body{margin:0;max-width:none}section.policy{break-before:page}section.policy:first-of-type{break-before:auto}svg{max-width:100%;height:auto}}',
+].join('');
+
+/** One self-contained HTML page (inline CSS and SVG, no external assets, works offline); all text escaped. */
 export function renderReportHtml(reports: readonly PolicyReport[], opts: { title?: string } = {}): string {
   const e = escapeHtml;
   const title = opts.title ?? 'triad compliance report';
   const body: string[] = [];
+  const level = (r: PolicyReport): string => `<span class="level ${r.severity}">${e(SEVERITY_LABEL[r.severity])}</span>`;
+  const rows = (head: readonly string[], data: readonly (readonly string[])[]): string =>
+    `<table><tr>${head.map((h) => `<th>${e(h)}</th>`).join('')}</tr>${data.map((d) => `<tr>${d.map((c) => `<td>${c}</td>`).join('')}</tr>`).join('')}</table>`;
+  body.push('<section class="verdicts"><h2>Verdict</h2>');
+  for (const r of reports) body.push(`<p class="verdict">${level(r)} ${e(verdictSentence(r))}</p>`);
+  if (reports.length > 1) {
+    body.push('<h3>Summary</h3>' + rows(['Policy', 'Level', 'Contract', 'RPO exposure', 'RTO', 'Findings'], reports.map((r) => [
+      `<a href="#policy-${e(r.policy)}">${e(r.policy)}</a>`, level(r), r.verdict === 'compliant' ? 'within' : 'out of contract',
+      e(`${dur(r.rpo.overall.exposureMs)} / ${dur(r.objectives.rpoMs)}`), e(r.rto.verdict), e(String(r.findings.filter((f) => f.severity !== 'ok').length)),
+    ])));
+  }
+  body.push('</section>');
   for (const r of reports) {
-    body.push(`<section><h2>Policy ${e(r.policy)} <span class="${r.severity}">${r.verdict === 'compliant' ? 'compliant' : 'finding'}</span></h2>`);
+    const z = r.zone;
+    body.push(`<section class="policy" id="policy-${e(r.policy)}"><h2>Policy ${e(r.policy)} ${level(r)} <small>(${r.verdict === 'compliant' ? 'within contract' : 'out of contract'})</small></h2>`);
     if (r.description) body.push(`<p>${e(r.description)}</p>`);
-    body.push(`<p>Evaluated at ${e(formatTime(r.at, r.zone))} over ${e(formatDuration(r.windowMs))}. Rule ${e(r.rule.rule)}: configured ${e(r.rule.configured)}, data ${e(r.rule.data)}.</p>`);
-    body.push(`<h3>RPO ${e(dur(r.objectives.rpoMs))}</h3><table><tr><th>Target</th><th>Exposure</th><th>Status</th><th>Within RPO</th><th>Worst</th><th>Exposure over the window</th></tr>`);
-    for (const t of r.rpo.targets) {
-      body.push(`<tr><td>${e(t.target)}</td><td>${e(t.hasSnapshot ? dur(t.exposureMs) : 'no snapshot')}</td><td class="${t.breachSince ? 'critical' : 'ok'}">${t.breachSince ? 'breach' : t.within ? 'ok' : 'not due'}</td><td>${e(pct(t.window.percentWithin))}</td><td>${e(dur(t.window.worstExposureMs))}</td><td>${exposureChart(t, r.objectives.rpoMs)}</td></tr>`);
-    }
-    const o = r.rpo.overall;
-    body.push(`<tr><td><b>overall</b></td><td>${e(dur(o.exposureMs))}</td><td class="${o.breachSince ? 'critical' : 'ok'}">${o.breachSince ? 'breach' : o.within ? 'ok' : 'not due'}</td><td>${e(pct(o.window.percentWithin))}</td><td>${e(dur(o.window.worstExposureMs))}</td><td></td></tr></table>`);
-    if (r.rpo.breaches.length > 0) {
-      body.push('<h4>Breaches</h4><table><tr><th>Of</th><th>Start</th><th>End</th><th>Length</th></tr>');
-      for (const b of r.rpo.breaches) body.push(`<tr><td>${e(b.scope)}</td><td>${e(formatTime(b.start, r.zone))}</td><td>${e(b.end ? formatTime(b.end, r.zone) : 'ongoing')}</td><td>${e(formatDuration(b.durationMs))}</td></tr>`);
-      body.push('</table>');
-    }
-    body.push(`<h3>RTO ${e(dur(r.objectives.rtoMs))}: ${e(r.rto.verdict)}${r.rto.stale ? ' (stale evidence)' : ''}</h3><table><tr><th>Target</th><th>Estimate</th><th>Evidence</th><th>Verdict</th></tr>`);
-    for (const t of r.rto.targets) body.push(`<tr><td>${e(t.target)}</td><td>${e(dur(t.estimateMs))}</td><td>${e(t.evidence)}</td><td>${e(t.verdict)}</td></tr>`);
-    body.push('</table>');
+    body.push(`<p>Evaluated at ${e(formatTime(r.at, z))} over the last ${e(formatDuration(r.windowMs))} (from ${e(formatTime(r.windowStart, z))}).</p>`);
+
+    body.push(`<h3>3-2-1 matrix</h3><p>Rule ${e(r.rule.rule)}: configured ${e(r.rule.configured)}, actual ${e(r.rule.data)}: ${e(countOf(r.rule.copies, 'copy', 'copies'))} counting production, ${e(countOf(r.rule.media.length, 'medium', 'media'))} (${e(r.rule.media.join(', '))}), ${r.rule.offsiteCopies} off-site, ${r.rule.immutableOrOfflineCopies} immutable or offline.</p>`);
+    body.push(rows(['Copy', 'Media', 'Off-site', 'Immutable/offline', 'Counts now'], [
+      ['production', 'production medium', 'no', 'no', 'yes'].map(e),
+      ...r.targets.map((t) => {
+        const s = r.rule.targets.find((x) => x.target === t.name);
+        return [t.name, t.media, t.offsite ? 'yes' : 'no', t.immutable || t.offline ? 'yes' : 'no', s?.counts ? 'yes' : `no (${s?.reason ?? 'unknown'})`].map(e);
+      }),
+    ]));
+    if (r.rule.shortfalls.length > 0) body.push(`<p class="critical">Short of the rule: ${e(r.rule.shortfalls.join('; '))}</p>`);
+
+    body.push(`<h3>RPO ${e(dur(r.objectives.rpoMs))} per copy</h3>`);
+    body.push(rows(['Copy', 'Exposure now', 'Status', 'Within RPO', 'Worst'], [
+      ...r.rpo.targets.map((t) => [e(t.target), e(t.hasSnapshot ? dur(t.exposureMs) : 'no snapshot'), `<span class="${t.breachSince ? 'critical' : 'ok'}">${t.breachSince ? 'BREACH' : t.within ? 'ok' : 'not due'}</span>`, e(pct(t.window.percentWithin)), e(dur(t.window.worstExposureMs))]),
+      [`<b>overall</b>`, e(dur(r.rpo.overall.exposureMs)), `<span class="${r.rpo.overall.breachSince ? 'critical' : 'ok'}">${r.rpo.overall.breachSince ? 'BREACH' : r.rpo.overall.within ? 'ok' : 'not due'}</span>`, e(pct(r.rpo.overall.window.percentWithin)), e(dur(r.rpo.overall.window.worstExposureMs))],
+    ]));
+    r.rpo.targets.forEach((t, i) => {
+      body.push(`<figure><figcaption>Exposure of ${e(t.target)} over the window</figcaption>${exposureChartSvg({
+        id: `${reports.indexOf(r)}-${i}`, title: `exposure of ${t.target} over the window`, series: t.series, rpoMs: r.objectives.rpoMs, from: r.windowStart, to: r.at, zone: z,
+        breaches: r.rpo.breaches.filter((b) => b.scope === t.target), lastBackup: t.recoveryPoint, escape: e,
+      })}</figure>`);
+    });
+
+    body.push('<h3>Breaches</h3>');
+    body.push(r.rpo.breaches.length === 0 ? `<p>None in the last ${e(formatDuration(r.windowMs))}.</p>` : rows(['Of', 'Start', 'End', 'Length'], r.rpo.breaches.map((b) => [b.scope, formatTime(b.start, z), b.end ? formatTime(b.end, z) : 'ongoing', formatDuration(b.durationMs)].map(e))));
+
+    body.push(`<h3>RTO ${e(dur(r.objectives.rtoMs))} evidence: ${e(r.rto.verdict)}${r.rto.stale ? ' (stale evidence)' : ''}</h3>`);
+    body.push(rows(['Copy', 'Snapshot size', 'Measured throughput', 'Estimate', 'Margin', 'Evidence age', 'Verdict'], r.rto.targets.map((t) => [
+      t.target, t.snapshotBytes === null ? '-' : formatBytes(t.snapshotBytes), t.lastTest?.throughputBytesPerSec == null ? '-' : formatRate(t.lastTest.throughputBytesPerSec),
+      dur(t.estimateMs), r.objectives.rtoMs === null || t.estimateMs === null ? '-' : signedDuration(r.objectives.rtoMs - t.estimateMs), t.lastTest ? `${formatDuration(t.lastTest.ageMs)} (${t.evidence})` : 'none', t.verdict,
+    ].map(e))));
+
+    body.push(`<h3>Restore tests (every ${e(formatDuration(r.objectives.restoreEveryMs))})</h3>`);
+    body.push(rows(['Copy', 'Latest', 'Result', 'Files', 'Last passed', 'Next due', 'Failures in window'], r.restoreTests.map((t) => [
+      t.target, time(t.last?.at, z), t.last ? (t.last.ok ? 'passed' : `FAILED (${countOf(t.last.failures, 'file', 'files')})`) : 'none', t.last ? String(t.last.files) : '-',
+      time(t.lastSuccessAt, z), t.overdue ? `OVERDUE by ${formatDuration(t.overdueByMs)}` : time(t.dueAt, z), t.failuresInWindow.map((f) => formatTime(f.at, z)).join(', ') || 'none',
+    ].map(e))));
+
+    body.push('<h3>Backups</h3>');
+    body.push(rows(['Copy', 'Last success', 'Last failure', 'Failures in window', 'Partial', 'Mean run', 'Run-time trend/day'], r.backups.map((b) => [
+      b.target, b.lastSuccess ? `${formatTime(b.lastSuccess.at, z)} (${formatDuration(b.lastSuccess.durationMs)})` : '-', b.lastFailure ? `${formatTime(b.lastFailure.at, z)}: ${b.lastFailure.error}` : '-',
+      String(b.failuresInWindow.length), String(b.partialSnapshots.length), dur(b.trend.meanMs), trendCell(b.trend.slopeMsPerDay, b.trend.history, signedDuration),
+    ].map(e))));
+
+    body.push('<h3>Capacity</h3>');
+    body.push(r.capacity.length === 0 ? '<p>No capacity figures.</p>' : rows(['Copy', 'Used', 'Free', 'Stored', 'Growth/day', 'Days left', 'Reduction'], r.capacity.map((c) => [
+      c.target, pct(c.usedPercent), c.freeBytes === null ? '-' : formatBytes(c.freeBytes), c.storedBytes === null ? '-' : formatBytes(c.storedBytes),
+      trendCell(c.growthBytesPerDay, c.history, formatBytes), trendCell(c.daysLeft, c.history, (d) => String(Math.floor(d))), c.reductionRatio === null ? '-' : `${c.reductionRatio.toFixed(2)}x`,
+    ].map(e))));
+    body.push(`<p><small>${e(FORECAST_MINIMUM_TEXT)}.</small></p>`);
+
     if (r.keys.length > 0 || r.keyProofEveryMs !== null) {
       body.push(`<h3>Recovery keys${r.keyProofEveryMs === null ? '' : `: prove every ${e(formatDuration(r.keyProofEveryMs))}`}</h3>`);
-      if (r.keys.length === 0) body.push('<p>No key proven yet (<code>triad key verify</code>).</p>');
-      else {
-        body.push('<table><tr><th>Key</th><th>Last proven</th><th>Age</th><th>Targets</th><th>Overdue</th></tr>');
-        for (const k of r.keys) body.push(`<tr><td>${e(k.key.slice(0, 16))}</td><td>${e(time(k.lastProvedAt, r.zone))}</td><td>${e(dur(k.ageMs))}</td><td>${e(k.targets.join(', ') || '-')}</td><td class="${k.overdue ? 'warning' : 'ok'}">${k.overdue ? 'yes' : 'no'}</td></tr>`);
-        body.push('</table>');
-      }
+      body.push(r.keys.length === 0 ? '<p>No key proven yet (<code>triad key verify</code>).</p>' : rows(['Key', 'Last proven', 'Age', 'Targets', 'Overdue'], r.keys.map((k) => [k.key.slice(0, 16), time(k.lastProvedAt, z), dur(k.ageMs), k.targets.join(', ') || '-', k.overdue ? 'yes' : 'no'].map(e))));
     }
-    body.push('<h3>Findings</h3><ul>');
-    for (const f of r.findings) body.push(`<li class="${f.severity}"><b>${SEVERITY_LABEL[f.severity]}</b> ${e(f.message)}${f.action ? ` — <i>${e(f.action)}</i>` : ''}</li>`);
-    body.push('</ul></section>');
+
+    body.push('<h3>Findings, worst first</h3>');
+    const html = (t: string): string => withCodeSpans(t, e, (c) => `<code>${e(c)}</code>`);
+    if (r.findings.length === 0) body.push('<p>None.</p>');
+    else body.push(`<ul>${r.findings.map((f) => `<li class="${f.severity}"><b>${SEVERITY_LABEL[f.severity]}</b> ${html(f.message)}${f.action ? ` — ${html(f.action)}` : ''}</li>`).join('')}</ul>`);
+    body.push('</section>');
   }
   return `<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>${e(title)}</title>
-<style>body{font-family:system-ui,sans-serif;margin:2em;color:#222}table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:.25em .5em;text-align:left;vertical-align:middle}.ok{color:#1e7d32}.warning{color:#b26a00}.critical{color:#c0392b}</style>
+<style>${HTML_STYLE}</style>
 </head><body><h1>${e(title)}</h1>
 ${body.join('\n')}
 </body></html>
@@ -339,13 +431,13 @@ export function renderPrometheus(reports: readonly PolicyReport[]): string {
   return out.join('\n') + '\n';
 }
 
-/** One line per policy for `triad status`: "finance COMPLIANT rpo ok (exposure 1h 2m/4h) …". */
+/** One line per policy for `triad status`: "finance OK rule 3-2-1 met rpo ok (exposure 1h 2m/4h) …". */
 export function renderStatusLine(r: PolicyReport): string {
   const o = r.rpo.overall;
   const first = r.findings.find((f) => f.severity !== 'ok');
   return [
     r.policy,
-    r.verdict === 'compliant' ? 'COMPLIANT' : 'FINDING',
+    SEVERITY_LABEL[r.severity],
     `rule ${r.rule.rule} ${r.rule.data}`,
     `rpo ${o.breachSince ? 'BREACH' : 'ok'} (exposure ${dur(o.exposureMs)}/${dur(r.objectives.rpoMs)})`,
     `rto ${r.rto.verdict}`,
@@ -363,7 +455,7 @@ function perfItem(d: PerfDatum): string {
 export function renderNagios(r: PolicyReport): { text: string; exitCode: 0 | 1 | 2 | 3 } {
   const status = r.nagios.status;
   const worst = r.findings.filter((f) => f.severity !== 'ok');
-  const summary = worst.length === 0 ? 'compliant' : `${worst.length} finding(s): ${worst[0]!.message}`;
+  const summary = worst.length === 0 ? 'compliant' : `${countOf(worst.length, 'finding', 'findings')}: ${worst[0]!.message}`;
   const perf = r.nagios.perfdata.map(perfItem).join(' ');
   return { text: `TRIAD ${NAGIOS_LABEL[status]} - ${r.policy}: ${summary.replace(/\|/g, '/')}${perf ? ` | ${perf}` : ''}`, exitCode: status };
 }

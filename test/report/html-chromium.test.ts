@@ -1,0 +1,133 @@
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PASS, ROOT, scratchDir, triad, writePolicy } from '../helpers/triad.js';
+
+/**
+ * The HTML report as a reader sees it: rendered by headless Chromium (Debian's `chromium`),
+ * for a compliant policy, a breached one and a directory of three policies. The rendered DOM
+ * is checked for every section, the chart SVGs for axes and labels; PNG screenshots and a PDF
+ * print land in test-output/report-html/ for a person to look at.
+ *
+ * Three policies on the same data, real backups at 00:00 and 00:00:15 and a restore test at
+ * 00:30 (2026-05-04, policy zone Europe/Berlin), evaluated at 05:00 UTC:
+ *   calm   RPO 12h → OK          tight  RPO 6h → WARNING (5h > 80 %)      late   RPO 4h → CRITICAL
+ */
+const OUT = join(ROOT, 'test-output', 'report-html');
+const t = (hhmm: string, ss = '00'): string => `2026-05-04T${hhmm}:${ss}Z`;
+const AT = t('05:00');
+let dir: string;
+let policies: string;
+let chromium: string;
+
+function ensureChromium(): string {
+  const found = spawnSync('sh', ['-c', 'command -v chromium'], { encoding: 'utf8' }).stdout.trim();
+  if (found) return found;
+  if (process.getuid?.() !== 0) throw new Error('this test needs Debian\'s chromium: run `apt-get install chromium` as root (the test installs it itself when run as root)');
+  execFileSync('apt-get', ['install', '-y', '-qq', 'chromium'], { stdio: 'ignore', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+  return ensureChromium();
+}
+
+function chrome(args: string[]): string {
+  return execFileSync(chromium, ['--headless', '--no-sandbox', '--disable-gpu', '--hide-scrollbars', '--no-first-run', ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 120_000 });
+}
+
+/** Renders FILE's report, dumps the rendered DOM, and writes a screenshot and a PDF named NAME. */
+function render(name: string, args: string[]): { dom: string; text: string } {
+  const html = join(OUT, `${name}.html`);
+  const r = triad(['report', ...args, '--at', AT, '--format', 'html', '--output', html], { env: PASS });
+  expect([0, 4]).toContain(r.code);
+  const dom = chrome(['--dump-dom', `file://${html}`]);
+  chrome([`--screenshot=${join(OUT, `${name}.png`)}`, '--window-size=1100,4200', `file://${html}`]);
+  chrome([`--print-to-pdf=${join(OUT, `${name}.pdf`)}`, '--no-pdf-header-footer', `file://${html}`]);
+  for (const ext of ['png', 'pdf']) expect(statSync(join(OUT, `${name}.${ext}`)).size).toBeGreaterThan(10_000);
+  expect(readFileSync(join(OUT, `${name}.pdf`)).subarray(0, 5).toString()).toBe('%PDF-');
+  const text = dom.replace(/<style>[\s\S]*?<\/style>/g, '').replace(/<[^>]+>/g, ' ').replace(/&amp;/g, '&').replace(/\s+/g, ' ');
+  return { dom, text };
+}
+
+beforeAll(() => {
+  chromium = ensureChromium();
+  rmSync(OUT, { recursive: true, force: true });
+  mkdirSync(OUT, { recursive: true });
+  dir = scratchDir('triad-report-html-');
+  policies = join(dir, 'policies');
+  mkdirSync(policies);
+  const src = join(dir, 'src');
+  mkdirSync(src, { recursive: true });
+  writeFileSync(join(src, 'ledger.txt'), 'ledger 2026\n'.repeat(5_000));
+  const env = (now: string): Record<string, string> => ({ ...PASS, TRIAD_TEST_NOW: now });
+  const files = (['calm:12h', 'tight:6h', 'late:4h'] as const).map((spec) => {
+    const [name, rpo] = spec.split(':') as [string, string];
+    const file = writePolicy(policies, {
+      name,
+      sources: [src],
+      targets: {
+        nas: { type: 'local', path: join(dir, name, 'nas'), media: 'nas', offsite: false },
+        usb: { type: 'local', path: join(dir, name, 'usb'), media: 'removable', offsite: true },
+      },
+      extra: { catalog: join(dir, 'catalog.db'), timezone: 'Europe/Berlin', objectives: { rpo, rto: '2h', window: '1d' }, schedule: { backup: '0 */4 * * *' }, restore_test: { every: '30d' } },
+    });
+    expect(triad(['init', '-p', file], { env: env(t('00:00')) }).code).toBe(0);
+    return file;
+  });
+  for (const [when, ss] of [['00:00', '00'], ['00:00', '15']] as const) {
+    if (ss === '15') writeFileSync(join(src, 'journal.bin'), Buffer.alloc(1_000_000, 5));
+    for (const f of files) expect(triad(['backup', '-p', f, '--time', t(when, ss)], { env: env(t(when, ss)) }).code).toBe(0);
+  }
+  for (const f of files) expect(triad(['restore-test', '-p', f], { env: env(t('00:30')) }).code).toBe(0);
+}, 600_000);
+
+afterAll(() => {
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+const SECTIONS = ['3-2-1 matrix', 'RPO 12h per copy', 'Exposure of nas over the window', 'Breaches', 'RTO 2h evidence', 'Restore tests (every 30d)', 'Backups', 'Capacity', 'Findings, worst first'];
+
+describe('the HTML report in headless Chromium', () => {
+  it('a compliant policy: the verdict sentence first, every section filled, charts with axes and labels', () => {
+    const { dom, text } = render('compliant', ['-p', join(policies, 'calm.yaml')]);
+    expect(text).toMatch(/Verdict OK calm: within contract for the last 1d; last restore test 4h 30m ago passed; RTO 2h met with 2h margin \(nas\) Policy calm /);
+    for (const s of SECTIONS) expect(text).toContain(s);
+    expect(text).toContain('None in the last 1d.');
+    expect(text).toContain('not enough history');
+    expect(text).toContain('forecasts and trends need 3 samples over 3d');
+    const charts = dom.match(/<svg class="chart"[\s\S]*?<\/svg>/g) ?? [];
+    expect(charts).toHaveLength(2);
+    for (const svg of charts) {
+      expect(svg).toContain('class="axis x-axis"');
+      expect(svg).toContain('class="axis y-axis"');
+      // Time axis in the policy's zone (CEST), from the window's start to the evaluation time.
+      expect(svg).toContain('>time (CEST)</text>');
+      expect(svg).toContain('>05-03 07:00</text>');
+      expect(svg).toContain('>05-04 07:00</text>');
+      expect(svg).toContain('>RPO 12h</text>');
+      expect(svg).toContain('>last backup 02:00 CEST</text>');
+      expect(svg).not.toContain('class="breach"');
+    }
+    expect(text).not.toContain('`');
+  });
+
+  it('a breached policy: out of contract in the first sentence, breaches shaded and listed, commands as code', () => {
+    const { dom, text } = render('breached', ['-p', join(policies, 'late.yaml')]);
+    expect(text).toMatch(/Verdict CRITICAL late: out of contract: the data does not meet 3-2-1/);
+    expect(text).toMatch(/Breaches Of Start End Length nas 2026-05-04 06:00 CEST ongoing 59m 45s overall 2026-05-04 06:00 CEST ongoing 59m 45s usb 2026-05-04 06:00 CEST ongoing 59m 45s RTO/);
+    const charts = dom.match(/<svg class="chart"[\s\S]*?<\/svg>/g) ?? [];
+    expect(charts).toHaveLength(2);
+    for (const svg of charts) expect(svg).toMatch(/<rect class="breach" [^>]*fill="url\(#hatch-0-\d\)"/);
+    expect(dom).toContain(`<code>triad backup -p ${join(policies, 'late.yaml')}</code>`);
+    expect(text).not.toContain('`');
+  });
+
+  it('--policies DIR: a summary table first, then each policy on its own printed page', () => {
+    const { dom, text } = render('three-policies', ['--policies', policies]);
+    expect(text).toMatch(/Summary Policy Level Contract RPO exposure RTO Findings calm OK within .* late CRITICAL out of contract .* tight WARNING within /);
+    expect(text.indexOf('Summary')).toBeLessThan(text.indexOf('Policy calm'));
+    expect(dom.match(/<section class="policy"/g)).toHaveLength(3);
+    expect(dom).toContain('@page{size:A4');
+    expect(dom).toContain('section.policy{break-before:page}');
+    expect(dom).not.toMatch(/(src|href)="(?!#)/);
+    expect(existsSync(join(OUT, 'three-policies.pdf'))).toBe(true);
+  });
+});
