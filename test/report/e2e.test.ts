@@ -246,7 +246,11 @@ describe('triad report end to end (two local targets + S3 emulator)', () => {
     const r = run(['report', '-p', policyFile, '--at', t('13:00'), '--format', 'markdown']);
     expect(r.code).toBe(4);
     expect(r.stdout).toContain('## Policy e2e: CRITICAL (out of contract)');
-    expect(r.stdout).toMatch(/^\| overall \| 5h \| breach \|/m);
+    expect(r.stdout).toMatch(/^\| overall \| 5h \| BREACH \|/m);
+    // The markdown has the HTML page's sections, in the same order, and the verdict first.
+    const headings = [...r.stdout.matchAll(/^##+ (.*)$/gm)].map((m) => m[1]!.replace(/ \d.*$|:.*$/, ''));
+    expect(headings).toEqual(['Verdict', 'Policy e2e', '3-2-1 matrix', 'RPO', 'Breaches', 'RTO', 'Restore tests (every', 'Backups', 'Capacity', 'Findings, worst first']);
+    expect(r.stdout).toMatch(/^- \*\*CRITICAL\*\* e2e: out of contract: /m);
     expect(r.stdout).toMatch(/^\| usb \| 2026-03-02 08:00 UTC \| ongoing \| 5h \|$/m);
     expect(r.stdout).toMatch(/^- \*\*CRITICAL\*\* RPO 4h breached since 2026-03-02 12:00 UTC/m);
   });

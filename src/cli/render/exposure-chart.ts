@@ -68,7 +68,7 @@ export function exposureChartSvg(c: ExposureChartInput): string {
   }
   if (c.lastBackup !== null && c.lastBackup.getTime() >= t0) {
     const lx = x(c.lastBackup.getTime());
-    parts.push(`<line class="last-backup" x1="${n(lx)}" x2="${n(lx)}" y1="${M.top}" y2="${M.top + plotH}" stroke="#1e7d32" stroke-width="1.5"/><text class="last-backup-label" x="${n(Math.min(lx + 3, W - M.right - 90))}" y="${M.top + 10}">${e(`last backup ${formatTime(c.lastBackup, c.zone).slice(11)}`)}</text>`);
+    parts.push(`<line class="last-backup" x1="${n(lx)}" x2="${n(lx)}" y1="${M.top}" y2="${M.top + plotH}" stroke="#1e7d32" stroke-width="1.5"/><text class="last-backup-label" x="${n(lx > W / 2 ? lx - 3 : lx + 3)}" y="${M.top + 10}" text-anchor="${lx > W / 2 ? 'end' : 'start'}">${e(`last backup ${formatTime(c.lastBackup, c.zone).slice(11)}`)}</text>`);
   }
   return `<svg class="chart" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${W} ${H}" width="${W}" height="${H}" role="img" aria-label="${e(c.title)}"><title>${e(c.title)}</title>${parts.join('')}</svg>`;
 }

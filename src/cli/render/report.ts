@@ -178,44 +178,168 @@ export function renderReportJson(reports: readonly PolicyReport[]): { schema: st
 }
 
 /** Markdown, pasteable into a ticket. */
+/** A cell of a report table; `level` colours it in HTML and is spelled out in its text anyway. */
+export interface ReportCell {
+  readonly text: string;
+  readonly level?: Severity;
+}
+
+/**
+ * One section of a policy's report, as both the HTML page and the markdown render it, so the
+ * two show the same sections in the same order with the same figures. Paragraph text may quote
+ * commands between backticks (see withCodeSpans).
+ */
+export interface ReportSection {
+  readonly id: 'matrix' | 'rpo' | 'breaches' | 'rto' | 'restore-tests' | 'backups' | 'capacity' | 'keys' | 'findings';
+  readonly title: string;
+  readonly before: readonly string[];
+  readonly table?: { readonly head: readonly string[]; readonly rows: readonly (readonly (string | ReportCell)[])[] };
+  readonly after: readonly string[];
+}
+
+/** The sections of one policy's report, in reading order. */
+export function reportSections(r: PolicyReport): ReportSection[] {
+  const z = r.zone;
+  const out: ReportSection[] = [];
+  const status = (breach: boolean, within: boolean): ReportCell => (breach ? { text: 'BREACH', level: 'critical' } : { text: within ? 'ok' : 'not due', level: 'ok' });
+  out.push({
+    id: 'matrix',
+    title: '3-2-1 matrix',
+    before: [`Rule ${r.rule.rule}: configured ${r.rule.configured}, actual ${r.rule.data}: ${countOf(r.rule.copies, 'copy', 'copies')} counting production, ${countOf(r.rule.media.length, 'medium', 'media')} (${r.rule.media.join(', ')}), ${r.rule.offsiteCopies} off-site, ${r.rule.immutableOrOfflineCopies} immutable or offline.`],
+    table: {
+      head: ['Copy', 'Media', 'Off-site', 'Immutable/offline', 'Counts now'],
+      rows: [
+        ['production', 'production medium', 'no', 'no', 'yes'],
+        ...r.targets.map((t) => {
+          const c = r.rule.targets.find((x) => x.target === t.name);
+          return [t.name, t.media, t.offsite ? 'yes' : 'no', t.immutable || t.offline ? 'yes' : 'no', c?.counts ? 'yes' : `no (${c?.reason ?? 'unknown'})`];
+        }),
+      ],
+    },
+    after: r.rule.shortfalls.length > 0 ? [`Short of the rule: ${r.rule.shortfalls.join('; ')}`] : [],
+  });
+  const o = r.rpo.overall;
+  out.push({
+    id: 'rpo',
+    title: `RPO ${dur(r.objectives.rpoMs)} per copy`,
+    before: [],
+    table: {
+      head: ['Copy', 'Exposure now', 'Status', 'Within RPO', 'Worst'],
+      rows: [
+        ...r.rpo.targets.map((t) => [t.target, t.hasSnapshot ? dur(t.exposureMs) : 'no snapshot', status(t.breachSince !== null, t.within), pct(t.window.percentWithin), dur(t.window.worstExposureMs)]),
+        ['overall', dur(o.exposureMs), status(o.breachSince !== null, o.within), pct(o.window.percentWithin), dur(o.window.worstExposureMs)],
+      ],
+    },
+    after: [],
+  });
+  out.push({
+    id: 'breaches',
+    title: 'Breaches',
+    before: r.rpo.breaches.length === 0 ? [`None in the last ${formatDuration(r.windowMs)}.`] : [],
+    ...(r.rpo.breaches.length === 0 ? {} : { table: { head: ['Of', 'Start', 'End', 'Length'], rows: r.rpo.breaches.map((b) => [b.scope, formatTime(b.start, z), b.end ? formatTime(b.end, z) : 'ongoing', formatDuration(b.durationMs)]) } }),
+    after: [],
+  });
+  out.push({
+    id: 'rto',
+    title: `RTO ${dur(r.objectives.rtoMs)} evidence: ${r.rto.verdict}${r.rto.stale ? ' (stale evidence)' : ''}`,
+    before: [],
+    table: {
+      head: ['Copy', 'Snapshot size', 'Measured throughput', 'Estimate', 'Margin', 'Evidence age', 'Verdict'],
+      rows: r.rto.targets.map((t) => [
+        t.target, t.snapshotBytes === null ? '-' : formatBytes(t.snapshotBytes), t.lastTest?.throughputBytesPerSec == null ? '-' : formatRate(t.lastTest.throughputBytesPerSec),
+        dur(t.estimateMs), r.objectives.rtoMs === null || t.estimateMs === null ? '-' : signedDuration(r.objectives.rtoMs - t.estimateMs), t.lastTest ? `${formatDuration(t.lastTest.ageMs)} (${t.evidence})` : 'none', t.verdict,
+      ]),
+    },
+    after: [],
+  });
+  out.push({
+    id: 'restore-tests',
+    title: `Restore tests (every ${formatDuration(r.objectives.restoreEveryMs)})`,
+    before: [],
+    table: {
+      head: ['Copy', 'Latest', 'Result', 'Files', 'Last passed', 'Next due', 'Failures in window'],
+      rows: r.restoreTests.map((t) => [
+        t.target, time(t.last?.at, z), t.last ? (t.last.ok ? { text: 'passed', level: 'ok' } : { text: `FAILED (${countOf(t.last.failures, 'file', 'files')})`, level: 'critical' }) : 'none', t.last ? String(t.last.files) : '-',
+        time(t.lastSuccessAt, z), t.overdue ? { text: `OVERDUE by ${formatDuration(t.overdueByMs)}`, level: 'critical' } : time(t.dueAt, z), t.failuresInWindow.map((f) => formatTime(f.at, z)).join(', ') || 'none',
+      ]),
+    },
+    after: [],
+  });
+  out.push({
+    id: 'backups',
+    title: 'Backups',
+    before: [],
+    table: {
+      head: ['Copy', 'Last success', 'Last failure', 'Failures in window', 'Partial', 'Mean run', 'Run-time trend/day'],
+      rows: r.backups.map((b) => [
+        b.target, b.lastSuccess ? `${formatTime(b.lastSuccess.at, z)} (${formatDuration(b.lastSuccess.durationMs)})` : '-', b.lastFailure ? `${formatTime(b.lastFailure.at, z)}: ${b.lastFailure.error}` : '-',
+        String(b.failuresInWindow.length), String(b.partialSnapshots.length), dur(b.trend.meanMs), trendCell(b.trend.slopeMsPerDay, b.trend.history, signedDuration),
+      ]),
+    },
+    after: [],
+  });
+  out.push({
+    id: 'capacity',
+    title: 'Capacity',
+    before: r.capacity.length === 0 ? ['No capacity figures.'] : [],
+    ...(r.capacity.length === 0 ? {} : { table: { head: ['Copy', 'Used', 'Free', 'Stored', 'Growth/day', 'Days left', 'Reduction'], rows: r.capacity.map((c) => [
+      c.target, pct(c.usedPercent), c.freeBytes === null ? '-' : formatBytes(c.freeBytes), c.storedBytes === null ? '-' : formatBytes(c.storedBytes),
+      trendCell(c.growthBytesPerDay, c.history, formatBytes), trendCell(c.daysLeft, c.history, (d) => String(Math.floor(d))), c.reductionRatio === null ? '-' : `${c.reductionRatio.toFixed(2)}x`,
+    ]) } }),
+    after: [`${FORECAST_MINIMUM_TEXT}.`],
+  });
+  if (r.keys.length > 0 || r.keyProofEveryMs !== null) {
+    out.push({
+      id: 'keys',
+      title: `Recovery keys${r.keyProofEveryMs === null ? '' : `: prove every ${formatDuration(r.keyProofEveryMs)}`}`,
+      before: r.keys.length === 0 ? ['No key proven yet (`triad key verify`).'] : [],
+      ...(r.keys.length === 0 ? {} : { table: { head: ['Key', 'Last proven', 'Age', 'Targets', 'Overdue'], rows: r.keys.map((k) => [k.key.slice(0, 16), time(k.lastProvedAt, z), dur(k.ageMs), k.targets.join(', ') || '-', k.overdue ? { text: 'yes', level: 'critical' as const } : 'no']) } }),
+      after: [],
+    });
+  }
+  out.push({ id: 'findings', title: 'Findings, worst first', before: r.findings.length === 0 ? ['None.'] : [], after: [] });
+  return out;
+}
+
+const cellText = (c: string | ReportCell): string => (typeof c === 'string' ? c : c.text);
+
 export function renderReportMarkdown(reports: readonly PolicyReport[]): string {
   const md = (s: string): string => s.replace(/([\\|*_`[\]<>#])/g, '\\$1').replace(/\r?\n/g, ' ');
-  const row = (cells: readonly string[]): string => `| ${cells.map(md).join(' | ')} |`;
-  const out: string[] = [];
-  for (const r of reports) {
-    out.push(`## Policy ${md(r.policy)}: ${levelText(r)}`, '');
-    out.push(`Evaluated at ${formatTime(r.at, r.zone)} over ${formatDuration(r.windowMs)}. Rule ${md(r.rule.rule)}: configured ${r.rule.configured}, data ${r.rule.data}.`, '');
-    out.push(`### RPO ${dur(r.objectives.rpoMs)}`, '');
-    out.push(row(['Target', 'Exposure', 'Status', 'Within RPO', 'Worst']), '|---|---|---|---|---|');
-    for (const t of r.rpo.targets) out.push(row([t.target, t.hasSnapshot ? dur(t.exposureMs) : 'no snapshot', t.breachSince ? 'breach' : t.within ? 'ok' : 'not due', pct(t.window.percentWithin), dur(t.window.worstExposureMs)]));
-    const o = r.rpo.overall;
-    out.push(row(['overall', dur(o.exposureMs), o.breachSince ? 'breach' : o.within ? 'ok' : 'not due', pct(o.window.percentWithin), dur(o.window.worstExposureMs)]), '');
-    if (r.rpo.breaches.length > 0) {
-      out.push(row(['Breach of', 'Start', 'End', 'Length']), '|---|---|---|---|');
-      for (const b of r.rpo.breaches) out.push(row([b.scope, formatTime(b.start, r.zone), b.end ? formatTime(b.end, r.zone) : 'ongoing', formatDuration(b.durationMs)]));
-      out.push('');
-    }
-    out.push(`### RTO ${dur(r.objectives.rtoMs)}: ${r.rto.verdict}${r.rto.stale ? ' (stale evidence)' : ''}`, '');
-    out.push(row(['Target', 'Estimate', 'Evidence', 'Verdict', 'Last test', 'Overdue']), '|---|---|---|---|---|---|');
-    for (const t of r.rto.targets) {
-      const rt = r.restoreTests.find((x) => x.target === t.target);
-      out.push(row([t.target, dur(t.estimateMs), t.evidence, t.verdict, rt?.last ? `${formatTime(rt.last.at, r.zone)} ${rt.last.ok ? 'passed' : 'failed'}` : '-', rt?.overdue ? formatDuration(rt.overdueByMs) : 'no']));
-    }
-    if (r.keys.length > 0 || r.keyProofEveryMs !== null) {
-      out.push('', `### Recovery keys${r.keyProofEveryMs === null ? '' : `: prove every ${formatDuration(r.keyProofEveryMs)}`}`, '');
-      if (r.keys.length === 0) out.push('No key proven yet (`triad key verify`).');
-      else {
-        out.push(row(['Key', 'Last proven', 'Age', 'Targets', 'Overdue']), '|---|---|---|---|---|');
-        for (const k of r.keys) out.push(row([k.key.slice(0, 16), time(k.lastProvedAt, r.zone), dur(k.ageMs), k.targets.join(', ') || '-', k.overdue ? 'yes' : 'no']));
-      }
-    }
-    out.push('', '### Findings', '');
-    if (r.findings.length === 0) out.push('None.');
-    const mdCode = (t: string): string => withCodeSpans(t.replace(/\r?\n/g, ' '), md, (c) => `\`${c}\``);
-    for (const f of r.findings) out.push(`- **${SEVERITY_LABEL[f.severity]}** ${mdCode(f.message)}${f.action ? ` — ${mdCode(f.action)}` : ''}`);
+  const mdCode = (t: string): string => withCodeSpans(t.replace(/\r?\n/g, ' '), md, (c) => `\`${c}\``);
+  const row = (cells: readonly (string | ReportCell)[]): string => `| ${cells.map((c) => md(cellText(c))).join(' | ')} |`;
+  const out: string[] = ['## Verdict', ''];
+  for (const r of reports) out.push(`- **${SEVERITY_LABEL[r.severity]}** ${mdCode(verdictSentence(r))}`);
+  out.push('');
+  if (reports.length > 1) {
+    out.push(row(['Policy', 'Level', 'Contract', 'RPO exposure', 'RTO', 'Findings']), '|---|---|---|---|---|---|');
+    for (const r of reports) out.push(row(summaryRow(r)));
     out.push('');
   }
+  for (const r of reports) {
+    out.push(`## Policy ${md(r.policy)}: ${levelText(r)}`, '');
+    if (r.description) out.push(md(r.description), '');
+    out.push(`Evaluated at ${formatTime(r.at, r.zone)} over the last ${formatDuration(r.windowMs)} (from ${formatTime(r.windowStart, r.zone)}).`, '');
+    for (const sec of reportSections(r)) {
+      out.push(`### ${md(sec.title)}`, '');
+      for (const p of sec.before) out.push(mdCode(p), '');
+      if (sec.table) {
+        out.push(row(sec.table.head), `|${sec.table.head.map(() => '---').join('|')}|`);
+        for (const cells of sec.table.rows) out.push(row(cells));
+        out.push('');
+      }
+      if (sec.id === 'findings') {
+        for (const f of r.findings) out.push(`- **${SEVERITY_LABEL[f.severity]}** ${mdCode(f.message)}${f.action ? ` — ${mdCode(f.action)}` : ''}`);
+        if (r.findings.length > 0) out.push('');
+      }
+      for (const p of sec.after) out.push(mdCode(p), '');
+    }
+  }
   return out.join('\n');
+}
+
+/** The summary table's row of one policy (HTML and markdown). */
+function summaryRow(r: PolicyReport): string[] {
+  return [r.policy, SEVERITY_LABEL[r.severity], r.verdict === 'compliant' ? 'within' : 'out of contract', `${dur(r.rpo.overall.exposureMs)} / ${dur(r.objectives.rpoMs)}`, r.rto.verdict, String(r.findings.filter((f) => f.severity !== 'ok').length)];
 }
 
 /** Escapes text for HTML element content and attribute values. */
@@ -264,10 +388,10 @@ export function renderReportHtml(reports: readonly PolicyReport[], opts: { title
   body.push('<section class="verdicts"><h2>Verdict</h2>');
   for (const r of reports) body.push(`<p class="verdict">${level(r)} ${e(verdictSentence(r))}</p>`);
   if (reports.length > 1) {
-    body.push('<h3>Summary</h3>' + rows(['Policy', 'Level', 'Contract', 'RPO exposure', 'RTO', 'Findings'], reports.map((r) => [
-      `<a href="#policy-${e(r.policy)}">${e(r.policy)}</a>`, level(r), r.verdict === 'compliant' ? 'within' : 'out of contract',
-      e(`${dur(r.rpo.overall.exposureMs)} / ${dur(r.objectives.rpoMs)}`), e(r.rto.verdict), e(String(r.findings.filter((f) => f.severity !== 'ok').length)),
-    ])));
+    body.push('<h3>Summary</h3>' + rows(['Policy', 'Level', 'Contract', 'RPO exposure', 'RTO', 'Findings'], reports.map((r) => {
+      const [policy, , ...rest] = summaryRow(r);
+      return [`<a href="#policy-${e(r.policy)}">${e(policy!)}</a>`, level(r), ...rest.map(e)];
+    })));
   }
   body.push('</section>');
   for (const r of reports) {
@@ -276,65 +400,25 @@ export function renderReportHtml(reports: readonly PolicyReport[], opts: { title
     if (r.description) body.push(`<p>${e(r.description)}</p>`);
     body.push(`<p>Evaluated at ${e(formatTime(r.at, z))} over the last ${e(formatDuration(r.windowMs))} (from ${e(formatTime(r.windowStart, z))}).</p>`);
 
-    body.push(`<h3>3-2-1 matrix</h3><p>Rule ${e(r.rule.rule)}: configured ${e(r.rule.configured)}, actual ${e(r.rule.data)}: ${e(countOf(r.rule.copies, 'copy', 'copies'))} counting production, ${e(countOf(r.rule.media.length, 'medium', 'media'))} (${e(r.rule.media.join(', '))}), ${r.rule.offsiteCopies} off-site, ${r.rule.immutableOrOfflineCopies} immutable or offline.</p>`);
-    body.push(rows(['Copy', 'Media', 'Off-site', 'Immutable/offline', 'Counts now'], [
-      ['production', 'production medium', 'no', 'no', 'yes'].map(e),
-      ...r.targets.map((t) => {
-        const s = r.rule.targets.find((x) => x.target === t.name);
-        return [t.name, t.media, t.offsite ? 'yes' : 'no', t.immutable || t.offline ? 'yes' : 'no', s?.counts ? 'yes' : `no (${s?.reason ?? 'unknown'})`].map(e);
-      }),
-    ]));
-    if (r.rule.shortfalls.length > 0) body.push(`<p class="critical">Short of the rule: ${e(r.rule.shortfalls.join('; '))}</p>`);
-
-    body.push(`<h3>RPO ${e(dur(r.objectives.rpoMs))} per copy</h3>`);
-    body.push(rows(['Copy', 'Exposure now', 'Status', 'Within RPO', 'Worst'], [
-      ...r.rpo.targets.map((t) => [e(t.target), e(t.hasSnapshot ? dur(t.exposureMs) : 'no snapshot'), `<span class="${t.breachSince ? 'critical' : 'ok'}">${t.breachSince ? 'BREACH' : t.within ? 'ok' : 'not due'}</span>`, e(pct(t.window.percentWithin)), e(dur(t.window.worstExposureMs))]),
-      [`<b>overall</b>`, e(dur(r.rpo.overall.exposureMs)), `<span class="${r.rpo.overall.breachSince ? 'critical' : 'ok'}">${r.rpo.overall.breachSince ? 'BREACH' : r.rpo.overall.within ? 'ok' : 'not due'}</span>`, e(pct(r.rpo.overall.window.percentWithin)), e(dur(r.rpo.overall.window.worstExposureMs))],
-    ]));
-    r.rpo.targets.forEach((t, i) => {
-      body.push(`<figure><figcaption>Exposure of ${e(t.target)} over the window</figcaption>${exposureChartSvg({
-        id: `${reports.indexOf(r)}-${i}`, title: `exposure of ${t.target} over the window`, series: t.series, rpoMs: r.objectives.rpoMs, from: r.windowStart, to: r.at, zone: z,
-        breaches: r.rpo.breaches.filter((b) => b.scope === t.target), lastBackup: t.recoveryPoint, escape: e,
-      })}</figure>`);
-    });
-
-    body.push('<h3>Breaches</h3>');
-    body.push(r.rpo.breaches.length === 0 ? `<p>None in the last ${e(formatDuration(r.windowMs))}.</p>` : rows(['Of', 'Start', 'End', 'Length'], r.rpo.breaches.map((b) => [b.scope, formatTime(b.start, z), b.end ? formatTime(b.end, z) : 'ongoing', formatDuration(b.durationMs)].map(e))));
-
-    body.push(`<h3>RTO ${e(dur(r.objectives.rtoMs))} evidence: ${e(r.rto.verdict)}${r.rto.stale ? ' (stale evidence)' : ''}</h3>`);
-    body.push(rows(['Copy', 'Snapshot size', 'Measured throughput', 'Estimate', 'Margin', 'Evidence age', 'Verdict'], r.rto.targets.map((t) => [
-      t.target, t.snapshotBytes === null ? '-' : formatBytes(t.snapshotBytes), t.lastTest?.throughputBytesPerSec == null ? '-' : formatRate(t.lastTest.throughputBytesPerSec),
-      dur(t.estimateMs), r.objectives.rtoMs === null || t.estimateMs === null ? '-' : signedDuration(r.objectives.rtoMs - t.estimateMs), t.lastTest ? `${formatDuration(t.lastTest.ageMs)} (${t.evidence})` : 'none', t.verdict,
-    ].map(e))));
-
-    body.push(`<h3>Restore tests (every ${e(formatDuration(r.objectives.restoreEveryMs))})</h3>`);
-    body.push(rows(['Copy', 'Latest', 'Result', 'Files', 'Last passed', 'Next due', 'Failures in window'], r.restoreTests.map((t) => [
-      t.target, time(t.last?.at, z), t.last ? (t.last.ok ? 'passed' : `FAILED (${countOf(t.last.failures, 'file', 'files')})`) : 'none', t.last ? String(t.last.files) : '-',
-      time(t.lastSuccessAt, z), t.overdue ? `OVERDUE by ${formatDuration(t.overdueByMs)}` : time(t.dueAt, z), t.failuresInWindow.map((f) => formatTime(f.at, z)).join(', ') || 'none',
-    ].map(e))));
-
-    body.push('<h3>Backups</h3>');
-    body.push(rows(['Copy', 'Last success', 'Last failure', 'Failures in window', 'Partial', 'Mean run', 'Run-time trend/day'], r.backups.map((b) => [
-      b.target, b.lastSuccess ? `${formatTime(b.lastSuccess.at, z)} (${formatDuration(b.lastSuccess.durationMs)})` : '-', b.lastFailure ? `${formatTime(b.lastFailure.at, z)}: ${b.lastFailure.error}` : '-',
-      String(b.failuresInWindow.length), String(b.partialSnapshots.length), dur(b.trend.meanMs), trendCell(b.trend.slopeMsPerDay, b.trend.history, signedDuration),
-    ].map(e))));
-
-    body.push('<h3>Capacity</h3>');
-    body.push(r.capacity.length === 0 ? '<p>No capacity figures.</p>' : rows(['Copy', 'Used', 'Free', 'Stored', 'Growth/day', 'Days left', 'Reduction'], r.capacity.map((c) => [
-      c.target, pct(c.usedPercent), c.freeBytes === null ? '-' : formatBytes(c.freeBytes), c.storedBytes === null ? '-' : formatBytes(c.storedBytes),
-      trendCell(c.growthBytesPerDay, c.history, formatBytes), trendCell(c.daysLeft, c.history, (d) => String(Math.floor(d))), c.reductionRatio === null ? '-' : `${c.reductionRatio.toFixed(2)}x`,
-    ].map(e))));
-    body.push(`<p><small>${e(FORECAST_MINIMUM_TEXT)}.</small></p>`);
-
-    if (r.keys.length > 0 || r.keyProofEveryMs !== null) {
-      body.push(`<h3>Recovery keys${r.keyProofEveryMs === null ? '' : `: prove every ${e(formatDuration(r.keyProofEveryMs))}`}</h3>`);
-      body.push(r.keys.length === 0 ? '<p>No key proven yet (<code>triad key verify</code>).</p>' : rows(['Key', 'Last proven', 'Age', 'Targets', 'Overdue'], r.keys.map((k) => [k.key.slice(0, 16), time(k.lastProvedAt, z), dur(k.ageMs), k.targets.join(', ') || '-', k.overdue ? 'yes' : 'no'].map(e))));
-    }
-
-    body.push('<h3>Findings, worst first</h3>');
     const html = (t: string): string => withCodeSpans(t, e, (c) => `<code>${e(c)}</code>`);
-    if (r.findings.length === 0) body.push('<p>None.</p>');
-    else body.push(`<ul>${r.findings.map((f) => `<li class="${f.severity}"><b>${SEVERITY_LABEL[f.severity]}</b> ${html(f.message)}${f.action ? ` — ${html(f.action)}` : ''}</li>`).join('')}</ul>`);
+    const cell = (c: string | ReportCell): string => (typeof c === 'string' ? e(c) : `<span class="${c.level ?? ''}">${e(c.text)}</span>`);
+    for (const sec of reportSections(r)) {
+      body.push(`<h3>${e(sec.title)}</h3>`);
+      for (const p of sec.before) body.push(`<p>${html(p)}</p>`);
+      if (sec.table) body.push(rows(sec.table.head, sec.table.rows.map((cells) => cells.map(cell))));
+      if (sec.id === 'rpo') {
+        r.rpo.targets.forEach((t, i) => {
+          body.push(`<figure><figcaption>Exposure of ${e(t.target)} over the window</figcaption>${exposureChartSvg({
+            id: `${reports.indexOf(r)}-${i}`, title: `exposure of ${t.target} over the window`, series: t.series, rpoMs: r.objectives.rpoMs, from: r.windowStart, to: r.at, zone: z,
+            breaches: r.rpo.breaches.filter((b) => b.scope === t.target), lastBackup: t.recoveryPoint, escape: e,
+          })}</figure>`);
+        });
+      }
+      if (sec.id === 'findings' && r.findings.length > 0) {
+        body.push(`<ul>${r.findings.map((f) => `<li class="${f.severity}"><b>${SEVERITY_LABEL[f.severity]}</b> ${html(f.message)}${f.action ? ` — ${html(f.action)}` : ''}</li>`).join('')}</ul>`);
+      }
+      for (const p of sec.after) body.push(sec.id === 'matrix' ? `<p class="critical">${html(p)}</p>` : `<p><small>${html(p)}</small></p>`);
+    }
     body.push('</section>');
   }
   return `<!DOCTYPE html>
