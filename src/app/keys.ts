@@ -1,9 +1,8 @@
 import { ExitCode, TriadError } from '../core/errors.js';
 import { kdfBelowFloor, keyFileOpens, keyOpenedBy, listKeyFiles, newKeyFile, removeKeyFile, saveKeyFile, type KeyInfo } from '../repo/crypto/index.js';
-import { closeAll, errorMessage, hostName, kdfStrength, loadPolicyFile, openTargets, passphraseFor, selectTargets, userName, type AppContext, type OpenedTarget } from './session.js';
+import { catalogFor, closeAll, errorMessage, hostName, kdfStrength, loadPolicyFile, openTargets, passphraseFor, selectTargets, userName, type AppContext, type OpenedTarget } from './session.js';
 import type { Policy } from '../policy/types.js';
 import { writeJournal } from '../repo/model/index.js';
-import { catalogFor } from './session.js';
 
 export interface KeyTargetsOptions {
   policyFile: string;

@@ -10,7 +10,7 @@ import { evaluateRule, type RuleMatrix } from '../policy/rule.js';
 import type { Policy, TargetSpec, TargetType } from '../policy/types.js';
 import { systemClock } from '../core/clock.js';
 import { TriadError } from '../core/errors.js';
-import { formatDuration } from '../core/format.js';
+import { countOf, formatDuration } from '../core/format.js';
 import { resolvePassphraseWithWarnings } from '../policy/secrets.js';
 import { sourceTopNames } from '../repo/model/index.js';
 import { nextRuns } from '../scheduler/index.js';
@@ -179,7 +179,7 @@ export function scheduleWarnings(policy: Policy, now: Date): string[] {
   return [...warnings, ...rpoMarginWarnings(policy, now)];
 }
 
-const plural = (n: number, unit: string): string => `${n} ${unit}${n === 1 ? '' : 's'}`;
+
 
 /** One note per `immutable: true` target, in policy order; [] when there is none. */
 export function immutabilityNotes(policy: Pick<Policy, 'targets'>): ImmutabilityNote[] {
@@ -201,7 +201,7 @@ function noteFor(t: TargetSpec): ImmutabilityNote {
         );
       } else if (lock.mode === 'COMPLIANCE') {
         requirements.push(
-          `COMPLIANCE mode cannot be shortened or removed by anyone, the root account included: every object stays undeletable for ${plural(lock.days, 'day')} after it is written (prune cannot free it earlier)`,
+          `COMPLIANCE mode cannot be shortened or removed by anyone, the root account included: every object stays undeletable for ${countOf(lock.days, 'day', 'days')} after it is written (prune cannot free it earlier)`,
         );
       } else {
         requirements.push(
@@ -212,7 +212,7 @@ function noteFor(t: TargetSpec): ImmutabilityNote {
         target: t.name,
         type: t.type,
         where,
-        triadSets: lock ? `Object Lock retention on every object written: mode ${lock.mode}, ${plural(lock.days, 'day')} from the write` : null,
+        triadSets: lock ? `Object Lock retention on every object written: mode ${lock.mode}, ${countOf(lock.days, 'day', 'days')} from the write` : null,
         requirements,
       };
     }
@@ -227,7 +227,7 @@ function noteFor(t: TargetSpec): ImmutabilityNote {
           'no immutability on this target: triad sets no policy on the blobs, so they are protected only by a default policy configured on the container or account; add immutability: {mode: locked|unlocked, days: N} to have triad set it on every blob',
         );
       } else if (imm.mode === 'locked') {
-        requirements.push(`locked mode cannot be shortened or removed, only extended: every blob stays undeletable for ${plural(imm.days, 'day')} after it is written (prune cannot free it earlier)`);
+        requirements.push(`locked mode cannot be shortened or removed, only extended: every blob stays undeletable for ${countOf(imm.days, 'day', 'days')} after it is written (prune cannot free it earlier)`);
       } else {
         requirements.push('unlocked mode can be shortened or deleted by anyone allowed to set immutability policies: use locked for a copy nobody can remove early');
       }
@@ -236,7 +236,7 @@ function noteFor(t: TargetSpec): ImmutabilityNote {
         target: t.name,
         type: t.type,
         where,
-        triadSets: imm ? `a blob immutability policy on every blob written: mode ${imm.mode}, ${plural(imm.days, 'day')} from the write` : null,
+        triadSets: imm ? `a blob immutability policy on every blob written: mode ${imm.mode}, ${countOf(imm.days, 'day', 'days')} from the write` : null,
         requirements,
       };
     }
