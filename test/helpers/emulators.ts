@@ -250,17 +250,20 @@ export async function startFauxqs(opts: { port?: number; bucket?: string } = {})
   });
 }
 
+const S3RVER_ATOMIC_PUT = path.join(here, 's3rver-atomic-put.cjs');
+
 /**
  * s3rver in a child process, storing under `dir` (so a restart with the same dir and `port`
  * keeps the data). Checks SigV4 signatures with the credentials S3RVER/S3RVER; needs the
- * `when_required` checksum mode (the returned target sets it).
+ * `when_required` checksum mode (the returned target sets it). A PUT whose body is cut short
+ * leaves no object, as on S3 (see s3rver-atomic-put.cjs).
  */
 export async function startS3rver(dir: string, opts: { port?: number; bucket?: string } = {}): Promise<S3Emulator> {
   await mkdir(dir, { recursive: true });
   const { child, match } = await startChild({
     label: 's3rver',
     script: binScript('s3rver', 's3rver'),
-    nodeArgs: ['--openssl-legacy-provider'],
+    nodeArgs: ['--openssl-legacy-provider', '-r', S3RVER_ATOMIC_PUT],
     args: ['-d', dir, '-a', '127.0.0.1', '-p', String(opts.port ?? 0)],
     ready: /S3rver listening on [^:\s]+:(\d+)/,
   });
