@@ -1,4 +1,5 @@
 import { discoverPolicyFiles } from './policy-files.js';
+import { commitTime, foldHistoryBefore, runTargets, type FoldedSums } from './report-history.js';
 import { existsSync } from 'node:fs';
 import { statfs } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
@@ -120,7 +121,8 @@ async function evaluatePolicy(
     }
   }
   try {
-    const history = catalog ? readHistory(catalog, policy.name) : emptyHistory();
+    const since = new Date(at.getTime() - (opts.windowMs ?? policy.objectives.window));
+    const history = catalog ? readHistory(catalog, policy.name, { since, at }) : emptyHistory();
     const input = reportInput({ policy, history, at, windowMs: opts.windowMs, zone: opts.zone, capacity: await capacityOf(policy, history, at) });
     let report = buildPolicyReport(input);
     const hasHistory = history.snapshots.length > 0 || history.runs.length > 0;
@@ -154,19 +156,28 @@ export interface PolicyHistory {
   readonly restoreTests: readonly RestoreTestRow[];
   /** Stored bytes per target now (sum of its pack sizes). */
   readonly storedBytes: ReadonlyMap<string, number>;
+  /** Per target, sums over the copies before the window that were folded away (readHistory's `window`). */
+  readonly folded?: ReadonlyMap<string, FoldedSums>;
 }
 
 function emptyHistory(): PolicyHistory {
   return { snapshots: [], runs: [], restoreTests: [], storedBytes: new Map() };
 }
 
-export function readHistory(catalog: Catalog, policy: string): PolicyHistory {
-  const snapshots = catalog.listSnapshots(policy);
-  const runs = catalog.listRuns(policy);
+/**
+ * The history a report evaluates. With `window` (the report's window start and time), what lies
+ * before the window is folded into the few rows and sums the evaluation reads (report-history.ts),
+ * so memory follows the window, not the length of the history; the report is the same.
+ */
+export function readHistory(catalog: Catalog, policy: string, window?: { readonly since: Date; readonly at: Date }): PolicyHistory {
   const restoreTests = catalog.listRestoreTests(policy);
   const storedBytes = new Map<string, number>();
   for (const t of catalog.listTargets(policy)) storedBytes.set(t.name, catalog.storageStats(policy, t.name).pack_bytes);
-  return { snapshots, runs, restoreTests, storedBytes };
+  if (window === undefined) return { snapshots: catalog.listSnapshots(policy), runs: catalog.listRuns(policy), restoreTests, storedBytes };
+  const older = foldHistoryBefore(catalog, policy, window.since, window.at);
+  const snapshots = [...older.snapshots, ...catalog.listSnapshots(policy, { since: window.since })];
+  const runs = [...older.runs, ...catalog.listRuns(policy, { since: window.since })];
+  return { snapshots, runs, restoreTests, storedBytes, folded: older.sums };
 }
 
 // ---- mapping to the compliance inputs ---------------------------------------------------------
@@ -213,18 +224,11 @@ export function obligationsStartOf(policy: Pick<Policy, 'objectives'>, snapshots
   if (policy.objectives.since !== undefined) return policy.objectives.since;
   let first: number | null = null;
   for (const s of snapshots) {
-    const done = committedAt(s);
+    const done = commitTime(s.finished_at, s.presence.map((p) => p.completed_at));
     // A report "as of" an earlier time does not see a backup that had not finished by then.
     if (done !== null && done <= at.getTime() && (first === null || done < first)) first = done;
   }
   return first === null ? null : new Date(first);
-}
-
-/** When a snapshot's backup finished; for records without it, when its last copy completed. */
-function committedAt(s: SnapshotRecord): number | null {
-  if (s.finished_at !== null) return Date.parse(s.finished_at);
-  const done = s.presence.filter((p) => p.completed_at !== null).map((p) => Date.parse(p.completed_at!));
-  return done.length > 0 ? Math.max(...done) : null;
 }
 
 /**
@@ -271,27 +275,6 @@ export function snapshotCopies(snapshots: readonly SnapshotRecord[]): SnapshotCo
         bytes: s.bytes,
         partial: s.partial,
       });
-    }
-  }
-  return out;
-}
-
-interface RunTarget {
-  readonly name: string;
-  readonly ok: boolean | undefined;
-  readonly error?: string;
-}
-
-/** The targets of a backup run: objects once it finished, plain names while running or when it threw. */
-function runTargets(r: RunRow): RunTarget[] {
-  const list = r.details.targets;
-  if (!Array.isArray(list)) return r.target ? [{ name: r.target, ok: undefined }] : [];
-  const out: RunTarget[] = [];
-  for (const e of list as unknown[]) {
-    if (typeof e === 'string') out.push({ name: e, ok: undefined });
-    else if (e !== null && typeof e === 'object' && typeof (e as { target?: unknown }).target === 'string') {
-      const o = e as { target: string; status?: unknown; error?: unknown };
-      out.push({ name: o.target, ok: o.status !== 'failed', ...(typeof o.error === 'string' ? { error: o.error } : {}) });
     }
   }
   return out;
@@ -385,7 +368,8 @@ export function storedFigures(target: string, history: PolicyHistory, at: Date):
     .map((x) => ({ s: x.s, status: x.p!.status, completed: Date.parse(x.p!.completed_at!) }))
     .sort((a, b) => a.completed - b.completed);
   const mine = all.filter((x) => x.completed <= atMs);
-  let sum = 0;
+  const folded = history.folded?.get(target);
+  let sum = folded?.storedBytes ?? 0;
   const storedHistory = mine.map((x) => ({ at: new Date(x.completed), bytes: (sum += x.s.bytes_added) }));
   const now = history.storedBytes.get(target);
   const last = storedHistory[storedHistory.length - 1];
@@ -393,7 +377,7 @@ export function storedFigures(target: string, history: PolicyHistory, at: Date):
     // Evaluated after the latest snapshot: the catalogue's pack total (after prunes) is exact.
     storedHistory[storedHistory.length - 1] = { at: last.at, bytes: now };
   }
-  const logicalBytes = mine.filter((x) => x.status === 'complete').reduce((n, x) => n + x.s.bytes, 0);
+  const logicalBytes = mine.filter((x) => x.status === 'complete').reduce((n, x) => n + x.s.bytes, folded?.logicalBytes ?? 0);
   return { target, ...(storedHistory.length > 0 ? { storedHistory, logicalBytes } : {}) };
 }
 

@@ -25,6 +25,7 @@ import type {
   RunStart,
   SnapshotInput,
   SnapshotRecord,
+  CopyRow,
   StorageStats,
   TargetInput,
   TargetRow,
@@ -156,6 +157,19 @@ export class Catalog {
   }
 
   /**
+   * The copies of snapshots with a recovery point before `before`, oldest first, streamed with
+   * the figures a history fold needs (snapshotsBySeq loads the ones it keeps). No other
+   * catalogue call may run while the iteration is open.
+   */
+  iterateCopiesBefore(policy: string, before: TimeInput): Generator<CopyRow> {
+    return snapshotRows.iterateCopiesBefore(this.c, policy, before);
+  }
+
+  snapshotsBySeq(seqs: readonly number[]): SnapshotRecord[] {
+    return snapshotRows.snapshotsBySeq(this.c, seqs);
+  }
+
+  /**
    * Newest snapshot complete on the target (on any target when none is given), optionally
    * for one host and one exact set of source paths (order does not matter).
    */
@@ -264,6 +278,11 @@ export class Catalog {
   /** Runs of a policy, oldest first. */
   listRuns(policy: string, q: RunQuery = {}): RunRow[] {
     return runRows.listRuns(this.c, policy, q);
+  }
+
+  /** Runs started before `before`, oldest first, streamed (as iterateSnapshotsBefore). */
+  iterateRunsBefore(policy: string, before: TimeInput): Generator<RunRow> {
+    return runRows.iterateRunsBefore(this.c, policy, before);
   }
 
   addRestoreTest(t: RestoreTestInput): void {

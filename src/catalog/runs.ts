@@ -102,6 +102,14 @@ export function listRuns(c: Connection, policy: string, q: RunQuery = {}): RunRo
   return rows.map(toRun);
 }
 
+/** The runs of a policy started before `before`, oldest first, one at a time. */
+export function* iterateRunsBefore(c: Connection, policy: string, before: TimeInput): Generator<RunRow> {
+  const rows = c
+    .stmt(`SELECT ${RUN_COLUMNS} FROM runs WHERE policy = ? AND started_at < ? ORDER BY started_at, id`)
+    .iterate(policy, toIso(before, 'before')) as IterableIterator<RunDbRow>;
+  for (const row of rows) yield toRun(row);
+}
+
 export function addRestoreTest(c: Connection, t: RestoreTestInput): void {
   c.write(() =>
     c.stmt(

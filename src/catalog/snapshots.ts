@@ -3,7 +3,7 @@ import type { Connection } from './connection.js';
 import { freeForgotten, sweepLineage } from './file-sets.js';
 import { optIso, toIso } from './time.js';
 import type { TimeInput } from './time.js';
-import type { PresenceRow, PresenceStatus, SnapshotInput, SnapshotRecord, SnapshotSummary } from './types.js';
+import type { CopyRow, PresenceRow, PresenceStatus, SnapshotInput, SnapshotRecord, SnapshotSummary } from './types.js';
 import { canonicalPaths, count, hex64, parseJson } from './values.js';
 
 const PRESENCE: ReadonlySet<string> = new Set<PresenceStatus>(['complete', 'missing', 'forgotten']);
@@ -136,6 +136,34 @@ export function listSnapshots(c: Connection, policy: string, q: { target?: strin
     list.push(p);
   }
   return rows.map((r) => toSnapshot(r, presence.get(r.seq) ?? []));
+}
+
+/**
+ * The copies of a policy's snapshots whose recovery point is before `before`, oldest first,
+ * one (snapshot, target) row at a time with only the figures a history fold needs; a snapshot
+ * with no presence row comes once with `target` null. Rows of one snapshot are consecutive.
+ */
+export function* iterateCopiesBefore(c: Connection, policy: string, before: TimeInput): Generator<CopyRow> {
+  const rows = c
+    .stmt(
+      `SELECT s.seq, s.time, s.finished_at, s.partial, s.bytes, s.bytes_added, t.name, p.status, p.completed_at
+       FROM snapshots s LEFT JOIN snapshot_targets p ON p.snap = s.seq LEFT JOIN targets t ON t.id = p.target
+       WHERE s.policy = ? AND s.time < ? ORDER BY s.time, s.seq`,
+    )
+    .raw()
+    .iterate(policy, toIso(before, 'before')) as IterableIterator<[number, string, string | null, number, number, number, string | null, PresenceRow['status'] | null, string | null]>;
+  for (const [seq, time, finishedAt, partial, bytes, bytesAdded, target, status, completedAt] of rows) {
+    yield { seq, time, finishedAt, partial: partial === 1, bytes, bytesAdded, target, status, completedAt };
+  }
+}
+
+/** Snapshots by their catalogue sequence numbers (as iterateCopiesBefore gives them), in the order given. */
+export function snapshotsBySeq(c: Connection, seqs: readonly number[]): SnapshotRecord[] {
+  const stmt = c.stmt(`SELECT ${SNAPSHOT_COLUMNS} FROM snapshots s WHERE s.seq = ?`);
+  return seqs.flatMap((seq) => {
+    const row = stmt.get(seq) as SnapshotDbRow | undefined;
+    return row === undefined ? [] : [toSnapshot(row, presenceOf(c, row.seq))];
+  });
 }
 
 export function latestSnapshot(c: Connection, policy: string, q: { target?: string; host?: string; paths?: readonly string[] } = {}): SnapshotRecord | undefined {

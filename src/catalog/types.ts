@@ -59,6 +59,20 @@ export interface SnapshotInput extends Partial<SnapshotSummary> {
   tags?: readonly string[];
 }
 
+/** One copy (snapshot on a target) as a history fold reads it: see Catalog.iterateCopiesBefore. */
+export interface CopyRow {
+  readonly seq: number;
+  readonly time: string;
+  readonly finishedAt: string | null;
+  readonly partial: boolean;
+  readonly bytes: number;
+  readonly bytesAdded: number;
+  /** null for a snapshot with no presence row. */
+  readonly target: string | null;
+  readonly status: PresenceStatus | null;
+  readonly completedAt: string | null;
+}
+
 export interface PresenceRow {
   target: string;
   status: PresenceStatus;
