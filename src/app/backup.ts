@@ -25,6 +25,8 @@ export interface BackupOptions {
   waitMs?: number;
   /** Test hook: smaller packs. */
   packSize?: number;
+  /** Record the snapshot under this host name instead of the policy's `host:` or the machine's (--host). */
+  host?: string;
 }
 
 export interface TargetBackupResult {
@@ -128,7 +130,7 @@ interface RunLocks {
 }
 
 async function backupTo(ctx: AppContext, policy: Policy, opened: OpenedTarget[], usable: OpenedTarget[], opts: BackupOptions, started: number, held: RunLocks): Promise<BackupResult> {
-  const host = hostName(policy);
+  const host = opts.host ?? hostName(policy);
   const paths = policy.sources.map((s) => s.path).sort();
   const sources = policy.sources.map((s) => ({ path: s.path, exclude: s.exclude, crossFilesystems: s.cross_filesystems }));
   // The recovery point (DESIGN §4): nothing of the sources has been read before it.

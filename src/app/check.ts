@@ -8,7 +8,7 @@ import { checkRepository, type CheckReport } from '../repo/check/index.js';
 import { acquireLock } from '../repo/lock/index.js';
 import { listKeyFiles } from '../repo/crypto/index.js';
 import { describeDamagedKeys } from '../core/describe.js';
-import { writeJournal } from '../repo/model/index.js';
+import { readJournal, writeJournal } from '../repo/model/index.js';
 import { lockOptions } from './locking.js';
 import { catalogFor, closeAll, errorMessage, hostName, loadPolicyFile, openTargets, isDamageError, passphraseFor, selectTargets, type AppContext } from './session.js';
 
@@ -90,7 +90,7 @@ async function checkTarget(ctx: AppContext, policy: Policy, repo: Repository, ca
     .map((s) => ({ id: s.id, time: s.time }));
   const lock = await acquireLock(repo, 'shared', lockOptions(ctx, policy, { command: 'check' }));
   try {
-    return await checkRepository(repo, {
+    const report = await checkRepository(repo, {
       readData: opts.readData,
       random: opts.random,
       expectedSnapshots,
@@ -98,7 +98,34 @@ async function checkTarget(ctx: AppContext, policy: Policy, repo: Repository, ca
       onProgress: (p) => ctx.emit?.({ type: 'progress', job: 'check', target: repo.target, files: p.packs, totalFiles: p.totalPacks, bytes: p.bytes }),
       onReRead: (r) => ctx.emit?.({ type: 'pack-reread', target: repo.target, pack: r.pack, reason: r.reason }),
     });
+    await settleForgottenElsewhere(policy, repo, catalog, report);
+    return report;
   } finally {
     await lock.release().catch(() => undefined);
   }
+}
+
+/**
+ * A snapshot this catalogue records as complete that another host's `forget` (or a forget run
+ * from another catalogue) removed is no damage: the repository's journal says who forgot it,
+ * when and by which rule, and the catalogue learns it. The journal is read only when some
+ * snapshot is missing.
+ */
+async function settleForgottenElsewhere(policy: Policy, repo: Repository, catalog: Catalog, report: CheckReport): Promise<void> {
+  if (!report.errors.some((e) => e.kind === 'missing-snapshot')) return;
+  const forgotten = new Map<string, { at: string; rule: string }>();
+  for (const r of (await readJournal(repo)).records) {
+    if (r.kind !== 'forget' || r.policy !== policy.name || !Array.isArray(r.details?.forgotten)) continue;
+    const rule = `${typeof r.details.rule === 'string' ? r.details.rule : 'retention'} (forget on host ${r.host})`;
+    for (const f of r.details.forgotten as unknown[]) {
+      const id = (f as { id?: unknown } | null)?.id;
+      if (typeof id === 'string') forgotten.set(id, { at: r.finished, rule });
+    }
+  }
+  report.errors = report.errors.filter((e) => {
+    const by = e.kind === 'missing-snapshot' && e.snapshot !== undefined ? forgotten.get(e.snapshot) : undefined;
+    if (by === undefined) return true;
+    catalog.markForgotten(e.snapshot!, repo.target, by.at, by.rule);
+    return false;
+  });
 }

@@ -8,7 +8,7 @@ import { applyRetention, hasRetentionRules } from '../repo/maintenance/index.js'
 import { loadSnapshots, type Snapshot } from '../repo/model/index.js';
 import { withPolicyLocks } from './locking.js';
 import { pruneTarget, type PruneTargetOutcome } from './prune.js';
-import { catalogFor, closeAll, errorMessage, hostName, loadPolicyFile, openTargets, passphraseFor, requireSome, selectTargets, warnDamagedSnapshot, type AppContext } from './session.js';
+import { catalogFor, closeAll, errorMessage, hostName, loadPolicyFile, openTargets, passphraseFor, requireSome, selectTargets, selectedHost, warnDamagedSnapshot, type AppContext, type HostSelection } from './session.js';
 
 export interface ForgetOptions {
   policyFile: string;
@@ -21,6 +21,8 @@ export interface ForgetOptions {
   unindexedGrace?: number;
   /** Test hook: smaller packs when repacking. */
   packSize?: number;
+  /** Whose snapshots retention applies to (default: this host's only). */
+  hosts?: HostSelection;
 }
 
 export interface ForgetDecision {
@@ -73,10 +75,11 @@ export function describeRetention(r: RetentionSpec): string {
 
 /**
  * Snapshots are grouped like restic's default (host and paths), each group retained on its
- * own, so a host or a changed source list never pushes another's snapshots out.
+ * own, so a host or a changed source list never pushes another's snapshots out. With `host`,
+ * only that host's snapshots are decided on: another host's are not touched (nor listed).
  */
-export function decideForget(snapshots: Snapshot[], policyName: string, retention: RetentionSpec, opts: { timezone: string; now: Date }): ForgetDecision[] {
-  const mine = snapshots.filter((s) => s.policy === policyName);
+export function decideForget(snapshots: Snapshot[], policyName: string, retention: RetentionSpec, opts: { timezone: string; now: Date; host?: string | undefined }): ForgetDecision[] {
+  const mine = snapshots.filter((s) => s.policy === policyName && (opts.host === undefined || s.host === opts.host));
   const groups = new Map<string, Snapshot[]>();
   for (const s of mine) {
     const key = JSON.stringify([s.host, [...s.paths].sort()]);
@@ -151,7 +154,7 @@ async function forgetTarget(ctx: AppContext, policy: Policy, spec: TargetSpec, r
   const base = asRetention(policy, spec);
   const runId = catalog?.startRun({ policy: policy.name, kind: 'forget', target: repo.target, started_at: started, details: { retention: base.retention } });
   try {
-    const decisions = decideForget(await loadSnapshots(repo, { onDamaged: warnDamagedSnapshot(ctx, repo.target), signal: opts.signal }), policy.name, base.retention, { timezone: policy.timezone, now: started });
+    const decisions = decideForget(await loadSnapshots(repo, { onDamaged: warnDamagedSnapshot(ctx, repo.target), signal: opts.signal }), policy.name, base.retention, { timezone: policy.timezone, now: started, host: selectedHost(policy, opts.hosts) });
     const doomed = decisions.filter((d) => !d.keep);
     const removed: string[] = [];
     if (!opts.dryRun) {

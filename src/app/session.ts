@@ -76,6 +76,20 @@ export function hostName(policy: Policy): string {
   return policy.host ?? hostname();
 }
 
+/**
+ * Whose snapshots a command sees in a repository that several hosts share: one host (`host`,
+ * default this one: the policy's `host`, else the machine's name) or every host (`allHosts`).
+ */
+export interface HostSelection {
+  host?: string;
+  allHosts?: boolean;
+}
+
+/** The one host selected, or undefined for every host. */
+export function selectedHost(policy: Policy, sel: HostSelection = {}): string | undefined {
+  return sel.allHosts ? undefined : (sel.host ?? hostName(policy));
+}
+
 export function userName(): string | undefined {
   try {
     return userInfo().username;

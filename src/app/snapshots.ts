@@ -2,10 +2,12 @@ import * as nodePath from 'node:path';
 import { TriadError } from '../core/errors.js';
 import { ID_RE } from '../repo/format.js';
 import { loadSnapshots, type Snapshot } from '../repo/model/index.js';
-import { closeAll, errorMessage, loadPolicyFile, openTargets, passphraseFor, selectTargets, warnDamagedSnapshot, type AppContext } from './session.js';
+import { closeAll, errorMessage, loadPolicyFile, openTargets, passphraseFor, selectTargets, selectedHost, warnDamagedSnapshot, type AppContext, type HostSelection } from './session.js';
 
 export interface SnapshotListing {
   policy: string;
+  /** The host whose snapshots are listed; null with --all-hosts. */
+  host: string | null;
   /** The policy's timezone: human output shows times in it (JSON stays ISO 8601 UTC). */
   timezone: string;
   snapshots: (Snapshot & { targets: string[] })[];
@@ -16,14 +18,14 @@ export interface SnapshotListing {
 export interface SnapshotFilter {
   /** Tags the snapshot must all carry. */
   tags?: readonly string[];
-  host?: string;
   /** A path the snapshot's sources include (as the policy names it; a trailing slash is ignored). */
   path?: string;
 }
 
 /** Lists snapshots from the repositories themselves, with the targets each one is complete on. */
-export async function listSnapshots(ctx: AppContext, opts: { policyFile: string; target?: string; filter?: SnapshotFilter }): Promise<SnapshotListing> {
+export async function listSnapshots(ctx: AppContext, opts: { policyFile: string; target?: string; filter?: SnapshotFilter; hosts?: HostSelection }): Promise<SnapshotListing> {
   const policy = await loadPolicyFile(ctx, opts.policyFile);
+  const host = selectedHost(policy, opts.hosts);
   const passphrase = await passphraseFor(ctx, policy);
   const opened = await openTargets(ctx, policy, selectTargets(policy, opts.target ? [opts.target] : undefined), passphrase);
   try {
@@ -49,15 +51,16 @@ export async function listSnapshots(ctx: AppContext, opts: { policyFile: string;
       const first = opened.find((o) => o.error)?.error;
       throw first instanceof TriadError ? first : new TriadError('E_BACKEND', 'no target could be read');
     }
-    const snapshots = [...byId.values()].filter((s) => s.policy === policy.name && matches(s, opts.filter ?? {}, ctx.cwd)).sort((a, b) => (a.time < b.time ? -1 : a.time > b.time ? 1 : 0));
-    return { policy: policy.name, timezone: policy.timezone, snapshots, targets };
+    const snapshots = [...byId.values()]
+      .filter((s) => s.policy === policy.name && (host === undefined || s.host === host) && matches(s, opts.filter ?? {}, ctx.cwd))
+      .sort((a, b) => (a.time < b.time ? -1 : a.time > b.time ? 1 : 0));
+    return { policy: policy.name, host: host ?? null, timezone: policy.timezone, snapshots, targets };
   } finally {
     await closeAll(opened);
   }
 }
 
 function matches(s: Snapshot, f: SnapshotFilter, cwd: string): boolean {
-  if (f.host !== undefined && s.host !== f.host) return false;
   if (f.tags && !f.tags.every((t) => s.tags.includes(t))) return false;
   if (f.path !== undefined) {
     // Sources are recorded absolute; a relative --path is taken from where the command runs.

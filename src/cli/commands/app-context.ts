@@ -39,6 +39,24 @@ function threadCount(env: Record<string, string | undefined>, name: string): num
 }
 
 /** --read-concurrency, for the commands that read parts of packs. */
+/** `--host H`: whose snapshots a command sees in a repository that several hosts share. */
+export function hostOption(what: string): Option {
+  return new Option('--host <host>', `${what} of this host (default: this machine, or the policy's host:)`).conflicts('allHosts').argParser(parseHostName);
+}
+
+/** A host name as snapshots record it: not empty, no control characters. */
+export function parseHostName(value: string): string {
+  if (!/^[^\x00-\x1f\x7f]+$/.test(value) || value.trim() !== value) {
+    throw new TriadError('E_USAGE', `--host ${JSON.stringify(value)}: a host name must be non-empty, without control characters or surrounding spaces`);
+  }
+  return value;
+}
+
+/** `--all-hosts`: every host's snapshots (see hostOption). */
+export function allHostsOption(what: string): Option {
+  return new Option('--all-hosts', `${what} of every host sharing the repository`);
+}
+
 export function readConcurrencyOption(): Option {
   return new Option('--read-concurrency <n>', 'range requests in flight per target while reading (default 4)');
 }

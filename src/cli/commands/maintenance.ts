@@ -2,7 +2,7 @@ import { Option, type Command } from 'commander';
 import type { CliContext } from '../context.js';
 import { examples } from '../context.js';
 import { formatBytes, table, type Output } from '../output.js';
-import { appContext, collect } from './app-context.js';
+import { allHostsOption, appContext, collect, hostOption } from './app-context.js';
 import { TriadError } from '../../core/errors.js';
 import { parseDuration, parsePercent, parseSize } from '../../policy/units.js';
 import type { PruneTargetOutcome } from '../../app/prune.js';
@@ -40,17 +40,20 @@ export function registerMaintenance(program: Command, ctx: CliContext): void {
       .addOption(policyOpt())
       .option('--target <name>', 'only this target')
       .option('-n, --dry-run', 'list every snapshot with keep/remove and the rule that keeps it; change nothing')
-      .option('--prune', 'prune each target afterwards, under the same lock')
+      .addOption(hostOption('apply retention to the snapshots'))
+      .addOption(allHostsOption('apply retention to the snapshots'))
+      .option('--prune', 'prune each target afterwards, under the same lock (prune keeps the data of every host)')
       .option('--max-repack-size <size>', 'with --prune: repack at most this many bytes of packs')
       .addOption(graceOpt())
       .addOption(waitOpt())
-      .action(async (o: { policy: string; target?: string; dryRun?: boolean; prune?: boolean; maxRepackSize?: string; unindexedGrace?: string; wait?: string }, cmd: Command) => {
+      .action(async (o: { policy: string; target?: string; host?: string; allHosts?: boolean; dryRun?: boolean; prune?: boolean; maxRepackSize?: string; unindexedGrace?: string; wait?: string }, cmd: Command) => {
         const out = ctx.output(cmd);
         const app = appContext(ctx, cmd, out);
         const { runForget } = await import('../../app/forget.js');
         const r = await runForget(app, {
           policyFile: o.policy,
           target: o.target,
+          hosts: { host: o.host, allHosts: o.allHosts },
           dryRun: o.dryRun,
           prune: o.prune,
           wait: waitMs(o.wait),

@@ -3,7 +3,7 @@ import type { CliContext } from '../context.js';
 import { examples } from '../context.js';
 import { fetchedLine, formatBytes, formatDuration, table, type Output } from '../output.js';
 import type { SnapshotListing } from '../../app/snapshots.js';
-import { appContext, collect, parseDurationOption, readConcurrencyOption } from './app-context.js';
+import { allHostsOption, appContext, collect, hostOption, parseDurationOption, parseHostName, readConcurrencyOption } from './app-context.js';
 import { TriadError } from '../../core/errors.js';
 
 const policyOpt = () => new Option('-p, --policy <file>', 'policy file (YAML)').makeOptionMandatory();
@@ -41,9 +41,10 @@ export function registerRepo(program: Command, ctx: CliContext): void {
       .option('-n, --dry-run', 'read and hash everything, write nothing; report what would be added')
       .option('--time <iso>', 'record the snapshot under this time (ISO 8601) instead of now')
       .option('--tag <tag>', 'add a tag to the snapshot (repeatable)', collect)
+      .option('--host <name>', "record the snapshot under this host name (default: the policy's host:, else this machine's name)", parseHostName)
       .option('--allow-violation', 'back up even if the policy violates its 3-2-1 rule')
       .option('--wait <duration>', 'wait up to this long for a lock held by another process (e.g. 10m) instead of exiting 11')
-      .action(async (o: { policy: string; target?: string[]; dryRun?: boolean; time?: string; tag?: string[]; allowViolation?: boolean; wait?: string }, cmd: Command) => {
+      .action(async (o: { policy: string; target?: string[]; dryRun?: boolean; time?: string; tag?: string[]; host?: string; allowViolation?: boolean; wait?: string }, cmd: Command) => {
         const out = ctx.output(cmd);
         const app = appContext(ctx, cmd, out, 'opening targets and loading indexes…');
         let time: Date | undefined;
@@ -53,7 +54,7 @@ export function registerRepo(program: Command, ctx: CliContext): void {
         }
         const { runBackup } = await import('../../app/backup.js');
         const waitMs = o.wait !== undefined ? parseDurationOption('--wait', o.wait) : undefined;
-        const r = await runBackup(app, { policyFile: o.policy, targets: o.target, dryRun: o.dryRun, time, tags: o.tag, allowViolation: o.allowViolation, estimate: out.showProgress, waitMs, packSize: ctx.injected.packSize }).finally(() => app.stopProgress());
+        const r = await runBackup(app, { policyFile: o.policy, targets: o.target, dryRun: o.dryRun, time, tags: o.tag, host: o.host, allowViolation: o.allowViolation, estimate: out.showProgress, waitMs, packSize: ctx.injected.packSize }).finally(() => app.stopProgress());
         if (out.json) out.emitJson(r);
         else {
           const s = r.summary;
@@ -75,14 +76,15 @@ export function registerRepo(program: Command, ctx: CliContext): void {
       .addOption(policyOpt())
       .option('--target <name>', 'only this target')
       .option('--tag <tag>', 'only snapshots carrying this tag (repeatable: all of them)', collect)
-      .option('--host <host>', 'only snapshots taken on this host')
+      .addOption(hostOption('only snapshots'))
+      .addOption(allHostsOption('snapshots'))
       .option('--path <path>', 'only snapshots whose sources include this path')
       .option('-l, --long', 'full snapshot ids and columns as wide as their content')
-      .action(async (o: { policy: string; target?: string; tag?: string[]; host?: string; path?: string; long?: boolean }, cmd: Command) => {
+      .action(async (o: { policy: string; target?: string; tag?: string[]; host?: string; allHosts?: boolean; path?: string; long?: boolean }, cmd: Command) => {
         const out = ctx.output(cmd);
         const app = appContext(ctx, cmd, out);
         const { listSnapshots } = await import('../../app/snapshots.js');
-        const r = await listSnapshots(app, { policyFile: o.policy, target: o.target, filter: { tags: o.tag, host: o.host, path: o.path } });
+        const r = await listSnapshots(app, { policyFile: o.policy, target: o.target, filter: { tags: o.tag, path: o.path }, hosts: { host: o.host, allHosts: o.allHosts } });
         if (out.json) {
           out.emitJson(r);
           return;
@@ -90,7 +92,7 @@ export function registerRepo(program: Command, ctx: CliContext): void {
         for (const t of r.targets.filter((x) => !x.ok)) out.warn(`target '${t.name}' could not be read: ${t.error}`);
         out.result(snapshotTable(out, r, Boolean(o.long)) || 'no snapshots');
       }),
-    ['triad snapshots -p policies/demo.yaml', 'triad snapshots -p /etc/triad/finance.yaml --tag monthly --path /srv/finance', 'triad snapshots -p policies/demo.yaml --target offsite --json'],
+    ['triad snapshots -p policies/demo.yaml', 'triad snapshots -p /etc/triad/finance.yaml --tag monthly --path /srv/finance', 'triad snapshots -p /etc/triad/finance.yaml --all-hosts', 'triad snapshots -p policies/demo.yaml --target offsite --json'],
   );
 
   examples(
