@@ -134,7 +134,7 @@ export class AzureStorage implements Storage {
       if (page.done) return;
       for (const item of page.value.segment.blobItems) {
         if (!item.name.startsWith(this.prefix)) continue;
-        yield { name: item.name.slice(this.prefix.length), size: item.properties.contentLength ?? 0 };
+        yield { name: item.name.slice(this.prefix.length), size: item.properties.contentLength ?? 0, ...(item.properties.lastModified ? { modified: item.properties.lastModified } : {}) };
       }
     }
   }

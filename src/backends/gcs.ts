@@ -132,7 +132,7 @@ export class GcsStorage implements Storage {
       let next: { pageToken?: string } | null | undefined;
       try {
         [files, next] = (await this.bucket.getFiles({ prefix: this.prefix + prefix, autoPaginate: false, maxResults: 1000, ...(pageToken ? { pageToken } : {}) })) as unknown as [
-          { name: string; metadata: { size?: string | number } }[],
+          { name: string; metadata: { size?: string | number; updated?: string } }[],
           { pageToken?: string } | null,
         ];
       } catch (err) {
@@ -141,7 +141,7 @@ export class GcsStorage implements Storage {
       throwIfAborted(opts.signal, this.location, 'list');
       for (const f of files) {
         if (!f.name.startsWith(this.prefix)) continue;
-        yield { name: f.name.slice(this.prefix.length), size: Number(f.metadata.size ?? 0) };
+        yield { name: f.name.slice(this.prefix.length), size: Number(f.metadata.size ?? 0), ...modifiedOf(f.metadata.updated) };
       }
       pageToken = next?.pageToken;
     } while (pageToken);
@@ -213,4 +213,10 @@ export async function gcsClient(target: GcsTarget, opts: GcsStorageOptions = {})
 
 export async function openGcsStorage(target: GcsTarget, opts: GcsStorageOptions = {}): Promise<GcsStorage> {
   return new GcsStorage(await gcsClient(target, opts), target);
+}
+
+/** A listing's `updated` time, when the service gave a valid one. */
+function modifiedOf(updated: unknown): { modified?: Date } {
+  const at = typeof updated === 'string' ? new Date(updated) : undefined;
+  return at !== undefined && !Number.isNaN(at.getTime()) ? { modified: at } : {};
 }

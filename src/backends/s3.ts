@@ -167,7 +167,7 @@ export class S3Storage implements Storage {
       }
       for (const obj of page.Contents ?? []) {
         if (!obj.Key?.startsWith(this.prefix)) continue;
-        yield { name: obj.Key.slice(this.prefix.length), size: obj.Size ?? 0 };
+        yield { name: obj.Key.slice(this.prefix.length), size: obj.Size ?? 0, ...(obj.LastModified ? { modified: obj.LastModified } : {}) };
       }
       token = page.IsTruncated ? page.NextContinuationToken : undefined;
     } while (token);

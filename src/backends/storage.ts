@@ -16,6 +16,8 @@ export interface ObjectInfo {
   /** Repository-relative name. */
   name: string;
   size: number;
+  /** When the store last wrote it, by the store's own clock (object stores' listings; absent elsewhere). */
+  modified?: Date;
 }
 
 export interface Range {

@@ -15,8 +15,12 @@ import type { Repository } from '../repository.js';
  * plaintext, like snapshots. Shared locks (backup, restore, check) exclude only exclusive
  * ones (prune, forget); an exclusive lock excludes every other lock. A lock is refreshed
  * while held by writing a new object and removing the previous one, so nothing is ever
- * modified in place. A lock is stale when its `expires` has passed, or when it was taken
- * on this host by a process that no longer exists; stale locks never block anyone.
+ * modified in place. A lock is stale when it was not refreshed for its lifetime (`expires` −
+ * `refreshed`), or when it was taken on this host by a process that no longer exists; stale
+ * locks never block anyone. On object stores the age is the store's own: its time now (the
+ * HTTP Date of an answer) minus the object's Last-Modified, so no host's clock counts and a
+ * host whose clock runs hours ahead cannot take over a live lock. Elsewhere `expires` is
+ * compared with this machine's clock.
  */
 export type LockKind = 'shared' | 'exclusive';
 
@@ -101,6 +105,7 @@ export async function listLocks(repo: Repository, opts: Pick<LockOptions, 'clock
   const host = opts.host ?? hostname();
   const alive = opts.isAlive ?? isProcessAlive;
   const now = opts.clock.now().getTime();
+  const storageNow = await storageTime(repo, opts.signal);
   const out: LockInfo[] = [];
   for await (const o of repo.storage.list('locks/', { signal: opts.signal })) {
     const id = o.name.slice('locks/'.length);
@@ -114,13 +119,33 @@ export async function listLocks(repo: Repository, opts: Pick<LockOptions, 'clock
       out.push({ name: o.name, id, stale: true, staleReason: 'cannot be opened', error: err instanceof Error ? err.message : String(err) });
       continue;
     }
-    const expires = Date.parse(record.expires);
-    let staleReason: string | undefined;
-    if (!(expires > now)) staleReason = `expired at ${record.expires}`;
-    else if (record.host === host && !alive(record.pid)) staleReason = `process ${record.pid} no longer runs on ${host}`;
+    let staleReason = expiry(record, o.modified, storageNow, now);
+    if (staleReason === undefined && record.host === host && !alive(record.pid)) staleReason = `process ${record.pid} no longer runs on ${host}`;
     out.push({ name: o.name, id, record, stale: staleReason !== undefined, staleReason });
   }
   return out.sort((a, b) => ((a.record?.time ?? '') < (b.record?.time ?? '') ? -1 : 1));
+}
+
+/** The store's time now, where it has a clock of its own (object stores); undefined elsewhere or when it cannot be read. */
+async function storageTime(repo: Repository, signal: AbortSignal | undefined): Promise<number | undefined> {
+  if (!repo.storage.serverTime) return undefined;
+  const at = await repo.storage.serverTime({ signal }).catch(() => undefined);
+  return at === undefined ? undefined : at.getTime();
+}
+
+/**
+ * Why a lock is past its lifetime, or undefined while it is live: by the store's clock when
+ * the store gives both its time and the object's, else by `expires` against this machine's.
+ */
+function expiry(record: LockRecord, modified: Date | undefined, storageNow: number | undefined, now: number): string | undefined {
+  if (modified !== undefined && storageNow !== undefined) {
+    const lifetime = Date.parse(record.expires) - Date.parse(record.refreshed);
+    const life = Number.isFinite(lifetime) && lifetime > 0 ? lifetime : DEFAULT_STALE_AFTER;
+    // Last-Modified and Date are whole seconds: a second of slack either way.
+    const age = storageNow - modified.getTime();
+    return age > life + 1000 ? `not refreshed for ${formatAge(age)} by the storage's clock (a lock lives ${formatAge(life)} without a refresh)` : undefined;
+  }
+  return Date.parse(record.expires) > now ? undefined : `expired at ${record.expires}`;
 }
 
 export function lockHolder(r: LockRecord): LockHolder {
