@@ -2,7 +2,7 @@ import { TriadError } from '../core/errors.js';
 import type { TreeNode } from '../repo/model/index.js';
 import { findNode, HeldTrees, walkTree } from '../repo/read/index.js';
 import { openForRead, pathInSnapshot, pickSnapshot } from './read.js';
-import type { AppContext } from './session.js';
+import type { AppContext, HostSelection } from './session.js';
 
 export interface LsEntry {
   path: string;
@@ -19,8 +19,8 @@ function entry(path: string, n: TreeNode): LsEntry {
   return { path, type: n.type, size: n.size, mode: n.mode, mtime: new Date(n.mtime).toISOString(), uid: n.uid, gid: n.gid, target: n.target };
 }
 
-export async function listTree(ctx: AppContext, opts: { policyFile: string; snapshot: string; path?: string; target?: string; recursive?: boolean }): Promise<{ snapshot: string; target: string; timezone: string; entries: LsEntry[]; bytesFetched: number; requests: number }> {
-  const s = await openForRead(ctx, opts.policyFile, opts.target, 'ls');
+export async function listTree(ctx: AppContext, opts: { policyFile: string; snapshot: string; path?: string; target?: string; recursive?: boolean; hosts?: HostSelection }): Promise<{ snapshot: string; target: string; timezone: string; entries: LsEntry[]; bytesFetched: number; requests: number }> {
+  const s = await openForRead(ctx, opts.policyFile, opts.target, 'ls', opts.hosts);
   try {
     const snap = pickSnapshot(s, opts.snapshot);
     const found = await findNode(s.reader, snap.tree, pathInSnapshot(snap, opts.path ?? ''));
@@ -52,8 +52,8 @@ export interface DiffResult {
 }
 
 /** Compares two snapshots path by path; a file is modified when its content or metadata differ. */
-export async function diffSnapshots(ctx: AppContext, opts: { policyFile: string; a: string; b: string; target?: string }): Promise<DiffResult> {
-  const s = await openForRead(ctx, opts.policyFile, opts.target, 'ls');
+export async function diffSnapshots(ctx: AppContext, opts: { policyFile: string; a: string; b: string; target?: string; hosts?: HostSelection }): Promise<DiffResult> {
+  const s = await openForRead(ctx, opts.policyFile, opts.target, 'ls', opts.hosts);
   try {
     const a = pickSnapshot(s, opts.a);
     const b = pickSnapshot(s, opts.b);

@@ -5,7 +5,7 @@ import { BlobReader } from '../repo/read/index.js';
 import { loadIndexRoutingAround } from '../repo/index/index.js';
 import { TriadError } from '../core/errors.js';
 import { loadSnapshots, resolveSnapshot, snapshotPathOf, type Snapshot } from '../repo/model/index.js';
-import { closeAll, hostName, partialReads, loadPolicyFile, openTargets, passphraseFor, requireSome, selectTargets, warnDamagedIndex, warnDamagedSnapshot, type AppContext, type OpenedTarget } from './session.js';
+import { closeAll, partialReads, selectedHost, type HostSelection, loadPolicyFile, openTargets, passphraseFor, requireSome, selectTargets, warnDamagedIndex, warnDamagedSnapshot, type AppContext, type OpenedTarget } from './session.js';
 
 /** One replica opened for reading: the named target, else the first one that opens. */
 export interface ReadSession {
@@ -13,11 +13,13 @@ export interface ReadSession {
   target: string;
   reader: BlobReader;
   snapshots: Snapshot[];
+  /** The host whose `latest` the session picks; undefined: every host's. */
+  host: string | undefined;
   opened: OpenedTarget[];
   close(): Promise<void>;
 }
 
-export async function openForRead(ctx: AppContext, policyFile: string, target?: string, command = 'restore'): Promise<ReadSession> {
+export async function openForRead(ctx: AppContext, policyFile: string, target?: string, command = 'restore', hosts?: HostSelection): Promise<ReadSession> {
   const policy = await loadPolicyFile(ctx, policyFile);
   const passphrase = await passphraseFor(ctx, policy);
   const specs = selectTargets(policy, target ? [target] : undefined);
@@ -38,7 +40,7 @@ export async function openForRead(ctx: AppContext, policyFile: string, target?: 
         await lock.release().catch(() => undefined);
         await closeAll(opened);
       };
-      return { policy, target: chosen.spec.name, reader: new BlobReader(repo, index, partialReads(ctx)), snapshots, opened, close };
+      return { policy, target: chosen.spec.name, reader: new BlobReader(repo, index, partialReads(ctx)), snapshots, host: selectedHost(policy, hosts), opened, close };
     } catch (err) {
       await lock.release().catch(() => undefined);
       throw err;
@@ -49,8 +51,9 @@ export async function openForRead(ctx: AppContext, policyFile: string, target?: 
   }
 }
 
+/** `latest` (of the session's host, or of every host) or an id prefix (any host's: an id names one snapshot). */
 export function pickSnapshot(s: ReadSession, ref: string): Snapshot {
-  return resolveSnapshot(s.snapshots, ref, `target '${s.target}'`, { host: hostName(s.policy) });
+  return resolveSnapshot(s.snapshots, ref, `target '${s.target}'`, s.host === undefined ? {} : { host: s.host });
 }
 
 /**

@@ -46,6 +46,11 @@ describe('several hosts, one repository', () => {
     expect(listed(beta)).toEqual(['beta', 'beta']);
     expect(listed(alpha, '--host', 'beta')).toEqual(['beta', 'beta']);
     expect(listed(alpha, '--all-hosts').sort()).toEqual(['alpha', 'alpha', 'beta', 'beta']);
+    // `latest` is this host's, another's with --host, the newest of all with --all-hosts (beta backed up last).
+    const files = (...flags: string[]) => (JSON.parse(ok(['ls', '-p', alpha, 'latest', '--json', ...flags]).stdout) as { entries: { path: string }[] }).entries.map((e) => e.path).filter((p) => p.endsWith('a.txt'));
+    expect(files()).toEqual(['src/alpha.txt']);
+    expect(files('--host', 'beta')).toEqual(['src/beta.txt']);
+    expect(files('--all-hosts')).toEqual(['src/beta.txt']);
 
     // keep_last 1 on alpha: only alpha's older snapshot goes, and beta's are not even listed.
     const f = JSON.parse(ok(['forget', '-p', alpha, '--json']).stdout) as { targets: { snapshots: { host: string; keep: boolean }[]; removed: string[] }[] };

@@ -105,12 +105,14 @@ export function registerRepo(program: Command, ctx: CliContext): void {
       .option('--target <name>', 'read from this target')
       .option('--no-recursive', 'only the entries directly under PATH')
       .option('-l, --long', 'show mode, size and time')
+      .addOption(hostOption("'latest' is the latest"))
+      .addOption(allHostsOption("'latest' is the latest"))
       .addOption(readConcurrencyOption())
-      .action(async (snapshot: string, path: string | undefined, o: { policy: string; target?: string; recursive: boolean; long?: boolean }, cmd: Command) => {
+      .action(async (snapshot: string, path: string | undefined, o: { policy: string; target?: string; recursive: boolean; long?: boolean; host?: string; allHosts?: boolean }, cmd: Command) => {
         const out = ctx.output(cmd);
         const app = appContext(ctx, cmd, out);
         const { listTree } = await import('../../app/browse.js');
-        const r = await listTree(app, { policyFile: o.policy, snapshot, path, target: o.target, recursive: o.recursive });
+        const r = await listTree(app, { policyFile: o.policy, snapshot, path, target: o.target, recursive: o.recursive, hosts: { host: o.host, allHosts: o.allHosts } });
         if (out.json) return out.emitJson(r);
         if (out.verbose) out.info(fetchedLine(r.bytesFetched, r.requests));
         if (o.long) {
@@ -130,11 +132,13 @@ export function registerRepo(program: Command, ctx: CliContext): void {
       .argument('<a>', 'older snapshot')
       .argument('<b>', 'newer snapshot')
       .option('--target <name>', 'read from this target')
-      .action(async (a: string, b: string, o: { policy: string; target?: string }, cmd: Command) => {
+      .addOption(hostOption("'latest' is the latest"))
+      .addOption(allHostsOption("'latest' is the latest"))
+      .action(async (a: string, b: string, o: { policy: string; target?: string; host?: string; allHosts?: boolean }, cmd: Command) => {
         const out = ctx.output(cmd);
         const app = appContext(ctx, cmd, out);
         const { diffSnapshots } = await import('../../app/browse.js');
-        const r = await diffSnapshots(app, { policyFile: o.policy, a, b, target: o.target });
+        const r = await diffSnapshots(app, { policyFile: o.policy, a, b, target: o.target, hosts: { host: o.host, allHosts: o.allHosts } });
         if (out.json) return out.emitJson(r);
         for (const p of r.added) out.data(out.c.green(`+ ${p}`));
         for (const p of r.removed) out.data(out.c.red(`- ${p}`));
