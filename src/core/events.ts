@@ -49,7 +49,7 @@ export interface HookFailure {
   removedOutput?: string[];
 }
 
-export type SkipReason = 'unreadable' | 'vanished' | 'special' | 'other-filesystem';
+export type SkipReason = 'unreadable' | 'vanished' | 'missing' | 'special' | 'other-filesystem';
 
 export type AppEvent =
   | ProgressEvent

@@ -64,7 +64,8 @@ export function scratchDir(prefix = 'triad-test-'): string {
 
 export interface LocalPolicyOptions {
   name?: string;
-  sources: (string | { path: string; exclude?: string[] })[];
+  /** A source's other fields (exclude_caches, files_from, …) are written as given. */
+  sources: (string | ({ path: string; exclude?: string[] } & Record<string, unknown>))[];
   targets?: Record<string, { path: string; media?: string; offsite?: boolean }>;
   extra?: string;
   rule?: string;
@@ -81,7 +82,7 @@ export function writeLocalPolicy(dir: string, opts: LocalPolicyOptions): string 
     `policy: ${opts.name ?? 'test'}`,
     `catalog: ${join(dir, 'catalog.db')}`,
     'sources:',
-    ...opts.sources.map((s) => (typeof s === 'string' ? `  - path: ${JSON.stringify(s)}` : `  - path: ${JSON.stringify(s.path)}\n    exclude: ${JSON.stringify(s.exclude ?? [])}`)),
+    ...opts.sources.map((s) => (typeof s === 'string' ? `  - path: ${JSON.stringify(s)}` : sourceYaml(s))),
     'encryption:',
     '  passphrase_env: TEST_PASSPHRASE',
     'targets:',
@@ -98,6 +99,10 @@ export function writeLocalPolicy(dir: string, opts: LocalPolicyOptions): string 
   const file = join(dir, `${opts.name ?? 'test'}.yaml`);
   writeFileSync(file, lines.join('\n') + '\n');
   return file;
+}
+
+function sourceYaml({ path, exclude, ...rest }: { path: string; exclude?: string[] } & Record<string, unknown>): string {
+  return [`  - path: ${JSON.stringify(path)}`, `    exclude: ${JSON.stringify(exclude ?? [])}`, ...Object.entries(rest).map(([k, v]) => `    ${k}: ${JSON.stringify(v)}`)].join('\n');
 }
 
 export const PASS = { TEST_PASSPHRASE: 'correct horse battery staple' };
