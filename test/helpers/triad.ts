@@ -28,8 +28,33 @@ export function triadShipped(args: string[], opts: { env?: Record<string, string
   return runEntry(BIN, args, opts);
 }
 
-function runEntry(entry: string, args: string[], opts: { env?: Record<string, string>; cwd?: string; input?: Buffer }): RunResult {
-  const r = spawnSync(process.execPath, [entry, ...args], {
+/** The user the unprivileged tests run the CLI as, when the suite runs as root. */
+export const UNPRIVILEGED = { user: 'nobody', group: 'nogroup' };
+
+/**
+ * Runs the CLI (test entry) as an unprivileged user: through `setpriv` when the suite runs as
+ * root (as in CI), else as the current user, who is unprivileged already.
+ */
+export function triadUnprivileged(args: string[], opts: { env?: Record<string, string>; cwd?: string } = {}): RunResult {
+  if (process.getuid?.() !== 0) return triad(args, opts);
+  return runEntry(ENTRY, args, { ...opts, cwd: opts.cwd ?? '/' }, ['setpriv', `--reuid=${UNPRIVILEGED.user}`, `--regid=${UNPRIVILEGED.group}`, '--clear-groups']);
+}
+
+/** A temporary directory the unprivileged user owns (tree, repositories and catalogue go in it). */
+export function unprivilegedDir(): string {
+  const dir = tempDir();
+  if (process.getuid?.() === 0) spawnSync('chown', [`${UNPRIVILEGED.user}:${UNPRIVILEGED.group}`, dir], { stdio: 'inherit' });
+  return dir;
+}
+
+/** Gives the unprivileged user everything under `path` (files a test made as root). */
+export function giveToUnprivileged(path: string): void {
+  if (process.getuid?.() === 0) spawnSync('chown', ['-R', `${UNPRIVILEGED.user}:${UNPRIVILEGED.group}`, path], { stdio: 'inherit' });
+}
+
+function runEntry(entry: string, args: string[], opts: { env?: Record<string, string>; cwd?: string; input?: Buffer }, prefix: string[] = []): RunResult {
+  const [command, ...before] = [...prefix, process.execPath];
+  const r = spawnSync(command!, [...before, entry, ...args], {
     cwd: opts.cwd ?? ROOT,
     env: { ...baseEnv(), ...opts.env },
     input: opts.input,
