@@ -155,16 +155,19 @@ export function registerRepo(program: Command, ctx: CliContext): void {
       .option('--target <name>', 'restore from this target (default: the first on-site one that opens)')
       .option('--include <glob>', 'restore only matching paths (repeatable)', collect)
       .option('--exclude <glob>', 'skip matching paths (repeatable)', collect)
-      .option('--overwrite', 'replace existing files in DIR')
+      .option('--overwrite', 'restore into a non-empty DIR: replace what differs (a file with the same content is left in place)')
+      .option('--delete', 'with --overwrite: remove what the snapshot does not have under the restored paths')
       .addOption(readConcurrencyOption())
-      .action(async (snapshot: string, o: { policy: string; to: string; target?: string; include?: string[]; exclude?: string[]; overwrite?: boolean }, cmd: Command) => {
+      .action(async (snapshot: string, o: { policy: string; to: string; target?: string; include?: string[]; exclude?: string[]; overwrite?: boolean; delete?: boolean }, cmd: Command) => {
         const out = ctx.output(cmd);
         const app = appContext(ctx, cmd, out);
         const { runRestore } = await import('../../app/restore.js');
-        const r = await runRestore(app, { policyFile: o.policy, snapshot, to: o.to, target: o.target, include: o.include, exclude: o.exclude, overwrite: o.overwrite }).finally(() => app.stopProgress());
+        const r = await runRestore(app, { policyFile: o.policy, snapshot, to: o.to, target: o.target, include: o.include, exclude: o.exclude, overwrite: o.overwrite, delete: o.delete }).finally(() => app.stopProgress());
         if (out.json) out.emitJson(r);
         else {
           out.result(`restored snapshot ${r.snapshot.slice(0, 8)} from target '${r.target}' to ${r.to}: ${r.files} files, ${r.dirs} directories, ${r.symlinks} symlinks, ${formatBytes(r.bytes)} in ${formatDuration(r.durationMs)}`);
+          if (r.unchanged) out.result(`${r.unchanged} file(s) already as in the snapshot: left in place`);
+          if (r.deleted) out.result(`${r.deleted} entr${r.deleted === 1 ? 'y' : 'ies'} the snapshot does not have: removed`);
           if (out.verbose) out.result(fetchedLine(r.bytesFetched, r.requests));
           for (const f of r.failures) out.error(`${f.path}: ${f.reason}`);
           if (r.failures.length) out.line(`${r.failures.length} file(s) could not be restored intact; try another target with --target`);
