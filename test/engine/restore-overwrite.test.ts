@@ -19,6 +19,15 @@ function backedUp(work: string): { policy: string; src: string } {
   return { policy, src };
 }
 
+/** The backed-up tree restored once into an empty directory `to`. */
+function restoredOnce(): { policy: string; src: string; to: string } {
+  const work = tempDir();
+  const { policy, src } = backedUp(work);
+  const to = join(work, 'r');
+  expect(triad(['restore', '-p', policy, 'latest', '--to', to], { env: PASS }).code).toBe(0);
+  return { policy, src, to };
+}
+
 /** What the restore directory holds, as sorted relative paths (directories end in /). */
 function entries(dir: string, rel = ''): string[] {
   return readdirSync(join(dir, rel), { withFileTypes: true }).flatMap((e) => {
@@ -34,10 +43,7 @@ const identity = (path: string) => {
 
 describe('restore --overwrite and --delete', () => {
   it('--overwrite leaves identical files untouched, replaces what differs, and swaps files and directories of the wrong kind', () => {
-    const work = tempDir();
-    const { policy } = backedUp(work);
-    const to = join(work, 'r');
-    expect(triad(['restore', '-p', policy, 'latest', '--to', to], { env: PASS }).code).toBe(0);
+    const { policy, to } = restoredOnce();
     const r = join(to, 'src');
     const before = identity(join(r, 'same.txt'));
     writeFileSync(join(r, 'edited.txt'), 'edited.tx!'); // same size, other bytes
@@ -62,10 +68,7 @@ describe('restore --overwrite and --delete', () => {
   });
 
   it('an identical file whose mode and time differ gets them back without being rewritten', () => {
-    const work = tempDir();
-    const { policy, src } = backedUp(work);
-    const to = join(work, 'r');
-    expect(triad(['restore', '-p', policy, 'latest', '--to', to], { env: PASS }).code).toBe(0);
+    const { policy, src, to } = restoredOnce();
     const f = join(to, 'src', 'same.txt');
     chmodSync(f, 0o600);
     utimesSync(f, new Date('2001-01-01T00:00:00Z'), new Date('2001-01-01T00:00:00Z'));
@@ -77,10 +80,7 @@ describe('restore --overwrite and --delete', () => {
   });
 
   it('--delete removes what the snapshot does not have under the restored paths only; --exclude protects; it needs --overwrite', () => {
-    const work = tempDir();
-    const { policy } = backedUp(work);
-    const to = join(work, 'r');
-    expect(triad(['restore', '-p', policy, 'latest', '--to', to], { env: PASS }).code).toBe(0);
+    const { policy, to } = restoredOnce();
     const r = join(to, 'src');
     write(r, 'keep/stray');
     write(r, 'keep/stray-dir/x');
