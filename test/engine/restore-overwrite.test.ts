@@ -1,4 +1,5 @@
 import { chmodSync, chownSync, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { PASS, giveToUnprivileged, tempDir, triad, triadUnprivileged, unprivilegedDir, writeLocalPolicy } from '../helpers/triad.js';
@@ -8,11 +9,12 @@ function write(root: string, rel: string, content = rel): void {
   writeFileSync(join(root, rel), content);
 }
 
-/** src/{same.txt, edited.txt, was-dir (file), was-file/{inner}, link-was-dir -> same.txt, keep/{k}} backed up; returns the policy. */
+/** src/{big.bin (2 MiB), same.txt, edited.txt, was-dir (file), was-file/{inner}, link-was-dir -> same.txt, keep/{k}} backed up; returns the policy. */
 function backedUp(work: string): { policy: string; src: string } {
   const src = join(work, 'src');
   for (const f of ['same.txt', 'edited.txt', 'was-dir', 'was-file/inner', 'keep/k', 'other/o']) write(src, f);
   symlinkSync('same.txt', join(src, 'link-was-dir'));
+  writeFileSync(join(src, 'big.bin'), randomBytes(2 << 20));
   const policy = writeLocalPolicy(work, { sources: [src] });
   expect(triad(['init', '-p', policy], { env: PASS }).code).toBe(0);
   expect(triad(['backup', '-p', policy], { env: PASS }).code).toBe(0);
@@ -57,7 +59,7 @@ describe('restore --overwrite and --delete', () => {
 
     const res = triad(['restore', '-p', policy, 'latest', '--to', to, '--overwrite', '--json'], { env: PASS });
     expect(res.code, res.stderr).toBe(0);
-    expect(JSON.parse(res.stdout)).toMatchObject({ unchanged: 3, deleted: 0, failures: [] });
+    expect(JSON.parse(res.stdout)).toMatchObject({ unchanged: 4, deleted: 0, failures: [] });
     expect(identity(join(r, 'same.txt'))).toEqual(before);
     expect(readFileSync(join(r, 'edited.txt'), 'utf8')).toBe('edited.txt');
     expect(readFileSync(join(r, 'was-dir'), 'utf8')).toBe('was-dir');
@@ -67,13 +69,17 @@ describe('restore --overwrite and --delete', () => {
     expect(readFileSync(join(r, 'extra'), 'utf8')).toBe('not in the snapshot');
   });
 
-  it('an identical file whose mode and time differ gets them back without being rewritten', () => {
+  it('an identical file whose mode and time differ gets them back without being rewritten; files in place are not downloaded', () => {
     const { policy, src, to } = restoredOnce();
     const f = join(to, 'src', 'same.txt');
     chmodSync(f, 0o600);
     utimesSync(f, new Date('2001-01-01T00:00:00Z'), new Date('2001-01-01T00:00:00Z'));
     const ino = lstatSync(f).ino;
-    expect(triad(['restore', '-p', policy, 'latest', '--to', to, '--overwrite'], { env: PASS }).code).toBe(0);
+    const again = triad(['restore', '-p', policy, 'latest', '--to', to, '--overwrite', '--json'], { env: PASS });
+    expect(again.code, again.stderr).toBe(0);
+    // Trees only: the 2 MiB of big.bin are compared on disk, not fetched.
+    expect(JSON.parse(again.stdout)).toMatchObject({ unchanged: 7, files: 0 });
+    expect(JSON.parse(again.stdout).bytesFetched).toBeLessThan(64 * 1024);
     const st = lstatSync(f, { bigint: true });
     const want = lstatSync(join(src, 'same.txt'), { bigint: true });
     expect({ ino: Number(st.ino), mode: st.mode, mtimeNs: st.mtimeNs }).toEqual({ ino, mode: want.mode, mtimeNs: want.mtimeNs });
@@ -105,7 +111,7 @@ describe('restore --overwrite and --delete', () => {
 
     const all = triad(['restore', '-p', policy, 'latest', '--to', to, '--overwrite', '--delete'], { env: PASS });
     expect(all.code, all.stderr).toBe(0);
-    expect(entries(to)).toEqual(['src/', 'src/edited.txt', 'src/keep/', 'src/keep/k', 'src/link-was-dir', 'src/other/', 'src/other/o', 'src/same.txt', 'src/was-dir', 'src/was-file/', 'src/was-file/inner']);
+    expect(entries(to)).toEqual(['src/', 'src/big.bin', 'src/edited.txt', 'src/keep/', 'src/keep/k', 'src/link-was-dir', 'src/other/', 'src/other/o', 'src/same.txt', 'src/was-dir', 'src/was-file/', 'src/was-file/inner']);
   });
 
   it('as an unprivileged user, a restore keeps modes and times, skips ownership with one notice and does not fail', () => {

@@ -1,4 +1,5 @@
-import { chmodSync, chownSync, lchownSync, lstatSync, mkdirSync, readdirSync, rmSync, rmdirSync, unlinkSync } from 'node:fs';
+import { createHmac } from 'node:crypto';
+import { chmodSync, chownSync, closeSync, fstatSync, lchownSync, lstatSync, mkdirSync, openSync, readSync, readdirSync, rmSync, rmdirSync, unlinkSync, constants as fsc, type BigIntStats } from 'node:fs';
 import { join, sep } from 'node:path';
 import picomatch from 'picomatch';
 import { TriadError, errnoCode, fsError, type ErrorCode } from '../../core/errors.js';
@@ -9,7 +10,6 @@ import { FileWriterPool } from './writer-pool.js';
 import type { WriteResult } from './writer.protocol.js';
 import { preciseTimesMissing, setEntryTimes } from './precise-times.js';
 import { isSafeName, nodeMtimeNs, type TreeNode } from '../model/index.js';
-import { keyedFileHash } from './file-hash.js';
 
 export interface RestoreOptions {
   /** Directory to restore into; nothing is ever written outside it. */
@@ -143,7 +143,17 @@ export async function restoreTree(reader: BlobReader, treeId: string, rootPrefix
     if (node.type === 'dir' && here) inIncluded.add(rel);
     return node.type === 'dir' || (node.type === 'file' && here);
   };
-  reader.plan(heldContent(trees, treeId, restored, rootPrefix));
+  // With --overwrite, files already holding their content are found before the plan, so
+  // their bytes are never fetched.
+  const inPlace = new Map<string, FileIdentity | undefined>();
+  const outOf = (rel: string) => join(opts.to, rootPrefix ? rel.slice(rootPrefix.length + 1) : rel);
+  const foundInPlace = (rel: string, node: TreeNode): FileIdentity | undefined => {
+    if (rootFresh || !opts.overwrite || node.type !== 'file' || !isSafeName(node.name)) return undefined;
+    if (!inPlace.has(rel)) inPlace.set(rel, sameContentOnDisk(reader.repo.key.mac, node, outOf(rel)));
+    return inPlace.get(rel);
+  };
+  const planned = (rel: string, node: TreeNode) => restored(rel, node) && foundInPlace(rel, node) === undefined;
+  reader.plan(heldContent(trees, treeId, planned, rootPrefix));
 
   // With --include, a matching directory brings everything below it; other directories are
   // entered and kept only when something inside them matches.
@@ -165,8 +175,8 @@ export async function restoreTree(reader: BlobReader, treeId: string, rootPrefix
       if (here && !opts.owner && opts.user && (node.uid !== opts.user.uid || node.gid !== opts.user.gid)) result.ownershipSkipped++;
       try {
         if (here && !dir.fresh && opts.overwrite) {
-          if (node.type === 'file' && (await sameFileInPlace(reader, node, out, opts.owner))) {
-            reader.forgo(node.content ?? []);
+          const found = foundInPlace(rel, node);
+          if (found && keptInPlace(node, out, found, opts.owner)) {
             result.unchanged++;
             wroteSomething = true;
             continue;
@@ -208,7 +218,7 @@ export async function restoreTree(reader: BlobReader, treeId: string, rootPrefix
         }
       } catch (err) {
         // A directory that failed is not entered (or not finished): what it would have read is not read.
-        if (node.type === 'dir' && node.subtree) reader.forgo(heldContent(trees, node.subtree, restored, rel));
+        if (node.type === 'dir' && node.subtree) reader.forgo(heldContent(trees, node.subtree, planned, rel));
         if (err instanceof TriadError && err.code === 'E_UNSAFE_PATH') throw err;
         if ((err as Error).name === 'AbortError') throw err;
         if (err instanceof TriadError && err.code === 'E_NO_SPACE') throw err;
@@ -243,15 +253,48 @@ export function emptyResult(): RestoreResult {
   return { files: 0, dirs: 0, symlinks: 0, bytes: 0, excluded: 0, unchanged: 0, deleted: 0, ownershipSkipped: 0, failures: [] };
 }
 
+/** What identifies a file found in place, so the walk acts on the very file that was checked. */
+type FileIdentity = Pick<BigIntStats, 'dev' | 'ino' | 'size' | 'mtimeNs' | 'ctimeNs'>;
+
+/** Bytes read at a time when comparing a file in place with the snapshot. */
+const COMPARE_CHUNK = 1 << 20;
+const compareBuf = Buffer.alloc(COMPARE_CHUNK);
+
 /**
- * True when `out` is a regular file holding the node's content (same size, same keyed hash):
- * it is left in place, never rewritten, and given the node's mode, times (and owner) where
- * they differ. Costs a local read of the file, never a download.
+ * The identity of the regular file at `out` when it holds the node's content (same size, same
+ * keyed hash), else undefined. A local read of the file, never a download; synchronous, as
+ * the read plan is built from it.
  */
-async function sameFileInPlace(reader: BlobReader, node: TreeNode, out: string, owner: boolean): Promise<boolean> {
+function sameContentOnDisk(mac: Buffer, node: TreeNode, out: string): FileIdentity | undefined {
+  if (!node.hash) return undefined;
+  let fd: number;
+  try {
+    fd = openSync(out, fsc.O_RDONLY | fsc.O_NOFOLLOW);
+  } catch {
+    return undefined;
+  }
+  try {
+    const st = fstatSync(fd, { bigint: true });
+    if (!st.isFile() || Number(st.size) !== node.size) return undefined;
+    const h = createHmac('sha256', mac);
+    for (let n = readSync(fd, compareBuf, 0, COMPARE_CHUNK, null); n > 0; n = readSync(fd, compareBuf, 0, COMPARE_CHUNK, null)) h.update(compareBuf.subarray(0, n));
+    return h.digest('hex') === node.hash ? { dev: st.dev, ino: st.ino, size: st.size, mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs } : undefined;
+  } catch {
+    // Unreadable: restored as any other file that differs.
+    return undefined;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * Leaves the file found in place when `out` (in a directory the walk checked is real) is still
+ * that file, giving it the node's mode, times (and owner) where they differ; false when it
+ * changed since, and is then written like any other.
+ */
+function keptInPlace(node: TreeNode, out: string, found: FileIdentity, owner: boolean): boolean {
   const st = lstatSync(out, { throwIfNoEntry: false, bigint: true });
-  if (!st?.isFile() || Number(st.size) !== node.size || !node.hash) return false;
-  if ((await keyedFileHash(reader.repo.key.mac, out)) !== node.hash) return false;
+  if (!st?.isFile() || st.dev !== found.dev || st.ino !== found.ino || st.size !== found.size || st.mtimeNs !== found.mtimeNs || st.ctimeNs !== found.ctimeNs) return false;
   if (owner && (Number(st.uid) !== node.uid || Number(st.gid) !== node.gid)) tryChown(() => lchownSync(out, node.uid, node.gid));
   if ((Number(st.mode) & 0o7777) !== node.mode) chmodSync(out, node.mode);
   if (st.mtimeNs !== nodeMtimeNs(node)) setEntryTimes(out, node);
