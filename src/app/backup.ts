@@ -3,7 +3,8 @@ import type { Catalog } from '../catalog/index.js';
 import type { RowStage } from '../catalog/row-stage.js';
 import type { Policy } from '../policy/types.js';
 import { evaluateRule } from '../policy/rule.js';
-import { runSnapshot, type BackupWarning, type SnapshotRun, type SnapshotTarget } from '../repo/backup/index.js';
+import { runSnapshot, type ArchiveSource, type BackupWarning, type Exclusion, type SnapshotRun, type SnapshotTarget } from '../repo/backup/index.js';
+import { readFilesFrom } from './files-from.js';
 import type { RepoLock } from '../repo/lock/index.js';
 import type { SnapshotSummary } from '../repo/model/index.js';
 import { startJob, underJobLock } from './job-run.js';
@@ -54,6 +55,13 @@ export interface BackupResult {
   exitCode: number;
   /** Hook runs (before/after/on_failure) with their exit codes and output tails. */
   hooks?: Record<string, unknown>[];
+  /** A dry run's plan: the files it would read (new or changed) and the entries the source options leave out. */
+  plan?: BackupPlan;
+}
+
+export interface BackupPlan {
+  read: { path: string; change: 'new' | 'changed' }[];
+  excluded: ({ path: string } & Exclusion)[];
 }
 
 export async function runBackup(ctx: AppContext, opts: BackupOptions): Promise<BackupResult> {
@@ -132,7 +140,7 @@ interface RunLocks {
 async function backupTo(ctx: AppContext, policy: Policy, opened: OpenedTarget[], usable: OpenedTarget[], opts: BackupOptions, started: number, held: RunLocks): Promise<BackupResult> {
   const host = opts.host ?? hostName(policy);
   const paths = policy.sources.map((s) => s.path).sort();
-  const sources = policy.sources.map((s) => ({ path: s.path, exclude: s.exclude, crossFilesystems: s.cross_filesystems }));
+  const sources = policy.sources.map(archiveSource);
   // The recovery point (DESIGN §4): nothing of the sources has been read before it.
   const startedAt = ctx.clock.now();
   const catalog = opts.dryRun ? undefined : catalogFor(ctx, policy);
@@ -147,6 +155,7 @@ async function backupTo(ctx: AppContext, policy: Policy, opened: OpenedTarget[],
   }));
   let runId: number | undefined;
   let stage: RowStage | undefined;
+  const plan: BackupPlan | undefined = opts.dryRun ? { read: [], excluded: [] } : undefined;
   try {
     const run = await runSnapshot(targets, sources, {
       policy: policy.name, host, username: userName(), paths, startedAt, time: opts.time, tags: opts.tags, compression: policy.compression,
@@ -172,6 +181,8 @@ async function backupTo(ctx: AppContext, policy: Policy, opened: OpenedTarget[],
       onWarning: (w) => ctx.emit?.(w.code === 'changed' ? { type: 'file-changed', path: w.path, detail: w.message } : { type: 'file-skipped', path: w.path, reason: w.code, detail: w.message }),
       onProgress: (p) => ctx.emit?.({ type: 'progress', job: 'backup', ...p }),
       onFile: catalog ? (f) => stage!.push(f) : undefined,
+      onExcluded: plan ? (path, why) => plan.excluded.push({ path, ...why }) : undefined,
+      onRead: plan ? (path, change) => plan.read.push({ path, change }) : undefined,
       onIndexed: catalog ? (packs, live) => live.forEach((t) => stage!.addPacks(policy.name, t, packs)) : undefined,
       onAllLocksLost: (reason) => held.abort.abort(reason),
     });
@@ -189,6 +200,7 @@ async function backupTo(ctx: AppContext, policy: Policy, opened: OpenedTarget[],
       warnings: run.warnings,
       targets: results,
       exitCode: run.exitCode,
+      ...(plan ? { plan: { read: plan.read.sort((x, y) => (x.path < y.path ? -1 : 1)), excluded: plan.excluded } } : {}),
     };
   } catch (err) {
     if (catalog && runId !== undefined) {
@@ -201,6 +213,14 @@ async function backupTo(ctx: AppContext, policy: Policy, opened: OpenedTarget[],
     await stage?.close();
     catalog?.close();
   }
+}
+
+/** A policy source as the walk takes it, its `files_from` list read now (a hook may have just written it). */
+function archiveSource(s: Policy['sources'][number]): ArchiveSource {
+  const a: ArchiveSource = { path: s.path, exclude: s.exclude, crossFilesystems: s.cross_filesystems, excludeCaches: s.exclude_caches, excludeIfPresent: s.exclude_if_present };
+  if (s.exclude_larger_than !== undefined) a.excludeLargerThan = s.exclude_larger_than;
+  if (s.files_from !== undefined) a.filesFrom = { file: s.files_from, paths: readFilesFrom(s.files_from, s.path) };
+  return a;
 }
 
 function warnLeftOut(ctx: AppContext, target: string, err: unknown): void {

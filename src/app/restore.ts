@@ -16,6 +16,8 @@ export interface RestoreOptions {
   include?: string[];
   exclude?: string[];
   overwrite?: boolean;
+  /** Remove what the snapshot does not have under the restored paths (requires `overwrite`). */
+  delete?: boolean;
 }
 
 export interface RestoreSummary extends RestoreResult {
@@ -32,6 +34,9 @@ export interface RestoreSummary extends RestoreResult {
 
 export async function runRestore(ctx: AppContext, opts: RestoreOptions): Promise<RestoreSummary> {
   const to = resolve(ctx.cwd, opts.to);
+  if (opts.delete && !opts.overwrite) {
+    throw new TriadError('E_USAGE', '--delete removes files from the restore directory and needs --overwrite', { hint: `add --overwrite to make ${to} match the snapshot` });
+  }
   if (!opts.overwrite && !isEmptyOrMissing(to)) {
     throw new TriadError('E_RESTORE_TARGET', `${to} is not empty`, { hint: 'restore into an empty or new directory, or pass --overwrite to replace files there' });
   }
@@ -41,19 +46,23 @@ export async function runRestore(ctx: AppContext, opts: RestoreOptions): Promise
   const runId = catalog.startRun({ policy: s.policy.name, kind: 'restore', target: s.target, started_at: ctx.clock.now() });
   try {
     const snap = pickSnapshot(s, opts.snapshot);
+    const user = { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
     const result = await restoreTree(s.reader, snap.tree, '', {
       to,
       include: patternsInSnapshot(snap, opts.include),
       exclude: patternsInSnapshot(snap, opts.exclude),
-      owner: process.getuid?.() === 0,
+      owner: user.uid === 0,
+      user,
       overwrite: !!opts.overwrite,
+      delete: !!opts.delete,
       signal: ctx.signal,
       onProgress: (p) => ctx.emit?.({ type: 'progress', job: 'restore', files: p.files, bytes: p.bytes, totalBytes: snap.summary.bytes, totalFiles: snap.summary.files, path: p.path }),
       onFileError: (path, err) => ctx.emit?.({ type: 'file-restore-failed', path, error: errorMessage(err) }),
       onLossyTimes: (reason) => ctx.emit?.({ type: 'mtime-precision-reduced', reason }),
       writers: ctx.threads?.restoreWriters,
     });
-    const nothing = result.files + result.dirs + result.symlinks === 0 && result.failures.length === 0;
+    if (result.ownershipSkipped > 0) ctx.emit?.({ type: 'ownership-not-restored', count: result.ownershipSkipped, uid: user.uid });
+    const nothing = result.files + result.dirs + result.symlinks + result.unchanged === 0 && result.failures.length === 0;
     if (opts.include?.length && nothing) ctx.emit?.({ type: 'patterns-matched-nothing', option: 'include', patterns: opts.include, snapshot: snap.id });
     if (opts.exclude?.length && result.excluded === 0) ctx.emit?.({ type: 'patterns-matched-nothing', option: 'exclude', patterns: opts.exclude, snapshot: snap.id });
     // A restore that restored nothing it was asked for has failed, whatever the reason.

@@ -49,7 +49,7 @@ export interface HookFailure {
   removedOutput?: string[];
 }
 
-export type SkipReason = 'unreadable' | 'vanished' | 'special' | 'other-filesystem';
+export type SkipReason = 'unreadable' | 'vanished' | 'missing' | 'special' | 'other-filesystem';
 
 export type AppEvent =
   | ProgressEvent
@@ -84,6 +84,8 @@ export type AppEvent =
   | { type: 'index-damaged-routed'; target: string; reason: string; packsFromHeaders: number }
   /** A pack whose first copy failed verification was read again before being called damaged; `reason` is why the first copy failed. */
   | { type: 'pack-reread'; target: string; pack: string; reason: string }
+  /** A restore by a user who cannot give files away: `count` entries belong to someone else in the snapshot and are now owned by `uid`. */
+  | { type: 'ownership-not-restored'; count: number; uid: number }
   /** `restore --include/--exclude` patterns that matched no entry of the snapshot. */
   | { type: 'patterns-matched-nothing'; option: 'include' | 'exclude'; patterns: string[]; snapshot: string }
   /** The key this passphrase opens is derived below the production scrypt cost; `kdf` and `floor` as describeKdf words them. */
@@ -116,6 +118,7 @@ export const EVENT_LEVEL: { readonly [T in AppEventType]: EventLevel } = {
   'weak-key': 'warning',
   'index-damaged-routed': 'warning',
   'patterns-matched-nothing': 'warning',
+  'ownership-not-restored': 'info',
   'pack-reread': 'info',
 };
 

@@ -1,7 +1,7 @@
 /** The validated policy as written → the normalised `Policy` the rest of triad uses, defaults filled in. */
 import * as nodePath from 'node:path';
 import { JOBS, NOTIFY_EVENTS, type WrittenPolicy, type WrittenTarget } from './schema.js';
-import type { CoverageSpec, HookSpec, JobName, NotifyEvent, PassphraseSpec, Policy, SampleSpec, TargetSpec } from './types.js';
+import type { CoverageSpec, HookSpec, JobName, NotifyEvent, PassphraseSpec, Policy, SampleSpec, SourceSpec, TargetSpec } from './types.js';
 
 export function normalisePolicy(file: string, w: WrittenPolicy, targets: Map<string, WrittenTarget>): Policy {
   const dir = nodePath.dirname(file);
@@ -24,7 +24,7 @@ export function normalisePolicy(file: string, w: WrittenPolicy, targets: Map<str
     file: file,
     name: w.policy,
     timezone: w.timezone,
-    sources: w.sources.map((s) => ({ path: abs(s.path), exclude: s.exclude, cross_filesystems: s.cross_filesystems })),
+    sources: w.sources.map((s) => sourceSpec(s, abs)),
     encryption: { passphrase },
     targets: [...targets].map(([name, t]) => normaliseTarget(name, t, abs)),
     rule: w.rule,
@@ -53,6 +53,13 @@ export function normalisePolicy(file: string, w: WrittenPolicy, targets: Map<str
   if (w.objectives.since !== undefined) policy.objectives.since = new Date(Date.parse(w.objectives.since));
   if (rt.max_bytes !== undefined) policy.restore_test.max_bytes = rt.max_bytes;
   return policy;
+}
+
+function sourceSpec(s: WrittenPolicy['sources'][number], abs: (p: string) => string): SourceSpec {
+  const spec: SourceSpec = { path: abs(s.path), exclude: s.exclude, exclude_caches: s.exclude_caches, exclude_if_present: s.exclude_if_present, cross_filesystems: s.cross_filesystems };
+  if (s.exclude_larger_than !== undefined) spec.exclude_larger_than = s.exclude_larger_than;
+  if (s.files_from !== undefined) spec.files_from = abs(s.files_from);
+  return spec;
 }
 
 export function isOffsite(t: Record<string, unknown>): boolean {

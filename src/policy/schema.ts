@@ -202,11 +202,18 @@ const hookSchema = z.preprocess(
 );
 const hookList = z.array(hookSchema).default([]);
 
+/** A name of a file in a directory, such as `.nobackup`: no path. */
+const fileName = nonEmpty.refine((n) => !n.includes('/') && n !== '.' && n !== '..', { error: 'expected a file name such as .nobackup, not a path' });
+
 const sourceSchema = z.preprocess(
   (v) => (typeof v === 'string' ? { path: v } : v),
   z.strictObject({
     path: nonEmpty,
     exclude: z.array(nonEmpty).default([]),
+    exclude_caches: z.boolean().default(false),
+    exclude_if_present: z.preprocess((v) => (typeof v === 'string' ? [v] : v), z.array(fileName)).default([]),
+    exclude_larger_than: sizeField.optional(),
+    files_from: nonEmpty.optional(),
     cross_filesystems: z.boolean().default(false),
   }),
 );

@@ -16,6 +16,14 @@ export type RuleName = '3-2-1' | '3-2-1-1-0' | 'none';
 export interface SourceSpec {
   path: string;
   exclude: string[];
+  /** Leave out the contents of directories holding a valid CACHEDIR.TAG (the tag stays). */
+  exclude_caches: boolean;
+  /** Leave out the contents of directories holding a file of one of these names (that file stays). */
+  exclude_if_present: string[];
+  /** Bytes: larger files are left out. */
+  exclude_larger_than?: number;
+  /** Absolute path of a list of the paths to back up below `path`, read at each backup. */
+  files_from?: string;
   /** Descend into other mounted file systems below `path` (default false, like restic's --one-file-system inverted). */
   cross_filesystems: boolean;
 }

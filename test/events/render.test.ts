@@ -33,6 +33,7 @@ const samples: { [T in AppEventType]: { event: Extract<AppEvent, { type: T }>; n
   'notification-undelivered': { event: { type: 'notification-undelivered', channel: 'heartbeat-start', url: 'https://hc.example/ping/uuid', attempts: 2, error: 'HTTP 503' }, names: ['heartbeat /start', 'https://hc.example/ping/uuid', '2 attempt(s)', 'HTTP 503'] },
   'failed-run-not-recorded': { event: { type: 'failed-run-not-recorded', job: 'prune', error: 'SQLITE_READONLY' }, names: ['failed prune', 'SQLITE_READONLY'] },
   'hook-output-not-recorded': { event: { type: 'hook-output-not-recorded', error: 'SQLITE_BUSY' }, names: ['hook output', 'SQLITE_BUSY'] },
+  'ownership-not-restored': { event: { type: 'ownership-not-restored', count: 3, uid: 65534 }, names: ['ownership not restored', '3 entries', 'uid 65534', 'restore as root'] },
   'patterns-matched-nothing': {
     event: { type: 'patterns-matched-nothing', option: 'include', patterns: ['etc/nope/**'], snapshot: 'a1b2c3d4e5f6' },
     names: ["--include 'etc/nope/**'", 'a1b2c3d4', 'nothing was restored'],

@@ -28,8 +28,33 @@ export function triadShipped(args: string[], opts: { env?: Record<string, string
   return runEntry(BIN, args, opts);
 }
 
-function runEntry(entry: string, args: string[], opts: { env?: Record<string, string>; cwd?: string; input?: Buffer }): RunResult {
-  const r = spawnSync(process.execPath, [entry, ...args], {
+/** The user the unprivileged tests run the CLI as, when the suite runs as root. */
+export const UNPRIVILEGED = { user: 'nobody', group: 'nogroup' };
+
+/**
+ * Runs the CLI (test entry) as an unprivileged user: through `setpriv` when the suite runs as
+ * root (as in CI), else as the current user, who is unprivileged already.
+ */
+export function triadUnprivileged(args: string[], opts: { env?: Record<string, string>; cwd?: string } = {}): RunResult {
+  if (process.getuid?.() !== 0) return triad(args, opts);
+  return runEntry(ENTRY, args, { ...opts, cwd: opts.cwd ?? '/' }, ['setpriv', `--reuid=${UNPRIVILEGED.user}`, `--regid=${UNPRIVILEGED.group}`, '--clear-groups']);
+}
+
+/** A temporary directory the unprivileged user owns (tree, repositories and catalogue go in it). */
+export function unprivilegedDir(): string {
+  const dir = tempDir();
+  if (process.getuid?.() === 0) spawnSync('chown', [`${UNPRIVILEGED.user}:${UNPRIVILEGED.group}`, dir], { stdio: 'inherit' });
+  return dir;
+}
+
+/** Gives the unprivileged user everything under `path` (files a test made as root). */
+export function giveToUnprivileged(path: string): void {
+  if (process.getuid?.() === 0) spawnSync('chown', ['-R', `${UNPRIVILEGED.user}:${UNPRIVILEGED.group}`, path], { stdio: 'inherit' });
+}
+
+function runEntry(entry: string, args: string[], opts: { env?: Record<string, string>; cwd?: string; input?: Buffer }, prefix: string[] = []): RunResult {
+  const [command, ...before] = [...prefix, process.execPath];
+  const r = spawnSync(command!, [...before, entry, ...args], {
     cwd: opts.cwd ?? ROOT,
     env: { ...baseEnv(), ...opts.env },
     input: opts.input,
@@ -64,7 +89,8 @@ export function scratchDir(prefix = 'triad-test-'): string {
 
 export interface LocalPolicyOptions {
   name?: string;
-  sources: (string | { path: string; exclude?: string[] })[];
+  /** A source's other fields (exclude_caches, files_from, …) are written as given. */
+  sources: (string | ({ path: string; exclude?: string[] } & Record<string, unknown>))[];
   targets?: Record<string, { path: string; media?: string; offsite?: boolean }>;
   extra?: string;
   rule?: string;
@@ -81,7 +107,7 @@ export function writeLocalPolicy(dir: string, opts: LocalPolicyOptions): string 
     `policy: ${opts.name ?? 'test'}`,
     `catalog: ${join(dir, 'catalog.db')}`,
     'sources:',
-    ...opts.sources.map((s) => (typeof s === 'string' ? `  - path: ${JSON.stringify(s)}` : `  - path: ${JSON.stringify(s.path)}\n    exclude: ${JSON.stringify(s.exclude ?? [])}`)),
+    ...opts.sources.map((s) => (typeof s === 'string' ? `  - path: ${JSON.stringify(s)}` : sourceYaml(s))),
     'encryption:',
     '  passphrase_env: TEST_PASSPHRASE',
     'targets:',
@@ -98,6 +124,10 @@ export function writeLocalPolicy(dir: string, opts: LocalPolicyOptions): string 
   const file = join(dir, `${opts.name ?? 'test'}.yaml`);
   writeFileSync(file, lines.join('\n') + '\n');
   return file;
+}
+
+function sourceYaml({ path, exclude, ...rest }: { path: string; exclude?: string[] } & Record<string, unknown>): string {
+  return [`  - path: ${JSON.stringify(path)}`, `    exclude: ${JSON.stringify(exclude ?? [])}`, ...Object.entries(rest).map(([k, v]) => `    ${k}: ${JSON.stringify(v)}`)].join('\n');
 }
 
 export const PASS = { TEST_PASSPHRASE: 'correct horse battery staple' };

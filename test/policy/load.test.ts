@@ -180,7 +180,7 @@ describe('parsePolicyText', () => {
     expect(p.objectives).toEqual({ window: 30 * 86_400_000 });
     expect(p.restore_test).toEqual({ sample: { kind: 'percent', value: 5 }, every: 30 * 86_400_000 });
     expect(p.hooks).toEqual({ before: [], after: [], on_failure: [] });
-    expect(p.sources).toEqual([{ path: path.join(tmp, 'data'), exclude: [], cross_filesystems: false }]);
+    expect(p.sources).toEqual([{ path: path.join(tmp, 'data'), exclude: [], exclude_caches: false, exclude_if_present: [], cross_filesystems: false }]);
     const [nas, cloud] = p.targets;
     expect(nas).toMatchObject({ name: 'nas', offsite: false, immutable: false, offline: false, upload_limit: 0, path: path.resolve(tmp, '../nas') });
     expect(cloud).toMatchObject({ name: 'cloud', type: 's3', prefix: '', checksums: 'when_supported', force_path_style: false, offsite: true });

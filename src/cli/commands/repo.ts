@@ -3,6 +3,8 @@ import type { CliContext } from '../context.js';
 import { examples } from '../context.js';
 import { fetchedLine, formatBytes, formatDuration, table, type Output } from '../output.js';
 import type { SnapshotListing } from '../../app/snapshots.js';
+import type { BackupPlan } from '../../app/backup.js';
+import type { Exclusion } from '../../repo/backup/index.js';
 import { allHostsOption, appContext, collect, hostOption, parseDurationOption, parseHostName, readConcurrencyOption } from './app-context.js';
 import { TriadError } from '../../core/errors.js';
 
@@ -38,7 +40,7 @@ export function registerRepo(program: Command, ctx: CliContext): void {
       .description('take one snapshot of all sources and write it to every target')
       .addOption(policyOpt())
       .option('--target <name>', 'only this target (repeatable)', collect)
-      .option('-n, --dry-run', 'read and hash everything, write nothing; report what would be added')
+      .option('-n, --dry-run', 'read and hash everything, write nothing; list the files it would read (with -v also what the source options leave out, and why)')
       .option('--time <iso>', 'record the snapshot under this time (ISO 8601) instead of now')
       .option('--tag <tag>', 'add a tag to the snapshot (repeatable)', collect)
       .option('--host <name>', "record the snapshot under this host name (default: the policy's host:, else this machine's name)", parseHostName)
@@ -61,6 +63,7 @@ export function registerRepo(program: Command, ctx: CliContext): void {
           out.result(r.dryRun ? `dry run of policy ${r.policy}: nothing written` : r.snapshot ? `snapshot ${r.snapshot.slice(0, 8)} saved (${r.snapshot})${r.partial ? ' — PARTIAL: some files could not be read' : ''}` : 'no snapshot saved');
           out.line(`files: ${s.filesNew} new, ${s.filesChanged} changed, ${s.filesUnchanged} unchanged; ${s.dirs} directories`);
           out.line(`read ${formatBytes(s.bytesRead)} of ${formatBytes(s.bytes)}; added ${formatBytes(s.dataAdded)} of new data${r.dryRun ? '' : `, ${formatBytes(s.dataAddedPacked)} stored after compression`} in ${formatDuration(r.durationMs)}`);
+          if (r.plan) printPlan(out, r.plan);
           if (r.warnings.length) out.line(`${r.warnings.length} warning(s): see above`);
           out.line(table(r.targets.map((t) => [t.target, t.status === 'failed' ? out.c.red(t.status) : out.c.green(t.status), formatBytes(t.bytesWritten), String(t.packs), t.error ?? '']), { header: ['target', 'result', 'written', 'packs', 'error'] }));
         }
@@ -158,16 +161,19 @@ export function registerRepo(program: Command, ctx: CliContext): void {
       .option('--target <name>', 'restore from this target (default: the first on-site one that opens)')
       .option('--include <glob>', 'restore only matching paths (repeatable)', collect)
       .option('--exclude <glob>', 'skip matching paths (repeatable)', collect)
-      .option('--overwrite', 'replace existing files in DIR')
+      .option('--overwrite', 'restore into a non-empty DIR: replace what differs (a file with the same content is left in place)')
+      .option('--delete', 'with --overwrite: remove what the snapshot does not have under the restored paths')
       .addOption(readConcurrencyOption())
-      .action(async (snapshot: string, o: { policy: string; to: string; target?: string; include?: string[]; exclude?: string[]; overwrite?: boolean }, cmd: Command) => {
+      .action(async (snapshot: string, o: { policy: string; to: string; target?: string; include?: string[]; exclude?: string[]; overwrite?: boolean; delete?: boolean }, cmd: Command) => {
         const out = ctx.output(cmd);
         const app = appContext(ctx, cmd, out);
         const { runRestore } = await import('../../app/restore.js');
-        const r = await runRestore(app, { policyFile: o.policy, snapshot, to: o.to, target: o.target, include: o.include, exclude: o.exclude, overwrite: o.overwrite }).finally(() => app.stopProgress());
+        const r = await runRestore(app, { policyFile: o.policy, snapshot, to: o.to, target: o.target, include: o.include, exclude: o.exclude, overwrite: o.overwrite, delete: o.delete }).finally(() => app.stopProgress());
         if (out.json) out.emitJson(r);
         else {
           out.result(`restored snapshot ${r.snapshot.slice(0, 8)} from target '${r.target}' to ${r.to}: ${r.files} files, ${r.dirs} directories, ${r.symlinks} symlinks, ${formatBytes(r.bytes)} in ${formatDuration(r.durationMs)}`);
+          if (r.unchanged) out.result(`${r.unchanged} file(s) already as in the snapshot: left in place`);
+          if (r.deleted) out.result(`${r.deleted} entr${r.deleted === 1 ? 'y' : 'ies'} the snapshot does not have: removed`);
           if (out.verbose) out.result(fetchedLine(r.bytesFetched, r.requests));
           for (const f of r.failures) out.error(`${f.path}: ${f.reason}`);
           if (r.failures.length) out.line(`${r.failures.length} file(s) could not be restored intact; try another target with --target`);
@@ -259,6 +265,26 @@ export function registerRepo(program: Command, ctx: CliContext): void {
 const SNAPSHOT_TABLE_WIDTH = 100;
 
 /** One line per snapshot: short id, time in the policy's zone, host, size, files, tags, targets and sources. */
+/** A dry run's list: each file it would read, and with -v each entry left out and the rule that did it. */
+function printPlan(out: Output, plan: BackupPlan): void {
+  for (const f of plan.read) out.data(`${f.change === 'new' ? 'new    ' : 'changed'} ${f.path}`);
+  if (out.verbose) for (const e of plan.excluded) out.data(`excluded ${e.path} (${exclusionText(e)})`);
+}
+
+function exclusionText(e: Exclusion): string {
+  switch (e.rule) {
+    case 'exclude':
+      return `exclude '${e.detail}'`;
+    case 'exclude_caches':
+    case 'exclude_if_present':
+      return `${e.rule}: ${e.detail} in its directory`;
+    case 'exclude_larger_than':
+      return `exclude_larger_than ${formatBytes(Number(e.detail))}`;
+    case 'files_from':
+      return `not listed in files_from ${e.detail}`;
+  }
+}
+
 function snapshotTable(out: Output, r: SnapshotListing, long: boolean): string {
   if (r.snapshots.length === 0) return '';
   const rows = r.snapshots.map((s) => [

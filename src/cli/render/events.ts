@@ -55,6 +55,8 @@ export function eventText(e: AppEvent): string {
       return `could not record the failed ${e.job} in the catalogue: ${e.error}`;
     case 'hook-output-not-recorded':
       return `could not add the hook output to the run record: ${e.error}`;
+    case 'ownership-not-restored':
+      return `ownership not restored: ${e.count} entr${e.count === 1 ? 'y belongs' : 'ies belong'} to other users in the snapshot and now belong to uid ${e.uid} (modes and times are restored; restore as root to restore owners)`;
     case 'patterns-matched-nothing':
       return `--${e.option} ${e.patterns.map((p) => `'${p}'`).join(' ')} matched nothing in snapshot ${e.snapshot.slice(0, 8)}${e.option === 'include' ? ': nothing was restored' : ': no entry was left out'} (list it with 'triad ls -p POLICY ${e.snapshot.slice(0, 8)}')`;
     case 'index-damaged-routed':

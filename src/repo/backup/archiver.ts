@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { TriadError, errnoCode } from '../../core/errors.js';
 import type { Clock } from '../../core/clock.js';
 import { FilePool } from './reader-pool.js';
-import { makeExcludeMatcher, type ExcludeMatcher } from './exclude.js';
+import { SourceFilter, type Exclusion } from './source-filter.js';
 import type { BlobReader } from '../read/index.js';
 import { listSource, type ArchiveSource } from './source-tree.js';
 import type { FileDone } from './reader.protocol.js';
@@ -16,7 +16,7 @@ import { entryStat, lstatEntry, type EntryStat } from './entry-stat.js';
 import type { StatAhead } from './stat-ahead.js';
 
 
-export type WarningCode = 'unreadable' | 'vanished' | 'changed' | 'special' | 'other-filesystem';
+export type WarningCode = 'unreadable' | 'vanished' | 'missing' | 'changed' | 'special' | 'other-filesystem';
 
 export interface BackupWarning {
   path: string;
@@ -39,6 +39,10 @@ export interface ArchiveEvents {
   onWarning?(w: BackupWarning): void;
   onProgress?(p: { files: number; bytes: number; path: string }): void;
   onFile?(f: FileRecord): void;
+  /** An entry a source option leaves out (not entered when a directory). */
+  onExcluded?(path: string, why: Exclusion): void;
+  /** A file whose contents were read: new, or changed since the parent snapshot. */
+  onRead?(path: string, change: 'new' | 'changed'): void;
 }
 
 export interface ArchiveResult {
@@ -103,7 +107,8 @@ export class Archiver {
         });
       }
       const name = names.get(s.path)!;
-      const ctx: WalkCtx = { exclude: makeExcludeMatcher(s.exclude), rootDev: st.dev, cross: s.crossFilesystems, source: s.path };
+      if (s.filesFrom) this.warnMissingListed(s.path, s.filesFrom);
+      const ctx: WalkCtx = { filter: new SourceFilter(s), rootDev: st.dev, cross: s.crossFilesystems, source: s.path };
       top.push(await this.entry(ctx, s.path, name, '', st, parentRoot.get(name)));
     }
     const rootTree = await this.saveTree(await settle(top));
@@ -123,6 +128,14 @@ export class Archiver {
       // A damaged parent only costs speed: the files are read again.
     }
     return map;
+  }
+
+  /** A listed path that does not exist is reported and makes the snapshot partial, as restic does: the list promised it. */
+  private warnMissingListed(source: string, list: { file: string; paths: string[] }): void {
+    for (const p of list.paths) {
+      const abs = join(source, p);
+      if (!exists(abs)) this.warn(abs, 'missing', `listed in ${list.file} but does not exist`, true);
+    }
   }
 
   private warn(path: string, code: WarningCode, message: string, makesPartial: boolean): void {
@@ -194,6 +207,7 @@ export class Archiver {
       names.sort();
     }
     const parentNodes = await this.parentTree(parentSubtree);
+    const tag = ctx.filter.tagOf(abs, names);
     const children: Eventual[] = [];
     const relInSource = (n: string) => (rel.includes('/') ? rel.slice(rel.indexOf('/') + 1) + '/' : '') + n;
     for (let i = 0; i < names.length; i++) {
@@ -208,7 +222,11 @@ export class Archiver {
           continue;
         }
       }
-      if (ctx.exclude(relInSource(n), st.isDirectory())) continue;
+      const excluded = ctx.filter.excludes(relInSource(n), n, st, tag);
+      if (excluded) {
+        this.opts.events?.onExcluded?.(childAbs, excluded);
+        continue;
+      }
       children.push(await this.entry(ctx, childAbs, n, rel, st, parentNodes.get(n)));
       await this.yieldNow();
     }
@@ -264,12 +282,24 @@ export class Archiver {
     }
     if (parent) this.summary.filesChanged++;
     else this.summary.filesNew++;
+    this.opts.events?.onRead?.(abs, parent ? 'changed' : 'new');
     const { content, hash, bytesRead } = done;
     this.opts.events?.onFile?.({ path: rel, type: 'file', size: bytesRead, mode: base.mode, mtime: base.mtime, hash, chunks: content.length });
     this.opts.events?.onProgress?.({ files: this.summary.files, bytes: this.summary.bytes, path: rel });
     // Without its ctime, a file that changed while read is read again by the next backup,
     // even if its size and times end up as they were before this read.
     return fileNode(base, bytesRead, done.changed ? { ino: st.ino, dev: st.dev, ctimeMs: undefined } : st, content, hash);
+  }
+}
+
+/** False only when the path surely does not exist; an entry that cannot be reached is for the walk to report. */
+function exists(path: string): boolean {
+  try {
+    lstatSync(path);
+    return true;
+  } catch (err) {
+    const code = errnoCode(err);
+    return code !== 'ENOENT' && code !== 'ENOTDIR';
   }
 }
 
@@ -316,7 +346,7 @@ async function settle(entries: Eventual[]): Promise<TreeNode[]> {
 }
 
 interface WalkCtx {
-  exclude: ExcludeMatcher;
+  filter: SourceFilter;
   rootDev: number;
   cross: boolean;
   source: string;
@@ -337,12 +367,12 @@ export function estimateSources(sources: ArchiveSource[], signal?: AbortSignal):
       bytes += st.size;
       continue;
     }
-    const exclude = makeExcludeMatcher(s.exclude);
-    listSource(s, exclude, (_dir, rel, names, stats) => {
+    const filter = new SourceFilter(s);
+    listSource(s, filter, (_dir, rel, names, stats, tag) => {
       names?.forEach((n, i) => {
         signal?.throwIfAborted();
         const e = stats[i];
-        if (e?.isFile() && !exclude(rel ? `${rel}/${n}` : n, false)) {
+        if (e?.isFile() && !filter.excludes(rel ? `${rel}/${n}` : n, n, e, tag)) {
           files++;
           bytes += e.size;
         }

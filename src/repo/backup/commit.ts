@@ -6,7 +6,7 @@ import { repairIndex } from '../maintenance/index.js';
 import { loadSnapshots, sealSnapshot, writeJournal, type DamagedSnapshot, type Snapshot, type SnapshotManifest, type SnapshotSummary } from '../model/index.js';
 import { BlobReader } from '../read/index.js';
 import type { Repository } from '../repository.js';
-import { Archiver, estimateSources, type BackupWarning, type FileRecord } from './archiver.js';
+import { Archiver, estimateSources, type ArchiveEvents, type BackupWarning, type FileRecord } from './archiver.js';
 import type { ArchiveSource } from './source-tree.js';
 import { StatAhead } from './stat-ahead.js';
 import { MultiTargetWriter, type TargetSession, type WrittenPack } from './writer.js';
@@ -69,6 +69,8 @@ export interface SnapshotEvents {
   onWarning?(w: BackupWarning): void;
   onProgress?(p: SnapshotProgress): void;
   onFile?(f: FileRecord): void;
+  onExcluded?: ArchiveEvents['onExcluded'];
+  onRead?: ArchiveEvents['onRead'];
   /** Packs now named by an index on these targets. */
   onIndexed?(packs: WrittenPack[], targets: string[]): void;
   /** Every target has lost its lock: the caller should abort the run's signal. */
@@ -143,6 +145,8 @@ async function snapshotFrom(targets: SnapshotTarget[], sources: ArchiveSource[],
       onWarning: (w) => events.onWarning?.(w),
       onProgress: (p) => events.onProgress?.({ files: p.files, bytes: p.bytes, path: p.path, totalFiles: total?.files, totalBytes: total?.bytes }),
       onFile: events.onFile ? (f) => events.onFile?.(f) : undefined,
+      onExcluded: events.onExcluded,
+      onRead: events.onRead,
     },
   });
   const total = opts.estimate ? estimateSources(sources, opts.signal) : undefined;

@@ -6,7 +6,10 @@ import picomatch from 'picomatch';
  */
 export type ExcludeMatcher = (relPath: string, isDir: boolean) => boolean;
 
-export function makeExcludeMatcher(patterns: string[]): ExcludeMatcher {
+/** The first pattern (as written) that excludes a path, or undefined. */
+export type ExcludeFinder = (relPath: string, isDir: boolean) => string | undefined;
+
+export function makeExcludeFinder(patterns: string[]): ExcludeFinder {
   const rules = patterns.map((raw) => {
     let p = raw;
     const dirOnly = p.endsWith('/');
@@ -14,8 +17,13 @@ export function makeExcludeMatcher(patterns: string[]): ExcludeMatcher {
     const anchored = p.includes('/');
     if (p.startsWith('/')) p = p.slice(1);
     const isMatch = picomatch(p, { dot: true, basename: !anchored });
-    return { dirOnly, isMatch };
+    return { raw, dirOnly, isMatch };
   });
-  if (rules.length === 0) return () => false;
-  return (relPath, isDir) => rules.some((r) => (!r.dirOnly || isDir) && r.isMatch(relPath));
+  if (rules.length === 0) return () => undefined;
+  return (relPath, isDir) => rules.find((r) => (!r.dirOnly || isDir) && r.isMatch(relPath))?.raw;
+}
+
+export function makeExcludeMatcher(patterns: string[]): ExcludeMatcher {
+  const find = makeExcludeFinder(patterns);
+  return (relPath, isDir) => find(relPath, isDir) !== undefined;
 }

@@ -5,7 +5,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { STAT_RECORD } from './entry-stat.js';
-import { makeExcludeMatcher } from './exclude.js';
+import { SourceFilter } from './source-filter.js';
 import { listSource } from './source-tree.js';
 import { CONSUMED, STOP, entriesOf, type FromStatAhead, type StatAheadInit } from './stat-ahead.protocol.js';
 
@@ -15,7 +15,7 @@ const port = parentPort!;
 let produced = 0;
 
 for (const s of sources) {
-  listSource(s, makeExcludeMatcher(s.exclude), (dir, _rel, names, entries) => {
+  listSource(s, new SourceFilter(s), (dir, _rel, names, entries) => {
     if (!names) return send({ type: 'unreadable', dir });
     const stats = STAT_RECORD.alloc(names.length);
     entries.forEach((st, i) => {

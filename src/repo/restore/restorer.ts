@@ -1,4 +1,5 @@
-import { chmodSync, chownSync, lstatSync, mkdirSync, readdirSync, rmdirSync } from 'node:fs';
+import { createHmac } from 'node:crypto';
+import { chmodSync, chownSync, closeSync, fstatSync, lchownSync, lstatSync, mkdirSync, openSync, readSync, readdirSync, rmSync, rmdirSync, unlinkSync, constants as fsc, type BigIntStats } from 'node:fs';
 import { join, sep } from 'node:path';
 import picomatch from 'picomatch';
 import { TriadError, errnoCode, fsError, type ErrorCode } from '../../core/errors.js';
@@ -8,7 +9,7 @@ import { commitTemp, createPlan, discardTemp, makeSymlink, openTemp, probeCreati
 import { FileWriterPool } from './writer-pool.js';
 import type { WriteResult } from './writer.protocol.js';
 import { preciseTimesMissing, setEntryTimes } from './precise-times.js';
-import { isSafeName, type TreeNode } from '../model/index.js';
+import { isSafeName, nodeMtimeNs, type TreeNode } from '../model/index.js';
 
 export interface RestoreOptions {
   /** Directory to restore into; nothing is ever written outside it. */
@@ -17,7 +18,12 @@ export interface RestoreOptions {
   exclude?: string[];
   /** Restore ownership (only meaningful as root). */
   owner: boolean;
+  /** Without `owner`: the user restoring, so entries owned by others are counted (ownership skipped). */
+  user?: { uid: number; gid: number };
+  /** Replace what differs in the way of an entry; a file with the snapshot's content is left in place. */
   overwrite: boolean;
+  /** Remove what the snapshot does not have from the restored directories (with `overwrite`). */
+  delete?: boolean;
   signal?: AbortSignal;
   onProgress?(p: { files: number; bytes: number; path: string }): void;
   /** Decides whether to keep going after a file fails (default: keep going). */
@@ -43,6 +49,12 @@ export interface RestoreResult {
   bytes: number;
   /** Entries left out by `exclude` (a directory counts once). */
   excluded: number;
+  /** Files found with the snapshot's content and left in place (`overwrite`): not written, their metadata set. */
+  unchanged: number;
+  /** Entries the snapshot does not have, removed (`delete`; a directory counts once). */
+  deleted: number;
+  /** Entries owned by another user than the one restoring, who cannot give them their owner. */
+  ownershipSkipped: number;
   failures: RestoreFailure[];
 }
 
@@ -77,7 +89,7 @@ interface Pending {
  * and every directory we write into is one we created or checked is a real directory.
  */
 export async function restoreTree(reader: BlobReader, treeId: string, rootPrefix: string, opts: RestoreOptions): Promise<RestoreResult> {
-  const result: RestoreResult = { files: 0, dirs: 0, symlinks: 0, bytes: 0, excluded: 0, failures: [] };
+  const result = emptyResult();
   const inc = opts.include?.length ? picomatch(opts.include, { dot: true }) : undefined;
   const exc = opts.exclude?.length ? picomatch(opts.exclude, { dot: true }) : undefined;
   ensureRealDir(opts.to);
@@ -86,6 +98,8 @@ export async function restoreTree(reader: BlobReader, treeId: string, rootPrefix
   const rootFresh = readdirSync(opts.to).length === 0;
   const rootCreates = probeCreation(opts.to);
   const dirTimes: { path: string; node: TreeNode }[] = [];
+  // Directories that existed before this restore, with the names their tree holds (for --delete).
+  const existedDirs: { out: string; rel: string; names: Set<string> }[] = [];
   // Entries handed to the writer threads, until their outcome comes back (directories report only a failure).
   const pending = new Map<number, Pending>();
   const failedDirs: string[] = [];
@@ -129,14 +143,26 @@ export async function restoreTree(reader: BlobReader, treeId: string, rootPrefix
     if (node.type === 'dir' && here) inIncluded.add(rel);
     return node.type === 'dir' || (node.type === 'file' && here);
   };
-  reader.plan(heldContent(trees, treeId, restored, rootPrefix));
+  // With --overwrite, files already holding their content are found before the plan, so
+  // their bytes are never fetched.
+  const inPlace = new Map<string, FileIdentity | undefined>();
+  const outOf = (rel: string) => join(opts.to, rootPrefix ? rel.slice(rootPrefix.length + 1) : rel);
+  const foundInPlace = (rel: string, node: TreeNode): FileIdentity | undefined => {
+    if (rootFresh || !opts.overwrite || node.type !== 'file' || !isSafeName(node.name)) return undefined;
+    if (!inPlace.has(rel)) inPlace.set(rel, sameContentOnDisk(reader.repo.key.mac, node, outOf(rel)));
+    return inPlace.get(rel);
+  };
+  const planned = (rel: string, node: TreeNode) => restored(rel, node) && foundInPlace(rel, node) === undefined;
+  reader.plan(heldContent(trees, treeId, planned, rootPrefix));
 
   // With --include, a matching directory brings everything below it; other directories are
   // entered and kept only when something inside them matches.
   let lanes = 0;
   const visit = async (tree: string, dir: Dir): Promise<boolean> => {
     let wroteSomething = false;
-    for (const node of (await trees.tree(tree)).nodes) {
+    const nodes = (await trees.tree(tree)).nodes;
+    if (opts.delete && !dir.fresh && (dir.included || !inc)) existedDirs.push({ out: dir.out, rel: dir.rel, names: new Set(nodes.map((n) => n.name)) });
+    for (const node of nodes) {
       opts.signal?.throwIfAborted();
       if (!isSafeName(node.name)) throw new TriadError('E_UNSAFE_PATH', `unsafe name ${JSON.stringify(node.name)} in snapshot`);
       const rel = dir.rel ? `${dir.rel}/${node.name}` : node.name;
@@ -146,7 +172,17 @@ export async function restoreTree(reader: BlobReader, treeId: string, rootPrefix
         continue;
       }
       const here = dir.included || !inc || inc(rel);
+      if (here && !opts.owner && opts.user && (node.uid !== opts.user.uid || node.gid !== opts.user.gid)) result.ownershipSkipped++;
       try {
+        if (here && !dir.fresh && opts.overwrite) {
+          const found = foundInPlace(rel, node);
+          if (found && keptInPlace(node, out, found, opts.owner)) {
+            result.unchanged++;
+            wroteSomething = true;
+            continue;
+          }
+          clearTheWay(out, node);
+        }
         if (node.type === 'dir') {
           const sub: Dir = { lane: lanes++, rel, out, included: here, fresh: true, creates: dir.creates, made: false };
           if (dir.fresh && here) {
@@ -182,7 +218,7 @@ export async function restoreTree(reader: BlobReader, treeId: string, rootPrefix
         }
       } catch (err) {
         // A directory that failed is not entered (or not finished): what it would have read is not read.
-        if (node.type === 'dir' && node.subtree) reader.forgo(heldContent(trees, node.subtree, restored, rel));
+        if (node.type === 'dir' && node.subtree) reader.forgo(heldContent(trees, node.subtree, planned, rel));
         if (err instanceof TriadError && err.code === 'E_UNSAFE_PATH') throw err;
         if ((err as Error).name === 'AbortError') throw err;
         if (err instanceof TriadError && err.code === 'E_NO_SPACE') throw err;
@@ -201,6 +237,7 @@ export async function restoreTree(reader: BlobReader, treeId: string, rootPrefix
     await pool.close();
   }
   if (fatal) throw fatal;
+  for (const d of existedDirs) result.deleted += deleteUnlisted(d, exc);
   // Directory metadata last: writing children changes a directory's mtime.
   for (const { path, node } of dirTimes.reverse()) {
     if (failedDirs.some((f) => path === f || path.startsWith(`${f}${sep}`))) continue;
@@ -210,6 +247,85 @@ export async function restoreTree(reader: BlobReader, treeId: string, rootPrefix
     setEntryTimes(path, node);
   }
   return result;
+}
+
+export function emptyResult(): RestoreResult {
+  return { files: 0, dirs: 0, symlinks: 0, bytes: 0, excluded: 0, unchanged: 0, deleted: 0, ownershipSkipped: 0, failures: [] };
+}
+
+/** What identifies a file found in place, so the walk acts on the very file that was checked. */
+type FileIdentity = Pick<BigIntStats, 'dev' | 'ino' | 'size' | 'mtimeNs' | 'ctimeNs'>;
+
+/** Bytes read at a time when comparing a file in place with the snapshot. */
+const COMPARE_CHUNK = 1 << 20;
+const compareBuf = Buffer.alloc(COMPARE_CHUNK);
+
+/**
+ * The identity of the regular file at `out` when it holds the node's content (same size, same
+ * keyed hash), else undefined. A local read of the file, never a download; synchronous, as
+ * the read plan is built from it.
+ */
+function sameContentOnDisk(mac: Buffer, node: TreeNode, out: string): FileIdentity | undefined {
+  if (!node.hash) return undefined;
+  let fd: number;
+  try {
+    fd = openSync(out, fsc.O_RDONLY | fsc.O_NOFOLLOW);
+  } catch {
+    return undefined;
+  }
+  try {
+    const st = fstatSync(fd, { bigint: true });
+    if (!st.isFile() || Number(st.size) !== node.size) return undefined;
+    const h = createHmac('sha256', mac);
+    for (let n = readSync(fd, compareBuf, 0, COMPARE_CHUNK, null); n > 0; n = readSync(fd, compareBuf, 0, COMPARE_CHUNK, null)) h.update(compareBuf.subarray(0, n));
+    return h.digest('hex') === node.hash ? { dev: st.dev, ino: st.ino, size: st.size, mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs } : undefined;
+  } catch {
+    // Unreadable: restored as any other file that differs.
+    return undefined;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * Leaves the file found in place when `out` (in a directory the walk checked is real) is still
+ * that file, giving it the node's mode, times (and owner) where they differ; false when it
+ * changed since, and is then written like any other.
+ */
+function keptInPlace(node: TreeNode, out: string, found: FileIdentity, owner: boolean): boolean {
+  const st = lstatSync(out, { throwIfNoEntry: false, bigint: true });
+  if (!st?.isFile() || st.dev !== found.dev || st.ino !== found.ino || st.size !== found.size || st.mtimeNs !== found.mtimeNs || st.ctimeNs !== found.ctimeNs) return false;
+  if (owner && (Number(st.uid) !== node.uid || Number(st.gid) !== node.gid)) tryChown(() => lchownSync(out, node.uid, node.gid));
+  if ((Number(st.mode) & 0o7777) !== node.mode) chmodSync(out, node.mode);
+  if (st.mtimeNs !== nodeMtimeNs(node)) setEntryTimes(out, node);
+  return true;
+}
+
+/**
+ * With --overwrite, an entry of another kind in the way is removed: a directory where the
+ * snapshot has a file or symlink (with all it holds), a file or symlink where it has a
+ * directory. A file in the way of a file is replaced by its writer, atomically.
+ */
+function clearTheWay(out: string, node: TreeNode): void {
+  const st = lstatSync(out, { throwIfNoEntry: false });
+  if (!st) return;
+  try {
+    if (node.type !== 'dir' && st.isDirectory()) rmSync(out, { recursive: true });
+    else if (node.type === 'dir' && !st.isDirectory()) unlinkSync(out);
+  } catch (err) {
+    throw fsError(err, out);
+  }
+}
+
+/** Removes the entries of an existing directory that its tree does not hold (and --exclude does not protect); returns how many. */
+function deleteUnlisted(d: { out: string; rel: string; names: Set<string> }, exc: ((rel: string) => boolean) | undefined): number {
+  let removed = 0;
+  for (const name of readdirSync(d.out)) {
+    if (d.names.has(name) || exc?.(d.rel ? `${d.rel}/${name}` : name)) continue;
+    rmSync(join(d.out, name), { recursive: true, force: true });
+    removed++;
+  }
+  return removed;
 }
 
 /**

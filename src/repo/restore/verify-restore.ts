@@ -1,10 +1,10 @@
-import { createHmac } from 'node:crypto';
-import { createReadStream, lstatSync, mkdirSync } from 'node:fs';
+import { lstatSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { TriadError, fsError } from '../../core/errors.js';
 import { StorageError } from '../../backends/storage.js';
 import { BlobError, type BlobReader } from '../read/index.js';
-import { restoreFile, type RestoreResult } from './restorer.js';
+import { emptyResult, restoreFile } from './restorer.js';
+import { keyedFileHash } from './file-hash.js';
 import { isSafeName, type TreeNode } from '../model/index.js';
 import { findNode, type TreeSource } from '../read/index.js';
 
@@ -106,7 +106,7 @@ export async function restoreAndVerify(reader: BlobReader, rootTree: string, exp
   } catch (err) {
     throw fsError(err, out);
   }
-  const acc: RestoreResult = { files: 0, dirs: 0, symlinks: 0, bytes: 0, excluded: 0, failures: [] };
+  const acc = emptyResult();
   const t0 = opts.monotonic();
   try {
     await restoreFile(reader, node, out, expected.path, { to: opts.scratch, owner: false, overwrite: false, signal: opts.signal }, acc);
@@ -143,18 +143,6 @@ export async function restoreAndVerify(reader: BlobReader, rootTree: string, exp
     }
   }
   return { ...res, ok: true };
-}
-
-/** Whole-content keyed hash of a file on disk, streamed (equals the blob id of a one-chunk file). */
-export async function keyedFileHash(macKey: Buffer, path: string, signal?: AbortSignal): Promise<string> {
-  const h = createHmac('sha256', macKey);
-  try {
-    for await (const chunk of createReadStream(path, { signal })) h.update(chunk as Buffer);
-  } catch (err) {
-    rethrowFatal(err);
-    throw fsError(err, path);
-  }
-  return h.digest('hex');
 }
 
 /** Names the cause of a failed file restore in the vocabulary of FailureKind. */

@@ -1,0 +1,33 @@
+import { readFileSync } from 'node:fs';
+import { isAbsolute, relative, resolve } from 'node:path';
+import { TriadError } from '../core/errors.js';
+
+/**
+ * The paths of a source's `files_from` list, relative to the source: one path per line,
+ * absolute or relative to the source; blank lines and lines starting with `#` ignored.
+ * A path outside the source is an error naming its line: it would silently back up nothing.
+ */
+export function readFilesFrom(file: string, source: string): string[] {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new TriadError('E_POLICY_INVALID', `files_from ${file} of source ${source} cannot be read: ${(err as Error).message}`, {
+      hint: 'create the list (one path per line), or fix files_from in the policy',
+      cause: err,
+    });
+  }
+  const paths: string[] = [];
+  text.split('\n').forEach((raw, i) => {
+    const line = raw.replace(/\r$/, '');
+    if (line.trim() === '' || line.trimStart().startsWith('#')) return;
+    const rel = relative(source, resolve(source, line));
+    if (rel === '..' || rel.startsWith('../') || isAbsolute(rel)) {
+      throw new TriadError('E_POLICY_INVALID', `${file}:${i + 1}: ${line} is not inside source ${source}`, {
+        hint: `list only paths inside ${source} (absolute, or relative to it), or add a source for it`,
+      });
+    }
+    paths.push(rel);
+  });
+  return paths;
+}
