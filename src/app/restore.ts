@@ -6,7 +6,7 @@ import { dumpTar } from '../repo/restore/index.js';
 import { restoreTree, type RestoreResult } from '../repo/restore/index.js';
 import { findNode } from '../repo/read/index.js';
 import { openForRead, pathInSnapshot, patternsInSnapshot, pickSnapshot } from './read.js';
-import { catalogFor, errorMessage, type AppContext } from './session.js';
+import { catalogFor, errorMessage, type AppContext, type HostSelection } from './session.js';
 
 export interface RestoreOptions {
   policyFile: string;
@@ -18,6 +18,8 @@ export interface RestoreOptions {
   overwrite?: boolean;
   /** Remove what the snapshot does not have under the restored paths (requires `overwrite`). */
   delete?: boolean;
+  /** Whose `latest` (default this host's). */
+  hosts?: HostSelection;
 }
 
 export interface RestoreSummary extends RestoreResult {
@@ -41,7 +43,7 @@ export async function runRestore(ctx: AppContext, opts: RestoreOptions): Promise
     throw new TriadError('E_RESTORE_TARGET', `${to} is not empty`, { hint: 'restore into an empty or new directory, or pass --overwrite to replace files there' });
   }
   const started = ctx.clock.monotonic();
-  const s = await openForRead(ctx, opts.policyFile, opts.target);
+  const s = await openForRead(ctx, opts.policyFile, opts.target, 'restore', opts.hosts);
   const catalog = catalogFor(ctx, s.policy);
   const runId = catalog.startRun({ policy: s.policy.name, kind: 'restore', target: s.target, started_at: ctx.clock.now() });
   try {
@@ -88,8 +90,8 @@ function isEmptyOrMissing(dir: string): boolean {
   }
 }
 
-export async function runDump(ctx: AppContext, opts: { policyFile: string; snapshot: string; path?: string; target?: string; out: Writable }): Promise<{ snapshot: string; target: string; bytesFetched: number; requests: number }> {
-  const s = await openForRead(ctx, opts.policyFile, opts.target, 'dump');
+export async function runDump(ctx: AppContext, opts: { policyFile: string; snapshot: string; path?: string; target?: string; out: Writable; hosts?: HostSelection }): Promise<{ snapshot: string; target: string; bytesFetched: number; requests: number }> {
+  const s = await openForRead(ctx, opts.policyFile, opts.target, 'dump', opts.hosts);
   try {
     const snap = pickSnapshot(s, opts.snapshot);
     const found = await findNode(s.reader, snap.tree, pathInSnapshot(snap, opts.path ?? ''));

@@ -1,4 +1,4 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { openCatalog } from '../../src/catalog/catalog.js';
@@ -51,6 +51,8 @@ describe('several hosts, one repository', () => {
     expect(files()).toEqual(['src/alpha.txt']);
     expect(files('--host', 'beta')).toEqual(['src/beta.txt']);
     expect(files('--all-hosts')).toEqual(['src/beta.txt']);
+    ok(['restore', '-p', alpha, 'latest', '--host', 'beta', '--to', join(dir, 'as-beta')]);
+    expect(readFileSync(join(dir, 'as-beta', 'src', 'beta.txt'), 'utf8')).toBe('data of beta\n');
 
     // keep_last 1 on alpha: only alpha's older snapshot goes, and beta's are not even listed.
     const f = JSON.parse(ok(['forget', '-p', alpha, '--json']).stdout) as { targets: { snapshots: { host: string; keep: boolean }[]; removed: string[] }[] };

@@ -163,12 +163,14 @@ export function registerRepo(program: Command, ctx: CliContext): void {
       .option('--exclude <glob>', 'skip matching paths (repeatable)', collect)
       .option('--overwrite', 'restore into a non-empty DIR: replace what differs (a file with the same content is left in place)')
       .option('--delete', 'with --overwrite: remove what the snapshot does not have under the restored paths')
+      .addOption(hostOption("'latest' is the latest"))
+      .addOption(allHostsOption("'latest' is the latest"))
       .addOption(readConcurrencyOption())
-      .action(async (snapshot: string, o: { policy: string; to: string; target?: string; include?: string[]; exclude?: string[]; overwrite?: boolean; delete?: boolean }, cmd: Command) => {
+      .action(async (snapshot: string, o: { policy: string; to: string; target?: string; include?: string[]; exclude?: string[]; overwrite?: boolean; delete?: boolean; host?: string; allHosts?: boolean }, cmd: Command) => {
         const out = ctx.output(cmd);
         const app = appContext(ctx, cmd, out);
         const { runRestore } = await import('../../app/restore.js');
-        const r = await runRestore(app, { policyFile: o.policy, snapshot, to: o.to, target: o.target, include: o.include, exclude: o.exclude, overwrite: o.overwrite, delete: o.delete }).finally(() => app.stopProgress());
+        const r = await runRestore(app, { policyFile: o.policy, snapshot, to: o.to, target: o.target, include: o.include, exclude: o.exclude, overwrite: o.overwrite, delete: o.delete, hosts: { host: o.host, allHosts: o.allHosts } }).finally(() => app.stopProgress());
         if (out.json) out.emitJson(r);
         else {
           out.result(`restored snapshot ${r.snapshot.slice(0, 8)} from target '${r.target}' to ${r.to}: ${r.files} files, ${r.dirs} directories, ${r.symlinks} symlinks, ${formatBytes(r.bytes)} in ${formatDuration(r.durationMs)}`);
@@ -191,13 +193,15 @@ export function registerRepo(program: Command, ctx: CliContext): void {
       .argument('<snapshot>', "'latest', a full id or a unique prefix")
       .argument('[path]', 'a path inside the snapshot')
       .option('--target <name>', 'read from this target')
+      .addOption(hostOption("'latest' is the latest"))
+      .addOption(allHostsOption("'latest' is the latest"))
       .addOption(readConcurrencyOption())
-      .action(async (snapshot: string, path: string | undefined, o: { policy: string; target?: string }, cmd: Command) => {
+      .action(async (snapshot: string, path: string | undefined, o: { policy: string; target?: string; host?: string; allHosts?: boolean }, cmd: Command) => {
         const out = ctx.output(cmd);
         if (out.stdout.isTTY) throw new TriadError('E_USAGE', 'refusing to write a tar stream to a terminal', { hint: 'redirect it: triad dump … > backup.tar, or pipe it into tar -x' });
         const app = appContext(ctx, cmd, out);
         const { runDump } = await import('../../app/restore.js');
-        const r = await runDump(app, { policyFile: o.policy, snapshot, path, target: o.target, out: out.stdout });
+        const r = await runDump(app, { policyFile: o.policy, snapshot, path, target: o.target, out: out.stdout, hosts: { host: o.host, allHosts: o.allHosts } });
         // stdout is the archive: what was fetched goes to stderr.
         if (out.verbose) out.info(fetchedLine(r.bytesFetched, r.requests));
       }),
