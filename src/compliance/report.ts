@@ -225,7 +225,9 @@ function restoreTestRuns(tests: readonly RestoreTestRecord[], at: number): Resto
   for (const t of tests) {
     if (t.at.getTime() > at) continue;
     const key = t.runId === undefined ? `at ${t.at.getTime()}` : `run ${t.runId}`;
-    runs.set(key, [...(runs.get(key) ?? []), t]);
+    const copies = runs.get(key);
+    if (copies) copies.push(t);
+    else runs.set(key, [t]);
   }
   return [...runs.values()].map((copies) => restoreTestRun(copies, at)).sort((a, b) => b.at.getTime() - a.at.getTime());
 }

@@ -72,11 +72,24 @@ function clockFormat(zone: string): Intl.DateTimeFormat {
  * British English the European ones (CET, BST); otherwise the numeric offset (GMT+5:30).
  */
 function zoneName(zone: string, d: Date): string {
-  const short = (locale: string) => new Intl.DateTimeFormat(locale, { timeZone: zone, timeZoneName: 'short' }).formatToParts(d).find((p) => p.type === 'timeZoneName')?.value ?? zone;
+  const short = (locale: string) => zoneNameFormat(locale, zone).formatToParts(d).find((p) => p.type === 'timeZoneName')?.value ?? zone;
   const us = short('en-US');
   if (!us.startsWith('GMT')) return us;
   const gb = short('en-GB');
   return gb.startsWith('GMT+') || gb.startsWith('GMT-') ? us : gb;
+}
+
+const zoneNameFormats = new Map<string, Intl.DateTimeFormat>();
+
+/** Building an Intl.DateTimeFormat costs far more than using one: one per locale and zone. */
+function zoneNameFormat(locale: string, zone: string): Intl.DateTimeFormat {
+  const key = `${locale} ${zone}`;
+  let f = zoneNameFormats.get(key);
+  if (!f) {
+    f = new Intl.DateTimeFormat(locale, { timeZone: zone, timeZoneName: 'short' });
+    zoneNameFormats.set(key, f);
+  }
+  return f;
 }
 
 /** Bytes per second: "12.5 MiB/s". */
