@@ -131,6 +131,9 @@ describe('the HTML report in headless Chromium', () => {
     expect(dom).toContain('@page{size:A4');
     expect(dom).toContain('section.policy{break-before:page}');
     expect(dom).toContain('table,figure,tr{break-inside:avoid}');
+    // The first policy follows the verdict on page 1; a single policy's print has no page of the verdict alone.
+    expect(dom).toContain('section.verdicts+section.policy{break-before:auto}');
+    expect(dom).toMatch(/<section class="verdicts">[\s\S]*?<\/section>\s*<section class="policy"/);
     expect(dom).not.toMatch(/(src|href)="(?!#)/);
     expect(existsSync(join(OUT, 'three-policies.pdf'))).toBe(true);
   });

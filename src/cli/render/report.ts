@@ -462,8 +462,9 @@ const HTML_STYLE = [
   '.verdict{font-size:1.1em}.chart text{font-size:11px;fill:#222}.rpo-label{font-weight:bold}',
   'code{font-family:ui-monospace,monospace;background:#f2f2f2;padding:0 .2em}',
   '@page{size:A4;margin:15mm}',
-  // A heading stays with what follows it, and a table or chart is not cut across pages.
-  '@media print{body{margin:0;max-width:none}section.policy{break-before:page}section.policy:first-of-type{break-before:auto}svg{max-width:100%;height:auto}h2,h3{break-after:avoid}table,figure,tr{break-inside:avoid}}',
+  // Each policy after the first starts a page (the first follows the verdict: `:first-of-type` would
+  // match the verdict's section, not it); a heading stays with what follows, a table or chart is not cut.
+  '@media print{body{margin:0;max-width:none}section.policy{break-before:page}section.verdicts+section.policy{break-before:auto}svg{max-width:100%;height:auto}h2,h3{break-after:avoid}table,figure,tr{break-inside:avoid}}',
 ].join('');
 
 /** One self-contained HTML page (inline CSS and SVG, no external assets, works offline); all text escaped. */
