@@ -41,7 +41,9 @@ function input(cloudStoppedMs) {
     targets,
     snapshots,
     runs,
-    restoreTests: ['nas', 'cloud'].map((t, i) => ({ at: ago(12 * D), target: t, ok: true, files: 412, bytes: 9.6e9, overheadMs: 45_000, transferMs: (i + 1) * 95_000, failures: 0 })),
+    restoreTests: [40, 12].flatMap((daysAgo, run) => ['nas', 'cloud'].map((t, i) => ({
+      at: ago(daysAgo * D), target: t, runId: run + 1, ok: true, files: 412, bytes: 9.6e9, overheadMs: 45_000, transferMs: (i + 1) * 95_000, durationMs: 45_000 + (i + 1) * 115_000, failures: 0,
+    }))),
     verifications: [],
     keyProofs: [{ at: ago(40 * D), targets: [{ target: 'nas', key: 'a3f9c2e17b604d58'.padEnd(64, '0') }, { target: 'cloud', key: 'a3f9c2e17b604d58'.padEnd(64, '0') }] }],
     capacity: [{ target: 'nas', usedBytes: 2.1e12, freeBytes: 1.9e12, storedHistory: Array.from({ length: 30 }, (_, d) => ({ at: ago((30 - d) * D), bytes: 1.2e12 + d * 4e9 })), logicalBytes: 5.4e12 }],

@@ -430,6 +430,7 @@ function importRestoreTests(catalog: Catalog, r: JournalRecord, runId: number): 
       bytes: num(e.bytes) ?? r.bytesRead ?? 0,
       overhead_ms: num(e.overhead_ms) ?? num(e.overheadMs) ?? 0,
       transfer_ms: num(e.transfer_ms) ?? num(e.transferMs) ?? 0,
+      duration_ms: num(e.duration_ms) ?? num(e.durationMs) ?? null,
       snapshots: snapshotIds(e.snapshots ?? d.snapshots),
       failures: Array.isArray(fails) ? fails : typeof fails === 'number' ? new Array(fails).fill({}) : [],
     });

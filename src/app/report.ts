@@ -325,6 +325,8 @@ export function restoreTestRecord(r: RestoreTestRow): RestoreTestRecord {
     overheadMs: r.overhead_ms,
     transferMs: r.transfer_ms,
     failures: r.failures.length,
+    runId: r.run_id,
+    durationMs: r.duration_ms,
     ...(snap === undefined ? {} : { snapshotId: snap }),
   };
 }

@@ -42,6 +42,8 @@ export interface TargetTestResult extends ReplicaTestResult {
   target: string;
   location?: string;
   reachable: boolean;
+  /** Wall time spent on this target: opening it, loading its index, restoring and verifying the sample. */
+  durationMs: number;
   /** Why it was not tested: unreachable, or (reachable) too damaged to open, e.g. its key files or config. */
   error?: string;
   errorCode?: string;
@@ -233,6 +235,7 @@ async function testTargets(
       continue;
     }
     const dir = join(o.scratchRoot, `t${i}`);
+    const started = ctx.clock.monotonic();
     try {
       const tested = await testReplica(s.replica, sample, {
         dir,
@@ -243,7 +246,7 @@ async function testTargets(
         onProgress: (p) => ctx.emit?.({ type: 'progress', job: 'restore-test', target: s.spec.name, ...p }),
         onReRead: (r) => ctx.emit?.({ type: 'pack-reread', target: s.spec.name, pack: r.pack, reason: r.reason }),
       });
-      targets.push({ ...emptyResult(s, []), ...tested });
+      targets.push({ ...emptyResult(s, []), ...tested, durationMs: s.overheadMs + ctx.clock.monotonic() - started });
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -287,6 +290,7 @@ function recordInCatalogue(catalog: Catalog, policy: Policy, result: RestoreTest
       bytes: t.bytes,
       overhead_ms: t.overheadMs,
       transfer_ms: t.transferMs,
+      duration_ms: t.durationMs,
       snapshots: t.structure.filter((x) => x.present).map((x) => x.snapshot),
       failures: recordedFailures(t),
     });
@@ -470,6 +474,7 @@ function emptyResult(s: Session, results: FileTestResult[]): TargetTestResult {
     target: s.spec.name,
     ...(s.opened?.storage?.location ? { location: s.opened.storage.location } : {}),
     reachable: true,
+    durationMs: s.overheadMs,
     ok: true,
     files: 0,
     passed: 0,
@@ -554,6 +559,7 @@ function journalRecord(policy: Policy, r: RestoreTestResult, started: Date, fini
         bytes: t.bytes,
         overheadMs: Math.round(t.overheadMs),
         transferMs: Math.round(t.transferMs),
+        durationMs: Math.round(t.durationMs),
         estimatedFullRestoreMs: t.estimatedFullRestoreMs === null ? null : Math.round(t.estimatedFullRestoreMs),
         failures: recordedFailures(t),
       })),

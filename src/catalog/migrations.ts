@@ -168,6 +168,14 @@ export const migrations: readonly Migration[] = [
       db.exec('ALTER TABLE runs ADD COLUMN requests INTEGER NOT NULL DEFAULT 0');
     },
   },
+  {
+    version: 4,
+    name: 'how long each restore test took per target',
+    up(db) {
+      // Wall time of a restore test on one target, open to last verified byte; NULL for tests recorded before.
+      db.exec('ALTER TABLE restore_tests ADD COLUMN duration_ms REAL');
+    },
+  },
 ];
 
 /**

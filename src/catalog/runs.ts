@@ -113,10 +113,10 @@ export function* iterateRunsBefore(c: Connection, policy: string, before: TimeIn
 export function addRestoreTest(c: Connection, t: RestoreTestInput): void {
   c.write(() =>
     c.stmt(
-      `INSERT INTO restore_tests (run_id, policy, target, at, seed, ok, files, bytes, overhead_ms, transfer_ms, snapshots, failures)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+      `INSERT INTO restore_tests (run_id, policy, target, at, seed, ok, files, bytes, overhead_ms, transfer_ms, duration_ms, snapshots, failures)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
        ON CONFLICT (run_id, target) DO UPDATE SET at = excluded.at, seed = excluded.seed, ok = excluded.ok,
-         files = excluded.files, bytes = excluded.bytes, overhead_ms = excluded.overhead_ms, transfer_ms = excluded.transfer_ms,
+         files = excluded.files, bytes = excluded.bytes, overhead_ms = excluded.overhead_ms, transfer_ms = excluded.transfer_ms, duration_ms = excluded.duration_ms,
          snapshots = excluded.snapshots, failures = excluded.failures`,
     ).run(
       t.run_id,
@@ -129,6 +129,7 @@ export function addRestoreTest(c: Connection, t: RestoreTestInput): void {
       t.bytes,
       t.overhead_ms,
       t.transfer_ms,
+      t.duration_ms ?? null,
       JSON.stringify(t.snapshots ?? []),
       JSON.stringify(t.failures ?? []),
     ),
@@ -137,7 +138,7 @@ export function addRestoreTest(c: Connection, t: RestoreTestInput): void {
 
 export function listRestoreTests(c: Connection, policy: string, q: { target?: string; since?: TimeInput } = {}): RestoreTestRow[] {
   const rows = c.stmt(
-    `SELECT run_id, policy, target, at, seed, ok, files, bytes, overhead_ms, transfer_ms, snapshots, failures FROM restore_tests
+    `SELECT run_id, policy, target, at, seed, ok, files, bytes, overhead_ms, transfer_ms, duration_ms, snapshots, failures FROM restore_tests
      WHERE policy = @policy AND at >= @since AND (@target IS NULL OR target = @target) ORDER BY at, run_id, target`,
   ).all({ policy, since: q.since === undefined ? '' : toIso(q.since, 'since'), target: q.target ?? null }) as Array<
     Omit<RestoreTestRow, 'ok' | 'snapshots' | 'failures'> & { ok: number; snapshots: string; failures: string }

@@ -206,6 +206,8 @@ export interface RestoreTestInput {
   bytes: number;
   overhead_ms: number;
   transfer_ms: number;
+  /** Wall time of the test on this target (open, sample restore, verification). */
+  duration_ms?: number | null;
   /** Snapshot ids sampled. */
   snapshots?: readonly string[];
   failures?: readonly unknown[];
@@ -221,6 +223,8 @@ export interface RestoreTestRow {
   bytes: number;
   overhead_ms: number;
   transfer_ms: number;
+  /** null for tests recorded before the duration was. */
+  duration_ms: number | null;
   snapshots: string[];
   failures: unknown[];
 }

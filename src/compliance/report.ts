@@ -3,7 +3,7 @@ import { countOf, formatDuration, formatTime } from '../core/format.js';
 import { shellWord } from '../core/describe.js';
 import { evaluateRpo } from './rpo.js';
 import { evaluateDataRule } from './rule-status.js';
-import { evaluateRto, latestTest } from './rto.js';
+import { evaluateRto, latestTest, measuredBytesPerMs } from './rto.js';
 import type {
   KeyProofRecord,
   KeyProofStatus,
@@ -14,7 +14,9 @@ import type {
   NagiosStatus,
   PerfDatum,
   PolicyReport,
+  RestoreTestCopy,
   RestoreTestRecord,
+  RestoreTestRun,
   RpoEvaluation,
   Severity,
   SnapshotCopy,
@@ -121,6 +123,7 @@ export function buildPolicyReport(input: PolicyReportInput): PolicyReport {
     countPartial,
   });
   const restoreTests = input.targets.map((t) => restoreTestStatus(input, t, started ? start : null, atMs, windowStart, everyMs));
+  const testRuns = restoreTestRuns(input.restoreTests, atMs);
   const backups = input.targets.map((t) => backupStatus(input, t.name, atMs, windowStart));
   const capacity = (input.capacity ?? []).map((c) => capacityStatus(c, atMs, windowStart));
   const keyProofEveryMs = policy.keys.prove_every ?? null;
@@ -137,11 +140,14 @@ export function buildPolicyReport(input: PolicyReportInput): PolicyReport {
     windowMs,
     windowStart: new Date(windowStart),
     objectives: { rpoMs, rtoMs, restoreEveryMs: everyMs },
+    production: { media: policy.production.media },
     targets: input.targets,
     rule,
     rpo,
     rto,
     restoreTests,
+    restoreTestHistory: testRuns.filter((r) => r.at.getTime() > windowStart),
+    lastRestoreTest: testRuns[0] ?? null,
     backups,
     capacity,
     keys,
@@ -206,6 +212,45 @@ function restoreTestStatus(input: PolicyReportInput, t: TargetInfo, start: Date 
     overdue: overdueByMs > 0,
     overdueByMs,
     failuresInWindow,
+  };
+}
+
+/**
+ * The restore tests that finished by `at`, grouped into the runs that made them (one
+ * `triad restore-test` tests every selected copy), newest first. Records without a run id
+ * group by their finishing time.
+ */
+function restoreTestRuns(tests: readonly RestoreTestRecord[], at: number): RestoreTestRun[] {
+  const runs = new Map<string, RestoreTestRecord[]>();
+  for (const t of tests) {
+    if (t.at.getTime() > at) continue;
+    const key = t.runId === undefined ? `at ${t.at.getTime()}` : `run ${t.runId}`;
+    const copies = runs.get(key);
+    if (copies) copies.push(t);
+    else runs.set(key, [t]);
+  }
+  return [...runs.values()].map((copies) => restoreTestRun(copies, at)).sort((a, b) => b.at.getTime() - a.at.getTime());
+}
+
+function restoreTestRun(records: readonly RestoreTestRecord[], at: number): RestoreTestRun {
+  const copies: RestoreTestCopy[] = records.map((t) => {
+    const bytesPerMs = measuredBytesPerMs(t);
+    return {
+      target: t.target, ok: t.ok, files: t.files, bytes: t.bytes, failures: t.failures,
+      durationMs: t.durationMs ?? null,
+      throughputBytesPerSec: bytesPerMs === null ? null : bytesPerMs * 1000,
+    };
+  });
+  const finished = Math.max(...records.map((t) => t.at.getTime()));
+  const durations = copies.map((c) => c.durationMs);
+  return {
+    at: new Date(finished),
+    ageMs: at - finished,
+    ok: copies.every((c) => c.ok),
+    files: Math.max(...copies.map((c) => c.files)),
+    bytes: Math.max(...copies.map((c) => c.bytes)),
+    durationMs: durations.every((d): d is number => d !== null) ? durations.reduce((n, d) => n + d, 0) : null,
+    copies,
   };
 }
 

@@ -50,9 +50,7 @@ function evaluateTarget(input: RtoInput, target: TargetInfo, at: number): Target
 
   const ageMs = at - test.at.getTime();
   const evidence: Evidence = ageMs > input.restoreEveryMs ? 'stale' : 'fresh';
-  // A test that moved no bytes measured no throughput; one with zero transfer time is
-  // limited by its overhead alone.
-  const bytesPerMs = test.bytes > 0 ? (test.transferMs > 0 ? test.bytes / test.transferMs : Infinity) : null;
+  const bytesPerMs = measuredBytesPerMs(test);
   const lastTest = {
     at: test.at,
     ok: test.ok,
@@ -68,6 +66,15 @@ function evaluateTarget(input: RtoInput, target: TargetInfo, at: number): Target
   else if (input.rtoMs === null || estimateMs <= input.rtoMs) verdict = 'met';
   else verdict = 'exceeded';
   return { ...base, evidence, lastTest, estimateMs, verdict };
+}
+
+/**
+ * What a restore test measured, in bytes per millisecond. A test that moved no bytes
+ * measured no throughput (null); one with zero transfer time is limited by its overhead alone.
+ */
+export function measuredBytesPerMs(test: Pick<RestoreTestRecord, 'bytes' | 'transferMs'>): number | null {
+  if (test.bytes <= 0) return null;
+  return test.transferMs > 0 ? test.bytes / test.transferMs : Infinity;
 }
 
 /** The latest restore test on a target that finished by `at`. */

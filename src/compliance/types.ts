@@ -67,6 +67,10 @@ export interface RestoreTestRecord {
   /** Files that failed to restore or verify. */
   readonly failures: number;
   readonly snapshotId?: string;
+  /** The restore-test run it was part of: the copies one `triad restore-test` tested together. */
+  readonly runId?: number;
+  /** Wall time of the test on this target; null or absent when it was not recorded. */
+  readonly durationMs?: number | null;
 }
 
 /** The latest `triad check` result of a target. */
@@ -277,6 +281,34 @@ export interface TargetRestoreTests {
   readonly failuresInWindow: readonly { readonly at: Date; readonly failures: number }[];
 }
 
+/** One copy's part in a restore-test run. */
+export interface RestoreTestCopy {
+  readonly target: string;
+  readonly ok: boolean;
+  readonly files: number;
+  readonly bytes: number;
+  readonly failures: number;
+  /** null when the test's duration was not recorded. */
+  readonly durationMs: number | null;
+  /** Bytes restored ÷ transfer time; null when the test moved no bytes. */
+  readonly throughputBytesPerSec: number | null;
+}
+
+/** One `triad restore-test` run: every copy it tested, in target order. */
+export interface RestoreTestRun {
+  /** When the run finished. */
+  readonly at: Date;
+  readonly ageMs: number;
+  /** Every copy passed. */
+  readonly ok: boolean;
+  /** The sample: the most files and bytes any copy restored. */
+  readonly files: number;
+  readonly bytes: number;
+  /** Sum of the copies' durations (they are tested one after another); null when one was not recorded. */
+  readonly durationMs: number | null;
+  readonly copies: readonly RestoreTestCopy[];
+}
+
 /** The samples a trend was (or would have been) drawn from. */
 export interface HistoryBasis {
   readonly points: number;
@@ -342,12 +374,18 @@ export interface PolicyReport {
   readonly windowMs: number;
   readonly windowStart: Date;
   readonly objectives: { readonly rpoMs: number | null; readonly rtoMs: number | null; readonly restoreEveryMs: number };
+  /** The production data, copy 1 of the 3-2-1 matrix: its declared medium. */
+  readonly production: { readonly media: string };
   /** The 3-2-1 matrix as configured. */
   readonly targets: readonly TargetInfo[];
   readonly rule: RuleStatus;
   readonly rpo: RpoEvaluation;
   readonly rto: RtoEvaluation;
   readonly restoreTests: readonly TargetRestoreTests[];
+  /** Restore-test runs that finished in the window, newest first. */
+  readonly restoreTestHistory: readonly RestoreTestRun[];
+  /** The latest restore-test run by the evaluation time, in the window or before it. */
+  readonly lastRestoreTest: RestoreTestRun | null;
   readonly backups: readonly TargetBackups[];
   readonly capacity: readonly TargetCapacity[];
   /** Recovery-key proofs (`key verify`), one row per key ever proven or tried. */

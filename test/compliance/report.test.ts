@@ -10,6 +10,7 @@ import {
   renderReportMarkdown,
   renderReportTable,
   renderStatusLine,
+  verdictSentence,
 } from '../../src/cli/render/report.js';
 
 const H = 3_600_000;
@@ -266,5 +267,87 @@ describe('renderers', () => {
     const b = renderNagios(buildPolicyReport({ ...healthy(), restoreTests: [] }));
     expect(b.exitCode).toBe(2);
     expect(b.text).toMatch(/^TRIAD CRITICAL - finance: 3 findings: no restore test on nas yet, due for 10d | /);
+  });
+});
+
+describe('the verdict sentence and the restore-test history', () => {
+  /**
+   * Restore tests 12 days ago (run 7) that took 2m per copy and measured a throughput that
+   * makes the 36 GB snapshot restore in 10m 1s: the RTO margin 2h − 10m 1s = 1h 49m 59s reads "1h 50m".
+   */
+  const tested = (): PolicyReportInput => ({
+    ...healthy(),
+    restoreTests: ['nas', 'cloud'].map((t) => ({ at: ago(12 * D), target: t, runId: 7, durationMs: 120_000, ok: true, files: 50, bytes: 1e9, overheadMs: 60_000, transferMs: 541_000 / 36, failures: 0 })),
+  });
+  const sentence = (i: PolicyReportInput): string => verdictSentence(buildPolicyReport(i));
+
+  it('compliant: window, last test with its duration and copies, RTO margin rounded like every figure', () => {
+    const r = buildPolicyReport(tested());
+    expect(r.rto.fastest?.estimateMs).toBeCloseTo(601_000, 6);
+    expect(verdictSentence(r)).toBe('finance: within contract for the last 30d; last restore test 12d ago passed in 4m on nas and cloud; RTO 2h met with 1h 50m margin on nas');
+    expect(renderReportMarkdown([r])).toContain('| nas | 33.5 GiB | 63.5 MiB/s | 10m 1s | +1h 50m | 12d (fresh) | met |');
+  });
+
+  it('warning, failed test, RTO exceeded: each says what and where', () => {
+    const i = tested();
+    const due = { ...i, restoreTests: i.restoreTests.map((t) => ({ ...t, at: ago(28 * D) })) };
+    expect(sentence(due)).toBe('finance: within contract for the last 30d; last restore test 28d ago passed in 4m on nas and cloud; RTO 2h met with 1h 50m margin on nas; warning: restore test on nas due 2024-04-02 00:00 UTC');
+    const failed = { ...i, restoreTests: [...i.restoreTests, { at: ago(D), target: 'cloud', runId: 9, durationMs: 180_000, ok: false, files: 50, bytes: 1e9, overheadMs: 1, transferMs: 1, failures: 3 }] };
+    expect(sentence(failed)).toMatch(/^finance: out of contract: .*; last restore test 1d ago FAILED in 3m on cloud \(3 of 50 files\); RTO 2h met with 1h 50m margin on nas$/);
+    const tight = { ...i, policy: { ...i.policy, objectives: { ...i.policy.objectives, rto: 5 * 60_000 } } };
+    expect(sentence(tight)).toMatch(/; RTO 5m exceeded by 5m 1s: the fastest copy, nas, restores in 10m 1s$/);
+  });
+
+  it('breached: out of contract since the RPO breach began, where and by how much, and how many findings in all', () => {
+    const i = tested();
+    const r = buildPolicyReport({ ...i, snapshots: i.snapshots.filter((s) => !(s.target === 'cloud' && s.recoveryPoint.getTime() > AT.getTime() - 12 * H)) });
+    expect(r.findings.filter((f) => f.severity === 'critical')).toHaveLength(3);
+    // Cloud's newest recovery point is 12h old: a breach of the 4h 10m RPO since 7h 50m ago.
+    expect(verdictSentence(r)).toBe('finance: out of contract since 2024-03-30 16:10 UTC: RPO 4h 10m exceeded on cloud, exposure 12h (3 critical findings in all); last restore test 12d ago passed in 4m on nas and cloud; RTO 2h met with 1h 50m margin on nas');
+    // Without an RPO breach, the worst finding leads.
+    const failed = buildPolicyReport({ ...i, restoreTests: [...i.restoreTests, { at: ago(D), target: 'cloud', runId: 9, ok: false, files: 50, bytes: 1e9, overheadMs: 1, transferMs: 1, failures: 3 }] });
+    expect(verdictSentence(failed)).toMatch(/^finance: out of contract: the latest restore test on cloud \(2024-03-30 00:00 UTC\) failed: 3 files did not restore or verify; /);
+  });
+
+  it('not started: no snapshot, no restore test, no RTO evidence', () => {
+    const i = healthy();
+    expect(sentence({ ...i, snapshots: [], runs: [], restoreTests: [], obligationsStart: null })).toBe(
+      'finance: not started: policy finance has no committed snapshot yet: its RPO is judged from the first one (set objectives.since when the contract began earlier); no restore test yet; RTO 2h not demonstrated: no copy with a snapshot has a passing restore test',
+    );
+  });
+
+  it('the history lists every test in the window newest first, per copy, in markdown, table and JSON', () => {
+    const i = tested();
+    const r = buildPolicyReport({
+      ...i,
+      policy: { ...i.policy, production: { media: 'ssd' } },
+      restoreTests: [
+        { at: ago(40 * D), target: 'nas', runId: 3, durationMs: 60_000, ok: true, files: 9, bytes: 1e6, overheadMs: 1, transferMs: 1000, failures: 0 },
+        ...i.restoreTests,
+        { at: ago(2 * D), target: 'cloud', runId: 9, durationMs: 185_000, ok: false, files: 50, bytes: 1e9, overheadMs: 1, transferMs: 8_000, failures: 3 },
+        { at: ago(2 * D), target: 'nas', runId: 9, ok: true, files: 50, bytes: 1e9, overheadMs: 1, transferMs: 4_000, failures: 0 },
+      ],
+    });
+    expect(r.restoreTestHistory.map((x) => [x.ok, x.durationMs, x.copies.map((c) => c.target)])).toEqual([[false, null, ['cloud', 'nas']], [true, 240_000, ['nas', 'cloud']]]);
+    expect(r.lastRestoreTest?.at).toEqual(ago(2 * D));
+    const md = renderReportMarkdown([r]);
+    const history = md.slice(md.indexOf('### Restore-test history (last 30d)'), md.indexOf('### Backups'));
+    expect(history.split('\n').filter((l) => l.startsWith('| 2024'))).toEqual([
+      '| 2024-03-29 00:00 UTC | cloud | 50 files, 953.7 MiB | FAILED (3 of 50 files) | 3m 5s | 119.2 MiB/s |',
+      '| 2024-03-29 00:00 UTC | nas | 50 files, 953.7 MiB | passed | not recorded | 238.4 MiB/s |',
+      '| 2024-03-19 00:00 UTC | nas | 50 files, 953.7 MiB | passed | 2m | 63.5 MiB/s |',
+      '| 2024-03-19 00:00 UTC | cloud | 50 files, 953.7 MiB | passed | 2m | 63.5 MiB/s |',
+    ]);
+    expect(md).toContain('| production | ssd | no | no | yes |');
+    expect(renderReportTable([r])).toMatch(/^Restore-test history \(last 30d\)\nFINISHED +COPY +SAMPLE +RESULT +DURATION +MEASURED THROUGHPUT\n2024-03-29 00:00 UTC +cloud +50 files, 953\.7 MiB +FAILED \(3 of 50 files\) +3m 5s +119\.2 MiB\/s$/m);
+    const json = JSON.parse(JSON.stringify(renderReportJson([r]))) as { policies: { production: { media: string }; restoreTestHistory: { at: string; copies: { target: string; durationMs: number | null }[] }[] }[] };
+    expect(json.policies[0]!.production.media).toBe('ssd');
+    expect(json.policies[0]!.restoreTestHistory.map((x) => [x.at, x.copies.map((c) => c.durationMs)])).toEqual([['2024-03-29T00:00:00.000Z', [185_000, null]], ['2024-03-19T00:00:00.000Z', [120_000, 120_000]]]);
+  });
+
+  it('a test recorded before durations were says nothing about how long it took', () => {
+    expect(sentence(healthy())).toBe('finance: within contract for the last 30d; last restore test 10d ago passed on nas and cloud; RTO 2h met with 1h 53m margin on nas');
+    const r = buildPolicyReport({ ...healthy(), restoreTests: healthy().restoreTests.map((t) => ({ ...t, at: ago(35 * D) })), windowMs: 30 * D });
+    expect(renderReportMarkdown([r])).toContain('No restore test in the window; the latest finished 2024-02-25 00:00 UTC (35d ago).');
   });
 });

@@ -2,7 +2,7 @@ import { appendFileSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'no
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openCatalog } from '../../src/catalog/catalog.js';
-import type { RunRow } from '../../src/catalog/types.js';
+import type { RestoreTestRow, RunRow } from '../../src/catalog/types.js';
 import { startS3rver, type S3Emulator } from '../helpers/emulators.js';
 import { PASS, scratchDir, triad } from '../helpers/triad.js';
 import { bytes, makeSampleTree, snapshotOf } from '../helpers/tree.js';
@@ -147,9 +147,11 @@ describe('disaster recovery: rebuild the catalogue from the cloud target alone',
         expect(Math.abs(Date.parse(r.finished_at!) - Date.parse(journaled[i]!.finished_at!))).toBeLessThan(5000);
         expect(r.journal_id).toMatch(/^[0-9a-f]{64}$/);
       }
-      const tests = cat.listRestoreTests('finance').map((t) => ({ ...t, run_id: 0, overhead_ms: Math.round(t.overhead_ms), transfer_ms: Math.round(t.transfer_ms) }));
-      const old = (before.restoreTests as typeof tests).map((t) => ({ ...t, run_id: 0, overhead_ms: Math.round(t.overhead_ms), transfer_ms: Math.round(t.transfer_ms) }));
-      expect(tests).toEqual(old);
+      // The journal keeps timings in whole milliseconds; durations come back with the rest.
+      const whole = (t: RestoreTestRow): RestoreTestRow => ({ ...t, run_id: 0, overhead_ms: Math.round(t.overhead_ms), transfer_ms: Math.round(t.transfer_ms), duration_ms: t.duration_ms === null ? null : Math.round(t.duration_ms) });
+      const tests = cat.listRestoreTests('finance').map(whole);
+      expect(tests.every((t) => t.duration_ms !== null && t.duration_ms > 0)).toBe(true);
+      expect(tests).toEqual((before.restoreTests as RestoreTestRow[]).map(whole));
       // File entries with their content hashes, as the backup recorded them.
       const latest = cat.latestSnapshot('finance', { target: 'cloud' })!;
       const readme = cat.fileByPath(latest.id, 'src/docs/readme.txt')!;

@@ -249,8 +249,8 @@ describe('triad report end to end (two local targets + S3 emulator)', () => {
     expect(r.stdout).toMatch(/^\| overall \| 5h \| BREACH \|/m);
     // The markdown has the HTML page's sections, in the same order, and the verdict first.
     const headings = [...r.stdout.matchAll(/^##+ (.*)$/gm)].map((m) => m[1]!.replace(/ \d.*$|:.*$/, ''));
-    expect(headings).toEqual(['Verdict', 'Policy e2e', '3-2-1 matrix', 'RPO', 'Breaches', 'RTO', 'Restore tests (every', 'Backups', 'Capacity', 'Findings, worst first']);
-    expect(r.stdout).toMatch(/^- \*\*CRITICAL\*\* e2e: out of contract: /m);
+    expect(headings).toEqual(['Verdict', 'Policy e2e', '3-2-1 matrix', 'RPO', 'Breaches', 'RTO', 'Restore tests (every', 'Restore-test history (last', 'Backups', 'Capacity', 'Findings, worst first']);
+    expect(r.stdout).toMatch(/^- \*\*CRITICAL\*\* e2e: out of contract since 2026-03-02 12:00 UTC: RPO 4h exceeded on [a-z, ]+, exposure 5h \(\d+ critical findings in all\); last restore test /m);
     expect(r.stdout).toMatch(/^\| usb \| 2026-03-02 08:00 UTC \| ongoing \| 5h \|$/m);
     expect(r.stdout).toMatch(/^- \*\*CRITICAL\*\* RPO 4h breached since 2026-03-02 12:00 UTC/m);
   });
@@ -381,6 +381,24 @@ describe('with a real restore test', () => {
     expect(p.rto.targets.every((x) => x.evidence === 'fresh')).toBe(true);
     expect(p.rto.verdict).toBe('met');
     expect(p.verdict).toBe('compliant');
+  });
+
+  it('each target\'s restore-test duration is recorded and the report\'s history shows it, newest run first', () => {
+    const cat = openCatalog(catalogFile, { readonly: true });
+    let recorded: Record<string, number | null>;
+    try {
+      recorded = Object.fromEntries(cat.listRestoreTests('e2e', { since: t('09:30') }).map((x) => [x.target, x.duration_ms]));
+    } finally {
+      cat.close();
+    }
+    expect(Object.keys(recorded).sort()).toEqual(['cloud', 'nas', 'usb']);
+    for (const ms of Object.values(recorded)) expect(ms).toBeGreaterThan(0);
+    const history = (jsonReport(t('10:00')).policies[0] as unknown as { restoreTestHistory: { at: string; ok: boolean; durationMs: number | null; copies: { target: string; durationMs: number | null }[] }[] }).restoreTestHistory;
+    // The 09:30 run, then the 09:00 evidence written without a duration (as before durations were recorded).
+    expect(history.map((h) => h.at)).toEqual([t('09:30'), t('09:00')].map((x) => new Date(x).toISOString()));
+    expect(Object.fromEntries(history[0]!.copies.map((c) => [c.target, c.durationMs]))).toEqual(recorded);
+    expect(history[0]!.durationMs).toBeCloseTo(Object.values(recorded).reduce((n, ms) => n + ms!, 0), 6);
+    expect(history[1]!.durationMs).toBeNull();
   });
 });
 

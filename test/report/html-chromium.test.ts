@@ -67,7 +67,7 @@ beforeAll(() => {
         nas: { type: 'local', path: join(dir, name, 'nas'), media: 'nas', offsite: false },
         usb: { type: 'local', path: join(dir, name, 'usb'), media: 'removable', offsite: true },
       },
-      extra: { catalog: join(dir, 'catalog.db'), timezone: 'Europe/Berlin', objectives: { rpo, rto: '2h', window: '1d' }, schedule: { backup: '0 */4 * * *' }, restore_test: { every: '30d' } },
+      extra: { catalog: join(dir, 'catalog.db'), timezone: 'Europe/Berlin', production: { media: 'ssd' }, objectives: { rpo, rto: '2h', window: '1d' }, schedule: { backup: '0 */4 * * *' }, restore_test: { every: '30d' } },
     });
     expect(triad(['init', '-p', file], { env: env(t('00:00')) }).code).toBe(0);
     return file;
@@ -83,12 +83,15 @@ afterAll(() => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-const SECTIONS = ['3-2-1 matrix', 'RPO 12h per copy', 'Exposure of nas over the window', 'Breaches', 'RTO 2h evidence', 'Restore tests (every 30d)', 'Backups', 'Capacity', 'Findings, worst first'];
+const SECTIONS = ['3-2-1 matrix', 'RPO 12h per copy', 'Exposure of nas over the window', 'Breaches', 'RTO 2h evidence', 'Restore tests (every 30d)', 'Restore-test history (last 1d)', 'Backups', 'Capacity', 'Findings, worst first'];
 
 describe('the HTML report in headless Chromium', () => {
   it('a compliant policy: the verdict sentence first, every section filled, charts with axes and labels', () => {
     const { dom, text } = render('compliant', ['-p', join(policies, 'calm.yaml')]);
-    expect(text).toMatch(/Verdict OK calm: within contract for the last 1d; last restore test 4h 30m ago passed; RTO 2h met with 2h margin \(nas\) Policy calm /);
+    // Obligations began with the first backup (00:00:15 UTC), inside the 1-day window.
+    expect(text).toMatch(/Verdict OK calm: within contract since 2026-05-04 02:00 CEST, when its obligations began; last restore test 4h 30m ago passed in \d+(ms|s) on nas and usb; RTO 2h met with 2h margin on nas Policy calm /);
+    expect(text).toContain('Copy Media Off-site Immutable/offline Counts now production ssd no no yes nas nas no no yes usb removable yes no yes');
+    expect(text).toMatch(/Restore-test history \(last 1d\) Finished Copy Sample Result Duration Measured throughput 2026-05-04 02:30 CEST nas 2 files, 1\.0 MiB passed \d+(ms|s) [\d.]+ [KMG]iB\/s 2026-05-04 02:30 CEST usb 2 files, 1\.0 MiB passed \d+(ms|s) [\d.]+ [KMG]iB\/s Backups /);
     for (const s of SECTIONS) expect(text).toContain(s);
     expect(text).toContain('None in the last 1d.');
     expect(text).toContain('not enough history');
@@ -111,7 +114,7 @@ describe('the HTML report in headless Chromium', () => {
 
   it('a breached policy: out of contract in the first sentence, breaches shaded and listed, commands as code', () => {
     const { dom, text } = render('breached', ['-p', join(policies, 'late.yaml')]);
-    expect(text).toMatch(/Verdict CRITICAL late: out of contract: the data does not meet 3-2-1/);
+    expect(text).toMatch(/Verdict CRITICAL late: out of contract since 2026-05-04 06:00 CEST: RPO 4h exceeded on nas and usb, exposure 5h \(4 critical findings in all\); last restore test 4h 30m ago passed in \d+(ms|s) on nas and usb; RTO 2h met with 2h margin on nas Policy late /);
     expect(text).toMatch(/Breaches Of Start End Length nas 2026-05-04 06:00 CEST ongoing 59m 45s overall 2026-05-04 06:00 CEST ongoing 59m 45s usb 2026-05-04 06:00 CEST ongoing 59m 45s RTO/);
     const charts = dom.match(/<svg class="chart"[\s\S]*?<\/svg>/g) ?? [];
     expect(charts).toHaveLength(2);
@@ -122,11 +125,15 @@ describe('the HTML report in headless Chromium', () => {
 
   it('--policies DIR: a summary table first, then each policy on its own printed page', () => {
     const { dom, text } = render('three-policies', ['--policies', policies]);
-    expect(text).toMatch(/Summary Policy Level Contract RPO exposure RTO Findings calm OK within .* late CRITICAL out of contract .* tight WARNING within /);
+    expect(text).toMatch(/Summary Policy Level Contract RPO exposure RTO Last restore test Findings calm OK within 5h \/ 12h met 4h 30m ago, passed 0 late CRITICAL out of contract 5h \/ 4h met 4h 30m ago, passed 4 tight WARNING within 5h \/ 6h met 4h 30m ago, passed 1 /);
     expect(text.indexOf('Summary')).toBeLessThan(text.indexOf('Policy calm'));
     expect(dom.match(/<section class="policy"/g)).toHaveLength(3);
     expect(dom).toContain('@page{size:A4');
     expect(dom).toContain('section.policy{break-before:page}');
+    expect(dom).toContain('table,figure,tr{break-inside:avoid}');
+    // The first policy follows the verdict on page 1; a single policy's print has no page of the verdict alone.
+    expect(dom).toContain('section.verdicts+section.policy{break-before:auto}');
+    expect(dom).toMatch(/<section class="verdicts">[\s\S]*?<\/section>\s*<section class="policy"/);
     expect(dom).not.toMatch(/(src|href)="(?!#)/);
     expect(existsSync(join(OUT, 'three-policies.pdf'))).toBe(true);
   });

@@ -25,6 +25,8 @@ interface TargetRes {
   bytes: number;
   overheadMs: number;
   transferMs: number;
+  verifyMs: number;
+  durationMs: number;
   throughputBytesPerSec: number | null;
   estimatedFullRestoreMs: number | null;
   structure: { snapshot: string; ok: boolean; problems: { kind: string; path: string }[] }[];
@@ -100,6 +102,8 @@ describe('triad restore-test on local targets', () => {
       expect(t.overheadMs).toBeGreaterThan(0);
       expect(t.throughputBytesPerSec).toBeGreaterThan(0);
       expect(t.estimatedFullRestoreMs).toBeGreaterThan(t.overheadMs);
+      // The target's wall time holds its timed parts, which never overlap.
+      expect(t.durationMs).toBeGreaterThanOrEqual(t.overheadMs + t.transferMs + t.verifyMs);
     }
     // Large and small files both in the sample.
     const sizes = res.sample.snapshotList[0]!.files.map((f) => f.size);

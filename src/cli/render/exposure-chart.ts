@@ -60,18 +60,27 @@ export function exposureChartSvg(c: ExposureChartInput): string {
     parts.push(`<line x1="${M.left - 4}" y1="${n(y(v))}" x2="${M.left}" y2="${n(y(v))}" stroke="#222"/><text class="tick y-tick" x="${M.left - 6}" y="${n(y(v) + 4)}" text-anchor="end">${e(v === 0 ? '0' : formatDuration(v))}</text>`);
   }
   parts.push(`<text class="axis-label" x="12" y="${M.top + plotH / 2}" transform="rotate(-90 12 ${M.top + plotH / 2})" text-anchor="middle">exposure</text>`);
+  // The RPO label sits at the left end of its line: the last-backup label takes the top right.
   if (c.rpoMs !== null) {
-    parts.push(`<line class="rpo-line" x1="${M.left}" x2="${W - M.right}" y1="${n(y(c.rpoMs))}" y2="${n(y(c.rpoMs))}" stroke="#c0392b" stroke-dasharray="6 4"/><text class="rpo-label" x="${W - M.right - 2}" y="${n(y(c.rpoMs) - 4)}" text-anchor="end">${e(`RPO ${formatDuration(c.rpoMs)}`)}</text>`);
+    parts.push(`<line class="rpo-line" x1="${M.left}" x2="${W - M.right}" y1="${n(y(c.rpoMs))}" y2="${n(y(c.rpoMs))}" stroke="#c0392b" stroke-dasharray="6 4"/><text class="rpo-label" x="${M.left + 4}" y="${n(y(c.rpoMs) - 4)}" text-anchor="start">${e(`RPO ${formatDuration(c.rpoMs)}`)}</text>`);
   }
   for (const seg of segments(c.series)) {
     parts.push(`<polyline class="exposure" fill="none" stroke="#2c3e50" stroke-width="1.5" points="${seg.map((p) => `${n(x(p.at.getTime()))},${n(y(p.exposureMs))}`).join(' ')}"/>`);
   }
   if (c.lastBackup !== null && c.lastBackup.getTime() >= t0) {
     const lx = x(c.lastBackup.getTime());
-    parts.push(`<line class="last-backup" x1="${n(lx)}" x2="${n(lx)}" y1="${M.top}" y2="${M.top + plotH}" stroke="#1e7d32" stroke-width="1.5"/><text class="last-backup-label" x="${n(lx > W / 2 ? lx - 3 : lx + 3)}" y="${M.top + 10}" text-anchor="${lx > W / 2 ? 'end' : 'start'}">${e(`last backup ${formatTime(c.lastBackup, c.zone).slice(11)}`)}</text>`);
+    parts.push(`<line class="last-backup" x1="${n(lx)}" x2="${n(lx)}" y1="${M.top}" y2="${M.top + plotH}" stroke="#1e7d32" stroke-width="1.5"/><text class="last-backup-label" x="${n(lx > W / 2 ? lx - 3 : lx + 3)}" y="${M.top + 10}" text-anchor="${lx > W / 2 ? 'end' : 'start'}">${e(`last backup ${lastBackupTime(c.lastBackup, c.to, c.zone)}`)}</text>`);
   }
   return `<svg class="chart" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${W} ${H}" width="${W}" height="${H}" role="img" aria-label="${e(c.title)}"><title>${e(c.title)}</title>${parts.join('')}</svg>`;
 }
+
+/** The clock time alone within a day of the chart's end, else the date too. */
+function lastBackupTime(at: Date, end: Date, zone: string): string {
+  const text = formatTime(at, zone);
+  return end.getTime() - at.getTime() < DAY_MS ? text.slice(11) : text;
+}
+
+const DAY_MS = 86_400_000;
 
 /** Runs of points with a defined exposure (no line across the time before the first snapshot). */
 function segments(series: readonly ExposurePoint[]): { at: Date; exposureMs: number }[][] {

@@ -95,6 +95,11 @@ export function renderReportTable(reports: readonly PolicyReport[], opts: { styl
     }
     out.push(...table(rtoRows));
     out.push('');
+    const history = restoreHistorySection(r);
+    out.push(st('heading', history.title));
+    if (history.table) out.push(...table([history.table.head.map((h) => h.toUpperCase()), ...history.table.rows.map((cells) => cells.map(cellText))]).map((l) => colourStatus(l, st)));
+    for (const p of history.before) out.push(`  ${p}`);
+    out.push('');
     out.push(st('heading', 'Backups'));
     const bRows: string[][] = [['TARGET', 'LAST SUCCESS', 'LAST FAILURE', 'FAILURES', 'PARTIAL', 'MEAN RUN', 'TREND/DAY']];
     for (const b of r.backups) {
@@ -146,7 +151,7 @@ export function renderReportTable(reports: readonly PolicyReport[], opts: { styl
 }
 
 function colourStatus(line: string, st: Styler): string {
-  return line.replace(/\bBREACH\b/, st('critical', 'BREACH'));
+  return line.replace(/\bBREACH\b/, st('critical', 'BREACH')).replace(/\bFAILED\b/, st('critical', 'FAILED'));
 }
 
 /** Current version of the JSON document; bumped only on incompatible changes. */
@@ -190,7 +195,7 @@ export interface ReportCell {
  * commands between backticks (see withCodeSpans).
  */
 export interface ReportSection {
-  readonly id: 'matrix' | 'rpo' | 'breaches' | 'rto' | 'restore-tests' | 'backups' | 'capacity' | 'keys' | 'findings';
+  readonly id: 'matrix' | 'rpo' | 'breaches' | 'rto' | 'restore-tests' | 'restore-history' | 'backups' | 'capacity' | 'keys' | 'findings';
   readonly title: string;
   readonly before: readonly string[];
   readonly table?: { readonly head: readonly string[]; readonly rows: readonly (readonly (string | ReportCell)[])[] };
@@ -209,7 +214,7 @@ export function reportSections(r: PolicyReport): ReportSection[] {
     table: {
       head: ['Copy', 'Media', 'Off-site', 'Immutable/offline', 'Counts now'],
       rows: [
-        ['production', 'production medium', 'no', 'no', 'yes'],
+        ['production', r.production.media, 'no', 'no', 'yes'],
         ...r.targets.map((t) => {
           const c = r.rule.targets.find((x) => x.target === t.name);
           return [t.name, t.media, t.offsite ? 'yes' : 'no', t.immutable || t.offline ? 'yes' : 'no', c?.counts ? 'yes' : `no (${c?.reason ?? 'unknown'})`];
@@ -265,6 +270,7 @@ export function reportSections(r: PolicyReport): ReportSection[] {
     },
     after: [],
   });
+  out.push(restoreHistorySection(r));
   out.push({
     id: 'backups',
     title: 'Backups',
@@ -301,6 +307,32 @@ export function reportSections(r: PolicyReport): ReportSection[] {
   return out;
 }
 
+/** Every restore test in the window, newest first: one row per copy tested. */
+function restoreHistorySection(r: PolicyReport): ReportSection {
+  const title = `Restore-test history (last ${formatDuration(r.windowMs)})`;
+  const rows = restoreHistoryRows(r);
+  if (rows.length === 0) {
+    const last = r.lastRestoreTest;
+    const before = last ? `No restore test in the window; the latest finished ${formatTime(last.at, r.zone)} (${formatDuration(last.ageMs)} ago).` : 'No restore test yet.';
+    return { id: 'restore-history', title, before: [before], after: [] };
+  }
+  return { id: 'restore-history', title, before: [], table: { head: RESTORE_HISTORY_HEAD, rows }, after: [] };
+}
+
+const RESTORE_HISTORY_HEAD = ['Finished', 'Copy', 'Sample', 'Result', 'Duration', 'Measured throughput'];
+
+/** The history's rows, shared by the table output and the page. */
+function restoreHistoryRows(r: PolicyReport): ReportCell[][] {
+  return r.restoreTestHistory.flatMap((run) => run.copies.map((c): ReportCell[] => [
+    { text: formatTime(run.at, r.zone) },
+    { text: c.target },
+    { text: `${countOf(c.files, 'file', 'files')}, ${formatBytes(c.bytes)}` },
+    c.ok ? { text: 'passed', level: 'ok' } : { text: `FAILED (${c.failures} of ${countOf(c.files, 'file', 'files')})`, level: 'critical' },
+    { text: c.durationMs === null ? 'not recorded' : formatDuration(c.durationMs) },
+    { text: c.throughputBytesPerSec === null ? '-' : formatRate(c.throughputBytesPerSec) },
+  ]));
+}
+
 const cellText = (c: string | ReportCell): string => (typeof c === 'string' ? c : c.text);
 
 export function renderReportMarkdown(reports: readonly PolicyReport[]): string {
@@ -311,7 +343,7 @@ export function renderReportMarkdown(reports: readonly PolicyReport[]): string {
   for (const r of reports) out.push(`- **${SEVERITY_LABEL[r.severity]}** ${mdCode(verdictSentence(r))}`);
   out.push('');
   if (reports.length > 1) {
-    out.push(row(['Policy', 'Level', 'Contract', 'RPO exposure', 'RTO', 'Findings']), '|---|---|---|---|---|---|');
+    out.push('### Summary', '', row(SUMMARY_HEAD), `|${SUMMARY_HEAD.map(() => '---').join('|')}|`);
     for (const r of reports) out.push(row(summaryRow(r)));
     out.push('');
   }
@@ -337,9 +369,15 @@ export function renderReportMarkdown(reports: readonly PolicyReport[]): string {
   return out.join('\n');
 }
 
+const SUMMARY_HEAD = ['Policy', 'Level', 'Contract', 'RPO exposure', 'RTO', 'Last restore test', 'Findings'];
+
 /** The summary table's row of one policy (HTML and markdown). */
 function summaryRow(r: PolicyReport): string[] {
-  return [r.policy, SEVERITY_LABEL[r.severity], r.verdict === 'compliant' ? 'within' : 'out of contract', `${dur(r.rpo.overall.exposureMs)} / ${dur(r.objectives.rpoMs)}`, r.rto.verdict, String(r.findings.filter((f) => f.severity !== 'ok').length)];
+  const test = r.lastRestoreTest;
+  return [
+    r.policy, SEVERITY_LABEL[r.severity], r.verdict === 'compliant' ? 'within' : 'out of contract', `${dur(r.rpo.overall.exposureMs)} / ${dur(r.objectives.rpoMs)}`, r.rto.verdict,
+    test ? `${formatDuration(test.ageMs)} ago, ${test.ok ? 'passed' : 'FAILED'}` : 'none', String(r.findings.filter((f) => f.severity !== 'ok').length),
+  ];
 }
 
 /** Escapes text for HTML element content and attribute values. */
@@ -347,24 +385,74 @@ export function escapeHtml(s: string): string {
   return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&#39;');
 }
 
-/** "finance: within contract for the last 30d; last restore test 12d ago passed; RTO 2h met with 1h 50m margin". */
+/**
+ * The one sentence a reader needs per policy, e.g. "finance: within contract for the last 30d;
+ * last restore test 12d ago passed in 4m on nas and cloud; RTO 2h met with 1h 50m margin on nas".
+ */
 export function verdictSentence(r: PolicyReport): string {
-  const parts: string[] = [];
-  const within = r.rpo.overall.window.percentWithin;
-  const firstOf = (s: Severity): string | undefined => r.findings.find((f) => f.severity === s)?.message;
-  if (r.severity === 'critical') parts.push(`out of contract: ${firstOf('critical') ?? 'see the findings'}`);
-  else if (within === null || within === 100) parts.push(`within contract for the last ${formatDuration(r.windowMs)}`);
-  else parts.push(`within contract now; RPO met ${within.toFixed(2)}% of the last ${formatDuration(r.windowMs)}`);
-  const last = r.restoreTests.flatMap((t) => (t.last ? [{ ...t.last, ageMs: t.ageMs ?? 0 }] : [])).sort((a, b) => b.at.getTime() - a.at.getTime())[0];
-  parts.push(last ? `last restore test ${formatDuration(last.ageMs)} ago ${last.ok ? 'passed' : 'FAILED'}` : 'no restore test yet');
-  const rto = r.objectives.rtoMs;
-  if (rto !== null) {
-    if (r.rto.verdict === 'met' && r.rto.fastest) parts.push(`RTO ${formatDuration(rto)} met with ${formatDuration(rto - r.rto.fastest.estimateMs)} margin (${r.rto.fastest.target})`);
-    else if (r.rto.verdict === 'exceeded') parts.push(`RTO ${formatDuration(rto)} exceeded`);
-    else parts.push(`RTO ${formatDuration(rto)} not demonstrated`);
-  }
-  if (r.severity === 'warning') parts.push(`warning: ${firstOf('warning') ?? ''}`);
+  const parts = [contractClause(r), restoreTestClause(r), rtoClause(r)].filter((p) => p !== '');
+  const warning = r.findings.find((f) => f.severity === 'warning' && !NOT_STARTED_CODES.includes(f.code));
+  if (r.severity === 'warning' && warning) parts.push(`warning: ${warning.message}`);
   return `${r.policy}: ${parts.join('; ')}`;
+}
+
+/** Findings that say no obligation is judged yet: no snapshot, or no record at all. */
+const NOT_STARTED_CODES: readonly string[] = ['not-started', 'no-history'];
+
+function contractClause(r: PolicyReport): string {
+  const critical = r.findings.filter((f) => f.severity === 'critical');
+  const breach = rpoBreachClause(r);
+  if (breach !== null) return `out of contract ${breach}${critical.length > 1 ? ` (${countOf(critical.length, 'critical finding', 'critical findings')} in all)` : ''}`;
+  if (critical[0]) {
+    const more = critical.length > 1 ? ` (and ${countOf(critical.length - 1, 'more critical finding', 'more critical findings')})` : '';
+    return `out of contract: ${critical[0].message}${more}`;
+  }
+  const notStarted = r.findings.find((f) => NOT_STARTED_CODES.includes(f.code));
+  if (notStarted) return `not started: ${notStarted.message}`;
+  const w = r.rpo.overall.window;
+  if (w.percentWithin !== null && w.percentWithin < 100) return `within contract now; RPO met ${w.percentWithin.toFixed(2)}% of the last ${formatDuration(r.windowMs)}`;
+  // Obligations that began inside the window: "for the last 30d" would claim days nothing was due.
+  const evaluatedFrom = r.at.getTime() - w.evaluatedMs;
+  if (w.percentWithin !== null && evaluatedFrom > r.windowStart.getTime()) return `within contract since ${formatTime(new Date(evaluatedFrom), r.zone)}, when its obligations began`;
+  return `within contract for the last ${formatDuration(r.windowMs)}`;
+}
+
+/** "since 2026-05-04 06:00 CEST: RPO 4h exceeded on nas and usb, exposure 5h", or null without an ongoing RPO breach. */
+function rpoBreachClause(r: PolicyReport): string | null {
+  const { overall } = r.rpo;
+  if (overall.breachSince === null || r.objectives.rpoMs === null) return null;
+  const late = r.rpo.targets.filter((t) => t.breachSince !== null).map((t) => t.target);
+  const where = late.length > 0 ? ` on ${listText(late)}` : '';
+  const exposure = overall.exposureMs === null ? 'no set of copies meets the rule' : `exposure ${formatDuration(overall.exposureMs)}`;
+  return `since ${formatTime(overall.breachSince, r.zone)}: RPO ${formatDuration(r.objectives.rpoMs)} exceeded${where}, ${exposure}`;
+}
+
+function restoreTestClause(r: PolicyReport): string {
+  const overdue = r.restoreTests.filter((t) => t.overdue).sort((a, b) => b.overdueByMs - a.overdueByMs)[0];
+  const due = overdue ? `, a restore test of ${overdue.target} is overdue by ${formatDuration(overdue.overdueByMs)}` : '';
+  const last = r.lastRestoreTest;
+  if (!last) return `no restore test yet${due}`;
+  const took = last.durationMs === null ? '' : ` in ${formatDuration(last.durationMs)}`;
+  const failed = last.copies.filter((c) => !c.ok);
+  const result = failed.length === 0
+    ? `passed${took} on ${listText(last.copies.map((c) => c.target))}`
+    : `FAILED${took} on ${listText(failed.map((c) => `${c.target} (${c.failures} of ${countOf(c.files, 'file', 'files')})`))}`;
+  return `last restore test ${formatDuration(last.ageMs)} ago ${result}${due}`;
+}
+
+function rtoClause(r: PolicyReport): string {
+  const rto = r.objectives.rtoMs;
+  if (rto === null) return '';
+  const fastest = r.rto.fastest;
+  const stale = r.rto.stale ? ', on stale evidence' : '';
+  if (r.rto.verdict === 'met' && fastest) return `RTO ${formatDuration(rto)} met with ${formatDuration(rto - fastest.estimateMs)} margin on ${fastest.target}${stale}`;
+  if (r.rto.verdict === 'exceeded' && fastest) return `RTO ${formatDuration(rto)} exceeded by ${formatDuration(fastest.estimateMs - rto)}: the fastest copy, ${fastest.target}, restores in ${formatDuration(fastest.estimateMs)}${stale}`;
+  return `RTO ${formatDuration(rto)} not demonstrated: no copy with a snapshot has a passing restore test`;
+}
+
+/** "a", "a and b", "a, b and c". */
+function listText(items: readonly string[]): string {
+  return items.length <= 1 ? (items[0] ?? '') : `${items.slice(0, -1).join(', ')} and ${items[items.length - 1]!}`;
 }
 
 const HTML_STYLE = [
@@ -374,7 +462,9 @@ const HTML_STYLE = [
   '.verdict{font-size:1.1em}.chart text{font-size:11px;fill:#222}.rpo-label{font-weight:bold}',
   'code{font-family:ui-monospace,monospace;background:#f2f2f2;padding:0 .2em}',
   '@page{size:A4;margin:15mm}',
-  '@media print{body{margin:0;max-width:none}section.policy{break-before:page}section.policy:first-of-type{break-before:auto}svg{max-width:100%;height:auto}}',
+  // Each policy after the first starts a page (the first follows the verdict: `:first-of-type` would
+  // match the verdict's section, not it); a heading stays with what follows, a table or chart is not cut.
+  '@media print{body{margin:0;max-width:none}section.policy{break-before:page}section.verdicts+section.policy{break-before:auto}svg{max-width:100%;height:auto}h2,h3{break-after:avoid}table,figure,tr{break-inside:avoid}}',
 ].join('');
 
 /** One self-contained HTML page (inline CSS and SVG, no external assets, works offline); all text escaped. */
@@ -388,7 +478,7 @@ export function renderReportHtml(reports: readonly PolicyReport[], opts: { title
   body.push('<section class="verdicts"><h2>Verdict</h2>');
   for (const r of reports) body.push(`<p class="verdict">${level(r)} ${e(verdictSentence(r))}</p>`);
   if (reports.length > 1) {
-    body.push('<h3>Summary</h3>' + rows(['Policy', 'Level', 'Contract', 'RPO exposure', 'RTO', 'Findings'], reports.map((r) => {
+    body.push('<h3>Summary</h3>' + rows(SUMMARY_HEAD, reports.map((r) => {
       const [policy, , ...rest] = summaryRow(r);
       return [`<a href="#policy-${e(r.policy)}">${e(policy!)}</a>`, level(r), ...rest.map(e)];
     })));

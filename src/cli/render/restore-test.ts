@@ -127,9 +127,10 @@ export function renderSummary(r: RestoreTestResult, c: { red(s: string): string;
         t.throughputBytesPerSec === null ? '-' : formatRate(t.throughputBytesPerSec),
         formatDuration(t.overheadMs),
         formatDuration(t.transferMs),
+        formatDuration(t.durationMs),
         t.estimatedFullRestoreMs === null ? '-' : formatDuration(t.estimatedFullRestoreMs),
       ]),
-      { header: ['target', 'result', 'files', 'failed', 'bytes', 'throughput', 'overhead', 'transfer', 'full restore (est.)'] },
+      { header: ['target', 'result', 'files', 'failed', 'bytes', 'throughput', 'overhead', 'transfer', 'took', 'full restore (est.)'] },
     ),
   );
   if (opts.verbose) for (const t of r.targets) if (t.reachable) out.push(`${t.target}: ${fetchedLine(t.bytesFetched, t.requests)}`);
