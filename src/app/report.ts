@@ -4,7 +4,7 @@ import { statfs } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { TriadError, errnoCode, ExitCode } from '../core/errors.js';
 import { openCatalog, type Catalog } from '../catalog/catalog.js';
-import type { RestoreTestRow, RunRow, SnapshotRecord } from '../catalog/types.js';
+import type { RestoreTestRow, RunRow, SnapshotRecord, VerificationCoverage } from '../catalog/types.js';
 import {
   buildPolicyReport,
   withFindings,
@@ -17,6 +17,7 @@ import {
   type RestoreTestRecord,
   type SnapshotCopy,
   type TargetInfo,
+  type VerificationCoverageInput,
   type VerificationRecord,
 } from '../compliance/index.js';
 import type { Policy, TargetSpec } from '../policy/types.js';
@@ -120,7 +121,7 @@ async function evaluatePolicy(
     }
   }
   try {
-    const history = catalog ? readHistory(catalog, policy.name) : emptyHistory();
+    const history = catalog ? readHistory(catalog, policy.name, { at, everyMs: policy.verify.every, targets: policy.targets.map((t) => t.name) }) : emptyHistory();
     const input = reportInput({ policy, history, at, windowMs: opts.windowMs, zone: opts.zone, capacity: await capacityOf(policy, history, at) });
     let report = buildPolicyReport(input);
     const hasHistory = history.snapshots.length > 0 || history.runs.length > 0;
@@ -154,19 +155,42 @@ export interface PolicyHistory {
   readonly restoreTests: readonly RestoreTestRow[];
   /** Stored bytes per target now (sum of its pack sizes). */
   readonly storedBytes: ReadonlyMap<string, number>;
+  /** The verification ledger of each of the policy's targets over verify.every (when asked for). */
+  readonly verification?: readonly VerificationCoverageInput[];
 }
 
 function emptyHistory(): PolicyHistory {
   return { snapshots: [], runs: [], restoreTests: [], storedBytes: new Map() };
 }
 
-export function readHistory(catalog: Catalog, policy: string): PolicyHistory {
+/** With `ledger`: also what the verification ledger says of each target over the period before `at`. */
+export function readHistory(catalog: Catalog, policy: string, ledger?: { at: Date; everyMs: number; targets: readonly string[] }): PolicyHistory {
   const snapshots = catalog.listSnapshots(policy);
   const runs = catalog.listRuns(policy);
   const restoreTests = catalog.listRestoreTests(policy);
   const storedBytes = new Map<string, number>();
   for (const t of catalog.listTargets(policy)) storedBytes.set(t.name, catalog.storageStats(policy, t.name).pack_bytes);
-  return { snapshots, runs, restoreTests, storedBytes };
+  if (!ledger) return { snapshots, runs, restoreTests, storedBytes };
+  const since = new Date(ledger.at.getTime() - ledger.everyMs);
+  const verification = ledger.targets.map((t) => verificationInput(t, catalog.verificationCoverage(policy, t, since)));
+  return { snapshots, runs, restoreTests, storedBytes, verification };
+}
+
+function verificationInput(target: string, c: VerificationCoverage): VerificationCoverageInput {
+  const date = (s: string | null): Date | null => (s === null ? null : new Date(s));
+  return {
+    target,
+    packs: c.packs,
+    bytes: c.bytes,
+    verifiedPacks: c.verifiedPacks,
+    verifiedBytes: c.verifiedBytes,
+    neverVerifiedPacks: c.neverVerifiedPacks,
+    neverVerifiedBytes: c.neverVerifiedBytes,
+    oldestVerifiedAt: date(c.oldestVerifiedAt),
+    lastVerifiedAt: date(c.lastVerifiedAt),
+    sampledPacks: c.sampledPacks,
+    failedPacks: c.failed.map((f) => ({ pack: f.pack, size: f.size, failedAt: new Date(f.failedAt) })),
+  };
 }
 
 // ---- mapping to the compliance inputs ---------------------------------------------------------
@@ -195,6 +219,7 @@ export function reportInput(a: ReportInputArgs): PolicyReportInput {
     restoreTests: history.restoreTests.map(restoreTestRecord),
     verifications: verifications(history.runs),
     keyProofs: keyProofs(history.runs),
+    ...(history.verification === undefined ? {} : { verificationCoverage: history.verification }),
     ...(a.capacity === undefined ? {} : { capacity: a.capacity }),
     obligationsStart,
     at: a.at,

@@ -1,5 +1,6 @@
 import { countOf, formatBytes, formatDuration, formatRate, formatTime } from '../../core/format.js';
-import type { HistoryBasis, PerfDatum, PolicyReport, Severity } from '../../compliance/types.js';
+import type { HistoryBasis, PerfDatum, PolicyReport, Severity, VerificationCoverage } from '../../compliance/types.js';
+import { percentText } from '../../compliance/verification.js';
 import { exposureChartSvg } from './exposure-chart.js';
 import { FORECAST_MIN_POINTS, FORECAST_MIN_SPAN_MS } from '../../compliance/report.js';
 
@@ -133,6 +134,7 @@ export function renderReportTable(reports: readonly PolicyReport[], opts: { styl
       if (r.keys.length === 0) out.push('  no key proven yet (triad key verify)');
       else out.push(...table([['KEY', 'LAST PROVEN', 'AGE', 'TARGETS', 'OVERDUE'], ...r.keys.map((k) => [k.key.slice(0, 16), time(k.lastProvedAt, r.zone), dur(k.ageMs), k.targets.join(', ') || '-', k.overdue ? 'yes' : 'no'])]));
     }
+    if (r.verification) out.push('', ...verificationTable(r.verification, r.zone, st));
     out.push('');
     out.push(st('heading', 'Findings'));
     if (r.findings.length === 0) out.push('  none');
@@ -150,7 +152,7 @@ function colourStatus(line: string, st: Styler): string {
 }
 
 /** Current version of the JSON document; bumped only on incompatible changes. */
-export const REPORT_JSON_SCHEMA = 'triad.report/v2';
+export const REPORT_JSON_SCHEMA = 'triad.report/v3';
 
 type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
 
@@ -190,7 +192,7 @@ export interface ReportCell {
  * commands between backticks (see withCodeSpans).
  */
 export interface ReportSection {
-  readonly id: 'matrix' | 'rpo' | 'breaches' | 'rto' | 'restore-tests' | 'backups' | 'capacity' | 'keys' | 'findings';
+  readonly id: 'matrix' | 'rpo' | 'breaches' | 'rto' | 'restore-tests' | 'backups' | 'capacity' | 'keys' | 'verification' | 'findings';
   readonly title: string;
   readonly before: readonly string[];
   readonly table?: { readonly head: readonly string[]; readonly rows: readonly (readonly (string | ReportCell)[])[] };
@@ -297,6 +299,7 @@ export function reportSections(r: PolicyReport): ReportSection[] {
       after: [],
     });
   }
+  if (r.verification) out.push(verificationSection(r.verification, z));
   out.push({ id: 'findings', title: 'Findings, worst first', before: r.findings.length === 0 ? ['None.'] : [], after: [] });
   return out;
 }
@@ -507,6 +510,15 @@ export function renderPrometheus(reports: readonly PolicyReport[]): string {
       put('triad_key_last_proven_timestamp_seconds', 'Time a recovery key was last proven to open every target (triad key verify).', l, ts(k.lastProvedAt));
       put('triad_key_proof_overdue', '1 when the key was not proven within keys.prove_every.', l, k.overdue ? 1 : 0);
     }
+    for (const v of r.verification?.targets ?? []) {
+      const l = { ...p, target: v.target };
+      put('triad_verified_ratio', 'Share of the stored bytes read whole and verified within verify.every.', l, v.verifiedRatio);
+      put('triad_verified_bytes', 'Stored bytes read whole and verified within verify.every.', l, v.verifiedBytes);
+      put('triad_never_verified_packs', 'Packs never read whole and verified.', l, v.neverVerifiedPacks);
+      put('triad_oldest_verification_timestamp_seconds', 'Time of the least recent whole verification of any pack.', l, ts(v.oldestVerifiedAt));
+      put('triad_failed_packs', 'Packs whose last verification found them damaged, not repaired since.', l, v.failedPacks);
+    }
+    if (r.verification) put('triad_verify_every_seconds', 'verify.every: the period in which every stored byte must be verified.', p, s(r.verification.everyMs));
     put('triad_findings', 'Findings by severity.', { ...p, severity: 'critical' }, r.findings.filter((f) => f.severity === 'critical').length);
     put('triad_findings', 'Findings by severity.', { ...p, severity: 'warning' }, r.findings.filter((f) => f.severity === 'warning').length);
   }
@@ -547,4 +559,35 @@ export function renderNagios(r: PolicyReport): { text: string; exitCode: 0 | 1 |
 /** For a policy that could not be evaluated at all (catalogue unreadable, policy invalid). */
 export function renderNagiosUnknown(policy: string, reason: string): { text: string; exitCode: 3 } {
   return { text: `TRIAD UNKNOWN - ${policy}: ${reason.replace(/\|/g, '/').replace(/\r?\n/g, ' ')}`, exitCode: 3 };
+}
+
+/** Verification-coverage rows of one copy: share verified within the period, the oldest, the failed. */
+function verificationRows(v: VerificationCoverage, zone: string): (string | ReportCell)[][] {
+  return v.targets.map((t) => {
+    const share = t.verifiedRatio === null ? '-' : percentText(t.verifiedRatio);
+    const due = v.dueFrom !== null && v.dueFrom.getTime() <= v.at.getTime();
+    return [
+      t.target,
+      t.verifiedRatio === null || t.verifiedRatio >= 1 || !due ? share : { text: share, level: 'warning' },
+      `${formatBytes(t.verifiedBytes)} of ${formatBytes(t.storedBytes)}`,
+      t.neverVerifiedPacks > 0 ? `${countOf(t.neverVerifiedPacks, 'pack', 'packs')} never` : t.oldestVerifiedAgeMs === null ? '-' : `${formatDuration(t.oldestVerifiedAgeMs)} (${formatTime(t.oldestVerifiedAt!, zone)})`,
+      t.failedPacks > 0 ? { text: `${countOf(t.failedPacks, 'pack', 'packs')} FAILED`, level: 'critical' } : 'none',
+    ];
+  });
+}
+
+const VERIFICATION_HEAD = ['Copy', 'Verified', 'Bytes verified', 'Oldest verification', 'Failed, not repaired'];
+
+function verificationNote(v: VerificationCoverage, zone: string): string {
+  const due = v.dueFrom === null ? 'full coverage is due one period after the first backup' : v.dueFrom.getTime() > v.at.getTime() ? `full coverage is due from ${formatTime(v.dueFrom, zone)}` : 'full coverage is due';
+  return `Stored bytes read whole and verified by \`triad check --read-data\` (or \`--read-data-subset auto\`) within the last ${formatDuration(v.everyMs)} (verify.every); ${due}.`;
+}
+
+function verificationSection(v: VerificationCoverage, zone: string): ReportSection {
+  return { id: 'verification', title: `Verification coverage (every ${formatDuration(v.everyMs)})`, before: [verificationNote(v, zone)], table: { head: VERIFICATION_HEAD, rows: verificationRows(v, zone) }, after: [] };
+}
+
+function verificationTable(v: VerificationCoverage, zone: string, st: Styler): string[] {
+  const rows = verificationRows(v, zone).map((cells) => cells.map(cellText));
+  return [st('heading', `Verification coverage: every ${formatDuration(v.everyMs)}`), ...table([VERIFICATION_HEAD.map((h) => h.toUpperCase()), ...rows])];
 }
