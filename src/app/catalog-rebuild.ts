@@ -343,7 +343,12 @@ async function importJournal(
       continue;
     }
     if (catalog.journalSeen(r.policy, spec.name, id) || recordedAlready(r)) {
-      catalog.markJournalSeen(r.policy, spec.name, id);
+      // A run known from another replica's journal (a restore test writes one record to every
+      // target) still carries this replica's part of the ledger; recording it again is harmless.
+      catalog.transaction(() => {
+        out.ledger += ledgerFromJournal(catalog, r, null);
+        catalog.markJournalSeen(r.policy, spec.name, id);
+      });
       out.skipped++;
       continue;
     }
@@ -469,7 +474,7 @@ function presenceFromJournal(catalog: Catalog, r: JournalRecord, readFrom: strin
  * The verification ledger a check or restore test record carries, back on the packs'
  * presence rows (those the catalogue holds: a rebuild imports the packs before the journal).
  */
-function ledgerFromJournal(catalog: Catalog, r: JournalRecord, runId: number): number {
+function ledgerFromJournal(catalog: Catalog, r: JournalRecord, runId: number | null): number {
   const d = r.details ?? {};
   const at = r.finished;
   if (r.kind === 'check') {

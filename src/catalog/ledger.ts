@@ -20,11 +20,11 @@ export function recordVerification(c: Connection, policy: string, target: string
       if (tid === undefined) return 0;
       const column = v.scope === 'pack' ? 'verified_at' : 'sampled_at';
       const passed = c.stmt(
-        `UPDATE pack_targets SET ${column} = @at, ledger_run = @run${v.scope === 'pack' ? ', failed_at = NULL' : ''}
+        `UPDATE pack_targets SET ${column} = @at, ledger_run = coalesce(@run, ledger_run)${v.scope === 'pack' ? ', failed_at = NULL' : ''}
          WHERE target = @target AND pack = (SELECT n FROM packs WHERE id = @id) AND (${column} IS NULL OR ${column} <= @at)`,
       );
       const failed = c.stmt(
-        `UPDATE pack_targets SET failed_at = @at, ledger_run = @run
+        `UPDATE pack_targets SET failed_at = @at, ledger_run = coalesce(@run, ledger_run)
          WHERE target = @target AND pack = (SELECT n FROM packs WHERE id = @id) AND (failed_at IS NULL OR failed_at <= @at)
            AND (verified_at IS NULL OR verified_at <= @at)`,
       );
