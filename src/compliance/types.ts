@@ -342,6 +342,11 @@ export interface PolicyReport {
   readonly windowMs: number;
   readonly windowStart: Date;
   readonly objectives: { readonly rpoMs: number | null; readonly rtoMs: number | null; readonly restoreEveryMs: number };
+  /** When obligations started (objectives.since, else the end of the first backup); null: not yet. */
+  readonly obligationsStart: Date | null;
+  readonly obligationsFrom: 'since' | 'first-backup' | null;
+  /** The production data's declared medium (production.media), one of the rule's media. */
+  readonly productionMedia: string;
   /** The 3-2-1 matrix as configured. */
   readonly targets: readonly TargetInfo[];
   readonly rule: RuleStatus;

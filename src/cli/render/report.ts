@@ -59,6 +59,7 @@ export function renderReportTable(reports: readonly PolicyReport[], opts: { styl
   for (const r of reports) {
     out.push(st('heading', `Policy ${r.policy}`) + `  ${st(sevStyle(r.severity), levelText(r))}  at ${formatTime(r.at, r.zone)}, window ${formatDuration(r.windowMs)}`);
     out.push(`Rule ${r.rule.rule}: configured ${r.rule.configured}, data ${r.rule.data} (${countOf(r.rule.copies, 'copy', 'copies')}, ${countOf(r.rule.media.length, 'medium', 'media')}, ${r.rule.offsiteCopies} off-site)`);
+    out.push(`${obligationsText(r)} Production data on ${r.productionMedia}.`);
     out.push('');
     out.push(st('heading', `RPO ${dur(r.objectives.rpoMs)}`));
     const rpoRows: string[][] = [['TARGET', 'MEDIA', 'OFFSITE', 'EXPOSURE', 'STATUS', 'WITHIN', 'WORST', 'BREACHES']];
@@ -321,7 +322,7 @@ export function renderReportMarkdown(reports: readonly PolicyReport[]): string {
   for (const r of reports) {
     out.push(`## Policy ${md(r.policy)}: ${levelText(r)}`, '');
     if (r.description) out.push(md(r.description), '');
-    out.push(`Evaluated at ${formatTime(r.at, r.zone)} over the last ${formatDuration(r.windowMs)} (from ${formatTime(r.windowStart, r.zone)}).`, '');
+    out.push(`Evaluated at ${formatTime(r.at, r.zone)} over the last ${formatDuration(r.windowMs)} (from ${formatTime(r.windowStart, r.zone)}). ${obligationsText(r)}`, '');
     for (const sec of reportSections(r)) {
       out.push(`### ${md(sec.title)}`, '');
       for (const p of sec.before) out.push(mdCode(p), '');
@@ -401,7 +402,7 @@ export function renderReportHtml(reports: readonly PolicyReport[], opts: { title
     const z = r.zone;
     body.push(`<section class="policy" id="policy-${e(r.policy)}"><h2>Policy ${e(r.policy)} ${level(r)} <small>(${r.verdict === 'compliant' ? 'within contract' : 'out of contract'})</small></h2>`);
     if (r.description) body.push(`<p>${e(r.description)}</p>`);
-    body.push(`<p>Evaluated at ${e(formatTime(r.at, z))} over the last ${e(formatDuration(r.windowMs))} (from ${e(formatTime(r.windowStart, z))}).</p>`);
+    body.push(`<p>Evaluated at ${e(formatTime(r.at, z))} over the last ${e(formatDuration(r.windowMs))} (from ${e(formatTime(r.windowStart, z))}). <span class="obligations">${e(obligationsText(r))}</span></p>`);
 
     const html = (t: string): string => withCodeSpans(t, e, (c) => `<code>${e(c)}</code>`);
     const cell = (c: string | ReportCell): string => (typeof c === 'string' ? e(c) : `<span class="${c.level ?? ''}">${e(c.text)}</span>`);
@@ -464,6 +465,10 @@ export function renderPrometheus(reports: readonly PolicyReport[]): string {
     put('triad_compliant', '1 when the policy has no compliance finding.', p, r.verdict === 'compliant' ? 1 : 0);
     put('triad_rule_compliant', '1 when the data meets the 3-2-1 rule now (also 1 when the rule is off).', { ...p, rule: r.rule.rule }, r.rule.data === 'violated' ? 0 : 1);
     put('triad_copies', 'Copies of the data that count now, production included.', p, r.rule.copies);
+    put('triad_media', 'Distinct media of the production data and the copies that count now.', p, r.rule.media.length);
+    put('triad_production_media_info', 'The production data\'s declared medium (production.media), as a label.', { ...p, media: r.productionMedia }, 1);
+    put('triad_obligations_start_timestamp_seconds', 'When the policy\'s obligations started (objectives.since, else the end of the first backup).', p, ts(r.obligationsStart));
+    put('triad_unprotected_paths', 'Directories and mount points under coverage.roots that no policy backs up.', p, r.findings.filter((f) => f.code === 'unprotected-data').length);
     put('triad_rpo_target_seconds', 'Contracted recovery point objective.', p, s(r.objectives.rpoMs));
     put('triad_rto_target_seconds', 'Contracted recovery time objective.', p, s(r.objectives.rtoMs));
     put('triad_rpo_compliant', '1 when within the RPO now.', { ...p, target: 'overall' }, r.rpo.overall.within ? 1 : 0);
@@ -590,4 +595,11 @@ function verificationSection(v: VerificationCoverage, zone: string): ReportSecti
 function verificationTable(v: VerificationCoverage, zone: string, st: Styler): string[] {
   const rows = verificationRows(v, zone).map((cells) => cells.map(cellText));
   return [st('heading', `Verification coverage: every ${formatDuration(v.everyMs)}`), ...table([VERIFICATION_HEAD.map((h) => h.toUpperCase()), ...rows])];
+}
+
+/** Since when the policy is judged, and why from then. */
+function obligationsText(r: PolicyReport): string {
+  if (r.obligationsStart === null) return 'Obligations not started: no backup has completed yet.';
+  const why = r.obligationsFrom === 'since' ? 'objectives.since' : 'the end of the first backup';
+  return `Obligations since ${formatTime(r.obligationsStart, r.zone)} (${why}).`;
 }
