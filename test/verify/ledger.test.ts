@@ -89,28 +89,34 @@ function report(policy: string, at: number): ReportJson {
 
 const coverageOf = (doc: ReportJson, target: string) => doc.policies[0]!.verification!.targets.find((t) => t.target === target)!;
 
+const env = (at: number) => ({ ...PASS, TRIAD_TEST_NOW: iso(at), TRIAD_TEST_PACK_SIZE: PACK_SIZE });
+
+/** A policy with two local targets over `files` noise files, initialised at T0 and backed up a minute later. */
+function backedUp(name: string, files: number, o: { rule?: string; offlineUsb?: boolean; extra?: Record<string, unknown> } = {}): { dir: string; policy: string; catalog: string } {
+  const dir = scratchDir(`triad-${name}-`);
+  const policy = writePolicy(dir, {
+    name,
+    sources: [makeSource(dir, files)],
+    ...(o.rule ? { rule: o.rule } : {}),
+    targets: {
+      nas: { type: 'local', path: join(dir, 'nas'), media: 'nas', offsite: false },
+      usb: { type: 'local', path: join(dir, 'usb'), media: 'removable', offsite: true, ...(o.offlineUsb ? { offline: true } : {}) },
+    },
+    ...(o.extra ? { extra: o.extra } : {}),
+  });
+  expect(triad(['init', '-p', policy], { env: env(T0) }).code).toBe(0);
+  const b = triad(['backup', '-p', policy], { env: env(T0 + 60_000) });
+  expect(b.code, b.stderr).toBe(0);
+  return { dir, policy, catalog: join(dir, 'catalog.db') };
+}
+
 describe('verification ledger of check and restore-test', () => {
   let dir: string;
   let policy: string;
   let catalog: string;
-  const env = (at: number) => ({ ...PASS, TRIAD_TEST_NOW: iso(at), TRIAD_TEST_PACK_SIZE: PACK_SIZE });
 
   beforeAll(() => {
-    dir = scratchDir('triad-ledger-');
-    const src = makeSource(dir, 12);
-    policy = writePolicy(dir, {
-      name: 'ledger',
-      sources: [src],
-      rule: '3-2-1-1-0',
-      targets: {
-        nas: { type: 'local', path: join(dir, 'nas'), media: 'nas', offsite: false },
-        usb: { type: 'local', path: join(dir, 'usb'), media: 'removable', offsite: true, offline: true },
-      },
-    });
-    catalog = join(dir, 'catalog.db');
-    expect(triad(['init', '-p', policy], { env: env(T0) }).code).toBe(0);
-    const b = triad(['backup', '-p', policy], { env: env(T0 + 60_000) });
-    expect(b.code, b.stderr).toBe(0);
+    ({ dir, policy, catalog } = backedUp('ledger', 12, { rule: '3-2-1-1-0', offlineUsb: true }));
   });
 
   afterAll(() => {
@@ -215,24 +221,9 @@ describe('check --read-data-subset auto', () => {
   let policy: string;
   let catalog: string;
   const EVERY_DAYS = 5;
-  const env = (at: number) => ({ ...PASS, TRIAD_TEST_NOW: iso(at), TRIAD_TEST_PACK_SIZE: PACK_SIZE });
 
   beforeAll(() => {
-    dir = scratchDir('triad-rolling-');
-    const src = makeSource(dir, 30);
-    policy = writePolicy(dir, {
-      name: 'rolling',
-      sources: [src],
-      targets: {
-        nas: { type: 'local', path: join(dir, 'nas'), media: 'nas', offsite: false },
-        usb: { type: 'local', path: join(dir, 'usb'), media: 'removable', offsite: true },
-      },
-      extra: { verify: { every: `${EVERY_DAYS}d` } },
-    });
-    catalog = join(dir, 'catalog.db');
-    expect(triad(['init', '-p', policy], { env: env(T0) }).code).toBe(0);
-    const b = triad(['backup', '-p', policy], { env: env(T0 + 60_000) });
-    expect(b.code, b.stderr).toBe(0);
+    ({ dir, policy, catalog } = backedUp('rolling', 30, { extra: { verify: { every: `${EVERY_DAYS}d` } } }));
   });
 
   afterAll(() => {
