@@ -583,9 +583,14 @@ function verificationRows(v: VerificationCoverage, zone: string): (string | Repo
 
 const VERIFICATION_HEAD = ['Copy', 'Verified', 'Bytes verified', 'Oldest verification', 'Failed, not repaired'];
 
+/** Whether the share is judged yet: full coverage is due one verify.every after obligations started. */
+function coverageDueText(v: VerificationCoverage, zone: string): string {
+  if (v.dueFrom === null) return 'full coverage is due one period after the first backup';
+  return v.dueFrom.getTime() > v.at.getTime() ? `full coverage is due from ${formatTime(v.dueFrom, zone)}` : 'full coverage is due';
+}
+
 function verificationNote(v: VerificationCoverage, zone: string): string {
-  const due = v.dueFrom === null ? 'full coverage is due one period after the first backup' : v.dueFrom.getTime() > v.at.getTime() ? `full coverage is due from ${formatTime(v.dueFrom, zone)}` : 'full coverage is due';
-  return `Stored bytes read whole and verified by \`triad check --read-data\` (or \`--read-data-subset auto\`) within the last ${formatDuration(v.everyMs)} (verify.every); ${due}.`;
+  return `Stored bytes read whole and verified by \`triad check --read-data\` (or \`--read-data-subset auto\`) within the last ${formatDuration(v.everyMs)} (verify.every); ${coverageDueText(v, zone)}.`;
 }
 
 function verificationSection(v: VerificationCoverage, zone: string): ReportSection {
@@ -594,7 +599,7 @@ function verificationSection(v: VerificationCoverage, zone: string): ReportSecti
 
 function verificationTable(v: VerificationCoverage, zone: string, st: Styler): string[] {
   const rows = verificationRows(v, zone).map((cells) => cells.map(cellText));
-  return [st('heading', `Verification coverage: every ${formatDuration(v.everyMs)}`), ...table([VERIFICATION_HEAD.map((h) => h.toUpperCase()), ...rows])];
+  return [st('heading', `Verification coverage: every ${formatDuration(v.everyMs)}`), ...table([VERIFICATION_HEAD.map((h) => h.toUpperCase()), ...rows]), st('dim', `(read whole by check within verify.every; ${coverageDueText(v, zone)})`)];
 }
 
 /** Since when the policy is judged, and why from then. */
