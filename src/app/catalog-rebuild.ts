@@ -9,7 +9,7 @@ import type { PassphraseSpec, Policy, TargetSpec } from '../policy/types.js';
 import { BlobReader } from '../repo/read/index.js';
 import { AAD, ID_RE } from '../repo/format.js';
 import { loadIndexFile, MasterIndex } from '../repo/index/index.js';
-import { decodeJournalRecord, decodeSnapshotManifest, type JournalRecord } from '../repo/model/index.js';
+import { LEDGER_DETAIL, decodeJournalRecord, decodeSnapshotManifest, ledgerOf, type JournalRecord } from '../repo/model/index.js';
 import type { PackEntry } from '../repo/blob/index.js';
 import { Repository } from '../repo/repository.js';
 import type { SnapshotManifest } from '../repo/model/index.js';
@@ -45,6 +45,8 @@ export interface RebuildResult {
   restoreTests: number;
   /** Copies on other targets known only from the journal, recorded as missing until verified. */
   journalPresence: number;
+  /** Pack presence rows the journal's verification ledger set (verified, restored intact or failed). */
+  ledgerEntries: number;
   durationMs: number;
   /** 0, or 1 when an `after` hook failed (a failed rebuild throws). */
   exitCode: number;
@@ -207,6 +209,7 @@ async function rebuild(ctx: AppContext, src: Source, started: number): Promise<R
     runs: { total: runs.total, imported: runs.imported, skipped: runs.skipped, damaged: runs.damaged },
     restoreTests: runs.restoreTests,
     journalPresence: runs.presence,
+    ledgerEntries: runs.ledger,
     durationMs: ctx.clock.monotonic() - started,
     exitCode: 0,
   };
@@ -292,14 +295,14 @@ async function importJournal(
   ctx: AppContext,
   src: Source,
   ensurePolicy: (name: string) => boolean,
-): Promise<{ total: number; imported: number; skipped: number; restoreTests: number; presence: number; damaged: { id: string; error: string }[] }> {
+): Promise<{ total: number; imported: number; skipped: number; restoreTests: number; presence: number; ledger: number; damaged: { id: string; error: string }[] }> {
   const { repo, catalog, spec } = src;
   const ids: string[] = [];
   for await (const o of repo.storage.list('journal/', { signal: ctx.signal })) {
     const id = o.name.slice('journal/'.length);
     if (ID_RE.test(id)) ids.push(id);
   }
-  const out = { total: ids.length, imported: 0, skipped: 0, restoreTests: 0, presence: 0, damaged: [] as { id: string; error: string }[] };
+  const out = { total: ids.length, imported: 0, skipped: 0, restoreTests: 0, presence: 0, ledger: 0, damaged: [] as { id: string; error: string }[] };
   const now = ctx.clock.now();
   // Records are small (one per run): load the new ones, then import them oldest first.
   const pending: { id: string; r: JournalRecord }[] = [];
@@ -340,7 +343,12 @@ async function importJournal(
       continue;
     }
     if (catalog.journalSeen(r.policy, spec.name, id) || recordedAlready(r)) {
-      catalog.markJournalSeen(r.policy, spec.name, id);
+      // A run known from another replica's journal (a restore test writes one record to every
+      // target) still carries this replica's part of the ledger; recording it again is harmless.
+      catalog.transaction(() => {
+        out.ledger += ledgerFromJournal(catalog, r, null);
+        catalog.markJournalSeen(r.policy, spec.name, id);
+      });
       out.skipped++;
       continue;
     }
@@ -354,6 +362,7 @@ async function importJournal(
       const runId = catalog.importRun(runFromRecord(r, id));
       if (r.kind === 'restore-test') out.restoreTests += importRestoreTests(catalog, r, runId);
       if (r.kind === 'backup') out.presence += presenceFromJournal(catalog, r, spec.name, src.policy, now);
+      out.ledger += ledgerFromJournal(catalog, r, runId);
       catalog.markJournalSeen(r.policy, spec.name, id);
     });
     out.imported++;
@@ -385,7 +394,9 @@ function runFromRecord(r: JournalRecord, journalId: string): Parameters<Catalog[
     error = r.status === 'ok' ? null : targets.filter((t) => !t.ok).map((t) => `${t.name}: ${t.error ?? 'failed'}`).join('; ') || null;
     bytesWritten = results.reduce((n, t) => n + (num(t.bytes) ?? 0), 0);
   } else {
-    details = { ...d, ...(r.snapshot ? { snapshot: r.snapshot } : {}), targets };
+    // The ledger's pack ids go to the packs' presence rows (ledgerFromJournal), not into the run's details.
+    const { [LEDGER_DETAIL]: _ledger, ...rest } = d;
+    details = { ...rest, ...(r.snapshot ? { snapshot: r.snapshot } : {}), targets };
     target = typeof d.target === 'string' ? d.target : targets.length === 1 ? targets[0]!.name : null;
     const errs = targets.filter((t) => t.error).map((t) => `${t.name}: ${t.error}`);
     error = typeof d.error === 'string' ? d.error : errs.length ? errs.join('; ') : null;
@@ -456,6 +467,29 @@ function presenceFromJournal(catalog: Catalog, r: JournalRecord, readFrom: strin
     if (snap.presence.some((p) => p.target === t.name)) continue;
     catalog.setPresence(r.snapshot, t.name, { status: 'missing', at: now, completed_at: r.finished });
     n++;
+  }
+  return n;
+}
+
+/**
+ * The verification ledger a check or restore test record carries, back on the packs'
+ * presence rows (those the catalogue holds: a rebuild imports the packs before the journal).
+ */
+function ledgerFromJournal(catalog: Catalog, r: JournalRecord, runId: number | null): number {
+  const d = r.details ?? {};
+  const at = r.finished;
+  if (r.kind === 'check') {
+    const ledger = ledgerOf(d);
+    const target = r.targets[0]?.name;
+    if (!ledger || !target) return 0;
+    return catalog.recordVerification(r.policy, target, { scope: 'pack', at, runId, verified: ledger.verified, failed: ledger.failed });
+  }
+  if (r.kind !== 'restore-test' || !Array.isArray(d.results)) return 0;
+  let n = 0;
+  for (const e of d.results as Record<string, unknown>[]) {
+    const ledger = ledgerOf(e);
+    const target = str(e.target);
+    if (ledger && target) n += catalog.recordVerification(r.policy, target, { scope: 'blobs', at, runId, verified: ledger.intact, failed: ledger.failed });
   }
   return n;
 }

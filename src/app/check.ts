@@ -4,24 +4,39 @@ import type { Catalog } from '../catalog/catalog.js';
 import type { Policy } from '../policy/types.js';
 import type { Repository } from '../repo/repository.js';
 import type { Random } from '../core/random.js';
-import { checkRepository, type CheckReport } from '../repo/check/index.js';
+import { checkRepository, type CheckReport, type ReadData } from '../repo/check/index.js';
 import { acquireLock } from '../repo/lock/index.js';
 import { listKeyFiles } from '../repo/crypto/index.js';
 import { describeDamagedKeys } from '../core/describe.js';
-import { readJournal, writeJournal } from '../repo/model/index.js';
+import { LEDGER_DETAIL, readJournal, writeJournal } from '../repo/model/index.js';
 import { lockOptions } from './locking.js';
 import { catalogFor, closeAll, errorMessage, hostName, loadPolicyFile, openTargets, isDamageError, passphraseFor, selectTargets, type AppContext } from './session.js';
+
+/** What a check reads whole: as the repository check takes it, or `auto`, the rolling share the policy's `verify.every` sets. */
+export type CheckReadData = Exclude<ReadData, { packs: readonly string[] }> | 'auto';
+
+/** The packs an `auto` check picked: the least recently verified, at least `quotaBytes` of them. */
+export interface RollingSelection {
+  packs: number;
+  bytes: number;
+  /** ceil(stored bytes / days in verify.every): what a daily run must read to cover the copy in that period. */
+  quotaBytes: number;
+  storedBytes: number;
+  everyMs: number;
+  /** Packs among them never verified before. */
+  neverVerified: number;
+}
 
 export interface CheckResult {
   policy: string;
   /** `unreachable`: not checked; `damaged` too when it was reached but is too damaged to open (damage found). */
-  targets: (CheckReport | { target: string; unreachable: true; damaged?: true; error: string; errorCode?: string; hint?: string })[];
+  targets: ((CheckReport & { rolling?: RollingSelection }) | { target: string; unreachable: true; damaged?: true; error: string; errorCode?: string; hint?: string })[];
   ok: boolean;
   /** 0 no damage; 4 damage found; 1 a target could not be checked (or that target's code when none could). */
   exitCode: number;
 }
 
-type CheckOptions = { policyFile: string; target?: string; readData: 'none' | 'all' | number; random: Random };
+type CheckOptions = { policyFile: string; target?: string; readData: CheckReadData; random: Random };
 
 /** A check inside the job envelope (hooks, heartbeat, webhook): damage found is a failure to report. */
 export async function runCheck(ctx: AppContext, opts: CheckOptions): Promise<CheckResult> {
@@ -30,7 +45,7 @@ export async function runCheck(ctx: AppContext, opts: CheckOptions): Promise<Che
   }));
 }
 
-async function check(ctx: AppContext, opts: { policyFile: string; target?: string; readData: 'none' | 'all' | number; random: Random }): Promise<CheckResult> {
+async function check(ctx: AppContext, opts: CheckOptions): Promise<CheckResult> {
   const policy = await loadPolicyFile(ctx, opts.policyFile);
   const passphrase = await passphraseFor(ctx, policy);
   const opened = await openTargets(ctx, policy, selectTargets(policy, opts.target ? [opts.target] : undefined), passphrase);
@@ -41,10 +56,13 @@ async function check(ctx: AppContext, opts: { policyFile: string; target?: strin
     for (const o of opened) {
       const startedAt = ctx.clock.now();
       const runId = catalog.startRun({ policy: policy.name, kind: 'check', target: o.spec.name, started_at: startedAt, details: { readData: opts.readData } });
-      let report: CheckReport;
+      let report: CheckReport & { rolling?: RollingSelection };
       try {
         if (!o.repo) throw o.error;
-        report = await checkTarget(ctx, policy, o.repo, catalog, opts);
+        const rolling = opts.readData === 'auto' ? rollingSelection(catalog, policy, o.spec.name) : undefined;
+        const readData: ReadData = rolling ? { packs: rolling.ids } : (opts.readData as ReadData);
+        report = await checkTarget(ctx, policy, o.repo, catalog, { readData, random: opts.random });
+        if (rolling) report.rolling = rolling.summary;
       } catch (err) {
         if (ctx.signal?.aborted) throw err;
         const damaged = isDamageError(err);
@@ -62,14 +80,20 @@ async function check(ctx: AppContext, opts: { policyFile: string; target?: strin
       const damaged = report.errors.length > 0;
       const status = damaged ? 'failed' : 'ok';
       const exitCode = damaged ? ExitCode.FINDING : ExitCode.OK;
-      const details = { readData: opts.readData, errors: report.errors.length, damagedPacks: report.damagedPacks.map((d) => d.pack), reReads: report.reReads.length };
-      // The verification result feeds 3-2-1-1-0 ("0 errors"): the journal keeps it for a catalogue rebuild.
+      const failedPacks = failedPackIds(report);
+      const details = { readData: opts.readData, errors: report.errors.length, damagedPacks: report.damagedPacks.map((d) => d.pack), reReads: report.reReads.length, packsVerified: report.verifiedPacks.length };
+      // The verification result feeds 3-2-1-1-0 ("0 errors") and the ledger: the journal keeps
+      // both (the ids of the packs verified) for a catalogue rebuild.
       const { id: journalId } = await writeJournal([o.repo], {
         version: 1, kind: 'check', policy: policy.name, host: hostName(policy), started: startedAt.toISOString(), finished: finishedAt.toISOString(),
-        status, exitCode, targets: [{ name: o.spec.name, ok: !damaged }], bytesRead: report.bytesRead, details,
+        status, exitCode, targets: [{ name: o.spec.name, ok: !damaged }], bytesRead: report.bytesRead,
+        details: { ...details, [LEDGER_DETAIL]: { verified: report.verifiedPacks, intact: [], failed: failedPacks } },
       });
-      if (journalId) catalog.markJournalSeen(policy.name, o.spec.name, journalId);
-      catalog.finishRun(runId, { finished_at: finishedAt, status, exit_code: exitCode, bytes_read: report.bytesRead, details });
+      catalog.transaction(() => {
+        if (journalId) catalog.markJournalSeen(policy.name, o.spec.name, journalId);
+        catalog.recordVerification(policy.name, o.spec.name, { scope: 'pack', at: finishedAt, runId, verified: report.verifiedPacks, failed: failedPacks });
+        catalog.finishRun(runId, { finished_at: finishedAt, status, exit_code: exitCode, bytes_read: report.bytesRead, details });
+      });
     }
     // No target could be checked at all: that error itself (its exit code: 10, 11, 12…).
     if (failures.length === opened.length) throw failures[0];
@@ -83,7 +107,7 @@ async function check(ctx: AppContext, opts: { policyFile: string; target?: strin
 }
 
 /** Checks one replica under a shared lock, against the snapshots the catalogue records as complete there. */
-async function checkTarget(ctx: AppContext, policy: Policy, repo: Repository, catalog: Catalog, opts: { readData: 'none' | 'all' | number; random: Random }): Promise<CheckReport> {
+async function checkTarget(ctx: AppContext, policy: Policy, repo: Repository, catalog: Catalog, opts: { readData: ReadData; random: Random }): Promise<CheckReport> {
   const expectedSnapshots = catalog
     .listSnapshots(policy.name, { target: repo.target })
     .filter((s) => s.presence.some((p) => p.target === repo.target && p.status === 'complete'))
@@ -128,4 +152,35 @@ async function settleForgottenElsewhere(policy: Policy, repo: Repository, catalo
     catalog.markForgotten(e.snapshot!, repo.target, by.at, by.rule);
     return false;
   });
+}
+
+/** Packs the check found damaged, missing or of the wrong size: failed verifications in the ledger. */
+function failedPackIds(report: CheckReport): string[] {
+  const ids = new Set(report.damagedPacks.map((d) => d.pack));
+  for (const e of report.errors) if (e.pack && (e.kind === 'missing-pack' || e.kind === 'pack-size' || e.kind === 'damaged-pack')) ids.add(e.pack);
+  return [...ids].sort();
+}
+
+const DAY_MS = 86_400_000;
+
+/**
+ * The rolling share of `check --read-data-subset auto`: the target's packs least recently
+ * verified (never verified first), whole packs until they hold at least ceil(stored bytes /
+ * days in verify.every), so that one run a day reads every stored byte within that period.
+ * One pass over the target's presence rows, stopped once the share is reached.
+ */
+function rollingSelection(catalog: Catalog, policy: Policy, target: string): { ids: string[]; summary: RollingSelection } {
+  const storedBytes = catalog.storedBytes(policy.name, target);
+  const everyMs = policy.verify.every;
+  const quotaBytes = Math.ceil(storedBytes / (everyMs / DAY_MS));
+  const ids: string[] = [];
+  let bytes = 0;
+  let neverVerified = 0;
+  for (const p of catalog.packsByVerificationAge(policy.name, target)) {
+    if (bytes >= quotaBytes) break;
+    ids.push(p.pack);
+    bytes += p.size;
+    if (p.verifiedAt === null) neverVerified++;
+  }
+  return { ids, summary: { packs: ids.length, bytes, quotaBytes, storedBytes, everyMs, neverVerified } };
 }

@@ -5,7 +5,7 @@ import { statfs } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { TriadError, errnoCode, ExitCode } from '../core/errors.js';
 import { openCatalog, type Catalog } from '../catalog/catalog.js';
-import type { RestoreTestRow, RunRow, SnapshotRecord } from '../catalog/types.js';
+import type { RestoreTestRow, RunRow, SnapshotRecord, VerificationCoverage } from '../catalog/types.js';
 import {
   buildPolicyReport,
   withFindings,
@@ -18,6 +18,7 @@ import {
   type RestoreTestRecord,
   type SnapshotCopy,
   type TargetInfo,
+  type VerificationCoverageInput,
   type VerificationRecord,
 } from '../compliance/index.js';
 import type { Policy, TargetSpec } from '../policy/types.js';
@@ -122,7 +123,8 @@ async function evaluatePolicy(
   }
   try {
     const since = new Date(at.getTime() - (opts.windowMs ?? policy.objectives.window));
-    const history = catalog ? readHistory(catalog, policy.name, { since, at }) : emptyHistory();
+    const ledger = { at, everyMs: policy.verify.every, targets: policy.targets.map((t) => t.name) };
+    const history = catalog ? readHistory(catalog, policy.name, { since, at }, ledger) : emptyHistory();
     const input = reportInput({ policy, history, at, windowMs: opts.windowMs, zone: opts.zone, capacity: await capacityOf(policy, history, at) });
     let report = buildPolicyReport(input);
     const hasHistory = history.snapshots.length > 0 || history.runs.length > 0;
@@ -158,6 +160,8 @@ export interface PolicyHistory {
   readonly storedBytes: ReadonlyMap<string, number>;
   /** Per target, sums over the copies before the window that were folded away (readHistory's `window`). */
   readonly folded?: ReadonlyMap<string, FoldedSums>;
+  /** The verification ledger of each of the policy's targets over verify.every (when asked for). */
+  readonly verification?: readonly VerificationCoverageInput[];
 }
 
 function emptyHistory(): PolicyHistory {
@@ -167,17 +171,43 @@ function emptyHistory(): PolicyHistory {
 /**
  * The history a report evaluates. With `window` (the report's window start and time), what lies
  * before the window is folded into the few rows and sums the evaluation reads (report-history.ts),
- * so memory follows the window, not the length of the history; the report is the same.
+ * so memory follows the window, not the length of the history; the report is the same. With
+ * `ledger`: also what the verification ledger says of each target over the period before `at`.
  */
-export function readHistory(catalog: Catalog, policy: string, window?: { readonly since: Date; readonly at: Date }): PolicyHistory {
+export function readHistory(
+  catalog: Catalog,
+  policy: string,
+  window?: { readonly since: Date; readonly at: Date },
+  ledger?: { at: Date; everyMs: number; targets: readonly string[] },
+): PolicyHistory {
   const restoreTests = catalog.listRestoreTests(policy);
   const storedBytes = new Map<string, number>();
   for (const t of catalog.listTargets(policy)) storedBytes.set(t.name, catalog.storageStats(policy, t.name).pack_bytes);
-  if (window === undefined) return { snapshots: catalog.listSnapshots(policy), runs: catalog.listRuns(policy), restoreTests, storedBytes };
-  const older = foldHistoryBefore(catalog, policy, window.since, window.at);
-  const snapshots = [...older.snapshots, ...catalog.listSnapshots(policy, { since: window.since })];
-  const runs = [...older.runs, ...catalog.listRuns(policy, { since: window.since })];
-  return { snapshots, runs, restoreTests, storedBytes, folded: older.sums };
+  const older = window === undefined ? undefined : foldHistoryBefore(catalog, policy, window.since, window.at);
+  const snapshots = older === undefined ? catalog.listSnapshots(policy) : [...older.snapshots, ...catalog.listSnapshots(policy, { since: window!.since })];
+  const runs = older === undefined ? catalog.listRuns(policy) : [...older.runs, ...catalog.listRuns(policy, { since: window!.since })];
+  const base = { snapshots, runs, restoreTests, storedBytes, ...(older === undefined ? {} : { folded: older.sums }) };
+  if (!ledger) return base;
+  const since = new Date(ledger.at.getTime() - ledger.everyMs);
+  const verification = ledger.targets.map((t) => verificationInput(t, catalog.verificationCoverage(policy, t, since)));
+  return { ...base, verification };
+}
+
+function verificationInput(target: string, c: VerificationCoverage): VerificationCoverageInput {
+  const date = (s: string | null): Date | null => (s === null ? null : new Date(s));
+  return {
+    target,
+    packs: c.packs,
+    bytes: c.bytes,
+    verifiedPacks: c.verifiedPacks,
+    verifiedBytes: c.verifiedBytes,
+    neverVerifiedPacks: c.neverVerifiedPacks,
+    neverVerifiedBytes: c.neverVerifiedBytes,
+    oldestVerifiedAt: date(c.oldestVerifiedAt),
+    lastVerifiedAt: date(c.lastVerifiedAt),
+    sampledPacks: c.sampledPacks,
+    failedPacks: c.failed.map((f) => ({ pack: f.pack, size: f.size, failedAt: new Date(f.failedAt) })),
+  };
 }
 
 // ---- mapping to the compliance inputs ---------------------------------------------------------
@@ -206,6 +236,7 @@ export function reportInput(a: ReportInputArgs): PolicyReportInput {
     restoreTests: history.restoreTests.map(restoreTestRecord),
     verifications: verifications(history.runs),
     keyProofs: keyProofs(history.runs),
+    ...(history.verification === undefined ? {} : { verificationCoverage: history.verification }),
     ...(a.capacity === undefined ? {} : { capacity: a.capacity }),
     obligationsStart,
     at: a.at,

@@ -6,7 +6,7 @@ import { seededRandom, type Random } from '../core/random.js';
 import type { Catalog } from '../catalog/catalog.js';
 import type { Policy, SampleSpec, TargetSpec } from '../policy/types.js';
 import { walkTree } from '../repo/read/index.js';
-import { sourceTopNames, writeJournal, type JournalRecord, type Snapshot } from '../repo/model/index.js';
+import { LEDGER_DETAIL, sourceTopNames, writeJournal, type JournalRecord, type Snapshot } from '../repo/model/index.js';
 import type { Repository } from '../repo/repository.js';
 import { FileSampler, selectSnapshots, type SnapshotSelector } from '../repo/maintenance/index.js';
 import { keyedFileHash, openTestReplica, testReplica, type FileTestResult, type ReplicaTestResult, type SampleSnapshot, type SourceComparison, type TestReplica } from '../repo/restore/index.js';
@@ -295,6 +295,7 @@ function recordInCatalogue(catalog: Catalog, policy: Policy, result: RestoreTest
       failures: recordedFailures(t),
     });
   }
+  for (const t of reachable) catalog.recordVerification(policy.name, t.target, { scope: 'blobs', at: finishedAt, runId: run, verified: t.intactPacks, failed: t.failedPacks });
   for (const s of reached) if (result.journal.id && !result.journal.failed.includes(s.spec.name)) catalog.markJournalSeen(policy.name, s.spec.name, result.journal.id);
   catalog.finishRun(run, {
     finished_at: finishedAt,
@@ -492,6 +493,8 @@ function emptyResult(s: Session, results: FileTestResult[]): TargetTestResult {
     structure: [],
     results,
     damagedObjects: [],
+    intactPacks: [],
+    failedPacks: [],
   };
 }
 
@@ -562,6 +565,7 @@ function journalRecord(policy: Policy, r: RestoreTestResult, started: Date, fini
         durationMs: Math.round(t.durationMs),
         estimatedFullRestoreMs: t.estimatedFullRestoreMs === null ? null : Math.round(t.estimatedFullRestoreMs),
         failures: recordedFailures(t),
+        [LEDGER_DETAIL]: { verified: [], intact: t.intactPacks, failed: t.failedPacks },
       })),
     },
   };

@@ -4,6 +4,7 @@ import type { Db } from './connection.js';
 import * as fileRows from './files.js';
 import { BUSY_TIMEOUT_MS, openDatabase } from './open.js';
 import type { OpenCatalogOptions } from './open.js';
+import * as ledgerRows from './ledger.js';
 import * as packRows from './packs.js';
 import { RowStage } from './row-stage.js';
 import * as runRows from './runs.js';
@@ -15,6 +16,7 @@ import type {
   FileQuery,
   FileRow,
   PackRow,
+  PackVerification,
   WrittenPackRecord,
   PresenceStatus,
   RestoreTestInput,
@@ -29,6 +31,8 @@ import type {
   StorageStats,
   TargetInput,
   TargetRow,
+  VerificationCoverage,
+  VerificationEntry,
 } from './types.js';
 
 export type { OpenCatalogOptions } from './open.js';
@@ -251,6 +255,23 @@ export class Catalog {
 
   storageStats(policy: string, target: string): StorageStats {
     return packRows.storageStats(this.c, policy, target);
+  }
+
+  // ---- verification ledger -------------------------------------------------------------
+
+  /** Records which packs of a target a check or restore test verified, or found damaged, and when. */
+  recordVerification(policy: string, target: string, v: PackVerification): number {
+    return ledgerRows.recordVerification(this.c, policy, target, v);
+  }
+
+  /** The target's packs, never verified first, then least recently verified; streamed. */
+  packsByVerificationAge(policy: string, target: string): Generator<VerificationEntry, void, undefined> {
+    return ledgerRows.packsByVerificationAge(this.c, policy, target);
+  }
+
+  /** Bytes of the target verified since `since`, never verified, and packs that failed. */
+  verificationCoverage(policy: string, target: string, since: Date): VerificationCoverage {
+    return ledgerRows.verificationCoverage(this.c, policy, target, since);
   }
 
   // ---- runs, restore tests, journal ----------------------------------------------------

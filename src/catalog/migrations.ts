@@ -176,6 +176,22 @@ export const migrations: readonly Migration[] = [
       db.exec('ALTER TABLE restore_tests ADD COLUMN duration_ms REAL');
     },
   },
+  {
+    version: 5,
+    name: 'verification ledger on pack presence',
+    up(db) {
+      // The verification ledger (see docs/CATALOG.md): on each pack's presence row, when a check
+      // last read the whole pack and found it intact, when a restore test last restored blobs of
+      // it intact, when a verification last found it damaged (cleared by a later whole pass),
+      // and the run that wrote the latest of them. No new rows: the ledger grows with the packs.
+      db.exec(`
+        ALTER TABLE pack_targets ADD COLUMN verified_at TEXT;
+        ALTER TABLE pack_targets ADD COLUMN sampled_at TEXT;
+        ALTER TABLE pack_targets ADD COLUMN failed_at TEXT;
+        ALTER TABLE pack_targets ADD COLUMN ledger_run INTEGER;
+      `);
+    },
+  },
 ];
 
 /**

@@ -228,3 +228,39 @@ export interface RestoreTestRow {
   snapshots: string[];
   failures: unknown[];
 }
+
+/** One verification pass over packs of a target (see ledger.ts). */
+export interface PackVerification {
+  /** 'pack': whole packs read and verified (check); 'blobs': blobs of them restored intact (restore test). */
+  scope: 'pack' | 'blobs';
+  at: TimeInput;
+  runId?: number | null;
+  verified: Iterable<string>;
+  failed: Iterable<string>;
+}
+
+/** A pack of a target with what the ledger says of it. */
+export interface VerificationEntry {
+  pack: string;
+  size: number;
+  verifiedAt: string | null;
+  failedAt: string | null;
+}
+
+/** The ledger's account of a target's stored bytes over a period. */
+export interface VerificationCoverage {
+  packs: number;
+  bytes: number;
+  /** Packs (and their bytes) read whole and found intact within the period. */
+  verifiedPacks: number;
+  verifiedBytes: number;
+  neverVerifiedPacks: number;
+  neverVerifiedBytes: number;
+  /** The least recent whole verification of any pack (null when none was ever verified). */
+  oldestVerifiedAt: string | null;
+  lastVerifiedAt: string | null;
+  /** Packs with blobs restored intact by a restore test within the period. */
+  sampledPacks: number;
+  /** Packs whose last verification found them damaged (not verified whole since). */
+  failed: { pack: string; size: number; failedAt: string }[];
+}

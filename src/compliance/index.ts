@@ -2,6 +2,7 @@
 export * from './types.js';
 export { evaluateRpo, exposureAt, meetsRpoAt, type RpoInput } from './rpo.js';
 export { evaluateRto, latestTest, type RtoInput } from './rto.js';
+export { verificationCoverage, verificationFindings, unrepairedFailures, percentText } from './verification.js';
 export { evaluateDataRule, copiesSatisfyRule, type DataRuleInput } from './rule-status.js';
 export {
   buildPolicyReport,
@@ -12,6 +13,7 @@ export {
   CAPACITY_CRITICAL_PERCENT,
   CAPACITY_WARNING_DAYS,
   DEFAULT_WARN_AT_PERCENT,
+  DEFAULT_VERIFY_EVERY_MS,
   RESTORE_TEST_DUE_SOON_MS,
   FORECAST_MIN_POINTS,
   FORECAST_MIN_SPAN_MS,

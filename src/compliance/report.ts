@@ -4,6 +4,7 @@ import { shellWord } from '../core/describe.js';
 import { evaluateRpo } from './rpo.js';
 import { evaluateDataRule } from './rule-status.js';
 import { evaluateRto, latestTest, measuredBytesPerMs } from './rto.js';
+import { unrepairedFailures, verificationCoverage, verificationFindings } from './verification.js';
 import type {
   KeyProofRecord,
   KeyProofStatus,
@@ -24,6 +25,7 @@ import type {
   TargetCapacity,
   TargetInfo,
   TargetRestoreTests,
+  VerificationCoverageInput,
   VerificationRecord,
 } from './types.js';
 
@@ -44,12 +46,16 @@ export const FORECAST_MIN_SPAN_MS = 3 * 86_400_000;
 export const RESTORE_TEST_DUE_SOON_MS = 3 * 86_400_000;
 
 const DAY_MS = 86_400_000;
+/** verify.every when the policy sets none. */
+export const DEFAULT_VERIFY_EVERY_MS = 30 * DAY_MS;
 
 export interface PolicyReportInput {
   readonly policy: Pick<Policy, 'name' | 'description' | 'rule' | 'objectives' | 'production' | 'keys'> & {
     /** The policy file, for commands that run as written. */
     readonly file?: string;
     readonly restore_test: { readonly every: number };
+    /** verify.every: the period in which every stored byte must be verified (default 30 days). */
+    readonly verify?: { readonly every: number };
   };
   readonly targets: readonly TargetInfo[];
   readonly snapshots: readonly SnapshotCopy[];
@@ -58,6 +64,8 @@ export interface PolicyReportInput {
   readonly verifications: readonly VerificationRecord[];
   readonly capacity?: readonly CapacityInput[];
   readonly keyProofs?: readonly KeyProofRecord[];
+  /** The verification ledger per target; without it the report has no verification section. */
+  readonly verificationCoverage?: readonly VerificationCoverageInput[];
   /**
    * When the policy's obligations start (DESIGN.md §4): `objectives.since`, or the moment its
    * first committed snapshot was complete. null: not yet (no snapshot and no `since`), so
@@ -92,12 +100,14 @@ export function buildPolicyReport(input: PolicyReportInput): PolicyReport {
   // Before the start nothing is due: the evaluators see obligations starting just after `at`.
   const start = started ? input.obligationsStart : new Date(atMs + 1);
 
+  const verification = input.verificationCoverage === undefined ? undefined : verificationCoverage(input.verificationCoverage, at, policy.verify?.every ?? DEFAULT_VERIFY_EVERY_MS, started ? start : null);
   const rule = evaluateDataRule({
     rule: policy.rule,
     productionMedia: policy.production.media,
     targets: input.targets,
     snapshots: input.snapshots,
     verifications: input.verifications,
+    ledgerFailures: unrepairedFailures(verification),
     rpoMs,
     at,
     countPartial,
@@ -129,7 +139,8 @@ export function buildPolicyReport(input: PolicyReportInput): PolicyReport {
   const keyProofEveryMs = policy.keys.prove_every ?? null;
   const keys = keyProofStatus(input.keyProofs ?? [], input.targets.map((t) => t.name), atMs, keyProofEveryMs);
 
-  const findings = collectFindings({ input, started, rule, rpo, rto, restoreTests, backups, capacity, keys, keyProofEveryMs, rpoMs, rtoMs, everyMs });
+  const collected = collectFindings({ input, started, rule, rpo, rto, restoreTests, backups, capacity, keys, keyProofEveryMs, rpoMs, rtoMs, everyMs });
+  const findings = verification === undefined ? collected : sortWorstFirst([...collected, ...verificationFindings(verification, shellWord(policy.file ?? policy.name)).map((f) => ({ ...f, affectsCompliance: f.severity === 'critical' }))]);
   const judgement = judge(findings, input.targets.length === 0);
 
   return {
@@ -140,7 +151,9 @@ export function buildPolicyReport(input: PolicyReportInput): PolicyReport {
     windowMs,
     windowStart: new Date(windowStart),
     objectives: { rpoMs, rtoMs, restoreEveryMs: everyMs },
-    production: { media: policy.production.media },
+    obligationsStart: input.obligationsStart,
+    obligationsFrom: input.obligationsStart === null ? null : policy.objectives.since !== undefined ? 'since' : 'first-backup',
+    productionMedia: policy.production.media,
     targets: input.targets,
     rule,
     rpo,
@@ -152,6 +165,7 @@ export function buildPolicyReport(input: PolicyReportInput): PolicyReport {
     capacity,
     keys,
     keyProofEveryMs,
+    ...(verification === undefined ? {} : { verification }),
     findings,
     severity: judgement.severity,
     verdict: judgement.verdict,

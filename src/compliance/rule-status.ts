@@ -22,6 +22,8 @@ export interface DataRuleInput {
   readonly targets: readonly TargetInfo[];
   readonly snapshots: readonly SnapshotCopy[];
   readonly verifications: readonly VerificationRecord[];
+  /** Per target, packs the verification ledger records as failed and not repaired since. */
+  readonly ledgerFailures?: ReadonlyMap<string, number>;
   /** null: no RPO, so any complete snapshot keeps counting as a copy. */
   readonly rpoMs: number | null;
   readonly at: Date;
@@ -53,7 +55,11 @@ export function evaluateDataRule(input: DataRuleInput): RuleStatus {
   let verificationErrors: number | null = null;
   for (const t of input.targets) {
     const v = latestCheck.get(t.name);
-    if (v) verificationErrors = (verificationErrors ?? 0) + v.errors;
+    const ledger = input.ledgerFailures?.get(t.name);
+    // The ledger keeps a damaged pack failed until it is repaired or verified whole again, even
+    // after a later check that did not read it; the latest check's count covers the rest
+    // (index and snapshot damage). The larger of the two, so a pack is not counted twice.
+    if (v || ledger) verificationErrors = (verificationErrors ?? 0) + Math.max(v?.errors ?? 0, ledger ?? 0);
   }
 
   const base = {

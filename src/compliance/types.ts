@@ -374,8 +374,11 @@ export interface PolicyReport {
   readonly windowMs: number;
   readonly windowStart: Date;
   readonly objectives: { readonly rpoMs: number | null; readonly rtoMs: number | null; readonly restoreEveryMs: number };
-  /** The production data, copy 1 of the 3-2-1 matrix: its declared medium. */
-  readonly production: { readonly media: string };
+  /** When obligations started (objectives.since, else the end of the first backup); null: not yet. */
+  readonly obligationsStart: Date | null;
+  readonly obligationsFrom: 'since' | 'first-backup' | null;
+  /** The production data's declared medium (production.media), one of the rule's media. */
+  readonly productionMedia: string;
   /** The 3-2-1 matrix as configured. */
   readonly targets: readonly TargetInfo[];
   readonly rule: RuleStatus;
@@ -392,6 +395,8 @@ export interface PolicyReport {
   readonly keys: readonly KeyProofStatus[];
   /** keys.prove_every of the policy, null when it asks for no proof. */
   readonly keyProofEveryMs: number | null;
+  /** Verification coverage per copy from the ledger (absent when the report had no ledger to read). */
+  readonly verification?: VerificationCoverage;
   /** Ordered critical, warning, ok; stable within a severity. */
   readonly findings: readonly Finding[];
   readonly severity: Severity;
@@ -399,4 +404,57 @@ export interface PolicyReport {
   /** DESIGN.md §7: 0 compliant, 4 compliance finding. */
   readonly exitCode: 0 | 4;
   readonly nagios: { readonly status: NagiosStatus; readonly perfdata: readonly PerfDatum[] };
+}
+
+/** What the verification ledger says of one target's stored bytes (the app layer reads it from the catalogue). */
+export interface VerificationCoverageInput {
+  readonly target: string;
+  readonly packs: number;
+  readonly bytes: number;
+  /** Packs and bytes read whole and found intact within verify.every before the report's time. */
+  readonly verifiedPacks: number;
+  readonly verifiedBytes: number;
+  readonly neverVerifiedPacks: number;
+  readonly neverVerifiedBytes: number;
+  /** The least recent whole verification of any pack; null when no pack was ever verified. */
+  readonly oldestVerifiedAt: Date | null;
+  readonly lastVerifiedAt: Date | null;
+  /** Packs with blobs restored intact by a restore test within verify.every. */
+  readonly sampledPacks: number;
+  /** Packs whose last verification found them damaged, not verified whole since (nor repaired: a repair replaces them). */
+  readonly failedPacks: readonly { readonly pack: string; readonly size: number; readonly failedAt: Date }[];
+}
+
+/** Verification coverage of one copy, as the report shows it. */
+export interface TargetVerification {
+  readonly target: string;
+  readonly packs: number;
+  readonly storedBytes: number;
+  readonly verifiedBytes: number;
+  /** verifiedBytes / storedBytes; null when the copy stores nothing. */
+  readonly verifiedRatio: number | null;
+  readonly neverVerifiedPacks: number;
+  readonly neverVerifiedBytes: number;
+  readonly oldestVerifiedAt: Date | null;
+  /** Age of the least recently verified pack; null when some pack was never verified (see neverVerifiedPacks) or none is stored. */
+  readonly oldestVerifiedAgeMs: number | null;
+  readonly lastVerifiedAt: Date | null;
+  readonly sampledPacks: number;
+  readonly failedPacks: number;
+  readonly failedBytes: number;
+  /** Packs that failed, first ones (ids), for the finding and the JSON. */
+  readonly failed: readonly { readonly pack: string; readonly size: number; readonly failedAt: Date }[];
+}
+
+export interface VerificationCoverage {
+  /** verify.every of the policy: the period within which every stored byte must be verified. */
+  readonly everyMs: number;
+  readonly at: Date;
+  /**
+   * When full coverage is first due: one period after the policy's obligations started (a
+   * daily rolling check needs that long to read every byte once); null while they have not.
+   * Before it the share is shown, not judged; a failed pack is judged at once.
+   */
+  readonly dueFrom: Date | null;
+  readonly targets: readonly TargetVerification[];
 }

@@ -30,6 +30,7 @@ export function normalisePolicy(file: string, w: WrittenPolicy, targets: Map<str
     rule: w.rule,
     production: { media: w.production.media.trim().toLowerCase() },
     keys: w.keys.prove_every === undefined ? {} : { prove_every: w.keys.prove_every },
+    verify: { every: w.verify.every },
     objectives: { window: w.objectives.window },
     schedule: { ...w.schedule },
     retention: { ...w.retention },

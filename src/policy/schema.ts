@@ -310,6 +310,10 @@ export const policySchema = z.strictObject({
     })
     .default({ before: [], after: [], on_failure: [] }),
   keys: z.strictObject({ prove_every: durationField.optional() }).default({}),
+  // The period in which `check --read-data-subset auto`, run daily, reads every stored byte once.
+  verify: z
+    .strictObject({ every: durationField.refine((ms) => ms >= DAY, { error: 'must be at least 1d: the rolling check runs once a day' }).default(30 * DAY) })
+    .default({ every: 30 * DAY }),
   coverage: z
     .strictObject({
       roots: z.preprocess((v) => (typeof v === 'string' ? [v] : v), z.array(absolutePath).min(1, { error: 'name at least one directory to look for unprotected data in, e.g. [/srv, /home]' })),

@@ -84,6 +84,8 @@ export interface Policy {
   objectives: { rpo?: number; rto?: number; window: number; since?: Date; warn_at?: number };
   /** `prove_every`: how old the last `key verify` of each key may be before the report finds it. */
   keys: { prove_every?: number };
+  /** `every`: the period in which every stored byte of each copy must be read and verified (default 30 days). */
+  verify: { every: number };
   /** Where to look for data no policy backs up (`triad coverage`, the report's unprotected-data findings). */
   coverage?: CoverageSpec;
   /** The medium the production data lives on: it is one of the rule's media. */

@@ -14,10 +14,13 @@ export const SCHEDULE_JOBS: readonly { key: keyof Policy['schedule']; job: Sched
 /**
  * triad's arguments for one scheduled job. The prune job applies the retention rules first
  * (`forget --prune`) when the policy has any, so that an unattended repository does not
- * keep every snapshot for ever; without rules it prunes what was forgotten by hand.
+ * keep every snapshot for ever; without rules it prunes what was forgotten by hand. The check
+ * job reads the rolling share of packs (`--read-data-subset auto`), so that a daily check
+ * verifies every stored byte within the policy's verify.every.
  */
 export function jobArguments(job: ScheduledJob, policyFile: string, opts: { appliesRetention: boolean }): string[] {
   if (job === 'prune' && opts.appliesRetention) return ['forget', '--prune', '-p', policyFile];
+  if (job === 'check') return ['check', '--read-data-subset', 'auto', '-p', policyFile];
   return [job, '-p', policyFile];
 }
 

@@ -63,7 +63,8 @@ function pragma(file: string, name: string): number {
  */
 function asReportV2(v1: unknown): unknown {
   const doc = structuredClone(v1) as { schema: string; policies: Record<string, unknown>[] };
-  doc.schema = 'triad.report/v2';
+  // v3 adds the verification ledger's coverage per copy: added fields only.
+  doc.schema = 'triad.report/v3';
   doc.policies = doc.policies.map((p) => {
     const rule = p.rule as { media: string[] };
     const nagios = p.nagios as { perfdata: { label: string; warn?: number }[] };

@@ -240,7 +240,7 @@ describe('renderers', () => {
   it('json is a stable, serialisable document with ISO times', () => {
     const doc = renderReportJson([good]);
     const again = JSON.parse(JSON.stringify(doc));
-    expect(again.schema).toBe('triad.report/v2');
+    expect(again.schema).toBe('triad.report/v3');
     expect(again.policies[0].at).toBe('2024-03-31T00:00:00.000Z');
     expect(again.policies[0].verdict).toBe('compliant');
     expect(again.policies[0].rpo.targets[0].exposureMs).toBe(4 * H);

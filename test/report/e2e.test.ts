@@ -52,6 +52,10 @@ interface JsonReport {
     severity: string;
     exitCode: number;
     at: string;
+    obligationsStart: string | null;
+    obligationsFrom: string | null;
+    productionMedia: string;
+    verification?: { everyMs: number; targets: { target: string; verifiedRatio: number | null; neverVerifiedPacks: number; failedPacks: number }[] };
     rule: { data: string; copies: number; targets: { target: string; counts: boolean; reason: string }[] };
     rpo: {
       targets: { target: string; exposureMs: number; within: boolean; breachSince: string | null; snapshotId: string; window: { percentWithin: number; evaluatedMs: number } }[];
@@ -144,7 +148,7 @@ describe('triad report end to end (two local targets + S3 emulator)', () => {
 
   it('json at 10:00: compliant, usb in breach since 08:00, exact exposures and window figures', () => {
     const doc = jsonReport(t('10:00'));
-    expect(doc.schema).toBe('triad.report/v2');
+    expect(doc.schema).toBe('triad.report/v3');
     const p = doc.policies[0]!;
     expect(p.policy).toBe('e2e');
     expect(p.at).toBe(new Date(t('10:00')).toISOString());
@@ -168,6 +172,12 @@ describe('triad report end to end (two local targets + S3 emulator)', () => {
 
     expect(p.rule.data).toBe('met');
     expect(p.rule.copies).toBe(3);
+    // Fields of v3: the obligations' start, the declared production medium, verification coverage per copy.
+    expect(p.obligationsFrom).toBe('first-backup');
+    expect(Date.parse(p.obligationsStart!)).toBeLessThan(Date.parse(t('10:00')));
+    expect(p.productionMedia).toBe('disk');
+    expect(p.verification!.everyMs).toBe(30 * 24 * H);
+    expect(p.verification!.targets.map((x) => x.target)).toEqual(['nas', 'usb', 'cloud']);
     expect(p.rule.targets.map((x) => [x.target, x.counts, x.reason])).toEqual([
       ['nas', true, 'ok'],
       ['usb', false, 'stale'],
@@ -249,7 +259,7 @@ describe('triad report end to end (two local targets + S3 emulator)', () => {
     expect(r.stdout).toMatch(/^\| overall \| 5h \| BREACH \|/m);
     // The markdown has the HTML page's sections, in the same order, and the verdict first.
     const headings = [...r.stdout.matchAll(/^##+ (.*)$/gm)].map((m) => m[1]!.replace(/ \d.*$|:.*$/, ''));
-    expect(headings).toEqual(['Verdict', 'Policy e2e', '3-2-1 matrix', 'RPO', 'Breaches', 'RTO', 'Restore tests (every', 'Restore-test history (last', 'Backups', 'Capacity', 'Findings, worst first']);
+    expect(headings).toEqual(['Verdict', 'Policy e2e', '3-2-1 matrix', 'RPO', 'Breaches', 'RTO', 'Restore tests (every', 'Restore-test history (last', 'Backups', 'Capacity', 'Verification coverage (every', 'Findings, worst first']);
     expect(r.stdout).toMatch(/^- \*\*CRITICAL\*\* e2e: out of contract since 2026-03-02 12:00 UTC: RPO 4h exceeded on [a-z, ]+, exposure 5h \(\d+ critical findings in all\); last restore test /m);
     expect(r.stdout).toMatch(/^\| usb \| 2026-03-02 08:00 UTC \| ongoing \| 5h \|$/m);
     expect(r.stdout).toMatch(/^- \*\*CRITICAL\*\* RPO 4h breached since 2026-03-02 12:00 UTC/m);
@@ -312,6 +322,12 @@ describe('triad report end to end (two local targets + S3 emulator)', () => {
     expect(value('triad_restore_test_last_success_timestamp_seconds', { ...p, target: 'cloud' })).toBe(ms(t('09:00')) / 1000);
     expect(value('triad_rto_estimate_seconds', { ...p, target: 'nas' })).toBeCloseTo((500 + (840_000 / MiB) * 1000) / 1000, 6);
     expect(value('triad_report_timestamp_seconds', p)).toBe(ms(t('10:00')) / 1000);
+    expect(value('triad_production_media_info', { ...p, media: 'disk' })).toBe(1);
+    expect(value('triad_media', p)).toBe(3);
+    expect(value('triad_obligations_start_timestamp_seconds', p)).toBeLessThan(ms(t('10:00')) / 1000);
+    expect(value('triad_verify_every_seconds', p)).toBe(30 * 86_400);
+    expect(value('triad_verified_ratio', { ...p, target: 'cloud' })).toBeGreaterThanOrEqual(0);
+    expect(value('triad_unprotected_paths', p)).toBe(0);
   });
 
   it('--output writes atomically: the file is replaced by rename and no temporary file is left', () => {
@@ -425,6 +441,7 @@ describe('policies that cannot be evaluated normally', () => {
     expect(since.code).toBe(4);
     const q = (JSON.parse(since.stdout) as JsonReport).policies[0]!;
     expect(q.verdict).toBe('finding');
+    expect([q.obligationsStart, q.obligationsFrom]).toEqual([new Date(t('01:30')).toISOString(), 'since']);
     expect(q.rule.data).toBe('violated');
     expect(q.rpo.overall.breachSince).toBe(new Date(t('01:30')).toISOString());
     expect(q.rpo.targets.find((x) => x.target === 'nas')!.exposureMs).toBe(8.5 * H);

@@ -67,7 +67,10 @@ beforeAll(() => {
         nas: { type: 'local', path: join(dir, name, 'nas'), media: 'nas', offsite: false },
         usb: { type: 'local', path: join(dir, name, 'usb'), media: 'removable', offsite: true },
       },
-      extra: { catalog: join(dir, 'catalog.db'), timezone: 'Europe/Berlin', production: { media: 'ssd' }, objectives: { rpo, rto: '2h', window: '1d' }, schedule: { backup: '0 */4 * * *' }, restore_test: { every: '30d' } },
+      extra: {
+        catalog: join(dir, 'catalog.db'), timezone: 'Europe/Berlin', production: { media: 'ssd' }, objectives: { rpo, rto: '2h', window: '1d' }, schedule: { backup: '0 */4 * * *' }, restore_test: { every: '30d' },
+        ...(name === 'calm' ? { keys: { prove_every: '180d' } } : {}),
+      },
     });
     expect(triad(['init', '-p', file], { env: env(t('00:00')) }).code).toBe(0);
     return file;
@@ -77,6 +80,10 @@ beforeAll(() => {
     for (const f of files) expect(triad(['backup', '-p', f, '--time', t(when, ss)], { env: env(t(when, ss)) }).code).toBe(0);
   }
   for (const f of files) expect(triad(['restore-test', '-p', f], { env: env(t('00:30')) }).code).toBe(0);
+  // calm: its key proven on every target, and its nas copy read whole once.
+  const calm = files[0]!;
+  expect(triad(['key', 'verify', '-p', calm, '--passphrase-env', 'TEST_PASSPHRASE'], { env: env(t('00:35')) }).code).toBe(0);
+  expect(triad(['check', '-p', calm, '--target', 'nas', '--read-data'], { env: env(t('00:40')) }).code).toBe(0);
 }, 600_000);
 
 afterAll(() => {
@@ -110,6 +117,25 @@ describe('the HTML report in headless Chromium', () => {
       expect(svg).not.toContain('class="breach"');
     }
     expect(text).not.toContain('`');
+  });
+
+  it('the verification coverage and recovery-key sections: share verified per copy, oldest verification, key proof age', () => {
+    const { dom, text } = render('verification-and-keys', ['-p', join(policies, 'calm.yaml')]);
+    expect(text).toContain('Obligations since 2026-05-04 02:00 CEST (the end of the first backup).');
+    const start = text.indexOf('Verification coverage (every 30d)');
+    const end = text.indexOf('Findings, worst first');
+    expect(start).toBeGreaterThan(text.indexOf('Recovery keys'));
+    expect(end).toBeGreaterThan(start);
+    const section = text.slice(start, end);
+    expect(section).toMatch(/full coverage is due from 2026-06-03 02:00 CEST/);
+    expect(section).toMatch(/Copy Verified Bytes verified Oldest verification Failed, not repaired/);
+    expect(section).toMatch(/ nas 100\.0 % [\d.]+ KiB of [\d.]+ KiB 4h 20m \(2026-05-04 02:40 CEST\) none /);
+    expect(section).toMatch(/ usb 0\.0 % 0 B of [\d.]+ KiB \d+ packs? never none/);
+    const keys = text.slice(text.indexOf('Recovery keys: prove every 180d'), start);
+    expect(keys).toMatch(/Key Last proven Age Targets Overdue [0-9a-f]{16} 2026-05-04 02:35 CEST 4h 25m nas, usb no/);
+    // Below 100 % but not yet due: shown, not a warning; the page stays OK.
+    expect(dom).not.toMatch(/<span class="warning">0\.0 %/);
+    expect(text).toMatch(/Verdict OK calm: within contract/);
   });
 
   it('a breached policy: out of contract in the first sentence, breaches shaded and listed, commands as code', () => {

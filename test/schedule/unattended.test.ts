@@ -64,6 +64,9 @@ describe('schedule install: units and crontab lines do what the policy says', ()
     const prune = readFileSync(join(units, 'triad-billing-db-prune.service'), 'utf8').split('\n');
     expect(prune).toContain(`ExecStart=${BIN} forget --prune -p ${join(ROOT, 'policies', 'postgres-azure.yaml')}`);
     expect(prune).toContain('Description=triad retention (forget and prune) of policy billing-db');
+    // The scheduled check reads the rolling share of packs: run daily, it covers every stored byte within verify.every.
+    const check = readFileSync(join(units, 'triad-demo-check.service'), 'utf8').split('\n');
+    expect(check).toContain(`ExecStart=${BIN} check --read-data-subset auto -p ${join(ROOT, 'policies', 'demo.yaml')}`);
     const backup = readFileSync(join(units, 'triad-billing-db-backup.service'), 'utf8').split('\n');
     expect(backup.find((l) => l.startsWith('ReadWritePaths='))!.split(' ')).toContain('-/var/backups/pg');
   });

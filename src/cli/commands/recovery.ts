@@ -47,6 +47,7 @@ export function registerRecovery(program: Command, ctx: CliContext): void {
         out.line(`snapshots: ${r.snapshots.imported} imported, ${r.snapshots.skipped} already there (${r.snapshots.total} in the repository); ${r.files} file rows`);
         out.line(`packs: ${r.packs} new rows (the index lists ${r.blobs} blobs)`);
         out.line(`runs: ${r.runs.imported} imported from the journal, ${r.runs.skipped} skipped; restore tests: ${r.restoreTests}`);
+        if (r.ledgerEntries) out.line(`${r.ledgerEntries} pack verification(s) restored from the journal's ledger`);
         if (r.journalPresence) out.line(`${r.journalPresence} copies on other targets known from the journal only, recorded as missing until 'catalog rebuild --target OTHER' confirms them`);
         for (const d of r.runs.damaged) out.warn(`journal record ${d.id.slice(0, 12)} is damaged and was skipped: ${d.error}`);
         out.line(`done in ${formatDuration(r.durationMs)}`);

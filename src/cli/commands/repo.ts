@@ -5,6 +5,8 @@ import { fetchedLine, formatBytes, formatDuration, table, type Output } from '..
 import type { SnapshotListing } from '../../app/snapshots.js';
 import type { BackupPlan } from '../../app/backup.js';
 import type { Exclusion } from '../../repo/backup/index.js';
+import type { CheckReadData, RollingSelection } from '../../app/check.js';
+import { countOf } from '../../core/format.js';
 import { allHostsOption, appContext, collect, hostOption, parseDurationOption, parseHostName, readConcurrencyOption } from './app-context.js';
 import { TriadError } from '../../core/errors.js';
 
@@ -215,16 +217,17 @@ export function registerRepo(program: Command, ctx: CliContext): void {
       .addOption(policyOpt())
       .option('--target <name>', 'only this target')
       .option('--read-data', 'download, decrypt and verify all packs')
-      .option('--read-data-subset <pct>', 'verify a random sample of packs, e.g. 10%')
+      .option('--read-data-subset <pct|auto>', "verify a random sample of packs, e.g. 10%; 'auto': the least recently verified packs, enough that a daily run reads every stored byte within the policy's verify.every (default 30d)")
       .option('--seed <n>', 'seed for the sample (printed when chosen at random)')
       .action(async (o: { policy: string; target?: string; readData?: boolean; readDataSubset?: string; seed?: string }, cmd: Command) => {
         const out = ctx.output(cmd);
         const app = appContext(ctx, cmd, out);
         const { seededRandom, freshSeed } = await import('../../core/random.js');
-        let readData: 'none' | 'all' | number = o.readData ? 'all' : 'none';
-        if (o.readDataSubset) {
+        let readData: CheckReadData = o.readData ? 'all' : 'none';
+        if (o.readDataSubset?.trim().toLowerCase() === 'auto') readData = 'auto';
+        else if (o.readDataSubset) {
           const pct = Number(o.readDataSubset.replace(/%$/, ''));
-          if (!(pct > 0 && pct <= 100)) throw new TriadError('E_USAGE', `--read-data-subset ${o.readDataSubset} is not a percentage in (0, 100]`);
+          if (!(pct > 0 && pct <= 100)) throw new TriadError('E_USAGE', `--read-data-subset ${o.readDataSubset} is not a percentage in (0, 100] nor 'auto'`);
           readData = pct;
         }
         const seed = o.seed !== undefined ? Number(o.seed) : freshSeed();
@@ -251,6 +254,7 @@ export function registerRepo(program: Command, ctx: CliContext): void {
               if (d.affected.length > 50) out.result(`    … and ${d.affected.length - 50} more files`);
             }
             for (const h of hints) out.result(out.c.dim(`  hint: ${h}`));
+            if (t.rolling) out.line(`  ${rollingLine(t.rolling)}`);
             if (t.reReads.length) out.line(`  ${t.reReads.length} pack(s) read a second time after a failed verification (only a second failure counts as damage)`);
             if (t.unindexedPacks.length) {
               const verified = readData === 'all' ? 'whole packs ' : '';
@@ -261,7 +265,7 @@ export function registerRepo(program: Command, ctx: CliContext): void {
         }
         ctx.setExitCode(r.exitCode);
       }),
-    ['triad check -p policies/demo.yaml', 'triad check -p policies/demo.yaml --read-data', 'triad check -p /etc/triad/finance.yaml --target cloud --read-data-subset 10% --seed 42'],
+    ['triad check -p policies/demo.yaml', 'triad check -p policies/demo.yaml --read-data', 'triad check -p /etc/triad/finance.yaml --read-data-subset auto', 'triad check -p /etc/triad/finance.yaml --target cloud --read-data-subset 10% --seed 42'],
   );
 }
 
@@ -336,4 +340,10 @@ export function registerCopy(program: Command, ctx: CliContext): void {
       }),
     ['triad copy -p /etc/triad/finance.yaml --from nas --to cloud', 'triad copy -p policies/demo.yaml --from nas --to offsite latest'],
   );
+}
+
+/** What an `auto` check read, and why that much. */
+function rollingLine(r: RollingSelection): string {
+  const fresh = r.neverVerified ? `, ${countOf(r.neverVerified, 'never verified before', 'never verified before')}` : '';
+  return `rolling verification: ${countOf(r.packs, 'pack', 'packs')} least recently verified (${formatBytes(r.bytes)}${fresh}); at least ${formatBytes(r.quotaBytes)} a day covers ${formatBytes(r.storedBytes)} within ${formatDuration(r.everyMs)}`;
 }

@@ -1,5 +1,6 @@
 import { countOf, formatBytes, formatDuration, formatRate, formatTime } from '../../core/format.js';
-import type { HistoryBasis, PerfDatum, PolicyReport, Severity } from '../../compliance/types.js';
+import type { HistoryBasis, PerfDatum, PolicyReport, Severity, VerificationCoverage } from '../../compliance/types.js';
+import { percentText } from '../../compliance/verification.js';
 import { exposureChartSvg } from './exposure-chart.js';
 import { FORECAST_MIN_POINTS, FORECAST_MIN_SPAN_MS } from '../../compliance/report.js';
 
@@ -58,6 +59,7 @@ export function renderReportTable(reports: readonly PolicyReport[], opts: { styl
   for (const r of reports) {
     out.push(st('heading', `Policy ${r.policy}`) + `  ${st(sevStyle(r.severity), levelText(r))}  at ${formatTime(r.at, r.zone)}, window ${formatDuration(r.windowMs)}`);
     out.push(`Rule ${r.rule.rule}: configured ${r.rule.configured}, data ${r.rule.data} (${countOf(r.rule.copies, 'copy', 'copies')}, ${countOf(r.rule.media.length, 'medium', 'media')}, ${r.rule.offsiteCopies} off-site)`);
+    out.push(`${obligationsText(r)} Production data on ${r.productionMedia}.`);
     out.push('');
     out.push(st('heading', `RPO ${dur(r.objectives.rpoMs)}`));
     const rpoRows: string[][] = [['TARGET', 'MEDIA', 'OFFSITE', 'EXPOSURE', 'STATUS', 'WITHIN', 'WORST', 'BREACHES']];
@@ -138,6 +140,7 @@ export function renderReportTable(reports: readonly PolicyReport[], opts: { styl
       if (r.keys.length === 0) out.push('  no key proven yet (triad key verify)');
       else out.push(...table([['KEY', 'LAST PROVEN', 'AGE', 'TARGETS', 'OVERDUE'], ...r.keys.map((k) => [k.key.slice(0, 16), time(k.lastProvedAt, r.zone), dur(k.ageMs), k.targets.join(', ') || '-', k.overdue ? 'yes' : 'no'])]));
     }
+    if (r.verification) out.push('', ...verificationTable(r.verification, r.zone, st));
     out.push('');
     out.push(st('heading', 'Findings'));
     if (r.findings.length === 0) out.push('  none');
@@ -155,7 +158,7 @@ function colourStatus(line: string, st: Styler): string {
 }
 
 /** Current version of the JSON document; bumped only on incompatible changes. */
-export const REPORT_JSON_SCHEMA = 'triad.report/v2';
+export const REPORT_JSON_SCHEMA = 'triad.report/v3';
 
 type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
 
@@ -195,7 +198,7 @@ export interface ReportCell {
  * commands between backticks (see withCodeSpans).
  */
 export interface ReportSection {
-  readonly id: 'matrix' | 'rpo' | 'breaches' | 'rto' | 'restore-tests' | 'restore-history' | 'backups' | 'capacity' | 'keys' | 'findings';
+  readonly id: 'matrix' | 'rpo' | 'breaches' | 'rto' | 'restore-tests' | 'restore-history' | 'backups' | 'capacity' | 'keys' | 'verification' | 'findings';
   readonly title: string;
   readonly before: readonly string[];
   readonly table?: { readonly head: readonly string[]; readonly rows: readonly (readonly (string | ReportCell)[])[] };
@@ -214,7 +217,7 @@ export function reportSections(r: PolicyReport): ReportSection[] {
     table: {
       head: ['Copy', 'Media', 'Off-site', 'Immutable/offline', 'Counts now'],
       rows: [
-        ['production', r.production.media, 'no', 'no', 'yes'],
+        ['production', r.productionMedia, 'no', 'no', 'yes'],
         ...r.targets.map((t) => {
           const c = r.rule.targets.find((x) => x.target === t.name);
           return [t.name, t.media, t.offsite ? 'yes' : 'no', t.immutable || t.offline ? 'yes' : 'no', c?.counts ? 'yes' : `no (${c?.reason ?? 'unknown'})`];
@@ -303,6 +306,7 @@ export function reportSections(r: PolicyReport): ReportSection[] {
       after: [],
     });
   }
+  if (r.verification) out.push(verificationSection(r.verification, z));
   out.push({ id: 'findings', title: 'Findings, worst first', before: r.findings.length === 0 ? ['None.'] : [], after: [] });
   return out;
 }
@@ -350,7 +354,7 @@ export function renderReportMarkdown(reports: readonly PolicyReport[]): string {
   for (const r of reports) {
     out.push(`## Policy ${md(r.policy)}: ${levelText(r)}`, '');
     if (r.description) out.push(md(r.description), '');
-    out.push(`Evaluated at ${formatTime(r.at, r.zone)} over the last ${formatDuration(r.windowMs)} (from ${formatTime(r.windowStart, r.zone)}).`, '');
+    out.push(`Evaluated at ${formatTime(r.at, r.zone)} over the last ${formatDuration(r.windowMs)} (from ${formatTime(r.windowStart, r.zone)}). ${obligationsText(r)}`, '');
     for (const sec of reportSections(r)) {
       out.push(`### ${md(sec.title)}`, '');
       for (const p of sec.before) out.push(mdCode(p), '');
@@ -488,7 +492,7 @@ export function renderReportHtml(reports: readonly PolicyReport[], opts: { title
     const z = r.zone;
     body.push(`<section class="policy" id="policy-${e(r.policy)}"><h2>Policy ${e(r.policy)} ${level(r)} <small>(${r.verdict === 'compliant' ? 'within contract' : 'out of contract'})</small></h2>`);
     if (r.description) body.push(`<p>${e(r.description)}</p>`);
-    body.push(`<p>Evaluated at ${e(formatTime(r.at, z))} over the last ${e(formatDuration(r.windowMs))} (from ${e(formatTime(r.windowStart, z))}).</p>`);
+    body.push(`<p>Evaluated at ${e(formatTime(r.at, z))} over the last ${e(formatDuration(r.windowMs))} (from ${e(formatTime(r.windowStart, z))}). <span class="obligations">${e(obligationsText(r))}</span></p>`);
 
     const html = (t: string): string => withCodeSpans(t, e, (c) => `<code>${e(c)}</code>`);
     const cell = (c: string | ReportCell): string => (typeof c === 'string' ? e(c) : `<span class="${c.level ?? ''}">${e(c.text)}</span>`);
@@ -551,6 +555,10 @@ export function renderPrometheus(reports: readonly PolicyReport[]): string {
     put('triad_compliant', '1 when the policy has no compliance finding.', p, r.verdict === 'compliant' ? 1 : 0);
     put('triad_rule_compliant', '1 when the data meets the 3-2-1 rule now (also 1 when the rule is off).', { ...p, rule: r.rule.rule }, r.rule.data === 'violated' ? 0 : 1);
     put('triad_copies', 'Copies of the data that count now, production included.', p, r.rule.copies);
+    put('triad_media', 'Distinct media of the production data and the copies that count now.', p, r.rule.media.length);
+    put('triad_production_media_info', 'The production data\'s declared medium (production.media), as a label.', { ...p, media: r.productionMedia }, 1);
+    put('triad_obligations_start_timestamp_seconds', 'When the policy\'s obligations started (objectives.since, else the end of the first backup).', p, ts(r.obligationsStart));
+    put('triad_unprotected_paths', 'Directories and mount points under coverage.roots that no policy backs up.', p, r.findings.filter((f) => f.code === 'unprotected-data').length);
     put('triad_rpo_target_seconds', 'Contracted recovery point objective.', p, s(r.objectives.rpoMs));
     put('triad_rto_target_seconds', 'Contracted recovery time objective.', p, s(r.objectives.rtoMs));
     put('triad_rpo_compliant', '1 when within the RPO now.', { ...p, target: 'overall' }, r.rpo.overall.within ? 1 : 0);
@@ -597,6 +605,15 @@ export function renderPrometheus(reports: readonly PolicyReport[]): string {
       put('triad_key_last_proven_timestamp_seconds', 'Time a recovery key was last proven to open every target (triad key verify).', l, ts(k.lastProvedAt));
       put('triad_key_proof_overdue', '1 when the key was not proven within keys.prove_every.', l, k.overdue ? 1 : 0);
     }
+    for (const v of r.verification?.targets ?? []) {
+      const l = { ...p, target: v.target };
+      put('triad_verified_ratio', 'Share of the stored bytes read whole and verified within verify.every.', l, v.verifiedRatio);
+      put('triad_verified_bytes', 'Stored bytes read whole and verified within verify.every.', l, v.verifiedBytes);
+      put('triad_never_verified_packs', 'Packs never read whole and verified.', l, v.neverVerifiedPacks);
+      put('triad_oldest_verification_timestamp_seconds', 'Time of the least recent whole verification of any pack.', l, ts(v.oldestVerifiedAt));
+      put('triad_failed_packs', 'Packs whose last verification found them damaged, not repaired since.', l, v.failedPacks);
+    }
+    if (r.verification) put('triad_verify_every_seconds', 'verify.every: the period in which every stored byte must be verified.', p, s(r.verification.everyMs));
     put('triad_findings', 'Findings by severity.', { ...p, severity: 'critical' }, r.findings.filter((f) => f.severity === 'critical').length);
     put('triad_findings', 'Findings by severity.', { ...p, severity: 'warning' }, r.findings.filter((f) => f.severity === 'warning').length);
   }
@@ -637,4 +654,47 @@ export function renderNagios(r: PolicyReport): { text: string; exitCode: 0 | 1 |
 /** For a policy that could not be evaluated at all (catalogue unreadable, policy invalid). */
 export function renderNagiosUnknown(policy: string, reason: string): { text: string; exitCode: 3 } {
   return { text: `TRIAD UNKNOWN - ${policy}: ${reason.replace(/\|/g, '/').replace(/\r?\n/g, ' ')}`, exitCode: 3 };
+}
+
+/** Verification-coverage rows of one copy: share verified within the period, the oldest, the failed. */
+function verificationRows(v: VerificationCoverage, zone: string): (string | ReportCell)[][] {
+  return v.targets.map((t) => {
+    const share = t.verifiedRatio === null ? '-' : percentText(t.verifiedRatio);
+    const due = v.dueFrom !== null && v.dueFrom.getTime() <= v.at.getTime();
+    return [
+      t.target,
+      t.verifiedRatio === null || t.verifiedRatio >= 1 || !due ? share : { text: share, level: 'warning' },
+      `${formatBytes(t.verifiedBytes)} of ${formatBytes(t.storedBytes)}`,
+      t.neverVerifiedPacks > 0 ? `${countOf(t.neverVerifiedPacks, 'pack', 'packs')} never` : t.oldestVerifiedAgeMs === null ? '-' : `${formatDuration(t.oldestVerifiedAgeMs)} (${formatTime(t.oldestVerifiedAt!, zone)})`,
+      t.failedPacks > 0 ? { text: `${countOf(t.failedPacks, 'pack', 'packs')} FAILED`, level: 'critical' } : 'none',
+    ];
+  });
+}
+
+const VERIFICATION_HEAD = ['Copy', 'Verified', 'Bytes verified', 'Oldest verification', 'Failed, not repaired'];
+
+/** Whether the share is judged yet: full coverage is due one verify.every after obligations started. */
+function coverageDueText(v: VerificationCoverage, zone: string): string {
+  if (v.dueFrom === null) return 'full coverage is due one period after the first backup';
+  return v.dueFrom.getTime() > v.at.getTime() ? `full coverage is due from ${formatTime(v.dueFrom, zone)}` : 'full coverage is due';
+}
+
+function verificationNote(v: VerificationCoverage, zone: string): string {
+  return `Stored bytes read whole and verified by \`triad check --read-data\` (or \`--read-data-subset auto\`) within the last ${formatDuration(v.everyMs)} (verify.every); ${coverageDueText(v, zone)}.`;
+}
+
+function verificationSection(v: VerificationCoverage, zone: string): ReportSection {
+  return { id: 'verification', title: `Verification coverage (every ${formatDuration(v.everyMs)})`, before: [verificationNote(v, zone)], table: { head: VERIFICATION_HEAD, rows: verificationRows(v, zone) }, after: [] };
+}
+
+function verificationTable(v: VerificationCoverage, zone: string, st: Styler): string[] {
+  const rows = verificationRows(v, zone).map((cells) => cells.map(cellText));
+  return [st('heading', `Verification coverage: every ${formatDuration(v.everyMs)}`), ...table([VERIFICATION_HEAD.map((h) => h.toUpperCase()), ...rows]), st('dim', `(read whole by check within verify.every; ${coverageDueText(v, zone)})`)];
+}
+
+/** Since when the policy is judged, and why from then. */
+function obligationsText(r: PolicyReport): string {
+  if (r.obligationsStart === null) return 'Obligations not started: no backup has completed yet.';
+  const why = r.obligationsFrom === 'since' ? 'objectives.since' : 'the end of the first backup';
+  return `Obligations since ${formatTime(r.obligationsStart, r.zone)} (${why}).`;
 }

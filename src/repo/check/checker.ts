@@ -41,6 +41,8 @@ export interface CheckReport {
   /** Packs no index names: left by an interrupted run; harmless, removed by prune (with read-data 'all': verified whole). */
   unindexedPacks: string[];
   damagedPacks: DamagedPack[];
+  /** Indexed packs read whole and found intact (the verification ledger records them). */
+  verifiedPacks: string[];
   /** Packs read a second time because the first copy failed verification; damage only when the second fails too. */
   reReads: PackReRead[];
 }
@@ -52,9 +54,12 @@ export interface PackReRead {
   reason: string;
 }
 
+/** Which packs a check reads whole. */
+export type ReadData = 'none' | 'all' | number | { packs: readonly string[] };
+
 export interface CheckOptions {
-  /** 'none': structure only; 'all': every pack; a number: that percentage of packs, sampled. */
-  readData: 'none' | 'all' | number;
+  /** 'none': structure only; 'all': every pack; a number: that percentage of packs, sampled; `packs`: those packs (others ignored). */
+  readData: ReadData;
   random: Random;
   /** Snapshots the caller knows to be complete on this replica (from the catalogue): any not found is damage. */
   expectedSnapshots?: { id: string; time: string }[];
@@ -65,7 +70,7 @@ export interface CheckOptions {
 }
 
 export async function checkRepository(repo: Repository, opts: CheckOptions): Promise<CheckReport> {
-  const report: CheckReport = { target: repo.target, snapshots: 0, packs: 0, blobs: 0, packsRead: 0, bytesRead: 0, errors: [], unindexedPacks: [], damagedPacks: [], reReads: [] };
+  const report: CheckReport = { target: repo.target, snapshots: 0, packs: 0, blobs: 0, packsRead: 0, bytesRead: 0, errors: [], unindexedPacks: [], damagedPacks: [], verifiedPacks: [], reReads: [] };
   const stored = new Map<string, number>();
   /** Files in data/ whose names no pack can have. */
   const strays: string[] = [];
@@ -222,7 +227,10 @@ async function verifyUnindexed(repo: Repository, stored: Map<string, number>, st
 /** Reads and verifies the packs `opts.readData` asks for; returns the damaged ones with why. */
 async function verifyData(repo: Repository, index: MasterIndex, stored: Map<string, number>, opts: CheckOptions, report: CheckReport): Promise<Map<string, string>> {
   let packs = [...index.packs.keys()].filter((p) => stored.has(p)).sort();
-  if (typeof opts.readData === 'number') {
+  if (typeof opts.readData === 'object') {
+    const chosen = new Set(opts.readData.packs);
+    packs = packs.filter((p) => chosen.has(p));
+  } else if (typeof opts.readData === 'number') {
     const want = Math.max(1, Math.ceil((packs.length * opts.readData) / 100));
     const pool = [...packs];
     packs = [];
@@ -237,6 +245,7 @@ async function verifyData(repo: Repository, index: MasterIndex, stored: Map<stri
     const reason = first === undefined || final ? first : await reReadVerdict(repo, pack, first, opts, report, index);
     opts.onProgress?.({ packs: report.packsRead, totalPacks: packs.length, bytes: report.bytesRead });
     if (reason) damaged.set(pack, reason);
+    else report.verifiedPacks.push(pack);
   };
   // The main thread reads every pack and verifies some itself, the workers the others:
   // each worker holds two packs at most (one waiting: it is not idle while this thread

@@ -26,6 +26,29 @@ export interface JournalRecord {
   details?: Record<string, unknown>;
 }
 
+/**
+ * The verification ledger in a record: `details.ledger` of a check record, and of each entry
+ * of a restore test's `details.results`. `verified`: packs read whole and found intact;
+ * `intact`: packs a restore test restored blobs of intact; `failed`: packs found damaged.
+ */
+export const LEDGER_DETAIL = 'ledger';
+
+export interface JournalLedger {
+  verified: string[];
+  intact: string[];
+  failed: string[];
+}
+
+/** The ledger a record's details hold, ids checked; undefined when there is none (older records). */
+export function ledgerOf(details: unknown): JournalLedger | undefined {
+  if (typeof details !== 'object' || details === null) return undefined;
+  const l = (details as Record<string, unknown>)[LEDGER_DETAIL];
+  if (typeof l !== 'object' || l === null) return undefined;
+  const ids = (v: unknown): string[] => (Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string' && ID_RE.test(x)) : []);
+  const o = l as Record<string, unknown>;
+  return { verified: ids(o.verified), intact: ids(o.intact), failed: ids(o.failed) };
+}
+
 export function sealJournal(repo: Repository, record: JournalRecord): { id: string; sealed: Buffer } {
   const { plaintext, sealed } = repo.sealObject(AAD.journal, record);
   return { id: repo.manifestId(plaintext), sealed };

@@ -105,6 +105,10 @@ export interface ReplicaTestResult {
   estimateFor?: { snapshot: string; bytes: number };
   structure: SnapshotStructureResult[];
   results: FileTestResult[];
+  /** Packs holding blobs of files that restored intact (the ledger notes them, not as whole packs verified). */
+  intactPacks: string[];
+  /** Packs a failed file was found damaged, truncated or missing in. */
+  failedPacks: string[];
 }
 
 /** Loads a replica's index, the policy's snapshots on it and its pack listing. */
@@ -137,8 +141,10 @@ export async function testReplica(rep: TestReplica, sample: SampleSnapshot[], op
   const { reader, name } = rep;
   const r: ReplicaTestResult = {
     ok: true, files: 0, passed: 0, failed: 0, skipped: 0, bytes: 0, bytesFetched: 0, reReads: [], requests: 0, overheadMs: opts.overheadMs, transferMs: 0, verifyMs: 0,
-    throughputBytesPerSec: null, estimatedFullRestoreMs: null, structure: [], results: [], damagedObjects: rep.damagedObjects,
+    throughputBytesPerSec: null, estimatedFullRestoreMs: null, structure: [], results: [], damagedObjects: rep.damagedObjects, intactPacks: [], failedPacks: [],
   };
+  const intact = new Set<string>();
+  const failed = new Set<string>();
   reader.onReRead = (x) => opts.onReRead?.(x);
   const totalFiles = sample.reduce((n, p) => n + p.files.length, 0);
   const totalBytes = sample.reduce((n, p) => n + p.files.reduce((m, f) => m + f.size, 0), 0);
@@ -189,6 +195,8 @@ export async function testReplica(rep: TestReplica, sample: SampleSnapshot[], op
       r.overheadMs += Math.max(0, opts.monotonic() - tf - v.transferMs - v.verifyMs);
       r.bytes += v.bytes;
       const base = { snapshot: snap.id, path: f.path, size: f.size, transferMs: v.transferMs };
+      if (v.ok) for (const c of v.node?.content ?? []) intact.add(reader.index.get(c)?.pack ?? '');
+      else if (v.failure?.pack && v.failure.kind !== 'source-mismatch') failed.add(v.failure.pack);
       if (!v.ok) {
         add({ ...base, status: 'failed', kind: v.failure!.kind, reason: v.failure!.reason, ...(v.failure!.pack ? { pack: v.failure!.pack } : {}), ...(v.failure!.blob ? { blob: v.failure!.blob } : {}) });
       } else if (opts.compareSource) {
@@ -202,6 +210,10 @@ export async function testReplica(rep: TestReplica, sample: SampleSnapshot[], op
     }
     rmSync(scratch, { recursive: true, force: true });
   }
+  intact.delete('');
+  for (const p of failed) intact.delete(p);
+  r.intactPacks = [...intact].sort();
+  r.failedPacks = [...failed].sort();
   r.bytesFetched = reader.bytesFetched;
   r.reReads = [...reader.reReads];
   r.requests = reader.requests;
