@@ -3,29 +3,15 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { backupRuns, obligationsStartOf, readHistory, reportInput, snapshotCopies, storedFigures, verifications } from '../../src/app/report.js';
 import { openCatalog } from '../../src/catalog/catalog.js';
-import { parsePolicyText } from '../../src/policy/load.js';
 import { tempDir } from '../helpers/triad.js';
+import { nasTapePolicy } from './nas-tape-policy.js';
 
 /** Catalogue rows (a real SQLite file) → compliance inputs, each expected value written by hand. */
 const hex = (s: string): string => createHash('sha256').update(s).digest('hex');
 const iso = (hhmm: string): string => `2026-03-02T${hhmm}:00.000Z`;
 
 function policy(dir: string, extra = 'schedule: {backup: "0 */4 * * *"}', objectives = 'objectives: {rpo: 4h}') {
-  return parsePolicyText(
-    [
-      'version: 1',
-      'policy: p',
-      'sources: [{path: /srv/data}]',
-      'encryption: {passphrase_env: X}',
-      'targets:',
-      `  nas: {type: local, path: ${join(dir, 'nas')}, media: nas, offsite: false}`,
-      `  tape: {type: local, path: ${join(dir, 'tape')}, media: tape, offsite: true, offline: true}`,
-      objectives,
-      extra,
-    ].join('\n'),
-    join(dir, 'p.yaml'),
-    { env: {} },
-  );
+  return nasTapePolicy(dir, objectives, extra);
 }
 
 function seeded(dir: string) {

@@ -4,9 +4,9 @@ import { describe, expect, it } from 'vitest';
 import { readHistory, reportInput, storedFigures, type PolicyHistory } from '../../src/app/report.js';
 import { openCatalog, type Catalog } from '../../src/catalog/catalog.js';
 import { buildPolicyReport } from '../../src/compliance/index.js';
-import { parsePolicyText } from '../../src/policy/load.js';
 import type { Policy } from '../../src/policy/types.js';
 import { tempDir } from '../helpers/triad.js';
+import { nasTapePolicy } from './nas-tape-policy.js';
 
 // A report reads what happened before its window folded into a few rows and sums: the report
 // must be the very same as from the whole history, at any time and window.
@@ -17,21 +17,7 @@ const T0 = Date.parse('2026-01-01T00:00:00Z');
 const iso = (ms: number): string => new Date(ms).toISOString();
 
 function policyOf(dir: string): Policy {
-  return parsePolicyText(
-    [
-      'version: 1',
-      'policy: p',
-      'sources: [{path: /srv/data}]',
-      'encryption: {passphrase_env: X}',
-      'targets:',
-      `  nas: {type: local, path: ${join(dir, 'nas')}, media: nas, offsite: false}`,
-      `  tape: {type: local, path: ${join(dir, 'tape')}, media: tape, offsite: true, offline: true}`,
-      'objectives: {rpo: 4h, rto: 2h, window: 7d}',
-      'schedule: {backup: "0 */2 * * *"}',
-    ].join('\n'),
-    join(dir, 'p.yaml'),
-    { env: {} },
-  );
+  return nasTapePolicy(dir, 'objectives: {rpo: 4h, rto: 2h, window: 7d}', 'schedule: {backup: "0 */2 * * *"}');
 }
 
 /** 40 days of backups every 2 h with failures, partial snapshots, losses, forgets, checks, key proofs, restore tests. */
