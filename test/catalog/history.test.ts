@@ -104,7 +104,7 @@ describe('restore tests', () => {
     });
     db.cat.addRestoreTest({
       run_id: run, policy: 'fin', target: 'cloud', at: '2025-02-01T03:09:00Z', seed: 4_000_000_000, ok: false,
-      files: 120, bytes: 5_000_000, overhead_ms: 3000, transfer_ms: 9000, snapshots: [hex('s1')], failures: [failure],
+      files: 120, bytes: 5_000_000, overhead_ms: 3000, transfer_ms: 9000, snapshots: [hex('s1')], failures: [failure], duration_ms: null,
     });
     const later = db.cat.startRun({ policy: 'fin', kind: 'restore-test', started_at: '2025-03-01T03:00:00Z' });
     db.cat.addRestoreTest({ run_id: later, policy: 'fin', target: 'nas', at: '2025-03-01T03:04:00Z', seed: 7, ok: true, files: 1, bytes: 1, overhead_ms: 1, transfer_ms: 1 });
@@ -113,7 +113,7 @@ describe('restore tests', () => {
     expect(all.map((t) => `${t.run_id}:${t.target}`)).toEqual([`${run}:nas`, `${run}:cloud`, `${later}:nas`]);
     expect(all[1]).toEqual({
       run_id: run, policy: 'fin', target: 'cloud', at: '2025-02-01T03:09:00.000Z', seed: 4_000_000_000, ok: false,
-      files: 120, bytes: 5_000_000, overhead_ms: 3000, transfer_ms: 9000, snapshots: [hex('s1')], failures: [failure],
+      files: 120, bytes: 5_000_000, overhead_ms: 3000, transfer_ms: 9000, snapshots: [hex('s1')], failures: [failure], duration_ms: null,
     });
     expect(all[0]!.transfer_ms).toBe(2500.5);
     expect(db.cat.listRestoreTests('fin', { target: 'nas' })).toHaveLength(2);

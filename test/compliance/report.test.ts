@@ -340,8 +340,8 @@ describe('the verdict sentence and the restore-test history', () => {
     ]);
     expect(md).toContain('| production | ssd | no | no | yes |');
     expect(renderReportTable([r])).toMatch(/^Restore-test history \(last 30d\)\nFINISHED +COPY +SAMPLE +RESULT +DURATION +MEASURED THROUGHPUT\n2024-03-29 00:00 UTC +cloud +50 files, 953\.7 MiB +FAILED \(3 of 50 files\) +3m 5s +119\.2 MiB\/s$/m);
-    const json = JSON.parse(JSON.stringify(renderReportJson([r]))) as { policies: { production: { media: string }; restoreTestHistory: { at: string; copies: { target: string; durationMs: number | null }[] }[] }[] };
-    expect(json.policies[0]!.production.media).toBe('ssd');
+    const json = JSON.parse(JSON.stringify(renderReportJson([r]))) as { policies: { productionMedia: string; restoreTestHistory: { at: string; copies: { target: string; durationMs: number | null }[] }[] }[] };
+    expect(json.policies[0]!.productionMedia).toBe('ssd');
     expect(json.policies[0]!.restoreTestHistory.map((x) => [x.at, x.copies.map((c) => c.durationMs)])).toEqual([['2024-03-29T00:00:00.000Z', [185_000, null]], ['2024-03-19T00:00:00.000Z', [120_000, 120_000]]]);
   });
 
