@@ -29,7 +29,7 @@ export const DEFAULT_RANGE_TUNING: RangeTuning = { gap: 64 * 1024, concurrency: 
 /**
  * Bytes read ahead of the reader, and the span of the read order one range may serve: four
  * ranges of a pack's size in flight. 64 MiB cost a full restore 96 MiB more peak memory for
- * no measured speed (bench/RESULTS.md, "Restore memory").
+ * no measured speed (bench/RESULTS.md, "Peak memory").
  */
 const READ_AHEAD = 16 * 1024 * 1024;
 /** Largest single range request (a pack is about 4 MiB): a quarter of the read-ahead, so requests overlap. */

@@ -52,7 +52,7 @@ export async function findNode(reader: TreeSource, rootTree: string, path: strin
 /**
  * Trees a walk has loaded, by id: a walk that must not fetch a tree twice reads them from here.
  * They are held as stored (compressed and sealed) and decoded each time they are asked for:
- * decoded, a snapshot's trees took several times the memory (bench/RESULTS.md, "Restore memory").
+ * decoded, the bench corpus's trees held 42 MiB through a restore (bench/RESULTS.md, "Peak memory").
  */
 export class HeldTrees implements TreeSource {
   /** Stored bytes of prefetched trees; a tree read on its own (packs mode, a failed range) is held decoded. */
