@@ -98,8 +98,8 @@ export const tools = {
       const t = target.type === 'local' ? { type: 'local', path: repo } : target;
       fs.writeFileSync(policy, triadPolicy({ work, src, target: t }));
       const env = isolatedEnv(work, { TRIAD_BENCH_PASSPHRASE: PASS, BENCH_AK: 'benchak', BENCH_SK: 'benchsecretkey' });
-      const bin = [path.join(ROOT, 'bin/triad')];
-      const cmd = (...a) => ({ cmd: process.execPath, args: [...bin, ...a], env, cwd: work });
+      // Run as a user runs it: the launcher's shebang sets V8 flags that `node bin/triad` would not.
+      const cmd = (...a) => ({ cmd: path.join(ROOT, 'bin/triad'), args: a, env, cwd: work });
       return {
         repo,
         init: () => cmd('init', '-p', policy),

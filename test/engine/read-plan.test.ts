@@ -78,7 +78,7 @@ describe('PlannedReads', () => {
   }
 
   it('serves every use with the bytes the index names, fetching each byte once with at most N requests in flight', async () => {
-    // Uneven sizes, read out of pack order: ranges split at the 32 MiB range cap and where the read order jumps.
+    // Uneven sizes, read out of pack order: ranges split at the 4 MiB range cap and where the read order jumps.
     const { blobs, bytes, fetch, stats } = await packStore(Array.from({ length: 60 }, (_, i) => (i % 3 === 0 ? 3 * MiB : 200 * KiB)));
     const uses = [...blobs.slice(30), ...blobs.slice(0, 30), blobs[5]!];
     const plan = new PlannedReads(uses, fetch, { gap: 0, concurrency: 3 });
@@ -140,5 +140,25 @@ describe('PlannedReads', () => {
     await new Promise((r) => setTimeout(r, 20));
     expect(stats.requests).toBe(1);
     expect(await plan.take(blobs[2]!.id)).toBeUndefined();
+  });
+  it('plans a long read order a batch at a time, a bounded distance ahead of the reader', async () => {
+    // 4 GiB of uses in 64 KiB blobs: planned whole, the plan would hold all 65,536.
+    const blobs = layout('p', Array<number>(65536).fill(64 * KiB));
+    let pulled = 0;
+    const uses = function* () {
+      for (const b of blobs) {
+        pulled++;
+        yield b;
+      }
+    };
+    const fetch = (_pack: string, _offset: number, length: number) => Promise.resolve(Buffer.alloc(length));
+    const plan = new PlannedReads(uses(), fetch, { gap: 0, concurrency: 4 });
+    const ahead = pulled;
+    expect(ahead).toBeGreaterThan(0);
+    // At most the planned distance (48 MiB) and one batch (16 MiB) of 64 KiB blobs.
+    expect(ahead).toBeLessThanOrEqual(1024);
+    for (const b of blobs.slice(0, 2000)) expect(await plan.take(b.id)).toMatchObject({ pack: 'p' });
+    expect(pulled - 2000).toBeLessThanOrEqual(1024);
+    expect(pulled).toBeGreaterThan(2000);
   });
 });

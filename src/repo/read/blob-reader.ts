@@ -81,15 +81,18 @@ export class BlobReader {
    */
   plan(ids: Iterable<string>, tuning?: Partial<RangeTuning>): void {
     if (!('ranges' in this.mode)) return;
-    const uses: BlobSpan[] = [];
-    for (const id of ids) {
-      const loc = this.index.get(id);
-      if (loc) uses.push({ id, pack: loc.pack, offset: loc.offset, length: loc.length });
-    }
+    const index = this.index;
+    // Read lazily: the plan takes its uses a batch at a time, as the reads reach them.
+    const uses = function* (): Generator<BlobSpan> {
+      for (const id of ids) {
+        const loc = index.get(id);
+        if (loc) yield { id, pack: loc.pack, offset: loc.offset, length: loc.length };
+      }
+    };
     // Large ranges' memory is lent by the pool and handed back once read, as whole packs are in
     // packs mode; small ones take ordinary buffers (the pool lends in 4 MiB steps).
     const fetch = (pack: string, offset: number, length: number) => this.fetchRange(pack, offset, length, length >= POOLED_RANGE ? (n) => this.memory.take(n) : undefined);
-    this.planned = new PlannedReads(uses, fetch, { ...this.mode.ranges, ...tuning }, (bytes) => this.memory.giveBack(bytes.buffer));
+    this.planned = new PlannedReads(uses(), fetch, { ...this.mode.ranges, ...tuning }, (bytes) => this.memory.giveBack(bytes.buffer));
   }
 
   /** The reader will not read these blobs of the plan after all (the file they belong to failed). */
@@ -99,12 +102,14 @@ export class BlobReader {
 
   /**
    * Reads these trees ahead, as merged byte ranges of their packs, `concurrency` requests in
-   * flight. Returns them, and every other whole tree the fetched ranges hold (a walk's later
-   * levels, read here once rather than fetched again). A tree that fails here is left out:
-   * read again when asked for, it fails then with its error. Packs mode reads nothing ahead.
+   * flight. Returns their stored (sealed) bytes, and those of every other whole tree the
+   * fetched ranges hold (a walk's later levels, read here once rather than fetched again):
+   * sealed trees take a fraction of the memory of decoded ones (see `sealedTree`). A tree whose
+   * range fails here is left out: read again when asked for, it fails then with its error.
+   * Packs mode reads nothing ahead.
    */
-  async prefetchTrees(ids: readonly string[], have: (id: string) => boolean = () => false): Promise<Map<string, Tree>> {
-    const found = new Map<string, Tree>();
+  async prefetchTrees(ids: readonly string[], have: (id: string) => boolean = () => false): Promise<Map<string, Buffer>> {
+    const found = new Map<string, Buffer>();
     if (!('ranges' in this.mode)) return found;
     const spans: BlobSpan[] = [];
     for (const id of new Set(ids)) {
@@ -117,24 +122,25 @@ export class BlobReader {
     const worker = async () => {
       for (let r = ranges[next++]; r; r = ranges[next++]) {
         const bytes = await this.fetchRange(r.pack, r.offset, r.length).catch(() => undefined);
-        if (bytes) this.decodeTreesIn(r.pack, r.offset, bytes, have, found);
+        if (bytes) this.copyTreesIn(r.pack, r.offset, bytes, have, found);
       }
     };
     await Promise.all(Array.from({ length: Math.min(this.mode.ranges.concurrency, ranges.length) }, worker));
     return found;
   }
 
-  /** Decodes every whole tree blob of `pack` inside `bytes` (fetched from `offset`) not had yet. */
-  private decodeTreesIn(pack: string, offset: number, bytes: Buffer, have: (id: string) => boolean, into: Map<string, Tree>): void {
+  /** Copies out every whole tree blob of `pack` inside `bytes` (fetched from `offset`) not had yet. */
+  private copyTreesIn(pack: string, offset: number, bytes: Buffer, have: (id: string) => boolean, into: Map<string, Buffer>): void {
     for (const t of this.treeBlobsOf(pack)) {
       const start = t.offset - offset;
       if (start < 0 || start + t.length > bytes.length || have(t.id) || into.has(t.id)) continue;
-      try {
-        into.set(t.id, decodeTree(decodeBlobWith(this.repo.key, 'tree', Buffer.from(t.id, 'hex'), bytes.subarray(start, start + t.length)), t.id));
-      } catch {
-        // Reported when the tree is read.
-      }
+      into.set(t.id, Buffer.from(bytes.subarray(start, start + t.length)));
     }
+  }
+
+  /** A tree from its stored bytes (as prefetchTrees returns them); throws when they do not decrypt or decode. */
+  sealedTree(id: string, sealed: Buffer): Tree {
+    return decodeTree(decodeBlobWith(this.repo.key, 'tree', Buffer.from(id, 'hex'), sealed), id);
   }
 
   /** The tree blobs of a pack, from the index (listed once per reader: packs hold trees or data). */

@@ -20,16 +20,22 @@ export interface RangeTuning {
 }
 
 /**
- * Defaults measured against a local directory and the S3 emulators (bench/ranges.mjs, figures
- * in bench/RESULTS.md): a request costs about as much as 64 KiB of transfer on the emulators and
- * much less locally; four requests in flight reach the emulators' throughput knee.
+ * Defaults from measurements against a local directory and the S3 emulators (bench/ranges.mjs,
+ * figures in bench/RESULTS.md): a request costs about as much time as 0.6-1 MiB of transfer on
+ * the emulators, so merging across a gap of 64 KiB always saves time while keeping the bytes
+ * fetched (a cloud's egress bill) close to those needed; four requests in flight reach the
+ * emulators' throughput knee.
  */
 export const DEFAULT_RANGE_TUNING: RangeTuning = { gap: 64 * 1024, concurrency: 4 };
 
-/** Bytes read ahead of the reader, and the span of the read order one range may serve. */
-const READ_AHEAD = 64 * 1024 * 1024;
-/** Largest single range request (a pack is about 16 MiB). */
-const MAX_RANGE = 32 * 1024 * 1024;
+/**
+ * Bytes read ahead of the reader, and the span of the read order one range may serve: four
+ * ranges of a pack's size in flight. 64 MiB cost a full restore 96 MiB more peak memory for
+ * no measured speed (bench/RESULTS.md, "Peak memory").
+ */
+const READ_AHEAD = 16 * 1024 * 1024;
+/** Largest single range request (a pack is about 4 MiB): a quarter of the read-ahead, so requests overlap. */
+const MAX_RANGE = 4 * 1024 * 1024;
 /** Merged gaps may add at most this share of a range's needed bytes. */
 const MAX_WASTE = 0.25;
 /**
@@ -37,6 +43,12 @@ const MAX_WASTE = 0.25;
  * read again soonest are kept and a later use of another fetches that blob again.
  */
 const KEEP_FOR_REUSE = 32 * 1024 * 1024;
+/**
+ * Bytes of uses planned ahead of the reader, a READ_AHEAD batch at a time: a repeat further
+ * ahead than this is not known when its first use is served, so it is fetched again. Planning
+ * the whole read order at once held about 200 bytes per blob for the whole command.
+ */
+const PLAN_AHEAD = 48 * 1024 * 1024;
 
 export interface PlannedRange {
   pack: string;
@@ -131,15 +143,27 @@ export type Served = { sealed: Buffer; pack: string; truncated?: false } | { pac
 /**
  * Serves the blobs of one plan in the read order: keeps up to `concurrency` range requests
  * in flight and at most about READ_AHEAD bytes fetched and not yet read; a range's buffer is
- * let go once its last blob is read.
+ * let go once its last blob is read. The uses are planned a batch (READ_AHEAD bytes of blobs)
+ * at a time, PLAN_AHEAD bytes ahead of the reader: what a plan holds stays bounded however
+ * many blobs it serves, and a repeat is known (and its copy kept) once its batch is planned.
  */
 export class PlannedReads {
-  private readonly states: RangeState[];
+  private readonly states: RangeState[] = [];
   private readonly rangeOf = new Map<string, RangeState>();
   private readonly usesLeft = new Map<string, number>();
+  /** Where in the read order the planned blobs are first used (a repeat's first position), and their length. */
+  private readonly firstAt = new Map<string, { at: number; length: number }>();
   /** Positions in the read order of the uses not yet served, for blobs read more than once. */
   private readonly repeats = new Map<string, number[]>();
   private readonly kept = new Map<string, { sealed: Buffer; pack: string }>();
+  /** Uses forgone before their batch was planned: left out of it. */
+  private readonly forgoneAhead = new Map<string, number>();
+  private readonly source: Iterator<BlobSpan>;
+  private exhausted = false;
+  /** Uses planned and not yet served or forgone, and their bytes. */
+  private planned = 0;
+  private plannedBytes = 0;
+  private position = 0;
   private keptBytes = 0;
   private next = 0;
   private inFlight = 0;
@@ -147,24 +171,58 @@ export class PlannedReads {
   private readonly done: Buffer[] = [];
 
   constructor(
-    uses: readonly BlobSpan[],
+    uses: Iterable<BlobSpan>,
     private readonly fetch: RangeFetch,
     private readonly tuning: RangeTuning,
     private readonly onDone?: RangeDone,
   ) {
-    const seen = new Map<string, number>();
-    uses.forEach((u, i) => {
-      const first = seen.get(u.id);
-      if (first === undefined) seen.set(u.id, i);
-      else (this.repeats.get(u.id) ?? this.repeats.set(u.id, [first]).get(u.id)!).push(i);
-      this.usesLeft.set(u.id, (this.usesLeft.get(u.id) ?? 0) + 1);
-    });
-    this.states = planRanges(uses, tuning.gap).map((range) => ({ range, started: false, unread: new Set(range.blobs.map((b) => b.id)) }));
-    for (const s of this.states) for (const b of s.range.blobs) this.rangeOf.set(b.id, s);
+    this.source = uses[Symbol.iterator]();
     this.pump();
   }
 
-  /** Number of byte ranges planned. */
+  /** Plans the next batch of uses; false once there are none left. */
+  private extend(): boolean {
+    const fresh: BlobSpan[] = [];
+    const newIds = new Set<string>();
+    const from = this.position;
+    let bytes = 0;
+    while (!this.exhausted && bytes < READ_AHEAD) {
+      const n = this.source.next();
+      if (n.done) {
+        this.exhausted = true;
+        break;
+      }
+      const u = n.value;
+      const i = this.position++;
+      const forgone = this.forgoneAhead.get(u.id);
+      if (forgone !== undefined) {
+        if (forgone <= 1) this.forgoneAhead.delete(u.id);
+        else this.forgoneAhead.set(u.id, forgone - 1);
+        continue;
+      }
+      bytes += u.length;
+      this.planned++;
+      this.plannedBytes += u.length;
+      const first = this.firstAt.get(u.id);
+      if (first === undefined) this.firstAt.set(u.id, { at: i, length: u.length });
+      else (this.repeats.get(u.id) ?? this.repeats.set(u.id, [first.at]).get(u.id)!).push(i);
+      this.usesLeft.set(u.id, (this.usesLeft.get(u.id) ?? 0) + 1);
+      // A blob already planned (and not served yet) is served from its range or its kept copy.
+      if (first === undefined || newIds.has(u.id)) {
+        newIds.add(u.id);
+        fresh.push(u);
+      }
+    }
+    if (fresh.length === 0) return this.position > from;
+    for (const range of planRanges(fresh, this.tuning.gap)) {
+      const state: RangeState = { range, started: false, unread: new Set(range.blobs.map((b) => b.id)) };
+      this.states.push(state);
+      for (const b of range.blobs) this.rangeOf.set(b.id, state);
+    }
+    return true;
+  }
+
+  /** Number of byte ranges planned so far. */
   get ranges(): number {
     return this.states.length;
   }
@@ -172,6 +230,7 @@ export class PlannedReads {
   /** The blob's bytes as stored, or undefined when the plan has no (further) use of it. */
   async take(id: string): Promise<Served | undefined> {
     this.handBack();
+    this.planAhead();
     const left = this.usesLeft.get(id);
     if (left === undefined) return undefined;
     const keptCopy = this.kept.get(id);
@@ -202,7 +261,10 @@ export class PlannedReads {
   forgo(id: string): void {
     this.handBack();
     const left = this.usesLeft.get(id);
-    if (left === undefined) return;
+    if (left === undefined) {
+      if (!this.exhausted) this.forgoneAhead.set(id, (this.forgoneAhead.get(id) ?? 0) + 1);
+      return;
+    }
     this.used(id, left);
     if (left > 1) return;
     this.unkeep(id);
@@ -224,10 +286,18 @@ export class PlannedReads {
     return { sealed: bytes.subarray(start, start + blob.length), pack: blob.pack };
   }
 
+  /** Plans further batches until PLAN_AHEAD bytes of uses are known ahead of the reader. */
+  private planAhead(): void {
+    while ((this.planned === 0 || this.plannedBytes < PLAN_AHEAD) && this.extend());
+  }
+
   private used(id: string, left: number): void {
+    this.planned--;
+    this.plannedBytes -= this.firstAt.get(id)?.length ?? 0;
     this.repeats.get(id)?.shift();
     if (left > 1) return void this.usesLeft.set(id, left - 1);
     this.usesLeft.delete(id);
+    this.firstAt.delete(id);
     this.repeats.delete(id);
   }
 
@@ -268,7 +338,11 @@ export class PlannedReads {
 
   /** Starts the next ranges in read order while requests and read-ahead allow. */
   private pump(): void {
-    while (this.next < this.states.length && this.inFlight < this.tuning.concurrency) {
+    this.planAhead();
+    for (;;) {
+      if (this.inFlight >= this.tuning.concurrency) return;
+      if (this.next >= this.states.length && !this.extend()) return;
+      if (this.next >= this.states.length) continue;
       const s = this.states[this.next]!;
       if (!s.started) {
         if (this.held > 0 && this.held + s.range.length > READ_AHEAD) return;

@@ -49,26 +49,40 @@ export async function findNode(reader: TreeSource, rootTree: string, path: strin
   return { node, tree: node!.type === 'dir' && node!.subtree ? node!.subtree : tree, path: parts.join('/') };
 }
 
-/** Trees a walk has loaded, by id: a walk that must not fetch a tree twice reads them from here. */
+/**
+ * Trees a walk has loaded, by id: a walk that must not fetch a tree twice reads them from here.
+ * They are held as stored (compressed and sealed) and decoded each time they are asked for:
+ * decoded, the bench corpus's trees held 42 MiB through a restore (bench/RESULTS.md, "Peak memory").
+ */
 export class HeldTrees implements TreeSource {
-  private readonly held = new Map<string, Tree>();
+  /** Stored bytes of prefetched trees; a tree read on its own (packs mode, a failed range) is held decoded. */
+  private readonly held = new Map<string, Buffer | Tree>();
 
   constructor(private readonly reader: BlobReader) {}
 
   /** The tree, from those held, else read (a tree that failed to load fails here with its error). */
   async tree(id: string): Promise<Tree> {
-    return this.held.get(id) ?? this.reader.tree(id);
+    return this.peek(id) ?? this.reader.tree(id);
   }
 
+  /** The tree if held and whole, decoded afresh. */
   peek(id: string): Tree | undefined {
-    return this.held.get(id);
+    const sealed = this.held.get(id);
+    if (!sealed || !Buffer.isBuffer(sealed)) return sealed;
+    try {
+      return this.reader.sealedTree(id, sealed);
+    } catch {
+      // Read again by `tree`, which reports the failure.
+      this.held.delete(id);
+      return undefined;
+    }
   }
 
   /**
    * Loads the trees below `root` (the root included) whose directories `enter` admits, level
    * by level, each level's trees fetched ahead together. A tree that fails to load is left
    * out; `tree` reports its error. Holds them, and the other trees the fetched ranges held,
-   * until this object is dropped: memory grows with the directories walked.
+   * until this object is dropped: memory grows with the directories walked (their stored size).
    */
   async load(root: string, enter: (path: string, node: TreeNode) => boolean, prefix = ''): Promise<this> {
     let level: { id: string; path: string }[] = [{ id: root, path: prefix }];
@@ -77,11 +91,14 @@ export class HeldTrees implements TreeSource {
       for (let i = 0; i < level.length; i += PREFETCH_BATCH) {
         const batch = level.slice(i, i + PREFETCH_BATCH);
         const fetched = await this.reader.prefetchTrees(batch.map((t) => t.id), (id) => this.held.has(id));
-        for (const [id, tree] of fetched) this.held.set(id, tree);
+        for (const [id, sealed] of fetched) this.held.set(id, sealed);
         for (const { id, path } of batch) {
-          const tree = this.held.get(id) ?? (await this.reader.tree(id).catch(() => undefined));
-          if (!tree) continue;
-          this.held.set(id, tree);
+          let tree = this.peek(id);
+          if (!tree) {
+            tree = await this.reader.tree(id).catch(() => undefined);
+            if (!tree) continue;
+            this.held.set(id, tree);
+          }
           for (const node of tree.nodes) {
             const sub = path ? `${path}/${node.name}` : node.name;
             if (node.type === 'dir' && node.subtree && enter(sub, node)) next.push({ id: node.subtree, path: sub });
