@@ -25,8 +25,12 @@ export class BlobError extends TriadError {
 /** Ranges at least this long are read into the reader's pooled memory. */
 const POOLED_RANGE = 2 * 1024 * 1024;
 
-/** Decoded trees kept; a walk larger than this reads a tree again only if it comes back to it. */
-const TREE_CACHE = 2048;
+/**
+ * Decoded trees kept, counted in nodes (a decoded node holds its name, ids and figures: a few
+ * hundred bytes): a walk larger than this reads a tree again only if it comes back to it. A
+ * bound in trees would hold 100 times more memory for directories of 100 files than of one.
+ */
+const TREE_CACHE_NODES = 65_536;
 
 /**
  * How a reader fetches: whole packs through a small LRU (a command that reads most blobs of
@@ -52,6 +56,7 @@ export class BlobReader {
   /** Two buffers wait at most: the cache itself holds the packs in use. */
   private readonly memory = new MemoryPool(2);
   private readonly trees = new Map<string, Tree>();
+  private treeNodes = 0;
   private reusing: ReusingBlobDecoder | undefined;
   private planned: PlannedReads | undefined;
   private treeBlobs: Map<string, BlobSpan[]> | undefined;
@@ -266,8 +271,12 @@ export class BlobReader {
   }
 
   private cacheTree(id: string, t: Tree): void {
-    if (this.trees.size >= TREE_CACHE) this.trees.clear();
+    if (this.treeNodes + t.nodes.length > TREE_CACHE_NODES) {
+      this.trees.clear();
+      this.treeNodes = 0;
+    }
     this.trees.set(id, t);
+    this.treeNodes += t.nodes.length;
   }
 
   /** The pack's bytes, pinned (pinned before this returns, so no other load can reuse them first). */
