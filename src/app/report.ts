@@ -183,14 +183,21 @@ export function readHistory(
   const restoreTests = catalog.listRestoreTests(policy);
   const storedBytes = new Map<string, number>();
   for (const t of catalog.listTargets(policy)) storedBytes.set(t.name, catalog.storageStats(policy, t.name).pack_bytes);
-  const older = window === undefined ? undefined : foldHistoryBefore(catalog, policy, window.since, window.at);
-  const snapshots = older === undefined ? catalog.listSnapshots(policy) : [...older.snapshots, ...catalog.listSnapshots(policy, { since: window!.since })];
-  const runs = older === undefined ? catalog.listRuns(policy) : [...older.runs, ...catalog.listRuns(policy, { since: window!.since })];
-  const base = { snapshots, runs, restoreTests, storedBytes, ...(older === undefined ? {} : { folded: older.sums }) };
+  const base = { restoreTests, storedBytes, ...(window === undefined ? { snapshots: catalog.listSnapshots(policy), runs: catalog.listRuns(policy) } : windowed(catalog, policy, window)) };
   if (!ledger) return base;
   const since = new Date(ledger.at.getTime() - ledger.everyMs);
   const verification = ledger.targets.map((t) => verificationInput(t, catalog.verificationCoverage(policy, t, since)));
   return { ...base, verification };
+}
+
+/** The window's rows, after the rows and sums folded from before it. */
+function windowed(catalog: Catalog, policy: string, window: { readonly since: Date; readonly at: Date }): Pick<PolicyHistory, 'snapshots' | 'runs' | 'folded'> {
+  const older = foldHistoryBefore(catalog, policy, window.since, window.at);
+  return {
+    snapshots: [...older.snapshots, ...catalog.listSnapshots(policy, { since: window.since })],
+    runs: [...older.runs, ...catalog.listRuns(policy, { since: window.since })],
+    folded: older.sums,
+  };
 }
 
 function verificationInput(target: string, c: VerificationCoverage): VerificationCoverageInput {
