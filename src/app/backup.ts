@@ -3,8 +3,8 @@ import type { Catalog } from '../catalog/index.js';
 import type { RowStage } from '../catalog/row-stage.js';
 import type { Policy } from '../policy/types.js';
 import { evaluateRule } from '../policy/rule.js';
-import { runSnapshot, type ArchiveSource, type BackupWarning, type Exclusion, type SnapshotRun, type SnapshotTarget } from '../repo/backup/index.js';
-import { readFilesFrom } from './files-from.js';
+import { runSnapshot, type BackupWarning, type Exclusion, type SnapshotRun, type SnapshotTarget } from '../repo/backup/index.js';
+import { archiveSource } from './files-from.js';
 import type { RepoLock } from '../repo/lock/index.js';
 import type { SnapshotSummary } from '../repo/model/index.js';
 import { startJob, underJobLock } from './job-run.js';
@@ -213,14 +213,6 @@ async function backupTo(ctx: AppContext, policy: Policy, opened: OpenedTarget[],
     await stage?.close();
     catalog?.close();
   }
-}
-
-/** A policy source as the walk takes it, its `files_from` list read now (a hook may have just written it). */
-function archiveSource(s: Policy['sources'][number]): ArchiveSource {
-  const a: ArchiveSource = { path: s.path, exclude: s.exclude, crossFilesystems: s.cross_filesystems, excludeCaches: s.exclude_caches, excludeIfPresent: s.exclude_if_present };
-  if (s.exclude_larger_than !== undefined) a.excludeLargerThan = s.exclude_larger_than;
-  if (s.files_from !== undefined) a.filesFrom = { file: s.files_from, paths: readFilesFrom(s.files_from, s.path) };
-  return a;
 }
 
 function warnLeftOut(ctx: AppContext, target: string, err: unknown): void {

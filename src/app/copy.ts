@@ -3,8 +3,8 @@ import { createHash } from 'node:crypto';
 import { TriadError, ExitCode, exitCodeOf } from '../core/errors.js';
 import { repairIndex } from '../repo/maintenance/index.js';
 import { BlobReader, HeldTrees, walkTree } from '../repo/read/index.js';
-import { AAD, packObjectName } from '../repo/format.js';
-import { encodeIndex, MasterIndex } from '../repo/index/index.js';
+import { packObjectName } from '../repo/format.js';
+import { MasterIndex, writeIndexFiles } from '../repo/index/index.js';
 import { writeJournal } from '../repo/model/index.js';
 import { parsePackHeader, type PackEntry } from '../repo/blob/index.js';
 import { loadSnapshots, resolveSnapshot, type Snapshot } from '../repo/model/index.js';
@@ -126,10 +126,7 @@ async function copySnapshots(
     bytesCopied += bytes.length;
     ctx.emit?.({ type: 'progress', job: 'copy', from: opts.from, to: opts.to, files: ++n, totalFiles: packs.size, bytes: bytesCopied });
   }
-  if (copied.length) {
-    const { sealed } = dst.sealObject(AAD.index, encodeIndex(copied));
-    await dst.saveHashed('index', sealed);
-  }
+  if (copied.length) await writeIndexFiles(dst, copied);
   for (const s of todo) await dst.storage.save(`snapshots/${s.id}`, await src.storage.load(`snapshots/${s.id}`));
 
   const finishedAt = ctx.clock.now();

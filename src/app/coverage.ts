@@ -3,7 +3,8 @@ import { join } from 'node:path';
 import { TriadError, ExitCode, errnoCode } from '../core/errors.js';
 import type { Clock } from '../core/clock.js';
 import { countOf, formatBytes, formatDuration, formatTime } from '../core/format.js';
-import { makeExcludeMatcher, type ExcludeMatcher } from '../repo/backup/index.js';
+import { makeExcludeMatcher, SourceFilter, type ExcludeMatcher } from '../repo/backup/index.js';
+import { archiveSource } from './files-from.js';
 import type { CoverageSpec, Policy } from '../policy/types.js';
 import { discoverPolicyFiles } from './policy-files.js';
 import { errorMessage, loadPolicyFile, type AppContext } from './session.js';
@@ -100,15 +101,45 @@ export interface CoveringSource {
   /** The policy's file. */
   readonly file: string;
   readonly path: string;
-  readonly exclude: ExcludeMatcher;
+  /** Whether the source's options leave out the directory at `rel` (relative to the source): a pattern, or not on the `files_from` list. */
+  readonly excludesDir: (rel: string) => boolean;
+  /** Whether a tag file (`exclude_caches`, `exclude_if_present`) empties directory `abs`; undefined when the source has no tag option. */
+  readonly emptiedByTag: ((abs: string, names: readonly string[]) => boolean) | undefined;
+  /** Some option leaves directories out (a file's size limit does not: coverage is by directory). */
   readonly hasExcludes: boolean;
   readonly crossFilesystems: boolean;
 }
 
+const DIRECTORY = { size: 0, isDirectory: () => true, isFile: () => false };
+
 export function coveringSources(policies: readonly Pick<Policy, 'name' | 'file' | 'sources'>[]): CoveringSource[] {
   return policies.flatMap((p) =>
-    p.sources.map((s) => ({ policy: p.name, file: p.file, path: s.path, exclude: makeExcludeMatcher(s.exclude), hasExcludes: s.exclude.length > 0, crossFilesystems: s.cross_filesystems })),
+    p.sources.map((s) => {
+      const filter = sourceFilterOf(s);
+      const tags = s.exclude_caches || s.exclude_if_present.length > 0;
+      return {
+        policy: p.name,
+        file: p.file,
+        path: s.path,
+        excludesDir: (rel: string) => filter.excludes(rel, rel.slice(rel.lastIndexOf('/') + 1), DIRECTORY, undefined) !== undefined,
+        emptiedByTag: tags ? (abs: string, names: readonly string[]) => filter.tagOf(abs, names) !== undefined : undefined,
+        hasExcludes: s.exclude.length > 0 || tags || s.files_from !== undefined,
+        crossFilesystems: s.cross_filesystems,
+      };
+    }),
   );
+}
+
+/**
+ * The filter a backup of the source would apply. A `files_from` list that cannot be read
+ * fails the backup, so then the source backs up nothing: an empty list.
+ */
+function sourceFilterOf(s: Policy['sources'][number]): SourceFilter {
+  try {
+    return new SourceFilter(archiveSource(s));
+  } catch {
+    return new SourceFilter({ ...archiveSource({ ...s, files_from: undefined }), filesFrom: { file: s.files_from ?? '', paths: [] } });
+  }
 }
 
 export interface ScanOptions {
@@ -209,7 +240,7 @@ class CoverageWalk {
       if (sourceDev === undefined || (!s.crossFilesystems && sourceDev !== dev)) continue;
       const rel = root === s.path ? '' : root.slice(s.path === '/' ? 1 : s.path.length + 1);
       const parts = rel === '' ? [] : rel.split('/');
-      if (parts.some((_, i) => s.exclude(parts.slice(0, i + 1).join('/'), true))) continue;
+      if (parts.some((_, i) => s.excludesDir(parts.slice(0, i + 1).join('/')))) continue;
       out.push({ source: s, rel, dev: sourceDev });
     }
     return out;
@@ -239,14 +270,15 @@ class CoverageWalk {
       }
       const st = this.lstat(path);
       if (st === undefined) continue;
+      const emptied = this.tagCheck(path);
       const childReach = reach
         .map((r) => ({ ...r, rel: r.rel === '' ? e.name : `${r.rel}/${e.name}` }))
-        .filter((r) => !r.source.exclude(r.rel, true) && (r.source.crossFilesystems || st.dev === r.dev));
+        .filter((r) => !r.source.excludesDir(r.rel) && !emptied(r.source) && (r.source.crossFilesystems || st.dev === r.dev));
       if (childReach.length > 0 || this.holdsSource(path)) {
         this.visit(path, depth + 1, childReach, st.dev);
         continue;
       }
-      const excluder = reach.find((r) => r.source.exclude(r.rel === '' ? e.name : `${r.rel}/${e.name}`, true));
+      const excluder = reach.find((r) => r.source.excludesDir(r.rel === '' ? e.name : `${r.rel}/${e.name}`) || emptied(r.source));
       if (st.dev !== dev) this.measure(path, st, st.dev, 'mount');
       else if (excluder !== undefined) this.measure(path, st, st.dev, 'excluded', { policy: excluder.source.policy, file: excluder.source.file, source: excluder.source.path });
       else this.measure(path, st, st.dev, 'directory');
@@ -282,6 +314,16 @@ class CoverageWalk {
       }
     }
     if (tally.files > 0) this.found.push({ path: top, kind, ...tally.figures(), ...extra });
+  }
+
+  /** Whether a tag file of a source's options empties directory `dir`; its names are read once, on the first source with a tag option. */
+  private tagCheck(dir: string): (source: CoveringSource) => boolean {
+    let names: string[] | undefined;
+    return (source) => {
+      if (source.emptiedByTag === undefined) return false;
+      names ??= this.readDir(dir)?.map((e) => e.name) ?? [];
+      return source.emptiedByTag(dir, names);
+    };
   }
 
   private tallyFile(t: Tally, path: string): void {

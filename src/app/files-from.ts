@@ -1,6 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { isAbsolute, relative, resolve } from 'node:path';
 import { TriadError } from '../core/errors.js';
+import type { ArchiveSource } from '../repo/backup/index.js';
+import type { Policy } from '../policy/types.js';
 
 /**
  * The paths of a source's `files_from` list, relative to the source: one path per line,
@@ -30,4 +32,12 @@ export function readFilesFrom(file: string, source: string): string[] {
     paths.push(rel);
   });
   return paths;
+}
+
+/** A policy source as the walk takes it, its `files_from` list read now (a hook may have just written it). */
+export function archiveSource(s: Policy['sources'][number]): ArchiveSource {
+  const a: ArchiveSource = { path: s.path, exclude: s.exclude, crossFilesystems: s.cross_filesystems, excludeCaches: s.exclude_caches, excludeIfPresent: s.exclude_if_present };
+  if (s.exclude_larger_than !== undefined) a.excludeLargerThan = s.exclude_larger_than;
+  if (s.files_from !== undefined) a.filesFrom = { file: s.files_from, paths: readFilesFrom(s.files_from, s.path) };
+  return a;
 }

@@ -5,11 +5,17 @@
  */
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { MasterIndex } from '../../src/repo/index/index-store.js';
+import { decodeIndexFile, MasterIndex, type BlobLocation } from '../../src/repo/index/index-store.js';
 import type { PackEntry } from '../../src/repo/blob/pack.js';
 
 function pack(n: number, from: number): PackEntry[] {
-  return Array.from({ length: n }, (_, i) => ({ id: randomBytes(32), type: i % 7 === 0 ? 'tree' : 'data', offset: (from + i) * 1000, length: 900 + i, rawLength: 5_000_000_000 + from + i }));
+  // One random buffer for all ids: a randomBytes call per id took seconds for 150,000.
+  const ids = randomBytes(32 * n);
+  return Array.from({ length: n }, (_, i) => ({ id: ids.subarray(32 * i, 32 * i + 32), type: i % 7 === 0 ? 'tree' : 'data', offset: (from + i) * 1000, length: 900 + i, rawLength: 4_000_000_000 + from + i }));
+}
+
+function sameLocation(got: BlobLocation | undefined, packId: string, e: PackEntry): boolean {
+  return got !== undefined && got.pack === packId && got.type === e.type && got.offset === e.offset && got.length === e.length && got.rawLength === e.rawLength;
 }
 
 describe('MasterIndex', () => {
@@ -17,24 +23,20 @@ describe('MasterIndex', () => {
     const idx = new MasterIndex();
     const added: { pack: string; entries: PackEntry[] }[] = [];
     let n = 0;
-    // 50,000 blobs: the table grows from 2,048 slots to 131,072.
-    for (let p = 0; p < 50; p++) {
+    // 150,000 blobs: the table grows from 2,048 slots to 524,288, the entries fill three segments.
+    for (let p = 0; p < 150; p++) {
       const id = randomBytes(32).toString('hex');
       const entries = pack(1000, n);
       n += entries.length;
       idx.addPack(id, 4_000_000 + p, entries);
       added.push({ pack: id, entries });
     }
-    expect(idx.size).toBe(50_000);
-    expect(idx.packs.size).toBe(50);
-    for (const { pack: packId, entries } of added) {
-      expect(idx.packs.get(packId)).toBeGreaterThanOrEqual(4_000_000);
-      for (const e of entries) {
-        const hex = e.id.toString('hex');
-        expect(idx.has(hex)).toBe(true);
-        expect(idx.get(hex)).toEqual({ pack: packId, type: e.type, offset: e.offset, length: e.length, rawLength: e.rawLength });
-      }
-    }
+    expect(idx.size).toBe(150_000);
+    expect(idx.packs.size).toBe(150);
+    // The blobs found elsewhere than added (a deep comparison per blob took seconds).
+    const misplaced = added.flatMap(({ pack: packId, entries }) => entries.filter((e) => !sameLocation(idx.get(e.id.toString('hex')), packId, e)));
+    expect(misplaced).toEqual([]);
+    expect(added.every(({ pack: packId, entries }) => idx.packs.get(packId)! >= 4_000_000 && entries.every((e) => idx.has(e.id.toString('hex'))))).toBe(true);
     const order = [...idx.entries()].map(([id]) => id);
     expect(order).toEqual(added.flatMap((a) => a.entries.map((e) => e.id.toString('hex'))));
   });
@@ -70,22 +72,28 @@ describe('MasterIndex', () => {
 
   it('forgets dropped packs and their blobs, and still finds every other blob with its location', () => {
     const idx = new MasterIndex();
-    const packs = Array.from({ length: 6 }, (_, p) => ({ id: `pack${p}`, entries: pack(700, p * 700) }));
+    // 30,000 blobs a pack: the kept entries move down across segment boundaries (65,536 entries each).
+    const packs = Array.from({ length: 6 }, (_, p) => ({ id: `pack${p}`, entries: pack(30_000, p * 30_000) }));
     for (const p of packs) idx.addPack(p.id, 1000 + p.entries.length, p.entries);
     idx.dropPacks(new Set(['pack1', 'pack4', 'not-indexed']));
-    expect(idx.size).toBe(4 * 700);
+    expect(idx.size).toBe(4 * 30_000);
     expect([...idx.packs.keys()]).toEqual(['pack0', 'pack2', 'pack3', 'pack5']);
-    for (const p of packs) {
-      const dropped = p.id === 'pack1' || p.id === 'pack4';
-      for (const e of p.entries) {
-        const hex = e.id.toString('hex');
-        expect(idx.has(hex)).toBe(!dropped);
-        if (!dropped) expect(idx.get(hex)).toEqual({ pack: p.id, type: e.type, offset: e.offset, length: e.length, rawLength: e.rawLength });
-      }
-    }
+    const dropped = (p: { id: string }) => p.id === 'pack1' || p.id === 'pack4';
+    expect(packs.filter(dropped).flatMap((p) => p.entries.filter((e) => idx.has(e.id.toString('hex'))))).toEqual([]);
+    const kept = packs.filter((p) => !dropped(p));
+    expect(kept.flatMap((p) => p.entries.filter((e) => !sameLocation(idx.get(e.id.toString('hex')), p.id, e)))).toEqual([]);
     // A dropped blob can be added again, in another pack.
     const again = packs[1]!.entries[3]!;
     idx.addPack('pack6', 1, [again]);
     expect(idx.get(again.id.toString('hex'))?.pack).toBe('pack6');
+  });
+
+  it('refuses an index file whose offsets or lengths do not fit 32 bits, as the index keeps them', () => {
+    const id = 'a'.repeat(64);
+    const file = (entry: unknown[]) => ({ version: 1, packs: [{ id: 'b'.repeat(64), size: 2 ** 40, blobs: [entry] }] });
+    expect(decodeIndexFile(file([0, id, 2 ** 32 - 100, 90, 4_000_000_000]))).toBeTruthy();
+    for (const bad of [[0, id, 2 ** 32, 10, 10], [0, id, 0, 2 ** 32, 10], [1, id, 0, 10, 2 ** 32]]) {
+      expect(() => decodeIndexFile(file(bad))).toThrow(/malformed/);
+    }
   });
 });

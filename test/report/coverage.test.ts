@@ -170,6 +170,33 @@ describe('triad coverage', () => {
     expect(depth(2).filter((x) => x.startsWith(join(srv, 'deep')))).toEqual([join(srv, 'deep', 'other')]);
   });
 
+  it('the source options that leave directories out count as excluded: exclude_caches, exclude_if_present, files_from', () => {
+    const dir = tempDir('triad-coverage-opts-');
+    const srv = join(dir, 'srv');
+    file(join(srv, 'app', 'data', 'a'), 10);
+    file(join(srv, 'app', 'build-cache', 'blob'), 500);
+    writeFileSync(join(srv, 'app', 'build-cache', 'CACHEDIR.TAG'), 'Signature: 8a477f597d28d172789f06886806bc55\n# a cache\n');
+    file(join(srv, 'app', 'not-a-cache', 'blob'), 300);
+    writeFileSync(join(srv, 'app', 'not-a-cache', 'CACHEDIR.TAG'), 'no signature here\n');
+    file(join(srv, 'app', 'scratch', 'tmp'), 200);
+    writeFileSync(join(srv, 'app', 'scratch', '.nobackup'), '');
+    file(join(srv, 'listed', 'keep', 'k'), 40);
+    file(join(srv, 'listed', 'other', 'o'), 60);
+    const list = join(dir, 'files.txt');
+    writeFileSync(list, '# only this\nkeep\n');
+    const app = { path: join(srv, 'app'), exclude_caches: true, exclude_if_present: ['.nobackup'] };
+    const listed = { path: join(srv, 'listed'), files_from: list };
+    const p = policy(dir, 'opts', [app, listed], `coverage:\n  roots: ${JSON.stringify(srv)}`);
+
+    const found = uncovered(['-p', p]);
+    expect(found.map((e) => [e.path, e.kind, e.excludedBy?.source])).toEqual([
+      [join(srv, 'app', 'build-cache'), 'excluded', join(srv, 'app')],
+      [join(srv, 'app', 'scratch'), 'excluded', join(srv, 'app')],
+      [join(srv, 'listed', 'other'), 'excluded', join(srv, 'listed')],
+    ]);
+    expect(found[0]).toMatchObject({ files: 2 });
+  });
+
   it('mount points: listed without entering them, measured with cross_filesystems; an empty one is no finding', () => {
     expect(process.getuid?.(), 'mounts a tmpfs: the suite runs as root').toBe(0);
     const dir = tempDir('triad-coverage-');

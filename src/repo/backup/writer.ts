@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { TriadError } from '../../core/errors.js';
 import type { CompressionMode } from '../blob/index.js';
 import { AAD, packObjectName, PACK_TARGET_SIZE, type BlobType } from '../format.js';
-import { encodeIndex, unindexPacks, type MasterIndex } from '../index/index.js';
+import { encodeIndex, MAX_BLOBS_PER_INDEX, unindexPacks, type MasterIndex } from '../index/index.js';
 import { PackBuilder, type PackEntry } from '../blob/index.js';
 import { MemoryPool } from '../../core/memory-pool.js';
 import type { Repository } from '../repository.js';
@@ -41,8 +41,9 @@ export class MultiTargetWriter {
   private readonly tree = new PackBuilder(this.memory);
   private readonly pending = new Set<string>();
   private readonly inflight: Promise<void>[] = [];
-  /** Packs stored but not yet named by an index file of this run. */
+  /** Packs stored but not yet named by an index file of this run, and how many blobs they hold. */
   private unindexed: WrittenPack[] = [];
+  private unindexedBlobs = 0;
   packsWritten = 0;
   blobsAdded = 0;
   rawAdded = 0;
@@ -54,7 +55,11 @@ export class MultiTargetWriter {
     private readonly opts: {
       packSize?: number;
       dryRun?: boolean;
-      /** Index files are written every this many packs, so memory stays flat and an interrupted run keeps its work. */
+      /**
+       * An index file is written every this many packs, or sooner once the packs waiting hold
+       * MAX_BLOBS_PER_INDEX blobs (a pack of small files holds tens of thousands): memory stays
+       * flat in the number of files, and an interrupted run keeps its work.
+       */
       indexEvery?: number;
       /** Called once packs are named by an index on the live targets (the catalogue records them). */
       onIndexed?: (packs: WrittenPack[], targets: TargetSession[]) => void;
@@ -125,7 +130,8 @@ export class MultiTargetWriter {
       }
       for (const e of pack.entries) this.pending.delete(e.id.toString('hex'));
       this.unindexed.push(pack);
-      if (this.unindexed.length >= (this.opts.indexEvery ?? 32)) await this.writeIndex();
+      this.unindexedBlobs += pack.entries.length;
+      if (this.unindexed.length >= (this.opts.indexEvery ?? 32) || this.unindexedBlobs >= MAX_BLOBS_PER_INDEX) await this.writeIndex();
     });
     job.catch(() => undefined);
     this.inflight.push(job);
@@ -194,6 +200,7 @@ export class MultiTargetWriter {
     if (this.unindexed.length === 0) return;
     const packs = this.unindexed;
     this.unindexed = [];
+    this.unindexedBlobs = 0;
     const repo = this.live[0]?.repo;
     if (!repo) throw this.allFailed();
     const { sealed } = repo.sealObject(AAD.index, encodeIndex(packs));

@@ -27,8 +27,12 @@ export function toPackEntry(e: RawEntry): PackEntry {
   return { type: e[0] === 1 ? 'tree' : 'data', id: Buffer.from(e[1], 'hex'), offset: e[2], length: e[3], rawLength: e[4] };
 }
 
-/** Index files hold at most this many blobs each, so no single object grows without bound. */
-const MAX_BLOBS_PER_INDEX = 100_000;
+/**
+ * Index files hold at most this many blobs each, so no object grows without bound and no
+ * reader or writer holds more than one such file's entries at once: parsing one costs about
+ * 200 bytes a blob for a moment (its JSON text and arrays), whatever the repository's size.
+ */
+export const MAX_BLOBS_PER_INDEX = 50_000;
 
 /** Index files naming `packs`, at most MAX_BLOBS_PER_INDEX blobs each; their names and total size. */
 export async function writeIndexFiles(repo: Repository, packs: { id: string; size: number; entries: PackEntry[] }[]): Promise<{ names: string[]; bytes: number }> {
