@@ -1,4 +1,5 @@
 import { TriadError } from '../core/errors.js';
+import { displayPath } from '../core/names.js';
 import type { TreeNode } from '../repo/model/index.js';
 import { findNode, HeldTrees, walkTree } from '../repo/read/index.js';
 import { openForRead, pathInSnapshot, pickSnapshot } from './read.js';
@@ -15,8 +16,9 @@ export interface LsEntry {
   target?: string;
 }
 
+/** Paths and link targets shown escaped (displayPath): a name that is not UTF-8 stays unambiguous in text and JSON. */
 function entry(path: string, n: TreeNode): LsEntry {
-  return { path, type: n.type, size: n.size, mode: n.mode, mtime: new Date(n.mtime).toISOString(), uid: n.uid, gid: n.gid, target: n.target };
+  return { path: displayPath(path), type: n.type, size: n.size, mode: n.mode, mtime: new Date(n.mtime).toISOString(), uid: n.uid, gid: n.gid, target: n.target === undefined ? undefined : displayPath(n.target) };
 }
 
 export async function listTree(ctx: AppContext, opts: { policyFile: string; snapshot: string; path?: string; target?: string; recursive?: boolean; hosts?: HostSelection }): Promise<{ snapshot: string; target: string; timezone: string; entries: LsEntry[]; bytesFetched: number; requests: number }> {
@@ -59,7 +61,7 @@ export async function diffSnapshots(ctx: AppContext, opts: { policyFile: string;
     const b = pickSnapshot(s, opts.b);
     const result: DiffResult = { a: a.id, b: b.id, added: [], removed: [], modified: [] };
     await diffTrees(s.reader, a.tree, b.tree, '', result);
-    return result;
+    return { ...result, added: result.added.map(displayPath), removed: result.removed.map(displayPath), modified: result.modified.map(displayPath) };
   } finally {
     await s.close();
   }

@@ -1,3 +1,4 @@
+import { displayPath, fsPath } from '../core/names.js';
 import { runReportedJob } from './job-run.js';
 import { lstatSync, mkdirSync, mkdtempSync, rmSync, statfsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -435,14 +436,14 @@ async function compareWithSource(
   const root = [...sourceTopNames(snap.paths)].find(([, name]) => name === top)?.[0];
   if (!root) return 'not-a-source';
   const live = join(root, ...rest);
-  const st = lstatSync(live, { throwIfNoEntry: false });
+  const st = lstatSync(fsPath(live), { throwIfNoEntry: false });
   if (!st) return 'missing';
   if (!st.isFile() || st.size !== node.size || Math.abs(st.mtimeMs - node.mtime) >= 1) return 'changed';
   let h = cache.get(live);
   if (!h) {
     h = keyedFileHash(mac, live, ctx.signal).catch((err: unknown) => {
       if ((err as Error).name === 'AbortError') throw err;
-      ctx.emit?.({ type: 'source-unreadable', path: live, error: errorMessage(err) });
+      ctx.emit?.({ type: 'source-unreadable', path: displayPath(live), error: errorMessage(err) });
       return undefined;
     });
     cache.set(live, h);

@@ -1,4 +1,5 @@
-import { lstatSync, readdirSync, readlinkSync } from 'node:fs';
+import { lstatSync } from 'node:fs';
+import { displayPath, fsPath, readLinkTarget, readNames } from '../../core/names.js';
 import { nodeTime, sourceTopNames } from '../model/index.js';
 import { join } from 'node:path';
 import { TriadError, errnoCode } from '../../core/errors.js';
@@ -139,7 +140,7 @@ export class Archiver {
   }
 
   private warn(path: string, code: WarningCode, message: string, makesPartial: boolean): void {
-    const w = { path, code, message };
+    const w = { path: displayPath(path), code, message };
     this.warnings.push(w);
     if (makesPartial) this.partial = true;
     this.opts.events?.onWarning?.(w);
@@ -173,7 +174,7 @@ export class Archiver {
     if (st.isSymbolicLink()) {
       let target: string;
       try {
-        target = readlinkSync(abs);
+        target = readLinkTarget(abs);
       } catch (err) {
         this.warn(abs, errnoCode(err) === 'ENOENT' ? 'vanished' : 'unreadable', (err as Error).message, true);
         return undefined;
@@ -198,7 +199,7 @@ export class Archiver {
     if (ahead) names = ahead.names;
     else {
       try {
-        names = readdirSync(abs);
+        names = readNames(abs);
       } catch (err) {
         const code = errnoCode(err);
         this.warn(abs, code === 'ENOENT' ? 'vanished' : 'unreadable', code === 'ENOENT' ? 'directory vanished during the backup' : (err as Error).message, true);
@@ -295,7 +296,7 @@ export class Archiver {
 /** False only when the path surely does not exist; an entry that cannot be reached is for the walk to report. */
 function exists(path: string): boolean {
   try {
-    lstatSync(path);
+    lstatSync(fsPath(path));
     return true;
   } catch (err) {
     const code = errnoCode(err);

@@ -1,6 +1,7 @@
 import { TriadError } from '../../core/errors.js';
 import { ID_RE } from '../format.js';
 import { isNodeTime } from './times.js';
+import { isCanonicalName } from '../../core/names.js';
 
 export type NodeType = 'file' | 'dir' | 'symlink';
 
@@ -83,6 +84,7 @@ function isWholeNumber(v: unknown): boolean {
   return Number.isSafeInteger(v) && (v as number) >= 0;
 }
 
+/** A single path component; names that are not UTF-8 are escaped bytes (core/names.ts), each name spelled one way only. */
 export function isSafeName(name: unknown): name is string {
-  return typeof name === 'string' && name.length > 0 && name !== '.' && name !== '..' && !name.includes('/') && !name.includes('\0');
+  return typeof name === 'string' && name.length > 0 && name !== '.' && name !== '..' && !name.includes('/') && !name.includes('\0') && isCanonicalName(name);
 }

@@ -3,6 +3,7 @@ import { chmodSync, chownSync, closeSync, fstatSync, lchownSync, lstatSync, mkdi
 import { join, sep } from 'node:path';
 import picomatch from 'picomatch';
 import { TriadError, errnoCode, fsError, type ErrorCode } from '../../core/errors.js';
+import { displayPath, fsPath, readNames } from '../../core/names.js';
 import { BlobError, HeldTrees, heldContent, type BlobReader } from '../read/index.js';
 import { ContentCheck } from '../blob/index.js';
 import { commitTemp, createPlan, discardTemp, makeSymlink, openTemp, probeCreation, tryChown, writeTemp, type CreatedAs } from './file-out.js';
@@ -106,13 +107,14 @@ export async function restoreTree(reader: BlobReader, treeId: string, rootPrefix
   let fatal: TriadError | undefined;
   const failed = (rel: string, err: unknown) => {
     if (err instanceof TriadError && err.code === 'E_NO_SPACE') fatal ??= err;
-    const f: RestoreFailure = { path: rel, reason: err instanceof Error ? err.message : String(err) };
+    const shown = displayPath(rel);
+    const f: RestoreFailure = { path: shown, reason: err instanceof Error ? err.message : String(err) };
     if (err instanceof BlobError) {
       f.blob = err.blobId;
       f.pack = err.pack;
     }
     result.failures.push(f);
-    opts.onFileError?.(rel, err);
+    opts.onFileError?.(shown, err);
   };
   const pool = new FileWriterPool((file, r) => {
     const p = pending.get(file);
@@ -196,7 +198,7 @@ export async function restoreTree(reader: BlobReader, treeId: string, rootPrefix
           const any = node.subtree ? await visit(node.subtree, sub) : false;
           pool.endDir(sub.lane);
           if (!here && !any) {
-            if (sub.fresh) rmdirSync(out);
+            if (sub.fresh) rmdirSync(fsPath(out));
             continue;
           }
           dirTimes.push({ path: out, node });
@@ -242,8 +244,8 @@ export async function restoreTree(reader: BlobReader, treeId: string, rootPrefix
   for (const { path, node } of dirTimes.reverse()) {
     if (failedDirs.some((f) => path === f || path.startsWith(`${f}${sep}`))) continue;
     result.dirs++;
-    if (opts.owner) tryChown(() => chownSync(path, node.uid, node.gid));
-    chmodSync(path, node.mode);
+    if (opts.owner) tryChown(() => chownSync(fsPath(path), node.uid, node.gid));
+    chmodSync(fsPath(path), node.mode);
     setEntryTimes(path, node);
   }
   return result;
@@ -269,7 +271,7 @@ function sameContentOnDisk(mac: Buffer, node: TreeNode, out: string): FileIdenti
   if (!node.hash) return undefined;
   let fd: number;
   try {
-    fd = openSync(out, fsc.O_RDONLY | fsc.O_NOFOLLOW);
+    fd = openSync(fsPath(out), fsc.O_RDONLY | fsc.O_NOFOLLOW);
   } catch {
     return undefined;
   }
@@ -293,10 +295,10 @@ function sameContentOnDisk(mac: Buffer, node: TreeNode, out: string): FileIdenti
  * changed since, and is then written like any other.
  */
 function keptInPlace(node: TreeNode, out: string, found: FileIdentity, owner: boolean): boolean {
-  const st = lstatSync(out, { throwIfNoEntry: false, bigint: true });
+  const st = lstatSync(fsPath(out), { throwIfNoEntry: false, bigint: true });
   if (!st?.isFile() || st.dev !== found.dev || st.ino !== found.ino || st.size !== found.size || st.mtimeNs !== found.mtimeNs || st.ctimeNs !== found.ctimeNs) return false;
-  if (owner && (Number(st.uid) !== node.uid || Number(st.gid) !== node.gid)) tryChown(() => lchownSync(out, node.uid, node.gid));
-  if ((Number(st.mode) & 0o7777) !== node.mode) chmodSync(out, node.mode);
+  if (owner && (Number(st.uid) !== node.uid || Number(st.gid) !== node.gid)) tryChown(() => lchownSync(fsPath(out), node.uid, node.gid));
+  if ((Number(st.mode) & 0o7777) !== node.mode) chmodSync(fsPath(out), node.mode);
   if (st.mtimeNs !== nodeMtimeNs(node)) setEntryTimes(out, node);
   return true;
 }
@@ -307,11 +309,11 @@ function keptInPlace(node: TreeNode, out: string, found: FileIdentity, owner: bo
  * directory. A file in the way of a file is replaced by its writer, atomically.
  */
 function clearTheWay(out: string, node: TreeNode): void {
-  const st = lstatSync(out, { throwIfNoEntry: false });
+  const st = lstatSync(fsPath(out), { throwIfNoEntry: false });
   if (!st) return;
   try {
-    if (node.type !== 'dir' && st.isDirectory()) rmSync(out, { recursive: true });
-    else if (node.type === 'dir' && !st.isDirectory()) unlinkSync(out);
+    if (node.type !== 'dir' && st.isDirectory()) rmSync(fsPath(out), { recursive: true });
+    else if (node.type === 'dir' && !st.isDirectory()) unlinkSync(fsPath(out));
   } catch (err) {
     throw fsError(err, out);
   }
@@ -320,9 +322,9 @@ function clearTheWay(out: string, node: TreeNode): void {
 /** Removes the entries of an existing directory that its tree does not hold (and --exclude does not protect); returns how many. */
 function deleteUnlisted(d: { out: string; rel: string; names: Set<string> }, exc: ((rel: string) => boolean) | undefined): number {
   let removed = 0;
-  for (const name of readdirSync(d.out)) {
+  for (const name of readNames(d.out)) {
     if (d.names.has(name) || exc?.(d.rel ? `${d.rel}/${name}` : name)) continue;
-    rmSync(join(d.out, name), { recursive: true, force: true });
+    rmSync(fsPath(join(d.out, name)), { recursive: true, force: true });
     removed++;
   }
   return removed;
@@ -408,7 +410,7 @@ function writeError(r: Extract<WriteResult, { ok: false }>, out: string): TriadE
 /** Creates `dir` or accepts an existing real directory; refuses a symlink in its place. Returns whether it existed. */
 function makeDir(dir: string): boolean {
   try {
-    mkdirSync(dir, { mode: 0o700 });
+    mkdirSync(fsPath(dir), { mode: 0o700 });
     return false;
   } catch (err) {
     if (errnoCode(err) !== 'EEXIST') throw fsError(err, dir);
@@ -418,9 +420,9 @@ function makeDir(dir: string): boolean {
 }
 
 function ensureRealDir(dir: string): void {
-  const st = lstatSync(dir, { throwIfNoEntry: false });
+  const st = lstatSync(fsPath(dir), { throwIfNoEntry: false });
   if (!st) {
-    mkdirSync(dir, { recursive: true });
+    mkdirSync(fsPath(dir), { recursive: true });
     return;
   }
   if (st.isSymbolicLink() || !st.isDirectory()) {
