@@ -268,7 +268,7 @@ function sampleSummary(sample: Sample): RestoreTestResult['sample'] {
       time: p.snapshot.time,
       listing: p.listing,
       candidates: p.candidates,
-      files: p.files.map((f) => ({ path: f.path, size: f.size })),
+      files: p.files.map((f) => ({ path: displayPath(f.path), size: f.size })),
       bytes: p.files.reduce((n, f) => n + f.size, 0),
       ...(p.note ? { note: p.note } : {}),
     })),
@@ -458,7 +458,7 @@ function unreachableResult(s: Session, plan: PlannedSnapshot[]): TargetTestResul
   const reason = errorMessage(s.error);
   const damaged = isDamageError(s.error);
   const kind = damaged ? ('damaged-repository' as const) : ('target-unreachable' as const);
-  const results = plan.flatMap((p) => p.files.map((f) => ({ snapshot: p.snapshot.id, path: f.path, size: f.size, status: 'failed' as const, kind, reason, transferMs: 0 })));
+  const results = plan.flatMap((p) => p.files.map((f) => ({ snapshot: p.snapshot.id, path: displayPath(f.path), size: f.size, status: 'failed' as const, kind, reason, transferMs: 0 })));
   return {
     ...emptyResult(s, results),
     reachable: damaged,

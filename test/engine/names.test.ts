@@ -116,8 +116,12 @@ describe('names that are not UTF-8, NFC and NFD (CLI as a subprocess)', () => {
   });
 
   it('the catalogue keeps two names that differ only in bytes that are not UTF-8 as two rows, losslessly (restore-test samples them by path)', () => {
-    const r = triad(['restore-test', '-p', policy, '--sample', '100%', '--json'], { env: PASS });
+    const r = triad(['restore-test', '-p', policy, '--sample', '100%', '--snapshots', 'latest', '--target', 'nas', '--json'], { env: PASS });
     expect(r.code, r.stdout + r.stderr).toBe(0);
+    const results = (JSON.parse(r.stdout) as { targets: { results: { path: string; status: string }[] }[] }).targets[0]!.results;
+    const passed = results.filter((f) => f.status === 'passed').map((f) => f.path);
+    expect(passed).toEqual(expect.arrayContaining(['src/x\\xff', 'src/x\\xfe', 'src/f\\xff\\xfe', 'src/dir\\xc3(/f\\xff\\xfe', 'src/caf\u00e9', 'src/cafe\u0301']));
+    expect(results.every((f) => f.status === 'passed')).toBe(true);
   });
 
   it('dump writes the names as their bytes (PAX path records) that GNU tar extracts byte for byte', async () => {
