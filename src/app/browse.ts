@@ -67,6 +67,11 @@ export async function diffSnapshots(ctx: AppContext, opts: { policyFile: string;
   }
 }
 
+/** Extended attributes are kept with names sorted, so equal attributes serialise equally. */
+function sameXattrs(a: TreeNode, b: TreeNode): boolean {
+  return JSON.stringify(a.xattrs ?? {}) === JSON.stringify(b.xattrs ?? {});
+}
+
 async function diffTrees(reader: Parameters<typeof walkTree>[0], ta: string | undefined, tb: string | undefined, prefix: string, out: DiffResult): Promise<void> {
   if (ta === tb) return;
   const na = ta ? (await reader.tree(ta)).nodes : [];
@@ -87,9 +92,9 @@ async function diffTrees(reader: Parameters<typeof walkTree>[0], ta: string | un
     } else if (n.type !== other.type) {
       out.modified.push(p);
     } else if (n.type === 'dir') {
-      if (n.mode !== other.mode) out.modified.push(p);
+      if (n.mode !== other.mode || !sameXattrs(n, other)) out.modified.push(p);
       await diffTrees(reader, n.subtree, other.subtree, p, out);
-    } else if (n.type === 'symlink' ? n.target !== other.target : n.hash !== other.hash || n.size !== other.size || n.mode !== other.mode) {
+    } else if (n.type === 'symlink' ? n.target !== other.target : n.hash !== other.hash || n.size !== other.size || n.mode !== other.mode || !sameXattrs(n, other)) {
       out.modified.push(p);
     }
   }

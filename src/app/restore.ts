@@ -61,6 +61,7 @@ export async function runRestore(ctx: AppContext, opts: RestoreOptions): Promise
       onProgress: (p) => ctx.emit?.({ type: 'progress', job: 'restore', files: p.files, bytes: p.bytes, totalBytes: snap.summary.bytes, totalFiles: snap.summary.files, path: p.path }),
       onFileError: (path, err) => ctx.emit?.({ type: 'file-restore-failed', path, error: errorMessage(err) }),
       onLossyTimes: (reason) => ctx.emit?.({ type: 'mtime-precision-reduced', reason }),
+      onXattrNotSet: (path, attribute, error) => ctx.emit?.({ type: 'xattr-not-restored', path, attribute, error }),
       writers: ctx.threads?.restoreWriters,
     });
     if (result.ownershipSkipped > 0) ctx.emit?.({ type: 'ownership-not-restored', count: result.ownershipSkipped, uid: user.uid });

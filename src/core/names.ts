@@ -1,4 +1,4 @@
-import { readdirSync, readlinkSync } from 'node:fs';
+import { closeSync, openSync, readdirSync, readlinkSync, constants as fsc } from 'node:fs';
 
 /**
  * File names as Linux keeps them: any bytes but '/' and NUL. Node decodes names as UTF-8 and
@@ -125,4 +125,24 @@ export function displayPath(s: string): string {
 
 function hex2(n: number): string {
   return n.toString(16).padStart(2, '0');
+}
+
+/**
+ * Runs `fn` with a string path that reaches the entry at `path`, for interfaces that take
+ * strings only (the xattr calls): the path itself, or, when a directory above holds bytes
+ * that are not UTF-8, the entry's name under /proc/self/fd of its opened directory.
+ * Undefined, without calling `fn`, when the entry's own name is not UTF-8: no string
+ * reaches it.
+ */
+export function withStringPath<T>(path: string, fn: (p: string) => T): T | undefined {
+  if (!hasEscapedBytes(path)) return fn(path);
+  const slash = path.lastIndexOf('/');
+  const name = path.slice(slash + 1);
+  if (hasEscapedBytes(name)) return undefined;
+  const fd = openSync(nameBytes(path.slice(0, slash) || '/'), fsc.O_RDONLY | fsc.O_DIRECTORY);
+  try {
+    return fn(`/proc/self/fd/${fd}/${name}`);
+  } finally {
+    closeSync(fd);
+  }
 }

@@ -10,6 +10,7 @@ import { commitTemp, createPlan, discardTemp, makeSymlink, openTemp, probeCreati
 import { FileWriterPool } from './writer-pool.js';
 import type { WriteResult } from './writer.protocol.js';
 import { preciseTimesMissing, setEntryTimes } from './precise-times.js';
+import { writeXattrs } from './xattrs.js';
 import { isSafeName, nodeMtimeNs, type TreeNode } from '../model/index.js';
 
 export interface RestoreOptions {
@@ -32,6 +33,8 @@ export interface RestoreOptions {
   /** Told once when the restore cannot be as exact as the snapshot (times only to the microsecond). */
   /** Modification times are restored to the microsecond only; `reason` is why the native helper did not load. */
   onLossyTimes?(reason: string): void;
+  /** An extended attribute (or all of an entry's: `attribute` undefined) that could not be set; the entry is restored. */
+  onXattrNotSet?(path: string, attribute: string | undefined, reason: string): void;
   /** At most this many threads create the restored files (default 2). */
   writers?: number;
 }
@@ -56,6 +59,8 @@ export interface RestoreResult {
   deleted: number;
   /** Entries owned by another user than the one restoring, who cannot give them their owner. */
   ownershipSkipped: number;
+  /** Extended attributes the restore could not set (warnings, not failures). */
+  xattrsNotSet: number;
   failures: RestoreFailure[];
 }
 
@@ -81,6 +86,8 @@ interface Pending {
   rel: string;
   out: string;
   bytes: number;
+  /** Extended attributes to set once the writer has made the entry. */
+  xattrs?: Record<string, string>;
 }
 
 /**
@@ -98,7 +105,7 @@ export async function restoreTree(reader: BlobReader, treeId: string, rootPrefix
   if (lossyTimes !== undefined) opts.onLossyTimes?.(lossyTimes);
   const rootFresh = readdirSync(opts.to).length === 0;
   const rootCreates = probeCreation(opts.to);
-  const dirTimes: { path: string; node: TreeNode }[] = [];
+  const dirTimes: { path: string; rel: string; node: TreeNode }[] = [];
   // Directories that existed before this restore, with the names their tree holds (for --delete).
   const existedDirs: { out: string; rel: string; names: Set<string> }[] = [];
   // Entries handed to the writer threads, until their outcome comes back (directories report only a failure).
@@ -116,6 +123,12 @@ export async function restoreTree(reader: BlobReader, treeId: string, rootPrefix
     result.failures.push(f);
     opts.onFileError?.(shown, err);
   };
+  const setXattrs = (out: string, rel: string, xattrs: Record<string, string>) => {
+    for (const f of writeXattrs(out, xattrs)) {
+      result.xattrsNotSet++;
+      opts.onXattrNotSet?.(displayPath(rel), f.attribute, f.reason);
+    }
+  };
   const pool = new FileWriterPool((file, r) => {
     const p = pending.get(file);
     if (!p) return;
@@ -126,6 +139,7 @@ export async function restoreTree(reader: BlobReader, treeId: string, rootPrefix
       if (r.blob) return failed(p.rel, new BlobError(r.blob, reader.index.get(r.blob)?.pack, r.message, reader.repo.target));
       return failed(p.rel, writeError(r, p.out));
     }
+    if (p.xattrs) setXattrs(p.out, p.rel, p.xattrs);
     if (p.kind === 'symlink') result.symlinks++;
     if (p.kind !== 'file') return;
     result.files++;
@@ -180,6 +194,7 @@ export async function restoreTree(reader: BlobReader, treeId: string, rootPrefix
           const found = foundInPlace(rel, node);
           if (found && keptInPlace(node, out, found, opts.owner)) {
             result.unchanged++;
+            if (node.xattrs) setXattrs(out, rel, node.xattrs);
             wroteSomething = true;
             continue;
           }
@@ -201,16 +216,17 @@ export async function restoreTree(reader: BlobReader, treeId: string, rootPrefix
             if (sub.fresh) rmdirSync(fsPath(out));
             continue;
           }
-          dirTimes.push({ path: out, node });
+          dirTimes.push({ path: out, rel, node });
           wroteSomething = true;
         } else if (!here) {
           continue;
         } else if (node.type === 'symlink') {
           const link = { fresh: dir.fresh, overwrite: opts.overwrite, owner: opts.owner };
           // In a directory a writer thread makes, only that thread knows when it exists.
-          if (dir.made) pending.set(pool.symlink(out, dir.lane, node, link), { kind: 'symlink', rel, out, bytes: 0 });
+          if (dir.made) pending.set(pool.symlink(out, dir.lane, node, link), { kind: 'symlink', rel, out, bytes: 0, xattrs: node.xattrs });
           else {
             makeSymlink(out, node, link);
+            if (node.xattrs) setXattrs(out, rel, node.xattrs);
             result.symlinks++;
           }
           wroteSomething = true;
@@ -241,10 +257,12 @@ export async function restoreTree(reader: BlobReader, treeId: string, rootPrefix
   if (fatal) throw fatal;
   for (const d of existedDirs) result.deleted += deleteUnlisted(d, exc);
   // Directory metadata last: writing children changes a directory's mtime.
-  for (const { path, node } of dirTimes.reverse()) {
+  for (const { path, rel, node } of dirTimes.reverse()) {
     if (failedDirs.some((f) => path === f || path.startsWith(`${f}${sep}`))) continue;
     result.dirs++;
     if (opts.owner) tryChown(() => chownSync(fsPath(path), node.uid, node.gid));
+    // Before the mode: an access ACL sets the group bits, the mode then sets them as recorded.
+    if (node.xattrs) setXattrs(path, rel, node.xattrs);
     chmodSync(fsPath(path), node.mode);
     setEntryTimes(path, node);
   }
@@ -252,7 +270,7 @@ export async function restoreTree(reader: BlobReader, treeId: string, rootPrefix
 }
 
 export function emptyResult(): RestoreResult {
-  return { files: 0, dirs: 0, symlinks: 0, bytes: 0, excluded: 0, unchanged: 0, deleted: 0, ownershipSkipped: 0, failures: [] };
+  return { files: 0, dirs: 0, symlinks: 0, bytes: 0, excluded: 0, unchanged: 0, deleted: 0, ownershipSkipped: 0, xattrsNotSet: 0, failures: [] };
 }
 
 /** What identifies a file found in place, so the walk acts on the very file that was checked. */
@@ -343,7 +361,7 @@ async function sendFile(reader: BlobReader, pool: FileWriterPool, pending: Map<n
   const file = pool.begin(out, dir.lane, { fresh: dir.fresh, overwrite: opts.overwrite, plan: createPlan(node, opts.owner, dir.creates), whole });
   // Registered before any piece is sent: the writer may report the file failed (a full
   // disk) while later pieces are still on their way.
-  pending.set(file, { kind: 'file', rel, out, bytes: node.size });
+  pending.set(file, { kind: 'file', rel, out, bytes: node.size, xattrs: node.xattrs });
   // Blobs are decompressed straight into the writer's ring when they fit (no copy of them).
   let room: Buffer | undefined;
   const into = (size: number) => (room = pool.reserve(file, size));
