@@ -1,8 +1,8 @@
 import { TriadError } from '../core/errors.js';
 import { displayPath } from '../core/names.js';
 import type { TreeNode } from '../repo/model/index.js';
-import { findNode, HeldTrees, walkTree } from '../repo/read/index.js';
-import { openForRead, pathInSnapshot, pickSnapshot } from './read.js';
+import { HeldTrees, walkTree } from '../repo/read/index.js';
+import { findShownPath, openForRead, pathInSnapshot, pickSnapshot } from './read.js';
 import type { AppContext, HostSelection } from './session.js';
 
 export interface LsEntry {
@@ -25,7 +25,7 @@ export async function listTree(ctx: AppContext, opts: { policyFile: string; snap
   const s = await openForRead(ctx, opts.policyFile, opts.target, 'ls', opts.hosts);
   try {
     const snap = pickSnapshot(s, opts.snapshot);
-    const found = await findNode(s.reader, snap.tree, pathInSnapshot(snap, opts.path ?? ''));
+    const found = await findShownPath(s.reader, snap.tree, pathInSnapshot(snap, opts.path ?? ''));
     if (!found) throw new TriadError('E_USAGE', `no path '${opts.path}' in snapshot ${snap.id.slice(0, 8)}`, { hint: `list the snapshot's top level with 'triad ls -p POLICY ${snap.id.slice(0, 8)}'` });
     const entries: LsEntry[] = [];
     if (found.node && found.node.type !== 'dir') {

@@ -146,3 +146,15 @@ export function withStringPath<T>(path: string, fn: (p: string) => T): T | undef
     closeSync(fd);
   }
 }
+
+/** The path displayPath shows as `shown` (`\xff` a byte, `\\` a backslash, `\u{…}` a code unit); other characters as they are. */
+export function parseDisplayPath(shown: string): string {
+  return shown.replace(/\\(\\|x([0-9a-fA-F]{2})|u\{([0-9a-fA-F]{1,4})\})/g, (m, _c: string, byte: string | undefined, unit: string | undefined) => {
+    if (byte !== undefined) {
+      const b = parseInt(byte, 16);
+      return String.fromCharCode(b < 0x80 ? b : 0xdc00 + b);
+    }
+    if (unit !== undefined) return String.fromCharCode(parseInt(unit, 16));
+    return '\\';
+  });
+}

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { decodeName, displayPath, fsPath, hasEscapedBytes, isCanonicalName, nameBytes } from '../../src/core/names.js';
+import { decodeName, displayPath, fsPath, hasEscapedBytes, isCanonicalName, nameBytes, parseDisplayPath } from '../../src/core/names.js';
 
 /** A deterministic byte string of length 1..24 (xorshift), weighted towards bytes around UTF-8's edges. */
 function* byteStrings(n: number): Generator<Buffer> {
@@ -55,5 +55,14 @@ describe('names as bytes', () => {
     for (const b of byteStrings(5_000)) shown.add(displayPath(decodeName(b)));
     const distinct = new Set([...byteStrings(5_000)].map((b) => b.toString('hex')));
     expect(shown.size).toBe(distinct.size);
+  });
+
+  it('parseDisplayPath gives back the path displayPath showed', () => {
+    for (const b of byteStrings(5_000)) {
+      const s = decodeName(b);
+      expect(parseDisplayPath(displayPath(s))).toBe(s);
+    }
+    expect(parseDisplayPath('src/a\\\\xff')).toBe('src/a\\xff');
+    expect(parseDisplayPath('x\\u{d800}')).toBe('x\uD800');
   });
 });

@@ -118,6 +118,11 @@ describe('names that are not UTF-8, NFC and NFD (CLI as a subprocess)', () => {
     expect(lines).toContain('src/caf\u00e9');
     expect(lines).toContain('src/cafe\u0301');
     expect(ls.stdout).not.toContain('\uFFFD');
+    // A path argument as ls shows it reaches the entry (a name that is not UTF-8 cannot be typed otherwise).
+    const one = triad(['ls', '-p', policy, 'latest', 'src/dir\\xc3(', '--json'], { env: PASS });
+    expect(one.code, one.stderr).toBe(0);
+    expect((JSON.parse(one.stdout) as { entries: { path: string }[] }).entries.map((e) => e.path)).toEqual(['src/dir\\xc3(/f\\xff\\xfe', 'src/dir\\xc3(/inner']);
+    expect(triad(['ls', '-p', policy, 'latest', 'src/a\\\\xff'], { env: PASS }).stdout.trim()).toBe('src/a\\\\xff');
     const json = triad(['ls', '-p', policy, 'latest', '--json'], { env: PASS });
     const entries = (JSON.parse(json.stdout) as { entries: { path: string; target?: string }[] }).entries;
     expect(entries.find((e) => e.path === 'src/link\\xff')?.target).toBe('../t\\xfe');
