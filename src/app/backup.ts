@@ -1,3 +1,4 @@
+import { displayPath } from '../core/names.js';
 import { TriadError, ExitCode, exitCodeOf } from '../core/errors.js';
 import type { Catalog } from '../catalog/index.js';
 import type { RowStage } from '../catalog/row-stage.js';
@@ -181,8 +182,8 @@ async function backupTo(ctx: AppContext, policy: Policy, opened: OpenedTarget[],
       onWarning: (w) => ctx.emit?.(w.code === 'changed' ? { type: 'file-changed', path: w.path, detail: w.message } : { type: 'file-skipped', path: w.path, reason: w.code, detail: w.message }),
       onProgress: (p) => ctx.emit?.({ type: 'progress', job: 'backup', ...p }),
       onFile: catalog ? (f) => stage!.push(f) : undefined,
-      onExcluded: plan ? (path, why) => plan.excluded.push({ path, ...why }) : undefined,
-      onRead: plan ? (path, change) => plan.read.push({ path, change }) : undefined,
+      onExcluded: plan ? (path, why) => plan.excluded.push({ path: displayPath(path), ...why }) : undefined,
+      onRead: plan ? (path, change) => plan.read.push({ path: displayPath(path), change }) : undefined,
       onIndexed: catalog ? (packs, live) => live.forEach((t) => stage!.addPacks(policy.name, t, packs)) : undefined,
       onAllLocksLost: (reason) => held.abort.abort(reason),
     });

@@ -1,7 +1,8 @@
 import { TriadError } from '../core/errors.js';
+import { displayPath } from '../core/names.js';
 import type { TreeNode } from '../repo/model/index.js';
-import { findNode, HeldTrees, walkTree } from '../repo/read/index.js';
-import { openForRead, pathInSnapshot, pickSnapshot } from './read.js';
+import { HeldTrees, walkTree } from '../repo/read/index.js';
+import { findShownPath, openForRead, pathInSnapshot, pickSnapshot } from './read.js';
 import type { AppContext, HostSelection } from './session.js';
 
 export interface LsEntry {
@@ -15,15 +16,16 @@ export interface LsEntry {
   target?: string;
 }
 
+/** Paths and link targets shown escaped (displayPath): a name that is not UTF-8 stays unambiguous in text and JSON. */
 function entry(path: string, n: TreeNode): LsEntry {
-  return { path, type: n.type, size: n.size, mode: n.mode, mtime: new Date(n.mtime).toISOString(), uid: n.uid, gid: n.gid, target: n.target };
+  return { path: displayPath(path), type: n.type, size: n.size, mode: n.mode, mtime: new Date(n.mtime).toISOString(), uid: n.uid, gid: n.gid, target: n.target === undefined ? undefined : displayPath(n.target) };
 }
 
 export async function listTree(ctx: AppContext, opts: { policyFile: string; snapshot: string; path?: string; target?: string; recursive?: boolean; hosts?: HostSelection }): Promise<{ snapshot: string; target: string; timezone: string; entries: LsEntry[]; bytesFetched: number; requests: number }> {
   const s = await openForRead(ctx, opts.policyFile, opts.target, 'ls', opts.hosts);
   try {
     const snap = pickSnapshot(s, opts.snapshot);
-    const found = await findNode(s.reader, snap.tree, pathInSnapshot(snap, opts.path ?? ''));
+    const found = await findShownPath(s.reader, snap.tree, pathInSnapshot(snap, opts.path ?? ''));
     if (!found) throw new TriadError('E_USAGE', `no path '${opts.path}' in snapshot ${snap.id.slice(0, 8)}`, { hint: `list the snapshot's top level with 'triad ls -p POLICY ${snap.id.slice(0, 8)}'` });
     const entries: LsEntry[] = [];
     if (found.node && found.node.type !== 'dir') {
@@ -59,10 +61,15 @@ export async function diffSnapshots(ctx: AppContext, opts: { policyFile: string;
     const b = pickSnapshot(s, opts.b);
     const result: DiffResult = { a: a.id, b: b.id, added: [], removed: [], modified: [] };
     await diffTrees(s.reader, a.tree, b.tree, '', result);
-    return result;
+    return { ...result, added: result.added.map(displayPath), removed: result.removed.map(displayPath), modified: result.modified.map(displayPath) };
   } finally {
     await s.close();
   }
+}
+
+/** Extended attributes are kept with names sorted, so equal attributes serialise equally. */
+function sameXattrs(a: TreeNode, b: TreeNode): boolean {
+  return JSON.stringify(a.xattrs ?? {}) === JSON.stringify(b.xattrs ?? {});
 }
 
 async function diffTrees(reader: Parameters<typeof walkTree>[0], ta: string | undefined, tb: string | undefined, prefix: string, out: DiffResult): Promise<void> {
@@ -85,9 +92,9 @@ async function diffTrees(reader: Parameters<typeof walkTree>[0], ta: string | un
     } else if (n.type !== other.type) {
       out.modified.push(p);
     } else if (n.type === 'dir') {
-      if (n.mode !== other.mode) out.modified.push(p);
+      if (n.mode !== other.mode || !sameXattrs(n, other)) out.modified.push(p);
       await diffTrees(reader, n.subtree, other.subtree, p, out);
-    } else if (n.type === 'symlink' ? n.target !== other.target : n.hash !== other.hash || n.size !== other.size || n.mode !== other.mode) {
+    } else if (n.type === 'symlink' ? n.target !== other.target : n.hash !== other.hash || n.size !== other.size || n.mode !== other.mode || !sameXattrs(n, other)) {
       out.modified.push(p);
     }
   }

@@ -1,7 +1,8 @@
 import type { Policy } from '../policy/types.js';
 import { acquireLock } from '../repo/lock/index.js';
 import { lockOptions } from './locking.js';
-import { BlobReader } from '../repo/read/index.js';
+import { BlobReader, findNode } from '../repo/read/index.js';
+import { parseDisplayPath } from '../core/names.js';
 import { loadIndexRoutingAround } from '../repo/index/index.js';
 import { TriadError } from '../core/errors.js';
 import { loadSnapshots, resolveSnapshot, snapshotPathOf, type Snapshot } from '../repo/model/index.js';
@@ -68,6 +69,16 @@ export function pathInSnapshot(snap: Snapshot, path: string): string {
   throw new TriadError('E_USAGE', `${path} is not inside any source of snapshot ${snap.id.slice(0, 8)} (its sources: ${snap.paths.join(', ')})`, {
     hint: `give a path inside one of those sources, or a snapshot path as 'triad ls -p POLICY ${snap.id.slice(0, 8)}' shows it`,
   });
+}
+
+/**
+ * The entry at a snapshot path as the user gave it: as written, else as `ls` shows it
+ * escaped (`src/f\xff` for a name that is not UTF-8, `\\` for a backslash).
+ */
+export async function findShownPath(reader: BlobReader, tree: string, path: string): ReturnType<typeof findNode> {
+  const found = await findNode(reader, tree, path);
+  if (found || !path.includes('\\')) return found;
+  return findNode(reader, tree, parseDisplayPath(path));
 }
 
 /** --include / --exclude patterns with absolute ones mapped like pathInSnapshot (`/srv/etc/**\/*.conf` → `etc/**\/*.conf`). */

@@ -1,3 +1,4 @@
+import { displayPath, fsPath } from '../core/names.js';
 import { runReportedJob } from './job-run.js';
 import { lstatSync, mkdirSync, mkdtempSync, rmSync, statfsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -267,7 +268,7 @@ function sampleSummary(sample: Sample): RestoreTestResult['sample'] {
       time: p.snapshot.time,
       listing: p.listing,
       candidates: p.candidates,
-      files: p.files.map((f) => ({ path: f.path, size: f.size })),
+      files: p.files.map((f) => ({ path: displayPath(f.path), size: f.size })),
       bytes: p.files.reduce((n, f) => n + f.size, 0),
       ...(p.note ? { note: p.note } : {}),
     })),
@@ -435,14 +436,14 @@ async function compareWithSource(
   const root = [...sourceTopNames(snap.paths)].find(([, name]) => name === top)?.[0];
   if (!root) return 'not-a-source';
   const live = join(root, ...rest);
-  const st = lstatSync(live, { throwIfNoEntry: false });
+  const st = lstatSync(fsPath(live), { throwIfNoEntry: false });
   if (!st) return 'missing';
   if (!st.isFile() || st.size !== node.size || Math.abs(st.mtimeMs - node.mtime) >= 1) return 'changed';
   let h = cache.get(live);
   if (!h) {
     h = keyedFileHash(mac, live, ctx.signal).catch((err: unknown) => {
       if ((err as Error).name === 'AbortError') throw err;
-      ctx.emit?.({ type: 'source-unreadable', path: live, error: errorMessage(err) });
+      ctx.emit?.({ type: 'source-unreadable', path: displayPath(live), error: errorMessage(err) });
       return undefined;
     });
     cache.set(live, h);
@@ -457,7 +458,7 @@ function unreachableResult(s: Session, plan: PlannedSnapshot[]): TargetTestResul
   const reason = errorMessage(s.error);
   const damaged = isDamageError(s.error);
   const kind = damaged ? ('damaged-repository' as const) : ('target-unreachable' as const);
-  const results = plan.flatMap((p) => p.files.map((f) => ({ snapshot: p.snapshot.id, path: f.path, size: f.size, status: 'failed' as const, kind, reason, transferMs: 0 })));
+  const results = plan.flatMap((p) => p.files.map((f) => ({ snapshot: p.snapshot.id, path: displayPath(f.path), size: f.size, status: 'failed' as const, kind, reason, transferMs: 0 })));
   return {
     ...emptyResult(s, results),
     reachable: damaged,

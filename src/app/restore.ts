@@ -4,8 +4,7 @@ import type { Writable } from 'node:stream';
 import { TriadError, errnoCode, exitCodeOf } from '../core/errors.js';
 import { dumpTar } from '../repo/restore/index.js';
 import { restoreTree, type RestoreResult } from '../repo/restore/index.js';
-import { findNode } from '../repo/read/index.js';
-import { openForRead, pathInSnapshot, patternsInSnapshot, pickSnapshot } from './read.js';
+import { findShownPath, openForRead, pathInSnapshot, patternsInSnapshot, pickSnapshot } from './read.js';
 import { catalogFor, errorMessage, type AppContext, type HostSelection } from './session.js';
 
 export interface RestoreOptions {
@@ -61,6 +60,7 @@ export async function runRestore(ctx: AppContext, opts: RestoreOptions): Promise
       onProgress: (p) => ctx.emit?.({ type: 'progress', job: 'restore', files: p.files, bytes: p.bytes, totalBytes: snap.summary.bytes, totalFiles: snap.summary.files, path: p.path }),
       onFileError: (path, err) => ctx.emit?.({ type: 'file-restore-failed', path, error: errorMessage(err) }),
       onLossyTimes: (reason) => ctx.emit?.({ type: 'mtime-precision-reduced', reason }),
+      onXattrNotSet: (path, attribute, error) => ctx.emit?.({ type: 'xattr-not-restored', path, attribute, error }),
       writers: ctx.threads?.restoreWriters,
     });
     if (result.ownershipSkipped > 0) ctx.emit?.({ type: 'ownership-not-restored', count: result.ownershipSkipped, uid: user.uid });
@@ -94,7 +94,7 @@ export async function runDump(ctx: AppContext, opts: { policyFile: string; snaps
   const s = await openForRead(ctx, opts.policyFile, opts.target, 'dump', opts.hosts);
   try {
     const snap = pickSnapshot(s, opts.snapshot);
-    const found = await findNode(s.reader, snap.tree, pathInSnapshot(snap, opts.path ?? ''));
+    const found = await findShownPath(s.reader, snap.tree, pathInSnapshot(snap, opts.path ?? ''));
     if (!found) throw new TriadError('E_USAGE', `no path '${opts.path}' in snapshot ${snap.id.slice(0, 8)}`);
     await dumpTar(s.reader, found.tree, found.path, found.node, opts.out, ctx.signal);
     return { snapshot: snap.id, target: s.target, bytesFetched: s.reader.bytesFetched, requests: s.reader.requests };

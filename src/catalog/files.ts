@@ -3,7 +3,7 @@ import type { Connection } from './connection.js';
 import { createStage, fileStaged, IN_SET, stageStatement } from './file-sets.js';
 import { FILE_TYPE_CODES } from './row-stage.protocol.js';
 import type { FileInput, FileQuery, FileRow } from './types.js';
-import { hexBuf } from './values.js';
+import { fromCatalogPath, hexBuf, toCatalogPath } from './values.js';
 
 /** Columns in FILE_COLUMNS order: file reads use raw arrays, building objects in JS is about twice as fast. */
 type FileDbRow = [path: string, type: number, size: number, mode: number, mtime: number, hash: Buffer | null, chunks: number];
@@ -12,7 +12,7 @@ const FILE_COLUMNS = 'v.path, v.type, v.size, v.mode, v.mtime, v.hash, v.chunks'
 
 function toFileRow(r: FileDbRow): FileRow {
   const hash = r[5];
-  return { path: r[0], type: FILE_TYPE_CODES[r[1]]!, size: r[2], mode: r[3], mtime: r[4], hash: hash === null ? null : hash.toString('hex'), chunks: r[6] };
+  return { path: fromCatalogPath(r[0]), type: FILE_TYPE_CODES[r[1]]!, size: r[2], mode: r[3], mtime: r[4], hash: hash === null ? null : hash.toString('hex'), chunks: r[6] };
 }
 
 export function fileTypeCode(f: Pick<FileInput, 'type' | 'path'>): number {
@@ -30,7 +30,7 @@ export function addFiles(c: Connection, snapshotId: string, rows: Iterable<FileI
       let n = 0;
       for (const f of rows) {
         const hash = f.hash === null || f.hash === undefined ? null : hexBuf(f.hash, `content hash of ${f.path}`);
-        stage.run(f.path, fileTypeCode(f), f.size, f.mode, f.mtime, hash, f.chunks ?? 0);
+        stage.run(toCatalogPath(f.path), fileTypeCode(f), f.size, f.mode, f.mtime, hash, f.chunks ?? 0);
         n++;
       }
       fileStaged(c.db, seq);
@@ -73,7 +73,7 @@ export function fileByPath(c: Connection, snapshotId: string, path: string): Fil
   const set = fileSetOf(c, snapshotId);
   if (set === undefined) return undefined;
   const { where } = fileFilter({});
-  const row = c.rawStmt(`SELECT ${FILE_COLUMNS} FROM file_versions v WHERE ${where} AND v.path = :path`).get({ ...set, path }) as FileDbRow | undefined;
+  const row = c.rawStmt(`SELECT ${FILE_COLUMNS} FROM file_versions v WHERE ${where} AND v.path = :path`).get({ ...set, path: toCatalogPath(path) }) as FileDbRow | undefined;
   return row === undefined ? undefined : toFileRow(row);
 }
 

@@ -1,3 +1,4 @@
+import { toCatalogPath } from './values.js';
 import { parentPort, workerData } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import { createStage, fileStaged, stageStatement } from './file-sets.js';
@@ -29,7 +30,7 @@ const addRows = db.transaction((m: Extract<ToRowStage, { type: 'rows' }>) => {
   for (let i = 0; i < paths.length; i++) {
     const hash = m.hashed[i] ? hashes.subarray(i * 32, i * 32 + 32) : null;
     const r = ROW_RECORD;
-    stage.run(paths[i]!, m.types[i]!, r.get(m.nums, i, 'size'), r.get(m.nums, i, 'mode'), r.get(m.nums, i, 'mtime'), hash, r.get(m.nums, i, 'chunks'));
+    stage.run(toCatalogPath(paths[i]!), m.types[i]!, r.get(m.nums, i, 'size'), r.get(m.nums, i, 'mode'), r.get(m.nums, i, 'mtime'), hash, r.get(m.nums, i, 'chunks'));
   }
 });
 

@@ -34,3 +34,24 @@ export function canonicalPaths(paths: readonly string[]): string {
 export function count(n: number | undefined): number {
   return n ?? 0;
 }
+
+/** Characters a path column spells differently from the path: U+FFFD (the escape) and every surrogate. */
+const NEEDS_SPELLING = /[\uD800-\uDFFF\uFFFD]/;
+const SPELLED = /[\uD800-\uDBFF][\uDC00-\uDFFF]|[\uD800-\uDFFF\uFFFD]/g;
+
+/**
+ * A path as the catalogue stores it. SQLite keeps text as UTF-8, which has no lone
+ * surrogates (better-sqlite3 turns them into U+FFFD), yet a name that is not UTF-8 holds
+ * them (core/names.ts). So a lone surrogate is stored as U+FFFD and its four hex digits, and
+ * U+FFFD itself as U+FFFD '~': one to one, and paths without either (nearly all) unchanged.
+ */
+export function toCatalogPath(path: string): string {
+  if (!NEEDS_SPELLING.test(path)) return path;
+  return path.replace(SPELLED, (c) => (c.length === 2 ? c : c === '\uFFFD' ? '\uFFFD~' : `\uFFFD${c.charCodeAt(0).toString(16)}`));
+}
+
+/** The path toCatalogPath stored (a U+FFFD of a row written before this spelling stays as it was). */
+export function fromCatalogPath(stored: string): string {
+  if (!stored.includes('\uFFFD')) return stored;
+  return stored.replace(/\uFFFD(~|d[89a-f][0-9a-f]{2})?/g, (m, tail: string | undefined) => (tail === undefined || tail === '~' ? '\uFFFD' : String.fromCharCode(parseInt(tail, 16))));
+}

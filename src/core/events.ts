@@ -49,7 +49,7 @@ export interface HookFailure {
   removedOutput?: string[];
 }
 
-export type SkipReason = 'unreadable' | 'vanished' | 'missing' | 'special' | 'other-filesystem';
+export type SkipReason = 'unreadable' | 'vanished' | 'missing' | 'special' | 'other-filesystem' | 'xattrs';
 
 export type AppEvent =
   | ProgressEvent
@@ -58,6 +58,8 @@ export type AppEvent =
   /** A file that changed while the backup read it; `detail` as in the result's warnings. */
   | { type: 'file-changed'; path: string; detail: string }
   | { type: 'file-restore-failed'; path: string; error: string }
+  /** An extended attribute (`attribute` undefined: all of the entry's) the restore could not set; the entry itself is restored. */
+  | { type: 'xattr-not-restored'; path: string; attribute?: string; error: string }
   /** The restore cannot set nanosecond times: `reason` is why the native helper did not load. */
   | { type: 'mtime-precision-reduced'; reason: string }
   /** A restore test could not read the live source file it compares with. */
@@ -98,6 +100,7 @@ export const EVENT_LEVEL: { readonly [T in AppEventType]: EventLevel } = {
   'file-skipped': 'warning',
   'file-changed': 'warning',
   'file-restore-failed': 'warning',
+  'xattr-not-restored': 'warning',
   'mtime-precision-reduced': 'warning',
   'source-unreadable': 'warning',
   'target-left-out': 'warning',

@@ -21,6 +21,8 @@ export function eventText(e: AppEvent): string {
       return `${e.path}: ${e.detail}`;
     case 'file-restore-failed':
       return `${e.path}: ${e.error}`;
+    case 'xattr-not-restored':
+      return e.attribute === undefined ? `${e.path}: ${e.error}` : `${e.path}: extended attribute ${e.attribute} not restored: ${e.error}`;
     case 'mtime-precision-reduced':
       return `modification times are restored to the microsecond only: koffi did not load (${e.reason})`;
     case 'source-unreadable':

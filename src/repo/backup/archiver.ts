@@ -1,4 +1,5 @@
-import { lstatSync, readdirSync, readlinkSync } from 'node:fs';
+import { lstatSync } from 'node:fs';
+import { displayPath, fsPath, readLinkTarget, readNames } from '../../core/names.js';
 import { nodeTime, sourceTopNames } from '../model/index.js';
 import { join } from 'node:path';
 import { TriadError, errnoCode } from '../../core/errors.js';
@@ -13,10 +14,12 @@ import type { MultiTargetWriter } from './writer.js';
 import type { SnapshotSummary } from '../model/index.js';
 import type { Repository } from '../repository.js';
 import { entryStat, lstatEntry, type EntryStat } from './entry-stat.js';
+import { readXattrs } from './xattrs.js';
 import type { StatAhead } from './stat-ahead.js';
 
 
-export type WarningCode = 'unreadable' | 'vanished' | 'missing' | 'changed' | 'special' | 'other-filesystem';
+/** `xattrs`: extended attributes of an entry that could not be read; the entry itself is in the snapshot. */
+export type WarningCode = 'unreadable' | 'vanished' | 'missing' | 'changed' | 'special' | 'other-filesystem' | 'xattrs';
 
 export interface BackupWarning {
   path: string;
@@ -67,6 +70,8 @@ export class Archiver {
   private readonly repo: Repository;
   private pool: FilePool | undefined;
   private lastYield = 0;
+  /** Entries whose extended attributes no string path reaches: the first, and how many. */
+  private xattrsUnreachable: { first: string; count: number } | undefined;
 
   constructor(
     private readonly writer: MultiTargetWriter,
@@ -112,6 +117,7 @@ export class Archiver {
       top.push(await this.entry(ctx, s.path, name, '', st, parentRoot.get(name)));
     }
     const rootTree = await this.saveTree(await settle(top));
+    this.warnXattrsUnreachable();
     this.summary.dataAdded = this.writer.rawAdded;
     this.summary.dataAddedPacked = this.writer.packedAdded;
     this.summary.blobsNew = this.writer.blobsAdded;
@@ -139,7 +145,7 @@ export class Archiver {
   }
 
   private warn(path: string, code: WarningCode, message: string, makesPartial: boolean): void {
-    const w = { path, code, message };
+    const w = { path: displayPath(path), code, message };
     this.warnings.push(w);
     if (makesPartial) this.partial = true;
     this.opts.events?.onWarning?.(w);
@@ -154,7 +160,8 @@ export class Archiver {
     this.opts.signal?.throwIfAborted();
     const rel = relParent ? `${relParent}/${name}` : name;
     const time = nodeTime({ sec: st.mtimeSec, nsec: st.mtimeNsec });
-    const base: NodeBase = { name, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime: time.mtime, mtimeNs: time.mtimeNs };
+    const base: NodeBase = { name, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime: time.mtime, mtimeNs: time.mtimeNs, xattrs: undefined };
+    if (st.isDirectory() || st.isSymbolicLink() || st.isFile()) base.xattrs = this.xattrsOf(abs);
     if (st.isDirectory()) {
       if (!ctx.cross && st.dev !== ctx.rootDev) {
         this.warn(abs, 'other-filesystem', 'on another file system: skipped (set cross_filesystems: true to include it)', false);
@@ -173,7 +180,7 @@ export class Archiver {
     if (st.isSymbolicLink()) {
       let target: string;
       try {
-        target = readlinkSync(abs);
+        target = readLinkTarget(abs);
       } catch (err) {
         this.warn(abs, errnoCode(err) === 'ENOENT' ? 'vanished' : 'unreadable', (err as Error).message, true);
         return undefined;
@@ -191,6 +198,25 @@ export class Archiver {
     return undefined;
   }
 
+  /** The entry's extended attributes; those that cannot be read are warned about (the entry is still stored). */
+  private xattrsOf(abs: string): Record<string, string> | undefined {
+    const { xattrs, failures, unreachable } = readXattrs(abs);
+    if (unreachable) {
+      this.xattrsUnreachable ??= { first: abs, count: 0 };
+      this.xattrsUnreachable.count++;
+    }
+    for (const f of failures) this.warn(abs, 'xattrs', f.attribute ? `extended attribute ${f.attribute} not recorded: ${f.reason}` : f.reason, false);
+    return xattrs;
+  }
+
+  /** One notice for all entries whose names are not UTF-8 (a legacy tree may hold thousands), naming the first. */
+  private warnXattrsUnreachable(): void {
+    const u = this.xattrsUnreachable;
+    if (!u) return;
+    const others = u.count > 1 ? ` and ${u.count - 1} other entries` : '';
+    this.warn(u.first, 'xattrs', `extended attributes of this entry${others} whose names are not UTF-8 are not recorded: the xattr calls take UTF-8 paths only`, false);
+  }
+
   /** Walks a directory; undefined when it cannot be read, else the eventual id of its tree (wrapped: awaiting would flatten it). */
   private async dir(ctx: WalkCtx, abs: string, rel: string, parentSubtree: string | undefined): Promise<{ tree: Promise<string> } | undefined> {
     const ahead = await this.opts.statAhead?.next(abs);
@@ -198,7 +224,7 @@ export class Archiver {
     if (ahead) names = ahead.names;
     else {
       try {
-        names = readdirSync(abs);
+        names = readNames(abs);
       } catch (err) {
         const code = errnoCode(err);
         this.warn(abs, code === 'ENOENT' ? 'vanished' : 'unreadable', code === 'ENOENT' ? 'directory vanished during the backup' : (err as Error).message, true);
@@ -295,7 +321,7 @@ export class Archiver {
 /** False only when the path surely does not exist; an entry that cannot be reached is for the walk to report. */
 function exists(path: string): boolean {
   try {
-    lstatSync(path);
+    lstatSync(fsPath(path));
     return true;
   } catch (err) {
     const code = errnoCode(err);
@@ -304,7 +330,7 @@ function exists(path: string): boolean {
 }
 
 /** What every node starts with, in the order its JSON keeps (a tree's id depends on it). */
-type NodeBase = Pick<TreeNode, 'name' | 'mode' | 'uid' | 'gid' | 'mtime' | 'mtimeNs'>;
+type NodeBase = Pick<TreeNode, 'name' | 'mode' | 'uid' | 'gid' | 'mtime' | 'mtimeNs' | 'xattrs'>;
 
 /**
  * Each node type is built here, field by field, not with `{ ...base, more }`: in Node 20
@@ -312,15 +338,15 @@ type NodeBase = Pick<TreeNode, 'name' | 'mode' | 'uid' | 'gid' | 'mtime' | 'mtim
  * thread in a no-change backup of the bench corpus.
  */
 function fileNode(b: NodeBase, size: number, st: Pick<EntryStat, 'ino' | 'dev'> & { ctimeMs: number | undefined }, content: string[], hash: string): TreeNode {
-  return { name: b.name, mode: b.mode, uid: b.uid, gid: b.gid, mtime: b.mtime, mtimeNs: b.mtimeNs, type: 'file', size, ctime: st.ctimeMs, inode: st.ino, dev: st.dev, content, hash };
+  return { name: b.name, mode: b.mode, uid: b.uid, gid: b.gid, mtime: b.mtime, mtimeNs: b.mtimeNs, type: 'file', size, ctime: st.ctimeMs, inode: st.ino, dev: st.dev, content, hash, xattrs: b.xattrs };
 }
 
 function dirNode(b: NodeBase, subtree: string): TreeNode {
-  return { name: b.name, mode: b.mode, uid: b.uid, gid: b.gid, mtime: b.mtime, mtimeNs: b.mtimeNs, type: 'dir', size: 0, subtree };
+  return { name: b.name, mode: b.mode, uid: b.uid, gid: b.gid, mtime: b.mtime, mtimeNs: b.mtimeNs, type: 'dir', size: 0, subtree, xattrs: b.xattrs };
 }
 
 function symlinkNode(b: NodeBase, target: string): TreeNode {
-  return { name: b.name, mode: b.mode, uid: b.uid, gid: b.gid, mtime: b.mtime, mtimeNs: b.mtimeNs, type: 'symlink', size: 0, target };
+  return { name: b.name, mode: b.mode, uid: b.uid, gid: b.gid, mtime: b.mtime, mtimeNs: b.mtimeNs, type: 'symlink', size: 0, target, xattrs: b.xattrs };
 }
 
 /** A node still being produced by the file workers (a wrapper: promises of promises flatten). */

@@ -1,5 +1,6 @@
 import { lstatSync, constants as fsc } from 'node:fs';
 import { NumericRecords } from '../../core/workers/index.js';
+import { fsPath } from '../../core/names.js';
 import { msOf, timeSpecOf } from '../model/index.js';
 
 /** The fields of an lstat the backup's walk uses. */
@@ -32,7 +33,7 @@ export const STAT_RECORD = new NumericRecords(['mode', 'uid', 'gid', 'mtimeSec',
  * snapshots recorded and change detection compares.
  */
 export function lstatEntry(path: string): EntryStat {
-  const b = lstatSync(path, { bigint: true });
+  const b = lstatSync(fsPath(path), { bigint: true });
   const m = timeSpecOf(b.mtimeNs);
   const stats = STAT_RECORD.alloc(1);
   const r = STAT_RECORD;

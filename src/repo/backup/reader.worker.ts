@@ -11,6 +11,7 @@ import { sealParts, sealedLength } from '../crypto/index.js';
 import { blobAad } from '../format.js';
 import { KnownSet } from '../index/index.js';
 import { SharedRing } from '../../core/workers/index.js';
+import { fsPath } from '../../core/names.js';
 import { decodeJobs, ITEM_RECORD, type FileEnd, type FileJob, type FileWorkerInit, type FromWorker, type ToWorker } from './reader.protocol.js';
 
 const init = workerData as FileWorkerInit;
@@ -156,7 +157,7 @@ const EMPTY_HASH = createHmac('sha256', macKey).digest();
 
 async function processFile(job: FileJob, batch: Batch): Promise<FileSummary> {
   const { size } = job;
-  const fd = openSync(job.path, 'r');
+  const fd = openSync(fsPath(job.path), 'r');
   try {
     if (size > SMALL_FILE) return await streamFile(fd, job, batch);
     const buf = (smallBuf ??= Buffer.allocUnsafeSlow(SMALL_FILE + 1)).subarray(0, size + 1);

@@ -1,5 +1,6 @@
 import { closeSync, openSync, readSync } from 'node:fs';
 import { join } from 'node:path';
+import { fsPath } from '../../core/names.js';
 import { makeExcludeFinder, type ExcludeFinder } from './exclude.js';
 
 /** What a source's options leave out of the backup. */
@@ -83,7 +84,7 @@ function isValidCachedirTag(path: string): boolean {
   const got = Buffer.alloc(want.length);
   let fd: number | undefined;
   try {
-    fd = openSync(path, 'r');
+    fd = openSync(fsPath(path), 'r');
     return readSync(fd, got, 0, got.length, 0) === got.length && got.equals(want);
   } catch {
     // An unreadable tag is no tag: the directory is backed up (and its unreadable files reported).

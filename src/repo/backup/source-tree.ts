@@ -1,4 +1,4 @@
-import { readdirSync } from 'node:fs';
+import { readNames } from '../../core/names.js';
 import { join } from 'node:path';
 import { lstatEntry, type EntryStat } from './entry-stat.js';
 import type { DirTag, SourceFilter, SourceOptions } from './source-filter.js';
@@ -25,7 +25,7 @@ export function listSource(
   const walk = (abs: string, rel: string): void => {
     let names: string[];
     try {
-      names = readdirSync(abs).sort();
+      names = readNames(abs).sort();
     } catch {
       each(abs, rel, undefined, [], undefined);
       return;

@@ -1,6 +1,7 @@
 import { TriadError } from '../../core/errors.js';
 import { ID_RE } from '../format.js';
 import { isNodeTime } from './times.js';
+import { isCanonicalName } from '../../core/names.js';
 
 export type NodeType = 'file' | 'dir' | 'symlink';
 
@@ -21,6 +22,8 @@ export interface TreeNode {
   hash?: string; // files: keyed hash of the whole content (restore tests verify it)
   subtree?: string; // dirs: tree blob id
   target?: string; // symlinks
+  /** Extended attributes (POSIX ACLs included) by name, values base64, names sorted; absent when none. */
+  xattrs?: Record<string, string>;
 }
 
 export interface Tree {
@@ -76,13 +79,19 @@ function checkNode(n: TreeNode, what: string): void {
   if (n.type === 'symlink' && typeof n.target !== 'string') throw new TriadError('E_INTEGRITY', `bad link target for ${name} in ${what}`);
   if (n.hash !== undefined && typeof n.hash !== 'string') throw new TriadError('E_INTEGRITY', `bad content hash for ${name} in ${what}`);
   if (!isNodeTime(n)) throw new TriadError('E_INTEGRITY', `bad modification time for ${name} in ${what}`);
+  if (n.xattrs !== undefined && !isXattrMap(n.xattrs)) throw new TriadError('E_INTEGRITY', `bad extended attributes for ${name} in ${what}`);
   if (![n.mode, n.uid, n.gid, n.size].every(isWholeNumber)) throw new TriadError('E_INTEGRITY', `bad mode, owner or size for ${name} in ${what}`);
+}
+
+function isXattrMap(v: unknown): boolean {
+  return typeof v === 'object' && v !== null && !Array.isArray(v) && Object.values(v).every((x) => typeof x === 'string');
 }
 
 function isWholeNumber(v: unknown): boolean {
   return Number.isSafeInteger(v) && (v as number) >= 0;
 }
 
+/** A single path component; names that are not UTF-8 are escaped bytes (core/names.ts), each name spelled one way only. */
 export function isSafeName(name: unknown): name is string {
-  return typeof name === 'string' && name.length > 0 && name !== '.' && name !== '..' && !name.includes('/') && !name.includes('\0');
+  return typeof name === 'string' && name.length > 0 && name !== '.' && name !== '..' && !name.includes('/') && !name.includes('\0') && isCanonicalName(name);
 }

@@ -2,6 +2,7 @@ import tar, { type Header } from 'tar-stream';
 import type { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { asError, TriadError } from '../../core/errors.js';
+import { hasEscapedBytes, nameBytes } from '../../core/names.js';
 import type { BlobReader } from '../read/index.js';
 import { contentSizeMismatch } from '../check/index.js';
 import { decimalSeconds, nodeMtimeNs } from '../model/index.js';
@@ -35,11 +36,11 @@ export async function dumpTar(reader: BlobReader, tree: string, prefix: string, 
   const entry = (header: Partial<Header> & Pick<Header, 'name'>) => pack.entry(header).on('error', () => undefined);
   const put = async (name: string, node: TreeNode) => {
     signal?.throwIfAborted();
-    const header = { name, mode: node.mode, uid: node.uid, gid: node.gid, ...tarTime(node) };
+    const header = bytesHeader(name, node, pack) ?? { name, mode: node.mode, uid: node.uid, gid: node.gid, ...tarTime(node) };
     if (node.type === 'dir') {
       entry({ ...header, type: 'directory' });
     } else if (node.type === 'symlink') {
-      entry({ ...header, type: 'symlink', linkname: node.target ?? '' });
+      entry({ ...header, type: 'symlink', linkname: header.linkname ?? node.target ?? '' });
     } else {
       const wrongSize = contentSizeMismatch(reader.index, node);
       if (wrongSize) throw sizeError(reader, name, wrongSize);
@@ -73,6 +74,48 @@ export async function dumpTar(reader: BlobReader, tree: string, prefix: string, 
     throw err;
   }
   await done;
+}
+
+type EntryHeader = Partial<Header> & Pick<Header, 'name' | 'mode' | 'uid' | 'gid' | 'mtime'>;
+
+/**
+ * For an entry whose name or link target holds bytes that are not UTF-8: writes a PAX header
+ * of its own with the path (and link path) as their bytes, which GNU tar and bsdtar extract
+ * as they are, and returns the entry's header with ASCII stand-ins that those records
+ * override. tar-stream's own PAX headers encode strings as UTF-8, turning each such byte
+ * into U+FFFD. Undefined for every other entry.
+ */
+function bytesHeader(name: string, node: TreeNode, pack: tar.Pack): EntryHeader | undefined {
+  const target = node.type === 'symlink' ? node.target ?? '' : '';
+  if (!hasEscapedBytes(name) && !hasEscapedBytes(target)) return undefined;
+  const time = tarTime(node);
+  const records = [paxRecord('path', nameBytes(name))];
+  if (node.type === 'symlink') records.push(paxRecord('linkpath', nameBytes(target)));
+  if (time.pax) records.push(paxRecord('mtime', Buffer.from(time.pax.mtime!)));
+  const body = Buffer.concat(records);
+  // tar-stream refuses a body for any type but a file, so the entry is opened as a file and
+  // its type set before the header is encoded (when the entry's turn comes, never at once).
+  const header: Partial<Header> & Pick<Header, 'name'> = { name: 'PaxHeader', type: 'file', size: body.length, mode: 0o644, mtime: time.mtime };
+  const sink = pack.entry(header);
+  header.type = PAX_HEADER;
+  sink.on('error', () => undefined).end(body);
+  return { name: asciiStandIn(name), mode: node.mode, uid: node.uid, gid: node.gid, mtime: time.mtime, linkname: node.type === 'symlink' ? asciiStandIn(target) : undefined };
+}
+
+/** tar-stream writes this type (typeflag 'x') but its type declarations do not list it. */
+const PAX_HEADER = 'pax-header' as unknown as Header['type'];
+
+/** A PAX record: its own length in decimal (counting those digits), a space, key=value and a newline. */
+function paxRecord(key: string, value: Buffer): Buffer {
+  const rest = Buffer.concat([Buffer.from(` ${key}=`), value, Buffer.from('\n')]);
+  let len = rest.length + 1;
+  while (String(len).length + rest.length !== len) len = String(len).length + rest.length;
+  return Buffer.concat([Buffer.from(String(len)), rest]);
+}
+
+/** A ustar name of printable ASCII that fits the 100-byte field (a directory's '/' included). */
+function asciiStandIn(s: string): string {
+  return s.replace(/[^\x20-\x7e]/g, '_').slice(-99);
 }
 
 function sizeError(reader: BlobReader, path: string, why: string): TriadError {

@@ -1,3 +1,4 @@
+import { fsPath } from '../../core/names.js';
 import { createHmac } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { fsError } from '../../core/errors.js';
@@ -6,7 +7,7 @@ import { fsError } from '../../core/errors.js';
 export async function keyedFileHash(macKey: Buffer, path: string, signal?: AbortSignal): Promise<string> {
   const h = createHmac('sha256', macKey);
   try {
-    for await (const chunk of createReadStream(path, { signal })) h.update(chunk as Buffer);
+    for await (const chunk of createReadStream(fsPath(path), { signal })) h.update(chunk as Buffer);
   } catch (err) {
     if ((err as Error | undefined)?.name === 'AbortError') throw err;
     throw fsError(err, path);

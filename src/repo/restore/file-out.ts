@@ -2,6 +2,7 @@ import { closeSync, fchmodSync, fchownSync, fstatSync, lchownSync, lstatSync, op
 import { randomToken } from '../../core/token.js';
 import { join } from 'node:path';
 import { TriadError, fsError } from '../../core/errors.js';
+import { fsPath } from '../../core/names.js';
 import { setEntryTimes, setFileTimes } from './precise-times.js';
 import type { NodeTime } from '../model/index.js';
 
@@ -90,7 +91,7 @@ export function openTemp(out: string, fresh: boolean, overwrite: boolean, create
   if (!fresh) replaceable(out, overwrite);
   const tmp = `${out}.triad-tmp-${TMP_TAG}-${(tmpSeq++).toString(36)}`;
   try {
-    return { fd: openSync(tmp, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW, createMode), tmp, out };
+    return { fd: openSync(fsPath(tmp), fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW, createMode), tmp, out };
   } catch (err) {
     throw fsError(err, tmp);
   }
@@ -112,7 +113,7 @@ export function commitTemp(t: TempFile, meta: FileMeta, plan: CommitPlan): void 
     setFileTimes(t.fd, meta);
     closeSync(t.fd);
     t.fd = -1;
-    renameSync(t.tmp, t.out);
+    renameSync(fsPath(t.tmp), fsPath(t.out));
   } catch (err) {
     discardTemp(t);
     throw fsError(err, t.out);
@@ -129,7 +130,7 @@ export function discardTemp(t: TempFile): void {
     t.fd = -1;
   }
   try {
-    unlinkSync(t.tmp);
+    unlinkSync(fsPath(t.tmp));
   } catch {
     /* already gone */
   }
@@ -152,8 +153,8 @@ export interface LinkMeta extends NodeTime {
 /** Creates a symlink with its owner (when `owner`) and mtime; never follows one in its place. */
 export function makeSymlink(out: string, link: LinkMeta, opts: LinkOptions): void {
   if (!opts.fresh) replaceable(out, opts.overwrite);
-  symlinkSync(link.target ?? '', out);
-  if (opts.owner) tryChown(() => lchownSync(out, link.uid, link.gid));
+  symlinkSync(fsPath(link.target ?? ''), fsPath(out));
+  if (opts.owner) tryChown(() => lchownSync(fsPath(out), link.uid, link.gid));
   setEntryTimes(out, link);
 }
 
@@ -167,9 +168,9 @@ export function tryChown(fn: () => void): void {
 
 /** An existing entry is replaced only with --overwrite, and never followed if it is a symlink. */
 export function replaceable(path: string, overwrite: boolean): void {
-  const st = lstatSync(path, { throwIfNoEntry: false });
+  const st = lstatSync(fsPath(path), { throwIfNoEntry: false });
   if (!st) return;
   if (!overwrite) throw new TriadError('E_RESTORE_TARGET', `${path} already exists`, { hint: 'restore into an empty directory, or pass --overwrite' });
   if (st.isDirectory()) throw new TriadError('E_RESTORE_TARGET', `${path} is a directory; the snapshot has a file there`);
-  unlinkSync(path);
+  unlinkSync(fsPath(path));
 }

@@ -1,6 +1,7 @@
 import { futimesSync, lutimesSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { getSystemErrorMap } from 'node:util';
+import { hasEscapedBytes, nameBytes, fsPath } from '../../core/names.js';
 import { nodeMtimeNs, timeSpecOf, utimesArg, type NodeTime } from '../model/index.js';
 
 /**
@@ -18,7 +19,7 @@ type Koffi = typeof import('koffi');
 
 interface LibcTimes {
   futimens(fd: number, times: BigInt64Array): number;
-  utimensat(dirfd: number, path: string, times: BigInt64Array, flags: number): number;
+  utimensat(dirfd: number, path: string | Buffer, times: BigInt64Array, flags: number): number;
   errno(): number;
 }
 
@@ -66,7 +67,12 @@ export function setFileTimes(fd: number, node: NodeTime): void {
 
 /** Sets the atime and mtime of the entry at `path` itself: a symlink there is never followed. */
 export function setEntryTimes(path: string, node: NodeTime): void {
-  setTimes(node, (c, times) => c.utimensat(AT_FDCWD, path, times, AT_SYMLINK_NOFOLLOW), (time) => lutimesSync(path, time, time), 'utimensat', path);
+  setTimes(node, (c, times) => c.utimensat(AT_FDCWD, cPath(path), times, AT_SYMLINK_NOFOLLOW), (time) => lutimesSync(fsPath(path), time, time), 'utimensat', path);
+}
+
+/** A path for libc: the string (koffi encodes it as UTF-8), or its original bytes NUL-terminated when it holds bytes that are not UTF-8. */
+function cPath(path: string): string | Buffer {
+  return hasEscapedBytes(path) ? Buffer.concat([nameBytes(path), Buffer.of(0)]) : path;
 }
 
 /** Sets both times through libc (`exact`, returning its result) or, without koffi, through Node (`viaNode`). */

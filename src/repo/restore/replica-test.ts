@@ -1,3 +1,4 @@
+import { displayPath } from '../../core/names.js';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { checkSnapshotStructure, copyHint, listStoredPacks, type StructureProblem } from '../check/index.js';
@@ -194,7 +195,7 @@ export async function testReplica(rep: TestReplica, sample: SampleSnapshot[], op
       r.verifyMs += v.verifyMs;
       r.overheadMs += Math.max(0, opts.monotonic() - tf - v.transferMs - v.verifyMs);
       r.bytes += v.bytes;
-      const base = { snapshot: snap.id, path: f.path, size: f.size, transferMs: v.transferMs };
+      const base = { snapshot: snap.id, path: displayPath(f.path), size: f.size, transferMs: v.transferMs };
       if (v.ok) for (const c of v.node?.content ?? []) intact.add(reader.index.get(c)?.pack ?? '');
       else if (v.failure?.pack && v.failure.kind !== 'source-mismatch') failed.add(v.failure.pack);
       if (!v.ok) {
@@ -206,7 +207,7 @@ export async function testReplica(rep: TestReplica, sample: SampleSnapshot[], op
       } else {
         add({ ...base, status: 'passed' });
       }
-      opts.onProgress?.({ files: r.results.length, totalFiles, bytes: r.bytes, totalBytes, path: f.path });
+      opts.onProgress?.({ files: r.results.length, totalFiles, bytes: r.bytes, totalBytes, path: displayPath(f.path) });
     }
     rmSync(scratch, { recursive: true, force: true });
   }
@@ -235,7 +236,7 @@ function absentSnapshot(r: ReplicaTestResult, name: string, p: SampleSnapshot, a
   });
   for (const f of p.files) {
     add(expected
-      ? { snapshot: p.snapshot.id, path: f.path, size: f.size, status: 'failed', kind: 'missing-snapshot', reason: `snapshot ${p.snapshot.id.slice(0, 8)} is missing on target '${name}'`, transferMs: 0 }
-      : { snapshot: p.snapshot.id, path: f.path, size: f.size, status: 'skipped', reason: `snapshot ${p.snapshot.id.slice(0, 8)} is not on target '${name}'`, transferMs: 0 });
+      ? { snapshot: p.snapshot.id, path: displayPath(f.path), size: f.size, status: 'failed', kind: 'missing-snapshot', reason: `snapshot ${p.snapshot.id.slice(0, 8)} is missing on target '${name}'`, transferMs: 0 }
+      : { snapshot: p.snapshot.id, path: displayPath(f.path), size: f.size, status: 'skipped', reason: `snapshot ${p.snapshot.id.slice(0, 8)} is not on target '${name}'`, transferMs: 0 });
   }
 }

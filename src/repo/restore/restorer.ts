@@ -3,12 +3,14 @@ import { chmodSync, chownSync, closeSync, fstatSync, lchownSync, lstatSync, mkdi
 import { join, sep } from 'node:path';
 import picomatch from 'picomatch';
 import { TriadError, errnoCode, fsError, type ErrorCode } from '../../core/errors.js';
+import { displayPath, fsPath, readNames } from '../../core/names.js';
 import { BlobError, HeldTrees, heldContent, type BlobReader } from '../read/index.js';
 import { ContentCheck } from '../blob/index.js';
 import { commitTemp, createPlan, discardTemp, makeSymlink, openTemp, probeCreation, tryChown, writeTemp, type CreatedAs } from './file-out.js';
 import { FileWriterPool } from './writer-pool.js';
 import type { WriteResult } from './writer.protocol.js';
 import { preciseTimesMissing, setEntryTimes } from './precise-times.js';
+import { writeXattrs } from './xattrs.js';
 import { isSafeName, nodeMtimeNs, type TreeNode } from '../model/index.js';
 
 export interface RestoreOptions {
@@ -31,6 +33,8 @@ export interface RestoreOptions {
   /** Told once when the restore cannot be as exact as the snapshot (times only to the microsecond). */
   /** Modification times are restored to the microsecond only; `reason` is why the native helper did not load. */
   onLossyTimes?(reason: string): void;
+  /** An extended attribute (or all of an entry's: `attribute` undefined) that could not be set; the entry is restored. */
+  onXattrNotSet?(path: string, attribute: string | undefined, reason: string): void;
   /** At most this many threads create the restored files (default 2). */
   writers?: number;
 }
@@ -55,6 +59,8 @@ export interface RestoreResult {
   deleted: number;
   /** Entries owned by another user than the one restoring, who cannot give them their owner. */
   ownershipSkipped: number;
+  /** Extended attributes the restore could not set (warnings, not failures). */
+  xattrsNotSet: number;
   failures: RestoreFailure[];
 }
 
@@ -80,6 +86,8 @@ interface Pending {
   rel: string;
   out: string;
   bytes: number;
+  /** Extended attributes to set once the writer has made the entry. */
+  xattrs?: Record<string, string>;
 }
 
 /**
@@ -97,7 +105,7 @@ export async function restoreTree(reader: BlobReader, treeId: string, rootPrefix
   if (lossyTimes !== undefined) opts.onLossyTimes?.(lossyTimes);
   const rootFresh = readdirSync(opts.to).length === 0;
   const rootCreates = probeCreation(opts.to);
-  const dirTimes: { path: string; node: TreeNode }[] = [];
+  const dirTimes: { path: string; rel: string; node: TreeNode }[] = [];
   // Directories that existed before this restore, with the names their tree holds (for --delete).
   const existedDirs: { out: string; rel: string; names: Set<string> }[] = [];
   // Entries handed to the writer threads, until their outcome comes back (directories report only a failure).
@@ -106,13 +114,20 @@ export async function restoreTree(reader: BlobReader, treeId: string, rootPrefix
   let fatal: TriadError | undefined;
   const failed = (rel: string, err: unknown) => {
     if (err instanceof TriadError && err.code === 'E_NO_SPACE') fatal ??= err;
-    const f: RestoreFailure = { path: rel, reason: err instanceof Error ? err.message : String(err) };
+    const shown = displayPath(rel);
+    const f: RestoreFailure = { path: shown, reason: err instanceof Error ? err.message : String(err) };
     if (err instanceof BlobError) {
       f.blob = err.blobId;
       f.pack = err.pack;
     }
     result.failures.push(f);
-    opts.onFileError?.(rel, err);
+    opts.onFileError?.(shown, err);
+  };
+  const setXattrs = (out: string, rel: string, xattrs: Record<string, string>) => {
+    for (const f of writeXattrs(out, xattrs)) {
+      result.xattrsNotSet++;
+      opts.onXattrNotSet?.(displayPath(rel), f.attribute, f.reason);
+    }
   };
   const pool = new FileWriterPool((file, r) => {
     const p = pending.get(file);
@@ -124,6 +139,7 @@ export async function restoreTree(reader: BlobReader, treeId: string, rootPrefix
       if (r.blob) return failed(p.rel, new BlobError(r.blob, reader.index.get(r.blob)?.pack, r.message, reader.repo.target));
       return failed(p.rel, writeError(r, p.out));
     }
+    if (p.xattrs) setXattrs(p.out, p.rel, p.xattrs);
     if (p.kind === 'symlink') result.symlinks++;
     if (p.kind !== 'file') return;
     result.files++;
@@ -178,6 +194,7 @@ export async function restoreTree(reader: BlobReader, treeId: string, rootPrefix
           const found = foundInPlace(rel, node);
           if (found && keptInPlace(node, out, found, opts.owner)) {
             result.unchanged++;
+            if (node.xattrs) setXattrs(out, rel, node.xattrs);
             wroteSomething = true;
             continue;
           }
@@ -196,19 +213,20 @@ export async function restoreTree(reader: BlobReader, treeId: string, rootPrefix
           const any = node.subtree ? await visit(node.subtree, sub) : false;
           pool.endDir(sub.lane);
           if (!here && !any) {
-            if (sub.fresh) rmdirSync(out);
+            if (sub.fresh) rmdirSync(fsPath(out));
             continue;
           }
-          dirTimes.push({ path: out, node });
+          dirTimes.push({ path: out, rel, node });
           wroteSomething = true;
         } else if (!here) {
           continue;
         } else if (node.type === 'symlink') {
           const link = { fresh: dir.fresh, overwrite: opts.overwrite, owner: opts.owner };
           // In a directory a writer thread makes, only that thread knows when it exists.
-          if (dir.made) pending.set(pool.symlink(out, dir.lane, node, link), { kind: 'symlink', rel, out, bytes: 0 });
+          if (dir.made) pending.set(pool.symlink(out, dir.lane, node, link), { kind: 'symlink', rel, out, bytes: 0, xattrs: node.xattrs });
           else {
             makeSymlink(out, node, link);
+            if (node.xattrs) setXattrs(out, rel, node.xattrs);
             result.symlinks++;
           }
           wroteSomething = true;
@@ -239,18 +257,20 @@ export async function restoreTree(reader: BlobReader, treeId: string, rootPrefix
   if (fatal) throw fatal;
   for (const d of existedDirs) result.deleted += deleteUnlisted(d, exc);
   // Directory metadata last: writing children changes a directory's mtime.
-  for (const { path, node } of dirTimes.reverse()) {
+  for (const { path, rel, node } of dirTimes.reverse()) {
     if (failedDirs.some((f) => path === f || path.startsWith(`${f}${sep}`))) continue;
     result.dirs++;
-    if (opts.owner) tryChown(() => chownSync(path, node.uid, node.gid));
-    chmodSync(path, node.mode);
+    if (opts.owner) tryChown(() => chownSync(fsPath(path), node.uid, node.gid));
+    // Before the mode: an access ACL sets the group bits, the mode then sets them as recorded.
+    if (node.xattrs) setXattrs(path, rel, node.xattrs);
+    chmodSync(fsPath(path), node.mode);
     setEntryTimes(path, node);
   }
   return result;
 }
 
 export function emptyResult(): RestoreResult {
-  return { files: 0, dirs: 0, symlinks: 0, bytes: 0, excluded: 0, unchanged: 0, deleted: 0, ownershipSkipped: 0, failures: [] };
+  return { files: 0, dirs: 0, symlinks: 0, bytes: 0, excluded: 0, unchanged: 0, deleted: 0, ownershipSkipped: 0, xattrsNotSet: 0, failures: [] };
 }
 
 /** What identifies a file found in place, so the walk acts on the very file that was checked. */
@@ -269,7 +289,7 @@ function sameContentOnDisk(mac: Buffer, node: TreeNode, out: string): FileIdenti
   if (!node.hash) return undefined;
   let fd: number;
   try {
-    fd = openSync(out, fsc.O_RDONLY | fsc.O_NOFOLLOW);
+    fd = openSync(fsPath(out), fsc.O_RDONLY | fsc.O_NOFOLLOW);
   } catch {
     return undefined;
   }
@@ -293,10 +313,10 @@ function sameContentOnDisk(mac: Buffer, node: TreeNode, out: string): FileIdenti
  * changed since, and is then written like any other.
  */
 function keptInPlace(node: TreeNode, out: string, found: FileIdentity, owner: boolean): boolean {
-  const st = lstatSync(out, { throwIfNoEntry: false, bigint: true });
+  const st = lstatSync(fsPath(out), { throwIfNoEntry: false, bigint: true });
   if (!st?.isFile() || st.dev !== found.dev || st.ino !== found.ino || st.size !== found.size || st.mtimeNs !== found.mtimeNs || st.ctimeNs !== found.ctimeNs) return false;
-  if (owner && (Number(st.uid) !== node.uid || Number(st.gid) !== node.gid)) tryChown(() => lchownSync(out, node.uid, node.gid));
-  if ((Number(st.mode) & 0o7777) !== node.mode) chmodSync(out, node.mode);
+  if (owner && (Number(st.uid) !== node.uid || Number(st.gid) !== node.gid)) tryChown(() => lchownSync(fsPath(out), node.uid, node.gid));
+  if ((Number(st.mode) & 0o7777) !== node.mode) chmodSync(fsPath(out), node.mode);
   if (st.mtimeNs !== nodeMtimeNs(node)) setEntryTimes(out, node);
   return true;
 }
@@ -307,11 +327,11 @@ function keptInPlace(node: TreeNode, out: string, found: FileIdentity, owner: bo
  * directory. A file in the way of a file is replaced by its writer, atomically.
  */
 function clearTheWay(out: string, node: TreeNode): void {
-  const st = lstatSync(out, { throwIfNoEntry: false });
+  const st = lstatSync(fsPath(out), { throwIfNoEntry: false });
   if (!st) return;
   try {
-    if (node.type !== 'dir' && st.isDirectory()) rmSync(out, { recursive: true });
-    else if (node.type === 'dir' && !st.isDirectory()) unlinkSync(out);
+    if (node.type !== 'dir' && st.isDirectory()) rmSync(fsPath(out), { recursive: true });
+    else if (node.type === 'dir' && !st.isDirectory()) unlinkSync(fsPath(out));
   } catch (err) {
     throw fsError(err, out);
   }
@@ -320,9 +340,9 @@ function clearTheWay(out: string, node: TreeNode): void {
 /** Removes the entries of an existing directory that its tree does not hold (and --exclude does not protect); returns how many. */
 function deleteUnlisted(d: { out: string; rel: string; names: Set<string> }, exc: ((rel: string) => boolean) | undefined): number {
   let removed = 0;
-  for (const name of readdirSync(d.out)) {
+  for (const name of readNames(d.out)) {
     if (d.names.has(name) || exc?.(d.rel ? `${d.rel}/${name}` : name)) continue;
-    rmSync(join(d.out, name), { recursive: true, force: true });
+    rmSync(fsPath(join(d.out, name)), { recursive: true, force: true });
     removed++;
   }
   return removed;
@@ -341,7 +361,7 @@ async function sendFile(reader: BlobReader, pool: FileWriterPool, pending: Map<n
   const file = pool.begin(out, dir.lane, { fresh: dir.fresh, overwrite: opts.overwrite, plan: createPlan(node, opts.owner, dir.creates), whole });
   // Registered before any piece is sent: the writer may report the file failed (a full
   // disk) while later pieces are still on their way.
-  pending.set(file, { kind: 'file', rel, out, bytes: node.size });
+  pending.set(file, { kind: 'file', rel, out, bytes: node.size, xattrs: node.xattrs });
   // Blobs are decompressed straight into the writer's ring when they fit (no copy of them).
   let room: Buffer | undefined;
   const into = (size: number) => (room = pool.reserve(file, size));
@@ -408,7 +428,7 @@ function writeError(r: Extract<WriteResult, { ok: false }>, out: string): TriadE
 /** Creates `dir` or accepts an existing real directory; refuses a symlink in its place. Returns whether it existed. */
 function makeDir(dir: string): boolean {
   try {
-    mkdirSync(dir, { mode: 0o700 });
+    mkdirSync(fsPath(dir), { mode: 0o700 });
     return false;
   } catch (err) {
     if (errnoCode(err) !== 'EEXIST') throw fsError(err, dir);
@@ -418,9 +438,9 @@ function makeDir(dir: string): boolean {
 }
 
 function ensureRealDir(dir: string): void {
-  const st = lstatSync(dir, { throwIfNoEntry: false });
+  const st = lstatSync(fsPath(dir), { throwIfNoEntry: false });
   if (!st) {
-    mkdirSync(dir, { recursive: true });
+    mkdirSync(fsPath(dir), { recursive: true });
     return;
   }
   if (st.isSymbolicLink() || !st.isDirectory()) {

@@ -1,3 +1,4 @@
+import { fsPath } from '../../core/names.js';
 import { lstatSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { TriadError, fsError } from '../../core/errors.js';
@@ -102,7 +103,7 @@ export async function restoreAndVerify(reader: BlobReader, rootTree: string, exp
 
   const out = join(opts.scratch, ...parts);
   try {
-    mkdirSync(join(opts.scratch, ...parts.slice(0, -1)), { recursive: true, mode: 0o700 });
+    mkdirSync(fsPath(join(opts.scratch, ...parts.slice(0, -1))), { recursive: true, mode: 0o700 });
   } catch (err) {
     throw fsError(err, out);
   }
@@ -119,7 +120,7 @@ export async function restoreAndVerify(reader: BlobReader, rootTree: string, exp
   res.bytes = acc.bytes;
 
   const t1 = opts.monotonic();
-  const st = lstatSync(out);
+  const st = lstatSync(fsPath(out));
   res.hash = await keyedFileHash(reader.repo.key.mac, out, opts.signal);
   res.verifyMs = opts.monotonic() - t1;
   if (st.size !== node.size) return fail({ kind: 'size-mismatch', reason: `restored ${st.size} bytes, the snapshot says ${node.size}` });

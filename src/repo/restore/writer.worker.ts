@@ -9,6 +9,7 @@ import { createHmac, type Hmac } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import { TriadError, errnoCode } from '../../core/errors.js';
+import { fsPath } from '../../core/names.js';
 import { commitTemp, discardTemp, makeSymlink, openTemp, writeTemp, type TempFile } from './file-out.js';
 import { SharedRing } from '../../core/workers/index.js';
 import type { FromWriter, PieceOp, ToWriter, WriteOp, WriteResult, WriterInit } from './writer.protocol.js';
@@ -51,7 +52,7 @@ function makeDir(d: Extract<WriteOp, { type: 'mkdir' }>, results: WriteResult[])
   }
   try {
     // Never an existing entry: the parent was created by this restore, and it could be a symlink.
-    mkdirSync(d.out, { mode: 0o700 });
+    mkdirSync(fsPath(d.out), { mode: 0o700 });
   } catch (err) {
     failedLanes.add(d.lane);
     results.push(failure(d.file, err));

@@ -1,0 +1,56 @@
+import { getAttributeSync, listAttributesSync } from '@napi-rs/xattr';
+import { withStringPath } from '../../core/names.js';
+
+/** What reading an entry's extended attributes gave: the attributes (absent when none), and any that could not be read. */
+export interface XattrRead {
+  xattrs?: Record<string, string>;
+  /** Attributes listed but not read, with why; or the whole entry (`attribute` undefined) when its attributes could not be listed. */
+  failures: { attribute?: string; reason: string }[];
+  /** The entry's own name is not UTF-8: the xattr calls take UTF-8 paths only, so nothing was read. */
+  unreachable: boolean;
+}
+
+/** The package's errors carry the OS error number in their message only. */
+export function osErrorOf(err: unknown): number | undefined {
+  const m = /os error (\d+)\)/.exec(err instanceof Error ? err.message : String(err));
+  return m ? Number(m[1]) : undefined;
+}
+
+export const ENODATA = 61;
+export const EOPNOTSUPP = 95;
+
+/**
+ * Every extended attribute the reading user can list on the entry itself (never through a
+ * symlink: the l* calls): user.*, trusted.* (root), security.*, and POSIX ACLs as their raw
+ * system.posix_acl_access / _default values. Values base64, names sorted, so a tree's id
+ * does not depend on the order the kernel lists them in. Costs one listxattr per entry, and
+ * one getxattr per attribute it has.
+ */
+export function readXattrs(path: string): XattrRead {
+  const failures: XattrRead['failures'] = [];
+  const got = withStringPath(path, (p) => ({ xattrs: readAll(p, failures) }));
+  return { xattrs: got?.xattrs, failures, unreachable: got === undefined };
+}
+
+function readAll(p: string, failures: XattrRead['failures']): Record<string, string> | undefined {
+  let names: string[];
+  try {
+    names = listAttributesSync(p);
+  } catch (err) {
+    // A file system without extended attributes lists none.
+    if (osErrorOf(err) !== EOPNOTSUPP) failures.push({ reason: (err as Error).message });
+    return undefined;
+  }
+  if (names.length === 0) return undefined;
+  const out: Record<string, string> = {};
+  for (const name of names.sort()) {
+    try {
+      const v = getAttributeSync(p, name);
+      // Removed since it was listed: as if it had never been there.
+      if (v !== null) out[name] = v.toString('base64');
+    } catch (err) {
+      if (osErrorOf(err) !== ENODATA) failures.push({ attribute: name, reason: (err as Error).message });
+    }
+  }
+  return Object.keys(out).length ? out : undefined;
+}
