@@ -1,4 +1,5 @@
-import { lstatSync, readFileSync, readdirSync, type Dirent, type Stats } from 'node:fs';
+import { lstatSync, readFileSync, readdirSync, type Stats } from 'node:fs';
+import { decodeName, fsPath } from '../core/names.js';
 import { join } from 'node:path';
 import { TriadError, ExitCode, errnoCode } from '../core/errors.js';
 import type { Clock } from '../core/clock.js';
@@ -93,6 +94,12 @@ export async function runCoverage(ctx: AppContext, opts: CoverageOptions): Promi
   const scans = scanned.map((p) => scanCoverage(p, sources, { clock: ctx.clock, limits: opts.limits ?? DEFAULT_COVERAGE_LIMITS, signal: ctx.signal }));
   const exitCode = scans.some((s) => s.uncovered.length > 0) ? ExitCode.FINDING : scans.some((s) => s.stopped !== undefined) ? ExitCode.FAILED : ExitCode.OK;
   return { scans, exitCode };
+}
+
+/** A directory entry: its name decoded as names.ts does, and its kind. */
+interface DirEntry {
+  readonly name: string;
+  isDirectory(): boolean;
 }
 
 /** A policy source as the walk sees it. */
@@ -213,7 +220,7 @@ class CoverageWalk {
   scanRoot(root: string): void {
     let st: Stats;
     try {
-      st = lstatSync(root);
+      st = lstatSync(fsPath(root));
     } catch (err) {
       this.unreadable.push({ path: root, reason: errnoCode(err) === 'ENOENT' ? 'the coverage root does not exist' : errorMessage(err) });
       return;
@@ -340,9 +347,10 @@ class CoverageWalk {
     return this.ignore(path.slice(1), isDir);
   }
 
-  private readDir(dir: string): Dirent[] | undefined {
+  /** Entries by name as the backup's walk spells them (a name that is not UTF-8 keeps its bytes). */
+  private readDir(dir: string): DirEntry[] | undefined {
     try {
-      const entries = readdirSync(dir, { withFileTypes: true });
+      const entries = readdirSync(fsPath(dir), { withFileTypes: true, encoding: 'buffer' }).map((e) => ({ name: decodeName(e.name), isDirectory: () => e.isDirectory() }));
       this.entriesRead += entries.length;
       return entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     } catch (err) {
@@ -353,7 +361,7 @@ class CoverageWalk {
 
   private lstat(path: string, report = true): Stats | undefined {
     try {
-      return lstatSync(path);
+      return lstatSync(fsPath(path));
     } catch (err) {
       if (report) this.unreadable.push({ path, reason: errorMessage(err) });
       return undefined;

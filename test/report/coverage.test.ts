@@ -197,6 +197,18 @@ describe('triad coverage', () => {
     expect(found[0]).toMatchObject({ files: 2 });
   });
 
+  it('a directory whose name is not UTF-8 is measured under its own bytes, not reported unreadable', () => {
+    const dir = tempDir('triad-coverage-bytes-');
+    const srv = join(dir, 'srv');
+    file(join(srv, 'covered', 'a'), 10);
+    const odd = Buffer.concat([Buffer.from(`${srv}/odd`), Buffer.from([0xff, 0xfe])]);
+    mkdirSync(odd);
+    writeFileSync(Buffer.concat([odd, Buffer.from('/data')]), 'x'.repeat(123));
+    const p = policy(dir, 'bytes', [join(srv, 'covered')], `coverage:\n  roots: ${JSON.stringify(srv)}`);
+    const { json } = coverageJson(['-p', p]);
+    expect(json.policies[0]!.uncovered.map((e) => [e.path, e.kind, e.bytes])).toEqual([[`${srv}/odd\udcff\udcfe`, 'directory', 123]]);
+  });
+
   it('mount points: listed without entering them, measured with cross_filesystems; an empty one is no finding', () => {
     expect(process.getuid?.(), 'mounts a tmpfs: the suite runs as root').toBe(0);
     const dir = tempDir('triad-coverage-');
