@@ -4,12 +4,13 @@ import { Option, type Command } from 'commander';
 import { TriadError, errnoCode, fsError } from '../../core/errors.js';
 import { parseDuration } from '../../policy/units.js';
 import type { PolicyOutcome, ReportResult } from '../../app/report.js';
+import type { PolicyReport } from '../../compliance/types.js';
 import { examples, type CliContext } from '../context.js';
 import type { Output } from '../output.js';
 import { appContext, collect } from './app-context.js';
 
-const FORMATS = ['table', 'json', 'markdown', 'html', 'prometheus'] as const;
-type Format = (typeof FORMATS)[number];
+export const FORMATS = ['table', 'json', 'markdown', 'html', 'prometheus'] as const;
+export type Format = (typeof FORMATS)[number];
 
 interface CommonOpts {
   policy?: string[];
@@ -37,30 +38,7 @@ export function registerReport(program: Command, ctx: CliContext): void {
         if (failed) throw failed.error;
         const reports = result.outcomes.flatMap((x) => (x.ok ? [x.report] : []));
         const format: Format = o.format ?? (out.json ? 'json' : 'table');
-        const render = await import('../render/report.js');
-        let text: string;
-        switch (format) {
-          case 'json':
-            text = JSON.stringify(render.renderReportJson(reports), null, 2) + '\n';
-            break;
-          case 'markdown':
-            text = render.renderReportMarkdown(reports);
-            break;
-          case 'html':
-            text = render.renderReportHtml(reports);
-            break;
-          case 'prometheus':
-            text = render.renderPrometheus(reports);
-            break;
-          default: {
-            const c = o.output === undefined ? out.c : undefined;
-            const style = c
-              ? (s: string, t: string): string =>
-                  s === 'ok' ? c.green(t) : s === 'warning' ? c.yellow(t) : s === 'critical' ? c.red(t) : s === 'heading' ? c.bold(t) : c.dim(t)
-              : undefined;
-            text = render.renderReportTable(reports, style ? { style } : {});
-          }
-        }
+        const text = await renderReports(format, reports, o.output === undefined ? out : undefined);
         if (o.output !== undefined) {
           const file = resolve(ctx.cwd, o.output);
           await writeFileAtomic(file, text);
@@ -115,6 +93,28 @@ export function registerReport(program: Command, ctx: CliContext): void {
   );
 }
 
+/** The reports in one of the five formats; `colour` (stdout is a terminal) styles the table. */
+export async function renderReports(format: Format, reports: readonly PolicyReport[], colour: Output | undefined): Promise<string> {
+  const render = await import('../render/report.js');
+  switch (format) {
+    case 'json':
+      return JSON.stringify(render.renderReportJson(reports), null, 2) + '\n';
+    case 'markdown':
+      return render.renderReportMarkdown(reports);
+    case 'html':
+      return render.renderReportHtml(reports);
+    case 'prometheus':
+      return render.renderPrometheus(reports);
+    default: {
+      const c = colour?.c;
+      const style = c
+        ? (s: string, t: string): string => (s === 'ok' ? c.green(t) : s === 'warning' ? c.yellow(t) : s === 'critical' ? c.red(t) : s === 'heading' ? c.bold(t) : c.dim(t))
+        : undefined;
+      return render.renderReportTable(reports, style ? { style } : {});
+    }
+  }
+}
+
 async function evaluate(ctx: CliContext, cmd: Command, out: Output, o: CommonOpts): Promise<ReportResult> {
   const at = o.at === undefined ? undefined : parseAt(o.at);
   const windowMs = o.window === undefined ? undefined : parseWindow(o.window);
@@ -133,7 +133,7 @@ async function evaluate(ctx: CliContext, cmd: Command, out: Output, o: CommonOpt
   }
 }
 
-function parseAt(text: string): Date {
+export function parseAt(text: string): Date {
   const d = new Date(text);
   if (!/^\d{4}-\d{2}-\d{2}/.test(text) || Number.isNaN(d.getTime())) {
     throw new TriadError('E_USAGE', `--at ${text} is not a date`, { hint: 'use ISO 8601, e.g. 2026-01-31T23:00:00Z' });
@@ -141,7 +141,7 @@ function parseAt(text: string): Date {
   return d;
 }
 
-function parseWindow(text: string): number {
+export function parseWindow(text: string): number {
   let ms: number;
   try {
     ms = parseDuration(text);
@@ -192,7 +192,7 @@ function statusRow(x: PolicyOutcome, line: (r: Extract<PolicyOutcome, { ok: true
 }
 
 /** Worst first: CRITICAL, WARNING, UNKNOWN, OK (the usual rule for a check covering several services). */
-const NAGIOS_RANK: Record<number, number> = { 2: 3, 1: 2, 3: 1, 0: 0 };
+export const NAGIOS_RANK: Record<number, number> = { 2: 3, 1: 2, 3: 1, 0: 0 };
 
 /** Nagios mode never exits with a triad code: anything that goes wrong is UNKNOWN (3). */
 async function nagiosStatus(ctx: CliContext, cmd: Command, out: Output, o: CommonOpts): Promise<void> {
