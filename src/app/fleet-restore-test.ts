@@ -12,7 +12,7 @@ import { walkTree } from '../repo/read/index.js';
 import { openTestReplica, testReplica, type TestReplica } from '../repo/restore/index.js';
 import { openRepoUrl, type RepoAccess } from './repo-open.js';
 import { DEFAULT_MAX_BYTES, makeScratch, restoreTestJournal, sampleLimit, type RestoreTestResult, type TargetTestResult } from './restore-test.js';
-import { partialReads, userName, warnDamagedIndex, warnDamagedSnapshot, type AppContext } from './session.js';
+import { errorMessage, partialReads, userName, warnDamagedIndex, warnDamagedSnapshot, type AppContext } from './session.js';
 
 /** Files sampled from each host's latest snapshot when neither --sample, --files nor --bytes says. */
 export const FLEET_SAMPLE_FILES = 20;
@@ -55,8 +55,8 @@ export interface FleetRestoreTestResult {
 export async function runFleetRestoreTest(ctx: AppContext, opts: FleetRestoreTestOptions): Promise<FleetRestoreTestResult> {
   const started = ctx.clock.now();
   const t0 = ctx.clock.monotonic();
-  const opened = await openRepoUrl(ctx, opts.repo);
-  const target = opts.target ?? opened.spec.name;
+  const opened = await openRepoUrl(ctx, opts.target === undefined ? opts.repo : { ...opts.repo, name: opts.target });
+  const target = opened.spec.name;
   try {
     const lock = { clock: ctx.clock, host: hostname(), username: userName(), command: 'restore-test', ...(ctx.signal ? { signal: ctx.signal } : {}), ...(ctx.lockStaleAfterMs !== undefined ? { staleAfter: ctx.lockStaleAfterMs } : {}) };
     // A shared lock: a prune cannot remove packs under the test, and the test never blocks backups.
@@ -122,16 +122,23 @@ async function testOne(
   const spec = opts.sample ?? { kind: 'files', value: FLEET_SAMPLE_FILES };
   const maxBytes = opts.maxBytes ?? (spec.kind === 'bytes' ? spec.value : DEFAULT_MAX_BYTES);
   const sampler = new FileSampler<{ path: string; size: number; mode?: number; hash?: string | null }>(random);
-  for await (const { path, node } of walkTree(a.replica.reader, snap.tree)) {
-    ctx.signal?.throwIfAborted();
-    if (node.type === 'file') sampler.offer({ path, size: node.size, mode: node.mode, hash: node.hash ?? null });
+  let listingProblem: string | undefined;
+  try {
+    for await (const { path, node } of walkTree(a.replica.reader, snap.tree)) {
+      ctx.signal?.throwIfAborted();
+      if (node.type === 'file') sampler.offer({ path, size: node.size, mode: node.mode, hash: node.hash ?? null });
+    }
+  } catch (err) {
+    if ((err as Error).name === 'AbortError') throw err;
+    // A tree that cannot be read is damage the test reports (the snapshot fails its structure check).
+    listingProblem = `the snapshot's tree cannot be listed: ${errorMessage(err)}`;
   }
-  const files = sampler.pick(sampleLimit(spec, sampler.offered, 1, maxBytes));
+  const files = listingProblem === undefined ? sampler.pick(sampleLimit(spec, sampler.offered, 1, maxBytes)) : [];
   const bytes = files.reduce((n, f) => n + f.size, 0);
   const scratch = makeScratch(resolve(ctx.cwd, opts.scratch), bytes);
   let tested;
   try {
-    tested = await testReplica({ ...a.replica, snapshots: new Map([[snap.id, snap]]) }, [{ snapshot: snap, files }], {
+    tested = await testReplica({ ...a.replica, snapshots: new Map([[snap.id, snap]]) }, [{ snapshot: snap, files, ...(listingProblem === undefined ? {} : { listingProblem }) }], {
       dir: join(scratch, 't'),
       overheadMs: a.overheadMs,
       monotonic: () => ctx.clock.monotonic(),
@@ -152,7 +159,7 @@ async function testOne(
     startedAt: startedAt.toISOString(),
     finishedAt: finishedAt.toISOString(),
     durationMs: ctx.clock.monotonic() - t0,
-    sample: { spec, snapshots: 'latest', maxBytes, files: files.length, bytes, snapshotList: [{ id: snap.id, time: snap.time, listing: 'tree', candidates: sampler.offered, files: files.map((f) => ({ path: f.path, size: f.size })), bytes }] },
+    sample: { spec, snapshots: 'latest', maxBytes, files: files.length, bytes, snapshotList: [{ id: snap.id, time: snap.time, listing: listingProblem === undefined ? 'tree' : 'unavailable', candidates: sampler.offered, files: files.map((f) => ({ path: f.path, size: f.size })), bytes, ...(listingProblem === undefined ? {} : { note: listingProblem }) }] },
     previous: null,
     everyMs: 30 * DAY,
     overdue: false,
