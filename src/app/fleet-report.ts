@@ -62,6 +62,8 @@ export interface FleetReportResult {
 
 /** Journal records fetched at once: object stores answer small GETs in parallel. */
 const LOAD_CONCURRENCY = 16;
+/** Journal records filed per catalogue transaction. */
+const FILE_BATCH = 256;
 
 /** One host × policy while the journal is filed. */
 interface Group {
@@ -142,6 +144,15 @@ async function fileHistory(ctx: AppContext, o: OpenedRepo, catalog: Catalog, hos
   }
   const out: Filed = { groups: new Map(), snapshots: listed.size, records: 0, storedBytes, damaged: [] };
   const filer = new RecordFiler(catalog, out.groups, listed, storage.location);
+  // Filed a batch per transaction: one commit per record would cost more than reading it.
+  let batch: { r: JournalRecord; id: string }[] = [];
+  const flush = (): void => {
+    const records = batch;
+    batch = [];
+    catalog.transaction(() => {
+      for (const { r, id } of records) filer.file(r, id);
+    });
+  };
   await forEachLimited(ids, LOAD_CONCURRENCY, async (id, i) => {
     ctx.signal?.throwIfAborted();
     let r: JournalRecord;
@@ -154,11 +165,13 @@ async function fileHistory(ctx: AppContext, o: OpenedRepo, catalog: Catalog, hos
       return;
     }
     out.records++;
-    if (host === undefined || r.host === host) filer.file(r, id);
+    if (host === undefined || r.host === host) batch.push({ r, id });
+    if (batch.length >= FILE_BATCH) flush();
     if ((i + 1) % 500 === 0) ctx.emit?.({ type: 'progress', job: 'fleet-report', files: i + 1, totalFiles: ids.length });
   });
+  flush();
   for (const id of listed) {
-    if (catalog.snapshotById(id) !== undefined) continue;
+    if (filer.named.has(id)) continue;
     let m: SnapshotManifest;
     try {
       m = await repo.loadManifest(AAD.snapshot, 'snapshots', id, decodeSnapshotManifest);
@@ -174,6 +187,9 @@ async function fileHistory(ctx: AppContext, o: OpenedRepo, catalog: Catalog, hos
 
 /** Files journal records into the temporary catalogue, keyed by host and policy. */
 class RecordFiler {
+  /** Snapshots a backup record named (the others are read from their manifests). */
+  readonly named = new Set<string>();
+
   constructor(
     private readonly catalog: Catalog,
     private readonly groups: Map<string, Group>,
@@ -196,7 +212,10 @@ class RecordFiler {
       g.digestAt = r.started;
     }
     this.catalog.transaction(() => {
-      if (r.kind === 'backup' && r.snapshot !== undefined && ID_RE.test(r.snapshot)) this.backupSnapshot(g, r, r.snapshot, readName);
+      if (r.kind === 'backup' && r.snapshot !== undefined && ID_RE.test(r.snapshot)) {
+        this.backupSnapshot(g, r, r.snapshot, readName);
+        this.named.add(r.snapshot);
+      }
       const runId = this.catalog.importRun(runFromRecord(r, id, g.key));
       if (r.kind === 'restore-test') importRestoreTests(this.catalog, r, runId, g.key);
     });
