@@ -62,6 +62,11 @@ export interface FleetReportResult {
 
 /** Journal records fetched at once: object stores answer small GETs in parallel. */
 const LOAD_CONCURRENCY = 16;
+/**
+ * The tree id filed for a backup record written before records kept it: the throwaway catalogue
+ * needs one, and a report never reads trees.
+ */
+const TREE_NOT_RECORDED = '0'.repeat(64);
 /** Journal records filed per catalogue transaction. */
 const FILE_BATCH = 256;
 
@@ -231,7 +236,7 @@ class RecordFiler {
     const s = (typeof d.summary === 'object' && d.summary !== null ? d.summary : {}) as Record<string, unknown>;
     this.catalog.upsertSnapshot({
       id: snapshot, policy: g.key, host: r.host, paths: Array.isArray(d.paths) ? d.paths.filter((p): p is string => typeof p === 'string') : [],
-      time: str(d.time) ?? r.started, finished_at: r.finished, tree: str(d.tree) ?? '', parent: str(d.parent) ?? null, partial: d.partial === true || r.status === 'partial', tags: [],
+      time: str(d.time) ?? r.started, finished_at: r.finished, tree: str(d.tree) ?? TREE_NOT_RECORDED, parent: str(d.parent) ?? null, partial: d.partial === true || r.status === 'partial', tags: [],
       files: num(s.files) ?? 0, dirs: num(s.dirs) ?? 0, bytes: num(s.bytes) ?? 0, files_new: num(s.filesNew) ?? 0, files_changed: num(s.filesChanged) ?? 0,
       files_unchanged: num(s.filesUnchanged) ?? 0, bytes_read: num(s.bytesRead) ?? 0, bytes_added: num(s.dataAddedPacked) ?? 0,
     });

@@ -196,3 +196,43 @@ describe('fleet report and restore-test from one repository shared by four hosts
     expect(neither.stderr).toContain('--all-hosts or --host H');
   });
 });
+
+describe('fleet report of a repository written before backup records kept the objectives', () => {
+  it('lists the host × policy with its last backup and says its objectives are not recorded (a warning, exit 0)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'triad-fleet-old-'));
+    try {
+      const repoDir = join(dir, 'nas');
+      mkdirSync(join(dir, 'src'));
+      const policy = writePolicy(dir, { name: 'old', sources: [join(dir, 'src')], targets: { nas: { type: 'local', path: repoDir, media: 'nas', offsite: false } }, rule: 'none' });
+      expect(triad(['init', '-p', policy], { env: PASS }).code).toBe(0);
+      // What an older triad's backup left: a snapshot and its backup record, without details.policy.
+      const { openStorage } = await import('../../src/backends/open.js');
+      const { Repository } = await import('../../src/repo/repository.js');
+      const { sealSnapshot, writeJournal } = await import('../../src/repo/model/index.js');
+      const storage = await openStorage({ name: 'nas', type: 'local', path: repoDir, media: 'nas', offsite: false, immutable: false, offline: false, upload_limit: 0 }, { env: {} });
+      try {
+        const repo = await Repository.open('nas', storage, PASS.TEST_PASSPHRASE);
+        const summary = { files: 1, dirs: 1, bytes: 10, filesNew: 1, filesChanged: 0, filesUnchanged: 0, bytesRead: 10, dataAdded: 10, dataAddedPacked: 60, blobsNew: 2, warnings: 0 };
+        const time = '2026-03-01T10:00:00.000Z';
+        const finished = '2026-03-01T10:00:05.000Z';
+        const { id, sealed } = sealSnapshot(repo, { version: 1, time, finished, policy: 'old', host: 'legacy', paths: ['/srv'], tree: 'ab'.repeat(32), partial: false, tags: [], summary });
+        await storage.save(`snapshots/${id}`, sealed);
+        await writeJournal([repo], {
+          version: 1, kind: 'backup', policy: 'old', host: 'legacy', started: time, finished, status: 'ok', exitCode: 0, snapshot: id,
+          targets: [{ name: 'nas', ok: true, location: storage.location }], details: { summary, partial: false, time, paths: ['/srv'] },
+        });
+      } finally {
+        await storage.close();
+      }
+      const r = triad(['fleet', 'report', '--repo', repoDir, '--passphrase-env', 'TEST_PASSPHRASE', '--format', 'json'], { env: { ...PASS, TRIAD_TEST_NOW: '2026-03-02T00:00:00Z' } });
+      expect(r.code, r.stderr).toBe(0);
+      const [p] = (JSON.parse(r.stdout) as { policies: Json[] }).policies;
+      expect([p!.host, p!.policy, p!.target, p!.objectivesRecorded]).toEqual(['legacy', 'old', 'nas', false]);
+      expect(lastSuccess(p!, 'nas')).toBe('2026-03-01T10:00:05.000Z');
+      expect((p!.objectives as { rpoMs: number | null }).rpoMs).toBeNull();
+      expect((p!.findings as { code: string; severity: string }[]).map((f) => [f.code, f.severity])).toContainEqual(['objectives-not-recorded', 'warning']);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
