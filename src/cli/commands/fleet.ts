@@ -21,6 +21,10 @@ const REPO_HELP = 's3://bucket/prefix, azure://container/prefix, gcs://bucket/pr
 /** `triad fleet report|status`: every host × policy backing up into one repository, judged from the repository alone. */
 export function registerFleet(program: Command, ctx: CliContext): void {
   const fleet = program.command('fleet').description('many hosts, one repository: compliance of every host × policy from the repository alone (no catalogue)');
+  examples(fleet, [
+    'triad fleet report --repo s3://acme-backups/fleet/ --passphrase-file /root/fleet.key',
+    'triad fleet status --repo /mnt/nas/triad --passphrase-env TRIAD_PASSPHRASE --nagios',
+  ]);
   examples(
     common(fleet.command('report'))
       .description('compliance report of every host × policy from the repository\'s journal and snapshots: RPO, RTO, restore tests, 3-2-1, backups, capacity (exit 4 on a finding)')
