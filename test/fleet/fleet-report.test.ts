@@ -87,7 +87,7 @@ describe('fleet report and restore-test from one repository shared by four hosts
         ok(['backup', '-p', files[h.host]!, '--host', h.host], at(hour));
       }
     }
-  });
+  }, 300_000);
 
   it('fleet report lists every host × policy with its last backup and RPO verdict; the stopped host is the one finding', () => {
     for (const [repo, target] of [[s3Url(), 'cloud'], [nasUrl(), 'nas']] as const) {
@@ -131,7 +131,7 @@ describe('fleet report and restore-test from one repository shared by four hosts
     const prom = run(['fleet', 'report', ...nasUrl(), '--format', 'prometheus'], AT);
     expect(prom.stdout).toContain('triad_rpo_compliant{host="delta",policy="mail",target="overall"} 0');
     expect(prom.stdout).toContain('triad_rpo_compliant{host="alpha",policy="web",target="nas"} 1');
-  });
+  }, 180_000);
 
   it("one host's figures equal `triad report` from that host's catalogue", () => {
     const fleet = entry(fleetJson(s3Url()).doc, 'beta');
@@ -141,7 +141,7 @@ describe('fleet report and restore-test from one repository shared by four hosts
     for (const field of ['policy', 'objectives', 'obligationsStart', 'rule', 'rpo', 'rto', 'restoreTests', 'lastRestoreTest', 'backups', 'keys', 'severity', 'verdict']) {
       expect(fleet[field], field).toEqual(own[field]);
     }
-  });
+  }, 120_000);
 
   it('restore-test --repo --all-hosts passes from one place, is evidence in the fleet report, and exits 4 once one host\'s pack is damaged', () => {
     const t = run(['restore-test', ...s3Url(), '--all-hosts', '--target', 'cloud', '--files', '100', '--seed', '7', '--json'], at(7));
@@ -194,7 +194,7 @@ describe('fleet report and restore-test from one repository shared by four hosts
     const neither = run(['restore-test', ...nasUrl()], at(7));
     expect(neither.code).toBe(2);
     expect(neither.stderr).toContain('--all-hosts or --host H');
-  });
+  }, 180_000);
 });
 
 describe('fleet report of a repository written before backup records kept the objectives', () => {
@@ -234,5 +234,5 @@ describe('fleet report of a repository written before backup records kept the ob
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
-  });
+  }, 120_000);
 });
