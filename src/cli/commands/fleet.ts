@@ -6,7 +6,7 @@ import type { FleetReportResult } from '../../app/fleet-report.js';
 import { examples, type CliContext } from '../context.js';
 import type { Output } from '../output.js';
 import { appContext } from './app-context.js';
-import { FORMATS, NAGIOS_RANK, parseAt, parseWindow, renderReports, writeFileAtomic, type Format } from './report.js';
+import { FORMATS, NAGIOS_RANK, evaluationOptions, renderReports, writeFileAtomic, type Format } from './report.js';
 import { repoAccessOf, withRepoAccessOptions, type RepoAccessCliOptions } from './repo-access.js';
 
 interface FleetOpts extends RepoAccessCliOptions {
@@ -84,19 +84,12 @@ function common(c: Command): Command {
 }
 
 async function evaluate(ctx: CliContext, cmd: Command, out: Output, o: FleetOpts): Promise<FleetReportResult> {
-  const at = o.at === undefined ? undefined : parseAt(o.at);
-  const windowMs = o.window === undefined ? undefined : parseWindow(o.window);
+  const when = evaluationOptions(o, out);
   const repo = await repoAccessOf(o.repo, o, out);
   const app = appContext(ctx, cmd, out, 'reading the repository\'s journal…');
   try {
     const { buildFleetReport } = await import('../../app/fleet-report.js');
-    return await buildFleetReport(app, {
-      repo,
-      ...(o.host === undefined ? {} : { host: o.host }),
-      ...(at === undefined ? {} : { at }),
-      ...(windowMs === undefined ? {} : { windowMs }),
-      ...(out.zoneOverride === undefined ? {} : { zone: out.zoneOverride }),
-    });
+    return await buildFleetReport(app, { repo, ...(o.host === undefined ? {} : { host: o.host }), ...when });
   } finally {
     app.stopProgress();
   }

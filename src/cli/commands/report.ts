@@ -116,24 +116,30 @@ export async function renderReports(format: Format, reports: readonly PolicyRepo
 }
 
 async function evaluate(ctx: CliContext, cmd: Command, out: Output, o: CommonOpts): Promise<ReportResult> {
-  const at = o.at === undefined ? undefined : parseAt(o.at);
-  const windowMs = o.window === undefined ? undefined : parseWindow(o.window);
+  const when = evaluationOptions(o, out);
   const app = appContext(ctx, cmd, out);
   try {
     const { buildReports } = await import('../../app/report.js');
     return await buildReports(app, {
       ...(o.policy === undefined ? {} : { policyFiles: o.policy }),
       ...(o.policies === undefined ? {} : { policiesDir: o.policies }),
-      ...(at === undefined ? {} : { at }),
-      ...(windowMs === undefined ? {} : { windowMs }),
-      ...(out.zoneOverride === undefined ? {} : { zone: out.zoneOverride }),
+      ...when,
     });
   } finally {
     app.stopProgress();
   }
 }
 
-export function parseAt(text: string): Date {
+/** --at, --window and --utc as the report options `at`, `windowMs` and `zone` (each only when given). */
+export function evaluationOptions(o: { at?: string; window?: string }, out: Output): { at?: Date; windowMs?: number; zone?: string } {
+  return {
+    ...(o.at === undefined ? {} : { at: parseAt(o.at) }),
+    ...(o.window === undefined ? {} : { windowMs: parseWindow(o.window) }),
+    ...(out.zoneOverride === undefined ? {} : { zone: out.zoneOverride }),
+  };
+}
+
+function parseAt(text: string): Date {
   const d = new Date(text);
   if (!/^\d{4}-\d{2}-\d{2}/.test(text) || Number.isNaN(d.getTime())) {
     throw new TriadError('E_USAGE', `--at ${text} is not a date`, { hint: 'use ISO 8601, e.g. 2026-01-31T23:00:00Z' });
@@ -141,7 +147,7 @@ export function parseAt(text: string): Date {
   return d;
 }
 
-export function parseWindow(text: string): number {
+function parseWindow(text: string): number {
   let ms: number;
   try {
     ms = parseDuration(text);
