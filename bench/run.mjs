@@ -23,8 +23,15 @@ const USAGE = `usage: node bench/run.mjs [options]   (npm run bench -- [options]
   --verify           compare restored trees with the source byte for byte (untimed)
   --keep             keep repositories and restores in the work dir after the run
   --scale            the scale bench instead (bench/scale.mjs; --files N --history H, see --scale --help)
+  --fleet            the fleet report bench instead (bench/fleet.mjs; --hosts N --snapshots S)
   --scenarios LIST   only these scenarios (keys as in SCENARIOS; backups they need still run, unrecorded)
 environment: TRIAD_BENCH_DIR (default bench/.corpus) holds the cached corpus and the work dir.`;
+
+// The fleet bench (bench/fleet.mjs): `fleet report` over many hosts' history in one repository.
+if (process.argv.includes('--fleet')) {
+  const { runFleet } = await import('./fleet.mjs');
+  process.exit(await runFleet(process.argv.slice(2).filter((a) => a !== '--fleet')));
+}
 
 // The scale bench (bench/scale.mjs) is a run of its own: history length and file count, not tools.
 if (process.argv.includes('--scale')) {

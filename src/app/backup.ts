@@ -4,6 +4,7 @@ import type { Catalog } from '../catalog/index.js';
 import type { RowStage } from '../catalog/row-stage.js';
 import type { Policy } from '../policy/types.js';
 import { evaluateRule } from '../policy/rule.js';
+import { policyDigest } from './policy-digest.js';
 import { runSnapshot, type BackupWarning, type Exclusion, type SnapshotRun, type SnapshotTarget } from '../repo/backup/index.js';
 import { archiveSource } from './files-from.js';
 import type { RepoLock } from '../repo/lock/index.js';
@@ -159,7 +160,7 @@ async function backupTo(ctx: AppContext, policy: Policy, opened: OpenedTarget[],
   const plan: BackupPlan | undefined = opts.dryRun ? { read: [], excluded: [] } : undefined;
   try {
     const run = await runSnapshot(targets, sources, {
-      policy: policy.name, host, username: userName(), paths, startedAt, time: opts.time, tags: opts.tags, compression: policy.compression,
+      policy: policy.name, host, username: userName(), paths, startedAt, time: opts.time, tags: opts.tags, policyDigest: policyDigest(policy), compression: policy.compression,
       dryRun: opts.dryRun, estimate: opts.estimate, statAhead, packSize: opts.packSize, workers: ctx.threads?.backupWorkers, clock: ctx.clock, signal: ctx.signal,
     }, {
       onReady: () => {

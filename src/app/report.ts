@@ -219,8 +219,14 @@ function verificationInput(target: string, c: VerificationCoverage): Verificatio
 
 // ---- mapping to the compliance inputs ---------------------------------------------------------
 
+/** A target as the report reads it: from a policy file, or from the digest a backup's journal record keeps. */
+export type ReportTarget = Pick<TargetSpec, 'name' | 'media' | 'offsite' | 'immutable'> & { readonly type: string; readonly offline?: boolean };
+
+/** What a report reads of a policy: a loaded policy file, or one rebuilt from the repository (policy-digest.ts). */
+export type ReportPolicy = PolicyReportInput['policy'] & Pick<Policy, 'timezone'> & { readonly targets: readonly ReportTarget[] };
+
 export interface ReportInputArgs {
-  readonly policy: Policy;
+  readonly policy: ReportPolicy;
   readonly history: PolicyHistory;
   readonly at: Date;
   readonly windowMs?: number | undefined;
@@ -273,7 +279,7 @@ export function obligationsStartOf(policy: Pick<Policy, 'objectives'>, snapshots
  * A target added to the policy later is due from the end of the first backup run that included
  * it, not from the policy's start; a target no run ever included is due from the policy's start.
  */
-function targetInfo(t: TargetSpec, policyStart: Date | null, firstSeen: number | undefined): TargetInfo {
+function targetInfo(t: ReportTarget, policyStart: Date | null, firstSeen: number | undefined): TargetInfo {
   const due = firstSeen !== undefined && policyStart !== null && firstSeen > policyStart.getTime() ? new Date(firstSeen) : undefined;
   return {
     name: t.name,

@@ -63,6 +63,8 @@ export interface SampledSnapshot {
 
 export interface RestoreTestResult {
   policy: string;
+  /** The host whose snapshot was tested, when one repository serves many (restore-test --repo). */
+  host?: string;
   /** The policy's timezone: human output shows times in it (JSON stays ISO 8601 UTC). */
   timezone: string;
   seed: number;
@@ -169,7 +171,7 @@ async function restoreTest(ctx: AppContext, opts: RestoreTestOptions): Promise<R
       };
       result.journal = await writeJournal(
         reached.map((s) => s.repo!),
-        journalRecord(policy, result, startedAt, finishedAt),
+        restoreTestJournal(policy.name, hostName(policy), result, startedAt, finishedAt),
       );
       recordInCatalogue(catalog, policy, result, sample.plan, reached, finishedAt);
       return result;
@@ -208,7 +210,7 @@ async function drawSample(ctx: AppContext, policy: Policy, opts: RestoreTestOpti
 }
 
 /** A fresh scratch directory under `parent`, once the sample is known to fit there. */
-function makeScratch(parent: string, bytes: number): string {
+export function makeScratch(parent: string, bytes: number): string {
   mkdirSync(parent, { recursive: true });
   requireSpace(parent, bytes);
   return mkdtempSync(join(parent, 'triad-restore-test-'));
@@ -398,12 +400,7 @@ async function planSample(
       }
       if (listing === 'tree') note = undefined;
     }
-    const n = chosen.length;
-    const limit = { maxFiles: Infinity, maxBytes: bytesLeft };
-    if (p.spec.kind === 'percent') limit.maxFiles = sampler.offered ? Math.max(1, Math.ceil((sampler.offered * p.spec.value) / 100)) : 0;
-    else if (p.spec.kind === 'files') limit.maxFiles = Math.ceil(p.spec.value / n);
-    else limit.maxBytes = Math.min(bytesLeft, Math.ceil(p.spec.value / n));
-    const files = listing === 'unavailable' ? [] : sampler.pick(limit);
+    const files = listing === 'unavailable' ? [] : sampler.pick(sampleLimit(p.spec, sampler.offered, chosen.length, bytesLeft));
     bytesLeft -= files.reduce((m, f) => m + f.size, 0);
     plan.push({
       snapshot: snap,
@@ -415,6 +412,13 @@ async function planSample(
     });
   }
   return plan;
+}
+
+/** How many files (or bytes) of one of `n` sampled snapshots the sample takes, of `offered` candidates. */
+export function sampleLimit(spec: SampleSpec, offered: number, n: number, bytesLeft: number): { maxFiles: number; maxBytes: number } {
+  if (spec.kind === 'percent') return { maxFiles: offered ? Math.max(1, Math.ceil((offered * spec.value) / 100)) : 0, maxBytes: bytesLeft };
+  if (spec.kind === 'files') return { maxFiles: Math.ceil(spec.value / n), maxBytes: bytesLeft };
+  return { maxFiles: Infinity, maxBytes: Math.min(bytesLeft, Math.ceil(spec.value / n)) };
 }
 
 /**
@@ -535,12 +539,13 @@ function recordedFailures(t: TargetTestResult): unknown[] {
   return out.slice(0, RECORDED_FAILURES);
 }
 
-function journalRecord(policy: Policy, r: RestoreTestResult, started: Date, finished: Date): JournalRecord {
+/** The journal record of a restore test: what `catalog rebuild` and `fleet report` read back as evidence. */
+export function restoreTestJournal(policy: string, host: string, r: RestoreTestResult, started: Date, finished: Date): JournalRecord {
   return {
     version: 1,
     kind: 'restore-test',
-    policy: policy.name,
-    host: hostName(policy),
+    policy,
+    host,
     started: started.toISOString(),
     finished: finished.toISOString(),
     status: r.ok ? 'ok' : 'failed',

@@ -366,6 +366,8 @@ export interface PerfDatum {
 }
 
 export interface PolicyReport {
+  /** The host whose backups of the policy are judged: set by a fleet report (many hosts, one repository). */
+  readonly host?: string;
   readonly policy: string;
   readonly description?: string;
   /** The time zone human renderings show times in (JSON stays ISO 8601 UTC). */

@@ -32,6 +32,7 @@ export type ProgressEvent = { type: 'progress' } & ProgressCounts &
     | { job: 'copy'; from: string; to: string }
     | { job: 'prune'; target: string; phase: PrunePhase }
     | { job: 'catalog-rebuild'; phase: RebuildPhase; snapshot?: string }
+    | { job: 'fleet-report' }
   );
 
 export type ProgressJob = ProgressEvent['job'];

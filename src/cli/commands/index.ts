@@ -12,6 +12,7 @@ registrations.push(registerReport);
 import { registerRecovery } from './recovery.js'; registrations.push(registerRecovery);
 import { registerMaintenance } from './maintenance.js'; registrations.push(registerMaintenance);
 import { registerRestoreTest } from './restore-test.js'; registrations.push(registerRestoreTest);
+import { registerFleet } from './fleet.js'; registrations.push(registerFleet);
 import { registerSchedule } from './schedule.js'; registrations.push(registerSchedule);
 import { registerDoctor } from './doctor.js'; registrations.push(registerDoctor);
 import { registerCoverage } from './coverage.js'; registrations.push(registerCoverage);

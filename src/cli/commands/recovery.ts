@@ -5,6 +5,7 @@ import { formatDuration, table, type Output } from '../output.js';
 import { appContext, collect } from './app-context.js';
 import { eventReporter } from '../progress.js';
 import { TriadError } from '../../core/errors.js';
+import { promptSecret, repoAccessOf, withRepoAccessOptions } from './repo-access.js';
 
 /** Disaster recovery: `catalog rebuild|verify` and `key list|add|remove|passwd`. */
 export function registerRecovery(program: Command, ctx: CliContext): void {
@@ -14,29 +15,18 @@ export function registerRecovery(program: Command, ctx: CliContext): void {
   ]);
 
   examples(
-    catalog
+    withRepoAccessOptions(catalog
       .command('rebuild')
       .description('rebuild the catalogue from one target alone (snapshots, files, packs, run history); resumable')
       .option('-p, --policy <file>', 'policy file (YAML)')
       .option('--target <name>', 'the target to read (with -p); with --repo, the name to record it under')
-      .option('--repo <url>', 'without a policy: s3://bucket/prefix, azure://container/prefix, gcs://bucket/prefix or a local path')
-      .option('--passphrase-env <var>', 'with --repo: environment variable holding the passphrase')
-      .option('--passphrase-file <file>', 'with --repo: file holding the passphrase')
-      .option('--endpoint <url>', 'with --repo: S3-compatible, Azure or GCS endpoint (e.g. an emulator or MinIO)')
-      .option('--region <region>', 'with --repo s3://: the bucket region')
-      .addOption(new Option('--checksums <mode>', 'with --repo s3://: integrity checksums').choices(['when_supported', 'when_required']))
+      .option('--repo <url>', 'without a policy: s3://bucket/prefix, azure://container/prefix, gcs://bucket/prefix or a local path'))
       .option('--only-policy <name>', 'with --repo: import only this policy (default: every policy in the repository)')
       .action(async (o: { policy?: string; target?: string; repo?: string; passphraseEnv?: string; passphraseFile?: string; endpoint?: string; region?: string; checksums?: 'when_supported' | 'when_required'; onlyPolicy?: string }, cmd: Command) => {
         const out = ctx.output(cmd);
         if (!o.policy && !o.repo) throw new TriadError('E_USAGE', 'give a policy (-p POLICY --target NAME) or a repository (--repo URL)');
         if (o.policy && o.repo) throw new TriadError('E_USAGE', 'give either -p POLICY or --repo URL, not both');
-        let repo;
-        if (o.repo) {
-          if (o.passphraseEnv && o.passphraseFile) throw new TriadError('E_USAGE', 'give --passphrase-env or --passphrase-file, not both');
-          const spec = o.passphraseEnv ? { env: o.passphraseEnv } : o.passphraseFile ? { file: o.passphraseFile } : undefined;
-          const passphraseValue = spec ? undefined : await promptSecret(out, 'repository passphrase: ');
-          repo = { url: o.repo, endpoint: o.endpoint, region: o.region, checksums: o.checksums, policy: o.onlyPolicy, passphrase: spec, passphraseValue };
-        }
+        const repo = o.repo ? { ...(await repoAccessOf(o.repo, o, out)), policy: o.onlyPolicy } : undefined;
         const app = appContext(ctx, cmd, out, 'opening the repository…');
         const { rebuildCatalog } = await import('../../app/catalog-rebuild.js');
         const r = await rebuildCatalog(app, { policyFile: o.policy, target: o.target, repo }).finally(() => app.stopProgress());
@@ -235,45 +225,3 @@ async function newPassphraseFrom(ctx: CliContext, out: Output, o: { newPassphras
   if (first !== second) throw new TriadError('E_USAGE', 'the two passphrases differ', { hint: 'run the command again' });
   return first;
 }
-
-/** Reads a secret from the terminal without echo; refuses when no terminal is attached. */
-async function promptSecret(out: Output, question: string): Promise<string> {
-  const stdin = process.stdin;
-  if (!stdin.isTTY || !out.stderr.isTTY) {
-    throw new TriadError('E_USAGE', 'no passphrase given and no terminal to ask on', {
-      hint: 'pass it by reference: --new-passphrase-env VAR / --new-passphrase-file FILE (or --passphrase-env / --passphrase-file with --repo)',
-    });
-  }
-  out.stderr.write(question);
-  stdin.setRawMode(true);
-  stdin.resume();
-  try {
-    return await new Promise<string>((resolve, reject) => {
-      let value = '';
-      const onData = (buf: Buffer) => {
-        for (const ch of buf.toString('utf8')) {
-          if (ch === '\r' || ch === '\n') {
-            stdin.off('data', onData);
-            out.stderr.write('\n');
-            if (value === '') reject(new TriadError('E_USAGE', 'the passphrase is empty'));
-            else resolve(value);
-            return;
-          }
-          if (ch === '\u0003') {
-            stdin.off('data', onData);
-            out.stderr.write('\n');
-            reject(new TriadError('E_INTERRUPTED', 'interrupted'));
-            return;
-          }
-          if (ch === '\u007f' || ch === '\b') value = value.slice(0, -1);
-          else value += ch;
-        }
-      };
-      stdin.on('data', onData);
-    });
-  } finally {
-    stdin.setRawMode(false);
-    stdin.pause();
-  }
-}
-

@@ -4,12 +4,13 @@ import { Option, type Command } from 'commander';
 import { TriadError, errnoCode, fsError } from '../../core/errors.js';
 import { parseDuration } from '../../policy/units.js';
 import type { PolicyOutcome, ReportResult } from '../../app/report.js';
+import type { PolicyReport } from '../../compliance/types.js';
 import { examples, type CliContext } from '../context.js';
 import type { Output } from '../output.js';
 import { appContext, collect } from './app-context.js';
 
-const FORMATS = ['table', 'json', 'markdown', 'html', 'prometheus'] as const;
-type Format = (typeof FORMATS)[number];
+export const FORMATS = ['table', 'json', 'markdown', 'html', 'prometheus'] as const;
+export type Format = (typeof FORMATS)[number];
 
 interface CommonOpts {
   policy?: string[];
@@ -37,30 +38,7 @@ export function registerReport(program: Command, ctx: CliContext): void {
         if (failed) throw failed.error;
         const reports = result.outcomes.flatMap((x) => (x.ok ? [x.report] : []));
         const format: Format = o.format ?? (out.json ? 'json' : 'table');
-        const render = await import('../render/report.js');
-        let text: string;
-        switch (format) {
-          case 'json':
-            text = JSON.stringify(render.renderReportJson(reports), null, 2) + '\n';
-            break;
-          case 'markdown':
-            text = render.renderReportMarkdown(reports);
-            break;
-          case 'html':
-            text = render.renderReportHtml(reports);
-            break;
-          case 'prometheus':
-            text = render.renderPrometheus(reports);
-            break;
-          default: {
-            const c = o.output === undefined ? out.c : undefined;
-            const style = c
-              ? (s: string, t: string): string =>
-                  s === 'ok' ? c.green(t) : s === 'warning' ? c.yellow(t) : s === 'critical' ? c.red(t) : s === 'heading' ? c.bold(t) : c.dim(t)
-              : undefined;
-            text = render.renderReportTable(reports, style ? { style } : {});
-          }
-        }
+        const text = await renderReports(format, reports, o.output === undefined ? out : undefined);
         if (o.output !== undefined) {
           const file = resolve(ctx.cwd, o.output);
           await writeFileAtomic(file, text);
@@ -115,22 +93,50 @@ export function registerReport(program: Command, ctx: CliContext): void {
   );
 }
 
+/** The reports in one of the five formats; `colour` (stdout is a terminal) styles the table. */
+export async function renderReports(format: Format, reports: readonly PolicyReport[], colour: Output | undefined): Promise<string> {
+  const render = await import('../render/report.js');
+  switch (format) {
+    case 'json':
+      return JSON.stringify(render.renderReportJson(reports), null, 2) + '\n';
+    case 'markdown':
+      return render.renderReportMarkdown(reports);
+    case 'html':
+      return render.renderReportHtml(reports);
+    case 'prometheus':
+      return render.renderPrometheus(reports);
+    default: {
+      const c = colour?.c;
+      const style = c
+        ? (s: string, t: string): string => (s === 'ok' ? c.green(t) : s === 'warning' ? c.yellow(t) : s === 'critical' ? c.red(t) : s === 'heading' ? c.bold(t) : c.dim(t))
+        : undefined;
+      return render.renderReportTable(reports, style ? { style } : {});
+    }
+  }
+}
+
 async function evaluate(ctx: CliContext, cmd: Command, out: Output, o: CommonOpts): Promise<ReportResult> {
-  const at = o.at === undefined ? undefined : parseAt(o.at);
-  const windowMs = o.window === undefined ? undefined : parseWindow(o.window);
+  const when = evaluationOptions(o, out);
   const app = appContext(ctx, cmd, out);
   try {
     const { buildReports } = await import('../../app/report.js');
     return await buildReports(app, {
       ...(o.policy === undefined ? {} : { policyFiles: o.policy }),
       ...(o.policies === undefined ? {} : { policiesDir: o.policies }),
-      ...(at === undefined ? {} : { at }),
-      ...(windowMs === undefined ? {} : { windowMs }),
-      ...(out.zoneOverride === undefined ? {} : { zone: out.zoneOverride }),
+      ...when,
     });
   } finally {
     app.stopProgress();
   }
+}
+
+/** --at, --window and --utc as the report options `at`, `windowMs` and `zone` (each only when given). */
+export function evaluationOptions(o: { at?: string; window?: string }, out: Output): { at?: Date; windowMs?: number; zone?: string } {
+  return {
+    ...(o.at === undefined ? {} : { at: parseAt(o.at) }),
+    ...(o.window === undefined ? {} : { windowMs: parseWindow(o.window) }),
+    ...(out.zoneOverride === undefined ? {} : { zone: out.zoneOverride }),
+  };
 }
 
 function parseAt(text: string): Date {
@@ -192,7 +198,7 @@ function statusRow(x: PolicyOutcome, line: (r: Extract<PolicyOutcome, { ok: true
 }
 
 /** Worst first: CRITICAL, WARNING, UNKNOWN, OK (the usual rule for a check covering several services). */
-const NAGIOS_RANK: Record<number, number> = { 2: 3, 1: 2, 3: 1, 0: 0 };
+export const NAGIOS_RANK: Record<number, number> = { 2: 3, 1: 2, 3: 1, 0: 0 };
 
 /** Nagios mode never exits with a triad code: anything that goes wrong is UNKNOWN (3). */
 async function nagiosStatus(ctx: CliContext, cmd: Command, out: Output, o: CommonOpts): Promise<void> {

@@ -94,6 +94,8 @@ export function progressLabel(e: ProgressEvent): string {
       return `prune ${e.target}: ${e.phase}`;
     case 'catalog-rebuild':
       return rebuildLabel(e.phase, e.snapshot);
+    case 'fleet-report':
+      return 'fleet: reading journal';
     default:
       return unreachable(e);
   }

@@ -17,6 +17,16 @@ const sevStyle = (s: Severity): TextStyle => s;
 const SEVERITY_LABEL: Record<Severity, string> = { ok: 'OK', warning: 'WARNING', critical: 'CRITICAL' };
 const NAGIOS_LABEL = ['OK', 'WARNING', 'CRITICAL', 'UNKNOWN'] as const;
 
+/** What a report is about: the policy, and in a fleet report the host whose backups of it are judged. */
+export function subjectOf(r: Pick<PolicyReport, 'policy' | 'host'>): string {
+  return r.host === undefined ? r.policy : `${r.policy} on ${r.host}`;
+}
+
+/** An HTML id for the report's section, unique across hosts. */
+function anchorOf(r: PolicyReport): string {
+  return r.host === undefined ? `policy-${r.policy}` : `policy-${r.host}-${r.policy}`;
+}
+
 /** The level every output shows, with what it means for the contract. */
 export function levelText(r: PolicyReport): string {
   return `${SEVERITY_LABEL[r.severity]} (${r.verdict === 'compliant' ? 'within contract' : 'out of contract'})`;
@@ -57,7 +67,7 @@ export function renderReportTable(reports: readonly PolicyReport[], opts: { styl
   const st = opts.style ?? plain;
   const out: string[] = [];
   for (const r of reports) {
-    out.push(st('heading', `Policy ${r.policy}`) + `  ${st(sevStyle(r.severity), levelText(r))}  at ${formatTime(r.at, r.zone)}, window ${formatDuration(r.windowMs)}`);
+    out.push(st('heading', `Policy ${subjectOf(r)}`) + `  ${st(sevStyle(r.severity), levelText(r))}  at ${formatTime(r.at, r.zone)}, window ${formatDuration(r.windowMs)}`);
     out.push(`Rule ${r.rule.rule}: configured ${r.rule.configured}, data ${r.rule.data} (${countOf(r.rule.copies, 'copy', 'copies')}, ${countOf(r.rule.media.length, 'medium', 'media')}, ${r.rule.offsiteCopies} off-site)`);
     out.push(`${obligationsText(r)} Production data on ${r.productionMedia}.`);
     out.push('');
@@ -352,7 +362,7 @@ export function renderReportMarkdown(reports: readonly PolicyReport[]): string {
     out.push('');
   }
   for (const r of reports) {
-    out.push(`## Policy ${md(r.policy)}: ${levelText(r)}`, '');
+    out.push(`## Policy ${md(subjectOf(r))}: ${levelText(r)}`, '');
     if (r.description) out.push(md(r.description), '');
     out.push(`Evaluated at ${formatTime(r.at, r.zone)} over the last ${formatDuration(r.windowMs)} (from ${formatTime(r.windowStart, r.zone)}). ${obligationsText(r)}`, '');
     for (const sec of reportSections(r)) {
@@ -379,7 +389,7 @@ const SUMMARY_HEAD = ['Policy', 'Level', 'Contract', 'RPO exposure', 'RTO', 'Las
 function summaryRow(r: PolicyReport): string[] {
   const test = r.lastRestoreTest;
   return [
-    r.policy, SEVERITY_LABEL[r.severity], r.verdict === 'compliant' ? 'within' : 'out of contract', `${dur(r.rpo.overall.exposureMs)} / ${dur(r.objectives.rpoMs)}`, r.rto.verdict,
+    subjectOf(r), SEVERITY_LABEL[r.severity], r.verdict === 'compliant' ? 'within' : 'out of contract', `${dur(r.rpo.overall.exposureMs)} / ${dur(r.objectives.rpoMs)}`, r.rto.verdict,
     test ? `${formatDuration(test.ageMs)} ago, ${test.ok ? 'passed' : 'FAILED'}` : 'none', String(r.findings.filter((f) => f.severity !== 'ok').length),
   ];
 }
@@ -397,7 +407,7 @@ export function verdictSentence(r: PolicyReport): string {
   const parts = [contractClause(r), restoreTestClause(r), rtoClause(r)].filter((p) => p !== '');
   const warning = r.findings.find((f) => f.severity === 'warning' && !NOT_STARTED_CODES.includes(f.code));
   if (r.severity === 'warning' && warning) parts.push(`warning: ${warning.message}`);
-  return `${r.policy}: ${parts.join('; ')}`;
+  return `${subjectOf(r)}: ${parts.join('; ')}`;
 }
 
 /** Findings that say no obligation is judged yet: no snapshot, or no record at all. */
@@ -484,13 +494,13 @@ export function renderReportHtml(reports: readonly PolicyReport[], opts: { title
   if (reports.length > 1) {
     body.push('<h3>Summary</h3>' + rows(SUMMARY_HEAD, reports.map((r) => {
       const [policy, , ...rest] = summaryRow(r);
-      return [`<a href="#policy-${e(r.policy)}">${e(policy!)}</a>`, level(r), ...rest.map(e)];
+      return [`<a href="#${e(anchorOf(r))}">${e(policy!)}</a>`, level(r), ...rest.map(e)];
     })));
   }
   body.push('</section>');
   for (const r of reports) {
     const z = r.zone;
-    body.push(`<section class="policy" id="policy-${e(r.policy)}"><h2>Policy ${e(r.policy)} ${level(r)} <small>(${r.verdict === 'compliant' ? 'within contract' : 'out of contract'})</small></h2>`);
+    body.push(`<section class="policy" id="${e(anchorOf(r))}"><h2>Policy ${e(subjectOf(r))} ${level(r)} <small>(${r.verdict === 'compliant' ? 'within contract' : 'out of contract'})</small></h2>`);
     if (r.description) body.push(`<p>${e(r.description)}</p>`);
     body.push(`<p>Evaluated at ${e(formatTime(r.at, z))} over the last ${e(formatDuration(r.windowMs))} (from ${e(formatTime(r.windowStart, z))}). <span class="obligations">${e(obligationsText(r))}</span></p>`);
 
@@ -550,7 +560,7 @@ export function renderPrometheus(reports: readonly PolicyReport[]): string {
   const s = (ms: number | null | undefined): number | null => (ms === null || ms === undefined ? null : ms / 1000);
   const ts = (d: Date | null | undefined): number | null => (d ? d.getTime() / 1000 : null);
   for (const r of reports) {
-    const p = { policy: r.policy };
+    const p: Record<string, string> = r.host === undefined ? { policy: r.policy } : { host: r.host, policy: r.policy };
     put('triad_report_timestamp_seconds', 'Time the report was evaluated at.', p, ts(r.at));
     put('triad_compliant', '1 when the policy has no compliance finding.', p, r.verdict === 'compliant' ? 1 : 0);
     put('triad_rule_compliant', '1 when the data meets the 3-2-1 rule now (also 1 when the rule is off).', { ...p, rule: r.rule.rule }, r.rule.data === 'violated' ? 0 : 1);
@@ -627,7 +637,7 @@ export function renderStatusLine(r: PolicyReport): string {
   const o = r.rpo.overall;
   const first = r.findings.find((f) => f.severity !== 'ok');
   return [
-    r.policy,
+    subjectOf(r),
     SEVERITY_LABEL[r.severity],
     `rule ${r.rule.rule} ${r.rule.data}`,
     `rpo ${o.breachSince ? 'BREACH' : 'ok'} (exposure ${dur(o.exposureMs)}/${dur(r.objectives.rpoMs)})`,
@@ -648,7 +658,7 @@ export function renderNagios(r: PolicyReport): { text: string; exitCode: 0 | 1 |
   const worst = r.findings.filter((f) => f.severity !== 'ok');
   const summary = worst.length === 0 ? 'compliant' : `${countOf(worst.length, 'finding', 'findings')}: ${worst[0]!.message}`;
   const perf = r.nagios.perfdata.map(perfItem).join(' ');
-  return { text: `TRIAD ${NAGIOS_LABEL[status]} - ${r.policy}: ${summary.replace(/\|/g, '/')}${perf ? ` | ${perf}` : ''}`, exitCode: status };
+  return { text: `TRIAD ${NAGIOS_LABEL[status]} - ${subjectOf(r)}: ${summary.replace(/\|/g, '/')}${perf ? ` | ${perf}` : ''}`, exitCode: status };
 }
 
 /** For a policy that could not be evaluated at all (catalogue unreadable, policy invalid). */

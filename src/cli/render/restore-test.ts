@@ -106,13 +106,15 @@ function secs(ms: number): string {
 /** Human summary lines; `c` colours PASS/FAIL on a terminal, `time` shows a time in the display zone. */
 export function renderSummary(r: RestoreTestResult, c: { red(s: string): string; green(s: string): string; yellow(s: string): string }, time: (iso: string) => string, opts: { verbose?: boolean } = {}): string[] {
   const out: string[] = [];
-  out.push(`restore test of policy ${r.policy} — seed ${r.seed} (repeat this sample with --seed ${r.seed})`);
+  out.push(`restore test of policy ${r.policy}${r.host === undefined ? '' : ` on host ${r.host}`} — seed ${r.seed} (repeat this sample with --seed ${r.seed})`);
   const spec = r.sample.spec.kind === 'percent' ? `${r.sample.spec.value}%` : r.sample.spec.kind === 'files' ? `${r.sample.spec.value} files` : formatBytes(r.sample.spec.value);
   out.push(`sample: ${r.sample.files} file(s), ${formatBytes(r.sample.bytes)} from ${r.sample.snapshotList.length} snapshot(s) (${r.sample.snapshots}; size ${spec}, at most ${formatBytes(r.sample.maxBytes)})`);
   for (const s of r.sample.snapshotList) {
     out.push(`  snapshot ${s.id.slice(0, 8)} of ${time(s.time)}: ${s.files.length} of ${s.candidates} files, ${formatBytes(s.bytes)} (listed from the ${s.listing})${s.note ? ` — ${s.note}` : ''}`);
   }
-  if (r.previous === null) out.push('previous restore test: none on record');
+  if (r.host !== undefined) {
+    // Tested from the repository alone: the history of earlier tests is in the hosts' catalogues.
+  } else if (r.previous === null) out.push('previous restore test: none on record');
   else if (r.overdue) out.push(c.yellow(`OVERDUE: the previous restore test (${time(r.previous.at)}) is ${formatDuration(r.previous.ageMs)} old, older than restore_test.every (${formatDuration(r.everyMs)})`));
   else out.push(`previous restore test: ${time(r.previous.at)} (${formatDuration(r.previous.ageMs)} ago)`);
   out.push('');

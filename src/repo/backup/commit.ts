@@ -3,7 +3,7 @@ import type { Clock } from '../../core/clock.js';
 import type { CompressionMode } from '../blob/index.js';
 import { absentPacks, listPacks, MasterIndex, type AbsentPack } from '../index/index.js';
 import { repairIndex } from '../maintenance/index.js';
-import { loadSnapshots, sealSnapshot, writeJournal, type DamagedSnapshot, type Snapshot, type SnapshotManifest, type SnapshotSummary } from '../model/index.js';
+import { POLICY_DETAIL, loadSnapshots, sealSnapshot, writeJournal, type DamagedSnapshot, type PolicyDigest, type Snapshot, type SnapshotManifest, type SnapshotSummary } from '../model/index.js';
 import { BlobReader } from '../read/index.js';
 import type { Repository } from '../repository.js';
 import { Archiver, estimateSources, type ArchiveEvents, type BackupWarning, type FileRecord } from './archiver.js';
@@ -35,6 +35,8 @@ export interface SnapshotOptions {
   /** Record the snapshot under this time instead of `startedAt`. */
   time?: Date;
   tags?: string[];
+  /** What the journal record keeps of the policy (details.policy), for reports built from the repository alone. */
+  policyDigest?: PolicyDigest;
   compression: CompressionMode;
   dryRun?: boolean;
   /** Count the sources first so progress can carry totals. */
@@ -187,7 +189,7 @@ async function snapshotFrom(targets: SnapshotTarget[], sources: ArchiveSource[],
       status: failed ? 'failed' : result.partial ? 'partial' : 'ok', exitCode, snapshot,
       targets: outcomes.map((t) => ({ name: t.name, ok: t.error === undefined, error: t.error === undefined ? undefined : messageOf(t.error), location: t.location, bytesWritten: t.bytesWritten, packs: t.packsWritten })),
       bytesRead: result.summary.bytesRead, bytesWritten: result.summary.dataAddedPacked, files: result.summary.files,
-      details: { summary: result.summary, partial: result.partial, time: time.toISOString(), paths: opts.paths, parent: parent?.id },
+      details: { summary: result.summary, partial: result.partial, time: time.toISOString(), paths: opts.paths, parent: parent?.id, tree: result.rootTree, ...(opts.policyDigest ? { [POLICY_DETAIL]: opts.policyDigest } : {}) },
     });
     run.journal = { id, targets: writer.live.map((s) => s.name) };
   }

@@ -27,6 +27,37 @@ export interface JournalRecord {
 }
 
 /**
+ * `details.policy` of a backup record: what a report needs of the policy that ran it (objectives,
+ * rule, media of every target), so a report built from the repository alone (`fleet report`)
+ * judges each host's policy against its own contract. Never secrets: no paths of key files, no
+ * credentials, no hook commands. Records written before this field existed lack it.
+ */
+export const POLICY_DETAIL = 'policy';
+
+export interface PolicyDigest {
+  rule: string;
+  timezone: string;
+  description?: string;
+  production: { media: string };
+  /** Milliseconds; `since` as ISO 8601. */
+  objectives: { rpo?: number; rto?: number; window: number; since?: string; warn_at?: number };
+  restore_test: { every: number };
+  verify: { every: number };
+  keys: { prove_every?: number };
+  targets: { name: string; type: string; media: string; offsite: boolean; immutable: boolean; offline: boolean }[];
+}
+
+/** The digest a record's details hold, its shape checked; undefined when there is none (older records). */
+export function policyDigestOf(details: unknown): PolicyDigest | undefined {
+  if (typeof details !== 'object' || details === null) return undefined;
+  const d = (details as Record<string, unknown>)[POLICY_DETAIL] as PolicyDigest | undefined;
+  const ok =
+    typeof d === 'object' && d !== null && typeof d.rule === 'string' && typeof d.objectives === 'object' && d.objectives !== null && typeof d.objectives.window === 'number' &&
+    Array.isArray(d.targets) && d.targets.every((t) => typeof t === 'object' && t !== null && typeof t.name === 'string' && typeof t.media === 'string');
+  return ok ? d : undefined;
+}
+
+/**
  * The verification ledger in a record: `details.ledger` of a check record, and of each entry
  * of a restore test's `details.results`. `verified`: packs read whole and found intact;
  * `intact`: packs a restore test restored blobs of intact; `failed`: packs found damaged.

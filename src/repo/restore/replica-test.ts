@@ -112,11 +112,11 @@ export interface ReplicaTestResult {
   failedPacks: string[];
 }
 
-/** Loads a replica's index, the policy's snapshots on it and its pack listing. */
+/** Loads a replica's index, the policy's snapshots on it (every policy's when `policy` is undefined) and its pack listing. */
 export async function openTestReplica(
   name: string,
   repo: Repository,
-  policy: string,
+  policy: string | undefined,
   opts: { onDamaged?: (d: DamagedSnapshot) => void; onIndexRouted?: (routed: RoutedIndex) => void; signal?: AbortSignal; readMode?: ReadMode },
 ): Promise<TestReplica> {
   const stored = await listStoredPacks(repo, opts.signal);
@@ -128,7 +128,7 @@ export async function openTestReplica(
     opts.onDamaged?.(d);
   };
   const snapshots = new Map<string, Snapshot>();
-  for (const snap of await loadSnapshots(repo, { onDamaged, signal: opts.signal })) if (snap.policy === policy) snapshots.set(snap.id, snap);
+  for (const snap of await loadSnapshots(repo, { onDamaged, signal: opts.signal })) if (policy === undefined || snap.policy === policy) snapshots.set(snap.id, snap);
   return { name, reader: new BlobReader(repo, routed.index, opts.readMode), snapshots, stored, damagedObjects };
 }
 
