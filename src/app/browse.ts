@@ -12,11 +12,16 @@ export interface LsEntry {
   mtime: string;
   uid: number;
   gid: number;
+  /** Names the file had (hard links); 1 for every other entry. */
+  links: number;
   target?: string;
+  /** Device nodes: their major and minor numbers. */
+  device?: { major: number; minor: number };
 }
 
 function entry(path: string, n: TreeNode): LsEntry {
-  return { path, type: n.type, size: n.size, mode: n.mode, mtime: new Date(n.mtime).toISOString(), uid: n.uid, gid: n.gid, target: n.target };
+  const device = n.devMajor !== undefined && n.devMinor !== undefined ? { major: n.devMajor, minor: n.devMinor } : undefined;
+  return { path, type: n.type, size: n.size, mode: n.mode, mtime: new Date(n.mtime).toISOString(), uid: n.uid, gid: n.gid, links: n.links ?? 1, target: n.target, device };
 }
 
 export async function listTree(ctx: AppContext, opts: { policyFile: string; snapshot: string; path?: string; target?: string; recursive?: boolean; hosts?: HostSelection }): Promise<{ snapshot: string; target: string; timezone: string; entries: LsEntry[]; bytesFetched: number; requests: number }> {

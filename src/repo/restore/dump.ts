@@ -6,7 +6,7 @@ import type { BlobReader } from '../read/index.js';
 import { contentSizeMismatch } from '../check/index.js';
 import { decimalSeconds, nodeMtimeNs } from '../model/index.js';
 import { HeldTrees, heldContent, walkTree } from '../read/index.js';
-import type { TreeNode } from '../model/index.js';
+import { LinkFirstNames, isSpecialType, type TreeNode } from '../model/index.js';
 
 /**
  * Streams a (sub)tree as a POSIX (ustar/pax) tar archive; file contents are fetched as the
@@ -33,13 +33,20 @@ export async function dumpTar(reader: BlobReader, tree: string, prefix: string, 
   };
   // An entry still open when the archive is destroyed emits that error: it is ours, thrown below.
   const entry = (header: Partial<Header> & Pick<Header, 'name'>) => pack.entry(header).on('error', () => undefined);
+  // A file's later names are tar hard-link entries to the first one written.
+  const firstNames = new LinkFirstNames();
   const put = async (name: string, node: TreeNode) => {
     signal?.throwIfAborted();
     const header = { name, mode: node.mode, uid: node.uid, gid: node.gid, ...tarTime(node) };
+    const first = node.type === 'file' ? firstNames.of(name, node) : name;
     if (node.type === 'dir') {
       entry({ ...header, type: 'directory' });
     } else if (node.type === 'symlink') {
       entry({ ...header, type: 'symlink', linkname: node.target ?? '' });
+    } else if (isSpecialType(node.type)) {
+      entry({ ...header, type: SPECIAL_TAR_TYPE[node.type], devmajor: node.devMajor ?? 0, devminor: node.devMinor ?? 0 });
+    } else if (first !== name) {
+      entry({ ...header, type: 'link', linkname: first });
     } else {
       const wrongSize = contentSizeMismatch(reader.index, node);
       if (wrongSize) throw sizeError(reader, name, wrongSize);
@@ -63,7 +70,8 @@ export async function dumpTar(reader: BlobReader, tree: string, prefix: string, 
     } else {
       // The trees first, then every file's content planned in the order the walk writes it.
       const trees = await new HeldTrees(reader).load(tree, () => true, prefix);
-      reader.plan(heldContent(trees, tree, () => true, prefix));
+      const planNames = new LinkFirstNames();
+      reader.plan(heldContent(trees, tree, (path, node) => planNames.of(path, node) === path, prefix));
       if (single) await put(prefix, single);
       for await (const { path, node } of walkTree(trees, tree, prefix)) await put(path, node);
     }
@@ -74,6 +82,8 @@ export async function dumpTar(reader: BlobReader, tree: string, prefix: string, 
   }
   await done;
 }
+
+const SPECIAL_TAR_TYPE = { fifo: 'fifo', chardev: 'character-device', blockdev: 'block-device' } as const;
 
 function sizeError(reader: BlobReader, path: string, why: string): TriadError {
   return new TriadError('E_INTEGRITY', `${path}: ${why}; the tar stream stops here`, {

@@ -86,7 +86,7 @@ function writeFile(op: PieceOp, buf: Buffer, results: WriteResult[]): void {
   try {
     if (!w) {
       const o = op.open!;
-      w = { t: openTemp(o.out, o.fresh, o.overwrite, o.createMode), blob: undefined, whole: o.whole ? { hash: keyed(), expect: o.whole } : undefined };
+      w = { t: openTemp(o.out, o.fresh, o.overwrite, o.createMode, o.dense === true), blob: undefined, whole: o.whole ? { hash: keyed(), expect: o.whole } : undefined };
       open.set(op.file, w);
     }
     if (op.len) {

@@ -1,0 +1,16 @@
+/** Compared against in steps: memcmp stops at the first non-zero byte, so data costs almost nothing. */
+const ZEROS = Buffer.alloc(64 * 1024);
+
+/** True when every byte of `b` is zero (holes of sparse files read as such). */
+export function isAllZero(b: Uint8Array): boolean {
+  for (let off = 0; off < b.length; off += ZEROS.length) {
+    const n = Math.min(ZEROS.length, b.length - off);
+    if (ZEROS.compare(b, off, off + n, 0, n) !== 0) return false;
+  }
+  return true;
+}
+
+/** Feeds `n` zero bytes to `update` (a hash over a hole that was skipped). */
+export function feedZeros(n: number, update: (b: Uint8Array) => void): void {
+  for (let left = n; left > 0; left -= ZEROS.length) update(ZEROS.subarray(0, Math.min(left, ZEROS.length)));
+}
