@@ -11,6 +11,7 @@ import { sealParts, sealedLength } from '../crypto/index.js';
 import { blobAad } from '../format.js';
 import { KnownSet } from '../index/index.js';
 import { SharedRing } from '../../core/workers/index.js';
+import { isAllZero } from '../../core/zeros.js';
 import { decodeJobs, ITEM_RECORD, type FileEnd, type FileJob, type FileWorkerInit, type FromWorker, type ToWorker } from './reader.protocol.js';
 
 const init = workerData as FileWorkerInit;
@@ -129,10 +130,29 @@ class Batch {
   }
 }
 
+/**
+ * Chunks of zeros (the holes of sparse files) by length: their ids, and whether this thread
+ * sealed one already (the main thread then has it before it meets the next: it takes this
+ * thread's messages in order). A hole costs neither a hash nor a seal per chunk.
+ */
+const zeroChunks = new Map<number, { id: Buffer; sealed: boolean }>();
+/** Lengths of zero chunks remembered besides the length the chunker cuts holes at. */
+const ZERO_LENGTHS = 64;
+
+function zeroChunk(length: number): { id: Buffer; sealed: boolean } {
+  let z = zeroChunks.get(length);
+  if (!z) {
+    z = { id: createHmac('sha256', macKey).update(new Uint8Array(length)).digest(), sealed: false };
+    if (zeroChunks.size < ZERO_LENGTHS || length === gear.zeroCut) zeroChunks.set(length, z);
+  }
+  return z;
+}
+
 /** Names, and unless known seals, one chunk; returns its id (the first chunk's is a one-chunk file's hash). */
 async function addChunk(batch: Batch, job: FileJob, chunk: Uint8Array): Promise<Buffer> {
-  const id = createHmac('sha256', macKey).update(chunk).digest();
-  if (!init.seal || (!job.sealAll && known.has(id))) {
+  const zero = chunk.length > 0 && isAllZero(chunk) ? zeroChunk(chunk.length) : undefined;
+  const id = zero ? zero.id : createHmac('sha256', macKey).update(chunk).digest();
+  if (!init.seal || (!job.sealAll && (known.has(id) || zero?.sealed))) {
     batch.add(job.job, id, chunk.length);
     return id;
   }
@@ -146,6 +166,7 @@ async function addChunk(batch: Batch, job: FileJob, chunk: Uint8Array): Promise<
   }
   sealParts(encKey, parts, blobAad('data', id), ring.data.subarray(at, at + length));
   batch.add(job.job, id, chunk.length, at, length);
+  if (zero) zero.sealed = true;
   return id;
 }
 
