@@ -92,7 +92,7 @@ async function diffTrees(reader: Parameters<typeof walkTree>[0], ta: string | un
     } else if (n.type === 'dir') {
       if (n.mode !== other.mode) out.modified.push(p);
       await diffTrees(reader, n.subtree, other.subtree, p, out);
-    } else if (n.type === 'symlink' ? n.target !== other.target : n.hash !== other.hash || n.size !== other.size || n.mode !== other.mode) {
+    } else if (n.type === 'symlink' ? n.target !== other.target : n.hash !== other.hash || n.size !== other.size || n.mode !== other.mode || n.devMajor !== other.devMajor || n.devMinor !== other.devMinor) {
       out.modified.push(p);
     }
   }

@@ -14,3 +14,26 @@ export function isAllZero(b: Uint8Array): boolean {
 export function feedZeros(n: number, update: (b: Uint8Array) => void): void {
   for (let left = n; left > 0; left -= ZEROS.length) update(ZEROS.subarray(0, Math.min(left, ZEROS.length)));
 }
+
+/**
+ * Something computed from a run of zeros (its keyed id), by length: each length computed once.
+ * The holes of sparse files are mostly runs of one length; at most `keep` lengths are kept,
+ * the oldest making room.
+ */
+export class ZeroRuns<T> {
+  private readonly byLength = new Map<number, T>();
+
+  constructor(
+    private readonly compute: (zeros: Uint8Array) => T,
+    private readonly keep = 64,
+  ) {}
+
+  of(length: number): T {
+    const known = this.byLength.get(length);
+    if (known !== undefined) return known;
+    const value = this.compute(new Uint8Array(length));
+    if (this.byLength.size >= this.keep) this.byLength.delete(this.byLength.keys().next().value!);
+    this.byLength.set(length, value);
+    return value;
+  }
+}

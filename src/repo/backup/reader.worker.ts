@@ -11,7 +11,7 @@ import { sealParts, sealedLength } from '../crypto/index.js';
 import { blobAad } from '../format.js';
 import { KnownSet } from '../index/index.js';
 import { SharedRing } from '../../core/workers/index.js';
-import { isAllZero } from '../../core/zeros.js';
+import { ZeroRuns, isAllZero } from '../../core/zeros.js';
 import { decodeJobs, ITEM_RECORD, type FileEnd, type FileJob, type FileWorkerInit, type FromWorker, type ToWorker } from './reader.protocol.js';
 
 const init = workerData as FileWorkerInit;
@@ -135,22 +135,11 @@ class Batch {
  * sealed one already (the main thread then has it before it meets the next: it takes this
  * thread's messages in order). A hole costs neither a hash nor a seal per chunk.
  */
-const zeroChunks = new Map<number, { id: Buffer; sealed: boolean }>();
-/** Lengths of zero chunks remembered besides the length the chunker cuts holes at. */
-const ZERO_LENGTHS = 64;
-
-function zeroChunk(length: number): { id: Buffer; sealed: boolean } {
-  let z = zeroChunks.get(length);
-  if (!z) {
-    z = { id: createHmac('sha256', macKey).update(new Uint8Array(length)).digest(), sealed: false };
-    if (zeroChunks.size < ZERO_LENGTHS || length === gear.zeroCut) zeroChunks.set(length, z);
-  }
-  return z;
-}
+const zeroChunks = new ZeroRuns((zeros) => ({ id: createHmac('sha256', macKey).update(zeros).digest(), sealed: false }));
 
 /** Names, and unless known seals, one chunk; returns its id (the first chunk's is a one-chunk file's hash). */
 async function addChunk(batch: Batch, job: FileJob, chunk: Uint8Array): Promise<Buffer> {
-  const zero = chunk.length > 0 && isAllZero(chunk) ? zeroChunk(chunk.length) : undefined;
+  const zero = chunk.length > 0 && isAllZero(chunk) ? zeroChunks.of(chunk.length) : undefined;
   const id = zero ? zero.id : createHmac('sha256', macKey).update(chunk).digest();
   if (!init.seal || (!job.sealAll && (known.has(id) || zero?.sealed))) {
     batch.add(job.job, id, chunk.length);

@@ -11,7 +11,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { TriadError, errnoCode } from '../../core/errors.js';
 import { commitTemp, discardTemp, makeSymlink, openTemp, writeTemp, type TempFile } from './file-out.js';
 import { SharedRing } from '../../core/workers/index.js';
-import { feedZeros, isAllZero } from '../../core/zeros.js';
+import { ZeroRuns, feedZeros, isAllZero } from '../../core/zeros.js';
 import type { FromWriter, PieceOp, ToWriter, WriteOp, WriteResult, WriterInit } from './writer.protocol.js';
 
 const port = parentPort!;
@@ -25,23 +25,13 @@ const NO_BYTES = Buffer.alloc(0);
 interface Writing {
   t: TempFile;
   blob: Hmac | undefined;
-  /** Zero bytes the current blob began with, not hashed yet: a blob of zeros only is checked against zeroBlobId. */
+  /** Zero bytes the current blob began with, not hashed yet: a blob of zeros only is checked against zeroIds. */
   zeros: number;
   whole: { hash: Hmac; expect: string } | undefined;
 }
 
 /** The ids of blobs of zeros by length (the holes of sparse files): each length hashed once, not once a blob. */
-const zeroIds = new Map<number, string>();
-/** Lengths remembered (a sparse file's holes are mostly blobs of one length). */
-const ZERO_LENGTHS = 64;
-
-function zeroBlobId(length: number): string {
-  const known = zeroIds.get(length);
-  if (known !== undefined) return known;
-  const id = keyed().update(new Uint8Array(length)).digest('hex');
-  if (zeroIds.size < ZERO_LENGTHS) zeroIds.set(length, id);
-  return id;
-}
+const zeroIds = new ZeroRuns((zeros) => keyed().update(zeros).digest('hex'));
 const open = new Map<number, Writing>();
 /** Files that failed: their later pieces are ignored. */
 const failed = new Set<number>();
@@ -112,7 +102,7 @@ function writeFile(op: PieceOp, buf: Buffer, results: WriteResult[]): void {
       writeTemp(w.t, piece);
     }
     if (op.blob) {
-      const got = w.blob === undefined && w.zeros > 0 ? zeroBlobId(w.zeros) : (w.blob ?? keyed()).digest('hex');
+      const got = w.blob === undefined && w.zeros > 0 ? zeroIds.of(w.zeros) : (w.blob ?? keyed()).digest('hex');
       w.blob = undefined;
       w.zeros = 0;
       if (got !== op.blob) throw new BlobMismatch(op.blob);
