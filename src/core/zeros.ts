@@ -3,6 +3,9 @@ const ZEROS = Buffer.alloc(64 * 1024);
 
 /** True when every byte of `b` is zero (holes of sparse files read as such). */
 export function isAllZero(b: Uint8Array): boolean {
+  // Most data ends or begins with a non-zero byte: answered without the call into memcmp,
+  // whose argument checks cost microseconds, a noticeable share of a restore of small files.
+  if (b.length > 0 && (b[0] !== 0 || b[b.length - 1] !== 0)) return false;
   for (let off = 0; off < b.length; off += ZEROS.length) {
     const n = Math.min(ZEROS.length, b.length - off);
     if (ZEROS.compare(b, off, off + n, 0, n) !== 0) return false;
