@@ -13,12 +13,17 @@ export interface LsEntry {
   mtime: string;
   uid: number;
   gid: number;
+  /** Names the file had (hard links); 1 for every other entry. */
+  links: number;
   target?: string;
+  /** Device nodes: their major and minor numbers. */
+  device?: { major: number; minor: number };
 }
 
 /** Paths and link targets shown escaped (displayPath): a name that is not UTF-8 stays unambiguous in text and JSON. */
 function entry(path: string, n: TreeNode): LsEntry {
-  return { path: displayPath(path), type: n.type, size: n.size, mode: n.mode, mtime: new Date(n.mtime).toISOString(), uid: n.uid, gid: n.gid, target: n.target === undefined ? undefined : displayPath(n.target) };
+  const device = n.devMajor !== undefined && n.devMinor !== undefined ? { major: n.devMajor, minor: n.devMinor } : undefined;
+  return { path: displayPath(path), type: n.type, size: n.size, mode: n.mode, mtime: new Date(n.mtime).toISOString(), uid: n.uid, gid: n.gid, links: n.links ?? 1, target: n.target === undefined ? undefined : displayPath(n.target), device };
 }
 
 export async function listTree(ctx: AppContext, opts: { policyFile: string; snapshot: string; path?: string; target?: string; recursive?: boolean; hosts?: HostSelection }): Promise<{ snapshot: string; target: string; timezone: string; entries: LsEntry[]; bytesFetched: number; requests: number }> {
@@ -94,7 +99,7 @@ async function diffTrees(reader: Parameters<typeof walkTree>[0], ta: string | un
     } else if (n.type === 'dir') {
       if (n.mode !== other.mode || !sameXattrs(n, other)) out.modified.push(p);
       await diffTrees(reader, n.subtree, other.subtree, p, out);
-    } else if (n.type === 'symlink' ? n.target !== other.target : n.hash !== other.hash || n.size !== other.size || n.mode !== other.mode || !sameXattrs(n, other)) {
+    } else if (n.type === 'symlink' ? n.target !== other.target : n.hash !== other.hash || n.size !== other.size || n.mode !== other.mode || n.devMajor !== other.devMajor || n.devMinor !== other.devMinor || !sameXattrs(n, other)) {
       out.modified.push(p);
     }
   }

@@ -17,6 +17,8 @@ export interface RestoreOptions {
   overwrite?: boolean;
   /** Remove what the snapshot does not have under the restored paths (requires `overwrite`). */
   delete?: boolean;
+  /** False: write files' zeros (default: leave them as holes, so sparse files stay sparse). */
+  sparse?: boolean;
   /** Whose `latest` (default this host's). */
   hosts?: HostSelection;
 }
@@ -56,6 +58,7 @@ export async function runRestore(ctx: AppContext, opts: RestoreOptions): Promise
       user,
       overwrite: !!opts.overwrite,
       delete: !!opts.delete,
+      sparse: opts.sparse !== false,
       signal: ctx.signal,
       onProgress: (p) => ctx.emit?.({ type: 'progress', job: 'restore', files: p.files, bytes: p.bytes, totalBytes: snap.summary.bytes, totalFiles: snap.summary.files, path: p.path }),
       onFileError: (path, err) => ctx.emit?.({ type: 'file-restore-failed', path, error: errorMessage(err) }),
@@ -63,8 +66,9 @@ export async function runRestore(ctx: AppContext, opts: RestoreOptions): Promise
       onXattrNotSet: (path, attribute, error) => ctx.emit?.({ type: 'xattr-not-restored', path, attribute, error }),
       writers: ctx.threads?.restoreWriters,
     });
+    if (result.devicesSkipped > 0) ctx.emit?.({ type: 'devices-not-restored', count: result.devicesSkipped, first: result.deviceSkipped ?? '' });
     if (result.ownershipSkipped > 0) ctx.emit?.({ type: 'ownership-not-restored', count: result.ownershipSkipped, uid: user.uid });
-    const nothing = result.files + result.dirs + result.symlinks + result.unchanged === 0 && result.failures.length === 0;
+    const nothing = result.files + result.dirs + result.symlinks + result.specials + result.unchanged === 0 && result.failures.length === 0;
     if (opts.include?.length && nothing) ctx.emit?.({ type: 'patterns-matched-nothing', option: 'include', patterns: opts.include, snapshot: snap.id });
     if (opts.exclude?.length && result.excluded === 0) ctx.emit?.({ type: 'patterns-matched-nothing', option: 'exclude', patterns: opts.exclude, snapshot: snap.id });
     // A restore that restored nothing it was asked for has failed, whatever the reason.

@@ -1,7 +1,7 @@
 import { NumericRecords } from '../core/workers/index.js';
 
 /** Messages between the catalogue's main thread and its row thread (flat: one batch of rows each). */
-export const FILE_TYPE_CODES = ['file', 'dir', 'symlink'] as const;
+export const FILE_TYPE_CODES = ['file', 'dir', 'symlink', 'fifo', 'chardev', 'blockdev'] as const;
 export const BLOB_TYPE_CODES = ['data', 'tree'] as const;
 
 /** What the row thread needs: the catalogue file and its busy timeout. */

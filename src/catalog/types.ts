@@ -1,8 +1,9 @@
 import type { TimeInput } from './time.js';
+import type { FILE_TYPE_CODES } from './row-stage.protocol.js';
 
 /** Row shapes as the catalogue returns them; times are canonical UTC ISO strings. */
 
-export type FileType = 'file' | 'dir' | 'symlink';
+export type FileType = (typeof FILE_TYPE_CODES)[number];
 export type PresenceStatus = 'complete' | 'missing' | 'forgotten';
 export type BlobType = 'data' | 'tree';
 export type RunKind = 'backup' | 'copy' | 'prune' | 'forget' | 'check' | 'restore' | 'restore-test' | 'init' | 'key-verify';

@@ -89,6 +89,8 @@ export type AppEvent =
   | { type: 'pack-reread'; target: string; pack: string; reason: string }
   /** A restore by a user who cannot give files away: `count` entries belong to someone else in the snapshot and are now owned by `uid`. */
   | { type: 'ownership-not-restored'; count: number; uid: number }
+  /** A restore by a user other than root: `count` device nodes (`first` the first of them) were not created. */
+  | { type: 'devices-not-restored'; count: number; first: string }
   /** `restore --include/--exclude` patterns that matched no entry of the snapshot. */
   | { type: 'patterns-matched-nothing'; option: 'include' | 'exclude'; patterns: string[]; snapshot: string }
   /** The key this passphrase opens is derived below the production scrypt cost; `kdf` and `floor` as describeKdf words them. */
@@ -123,6 +125,7 @@ export const EVENT_LEVEL: { readonly [T in AppEventType]: EventLevel } = {
   'index-damaged-routed': 'warning',
   'patterns-matched-nothing': 'warning',
   'ownership-not-restored': 'info',
+  'devices-not-restored': 'warning',
   'pack-reread': 'info',
 };
 

@@ -121,7 +121,9 @@ export function registerRepo(program: Command, ctx: CliContext): void {
         if (out.json) return out.emitJson(r);
         if (out.verbose) out.info(fetchedLine(r.bytesFetched, r.requests));
         if (o.long) {
-          out.result(table(r.entries.map((e) => [modeString(e.type, e.mode), String(e.uid), String(e.gid), String(e.size), out.time(e.mtime, r.timezone), e.path + (e.target ? ` -> ${e.target}` : '')]), { align: ['l', 'r', 'r', 'r', 'l', 'l'] }));
+          // As ls(1): the link count after the mode, and a device's numbers where a size would be.
+          const size = (e: (typeof r.entries)[number]) => (e.device ? `${e.device.major}, ${e.device.minor}` : String(e.size));
+          out.result(table(r.entries.map((e) => [modeString(e.type, e.mode), String(e.links), String(e.uid), String(e.gid), size(e), out.time(e.mtime, r.timezone), e.path + (e.target ? ` -> ${e.target}` : '')]), { align: ['l', 'r', 'r', 'r', 'r', 'l', 'l'] }));
         } else {
           for (const e of r.entries) out.data(e.path + (e.type === 'dir' ? '/' : ''));
         }
@@ -165,17 +167,19 @@ export function registerRepo(program: Command, ctx: CliContext): void {
       .option('--exclude <glob>', 'skip matching paths (repeatable)', collect)
       .option('--overwrite', 'restore into a non-empty DIR: replace what differs (a file with the same content is left in place)')
       .option('--delete', 'with --overwrite: remove what the snapshot does not have under the restored paths')
+      .option('--no-sparse', 'write the zeros of files (default: runs of zeros are left as holes, so sparse files take only the disk their data needs)')
       .addOption(hostOption("'latest' is the latest"))
       .addOption(allHostsOption("'latest' is the latest"))
       .addOption(readConcurrencyOption())
-      .action(async (snapshot: string, o: { policy: string; to: string; target?: string; include?: string[]; exclude?: string[]; overwrite?: boolean; delete?: boolean; host?: string; allHosts?: boolean }, cmd: Command) => {
+      .action(async (snapshot: string, o: { policy: string; to: string; target?: string; include?: string[]; exclude?: string[]; overwrite?: boolean; delete?: boolean; sparse: boolean; host?: string; allHosts?: boolean }, cmd: Command) => {
         const out = ctx.output(cmd);
         const app = appContext(ctx, cmd, out);
         const { runRestore } = await import('../../app/restore.js');
-        const r = await runRestore(app, { policyFile: o.policy, snapshot, to: o.to, target: o.target, include: o.include, exclude: o.exclude, overwrite: o.overwrite, delete: o.delete, hosts: { host: o.host, allHosts: o.allHosts } }).finally(() => app.stopProgress());
+        const r = await runRestore(app, { policyFile: o.policy, snapshot, to: o.to, target: o.target, include: o.include, exclude: o.exclude, overwrite: o.overwrite, delete: o.delete, sparse: o.sparse, hosts: { host: o.host, allHosts: o.allHosts } }).finally(() => app.stopProgress());
         if (out.json) out.emitJson(r);
         else {
           out.result(`restored snapshot ${r.snapshot.slice(0, 8)} from target '${r.target}' to ${r.to}: ${r.files} files, ${r.dirs} directories, ${r.symlinks} symlinks, ${formatBytes(r.bytes)} in ${formatDuration(r.durationMs)}`);
+          if (r.specials) out.result(`${r.specials} FIFO(s) and device node(s) created`);
           if (r.unchanged) out.result(`${r.unchanged} file(s) already as in the snapshot: left in place`);
           if (r.deleted) out.result(`${r.deleted} entr${r.deleted === 1 ? 'y' : 'ies'} the snapshot does not have: removed`);
           if (out.verbose) out.result(fetchedLine(r.bytesFetched, r.requests));
@@ -311,8 +315,11 @@ function snapshotTable(out: Output, r: SnapshotListing, long: boolean): string {
   return long ? table(rows, { header, align }) : table(rows, { header, align, maxWidth: SNAPSHOT_TABLE_WIDTH, shrink: [7, 5, 2, 6] });
 }
 
+/** ls(1)'s letter for each entry type. */
+const TYPE_LETTER: Record<string, string> = { dir: 'd', symlink: 'l', fifo: 'p', chardev: 'c', blockdev: 'b' };
+
 function modeString(type: string, mode: number): string {
-  const t = type === 'dir' ? 'd' : type === 'symlink' ? 'l' : '-';
+  const t = TYPE_LETTER[type] ?? '-';
   const rwx = (m: number) => (m & 4 ? 'r' : '-') + (m & 2 ? 'w' : '-') + (m & 1 ? 'x' : '-');
   return t + rwx(mode >> 6) + rwx(mode >> 3) + rwx(mode);
 }

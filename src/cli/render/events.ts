@@ -59,6 +59,8 @@ export function eventText(e: AppEvent): string {
       return `could not add the hook output to the run record: ${e.error}`;
     case 'ownership-not-restored':
       return `ownership not restored: ${e.count} entr${e.count === 1 ? 'y belongs' : 'ies belong'} to other users in the snapshot and now belong to uid ${e.uid} (modes and times are restored; restore as root to restore owners)`;
+    case 'devices-not-restored':
+      return `device nodes not restored: ${e.count} (${e.first}${e.count > 1 ? ' and others' : ''}); only root can create them: restore as root to recreate them`;
     case 'patterns-matched-nothing':
       return `--${e.option} ${e.patterns.map((p) => `'${p}'`).join(' ')} matched nothing in snapshot ${e.snapshot.slice(0, 8)}${e.option === 'include' ? ': nothing was restored' : ': no entry was left out'} (list it with 'triad ls -p POLICY ${e.snapshot.slice(0, 8)}')`;
     case 'index-damaged-routed':

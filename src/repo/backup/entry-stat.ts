@@ -16,6 +16,8 @@ export interface EntryStat {
   ino: number;
   dev: number;
   size: number;
+  /** Names the inode has (a regular file with more than one is backed up once, see hardlinks.ts). */
+  nlink: number;
   isDirectory(): boolean;
   isSymbolicLink(): boolean;
   isFile(): boolean;
@@ -25,7 +27,7 @@ export interface EntryStat {
  * An EntryStat as numbers (mtimeMs and the type tests follow from them): how the stat-ahead
  * thread's listings carry them, and how lstatEntry keeps them.
  */
-export const STAT_RECORD = new NumericRecords(['mode', 'uid', 'gid', 'mtimeSec', 'mtimeNsec', 'ctimeMs', 'ino', 'dev', 'size'] as const);
+export const STAT_RECORD = new NumericRecords(['mode', 'uid', 'gid', 'mtimeSec', 'mtimeNsec', 'ctimeMs', 'ino', 'dev', 'size', 'nlink'] as const);
 
 /**
  * lstat with the modification time to the nanosecond (Node's plain Stats keep only a double
@@ -46,6 +48,7 @@ export function lstatEntry(path: string): EntryStat {
   r.set(stats, 0, 'ino', Number(b.ino));
   r.set(stats, 0, 'dev', Number(b.dev));
   r.set(stats, 0, 'size', Number(b.size));
+  r.set(stats, 0, 'nlink', Number(b.nlink));
   return new RecordStat(stats, 0);
 }
 
@@ -65,6 +68,7 @@ class RecordStat implements EntryStat {
   readonly ino: number;
   readonly dev: number;
   readonly size: number;
+  readonly nlink: number;
 
   constructor(stats: Float64Array, i: number) {
     const r = STAT_RECORD;
@@ -78,6 +82,7 @@ class RecordStat implements EntryStat {
     this.ino = r.get(stats, i, 'ino');
     this.dev = r.get(stats, i, 'dev');
     this.size = r.get(stats, i, 'size');
+    this.nlink = r.get(stats, i, 'nlink');
   }
 
   isDirectory(): boolean {

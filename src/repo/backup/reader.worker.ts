@@ -12,6 +12,7 @@ import { blobAad } from '../format.js';
 import { KnownSet } from '../index/index.js';
 import { SharedRing } from '../../core/workers/index.js';
 import { fsPath } from '../../core/names.js';
+import { ZeroRuns, isAllZero } from '../../core/zeros.js';
 import { decodeJobs, ITEM_RECORD, type FileEnd, type FileJob, type FileWorkerInit, type FromWorker, type ToWorker } from './reader.protocol.js';
 
 const init = workerData as FileWorkerInit;
@@ -130,10 +131,18 @@ class Batch {
   }
 }
 
+/**
+ * Chunks of zeros (the holes of sparse files) by length: their ids, and whether this thread
+ * sealed one already (the main thread then has it before it meets the next: it takes this
+ * thread's messages in order). A hole costs neither a hash nor a seal per chunk.
+ */
+const zeroChunks = new ZeroRuns((zeros) => ({ id: createHmac('sha256', macKey).update(zeros).digest(), sealed: false }));
+
 /** Names, and unless known seals, one chunk; returns its id (the first chunk's is a one-chunk file's hash). */
 async function addChunk(batch: Batch, job: FileJob, chunk: Uint8Array): Promise<Buffer> {
-  const id = createHmac('sha256', macKey).update(chunk).digest();
-  if (!init.seal || (!job.sealAll && known.has(id))) {
+  const zero = chunk.length > 0 && isAllZero(chunk) ? zeroChunks.of(chunk.length) : undefined;
+  const id = zero ? zero.id : createHmac('sha256', macKey).update(chunk).digest();
+  if (!init.seal || (!job.sealAll && (known.has(id) || zero?.sealed))) {
     batch.add(job.job, id, chunk.length);
     return id;
   }
@@ -147,6 +156,7 @@ async function addChunk(batch: Batch, job: FileJob, chunk: Uint8Array): Promise<
   }
   sealParts(encKey, parts, blobAad('data', id), ring.data.subarray(at, at + length));
   batch.add(job.job, id, chunk.length, at, length);
+  if (zero) zero.sealed = true;
   return id;
 }
 

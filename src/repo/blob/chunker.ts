@@ -1,4 +1,5 @@
 import { createHmac } from 'node:crypto';
+import { isAllZero } from '../../core/zeros.js';
 
 /**
  * Content-defined chunking (FastCDC with normalised chunking, gear rolling hash).
@@ -18,6 +19,8 @@ export interface Gear {
   maskS: number;
   maskL: number;
   params: ChunkerParams;
+  /** Where a window of `max` zero bytes is cut (found once, on first need). */
+  zeroCut?: number;
 }
 
 /** Spreads `bits` one-bits over a 32-bit mask (spread masks cut more evenly than low-bit masks). */
@@ -53,8 +56,20 @@ export function nextCut(gear: Gear, buf: Uint8Array, start: number, end: number,
     return found > 0 ? found : -1;
   }
   const limit = Math.min(avail, max);
+  // A hole of a sparse file: the scan reads only [min, limit) of the window, so a window of
+  // zeros is cut where any other is, found without hashing byte by byte.
+  if (limit === max && isAllZero(buf.subarray(start + min, start + max))) return zeroCut(gear);
   const found = scan(gear, buf, start, start + limit, min, avg, limit);
   return found > 0 ? found : limit;
+}
+
+function zeroCut(gear: Gear): number {
+  if (gear.zeroCut === undefined) {
+    const { min, avg, max } = gear.params;
+    const found = scan(gear, new Uint8Array(max), 0, max, min, avg, max);
+    gear.zeroCut = found > 0 ? found : max;
+  }
+  return gear.zeroCut;
 }
 
 function scan(gear: Gear, buf: Uint8Array, start: number, end: number, min: number, avg: number, limit: number): number {

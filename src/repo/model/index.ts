@@ -2,5 +2,5 @@
 export { type JournalLedger, type JournalRecord, type PolicyDigest, LEDGER_DETAIL, POLICY_DETAIL, decodeJournalRecord, ledgerOf, policyDigestOf, readJournal, writeJournal } from './journal.js';
 export { type DamagedSnapshot, type Snapshot, type SnapshotManifest, type SnapshotSummary, decodeSnapshotManifest, loadSnapshots, resolveSnapshot, sealSnapshot } from './snapshot.js';
 export { type NodeTime, decimalSeconds, msOf, nodeMtimeNs, nodeTime, timeSpecOf, utimesArg } from './times.js';
-export { type Tree, type TreeNode, decodeTree, encodeTree, isSafeName } from './tree.js';
+export { type NodeType, type SpecialType, type Tree, type TreeNode, LinkFirstNames, SPECIAL_TYPES, decodeTree, encodeTree, isDeviceType, isSafeName, isSpecialType, linkGroupOf } from './tree.js';
 export { snapshotPathOf, sourceTopNames } from './source-names.js';

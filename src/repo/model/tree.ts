@@ -3,7 +3,20 @@ import { ID_RE } from '../format.js';
 import { isNodeTime } from './times.js';
 import { isCanonicalName } from '../../core/names.js';
 
-export type NodeType = 'file' | 'dir' | 'symlink';
+export type NodeType = 'file' | 'dir' | 'symlink' | SpecialType;
+
+/** Node types without content: a named pipe, and character and block devices (with `devMajor`/`devMinor`). */
+export type SpecialType = 'fifo' | 'chardev' | 'blockdev';
+
+export const SPECIAL_TYPES: readonly SpecialType[] = ['fifo', 'chardev', 'blockdev'];
+
+export function isSpecialType(t: string): t is SpecialType {
+  return (SPECIAL_TYPES as readonly string[]).includes(t);
+}
+
+export function isDeviceType(t: string): t is 'chardev' | 'blockdev' {
+  return t === 'chardev' || t === 'blockdev';
+}
 
 /** One directory entry of a tree blob. Field names are part of the format (docs/FORMAT.md). */
 export interface TreeNode {
@@ -24,6 +37,32 @@ export interface TreeNode {
   target?: string; // symlinks
   /** Extended attributes (POSIX ACLs included) by name, values base64, names sorted; absent when none. */
   xattrs?: Record<string, string>;
+  links?: number; // files with more than one name: the link count at backup (a group is its dev and inode)
+  devMajor?: number; // chardev, blockdev
+  devMinor?: number;
+}
+
+/** The hard-link group of a file node (its device and inode), or undefined when it has one name. */
+export function linkGroupOf(n: TreeNode): string | undefined {
+  return n.type === 'file' && n.links !== undefined && n.links > 1 && n.inode !== undefined && n.dev !== undefined ? `${n.dev}:${n.inode}` : undefined;
+}
+
+/**
+ * The first name met, in walk order, of each hard-link group: the name whose content a restore
+ * or dump writes, the later names being links to it.
+ */
+export class LinkFirstNames {
+  private readonly first = new Map<string, string>();
+
+  /** The first name met of `node`'s group: `path` itself for the first, and for a file with one name. */
+  of(path: string, node: TreeNode): string {
+    const group = linkGroupOf(node);
+    if (group === undefined) return path;
+    const known = this.first.get(group);
+    if (known !== undefined) return known;
+    this.first.set(group, path);
+    return path;
+  }
 }
 
 export interface Tree {
@@ -71,13 +110,15 @@ export function decodeTree(bytes: Buffer, id: string): Tree {
 /** The fields restore and check rely on, of the right type for the node's kind. */
 function checkNode(n: TreeNode, what: string): void {
   const name = JSON.stringify(n.name);
-  if (n.type !== 'file' && n.type !== 'dir' && n.type !== 'symlink') throw new TriadError('E_INTEGRITY', `unknown node type in ${what}`);
+  if (n.type !== 'file' && n.type !== 'dir' && n.type !== 'symlink' && !isSpecialType(n.type)) throw new TriadError('E_INTEGRITY', `unknown node type in ${what}`);
   if (n.type === 'dir' && n.subtree !== undefined && (typeof n.subtree !== 'string' || !ID_RE.test(n.subtree))) throw new TriadError('E_INTEGRITY', `bad subtree id in ${what}`);
   if (n.type === 'file' && (!Array.isArray(n.content) || !n.content.every((c) => typeof c === 'string' && ID_RE.test(c)))) {
     throw new TriadError('E_INTEGRITY', `bad content list for ${name} in ${what}`);
   }
   if (n.type === 'symlink' && typeof n.target !== 'string') throw new TriadError('E_INTEGRITY', `bad link target for ${name} in ${what}`);
   if (n.hash !== undefined && typeof n.hash !== 'string') throw new TriadError('E_INTEGRITY', `bad content hash for ${name} in ${what}`);
+  if (n.links !== undefined && !isWholeNumber(n.links)) throw new TriadError('E_INTEGRITY', `bad link count for ${name} in ${what}`);
+  if (isDeviceType(n.type) && !(isWholeNumber(n.devMajor) && isWholeNumber(n.devMinor))) throw new TriadError('E_INTEGRITY', `bad device number for ${name} in ${what}`);
   if (!isNodeTime(n)) throw new TriadError('E_INTEGRITY', `bad modification time for ${name} in ${what}`);
   if (n.xattrs !== undefined && !isXattrMap(n.xattrs)) throw new TriadError('E_INTEGRITY', `bad extended attributes for ${name} in ${what}`);
   if (![n.mode, n.uid, n.gid, n.size].every(isWholeNumber)) throw new TriadError('E_INTEGRITY', `bad mode, owner or size for ${name} in ${what}`);

@@ -7,7 +7,7 @@ import type { BlobReader } from '../read/index.js';
 import { contentSizeMismatch } from '../check/index.js';
 import { decimalSeconds, nodeMtimeNs } from '../model/index.js';
 import { HeldTrees, heldContent, walkTree } from '../read/index.js';
-import type { TreeNode } from '../model/index.js';
+import { LinkFirstNames, isSpecialType, type TreeNode } from '../model/index.js';
 
 /**
  * Streams a (sub)tree as a POSIX (ustar/pax) tar archive; file contents are fetched as the
@@ -34,13 +34,22 @@ export async function dumpTar(reader: BlobReader, tree: string, prefix: string, 
   };
   // An entry still open when the archive is destroyed emits that error: it is ours, thrown below.
   const entry = (header: Partial<Header> & Pick<Header, 'name'>) => pack.entry(header).on('error', () => undefined);
+  // A file's later names are tar hard-link entries to the first one written.
+  const firstNames = new LinkFirstNames();
   const put = async (name: string, node: TreeNode) => {
     signal?.throwIfAborted();
-    const header = bytesHeader(name, node, pack) ?? { name, mode: node.mode, uid: node.uid, gid: node.gid, ...tarTime(node) };
+    const first = node.type === 'file' ? firstNames.of(name, node) : name;
+    // What a symlink points to, or the first name of a hard link's group.
+    const link = node.type === 'symlink' ? node.target ?? '' : first !== name ? first : undefined;
+    const header = bytesHeader(name, link, node, pack) ?? { name, mode: node.mode, uid: node.uid, gid: node.gid, ...tarTime(node) };
     if (node.type === 'dir') {
       entry({ ...header, type: 'directory' });
     } else if (node.type === 'symlink') {
-      entry({ ...header, type: 'symlink', linkname: header.linkname ?? node.target ?? '' });
+      entry({ ...header, type: 'symlink', linkname: header.linkname ?? link ?? '' });
+    } else if (isSpecialType(node.type)) {
+      entry({ ...header, type: SPECIAL_TAR_TYPE[node.type], devmajor: node.devMajor ?? 0, devminor: node.devMinor ?? 0 });
+    } else if (link !== undefined) {
+      entry({ ...header, type: 'link', linkname: header.linkname ?? link });
     } else {
       const wrongSize = contentSizeMismatch(reader.index, node);
       if (wrongSize) throw sizeError(reader, name, wrongSize);
@@ -64,7 +73,8 @@ export async function dumpTar(reader: BlobReader, tree: string, prefix: string, 
     } else {
       // The trees first, then every file's content planned in the order the walk writes it.
       const trees = await new HeldTrees(reader).load(tree, () => true, prefix);
-      reader.plan(heldContent(trees, tree, () => true, prefix));
+      const planNames = new LinkFirstNames();
+      reader.plan(heldContent(trees, tree, (path, node) => planNames.of(path, node) === path, prefix));
       if (single) await put(prefix, single);
       for await (const { path, node } of walkTree(trees, tree, prefix)) await put(path, node);
     }
@@ -76,21 +86,23 @@ export async function dumpTar(reader: BlobReader, tree: string, prefix: string, 
   await done;
 }
 
+const SPECIAL_TAR_TYPE = { fifo: 'fifo', chardev: 'character-device', blockdev: 'block-device' } as const;
+
 type EntryHeader = Partial<Header> & Pick<Header, 'name' | 'mode' | 'uid' | 'gid' | 'mtime'>;
 
 /**
- * For an entry whose name or link target holds bytes that are not UTF-8: writes a PAX header
+ * For an entry whose name or link target (a symlink's, or a hard link's first name) holds bytes that are not UTF-8: writes a PAX header
  * of its own with the path (and link path) as their bytes, which GNU tar and bsdtar extract
  * as they are, and returns the entry's header with ASCII stand-ins that those records
  * override. tar-stream's own PAX headers encode strings as UTF-8, turning each such byte
  * into U+FFFD. Undefined for every other entry.
  */
-function bytesHeader(name: string, node: TreeNode, pack: tar.Pack): EntryHeader | undefined {
-  const target = node.type === 'symlink' ? node.target ?? '' : '';
+function bytesHeader(name: string, link: string | undefined, node: TreeNode, pack: tar.Pack): EntryHeader | undefined {
+  const target = link ?? '';
   if (!hasEscapedBytes(name) && !hasEscapedBytes(target)) return undefined;
   const time = tarTime(node);
   const records = [paxRecord('path', nameBytes(name))];
-  if (node.type === 'symlink') records.push(paxRecord('linkpath', nameBytes(target)));
+  if (link !== undefined) records.push(paxRecord('linkpath', nameBytes(target)));
   if (time.pax) records.push(paxRecord('mtime', Buffer.from(time.pax.mtime!)));
   const body = Buffer.concat(records);
   // tar-stream refuses a body for any type but a file, so the entry is opened as a file and
@@ -99,7 +111,7 @@ function bytesHeader(name: string, node: TreeNode, pack: tar.Pack): EntryHeader 
   const sink = pack.entry(header);
   header.type = PAX_HEADER;
   sink.on('error', () => undefined).end(body);
-  return { name: asciiStandIn(name), mode: node.mode, uid: node.uid, gid: node.gid, mtime: time.mtime, linkname: node.type === 'symlink' ? asciiStandIn(target) : undefined };
+  return { name: asciiStandIn(name), mode: node.mode, uid: node.uid, gid: node.gid, mtime: time.mtime, linkname: link !== undefined ? asciiStandIn(target) : undefined };
 }
 
 /** tar-stream writes this type (typeflag 'x') but its type declarations do not list it. */

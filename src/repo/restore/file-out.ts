@@ -1,4 +1,5 @@
-import { closeSync, fchmodSync, fchownSync, fstatSync, lchownSync, lstatSync, openSync, renameSync, symlinkSync, unlinkSync, writeSync, constants as fsc } from 'node:fs';
+import { closeSync, fchmodSync, fchownSync, fstatSync, ftruncateSync, lchownSync, lstatSync, openSync, renameSync, symlinkSync, unlinkSync, writeSync, constants as fsc } from 'node:fs';
+import { isAllZero } from '../../core/zeros.js';
 import { randomToken } from '../../core/token.js';
 import { join } from 'node:path';
 import { TriadError, fsError } from '../../core/errors.js';
@@ -15,6 +16,10 @@ export interface TempFile {
   fd: number;
   tmp: string;
   out: string;
+  /** Where the next bytes go, and where the last bytes written end: pieces of zeros are skipped (a hole) unless `dense`. */
+  pos: number;
+  written: number;
+  dense: boolean;
 }
 
 export interface FileMeta extends NodeTime {
@@ -86,28 +91,40 @@ export function createPlan(meta: FileMeta, owner: boolean, as?: CreatedAs): Crea
   return { createMode: exact ? perm : 0o600, chmod: !exact, chown: owner && !sameOwner };
 }
 
-/** `fresh`: the directory was created by this restore (or found empty), so nothing can be in the way. */
-export function openTemp(out: string, fresh: boolean, overwrite: boolean, createMode = 0o600): TempFile {
+/**
+ * `fresh`: the directory was created by this restore (or found empty), so nothing can be in the way.
+ * `dense`: write pieces of zeros too (by default they are left as holes).
+ */
+export function openTemp(out: string, fresh: boolean, overwrite: boolean, createMode = 0o600, dense = false): TempFile {
   if (!fresh) replaceable(out, overwrite);
   const tmp = `${out}.triad-tmp-${TMP_TAG}-${(tmpSeq++).toString(36)}`;
   try {
-    return { fd: openSync(fsPath(tmp), fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW, createMode), tmp, out };
+    return { fd: openSync(fsPath(tmp), fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW, createMode), tmp, out, pos: 0, written: 0, dense };
   } catch (err) {
     throw fsError(err, tmp);
   }
 }
 
+/** Writes the next piece of the file; a piece of zeros only moves on (the file system then allocates nothing for it). */
 export function writeTemp(t: TempFile, data: Uint8Array): void {
+  if (!t.dense && isAllZero(data)) {
+    t.pos += data.length;
+    return;
+  }
   try {
-    for (let done = 0; done < data.length; ) done += writeSync(t.fd, data, done, data.length - done);
+    for (let done = 0; done < data.length; ) done += writeSync(t.fd, data, done, data.length - done, t.pos + done);
   } catch (err) {
     throw fsError(err, t.out);
   }
+  t.pos += data.length;
+  t.written = t.pos;
 }
 
 /** Metadata through the descriptor (no path lookups; chown before chmod, as chown clears set-id bits), then rename. */
 export function commitTemp(t: TempFile, meta: FileMeta, plan: CommitPlan): void {
   try {
+    // Zeros at the end were skipped: the size they make.
+    if (t.pos > t.written) ftruncateSync(t.fd, t.pos);
     if (plan.chown) tryChown(() => fchownSync(t.fd, meta.uid, meta.gid));
     if (plan.chmod) fchmodSync(t.fd, meta.mode);
     setFileTimes(t.fd, meta);

@@ -11,7 +11,8 @@ import { FileWriterPool } from './writer-pool.js';
 import type { WriteResult } from './writer.protocol.js';
 import { preciseTimesMissing, setEntryTimes } from './precise-times.js';
 import { writeXattrs } from './xattrs.js';
-import { isSafeName, nodeMtimeNs, type TreeNode } from '../model/index.js';
+import { LinkFirstNames, isDeviceType, isSafeName, isSpecialType, nodeMtimeNs, type TreeNode } from '../model/index.js';
+import { makeHardLink, makeSpecial } from './special-files.js';
 
 export interface RestoreOptions {
   /** Directory to restore into; nothing is ever written outside it. */
@@ -37,6 +38,8 @@ export interface RestoreOptions {
   onXattrNotSet?(path: string, attribute: string | undefined, reason: string): void;
   /** At most this many threads create the restored files (default 2). */
   writers?: number;
+  /** False: write the zeros of files too (default: runs of zeros a blob long are left as holes). */
+  sparse?: boolean;
 }
 
 export interface RestoreFailure {
@@ -50,6 +53,11 @@ export interface RestoreResult {
   files: number;
   dirs: number;
   symlinks: number;
+  /** FIFOs and device nodes created. */
+  specials: number;
+  /** Device nodes not created: only root can (the first one's path in `deviceSkipped`). */
+  devicesSkipped: number;
+  deviceSkipped?: string;
   bytes: number;
   /** Entries left out by `exclude` (a directory counts once). */
   excluded: number;
@@ -168,7 +176,13 @@ export async function restoreTree(reader: BlobReader, treeId: string, rootPrefix
     if (!inPlace.has(rel)) inPlace.set(rel, sameContentOnDisk(reader.repo.key.mac, node, outOf(rel)));
     return inPlace.get(rel);
   };
-  const planned = (rel: string, node: TreeNode) => restored(rel, node) && foundInPlace(rel, node) === undefined;
+  // A file with several names is read for the first one restored; the others become hard links to it.
+  const firstNames = new LinkFirstNames();
+  const firstName = (rel: string, node: TreeNode) => firstNames.of(rel, node);
+  const planned = (rel: string, node: TreeNode) => restored(rel, node) && firstName(rel, node) === rel && foundInPlace(rel, node) === undefined;
+  // Made once the writer threads are done: a link needs its first name in place, and a
+  // directory a thread makes exists only then.
+  const deferred: { out: string; rel: string; node: TreeNode; fresh: boolean; first?: string }[] = [];
   reader.plan(heldContent(trees, treeId, planned, rootPrefix));
 
   // With --include, a matching directory brings everything below it; other directories are
@@ -230,8 +244,13 @@ export async function restoreTree(reader: BlobReader, treeId: string, rootPrefix
             result.symlinks++;
           }
           wroteSomething = true;
+        } else if (isSpecialType(node.type)) {
+          deferred.push({ out, rel, node, fresh: dir.fresh });
+          wroteSomething = true;
         } else {
-          await sendFile(reader, pool, pending, node, out, rel, opts, dir);
+          const first = firstName(rel, node);
+          if (first === rel) await sendFile(reader, pool, pending, node, out, rel, opts, dir);
+          else deferred.push({ out, rel, node, fresh: dir.fresh, first });
           wroteSomething = true;
         }
       } catch (err) {
@@ -255,6 +274,7 @@ export async function restoreTree(reader: BlobReader, treeId: string, rootPrefix
     await pool.close();
   }
   if (fatal) throw fatal;
+  makeDeferred(deferred, result, { overwrite: opts.overwrite, owner: opts.owner, outOf, failed });
   for (const d of existedDirs) result.deleted += deleteUnlisted(d, exc);
   // Directory metadata last: writing children changes a directory's mtime.
   for (const { path, rel, node } of dirTimes.reverse()) {
@@ -270,7 +290,37 @@ export async function restoreTree(reader: BlobReader, treeId: string, rootPrefix
 }
 
 export function emptyResult(): RestoreResult {
-  return { files: 0, dirs: 0, symlinks: 0, bytes: 0, excluded: 0, unchanged: 0, deleted: 0, ownershipSkipped: 0, xattrsNotSet: 0, failures: [] };
+  return { files: 0, dirs: 0, symlinks: 0, specials: 0, devicesSkipped: 0, bytes: 0, excluded: 0, unchanged: 0, deleted: 0, ownershipSkipped: 0, xattrsNotSet: 0, failures: [] };
+}
+
+/**
+ * The hard links (to a first name restored above) and the FIFOs and device nodes of the
+ * restore. A device node needs root: as another user it is counted, not made.
+ */
+function makeDeferred(
+  entries: { out: string; rel: string; node: TreeNode; fresh: boolean; first?: string }[],
+  result: RestoreResult,
+  opts: { overwrite: boolean; owner: boolean; outOf: (rel: string) => string; failed: (rel: string, err: unknown) => void },
+): void {
+  const failedPaths = new Set(result.failures.map((f) => f.path));
+  for (const e of entries) {
+    const link = { fresh: e.fresh, overwrite: opts.overwrite, owner: opts.owner };
+    try {
+      if (e.first !== undefined) {
+        if (failedPaths.has(e.first)) throw new TriadError('E_IO', `not restored: it is a hard link to ${e.first}, which could not be restored`);
+        makeHardLink(opts.outOf(e.first), e.out, link);
+        result.files++;
+      } else if (isDeviceType(e.node.type) && !opts.owner) {
+        result.devicesSkipped++;
+        result.deviceSkipped ??= e.rel;
+      } else {
+        makeSpecial(e.out, e.node, link);
+        result.specials++;
+      }
+    } catch (err) {
+      opts.failed(e.rel, err);
+    }
+  }
 }
 
 /** What identifies a file found in place, so the walk acts on the very file that was checked. */
@@ -358,7 +408,7 @@ function deleteUnlisted(d: { out: string; rel: string; names: Set<string> }, exc
  */
 async function sendFile(reader: BlobReader, pool: FileWriterPool, pending: Map<number, Pending>, node: TreeNode, out: string, rel: string, opts: RestoreOptions, dir: Dir): Promise<void> {
   const whole = (node.content?.length ?? 0) > 1 ? node.hash : undefined;
-  const file = pool.begin(out, dir.lane, { fresh: dir.fresh, overwrite: opts.overwrite, plan: createPlan(node, opts.owner, dir.creates), whole });
+  const file = pool.begin(out, dir.lane, { fresh: dir.fresh, overwrite: opts.overwrite, plan: createPlan(node, opts.owner, dir.creates), whole, dense: opts.sparse === false });
   // Registered before any piece is sent: the writer may report the file failed (a full
   // disk) while later pieces are still on their way.
   pending.set(file, { kind: 'file', rel, out, bytes: node.size, xattrs: node.xattrs });
@@ -409,7 +459,7 @@ async function readVerified(reader: BlobReader, node: TreeNode, rel: string, wri
 
 /** Restores one file node to `out` on this thread (restore tests time files one by one). */
 export async function restoreFile(reader: BlobReader, node: TreeNode, out: string, rel: string, opts: RestoreOptions, result: RestoreResult, fresh = false): Promise<void> {
-  const t = openTemp(out, fresh, opts.overwrite);
+  const t = openTemp(out, fresh, opts.overwrite, 0o600, opts.sparse === false);
   try {
     result.bytes += await readVerified(reader, node, rel, (data) => writeTemp(t, data));
   } catch (err) {

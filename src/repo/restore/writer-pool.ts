@@ -119,11 +119,12 @@ export class FileWriterPool {
    * file came: creating files in the same directory from two threads made the kernel's
    * directory lock the bottleneck.
    */
-  begin(out: string, dir: number, opts: { fresh: boolean; overwrite: boolean; plan: CreatePlan; whole?: string }): number {
+  begin(out: string, dir: number, opts: { fresh: boolean; overwrite: boolean; plan: CreatePlan; whole?: string; dense?: boolean }): number {
     const file = this.nextFile++;
     const { plan } = opts;
     const open: OpenSpec = { out, lane: dir, fresh: opts.fresh, overwrite: opts.overwrite, createMode: plan.createMode };
     if (opts.whole) open.whole = opts.whole;
+    if (opts.dense) open.dense = true;
     this.files.set(file, { slot: this.laneSlot(dir), open, plan: { chmod: plan.chmod, chown: plan.chown } });
     return file;
   }

@@ -35,6 +35,8 @@ export interface OpenSpec {
   fresh: boolean;
   overwrite: boolean;
   createMode: number;
+  /** Write pieces of zeros too (restore --no-sparse); absent: they are left as holes. */
+  dense?: true;
 }
 
 /** A directory to create (mode 0700 until the restore sets its own); `parent`: the lane it is in. */

@@ -12,6 +12,7 @@ import { TriadError, errnoCode } from '../../core/errors.js';
 import { fsPath } from '../../core/names.js';
 import { commitTemp, discardTemp, makeSymlink, openTemp, writeTemp, type TempFile } from './file-out.js';
 import { SharedRing } from '../../core/workers/index.js';
+import { ZeroRuns, feedZeros, isAllZero } from '../../core/zeros.js';
 import type { FromWriter, PieceOp, ToWriter, WriteOp, WriteResult, WriterInit } from './writer.protocol.js';
 
 const port = parentPort!;
@@ -25,8 +26,13 @@ const NO_BYTES = Buffer.alloc(0);
 interface Writing {
   t: TempFile;
   blob: Hmac | undefined;
+  /** Zero bytes the current blob began with, not hashed yet: a blob of zeros only is checked against zeroIds. */
+  zeros: number;
   whole: { hash: Hmac; expect: string } | undefined;
 }
+
+/** The ids of blobs of zeros by length (the holes of sparse files): each length hashed once, not once a blob. */
+const zeroIds = new ZeroRuns((zeros) => keyed().update(zeros).digest('hex'));
 const open = new Map<number, Writing>();
 /** Files that failed: their later pieces are ignored. */
 const failed = new Set<number>();
@@ -87,18 +93,19 @@ function writeFile(op: PieceOp, buf: Buffer, results: WriteResult[]): void {
   try {
     if (!w) {
       const o = op.open!;
-      w = { t: openTemp(o.out, o.fresh, o.overwrite, o.createMode), blob: undefined, whole: o.whole ? { hash: keyed(), expect: o.whole } : undefined };
+      w = { t: openTemp(o.out, o.fresh, o.overwrite, o.createMode, o.dense === true), blob: undefined, zeros: 0, whole: o.whole ? { hash: keyed(), expect: o.whole } : undefined };
       open.set(op.file, w);
     }
     if (op.len) {
       const piece = buf.subarray(op.off, op.off + op.len);
-      if (mac) (w.blob ??= keyed()).update(piece);
+      if (mac) hashPiece(w, piece);
       w.whole?.hash.update(piece);
       writeTemp(w.t, piece);
     }
     if (op.blob) {
-      const got = (w.blob ?? keyed()).digest('hex');
+      const got = w.blob === undefined && w.zeros > 0 ? zeroIds.of(w.zeros) : (w.blob ?? keyed()).digest('hex');
       w.blob = undefined;
+      w.zeros = 0;
       if (got !== op.blob) throw new BlobMismatch(op.blob);
     }
     if (op.commit) {
@@ -113,6 +120,20 @@ function writeFile(op: PieceOp, buf: Buffer, results: WriteResult[]): void {
     if (!op.commit) failed.add(op.file);
     results.push(failure(op.file, err));
   }
+}
+
+/** Adds a piece to its blob's hash; zeros the blob begins with are counted, and hashed only once other bytes follow. */
+function hashPiece(w: Writing, piece: Uint8Array): void {
+  if (w.blob === undefined && isAllZero(piece)) {
+    w.zeros += piece.length;
+    return;
+  }
+  if (w.blob === undefined) {
+    const blob = (w.blob = keyed());
+    feedZeros(w.zeros, (b) => blob.update(b));
+    w.zeros = 0;
+  }
+  w.blob.update(piece);
 }
 
 function keyed(): Hmac {
