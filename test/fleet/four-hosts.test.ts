@@ -1,9 +1,9 @@
 import { mkdtempSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { seededRandom } from '../../src/core/random.js';
-import { s3rverForSuite, startAzurite, type AzureEmulator } from '../helpers/emulators.js';
+import { azuriteForSuite, s3rverForSuite } from '../helpers/emulators.js';
 import { PASS, tempDir, triadAsync, writePolicy } from '../helpers/triad.js';
 
 // Four hosts (four triad processes, each with its own tree, policy and catalogue, the host
@@ -25,20 +25,14 @@ function bytes(seed: number, size: number): Buffer {
 
 describe('four hosts, one repository on three targets', () => {
   const suite = s3rverForSuite(mkdtempSync(join(tmpdir(), 'triad-four-hosts-')));
-  let az: AzureEmulator;
-  beforeAll(async () => {
-    az = await startAzurite();
-  }, 60_000);
-  afterAll(async () => {
-    await az?.stop();
-  });
+  const azurite = azuriteForSuite();
 
   it('concurrent backups of four hosts with a forget --prune in the last round: check clean, every snapshot restores, shared data stored once', async () => {
     const dir = tempDir();
     const nas = join(dir, 'nas');
     const shared = bytes(1, SHARED_SIZE);
-    const targets = { nas: { type: 'local', path: nas, media: 'nas', offsite: false }, s3: suite.s3.policyFields({ prefix: 'fleet/' }), azure: az.policyFields({ prefix: 'fleet/' }) };
-    const env = { ...PASS, ...suite.s3.env, ...az.env };
+    const targets = { nas: { type: 'local', path: nas, media: 'nas', offsite: false }, s3: suite.s3.policyFields({ prefix: 'fleet/' }), azure: azurite.az.policyFields({ prefix: 'fleet/' }) };
+    const env = { ...PASS, ...suite.s3.env, ...azurite.az.env };
     const policies = new Map<string, string>();
     for (const host of HOSTS) {
       const home = join(dir, host);

@@ -1,11 +1,11 @@
 import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { openStorage } from '../../src/backends/open.js';
 import { fixedClock, systemClock } from '../../src/core/clock.js';
 import { acquireLock } from '../../src/repo/lock/repo-lock.js';
 import { Repository } from '../../src/repo/repository.js';
-import { startAzurite, type AzureEmulator } from '../helpers/emulators.js';
+import { azuriteForSuite } from '../helpers/emulators.js';
 import { PASS, tempDir, triadAsync, writePolicy } from '../helpers/triad.js';
 
 // Two hosts (two processes, each with its own policy and catalogue) run `prune` against one
@@ -44,20 +44,14 @@ async function race(alpha: string, beta: string, env: Record<string, string>): P
 }
 
 describe('exactly one winner for the exclusive lock', () => {
-  let az: AzureEmulator;
-  beforeAll(async () => {
-    az = await startAzurite();
-  }, 60_000);
-  afterAll(async () => {
-    await az?.stop();
-  });
+  const azurite = azuriteForSuite();
 
   it(`two processes prune at the same instant, ${ROUNDS} times, on a local path and on azurite: one exits 0, the other 11`, async () => {
     const dir = tempDir();
     const nas = join(dir, 'nas');
     const local = twoHosts({ type: 'local', path: nas, media: 'nas', offsite: false });
-    const cloud = twoHosts(az.policyFields({ prefix: 'race/' }));
-    const env = { ...PASS, ...az.env };
+    const cloud = twoHosts(azurite.az.policyFields({ prefix: 'race/' }));
+    const env = { ...PASS, ...azurite.az.env };
     await ready(local.alpha, local.beta, env);
     await ready(cloud.alpha, cloud.beta, env);
     for (let round = 0; round < ROUNDS; round++) {
@@ -68,7 +62,7 @@ describe('exactly one winner for the exclusive lock', () => {
     }
     // Nothing left behind: every lock object and claim was released.
     expect(readdirSync(join(nas, 'locks'))).toEqual([]);
-    const storage = await openStorage(az.target({ name: 'shared', prefix: 'race/' }), { env: az.env });
+    const storage = await openStorage(azurite.az.target({ name: 'shared', prefix: 'race/' }), { env: azurite.az.env });
     const left: string[] = [];
     for await (const o of storage.list('locks/')) left.push(o.name);
     expect(left).toEqual([]);
@@ -76,11 +70,11 @@ describe('exactly one winner for the exclusive lock', () => {
   }, 300_000);
 
   it('a taker whose clock is 2 hours ahead cannot take over a live claim; a claim stale by the storage clock is taken over and its old holder loses it', async () => {
-    const target = az.policyFields({ prefix: 'takeover/' });
+    const target = azurite.az.policyFields({ prefix: 'takeover/' });
     const { alpha } = twoHosts(target);
-    const env = { ...PASS, ...az.env };
+    const env = { ...PASS, ...azurite.az.env };
     await ready(alpha, alpha, env);
-    const storage = await openStorage(az.target({ name: 'shared', prefix: 'takeover/' }), { env: az.env });
+    const storage = await openStorage(azurite.az.target({ name: 'shared', prefix: 'takeover/' }), { env: azurite.az.env });
     const repo = await Repository.open('shared', storage, PASS.TEST_PASSPHRASE);
     const names = async () => {
       const out: string[] = [];
