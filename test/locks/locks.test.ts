@@ -113,6 +113,8 @@ describe('repository locks in process', () => {
     const repo: Repository = await openRepo(join(dir, 'nas'));
     await acquireLock(repo, 'exclusive', { clock: fixedClock('2020-01-01T00:00:00Z'), refreshEvery: 0, host: 'elsewhere', pid: 1 });
     await acquireLock(repo, 'exclusive', { clock: systemClock, refreshEvery: 0, pid: deadPid() });
+    // A conditional-create probe left by a process killed while probing.
+    writeFileSync(join(dir, 'nas', 'locks', 'probe-0123456789abcdef'), 'probe');
     const locks = await listLocks(repo, { clock: systemClock });
     expect(locks.map((l) => [l.stale, l.staleReason?.split(' ')[0]]).sort()).toEqual([
       [true, 'expired'],
@@ -121,8 +123,9 @@ describe('repository locks in process', () => {
     const l = await acquireLock(repo, 'exclusive', { clock: systemClock, refreshEvery: 0 });
     // The dead local process's lock was removed on the way; the other host's expired one is left for unlock.
     expect(lockFiles(dir)).toHaveLength(2);
-    // Each taker found the previous claim stale and won the next epoch, removing the claims below it.
+    // Each taker found the previous claim stale and won the next epoch, removing the claims below it and the probe.
     expect(claimFiles(dir)).toEqual(['exclusive-3']);
+    expect(lockDirEntries(dir).filter((n) => n.startsWith('probe-'))).toEqual([]);
     await l.release();
     await repo.storage.close();
   });

@@ -111,6 +111,7 @@ export interface ClaimInfo extends LockInfo {
 }
 
 const CLAIM_RE = /^exclusive-(\d{1,15})$/;
+const PROBE_RE = /^probe-[0-9a-f]{16}$/;
 
 function claimName(epoch: number): string {
   return `locks/exclusive-${epoch}`;
@@ -120,14 +121,16 @@ function claimName(epoch: number): string {
  * One listing of `locks/`: the per-holder lock objects (named by their keyed hash) and the
  * exclusive claims (named by epoch), each opened and judged stale or live.
  */
-async function scanLocks(repo: Repository, opts: Pick<LockOptions, 'clock' | 'host' | 'isAlive' | 'signal'>): Promise<{ locks: LockInfo[]; claims: ClaimInfo[] }> {
+async function scanLocks(repo: Repository, opts: Pick<LockOptions, 'clock' | 'host' | 'isAlive' | 'signal'>): Promise<LockScan> {
   const judge = { host: opts.host ?? hostname(), alive: opts.isAlive ?? isProcessAlive, now: opts.clock.now().getTime(), storageNow: await storageTime(repo, opts.signal) };
   const locks: LockInfo[] = [];
   const claims: ClaimInfo[] = [];
+  const probes: string[] = [];
   for await (const o of repo.storage.list('locks/', { signal: opts.signal })) {
     const id = o.name.slice('locks/'.length);
     const claim = CLAIM_RE.exec(id);
-    if (claim) {
+    if (PROBE_RE.test(id)) probes.push(o.name);
+    else if (claim) {
       const info = await openLock(repo, o, id, () => repo.loadObject<unknown>(LOCK_AAD, o.name).then(decodeLockRecord), judge);
       if (info) claims.push({ ...info, epoch: Number(claim[1]) });
     } else if (ID_RE.test(id)) {
@@ -135,7 +138,14 @@ async function scanLocks(repo: Repository, opts: Pick<LockOptions, 'clock' | 'ho
       if (info) locks.push(info);
     }
   }
-  return { locks: locks.sort((a, b) => ((a.record?.time ?? '') < (b.record?.time ?? '') ? -1 : 1)), claims };
+  return { locks: locks.sort((a, b) => ((a.record?.time ?? '') < (b.record?.time ?? '') ? -1 : 1)), claims, probes };
+}
+
+interface LockScan {
+  locks: LockInfo[];
+  claims: ClaimInfo[];
+  /** Conditional-create probes (`locks/probe-<random>`), left behind only by a process killed while probing. */
+  probes: string[];
 }
 
 interface Judge {
@@ -386,7 +396,7 @@ function newRecord(kind: LockKind, host: string, staleAfter: number, opts: LockO
 }
 
 /** A live lock of another process that `kind` conflicts with: a per-holder object or a claim. */
-function liveConflict(kind: LockKind, seen: { locks: LockInfo[]; claims: ClaimInfo[] }, ours: readonly string[] = []): LockInfo | undefined {
+function liveConflict(kind: LockKind, seen: LockScan, ours: readonly string[] = []): LockInfo | undefined {
   const other = (l: LockInfo): boolean => !ours.includes(l.name) && !l.stale && l.record !== undefined;
   return seen.locks.find((l) => other(l) && conflicts(kind, l.record!.kind)) ?? seen.claims.find(other);
 }
@@ -427,7 +437,7 @@ export async function acquireLock(repo: Repository, kind: LockKind, opts: LockOp
         const again = await scanLocks(repo, view);
         holder = liveConflict(kind, again, [`locks/${id}`, ...(claim ? [claim] : [])]);
         if (!holder) {
-          if (epoch !== undefined) await removeClaimsBelow(repo, again.claims, epoch);
+          if (epoch !== undefined) await removeLeftovers(repo, again, epoch);
           return new RepoLock(repo, record, id, { ...opts, host, staleAfter }, epoch);
         }
         await repo.storage.remove(`locks/${id}`).catch(() => undefined);
@@ -443,9 +453,14 @@ export async function acquireLock(repo: Repository, kind: LockKind, opts: LockOp
   }
 }
 
-/** Once an epoch is won, the claims before it are stale leftovers: removing them keeps `locks/` short. */
-async function removeClaimsBelow(repo: Repository, claims: readonly ClaimInfo[], epoch: number): Promise<void> {
-  for (const c of claims) if (c.epoch < epoch) await repo.storage.remove(c.name).catch(() => undefined);
+/**
+ * Once an epoch is won, the claims before it are stale leftovers, and so are probes: another
+ * process probing now would lose to this lock anyway, and without its probe it only falls back
+ * to write-then-list. Removing them keeps `locks/` short.
+ */
+async function removeLeftovers(repo: Repository, seen: LockScan, epoch: number): Promise<void> {
+  const names = [...seen.claims.filter((c) => c.epoch < epoch).map((c) => c.name), ...seen.probes];
+  for (const name of names) await repo.storage.remove(name).catch(() => undefined);
 }
 
 async function removeDeadOnThisHost(repo: Repository, locks: LockInfo[], host: string): Promise<void> {
