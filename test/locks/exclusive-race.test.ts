@@ -1,11 +1,12 @@
-import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { openStorage } from '../../src/backends/open.js';
 import { fixedClock, systemClock } from '../../src/core/clock.js';
 import { acquireLock } from '../../src/repo/lock/repo-lock.js';
 import { Repository } from '../../src/repo/repository.js';
-import { azuriteForSuite } from '../helpers/emulators.js';
+import { azuriteForSuite, s3rverForSuite } from '../helpers/emulators.js';
 import { PASS, tempDir, triadAsync, writePolicy } from '../helpers/triad.js';
 
 // Two hosts (two processes, each with its own policy and catalogue) run `prune` against one
@@ -106,5 +107,33 @@ describe('exactly one winner for the exclusive lock', () => {
     expect((stalled.lost.reason as Error).message).toMatch(/lost the exclusive lock on target 'shared'/);
     await stalled.release();
     await storage.close();
+  }, 120_000);
+});
+
+// s3rver ignores If-None-Match: each process finds that out with its probe and writes no claim;
+// the write-then-list protocol alone then decides, which may let no taker in but never two.
+describe('exclusive lock on a store that ignores conditional writes (s3rver)', () => {
+  const suite = s3rverForSuite(mkdtempSync(join(tmpdir(), 'triad-lock-race-')));
+
+  it('two takers at once, 10 times: never both hold it, and no claim is written', async () => {
+    const { alpha } = twoHosts(suite.s3.policyFields({ prefix: 'plain/' }));
+    const env = { ...PASS, ...suite.s3.env };
+    await ready(alpha, alpha, env);
+    const open = async () => Repository.open('shared', await openStorage(suite.s3.target({ name: 'shared', prefix: 'plain/' }), { env: suite.s3.env }), PASS.TEST_PASSPHRASE);
+    const repos = [await open(), await open()];
+    for (let round = 0; round < 10; round++) {
+      const tries = await Promise.allSettled(repos.map((repo, i) => acquireLock(repo, 'exclusive', { clock: systemClock, refreshEvery: 0, host: `taker-${i}`, pid: 100 + i, command: 'prune' })));
+      const held = tries.flatMap((t) => (t.status === 'fulfilled' ? [t.value] : []));
+      for (const t of tries) if (t.status === 'rejected') expect((t.reason as { code?: string }).code).toBe('E_REPO_LOCKED');
+      expect(held.length, `round ${round}`).toBeLessThanOrEqual(1);
+      const names: string[] = [];
+      for await (const o of repos[0]!.storage.list('locks/')) names.push(o.name);
+      expect(names.filter((n) => !/^locks\/[0-9a-f]{64}$/.test(n)), `round ${round}`).toEqual([]);
+      await Promise.all(held.map((l) => l.release()));
+    }
+    // Nothing left behind blocks a taker on its own.
+    const alone = await acquireLock(repos[0]!, 'exclusive', { clock: systemClock, refreshEvery: 0, host: 'taker-0', pid: 100, command: 'prune' });
+    await alone.release();
+    for (const r of repos) await r.storage.close();
   }, 120_000);
 });
