@@ -11,13 +11,15 @@ import { PASS, tempDir, triadAsync, writePolicy } from '../helpers/triad.js';
 
 // Two hosts (two processes, each with its own policy and catalogue) run `prune` against one
 // repository at the same instant: exactly one gets the exclusive lock, the other exits 11.
-// Writing a lock object is held up half a second, so both processes have listed an empty
-// locks/ before either lock object lands: with write-then-list alone both then see each other
+// Both processes' storage I/O starts at one instant, and writing a lock object is held up half
+// a second, so both have listed an empty locks/ before either lock object lands: with write-then-list alone both then see each other
 // and back off (no winner); the conditional create of the claim lets exactly one through.
 const WRITE_LATE = { op: 'save', match: '^locks/[0-9a-f]{64}$', ms: 500 };
 // The winner keeps its lock a moment longer when it releases, so a loser that starts late still finds it.
 const RELEASE_LATE = { op: 'remove', match: '^locks/[0-9a-f]{64}$', ms: 800 };
 const faults = (...delay: object[]) => JSON.stringify({ seed: 1, rate: 0, delay });
+/** The same, with both processes' storage I/O held until one instant, whatever their start-up took. */
+const together = (...delay: object[]) => JSON.stringify({ seed: 1, rate: 0, delay, startAt: Date.now() + 3000 });
 const ROUNDS = 20;
 
 function twoHosts(target: Record<string, unknown>): { alpha: string; beta: string } {
@@ -40,7 +42,8 @@ async function ready(alpha: string, beta: string, env: Record<string, string>): 
 
 /** Both hosts prune at once; the exit codes, sorted. */
 async function race(alpha: string, beta: string, env: Record<string, string>): Promise<{ codes: number[]; output: string }> {
-  const runs = await Promise.all([alpha, beta].map((p) => triadAsync(['prune', '-p', p], { env: { ...env, TRIAD_TEST_FAULTS: faults(WRITE_LATE, RELEASE_LATE) } })));
+  const spec = together(WRITE_LATE, RELEASE_LATE);
+  const runs = await Promise.all([alpha, beta].map((p) => triadAsync(['prune', '-p', p], { env: { ...env, TRIAD_TEST_FAULTS: spec } })));
   return { codes: runs.map((r) => r.code).sort((a, b) => a - b), output: runs.map((r) => r.stderr).join('\n') };
 }
 
