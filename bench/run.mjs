@@ -24,6 +24,7 @@ const USAGE = `usage: node bench/run.mjs [options]   (npm run bench -- [options]
   --keep             keep repositories and restores in the work dir after the run
   --scale            the scale bench instead (bench/scale.mjs; --files N --history H, see --scale --help)
   --fleet            the fleet report bench instead (bench/fleet.mjs; --hosts N --snapshots S)
+  --fleet-hosts H    the fleet bench instead (bench/fleet-hosts.mjs: H hosts into one fauxqs bucket; see --fleet-hosts 8 --help)
   --scenarios LIST   only these scenarios (keys as in SCENARIOS; backups they need still run, unrecorded)
 environment: TRIAD_BENCH_DIR (default bench/.corpus) holds the cached corpus and the work dir.`;
 
@@ -34,6 +35,11 @@ if (process.argv.includes('--fleet')) {
 }
 
 // The scale bench (bench/scale.mjs) is a run of its own: history length and file count, not tools.
+// So is the fleet hosts bench (bench/fleet-hosts.mjs): hosts sharing one bucket.
+if (process.argv.includes('--fleet-hosts')) {
+  const { runFleet } = await import('./fleet-hosts.mjs');
+  process.exit(await runFleet(process.argv.slice(2)));
+}
 if (process.argv.includes('--scale')) {
   const { runScale } = await import('./scale.mjs');
   process.exit(await runScale(process.argv.slice(2).filter((a) => a !== '--scale')));

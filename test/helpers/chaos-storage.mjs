@@ -15,6 +15,11 @@
 // `corrupt: { "match": "^data/", "reads": 1 }` flips one byte in the middle of the first `reads`
 // loads (whole, or of a byte range) of each object whose name matches (every load when `reads` is absent): a garbled
 // transfer when `reads` is small, damage at rest otherwise. It draws nothing from the random stream.
+// `delay: [{ "op": "remove", "match": "^locks/[0-9a-f]{64}$", "ms": 1500 }, ...]` waits that long
+// before every call of that op whose object name matches (e.g. a lock holder that keeps its lock
+// a while longer). It draws nothing from the random stream.
+// `startAt: <ms since the epoch>` holds the process's first storage call until that instant, so
+// processes started a little apart begin their I/O together.
 // Every fault, kill and (on a normal exit) the number of calls is appended to `log`, one line each.
 import { appendFileSync } from 'node:fs';
 
@@ -32,7 +37,12 @@ export function parseFaultSpec(raw) {
   if (spec.corrupt !== undefined && (typeof spec.corrupt.match !== 'string' || !(spec.corrupt.reads === undefined || spec.corrupt.reads >= 1))) {
     throw new Error('TRIAD_TEST_FAULTS: corrupt needs a match pattern and, if given, reads >= 1');
   }
-  return { seed: spec.seed >>> 0, rate: spec.rate, kinds, kill: spec.kill, log: spec.log, corrupt: spec.corrupt };
+  const delay = spec.delay ?? [];
+  if (!Array.isArray(delay) || !delay.every((d) => typeof d.op === 'string' && typeof d.match === 'string' && d.ms > 0)) {
+    throw new Error('TRIAD_TEST_FAULTS: delay is a list of rules, each with an op, a match pattern and ms > 0');
+  }
+  if (spec.startAt !== undefined && !Number.isFinite(spec.startAt)) throw new Error('TRIAD_TEST_FAULTS: startAt is a time in ms since the epoch');
+  return { seed: spec.seed >>> 0, rate: spec.rate, kinds, kill: spec.kill, log: spec.log, corrupt: spec.corrupt, startAt: spec.startAt, delay: delay.map((d) => ({ op: d.op, match: new RegExp(d.match), ms: d.ms })) };
 }
 
 /** One per process: the call counter and random stream are shared by every target. */
@@ -80,7 +90,9 @@ export function chaosWrapper(spec) {
     const fail = (op, name, what) => new StorageError('transient', inner.location, `${inner.location}: injected ${what} in ${op} ${name}`, { objectName: name });
     /** Runs one call with its fault; `body` performs it on the inner storage. */
     const call = async (op, name, body) => {
+      if (spec.startAt !== undefined) await sleep(spec.startAt - Date.now());
       const c = enter(target, op, name);
+      for (const d of spec.delay) if (op === d.op && d.match.test(name)) await sleep(d.ms);
       if (c.kind === '5xx') throw fail(op, name, '503 Service Unavailable');
       if (c.kind === 'slow' || c.kind === 'timeout') await sleep(c.ms);
       if (c.kind === 'timeout' && !(op === 'save' && c.ms % 2 === 0)) throw fail(op, name, 'request timeout');
@@ -108,6 +120,7 @@ export function chaosWrapper(spec) {
     };
     if (inner.listTemporary) wrapped.listTemporary = (opts) => inner.listTemporary(opts);
     if (inner.capacity) wrapped.capacity = () => inner.capacity();
+    if (inner.serverTime) wrapped.serverTime = (opts) => inner.serverTime(opts);
     return wrapped;
   };
 }

@@ -347,6 +347,18 @@ export async function startAzurite(opts: { port?: number; location?: string; con
   };
 }
 
+/** An azurite (in memory) for the tests of one describe block: started before them, stopped after. */
+export function azuriteForSuite(): { readonly az: AzureEmulator } {
+  const suite = {} as { az: AzureEmulator };
+  beforeAll(async () => {
+    suite.az = await startAzurite();
+  }, 60_000);
+  afterAll(async () => {
+    await suite.az?.stop();
+  });
+  return suite;
+}
+
 /** Account key of the azurite development account, for tests of the account+key mode. */
 export const azuriteAccountKey = AZURITE_KEY;
 

@@ -27,7 +27,11 @@ function setup(): { dir: string; policy: string } {
   return { dir, policy };
 }
 
-const lockFiles = (dir: string) => [...filesUnder(join(dir, 'nas', 'locks')).keys()];
+const lockDirEntries = (dir: string) => [...filesUnder(join(dir, 'nas', 'locks')).keys()];
+/** Per-holder lock objects (named by keyed hash). */
+const lockFiles = (dir: string) => lockDirEntries(dir).filter((n) => /^[0-9a-f]{64}$/.test(n));
+/** Exclusive claims (named by epoch). */
+const claimFiles = (dir: string) => lockDirEntries(dir).filter((n) => n.startsWith('exclusive-'));
 
 describe('repository locks in process', () => {
   it('shared locks coexist; exclusive conflicts with both ways; release removes the object', async () => {
@@ -44,7 +48,7 @@ describe('repository locks in process', () => {
     expect(lockFiles(dir)).toHaveLength(2); // the loser removed its own attempt
     await a.release();
     await b.release();
-    expect(lockFiles(dir)).toHaveLength(0);
+    expect(lockDirEntries(dir)).toHaveLength(0);
     const x = await acquireLock(repo, 'exclusive', { ...o, command: 'prune' });
     const err2 = await acquireLock(repo, 'shared', { ...o, command: 'backup' }).catch((e) => e);
     expect(err2.code).toBe('E_REPO_LOCKED');
@@ -76,6 +80,7 @@ describe('repository locks in process', () => {
     await l.refresh();
     expect(l.name).not.toBe(first);
     expect(lockFiles(dir)).toEqual([l.name.slice('locks/'.length)]);
+    expect(lockDirEntries(dir).sort()).toEqual([l.name.slice('locks/'.length), 'exclusive-1'].sort());
     const [info] = await listLocks(repo, { clock });
     expect(info!.record!.expires).toBe('2031-01-01T00:01:30.000Z');
     expect(info!.record!.time).toBe('2031-01-01T00:00:00.000Z');
@@ -94,11 +99,12 @@ describe('repository locks in process', () => {
     const err = await withRepoLocks([repo], 'exclusive', { clock: systemClock, refreshEvery: 0 }, async (signal) => {
       seen = signal;
       expect(lockFiles(dir)).toHaveLength(1);
+      expect(claimFiles(dir)).toEqual(['exclusive-1']);
       throw new Error('boom');
     }).catch((e) => e);
     expect(err.message).toBe('boom');
     expect(seen?.aborted).toBe(false);
-    expect(lockFiles(dir)).toHaveLength(0);
+    expect(lockDirEntries(dir)).toHaveLength(0);
     await repo.storage.close();
   });
 
@@ -107,6 +113,8 @@ describe('repository locks in process', () => {
     const repo: Repository = await openRepo(join(dir, 'nas'));
     await acquireLock(repo, 'exclusive', { clock: fixedClock('2020-01-01T00:00:00Z'), refreshEvery: 0, host: 'elsewhere', pid: 1 });
     await acquireLock(repo, 'exclusive', { clock: systemClock, refreshEvery: 0, pid: deadPid() });
+    // A conditional-create probe left by a process killed while probing.
+    writeFileSync(join(dir, 'nas', 'locks', 'probe-0123456789abcdef'), 'probe');
     const locks = await listLocks(repo, { clock: systemClock });
     expect(locks.map((l) => [l.stale, l.staleReason?.split(' ')[0]]).sort()).toEqual([
       [true, 'expired'],
@@ -115,6 +123,9 @@ describe('repository locks in process', () => {
     const l = await acquireLock(repo, 'exclusive', { clock: systemClock, refreshEvery: 0 });
     // The dead local process's lock was removed on the way; the other host's expired one is left for unlock.
     expect(lockFiles(dir)).toHaveLength(2);
+    // Each taker found the previous claim stale and won the next epoch, removing the claims below it and the probe.
+    expect(claimFiles(dir)).toEqual(['exclusive-3']);
+    expect(lockDirEntries(dir).filter((n) => n.startsWith('probe-'))).toEqual([]);
     await l.release();
     await repo.storage.close();
   });
@@ -143,7 +154,7 @@ describe('locks through the CLI', () => {
     expect(all.code).toBe(0);
     expect(all.stderr).toContain('warning');
     expect(JSON.parse(all.stdout).targets[0].removed[0].pid).toBe(4242);
-    expect(lockFiles(dir)).toHaveLength(0);
+    expect(lockDirEntries(dir)).toHaveLength(0);
     expect(triad(['prune', '-p', policy], { env: PASS }).code).toBe(0);
     await held.release();
     await repo.storage.close();
@@ -162,7 +173,7 @@ describe('locks through the CLI', () => {
     expect(removed.map((x) => x.pid).sort((a, b) => a - b)).toEqual([7, dead].sort((a, b) => a - b));
     expect(removed.find((x) => x.pid === dead)!.reason).toContain(`process ${dead} no longer runs`);
     expect(removed.find((x) => x.pid === 7)!.reason).toContain('expired at 2020-01-01T00:30:00.000Z');
-    expect(lockFiles(dir)).toHaveLength(0);
+    expect(lockDirEntries(dir)).toHaveLength(0);
     await repo.storage.close();
   });
 
@@ -178,7 +189,7 @@ describe('locks through the CLI', () => {
     const r = await run;
     expect(r.code, r.stderr).toBe(0);
     expect(performance.now() - t0).toBeGreaterThan(2400);
-    expect(lockFiles(dir)).toHaveLength(0);
+    expect(lockDirEntries(dir)).toHaveLength(0);
     await repo.storage.close();
   });
 
@@ -226,7 +237,7 @@ describe('copy takes shared locks on both replicas', () => {
     expect(JSON.parse(w.stdout).snapshots).toHaveLength(1);
     expect([...filesUnder(join(dir, 'usb', 'snapshots')).keys()]).toHaveLength(1);
     // Both replicas' locks are gone once the copy is done.
-    expect(lockFiles(dir)).toHaveLength(0);
+    expect(lockDirEntries(dir)).toHaveLength(0);
     expect([...filesUnder(join(dir, 'usb', 'locks')).keys()]).toHaveLength(0);
     await usb.storage.close();
   });

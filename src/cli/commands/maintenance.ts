@@ -150,7 +150,7 @@ export function registerMaintenance(program: Command, ctx: CliContext): void {
   examples(
     repair
       .command('index')
-      .description('rebuild the index files by reading every pack header (also makes packs of an interrupted backup usable again)')
+      .description('rebuild the index files by reading every pack header, compacted into few (also makes packs of an interrupted backup usable again)')
       .addOption(policyOpt())
       .option('--target <name>', 'only this target')
       .addOption(new Option('--unindexed-grace <duration>', 'remove temporary files of interrupted writes only once a prune saw them at least this long ago (default 1h; 0 = now)'))

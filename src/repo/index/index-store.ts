@@ -1,4 +1,5 @@
 import { isObjectDamage, type Repository } from '../repository.js';
+import { isNotFound } from '../../backends/storage.js';
 import { AAD, ID_RE, packObjectName, type BlobType } from '../format.js';
 import type { PackEntry } from '../blob/index.js';
 import { IntegrityFailure } from '../crypto/index.js';
@@ -232,36 +233,56 @@ export class MasterIndex {
   /**
    * Loads every index file. A damaged one throws unless `onDamaged` is given: then it is
    * reported there and left out (its packs are then in no index; see loadIndexRoutingAround).
+   * A file that vanishes between the listing and its load was replaced by a compaction (prune,
+   * repair index), which writes its new files before removing the old: `index/` is listed
+   * again and the files not seen yet are loaded.
    */
   static async load(repo: Repository, opts: { onDamaged?(f: DamagedIndexFile): void } = {}): Promise<MasterIndex> {
     const idx = new MasterIndex();
-    const names: string[] = [];
-    for await (const o of repo.storage.list('index/')) names.push(o.name);
-    for (const name of names.sort()) {
-      let file: IndexFileJson;
-      try {
-        file = await loadIndexFile(repo, name);
-      } catch (err) {
-        if (!opts.onDamaged || !isObjectDamage(err)) throw err;
-        opts.onDamaged({ name, reason: err instanceof Error ? err.message : String(err) });
-        continue;
+    const onDamaged = opts.onDamaged ? (f: DamagedIndexFile) => opts.onDamaged?.(f) : undefined;
+    const seen = new Set<string>();
+    for (let pass = 0; ; pass++) {
+      const names: string[] = [];
+      for await (const o of repo.storage.list('index/')) if (!seen.has(o.name)) names.push(o.name);
+      let vanished = false;
+      for (const name of names.sort()) {
+        seen.add(name);
+        const file = await idx.loadFile(repo, name, onDamaged);
+        if (file === 'vanished') vanished = true;
       }
-      const fileNo = idx.files.push(name) - 1;
-      for (const p of file.packs) {
-        idx.packs.set(p.id, p.size);
-        const naming = idx.filesOfPack.get(p.id);
-        if (naming) naming.push(fileNo);
-        else idx.filesOfPack.set(p.id, [fileNo]);
-        for (const [t, id, offset, length, rawLength] of p.blobs) {
-          // add() copies the id, so the probe buffer serves every blob of every index file.
-          idx.probe.write(id, 'hex');
-          idx.add(idx.probe, p.id, t === 1 ? 1 : 0, offset, length, rawLength);
-        }
+      if (!vanished || pass >= MAX_INDEX_RELISTS) return idx;
+    }
+  }
+
+  /** Loads one index file into the index; 'vanished' when it no longer exists. */
+  private async loadFile(repo: Repository, name: string, onDamaged?: (f: DamagedIndexFile) => void): Promise<'loaded' | 'vanished' | 'damaged'> {
+    let file: IndexFileJson;
+    try {
+      file = await loadIndexFile(repo, name);
+    } catch (err) {
+      if (isNotFound(err)) return 'vanished';
+      if (!onDamaged || !isObjectDamage(err)) throw err;
+      onDamaged({ name, reason: err instanceof Error ? err.message : String(err) });
+      return 'damaged';
+    }
+    const fileNo = this.files.push(name) - 1;
+    for (const p of file.packs) {
+      this.packs.set(p.id, p.size);
+      const naming = this.filesOfPack.get(p.id);
+      if (naming) naming.push(fileNo);
+      else this.filesOfPack.set(p.id, [fileNo]);
+      for (const [t, id, offset, length, rawLength] of p.blobs) {
+        // add() copies the id, so the probe buffer serves every blob of every index file.
+        this.probe.write(id, 'hex');
+        this.add(this.probe, p.id, t === 1 ? 1 : 0, offset, length, rawLength);
       }
     }
-    return idx;
+    return 'loaded';
   }
 }
+
+/** Listings of index/ after files vanished under a load, before the index is taken as it is. */
+const MAX_INDEX_RELISTS = 3;
 
 export function encodeIndex(packs: { id: string; size: number; entries: PackEntry[] }[]): IndexFileJson {
   return {

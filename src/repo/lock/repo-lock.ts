@@ -4,7 +4,7 @@ import { sleep } from '../../core/clock.js';
 import { describeLockHolder, formatAge, type LockHolder } from '../../core/describe.js';
 import { errnoCode, TriadError } from '../../core/errors.js';
 import type { Clock } from '../../core/clock.js';
-import { isNotFound } from '../../backends/storage.js';
+import { isNotFound, StorageError, type ObjectInfo, type Storage } from '../../backends/storage.js';
 import { ID_RE } from '../format.js';
 import type { Repository } from '../repository.js';
 
@@ -102,28 +102,72 @@ export function decodeLockRecord(value: unknown): LockRecord {
 
 /** Every lock object of the replica, opened and judged stale or live. */
 export async function listLocks(repo: Repository, opts: Pick<LockOptions, 'clock' | 'host' | 'isAlive' | 'signal'>): Promise<LockInfo[]> {
-  const host = opts.host ?? hostname();
-  const alive = opts.isAlive ?? isProcessAlive;
-  const now = opts.clock.now().getTime();
-  const storageNow = await storageTime(repo, opts.signal);
-  const out: LockInfo[] = [];
+  return (await scanLocks(repo, opts)).locks;
+}
+
+/** An exclusive claim, `locks/exclusive-<epoch>`: a lock object whose name is fixed, so only one process can create it. */
+export interface ClaimInfo extends LockInfo {
+  epoch: number;
+}
+
+const CLAIM_RE = /^exclusive-(\d{1,15})$/;
+const PROBE_RE = /^probe-[0-9a-f]{16}$/;
+
+function claimName(epoch: number): string {
+  return `locks/exclusive-${epoch}`;
+}
+
+/**
+ * One listing of `locks/`: the per-holder lock objects (named by their keyed hash) and the
+ * exclusive claims (named by epoch), each opened and judged stale or live.
+ */
+async function scanLocks(repo: Repository, opts: Pick<LockOptions, 'clock' | 'host' | 'isAlive' | 'signal'>): Promise<LockScan> {
+  const judge = { host: opts.host ?? hostname(), alive: opts.isAlive ?? isProcessAlive, now: opts.clock.now().getTime(), storageNow: await storageTime(repo, opts.signal) };
+  const locks: LockInfo[] = [];
+  const claims: ClaimInfo[] = [];
+  const probes: string[] = [];
   for await (const o of repo.storage.list('locks/', { signal: opts.signal })) {
     const id = o.name.slice('locks/'.length);
-    if (!ID_RE.test(id)) continue;
-    let record: LockRecord;
-    try {
-      record = await repo.loadManifest(LOCK_AAD, 'locks', id, decodeLockRecord);
-    } catch (err) {
-      // Removed between list and load (released or refreshed): it no longer exists.
-      if (isNotFound(err) || isNotFound((err as { cause?: unknown }).cause)) continue;
-      out.push({ name: o.name, id, stale: true, staleReason: 'cannot be opened', error: err instanceof Error ? err.message : String(err) });
-      continue;
+    const claim = CLAIM_RE.exec(id);
+    if (PROBE_RE.test(id)) probes.push(o.name);
+    else if (claim) {
+      const info = await openLock(repo, o, id, () => repo.loadObject<unknown>(LOCK_AAD, o.name).then(decodeLockRecord), judge);
+      if (info) claims.push({ ...info, epoch: Number(claim[1]) });
+    } else if (ID_RE.test(id)) {
+      const info = await openLock(repo, o, id, () => repo.loadManifest(LOCK_AAD, 'locks', id, decodeLockRecord), judge);
+      if (info) locks.push(info);
     }
-    let staleReason = expiry(record, o.modified, storageNow, now);
-    if (staleReason === undefined && record.host === host && !alive(record.pid)) staleReason = `process ${record.pid} no longer runs on ${host}`;
-    out.push({ name: o.name, id, record, stale: staleReason !== undefined, staleReason });
   }
-  return out.sort((a, b) => ((a.record?.time ?? '') < (b.record?.time ?? '') ? -1 : 1));
+  return { locks: locks.sort((a, b) => ((a.record?.time ?? '') < (b.record?.time ?? '') ? -1 : 1)), claims, probes };
+}
+
+interface LockScan {
+  locks: LockInfo[];
+  claims: ClaimInfo[];
+  /** Conditional-create probes (`locks/probe-<random>`), left behind only by a process killed while probing. */
+  probes: string[];
+}
+
+interface Judge {
+  host: string;
+  alive: (pid: number) => boolean;
+  now: number;
+  storageNow: number | undefined;
+}
+
+/** Loads one listed lock object and judges it; undefined when it was removed between list and load. */
+async function openLock(repo: Repository, o: ObjectInfo, id: string, load: () => Promise<LockRecord>, judge: Judge): Promise<LockInfo | undefined> {
+  let record: LockRecord;
+  try {
+    record = await load();
+  } catch (err) {
+    // Removed between list and load (released or refreshed): it no longer exists.
+    if (isNotFound(err) || isNotFound((err as { cause?: unknown }).cause)) return undefined;
+    return { name: o.name, id, stale: true, staleReason: 'cannot be opened', error: err instanceof Error ? err.message : String(err) };
+  }
+  let staleReason = expiry(record, o.modified, judge.storageNow, judge.now);
+  if (staleReason === undefined && record.host === judge.host && !judge.alive(record.pid)) staleReason = `process ${record.pid} no longer runs on ${judge.host}`;
+  return { name: o.name, id, record, stale: staleReason !== undefined, staleReason };
 }
 
 /** The store's time now, where it has a clock of its own (object stores); undefined elsewhere or when it cannot be read. */
@@ -181,6 +225,8 @@ export class RepoLock {
     private record: LockRecord,
     private current: string,
     private readonly opts: LockOptions & { staleAfter: number },
+    /** The epoch of the exclusive claim this lock holds, on stores that enforce conditional writes. */
+    private readonly epoch?: number,
   ) {
     const every = opts.refreshEvery ?? Math.floor(opts.staleAfter / 6);
     if (every > 0) {
@@ -212,26 +258,43 @@ export class RepoLock {
   private async doRefresh(): Promise<void> {
     if (this.released || this.lost.aborted) return;
     const now = this.opts.clock.now();
+    // Past its lifetime by this host's clock, another host may already have taken it over.
+    if (Date.parse(this.record.expires) <= now.getTime()) return this.lose('it expired before it could be refreshed');
     try {
       await this.repo.storage.stat(this.name);
+      if (this.epoch !== undefined) await this.repo.storage.stat(claimName(this.epoch));
     } catch (err) {
       if (isNotFound(err)) return this.lose(`its lock object ${this.name} was removed by another process (triad unlock?)`);
-      return this.checkExpired(now);
+      return;
     }
     const next: LockRecord = { ...this.record, refreshed: now.toISOString(), expires: new Date(now.getTime() + this.opts.staleAfter).toISOString() };
     try {
+      if (this.epoch !== undefined) await this.refreshClaim(this.epoch, next);
+      if (this.lost.aborted) return;
       const id = await writeLock(this.repo, next, this.opts.signal);
       const old = this.name;
       this.record = next;
       this.current = id;
       await this.repo.storage.remove(old).catch(() => undefined);
     } catch {
-      this.checkExpired(now);
+      // Tried again at the next refresh; the lifetime check above gives up in time.
     }
   }
 
-  private checkExpired(now: Date): void {
-    if (Date.parse(this.record.expires) <= now.getTime()) this.lose('it expired before it could be refreshed');
+  /**
+   * Rewrites the claim in place, then looks for the next epoch's: a taker that found this
+   * claim stale (its holder stalled past the lifetime) may have created it, and then the lock
+   * is lost. Checked after the write, so a write that lands late is still caught.
+   */
+  private async refreshClaim(epoch: number, next: LockRecord): Promise<void> {
+    await this.repo.storage.save(claimName(epoch), this.repo.sealObject(LOCK_AAD, next).sealed, { signal: this.opts.signal });
+    try {
+      await this.repo.storage.stat(claimName(epoch + 1));
+    } catch (err) {
+      if (isNotFound(err)) return;
+      throw err;
+    }
+    this.lose(`another process took the exclusive lock over as ${claimName(epoch + 1)} after this one went unrefreshed`);
   }
 
   private lose(why: string): void {
@@ -245,6 +308,8 @@ export class RepoLock {
     await this.chain.catch(() => undefined);
     this.released = true;
     await this.repo.storage.remove(this.name).catch(() => undefined);
+    // The claim last, so another exclusive taker never finds a claim free while our lock object remains.
+    if (this.epoch !== undefined) await this.repo.storage.remove(claimName(this.epoch)).catch(() => undefined);
   }
 }
 
@@ -255,11 +320,96 @@ async function writeLock(repo: Repository, record: LockRecord, signal?: AbortSig
   return id;
 }
 
+const conditionalCreates = new WeakMap<Storage, Promise<boolean>>();
+const PROBE_BYTES = Buffer.from('triad conditional-create probe\n');
+
 /**
- * Takes a lock on one replica (restic's protocol): look for conflicting live locks; write
- * ours; look again, and back off if a conflicting lock appeared meanwhile. Locks left by a
- * process that died on this host are removed on the way. With `wait`, conflicts are
- * retried until the deadline, then E_REPO_LOCKED (exit 11) names the holder.
+ * Whether the store refuses an `ifAbsent` save over an existing object (local paths, Azure,
+ * S3 and GCS do; some emulators and S3-compatible stores ignore the condition). Probed once
+ * per opened store with a throw-away object under locks/, which lock readers skip.
+ */
+function enforcesIfAbsent(storage: Storage, signal?: AbortSignal): Promise<boolean> {
+  let known = conditionalCreates.get(storage);
+  if (!known) {
+    known = probeIfAbsent(storage, signal);
+    conditionalCreates.set(storage, known);
+    known.catch(() => conditionalCreates.delete(storage));
+  }
+  return known;
+}
+
+async function probeIfAbsent(storage: Storage, signal?: AbortSignal): Promise<boolean> {
+  const name = `locks/probe-${randomToken(8)}`;
+  try {
+    await storage.save(name, PROBE_BYTES, { signal, ifAbsent: true });
+    await storage.save(name, PROBE_BYTES, { signal, ifAbsent: true });
+    return false;
+  } catch (err) {
+    // On the first save too: a retried save whose first attempt landed finds its own object.
+    if (isExists(err)) return true;
+    throw err;
+  } finally {
+    await storage.remove(name, { signal }).catch(() => undefined);
+  }
+}
+
+function isExists(err: unknown): boolean {
+  return err instanceof StorageError && err.kind === 'exists';
+}
+
+/** Creates the claim of `epoch` for `record`; false when another process created it first. */
+async function createClaim(repo: Repository, epoch: number, record: LockRecord, signal?: AbortSignal): Promise<boolean> {
+  try {
+    await repo.storage.save(claimName(epoch), repo.sealObject(LOCK_AAD, record).sealed, { signal, ifAbsent: true });
+    return true;
+  } catch (err) {
+    if (!isExists(err)) throw err;
+    // A retried save whose first attempt landed reports 'exists' for our own claim.
+    return (await loadClaim(repo, epoch))?.nonce === record.nonce;
+  }
+}
+
+/** The record of a claim, or undefined when it is gone or cannot be opened. */
+async function loadClaim(repo: Repository, epoch: number): Promise<LockRecord | undefined> {
+  try {
+    return decodeLockRecord(await repo.loadObject<unknown>(LOCK_AAD, claimName(epoch)));
+  } catch {
+    return undefined;
+  }
+}
+
+function newRecord(kind: LockKind, host: string, staleAfter: number, opts: LockOptions): LockRecord {
+  const now = opts.clock.now();
+  return {
+    version: 1,
+    kind,
+    host,
+    pid: opts.pid ?? process.pid,
+    ...(opts.username !== undefined ? { username: opts.username } : {}),
+    ...(opts.command !== undefined ? { command: opts.command } : {}),
+    ...(opts.policy !== undefined ? { policy: opts.policy } : {}),
+    time: now.toISOString(),
+    refreshed: now.toISOString(),
+    expires: new Date(now.getTime() + staleAfter).toISOString(),
+    nonce: randomToken(8),
+  };
+}
+
+/** A live lock of another process that `kind` conflicts with: a per-holder object or a claim. */
+function liveConflict(kind: LockKind, seen: LockScan, ours: readonly string[] = []): LockInfo | undefined {
+  const other = (l: LockInfo): boolean => !ours.includes(l.name) && !l.stale && l.record !== undefined;
+  return seen.locks.find((l) => other(l) && conflicts(kind, l.record!.kind)) ?? seen.claims.find(other);
+}
+
+/**
+ * Takes a lock on one replica (docs/FORMAT.md §14). Look for conflicting live locks. An
+ * exclusive taker then creates the claim of the next epoch with a conditional write, which
+ * exactly one of several racing takers gets (on a store that ignores conditions every taker
+ * goes on, and the listing below settles it as before). Write the lock object; look again,
+ * and back off if a conflicting lock appeared meanwhile (restic's protocol, which settles
+ * shared against exclusive). Locks left by a process that died on this host are removed on
+ * the way. With `wait`, conflicts are retried until the deadline, then E_REPO_LOCKED (exit
+ * 11) names the holder.
  */
 export async function acquireLock(repo: Repository, kind: LockKind, opts: LockOptions): Promise<RepoLock> {
   const staleAfter = opts.staleAfter ?? DEFAULT_STALE_AFTER;
@@ -267,31 +417,32 @@ export async function acquireLock(repo: Repository, kind: LockKind, opts: LockOp
   const wait = opts.wait ?? 0;
   const t0 = opts.clock.monotonic();
   const view = { clock: opts.clock, host, isAlive: opts.isAlive, signal: opts.signal };
+  const useClaims = kind === 'exclusive' && (await enforcesIfAbsent(repo.storage, opts.signal));
   for (let attempt = 0; ; attempt++) {
     opts.signal?.throwIfAborted();
-    const locks = await listLocks(repo, view);
-    await removeDeadOnThisHost(repo, locks, host);
-    let holder = locks.find((l) => !l.stale && l.record && conflicts(kind, l.record.kind));
+    const seen = await scanLocks(repo, view);
+    await removeDeadOnThisHost(repo, seen.locks, host);
+    let holder = liveConflict(kind, seen);
     if (!holder) {
-      const now = opts.clock.now();
-      const record: LockRecord = {
-        version: 1,
-        kind,
-        host,
-        pid: opts.pid ?? process.pid,
-        ...(opts.username !== undefined ? { username: opts.username } : {}),
-        ...(opts.command !== undefined ? { command: opts.command } : {}),
-        ...(opts.policy !== undefined ? { policy: opts.policy } : {}),
-        time: now.toISOString(),
-        refreshed: now.toISOString(),
-        expires: new Date(now.getTime() + staleAfter).toISOString(),
-        nonce: randomToken(8),
-      };
-      const id = await writeLock(repo, record, opts.signal);
-      const again = await listLocks(repo, view);
-      holder = again.find((l) => l.id !== id && !l.stale && l.record && conflicts(kind, l.record.kind));
-      if (!holder) return new RepoLock(repo, record, id, { ...opts, host, staleAfter });
-      await repo.storage.remove(`locks/${id}`).catch(() => undefined);
+      const record = newRecord(kind, host, staleAfter, opts);
+      const epoch = useClaims ? Math.max(0, ...seen.claims.map((c) => c.epoch)) + 1 : undefined;
+      if (epoch !== undefined && !(await createClaim(repo, epoch, record, opts.signal))) {
+        const winner = await loadClaim(repo, epoch);
+        // Gone already (its taker backed off or finished): look again at once.
+        if (!winner) continue;
+        holder = { name: claimName(epoch), id: `exclusive-${epoch}`, record: winner, stale: false };
+      } else {
+        const claim = epoch === undefined ? undefined : claimName(epoch);
+        const id = await writeLock(repo, record, opts.signal);
+        const again = await scanLocks(repo, view);
+        holder = liveConflict(kind, again, [`locks/${id}`, ...(claim ? [claim] : [])]);
+        if (!holder) {
+          if (epoch !== undefined) await removeLeftovers(repo, again, epoch);
+          return new RepoLock(repo, record, id, { ...opts, host, staleAfter }, epoch);
+        }
+        await repo.storage.remove(`locks/${id}`).catch(() => undefined);
+        if (claim) await repo.storage.remove(claim).catch(() => undefined);
+      }
     }
     const waited = opts.clock.monotonic() - t0;
     if (waited >= wait) throw lockedError(repo, holder, opts.clock.now(), wait > 0 ? waited : 0);
@@ -302,15 +453,25 @@ export async function acquireLock(repo: Repository, kind: LockKind, opts: LockOp
   }
 }
 
+/**
+ * Once an epoch is won, the claims before it are stale leftovers, and so are probes: another
+ * process probing now would lose to this lock anyway, and without its probe it only falls back
+ * to write-then-list. Removing them keeps `locks/` short.
+ */
+async function removeLeftovers(repo: Repository, seen: LockScan, epoch: number): Promise<void> {
+  const names = [...seen.claims.filter((c) => c.epoch < epoch).map((c) => c.name), ...seen.probes];
+  for (const name of names) await repo.storage.remove(name).catch(() => undefined);
+}
+
 async function removeDeadOnThisHost(repo: Repository, locks: LockInfo[], host: string): Promise<void> {
   for (const l of locks) {
     if (l.stale && l.record?.host === host && l.staleReason?.startsWith('process ')) await repo.storage.remove(l.name).catch(() => undefined);
   }
 }
 
-/** Removes stale locks (or, with `all`, every lock); returns what was removed. */
+/** Removes stale locks (or, with `all`, every lock) and likewise claims; returns the locks removed. */
 export async function removeLocks(repo: Repository, opts: Pick<LockOptions, 'clock' | 'host' | 'isAlive' | 'signal'> & { all?: boolean }): Promise<{ removed: LockInfo[]; kept: LockInfo[] }> {
-  const locks = await listLocks(repo, opts);
+  const { locks, claims } = await scanLocks(repo, opts);
   const removed: LockInfo[] = [];
   const kept: LockInfo[] = [];
   for (const l of locks) {
@@ -319,6 +480,8 @@ export async function removeLocks(repo: Repository, opts: Pick<LockOptions, 'clo
       removed.push(l);
     } else kept.push(l);
   }
+  // A claim only repeats its holder's lock object: removed alongside, not reported.
+  for (const c of claims) if (opts.all || c.stale) await repo.storage.remove(c.name, { signal: opts.signal });
   return { removed, kept };
 }
 
