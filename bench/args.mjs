@@ -17,3 +17,13 @@ export function parseFlags(argv, flags, usage) {
     handle(() => argv[++i]);
   }
 }
+
+/** `v` as a whole number of at least `min`; otherwise exits 2 naming the option, with the usage. */
+export function wholeNumber(v, name, min, usage) {
+  const n = Number(v);
+  if (!Number.isSafeInteger(n) || n < min) {
+    console.error(`${name} needs a whole number${min > 0 ? ` of at least ${min}` : ''}, not ${v}\n${usage}`);
+    process.exit(2);
+  }
+  return n;
+}

@@ -8,7 +8,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
-import { parseFlags } from './args.mjs';
+import { parseFlags, wholeNumber } from './args.mjs';
 import { startS3 } from './s3.mjs';
 
 const HERE = path.dirname(new URL(import.meta.url).pathname);
@@ -21,18 +21,11 @@ const USAGE = `usage: npm run bench -- --fleet-hosts H [--files N] [--backups B]
   --fleet-hosts H  hosts backing up at once (default 8)
   --files N        files in each host's tree (default 500; a fifth the same on every host)
   --backups B      backups per host for the index part (default 50)
-environment: TRIAD_BENCH_DIR (default bench/.corpus) holds the work dir (bench/.corpus/fleet).`;
+environment: TRIAD_BENCH_DIR (default bench/.corpus) holds the work dir (bench/.corpus/fleet-hosts).`;
 
 function parseArgs(argv) {
   const o = { hosts: 8, files: 500, backups: 50, keep: false };
-  const whole = (v, name) => {
-    const n = Number(v);
-    if (!Number.isSafeInteger(n) || n < 1) {
-      console.error(`${name} needs a whole number of at least 1, not ${v}\n${USAGE}`);
-      process.exit(2);
-    }
-    return n;
-  };
+  const whole = (v, name) => wholeNumber(v, name, 1, USAGE);
   parseFlags(
     argv,
     {
@@ -122,7 +115,7 @@ const rate = (bytes, ms) => `${(bytes / 1048576 / (ms / 1000)).toFixed(2)} MiB/s
 export async function runFleet(argv) {
   const o = parseArgs(argv);
   const base = process.env.TRIAD_BENCH_DIR ? path.resolve(process.env.TRIAD_BENCH_DIR) : path.join(HERE, '.corpus');
-  const work = path.join(base, 'fleet');
+  const work = path.join(base, 'fleet-hosts');
   fs.rmSync(work, { recursive: true, force: true });
   const s3 = await startS3();
   if (s3.error) {

@@ -7,7 +7,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { parseFlags } from './args.mjs';
+import { parseFlags, wholeNumber } from './args.mjs';
 import { run, method } from './measure.mjs';
 
 const HERE = path.dirname(new URL(import.meta.url).pathname);
@@ -24,14 +24,7 @@ environment: TRIAD_BENCH_DIR (default bench/.corpus) holds the work dir (bench/.
 
 function parseArgs(argv) {
   const o = { hosts: 8, snapshots: 1000, keep: false };
-  const whole = (v, name) => {
-    const n = Number(v);
-    if (!Number.isSafeInteger(n) || n < 1) {
-      console.error(`${name} needs a whole number of at least 1, not ${v}\n${USAGE}`);
-      process.exit(2);
-    }
-    return n;
-  };
+  const whole = (v, name) => wholeNumber(v, name, 1, USAGE);
   parseFlags(argv, { '--hosts': (v) => (o.hosts = whole(v(), '--hosts')), '--snapshots': (v) => (o.snapshots = whole(v(), '--snapshots')), '--keep': () => (o.keep = true) }, USAGE);
   return o;
 }

@@ -12,7 +12,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import Database from 'better-sqlite3';
-import { parseFlags } from './args.mjs';
+import { parseFlags, wholeNumber } from './args.mjs';
 import { run, method } from './measure.mjs';
 
 const HERE = path.dirname(new URL(import.meta.url).pathname);
@@ -30,14 +30,7 @@ environment: TRIAD_BENCH_DIR (default bench/.corpus) holds the work dir (bench/.
 
 function parseArgs(argv) {
   const o = { files: 1_000_000, history: 50, yearRuns: 8760, restic: true, keep: false };
-  const whole = (v, name) => {
-    const n = Number(v);
-    if (!Number.isSafeInteger(n) || n < 0) {
-      console.error(`${name} needs a whole number, not ${v}\n${USAGE}`);
-      process.exit(2);
-    }
-    return n;
-  };
+  const whole = (v, name) => wholeNumber(v, name, 0, USAGE);
   parseFlags(
     argv,
     {
