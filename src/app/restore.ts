@@ -2,6 +2,7 @@ import { readdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Writable } from 'node:stream';
 import { TriadError, errnoCode, exitCodeOf } from '../core/errors.js';
+import { displayPath } from '../core/names.js';
 import { dumpTar } from '../repo/restore/index.js';
 import { restoreTree, type RestoreResult } from '../repo/restore/index.js';
 import { findShownPath, openForRead, pathInSnapshot, patternsInSnapshot, pickSnapshot } from './read.js';
@@ -66,7 +67,7 @@ export async function runRestore(ctx: AppContext, opts: RestoreOptions): Promise
       onXattrNotSet: (path, attribute, error) => ctx.emit?.({ type: 'xattr-not-restored', path, attribute, error }),
       writers: ctx.threads?.restoreWriters,
     });
-    if (result.devicesSkipped > 0) ctx.emit?.({ type: 'devices-not-restored', count: result.devicesSkipped, first: result.deviceSkipped ?? '' });
+    if (result.devicesSkipped > 0) ctx.emit?.({ type: 'devices-not-restored', count: result.devicesSkipped, first: displayPath(result.deviceSkipped ?? '') });
     if (result.ownershipSkipped > 0) ctx.emit?.({ type: 'ownership-not-restored', count: result.ownershipSkipped, uid: user.uid });
     const nothing = result.files + result.dirs + result.symlinks + result.specials + result.unchanged === 0 && result.failures.length === 0;
     if (opts.include?.length && nothing) ctx.emit?.({ type: 'patterns-matched-nothing', option: 'include', patterns: opts.include, snapshot: snap.id });

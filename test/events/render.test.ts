@@ -10,6 +10,7 @@ const samples: { [T in AppEventType]: { event: Extract<AppEvent, { type: T }>; n
   'file-skipped': { event: { type: 'file-skipped', path: '/srv/a.sock', reason: 'special', detail: 'socket, FIFO or device: skipped' }, names: ['/srv/a.sock', 'socket, FIFO or device: skipped'] },
   'file-changed': { event: { type: 'file-changed', path: '/srv/db.log', detail: 'file changed while it was being read; the snapshot holds the bytes read' }, names: ['/srv/db.log', 'changed while it was being read'] },
   'file-restore-failed': { event: { type: 'file-restore-failed', path: 'docs/a.txt', error: 'EACCES: permission denied' }, names: ['docs/a.txt', 'EACCES'] },
+  'devices-not-restored': { event: { type: 'devices-not-restored', count: 2, first: 'dev/loop9' }, names: ['device nodes not restored: 2', 'dev/loop9', 'restore as root'] },
   'xattr-not-restored': { event: { type: 'xattr-not-restored', path: 'src/f\\xff', attribute: 'trusted.x', error: 'Operation not permitted (os error 1)' }, names: ['src/f\\xff', 'extended attribute trusted.x', 'Operation not permitted'] },
   'mtime-precision-reduced': { event: { type: 'mtime-precision-reduced', reason: "Cannot find module 'koffi'" }, names: ['microsecond', "Cannot find module 'koffi'"] },
   'source-unreadable': { event: { type: 'source-unreadable', path: '/srv/x', error: 'EIO' }, names: ['/srv/x', 'EIO'] },

@@ -19,8 +19,10 @@ const WRITE_LATE = { op: 'save', match: '^locks/[0-9a-f]{64}$', ms: 500 };
 const RELEASE_LATE = { op: 'remove', match: '^locks/[0-9a-f]{64}$', ms: 800 };
 const faults = (...delay: object[]) => JSON.stringify({ seed: 1, rate: 0, delay });
 /** The same, with both processes' storage I/O held until one instant, whatever their start-up took. */
-const together = (...delay: object[]) => JSON.stringify({ seed: 1, rate: 0, delay, startAt: Date.now() + 3000 });
+const together = (...delay: object[]) => JSON.stringify({ seed: 1, rate: 0, delay, startAt: Date.now() + 2000 });
 const ROUNDS = 20;
+/** Rounds that also race on azurite (each takes longer there; the protocol is the same). */
+const AZURE_ROUNDS = 5;
 
 function twoHosts(target: Record<string, unknown>): { alpha: string; beta: string } {
   const dir = tempDir();
@@ -50,7 +52,7 @@ async function race(alpha: string, beta: string, env: Record<string, string>): P
 describe('exactly one winner for the exclusive lock', () => {
   const azurite = azuriteForSuite();
 
-  it(`two processes prune at the same instant, ${ROUNDS} times, on a local path and on azurite: one exits 0, the other 11`, async () => {
+  it(`two processes prune at the same instant, ${ROUNDS} times on a local path and ${AZURE_ROUNDS} on azurite: one exits 0, the other 11`, async () => {
     const dir = tempDir();
     const nas = join(dir, 'nas');
     const local = twoHosts({ type: 'local', path: nas, media: 'nas', offsite: false });
@@ -59,9 +61,9 @@ describe('exactly one winner for the exclusive lock', () => {
     await ready(local.alpha, local.beta, env);
     await ready(cloud.alpha, cloud.beta, env);
     for (let round = 0; round < ROUNDS; round++) {
-      const [onNas, onAzure] = await Promise.all([race(local.alpha, local.beta, env), race(cloud.alpha, cloud.beta, env)]);
+      const [onNas, onAzure] = await Promise.all([race(local.alpha, local.beta, env), round < AZURE_ROUNDS ? race(cloud.alpha, cloud.beta, env) : undefined]);
       expect(onNas.codes, `local round ${round}: ${onNas.output}`).toEqual([0, 11]);
-      expect(onAzure.codes, `azurite round ${round}: ${onAzure.output}`).toEqual([0, 11]);
+      if (onAzure) expect(onAzure.codes, `azurite round ${round}: ${onAzure.output}`).toEqual([0, 11]);
       expect(onNas.output).toMatch(/target 'shared' is locked by (alpha|beta)\/\d+ \(exclusive lock for prune\)/);
     }
     // Nothing left behind: every lock object and claim was released.
