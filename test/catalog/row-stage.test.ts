@@ -66,9 +66,9 @@ describe('staged file rows', () => {
   it('rejects a row it cannot record, at once', async () => {
     const stage = db.cat.stageRows();
     try {
-      const badType = thrown(() => stage.push({ ...row(1), type: 'fifo' as FileInput['type'] }));
+      const badType = thrown(() => stage.push({ ...row(1), type: 'socket' as FileInput['type'] }));
       expect(badType).toBeInstanceOf(TriadError);
-      expect((badType as TriadError).message).toMatch(/invalid file type "fifo" for src\/d1\/f 1 ü/);
+      expect((badType as TriadError).message).toMatch(/invalid file type "socket" for src\/d1\/f 1 ü/);
       const badHash = thrown(() => stage.push({ ...row(1), hash: 'xyz' }));
       expect((badHash as TriadError).message).toMatch(/invalid content hash of src\/d1\/f 1 ü/);
       expect(stage.count).toBe(0);

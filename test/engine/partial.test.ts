@@ -1,5 +1,5 @@
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
-import { execFileSync } from 'node:child_process';
+import { socketFile } from '../helpers/tree.js';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runBackup } from '../../src/app/backup.js';
@@ -20,7 +20,7 @@ describe('partial snapshots and special files', () => {
     writeFileSync(join(src, 'c.txt'), 'third');
     // Sorts first: the walk reports it (a warning) after listing the directory and before
     // it hands any file to the readers, which is when b.txt is removed below.
-    execFileSync('mkfifo', [join(src, '0-pipe')]);
+    socketFile(join(src, '0-sock'));
     const policy = writeLocalPolicy(work, { sources: [src] });
     const warnings: string[] = [];
     const ctx = {
@@ -28,7 +28,7 @@ describe('partial snapshots and special files', () => {
       emit: (e: AppEvent) => {
         const m = eventText(e);
         warnings.push(m);
-        if (m.includes('0-pipe')) rmSync(join(src, 'b.txt'));
+        if (m.includes('0-sock')) rmSync(join(src, 'b.txt'));
       },
     };
     await initRepositories(ctx, { policyFile: policy });

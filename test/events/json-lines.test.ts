@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process';
+import { socketFile } from '../helpers/tree.js';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -12,7 +12,7 @@ function warningBackup(): { work: string; policy: string } {
   const src = join(work, 'src');
   mkdirSync(src);
   writeFileSync(join(src, 'a.txt'), 'kept');
-  execFileSync('mkfifo', [join(src, '0-pipe')]);
+  socketFile(join(src, '0-sock'));
   const policy = writeLocalPolicy(work, { sources: [src] });
   expect(triad(['init', '-p', policy], { env: PASS }).code).toBe(0);
   rmSync(join(work, 'usb'), { recursive: true });
@@ -40,7 +40,7 @@ describe('events with --json', () => {
       error: `no repository at target 'usb' (local:${join(work, 'usb')})`,
       message: `target 'usb' failed and is left out of this run: no repository at target 'usb' (local:${join(work, 'usb')})`,
     });
-    expect(events).toContainEqual(expect.objectContaining({ type: 'file-skipped', level: 'warning', path: join(work, 'src', '0-pipe'), reason: 'special', detail: 'socket, FIFO or device: skipped' }));
+    expect(events).toContainEqual(expect.objectContaining({ type: 'file-skipped', level: 'warning', path: join(work, 'src', '0-sock'), reason: 'special', detail: 'socket: skipped' }));
     // Progress is rate-limited: the first at once, then at most one a second.
     const progress = events.filter((e) => e.type === 'progress');
     expect(progress[0]).toMatchObject({ level: 'progress', job: 'backup', files: 1 });
@@ -49,7 +49,7 @@ describe('events with --json', () => {
     const text = triad(['backup', '-p', policy], { env: PASS });
     expect(text.code).toBe(1);
     expect(text.stderr).toContain(`warning: target 'usb' failed and is left out of this run: no repository at target 'usb'`);
-    expect(text.stderr).toContain(`warning: ${join(work, 'src', '0-pipe')}: socket, FIFO or device: skipped`);
+    expect(text.stderr).toContain(`warning: ${join(work, 'src', '0-sock')}: socket: skipped`);
     expect(text.stderr).not.toContain('{"type"');
   });
 

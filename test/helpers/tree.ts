@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { chmodSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
@@ -77,4 +78,9 @@ export function hashedTreeOf(root: string): HashedTree {
     out.set(k, content === undefined ? rest : { ...rest, sha256: createHash('sha256').update(Buffer.from(content, 'base64')).digest('hex') });
   }
   return out;
+}
+
+/** A Unix socket file at `path` (bound by a short python3 process; the file stays after it exits). */
+export function socketFile(path: string): void {
+  execFileSync('python3', ['-c', `import socket, sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])`, path]);
 }
