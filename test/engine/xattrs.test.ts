@@ -90,6 +90,15 @@ describe('extended attributes and POSIX ACLs (CLI as a subprocess)', () => {
     expect(getAttributeSync(join(to, 'src', 'shared'), 'user.dir')!.toString()).toBe('changed on a directory');
   });
 
+  it('a backup after no change keeps every attribute (unchanged files take theirs from the parent snapshot)', () => {
+    const r = triad(['backup', '-p', policy, '--json'], { env: PASS });
+    expect(r.code, r.stderr).toBe(0);
+    const to = join(work, 'restored-unchanged');
+    expect(triad(['restore', '-p', policy, 'latest', '--to', to], { env: PASS }).code).toBe(0);
+    expect(attributes(join(to, 'src', 'tagged'))).toEqual(attributes(join(src, 'tagged')));
+    expect(attributes(join(to, 'src', 'shared'))).toEqual(attributes(join(src, 'shared')));
+  });
+
   it('restored as an unprivileged user: what the kernel refuses (trusted.*) is a warning naming the file and attribute, the rest is set, exit 0', () => {
     giveToUnprivileged(work);
     const to = join(work, 'restored-nobody');

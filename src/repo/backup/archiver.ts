@@ -80,7 +80,8 @@ export class Archiver {
   constructor(
     private readonly writer: MultiTargetWriter,
     private readonly opts: {
-      parent?: { reader: BlobReader; tree: string };
+      /** `xattrsRecorded`: the parent snapshot holds every file's extended attributes (see SnapshotManifest.xattrs). */
+      parent?: { reader: BlobReader; tree: string; xattrsRecorded?: boolean };
       clock: Clock;
       signal?: AbortSignal;
       events?: ArchiveEvents;
@@ -165,7 +166,8 @@ export class Archiver {
     const rel = relParent ? `${relParent}/${name}` : name;
     const time = nodeTime({ sec: st.mtimeSec, nsec: st.mtimeNsec });
     const base: NodeBase = { name, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime: time.mtime, mtimeNs: time.mtimeNs, xattrs: undefined };
-    if (st.isDirectory() || st.isSymbolicLink() || st.isFile()) base.xattrs = this.xattrsOf(abs);
+    if (st.isFile() && this.opts.parent?.xattrsRecorded && sameInode(parent, st)) base.xattrs = parent?.xattrs;
+    else if (st.isDirectory() || st.isSymbolicLink() || st.isFile()) base.xattrs = this.xattrsOf(abs);
     if (st.isDirectory()) {
       if (!ctx.cross && st.dev !== ctx.rootDev) {
         this.warn(abs, 'other-filesystem', 'on another file system: skipped (set cross_filesystems: true to include it)', false);
@@ -336,7 +338,7 @@ export class Archiver {
   private fileContent(abs: string, rel: string, st: EntryStat, base: NodeBase, parent: TreeNode | undefined): TreeNode | Later {
     this.summary.files++;
     this.summary.bytes += st.size;
-    if (parent && parent.type === 'file' && parent.size === st.size && parent.mtime === st.mtimeMs && parent.ctime === st.ctimeMs && parent.inode === st.ino && parent.content && parent.hash && parent.content.every((c) => this.writer.known(c))) {
+    if (parent && sameInode(parent, st) && parent.content && parent.hash && parent.content.every((c) => this.writer.known(c))) {
       this.summary.filesUnchanged++;
       this.opts.events?.onFile?.({ path: rel, type: 'file', size: st.size, mode: base.mode, mtime: base.mtime, hash: parent.hash, chunks: parent.content.length });
       this.opts.events?.onProgress?.({ files: this.summary.files, bytes: this.summary.bytes, path: rel });
@@ -371,6 +373,14 @@ export class Archiver {
     // even if its size and times end up as they were before this read.
     return fileNode(base, bytesRead, done.changed ? { ino: st.ino, dev: st.dev, ctimeMs: undefined, nlink: st.nlink } : st, content, hash);
   }
+}
+
+/**
+ * The parent snapshot's node of a file whose size, times and inode are as they were: its
+ * content and its extended attributes (setting one changes the ctime) need not be read again.
+ */
+function sameInode(parent: TreeNode | undefined, st: EntryStat): parent is TreeNode {
+  return parent !== undefined && parent.type === 'file' && parent.size === st.size && parent.mtime === st.mtimeMs && parent.ctime === st.ctimeMs && parent.inode === st.ino;
 }
 
 /** False only when the path surely does not exist; an entry that cannot be reached is for the walk to report. */

@@ -138,7 +138,7 @@ async function snapshotFrom(targets: SnapshotTarget[], sources: ArchiveSource[],
   });
   watchLocks(usable, writer, events);
   const archiver = new Archiver(writer, {
-    parent: parent ? { reader: new BlobReader(first.repo, first.index), tree: parent.tree } : undefined,
+    parent: parent ? { reader: new BlobReader(first.repo, first.index), tree: parent.tree, xattrsRecorded: parent.xattrs === true } : undefined,
     clock: opts.clock,
     signal: opts.signal,
     statAhead,
@@ -174,6 +174,7 @@ async function snapshotFrom(targets: SnapshotTarget[], sources: ArchiveSource[],
       partial: result.partial,
       tags: opts.tags ?? [],
       summary: result.summary,
+      xattrs: true,
     };
     const sealed = sealSnapshot(writer.live[0]!.repo, manifest);
     snapshot = sealed.id;

@@ -34,6 +34,12 @@ export interface SnapshotManifest {
   partial: boolean;
   tags: string[];
   summary: SnapshotSummary;
+  /**
+   * The backup recorded every file's extended attributes, so a later backup may take an
+   * unchanged file's (same size, mtime, ctime, inode: setting an attribute changes the ctime)
+   * from this snapshot instead of listing them again. Absent in snapshots of older versions.
+   */
+  xattrs?: true;
 }
 
 export interface Snapshot extends SnapshotManifest {
