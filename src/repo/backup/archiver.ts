@@ -166,7 +166,7 @@ export class Archiver {
     const rel = relParent ? `${relParent}/${name}` : name;
     const time = nodeTime({ sec: st.mtimeSec, nsec: st.mtimeNsec });
     const base: NodeBase = { name, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime: time.mtime, mtimeNs: time.mtimeNs, xattrs: undefined };
-    if (st.isFile() && this.opts.parent?.xattrsRecorded && sameInode(parent, st)) base.xattrs = parent?.xattrs;
+    if (st.isFile() && this.opts.parent?.xattrsRecorded && sameInode(parent, st)) base.xattrs = parent.xattrs;
     else if (st.isDirectory() || st.isSymbolicLink() || st.isFile()) base.xattrs = this.xattrsOf(abs);
     if (st.isDirectory()) {
       if (!ctx.cross && st.dev !== ctx.rootDev) {
