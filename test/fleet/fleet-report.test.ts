@@ -6,6 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { openCatalog } from '../../src/catalog/catalog.js';
 import { s3rverForSuite } from '../helpers/emulators.js';
 import { PASS, triad, writePolicy } from '../helpers/triad.js';
+import { parseJunit } from '../restore-test/helpers.js';
 
 // Four hosts, each with its own tree, policy file and catalogue, back up into one s3rver bucket
 // and one NAS path. The fleet report is built from the repository alone; delta stopped backing
@@ -144,8 +145,18 @@ describe('fleet report and restore-test from one repository shared by four hosts
   }, 120_000);
 
   it('restore-test --repo --all-hosts passes from one place, is evidence in the fleet report, and exits 4 once one host\'s pack is damaged', () => {
-    const t = run(['restore-test', ...s3Url(), '--all-hosts', '--target', 'cloud', '--files', '100', '--seed', '7', '--json'], at(7));
+    const junit = join(work, 'fleet-junit.xml');
+    const t = run(['restore-test', ...s3Url(), '--all-hosts', '--target', 'cloud', '--files', '100', '--seed', '7', '--json', '--junit', junit], at(7));
     expect(t.code, t.stderr).toBe(0);
+    // JUnit: one suite per host × policy, a passing case per sampled file and one for the snapshot's structure.
+    const suites = parseJunit(readFileSync(junit, 'utf8')).testsuite;
+    const structure = (c: { '@_name': string }) => c['@_name'].startsWith('structure of snapshot');
+    expect(suites.map((s) => [s['@_name'], s['@_failures'], s.testcase.filter((c) => !structure(c)).length, s.testcase.filter(structure).length])).toEqual([
+      ['alpha/web', '0', 2, 1],
+      ['beta/web', '0', 2, 1],
+      ['delta/mail', '0', 2, 1],
+      ['gamma/db', '0', 2, 1],
+    ]);
     const res = JSON.parse(t.stdout) as { tests: { host: string; policy: string; ok: boolean; targets: { files: number; failed: number }[] }[] };
     expect(res.tests.map((x) => [x.host, x.policy, x.ok, x.targets[0]!.files])).toEqual([
       ['alpha', 'web', true, 2],
@@ -178,8 +189,15 @@ describe('fleet report and restore-test from one repository shared by four hosts
       bytes[Math.floor(bytes.length / 2)]! ^= 0xff;
       writeFileSync(file, bytes);
     }
-    const bad = run(['restore-test', ...nasUrl(), '--all-hosts', '--target', 'nas', '--files', '100', '--seed', '7', '--json'], at(7));
+    const bad = run(['restore-test', ...nasUrl(), '--all-hosts', '--target', 'nas', '--files', '100', '--seed', '7', '--json', '--junit', junit], at(7));
     expect(bad.code, bad.stderr).toBe(4);
+    const badSuites = parseJunit(readFileSync(junit, 'utf8')).testsuite;
+    expect(badSuites.map((s) => [s['@_name'], Number(s['@_failures']) > 0])).toEqual([
+      ['alpha/web', false],
+      ['beta/web', true],
+      ['delta/mail', false],
+      ['gamma/db', false],
+    ]);
     const badRes = JSON.parse(bad.stdout) as typeof res;
     expect(badRes.tests.map((x) => [x.host, x.ok])).toEqual([
       ['alpha', true],

@@ -40,7 +40,7 @@ export function registerRestoreTest(program: Command, ctx: CliContext): void {
       .option('--seed <n>', 'seed of the random sample (printed and recorded when chosen at random)')
       .option('--scratch <dir>', 'directory for the scratch copy (default: the system temp dir; always removed)')
       .option('--max-bytes <size>', 'most bytes the sample may put in scratch (default: restore_test.max_bytes, else 1GiB)')
-      .option('--junit <file>', 'write a JUnit XML report: one test suite per target, one test case per file')
+      .option('--junit <file>', 'write a JUnit XML report: one test suite per target (with --repo: per host × policy), one test case per file')
       .option('--compare-source', 'also compare with the live source file where size and mtime show it unchanged')
       .addOption(readConcurrencyOption());
   withRepoAccessOptions(cmd.option('--repo <url>', 'without a policy: s3://bucket/prefix, azure://container/prefix, gcs://bucket/prefix or a local path shared by many hosts'))
@@ -80,7 +80,7 @@ export function registerRestoreTest(program: Command, ctx: CliContext): void {
       'triad restore-test -p /etc/triad/finance.yaml --junit restore-test.xml --json > restore-test.json',
       'triad restore-test -p policies/demo.yaml --target cloud --files 50 --snapshots random:3 --seed 42',
       'triad restore-test -p policies/demo.yaml --bytes 2GiB --scratch /var/tmp --compare-source',
-      'triad restore-test --repo s3://acme-backups/fleet/ --passphrase-file /root/fleet.key --all-hosts --target cloud --json > fleet-restore-test.json',
+      'triad restore-test --repo s3://acme-backups/fleet/ --passphrase-file /root/fleet.key --all-hosts --target cloud --junit fleet.xml',
     ],
   );
 }
@@ -115,7 +115,7 @@ async function fleetRestoreTest(ctx: CliContext, c: Command, out: Output, o: Res
   if (o.repo === undefined) throw new TriadError('E_USAGE', 'give a policy (-p POLICY) or a repository (--repo URL --all-hosts | --host H)');
   if (o.policy !== undefined) throw new TriadError('E_USAGE', 'give either -p POLICY or --repo URL, not both');
   if (o.host === undefined && !o.allHosts) throw new TriadError('E_USAGE', `say whose snapshots to test in ${o.repo}: --all-hosts or --host H`);
-  const unsupported = (['snapshots', 'junit', 'compareSource'] as const).filter((k) => o[k] !== undefined);
+  const unsupported = (['snapshots', 'compareSource'] as const).filter((k) => o[k] !== undefined);
   if (unsupported.length > 0) throw new TriadError('E_USAGE', `${unsupported.map((k) => `--${k.replace(/[A-Z]/g, (x) => `-${x.toLowerCase()}`)}`).join(', ')}: not with --repo`, { hint: 'with --repo each host × policy\'s latest snapshot is tested' });
   if ((o.target?.length ?? 0) > 1) throw new TriadError('E_USAGE', 'with --repo, --target names the repository once');
   const repo = await repoAccessOf(o.repo, o, out);
@@ -131,6 +131,10 @@ async function fleetRestoreTest(ctx: CliContext, c: Command, out: Output, o: Res
     seed: s.seed,
     scratch: o.scratch ?? tmpdir(),
   }).finally(() => app.stopProgress());
+  if (o.junit) {
+    const { renderFleetJunit } = await import('../render/restore-test.js');
+    writeAtomically(resolve(ctx.cwd, o.junit), renderFleetJunit(r));
+  }
   if (out.json) out.emitJson(r);
   else {
     const { renderSummary } = await import('../render/restore-test.js');

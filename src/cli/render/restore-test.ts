@@ -1,3 +1,4 @@
+import type { FleetRestoreTestResult } from '../../app/fleet-restore-test.js';
 import type { RestoreTestResult, TargetTestResult } from '../../app/restore-test.js';
 import { repairPacksHint } from '../../core/describe.js';
 import { fetchedLine, formatBytes, formatDuration, formatRate, table } from '../output.js';
@@ -17,21 +18,48 @@ interface Case {
 
 /** One <testsuite> per target, one <testcase> per sampled file plus one per snapshot structure check. */
 export function renderJunit(r: RestoreTestResult): string {
-  const suites = r.targets.map((t) => ({ t, cases: casesOf(r, t) }));
+  return junitDocument(`triad restore-test ${r.policy}`, r.durationMs, r.targets.map((t) => ({ name: t.target, r, t, classPrefix: `restore-test.${t.target}` })));
+}
+
+/**
+ * `restore-test --repo`: one <testsuite> per host × policy (named host/policy), cases as above,
+ * so a CI job that proves the whole fleet shows which host's copy failed.
+ */
+export function renderFleetJunit(f: FleetRestoreTestResult): string {
+  return junitDocument(
+    `triad restore-test ${f.location}`,
+    f.durationMs,
+    f.tests.flatMap((r) => r.targets.map((t) => ({ name: `${r.host ?? '?'}/${r.policy}`, r, t, classPrefix: `restore-test.${r.host ?? '?'}.${r.policy}.${t.target}` }))),
+  );
+}
+
+interface Suite {
+  readonly name: string;
+  readonly r: RestoreTestResult;
+  readonly t: TargetTestResult;
+  /** Classname of the suite's cases, before the snapshot's short id. */
+  readonly classPrefix: string;
+}
+
+function junitDocument(name: string, durationMs: number, suites: readonly Suite[]): string {
+  const withCases = suites.map((s) => ({ s, cases: casesOf(s.t, s.classPrefix) }));
   const count = (cs: Case[], f: (c: Case) => boolean) => cs.filter(f).length;
-  const all = suites.flatMap((s) => s.cases);
+  const all = withCases.flatMap((s) => s.cases);
   const lines = [
     '<?xml version="1.0" encoding="UTF-8"?>',
-    `<testsuites name="${attr(`triad restore-test ${r.policy}`)}" tests="${all.length}" failures="${count(all, (c) => !!c.failure)}" errors="0" skipped="${count(all, (c) => !!c.skipped)}" time="${secs(r.durationMs)}">`,
+    `<testsuites name="${attr(name)}" tests="${all.length}" failures="${count(all, (c) => !!c.failure)}" errors="0" skipped="${count(all, (c) => !!c.skipped)}" time="${secs(durationMs)}">`,
   ];
-  for (const { t, cases } of suites) {
+  for (const { s, cases } of withCases) {
+    const { r, t } = s;
     lines.push(
-      `  <testsuite name="${attr(t.target)}" tests="${cases.length}" failures="${count(cases, (c) => !!c.failure)}" errors="0" skipped="${count(cases, (c) => !!c.skipped)}" time="${secs(t.overheadMs + t.transferMs + t.verifyMs)}" timestamp="${attr(r.startedAt.replace(/\.\d+Z$/, 'Z'))}">`,
+      `  <testsuite name="${attr(s.name)}" tests="${cases.length}" failures="${count(cases, (c) => !!c.failure)}" errors="0" skipped="${count(cases, (c) => !!c.skipped)}" time="${secs(t.overheadMs + t.transferMs + t.verifyMs)}" timestamp="${attr(r.startedAt.replace(/\.\d+Z$/, 'Z'))}">`,
       '    <properties>',
       ...[
+        ...(r.host === undefined ? [] : [['host', r.host]]),
         ['policy', r.policy],
+        ['target', t.target],
         ['seed', String(r.seed)],
-        ['snapshots', r.sample.snapshotList.map((s) => s.id).join(',')],
+        ['snapshots', r.sample.snapshotList.map((x) => x.id).join(',')],
         ['location', t.location ?? ''],
         ['bytes', String(t.bytes)],
         ['overhead_ms', String(Math.round(t.overheadMs))],
@@ -55,15 +83,15 @@ export function renderJunit(r: RestoreTestResult): string {
   return lines.join('\n') + '\n';
 }
 
-function casesOf(r: RestoreTestResult, t: TargetTestResult): Case[] {
-  const cls = (snap: string) => `restore-test.${t.target}.${snap.slice(0, 8)}`;
+function casesOf(t: TargetTestResult, prefix: string): Case[] {
+  const cls = (snap: string) => `${prefix}.${snap.slice(0, 8)}`;
   const cases: Case[] = [];
   if (!t.reachable && t.results.length === 0) {
     const msg = `target unreachable: ${t.error ?? 'unknown error'}`;
-    cases.push({ classname: `restore-test.${t.target}`, name: 'open target', timeMs: t.overheadMs, failure: { type: 'target-unreachable', message: msg, body: `target '${t.target}'\n${msg}` } });
+    cases.push({ classname: prefix, name: 'open target', timeMs: t.overheadMs, failure: { type: 'target-unreachable', message: msg, body: `target '${t.target}'\n${msg}` } });
   }
   for (const d of t.damagedObjects) {
-    cases.push({ classname: `restore-test.${t.target}`, name: `${d.kind} object ${d.object}`, timeMs: 0, failure: { type: `damaged-${d.kind}`, message: d.reason, body: `target '${t.target}'\n${d.reason}\n${d.hint}` } });
+    cases.push({ classname: prefix, name: `${d.kind} object ${d.object}`, timeMs: 0, failure: { type: `damaged-${d.kind}`, message: d.reason, body: `target '${t.target}'\n${d.reason}\n${d.hint}` } });
   }
   for (const s of t.structure) {
     const c: Case = { classname: cls(s.snapshot), name: `structure of snapshot ${s.snapshot.slice(0, 8)}`, timeMs: 0 };
