@@ -1,9 +1,7 @@
-import cliProgress from 'cli-progress';
-import ora, { type Ora } from 'ora';
 import { eventLevel, type AppEvent, type Emit, type ProgressEvent } from '../core/events.js';
-import { formatBytes, formatRate } from './output.js';
 import type { Output } from './output.js';
-import { eventJson, eventText, progressLabel } from './render/events.js';
+import { eventJson, eventText } from './render/events.js';
+import type { ProgressDisplay } from './progress-display.js';
 
 /** How often `--json` writes a progress line: the first at once, then at most one per interval. */
 export const JSON_PROGRESS_INTERVAL_MS = 1000;
@@ -62,53 +60,22 @@ function textAndBar(out: Output, opening?: string): EventReporter {
 }
 
 /**
- * A progress bar on a TTY (bytes, files, rate, ETA) under the label the event's job and phase
- * give. Nothing of it reaches --json output or a non-terminal.
+ * The bar and spinner for a person at a terminal, loaded only there: ora and cli-progress are
+ * most of the CLI's start-up imports, and cron, systemd and pipes never show them. Progress
+ * before the module has loaded (a few milliseconds) is not shown.
  */
-function progressBar(out: Output, opening?: string): { update(e: ProgressEvent): void; stop(): void } {
-  let bar: cliProgress.SingleBar | undefined;
-  let started = 0;
-  // A spinner covers the quiet start (key derivation, index loading) until progress begins.
-  let spinner: Ora | undefined = opening && out.showProgress ? ora({ text: opening, stream: out.stderr }).start() : undefined;
-  const stopSpinner = () => {
-    spinner?.stop();
-    spinner = undefined;
-  };
-  const update = (e: ProgressEvent) => {
-    if (!out.showProgress) return;
-    stopSpinner();
-    const phase = progressLabel(e);
-    if (!bar) {
-      started = performance.now();
-      bar = new cliProgress.SingleBar(
-        {
-          stream: out.stderr,
-          hideCursor: true,
-          clearOnComplete: true,
-          etaBuffer: 50,
-          format: (_opts, params, payload: { phase: string; files: number; rate: string; eta: string; done: string }) => {
-            const width = 24;
-            const filled = Math.round(params.progress * width);
-            const barStr = params.total > 0 ? '[' + '#'.repeat(filled) + '-'.repeat(width - filled) + '] ' : '';
-            return `${payload.phase} ${barStr}${payload.done} · ${payload.files} files · ${payload.rate}${payload.eta}`;
-          },
-        },
-        cliProgress.Presets.shades_classic,
-      );
-      bar.start(e.totalBytes ?? 0, 0, { phase, files: 0, rate: '', eta: '', done: '' });
-    }
-    const secs = (performance.now() - started) / 1000;
-    const bytes = e.bytes ?? 0;
-    const rate = secs > 0.5 ? formatRate(bytes / secs) : '';
-    const eta = e.totalBytes && bytes > 0 && secs > 1 ? ` · ETA ${Math.max(0, Math.round(((e.totalBytes - bytes) * secs) / bytes))}s` : '';
-    bar.update(bytes, { phase, files: e.files ?? 0, rate, eta, done: formatBytes(bytes) + (e.totalBytes ? `/${formatBytes(e.totalBytes)}` : '') });
-  };
+function progressBar(out: Output, opening?: string): ProgressDisplay {
+  if (!out.showProgress) return { update: () => undefined, stop: () => undefined };
+  let display: ProgressDisplay | undefined;
+  let spinner = true;
+  void import('./progress-display.js').then((m) => {
+    display = m.progressDisplay(out, spinner ? opening : undefined);
+  });
   return {
-    update,
+    update: (e) => display?.update(e),
     stop: () => {
-      stopSpinner();
-      bar?.stop();
-      bar = undefined;
+      spinner = false;
+      display?.stop();
     },
   };
 }
