@@ -61,7 +61,7 @@ export interface FleetReportResult {
 }
 
 /** Journal records fetched at once: object stores answer small GETs in parallel. */
-const LOAD_CONCURRENCY = 16;
+const LOAD_CONCURRENCY = 32;
 /**
  * The tree id filed for a backup record written before records kept it: the throwaway catalogue
  * needs one, and a report never reads trees.
@@ -93,7 +93,7 @@ export async function buildFleetReport(ctx: AppContext, opts: FleetReportOptions
   const dir = mkdtempSync(join(tmpdir(), 'triad-fleet-'));
   let catalog: Catalog | undefined;
   try {
-    catalog = openCatalog(join(dir, 'fleet.db'));
+    catalog = openCatalog(join(dir, 'fleet.db'), { scratch: true });
     const filed = await fileHistory(ctx, opened, catalog, opts.host);
     const fs = opened.spec.type === 'local' ? await fileSystemUsage(opened.spec.path) : undefined;
     const entries: FleetEntry[] = [];
@@ -216,14 +216,13 @@ class RecordFiler {
       g.digest = digest;
       g.digestAt = r.started;
     }
-    this.catalog.transaction(() => {
-      if (r.kind === 'backup' && r.snapshot !== undefined && ID_RE.test(r.snapshot)) {
-        this.backupSnapshot(g, r, r.snapshot, readName);
-        this.named.add(r.snapshot);
-      }
-      const runId = this.catalog.importRun(runFromRecord(r, id, g.key));
-      if (r.kind === 'restore-test') importRestoreTests(this.catalog, r, runId, g.key);
-    });
+    // Called inside the batch's transaction (fileHistory's flush): a savepoint per record would cost more than its rows.
+    if (r.kind === 'backup' && r.snapshot !== undefined && ID_RE.test(r.snapshot)) {
+      this.backupSnapshot(g, r, r.snapshot, readName);
+      this.named.add(r.snapshot);
+    }
+    const runId = this.catalog.importRun(runFromRecord(r, id, g.key));
+    if (r.kind === 'restore-test') importRestoreTests(this.catalog, r, runId, g.key);
   }
 
   /**

@@ -11,6 +11,12 @@ export interface OpenCatalogOptions {
   readonly?: boolean;
   /** Replaces the built-in migration list; for tests of the upgrade path only. */
   migrations?: readonly Migration[];
+  /**
+   * A throwaway catalogue that lives for one command in a private temporary directory (the
+   * fleet report's): nothing survives a crash of that command anyway, so no write-ahead log
+   * and no fsync; a rollback still works (the journal is kept in memory).
+   */
+  scratch?: boolean;
 }
 
 // Long enough to wait out a concurrent backup's batch commit, short enough that a wedged
@@ -41,7 +47,10 @@ export function openDatabase(file: string, opts: OpenCatalogOptions = {}): { db:
   try {
     db = new Database(file, { readonly, fileMustExist: true, timeout: BUSY_TIMEOUT_MS });
     db.pragma('foreign_keys = ON');
-    if (!readonly) {
+    if (opts.scratch === true && !readonly) {
+      db.pragma('journal_mode = MEMORY');
+      db.pragma('synchronous = OFF');
+    } else if (!readonly) {
       const mode = String(db.pragma('journal_mode = WAL', { simple: true })).toLowerCase();
       if (mode !== 'wal') {
         throw new TriadError('E_CATALOG', `cannot use WAL mode for the catalogue ${file} (got ${mode})`, {
@@ -49,7 +58,7 @@ export function openDatabase(file: string, opts: OpenCatalogOptions = {}): { db:
         });
       }
     }
-    db.pragma('synchronous = NORMAL');
+    if (opts.scratch !== true) db.pragma('synchronous = NORMAL');
     // A bounded 32 MiB page cache: a 100,000-row file batch inserted out of path order would
     // otherwise spill the default 2 MiB cache many times over.
     db.pragma('cache_size = -32768');

@@ -68,8 +68,12 @@ export function upsertSnapshot(c: Connection, s: SnapshotInput): void {
 
 /** The lineage (policy, host, source paths) whose snapshots share file versions; created when new. */
 function lineageId(c: Connection, policy: string, host: string, paths: string): number {
+  // Looked up first: every snapshot after a lineage's first finds it (one statement, not two).
+  const find = c.stmt('SELECT id FROM lineages WHERE policy = ? AND host = ? AND paths = ?').pluck();
+  const found = find.get(policy, host, paths) as number | undefined;
+  if (found !== undefined) return found;
   c.stmt('INSERT OR IGNORE INTO lineages (policy, host, paths) VALUES (?, ?, ?)').run(policy, host, paths);
-  return c.stmt('SELECT id FROM lineages WHERE policy = ? AND host = ? AND paths = ?').pluck().get(policy, host, paths) as number;
+  return find.get(policy, host, paths) as number;
 }
 
 export function setPresence(
