@@ -139,6 +139,13 @@ interface RunLocks {
   abort: AbortController;
 }
 
+/**
+ * Entries (files and directories, as the previous snapshot counted them) up to which a backup
+ * uses no walk thread and no catalogue row thread: each costs 50-100 ms of CPU to start (more on
+ * a busy machine), as much as listing or recording a few thousand entries on the main thread.
+ */
+const SMALL_TREE = 5000;
+
 async function backupTo(ctx: AppContext, policy: Policy, opened: OpenedTarget[], usable: OpenedTarget[], opts: BackupOptions, started: number, held: RunLocks): Promise<BackupResult> {
   const host = opts.host ?? hostName(policy);
   const paths = policy.sources.map((s) => s.path).sort();
@@ -148,8 +155,12 @@ async function backupTo(ctx: AppContext, policy: Policy, opened: OpenedTarget[],
   const catalog = opts.dryRun ? undefined : catalogFor(ctx, policy);
   // After an earlier snapshot of these sources most files are unchanged, and listing the tree
   // on another thread while the indexes load pays. A first backup spends every core on file
-  // contents, where the thread would only add its memory.
-  const statAhead = !!catalog?.latestSnapshot(policy.name, { host, paths });
+  // contents, where the thread would only add its memory. A tree as small as SMALL_TREE
+  // entries is listed, and its catalogue rows written, on the main thread: a thread's start-up
+  // costs more than that work.
+  const parent = catalog?.latestSnapshot(policy.name, { host, paths });
+  const small = parent !== undefined && parent.files + parent.dirs <= SMALL_TREE;
+  const statAhead = parent !== undefined && !small;
   const targets: SnapshotTarget[] = opened.map((o) => ({
     name: o.spec.name,
     location: o.storage?.location,
@@ -170,7 +181,7 @@ async function backupTo(ctx: AppContext, policy: Policy, opened: OpenedTarget[],
         for (const o of opened) {
           catalog.upsertTarget({ policy: policy.name, name: o.spec.name, type: o.spec.type, location: o.storage?.location ?? '', media: o.spec.media, offsite: o.spec.offsite, immutable: o.spec.immutable, offline: (o.spec as { offline?: boolean }).offline ?? false });
         }
-        stage = catalog.stageRows();
+        stage = catalog.stageRows({ inline: small });
       },
       onTargetFailed: (target, err) => warnLeftOut(ctx, target, err),
       onLeftoverPacks: (target, { reused, unreadable }) => {

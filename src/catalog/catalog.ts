@@ -103,7 +103,7 @@ export class Catalog {
    * Records a backup's rows on a thread of its own (see RowStage): file rows before the
    * snapshot id is known, packs and blobs as they are indexed. The caller closes it.
    */
-  stageRows(opts: { busyMs?: number } = {}): RowStage {
+  stageRows(opts: { busyMs?: number; inline?: boolean } = {}): RowStage {
     if (this.readonly || this.file === ':memory:') throw new TriadError('E_CATALOG', `file rows cannot be staged in the catalogue ${this.file}: it is read-only or in memory`);
     return new RowStage(
       this.file,
@@ -111,6 +111,7 @@ export class Catalog {
       (id) => this.c.snapshotKey(id).seq,
       (policy, target) => this.c.write(() => this.c.targetId(policy, target, true)!),
       (err) => this.c.writeError(err),
+      opts.inline,
     );
   }
 

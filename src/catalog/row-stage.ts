@@ -2,13 +2,15 @@ import { TriadError } from '../core/errors.js';
 import { WorkerGroup, type Waiting } from '../core/workers/index.js';
 import { blobTypeCode, packRowOf } from './packs.js';
 import { FILE_TYPE_CODES, PACK_RECORD, ROW_RECORD, type FromRowStage, type RowStageInit, type ToRowStage } from './row-stage.protocol.js';
+import { RowSink } from './row-sink.js';
 import type { FileInput, WrittenPackRecord } from './types.js';
 
 const BATCH = 4096;
 
 /**
  * A backup's catalogue rows, written by a thread with its own connection, so the main
- * thread pays for packing a row, not for inserting it. File rows wait in a temporary table
+ * thread pays for packing a row, not for inserting it (`inline`: by the same RowSink on the
+ * main thread, for a tree too small to pay for the thread's start-up). File rows wait in a temporary table
  * until `commit` files them under the snapshot (nothing waits for the snapshot id in
  * memory); packs go to their table as the writer indexes them. The thread
  * inserts far faster than a backup produces rows, so batches are not flow-controlled.
@@ -32,13 +34,23 @@ export class RowStage {
     private readonly snapSeq: (snapshotId: string) => number,
     private readonly targetOf: (policy: string, target: string) => number,
     mapError: (err: unknown) => unknown,
+    inline = false,
   ) {
     this.group = new WorkerGroup({ module: 'catalog/row-stage.worker', what: 'catalogue', youngGenerationMb: 8, mapError });
     this.waiting = this.group.track([]);
-    this.group.start({ file, busyMs } satisfies RowStageInit, (r) => {
+    const answered = (r: FromRowStage): void => {
       if (r.type === 'failed') this.group.fail(Object.assign(new Error(r.message), { code: r.code }));
       else this.waiting.shift()?.resolve(r.type === 'committed' ? r.rows : 0);
-    });
+    };
+    if (inline) {
+      let sink: RowSink;
+      try {
+        sink = new RowSink(file, busyMs);
+      } catch (err) {
+        throw mapError(err);
+      }
+      this.group.startInline((m) => sink.handle(m), answered, () => sink.close());
+    } else this.group.start({ file, busyMs } satisfies RowStageInit, answered);
   }
 
   push(f: FileInput): void {

@@ -1,4 +1,4 @@
-import type { Transferable, Worker } from 'node:worker_threads';
+import type { Transferable } from 'node:worker_threads';
 import { asError } from '../errors.js';
 import { startWorker } from './start.js';
 
@@ -35,8 +35,14 @@ export interface GroupSpec {
  * Threads stay up after a failure until close(): an owner may still take the answers of
  * work already done (the backup stores the blobs a reader had sealed) and release their memory.
  */
+/** A pool member: a worker thread, or work done on the calling thread (see startInline). */
+interface Member<ToWorker> {
+  post(m: ToWorker, transfer?: readonly Transferable[]): void;
+  terminate(): Promise<unknown>;
+}
+
 export class WorkerGroup<ToWorker, FromWorker> {
-  private readonly threads: Worker[] = [];
+  private readonly threads: Member<ToWorker>[] = [];
   private readonly pending: (Map<unknown, Settles> | Settles[])[] = [];
   private readonly listeners: ((err: Error) => void)[] = [];
   private latched: Error | undefined;
@@ -75,13 +81,36 @@ export class WorkerGroup<ToWorker, FromWorker> {
         this.fail(err);
       }
     });
-    return this.threads.push(worker) - 1;
+    return this.threads.push({ post: (m, transfer) => worker.postMessage(m, transfer), terminate: () => worker.terminate() }) - 1;
+  }
+
+  /**
+   * A member that runs on the calling thread: post() hands each message to `handle` at once,
+   * and its answer (if any) goes to `onMessage`, as a thread's would. For work too small to pay
+   * for a thread's start-up (tens of milliseconds of CPU, more on a busy machine); a throw of
+   * either is the group's failure, as a thread's error is. `stop` runs on close.
+   */
+  startInline(handle: (m: ToWorker) => FromWorker | undefined, onMessage: (m: FromWorker) => void, stop: () => void): number {
+    if (this.latched) throw this.latched;
+    return (
+      this.threads.push({
+        post: (m) => {
+          try {
+            const answer = handle(m);
+            if (answer !== undefined) onMessage(answer);
+          } catch (err) {
+            this.fail(err);
+          }
+        },
+        terminate: () => Promise.resolve().then(stop),
+      }) - 1
+    );
   }
 
   /** Hands `m` to thread `thread`; throws the latched failure (or "closed") instead of posting after it. */
   post(thread: number, m: ToWorker, transfer?: readonly Transferable[]): void {
     if (this.latched) throw this.latched;
-    this.threads[thread]!.postMessage(m, transfer);
+    this.threads[thread]!.post(m, transfer);
   }
 
   /** Registers a collection of pending work (a Map or a queue): on failure or close, each is rejected and it is emptied. */

@@ -1,4 +1,5 @@
 import { availableParallelism } from 'node:os';
+import { asError } from '../../core/errors.js';
 import { SharedRing, WorkerGroup } from '../../core/workers/index.js';
 import { encodeJobs, ITEM_RECORD, type FileDone, type FileJob, type FileWorkerInit, type FromWorker, type ToWorker } from './reader.protocol.js';
 import { KnownSet } from '../index/index.js';
@@ -19,6 +20,8 @@ const QUEUE_MAX = 256;
  * ones (against 304-324 MiB with 12 MiB in alternating runs), at the same speed.
  */
 const RING_SLACK = 1024 * 1024;
+/** Bytes of files waiting per worker running beyond which another is started (see grow). */
+const GROW_BYTES = 4 * 1024 * 1024;
 
 interface PendingJob {
   job: FileJob;
@@ -50,6 +53,9 @@ export class FilePool {
   private readonly jobs = this.group.track(new Map<number, PendingJob>());
   private readonly roomWaiters: (() => void)[] = [];
   private knownSet: KnownSet | undefined;
+  private init: Omit<FileWorkerInit, 'ring'> | undefined;
+  /** Bytes of the files handed over and not finished (queued or at a worker). */
+  private outstandingBytes = 0;
   private nextJob = 1;
 
   constructor(
@@ -68,9 +74,17 @@ export class FilePool {
     return (this.knownSet ??= knownSetOf(this.writer));
   }
 
-  /** The workers start with the first file to read: a backup where nothing changed needs none. */
-  private start(): void {
-    const init: Omit<FileWorkerInit, 'ring'> = {
+  /**
+   * One more worker, up to the limit: the first with the first file to read (a backup where
+   * nothing changed needs none), each next one once the files handed out and waiting hold more
+   * than GROW_BYTES per worker running, or more files than they take ahead. A few small
+   * changed files are read by one thread, not by threads that each cost more CPU to start.
+   */
+  private grow(): void {
+    if (this.slots.length >= (this.opts.workers ?? defaultWorkers())) return;
+    const n = this.slots.length;
+    if (n > 0 && this.outstandingBytes <= n * GROW_BYTES && this.queue.length <= n * PREFETCH) return;
+    const init = (this.init ??= {
       encKey: this.repo.key.encrypt,
       macKey: this.repo.key.mac,
       gearSeed: this.repo.config.chunker.seed,
@@ -78,18 +92,15 @@ export class FilePool {
       compression: this.writer.compressionMode,
       known: this.known.buffer,
       seal: !this.writer.dryRun,
-    };
+    });
     // The largest chunk stored as is: its method byte, then the sealed box's nonce and tag.
     const maxSealed = init.chunker.max + 1 + OVERHEAD;
-    const n = this.opts.workers ?? defaultWorkers();
-    for (let i = 0; i < n; i++) {
-      const ring = SharedRing.create(init.seal ? maxSealed + RING_SLACK : 0);
-      const slot: Slot = { thread: -1, ring: new SharedRing(ring), running: new Set(), chain: Promise.resolve() };
-      slot.thread = this.group.start({ ...init, ring } satisfies FileWorkerInit, (m) => {
-        slot.chain = slot.chain.then(() => this.handle(slot, m)).catch((err) => this.group.fail(err));
-      });
-      this.slots.push(slot);
-    }
+    const ring = SharedRing.create(init.seal ? maxSealed + RING_SLACK : 0);
+    const slot: Slot = { thread: -1, ring: new SharedRing(ring), running: new Set(), chain: Promise.resolve() };
+    slot.thread = this.group.start({ ...init, ring } satisfies FileWorkerInit, (m) => {
+      slot.chain = slot.chain.then(() => this.handle(slot, m)).catch((err) => this.group.fail(err));
+    });
+    this.slots.push(slot);
   }
 
   /** Resolves once the queue has room; the walk awaits it before handing over a file. */
@@ -101,10 +112,20 @@ export class FilePool {
   /** Reads, chunks and stores one file; rejects with the errno-carrying error of a failed read. */
   file(path: string, size: number, mtimeMs: number): Promise<FileDone> {
     if (this.group.failure) return Promise.reject(this.group.failure);
-    if (this.slots.length === 0) this.start();
     return new Promise<FileDone>((resolve, reject) => {
       const job: FileJob = { job: this.nextJob++, path, size, mtimeMs, sealAll: false };
-      this.queue.push({ job, resolve, reject, redo: false, content: [] });
+      this.outstandingBytes += size;
+      const done = (): void => {
+        this.outstandingBytes -= size;
+      };
+      this.queue.push({
+        job,
+        resolve: (d) => (done(), resolve(d)),
+        reject: (err) => (done(), reject(asError(err))),
+        redo: false,
+        content: [],
+      });
+      this.grow();
       this.pump();
     });
   }
