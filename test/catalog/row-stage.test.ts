@@ -16,9 +16,12 @@ function row(i: number): FileInput {
   return { path, type: 'file', size: i * 3, mode: 0o640, mtime: 1_700_000_000_000 + i + 0.5, hash: hex(`content ${i}`), chunks: 1 + (i % 4) };
 }
 
-describe('staged file rows', () => {
+describe.each([
+  ['on the row thread', false],
+  ['on the main thread (a small tree)', true],
+])('staged file rows %s', (_where, inline) => {
   it('files every staged row under the snapshot, as addFiles would have', async () => {
-    const stage = db.cat.stageRows();
+    const stage = db.cat.stageRows({ inline });
     try {
       for (let i = 0; i < N; i++) stage.push(row(i));
       db.cat.upsertSnapshot({ id: snapId, policy: 'p', host: 'h', paths: ['/src'], time: '2026-01-01T00:00:00Z', tree: hex('t') });
@@ -35,7 +38,7 @@ describe('staged file rows', () => {
   });
 
   it('records packs with the sums of their blobs, for the target named', async () => {
-    const stage = db.cat.stageRows();
+    const stage = db.cat.stageRows({ inline });
     const packs = [0, 1].map((p) => ({
       id: hex(`pack ${p}`),
       size: 4096 + p,
@@ -64,7 +67,7 @@ describe('staged file rows', () => {
   });
 
   it('rejects a row it cannot record, at once', async () => {
-    const stage = db.cat.stageRows();
+    const stage = db.cat.stageRows({ inline });
     try {
       const badType = thrown(() => stage.push({ ...row(1), type: 'socket' as FileInput['type'] }));
       expect(badType).toBeInstanceOf(TriadError);
@@ -78,7 +81,7 @@ describe('staged file rows', () => {
   });
 
   it('names a snapshot the catalogue does not hold', async () => {
-    const stage = db.cat.stageRows();
+    const stage = db.cat.stageRows({ inline });
     try {
       stage.push(row(1));
       await expect(stage.commit(hex('absent'))).rejects.toMatchObject({ code: 'E_SNAPSHOT_NOT_FOUND' });
@@ -88,7 +91,7 @@ describe('staged file rows', () => {
   });
 
   it('settles: once answered, everything sent before is written and the thread holds no lock', async () => {
-    const stage = db.cat.stageRows();
+    const stage = db.cat.stageRows({ inline });
     // ~100,000 blob rows: the thread is still inserting them well after they are sent.
     const packs = Array.from({ length: 50 }, (_, p) => ({
       id: hex(`pack ${p}`),
@@ -113,7 +116,7 @@ describe('staged file rows', () => {
   });
 
   it('reports a catalogue held by another writer in the catalogue words, and files nothing', async () => {
-    const stage = db.cat.stageRows({ busyMs: 100 });
+    const stage = db.cat.stageRows({ busyMs: 100, inline });
     const other = new Database(db.file, { timeout: 100 });
     try {
       for (let i = 0; i < 10; i++) stage.push(row(i));

@@ -85,6 +85,15 @@ describe('FilePool', () => {
 
   afterAll(() => rmSync(work, { recursive: true, force: true }));
 
+  it('reads a few small files on one thread, and starts the second once the files waiting hold megabytes', async () => {
+    const { pool } = await setup();
+    expect(pool.threads).toBe(0);
+    await Promise.all(['small.txt', 'tiny.txt', 'empty.txt'].map((name) => fileOf(pool, name)));
+    expect(pool.threads).toBe(1);
+    await Promise.all(['zeros.bin', 'repeat.bin', 'three.bin'].map((name) => fileOf(pool, name)));
+    expect(pool.threads).toBe(2);
+  });
+
   it('chunks, names and stores files: ids, hash, sizes, and each distinct chunk once', async () => {
     const { repo, writer, pool } = await setup();
     const names = ['empty.txt', 'small.txt', 'tiny.txt', 'three.bin', 'repeat.bin'];

@@ -103,6 +103,11 @@ export class FilePool {
     this.slots.push(slot);
   }
 
+  /** Worker threads started so far. */
+  get threads(): number {
+    return this.group.size;
+  }
+
   /** Resolves once the queue has room; the walk awaits it before handing over a file. */
   async room(): Promise<void> {
     while (this.queue.length >= QUEUE_MAX && !this.group.failure) await new Promise<void>((r) => this.roomWaiters.push(r));
