@@ -38,9 +38,8 @@ function render(name: string, args: string[]): { dom: string; text: string } {
   const html = join(OUT, `${name}.html`);
   const r = triad(['report', ...args, '--at', AT, '--format', 'html', '--output', html], { env: PASS });
   expect([0, 4]).toContain(r.code);
-  const dom = chrome(['--dump-dom', `file://${html}`]);
-  chrome([`--screenshot=${join(OUT, `${name}.png`)}`, '--window-size=1100,4200', `file://${html}`]);
-  chrome([`--print-to-pdf=${join(OUT, `${name}.pdf`)}`, '--no-pdf-header-footer', `file://${html}`]);
+  // One browser start does all three: the DOM on stdout, the screenshot and the PDF as files.
+  const dom = chrome(['--dump-dom', `--screenshot=${join(OUT, `${name}.png`)}`, '--window-size=1100,4200', `--print-to-pdf=${join(OUT, `${name}.pdf`)}`, '--no-pdf-header-footer', `file://${html}`]);
   for (const ext of ['png', 'pdf']) expect(statSync(join(OUT, `${name}.${ext}`)).size).toBeGreaterThan(10_000);
   expect(readFileSync(join(OUT, `${name}.pdf`)).subarray(0, 5).toString()).toBe('%PDF-');
   const text = dom.replace(/<style>[\s\S]*?<\/style>/g, '').replace(/<[^>]+>/g, ' ').replace(/&amp;/g, '&').replace(/\s+/g, ' ');
