@@ -19,7 +19,7 @@ const WRITE_LATE = { op: 'save', match: '^locks/[0-9a-f]{64}$', ms: 500 };
 const RELEASE_LATE = { op: 'remove', match: '^locks/[0-9a-f]{64}$', ms: 800 };
 const faults = (...delay: object[]) => JSON.stringify({ seed: 1, rate: 0, delay });
 /** The same, with both processes' storage I/O held until one instant, whatever their start-up took. */
-const together = (...delay: object[]) => JSON.stringify({ seed: 1, rate: 0, delay, startAt: Date.now() + 2000 });
+const together = (...delay: object[]) => JSON.stringify({ seed: 1, rate: 0, delay, startAt: Date.now() + 3000 });
 const ROUNDS = 20;
 /** Rounds that also race on azurite (each takes longer there; the protocol is the same). */
 const AZURE_ROUNDS = 5;
@@ -52,22 +52,26 @@ async function race(alpha: string, beta: string, env: Record<string, string>): P
 describe('exactly one winner for the exclusive lock', () => {
   const azurite = azuriteForSuite();
 
-  it(`two processes prune at the same instant, ${ROUNDS} times on a local path and ${AZURE_ROUNDS} on azurite: one exits 0, the other 11`, async () => {
+  it(`two processes prune at the same instant, ${ROUNDS} times on local paths (two side by side) and ${AZURE_ROUNDS} on azurite: one exits 0, the other 11`, async () => {
     const dir = tempDir();
-    const nas = join(dir, 'nas');
-    const local = twoHosts({ type: 'local', path: nas, media: 'nas', offsite: false });
+    // Two local repositories race side by side (each race is two processes on one repository):
+    // a round mostly waits for its instant and its held-up writes, so two at once halve the wait.
+    const nas = [join(dir, 'nas-a'), join(dir, 'nas-b')];
+    const locals = nas.map((path) => twoHosts({ type: 'local', path, media: 'nas', offsite: false }));
     const cloud = twoHosts(azurite.az.policyFields({ prefix: 'race/' }));
     const env = { ...PASS, ...azurite.az.env };
-    await ready(local.alpha, local.beta, env);
+    for (const local of locals) await ready(local.alpha, local.beta, env);
     await ready(cloud.alpha, cloud.beta, env);
-    for (let round = 0; round < ROUNDS; round++) {
-      const [onNas, onAzure] = await Promise.all([race(local.alpha, local.beta, env), round < AZURE_ROUNDS ? race(cloud.alpha, cloud.beta, env) : undefined]);
-      expect(onNas.codes, `local round ${round}: ${onNas.output}`).toEqual([0, 11]);
-      if (onAzure) expect(onAzure.codes, `azurite round ${round}: ${onAzure.output}`).toEqual([0, 11]);
-      expect(onNas.output).toMatch(/target 'shared' is locked by (alpha|beta)\/\d+ \(exclusive lock for prune\)/);
+    for (let round = 0; round < ROUNDS; round += locals.length) {
+      const [onAzure, ...onNas] = await Promise.all([round / locals.length < AZURE_ROUNDS ? race(cloud.alpha, cloud.beta, env) : undefined, ...locals.map((l) => race(l.alpha, l.beta, env))]);
+      for (const [i, r] of onNas.entries()) {
+        expect(r.codes, `local round ${round + i}: ${r.output}`).toEqual([0, 11]);
+        expect(r.output).toMatch(/target 'shared' is locked by (alpha|beta)\/\d+ \(exclusive lock for prune\)/);
+      }
+      if (onAzure) expect(onAzure.codes, `azurite round ${round / locals.length}: ${onAzure.output}`).toEqual([0, 11]);
     }
     // Nothing left behind: every lock object and claim was released.
-    expect(readdirSync(join(nas, 'locks'))).toEqual([]);
+    for (const path of nas) expect(readdirSync(join(path, 'locks'))).toEqual([]);
     const storage = await openStorage(azurite.az.target({ name: 'shared', prefix: 'race/' }), { env: azurite.az.env });
     const left: string[] = [];
     for await (const o of storage.list('locks/')) left.push(o.name);
