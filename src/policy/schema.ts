@@ -5,7 +5,8 @@
  * final `Policy` shape live in load.ts.
  */
 import * as z from 'zod';
-import { validate as validateCron } from 'node-cron';
+import { createRequire } from 'node:module';
+import type * as NodeCron from 'node-cron';
 import { DAY, MINUTE } from './time-constants.js';
 import {
   UnitError,
@@ -58,6 +59,12 @@ const nonEmpty = z.string().trim().min(1, { error: 'must not be empty' });
 export const envName = z.string().regex(ENV_NAME_PATTERN, {
   error: 'must be the name of an environment variable (letters, digits and _), not the secret itself',
 });
+
+let cron: typeof NodeCron | undefined;
+/** node-cron is loaded for the first cron expression met: most policies a command loads have none, and it costs ~40 ms of start-up. */
+function validateCron(expr: string): boolean {
+  return (cron ??= createRequire(import.meta.url)('node-cron') as typeof NodeCron).validate(expr);
+}
 
 const cronExpr = z.string().refine((v) => validateCron(v), {
   error: 'invalid cron expression: expected 5 fields (minute hour day-of-month month day-of-week) or 6 with seconds, e.g. "0 */4 * * *"',

@@ -1,4 +1,4 @@
-import { getAttributeSync, listAttributesSync } from '@napi-rs/xattr';
+import { xattrNative } from '../xattr-native.js';
 import { withStringPath } from '../../core/names.js';
 
 /** What reading an entry's extended attributes gave: the attributes (absent when none), and any that could not be read. */
@@ -35,7 +35,7 @@ export function readXattrs(path: string): XattrRead {
 function readAll(p: string, failures: XattrRead['failures']): Record<string, string> | undefined {
   let names: string[];
   try {
-    names = listAttributesSync(p);
+    names = xattrNative().listAttributesSync(p);
   } catch (err) {
     // A file system without extended attributes lists none.
     if (osErrorOf(err) !== EOPNOTSUPP) failures.push({ reason: (err as Error).message });
@@ -45,7 +45,7 @@ function readAll(p: string, failures: XattrRead['failures']): Record<string, str
   const out: Record<string, string> = {};
   for (const name of names.sort()) {
     try {
-      const v = getAttributeSync(p, name);
+      const v = xattrNative().getAttributeSync(p, name);
       // Removed since it was listed: as if it had never been there.
       if (v !== null) out[name] = v.toString('base64');
     } catch (err) {

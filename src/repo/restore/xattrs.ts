@@ -1,4 +1,4 @@
-import { setAttributeSync } from '@napi-rs/xattr';
+import { xattrNative } from '../xattr-native.js';
 import { withStringPath } from '../../core/names.js';
 
 /** An extended attribute a restore could not set (`attribute` undefined: none could be, the name reaches no string path). */
@@ -17,7 +17,7 @@ export function writeXattrs(path: string, xattrs: Record<string, string>): Xattr
   const done = withStringPath(path, (p) => {
     for (const [name, value] of Object.entries(xattrs)) {
       try {
-        setAttributeSync(p, name, Buffer.from(value, 'base64'));
+        xattrNative().setAttributeSync(p, name, Buffer.from(value, 'base64'));
       } catch (err) {
         failures.push({ attribute: name, reason: (err as Error).message });
       }
