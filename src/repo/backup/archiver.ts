@@ -87,7 +87,7 @@ export class Archiver {
       events?: ArchiveEvents;
       /** Listings read ahead by a thread (started with the same sources). */
       statAhead?: StatAhead;
-      /** Threads that read, chunk, compress and encrypt files (default: one per core but one, at least 1, at most 4). */
+      /** Threads that read, chunk, compress and encrypt files (default: one per core, at most 4). */
       workers?: number;
     },
   ) {
