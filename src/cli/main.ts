@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { examples, makeContext, type CliInjections } from './context.js';
 import { Output, plainAscii } from './output.js';
 import { reportError } from './errors.js';
-import { ExitCode } from '../core/errors.js';
+import { ExitCode, TriadError } from '../core/errors.js';
 import { registerCommands } from './commands/index.js';
 import { exitCodesHelp } from './help/exit-codes.js';
 
@@ -53,7 +53,8 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv, injected: Cli
     if (signalled !== undefined) process.exit(sig === 'SIGINT' ? ExitCode.SIGINT : ExitCode.SIGTERM);
     signalled = sig === 'SIGINT' ? ExitCode.SIGINT : ExitCode.SIGTERM;
     process.stderr.write(`\ntriad: ${sig} received, stopping cleanly (send again to force)\n`);
-    controller.abort(new Error(sig));
+    // What the work stopped by it throws: a clean interruption, reported as such.
+    controller.abort(new TriadError('E_INTERRUPTED', `interrupted by ${sig}`, { exitCode: signalled }));
   };
   // A closed pipe on stdout (`triad ls … | head`) ends the command quietly, like SIGPIPE
   // ends `cat`: the work stops cleanly (locks released) and the exit status is 141.

@@ -1,5 +1,6 @@
 import { existsSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { availableParallelism } from 'node:os';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { openLocalStorage } from '../../src/backends/local.js';
 import { fixedClock } from '../../src/core/clock.js';
@@ -51,11 +52,11 @@ describe('FilePool', () => {
   let n = 0;
 
   /** A new repository in its own directory, so each test's writer starts from an empty index. */
-  async function setup(opts: { dryRun?: boolean } = {}): Promise<{ repo: Repository; repoDir: string; writer: MultiTargetWriter; pool: FilePool }> {
+  async function setup(opts: { dryRun?: boolean; defaultWorkers?: boolean } = {}): Promise<{ repo: Repository; repoDir: string; writer: MultiTargetWriter; pool: FilePool }> {
     const repoDir = join(work, `repo-${++n}`);
     const repo = await newRepo(repoDir);
     const writer = await writerFor(repo, opts);
-    const pool = new FilePool(repo, writer, { workers: 2 });
+    const pool = new FilePool(repo, writer, opts.defaultWorkers ? {} : { workers: 2 });
     pools.push(pool);
     return { repo, repoDir, writer, pool };
   }
@@ -92,6 +93,27 @@ describe('FilePool', () => {
     expect(pool.threads).toBe(1);
     await Promise.all(['zeros.bin', 'repeat.bin', 'three.bin'].map((name) => fileOf(pool, name)));
     expect(pool.threads).toBe(2);
+  });
+
+  it('by default keeps a core for the walk while the files are small, and reads large ones on every core', async () => {
+    const cores = availableParallelism();
+    const { repo, pool } = await setup({ defaultWorkers: true });
+    const many = join(work, 'many');
+    mkdirSync(many, { recursive: true });
+    const small = Array.from({ length: 1500 }, (_, i) => bytes(1000 + i, 100 + (i % 50)));
+    small.forEach((data, i) => writeFileSync(join(many, `f${i}`), data));
+    // As the walk hands them over: it waits for room in the queue, so the queue fills up.
+    const results = [];
+    for (const [i, data] of small.entries()) {
+      await pool.room();
+      results.push(pool.file(join(many, `f${i}`), data.length, 0));
+    }
+    for (const [i, r] of (await Promise.all(results)).entries()) expect(r.hash, `f${i}`).toBe(repo.blobId(small[i]!).toString('hex'));
+    expect(pool.threads).toBeGreaterThanOrEqual(1);
+    expect(pool.threads).toBeLessThanOrEqual(Math.max(1, Math.min(4, cores - 1)));
+    // 53 MiB handed over at once: more than GROW_BYTES per thread, up to one thread per core.
+    await Promise.all(['zeros.bin', 'repeat.bin', 'three.bin'].map((name) => fileOf(pool, name)));
+    expect(pool.threads).toBe(Math.max(1, Math.min(4, cores)));
   });
 
   it('chunks, names and stores files: ids, hash, sizes, and each distinct chunk once', async () => {

@@ -326,6 +326,8 @@ describe('triad restore-test on local targets', () => {
       env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root', ...PASS },
     });
     const exited = new Promise<number | null>((res) => child.on('close', (code) => res(code)));
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     let sawScratch = false;
     for (let i = 0; i < 2000 && child.exitCode === null; i++) {
       if (existsSync(scratch) && readdirSync(scratch).length > 0) {
@@ -338,6 +340,9 @@ describe('triad restore-test on local targets', () => {
     const code = await exited;
     expect(sawScratch).toBe(true);
     expect(code).toBe(130);
+    // Named as the interruption it is, not as a bug in triad.
+    expect(stderr).toContain('SIGINT received, stopping cleanly');
+    expect(stderr).not.toMatch(/internal error|this is a bug/);
     expect(readdirSync(scratch)).toEqual([]);
   });
 });

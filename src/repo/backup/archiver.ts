@@ -87,7 +87,7 @@ export class Archiver {
       events?: ArchiveEvents;
       /** Listings read ahead by a thread (started with the same sources). */
       statAhead?: StatAhead;
-      /** Threads that read, chunk, compress and encrypt files (default: one per core, at most 4). */
+      /** Threads that read, chunk, compress and encrypt files (default: started as needed, up to one per core and at most 4; see FilePool.grow). */
       workers?: number;
     },
   ) {

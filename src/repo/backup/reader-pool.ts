@@ -22,6 +22,11 @@ const QUEUE_MAX = 256;
 const RING_SLACK = 1024 * 1024;
 /** Bytes of files waiting per worker running beyond which another is started (see grow). */
 const GROW_BYTES = 4 * 1024 * 1024;
+/**
+ * How long in all the walk may wait for a full queue before another worker is started (see
+ * grow): the first worker's start alone makes it wait a few hundred ms.
+ */
+const GROW_AFTER_WAIT_MS = 1000;
 
 interface PendingJob {
   job: FileJob;
@@ -56,6 +61,8 @@ export class FilePool {
   private init: Omit<FileWorkerInit, 'ring'> | undefined;
   /** Bytes of the files handed over and not finished (queued or at a worker). */
   private outstandingBytes = 0;
+  /** How long the walk has waited for room in the queue, in ms. */
+  private walkWaited = 0;
   private nextJob = 1;
 
   constructor(
@@ -77,13 +84,18 @@ export class FilePool {
   /**
    * One more worker, up to the limit: the first with the first file to read (a backup where
    * nothing changed needs none), each next one once the files handed out and waiting hold more
-   * than GROW_BYTES per worker running, or more files than they take ahead. A few small
-   * changed files are read by one thread, not by threads that each cost more CPU to start.
+   * than GROW_BYTES per worker running, or (`walkWaits`) once the walk has waited for a full
+   * queue GROW_AFTER_WAIT_MS in all. A few small changed files are thus read by one thread,
+   * not by threads that each cost more CPU to start. Waiting adds workers only while a core is
+   * left to the walk: in a tree of small files the walk on the main thread takes about as much
+   * CPU as the reading, and on two cores a second worker made a million small files slower and
+   * ~30 MiB larger (bench/RESULTS.md); large files leave the main thread idle, so bytes piling
+   * up add workers up to one per core.
    */
-  private grow(): void {
-    if (this.slots.length >= (this.opts.workers ?? defaultWorkers())) return;
+  private grow(walkWaits = false): void {
     const n = this.slots.length;
-    if (n > 0 && this.outstandingBytes <= n * GROW_BYTES && this.queue.length <= n * PREFETCH) return;
+    if (n >= (this.opts.workers ?? defaultWorkers(walkWaits ? 1 : 0))) return;
+    if (n > 0 && this.outstandingBytes <= n * GROW_BYTES && !walkWaits) return;
     const init = (this.init ??= {
       encKey: this.repo.key.encrypt,
       macKey: this.repo.key.mac,
@@ -110,7 +122,12 @@ export class FilePool {
 
   /** Resolves once the queue has room; the walk awaits it before handing over a file. */
   async room(): Promise<void> {
-    while (this.queue.length >= QUEUE_MAX && !this.group.failure) await new Promise<void>((r) => this.roomWaiters.push(r));
+    if (this.queue.length >= QUEUE_MAX && !this.group.failure) {
+      const t0 = performance.now();
+      while (this.queue.length >= QUEUE_MAX && !this.group.failure) await new Promise<void>((r) => this.roomWaiters.push(r));
+      this.walkWaited += performance.now() - t0;
+      if (this.walkWaited >= GROW_AFTER_WAIT_MS && !this.group.failure) this.grow(true);
+    }
     if (this.group.failure) throw this.group.failure;
   }
 
@@ -202,9 +219,9 @@ export class FilePool {
   }
 }
 
-/** Two workers on two cores: the main thread's walk and pack writing are light by comparison. */
-function defaultWorkers(): number {
-  return Math.max(1, Math.min(4, availableParallelism()));
+/** One worker per core, at most 4, but `reserved` cores left to the main thread. */
+function defaultWorkers(reserved: number): number {
+  return Math.max(1, Math.min(4, availableParallelism() - reserved));
 }
 
 /** Ids every live target holds now: a worker need not seal those. */
