@@ -88,6 +88,25 @@ describe('source options', () => {
     expect(listing(policy)).toEqual(['src/', 'src/keep.txt']);
   });
 
+  it('files_from names a file whose name is not UTF-8 by its bytes, as the walk reads it', () => {
+    const work = tempDir();
+    const src = join(work, 'src');
+    mkdirSync(src);
+    // f\xff\xfe and d\xc3(/x: bytes no UTF-8 decoder accepts; plain.txt is not listed.
+    const named = (...parts: (string | number[])[]) => Buffer.concat(parts.map((p) => (typeof p === 'string' ? Buffer.from(p) : Buffer.from(p))));
+    writeFileSync(named(src, '/f', [0xff, 0xfe]), 'one');
+    mkdirSync(named(src, '/d', [0xc3, 0x28]));
+    writeFileSync(named(src, '/d', [0xc3, 0x28], '/x'), 'two');
+    writeFileSync(join(src, 'plain.txt'), 'three');
+    const list = join(work, 'list.txt');
+    writeFileSync(list, named('f', [0xff, 0xfe], '\n', src, '/d', [0xc3, 0x28], '/x\n'));
+    const policy = writeLocalPolicy(work, { sources: [{ path: src, files_from: list }] });
+    expect(triad(['init', '-p', policy], { env: PASS }).code).toBe(0);
+    const r = triad(['backup', '-p', policy], { env: PASS });
+    expect(r.code, r.stderr).toBe(0);
+    expect(listing(policy)).toEqual(['src/', 'src/d\\xc3(/', 'src/d\\xc3(/x', 'src/f\\xff\\xfe']);
+  });
+
   it('files_from: a path outside the source, or a list that cannot be read, is an error naming it; nothing is written', () => {
     const work = tempDir();
     const src = sourceTree(work);
