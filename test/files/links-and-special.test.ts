@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { socketFile } from '../helpers/tree.js';
 import { randomBytes } from 'node:crypto';
-import { existsSync, linkSync, lstatSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, linkSync, lstatSync, mkdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import tar from 'tar-stream';
 import { describe, expect, it } from 'vitest';
@@ -109,6 +109,40 @@ describe('hard links', () => {
     expect(lstatSync(join(to, 'src', 'h')).nlink).toBe(2);
     expect(lstatSync(join(to, 'src', 'b', 'y')).nlink).toBe(1);
     expect(readFileSync(join(to, 'src', 'b', 'y'), 'utf8')).toBe('another file with two names\n');
+  });
+
+  it('--overwrite links again names that became separate copies, and leaves names that are links in place', () => {
+    const work = tempDir();
+    const { src, content } = linkedTree(work);
+    const policy = writeLocalPolicy(work, { sources: [src] });
+    expect(triad(['init', '-p', policy], { env: PASS }).code).toBe(0);
+    expect(triad(['backup', '-p', policy], { env: PASS }).code).toBe(0);
+    const to = join(work, 'restored');
+    expect(triad(['restore', '-p', policy, 'latest', '--to', to], { env: PASS }).code).toBe(0);
+    const out = join(to, 'src');
+    // Two names of the first set and one of the second become copies with the same bytes.
+    for (const name of [join('b', 'g'), 'h', join('b', 'y')]) {
+      const p = join(out, name);
+      const bytes = readFileSync(p);
+      const st = lstatSync(p);
+      rmSync(p);
+      writeFileSync(p, bytes, { mode: st.mode });
+      utimesSync(p, st.atime, st.mtime);
+    }
+    expect(lstatSync(join(out, 'a', 'f')).nlink).toBe(1);
+    const again = triad(['restore', '-p', policy, 'latest', '--to', to, '--overwrite'], { env: PASS });
+    expect(again.code, again.stderr).toBe(0);
+    expect(ino(join(out, 'b', 'g'))).toBe(ino(join(out, 'a', 'f')));
+    expect(ino(join(out, 'h'))).toBe(ino(join(out, 'a', 'f')));
+    expect(lstatSync(join(out, 'a', 'f')).nlink).toBe(3);
+    expect(ino(join(out, 'b', 'y'))).toBe(ino(join(out, 'x')));
+    expect(readFileSync(join(out, 'h')).equals(content)).toBe(true);
+    // Once they are links again, another --overwrite leaves every name as it is (the same inodes).
+    const before = [join('a', 'f'), join('b', 'g'), 'h', 'x', join('b', 'y')].map((n) => ino(join(out, n)));
+    const third = triad(['restore', '-p', policy, 'latest', '--to', to, '--overwrite', '--json'], { env: PASS });
+    expect(third.code, third.stderr).toBe(0);
+    expect([join('a', 'f'), join('b', 'g'), 'h', 'x', join('b', 'y')].map((n) => ino(join(out, n)))).toEqual(before);
+    expect(lstatSync(join(out, 'a', 'f')).nlink).toBe(3);
   });
 });
 

@@ -11,7 +11,7 @@ import { FileWriterPool } from './writer-pool.js';
 import type { WriteResult } from './writer.protocol.js';
 import { preciseTimesMissing, setEntryTimes } from './precise-times.js';
 import { writeXattrs } from './xattrs.js';
-import { LinkFirstNames, isDeviceType, isSafeName, isSpecialType, nodeMtimeNs, type TreeNode } from '../model/index.js';
+import { LinkFirstNames, isDeviceType, linkGroupOf, isSafeName, isSpecialType, nodeMtimeNs, type TreeNode } from '../model/index.js';
 import { makeHardLink, makeSpecial } from './special-files.js';
 
 export interface RestoreOptions {
@@ -179,6 +179,8 @@ export async function restoreTree(reader: BlobReader, treeId: string, rootPrefix
   // A file with several names is read for the first one restored; the others become hard links to it.
   const firstNames = new LinkFirstNames();
   const firstName = (rel: string, node: TreeNode) => firstNames.of(rel, node);
+  // First names of such files left in place (--overwrite): another name is left only if it is the same file.
+  const firstsKept = new Set<string>();
   const planned = (rel: string, node: TreeNode) => restored(rel, node) && firstName(rel, node) === rel && foundInPlace(rel, node) === undefined;
   // Made once the writer threads are done: a link needs its first name in place, and a
   // directory a thread makes exists only then.
@@ -205,12 +207,24 @@ export async function restoreTree(reader: BlobReader, treeId: string, rootPrefix
       if (here && !opts.owner && opts.user && (node.uid !== opts.user.uid || node.gid !== opts.user.gid)) result.ownershipSkipped++;
       try {
         if (here && !dir.fresh && opts.overwrite) {
-          const found = foundInPlace(rel, node);
-          if (found && keptInPlace(node, out, found, opts.owner)) {
-            result.unchanged++;
-            if (node.xattrs) setXattrs(out, rel, node.xattrs);
-            wroteSomething = true;
-            continue;
+          const first = node.type === 'file' ? firstName(rel, node) : rel;
+          if (first !== rel) {
+            // Another name of a file with several: a copy with the same content is not the same
+            // file; it stays only when it already is a link to the first name left in place.
+            if (firstsKept.has(first) && sameFile(out, outOf(first))) {
+              result.unchanged++;
+              wroteSomething = true;
+              continue;
+            }
+          } else {
+            const found = foundInPlace(rel, node);
+            if (found && keptInPlace(node, out, found, opts.owner)) {
+              result.unchanged++;
+              if (node.xattrs) setXattrs(out, rel, node.xattrs);
+              if (linkGroupOf(node) !== undefined) firstsKept.add(rel);
+              wroteSomething = true;
+              continue;
+            }
           }
           clearTheWay(out, node);
         }
@@ -369,6 +383,13 @@ function keptInPlace(node: TreeNode, out: string, found: FileIdentity, owner: bo
   if ((Number(st.mode) & 0o7777) !== node.mode) chmodSync(fsPath(out), node.mode);
   if (st.mtimeNs !== nodeMtimeNs(node)) setEntryTimes(out, node);
   return true;
+}
+
+/** Whether both paths name one file (one inode): hard links to each other. */
+function sameFile(a: string, b: string): boolean {
+  const sa = lstatSync(fsPath(a), { throwIfNoEntry: false, bigint: true });
+  const sb = lstatSync(fsPath(b), { throwIfNoEntry: false, bigint: true });
+  return sa !== undefined && sb !== undefined && sa.isFile() && sa.dev === sb.dev && sa.ino === sb.ino;
 }
 
 /**
