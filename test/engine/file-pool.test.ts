@@ -190,6 +190,27 @@ describe('FilePool', () => {
     expect(packFiles(repoDir).length).toBe(packs);
   });
 
+  it('builds the known set only for a file that may have more than one chunk, and then seals no known chunk', async () => {
+    const { repo, writer: first, pool: firstPool } = await setup();
+    const a = await fileOf(firstPool, 'three.bin');
+    await first.finishData();
+    const second = await writerFor(repo);
+    const pool = new FilePool(repo, second, { workers: 1 });
+    pools.push(pool);
+    const knownSet = () => (pool as unknown as { knownSet: KnownSet | undefined }).knownSet;
+    // Small files (each one chunk, below the smallest cut): no known set is built.
+    await Promise.all(['small.txt', 'tiny.txt'].map((name) => fileOf(pool, name)));
+    expect(knownSet()).toBeUndefined();
+    // three.bin may have several chunks: the worker gets the set first and skips every chunk stored above.
+    const sealed = vi.spyOn(second, 'addSealed');
+    const b = await fileOf(pool, 'three.bin');
+    expect(knownSet()).toBeDefined();
+    expect(b.content).toEqual(a.content);
+    expect(sealed).not.toHaveBeenCalled();
+    await second.finishData();
+    expect(second.blobsAdded).toBe(2);
+  });
+
   it('stores a blob the known set falsely names (8-byte prefix collision)', async () => {
     const { repo, writer, pool } = await setup();
     const id = repo.blobId(files['small.txt']!);

@@ -90,31 +90,33 @@ describe('KnownSet', () => {
     expect(view.has(id)).toBe(true);
   });
 
-  it('sizes the table to at least 2^16 slots and at least twice the expected ids', () => {
+  it('sizes the table to at least 2^16 slots and at least 4/3 of the expected ids', () => {
     expect(KnownSet.create(0).buffer.byteLength).toBe(65536 * 8);
-    expect(KnownSet.create(32768).buffer.byteLength).toBe(65536 * 8);
-    expect(KnownSet.create(32769).buffer.byteLength).toBe(131072 * 8);
+    expect(KnownSet.create(49152).buffer.byteLength).toBe(65536 * 8);
+    expect(KnownSet.create(49153).buffer.byteLength).toBe(131072 * 8);
     expect(KnownSet.create(100_000).buffer.byteLength).toBe(262144 * 8);
+    // Just past 2^20 ids: 2^21 slots (16 MiB), not 2^22.
+    expect(KnownSet.create(1_100_000).buffer.byteLength).toBe(2 ** 21 * 8);
   });
 
-  it('stops adding past half capacity without throwing or looping, and keeps the first ids', () => {
-    const set = KnownSet.create(0); // 65536 slots, so at most 32768 ids
-    const ids = Array.from({ length: 40_000 }, () => randomBytes(32));
+  it('stops adding past three quarters of capacity without throwing or looping, and keeps the first ids', () => {
+    const set = KnownSet.create(0); // 65536 slots, so at most 49152 ids
+    const ids = Array.from({ length: 60_000 }, () => randomBytes(32));
     const start = Date.now();
     for (const id of ids) set.add(id);
     expect(Date.now() - start).toBeLessThan(10_000);
-    // The first half-capacity ids were all stored.
-    for (let i = 0; i < 32_768; i++) {
-      if (!set.has(ids[i]!)) throw new Error(`id #${i} was added below half capacity but is not found`);
+    // The first three quarters of capacity were all stored.
+    for (let i = 0; i < 49_152; i++) {
+      if (!set.has(ids[i]!)) throw new Error(`id #${i} was added below three quarters of capacity but is not found`);
     }
-    // The set is exactly half full: the rest were dropped, so most of them are not found.
+    // The set is exactly three quarters full: the rest were dropped, so they are not found.
     let later = 0;
-    for (let i = 32_768; i < ids.length; i++) if (set.has(ids[i]!)) later++;
+    for (let i = 49_152; i < ids.length; i++) if (set.has(ids[i]!)) later++;
     expect(later).toBe(0);
     const slots = new BigUint64Array(set.buffer);
     let used = 0;
     for (const v of slots) if (v !== 0n) used++;
-    expect(used).toBe(32_768);
+    expect(used).toBe(49_152);
     // Lookups of absent ids still terminate (empty slots remain).
     expect(set.has(randomBytes(32))).toBe(false);
     // Further adds, in either form, are silently ignored.

@@ -39,6 +39,8 @@ interface PendingJob {
 
 interface Slot {
   thread: number;
+  /** The worker has the known set (in its init, or sent since). */
+  knows: boolean;
   /** The memory the worker seals blobs into; this thread releases it (see reader.worker.ts). */
   ring: SharedRing;
   running: Set<number>;
@@ -76,9 +78,21 @@ export class FilePool {
     });
   }
 
-  /** Built on first use, from the index as it is then: a backup where nothing changed needs none. */
+  /**
+   * Built on first use, from the index as it is then: only for a file that may have more than
+   * one chunk. A file up to the chunker's smallest cut is one chunk, which is sealed and, if
+   * the repository has it already, dropped by the writer; a backup of small changed files
+   * then needs no known set (16-32 MiB and a pass over every index entry at a million blobs).
+   */
   private get known(): KnownSet {
     return (this.knownSet ??= knownSetOf(this.writer));
+  }
+
+  /** Sends the known set to a worker about to get `jobs`, when one of them may have more than one chunk. */
+  private knownFor(slot: Slot, jobs: FileJob[]): void {
+    if (slot.knows || this.writer.dryRun || !jobs.some((j) => j.size > this.repo.config.chunker.min)) return;
+    slot.knows = true;
+    this.group.post(slot.thread, { type: 'known', buffer: this.known.buffer });
   }
 
   /**
@@ -102,14 +116,14 @@ export class FilePool {
       gearSeed: this.repo.config.chunker.seed,
       chunker: { min: this.repo.config.chunker.min, avg: this.repo.config.chunker.avg, max: this.repo.config.chunker.max },
       compression: this.writer.compressionMode,
-      known: this.known.buffer,
       seal: !this.writer.dryRun,
     });
     // The largest chunk stored as is: its method byte, then the sealed box's nonce and tag.
     const maxSealed = init.chunker.max + 1 + OVERHEAD;
     const ring = SharedRing.create(init.seal ? maxSealed + RING_SLACK : 0);
-    const slot: Slot = { thread: -1, ring: new SharedRing(ring), running: new Set(), chain: Promise.resolve() };
-    slot.thread = this.group.start({ ...init, ring } satisfies FileWorkerInit, (m) => {
+    const known = this.knownSet?.buffer;
+    const slot: Slot = { thread: -1, knows: known !== undefined, ring: new SharedRing(ring), running: new Set(), chain: Promise.resolve() };
+    slot.thread = this.group.start({ ...init, ring, known } satisfies FileWorkerInit, (m) => {
       slot.chain = slot.chain.then(() => this.handle(slot, m)).catch((err) => this.group.fail(err));
     });
     this.slots.push(slot);
@@ -167,6 +181,7 @@ export class FilePool {
         slot.running.add(p.job.job);
         jobs.push(p.job);
       }
+      this.knownFor(slot, jobs);
       this.group.post(slot.thread, encodeJobs(jobs));
     }
     while (this.roomWaiters.length && this.queue.length < QUEUE_MAX) this.roomWaiters.shift()!();
@@ -214,7 +229,7 @@ export class FilePool {
         continue;
       }
       const sealed = slot.ring.data.subarray(off, off + r.get(m.nums, i, 'length'));
-      if (await this.writer.addSealed('data', id, sealed, raw)) this.known.add(id);
+      if (await this.writer.addSealed('data', id, sealed, raw)) this.knownSet?.add(id);
     }
   }
 }

@@ -9,7 +9,8 @@ export interface FileWorkerInit {
   gearSeed: string;
   chunker: ChunkerParams;
   compression: CompressionMode;
-  known: SharedArrayBuffer;
+  /** The known set (see KnownSet), when the pool has built it by this worker's start; else a `known` message brings it. */
+  known?: SharedArrayBuffer;
   /** False on a dry run: ids and sizes only, nothing compressed or encrypted. */
   seal: boolean;
   /**
@@ -35,8 +36,9 @@ export const JOB_RECORD = new NumericRecords(['job', 'size', 'mtimeMs', 'sealAll
  * Main → worker. Jobs travel in groups, flattened into one string and JOB_RECORDs: cloning
  * thousands of small objects cost more than reading the files they name. `ack`: the main
  * thread has taken a message of `bytes` cost (see FromWorker), and released its blobs in the ring.
+ * `known`: the known set, sent before the first job that may have more than one chunk.
  */
-export type ToWorker = { type: 'jobs'; paths: string; nums: Float64Array } | { type: 'ack'; bytes: number };
+export type ToWorker = { type: 'jobs'; paths: string; nums: Float64Array } | { type: 'ack'; bytes: number } | { type: 'known'; buffer: SharedArrayBuffer };
 
 export function encodeJobs(jobs: FileJob[]): Extract<ToWorker, { type: 'jobs' }> {
   const nums = JOB_RECORD.alloc(jobs.length);

@@ -19,7 +19,8 @@ const init = workerData as FileWorkerInit;
 const encKey = Buffer.from(init.encKey);
 const macKey = Buffer.from(init.macKey);
 const gear = makeGear(Buffer.from(init.gearSeed, 'base64'), init.chunker);
-const known = KnownSet.attach(init.known);
+/** Until the pool sends it, nothing counts as known: every chunk is sealed (see FilePool.knownFor). */
+let known = init.known ? KnownSet.attach(init.known) : undefined;
 const port = parentPort!;
 
 /** Files up to this size are read in one call; larger ones stream through a fixed buffer. */
@@ -54,6 +55,10 @@ port.on('message', (m: ToWorker) => {
   if (m.type === 'ack') {
     unacked -= m.bytes;
     for (const w of ackWaiters.splice(0)) w();
+    return;
+  }
+  if (m.type === 'known') {
+    known = KnownSet.attach(m.buffer);
     return;
   }
   for (const j of decodeJobs(m)) queue.push(j);
@@ -142,7 +147,7 @@ const zeroChunks = new ZeroRuns((zeros) => ({ id: createHmac('sha256', macKey).u
 async function addChunk(batch: Batch, job: FileJob, chunk: Uint8Array): Promise<Buffer> {
   const zero = chunk.length > 0 && isAllZero(chunk) ? zeroChunks.of(chunk.length) : undefined;
   const id = zero ? zero.id : createHmac('sha256', macKey).update(chunk).digest();
-  if (!init.seal || (!job.sealAll && (known.has(id) || zero?.sealed))) {
+  if (!init.seal || (!job.sealAll && (known?.has(id) || zero?.sealed))) {
     batch.add(job.job, id, chunk.length);
     return id;
   }
