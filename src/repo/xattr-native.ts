@@ -11,3 +11,18 @@ let loaded: typeof XattrModule | undefined;
 export function xattrNative(): typeof XattrModule {
   return (loaded ??= createRequire(import.meta.url)('@napi-rs/xattr') as typeof XattrModule);
 }
+
+/** The extended attribute calls, on the entry itself (never through a symlink), on a path of type P. */
+export interface XattrCalls<P> {
+  list(path: P): string[];
+  /** The value, or null when the entry has no such attribute. */
+  get(path: P, name: string): Buffer | null;
+  set(path: P, name: string, value: Uint8Array): void;
+}
+
+/** @napi-rs/xattr's calls: paths as UTF-8 strings. */
+export const napiXattr: XattrCalls<string> = {
+  list: (path) => xattrNative().listAttributesSync(path),
+  get: (path, name) => xattrNative().getAttributeSync(path, name),
+  set: (path, name, value) => xattrNative().setAttributeSync(path, name, value),
+};

@@ -23,7 +23,7 @@ describe('MasterIndex', () => {
     const idx = new MasterIndex();
     const added: { pack: string; entries: PackEntry[] }[] = [];
     let n = 0;
-    // 150,000 blobs: the table grows from 2,048 slots to 524,288, the entries fill three segments.
+    // 150,000 blobs: the table grows from 2,048 slots to 262,144, the entries fill three segments.
     for (let p = 0; p < 150; p++) {
       const id = randomBytes(32).toString('hex');
       const entries = pack(1000, n);

@@ -42,6 +42,16 @@ function linkedTree(work: string): { src: string; content: Buffer } {
 
 const ino = (p: string) => lstatSync(p).ino;
 
+/** linkedTree in a fresh directory, backed up once; `to`, where a test restores it, does not exist yet. */
+function backedUpLinkedTree(): { policy: string; content: Buffer; to: string } {
+  const work = tempDir();
+  const { src, content } = linkedTree(work);
+  const policy = writeLocalPolicy(work, { sources: [src] });
+  expect(triad(['init', '-p', policy], { env: PASS }).code).toBe(0);
+  expect(triad(['backup', '-p', policy], { env: PASS }).code).toBe(0);
+  return { policy, content, to: join(work, 'restored') };
+}
+
 describe('hard links', () => {
   it('a set spanning directories is read once, listed with its link count, restored as links and dumped as tar link entries', async () => {
     const work = tempDir();
@@ -95,12 +105,7 @@ describe('hard links', () => {
   });
 
   it('--include of part of a set: the first restored name gets the content, the others link to it', () => {
-    const work = tempDir();
-    const { src, content } = linkedTree(work);
-    const policy = writeLocalPolicy(work, { sources: [src] });
-    expect(triad(['init', '-p', policy], { env: PASS }).code).toBe(0);
-    expect(triad(['backup', '-p', policy], { env: PASS }).code).toBe(0);
-    const to = join(work, 'restored');
+    const { policy, content, to } = backedUpLinkedTree();
     const r = triad(['restore', '-p', policy, 'latest', '--to', to, '--include', 'src/b/**', '--include', 'src/h'], { env: PASS });
     expect(r.code, r.stderr).toBe(0);
     expect(existsSync(join(to, 'src', 'a'))).toBe(false);
@@ -112,12 +117,7 @@ describe('hard links', () => {
   });
 
   it('--overwrite links again names that became separate copies, and leaves names that are links in place', () => {
-    const work = tempDir();
-    const { src, content } = linkedTree(work);
-    const policy = writeLocalPolicy(work, { sources: [src] });
-    expect(triad(['init', '-p', policy], { env: PASS }).code).toBe(0);
-    expect(triad(['backup', '-p', policy], { env: PASS }).code).toBe(0);
-    const to = join(work, 'restored');
+    const { policy, content, to } = backedUpLinkedTree();
     expect(triad(['restore', '-p', policy, 'latest', '--to', to], { env: PASS }).code).toBe(0);
     const out = join(to, 'src');
     // Two names of the first set and one of the second become copies with the same bytes.

@@ -1,17 +1,20 @@
-import { xattrNative } from '../xattr-native.js';
-import { withStringPath } from '../../core/names.js';
+import { napiXattr, type XattrCalls } from '../xattr-native.js';
+import { xattrBytes } from '../xattr-bytes.js';
+import { nameBytes, withStringPath } from '../../core/names.js';
 
 /** What reading an entry's extended attributes gave: the attributes (absent when none), and any that could not be read. */
 export interface XattrRead {
   xattrs?: Record<string, string>;
   /** Attributes listed but not read, with why; or the whole entry (`attribute` undefined) when its attributes could not be listed. */
   failures: { attribute?: string; reason: string }[];
-  /** The entry's own name is not UTF-8: the xattr calls take UTF-8 paths only, so nothing was read. */
+  /** The entry's own name is not UTF-8 and libc's calls could not be loaded (see xattrBytes): nothing was read. */
   unreachable: boolean;
 }
 
-/** The package's errors carry the OS error number in their message only. */
+/** The OS error number: @napi-rs/xattr's errors carry it in their message only, libc's (xattrBytes) as `errno`. */
 export function osErrorOf(err: unknown): number | undefined {
+  const errno = (err as NodeJS.ErrnoException | undefined)?.errno;
+  if (typeof errno === 'number') return -errno;
   const m = /os error (\d+)\)/.exec(err instanceof Error ? err.message : String(err));
   return m ? Number(m[1]) : undefined;
 }
@@ -28,14 +31,17 @@ export const EOPNOTSUPP = 95;
  */
 export function readXattrs(path: string): XattrRead {
   const failures: XattrRead['failures'] = [];
-  const got = withStringPath(path, (p) => ({ xattrs: readAll(p, failures) }));
-  return { xattrs: got?.xattrs, failures, unreachable: got === undefined };
+  const got = withStringPath(path, (p) => ({ xattrs: readAll(napiXattr, p, failures) }));
+  if (got) return { xattrs: got.xattrs, failures, unreachable: false };
+  // The entry's own name is not UTF-8: no string reaches it, its bytes do.
+  const bytes = xattrBytes();
+  return bytes ? { xattrs: readAll(bytes, nameBytes(path), failures), failures, unreachable: false } : { failures, unreachable: true };
 }
 
-function readAll(p: string, failures: XattrRead['failures']): Record<string, string> | undefined {
+function readAll<P>(calls: XattrCalls<P>, p: P, failures: XattrRead['failures']): Record<string, string> | undefined {
   let names: string[];
   try {
-    names = xattrNative().listAttributesSync(p);
+    names = calls.list(p);
   } catch (err) {
     // A file system without extended attributes lists none.
     if (osErrorOf(err) !== EOPNOTSUPP) failures.push({ reason: (err as Error).message });
@@ -45,7 +51,7 @@ function readAll(p: string, failures: XattrRead['failures']): Record<string, str
   const out: Record<string, string> = {};
   for (const name of names.sort()) {
     try {
-      const v = xattrNative().getAttributeSync(p, name);
+      const v = calls.get(p, name);
       // Removed since it was listed: as if it had never been there.
       if (v !== null) out[name] = v.toString('base64');
     } catch (err) {
