@@ -19,7 +19,8 @@
 // before every call of that op whose object name matches (e.g. a lock holder that keeps its lock
 // a while longer). It draws nothing from the random stream.
 // `startAt: <ms since the epoch>` holds the process's first storage call until that instant, so
-// processes started a little apart begin their I/O together.
+// processes started a little apart begin their I/O together; a process whose first call comes
+// after it appends `late <ms>` to `log` (its I/O did not start together with the others').
 // Every fault, kill and (on a normal exit) the number of calls is appended to `log`, one line each.
 import { appendFileSync } from 'node:fs';
 
@@ -90,7 +91,11 @@ export function chaosWrapper(spec) {
     const fail = (op, name, what) => new StorageError('transient', inner.location, `${inner.location}: injected ${what} in ${op} ${name}`, { objectName: name });
     /** Runs one call with its fault; `body` performs it on the inner storage. */
     const call = async (op, name, body) => {
-      if (spec.startAt !== undefined) await sleep(spec.startAt - Date.now());
+      if (spec.startAt !== undefined) {
+        const wait = spec.startAt - Date.now();
+        if (wait < 0 && calls === 0) note(`late ${-wait}`);
+        await sleep(wait);
+      }
       const c = enter(target, op, name);
       for (const d of spec.delay) if (op === d.op && d.match.test(name)) await sleep(d.ms);
       if (c.kind === '5xx') throw fail(op, name, '503 Service Unavailable');
