@@ -1,7 +1,7 @@
 import { createRequire } from 'node:module';
 import { getSystemErrorMap } from 'node:util';
 
-export type Koffi = typeof import('koffi');
+type Koffi = typeof import('koffi');
 
 /** koffi and the running process's libc, or why they could not be loaded. */
 export type Libc = { koffi: Koffi; lib: ReturnType<Koffi['load']> } | { missing: string };

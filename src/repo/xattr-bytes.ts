@@ -1,6 +1,5 @@
 import { cString, errnoError, libc } from './libc.js';
-
-import type { XattrCalls } from './xattr-native.js';
+import { ENODATA, osErrorOf, type XattrCalls } from './xattr-native.js';
 
 interface Lib {
   llistxattr(path: Buffer, list: Buffer | null, size: number): number;
@@ -9,7 +8,6 @@ interface Lib {
   errno(): number;
 }
 
-const ENODATA = 61;
 const ERANGE = 34;
 let lib: Lib | null | undefined;
 
@@ -44,7 +42,7 @@ export function xattrBytes(): XattrCalls<Buffer> | undefined {
       try {
         return sized((buf) => l.lgetxattr(p, name, buf, buf?.length ?? 0), l, 'lgetxattr');
       } catch (err) {
-        if ((err as NodeJS.ErrnoException).errno === -ENODATA) return null;
+        if (osErrorOf(err) === ENODATA) return null;
         throw err;
       }
     },

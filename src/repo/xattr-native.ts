@@ -8,7 +8,7 @@ let loaded: typeof XattrModule | undefined;
  * it, and loading the native module costs ~70 ms of CPU at the start of every command that
  * imports the backup or restore code (report, restore-test, …).
  */
-export function xattrNative(): typeof XattrModule {
+function xattrNative(): typeof XattrModule {
   return (loaded ??= createRequire(import.meta.url)('@napi-rs/xattr') as typeof XattrModule);
 }
 
@@ -26,3 +26,14 @@ export const napiXattr: XattrCalls<string> = {
   get: (path, name) => xattrNative().getAttributeSync(path, name),
   set: (path, name, value) => xattrNative().setAttributeSync(path, name, value),
 };
+
+/** The OS error number of a failed call: @napi-rs/xattr's errors carry it in their message only, libc's (xattrBytes) as `errno`. */
+export function osErrorOf(err: unknown): number | undefined {
+  const errno = (err as NodeJS.ErrnoException | undefined)?.errno;
+  if (typeof errno === 'number') return -errno;
+  const m = /os error (\d+)\)/.exec(err instanceof Error ? err.message : String(err));
+  return m ? Number(m[1]) : undefined;
+}
+
+export const ENODATA = 61;
+export const EOPNOTSUPP = 95;

@@ -1,4 +1,4 @@
-import { napiXattr, type XattrCalls } from '../xattr-native.js';
+import { ENODATA, EOPNOTSUPP, napiXattr, osErrorOf, type XattrCalls } from '../xattr-native.js';
 import { xattrBytes } from '../xattr-bytes.js';
 import { nameBytes, withStringPath } from '../../core/names.js';
 
@@ -10,17 +10,6 @@ export interface XattrRead {
   /** The entry's own name is not UTF-8 and libc's calls could not be loaded (see xattrBytes): nothing was read. */
   unreachable: boolean;
 }
-
-/** The OS error number: @napi-rs/xattr's errors carry it in their message only, libc's (xattrBytes) as `errno`. */
-export function osErrorOf(err: unknown): number | undefined {
-  const errno = (err as NodeJS.ErrnoException | undefined)?.errno;
-  if (typeof errno === 'number') return -errno;
-  const m = /os error (\d+)\)/.exec(err instanceof Error ? err.message : String(err));
-  return m ? Number(m[1]) : undefined;
-}
-
-export const ENODATA = 61;
-export const EOPNOTSUPP = 95;
 
 /**
  * Every extended attribute the reading user can list on the entry itself (never through a

@@ -29,10 +29,13 @@ const times = new BigInt64Array(4);
 
 function loadLibc(): LibcTimes | undefined {
   if (timesLib || missing !== undefined) return timesLib;
+  const c = libc();
+  if ('missing' in c) {
+    missing = c.missing;
+    return undefined;
+  }
+  const { koffi, lib } = c;
   try {
-    const c = libc();
-    if ('missing' in c) throw new Error(c.missing);
-    const { koffi, lib } = c;
     // times[] is laid out as four int64: true where time_t and long are 64 bits.
     if (koffi.sizeof('long') !== 8) throw new Error('a timespec is not two 64-bit fields on this platform');
     koffi.struct('timespec', { tv_sec: 'int64', tv_nsec: 'long' });
